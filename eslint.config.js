@@ -1,0 +1,53 @@
+// Lint rules for every project. The module-boundaries rule is what keeps libs free of apps
+// and pure (codec/util) libs free of I/O: see the depConstraints below.
+import nx from "@nx/eslint-plugin";
+import tseslint from "typescript-eslint";
+
+const NODE_IO = ["node:fs", "node:fs/*", "node:net", "node:child_process", "node:os", "node:http", "node:https", "node:tls", "node:dgram", "node:process", "fs", "net", "child_process", "os"];
+
+export default [
+  { ignores: ["**/dist/**", "**/node_modules/**", "**/.nx/**"] },
+  {
+    files: ["**/*.ts"],
+    languageOptions: { parser: tseslint.parser, parserOptions: { ecmaVersion: "latest", sourceType: "module" } },
+    plugins: { "@nx": nx, "@typescript-eslint": tseslint.plugin },
+    rules: {
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-restricted-syntax": [
+        "error",
+        { selector: "TSEnumDeclaration", message: "Enums are not erasable syntax: use a const object." },
+        { selector: "TSModuleDeclaration[kind!='global']", message: "Namespaces are not erasable syntax." },
+        { selector: "TSParameterProperty", message: "Parameter properties are not erasable syntax." },
+      ],
+      "@nx/enforce-module-boundaries": [
+        "error",
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util"] },
+            { sourceTag: "type:feature", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util"] },
+            {
+              sourceTag: "type:codec",
+              onlyDependOnLibsWithTags: ["type:codec", "type:util"],
+              bannedExternalImports: NODE_IO,
+            },
+            { sourceTag: "type:util", onlyDependOnLibsWithTags: ["type:util"], bannedExternalImports: NODE_IO },
+            { sourceTag: "type:testing", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util", "type:testing"] },
+            { sourceTag: "type:tool", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util", "type:testing"] },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Pure libs: no Node I/O even where the nx rule cannot see it (node: builtins).
+    files: ["libs/tpm2/src/**/*.ts"],
+    ignores: ["**/*_test.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { paths: NODE_IO.filter((m) => !m.includes("*")), patterns: ["node:fs/*"] }],
+      "no-restricted-globals": ["error", "process", "require"],
+    },
+  },
+];
