@@ -1,0 +1,455 @@
+/**
+ * The one generic TPM 2.0 marshaller. Structures are declared once as schema values built from
+ * the combinators below (after go-tpm's reflective `tpm2` package); `marshal` and `unmarshal`
+ * walk them. Unmarshalling is bounds-checked: every length is checked against the bytes that
+ * remain and against the structure's own maximum before anything is allocated, and a failure
+ * is a {@link TpmDecodeError} naming the structure, the field path and the byte offset.
+ *
+ * @example
+ * ```ts
+ * const TPMS_CLOCK_INFO = struct("TPMS_CLOCK_INFO", { clock: u64, resetCount: u32, restartCount: u32, safe: u8 });
+ * type TpmsClockInfo = Infer<typeof TPMS_CLOCK_INFO>;
+ * const bytes = marshal(TPMS_CLOCK_INFO, { clock: 1n, resetCount: 0, restartCount: 0, safe: 1 });
+ * unmarshal(TPMS_CLOCK_INFO, bytes).clock; // 1n
+ * ```
+ * @module
+ */
+import { TpmDecodeError, TpmEncodeError } from "./errors.ts";
+
+/** Reading position over a byte buffer. `end` bounds reads (a TPM2B narrows it to its own size). */
+export interface Reader {
+  readonly buf: Uint8Array;
+  readonly view: DataView;
+  pos: number;
+  end: number;
+}
+
+/** A growable output buffer. */
+export interface Writer {
+  buf: Uint8Array;
+  view: DataView;
+  pos: number;
+}
+
+/** A schema value: knows how to read and write one TPM type. Methods (not properties) keep it bivariant. */
+export interface Codec<T> {
+  /** The specification's name for the type, e.g. `TPM2B_DIGEST`. */
+  readonly name: string;
+  /** Reads one value at `r.pos`, advancing it. Throws a decode fault (internal) on bad input. */
+  read(r: Reader): T;
+  /** Appends one value. Throws {@link TpmEncodeError} when the value does not fit. */
+  write(w: Writer, v: T): void;
+}
+
+/** A struct field whose codec is chosen by the value of an earlier sibling field (a TPMU keyed by a selector). */
+export interface UnionField<T> {
+  readonly kind: "union";
+  /** Name of the sibling field holding the selector, e.g. `type` for TPMT_PUBLIC.parameters. */
+  readonly selector: string;
+  /** Name of the union type, e.g. `TPMU_PUBLIC_PARMS`. */
+  readonly name: string;
+  /** Codec for each selector value. */
+  readonly arms: Readonly<Record<number, Codec<T>>>;
+}
+
+/** The TypeScript type a schema value codes. */
+export type Infer<C> = C extends Codec<infer T> ? T : C extends UnionField<infer T> ? T : never;
+
+type AnyCodec = Codec<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyField = AnyCodec | UnionField<any>;
+
+/** Internal: thrown while decoding, turned into a TpmDecodeError with the full path by {@link unmarshal}. */
+class DecodeFault {
+  readonly offset: number;
+  readonly reason: string;
+  readonly path: string[] = [];
+  constructor(offset: number, reason: string) {
+    this.offset = offset;
+    this.reason = reason;
+  }
+}
+
+function fault(r: Reader, reason: string): never {
+  throw new DecodeFault(r.pos, reason);
+}
+
+function need(r: Reader, n: number, what: string): void {
+  if (r.end - r.pos < n) fault(r, `${what} needs ${n} bytes, ${Math.max(0, r.end - r.pos)} remaining`);
+}
+
+function ensure(w: Writer, n: number): void {
+  if (w.pos + n <= w.buf.length) return;
+  let size = w.buf.length * 2;
+  while (size < w.pos + n) size *= 2;
+  const buf = new Uint8Array(size);
+  buf.set(w.buf.subarray(0, w.pos));
+  w.buf = buf;
+  w.view = new DataView(buf.buffer);
+}
+
+function checkInt(name: string, v: number, max: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new TpmEncodeError(name, `${String(v)} is not an integer in 0..${max}`);
+}
+
+/** Unsigned 8-bit integer (also BYTE, TPMI_YES_NO, TPMA_SESSION, TPMA_LOCALITY). */
+export const u8: Codec<number> = {
+  name: "UINT8",
+  read(r) {
+    need(r, 1, "UINT8");
+    return r.buf[r.pos++];
+  },
+  write(w, v) {
+    checkInt("UINT8", v, 0xff);
+    ensure(w, 1);
+    w.buf[w.pos++] = v;
+  },
+};
+
+/** Unsigned 16-bit big-endian integer (TPM_ALG_ID, TPM_ST, TPM_ECC_CURVE, sizes). */
+export const u16: Codec<number> = {
+  name: "UINT16",
+  read(r) {
+    need(r, 2, "UINT16");
+    const v = r.view.getUint16(r.pos);
+    r.pos += 2;
+    return v;
+  },
+  write(w, v) {
+    checkInt("UINT16", v, 0xffff);
+    ensure(w, 2);
+    w.view.setUint16(w.pos, v);
+    w.pos += 2;
+  },
+};
+
+/** Unsigned 32-bit big-endian integer (handles, TPM_CC, TPM_RC, TPMA_OBJECT, properties). */
+export const u32: Codec<number> = {
+  name: "UINT32",
+  read(r) {
+    need(r, 4, "UINT32");
+    const v = r.view.getUint32(r.pos);
+    r.pos += 4;
+    return v;
+  },
+  write(w, v) {
+    checkInt("UINT32", v, 0xffffffff);
+    ensure(w, 4);
+    w.view.setUint32(w.pos, v);
+    w.pos += 4;
+  },
+};
+
+/** Signed 32-bit big-endian integer (INT32, e.g. PolicySecret's expiration). */
+export const i32: Codec<number> = {
+  name: "INT32",
+  read(r) {
+    need(r, 4, "INT32");
+    const v = r.view.getInt32(r.pos);
+    r.pos += 4;
+    return v;
+  },
+  write(w, v) {
+    if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new TpmEncodeError("INT32", `${v} is out of range`);
+    ensure(w, 4);
+    w.view.setInt32(w.pos, v);
+    w.pos += 4;
+  },
+};
+
+/** Unsigned 64-bit big-endian integer, as a bigint (clock, firmwareVersion). */
+export const u64: Codec<bigint> = {
+  name: "UINT64",
+  read(r) {
+    need(r, 8, "UINT64");
+    const v = r.view.getBigUint64(r.pos);
+    r.pos += 8;
+    return v;
+  },
+  write(w, v) {
+    if (typeof v !== "bigint" || v < 0n || v > 0xffffffffffffffffn) throw new TpmEncodeError("UINT64", `${String(v)} is not a bigint in range`);
+    ensure(w, 8);
+    w.view.setBigUint64(w.pos, v);
+    w.pos += 8;
+  },
+};
+
+/** An empty arm of a union (TPM_ALG_NULL selectors): codes nothing. */
+export const empty: Codec<null> = {
+  name: "TPMS_EMPTY",
+  read() {
+    return null;
+  },
+  write() {},
+};
+
+function writeBytes(w: Writer, name: string, v: Uint8Array, max: number): void {
+  if (!(v instanceof Uint8Array)) throw new TpmEncodeError(name, "value is not a Uint8Array");
+  if (v.length > max) throw new TpmEncodeError(name, `${v.length} bytes exceed the maximum of ${max}`);
+  ensure(w, v.length);
+  w.buf.set(v, w.pos);
+  w.pos += v.length;
+}
+
+/** A fixed-length byte array (e.g. a digest inside TPMT_HA, whose length the hash algorithm fixes). */
+export function fixed(name: string, length: number): Codec<Uint8Array> {
+  return {
+    name,
+    read(r) {
+      need(r, length, name);
+      const v = r.buf.slice(r.pos, r.pos + length);
+      r.pos += length;
+      return v;
+    },
+    write(w, v) {
+      if (v?.length !== length) throw new TpmEncodeError(name, `must be ${length} bytes, got ${v?.length}`);
+      writeBytes(w, name, v, length);
+    },
+  };
+}
+
+function sizedBytesWith(name: string, max: number, sizeCodec: Codec<number>, sizeBytes: number): Codec<Uint8Array> {
+  return {
+    name,
+    read(r) {
+      need(r, sizeBytes, `${name} size`);
+      const start = r.pos;
+      const size = sizeCodec.read(r);
+      if (size > max) {
+        r.pos = start;
+        fault(r, `size ${size} exceeds the maximum of ${max}`);
+      }
+      if (size > r.end - r.pos) {
+        r.pos = start;
+        fault(r, `size ${size} exceeds ${r.end - r.pos - sizeBytes} remaining`);
+      }
+      const v = r.buf.slice(r.pos, r.pos + size);
+      r.pos += size;
+      return v;
+    },
+    write(w, v) {
+      if (!(v instanceof Uint8Array)) throw new TpmEncodeError(name, "value is not a Uint8Array");
+      if (v.length > max) throw new TpmEncodeError(name, `${v.length} bytes exceed the maximum of ${max}`);
+      sizeCodec.write(w, v.length);
+      writeBytes(w, name, v, max);
+    },
+  };
+}
+
+/** A TPM2B of bytes: UINT16 size then that many bytes, at most `max` (the spec's sizeof the buffer). */
+export function sized(name: string, max: number): Codec<Uint8Array> {
+  return sizedBytesWith(name, max, u16, 2);
+}
+
+/** UINT8 size then bytes (TPMS_PCR_SELECT's sizeofSelect/pcrSelect). */
+export function sized8(name: string, max: number): Codec<Uint8Array> {
+  return sizedBytesWith(name, max, u8, 1);
+}
+
+/**
+ * A TPM2B that wraps a structure (TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPM2B_ECC_POINT, TPM2B_NV_PUBLIC):
+ * UINT16 size, then the structure, which must fill exactly that size.
+ */
+export function sizedStruct<T>(name: string, inner: Codec<T>, max = 0xffff): Codec<T> {
+  return {
+    name,
+    read(r) {
+      need(r, 2, `${name} size`);
+      const start = r.pos;
+      const size = u16.read(r);
+      if (size > max) {
+        r.pos = start;
+        fault(r, `size ${size} exceeds the maximum of ${max}`);
+      }
+      if (size > r.end - r.pos) {
+        r.pos = start;
+        fault(r, `size ${size} exceeds ${r.end - r.pos - 2} remaining`);
+      }
+      if (size === 0) fault(r, `size 0: ${name} must not be empty`);
+      const outerEnd = r.end;
+      r.end = r.pos + size;
+      const v = inner.read(r);
+      if (r.pos !== r.end) fault(r, `${r.end - r.pos} bytes left inside ${name} after ${inner.name}`);
+      r.end = outerEnd;
+      return v;
+    },
+    write(w, v) {
+      ensure(w, 2);
+      const at = w.pos;
+      w.pos += 2;
+      inner.write(w, v);
+      const size = w.pos - at - 2;
+      if (size > max) throw new TpmEncodeError(name, `${size} bytes exceed the maximum of ${max}`);
+      w.view.setUint16(at, size);
+    },
+  };
+}
+
+/** A TPML: UINT32 count then that many items, at most `max` (checked before anything is read). */
+export function list<T>(name: string, item: Codec<T>, max: number): Codec<T[]> {
+  return {
+    name,
+    read(r) {
+      need(r, 4, `${name} count`);
+      const count = u32.read(r);
+      if (count > max) {
+        r.pos -= 4;
+        fault(r, `count ${count} exceeds the maximum of ${max}`);
+      }
+      const out: T[] = [];
+      for (let i = 0; i < count; i++) {
+        try {
+          out.push(item.read(r));
+        } catch (e) {
+          if (e instanceof DecodeFault) e.path.unshift(`[${i}]`);
+          throw e;
+        }
+      }
+      return out;
+    },
+    write(w, v) {
+      if (!Array.isArray(v)) throw new TpmEncodeError(name, "value is not an array");
+      if (v.length > max) throw new TpmEncodeError(name, `${v.length} items exceed the maximum of ${max}`);
+      u32.write(w, v.length);
+      for (const x of v) item.write(w, x);
+    },
+  };
+}
+
+/** A union field keyed by the earlier sibling field `selector`; an unknown selector value is a decode error. */
+export function union<A extends Record<number, AnyCodec>>(name: string, selector: string, arms: A): UnionField<Infer<A[keyof A]>> {
+  return { kind: "union", name, selector, arms };
+}
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+/** The value type of a struct with fields F. */
+export type StructOf<F extends Record<string, AnyField>> = Simplify<{ -readonly [K in keyof F]: Infer<F[K]> }>;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function isUnion(f: AnyField): f is UnionField<any> {
+  return (f as { kind?: string }).kind === "union";
+}
+
+/** A TPMS/TPMT: fields in declaration order. Union fields pick their arm from an earlier field's value. */
+export function struct<F extends Record<string, AnyField>>(name: string, fields: F): Codec<StructOf<F>> {
+  const entries = Object.entries(fields);
+  for (const [key, f] of entries) {
+    if (isUnion(f) && !(f.selector in fields)) throw new Error(`${name}.${key}: selector ${f.selector} is not a field`);
+  }
+  return {
+    name,
+    read(r) {
+      const out: Record<string, unknown> = {};
+      for (const [key, f] of entries) {
+        try {
+          if (isUnion(f)) {
+            const sel = out[f.selector] as number;
+            const arm = f.arms[sel];
+            if (!arm) fault(r, `selector ${f.selector}=0x${sel.toString(16).padStart(4, "0")} is not valid for ${f.name}`);
+            out[key] = arm.read(r);
+          } else {
+            out[key] = f.read(r);
+          }
+        } catch (e) {
+          if (e instanceof DecodeFault) e.path.unshift(key);
+          throw e;
+        }
+      }
+      return out as StructOf<F>;
+    },
+    write(w, v) {
+      if (typeof v !== "object" || v === null) throw new TpmEncodeError(name, "value is not an object");
+      const obj = v as Record<string, unknown>;
+      for (const [key, f] of entries) {
+        try {
+          if (isUnion(f)) {
+            const sel = obj[f.selector] as number;
+            const arm = f.arms[sel];
+            if (!arm) throw new TpmEncodeError(`${name}.${key}`, `selector ${f.selector}=${String(sel)} is not valid for ${f.name}`);
+            arm.write(w, obj[key]);
+          } else {
+            f.write(w, obj[key]);
+          }
+        } catch (e) {
+          if (e instanceof TpmEncodeError && !e.path.startsWith(name)) {
+            throw new TpmEncodeError(`${name}.${key}`, e.message.replace(/^Cannot encode /, ""), { cause: e });
+          }
+          throw e;
+        }
+      }
+    },
+  };
+}
+
+/** A type whose wire form is another codec's (an alias with its own spec name, e.g. TPM2B_NONCE = TPM2B_DIGEST). */
+export function alias<T>(name: string, of: Codec<T>): Codec<T> {
+  return { name, read: (r) => of.read(r), write: (w, v) => of.write(w, v) };
+}
+
+/** A new writer with `capacity` bytes reserved. */
+export function writer(capacity = 256): Writer {
+  const buf = new Uint8Array(capacity);
+  return { buf, view: new DataView(buf.buffer), pos: 0 };
+}
+
+/** The bytes written so far (a copy). */
+export function written(w: Writer): Uint8Array {
+  return w.buf.slice(0, w.pos);
+}
+
+/** Marshals `value` with `codec` into new bytes. Throws {@link TpmEncodeError}. */
+export function marshal<T>(codec: Codec<T>, value: T): Uint8Array {
+  const w = writer();
+  codec.write(w, value);
+  return written(w);
+}
+
+/** A reader over `bytes` from `offset` (default 0) to the end. */
+export function reader(bytes: Uint8Array, offset = 0): Reader {
+  return { buf: bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), pos: offset, end: bytes.length };
+}
+
+/**
+ * Runs `read` and turns an internal decode fault into a {@link TpmDecodeError} that names `structure`, the field
+ * path and the byte offset. Use it around any sequence of codec reads (framing, files).
+ */
+export function decoding<T>(structure: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof DecodeFault) {
+      throw new TpmDecodeError(structure, e.path.join(".").replace(/\.\[/g, "["), e.offset, e.reason);
+    }
+    throw e;
+  }
+}
+
+/** Options of {@link unmarshal}. */
+export interface UnmarshalOptions {
+  /** Accept bytes after the structure (default false: trailing bytes are an error). */
+  allowTrailing?: boolean;
+}
+
+/** Unmarshals one `codec` value from the whole of `bytes`. Throws {@link TpmDecodeError} with structure, field and offset. */
+export function unmarshal<T>(codec: Codec<T>, bytes: Uint8Array, options: UnmarshalOptions = {}): T {
+  return decoding(codec.name, () => {
+    const r = reader(bytes);
+    const v = codec.read(r);
+    if (!options.allowTrailing && r.pos !== r.end) fault(r, `${r.end - r.pos} trailing bytes after ${codec.name}`);
+    return v;
+  });
+}
+
+/** Unmarshals one value at `offset`; returns it with the offset just after it. */
+export function unmarshalAt<T>(codec: Codec<T>, bytes: Uint8Array, offset: number): { value: T; offset: number } {
+  return decoding(codec.name, () => {
+    const r = reader(bytes, offset);
+    const value = codec.read(r);
+    return { value, offset: r.pos };
+  });
+}
+
+/** Internal for sibling modules: raise a decode fault at the reader's position (becomes a TpmDecodeError). */
+export function decodeFault(r: Reader, reason: string): never {
+  fault(r, reason);
+}
