@@ -20,3 +20,4 @@ export * from "./verify_quote.ts";
 export * from "./make_credential.ts";
 export * from "./templates.ts";
 export * from "./hex.ts";
+export * from "./credential_file.ts";

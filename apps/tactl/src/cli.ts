@@ -1,0 +1,105 @@
+/**
+ * tactl — the Trust Authority administrator's tool. `run(argv, io)` parses and dispatches; `main.ts` is the
+ * process entry. Every command prints JSON on stdout; errors are one line on stderr with the exit codes of
+ * `errors.ts` (0 ok, 1 verification failed, 2 usage/input, 3 TPM/transport).
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { TpmDecodeError, TpmEncodeError, TpmResponseError, TpmUnsupportedError, TpmVerifyError } from "@tessera/tpm2";
+import { TssError } from "@tessera/tss";
+import { CliError, EXIT } from "./errors.ts";
+import { TPM_COMMANDS } from "./commands/tpm.ts";
+
+/** Where a command writes. */
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+/** One subcommand: its option spec, usage text and handler. */
+export interface CommandSpec {
+  /** Words after `tactl`, e.g. ["tpm", "quote"]. */
+  path: string[];
+  /** One-line summary. */
+  summary: string;
+  /** Usage line(s) for the options. */
+  usage: string;
+  /** Options in node:util parseArgs form. */
+  options: Record<string, { type: "string" | "boolean"; short?: string; default?: string | boolean }>;
+  /** Options that must be given. */
+  required?: string[];
+  /** Runs the command; returns the exit code. */
+  run(values: Record<string, string | boolean | undefined>, io: Io): Promise<number>;
+}
+
+const COMMANDS: CommandSpec[] = [...TPM_COMMANDS];
+
+function help(prefix: string[]): string {
+  const lines = [`usage: tactl ${prefix.join(" ")}${prefix.length ? " " : ""}<command> [options]`, "", "commands:"];
+  for (const c of COMMANDS.filter((c) => prefix.every((p, i) => c.path[i] === p))) {
+    lines.push(`  tactl ${c.path.join(" ").padEnd(28)} ${c.summary}`);
+  }
+  lines.push("", "Run `tactl <command> --help` for its options. Exit codes: 0 ok, 1 verification failed, 2 usage or input, 3 TPM or transport.");
+  return lines.join("\n") + "\n";
+}
+
+/** Runs tactl with `argv` (without node and script). Resolves with the exit code. */
+export async function run(argv: string[], io: Io): Promise<number> {
+  const words: string[] = [];
+  for (const a of argv) {
+    if (a.startsWith("-")) break;
+    words.push(a);
+  }
+  const cmd = COMMANDS.filter((c) => c.path.every((p, i) => words[i] === p)).sort((a, b) => b.path.length - a.path.length)[0];
+  if (!cmd) {
+    const wantsHelp = argv.length === 0 || argv.includes("--help") || argv.includes("-h") || words[words.length - 1] === "help";
+    const known = COMMANDS.some((c) => words.filter((w) => w !== "help").every((w, i) => c.path[i] === w));
+    if (wantsHelp && known) {
+      io.stdout(help(words.filter((w) => w !== "help")));
+      return EXIT.OK;
+    }
+    io.stderr(`tactl: unknown command "${words.join(" ")}"\n${help([])}`);
+    return EXIT.USAGE;
+  }
+  const rest = argv.slice(cmd.path.length);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.stdout(`usage: tactl ${cmd.path.join(" ")} ${cmd.usage}\n\n${cmd.summary}\n`);
+    return EXIT.OK;
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: rest, options: cmd.options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    io.stderr(`tactl ${cmd.path.join(" ")}: ${(e as Error).message}\nusage: tactl ${cmd.path.join(" ")} ${cmd.usage}\n`);
+    return EXIT.USAGE;
+  }
+  const missing = (cmd.required ?? []).filter((r) => values[r] === undefined || values[r] === "");
+  if (missing.length > 0) {
+    io.stderr(`tactl ${cmd.path.join(" ")}: missing ${missing.map((m) => `--${m}`).join(", ")}\nusage: tactl ${cmd.path.join(" ")} ${cmd.usage}\n`);
+    return EXIT.USAGE;
+  }
+  try {
+    return await cmd.run(values, io);
+  } catch (e) {
+    return report(e, cmd, io);
+  }
+}
+
+function report(e: unknown, cmd: CommandSpec, io: Io): number {
+  const where = `tactl ${cmd.path.join(" ")}`;
+  if (e instanceof TpmVerifyError) {
+    io.stdout(JSON.stringify({ valid: false, check: e.code, error: e.message }, null, 2) + "\n");
+    io.stderr(`${where}: ${e.code}: ${e.message}\n`);
+    return EXIT.VERIFY_FAILED;
+  }
+  if (e instanceof CliError || e instanceof TpmDecodeError || e instanceof TpmEncodeError || e instanceof TpmUnsupportedError || e instanceof RangeError) {
+    io.stderr(`${where}: ${e.message}\n`);
+    return EXIT.USAGE;
+  }
+  if (e instanceof TpmResponseError || e instanceof TssError) {
+    io.stderr(`${where}: ${e.code}: ${e.message}\n`);
+    return EXIT.TPM;
+  }
+  io.stderr(`${where}: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+  return EXIT.TPM;
+}

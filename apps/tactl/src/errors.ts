@@ -1,0 +1,20 @@
+/**
+ * CLI errors. Exit codes: 0 success, 1 a verification failed, 2 bad usage or input, 3 the TPM or
+ * transport failed.
+ * @module
+ */
+
+/** An error the CLI reports as one line, with a stable code. */
+export class CliError extends Error {
+  /** Stable code, e.g. TACTL_USAGE, TACTL_FILE, TACTL_INPUT. */
+  readonly code: string;
+  /** @param code stable code @param message the line to print */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CliError";
+    this.code = code;
+  }
+}
+
+/** Exit codes. */
+export const EXIT = { OK: 0, VERIFY_FAILED: 1, USAGE: 2, TPM: 3 } as const;

@@ -1,0 +1,40 @@
+/**
+ * File I/O for the CLI: atomic writes (temp file + rename, so a failure never leaves a partial file),
+ * private files 0600, and readers that name the file in every error.
+ * @module
+ */
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { CliError } from "./errors.ts";
+
+/** Writes `data` to `file` atomically. `mode` 0o600 for private material. */
+export async function writeFileAtomic(file: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
+  const fh = await open(tmp, "wx", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  await fh.close();
+  await rename(tmp, file);
+}
+
+/** Reads a whole file; a missing or unreadable file is a CliError naming it. */
+export async function readBytes(file: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(file));
+  } catch (e) {
+    throw new CliError("TACTL_FILE", `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+}
+
+/** Reads a text file. */
+export async function readText(file: string, what: string): Promise<string> {
+  return new TextDecoder().decode(await readBytes(file, what));
+}
