@@ -5,6 +5,28 @@ import tseslint from "typescript-eslint";
 
 const NODE_IO = ["node:fs", "node:fs/*", "node:net", "node:child_process", "node:os", "node:http", "node:https", "node:tls", "node:dgram", "node:process", "fs", "net", "child_process", "os"];
 
+// Which project may depend on which, by tag. Tests (and only tests) may also use type:testing helpers
+// (the swtpm launcher) and spawn processes.
+function boundaries(forTests) {
+  const testing = forTests ? ["type:testing"] : [];
+  const io = forTests ? [] : NODE_IO;
+  return [
+    "error",
+    {
+      enforceBuildableLibDependency: false,
+      allow: [],
+      depConstraints: [
+        { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util", ...testing] },
+        { sourceTag: "type:feature", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util", ...testing] },
+        { sourceTag: "type:codec", onlyDependOnLibsWithTags: ["type:codec", "type:util", ...testing], bannedExternalImports: io },
+        { sourceTag: "type:util", onlyDependOnLibsWithTags: ["type:util", ...testing], bannedExternalImports: io },
+        { sourceTag: "type:testing", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util", "type:testing"] },
+        { sourceTag: "type:tool", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util", "type:testing"] },
+      ],
+    },
+  ];
+}
+
 export default [
   { ignores: ["**/dist/**", "**/node_modules/**", "**/.nx/**"] },
   {
@@ -20,26 +42,12 @@ export default [
         { selector: "TSModuleDeclaration[kind!='global']", message: "Namespaces are not erasable syntax." },
         { selector: "TSParameterProperty", message: "Parameter properties are not erasable syntax." },
       ],
-      "@nx/enforce-module-boundaries": [
-        "error",
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util"] },
-            { sourceTag: "type:feature", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util"] },
-            {
-              sourceTag: "type:codec",
-              onlyDependOnLibsWithTags: ["type:codec", "type:util"],
-              bannedExternalImports: NODE_IO,
-            },
-            { sourceTag: "type:util", onlyDependOnLibsWithTags: ["type:util"], bannedExternalImports: NODE_IO },
-            { sourceTag: "type:testing", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util", "type:testing"] },
-            { sourceTag: "type:tool", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util", "type:testing"] },
-          ],
-        },
-      ],
+      "@nx/enforce-module-boundaries": boundaries(false),
     },
+  },
+  {
+    files: ["**/*_test.ts"],
+    rules: { "@nx/enforce-module-boundaries": boundaries(true) },
   },
   {
     // Pure libs: no Node I/O even where the nx rule cannot see it (node: builtins).

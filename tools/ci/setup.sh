@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what Tessera needs on a fresh Debian machine: the Debian packages (swtpm, swtpm-tools,
+# tpm2-tools, socat, openssl) when missing, then the npm packages (which bring Node 24).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need=()
+for pair in swtpm:/usr/bin/swtpm swtpm-tools:/usr/bin/swtpm_setup tpm2-tools:/usr/bin/tpm2_checkquote socat:/usr/bin/socat openssl:/usr/bin/openssl; do
+  [ -x "${pair#*:}" ] || need+=("${pair%%:*}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
+fi
+
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund
+fi
+node_modules/.bin/node --version
