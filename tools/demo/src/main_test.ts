@@ -1,0 +1,12 @@
+import test from "ava";
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+
+test("the demo runs end to end on a fresh swtpm and verifies its quote", (t) => {
+  const r = spawnSync(process.execPath, [path.join(import.meta.dirname, "main.ts")], { encoding: "utf8", timeout: 120_000 });
+  t.is(r.status, 0, r.stdout.slice(-2000) + r.stderr);
+  t.regex(r.stdout, /"valid": true/);
+  t.regex(r.stdout, /"check": "TPM2_VERIFY_NONCE"/);
+  t.regex(r.stdout, /EK certificate signed by: .*swtpm-localca/);
+  t.regex(r.stdout, /Demo complete/);
+});
