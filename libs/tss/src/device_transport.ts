@@ -18,6 +18,7 @@ export class DeviceTransport implements Transport {
   readonly #queue = new Serializer();
   #fh: FileHandle | undefined;
   #closed = false;
+  #broken: string | undefined;
 
   /** @param path device path, e.g. `/dev/tpmrm0` */
   constructor(path: string, options: TransportOptions = {}) {
@@ -50,6 +51,7 @@ export class DeviceTransport implements Transport {
   send(command: Uint8Array): Promise<Uint8Array> {
     return this.#queue.run(async () => {
       if (this.#closed) throw new TssError("TSS_CLOSED", `${this.description}: transport is closed`);
+      if (this.#broken) throw new TssError("TSS_IO", `${this.description}: unusable after an earlier failure (${this.#broken}); open a new transport`);
       const fh = await this.#handle();
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
@@ -58,8 +60,10 @@ export class DeviceTransport implements Transport {
       try {
         return await Promise.race([this.#exchange(fh, command), timeout]);
       } catch (e) {
-        // A timed-out or broken exchange leaves the device in an unknown state: reopen next time.
+        // A timed-out or broken exchange leaves a read pending on this descriptor that would swallow the next
+        // response: this transport is finished. A new transport opens a new descriptor.
         this.#fh = undefined;
+        this.#broken = e instanceof Error ? e.message : String(e);
         fh.close().catch(() => undefined);
         if (e instanceof TssError) throw e;
         const err = e as NodeJS.ErrnoException;

@@ -12,7 +12,7 @@ import type { LoadedObject, Tpm } from "./tpm.ts";
 export function derLength(b: Uint8Array): number | undefined {
   if (b.length < 2 || b[0] !== 0x30) return undefined;
   const l = b[1];
-  if (l < 0x80) return 2 + l;
+  if (l < 0x80) return 2 + l <= b.length ? 2 + l : undefined;
   const n = l & 0x7f;
   if (n === 0 || n > 4 || b.length < 2 + n) return undefined;
   let len = 0;

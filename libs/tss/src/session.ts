@@ -104,7 +104,8 @@ export class HmacSession implements Session {
     this.#bindName = s.bind?.name;
     const keyInput = concat(trimAuth(s.bind?.authValue ?? new Uint8Array()), s.salt);
     const size = HASH_SIZE[s.hashAlg];
-    this.sessionKey = keyInput.length === 0 ? new Uint8Array() : kdfa(s.hashAlg, keyInput, "ATH", s.nonceTPM, s.nonceCaller, size * 8);
+    // The TPM derives a session key whenever the session is bound or salted, even from an empty input.
+    this.sessionKey = s.bind === undefined && s.salt.length === 0 ? new Uint8Array() : kdfa(s.hashAlg, keyInput, "ATH", s.nonceTPM, s.nonceCaller, size * 8);
   }
 
   /** The TPM's latest nonce (PolicySecret and PolicySigned sign over it). */

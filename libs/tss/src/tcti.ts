@@ -32,16 +32,18 @@ export function parseTcti(tcti: string): TctiConfig {
       if (eq <= 0) throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": "${part}" is not key=value`);
       const k = part.slice(0, eq).trim();
       if (!["host", "port", "path", "ctrl", "ctrlport"].includes(k)) {
-        throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": unknown key "${k}" (expected host, port, path, ctrl)`);
+        throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": unknown key "${k}" (expected host, port, ctrlport, path, ctrl)`);
       }
-      kv.set(k, part.slice(eq + 1).trim());
+      const v = part.slice(eq + 1).trim();
+      if (v === "") throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": "${k}" has an empty value`);
+      kv.set(k, v);
     }
     if (name === "mssim") throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": the mssim protocol is not supported; run swtpm and use swtpm:`);
     const path = kv.get("path");
     if (path) return { kind: "swtpm-unix", path, ctrlPath: kv.get("ctrl") ?? `${path}.ctrl` };
     const host = kv.get("host") ?? "127.0.0.1";
     const port = Number(kv.get("port") ?? "2321");
-    if (!Number.isInteger(port) || port <= 0 || port >= 65535) throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": port "${kv.get("port")}" is not a TCP port`);
+    if (!Number.isInteger(port) || port <= 0 || port > 65535 || (port === 65535 && !kv.has("ctrlport"))) throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": port "${kv.get("port")}" is not a TCP port`);
     const ctrlPort = Number(kv.get("ctrlport") ?? port + 1);
     if (!Number.isInteger(ctrlPort) || ctrlPort <= 0 || ctrlPort > 65535) throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": bad control port`);
     return { kind: "swtpm-tcp", host, port, ctrlPort };

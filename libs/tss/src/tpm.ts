@@ -134,10 +134,12 @@ export class Tpm {
   async getCapability(capability: number, property: number, count = 0xffff): Promise<TpmsCapabilityData[]> {
     const out: TpmsCapabilityData[] = [];
     let next = property;
-    for (let round = 0; round < 64; round++) {
-      const { response } = await this.execute(GetCapability, {}, { capability, property: next, propertyCount: count });
+    let remaining = count;
+    for (let round = 0; round < 64 && remaining > 0; round++) {
+      const { response } = await this.execute(GetCapability, {}, { capability, property: next, propertyCount: remaining });
       out.push(response.capabilityData);
       const items = response.capabilityData.data as unknown[];
+      remaining -= items.length;
       if (!response.moreData || items.length === 0) break;
       const last = items[items.length - 1] as number | { property?: number; alg?: number; tag?: number; handle?: number; hash?: number };
       const key = typeof last === "number" ? last : (last.property ?? last.alg ?? last.tag ?? last.handle ?? last.hash ?? 0);
