@@ -92,53 +92,33 @@ function checkInt(name: string, v: number, max: number): void {
   if (!Number.isInteger(v) || v < 0 || v > max) throw new TpmEncodeError(name, `${String(v)} is not an integer in 0..${max}`);
 }
 
+function uint(name: string, size: 1 | 2 | 4): Codec<number> {
+  const max = 2 ** (8 * size) - 1;
+  return {
+    name,
+    read(r) {
+      need(r, size, name);
+      const v = size === 1 ? r.buf[r.pos] : size === 2 ? r.view.getUint16(r.pos) : r.view.getUint32(r.pos);
+      r.pos += size;
+      return v;
+    },
+    write(w, v) {
+      checkInt(name, v, max);
+      ensure(w, size);
+      if (size === 1) w.buf[w.pos] = v;
+      else if (size === 2) w.view.setUint16(w.pos, v);
+      else w.view.setUint32(w.pos, v);
+      w.pos += size;
+    },
+  };
+}
+
 /** Unsigned 8-bit integer (also BYTE, TPMI_YES_NO, TPMA_SESSION, TPMA_LOCALITY). */
-export const u8: Codec<number> = {
-  name: "UINT8",
-  read(r) {
-    need(r, 1, "UINT8");
-    return r.buf[r.pos++];
-  },
-  write(w, v) {
-    checkInt("UINT8", v, 0xff);
-    ensure(w, 1);
-    w.buf[w.pos++] = v;
-  },
-};
-
+export const u8: Codec<number> = uint("UINT8", 1);
 /** Unsigned 16-bit big-endian integer (TPM_ALG_ID, TPM_ST, TPM_ECC_CURVE, sizes). */
-export const u16: Codec<number> = {
-  name: "UINT16",
-  read(r) {
-    need(r, 2, "UINT16");
-    const v = r.view.getUint16(r.pos);
-    r.pos += 2;
-    return v;
-  },
-  write(w, v) {
-    checkInt("UINT16", v, 0xffff);
-    ensure(w, 2);
-    w.view.setUint16(w.pos, v);
-    w.pos += 2;
-  },
-};
-
+export const u16: Codec<number> = uint("UINT16", 2);
 /** Unsigned 32-bit big-endian integer (handles, TPM_CC, TPM_RC, TPMA_OBJECT, properties). */
-export const u32: Codec<number> = {
-  name: "UINT32",
-  read(r) {
-    need(r, 4, "UINT32");
-    const v = r.view.getUint32(r.pos);
-    r.pos += 4;
-    return v;
-  },
-  write(w, v) {
-    checkInt("UINT32", v, 0xffffffff);
-    ensure(w, 4);
-    w.view.setUint32(w.pos, v);
-    w.pos += 4;
-  },
-};
+export const u32: Codec<number> = uint("UINT32", 4);
 
 /** Signed 32-bit big-endian integer (INT32, e.g. PolicySecret's expiration). */
 export const i32: Codec<number> = {
