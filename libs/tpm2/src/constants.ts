@@ -152,9 +152,15 @@ export function algName(alg: number): string {
   return `0x${alg.toString(16).padStart(4, "0")}`;
 }
 
-/** The TPM_ALG_ID of a hash algorithm named as tpm2-tools and OpenSSL do (`sha256`, `sha1`, …). */
+/**
+ * The TPM_ALG_ID of a hash algorithm named as tpm2-tools, OpenSSL or the specification do (`sha256`,
+ * `sha3_256`/`sha3-256`, `sm3_256`/`sm3`; case, `-` and `_` ignored).
+ */
 export function hashAlgByName(name: string): number | undefined {
-  const n = name.toLowerCase().replace(/-/g, "");
-  for (const [k, v] of Object.entries(HASH_NAME)) if (v.replace(/-/g, "") === n) return Number(k);
+  const norm = (n: string) => n.toLowerCase().replace(/[-_]/g, "");
+  const n = norm(name);
+  for (const id of Object.keys(HASH_SIZE).map(Number)) {
+    if (norm(HASH_NAME[id]) === n || norm(algName(id)) === n) return id;
+  }
   return undefined;
 }

@@ -28,7 +28,7 @@ export class TpmDecodeError extends Error {
 
   /** @param structure outermost structure name @param field dotted path @param offset byte offset @param reason what was wrong */
   constructor(structure: string, field: string, offset: number, reason: string, options?: ErrorOptions) {
-    super(`Cannot decode ${structure}${field ? "." + field : ""} at byte ${offset}: ${reason}`, options);
+    super(`Cannot decode ${structure}${field && !field.startsWith("[") ? "." : ""}${field} at byte ${offset}: ${reason}`, options);
     this.name = "TpmDecodeError";
     this.structure = structure;
     this.field = field;
@@ -37,17 +37,38 @@ export class TpmDecodeError extends Error {
   }
 }
 
+/** Joins field path segments: names with dots, list indexes (`[2]`) without. */
+export function fieldPath(fields: readonly string[]): string {
+  return fields.map((f, i) => (i === 0 || f.startsWith("[") ? f : "." + f)).join("");
+}
+
 /** A value that cannot be marshalled by its schema. */
 export class TpmEncodeError extends Error {
   /** Stable error code. */
   readonly code = "TPM2_ENCODE";
-  /** Structure and dotted field path, e.g. `TPMT_PUBLIC.authPolicy`. */
-  readonly path: string;
-  /** @param path structure and field @param reason what was wrong */
-  constructor(path: string, reason: string, options?: ErrorOptions) {
-    super(`Cannot encode ${path}: ${reason}`, options);
+  /** Outermost structure being encoded, e.g. `TPMT_PUBLIC`. */
+  structure: string;
+  /** Field path inside it, outermost first, e.g. ["parameters", "symmetric", "algorithm"]. */
+  readonly fields: string[] = [];
+  /** What was wrong. */
+  readonly reason: string;
+  /** @param structure what was being encoded @param reason what was wrong */
+  constructor(structure: string, reason: string, options?: ErrorOptions) {
+    super(`Cannot encode ${structure}: ${reason}`, options);
     this.name = "TpmEncodeError";
-    this.path = path;
+    this.structure = structure;
+    this.reason = reason;
+  }
+  /** Structure and field path, e.g. `TPMT_PUBLIC.parameters.symmetric.algorithm`. */
+  get path(): string {
+    return this.fields.length === 0 ? this.structure : `${this.structure}${this.fields[0].startsWith("[") ? "" : "."}${fieldPath(this.fields)}`;
+  }
+  /** Internal: records that the failure happened in `field` of `structure` (called as the error unwinds). */
+  within(structure: string, field: string): this {
+    this.structure = structure;
+    this.fields.unshift(field);
+    this.message = `Cannot encode ${this.path}: ${this.reason}`;
+    return this;
   }
 }
 

@@ -37,7 +37,7 @@ function symmetricOf(ek: TpmtPublic): TpmtSymDef {
 
 function cfbEncrypt(sym: TpmtSymDef, key: Uint8Array, data: Uint8Array): Uint8Array {
   if (sym.algorithm !== TPM_ALG.AES || sym.mode !== TPM_ALG.CFB) {
-    throw new TpmUnsupportedError(`EK symmetric algorithm ${algName(sym.algorithm)}/${algName(sym.mode as number)} is not AES-CFB`);
+    throw new TpmUnsupportedError(`EK symmetric algorithm ${algName(sym.algorithm)}/${algName((sym.mode as number | null) ?? TPM_ALG.NULL)} is not AES-CFB`);
   }
   const c = createCipheriv(`aes-${sym.keyBits as number}-cfb`, key, new Uint8Array(16));
   return new Uint8Array(Buffer.concat([c.update(data), c.final()]));

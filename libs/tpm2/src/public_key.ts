@@ -4,7 +4,7 @@
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { TPM_ALG, TPM_ECC_CURVE } from "./constants.ts";
-import { TpmUnsupportedError } from "./errors.ts";
+import { TpmUnsupportedError, TpmVerifyError } from "./errors.ts";
 import type { TpmsEccParms, TpmsEccPoint, TpmsRsaParms, TpmtPublic } from "./structures.ts";
 
 /** Curves this library converts, by TPM_ECC_CURVE: JWK/OpenSSL name and coordinate size. */
@@ -41,6 +41,14 @@ function fromB64u(s: string): Uint8Array {
 
 const keyCache = new WeakMap<TpmtPublic, KeyObject>();
 
+function importKey(make: () => KeyObject, what: string): KeyObject {
+  try {
+    return make();
+  } catch (e) {
+    throw new TpmVerifyError("TPM2_VERIFY_KEY", `the ${what} public key is not a valid key (${(e as Error).message})`, { cause: e });
+  }
+}
+
 /**
  * The public key of an RSA or ECC public area as a node:crypto KeyObject. Cached per public-area object,
  * so verifying many signatures by the same key does not parse it again.
@@ -56,14 +64,14 @@ export function publicKeyOf(pub: TpmtPublic): KeyObject {
     let i = 0;
     while (i < 3 && eb[i] === 0) i++;
     const n = pub.unique as Uint8Array;
-    if (n.length === 0) throw new TpmUnsupportedError("RSA public area has an empty modulus (a template, not a key)");
-    key = createPublicKey({ key: { kty: "RSA", n: b64u(n), e: b64u(eb.subarray(i)) }, format: "jwk" });
+    if (n.every((b) => b === 0)) throw new TpmUnsupportedError("RSA public area has an empty or zero modulus (a template, not a key)");
+    key = importKey(() => createPublicKey({ key: { kty: "RSA", n: b64u(n), e: b64u(eb.subarray(i)) }, format: "jwk" }), "RSA");
   } else if (pub.type === TPM_ALG.ECC) {
     const parms = pub.parameters as TpmsEccParms;
     const c = eccCurve(parms.curveID);
     const pt = pub.unique as TpmsEccPoint;
-    if (pt.x.length === 0) throw new TpmUnsupportedError("ECC public area has an empty point (a template, not a key)");
-    key = createPublicKey({ key: { kty: "EC", crv: c.jwk, x: b64u(fitInteger(pt.x, c.size)), y: b64u(fitInteger(pt.y, c.size)) }, format: "jwk" });
+    if (pt.x.every((b) => b === 0) && pt.y.every((b) => b === 0)) throw new TpmUnsupportedError("ECC public area has an empty or zero point (a template, not a key)");
+    key = importKey(() => createPublicKey({ key: { kty: "EC", crv: c.jwk, x: b64u(fitInteger(pt.x, c.size)), y: b64u(fitInteger(pt.y, c.size)) }, format: "jwk" }), "ECC");
   } else {
     throw new TpmUnsupportedError(`public area of type 0x${pub.type.toString(16).padStart(4, "0")} has no asymmetric public key`);
   }

@@ -14,7 +14,7 @@
  * ```
  * @module
  */
-import { TpmDecodeError, TpmEncodeError } from "./errors.ts";
+import { fieldPath, TpmDecodeError, TpmEncodeError } from "./errors.ts";
 
 /** Reading position over a byte buffer. `end` bounds reads (a TPM2B narrows it to its own size). */
 export interface Reader {
@@ -86,6 +86,11 @@ function ensure(w: Writer, n: number): void {
   buf.set(w.buf.subarray(0, w.pos));
   w.buf = buf;
   w.view = new DataView(buf.buffer);
+}
+
+/** A fresh Uint8Array copy (Buffer#slice would share memory with a Buffer input). */
+function copy(b: Uint8Array, from: number, to: number): Uint8Array {
+  return new Uint8Array(b.subarray(from, to));
 }
 
 function checkInt(name: string, v: number, max: number): void {
@@ -177,7 +182,7 @@ export function fixed(name: string, length: number): Codec<Uint8Array> {
     name,
     read(r) {
       need(r, length, name);
-      const v = r.buf.slice(r.pos, r.pos + length);
+      const v = copy(r.buf, r.pos, r.pos + length);
       r.pos += length;
       return v;
     },
@@ -203,7 +208,7 @@ function sizedBytesWith(name: string, max: number, sizeCodec: Codec<number>, siz
         r.pos = start;
         fault(r, `size ${size} exceeds ${r.end - r.pos - sizeBytes} remaining`);
       }
-      const v = r.buf.slice(r.pos, r.pos + size);
+      const v = copy(r.buf, r.pos, r.pos + size);
       r.pos += size;
       return v;
     },
@@ -245,7 +250,10 @@ export function sizedStruct<T>(name: string, inner: Codec<T>, max = 0xffff): Cod
         r.pos = start;
         fault(r, `size ${size} exceeds ${r.end - r.pos - 2} remaining`);
       }
-      if (size === 0) fault(r, `size 0: ${name} must not be empty`);
+      if (size === 0) {
+        r.pos = start;
+        fault(r, `size 0: ${name} must not be empty`);
+      }
       const outerEnd = r.end;
       r.end = r.pos + size;
       const v = inner.read(r);
@@ -291,7 +299,14 @@ export function list<T>(name: string, item: Codec<T>, max: number): Codec<T[]> {
       if (!Array.isArray(v)) throw new TpmEncodeError(name, "value is not an array");
       if (v.length > max) throw new TpmEncodeError(name, `${v.length} items exceed the maximum of ${max}`);
       u32.write(w, v.length);
-      for (const x of v) item.write(w, x);
+      v.forEach((x, i) => {
+        try {
+          item.write(w, x);
+        } catch (e) {
+          if (e instanceof TpmEncodeError) e.within(name, `[${i}]`);
+          throw e;
+        }
+      });
     },
   };
 }
@@ -304,6 +319,10 @@ export function union<A extends Record<number, AnyCodec>>(name: string, selector
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
 /** The value type of a struct with fields F. */
 export type StructOf<F extends Record<string, AnyField>> = Simplify<{ -readonly [K in keyof F]: Infer<F[K]> }>;
+
+function hex16(v: unknown): string {
+  return typeof v === "number" ? `0x${v.toString(16).padStart(4, "0")}` : String(v);
+}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function isUnion(f: AnyField): f is UnionField<any> {
@@ -325,7 +344,7 @@ export function struct<F extends Record<string, AnyField>>(name: string, fields:
           if (isUnion(f)) {
             const sel = out[f.selector] as number;
             const arm = f.arms[sel];
-            if (!arm) fault(r, `selector ${f.selector}=0x${sel.toString(16).padStart(4, "0")} is not valid for ${f.name}`);
+            if (!arm) fault(r, `selector ${f.selector}=${hex16(sel)} is not valid for ${f.name}`);
             out[key] = arm.read(r);
           } else {
             out[key] = f.read(r);
@@ -345,15 +364,13 @@ export function struct<F extends Record<string, AnyField>>(name: string, fields:
           if (isUnion(f)) {
             const sel = obj[f.selector] as number;
             const arm = f.arms[sel];
-            if (!arm) throw new TpmEncodeError(`${name}.${key}`, `selector ${f.selector}=${String(sel)} is not valid for ${f.name}`);
+            if (!arm) throw new TpmEncodeError(f.name, `selector ${f.selector}=${hex16(sel)} is not valid for ${f.name}`);
             arm.write(w, obj[key]);
           } else {
             f.write(w, obj[key]);
           }
         } catch (e) {
-          if (e instanceof TpmEncodeError && !e.path.startsWith(name)) {
-            throw new TpmEncodeError(`${name}.${key}`, e.message.replace(/^Cannot encode /, ""), { cause: e });
-          }
+          if (e instanceof TpmEncodeError) e.within(name, key);
           throw e;
         }
       }
@@ -398,7 +415,7 @@ export function decoding<T>(structure: string, read: () => T): T {
     return read();
   } catch (e) {
     if (e instanceof DecodeFault) {
-      throw new TpmDecodeError(structure, e.path.join(".").replace(/\.\[/g, "["), e.offset, e.reason);
+      throw new TpmDecodeError(structure, fieldPath(e.path), e.offset, e.reason);
     }
     throw e;
   }

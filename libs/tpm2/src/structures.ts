@@ -16,11 +16,11 @@ export const TPM2B_DIGEST = sized("TPM2B_DIGEST", 64);
 /** TPM2B_DATA: up to sizeof(TPMT_HA) = 66 bytes. */
 export const TPM2B_DATA = sized("TPM2B_DATA", 66);
 /** TPM2B_NONCE: a TPM2B_DIGEST. */
-export const TPM2B_NONCE = alias("TPM2B_NONCE", TPM2B_DIGEST);
+export const TPM2B_NONCE = sized("TPM2B_NONCE", 64);
 /** TPM2B_AUTH: a TPM2B_DIGEST. */
-export const TPM2B_AUTH = alias("TPM2B_AUTH", TPM2B_DIGEST);
+export const TPM2B_AUTH = sized("TPM2B_AUTH", 64);
 /** TPM2B_OPERAND: a TPM2B_DIGEST. */
-export const TPM2B_OPERAND = alias("TPM2B_OPERAND", TPM2B_DIGEST);
+export const TPM2B_OPERAND = sized("TPM2B_OPERAND", 64);
 /** TPM2B_EVENT: up to 1024 bytes. */
 export const TPM2B_EVENT = sized("TPM2B_EVENT", 1024);
 /** TPM2B_MAX_BUFFER: up to MAX_DIGEST_BUFFER (1024). */

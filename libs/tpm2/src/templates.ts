@@ -15,7 +15,8 @@ export const EK_POLICY_B_SHA256 = fromHex("ca3d0a99a2b93906f7a3342414efcfb3a385d
 
 const EK_LOW_ATTRS = A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.adminWithPolicy | A.restricted | A.decrypt;
 const EK_HIGH_ATTRS = EK_LOW_ATTRS | A.userWithAuth;
-const AES128CFB = { algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CFB };
+// Templates are built fresh on every call: callers may edit what they get.
+const aes128cfb = () => ({ algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CFB });
 
 /** EK NV indexes (TCG EK Credential Profile, 2.2.1.4): certificates, and the low range's nonce and template. */
 export const EK_NV = {
@@ -42,13 +43,13 @@ export const EK_KINDS: Readonly<Record<EkKind, { cert: number; nonce?: number; t
  */
 export function ekTemplate(kind: EkKind, nonce?: Uint8Array): TpmtPublic {
   const high = kind.endsWith("-high");
-  const base = { nameAlg: TPM_ALG.SHA256, objectAttributes: high ? EK_HIGH_ATTRS : EK_LOW_ATTRS, authPolicy: high ? EK_POLICY_B_SHA256 : EK_POLICY_A_SHA256 };
+  const base = { nameAlg: TPM_ALG.SHA256, objectAttributes: high ? EK_HIGH_ATTRS : EK_LOW_ATTRS, authPolicy: (high ? EK_POLICY_B_SHA256 : EK_POLICY_A_SHA256).slice() };
   if (kind.startsWith("rsa")) {
     const unique = high ? new Uint8Array() : new Uint8Array(256);
     if (nonce && !high) unique.set(nonce.subarray(0, 256));
     return {
       type: TPM_ALG.RSA, ...base,
-      parameters: { symmetric: AES128CFB, scheme: { scheme: TPM_ALG.NULL, details: null }, keyBits: 2048, exponent: 0 },
+      parameters: { symmetric: aes128cfb(), scheme: { scheme: TPM_ALG.NULL, details: null }, keyBits: 2048, exponent: 0 },
       unique,
     };
   }
@@ -56,7 +57,7 @@ export function ekTemplate(kind: EkKind, nonce?: Uint8Array): TpmtPublic {
   if (nonce && !high) x.set(nonce.subarray(0, 32));
   return {
     type: TPM_ALG.ECC, ...base,
-    parameters: { symmetric: AES128CFB, scheme: { scheme: TPM_ALG.NULL, details: null }, curveID: TPM_ECC_CURVE.NIST_P256, kdf: { scheme: TPM_ALG.NULL, details: null } },
+    parameters: { symmetric: aes128cfb(), scheme: { scheme: TPM_ALG.NULL, details: null }, curveID: TPM_ECC_CURVE.NIST_P256, kdf: { scheme: TPM_ALG.NULL, details: null } },
     unique: { x, y: high ? new Uint8Array() : new Uint8Array(32) },
   };
 }
