@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
-# Runs every project's lint, typecheck, test and build targets (what CI runs).
+# Runs every project's lint, typecheck, test and build targets (what CI runs), then prints one closing
+# line with the test counts summed over all projects.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/ci/setup.sh
-export NX_DAEMON=false NX_NO_CLOUD=true NX_SKIP_NX_CACHE=true
-npx nx run-many -t lint typecheck test build --outputStyle=stream --parallel=1
+export NX_DAEMON=false NX_NO_CLOUD=true NX_SKIP_NX_CACHE=true FORCE_COLOR=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+npx nx run-many -t lint typecheck test build --outputStyle=stream --parallel=1 2>&1 | tee "$log" || status=$?
+passed=$(grep -oE '\b[0-9]+ tests? passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -oE '\b[0-9]+ (tests? failed|known failures?|uncaught exceptions?|unhandled rejections?)' "$log" | awk '{s+=$1} END {print s+0}')
+echo
+echo "tests: ${passed} passed, ${failed} failed"
+if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then
+  echo "no test ran" >&2
+  exit 1
+fi
+exit "$status"

@@ -3,7 +3,7 @@
  * and KDFe (SP 800-56A concatenation KDF).
  * @module
  */
-import { concat, hash, hashSize, hmac, u32be } from "./_crypto.ts";
+import { concat, hash, hashSize, hmac, u32be } from "./digest.ts";
 
 const encoder = new TextEncoder();
 

@@ -6,7 +6,7 @@
  */
 import { createCipheriv, diffieHellman, generateKeyPairSync, publicEncrypt, constants, randomBytes, type KeyObject } from "node:crypto";
 import { algName, TPM_ALG } from "./constants.ts";
-import { concat, hashName, hashSize, hmac } from "./_crypto.ts";
+import { concat, hashName, hashSize, hmac } from "./digest.ts";
 import { TpmEncodeError, TpmUnsupportedError } from "./errors.ts";
 import { kdfa, kdfe } from "./kdf.ts";
 import { eccCurve, eccParms, fitInteger, publicKeyOf, rsaParms } from "./public_key.ts";

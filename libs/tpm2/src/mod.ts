@@ -21,3 +21,4 @@ export * from "./make_credential.ts";
 export * from "./templates.ts";
 export * from "./hex.ts";
 export * from "./credential_file.ts";
+export * from "./digest.ts";

@@ -3,7 +3,7 @@
  * nameAlg || H_nameAlg(TPMS_NV_PUBLIC); a permanent handle, PCR or session is named by its handle.
  * @module
  */
-import { hash, u16be, u32be, concat } from "./_crypto.ts";
+import { hash, u16be, u32be, concat } from "./digest.ts";
 import { marshal } from "./schema.ts";
 import { TPMS_NV_PUBLIC, TPMT_PUBLIC, type TpmsNvPublic, type TpmtPublic } from "./structures.ts";
 import { TPM_ALG } from "./constants.ts";

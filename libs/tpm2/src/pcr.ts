@@ -3,7 +3,7 @@
  * @module
  */
 import { algName, hashAlgByName } from "./constants.ts";
-import { concat, hash } from "./_crypto.ts";
+import { concat, hash } from "./digest.ts";
 import type { TpmsPcrSelection } from "./structures.ts";
 
 /** PCR values by bank (TPM_ALG hash id) and PCR index. */

@@ -4,7 +4,7 @@
  * @module
  */
 import { algName, TPM_GENERATED_VALUE, TPM_ST } from "./constants.ts";
-import { equalBytes, hashSize } from "./_crypto.ts";
+import { equalBytes, hashSize } from "./digest.ts";
 import { TpmVerifyError } from "./errors.ts";
 import { type PcrBanks, pcrDigest, selectedPcrs } from "./pcr.ts";
 import { unmarshal } from "./schema.ts";

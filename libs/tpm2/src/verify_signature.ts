@@ -5,7 +5,7 @@
  */
 import { constants, verify } from "node:crypto";
 import { algName, TPM_ALG } from "./constants.ts";
-import { hashName } from "./_crypto.ts";
+import { hashName } from "./digest.ts";
 import { TpmVerifyError } from "./errors.ts";
 import { eccCurve, eccParms, publicKeyOf, rsaParms } from "./public_key.ts";
 import type { TpmsSignatureEcc, TpmsSignatureRsa, TpmtPublic, TpmtSignature } from "./structures.ts";

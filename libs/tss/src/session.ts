@@ -4,8 +4,8 @@
  * TPMS_AUTH_RESPONSE that comes back: cpHash/rpHash, rolling nonces, HMAC key = sessionKey || authValue.
  * @module
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { HASH_NAME, HASH_SIZE, kdfa, TPM_RS_PW, TPMA_SESSION, type TpmsAuthCommand, type TpmsAuthResponse } from "@tessera/tpm2";
+import { randomBytes } from "node:crypto";
+import { concat, equalBytes, hash, HASH_SIZE, hmac, kdfa, u32be, TPM_RS_PW, TPMA_SESSION, type TpmsAuthCommand, type TpmsAuthResponse } from "@tessera/tpm2";
 import { TssError } from "./errors.ts";
 
 /** The entity a session authorizes: its Name and authValue. */
@@ -26,21 +26,11 @@ export interface Session {
   verify(code: number, params: Uint8Array, auth: TpmsAuthResponse, entity: AuthEntity): void;
 }
 
-function u32(v: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, v);
-  return b;
-}
-
 /** Strips trailing zero octets from an authValue, as the TPM does before using it in an HMAC key (Part 1, 19.6.5). */
 export function trimAuth(a: Uint8Array): Uint8Array {
   let n = a.length;
   while (n > 0 && a[n - 1] === 0) n--;
   return a.subarray(0, n);
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  return new Uint8Array(Buffer.concat(parts));
 }
 
 /** A password session (TPM_RS_PW): sends the entity's authValue in the clear. */
@@ -125,27 +115,15 @@ export class HmacSession implements Session {
     return includeAuth ? concat(this.sessionKey, trimAuth(entity.authValue)) : this.sessionKey;
   }
 
-  #digest(...parts: Uint8Array[]): Uint8Array {
-    const h = createHash(HASH_NAME[this.hashAlg]);
-    for (const p of parts) h.update(p);
-    return new Uint8Array(h.digest());
-  }
-
-  #hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-    const h = createHmac(HASH_NAME[this.hashAlg], key);
-    for (const p of parts) h.update(p);
-    return new Uint8Array(h.digest());
-  }
-
   authorize(code: number, names: readonly Uint8Array[], params: Uint8Array, entity: AuthEntity): TpmsAuthCommand {
     this.#nonceCaller = new Uint8Array(randomBytes(this.#nonceCaller.length || HASH_SIZE[this.hashAlg]));
     this.#lastAttributes = this.attributes;
     if (this.needPassword) {
       return { sessionHandle: this.handle, nonce: this.#nonceCaller, sessionAttributes: this.attributes, hmac: entity.authValue };
     }
-    const cpHash = this.#digest(u32(code), ...names, params);
-    const hmac = this.#hmac(this.#hmacKey(entity), cpHash, this.#nonceCaller, this.#nonceTPM, new Uint8Array([this.attributes]));
-    return { sessionHandle: this.handle, nonce: this.#nonceCaller, sessionAttributes: this.attributes, hmac };
+    const cpHash = hash(this.hashAlg, u32be(code), ...names, params);
+    const mac = hmac(this.hashAlg, this.#hmacKey(entity), cpHash, this.#nonceCaller, this.#nonceTPM, new Uint8Array([this.attributes]));
+    return { sessionHandle: this.handle, nonce: this.#nonceCaller, sessionAttributes: this.attributes, hmac: mac };
   }
 
   verify(code: number, params: Uint8Array, auth: TpmsAuthResponse, entity: AuthEntity): void {
@@ -154,9 +132,9 @@ export class HmacSession implements Session {
       if (auth.hmac.length !== 0) throw new TssError("TSS_RESPONSE_HMAC", `session 0x${this.handle.toString(16)}: password policy response carries an HMAC`);
       return;
     }
-    const rpHash = this.#digest(u32(0), u32(code), params);
-    const expected = this.#hmac(this.#hmacKey(entity), rpHash, auth.nonce, this.#nonceCaller, new Uint8Array([auth.sessionAttributes]));
-    if (auth.hmac.length !== expected.length || !timingSafeEqual(auth.hmac, expected)) {
+    const rpHash = hash(this.hashAlg, u32be(0), u32be(code), params);
+    const expected = hmac(this.hashAlg, this.#hmacKey(entity), rpHash, auth.nonce, this.#nonceCaller, new Uint8Array([auth.sessionAttributes]));
+    if (!equalBytes(auth.hmac, expected)) {
       throw new TssError("TSS_RESPONSE_HMAC", `session 0x${this.handle.toString(16)}: the response HMAC does not verify; the response may have been altered`);
     }
     if ((auth.sessionAttributes & TPMA_SESSION.continueSession) === 0 && (this.#lastAttributes & TPMA_SESSION.continueSession) !== 0) {
