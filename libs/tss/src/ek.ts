@@ -20,16 +20,20 @@ export function derLength(b: Uint8Array): number | undefined {
   return 2 + n + len <= b.length ? 2 + n + len : undefined;
 }
 
+async function nvIndexes(tpm: Tpm): Promise<Set<number>> {
+  return new Set(await tpm.handles(TPM_HT.NV_INDEX));
+}
+
 /** EK kinds whose certificate NV index exists on this TPM. */
 export async function ekKindsPresent(tpm: Tpm): Promise<EkKind[]> {
-  const nv = new Set(await tpm.handles(TPM_HT.NV_INDEX));
+  const nv = await nvIndexes(tpm);
   return (Object.keys(EK_KINDS) as EkKind[]).filter((k) => nv.has(EK_KINDS[k].cert));
 }
 
 /** Reads the EK certificate (DER) of a kind from NV, trimmed to its DER length; undefined when the index is absent. */
-export async function readEkCertificate(tpm: Tpm, kind: EkKind): Promise<Uint8Array | undefined> {
+export async function readEkCertificate(tpm: Tpm, kind: EkKind, options: { nvIndexes?: Set<number> } = {}): Promise<Uint8Array | undefined> {
   const index = EK_KINDS[kind].cert;
-  const nv = new Set(await tpm.handles(TPM_HT.NV_INDEX));
+  const nv = options.nvIndexes ?? (await nvIndexes(tpm));
   if (!nv.has(index)) return undefined;
   const raw = await tpm.nvRead(index, { authHandle: TPM_RH.OWNER });
   const n = derLength(raw);
@@ -38,9 +42,9 @@ export async function readEkCertificate(tpm: Tpm, kind: EkKind): Promise<Uint8Ar
 }
 
 /** The template the EK of `kind` is created from: a template stored in NV, else the default with any stored nonce. */
-export async function ekTemplateFor(tpm: Tpm, kind: EkKind): Promise<TpmtPublic> {
+export async function ekTemplateFor(tpm: Tpm, kind: EkKind, options: { nvIndexes?: Set<number> } = {}): Promise<TpmtPublic> {
   const k = EK_KINDS[kind];
-  const nv = new Set(await tpm.handles(TPM_HT.NV_INDEX));
+  const nv = options.nvIndexes ?? (await nvIndexes(tpm));
   if (k.template && nv.has(k.template)) {
     return unmarshal(TPMT_PUBLIC, await tpm.nvRead(k.template, { authHandle: TPM_RH.OWNER }));
   }
@@ -61,8 +65,9 @@ export interface Ek extends LoadedObject {
  * The caller must flush `handle` (see {@link withEk}).
  */
 export async function createEk(tpm: Tpm, kind: EkKind, options: { endorsementAuth?: Uint8Array } = {}): Promise<Ek> {
-  const template = await ekTemplateFor(tpm, kind);
-  const certificate = await readEkCertificate(tpm, kind);
+  const nv = await nvIndexes(tpm);
+  const template = await ekTemplateFor(tpm, kind, { nvIndexes: nv });
+  const certificate = await readEkCertificate(tpm, kind, { nvIndexes: nv });
   const ek = await tpm.createPrimary(TPM_RH.ENDORSEMENT, template, { hierarchyAuth: options.endorsementAuth });
   if (certificate) {
     let ok: boolean;

@@ -143,7 +143,8 @@ export class Tpm {
       if (!response.moreData || items.length === 0) break;
       const last = items[items.length - 1] as number | { property?: number; alg?: number; tag?: number; handle?: number; hash?: number };
       const key = typeof last === "number" ? last : (last.property ?? last.alg ?? last.tag ?? last.handle ?? last.hash ?? 0);
-      next = (key & (capability === TPM_CAP.COMMANDS ? 0xffff : 0xffffffff)) + 1;
+      // TPMA_CC carries the command index in its low 16 bits; every other key is the whole 32-bit value.
+      next = (capability === TPM_CAP.COMMANDS ? key & 0xffff : key >>> 0) + 1;
     }
     return out;
   }
@@ -307,9 +308,9 @@ export class Tpm {
   async nvWrite(index: number, data: Uint8Array, options: { offset?: number; authHandle?: HandleArg } = {}): Promise<void> {
     const chunk = await this.nvBufferMax();
     const base = options.offset ?? 0;
-    for (let off = 0; off < data.length || (off === 0 && data.length === 0); off += chunk) {
+    // At least one write, so that writing empty data still sets TPMA_NV_WRITTEN.
+    for (let off = 0; off === 0 || off < data.length; off += chunk) {
       await this.execute(NV_Write, { authHandle: options.authHandle ?? index, nvIndex: index }, { data: data.subarray(off, off + chunk), offset: base + off });
-      if (data.length === 0) break;
     }
   }
 
