@@ -1,0 +1,77 @@
+/**
+ * kmipd configuration: flags, then `KMIPD_*` environment variables, validated once at start into a frozen
+ * object; a bad field fails fast naming it.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import path from "node:path";
+
+/** The validated configuration. */
+export interface KmipdConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** TLS server certificate/key and the CA that signs client certificates; all three or none (then generated). */
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly clientCaFile: string } | undefined;
+  /** `sqlite:` path (default `<data-dir>/kmipd.sqlite`) or a `postgres://` URL. */
+  readonly database: string;
+  /** Master key file (default `<data-dir>/master.key`, 0600). */
+  readonly masterKeyFile: string;
+  readonly logLevel: string;
+}
+
+/** A configuration error naming the field. */
+export class ConfigError extends Error {
+  /** Stable code. */
+  readonly code = "KMIPD_CONFIG";
+  /** The offending field. */
+  readonly field: string;
+  /** @param field flag name @param message what is wrong */
+  constructor(field: string, message: string) {
+    super(`--${field}: ${message}`);
+    this.name = "ConfigError";
+    this.field = field;
+  }
+}
+
+export const USAGE = `usage: kmipd [--listen HOST:PORT] [--data-dir D] [--tls-cert F --tls-key F --client-ca F] [--database postgres://…] [--master-key-file F] [--log-level info]
+Defaults: --listen 127.0.0.1:5696, --data-dir ./kmipd-data; without TLS files a local CA, server and client certificates are created in the data directory.`;
+
+/** Reads the configuration from `argv` and `env`. Throws {@link ConfigError}. */
+export function loadConfig(argv: string[], env: Record<string, string | undefined>): KmipdConfig {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        listen: { type: "string" }, "data-dir": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" },
+        "client-ca": { type: "string" }, database: { type: "string" }, "master-key-file": { type: "string" }, "log-level": { type: "string" },
+        help: { type: "boolean" },
+      },
+    }).values;
+  } catch (e) {
+    throw new ConfigError("args", (e as Error).message);
+  }
+  if (v.help) throw new ConfigError("help", USAGE);
+  const listen = v.listen ?? env.KMIPD_LISTEN ?? "127.0.0.1:5696";
+  const m = /^(\[[0-9a-f:]+\]|[^:]+):(\d+)$/i.exec(listen);
+  if (!m) throw new ConfigError("listen", `"${listen}" is not HOST:PORT`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new ConfigError("listen", `port ${port} is out of range`);
+  const dataDir = path.resolve(v["data-dir"] ?? env.KMIPD_DATA_DIR ?? "kmipd-data");
+  const cert = v["tls-cert"] ?? env.KMIPD_TLS_CERT;
+  const key = v["tls-key"] ?? env.KMIPD_TLS_KEY;
+  const ca = v["client-ca"] ?? env.KMIPD_CLIENT_CA;
+  const given = [cert, key, ca].filter((x) => x !== undefined).length;
+  if (given !== 0 && given !== 3) throw new ConfigError(cert === undefined ? "tls-cert" : key === undefined ? "tls-key" : "client-ca", "give --tls-cert, --tls-key and --client-ca together (or none, to generate them)");
+  const database = v.database ?? env.KMIPD_DATABASE ?? `sqlite:${path.join(dataDir, "kmipd.sqlite")}`;
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(database)) throw new ConfigError("database", `"${database}" is neither sqlite:PATH nor a postgres:// URL`);
+  const logLevel = v["log-level"] ?? env.KMIPD_LOG_LEVEL ?? "info";
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) throw new ConfigError("log-level", `"${logLevel}" is not a pino level`);
+  return Object.freeze({
+    host: m[1].replace(/^\[|\]$/g, ""), port, dataDir,
+    tls: given === 3 ? Object.freeze({ certFile: path.resolve(cert!), keyFile: path.resolve(key!), clientCaFile: path.resolve(ca!) }) : undefined,
+    database, masterKeyFile: path.resolve(v["master-key-file"] ?? env.KMIPD_MASTER_KEY_FILE ?? path.join(dataDir, "master.key")), logLevel,
+  });
+}

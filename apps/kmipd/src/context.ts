@@ -1,0 +1,24 @@
+/**
+ * What an operation handler gets: who is asking (the client certificate's subject), the protocol version,
+ * the store and keyring, the clock, and the batch's ID placeholder.
+ * @module
+ */
+import type { KmipVersion, Ttlv } from "@tessera/kmip";
+import type { Keyring } from "./master_key.ts";
+import type { Store } from "./store/store.ts";
+
+/** Per-request context of an operation. */
+export interface OpContext {
+  identity: string;
+  version: KmipVersion;
+  store: Store;
+  keyring: Keyring;
+  now(): Date;
+  /** The batch's ID placeholder: the Unique Identifier the previous operation produced. */
+  idPlaceholder: string | undefined;
+  /** Objects created by this batch item (set by the handler, for the audit log and the ID placeholder). */
+  objectIds: string[];
+}
+
+/** An operation handler: request payload in, response payload children out. Throws OperationError. */
+export type Handler = (ctx: OpContext, payload: Ttlv | undefined) => Promise<Ttlv[]>;

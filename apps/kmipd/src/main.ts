@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+/**
+ * kmipd process entry: configuration, logger, listen; SIGTERM/SIGINT drain connections and exit cleanly.
+ * @module
+ */
+import { pino } from "pino";
+import { ConfigError, loadConfig } from "./config.ts";
+import { startKmipd } from "./app.ts";
+
+let config;
+try {
+  config = loadConfig(process.argv.slice(2), process.env);
+} catch (e) {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`kmipd: ${e.field === "help" ? e.message.replace(/^--help: /, "") : e.message}\n`);
+    process.exit(e.field === "help" ? 0 : 2);
+  }
+  throw e;
+}
+const logger = pino({ level: config.logLevel, redact: ["key", "keyPem", "material", "authorization"] });
+const audit = logger.child({ audit: true });
+const kmipd = await startKmipd(config, (msg, fields) => logger.info(fields ?? {}, msg), (e) => audit.info(e, "audit"));
+logger.info({ host: kmipd.server.host, port: kmipd.server.port, dataDir: config.dataDir, database: config.database.replace(/:[^:@/]*@/, ":***@") }, "kmipd listening");
+if (kmipd.generatedTls) {
+  const g = kmipd.generatedTls;
+  process.stderr.write(`kmipd: ${g.created ? "created" : "using"} local TLS material: CA ${g.caCertFile}, client certificate ${g.clientCertFile}, client key ${g.clientKeyFile}\n`);
+}
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, "draining connections");
+  await kmipd.close();
+  logger.info("stopped");
+  process.exit(0);
+};
+process.on("SIGTERM", () => void stop("SIGTERM"));
+process.on("SIGINT", () => void stop("SIGINT"));

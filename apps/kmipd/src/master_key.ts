@@ -1,0 +1,61 @@
+/**
+ * The master key that wraps every key at rest (AES-256-GCM, the object's id as associated data). By
+ * default it lives in `<data-dir>/master.key`, mode 0600, created on first start; it is never logged and
+ * never stored beside the objects it protects in the database.
+ * @module
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { chmod, open, readFile, stat } from "node:fs/promises";
+
+/** Wraps and unwraps key material. */
+export interface Keyring {
+  wrap(id: string, plaintext: Uint8Array): Uint8Array;
+  unwrap(id: string, wrapped: Uint8Array): Uint8Array;
+}
+
+const VERSION = 1;
+
+/** An AES-256-GCM keyring over a 32-byte master key: output = version(1) || nonce(12) || ciphertext || tag(16). */
+export function aesGcmKeyring(masterKey: Uint8Array): Keyring {
+  if (masterKey.length !== 32) throw new Error("the master key must be 32 bytes");
+  const key = Buffer.from(masterKey);
+  return {
+    wrap(id, plaintext) {
+      const nonce = randomBytes(12);
+      const c = createCipheriv("aes-256-gcm", key, nonce);
+      c.setAAD(Buffer.from(id, "utf8"));
+      const body = Buffer.concat([c.update(plaintext), c.final()]);
+      return new Uint8Array(Buffer.concat([Buffer.from([VERSION]), nonce, body, c.getAuthTag()]));
+    },
+    unwrap(id, wrapped) {
+      if (wrapped.length < 29 || wrapped[0] !== VERSION) throw new Error(`wrapped key material of object ${id} has an unknown format`);
+      const d = createDecipheriv("aes-256-gcm", key, wrapped.subarray(1, 13));
+      d.setAAD(Buffer.from(id, "utf8"));
+      d.setAuthTag(wrapped.subarray(wrapped.length - 16));
+      return new Uint8Array(Buffer.concat([d.update(wrapped.subarray(13, wrapped.length - 16)), d.final()]));
+    },
+  };
+}
+
+/** Loads the master key file, creating it (0600, exclusive create) when absent. Refuses a file readable by others. */
+export async function loadOrCreateMasterKey(file: string): Promise<{ key: Uint8Array; created: boolean }> {
+  try {
+    const st = await stat(file);
+    if ((st.mode & 0o077) !== 0) throw new Error(`master key ${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+    const key = new Uint8Array(await readFile(file));
+    if (key.length !== 32) throw new Error(`master key ${file} is ${key.length} bytes, expected 32`);
+    return { key, created: false };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+  const key = new Uint8Array(randomBytes(32));
+  const fh = await open(file, "wx", 0o600);
+  try {
+    await fh.writeFile(key);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await chmod(file, 0o600);
+  return { key, created: true };
+}

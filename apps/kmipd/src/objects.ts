@@ -1,0 +1,177 @@
+/**
+ * Managed objects in memory: attributes, state, key material (plain while in memory, wrapped at rest),
+ * ownership checks, and the lifecycle's dates.
+ * @module
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { child, decodeTtlv, encodeTtlv, enumValue, item, struct, tagOf, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { type Attr, loadAttributes, storedAttributes } from "./attributes.ts";
+import type { OpContext } from "./context.ts";
+import { OperationError } from "./errors.ts";
+import type { StoredObject } from "./store/store.ts";
+
+/** State values (KMIP State enumeration). */
+export const STATE = { PreActive: 1, Active: 2, Deactivated: 3, Compromised: 4, Destroyed: 5, DestroyedCompromised: 6 } as const;
+/** ObjectType values (KMIP 1.x/2.x numbering). */
+export const OBJECT_TYPE = { Certificate: 1, SymmetricKey: 2, PublicKey: 3, PrivateKey: 4, SplitKey: 5, Template: 6, SecretData: 7, OpaqueObject: 8, PGPKey: 9 } as const;
+
+/** A managed object being worked on. */
+export interface ManagedObject {
+  id: string;
+  owner: string;
+  objectType: number;
+  state: number;
+  attrs: Attr[];
+  /** Plain key material (symmetric key bytes, secret data, PKCS#8/SPKI DER, certificate DER); null once destroyed. */
+  material: Uint8Array | null;
+  grants: string[];
+}
+
+/** The first value of an attribute. */
+export function attr(o: ManagedObject, name: string): Ttlv | undefined {
+  return o.attrs.find((a) => a.name === name)?.value;
+}
+
+/** All values of an attribute. */
+export function attrs(o: ManagedObject, name: string): Ttlv[] {
+  return o.attrs.filter((a) => a.name === name).map((a) => a.value);
+}
+
+/** Sets a single-valued attribute (replacing any value). */
+export function setAttr(o: ManagedObject, name: string, value: Ttlv): void {
+  const i = o.attrs.findIndex((a) => a.name === name);
+  if (i >= 0) o.attrs[i] = { name, value };
+  else o.attrs.push({ name, value });
+}
+
+/** Removes an attribute's values. */
+export function deleteAttr(o: ManagedObject, name: string): void {
+  o.attrs = o.attrs.filter((a) => a.name !== name);
+}
+
+/** A numeric attribute value (Integer/Enumeration), if present. */
+export function attrNumber(o: ManagedObject, name: string): number | undefined {
+  const v = attr(o, name);
+  return v && (v.type === TTLV_TYPE.Integer || v.type === TTLV_TYPE.Enumeration) ? v.value : undefined;
+}
+
+function seconds(d: Date): bigint {
+  return BigInt(Math.floor(d.getTime() / 1000));
+}
+
+/** The SHA-256 Digest attribute of key material. */
+export function digestAttr(material: Uint8Array, keyFormat: string): Ttlv {
+  return item("Digest", [
+    item("HashingAlgorithm", "SHA_256"),
+    item("DigestValue", new Uint8Array(createHash("sha256").update(material).digest())),
+    item("KeyFormatType", keyFormat),
+  ]);
+}
+
+/** A new object owned by the caller, with the server-set attributes (id, type, state, dates, digest). */
+export function newObject(ctx: OpContext, objectType: number, clientAttrs: Attr[], material: Uint8Array, keyFormat: string): ManagedObject {
+  const now = ctx.now();
+  const id = randomUUID();
+  const o: ManagedObject = { id, owner: ctx.identity, objectType, state: STATE.PreActive, attrs: [], material, grants: [] };
+  for (const a of clientAttrs) {
+    if (["UniqueIdentifier", "ObjectType", "State", "InitialDate", "LastChangeDate", "Digest", "DestroyDate", "CompromiseDate"].includes(a.name)) {
+      throw new OperationError("AttributeReadOnly", `${a.name} is set by the server`);
+    }
+  }
+  o.attrs.push({ name: "UniqueIdentifier", value: item("UniqueIdentifier", id) });
+  o.attrs.push({ name: "ObjectType", value: item("ObjectType", objectType) });
+  o.attrs.push(...clientAttrs);
+  const activation = clientAttrs.find((a) => a.name === "ActivationDate")?.value;
+  if (activation && activation.type === TTLV_TYPE.DateTime && activation.value <= seconds(now)) o.state = STATE.Active;
+  o.attrs.push({ name: "State", value: item("State", o.state) });
+  o.attrs.push({ name: "InitialDate", value: item("InitialDate", now) });
+  o.attrs.push({ name: "LastChangeDate", value: item("LastChangeDate", now) });
+  if (objectType !== OBJECT_TYPE.Certificate) o.attrs.push({ name: "Digest", value: digestAttr(material, keyFormat) });
+  return o;
+}
+
+/** Sets State (and the matching attribute) and the LastChangeDate. */
+export function setState(ctx: OpContext, o: ManagedObject, state: number): void {
+  o.state = state;
+  setAttr(o, "State", item("State", state));
+  touch(ctx, o);
+}
+
+/** Updates LastChangeDate. */
+export function touch(ctx: OpContext, o: ManagedObject): void {
+  setAttr(o, "LastChangeDate", item("LastChangeDate", ctx.now()));
+}
+
+/** Names for the Locate index. */
+function names(o: ManagedObject): string[] {
+  return attrs(o, "Name").map((n) => text(n, "NameValue")).filter((n): n is string => n !== undefined);
+}
+
+function toStored(ctx: OpContext, o: ManagedObject): StoredObject {
+  return {
+    id: o.id, owner: o.owner, objectType: o.objectType, state: o.state,
+    attributes: encodeTtlv(storedAttributes(o.attrs)),
+    material: o.material ? ctx.keyring.wrap(o.id, o.material) : null,
+    names: names(o), grants: o.grants,
+  };
+}
+
+/** Stores a new object (durable before the response is sent). */
+export async function insertObject(ctx: OpContext, o: ManagedObject): Promise<void> {
+  await ctx.store.insert(toStored(ctx, o));
+  ctx.objectIds.push(o.id);
+}
+
+/** Stores changes to an object. */
+export async function saveObject(ctx: OpContext, o: ManagedObject): Promise<void> {
+  await ctx.store.update(toStored(ctx, o));
+}
+
+/** Whether the caller may see and use a stored object. */
+export function mayAccess(identity: string, s: StoredObject): boolean {
+  return s.owner === identity || s.grants.includes(identity);
+}
+
+/** Materializes a stored object (unwrapping its key material). */
+export function fromStored(ctx: OpContext, s: StoredObject): ManagedObject {
+  return {
+    id: s.id, owner: s.owner, objectType: s.objectType, state: s.state,
+    attrs: loadAttributes(decodeTtlv(s.attributes)),
+    material: s.material ? ctx.keyring.unwrap(s.id, s.material) : null,
+    grants: s.grants,
+  };
+}
+
+/**
+ * The Unique Identifier a request names, or the batch's ID placeholder when it names none (KMIP 2.x may
+ * also name the placeholder with the UniqueIdentifier enumeration).
+ */
+export function requestedId(ctx: OpContext, payload: Ttlv | undefined): string {
+  const u = child(payload, "UniqueIdentifier");
+  if (u && u.type === TTLV_TYPE.TextString) return u.value;
+  if (u && u.type !== TTLV_TYPE.Enumeration) throw new OperationError("InvalidField", "UniqueIdentifier must be a text string");
+  if (u && u.value !== enumValue("UniqueIdentifier", "IDPlaceholder") && ctx.idPlaceholder === undefined) {
+    throw new OperationError("InvalidField", "only the ID placeholder is supported as an enumerated UniqueIdentifier");
+  }
+  if (ctx.idPlaceholder === undefined) throw new OperationError("InvalidField", "no UniqueIdentifier and no ID placeholder in this batch");
+  return ctx.idPlaceholder;
+}
+
+/**
+ * Loads the object a request names. An object the caller neither owns nor was granted answers ItemNotFound,
+ * exactly like one that does not exist: other clients cannot even learn that it exists.
+ */
+export async function loadObject(ctx: OpContext, payload: Ttlv | undefined): Promise<ManagedObject> {
+  const id = requestedId(ctx, payload);
+  const s = await ctx.store.get(id);
+  if (!s || !mayAccess(ctx.identity, s)) throw new OperationError("ItemNotFound", `no object ${id}`);
+  return fromStored(ctx, s);
+}
+
+/** The UniqueIdentifier response item. */
+export function idItem(o: ManagedObject | string): Ttlv {
+  return item("UniqueIdentifier", typeof o === "string" ? o : o.id);
+}
+
+/** A structure item helper re-exported for handlers. */
+export { struct, tagOf };

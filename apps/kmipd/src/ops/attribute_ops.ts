@@ -1,0 +1,112 @@
+/**
+ * Changing attributes: Add / Modify / Delete Attribute (KMIP 1.x shapes and 2.x shapes) and Set / Adjust
+ * Attribute (2.x). Server-managed attributes are read-only.
+ * @module
+ */
+import { attributeTagName, child, int, tagName, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { type Attr, attributeItems, isCustomName, parseOneAttribute } from "../attributes.ts";
+import type { Handler } from "../context.ts";
+import { OperationError } from "../errors.ts";
+import { idItem, loadObject, type ManagedObject, saveObject, touch } from "../objects.ts";
+
+/** Attributes only the server sets. */
+const READ_ONLY = new Set([
+  "UniqueIdentifier", "ObjectType", "State", "InitialDate", "LastChangeDate", "Digest", "DestroyDate", "CompromiseDate",
+  "CompromiseOccurrenceDate", "RevocationReason", "CryptographicAlgorithm", "CryptographicLength", "ActivationDate", "Fresh",
+  "AlwaysSensitive", "NeverExtractable", "KeyValuePresent", "OriginalCreationDate",
+]);
+/** Attributes that may hold several values. */
+const MULTI = new Set(["Name", "Link", "ObjectGroup", "ApplicationSpecificInformation", "AlternativeName", "KeyValueLocation"]);
+
+function writable(a: Attr): void {
+  if (READ_ONLY.has(a.name)) throw new OperationError("AttributeReadOnly", `${a.name} cannot be changed by a client`);
+}
+
+function sameValue(a: Ttlv, b: Ttlv): boolean {
+  return JSON.stringify(a, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)) ===
+    JSON.stringify(b, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
+}
+
+function respond(ctx: Parameters<Handler>[0], o: ManagedObject, changed?: Attr): Ttlv[] {
+  return [idItem(o), ...(ctx.version.major < 2 && changed ? attributeItems([changed], ctx.version) : [])];
+}
+
+/** Add Attribute: a new value of a multi-valued attribute, or a single-valued one not yet set. */
+export const addAttribute: Handler = async (ctx, payload) => {
+  const o = await loadObject(ctx, payload);
+  const a = parseOneAttribute(child(payload, "Attribute") ?? child(payload, "NewAttribute"));
+  if (!a) throw new OperationError("InvalidField", "Add Attribute needs an Attribute");
+  writable(a);
+  if (!MULTI.has(a.name) && !isCustomName(a.name) && o.attrs.some((x) => x.name === a.name)) {
+    throw new OperationError("AttributeSingleValued", `${a.name} is single-valued and already set`);
+  }
+  o.attrs.push(a);
+  touch(ctx, o);
+  await saveObject(ctx, o);
+  return respond(ctx, o, a);
+};
+
+/** Set Attribute (2.x): sets a single-valued attribute, replacing any value. */
+export const setAttribute: Handler = async (ctx, payload) => {
+  const o = await loadObject(ctx, payload);
+  const a = parseOneAttribute(child(payload, "NewAttribute"));
+  if (!a) throw new OperationError("InvalidField", "Set Attribute needs a NewAttribute");
+  writable(a);
+  if (MULTI.has(a.name)) throw new OperationError("AttributeSingleValued", `${a.name} is multi-valued: use Add Attribute`);
+  o.attrs = o.attrs.filter((x) => x.name !== a.name);
+  o.attrs.push(a);
+  touch(ctx, o);
+  await saveObject(ctx, o);
+  return respond(ctx, o);
+};
+
+/** Modify Attribute: 1.x by name and index; 2.x by CurrentAttribute/NewAttribute. */
+export const modifyAttribute: Handler = async (ctx, payload) => {
+  const o = await loadObject(ctx, payload);
+  const oneX = child(payload, "Attribute");
+  let target: Attr | undefined;
+  let index = 0;
+  let current: Attr | undefined;
+  if (oneX) {
+    target = parseOneAttribute(oneX);
+    index = int(oneX, "AttributeIndex") ?? 0;
+  } else {
+    target = parseOneAttribute(child(payload, "NewAttribute"));
+    current = parseOneAttribute(child(payload, "CurrentAttribute"));
+  }
+  if (!target) throw new OperationError("InvalidField", "Modify Attribute needs the new attribute value");
+  writable(target);
+  const positions = o.attrs.flatMap((x, i) => (x.name === target.name ? [i] : []));
+  if (positions.length === 0) throw new OperationError("AttributeNotFound", `${target.name} is not set`);
+  let at: number | undefined;
+  if (current) at = positions.find((i) => sameValue(o.attrs[i].value, current.value));
+  else at = positions[index];
+  if (at === undefined) throw new OperationError(current ? "AttributeNotFound" : "IndexOutOfBounds", `${target.name} has no such value`);
+  o.attrs[at] = target;
+  touch(ctx, o);
+  await saveObject(ctx, o);
+  return respond(ctx, o, target);
+};
+
+/** Delete Attribute: 1.x by name and index; 2.x by CurrentAttribute or AttributeReference. */
+export const deleteAttribute: Handler = async (ctx, payload) => {
+  const o = await loadObject(ctx, payload);
+  const nameText = text(payload, "AttributeName");
+  const current = parseOneAttribute(child(payload, "CurrentAttribute"));
+  const ref = child(payload, "AttributeReference");
+  let name: string | undefined = nameText && (isCustomName(nameText) ? nameText : attributeTagName(nameText));
+  if (current) name = current.name;
+  if (ref && ref.type === TTLV_TYPE.Enumeration) name = tagName(ref.value);
+  if (!name) throw new OperationError("InvalidField", "Delete Attribute needs the attribute to delete");
+  if (READ_ONLY.has(name)) throw new OperationError("AttributeReadOnly", `${name} cannot be deleted`);
+  const positions = o.attrs.flatMap((x, i) => (x.name === name ? [i] : []));
+  let at: number | undefined;
+  if (current) at = positions.find((i) => sameValue(o.attrs[i].value, current.value));
+  else at = positions[int(payload, "AttributeIndex") ?? 0];
+  if (at === undefined) throw new OperationError("AttributeNotFound", `${name} is not set`);
+  const [removed] = o.attrs.splice(at, 1);
+  touch(ctx, o);
+  await saveObject(ctx, o);
+  return respond(ctx, o, removed);
+};
+

@@ -1,0 +1,129 @@
+/**
+ * Create (symmetric keys), Create Key Pair (RSA, EC) and Register.
+ * @module
+ */
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { enumValue, enumeration, enumName, item, maskValue, struct, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { type Attr, parseAttributes } from "../attributes.ts";
+import type { Handler, OpContext } from "../context.ts";
+import { OperationError } from "../errors.ts";
+import { parseObject } from "../key_block.ts";
+import { attrNumber, idItem, insertObject, type ManagedObject, newObject, OBJECT_TYPE, setAttr } from "../objects.ts";
+
+const ALG = (n: string) => enumValue("CryptographicAlgorithm", n);
+
+function num(attrs: Attr[], name: string): number | undefined {
+  const v = attrs.find((a) => a.name === name)?.value;
+  return v && (v.type === TTLV_TYPE.Integer || v.type === TTLV_TYPE.Enumeration) ? v.value : undefined;
+}
+
+function requireSingle(attrs: Attr[]): void {
+  const seen = new Set<string>();
+  for (const a of attrs) {
+    if (a.name === "Name" || a.name.startsWith("x-") || a.name.startsWith("y-") || a.name === "Link" || a.name === "ObjectGroup" || a.name === "ApplicationSpecificInformation" || a.name === "AlternativeName" || a.name === "KeyValueLocation") continue;
+    if (seen.has(a.name)) throw new OperationError("AttributeSingleValued", `${a.name} is single-valued but was given twice`);
+    seen.add(a.name);
+  }
+}
+
+/** The symmetric algorithms Create makes, with their allowed lengths in bits. */
+const SYMMETRIC: Record<string, number[] | "any"> = {
+  AES: [128, 192, 256], HMAC_SHA1: "any", HMAC_SHA256: "any", HMAC_SHA384: "any", HMAC_SHA512: "any",
+  ChaCha20: [256], TRIPLE_DES: [168, 192],
+};
+
+/** Create: a symmetric key (AES 128/192/256, HMAC keys) with the client's attributes. */
+export const create: Handler = async (ctx, payload) => {
+  const objectType = enumeration(payload, "ObjectType");
+  if (objectType !== OBJECT_TYPE.SymmetricKey) {
+    throw new OperationError("InvalidObjectType", `Create makes symmetric keys; use Create Key Pair or Register for ${objectType === undefined ? "other objects" : enumName("ObjectType", objectType)}`);
+  }
+  const attrs = parseAttributes(payload);
+  requireSingle(attrs);
+  const alg = num(attrs, "CryptographicAlgorithm");
+  const len = num(attrs, "CryptographicLength");
+  if (alg === undefined) throw new OperationError("InvalidField", "Create needs a Cryptographic Algorithm");
+  if (len === undefined || len <= 0 || len % 8 !== 0 || len > 4096) throw new OperationError("InvalidField", "Create needs a Cryptographic Length that is a positive multiple of 8");
+  const algName = enumName("CryptographicAlgorithm", alg);
+  const allowed = SYMMETRIC[algName];
+  if (!allowed) throw new OperationError("InvalidField", `Create does not make ${algName} keys`);
+  if (allowed !== "any" && !allowed.includes(len)) throw new OperationError("InvalidField", `${algName} keys are ${allowed.join(", ")} bits, not ${len}`);
+  const o = newObject(ctx, OBJECT_TYPE.SymmetricKey, attrs, new Uint8Array(randomBytes(len / 8)), "Raw");
+  await insertObject(ctx, o);
+  return [item("ObjectType", OBJECT_TYPE.SymmetricKey), idItem(o)];
+};
+
+/** Register: symmetric keys, secret data, certificates, public and private keys, opaque objects. */
+export const register: Handler = async (ctx, payload) => {
+  const objectType = enumeration(payload, "ObjectType");
+  if (objectType === undefined) throw new OperationError("InvalidField", "Register needs an ObjectType");
+  const parsed = parseObject(objectType, payload);
+  const attrs = parseAttributes(payload);
+  requireSingle(attrs);
+  const o = newObject(ctx, objectType, attrs, parsed.material, parsed.keyFormat);
+  if (parsed.algorithm !== undefined && attrNumber(o, "CryptographicAlgorithm") === undefined) setAttr(o, "CryptographicAlgorithm", item("CryptographicAlgorithm", parsed.algorithm));
+  if (parsed.length !== undefined && attrNumber(o, "CryptographicLength") === undefined) setAttr(o, "CryptographicLength", item("CryptographicLength", parsed.length));
+  if (objectType === OBJECT_TYPE.SymmetricKey && attrNumber(o, "CryptographicLength") === undefined) {
+    setAttr(o, "CryptographicLength", item("CryptographicLength", parsed.material.length * 8));
+  }
+  const sdt = parsed.extra.find((e) => e.type === TTLV_TYPE.Enumeration);
+  if (objectType === OBJECT_TYPE.SecretData && sdt) setAttr(o, "SecretDataType", sdt);
+  await insertObject(ctx, o);
+  return [idItem(o)];
+};
+
+function keyPairParams(all: Attr[]): { alg: string; length: number; curve?: string } {
+  const alg = num(all, "CryptographicAlgorithm");
+  if (alg === undefined) throw new OperationError("InvalidField", "Create Key Pair needs a Cryptographic Algorithm");
+  const name = enumName("CryptographicAlgorithm", alg);
+  const length = num(all, "CryptographicLength");
+  if (name === "RSA") {
+    if (!length || ![2048, 3072, 4096].includes(length)) throw new OperationError("InvalidField", "RSA key pairs are 2048, 3072 or 4096 bits");
+    return { alg: name, length };
+  }
+  if (name === "EC" || name === "ECDSA") {
+    const params = all.find((a) => a.name === "CryptographicDomainParameters")?.value;
+    const curveItem = params?.type === TTLV_TYPE.Structure ? params.value.find((c) => c.type === TTLV_TYPE.Enumeration) : undefined;
+    const curveValue = curveItem?.value as number | undefined;
+    const curveName = curveValue !== undefined ? enumName("RecommendedCurve", curveValue) : length === 384 ? "P_384" : "P_256";
+    const node = { P_256: "prime256v1", SECP256R1: "prime256v1", P_384: "secp384r1", SECP384R1: "secp384r1" }[curveName];
+    if (!node) throw new OperationError("InvalidField", `curve ${curveName} is not supported (P-256, P-384)`);
+    return { alg: name, length: node === "prime256v1" ? 256 : 384, curve: node };
+  }
+  throw new OperationError("InvalidField", `Create Key Pair does not make ${name} keys`);
+}
+
+/** Create Key Pair: RSA 2048/3072/4096 or EC P-256/P-384; the two objects are linked to each other. */
+export const createKeyPair: Handler = async (ctx, payload) => {
+  const common = parseAttributes(payload, "CommonAttributes");
+  const priv = parseAttributes(payload, "PrivateKeyAttributes");
+  const pub = parseAttributes(payload, "PublicKeyAttributes");
+  const p = keyPairParams([...common, ...priv, ...pub]);
+  const kp = p.alg === "RSA"
+    ? generateKeyPairSync("rsa", { modulusLength: p.length, publicExponent: 65537 })
+    : generateKeyPairSync("ec", { namedCurve: p.curve! });
+  const privDer = new Uint8Array(kp.privateKey.export({ type: "pkcs8", format: "der" }));
+  const pubDer = new Uint8Array(kp.publicKey.export({ type: "spki", format: "der" }));
+  const withDefaults = (attrs: Attr[], mask: number): Attr[] => {
+    const out = [...attrs];
+    if (!out.some((a) => a.name === "CryptographicAlgorithm")) out.push({ name: "CryptographicAlgorithm", value: item("CryptographicAlgorithm", ALG(p.alg)) });
+    if (!out.some((a) => a.name === "CryptographicLength")) out.push({ name: "CryptographicLength", value: item("CryptographicLength", p.length) });
+    if (!out.some((a) => a.name === "CryptographicUsageMask")) out.push({ name: "CryptographicUsageMask", value: item("CryptographicUsageMask", mask) });
+    return out;
+  };
+  const privObj: ManagedObject = newObject(ctx, OBJECT_TYPE.PrivateKey, withDefaults([...common, ...priv], maskValue("CryptographicUsageMask", "Sign")), privDer, "PKCS_8");
+  const pubObj: ManagedObject = newObject(ctx, OBJECT_TYPE.PublicKey, withDefaults([...common, ...pub], maskValue("CryptographicUsageMask", "Verify")), pubDer, "X_509");
+  privObj.attrs.push({ name: "Link", value: link("PublicKeyLink", pubObj.id) });
+  pubObj.attrs.push({ name: "Link", value: link("PrivateKeyLink", privObj.id) });
+  await insertObject(ctx, privObj);
+  await insertObject(ctx, pubObj);
+  return [item("PrivateKeyUniqueIdentifier", privObj.id), item("PublicKeyUniqueIdentifier", pubObj.id)];
+};
+
+function link(type: string, id: string): Ttlv {
+  return struct("Link", [item("LinkType", type), item("LinkedObjectIdentifier", id)]);
+}
+
+/** Exposed for tests: the allowed symmetric algorithms. */
+export const SYMMETRIC_ALGORITHMS = Object.keys(SYMMETRIC);
+export type { OpContext };

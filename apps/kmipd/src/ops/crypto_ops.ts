@@ -1,0 +1,231 @@
+/**
+ * Cryptographic services with managed keys: Encrypt/Decrypt (AES-GCM with tag length and AAD, AES-CBC with
+ * PKCS#5 padding or none, AES-KW RFC 3394/5649, RSA-OAEP), Sign/Signature Verify (RSA-PSS, RSA PKCS#1 v1.5,
+ * ECDSA), MAC/MAC Verify (HMAC-SHA256/384/512). The key must be Active (Deactivated and Compromised keys may
+ * still decrypt and verify) and its usage mask must allow the operation.
+ * @module
+ */
+import { type CipherGCM, type CipherGCMTypes, constants, createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, type DecipherGCM, privateDecrypt, publicEncrypt, randomBytes, sign, timingSafeEqual, verify } from "node:crypto";
+import { bool, bytes, child, enumeration, enumName, int, item, maskValue, type Ttlv } from "@tessera/kmip";
+import type { Handler, OpContext } from "../context.ts";
+import { OperationError } from "../errors.ts";
+import { attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, STATE } from "../objects.ts";
+
+type Use = "Encrypt" | "Decrypt" | "Sign" | "Verify" | "MACGenerate" | "MACVerify";
+const PROTECT: Use[] = ["Encrypt", "Sign", "MACGenerate"];
+
+async function usableKey(ctx: OpContext, payload: Ttlv | undefined, use: Use): Promise<ManagedObject> {
+  const o = await loadObject(ctx, payload);
+  if (!o.material) throw new OperationError("WrongKeyLifecycleState", `object ${o.id} has no key material`);
+  const ok = o.state === STATE.Active || (!PROTECT.includes(use) && (o.state === STATE.Deactivated || o.state === STATE.Compromised));
+  if (!ok) throw new OperationError("WrongKeyLifecycleState", `object ${o.id} is ${enumName("State", o.state)}: it cannot be used to ${use}`);
+  const mask = attrNumber(o, "CryptographicUsageMask");
+  if (mask === undefined || (mask & maskValue("CryptographicUsageMask", use)) === 0) {
+    throw new OperationError("IncompatibleCryptographicUsageMask", `object ${o.id} is not allowed to ${use}`);
+  }
+  return o;
+}
+
+interface Params {
+  alg?: string;
+  mode?: string;
+  padding?: string;
+  hash?: string;
+  tagLength?: number;
+  randomIv?: boolean;
+  signatureAlg?: string;
+  maskGeneratorHash?: string;
+}
+
+function params(ctx: OpContext, payload: Ttlv | undefined, o: ManagedObject): Params {
+  const p = child(payload, "CryptographicParameters");
+  const e = (n: string, enumName2 = n) => {
+    const v = enumeration(p, n);
+    return v === undefined ? undefined : enumName(enumName2, v, ctx.version);
+  };
+  const alg = e("CryptographicAlgorithm") ?? (attrNumber(o, "CryptographicAlgorithm") !== undefined ? enumName("CryptographicAlgorithm", attrNumber(o, "CryptographicAlgorithm")!) : undefined);
+  return {
+    alg, mode: e("BlockCipherMode"), padding: e("PaddingMethod"), hash: e("HashingAlgorithm"), tagLength: int(p, "TagLength"),
+    randomIv: bool(p, "RandomIV"), signatureAlg: e("DigitalSignatureAlgorithm"), maskGeneratorHash: e("MaskGeneratorHashingAlgorithm", "HashingAlgorithm"),
+  };
+}
+
+const HASH: Record<string, string> = { SHA_1: "sha1", SHA_224: "sha224", SHA_256: "sha256", SHA_384: "sha384", SHA_512: "sha512" };
+
+function aesCipher(mode: string | undefined, keyLen: number): { name: string; ivLen: number } {
+  const bits = keyLen * 8;
+  if (![128, 192, 256].includes(bits)) throw new OperationError("CryptographicFailure", `AES key of ${bits} bits`);
+  switch (mode ?? "CBC") {
+    case "CBC": return { name: `aes-${bits}-cbc`, ivLen: 16 };
+    case "GCM": return { name: `aes-${bits}-gcm`, ivLen: 12 };
+    case "ECB": return { name: `aes-${bits}-ecb`, ivLen: 0 };
+    case "CTR": return { name: `aes-${bits}-ctr`, ivLen: 16 };
+    case "NISTKeyWrap": return { name: `id-aes${bits}-wrap`, ivLen: 0 };
+    case "AESKeyWrapPadding": return { name: `id-aes${bits}-wrap-pad`, ivLen: 0 };
+    default: throw new OperationError("UnsupportedCryptographicParameters", `block cipher mode ${mode} is not supported`);
+  }
+}
+
+function b(x: Buffer): Uint8Array {
+  return new Uint8Array(x);
+}
+
+function cryptoFailure(e: unknown, what: string): never {
+  if (e instanceof OperationError) throw e;
+  throw new OperationError("CryptographicFailure", `${what} failed: ${(e as Error).message}`);
+}
+
+/** Encrypt. */
+export const encrypt: Handler = async (ctx, payload) => {
+  const o = await usableKey(ctx, payload, "Encrypt");
+  const data = bytes(payload, "Data");
+  if (!data) throw new OperationError("InvalidField", "Encrypt needs Data");
+  const p = params(ctx, payload, o);
+  const out: Ttlv[] = [idItem(o)];
+  try {
+    if (o.objectType === OBJECT_TYPE.PublicKey && p.alg === "RSA") {
+      const hash = HASH[p.hash ?? "SHA_256"];
+      if ((p.padding ?? "OAEP") !== "OAEP") throw new OperationError("UnsupportedCryptographicParameters", "RSA encryption supports OAEP padding");
+      out.push(item("Data", b(publicEncrypt({ key: createPublicKey({ key: Buffer.from(o.material!), format: "der", type: "spki" }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, data))));
+      return out;
+    }
+    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES")) throw new OperationError("UnsupportedCryptographicParameters", `Encrypt with ${p.alg ?? "this key"} is not supported`);
+    const c = aesCipher(p.mode, o.material!.length);
+    let iv = bytes(payload, "IVCounterNonce");
+    if (c.name.includes("wrap")) {
+      const cipher = createCipheriv(c.name, o.material!, Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
+      out.push(item("Data", b(Buffer.concat([cipher.update(data), cipher.final()]))));
+      return out;
+    }
+    if (!iv && c.ivLen > 0) {
+      iv = new Uint8Array(randomBytes(c.ivLen));
+      out.push(item("IVCounterNonce", iv));
+    }
+    const cipher = p.mode === "GCM"
+      ? createCipheriv(c.name as CipherGCMTypes, o.material!, iv!, { authTagLength: p.tagLength ?? 16 })
+      : createCipheriv(c.name, o.material!, c.ivLen > 0 ? iv! : null);
+    if (p.mode === "GCM") {
+      const aad = bytes(payload, "AuthenticatedEncryptionAdditionalData");
+      if (aad) (cipher as CipherGCM).setAAD(aad);
+    } else if ((p.mode ?? "CBC") === "CBC" || p.mode === "ECB") {
+      cipher.setAutoPadding((p.padding ?? "PKCS5") === "PKCS5");
+    }
+    out.splice(1, 0, item("Data", b(Buffer.concat([cipher.update(data), cipher.final()]))));
+    if (p.mode === "GCM") out.push(item("AuthenticatedEncryptionTag", b((cipher as CipherGCM).getAuthTag())));
+    return out;
+  } catch (e) {
+    return cryptoFailure(e, "Encrypt");
+  }
+};
+
+/** Decrypt. */
+export const decrypt: Handler = async (ctx, payload) => {
+  const o = await usableKey(ctx, payload, "Decrypt");
+  const data = bytes(payload, "Data");
+  if (!data) throw new OperationError("InvalidField", "Decrypt needs Data");
+  const p = params(ctx, payload, o);
+  try {
+    if (o.objectType === OBJECT_TYPE.PrivateKey && p.alg === "RSA") {
+      const hash = HASH[p.hash ?? "SHA_256"];
+      const key = createPrivateKey({ key: Buffer.from(o.material!), format: "der", type: "pkcs8" });
+      return [idItem(o), item("Data", b(privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, data)))];
+    }
+    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES")) throw new OperationError("UnsupportedCryptographicParameters", `Decrypt with ${p.alg ?? "this key"} is not supported`);
+    const c = aesCipher(p.mode, o.material!.length);
+    if (c.name.includes("wrap")) {
+      const d = createDecipheriv(c.name, o.material!, Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
+      return [idItem(o), item("Data", b(Buffer.concat([d.update(data), d.final()])))];
+    }
+    const iv = bytes(payload, "IVCounterNonce");
+    if (c.ivLen > 0 && !iv) throw new OperationError("InvalidField", "Decrypt needs the IVCounterNonce");
+    const tag = bytes(payload, "AuthenticatedEncryptionTag");
+    if (p.mode === "GCM" && !tag) throw new OperationError("InvalidField", "GCM decryption needs the AuthenticatedEncryptionTag");
+    const d = p.mode === "GCM"
+      ? createDecipheriv(c.name as CipherGCMTypes, o.material!, iv!, { authTagLength: tag!.length })
+      : createDecipheriv(c.name, o.material!, c.ivLen > 0 ? iv! : null);
+    if (p.mode === "GCM") {
+      const aad = bytes(payload, "AuthenticatedEncryptionAdditionalData");
+      if (aad) (d as DecipherGCM).setAAD(aad);
+      (d as DecipherGCM).setAuthTag(tag!);
+    } else if ((p.mode ?? "CBC") === "CBC" || p.mode === "ECB") {
+      d.setAutoPadding((p.padding ?? "PKCS5") === "PKCS5");
+    }
+    return [idItem(o), item("Data", b(Buffer.concat([d.update(data), d.final()])))];
+  } catch (e) {
+    return cryptoFailure(e, "Decrypt");
+  }
+};
+
+function signatureOptions(p: Params, keyType: string): { hash: string; padding?: number; saltLength?: number; dsaEncoding?: "der" } {
+  let hash = p.hash ? HASH[p.hash] : undefined;
+  let pss = p.padding === "PSS";
+  if (p.signatureAlg) {
+    const m = /^(SHA\d+)With(RSAEncryption|ECDSA)$/i.exec(p.signatureAlg) ?? /^RSASSA_PSS$/.exec(p.signatureAlg);
+    if (p.signatureAlg === "RSASSA_PSS") pss = true;
+    else if (m) hash = HASH[m[1].toUpperCase().replace("SHA", "SHA_")] ?? hash;
+  }
+  if (!hash) hash = "sha256";
+  if (keyType === "rsa") return { hash, padding: pss ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING, saltLength: pss ? constants.RSA_PSS_SALTLEN_DIGEST : undefined };
+  return { hash, dsaEncoding: "der" };
+}
+
+/** Sign. */
+export const signOp: Handler = async (ctx, payload) => {
+  const o = await usableKey(ctx, payload, "Sign");
+  if (o.objectType !== OBJECT_TYPE.PrivateKey) throw new OperationError("IllegalObjectType", "Sign needs a private key");
+  const data = bytes(payload, "Data");
+  if (!data) throw new OperationError("InvalidField", "Sign needs Data");
+  const key = createPrivateKey({ key: Buffer.from(o.material!), format: "der", type: "pkcs8" });
+  const opt = signatureOptions(params(ctx, payload, o), key.asymmetricKeyType ?? "");
+  try {
+    return [idItem(o), item("SignatureData", b(sign(opt.hash, data, { key, padding: opt.padding, saltLength: opt.saltLength, dsaEncoding: opt.dsaEncoding })))];
+  } catch (e) {
+    return cryptoFailure(e, "Sign");
+  }
+};
+
+/** Signature Verify. */
+export const signatureVerify: Handler = async (ctx, payload) => {
+  const o = await usableKey(ctx, payload, "Verify");
+  if (o.objectType !== OBJECT_TYPE.PublicKey) throw new OperationError("IllegalObjectType", "Signature Verify needs a public key");
+  const data = bytes(payload, "Data");
+  const sig = bytes(payload, "SignatureData");
+  if (!data || !sig) throw new OperationError("InvalidField", "Signature Verify needs Data and SignatureData");
+  const key = createPublicKey({ key: Buffer.from(o.material!), format: "der", type: "spki" });
+  const opt = signatureOptions(params(ctx, payload, o), key.asymmetricKeyType ?? "");
+  let ok = false;
+  try {
+    ok = verify(opt.hash, data, { key, padding: opt.padding, saltLength: opt.padding === constants.RSA_PKCS1_PSS_PADDING ? constants.RSA_PSS_SALTLEN_AUTO : undefined, dsaEncoding: opt.dsaEncoding }, sig);
+  } catch {
+    ok = false;
+  }
+  return [idItem(o), item("ValidityIndicator", ok ? "Valid" : "Invalid")];
+};
+
+function hmacName(o: ManagedObject, p: Params): string {
+  const alg = p.alg ?? "";
+  const m = /^HMAC_(SHA\d+)$/.exec(alg);
+  if (m) return HASH[m[1].replace("SHA", "SHA_")] ?? "sha256";
+  if (p.hash) return HASH[p.hash];
+  throw new OperationError("UnsupportedCryptographicParameters", `MAC with ${alg || "this key"} is not supported (HMAC_SHA256/384/512)`);
+}
+
+/** MAC (HMAC). */
+export const mac: Handler = async (ctx, payload) => {
+  const o = await usableKey(ctx, payload, "MACGenerate");
+  const data = bytes(payload, "Data");
+  if (!data) throw new OperationError("InvalidField", "MAC needs Data");
+  const h = createHmac(hmacName(o, params(ctx, payload, o)), o.material!).update(data).digest();
+  return [idItem(o), item("MACData", b(h))];
+};
+
+/** MAC Verify. */
+export const macVerify: Handler = async (ctx, payload) => {
+  const o = await usableKey(ctx, payload, "MACVerify");
+  const data = bytes(payload, "Data");
+  const given = bytes(payload, "MACData");
+  if (!data || !given) throw new OperationError("InvalidField", "MAC Verify needs Data and MACData");
+  const h = createHmac(hmacName(o, params(ctx, payload, o)), o.material!).update(data).digest();
+  const ok = h.length === given.length && timingSafeEqual(h, given);
+  return [idItem(o), item("ValidityIndicator", ok ? "Valid" : "Invalid")];
+};

@@ -1,0 +1,116 @@
+/**
+ * Get (optionally in another key format, or wrapped by another managed key), Get Attributes and Get
+ * Attribute List.
+ * @module
+ */
+import { createCipheriv } from "node:crypto";
+import { attributeTagName, child, children, enumeration, enumName, item, struct, tagName, tagOf, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { type Attr, attributeItems, displayName } from "../attributes.ts";
+import type { Handler, OpContext } from "../context.ts";
+import { OperationError } from "../errors.ts";
+import { keyBlock, nativeFormat, objectItem } from "../key_block.ts";
+import { attrNumber, fromStored, idItem, loadObject, type ManagedObject, mayAccess, OBJECT_TYPE, STATE } from "../objects.ts";
+
+/** Attributes kept for the server's own use and never listed. */
+const INTERNAL = new Set(["SecretDataType"]);
+
+function convertFormat(o: ManagedObject, want: string): Uint8Array {
+  const have = nativeFormat(o.objectType);
+  if (want === have) return o.material!;
+  if (o.objectType === OBJECT_TYPE.SymmetricKey && want === "Raw") return o.material!;
+  throw new OperationError("KeyFormatTypeNotSupported", `${enumName("ObjectType", o.objectType)} is available as ${have}, not ${want}`);
+}
+
+async function wrapKey(ctx: OpContext, o: ManagedObject, material: Uint8Array, spec: Ttlv): Promise<{ value: Uint8Array; wrapping: Ttlv }> {
+  const method = enumeration(spec, "WrappingMethod");
+  if (method !== undefined && enumName("WrappingMethod", method) !== "Encrypt") throw new OperationError("FeatureNotSupported", "only the Encrypt wrapping method is supported");
+  const info = child(spec, "EncryptionKeyInformation");
+  const wrappingId = text(info, "UniqueIdentifier");
+  if (!wrappingId) throw new OperationError("InvalidField", "KeyWrappingSpecification needs EncryptionKeyInformation with a UniqueIdentifier");
+  const s = await ctx.store.get(wrappingId);
+  if (!s || !mayAccess(ctx.identity, s)) throw new OperationError("ItemNotFound", `no wrapping key ${wrappingId}`);
+  const wk = fromStored(ctx, s);
+  if (wk.objectType !== OBJECT_TYPE.SymmetricKey || !wk.material) throw new OperationError("IllegalObjectType", "the wrapping key must be a symmetric key");
+  if (wk.state !== STATE.Active) throw new OperationError("WrongKeyLifecycleState", "the wrapping key is not Active");
+  const mask = attrNumber(wk, "CryptographicUsageMask") ?? 0;
+  if (!(mask & 0x10)) throw new OperationError("IncompatibleCryptographicUsageMask", "the wrapping key does not allow Wrap Key");
+  const params = child(info, "CryptographicParameters");
+  const mode = enumeration(params, "BlockCipherMode");
+  const modeName = mode === undefined ? "NISTKeyWrap" : enumName("BlockCipherMode", mode);
+  const bits = wk.material.length * 8;
+  let cipher: string;
+  if (modeName === "NISTKeyWrap") cipher = `id-aes${bits}-wrap`;
+  else if (modeName === "AESKeyWrapPadding") cipher = `id-aes${bits}-wrap-pad`;
+  else throw new OperationError("UnsupportedCryptographicParameters", `key wrapping with ${modeName} is not supported (NISTKeyWrap, AESKeyWrapPadding)`);
+  if (cipher.endsWith("-wrap") && material.length % 8 !== 0) throw new OperationError("CryptographicFailure", "RFC 3394 wraps multiples of 8 bytes; use AESKeyWrapPadding");
+  const iv = cipher.endsWith("-pad") ? Buffer.from("a65959a6", "hex") : Buffer.from("a6a6a6a6a6a6a6a6", "hex");
+  const c = createCipheriv(cipher, wk.material, iv);
+  const value = new Uint8Array(Buffer.concat([c.update(material), c.final()]));
+  return {
+    value,
+    wrapping: struct("KeyWrappingData", [item("WrappingMethod", "Encrypt"), struct("EncryptionKeyInformation", [item("UniqueIdentifier", wrappingId), params])]),
+  };
+}
+
+/** Get: the object, its key block in the native or requested format, optionally wrapped. */
+export const get: Handler = async (ctx, payload) => {
+  const o = await loadObject(ctx, payload);
+  if (!o.material || o.state === STATE.Destroyed || o.state === STATE.DestroyedCompromised) {
+    throw new OperationError(ctx.version.major >= 2 ? "ObjectDestroyed" : "ItemNotFound", `object ${o.id} is destroyed`);
+  }
+  const requested = enumeration(payload, "KeyFormatType");
+  const format = requested === undefined ? nativeFormat(o.objectType) : enumName("KeyFormatType", requested);
+  let block: Ttlv | undefined;
+  if (o.objectType !== OBJECT_TYPE.Certificate && o.objectType !== OBJECT_TYPE.OpaqueObject) {
+    const material = convertFormat(o, format);
+    const spec = child(payload, "KeyWrappingSpecification");
+    if (spec) {
+      const w = await wrapKey(ctx, o, material, spec);
+      block = keyBlock(o, format, item("KeyValue", w.value), w.wrapping);
+    } else {
+      block = keyBlock(o, format, struct("KeyValue", [item("KeyMaterial", material)]));
+    }
+  }
+  return [item("ObjectType", o.objectType), idItem(o), objectItem(o, block)];
+};
+
+function requestedNames(payload: Ttlv | undefined): string[] {
+  const names: string[] = [];
+  for (const n of children(payload, "AttributeName")) {
+    if (n.type !== TTLV_TYPE.TextString) throw new OperationError("InvalidField", "AttributeName must be text");
+    const tn = n.value.startsWith("x-") || n.value.startsWith("y-") ? n.value : attributeTagName(n.value);
+    if (!tn) throw new OperationError("InvalidField", `"${n.value}" is not a KMIP attribute name`);
+    names.push(tn);
+  }
+  for (const r of children(payload, "AttributeReference")) {
+    if (r.type === TTLV_TYPE.Enumeration) names.push(tagName(r.value));
+    else names.push(text(r, "AttributeName") ?? "");
+  }
+  return names;
+}
+
+function visible(o: ManagedObject): Attr[] {
+  return o.attrs.filter((a) => !INTERNAL.has(a.name));
+}
+
+/** Get Attributes: the named attributes (all when none are named), in the order asked; absent ones are left out. */
+export const getAttributes: Handler = async (ctx, payload) => {
+  const o = await loadObject(ctx, payload);
+  const names = requestedNames(payload);
+  const all = visible(o);
+  const chosen = names.length === 0 ? all : names.flatMap((n) => all.filter((a) => a.name === n));
+  const items = attributeItems(chosen, ctx.version);
+  return [idItem(o), ...(ctx.version.major >= 2 ? [struct("Attributes", items)] : items)];
+};
+
+/** Get Attribute List: the names (1.x) or references (2.x) of the object's attributes. */
+export const getAttributeList: Handler = async (ctx, payload) => {
+  const o = await loadObject(ctx, payload);
+  const names = [...new Set(visible(o).map((a) => a.name))];
+  if (ctx.version.major >= 2) {
+    return [idItem(o), ...names.map((n) => (n.startsWith("x-") || n.startsWith("y-")
+      ? struct("AttributeReference", [item("VendorIdentification", n.slice(0, 1)), item("AttributeName", n.slice(2))])
+      : item("AttributeReference", tagOf(n), TTLV_TYPE.Enumeration)))];
+  }
+  return [idItem(o), ...names.map((n) => item("AttributeName", displayName(n)))];
+};

@@ -1,0 +1,85 @@
+/**
+ * The multi-node store: PostgreSQL (pg). Same schema and semantics as the SQLite store; every write is one
+ * transaction, committed before the response is sent.
+ * @module
+ */
+import pg from "pg";
+import type { AuditEntry, Store, StoredObject } from "./store.ts";
+
+interface Row {
+  id: string;
+  owner: string;
+  object_type: number;
+  state: number;
+  attributes: Buffer;
+  material: Buffer | null;
+  names: string[];
+  grants: string[];
+}
+
+function toObject(r: Row): StoredObject {
+  return {
+    id: r.id, owner: r.owner, objectType: r.object_type, state: r.state, attributes: new Uint8Array(r.attributes),
+    material: r.material ? new Uint8Array(r.material) : null, names: r.names, grants: r.grants,
+  };
+}
+
+/** Opens the PostgreSQL store at `url`, creating its tables if needed. */
+export async function openPostgresStore(url: string): Promise<Store> {
+  const pool = new pg.Pool({ connectionString: url, max: 8 });
+  await pool.query(`
+    CREATE TABLE IF NOT EXISTS kmip_objects (
+      id TEXT PRIMARY KEY, owner TEXT NOT NULL, object_type INTEGER NOT NULL, state INTEGER NOT NULL,
+      attributes BYTEA NOT NULL, material BYTEA, names TEXT[] NOT NULL DEFAULT '{}', grants TEXT[] NOT NULL DEFAULT '{}',
+      seq BIGSERIAL
+    );
+    CREATE INDEX IF NOT EXISTS kmip_objects_owner ON kmip_objects(owner);
+    CREATE INDEX IF NOT EXISTS kmip_objects_names ON kmip_objects USING GIN (names);
+    CREATE TABLE IF NOT EXISTS kmip_audit (
+      seq BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, identity TEXT NOT NULL, operation TEXT NOT NULL, object_id TEXT, result TEXT NOT NULL
+    );
+  `);
+  const b = (x: Uint8Array | null) => (x ? Buffer.from(x.buffer, x.byteOffset, x.byteLength) : null);
+  return {
+    async insert(o) {
+      await pool.query("INSERT INTO kmip_objects (id, owner, object_type, state, attributes, material, names, grants) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+        [o.id, o.owner, o.objectType, o.state, b(o.attributes), b(o.material), o.names, o.grants]);
+    },
+    async update(o) {
+      await pool.query("UPDATE kmip_objects SET state=$2, attributes=$3, material=$4, names=$5, grants=$6 WHERE id=$1",
+        [o.id, o.state, b(o.attributes), b(o.material), o.names, o.grants]);
+    },
+    async get(id) {
+      const r = await pool.query<Row>("SELECT * FROM kmip_objects WHERE id=$1", [id]);
+      return r.rows[0] ? toObject(r.rows[0]) : undefined;
+    },
+    async list(identity, filter = {}) {
+      const r = filter.name !== undefined
+        ? await pool.query<Row>("SELECT * FROM kmip_objects WHERE $2 = ANY(names) AND (owner=$1 OR $1 = ANY(grants)) ORDER BY seq", [identity, filter.name])
+        : await pool.query<Row>("SELECT * FROM kmip_objects WHERE owner=$1 OR $1 = ANY(grants) ORDER BY seq", [identity]);
+      return r.rows.map(toObject);
+    },
+    async audit(entries: AuditEntry[]) {
+      if (entries.length === 0) return;
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN");
+        for (const e of entries) await client.query("INSERT INTO kmip_audit (at, identity, operation, object_id, result) VALUES ($1,$2,$3,$4,$5)", [e.at, e.identity, e.operation, e.objectId, e.result]);
+        await client.query("COMMIT");
+      } catch (err) {
+        await client.query("ROLLBACK");
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async auditLog(limit = 1000) {
+      const r = await pool.query<{ at: string; identity: string; operation: string; object_id: string | null; result: string }>(
+        "SELECT * FROM (SELECT * FROM kmip_audit ORDER BY seq DESC LIMIT $1) t ORDER BY seq", [limit]);
+      return r.rows.map((x) => ({ at: Number(x.at), identity: x.identity, operation: x.operation, objectId: x.object_id, result: x.result }));
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * The storage interface of kmipd. SQLite (embedded default) and PostgreSQL implement it; nothing else in
+ * the server knows which one it talks to.
+ * @module
+ */
+
+/** A managed object as stored. Key material is wrapped by the master key; attributes are a TTLV blob. */
+export interface StoredObject {
+  id: string;
+  /** Identity (client certificate subject) that owns it. */
+  owner: string;
+  /** ObjectType enumeration value. */
+  objectType: number;
+  /** State enumeration value. */
+  state: number;
+  /** The object's attributes: an encoded KMIP 2.x Attributes structure. */
+  attributes: Uint8Array;
+  /** Wrapped key material (null for objects without, or after Destroy). */
+  material: Uint8Array | null;
+  /** Name attribute values, indexed for Locate. */
+  names: string[];
+  /** Identities (besides the owner) allowed to use it. */
+  grants: string[];
+}
+
+/** One audit record: who did what to which object, and how it ended. */
+export interface AuditEntry {
+  at: number;
+  identity: string;
+  operation: string;
+  objectId: string | null;
+  result: string;
+}
+
+/** Storage of managed objects and the audit log. */
+export interface Store {
+  /** Inserts a new object; durable when the promise resolves. */
+  insert(o: StoredObject): Promise<void>;
+  /** Replaces an object's state, attributes, material and grants; durable when the promise resolves. */
+  update(o: StoredObject): Promise<void>;
+  /** One object by id. */
+  get(id: string): Promise<StoredObject | undefined>;
+  /** Objects `identity` owns or was granted, optionally with a given name. */
+  list(identity: string, filter?: { name?: string }): Promise<StoredObject[]>;
+  /** Appends audit records. */
+  audit(entries: AuditEntry[]): Promise<void>;
+  /** Audit records, newest last. */
+  auditLog(limit?: number): Promise<AuditEntry[]>;
+  /** Closes the store. */
+  close(): Promise<void>;
+}
