@@ -21,7 +21,8 @@ function boundaries(forTests) {
         { sourceTag: "type:codec", onlyDependOnLibsWithTags: ["type:codec", "type:util", ...testing], bannedExternalImports: io },
         { sourceTag: "type:util", onlyDependOnLibsWithTags: ["type:util", ...testing], bannedExternalImports: io },
         { sourceTag: "type:testing", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util", "type:testing"] },
-        { sourceTag: "type:tool", onlyDependOnLibsWithTags: ["type:feature", "type:codec", "type:util", "type:testing"] },
+        // Tools (conformance runners, benchmarks, demos) drive the apps they measure.
+        { sourceTag: "type:tool", onlyDependOnLibsWithTags: ["type:app", "type:feature", "type:codec", "type:util", "type:testing", "type:tool"] },
       ],
     },
   ];

@@ -7,8 +7,10 @@
 import { parseArgs } from "node:util";
 import { TpmDecodeError, TpmEncodeError, TpmResponseError, TpmUnsupportedError, TpmVerifyError } from "@tessera/tpm2";
 import { TssError } from "@tessera/tss";
+import { KmipResultError, KmipTransportError } from "@tessera/kmip";
 import { CliError, EXIT } from "./errors.ts";
 import { TPM_COMMANDS } from "./commands/tpm.ts";
+import { KMIP_COMMANDS } from "./commands/kmip.ts";
 
 /** Where a command writes. */
 export interface Io {
@@ -28,18 +30,20 @@ export interface CommandSpec {
   options: Record<string, { type: "string" | "boolean"; short?: string; default?: string | boolean }>;
   /** Options that must be given. */
   required?: string[];
+  /** Names of positional arguments, all required (e.g. ["ID"]). */
+  positionals?: string[];
   /** Runs the command; returns the exit code. */
-  run(values: Record<string, string | boolean | undefined>, io: Io): Promise<number>;
+  run(values: Record<string, string | boolean | undefined>, io: Io, positionals: string[]): Promise<number>;
 }
 
-const COMMANDS: CommandSpec[] = [...TPM_COMMANDS];
+const COMMANDS: CommandSpec[] = [...TPM_COMMANDS, ...KMIP_COMMANDS];
 
 function help(prefix: string[]): string {
   const lines = [`usage: tactl ${prefix.join(" ")}${prefix.length ? " " : ""}<command> [options]`, "", "commands:"];
   for (const c of COMMANDS.filter((c) => prefix.every((p, i) => c.path[i] === p))) {
     lines.push(`  tactl ${c.path.join(" ").padEnd(28)} ${c.summary}`);
   }
-  lines.push("", "Run `tactl <command> --help` for its options. Exit codes: 0 ok, 1 verification failed, 2 usage or input, 3 TPM or transport.");
+  lines.push("", "Run `tactl <command> --help` for its options. Exit codes: 0 ok, 1 verification failed, 2 usage or input, 3 TPM or transport, 4 the KMIP server refused the operation.");
   return lines.join("\n") + "\n";
 }
 
@@ -67,8 +71,15 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return EXIT.OK;
   }
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    values = parseArgs({ args: rest, options: cmd.options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    const parsed = parseArgs({ args: rest, options: cmd.options, strict: true, allowPositionals: (cmd.positionals ?? []).length > 0 });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+    positionals = parsed.positionals;
+    const want = cmd.positionals ?? [];
+    if (positionals.length !== want.length) {
+      throw new Error(want.length === 0 ? `unexpected argument "${positionals[0]}"` : `expected ${want.join(" ")}, got ${positionals.length} argument(s)`);
+    }
   } catch (e) {
     io.stderr(`tactl ${cmd.path.join(" ")}: ${(e as Error).message}\nusage: tactl ${cmd.path.join(" ")} ${cmd.usage}\n`);
     return EXIT.USAGE;
@@ -79,7 +90,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return EXIT.USAGE;
   }
   try {
-    return await cmd.run(values, io);
+    return await cmd.run(values, io, positionals);
   } catch (e) {
     return report(e, cmd, io);
   }
@@ -96,7 +107,11 @@ function report(e: unknown, cmd: CommandSpec, io: Io): number {
     io.stderr(`${where}: ${e.message}\n`);
     return EXIT.USAGE;
   }
-  if (e instanceof TpmResponseError || e instanceof TssError) {
+  if (e instanceof KmipResultError) {
+    io.stderr(`${where}: ${e.reason}: ${e.message}\n`);
+    return EXIT.KMIP_FAILED;
+  }
+  if (e instanceof TpmResponseError || e instanceof TssError || e instanceof KmipTransportError) {
     io.stderr(`${where}: ${e.code}: ${e.message}\n`);
     return EXIT.TPM;
   }

@@ -667,13 +667,13 @@ export const ENUMERATIONS: Readonly<Record<string, readonly (readonly [string, n
     ["Whirlpool", 0x0B],
     ["SHA_512_224", 0x0C, "1.2"],
     ["SHA_512_256", 0x0D, "1.2"],
-    ["SHA_3_224", 0x0E, "1.4"], // KMIP 1.4–1.4 only; 1.4 spells it "SHA-3-224"; 2.x "SHA3-224"
+    ["SHA_3_224", 0x0E, "1.4"], // KMIP 1.4 only; 1.4 spells it "SHA-3-224"; 2.x "SHA3-224"
     ["SHA3_224", 0x0E, "2.0"],
-    ["SHA_3_256", 0x0F, "1.4"], // KMIP 1.4–1.4 only
+    ["SHA_3_256", 0x0F, "1.4"], // KMIP 1.4 only
     ["SHA3_256", 0x0F, "2.0"],
-    ["SHA_3_384", 0x10, "1.4"], // KMIP 1.4–1.4 only
+    ["SHA_3_384", 0x10, "1.4"], // KMIP 1.4 only
     ["SHA3_384", 0x10, "2.0"],
-    ["SHA_3_512", 0x11, "1.4"], // KMIP 1.4–1.4 only
+    ["SHA_3_512", 0x11, "1.4"], // KMIP 1.4 only
     ["SHA3_512", 0x11, "2.0"],
   ],
   InteropFunction: [
