@@ -1,0 +1,48 @@
+/**
+ * @tessera/pki: the X.509 pieces of Tessera, on @peculiar/x509 and WebCrypto, without I/O.
+ *
+ * - {@link createCa}: a self-signed root CA.
+ * - {@link issueCertificate}: TLS server/client certificates and intermediate CAs.
+ * - {@link verifyChain}: path building and validation to trusted roots.
+ * - {@link parseEkCertificate}: TPM EK certificates (TCG EK Credential Profile).
+ * - {@link PkiError}: every failure, with a stable `code`.
+ *
+ * Loading this module configures @peculiar/x509 (WebCrypto provider, and the small `Reflect`
+ * metadata shim its dependency tsyringe needs when no `reflect-metadata` is loaded).
+ *
+ * @module
+ */
+export {
+  PKI_ERROR_CODES,
+  PkiError,
+  type PkiErrorCode,
+  type PkiErrorOptions,
+} from "./errors.ts";
+export {
+  createCa,
+  type CertificateAndKey,
+  type CreateCaOptions,
+  type KeyAlgorithm,
+} from "./create_ca.ts";
+export {
+  issueCertificate,
+  type CertificateProfile,
+  type IssueCertificateOptions,
+  type IssuedCertificate,
+  type IssuingCa,
+} from "./issue_certificate.ts";
+export {
+  verifyChain,
+  type CertificateInput,
+  type VerifiedChain,
+  type VerifyChainOptions,
+} from "./verify_chain.ts";
+export {
+  KEY_USAGE_NAMES,
+  TCG_OID,
+  parseEkCertificate,
+  type EkCertificate,
+  type KeyUsageName,
+  type TpmSpecification,
+} from "./ek_certificate.ts";
+export type { X509Certificate } from "@peculiar/x509";
