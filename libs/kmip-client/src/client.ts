@@ -5,7 +5,7 @@
  * @module
  */
 import {
-  attributeName, bytes, child, children, childrenOf, decodeResponse, decodeTtlv, encodeRequest, encodeTtlv, enumName, enumValue, int,
+  attributeName, attributeTagName, bytes, child, children, childrenOf, decodeResponse, decodeTtlv, encodeRequest, encodeTtlv, enumName, enumValue, int,
   item, KmipResultError, KmipTransportError, type KmipVersion, struct, tagName, text, type Ttlv, TTLV_TYPE, tagOf, enumText,
 } from "@tessera/kmip";
 import { type ClientTls, KmipConnection, type ServerAddress } from "./connection.ts";
@@ -193,7 +193,13 @@ export class KmipClient {
     ]);
     const out = new Map<string, Ttlv[]>();
     const add = (n: string, v: Ttlv) => out.set(n, [...(out.get(n) ?? []), v]);
-    for (const a of children(p, "Attribute")) add(text(a, "AttributeName") ?? "", child(a, "AttributeValue")!);
+    for (const a of children(p, "Attribute")) {
+      // 1.x: give the value its attribute's own tag, so enumerations and masks decode by name.
+      const name = text(a, "AttributeName") ?? "";
+      const value = child(a, "AttributeValue");
+      const tn = attributeTagName(name);
+      if (value) add(name, tn ? ({ ...value, tag: tagOf(tn) } as Ttlv) : value);
+    }
     for (const v of childrenOf(child(p, "Attributes"))) add(attributeName(tagName(v.tag)) ?? tagName(v.tag), v);
     return out;
   }

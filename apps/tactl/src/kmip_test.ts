@@ -1,0 +1,100 @@
+/**
+ * tactl kmip against kmipd, started as its own process on the embedded defaults (generated TLS material).
+ */
+import test from "ava";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { run } from "./cli.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "../../..");
+let proc: ChildProcess;
+let dir: string;
+let conn: string[];
+
+test.before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "tactl-kmip-"));
+  proc = spawn(process.execPath, [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", path.join(dir, "data")], { stdio: ["ignore", "pipe", "pipe"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`kmipd did not start: ${out}`)), 20_000);
+    proc.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      const m = /"port":(\d+)[^\n]*kmipd listening/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    proc.once("exit", (code) => reject(new Error(`kmipd exited ${code}: ${out}`)));
+  });
+  const tls = path.join(dir, "data", "tls");
+  conn = ["--server", `127.0.0.1:${port}`, "--cert", path.join(tls, "client.pem"), "--key", path.join(tls, "client-key.pem"), "--ca", path.join(tls, "ca.pem")];
+});
+
+test.after.always(async () => {
+  proc?.kill("SIGTERM");
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function tactl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await run(argv, { stdout: (s) => (out += s), stderr: (s) => (err += s) });
+  return { code, out, err };
+}
+
+for (const version of ["1.4", "2.1"]) {
+  test.serial(`the whole key lifecycle through tactl kmip (KMIP ${version})`, async (t) => {
+    const V = ["--kmip-version", version];
+    const d = await tactl("kmip", "discover", ...conn, ...V, "--json");
+    t.is(d.code, 0, d.err);
+    t.true(JSON.parse(d.out).includes(version));
+    const q = await tactl("kmip", "query", ...conn, ...V, "--json");
+    t.true(JSON.parse(q.out).operations.includes("Encrypt"));
+    const name = `tactl-${version}`;
+    const c = await tactl("kmip", "create", ...conn, ...V, "--alg", "AES", "--length", "256", "--name", name, "--json");
+    t.is(c.code, 0, c.err);
+    const id = JSON.parse(c.out).id as string;
+    const loc = await tactl("kmip", "locate", ...conn, ...V, "--name", name, "--json");
+    t.deepEqual(JSON.parse(loc.out), [id]);
+    const a = await tactl("kmip", "get-attributes", id, ...conn, ...V, "--json");
+    t.is(a.code, 0, a.err);
+    const attrs = JSON.parse(a.out);
+    t.is(attrs["State"] ?? attrs["state"], "PreActive");
+    // Encrypting with a Pre-Active key is refused by the server (exit 4, the reason named).
+    await writeFile(path.join(dir, "plain.txt"), "attested hosts only");
+    const early = await tactl("kmip", "encrypt", id, ...conn, ...V, "--in", path.join(dir, "plain.txt"), "--out", path.join(dir, "x.bin"));
+    t.is(early.code, 4);
+    t.regex(early.err, /WrongKeyLifecycleState/);
+    t.is((await tactl("kmip", "activate", id, ...conn, ...V)).code, 0);
+    for (const mode of ["GCM", "CBC"]) {
+      const e = await tactl("kmip", "encrypt", id, ...conn, ...V, "--mode", mode, "--in", path.join(dir, "plain.txt"), "--out", path.join(dir, `c-${mode}.bin`));
+      t.is(e.code, 0, e.err);
+      const dd = await tactl("kmip", "decrypt", id, ...conn, ...V, "--in", path.join(dir, `c-${mode}.bin`), "--out", path.join(dir, `p-${mode}.txt`));
+      t.is(dd.code, 0, dd.err);
+      t.is(await readFile(path.join(dir, `p-${mode}.txt`), "utf8"), "attested hosts only");
+      t.is((await stat(path.join(dir, `p-${mode}.txt`))).mode & 0o777, 0o600);
+    }
+    const g = await tactl("kmip", "get", id, ...conn, ...V, "--json");
+    t.is(JSON.parse(g.out).material.length, 64);
+    await writeFile(path.join(dir, "raw.key"), Buffer.alloc(16, 7));
+    const r = await tactl("kmip", "register", ...conn, ...V, "--in", path.join(dir, "raw.key"), "--name", `${name}-reg`, "--json");
+    t.is(r.code, 0, r.err);
+    const gr = await tactl("kmip", "get", JSON.parse(r.out).id, ...conn, ...V, "--json");
+    t.is(JSON.parse(gr.out).material, "07".repeat(16));
+    t.is((await tactl("kmip", "revoke", id, ...conn, ...V)).code, 0);
+    t.is((await tactl("kmip", "destroy", id, ...conn, ...V)).code, 0);
+    const gone = await tactl("kmip", "get", id, ...conn, ...V);
+    t.is(gone.code, 4);
+  });
+}
+
+test.serial("a server that is not there is a transport error (exit 3)", async (t) => {
+  const bad = conn.slice();
+  bad[1] = "127.0.0.1:1";
+  const r = await tactl("kmip", "discover", ...bad);
+  t.is(r.code, 3);
+  t.regex(r.err, /no KMIP server answered/);
+});
