@@ -132,13 +132,22 @@ export function mayAccess(identity: string, s: StoredObject): boolean {
   return s.owner === identity || s.grants.includes(identity);
 }
 
+// Decoded attributes per stored object. The SQLite store hands out the same frozen object until it changes,
+// so repeated reads of a hot key decode its attributes once; handlers get their own copy of the list.
+const decoded = new WeakMap<StoredObject, Attr[]>();
+
 /** Materializes a stored object (unwrapping its key material). */
 export function fromStored(ctx: OpContext, s: StoredObject): ManagedObject {
+  let attrs = decoded.get(s);
+  if (!attrs) {
+    attrs = loadAttributes(decodeTtlv(s.attributes));
+    if (Object.isFrozen(s)) decoded.set(s, attrs);
+  }
   return {
     id: s.id, owner: s.owner, objectType: s.objectType, state: s.state,
-    attrs: loadAttributes(decodeTtlv(s.attributes)),
+    attrs: [...attrs],
     material: s.material ? ctx.keyring.unwrap(s.id, s.material) : null,
-    grants: s.grants,
+    grants: [...s.grants],
   };
 }
 

@@ -8,3 +8,5 @@ export * from "./ttlv.ts";
 export * from "./registry.ts";
 export * from "./node.ts";
 export * from "./message.ts";
+export { fromJson, type JsonOptions, type JsonTtlv, toJson } from "./json.ts";
+export { type ParseXmlOptions, parseXml, type PlaceholderResolver, toXml, type ToXmlOptions, XML_PLACEHOLDER, type XmlItem } from "./xml.ts";

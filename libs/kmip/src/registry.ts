@@ -98,7 +98,11 @@ function enumTable(enumeration: string): EnumTable {
 
 /** The value of an enumeration member, e.g. enumValue("ObjectType", "SymmetricKey") = 2. Accepts `0x…` hex. */
 export function enumValue(enumeration: string, member: string, version?: KmipVersion): number {
-  if (/^0x[0-9a-f]+$/i.test(member)) return parseInt(member, 16);
+  if (/^0x[0-9a-f]+$/i.test(member)) {
+    const v = parseInt(member, 16);
+    if (v > 0xffffffff) throw new KmipRegistryError(`${member} does not fit the 32 bits of the enumeration ${enumeration}`);
+    return v;
+  }
   const list = enumTable(enumeration).byName.get(member);
   if (!list) throw new KmipRegistryError(`"${member}" is not a member of the KMIP enumeration ${enumeration}`);
   return pick(list, version).value;
@@ -121,7 +125,11 @@ export function maskValue(mask: string, text: string): number {
   if (!bits) throw new KmipRegistryError(`unknown KMIP mask "${mask}"`);
   let v = 0;
   for (const word of text.split(/[\s|]+/).filter((w) => w.length > 0)) {
-    if (/^(0x[0-9a-f]+|\d+)$/i.test(word)) v |= Number(word);
+    if (/^(0x[0-9a-f]+|\d+)$/i.test(word)) {
+      const n = Number(word);
+      if (n > 0xffffffff) throw new KmipRegistryError(`${word} does not fit the 32 bits of the mask ${mask}`);
+      v |= n;
+    }
     else {
       const bit = bits.find(([n]) => n === word);
       if (!bit) throw new KmipRegistryError(`"${word}" is not a bit of the KMIP mask ${mask}`);

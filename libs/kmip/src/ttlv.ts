@@ -60,7 +60,8 @@ const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
 function pad8(n: number): number {
-  return (n + 7) & ~7;
+  // Not `(n + 7) & ~7`: lengths are 32-bit unsigned and bit operations would wrap them negative.
+  return Math.ceil(n / 8) * 8;
 }
 
 /** The encoded size of an item, padding included. */
@@ -82,11 +83,17 @@ export function encodedSize(item: Ttlv): number {
   }
 }
 
-/** Two's complement big-endian bytes of `v`, sign-extended to a multiple of 8 bytes (at least 8). */
+/**
+ * Two's complement big-endian bytes of `v` with the minimal number of leading sign-extended bytes that
+ * still leaves the length a multiple of 8 (KMIP 1.4 §9.1.1.4).
+ */
 function bigIntBytes(v: bigint): Uint8Array {
-  let hex = (v < 0n ? -v - 1n : v).toString(16);
+  const magnitude = v < 0n ? -v - 1n : v;
+  let hex = magnitude.toString(16);
   if (hex.length % 2) hex = "0" + hex;
-  let len = hex.length / 2 + 1; // room for the sign bit
+  // A sign byte is needed only when the top bit of the magnitude's first byte is set.
+  const needSign = magnitude !== 0n && parseInt(hex.slice(0, 2), 16) >= 0x80;
+  let len = hex.length / 2 + (needSign ? 1 : 0);
   len = Math.max(8, pad8(len));
   const out = new Uint8Array(len);
   let x = v < 0n ? (1n << BigInt(len * 8)) + v : v;
@@ -115,6 +122,9 @@ export function encodeTtlv(item: Ttlv): Uint8Array {
 
 function write(out: Uint8Array, view: DataView, at: number, item: Ttlv): number {
   if (!Number.isInteger(item.tag) || item.tag < 0 || item.tag > 0xffffff) throw new KmipEncodeError(String(item.tag), "tag is not a 3-byte value");
+  if ((item.tag & 0xff0000) !== 0x420000 && (item.tag & 0xff0000) !== 0x540000) {
+    throw new KmipEncodeError(tagText(item.tag), "tag is outside the KMIP (0x42xxxx) and extension (0x54xxxx) ranges");
+  }
   out[at] = item.tag >>> 16;
   out[at + 1] = (item.tag >>> 8) & 0xff;
   out[at + 2] = item.tag & 0xff;

@@ -15,6 +15,12 @@
  * The test cases stand for server-chosen values with placeholders (`$NOW`, `$NOW-3600`,
  * `$UNIQUE_IDENTIFIER_0`…): {@link parseXml} hands each to a resolver, or keeps it as an item with the zero
  * value of its type and a `placeholder` property, which {@link toXml} writes back.
+ *
+ * The reader takes what KMIP documents use: elements, attributes in double or single quotes, the five XML
+ * entities and character references (control characters included, which {@link toXml} writes as `&#N;` so
+ * that any TextString survives), comments, the XML declaration and processing instructions (skipped).
+ * Character data inside elements carries nothing and is skipped; outside them it is an error. DOCTYPE and
+ * CDATA are refused.
  * @example
  * ```ts
  * const [request] = parseXml('<RequestMessage><RequestHeader>…</RequestHeader>…</RequestMessage>');
@@ -103,7 +109,7 @@ function write(lines: string[], item: XmlItem, pad: string, indent: string, vers
   const known = VALUE_TEXT.isKnownTag(item.tag);
   const name = known ? tagName(item.tag) : "TTLV";
   const tagAttr = known ? "" : ` tag="0x${item.tag.toString(16).padStart(6, "0")}"`;
-  if (item.type === 0x01 && item.placeholder === undefined) {
+  if (item.type === 0x01) {
     if (item.value.length === 0) {
       lines.push(`${pad}<${name}${tagAttr}/>`);
       return;
@@ -121,10 +127,8 @@ function write(lines: string[], item: XmlItem, pad: string, indent: string, vers
   lines.push(`${pad}<${name}${tagAttr} type="${TTLV_TYPE_NAME[item.type]}" value="${escape(value)}"/>`);
 }
 
-function valueText(item: Ttlv, ctx: number, version: KmipVersion | undefined): string {
+function valueText(item: Exclude<Ttlv, { type: 0x01 }>, ctx: number, version: KmipVersion | undefined): string {
   switch (item.type) {
-    case 0x01:
-      return "";
     case 0x02:
       return VALUE_TEXT.maskWords(ctx, item.value) ?? String(item.value);
     case 0x05:
@@ -201,13 +205,15 @@ class Reader {
     const top: Element[] = [];
     if (t.charCodeAt(0) === 0xfeff) this.i = 1;
     while (this.i < t.length) {
-      // Character data carries nothing in KMIP XML (values are attributes): it is skipped, as the notes
-      // ("# [[DeriveKey using SHA_256]]") that some OASIS test cases have between elements.
+      // Character data carries nothing in KMIP XML (values are attributes): inside elements it is skipped, as
+      // the notes ("# [[DeriveKey using SHA_256]]") that some OASIS test cases have between messages.
       const lt = t.indexOf("<", this.i);
-      if (lt === -1) {
-        if (/[^ \t\r\n]/.test(t.slice(this.i)) && !this.stack.length) this.fail(this.i, "text after the last element");
-        break;
+      const end = lt === -1 ? t.length : lt;
+      if (!this.stack.length) {
+        const text = /[^ \t\r\n]/.exec(t.slice(this.i, end));
+        if (text) this.fail(this.i + text.index, "text outside the elements");
       }
+      if (lt === -1) break;
       this.i = lt;
       if (t.startsWith("<!--", lt)) {
         const close = t.indexOf("-->", lt + 4);
@@ -326,7 +332,9 @@ class Reader {
       }
       const m = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(body);
       const cp = m ? parseInt(m[1] ?? m[2], m[1] ? 16 : 10) : NaN;
-      if (!(cp >= 1 && cp <= 0x10ffff) || (cp >= 0xd800 && cp <= 0xdfff)) this.fail(where, `unknown or invalid entity ${all}`);
+      // Control characters, NUL included, are taken as character references (XML 1.0 forbids some) so that
+      // every TextString survives toXml; surrogates and values beyond Unicode are not characters.
+      if (!(cp >= 0 && cp <= 0x10ffff) || (cp >= 0xd800 && cp <= 0xdfff)) this.fail(where, `unknown or invalid entity ${all}`);
       return String.fromCodePoint(cp);
     });
   }

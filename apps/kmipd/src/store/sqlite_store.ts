@@ -44,6 +44,11 @@ export function openSqliteStore(file: string): Store {
       object_id TEXT, result TEXT NOT NULL
     ) STRICT;
   `);
+  // The audit log has its own connection with synchronous=NORMAL: an audit record is in the WAL (safe
+  // from a process crash, kill -9 included) before the response goes out, without an fsync per request;
+  // object writes keep synchronous=FULL on the main connection (and fsync the shared WAL when they commit).
+  const auditDb = new DatabaseSync(file);
+  auditDb.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
   const s = {
     insert: db.prepare("INSERT INTO objects (id, owner, object_type, state, attributes, material, names, grants) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
     update: db.prepare("UPDATE objects SET state = ?, attributes = ?, material = ?, names = ?, grants = ? WHERE id = ?"),
@@ -52,19 +57,67 @@ export function openSqliteStore(file: string): Store {
     listByName: db.prepare("SELECT o.* FROM objects o JOIN object_names n ON n.object_id = o.id WHERE n.name = ? AND (o.owner = ? OR o.grants LIKE ?) ORDER BY o.rowid"),
     delNames: db.prepare("DELETE FROM object_names WHERE object_id = ?"),
     addName: db.prepare("INSERT INTO object_names (object_id, name) VALUES (?, ?)"),
-    audit: db.prepare("INSERT INTO audit (at, identity, operation, object_id, result) VALUES (?, ?, ?, ?, ?)"),
+    audit: auditDb.prepare("INSERT INTO audit (at, identity, operation, object_id, result) VALUES (?, ?, ?, ?, ?)"),
     auditLog: db.prepare("SELECT at, identity, operation, object_id, result FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq"),
   } satisfies Record<string, StatementSync>;
-  const tx = <T>(fn: () => T): T => {
-    db.exec("BEGIN IMMEDIATE");
+  // Group commit: writes queued while the event loop runs are applied in one transaction (one fsync) at the
+  // next turn, and every caller resolves only after that commit. Under load many requests share an fsync;
+  // alone, a write costs one transaction as before. A failing write is retried alone so it fails by itself.
+  let pending: { apply: () => void; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
     try {
-      const r = fn();
+      db.exec("BEGIN IMMEDIATE");
+      for (const w of batch) w.apply();
       db.exec("COMMIT");
-      return r;
-    } catch (e) {
+      for (const w of batch) w.resolve();
+    } catch {
       db.exec("ROLLBACK");
-      throw e;
+      // Entries remembered by the rolled-back writes may not have been committed.
+      cache.clear();
+      for (const w of batch) {
+        try {
+          db.exec("BEGIN IMMEDIATE");
+          w.apply();
+          db.exec("COMMIT");
+          w.resolve();
+        } catch (e) {
+          db.exec("ROLLBACK");
+          cache.clear();
+          w.reject(e);
+        }
+      }
     }
+  };
+  const tx = (apply: () => void): Promise<void> =>
+    new Promise((resolve, reject) => {
+      if (pending.length === 0) setImmediate(flush);
+      pending.push({ apply, resolve, reject });
+    });
+  let auditPending: { entries: AuditEntry[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  const flushAudit = () => {
+    const batch = auditPending;
+    auditPending = [];
+    try {
+      auditDb.exec("BEGIN IMMEDIATE");
+      for (const b of batch) for (const e of b.entries) s.audit.run(e.at, e.identity, e.operation, e.objectId, e.result);
+      auditDb.exec("COMMIT");
+      for (const b of batch) b.resolve();
+    } catch (e) {
+      auditDb.exec("ROLLBACK");
+      for (const b of batch) b.reject(e);
+    }
+  };
+  // A read cache of stored (still wrapped) objects. This store is the only writer of its file (one node), so
+  // write-through keeps it exact; objects are frozen copies so callers cannot change what others read.
+  const cache = new Map<string, StoredObject>();
+  const CACHE_MAX = 50_000;
+  const remember = (o: StoredObject): StoredObject => {
+    const frozen = Object.freeze({ ...o, names: [...o.names], grants: [...o.grants] });
+    if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(o.id, frozen);
+    return frozen;
   };
   const setNames = (o: StoredObject) => {
     s.delNames.run(o.id);
@@ -72,21 +125,26 @@ export function openSqliteStore(file: string): Store {
   };
   const grantPattern = (identity: string) => `%${JSON.stringify(identity)}%`;
   return {
-    async insert(o) {
-      tx(() => {
+    insert(o) {
+      return tx(() => {
+        remember(o);
         s.insert.run(o.id, o.owner, o.objectType, o.state, o.attributes, o.material, JSON.stringify(o.names), JSON.stringify(o.grants));
         setNames(o);
       });
     },
-    async update(o) {
-      tx(() => {
+    update(o) {
+      return tx(() => {
+        remember(o);
         s.update.run(o.state, o.attributes, o.material, JSON.stringify(o.names), JSON.stringify(o.grants), o.id);
         setNames(o);
       });
     },
     async get(id) {
+      const hit = cache.get(id);
+      if (hit) return hit;
       const r = s.get.get(id) as Row | undefined;
-      return r ? toObject(r) : undefined;
+      if (!r) return undefined;
+      return remember(toObject(r));
     },
     async list(identity, filter = {}) {
       const rows = (filter.name !== undefined
@@ -94,9 +152,11 @@ export function openSqliteStore(file: string): Store {
         : s.list.all(identity, grantPattern(identity))) as unknown as Row[];
       return rows.map(toObject);
     },
-    async audit(entries) {
-      tx(() => {
-        for (const e of entries) s.audit.run(e.at, e.identity, e.operation, e.objectId, e.result);
+    audit(entries) {
+      if (entries.length === 0) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        if (auditPending.length === 0) setImmediate(flushAudit);
+        auditPending.push({ entries, resolve, reject });
       });
     },
     async auditLog(limit = 1000) {
@@ -105,6 +165,9 @@ export function openSqliteStore(file: string): Store {
       }));
     },
     async close() {
+      if (auditPending.length) flushAudit();
+      if (pending.length) flush();
+      auditDb.close();
       db.close();
     },
   };
