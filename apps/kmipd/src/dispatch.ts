@@ -6,8 +6,8 @@
  * @module
  */
 import {
-  child, decodeRequest, decodeTtlv, encodeResponse, encodeTtlv, enumName, enumValue, KmipDecodeError, KmipFieldError,
-  type KmipVersion, RESULT_STATUS, type ResponseBatchItem, text, type Ttlv, TTLV_TYPE,
+  child, decodeRequest, enumMemberSince, decodeTtlv, encodeResponse, encodeTtlv, enumName, enumValue, KmipDecodeError, KmipFieldError,
+  type KmipVersion, RESULT_STATUS, type ResponseBatchItem, type Ttlv, TTLV_TYPE,
 } from "@tessera/kmip";
 import type { Handler, OpContext } from "./context.ts";
 import { OperationError } from "./errors.ts";
@@ -19,6 +19,7 @@ import { discoverVersions, isSupported, query, setQueryOperations, SUPPORTED_VER
 import { get, getAttributeList, getAttributes } from "./ops/get.ts";
 import { activate, destroy, revoke } from "./ops/lifecycle.ts";
 import { locate } from "./ops/locate.ts";
+import { interop, log } from "./ops/misc.ts";
 import type { AuditEntry, Store } from "./store/store.ts";
 
 const HANDLERS: Record<string, Handler> = {
@@ -26,12 +27,43 @@ const HANDLERS: Record<string, Handler> = {
   Get: get, GetAttributes: getAttributes, GetAttributeList: getAttributeList, AddAttribute: addAttribute,
   ModifyAttribute: modifyAttribute, DeleteAttribute: deleteAttribute, SetAttribute: setAttribute, Activate: activate,
   Revoke: revoke, Destroy: destroy, Locate: locate, Encrypt: encrypt, Decrypt: decrypt, Sign: signOp,
-  SignatureVerify: signatureVerify, MAC: mac, MACVerify: macVerify,
+  SignatureVerify: signatureVerify, MAC: mac, MACVerify: macVerify, Interop: interop, Log: log,
 };
 
 const byValue = new Map<number, { name: string; handler: Handler }>();
 for (const [name, handler] of Object.entries(HANDLERS)) byValue.set(enumValue("Operation", name), { name, handler });
 setQueryOperations([...byValue.keys()]);
+
+/**
+ * Result reasons differ between protocol versions: a 1.x client cannot decode a 2.x-only reason (and the
+ * reverse). Each handler names the most precise reason; this picks the one the client's version defines.
+ */
+const FOR_1X: Record<string, string> = {
+  WrongKeyLifecycleState: "PermissionDenied", IncompatibleCryptographicUsageMask: "PermissionDenied", AttributeReadOnly: "PermissionDenied",
+  ReadOnlyAttribute: "PermissionDenied", AttributeNotFound: "ItemNotFound", AttributeInstanceNotFound: "IndexOutOfBounds",
+  AttributeSingleValued: "InvalidField", ObjectDestroyed: "ItemNotFound", ObjectNotFound: "ItemNotFound", IllegalObjectType: "InvalidField",
+  InvalidObjectType: "InvalidField", UnsupportedCryptographicParameters: "CryptographicFailure", BadCryptographicParameters: "CryptographicFailure",
+  UnsupportedProtocolVersion: "InvalidMessage", NonUniqueNameAttribute: "InvalidField", InvalidCorrelationValue: "InvalidField",
+};
+const FOR_2X: Record<string, string> = { IllegalOperation: "PermissionDenied", IndexOutOfBounds: "AttributeInstanceNotFound" };
+
+function reasonValue(name: string, version: KmipVersion): number {
+  const since = (n: string) => {
+    try {
+      return enumMemberSince("ResultReason", n);
+    } catch {
+      return "1.0";
+    }
+  };
+  let n = name;
+  if (version.major < 2 && since(n) >= "2.0") n = FOR_1X[n] ?? "GeneralFailure";
+  if (version.major >= 2 && FOR_2X[n]) n = FOR_2X[n];
+  try {
+    return enumValue("ResultReason", n, version);
+  } catch {
+    return enumValue("ResultReason", "GeneralFailure", version);
+  }
+}
 
 /** What the dispatcher needs. */
 export interface DispatchDeps {
@@ -42,14 +74,26 @@ export interface DispatchDeps {
   onAudit?: (e: AuditEntry) => void;
 }
 
-/** Handles one request message for the client `identity`. Never throws. */
+/** Handles one request message for the client `identity`. Never throws: any failure becomes a response. */
 export async function handleMessage(deps: DispatchDeps, identity: string, bytes: Uint8Array): Promise<Uint8Array> {
+  try {
+    return await handle(deps, identity, bytes);
+  } catch (e) {
+    const now = deps.now ?? (() => new Date());
+    return encodeTtlv(encodeResponse({
+      header: { protocolVersion: { major: 1, minor: 4 }, timeStamp: BigInt(Math.floor(now().getTime() / 1000)), batchCount: 1 },
+      items: [{ resultStatus: RESULT_STATUS.OperationFailed, resultReason: enumValue("ResultReason", "GeneralFailure"), resultMessage: `internal error: ${(e as Error).message}` }],
+    }));
+  }
+}
+
+async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): Promise<Uint8Array> {
   const now = deps.now ?? (() => new Date());
   let version: KmipVersion = { ...SUPPORTED_VERSIONS[2] };
   const fail = (reason: string, message: string, operation?: number): Uint8Array =>
     encodeTtlv(encodeResponse({
       header: { protocolVersion: version, timeStamp: BigInt(Math.floor(now().getTime() / 1000)), batchCount: 1 },
-      items: [{ operation, resultStatus: RESULT_STATUS.OperationFailed, resultReason: enumValue("ResultReason", reason, version), resultMessage: message }],
+      items: [{ operation, resultStatus: RESULT_STATUS.OperationFailed, resultReason: reasonValue(reason, version), resultMessage: message }],
     }));
   let msg: Ttlv;
   try {
@@ -66,13 +110,13 @@ export async function handleMessage(deps: DispatchDeps, identity: string, bytes:
   try {
     request = decodeRequest(msg);
   } catch (e) {
-    return fail(e instanceof KmipFieldError ? e.reason === "MissingData" ? "InvalidMessage" : e.reason : "InvalidMessage", (e as Error).message);
+    return fail(e instanceof KmipFieldError && e.reason !== "MissingData" ? e.reason : "InvalidMessage", (e as Error).message);
   }
   if (!isSupported(version)) {
     const asked = `${version.major}.${version.minor}`;
     version = { ...SUPPORTED_VERSIONS[2] };
     if (request.items[0] && enumName("Operation", request.items[0].operation) !== "DiscoverVersions") {
-      return fail("InvalidMessage", `protocol version ${asked} is not supported`, request.items[0].operation);
+      return fail("UnsupportedProtocolVersion", `protocol version ${asked} is not supported`, request.items[0].operation);
     }
   }
   const stopOnError = request.header.batchErrorContinuationOption === undefined || enumName("BatchErrorContinuationOption", request.header.batchErrorContinuationOption) !== "Continue";
@@ -84,7 +128,8 @@ export async function handleMessage(deps: DispatchDeps, identity: string, bytes:
     const op = byValue.get(b.operation);
     const opName = op?.name ?? enumName("Operation", b.operation, version);
     if (failed && stopOnError) {
-      items.push({ operation: b.operation, uniqueBatchItemId: b.uniqueBatchItemId, resultStatus: RESULT_STATUS.OperationFailed, resultReason: enumValue("ResultReason", "OperationCanceledByRequester", version), resultMessage: "not run: an earlier batch item failed" });
+      items.push({ operation: b.operation, uniqueBatchItemId: b.uniqueBatchItemId, resultStatus: RESULT_STATUS.OperationFailed, resultReason: reasonValue("OperationCanceledByRequester", version), resultMessage: "not run: an earlier batch item failed" });
+      audit.push({ at: now().getTime(), identity, operation: opName, objectId: null, result: "OperationFailed OperationCanceledByRequester (not run)" });
       continue;
     }
     const ctx: OpContext = { identity, version, store: deps.store, keyring: deps.keyring, now, idPlaceholder, objectIds: [] };
@@ -100,14 +145,9 @@ export async function handleMessage(deps: DispatchDeps, identity: string, bytes:
       failed = true;
       const reason = e instanceof OperationError ? e.reason : e instanceof KmipFieldError ? e.reason === "MissingData" ? "InvalidField" : e.reason : "GeneralFailure";
       const message = e instanceof OperationError || e instanceof KmipFieldError ? e.message : `internal error: ${(e as Error).message}`;
-      let reasonValue: number;
-      try {
-        reasonValue = enumValue("ResultReason", reason, version);
-      } catch {
-        reasonValue = enumValue("ResultReason", "GeneralFailure", version);
-      }
-      items.push({ operation: b.operation, uniqueBatchItemId: b.uniqueBatchItemId, resultStatus: RESULT_STATUS.OperationFailed, resultReason: reasonValue, resultMessage: message });
-      audit.push({ at: now().getTime(), identity, operation: opName, objectId: text(b.payload, "UniqueIdentifier") ?? null, result: `OperationFailed ${reason}` });
+      items.push({ operation: b.operation, uniqueBatchItemId: b.uniqueBatchItemId, resultStatus: RESULT_STATUS.OperationFailed, resultReason: reasonValue(reason, version), resultMessage: message });
+      const u = child(b.payload, "UniqueIdentifier");
+      audit.push({ at: now().getTime(), identity, operation: opName, objectId: u?.type === TTLV_TYPE.TextString ? u.value : idPlaceholder ?? null, result: `OperationFailed ${reason}` });
     }
   }
   try {
@@ -119,7 +159,7 @@ export async function handleMessage(deps: DispatchDeps, identity: string, bytes:
   return encodeTtlv(encodeResponse({
     header: {
       protocolVersion: version, timeStamp: BigInt(Math.floor(now().getTime() / 1000)),
-      clientCorrelationValue: request.header.clientCorrelationValue, batchCount: items.length,
+      batchCount: items.length,
     },
     items,
   }));

@@ -14,7 +14,8 @@ export type ResultReasonName =
   | "WrongKeyLifecycleState" | "AttributeNotFound" | "AttributeReadOnly" | "AttributeSingleValued"
   | "BadCryptographicParameters" | "BadPassword" | "CodecError" | "IllegalObjectType" | "IncompatibleCryptographicUsageMask"
   | "InvalidObjectType" | "ObjectDestroyed" | "ObjectNotFound" | "ReadOnlyAttribute" | "UnsupportedCryptographicParameters"
-  | "InvalidCorrelationValue" | "InvalidCSR" | "NonUniqueNameAttribute" | "GeneralFailure";
+  | "InvalidCorrelationValue" | "InvalidCSR" | "NonUniqueNameAttribute" | "AttributeInstanceNotFound" | "UnsupportedProtocolVersion"
+  | "GeneralFailure";
 
 /** An operation failure with the ResultReason to answer. */
 export class OperationError extends Error {

@@ -14,8 +14,13 @@ export const OBJECT_TAG: Readonly<Record<number, string>> = {
   [OBJECT_TYPE.PrivateKey]: "PrivateKey", [OBJECT_TYPE.SecretData]: "SecretData", [OBJECT_TYPE.OpaqueObject]: "OpaqueObject",
 };
 
-/** The key format a stored object's material is in. */
-export function nativeFormat(objectType: number): string {
+/** The key format an object's material is in: as registered, else the type's default. */
+export function nativeFormat(o: ManagedObject | number): string {
+  if (typeof o !== "number") {
+    const f = attrNumber(o, "KeyFormatType");
+    if (f !== undefined) return enumName("KeyFormatType", f);
+  }
+  const objectType = typeof o === "number" ? o : o.objectType;
   switch (objectType) {
     case OBJECT_TYPE.SymmetricKey: return "Raw";
     case OBJECT_TYPE.PrivateKey: return "PKCS_8";
@@ -49,7 +54,8 @@ export function parseObject(objectType: number, payload: Ttlv | undefined): Pars
   if (objectType === OBJECT_TYPE.OpaqueObject) {
     const v = bytes(obj, "OpaqueDataValue");
     if (!v) throw new OperationError("InvalidField", "OpaqueObject has no OpaqueDataValue");
-    return { objectType, material: v, keyFormat: "Opaque", extra: [] };
+    const odt = child(obj, "OpaqueDataType");
+    return { objectType, material: v, keyFormat: "Opaque", extra: odt ? [odt] : [] };
   }
   const kb = child(obj, "KeyBlock");
   if (!kb) throw new OperationError("InvalidField", `${tag} has no KeyBlock`);
@@ -57,8 +63,11 @@ export function parseObject(objectType: number, payload: Ttlv | undefined): Pars
   const format = enumeration(kb, "KeyFormatType");
   const formatName = format === undefined ? "Raw" : enumName("KeyFormatType", format);
   const kv = child(kb, "KeyValue");
-  const material = kv?.type === TTLV_TYPE.ByteString ? kv.value : bytes(kv, "KeyMaterial");
-  if (!material) throw new OperationError("InvalidField", `${tag} KeyBlock has no KeyMaterial (transparent formats are not supported)`);
+  const km = child(kv, "KeyMaterial");
+  let material = kv?.type === TTLV_TYPE.ByteString ? kv.value : km?.type === TTLV_TYPE.ByteString ? km.value : undefined;
+  // A transparent symmetric key carries its bytes in KeyMaterial/Key; it is stored (and returned) as Raw.
+  if (!material && formatName === "TransparentSymmetricKey") material = bytes(km, "Key");
+  if (!material) throw new OperationError("InvalidField", `${tag} KeyBlock has no KeyMaterial in a format this server stores (${formatName})`);
   const expected: Record<number, string[]> = {
     [OBJECT_TYPE.SymmetricKey]: ["Raw", "TransparentSymmetricKey"],
     [OBJECT_TYPE.SecretData]: ["Opaque", "Raw"],
@@ -67,7 +76,7 @@ export function parseObject(objectType: number, payload: Ttlv | undefined): Pars
   };
   if (!expected[objectType]?.includes(formatName)) throw new OperationError("KeyFormatTypeNotSupported", `${tag} in ${formatName} format is not supported`);
   return {
-    objectType, material, keyFormat: formatName,
+    objectType, material, keyFormat: formatName === "TransparentSymmetricKey" ? "Raw" : formatName,
     algorithm: enumeration(kb, "CryptographicAlgorithm"), length: int(kb, "CryptographicLength"),
     extra: obj.type === TTLV_TYPE.Structure ? obj.value.filter((c) => c.tag !== kb.tag) : [],
   };
@@ -93,7 +102,7 @@ export function objectItem(o: ManagedObject, block: Ttlv | undefined): Ttlv {
     return struct("Certificate", [item("CertificateType", "X_509"), item("CertificateValue", o.material!)]);
   }
   if (o.objectType === OBJECT_TYPE.OpaqueObject) {
-    return struct("OpaqueObject", [item("OpaqueDataType", 0x80000000), item("OpaqueDataValue", o.material!)]);
+    return struct("OpaqueObject", [item("OpaqueDataType", attrNumber(o, "OpaqueDataType") ?? 0x80000000), item("OpaqueDataValue", o.material!)]);
   }
   if (o.objectType === OBJECT_TYPE.SecretData) {
     return struct("SecretData", [item("SecretDataType", attrNumber(o, "SecretDataType") ?? 1), block]);

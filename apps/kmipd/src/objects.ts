@@ -173,7 +173,7 @@ export function requestedId(ctx: OpContext, payload: Ttlv | undefined): string {
 export async function loadObject(ctx: OpContext, payload: Ttlv | undefined): Promise<ManagedObject> {
   const id = requestedId(ctx, payload);
   const s = await ctx.store.get(id);
-  if (!s || !mayAccess(ctx.identity, s)) throw new OperationError("ItemNotFound", `no object ${id}`);
+  if (!s || !mayAccess(ctx.identity, s)) throw new OperationError("ObjectNotFound", `no object ${id}`);
   return fromStored(ctx, s);
 }
 

@@ -98,7 +98,7 @@ export function startServer(deps: DispatchDeps, options: ServerOptions, log: (ms
         socket.destroy();
         return;
       }
-      void pump();
+      pump().catch(() => socket.destroy());
     });
     socket.on("error", () => undefined);
     socket.on("close", () => sockets.delete(socket));

@@ -114,6 +114,13 @@ export function enumName(enumeration: string, value: number, version?: KmipVersi
   return list ? pick(list, version).name : `0x${value.toString(16).padStart(8, "0")}`;
 }
 
+/** The first protocol version that defines an enumeration member ("1.0" when the table gives none). */
+export function enumMemberSince(enumeration: string, member: string): string {
+  const list = enumTable(enumeration).byName.get(member);
+  if (!list) throw new KmipRegistryError(`"${member}" is not a member of the KMIP enumeration ${enumeration}`);
+  return list.map((x) => x.since ?? "1.0").sort()[0];
+}
+
 /** Whether an enumeration has a member with this value. */
 export function hasEnumValue(enumeration: string, value: number): boolean {
   return enumTable(enumeration).byValue.has(value);

@@ -7,19 +7,26 @@ import { attributeTagName, child, int, tagName, text, type Ttlv, TTLV_TYPE } fro
 import { type Attr, attributeItems, isCustomName, parseOneAttribute } from "../attributes.ts";
 import type { Handler } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { idItem, loadObject, type ManagedObject, saveObject, touch } from "../objects.ts";
+import { idItem, loadObject, type ManagedObject, saveObject, STATE, touch } from "../objects.ts";
+import { CERTIFICATE_ATTRIBUTE_NAMES } from "../certificate_attributes.ts";
 
 /** Attributes only the server sets. */
 const READ_ONLY = new Set([
   "UniqueIdentifier", "ObjectType", "State", "InitialDate", "LastChangeDate", "Digest", "DestroyDate", "CompromiseDate",
-  "CompromiseOccurrenceDate", "RevocationReason", "CryptographicAlgorithm", "CryptographicLength", "ActivationDate", "Fresh",
-  "AlwaysSensitive", "NeverExtractable", "KeyValuePresent", "OriginalCreationDate",
+  "CompromiseOccurrenceDate", "RevocationReason", "CryptographicAlgorithm", "CryptographicLength", "Fresh",
+  "AlwaysSensitive", "NeverExtractable", "KeyValuePresent", "OriginalCreationDate", "KeyFormatType", "OpaqueDataType",
+  "SecretDataType", ...CERTIFICATE_ATTRIBUTE_NAMES,
 ]);
+/** Dates a client may set only while the object is Pre-Active (KMIP: Activation Date, Process/Protect Start). */
+const PRE_ACTIVE_ONLY = new Set(["ActivationDate", "ProcessStartDate", "ProtectStartDate"]);
 /** Attributes that may hold several values. */
 const MULTI = new Set(["Name", "Link", "ObjectGroup", "ApplicationSpecificInformation", "AlternativeName", "KeyValueLocation"]);
 
-function writable(a: Attr): void {
+function writable(a: Attr, o: ManagedObject): void {
   if (READ_ONLY.has(a.name)) throw new OperationError("AttributeReadOnly", `${a.name} cannot be changed by a client`);
+  if (PRE_ACTIVE_ONLY.has(a.name) && o.state !== STATE.PreActive) {
+    throw new OperationError("WrongKeyLifecycleState", `${a.name} can only be changed while the object is PreActive`);
+  }
 }
 
 function sameValue(a: Ttlv, b: Ttlv): boolean {
@@ -36,7 +43,7 @@ export const addAttribute: Handler = async (ctx, payload) => {
   const o = await loadObject(ctx, payload);
   const a = parseOneAttribute(child(payload, "Attribute") ?? child(payload, "NewAttribute"));
   if (!a) throw new OperationError("InvalidField", "Add Attribute needs an Attribute");
-  writable(a);
+  writable(a, o);
   if (!MULTI.has(a.name) && !isCustomName(a.name) && o.attrs.some((x) => x.name === a.name)) {
     throw new OperationError("AttributeSingleValued", `${a.name} is single-valued and already set`);
   }
@@ -51,7 +58,7 @@ export const setAttribute: Handler = async (ctx, payload) => {
   const o = await loadObject(ctx, payload);
   const a = parseOneAttribute(child(payload, "NewAttribute"));
   if (!a) throw new OperationError("InvalidField", "Set Attribute needs a NewAttribute");
-  writable(a);
+  writable(a, o);
   if (MULTI.has(a.name)) throw new OperationError("AttributeSingleValued", `${a.name} is multi-valued: use Add Attribute`);
   o.attrs = o.attrs.filter((x) => x.name !== a.name);
   o.attrs.push(a);
@@ -75,7 +82,7 @@ export const modifyAttribute: Handler = async (ctx, payload) => {
     current = parseOneAttribute(child(payload, "CurrentAttribute"));
   }
   if (!target) throw new OperationError("InvalidField", "Modify Attribute needs the new attribute value");
-  writable(target);
+  writable(target, o);
   const positions = o.attrs.flatMap((x, i) => (x.name === target.name ? [i] : []));
   if (positions.length === 0) throw new OperationError("AttributeNotFound", `${target.name} is not set`);
   let at: number | undefined;

@@ -8,6 +8,7 @@ import { type Attr, parseAttributes } from "../attributes.ts";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { parseObject } from "../key_block.ts";
+import { certificateAttributes } from "../certificate_attributes.ts";
 import { attrNumber, idItem, insertObject, type ManagedObject, newObject, OBJECT_TYPE, setAttr } from "../objects.ts";
 
 const ALG = (n: string) => enumValue("CryptographicAlgorithm", n);
@@ -68,6 +69,9 @@ export const register: Handler = async (ctx, payload) => {
   }
   const sdt = parsed.extra.find((e) => e.type === TTLV_TYPE.Enumeration);
   if (objectType === OBJECT_TYPE.SecretData && sdt) setAttr(o, "SecretDataType", sdt);
+  if (objectType === OBJECT_TYPE.OpaqueObject && sdt) setAttr(o, "OpaqueDataType", sdt);
+  if (objectType !== OBJECT_TYPE.Certificate && objectType !== OBJECT_TYPE.OpaqueObject) setAttr(o, "KeyFormatType", item("KeyFormatType", parsed.keyFormat));
+  if (objectType === OBJECT_TYPE.Certificate) for (const a of certificateAttributes(parsed.material)) setAttr(o, a.name, a.value);
   await insertObject(ctx, o);
   return [idItem(o)];
 };

@@ -34,6 +34,7 @@ interface Params {
   tagLength?: number;
   randomIv?: boolean;
   signatureAlg?: string;
+  signatureAlgValue?: number;
   maskGeneratorHash?: string;
 }
 
@@ -46,7 +47,7 @@ function params(ctx: OpContext, payload: Ttlv | undefined, o: ManagedObject): Pa
   const alg = e("CryptographicAlgorithm") ?? (attrNumber(o, "CryptographicAlgorithm") !== undefined ? enumName("CryptographicAlgorithm", attrNumber(o, "CryptographicAlgorithm")!) : undefined);
   return {
     alg, mode: e("BlockCipherMode"), padding: e("PaddingMethod"), hash: e("HashingAlgorithm"), tagLength: int(p, "TagLength"),
-    randomIv: bool(p, "RandomIV"), signatureAlg: e("DigitalSignatureAlgorithm"), maskGeneratorHash: e("MaskGeneratorHashingAlgorithm", "HashingAlgorithm"),
+    randomIv: bool(p, "RandomIV"), signatureAlg: e("DigitalSignatureAlgorithm"), signatureAlgValue: enumeration(p, "DigitalSignatureAlgorithm"), maskGeneratorHash: e("MaskGeneratorHashingAlgorithm", "HashingAlgorithm"),
   };
 }
 
@@ -156,15 +157,20 @@ export const decrypt: Handler = async (ctx, payload) => {
   }
 };
 
+// Digital Signature Algorithm enumeration values (KMIP 1.4 §9.1.3.2.7, 2.1 §11.16): the names differ between
+// versions (e.g. SHA_256WithRSAEncryption vs SHA256WithRSAEncryption), the numbers do not.
+const SIGNATURE_ALGORITHMS: Record<number, { hash: string; pss?: boolean; ec?: boolean }> = {
+  0x02: { hash: "md5" }, 0x03: { hash: "sha1" }, 0x04: { hash: "sha224" }, 0x05: { hash: "sha256" }, 0x06: { hash: "sha384" },
+  0x07: { hash: "sha512" }, 0x08: { hash: "sha256", pss: true }, 0x0c: { hash: "sha1", ec: true }, 0x0d: { hash: "sha224", ec: true },
+  0x0e: { hash: "sha256", ec: true }, 0x0f: { hash: "sha384", ec: true }, 0x10: { hash: "sha512", ec: true },
+  0x11: { hash: "sha3-256" }, 0x12: { hash: "sha3-384" }, 0x13: { hash: "sha3-512" },
+};
+
 function signatureOptions(p: Params, keyType: string): { hash: string; padding?: number; saltLength?: number; dsaEncoding?: "der" } {
-  let hash = p.hash ? HASH[p.hash] : undefined;
-  let pss = p.padding === "PSS";
-  if (p.signatureAlg) {
-    const m = /^(SHA\d+)With(RSAEncryption|ECDSA)$/i.exec(p.signatureAlg) ?? /^RSASSA_PSS$/.exec(p.signatureAlg);
-    if (p.signatureAlg === "RSASSA_PSS") pss = true;
-    else if (m) hash = HASH[m[1].toUpperCase().replace("SHA", "SHA_")] ?? hash;
-  }
-  if (!hash) hash = "sha256";
+  const known = p.signatureAlgValue !== undefined ? SIGNATURE_ALGORITHMS[p.signatureAlgValue] : undefined;
+  if (p.signatureAlgValue !== undefined && !known) throw new OperationError("UnsupportedCryptographicParameters", `digital signature algorithm ${p.signatureAlg} is not supported`);
+  const hash = (p.hash ? HASH[p.hash] : undefined) ?? known?.hash ?? "sha256";
+  const pss = p.padding === "PSS" || known?.pss === true;
   if (keyType === "rsa") return { hash, padding: pss ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING, saltLength: pss ? constants.RSA_PSS_SALTLEN_DIGEST : undefined };
   return { hash, dsaEncoding: "der" };
 }

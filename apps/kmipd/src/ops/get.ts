@@ -12,12 +12,13 @@ import { keyBlock, nativeFormat, objectItem } from "../key_block.ts";
 import { attrNumber, fromStored, idItem, loadObject, type ManagedObject, mayAccess, OBJECT_TYPE, STATE } from "../objects.ts";
 
 /** Attributes kept for the server's own use and never listed. */
-const INTERNAL = new Set(["SecretDataType"]);
+const INTERNAL = new Set(["SecretDataType", "KeyFormatType", "OpaqueDataType"]);
 
 function convertFormat(o: ManagedObject, want: string): Uint8Array {
-  const have = nativeFormat(o.objectType);
+  const have = nativeFormat(o);
   if (want === have) return o.material!;
   if (o.objectType === OBJECT_TYPE.SymmetricKey && want === "Raw") return o.material!;
+  if (o.objectType === OBJECT_TYPE.SecretData && (want === "Raw" || want === "Opaque")) return o.material!;
   throw new OperationError("KeyFormatTypeNotSupported", `${enumName("ObjectType", o.objectType)} is available as ${have}, not ${want}`);
 }
 
@@ -59,7 +60,7 @@ export const get: Handler = async (ctx, payload) => {
     throw new OperationError(ctx.version.major >= 2 ? "ObjectDestroyed" : "ItemNotFound", `object ${o.id} is destroyed`);
   }
   const requested = enumeration(payload, "KeyFormatType");
-  const format = requested === undefined ? nativeFormat(o.objectType) : enumName("KeyFormatType", requested);
+  const format = requested === undefined ? nativeFormat(o) : enumName("KeyFormatType", requested);
   let block: Ttlv | undefined;
   if (o.objectType !== OBJECT_TYPE.Certificate && o.objectType !== OBJECT_TYPE.OpaqueObject) {
     const material = convertFormat(o, format);

@@ -14,6 +14,15 @@ function canonical(t: Ttlv): string {
   return JSON.stringify(t, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
 }
 
+function matchGroup(have: Ttlv[], want: { value: Ttlv }[]): boolean {
+  if (want.length === 2 && want[0].value.type === TTLV_TYPE.DateTime && want[1].value.type === TTLV_TYPE.DateTime) {
+    const lo = want[0].value.value as bigint;
+    const hi = want[1].value.value as bigint;
+    return have.some((h) => h.type === TTLV_TYPE.DateTime && h.value >= (lo < hi ? lo : hi) && h.value <= (lo < hi ? hi : lo));
+  }
+  return want.every((w) => have.some((h) => canonical(h) === canonical(w.value)));
+}
+
 /** Locate. */
 export const locate: Handler = async (ctx, payload) => {
   const wanted = parseAttributes(payload);
@@ -22,16 +31,23 @@ export const locate: Handler = async (ctx, payload) => {
   if ((max !== undefined && max < 0) || offset < 0) throw new OperationError("InvalidField", "MaximumItems and OffsetItems must not be negative");
   const name = wanted.find((a) => a.name === "Name");
   const nameValue = name && child(name.value, "NameValue");
+  // Filters by attribute; a date attribute given twice is a range [first, second] (KMIP 1.4 §4.9, 2.1 §6.1.27).
+  const groups: (typeof wanted)[] = [];
+  for (const w of wanted) {
+    const g = groups.find((x) => x[0].name === w.name);
+    if (g) g.push(w);
+    else groups.push([w]);
+  }
   const candidates = await ctx.store.list(ctx.identity, nameValue?.type === TTLV_TYPE.TextString ? { name: nameValue.value } : {});
   const matches: string[] = [];
   for (const s of candidates.reverse()) {
     if (wanted.some((w) => w.name === "ObjectType") && !wanted.every((w) => w.name !== "ObjectType" || (w.value.type === TTLV_TYPE.Enumeration && w.value.value === s.objectType))) continue;
     const o = fromStored(ctx, { ...s, material: null });
-    const ok = wanted.every((w) => o.attrs.some((a) => a.name === w.name && canonical({ ...a.value }) === canonical({ ...w.value })));
-    if (ok) matches.push(o.id);
+    if (groups.every((g) => matchGroup(o.attrs.filter((a) => a.name === g[0].name).map((a) => a.value), g))) matches.push(o.id);
   }
   const page = matches.slice(offset, max === undefined ? undefined : offset + max);
   const v = ctx.version;
-  const withCount = v.major >= 2 || v.minor >= 3;
+  // Located Items tells a paging client how many there are in all; it is sent when the client pages.
+  const withCount = (v.major >= 2 || v.minor >= 3) && (max !== undefined || offset > 0);
   return [withCount && item("LocatedItems", matches.length), ...page.map((id) => item("UniqueIdentifier", id))].filter((x): x is Ttlv => !!x);
 };

@@ -53,8 +53,9 @@ export function openSqliteStore(file: string): Store {
     insert: db.prepare("INSERT INTO objects (id, owner, object_type, state, attributes, material, names, grants) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
     update: db.prepare("UPDATE objects SET state = ?, attributes = ?, material = ?, names = ?, grants = ? WHERE id = ?"),
     get: db.prepare("SELECT * FROM objects WHERE id = ?"),
-    list: db.prepare("SELECT * FROM objects WHERE owner = ? OR grants LIKE ? ORDER BY rowid"),
-    listByName: db.prepare("SELECT o.* FROM objects o JOIN object_names n ON n.object_id = o.id WHERE n.name = ? AND (o.owner = ? OR o.grants LIKE ?) ORDER BY o.rowid"),
+    // Grants are matched exactly (json_each), never with LIKE: no case folding, no wildcards in identities.
+    list: db.prepare("SELECT * FROM objects o WHERE o.owner = ? OR EXISTS (SELECT 1 FROM json_each(o.grants) WHERE value = ?) ORDER BY o.rowid"),
+    listByName: db.prepare("SELECT o.* FROM objects o WHERE o.id IN (SELECT object_id FROM object_names WHERE name = ?) AND (o.owner = ? OR EXISTS (SELECT 1 FROM json_each(o.grants) WHERE value = ?)) ORDER BY o.rowid"),
     delNames: db.prepare("DELETE FROM object_names WHERE object_id = ?"),
     addName: db.prepare("INSERT INTO object_names (object_id, name) VALUES (?, ?)"),
     audit: auditDb.prepare("INSERT INTO audit (at, identity, operation, object_id, result) VALUES (?, ?, ?, ?, ?)"),
@@ -121,9 +122,8 @@ export function openSqliteStore(file: string): Store {
   };
   const setNames = (o: StoredObject) => {
     s.delNames.run(o.id);
-    for (const n of o.names) s.addName.run(o.id, n);
+    for (const n of new Set(o.names)) s.addName.run(o.id, n);
   };
-  const grantPattern = (identity: string) => `%${JSON.stringify(identity)}%`;
   return {
     insert(o) {
       return tx(() => {
@@ -148,8 +148,8 @@ export function openSqliteStore(file: string): Store {
     },
     async list(identity, filter = {}) {
       const rows = (filter.name !== undefined
-        ? s.listByName.all(filter.name, identity, grantPattern(identity))
-        : s.list.all(identity, grantPattern(identity))) as unknown as Row[];
+        ? s.listByName.all(filter.name, identity, identity)
+        : s.list.all(identity, identity)) as unknown as Row[];
       return rows.map(toObject);
     },
     audit(entries) {

@@ -1,0 +1,117 @@
+import test from "ava";
+import { connect } from "node:tls";
+import { createCa, issueCertificate } from "@tessera/pki";
+import { encodeTtlv, item, type KmipVersion } from "@tessera/kmip";
+import { KmipClient } from "@tessera/kmip-client";
+import { rawRequest, rejectsWith, startTestKmipd, type TestKmipd, V1_4, V2_1 } from "./_test_support.ts";
+
+let k: TestKmipd;
+
+test.before(async () => {
+  k = await startTestKmipd();
+});
+
+test.after.always(async () => {
+  await k?.close();
+});
+
+const data = new TextEncoder().encode("sixteen byte msg");
+
+for (const version of [V1_4, V2_1] as KmipVersion[]) {
+  const v = `${version.major}.${version.minor}`;
+
+  test(`KMIP ${v}: bob cannot see or use alice's key; alice can`, async (t) => {
+    const bobTls = await k.issueClient("bob");
+    const alice = k.client(version);
+    const bob = k.client(version, bobTls);
+    const name = `alice-key-${v}-${Date.now()}`;
+    const id = await alice.create({ algorithm: "AES", length: 256, name });
+
+    await rejectsWith(t, bob.get(id), "ItemNotFound", "bob Get");
+    await rejectsWith(t, bob.getAttributes(id), "ItemNotFound", "bob GetAttributes");
+    await rejectsWith(t, bob.request("GetAttributeList", [item("UniqueIdentifier", id)]), "ItemNotFound", "bob GetAttributeList");
+    await rejectsWith(t, bob.activate(id), "ItemNotFound", "bob Activate");
+    await rejectsWith(t, bob.destroy(id), "ItemNotFound", "bob Destroy");
+    await rejectsWith(t, bob.revoke(id, "KeyCompromise"), "ItemNotFound", "bob Revoke");
+    await rejectsWith(t, bob.encrypt(id, data), "ItemNotFound", "bob Encrypt (PreActive)");
+    t.deepEqual(await bob.locate({ name }), [], "bob Locate by name");
+    t.false((await bob.locate()).includes(id), "bob Locate (all)");
+
+    // bob's attempts changed nothing: alice's key is still PreActive and has its material.
+    const st = (await alice.getAttributes(id, ["State"])).get("State")?.[0];
+    t.is(st?.value, 1, "still PreActive");
+
+    // Alice can do all of it.
+    t.is((await alice.get(id)).material?.length, 32);
+    t.deepEqual(await alice.locate({ name }), [id]);
+    await alice.activate(id);
+    await rejectsWith(t, bob.encrypt(id, data), "ItemNotFound", "bob Encrypt (Active)");
+    await rejectsWith(t, bob.decrypt(id, new Uint8Array(32), { iv: new Uint8Array(12), tag: new Uint8Array(16) }), "ItemNotFound", "bob Decrypt");
+    const enc = await alice.encrypt(id, data);
+    t.deepEqual(await alice.decrypt(id, enc.data, { iv: enc.iv, tag: enc.tag }), data);
+    await alice.revoke(id);
+    await rejectsWith(t, bob.destroy(id), "ItemNotFound", "bob Destroy (Deactivated)");
+    await alice.destroy(id);
+    // Even destroyed, the object stays invisible to bob.
+    await rejectsWith(t, bob.getAttributes(id), "ItemNotFound", "bob GetAttributes after destroy");
+  });
+
+  test(`KMIP ${v}: registered keys of alice are invisible to bob, and bob's own keys to alice`, async (t) => {
+    const bobTls = await k.issueClient("bob");
+    const alice = k.client(version);
+    const bob = k.client(version, bobTls);
+    const reg = await alice.register({ objectType: "SymmetricKey", material: new Uint8Array(32).fill(7) });
+    await rejectsWith(t, bob.get(reg), "ItemNotFound");
+    const bobs = await bob.create({ algorithm: "AES", length: 128 });
+    await rejectsWith(t, alice.get(bobs), "ItemNotFound");
+    t.is((await bob.get(bobs)).material?.length, 16);
+    t.false((await alice.locate()).includes(bobs));
+    t.true((await bob.locate()).includes(bobs));
+    t.false((await bob.locate()).includes(reg));
+  });
+}
+
+test("the same subject from another CA cannot connect at all", async (t) => {
+  const otherCa = await createCa({ commonName: "Mallory CA" });
+  // Same subject as kmipd's own client certificate: only the issuer differs.
+  const mallory = await issueCertificate(otherCa, { commonName: "kmipd-admin", profile: "client" });
+  const c = new KmipClient({ servers: [{ host: k.host, port: k.port }], tls: { cert: mallory.certificatePem, key: mallory.privateKeyPem!, ca: k.caPem }, timeoutMs: 5_000, connectTimeoutMs: 5_000 });
+  try {
+    const e = await t.throwsAsync(c.discoverVersions());
+    t.is((e as { code?: string } | undefined)?.code, "KMIP_TRANSPORT", e?.message);
+  } finally {
+    c.close();
+  }
+  // The server is fine afterwards.
+  t.true((await k.client().discoverVersions()).length > 0);
+});
+
+test("a client without a certificate cannot connect (no response, connection closed)", async (t) => {
+  const outcome = await new Promise<{ data: number; error?: string }>((resolve) => {
+    let got = 0;
+    const s = connect({ host: k.host, port: k.port, ca: k.caPem, minVersion: "TLSv1.2" });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve({ data: got, error: "timeout: the server kept the connection open" });
+    }, 5_000);
+    s.on("secureConnect", () => s.write(encodeTtlv(rawRequest(V1_4, [{ operation: "DiscoverVersions" }]))));
+    s.on("data", (d: Buffer) => (got += d.length));
+    s.on("error", () => undefined);
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve({ data: got });
+    });
+  });
+  t.is(outcome.error, undefined);
+  t.is(outcome.data, 0, "the server answered a client without a certificate");
+  t.true((await k.client().discoverVersions()).length > 0);
+});
+
+test("the owner of an object is the subject of the creating client's certificate", async (t) => {
+  const carol = await k.issueClient("carol");
+  const c = k.client(V1_4, carol);
+  const id = await c.create({ algorithm: "AES", length: 128 });
+  const owner = (await k.kmipd.store.get(id))?.owner;
+  t.is(owner, "CN=carol");
+});
+

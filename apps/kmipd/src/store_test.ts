@@ -1,0 +1,345 @@
+import test from "ava";
+import type { ExecutionContext } from "ava";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync, readdirSync } from "node:fs";
+import { chown, mkdir, rm } from "node:fs/promises";
+import path from "node:path";
+import pg from "pg";
+import { item, struct } from "@tessera/kmip";
+import { openPostgresStore } from "./store/postgres_store.ts";
+import { openSqliteStore } from "./store/sqlite_store.ts";
+import type { AuditEntry, Store, StoredObject } from "./store/store.ts";
+import { freePort, startTestKmipd, tempDir, V1_4, V2_1, waitFor } from "./_test_support.ts";
+
+// ---------------------------------------------------------------------------------------------------------
+// A throwaway PostgreSQL cluster for this file.
+
+interface Postgres {
+  dir: string;
+  data: string;
+  port: number;
+  bin: string;
+  proc: ChildProcess;
+  log: () => string;
+  asPostgres: boolean;
+}
+
+let postgres: Postgres | undefined;
+let postgresError: string | undefined;
+const sqliteDirs: string[] = [];
+
+function findPgBin(): string | undefined {
+  const root = "/usr/lib/postgresql";
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root).filter((v) => existsSync(path.join(root, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a));
+  return versions[0] ? path.join(root, versions[0], "bin") : undefined;
+}
+
+function run(cmd: string, args: string[], asPostgres: boolean, timeout = 60_000): { ok: boolean; out: string } {
+  const r = asPostgres ? spawnSync("runuser", ["-u", "postgres", "--", cmd, ...args], { encoding: "utf8", timeout }) : spawnSync(cmd, args, { encoding: "utf8", timeout });
+  return { ok: r.status === 0, out: `${r.stdout ?? ""}${r.stderr ?? ""}${r.error ? String(r.error) : ""}` };
+}
+
+async function startPostgres(): Promise<Postgres> {
+  const isRoot = process.getuid?.() === 0;
+  let bin = findPgBin();
+  if (!bin) {
+    if (!isRoot) throw new Error("PostgreSQL is not installed (/usr/lib/postgresql/*/bin/initdb missing) and this test is not root, so it cannot apt-get install it");
+    const r = spawnSync("apt-get", ["install", "-y", "postgresql"], { encoding: "utf8", timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    bin = findPgBin();
+    if (!bin) throw new Error(`apt-get install -y postgresql did not provide initdb (exit ${r.status}): ${(r.stderr ?? "").slice(-2000)}`);
+  }
+  const dir = await tempDir("kmipd-pg-");
+  const data = path.join(dir, "data");
+  // initdb refuses to run as root: run the cluster as the postgres user.
+  const asPostgres = isRoot;
+  if (asPostgres) {
+    const id = spawnSync("id", ["-u", "postgres"], { encoding: "utf8" });
+    const gid = spawnSync("id", ["-g", "postgres"], { encoding: "utf8" });
+    if (id.status !== 0) throw new Error("running as root but there is no postgres user to run PostgreSQL as");
+    await chown(dir, Number(id.stdout.trim()), Number(gid.stdout.trim()));
+  }
+  const init = run(path.join(bin, "initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"], asPostgres);
+  if (!init.ok) throw new Error(`initdb failed: ${init.out.slice(-2000)}`);
+  const port = await freePort();
+  const args = ["-D", data, "-k", dir, "-p", String(port), "-h", "127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"];
+  const proc = asPostgres ? spawn("runuser", ["-u", "postgres", "--", path.join(bin, "postgres"), ...args], { stdio: ["ignore", "pipe", "pipe"] }) : spawn(path.join(bin, "postgres"), args, { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  let exited = false;
+  proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+  proc.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  proc.once("exit", () => (exited = true));
+  const pgInfo: Postgres = { dir, data, port, bin, proc, log: () => log, asPostgres };
+  postgres = pgInfo; // so that after.always stops it even if it never accepts
+  await waitFor(async () => {
+    if (exited) throw new Error(`postgres exited: ${log.slice(-2000)}`);
+    const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+    try {
+      await c.connect();
+      await c.query("SELECT 1");
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }, 30_000, `PostgreSQL on port ${port} to accept connections (log: ${log.slice(-500)})`);
+  return pgInfo;
+}
+
+let dbCounter = 0;
+let dbQueue: Promise<unknown> = Promise.resolve();
+
+/** A fresh database in the test cluster; its URL. */
+function createDatabase(): Promise<string> {
+  const p = dbQueue.then(async () => {
+    if (!postgres) throw new Error(`PostgreSQL is not running: ${postgresError ?? "not started"}`);
+    const name = `kmipd_${process.pid}_${++dbCounter}`;
+    const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${postgres.port}/postgres` });
+    await c.connect();
+    try {
+      await c.query(`CREATE DATABASE ${name}`);
+    } finally {
+      await c.end();
+    }
+    return `postgres://postgres@127.0.0.1:${postgres.port}/${name}`;
+  });
+  dbQueue = p.catch(() => undefined);
+  return p;
+}
+
+test.before(async () => {
+  try {
+    await startPostgres();
+  } catch (e) {
+    postgresError = (e as Error).message;
+  }
+});
+
+test.after.always(async () => {
+  if (postgres) {
+    const stop = run(path.join(postgres.bin, "pg_ctl"), ["-D", postgres.data, "stop", "-m", "fast", "-w", "-t", "20"], postgres.asPostgres, 30_000);
+    if (!stop.ok && postgres.proc.exitCode === null) postgres.proc.kill("SIGKILL");
+    await rm(postgres.dir, { recursive: true, force: true });
+  }
+  for (const d of sqliteDirs) await rm(d, { recursive: true, force: true });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The store contract, run against both stores.
+
+interface Opened {
+  store: Store;
+  /** Opens the same database again (after `store.close()`). */
+  reopen(): Promise<Store>;
+}
+
+const BACKENDS: { name: string; open(t: ExecutionContext): Promise<Opened> }[] = [
+  {
+    name: "SQLite",
+    async open() {
+      const dir = await tempDir();
+      sqliteDirs.push(dir);
+      const file = path.join(dir, "store.sqlite");
+      return { store: openSqliteStore(file), reopen: async () => openSqliteStore(file) };
+    },
+  },
+  {
+    name: "PostgreSQL",
+    async open(t) {
+      if (!postgres) t.fail(`PostgreSQL could not be started: ${postgresError ?? "unknown reason"}`);
+      const url = await createDatabase();
+      return { store: await openPostgresStore(url), reopen: () => openPostgresStore(url) };
+    },
+  },
+];
+
+function obj(over: Partial<StoredObject> = {}): StoredObject {
+  return {
+    id: randomUUID(), owner: "CN=alice", objectType: 2, state: 1,
+    attributes: new Uint8Array([0x42, 0x01, 0x25, 0x01, 0, 0, 0, 0, 0, 0xff]), material: new Uint8Array(randomBytes(61)),
+    names: [], grants: [], ...over,
+  };
+}
+
+function contract(title: string, fn: (t: ExecutionContext, s: Opened) => Promise<void>): void {
+  for (const b of BACKENDS) {
+    test(`${b.name} store: ${title}`, async (t) => {
+      const opened = await b.open(t);
+      let current: Store | undefined = opened.store;
+      const handle: Opened = {
+        get store() {
+          return current!;
+        },
+        async reopen() {
+          await current?.close();
+          current = undefined;
+          current = await opened.reopen();
+          return current;
+        },
+      };
+      try {
+        await fn(t, handle);
+      } finally {
+        await current?.close();
+      }
+    });
+  }
+}
+
+contract("insert then get returns the object as inserted (bytes, names, grants)", async (t, s) => {
+  const o = obj({ names: ["clé ünïcode", "second"], grants: ["CN=bob"], material: new Uint8Array([0, 1, 0, 255, 0]) });
+  await s.store.insert(o);
+  t.deepEqual(await s.store.get(o.id), o);
+  const noMaterial = obj({ material: null, objectType: 1, state: 2 });
+  await s.store.insert(noMaterial);
+  t.deepEqual(await s.store.get(noMaterial.id), noMaterial);
+  t.is(await s.store.get("no-such-id"), undefined);
+});
+
+contract("a second insert with the same id is rejected and changes nothing", async (t, s) => {
+  const o = obj({ names: ["a"] });
+  await s.store.insert(o);
+  await t.throwsAsync(s.store.insert({ ...o, owner: "CN=mallory", names: ["b"] }));
+  t.deepEqual(await s.store.get(o.id), o);
+  t.deepEqual((await s.store.list("CN=mallory", { name: "b" })).map((x) => x.id), []);
+});
+
+contract("update replaces state, attributes, material, names and grants", async (t, s) => {
+  const o = obj({ names: ["old-name"] });
+  await s.store.insert(o);
+  const changed: StoredObject = { ...o, state: 5, attributes: new Uint8Array([9, 9, 9]), material: null, names: ["new-name"], grants: ["CN=carol"] };
+  await s.store.update(changed);
+  t.deepEqual(await s.store.get(o.id), changed);
+  t.deepEqual((await s.store.list("CN=alice", { name: "old-name" })).map((x) => x.id), [], "the old name is no longer indexed");
+  t.deepEqual((await s.store.list("CN=alice", { name: "new-name" })).map((x) => x.id), [o.id]);
+  t.deepEqual((await s.store.list("CN=carol")).map((x) => x.id), [o.id], "the new grant is effective");
+});
+
+contract("list: the identity's own and granted objects, in insertion order, optionally by name", async (t, s) => {
+  const a1 = obj({ names: ["shared-name"] });
+  const b1 = obj({ owner: "CN=bob", names: ["shared-name"] });
+  const a2 = obj({ names: ["other"] });
+  const b2 = obj({ owner: "CN=bob", grants: ["CN=alice"], names: ["shared-name"] });
+  for (const o of [a1, b1, a2, b2]) await s.store.insert(o);
+  t.deepEqual((await s.store.list("CN=alice")).map((x) => x.id), [a1.id, a2.id, b2.id]);
+  t.deepEqual((await s.store.list("CN=bob")).map((x) => x.id), [b1.id, b2.id]);
+  t.deepEqual((await s.store.list("CN=alice", { name: "shared-name" })).map((x) => x.id), [a1.id, b2.id]);
+  t.deepEqual((await s.store.list("CN=bob", { name: "shared-name" })).map((x) => x.id), [b1.id, b2.id]);
+  t.deepEqual((await s.store.list("CN=bob", { name: "other" })).map((x) => x.id), []);
+  t.deepEqual(await s.store.list("CN=nobody"), []);
+  const listed = (await s.store.list("CN=alice")).find((x) => x.id === b2.id);
+  t.deepEqual(listed, b2, "list returns whole objects");
+});
+
+for (const [what, identities] of [
+  ["case-sensitively", ["CN=ALICE", "CN=Alice", "CN=BOB"]],
+  ["literally (LIKE wildcards % and _ are not wildcards)", ["CN=a_ice", "CN=_lice", "CN=%", "%", "_"]],
+  ["whole (no substrings)", ["CN=alic", "alice", "CN=", "CN=alice,O=x"]],
+] as const) {
+  contract(`grants and owners are matched ${what}`, async (t, s) => {
+    const o = obj({ owner: "CN=bob", grants: ["CN=alice"], names: ["g"] });
+    await s.store.insert(o);
+    for (const who of identities) {
+      t.deepEqual((await s.store.list(who)).map((x) => x.id), [], `list(${JSON.stringify(who)})`);
+      t.deepEqual((await s.store.list(who, { name: "g" })).map((x) => x.id), [], `list(${JSON.stringify(who)}, by name)`);
+    }
+    t.deepEqual((await s.store.list("CN=alice")).map((x) => x.id), [o.id]);
+    t.deepEqual((await s.store.list("CN=bob", { name: "g" })).map((x) => x.id), [o.id]);
+  });
+}
+
+contract("an object whose name is given twice is listed once by that name", async (t, s) => {
+  const o = obj({ names: ["twice", "twice"] });
+  await s.store.insert(o);
+  t.deepEqual((await s.store.list("CN=alice", { name: "twice" })).map((x) => x.id), [o.id]);
+});
+
+contract("the audit log keeps records in order, newest last, with null object ids; limit keeps the newest", async (t, s) => {
+  const at = Date.now();
+  const entries: AuditEntry[] = Array.from({ length: 7 }, (_, i) => ({
+    at: at + i, identity: i % 2 ? "CN=bob" : "CN=alice", operation: ["Create", "Get", "Locate"][i % 3], objectId: i === 2 ? null : `obj-${i}`,
+    result: i === 4 ? "OperationFailed ItemNotFound" : "Success",
+  }));
+  await s.store.audit(entries.slice(0, 3));
+  await s.store.audit([]);
+  await s.store.audit(entries.slice(3));
+  t.deepEqual(await s.store.auditLog(), entries);
+  t.deepEqual(await s.store.auditLog(3), entries.slice(4));
+  t.deepEqual(await s.store.auditLog(1), entries.slice(6));
+});
+
+contract("objects and the audit log survive close and reopen", async (t, s) => {
+  const o = obj({ names: ["durable"] });
+  await s.store.insert(o);
+  await s.store.audit([{ at: 1, identity: "CN=alice", operation: "Create", objectId: o.id, result: "Success" }]);
+  const again = await s.reopen();
+  t.deepEqual(await again.get(o.id), o);
+  t.deepEqual((await again.list("CN=alice", { name: "durable" })).map((x) => x.id), [o.id]);
+  t.deepEqual(await again.auditLog(), [{ at: 1, identity: "CN=alice", operation: "Create", objectId: o.id, result: "Success" }]);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// kmipd itself on PostgreSQL.
+
+test("kmipd with --database postgres://… : Create / Register / Get / Locate round trip, objects and audit in PostgreSQL", async (t) => {
+  if (!postgres) t.fail(`PostgreSQL could not be started: ${postgresError ?? "unknown reason"}`);
+  const url = await createDatabase();
+  const dataDir = await tempDir();
+  sqliteDirs.push(dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const k = await startTestKmipd({ database: url, dataDir });
+  try {
+    for (const version of [V1_4, V2_1]) {
+      const c = k.client(version);
+      const id = await c.create({ algorithm: "AES", length: 256, name: `pg-${version.major}` });
+      const got = await c.get(id);
+      t.is(got.material?.length, 32);
+      const material = new Uint8Array(randomBytes(16));
+      const reg = await c.register({ objectType: "SymmetricKey", material });
+      t.deepEqual((await c.get(reg)).material, material);
+      t.deepEqual(await c.locate({ name: `pg-${version.major}` }), [id]);
+    }
+    t.false(existsSync(path.join(dataDir, "kmipd.sqlite")), "no SQLite file when PostgreSQL is configured");
+  } finally {
+    await k.close();
+  }
+  // Look at the database directly: the objects are there, their material wrapped.
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const objects = await c.query<{ owner: string; material: Buffer }>("SELECT owner, material FROM kmip_objects");
+    t.is(objects.rows.length, 4);
+    t.true(objects.rows.every((r) => r.owner === "CN=kmipd-admin"));
+    t.true(objects.rows.every((r) => r.material.length === 1 + 12 + 16 + 16 || r.material.length === 1 + 12 + 32 + 16), "material is wrapped (version, nonce, ciphertext, tag)");
+    const audit = await c.query<{ operation: string; result: string }>("SELECT operation, result FROM kmip_audit ORDER BY seq");
+    t.deepEqual(audit.rows.map((r) => r.operation), ["Create", "Get", "Register", "Get", "Locate", "Create", "Get", "Register", "Get", "Locate"]);
+    t.true(audit.rows.every((r) => r.result === "Success"));
+  } finally {
+    await c.end();
+  }
+});
+
+for (const backend of ["SQLite", "PostgreSQL"] as const) {
+  test(`kmipd on ${backend}: Locate by a Name the object carries twice returns the object once`, async (t) => {
+    let database: string | undefined;
+    if (backend === "PostgreSQL") {
+      if (!postgres) t.fail(`PostgreSQL could not be started: ${postgresError ?? "unknown reason"}`);
+      database = await createDatabase();
+    }
+    const k = await startTestKmipd({ database });
+    try {
+      const c = k.client(V1_4);
+      const name = `dup-${backend}`;
+      const id = await c.create({ algorithm: "AES", length: 128, name });
+      await c.request("AddAttribute", [item("UniqueIdentifier", id), struct("Attribute", [
+        item("AttributeName", "Name"), struct("AttributeValue", [item("NameValue", name), item("NameType", "UninterpretedTextString")]),
+      ])]);
+      t.is((await c.getAttributes(id, ["Name"])).get("Name")?.length, 2, "the object has the name twice");
+      t.deepEqual(await c.locate({ name }), [id]);
+    } finally {
+      await k.close();
+    }
+  });
+}
