@@ -18,6 +18,8 @@ export interface OpContext {
   idPlaceholder: string | undefined;
   /** Objects created by this batch item (set by the handler, for the audit log and the ID placeholder). */
   objectIds: string[];
+  /** Steps that undo this batch's writes, newest last (Batch Error Continuation Option Undo). */
+  undo: (() => Promise<void>)[];
 }
 
 /** An operation handler: request payload in, response payload children out. Throws OperationError. */

@@ -19,7 +19,7 @@ import { discoverVersions, isSupported, query, setQueryOperations, SUPPORTED_VER
 import { get, getAttributeList, getAttributes } from "./ops/get.ts";
 import { activate, destroy, revoke } from "./ops/lifecycle.ts";
 import { locate } from "./ops/locate.ts";
-import { interop, log } from "./ops/misc.ts";
+import { check, interop, log } from "./ops/misc.ts";
 import type { AuditEntry, Store } from "./store/store.ts";
 
 const HANDLERS: Record<string, Handler> = {
@@ -27,7 +27,7 @@ const HANDLERS: Record<string, Handler> = {
   Get: get, GetAttributes: getAttributes, GetAttributeList: getAttributeList, AddAttribute: addAttribute,
   ModifyAttribute: modifyAttribute, DeleteAttribute: deleteAttribute, SetAttribute: setAttribute, Activate: activate,
   Revoke: revoke, Destroy: destroy, Locate: locate, Encrypt: encrypt, Decrypt: decrypt, Sign: signOp,
-  SignatureVerify: signatureVerify, MAC: mac, MACVerify: macVerify, Interop: interop, Log: log,
+  SignatureVerify: signatureVerify, MAC: mac, MACVerify: macVerify, Interop: interop, Log: log, Check: check,
 };
 
 const byValue = new Map<number, { name: string; handler: Handler }>();
@@ -119,7 +119,9 @@ async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): 
       return fail("UnsupportedProtocolVersion", `protocol version ${asked} is not supported`, request.items[0].operation);
     }
   }
-  const stopOnError = request.header.batchErrorContinuationOption === undefined || enumName("BatchErrorContinuationOption", request.header.batchErrorContinuationOption) !== "Continue";
+  const continuation = request.header.batchErrorContinuationOption === undefined ? "Stop" : enumName("BatchErrorContinuationOption", request.header.batchErrorContinuationOption);
+  const stopOnError = continuation !== "Continue";
+  const undo: (() => Promise<void>)[] = [];
   const items: ResponseBatchItem[] = [];
   const audit: AuditEntry[] = [];
   let idPlaceholder: string | undefined;
@@ -132,7 +134,7 @@ async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): 
       audit.push({ at: now().getTime(), identity, operation: opName, objectId: null, result: "OperationFailed OperationCanceledByRequester (not run)" });
       continue;
     }
-    const ctx: OpContext = { identity, version, store: deps.store, keyring: deps.keyring, now, idPlaceholder, objectIds: [] };
+    const ctx: OpContext = { identity, version, store: deps.store, keyring: deps.keyring, now, idPlaceholder, objectIds: [], undo };
     try {
       if (!op) throw new OperationError("OperationNotSupported", `${opName} is not supported by this server`);
       const out = await op.handler(ctx, b.payload);
@@ -149,6 +151,14 @@ async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): 
       const u = child(b.payload, "UniqueIdentifier");
       audit.push({ at: now().getTime(), identity, operation: opName, objectId: u?.type === TTLV_TYPE.TextString ? u.value : idPlaceholder ?? null, result: `OperationFailed ${reason}` });
     }
+  }
+  // Undo: a failure rolls back what the earlier items of the batch wrote, newest first, and reports them undone.
+  if (failed && continuation === "Undo") {
+    for (const step of undo.reverse()) await step();
+    for (const it of items) {
+      if (it.resultStatus === RESULT_STATUS.Success) it.resultStatus = RESULT_STATUS.OperationUndone;
+    }
+    audit.push({ at: now().getTime(), identity, operation: "(batch)", objectId: null, result: `OperationUndone ${undo.length} write(s)` });
   }
   try {
     await deps.store.audit(audit);

@@ -4,7 +4,7 @@
  * the key block; private keys as PKCS#8, public keys as X.509 SubjectPublicKeyInfo.
  * @module
  */
-import { bytes, child, enumName, enumeration, int, item, struct, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { bytes, child, decodeTtlv, encodeTtlv, enumName, enumeration, int, item, struct, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import { OperationError } from "./errors.ts";
 import { attrNumber, type ManagedObject, OBJECT_TYPE } from "./objects.ts";
 
@@ -65,21 +65,36 @@ export function parseObject(objectType: number, payload: Ttlv | undefined): Pars
   const kv = child(kb, "KeyValue");
   const km = child(kv, "KeyMaterial");
   let material = kv?.type === TTLV_TYPE.ByteString ? kv.value : km?.type === TTLV_TYPE.ByteString ? km.value : undefined;
-  // A transparent symmetric key carries its bytes in KeyMaterial/Key; it is stored (and returned) as Raw.
-  if (!material && formatName === "TransparentSymmetricKey") material = bytes(km, "Key");
+  // Transparent formats carry the key as a KeyMaterial structure: it is kept as its TTLV encoding (wrapped
+  // like any key material) and handed back in the format it came in.
+  if (!material && formatName.startsWith("Transparent") && km?.type === TTLV_TYPE.Structure) material = encodeTtlv(km);
   if (!material) throw new OperationError("InvalidField", `${tag} KeyBlock has no KeyMaterial in a format this server stores (${formatName})`);
   const expected: Record<number, string[]> = {
     [OBJECT_TYPE.SymmetricKey]: ["Raw", "TransparentSymmetricKey"],
     [OBJECT_TYPE.SecretData]: ["Opaque", "Raw"],
-    [OBJECT_TYPE.PrivateKey]: ["PKCS_8", "PKCS_1", "ECPrivateKey"],
-    [OBJECT_TYPE.PublicKey]: ["X_509", "PKCS_1"],
+    [OBJECT_TYPE.PrivateKey]: ["PKCS_8", "PKCS_1", "ECPrivateKey", "TransparentRSAPrivateKey", "TransparentDSAPrivateKey", "TransparentECPrivateKey", "TransparentECDSAPrivateKey"],
+    [OBJECT_TYPE.PublicKey]: ["X_509", "PKCS_1", "TransparentRSAPublicKey", "TransparentDSAPublicKey", "TransparentECPublicKey", "TransparentECDSAPublicKey"],
   };
   if (!expected[objectType]?.includes(formatName)) throw new OperationError("KeyFormatTypeNotSupported", `${tag} in ${formatName} format is not supported`);
   return {
-    objectType, material, keyFormat: formatName === "TransparentSymmetricKey" ? "Raw" : formatName,
+    objectType, material, keyFormat: formatName,
     algorithm: enumeration(kb, "CryptographicAlgorithm"), length: int(kb, "CryptographicLength"),
     extra: obj.type === TTLV_TYPE.Structure ? obj.value.filter((c) => c.tag !== kb.tag) : [],
   };
+}
+
+/** The KeyValue of key material in `format`: transparent formats are a KeyMaterial structure. */
+export function keyValue(format: string, material: Uint8Array): Ttlv {
+  return struct("KeyValue", [format.startsWith("Transparent") ? decodeTtlv(material) : item("KeyMaterial", material)]);
+}
+
+/** The raw bytes of a symmetric key, whatever format it was registered in. */
+export function symmetricKeyBytes(o: ManagedObject): Uint8Array {
+  if (!o.material) throw new OperationError("WrongKeyLifecycleState", `object ${o.id} has no key material`);
+  if (nativeFormat(o) !== "TransparentSymmetricKey") return o.material;
+  const key = bytes(decodeTtlv(o.material), "Key");
+  if (!key) throw new OperationError("CryptographicFailure", `object ${o.id} has a malformed transparent key`);
+  return key;
 }
 
 /** The KeyBlock of an object, with material already in the format `format` (or wrapped: `wrapping`). */

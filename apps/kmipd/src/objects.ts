@@ -120,11 +120,17 @@ function toStored(ctx: OpContext, o: ManagedObject): StoredObject {
 export async function insertObject(ctx: OpContext, o: ManagedObject): Promise<void> {
   await ctx.store.insert(toStored(ctx, o));
   ctx.objectIds.push(o.id);
+  ctx.undo.push(() => ctx.store.delete(o.id));
 }
+
+/** The stored form each loaded object came from, to undo changes to it. */
+const loadedFrom = new WeakMap<ManagedObject, StoredObject>();
 
 /** Stores changes to an object. */
 export async function saveObject(ctx: OpContext, o: ManagedObject): Promise<void> {
   await ctx.store.update(toStored(ctx, o));
+  const before = loadedFrom.get(o);
+  if (before) ctx.undo.push(() => ctx.store.update(before));
 }
 
 /** Whether the caller may see and use a stored object. */
@@ -143,12 +149,14 @@ export function fromStored(ctx: OpContext, s: StoredObject): ManagedObject {
     attrs = loadAttributes(decodeTtlv(s.attributes));
     if (Object.isFrozen(s)) decoded.set(s, attrs);
   }
-  return {
+  const o: ManagedObject = {
     id: s.id, owner: s.owner, objectType: s.objectType, state: s.state,
     attrs: [...attrs],
     material: s.material ? ctx.keyring.unwrap(s.id, s.material) : null,
     grants: [...s.grants],
   };
+  loadedFrom.set(o, s);
+  return o;
 }
 
 /**

@@ -22,6 +22,15 @@ const PRE_ACTIVE_ONLY = new Set(["ActivationDate", "ProcessStartDate", "ProtectS
 /** Attributes that may hold several values. */
 const MULTI = new Set(["Name", "Link", "ObjectGroup", "ApplicationSpecificInformation", "AlternativeName", "KeyValueLocation"]);
 
+/** Names are unique among an owner's live objects: a second object may not take one in use. */
+async function uniqueName(ctx: Parameters<Handler>[0], o: ManagedObject, a: Attr): Promise<void> {
+  if (a.name !== "Name") return;
+  const nv = child(a.value, "NameValue");
+  if (nv?.type !== TTLV_TYPE.TextString) return;
+  const others = (await ctx.store.list(ctx.identity, { name: nv.value })).filter((x) => x.id !== o.id && x.state !== STATE.Destroyed && x.state !== STATE.DestroyedCompromised);
+  if (others.length > 0) throw new OperationError("NonUniqueNameAttribute", `the name "${nv.value}" is already used by another object`);
+}
+
 function writable(a: Attr, o: ManagedObject): void {
   if (READ_ONLY.has(a.name)) throw new OperationError("AttributeReadOnly", `${a.name} cannot be changed by a client`);
   if (PRE_ACTIVE_ONLY.has(a.name) && o.state !== STATE.PreActive) {
@@ -44,6 +53,7 @@ export const addAttribute: Handler = async (ctx, payload) => {
   const a = parseOneAttribute(child(payload, "Attribute") ?? child(payload, "NewAttribute"));
   if (!a) throw new OperationError("InvalidField", "Add Attribute needs an Attribute");
   writable(a, o);
+  await uniqueName(ctx, o, a);
   if (!MULTI.has(a.name) && !isCustomName(a.name) && o.attrs.some((x) => x.name === a.name)) {
     throw new OperationError("AttributeSingleValued", `${a.name} is single-valued and already set`);
   }
@@ -59,6 +69,7 @@ export const setAttribute: Handler = async (ctx, payload) => {
   const a = parseOneAttribute(child(payload, "NewAttribute"));
   if (!a) throw new OperationError("InvalidField", "Set Attribute needs a NewAttribute");
   writable(a, o);
+  await uniqueName(ctx, o, a);
   if (MULTI.has(a.name)) throw new OperationError("AttributeSingleValued", `${a.name} is multi-valued: use Add Attribute`);
   o.attrs = o.attrs.filter((x) => x.name !== a.name);
   o.attrs.push(a);
@@ -83,6 +94,7 @@ export const modifyAttribute: Handler = async (ctx, payload) => {
   }
   if (!target) throw new OperationError("InvalidField", "Modify Attribute needs the new attribute value");
   writable(target, o);
+  await uniqueName(ctx, o, target);
   const positions = o.attrs.flatMap((x, i) => (x.name === target.name ? [i] : []));
   if (positions.length === 0) throw new OperationError("AttributeNotFound", `${target.name} is not set`);
   let at: number | undefined;

@@ -10,6 +10,7 @@ import { bool, bytes, child, enumeration, enumName, int, item, maskValue, type T
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, STATE } from "../objects.ts";
+import { symmetricKeyBytes } from "../key_block.ts";
 
 type Use = "Encrypt" | "Decrypt" | "Sign" | "Verify" | "MACGenerate" | "MACVerify";
 const PROTECT: Use[] = ["Encrypt", "Sign", "MACGenerate"];
@@ -23,7 +24,7 @@ async function usableKey(ctx: OpContext, payload: Ttlv | undefined, use: Use): P
   if (mask === undefined || (mask & maskValue("CryptographicUsageMask", use)) === 0) {
     throw new OperationError("IncompatibleCryptographicUsageMask", `object ${o.id} is not allowed to ${use}`);
   }
-  return o;
+  return o.objectType === OBJECT_TYPE.SymmetricKey ? { ...o, material: symmetricKeyBytes(o) } : o;
 }
 
 interface Params {

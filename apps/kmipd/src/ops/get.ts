@@ -8,8 +8,8 @@ import { attributeTagName, child, children, enumeration, enumName, item, struct,
 import { type Attr, attributeItems, displayName } from "../attributes.ts";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { keyBlock, nativeFormat, objectItem } from "../key_block.ts";
-import { attrNumber, fromStored, idItem, loadObject, type ManagedObject, mayAccess, OBJECT_TYPE, STATE } from "../objects.ts";
+import { keyBlock, keyValue, nativeFormat, objectItem, symmetricKeyBytes } from "../key_block.ts";
+import { attr, attrNumber, fromStored, idItem, loadObject, type ManagedObject, mayAccess, OBJECT_TYPE, saveObject, setAttr, STATE } from "../objects.ts";
 
 /** Attributes kept for the server's own use and never listed. */
 const INTERNAL = new Set(["SecretDataType", "KeyFormatType", "OpaqueDataType"]);
@@ -17,7 +17,7 @@ const INTERNAL = new Set(["SecretDataType", "KeyFormatType", "OpaqueDataType"]);
 function convertFormat(o: ManagedObject, want: string): Uint8Array {
   const have = nativeFormat(o);
   if (want === have) return o.material!;
-  if (o.objectType === OBJECT_TYPE.SymmetricKey && want === "Raw") return o.material!;
+  if (o.objectType === OBJECT_TYPE.SymmetricKey && want === "Raw") return symmetricKeyBytes(o);
   if (o.objectType === OBJECT_TYPE.SecretData && (want === "Raw" || want === "Opaque")) return o.material!;
   throw new OperationError("KeyFormatTypeNotSupported", `${enumName("ObjectType", o.objectType)} is available as ${have}, not ${want}`);
 }
@@ -59,6 +59,19 @@ export const get: Handler = async (ctx, payload) => {
   if (!o.material || o.state === STATE.Destroyed || o.state === STATE.DestroyedCompromised) {
     throw new OperationError(ctx.version.major >= 2 ? "ObjectDestroyed" : "ItemNotFound", `object ${o.id} is destroyed`);
   }
+  const spec0 = child(payload, "KeyWrappingSpecification");
+  const flag = (name: string) => {
+    const v = attr(o, name);
+    return v?.type === TTLV_TYPE.Boolean ? v.value : undefined;
+  };
+  // KMIP 2.x: a Sensitive object's value leaves the server only wrapped; a non-Extractable one never does.
+  if (flag("Extractable") === false) throw new OperationError("NotExtractable", `object ${o.id} is not extractable`);
+  if (flag("Sensitive") === true && !spec0) throw new OperationError("Sensitive", `object ${o.id} is sensitive: get it wrapped`);
+  // Fresh turns false once the key value has been handed out.
+  if (flag("Fresh") === true) {
+    setAttr(o, "Fresh", item("Fresh", false));
+    await saveObject(ctx, o);
+  }
   const requested = enumeration(payload, "KeyFormatType");
   const format = requested === undefined ? nativeFormat(o) : enumName("KeyFormatType", requested);
   let block: Ttlv | undefined;
@@ -69,7 +82,7 @@ export const get: Handler = async (ctx, payload) => {
       const w = await wrapKey(ctx, o, material, spec);
       block = keyBlock(o, format, item("KeyValue", w.value), w.wrapping);
     } else {
-      block = keyBlock(o, format, struct("KeyValue", [item("KeyMaterial", material)]));
+      block = keyBlock(o, format, keyValue(format, material));
     }
   }
   return [item("ObjectType", o.objectType), idItem(o), objectItem(o, block)];

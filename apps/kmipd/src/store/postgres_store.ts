@@ -49,6 +49,9 @@ export async function openPostgresStore(url: string): Promise<Store> {
       await pool.query("UPDATE kmip_objects SET state=$2, attributes=$3, material=$4, names=$5, grants=$6 WHERE id=$1",
         [o.id, o.state, b(o.attributes), b(o.material), o.names, o.grants]);
     },
+    async delete(id) {
+      await pool.query("DELETE FROM kmip_objects WHERE id=$1", [id]);
+    },
     async get(id) {
       const r = await pool.query<Row>("SELECT * FROM kmip_objects WHERE id=$1", [id]);
       return r.rows[0] ? toObject(r.rows[0]) : undefined;

@@ -53,6 +53,7 @@ export function openSqliteStore(file: string): Store {
     insert: db.prepare("INSERT INTO objects (id, owner, object_type, state, attributes, material, names, grants) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
     update: db.prepare("UPDATE objects SET state = ?, attributes = ?, material = ?, names = ?, grants = ? WHERE id = ?"),
     get: db.prepare("SELECT * FROM objects WHERE id = ?"),
+    del: db.prepare("DELETE FROM objects WHERE id = ?"),
     // Grants are matched exactly (json_each), never with LIKE: no case folding, no wildcards in identities.
     list: db.prepare("SELECT * FROM objects o WHERE o.owner = ? OR EXISTS (SELECT 1 FROM json_each(o.grants) WHERE value = ?) ORDER BY o.rowid"),
     listByName: db.prepare("SELECT o.* FROM objects o WHERE o.id IN (SELECT object_id FROM object_names WHERE name = ?) AND (o.owner = ? OR EXISTS (SELECT 1 FROM json_each(o.grants) WHERE value = ?)) ORDER BY o.rowid"),
@@ -137,6 +138,13 @@ export function openSqliteStore(file: string): Store {
         remember(o);
         s.update.run(o.state, o.attributes, o.material, JSON.stringify(o.names), JSON.stringify(o.grants), o.id);
         setNames(o);
+      });
+    },
+    delete(id) {
+      return tx(() => {
+        cache.delete(id);
+        s.delNames.run(id);
+        s.del.run(id);
       });
     },
     async get(id) {

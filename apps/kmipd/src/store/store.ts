@@ -38,6 +38,8 @@ export interface Store {
   insert(o: StoredObject): Promise<void>;
   /** Replaces an object's state, attributes, material and grants; durable when the promise resolves. */
   update(o: StoredObject): Promise<void>;
+  /** Removes an object (used to undo a Create/Register in a batch that is undone). */
+  delete(id: string): Promise<void>;
   /** One object by id. */
   get(id: string): Promise<StoredObject | undefined>;
   /** Objects `identity` owns or was granted, optionally with a given name. */
