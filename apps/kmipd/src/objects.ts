@@ -84,6 +84,11 @@ export function newObject(ctx: OpContext, objectType: number, clientAttrs: Attr[
   const activation = clientAttrs.find((a) => a.name === "ActivationDate")?.value;
   if (activation && activation.type === TTLV_TYPE.DateTime && activation.value <= seconds(now)) o.state = STATE.Active;
   o.attrs.push({ name: "State", value: item("State", o.state) });
+  // Always Sensitive / Never Extractable (2.x) record what Sensitive / Extractable were when the object was made.
+  const sensitive = clientAttrs.find((a) => a.name === "Sensitive")?.value;
+  if (sensitive?.type === TTLV_TYPE.Boolean) o.attrs.push({ name: "AlwaysSensitive", value: item("AlwaysSensitive", sensitive.value) });
+  const extractable = clientAttrs.find((a) => a.name === "Extractable")?.value;
+  if (extractable?.type === TTLV_TYPE.Boolean) o.attrs.push({ name: "NeverExtractable", value: item("NeverExtractable", !extractable.value) });
   o.attrs.push({ name: "InitialDate", value: item("InitialDate", now) });
   o.attrs.push({ name: "LastChangeDate", value: item("LastChangeDate", now) });
   if (objectType !== OBJECT_TYPE.Certificate) o.attrs.push({ name: "Digest", value: digestAttr(material, keyFormat) });

@@ -5,6 +5,7 @@ import path from "node:path";
 import test from "ava";
 import { item, parseXml, struct, type Ttlv } from "@tessera/kmip";
 import { KmipConnection } from "@tessera/kmip-client";
+import { caseIdentity } from "./isolation.ts";
 import { loadConfig, startKmipd, type Kmipd } from "@tessera/kmipd";
 import {
   bindRequest,
@@ -327,7 +328,12 @@ const ACCEPTANCE = ["v1.4", "v2.1/mandatory"]
 for (const file of ACCEPTANCE) {
   const { name } = caseInfo(file);
   test.serial(`${name} passes`, async (t) => {
-    const r = await runCase(file, await connection());
-    t.true(r.passed, explain(r));
+    const c = await KmipConnection.open({ host: "127.0.0.1", port: kmipd!.server.port }, await caseIdentity(dir, name));
+    try {
+      const r = await runCase(file, c);
+      t.true(r.passed, explain(r));
+    } finally {
+      c.close();
+    }
   });
 }

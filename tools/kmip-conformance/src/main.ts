@@ -26,6 +26,7 @@ import {
   type ServerAddress,
 } from "@tessera/kmip-client";
 import { loadConfig, startKmipd } from "@tessera/kmipd";
+import { caseIdentity } from "./isolation.ts";
 import {
   caseInfo,
   DEFAULT_VECTORS,
@@ -150,6 +151,7 @@ async function main(argv: string[]): Promise<number> {
   let address: ServerAddress;
   let tls: ClientTls;
   let stop = async () => {};
+  let isolate: ((name: string) => Promise<ClientTls>) | undefined;
   if (v.server) {
     const m = /^(\[[0-9a-f:]+\]|[^:]+):(\d+)$/i.exec(v.server);
     if (!m) throw new Error(`--server: "${v.server}" is not HOST:PORT`);
@@ -173,6 +175,8 @@ async function main(argv: string[]): Promise<number> {
       key: await readFile(g.clientKeyFile, "utf8"),
       ca: await readFile(g.caCertFile, "utf8"),
     };
+    let n = 0;
+    isolate = (name) => caseIdentity(dir, `${name.slice(0, 48)}-${++n}`);
     stop = async () => {
       await k.close();
       await rm(dir, { recursive: true, force: true });
@@ -183,7 +187,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     let conn: KmipConnection | undefined;
     for (const file of files) {
-      if (!conn?.usable) conn = await KmipConnection.open(address, tls);
+      if (isolate) {
+        conn?.close();
+        conn = await KmipConnection.open(address, await isolate(caseInfo(file).name));
+      } else if (!conn?.usable) conn = await KmipConnection.open(address, tls);
       results.push(await runCase(file, conn));
     }
     conn?.close();

@@ -27,8 +27,9 @@ async function uniqueName(ctx: Parameters<Handler>[0], o: ManagedObject, a: Attr
   if (a.name !== "Name") return;
   const nv = child(a.value, "NameValue");
   if (nv?.type !== TTLV_TYPE.TextString) return;
+  const sameHere = o.attrs.some((x) => x.name === "Name" && text(x.value, "NameValue") === nv.value);
   const others = (await ctx.store.list(ctx.identity, { name: nv.value })).filter((x) => x.id !== o.id && x.state !== STATE.Destroyed && x.state !== STATE.DestroyedCompromised);
-  if (others.length > 0) throw new OperationError("NonUniqueNameAttribute", `the name "${nv.value}" is already used by another object`);
+  if (sameHere || others.length > 0) throw new OperationError("NonUniqueNameAttribute", `the name "${nv.value}" is already in use`);
 }
 
 function writable(a: Attr, o: ManagedObject): void {

@@ -30,7 +30,7 @@ function requireSingle(attrs: Attr[]): void {
 /** The symmetric algorithms Create makes, with their allowed lengths in bits. */
 const SYMMETRIC: Record<string, number[] | "any"> = {
   AES: [128, 192, 256], HMAC_SHA1: "any", HMAC_SHA256: "any", HMAC_SHA384: "any", HMAC_SHA512: "any",
-  ChaCha20: [256], TRIPLE_DES: [168, 192],
+  ChaCha20: [256], DES3: [168, 192],
 };
 
 /** Create: a symmetric key (AES 128/192/256, HMAC keys) with the client's attributes. */
@@ -49,7 +49,8 @@ export const create: Handler = async (ctx, payload) => {
   const allowed = SYMMETRIC[algName];
   if (!allowed) throw new OperationError("InvalidField", `Create does not make ${algName} keys`);
   if (allowed !== "any" && !allowed.includes(len)) throw new OperationError("InvalidField", `${algName} keys are ${allowed.join(", ")} bits, not ${len}`);
-  const o = newObject(ctx, OBJECT_TYPE.SymmetricKey, attrs, new Uint8Array(randomBytes(len / 8)), "Raw");
+  // 3DES keys are 24 bytes whether their length is given as 168 (effective) or 192 bits.
+  const o = newObject(ctx, OBJECT_TYPE.SymmetricKey, attrs, new Uint8Array(randomBytes(algName === "DES3" ? 24 : len / 8)), "Raw");
   await insertObject(ctx, o);
   return [item("ObjectType", OBJECT_TYPE.SymmetricKey), idItem(o)];
 };
@@ -106,8 +107,12 @@ export const createKeyPair: Handler = async (ctx, payload) => {
   const kp = p.alg === "RSA"
     ? generateKeyPairSync("rsa", { modulusLength: p.length, publicExponent: 65537 })
     : generateKeyPairSync("ec", { namedCurve: p.curve! });
-  const privDer = new Uint8Array(kp.privateKey.export({ type: "pkcs8", format: "der" }));
-  const pubDer = new Uint8Array(kp.publicKey.export({ type: "spki", format: "der" }));
+  // RSA keys are kept in PKCS#1 (what KMIP clients and the OASIS profiles expect back); EC keys in PKCS#8/X.509.
+  const rsa = p.alg === "RSA";
+  const privFormat = rsa ? "PKCS_1" : "PKCS_8";
+  const pubFormat = rsa ? "PKCS_1" : "X_509";
+  const privDer = new Uint8Array(rsa ? kp.privateKey.export({ type: "pkcs1", format: "der" }) : kp.privateKey.export({ type: "pkcs8", format: "der" }));
+  const pubDer = new Uint8Array(rsa ? kp.publicKey.export({ type: "pkcs1", format: "der" }) : kp.publicKey.export({ type: "spki", format: "der" }));
   const withDefaults = (attrs: Attr[], mask: number): Attr[] => {
     const out = [...attrs];
     if (!out.some((a) => a.name === "CryptographicAlgorithm")) out.push({ name: "CryptographicAlgorithm", value: item("CryptographicAlgorithm", ALG(p.alg)) });
@@ -115,8 +120,10 @@ export const createKeyPair: Handler = async (ctx, payload) => {
     if (!out.some((a) => a.name === "CryptographicUsageMask")) out.push({ name: "CryptographicUsageMask", value: item("CryptographicUsageMask", mask) });
     return out;
   };
-  const privObj: ManagedObject = newObject(ctx, OBJECT_TYPE.PrivateKey, withDefaults([...common, ...priv], maskValue("CryptographicUsageMask", "Sign")), privDer, "PKCS_8");
-  const pubObj: ManagedObject = newObject(ctx, OBJECT_TYPE.PublicKey, withDefaults([...common, ...pub], maskValue("CryptographicUsageMask", "Verify")), pubDer, "X_509");
+  const privObj: ManagedObject = newObject(ctx, OBJECT_TYPE.PrivateKey, withDefaults([...common, ...priv], maskValue("CryptographicUsageMask", "Sign")), privDer, privFormat);
+  const pubObj: ManagedObject = newObject(ctx, OBJECT_TYPE.PublicKey, withDefaults([...common, ...pub], maskValue("CryptographicUsageMask", "Verify")), pubDer, pubFormat);
+  setAttr(privObj, "KeyFormatType", item("KeyFormatType", privFormat));
+  setAttr(pubObj, "KeyFormatType", item("KeyFormatType", pubFormat));
   privObj.attrs.push({ name: "Link", value: link("PublicKeyLink", pubObj.id) });
   pubObj.attrs.push({ name: "Link", value: link("PrivateKeyLink", privObj.id) });
   await insertObject(ctx, privObj);

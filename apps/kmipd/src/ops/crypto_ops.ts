@@ -5,12 +5,12 @@
  * still decrypt and verify) and its usage mask must allow the operation.
  * @module
  */
-import { type CipherGCM, type CipherGCMTypes, constants, createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, type DecipherGCM, privateDecrypt, publicEncrypt, randomBytes, sign, timingSafeEqual, verify } from "node:crypto";
-import { bool, bytes, child, enumeration, enumName, int, item, maskValue, type Ttlv } from "@tessera/kmip";
+import { type CipherGCM, type CipherGCMTypes, type KeyObject, constants, createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, type DecipherGCM, privateDecrypt, publicEncrypt, randomBytes, sign, timingSafeEqual, verify } from "node:crypto";
+import { bool, bytes, child, enumeration, enumName, int, item, maskValue, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, STATE } from "../objects.ts";
-import { symmetricKeyBytes } from "../key_block.ts";
+import { attr, attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, STATE } from "../objects.ts";
+import { nativeFormat, symmetricKeyBytes } from "../key_block.ts";
 
 type Use = "Encrypt" | "Decrypt" | "Sign" | "Verify" | "MACGenerate" | "MACVerify";
 const PROTECT: Use[] = ["Encrypt", "Sign", "MACGenerate"];
@@ -24,6 +24,7 @@ async function usableKey(ctx: OpContext, payload: Ttlv | undefined, use: Use): P
   if (mask === undefined || (mask & maskValue("CryptographicUsageMask", use)) === 0) {
     throw new OperationError("IncompatibleCryptographicUsageMask", `object ${o.id} is not allowed to ${use}`);
   }
+  checkDates(ctx, o, use);
   return o.objectType === OBJECT_TYPE.SymmetricKey ? { ...o, material: symmetricKeyBytes(o) } : o;
 }
 
@@ -39,17 +40,39 @@ interface Params {
   maskGeneratorHash?: string;
 }
 
+/**
+ * The cryptographic parameters of an operation: each field from the request's CryptographicParameters, else
+ * from the key's own Cryptographic Parameters attribute, else the key's algorithm and the defaults.
+ */
 function params(ctx: OpContext, payload: Ttlv | undefined, o: ManagedObject): Params {
-  const p = child(payload, "CryptographicParameters");
+  const req = child(payload, "CryptographicParameters");
+  const own = attr(o, "CryptographicParameters");
+  const pick = (n: string) => (enumeration(req, n) !== undefined ? enumeration(req, n) : enumeration(own, n));
   const e = (n: string, enumName2 = n) => {
-    const v = enumeration(p, n);
+    const v = pick(n);
     return v === undefined ? undefined : enumName(enumName2, v, ctx.version);
   };
   const alg = e("CryptographicAlgorithm") ?? (attrNumber(o, "CryptographicAlgorithm") !== undefined ? enumName("CryptographicAlgorithm", attrNumber(o, "CryptographicAlgorithm")!) : undefined);
   return {
-    alg, mode: e("BlockCipherMode"), padding: e("PaddingMethod"), hash: e("HashingAlgorithm"), tagLength: int(p, "TagLength"),
-    randomIv: bool(p, "RandomIV"), signatureAlg: e("DigitalSignatureAlgorithm"), signatureAlgValue: enumeration(p, "DigitalSignatureAlgorithm"), maskGeneratorHash: e("MaskGeneratorHashingAlgorithm", "HashingAlgorithm"),
+    alg, mode: e("BlockCipherMode"), padding: e("PaddingMethod"), hash: e("HashingAlgorithm"), tagLength: int(req, "TagLength") ?? int(own, "TagLength"),
+    randomIv: bool(req, "RandomIV") ?? bool(own, "RandomIV"), signatureAlg: e("DigitalSignatureAlgorithm"), signatureAlgValue: pick("DigitalSignatureAlgorithm"),
+    maskGeneratorHash: e("MaskGeneratorHashingAlgorithm", "HashingAlgorithm"),
   };
+}
+
+/** Process/protect windows: a key protects only within [ProtectStartDate, ProtectStopDate] and processes within [ProcessStartDate, ProcessStopDate]. */
+function checkDates(ctx: OpContext, o: ManagedObject, use: Use): void {
+  const now = BigInt(Math.floor(ctx.now().getTime() / 1000));
+  const date = (n: string) => {
+    const v = attr(o, n);
+    return v?.type === TTLV_TYPE.DateTime ? v.value : undefined;
+  };
+  const [start, stop] = PROTECT.includes(use) ? ["ProtectStartDate", "ProtectStopDate"] : ["ProcessStartDate", "ProcessStopDate"];
+  const a = date(start);
+  const b = date(stop);
+  if ((a !== undefined && now < a) || (b !== undefined && now > b)) {
+    throw new OperationError("WrongKeyLifecycleState", `object ${o.id} is outside its ${PROTECT.includes(use) ? "protect" : "process"} window`);
+  }
 }
 
 const HASH: Record<string, string> = { SHA_1: "sha1", SHA_224: "sha224", SHA_256: "sha256", SHA_384: "sha384", SHA_512: "sha512" };
@@ -65,6 +88,28 @@ function aesCipher(mode: string | undefined, keyLen: number): { name: string; iv
     case "NISTKeyWrap": return { name: `id-aes${bits}-wrap`, ivLen: 0 };
     case "AESKeyWrapPadding": return { name: `id-aes${bits}-wrap-pad`, ivLen: 0 };
     default: throw new OperationError("UnsupportedCryptographicParameters", `block cipher mode ${mode} is not supported`);
+  }
+}
+
+function des3Cipher(mode: string | undefined): { name: string; ivLen: number } {
+  switch (mode ?? "CBC") {
+    case "CBC": return { name: "des-ede3-cbc", ivLen: 8 };
+    case "ECB": return { name: "des-ede3", ivLen: 0 };
+    default: throw new OperationError("UnsupportedCryptographicParameters", `3DES with ${mode} is not supported`);
+  }
+}
+
+/** The node:crypto key of an asymmetric object, read in the format it is stored in. */
+function asymmetricKey(o: ManagedObject): KeyObject {
+  const format = nativeFormat(o);
+  const der = Buffer.from(o.material!);
+  try {
+    if (o.objectType === OBJECT_TYPE.PrivateKey) {
+      return createPrivateKey({ key: der, format: "der", type: format === "PKCS_1" ? "pkcs1" : format === "ECPrivateKey" ? "sec1" : "pkcs8" });
+    }
+    return createPublicKey({ key: der, format: "der", type: format === "PKCS_1" ? "pkcs1" : "spki" });
+  } catch (e) {
+    throw new OperationError("CryptographicFailure", `object ${o.id}: its ${format} key cannot be used (${(e as Error).message})`);
   }
 }
 
@@ -88,11 +133,11 @@ export const encrypt: Handler = async (ctx, payload) => {
     if (o.objectType === OBJECT_TYPE.PublicKey && p.alg === "RSA") {
       const hash = HASH[p.hash ?? "SHA_256"];
       if ((p.padding ?? "OAEP") !== "OAEP") throw new OperationError("UnsupportedCryptographicParameters", "RSA encryption supports OAEP padding");
-      out.push(item("Data", b(publicEncrypt({ key: createPublicKey({ key: Buffer.from(o.material!), format: "der", type: "spki" }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, data))));
+      out.push(item("Data", b(publicEncrypt({ key: asymmetricKey(o), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, data))));
       return out;
     }
-    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES")) throw new OperationError("UnsupportedCryptographicParameters", `Encrypt with ${p.alg ?? "this key"} is not supported`);
-    const c = aesCipher(p.mode, o.material!.length);
+    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES" && p.alg !== "DES3")) throw new OperationError("UnsupportedCryptographicParameters", `Encrypt with ${p.alg ?? "this key"} is not supported`);
+    const c = p.alg === "DES3" ? des3Cipher(p.mode) : aesCipher(p.mode, o.material!.length);
     let iv = bytes(payload, "IVCounterNonce");
     if (c.name.includes("wrap")) {
       const cipher = createCipheriv(c.name, o.material!, Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
@@ -110,7 +155,7 @@ export const encrypt: Handler = async (ctx, payload) => {
       const aad = bytes(payload, "AuthenticatedEncryptionAdditionalData");
       if (aad) (cipher as CipherGCM).setAAD(aad);
     } else if ((p.mode ?? "CBC") === "CBC" || p.mode === "ECB") {
-      cipher.setAutoPadding((p.padding ?? "PKCS5") === "PKCS5");
+      cipher.setAutoPadding(p.padding === "PKCS5");
     }
     out.splice(1, 0, item("Data", b(Buffer.concat([cipher.update(data), cipher.final()]))));
     if (p.mode === "GCM") out.push(item("AuthenticatedEncryptionTag", b((cipher as CipherGCM).getAuthTag())));
@@ -129,17 +174,17 @@ export const decrypt: Handler = async (ctx, payload) => {
   try {
     if (o.objectType === OBJECT_TYPE.PrivateKey && p.alg === "RSA") {
       const hash = HASH[p.hash ?? "SHA_256"];
-      const key = createPrivateKey({ key: Buffer.from(o.material!), format: "der", type: "pkcs8" });
+      const key = asymmetricKey(o);
       return [idItem(o), item("Data", b(privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, data)))];
     }
-    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES")) throw new OperationError("UnsupportedCryptographicParameters", `Decrypt with ${p.alg ?? "this key"} is not supported`);
-    const c = aesCipher(p.mode, o.material!.length);
+    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES" && p.alg !== "DES3")) throw new OperationError("UnsupportedCryptographicParameters", `Decrypt with ${p.alg ?? "this key"} is not supported`);
+    const c = p.alg === "DES3" ? des3Cipher(p.mode) : aesCipher(p.mode, o.material!.length);
     if (c.name.includes("wrap")) {
       const d = createDecipheriv(c.name, o.material!, Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
       return [idItem(o), item("Data", b(Buffer.concat([d.update(data), d.final()])))];
     }
     const iv = bytes(payload, "IVCounterNonce");
-    if (c.ivLen > 0 && !iv) throw new OperationError("InvalidField", "Decrypt needs the IVCounterNonce");
+    if (c.ivLen > 0 && !iv) throw new OperationError("InvalidMessage", "Decrypt needs the IVCounterNonce");
     const tag = bytes(payload, "AuthenticatedEncryptionTag");
     if (p.mode === "GCM" && !tag) throw new OperationError("InvalidField", "GCM decryption needs the AuthenticatedEncryptionTag");
     const d = p.mode === "GCM"
@@ -150,7 +195,7 @@ export const decrypt: Handler = async (ctx, payload) => {
       if (aad) (d as DecipherGCM).setAAD(aad);
       (d as DecipherGCM).setAuthTag(tag!);
     } else if ((p.mode ?? "CBC") === "CBC" || p.mode === "ECB") {
-      d.setAutoPadding((p.padding ?? "PKCS5") === "PKCS5");
+      d.setAutoPadding(p.padding === "PKCS5");
     }
     return [idItem(o), item("Data", b(Buffer.concat([d.update(data), d.final()])))];
   } catch (e) {
@@ -182,7 +227,7 @@ export const signOp: Handler = async (ctx, payload) => {
   if (o.objectType !== OBJECT_TYPE.PrivateKey) throw new OperationError("IllegalObjectType", "Sign needs a private key");
   const data = bytes(payload, "Data");
   if (!data) throw new OperationError("InvalidField", "Sign needs Data");
-  const key = createPrivateKey({ key: Buffer.from(o.material!), format: "der", type: "pkcs8" });
+  const key = asymmetricKey(o);
   const opt = signatureOptions(params(ctx, payload, o), key.asymmetricKeyType ?? "");
   try {
     return [idItem(o), item("SignatureData", b(sign(opt.hash, data, { key, padding: opt.padding, saltLength: opt.saltLength, dsaEncoding: opt.dsaEncoding })))];
@@ -198,7 +243,7 @@ export const signatureVerify: Handler = async (ctx, payload) => {
   const data = bytes(payload, "Data");
   const sig = bytes(payload, "SignatureData");
   if (!data || !sig) throw new OperationError("InvalidField", "Signature Verify needs Data and SignatureData");
-  const key = createPublicKey({ key: Buffer.from(o.material!), format: "der", type: "spki" });
+  const key = asymmetricKey(o);
   const opt = signatureOptions(params(ctx, payload, o), key.asymmetricKeyType ?? "");
   let ok = false;
   try {
