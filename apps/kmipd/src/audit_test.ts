@@ -72,9 +72,9 @@ test("failures name the identity, the requested object id and the reason; other 
   await rejectsWith(t, alice.get(missing), "ItemNotFound");
   const es = await entriesFor(id);
   t.deepEqual(es.map((e) => [e.identity, e.operation, e.result]), [
-    [ALICE, "Create", "Success"], ["CN=bob", "Get", "OperationFailed ItemNotFound"], ["CN=bob", "Destroy", "OperationFailed ItemNotFound"],
+    [ALICE, "Create", "Success"], ["CN=bob", "Get", "OperationFailed ObjectNotFound"], ["CN=bob", "Destroy", "OperationFailed ObjectNotFound"],
   ]);
-  t.deepEqual((await entriesFor(missing)).map((e) => [e.identity, e.operation, e.result]), [[ALICE, "Get", "OperationFailed ItemNotFound"]]);
+  t.deepEqual((await entriesFor(missing)).map((e) => [e.identity, e.operation, e.result]), [[ALICE, "Get", "OperationFailed ObjectNotFound"]]);
 });
 
 test("operations without an object (Query, DiscoverVersions, unknown operations) are audited too", async (t) => {

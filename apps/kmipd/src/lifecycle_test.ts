@@ -1,7 +1,7 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { constants, createCipheriv, createDecipheriv, createHmac, createPublicKey, type KeyObject, randomBytes, verify } from "node:crypto";
-import { bytes, child, enumName, enumeration, item, type KmipVersion, struct, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { bytes, child, enumName, enumText, enumeration, item, type KmipVersion, struct, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import type { KmipClient } from "@tessera/kmip-client";
 import { attributesFor, rejectsWith, startTestKmipd, type TestKmipd, V1_4, V2_1 } from "./_test_support.ts";
 
@@ -211,7 +211,10 @@ for (const version of [V1_4, V2_1]) {
     const priv = text(p, "PrivateKeyUniqueIdentifier")!;
     const pub = text(p, "PublicKeyUniqueIdentifier")!;
     const pubGet = await c.get(pub);
-    const pubKey = createPublicKey({ key: Buffer.from(pubGet.material!), format: "der", type: "spki" });
+    // RSA public keys come back as PKCS#1 (the key block says so), the format the OASIS profiles expect.
+    const format = child(child(child(pubGet.raw, "PublicKey"), "KeyBlock"), "KeyFormatType");
+    t.is(format && enumText(format), "PKCS_1");
+    const pubKey = createPublicKey({ key: Buffer.from(pubGet.material!), format: "der", type: "pkcs1" });
     await rejectsWith(t, c.request("Sign", [item("UniqueIdentifier", priv), item("Data", plain)]), reason(version, "WrongKeyLifecycleState"), "Sign with a PreActive private key");
     await c.activate(priv);
     await c.activate(pub);
@@ -223,7 +226,7 @@ for (const version of [V1_4, V2_1]) {
     validity(await c.request("SignatureVerify", [item("UniqueIdentifier", pub), struct("CryptographicParameters", params), item("Data", data), item("SignatureData", sig)]));
   const pssOpts = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO };
 
-  test(`${v}: RSA CreateKeyPair (built with item/struct): linked PreActive private/public keys, public key as SPKI`, async (t) => {
+  test(`${v}: RSA CreateKeyPair (built with item/struct): linked PreActive private/public keys, public key as PKCS#1`, async (t) => {
     const c = k.client(version);
     const { priv, pub, pubKey } = await pair(t);
     t.is(pubKey.asymmetricKeyDetails?.modulusLength, 2048);

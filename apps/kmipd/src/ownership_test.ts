@@ -24,16 +24,18 @@ for (const version of [V1_4, V2_1] as KmipVersion[]) {
     const bobTls = await k.issueClient("bob");
     const alice = k.client(version);
     const bob = k.client(version, bobTls);
+    // KMIP 2.x names a missing object ObjectNotFound; 1.x has only ItemNotFound.
+    const NOT_FOUND = version.major >= 2 ? "ObjectNotFound" : "ItemNotFound";
     const name = `alice-key-${v}-${Date.now()}`;
     const id = await alice.create({ algorithm: "AES", length: 256, name });
 
-    await rejectsWith(t, bob.get(id), "ItemNotFound", "bob Get");
-    await rejectsWith(t, bob.getAttributes(id), "ItemNotFound", "bob GetAttributes");
-    await rejectsWith(t, bob.request("GetAttributeList", [item("UniqueIdentifier", id)]), "ItemNotFound", "bob GetAttributeList");
-    await rejectsWith(t, bob.activate(id), "ItemNotFound", "bob Activate");
-    await rejectsWith(t, bob.destroy(id), "ItemNotFound", "bob Destroy");
-    await rejectsWith(t, bob.revoke(id, "KeyCompromise"), "ItemNotFound", "bob Revoke");
-    await rejectsWith(t, bob.encrypt(id, data), "ItemNotFound", "bob Encrypt (PreActive)");
+    await rejectsWith(t, bob.get(id), NOT_FOUND, "bob Get");
+    await rejectsWith(t, bob.getAttributes(id), NOT_FOUND, "bob GetAttributes");
+    await rejectsWith(t, bob.request("GetAttributeList", [item("UniqueIdentifier", id)]), NOT_FOUND, "bob GetAttributeList");
+    await rejectsWith(t, bob.activate(id), NOT_FOUND, "bob Activate");
+    await rejectsWith(t, bob.destroy(id), NOT_FOUND, "bob Destroy");
+    await rejectsWith(t, bob.revoke(id, "KeyCompromise"), NOT_FOUND, "bob Revoke");
+    await rejectsWith(t, bob.encrypt(id, data), NOT_FOUND, "bob Encrypt (PreActive)");
     t.deepEqual(await bob.locate({ name }), [], "bob Locate by name");
     t.false((await bob.locate()).includes(id), "bob Locate (all)");
 
@@ -45,25 +47,26 @@ for (const version of [V1_4, V2_1] as KmipVersion[]) {
     t.is((await alice.get(id)).material?.length, 32);
     t.deepEqual(await alice.locate({ name }), [id]);
     await alice.activate(id);
-    await rejectsWith(t, bob.encrypt(id, data), "ItemNotFound", "bob Encrypt (Active)");
-    await rejectsWith(t, bob.decrypt(id, new Uint8Array(32), { iv: new Uint8Array(12), tag: new Uint8Array(16) }), "ItemNotFound", "bob Decrypt");
+    await rejectsWith(t, bob.encrypt(id, data), NOT_FOUND, "bob Encrypt (Active)");
+    await rejectsWith(t, bob.decrypt(id, new Uint8Array(32), { iv: new Uint8Array(12), tag: new Uint8Array(16) }), NOT_FOUND, "bob Decrypt");
     const enc = await alice.encrypt(id, data);
     t.deepEqual(await alice.decrypt(id, enc.data, { iv: enc.iv, tag: enc.tag }), data);
     await alice.revoke(id);
-    await rejectsWith(t, bob.destroy(id), "ItemNotFound", "bob Destroy (Deactivated)");
+    await rejectsWith(t, bob.destroy(id), NOT_FOUND, "bob Destroy (Deactivated)");
     await alice.destroy(id);
     // Even destroyed, the object stays invisible to bob.
-    await rejectsWith(t, bob.getAttributes(id), "ItemNotFound", "bob GetAttributes after destroy");
+    await rejectsWith(t, bob.getAttributes(id), NOT_FOUND, "bob GetAttributes after destroy");
   });
 
   test(`KMIP ${v}: registered keys of alice are invisible to bob, and bob's own keys to alice`, async (t) => {
     const bobTls = await k.issueClient("bob");
     const alice = k.client(version);
     const bob = k.client(version, bobTls);
+    const NOT_FOUND = version.major >= 2 ? "ObjectNotFound" : "ItemNotFound";
     const reg = await alice.register({ objectType: "SymmetricKey", material: new Uint8Array(32).fill(7) });
-    await rejectsWith(t, bob.get(reg), "ItemNotFound");
+    await rejectsWith(t, bob.get(reg), NOT_FOUND);
     const bobs = await bob.create({ algorithm: "AES", length: 128 });
-    await rejectsWith(t, alice.get(bobs), "ItemNotFound");
+    await rejectsWith(t, alice.get(bobs), NOT_FOUND);
     t.is((await bob.get(bobs)).material?.length, 16);
     t.false((await alice.locate()).includes(bobs));
     t.true((await bob.locate()).includes(bobs));

@@ -332,10 +332,13 @@ for (const backend of ["SQLite", "PostgreSQL"] as const) {
     try {
       const c = k.client(V1_4);
       const name = `dup-${backend}`;
-      const id = await c.create({ algorithm: "AES", length: 128, name });
-      await c.request("AddAttribute", [item("UniqueIdentifier", id), struct("Attribute", [
-        item("AttributeName", "Name"), struct("AttributeValue", [item("NameValue", name), item("NameType", "UninterpretedTextString")]),
-      ])]);
+      // Add Attribute refuses a Name the object already has (NonUniqueNameAttribute); Create may still carry it twice.
+      const nameValue = [item("NameValue", name), item("NameType", "UninterpretedTextString")];
+      const id = await c.create({ algorithm: "AES", length: 128, name, attributes: [{ name: "Name", value: nameValue }] });
+      const dup = await c.batch([{ operation: "AddAttribute", payload: [item("UniqueIdentifier", id), struct("Attribute", [
+        item("AttributeName", "Name"), struct("AttributeValue", nameValue),
+      ])] }]);
+      t.true(dup[0] instanceof Error, "adding the same Name again is refused");
       t.is((await c.getAttributes(id, ["Name"])).get("Name")?.length, 2, "the object has the name twice");
       t.deepEqual(await c.locate({ name }), [id]);
     } finally {
