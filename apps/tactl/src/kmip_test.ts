@@ -19,9 +19,9 @@ test.before(async () => {
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`kmipd did not start: ${out}`)), 20_000);
-    proc.stdout!.on("data", (c: Buffer) => {
+    proc.stderr!.on("data", (c: Buffer) => {
       out += c.toString();
-      const m = /"port":(\d+)[^\n]*kmipd listening/.exec(out);
+      const m = /kmipd: listening on [^\s]+:(\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         resolve(Number(m[1]));
