@@ -3,7 +3,7 @@
  * @module
  */
 import { mkdir } from "node:fs/promises";
-import { aesGcmKeyring, loadOrCreateMasterKey } from "./master_key.ts";
+import { aesGcmKeyring, loadOrCreateMasterKey, loadOrCreateSealedMasterKey } from "./master_key.ts";
 import type { KmipdConfig } from "./config.ts";
 import { type RunningServer, startServer } from "./server.ts";
 import { openSqliteStore } from "./store/sqlite_store.ts";
@@ -33,7 +33,9 @@ export async function openStore(config: KmipdConfig): Promise<Store> {
 /** Starts kmipd. */
 export async function startKmipd(config: KmipdConfig, log: (msg: string, fields?: Record<string, unknown>) => void = () => {}, onAudit?: (e: AuditEntry) => void): Promise<Kmipd> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const { key, created } = await loadOrCreateMasterKey(config.masterKeyFile);
+  const { key, created } = config.masterKeyTpm
+    ? await loadOrCreateSealedMasterKey(config.masterKeyFile, config.masterKeyTpm)
+    : await loadOrCreateMasterKey(config.masterKeyFile);
   if (created) log("created master key", { file: config.masterKeyFile });
   const store = await openStore(config);
   let tls: { certPem: string; keyPem: string; clientCaPem: string };

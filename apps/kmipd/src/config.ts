@@ -15,8 +15,10 @@ export interface KmipdConfig {
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly clientCaFile: string } | undefined;
   /** `sqlite:` path (default `<data-dir>/kmipd.sqlite`) or a `postgres://` URL. */
   readonly database: string;
-  /** Master key file (default `<data-dir>/master.key`, 0600). */
+  /** Master key file (default `<data-dir>/master.key`, 0600; `<data-dir>/master.key.tpm` when sealed to a TPM). */
   readonly masterKeyFile: string;
+  /** TCTI of the TPM the master key is sealed to (`--master-key-tpm device:/dev/tpmrm0`), if any. */
+  readonly masterKeyTpm: string | undefined;
   readonly logLevel: string;
 }
 
@@ -34,7 +36,7 @@ export class ConfigError extends Error {
   }
 }
 
-export const USAGE = `usage: kmipd [--listen HOST:PORT] [--data-dir D] [--tls-cert F --tls-key F --client-ca F] [--database postgres://…] [--master-key-file F] [--log-level info]
+export const USAGE = `usage: kmipd [--listen HOST:PORT] [--data-dir D] [--tls-cert F --tls-key F --client-ca F] [--database postgres://…] [--master-key-file F] [--master-key-tpm TCTI] [--log-level info]
 Defaults: --listen 127.0.0.1:5696, --data-dir ./kmipd-data; without TLS files a local CA, server and client certificates are created in the data directory.`;
 
 /** Reads the configuration from `argv` and `env`. Throws {@link ConfigError}. */
@@ -46,7 +48,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       strict: true,
       options: {
         listen: { type: "string" }, "data-dir": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" },
-        "client-ca": { type: "string" }, database: { type: "string" }, "master-key-file": { type: "string" }, "log-level": { type: "string" },
+        "client-ca": { type: "string" }, database: { type: "string" }, "master-key-file": { type: "string" }, "master-key-tpm": { type: "string" }, "log-level": { type: "string" },
         help: { type: "boolean" },
       },
     }).values;
@@ -72,6 +74,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   return Object.freeze({
     host: m[1].replace(/^\[|\]$/g, ""), port, dataDir,
     tls: given === 3 ? Object.freeze({ certFile: path.resolve(cert!), keyFile: path.resolve(key!), clientCaFile: path.resolve(ca!) }) : undefined,
-    database, masterKeyFile: path.resolve(v["master-key-file"] ?? env.KMIPD_MASTER_KEY_FILE ?? path.join(dataDir, "master.key")), logLevel,
+    database, logLevel,
+    masterKeyTpm: v["master-key-tpm"] ?? env.KMIPD_MASTER_KEY_TPM,
+    masterKeyFile: path.resolve(v["master-key-file"] ?? env.KMIPD_MASTER_KEY_FILE ?? path.join(dataDir, (v["master-key-tpm"] ?? env.KMIPD_MASTER_KEY_TPM) ? "master.key.tpm" : "master.key")),
   });
 }

@@ -6,6 +6,7 @@
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from "node:crypto";
 import { chmod, open, readFile, stat } from "node:fs/promises";
+import { seal, Tpm, unseal } from "@tessera/tss";
 
 /** Wraps and unwraps key material. */
 export interface Keyring {
@@ -59,4 +60,37 @@ export async function loadOrCreateMasterKey(file: string): Promise<{ key: Uint8A
   }
   await chmod(file, 0o600);
   return { key, created: true };
+}
+
+/**
+ * Loads the master key sealed to a TPM (`file` holds the sealed blob, 0600), or creates one and seals it. The
+ * key itself never touches the disk; a copy of the data directory is useless without that TPM.
+ */
+export async function loadOrCreateSealedMasterKey(file: string, tcti: string): Promise<{ key: Uint8Array; created: boolean }> {
+  const tpm = Tpm.open(tcti);
+  try {
+    let blob: Uint8Array | undefined;
+    try {
+      blob = new Uint8Array(await readFile(file));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    if (blob) {
+      const key = await unseal(tpm, blob);
+      if (key.length !== 32) throw new Error(`sealed master key ${file} unsealed to ${key.length} bytes, expected 32`);
+      return { key, created: false };
+    }
+    const key = new Uint8Array(randomBytes(32));
+    const sealed = await seal(tpm, key);
+    const fh = await open(file, "wx", 0o600);
+    try {
+      await fh.writeFile(sealed);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return { key, created: true };
+  } finally {
+    await tpm.close();
+  }
 }

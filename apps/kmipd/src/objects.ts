@@ -161,7 +161,30 @@ export function fromStored(ctx: OpContext, s: StoredObject): ManagedObject {
     grants: [...s.grants],
   };
   loadedFrom.set(o, s);
+  advanceByDates(ctx, o);
   return o;
+}
+
+/**
+ * The lifecycle also moves with time: a Pre-Active object whose Activation Date has come is Active, and an
+ * Active one whose Deactivation Date has passed is Deactivated (KMIP 1.4 §3.22, 2.1 §3.19).
+ */
+function advanceByDates(ctx: OpContext, o: ManagedObject): void {
+  const now = BigInt(Math.floor(ctx.now().getTime() / 1000));
+  const date = (n: string) => {
+    const v = attr(o, n);
+    return v?.type === TTLV_TYPE.DateTime ? v.value : undefined;
+  };
+  const activation = date("ActivationDate");
+  if (o.state === STATE.PreActive && activation !== undefined && activation <= now) {
+    o.state = STATE.Active;
+    setAttr(o, "State", item("State", o.state));
+  }
+  const deactivation = date("DeactivationDate");
+  if (o.state === STATE.Active && deactivation !== undefined && deactivation <= now) {
+    o.state = STATE.Deactivated;
+    setAttr(o, "State", item("State", o.state));
+  }
 }
 
 /**

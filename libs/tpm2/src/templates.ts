@@ -92,3 +92,31 @@ export function akTemplate(kind: AkKind): TpmtPublic {
     unique: { x: new Uint8Array(), y: new Uint8Array() },
   };
 }
+
+/**
+ * The TCG storage root key template (TCG TPM v2.0 Provisioning Guidance, ECC P-256 SRK): a restricted
+ * decryption key with AES-128-CFB, under which objects such as sealed data are created.
+ */
+export function srkTemplate(): TpmtPublic {
+  return {
+    type: TPM_ALG.ECC, nameAlg: TPM_ALG.SHA256,
+    objectAttributes: A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.noDA | A.restricted | A.decrypt,
+    authPolicy: new Uint8Array(),
+    parameters: {
+      symmetric: { algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CFB }, scheme: { scheme: TPM_ALG.NULL, details: null },
+      curveID: TPM_ECC_CURVE.NIST_P256, kdf: { scheme: TPM_ALG.NULL, details: null },
+    },
+    unique: { x: new Uint8Array(32), y: new Uint8Array(32) },
+  };
+}
+
+/** A sealed-data object template: a KEYEDHASH object holding caller-supplied data, released by TPM2_Unseal. */
+export function sealedDataTemplate(authPolicy: Uint8Array = new Uint8Array()): TpmtPublic {
+  return {
+    type: TPM_ALG.KEYEDHASH, nameAlg: TPM_ALG.SHA256,
+    objectAttributes: A.fixedTPM | A.fixedParent | A.noDA | (authPolicy.length ? 0 : A.userWithAuth),
+    authPolicy,
+    parameters: { scheme: { scheme: TPM_ALG.NULL, details: null } },
+    unique: new Uint8Array(),
+  };
+}

@@ -13,3 +13,4 @@ export * from "./tpm.ts";
 export * from "./ek.ts";
 export * from "./ak.ts";
 export * from "./info.ts";
+export * from "./seal.ts";

@@ -7,7 +7,7 @@ import {
   ActivateCredential, type Command, Certify, Create, CreatePrimary, EvictControl, FlushContext,
   frameCommand, GetCapability, GetRandom, handleName, Load, marshal, marshalParams, NV_DefineSpace, NV_Read,
   NV_ReadPublic, NV_UndefineSpace, NV_Write, parseResponse, PCR_Extend, PCR_Read, PolicyGetDigest, PolicyPCR,
-  PolicySecret, Quote, ReadPublic, SelfTest, Shutdown, Sign, StartAuthSession, Startup, TPM_ALG, TPM_CAP, TPM_HT,
+  PolicySecret, Quote, ReadPublic, Unseal, SelfTest, Shutdown, Sign, StartAuthSession, Startup, TPM_ALG, TPM_CAP, TPM_HT,
   TPM_PT, TPM_RH, TPM_SE, TPM_ST, TPM2B_PUBLIC, TpmResponseError, type ResponseFrame, type TpmsCapabilityData, type TpmsNvPublic,
   type TpmsPcrSelection, type TpmtPublic, type TpmtSignature, type TpmtSigScheme, TPMT_SIGNATURE, unmarshal,
   unmarshalResponse, protectSeed, objectName, type PcrBanks, selectedPcrs, pcrSelection, HASH_SIZE,
@@ -233,12 +233,12 @@ export class Tpm {
     return { handle: handle!, public: response.outPublic, publicBytes: marshal(TPM2B_PUBLIC, response.outPublic), name: response.name };
   }
 
-  /** TPM2_Create under a loaded parent: returns the wrapped private and the public area (TPM2B forms). */
-  async create(parent: HandleArg, template: TpmtPublic, options: { authValue?: Uint8Array } = {}): Promise<{ privateBlob: Uint8Array; public: TpmtPublic; publicBytes: Uint8Array }> {
+  /** TPM2_Create under a loaded parent: returns the wrapped private and the public area (TPM2B forms). `data` seals caller data. */
+  async create(parent: HandleArg, template: TpmtPublic, options: { authValue?: Uint8Array; data?: Uint8Array } = {}): Promise<{ privateBlob: Uint8Array; public: TpmtPublic; publicBytes: Uint8Array }> {
     const { response } = await this.execute(
       Create,
       { parentHandle: parent },
-      { inSensitive: { userAuth: options.authValue ?? EMPTY, data: EMPTY }, inPublic: template, outsideInfo: EMPTY, creationPCR: [] },
+      { inSensitive: { userAuth: options.authValue ?? EMPTY, data: options.data ?? EMPTY }, inPublic: template, outsideInfo: EMPTY, creationPCR: [] },
     );
     return { privateBlob: response.outPrivate, public: response.outPublic, publicBytes: marshal(TPM2B_PUBLIC, response.outPublic) };
   }
@@ -392,6 +392,11 @@ export class Tpm {
     } finally {
       await this.flush(s.handle).catch(() => undefined);
     }
+  }
+
+  /** TPM2_Unseal of a loaded sealed-data object. */
+  async unseal(item: HandleArg): Promise<Uint8Array> {
+    return (await this.execute(Unseal, { itemHandle: item }, {})).response.outData;
   }
 
   // ---- Attestation ----

@@ -3,13 +3,13 @@
  * @module
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { enumValue, enumeration, enumName, item, maskValue, struct, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { child, enumValue, enumeration, enumName, item, maskValue, struct, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import { type Attr, parseAttributes } from "../attributes.ts";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { parseObject } from "../key_block.ts";
 import { certificateAttributes } from "../certificate_attributes.ts";
-import { attrNumber, idItem, insertObject, type ManagedObject, newObject, OBJECT_TYPE, setAttr } from "../objects.ts";
+import { attrNumber, idItem, insertObject, loadObject, type ManagedObject, newObject, OBJECT_TYPE, saveObject, setAttr, STATE, touch } from "../objects.ts";
 
 const ALG = (n: string) => enumValue("CryptographicAlgorithm", n);
 
@@ -138,3 +138,30 @@ function link(type: string, id: string): Ttlv {
 /** Exposed for tests: the allowed symmetric algorithms. */
 export const SYMMETRIC_ALGORITHMS = Object.keys(SYMMETRIC);
 export type { OpContext };
+
+/** Attributes a Re-key does not carry over: the server sets them anew or they belong to the old key only. */
+const NOT_CARRIED = new Set([
+  "UniqueIdentifier", "ObjectType", "State", "InitialDate", "LastChangeDate", "Digest", "DestroyDate", "CompromiseDate",
+  "CompromiseOccurrenceDate", "RevocationReason", "ActivationDate", "DeactivationDate", "Link", "Fresh", "KeyFormatType",
+]);
+
+/** Re-key: a new symmetric key with the old one's attributes, linked both ways (Replacement / Replaced). */
+export const reKey: Handler = async (ctx, payload) => {
+  const old = await loadObject(ctx, payload);
+  if (old.objectType !== OBJECT_TYPE.SymmetricKey || !old.material) throw new OperationError("IllegalObjectType", "Re-key renews symmetric keys that still have key material");
+  const offset = child(payload, "Offset");
+  const carried = old.attrs.filter((a) => !NOT_CARRIED.has(a.name));
+  const given = parseAttributes(payload);
+  const attrs = [...carried.filter((a) => !given.some((g) => g.name === a.name)), ...given];
+  const now = ctx.now();
+  if (offset?.type === TTLV_TYPE.Interval) attrs.push({ name: "ActivationDate", value: item("ActivationDate", BigInt(Math.floor(now.getTime() / 1000) + offset.value)) });
+  else if (old.state === STATE.Active) attrs.push({ name: "ActivationDate", value: item("ActivationDate", now) });
+  const length = old.material.length;
+  const o = newObject(ctx, OBJECT_TYPE.SymmetricKey, attrs, new Uint8Array(randomBytes(length)), "Raw");
+  o.attrs.push({ name: "Link", value: link("ReplacedObjectLink", old.id) });
+  old.attrs.push({ name: "Link", value: link("ReplacementObjectLink", o.id) });
+  touch(ctx, old);
+  await insertObject(ctx, o);
+  await saveObject(ctx, old);
+  return [idItem(o)];
+};
