@@ -86,9 +86,11 @@ export class KmipClient {
 
   /** Sends a batch; resolves with each item's response payload or a KmipResultError, in order. */
   async batch(ops: BatchOperation[]): Promise<(Ttlv | KmipResultError)[]> {
+    // A Unique Batch Item ID is required when a message carries more than one operation (KMIP 1.4 §7.2).
+    const ids = ops.length > 1 ? ops.map((_, i) => new Uint8Array([(i >> 8) & 0xff, i & 0xff])) : [];
     const req = encodeRequest({
       header: { protocolVersion: this.version, batchCount: ops.length },
-      items: ops.map((o) => ({ operation: enumValue("Operation", o.operation), payload: struct("RequestPayload", o.payload) })),
+      items: ops.map((o, i) => ({ operation: enumValue("Operation", o.operation), uniqueBatchItemId: ids[i], payload: struct("RequestPayload", o.payload) })),
     });
     const res = decodeResponse(decodeTtlv(await this.#exchange(encodeTtlv(req))));
     if (res.items.length !== ops.length) {

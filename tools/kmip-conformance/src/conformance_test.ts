@@ -1,5 +1,5 @@
 import { readdirSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import test from "ava";
@@ -271,7 +271,6 @@ test("case files map to profile and version", (t) => {
 
 let kmipd: Kmipd | undefined;
 let dir = "";
-let conn: KmipConnection | undefined;
 
 test.before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "kmip-conformance-test-"));
@@ -281,24 +280,10 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  conn?.close();
   await kmipd?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function connection(): Promise<KmipConnection> {
-  if (conn?.usable) return conn;
-  const g = kmipd!.generatedTls!;
-  conn = await KmipConnection.open(
-    { host: "127.0.0.1", port: kmipd!.server.port },
-    {
-      cert: await readFile(g.clientCertFile, "utf8"),
-      key: await readFile(g.clientKeyFile, "utf8"),
-      ca: await readFile(g.caCertFile, "utf8"),
-    },
-  );
-  return conn;
-}
 
 function explain(r: CaseResult): string {
   const lines = r.mismatches
