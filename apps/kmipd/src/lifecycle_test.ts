@@ -1,7 +1,7 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { constants, createCipheriv, createDecipheriv, createHmac, createPublicKey, type KeyObject, randomBytes, verify } from "node:crypto";
-import { bytes, child, enumName, enumText, enumeration, item, type KmipVersion, struct, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { bytes, child, enumName, enumText, enumeration, item, tagOf as tagOfName, type KmipVersion, struct, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import type { KmipClient } from "@tessera/kmip-client";
 import { attributesFor, rejectsWith, startTestKmipd, type TestKmipd, V1_4, V2_1 } from "./_test_support.ts";
 
@@ -307,3 +307,19 @@ for (const version of [V1_4, V2_1]) {
     await rejectsWith(t, c.request("Get", [item("UniqueIdentifier", target), spec("no-such-key")]), "ItemNotFound", "unknown wrapping key");
   });
 }
+
+test("KMIP 2.1: Adjust Attribute increments and decrements a numeric attribute; read-only ones are refused", async (t) => {
+  const c = k.client(V2_1);
+  const id = await c.create({ algorithm: "AES", length: 128 });
+  await c.request("SetAttribute", [item("UniqueIdentifier", id), struct("NewAttribute", [item("LeaseTime", 100, TTLV_TYPE.Interval)])]);
+  const adjust = (how: string, by?: number) => c.request("AdjustAttribute", [
+    item("UniqueIdentifier", id), item("AttributeReference", tagOfName("LeaseTime"), TTLV_TYPE.Enumeration), item("AdjustmentType", how),
+    ...(by !== undefined ? [item("AdjustmentValue", by, TTLV_TYPE.Interval)] : []),
+  ]);
+  const lease = async () => (await c.getAttributes(id, ["LeaseTime"])).get("Lease Time")?.[0]?.value;
+  await adjust("Increment", 20);
+  t.is(await lease(), 120);
+  await adjust("Decrement", 50);
+  t.is(await lease(), 70);
+  await rejectsWith(t, c.request("AdjustAttribute", [item("UniqueIdentifier", id), item("AttributeReference", tagOfName("CryptographicLength"), TTLV_TYPE.Enumeration), item("AdjustmentType", "Increment")]), "AttributeReadOnly");
+});

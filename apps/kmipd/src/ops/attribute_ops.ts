@@ -3,7 +3,7 @@
  * Attribute (2.x). Server-managed attributes are read-only.
  * @module
  */
-import { attributeTagName, child, int, tagName, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { attributeTagName, child, enumeration, enumName, int, tagName, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import { type Attr, attributeItems, isCustomName, parseOneAttribute } from "../attributes.ts";
 import type { Handler } from "../context.ts";
 import { OperationError } from "../errors.ts";
@@ -130,3 +130,35 @@ export const deleteAttribute: Handler = async (ctx, payload) => {
   return respond(ctx, o, removed);
 };
 
+
+/** Adjust Attribute (2.x): Increment, Decrement or Negate a numeric or date attribute by the Adjustment Value. */
+export const adjustAttribute: Handler = async (ctx, payload) => {
+  const o = await loadObject(ctx, payload);
+  const ref = child(payload, "AttributeReference");
+  if (!ref || ref.type !== TTLV_TYPE.Enumeration) throw new OperationError("InvalidField", "Adjust Attribute needs an AttributeReference");
+  const name = tagName(ref.value);
+  const type = enumeration(payload, "AdjustmentType");
+  if (type === undefined) throw new OperationError("InvalidField", "Adjust Attribute needs an AdjustmentType");
+  const how = enumName("AdjustmentType", type);
+  const by = child(payload, "AdjustmentValue");
+  const at = o.attrs.findIndex((a) => a.name === name);
+  if (at < 0) throw new OperationError("AttributeNotFound", `${name} is not set`);
+  const cur = o.attrs[at].value;
+  writable({ name, value: cur }, o);
+  let next: Ttlv;
+  if (cur.type === TTLV_TYPE.Integer || cur.type === TTLV_TYPE.Interval) {
+    const d = by && (by.type === TTLV_TYPE.Integer || by.type === TTLV_TYPE.Interval) ? by.value : how === "Negate" ? 0 : 1;
+    const v = how === "Increment" ? cur.value + d : how === "Decrement" ? cur.value - d : -cur.value;
+    next = { ...cur, value: v };
+  } else if (cur.type === TTLV_TYPE.LongInteger || cur.type === TTLV_TYPE.DateTime) {
+    const d = by && (by.type === TTLV_TYPE.LongInteger || by.type === TTLV_TYPE.DateTime) ? by.value : by && by.type === TTLV_TYPE.Interval ? BigInt(by.value) : 1n;
+    const v = how === "Increment" ? cur.value + d : how === "Decrement" ? cur.value - d : -cur.value;
+    next = { ...cur, value: v };
+  } else {
+    throw new OperationError("InvalidField", `${name} is not numeric and cannot be adjusted`);
+  }
+  o.attrs[at] = { name, value: next };
+  touch(ctx, o);
+  await saveObject(ctx, o);
+  return [idItem(o)];
+};
