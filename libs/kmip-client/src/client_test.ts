@@ -6,7 +6,7 @@ import test from "ava";
 import { once } from "node:events";
 import { createServer as createTcpServer } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
-import { KmipResultError, KmipTransportError } from "@tessera/kmip";
+import { item, KmipResultError, KmipTransportError } from "@tessera/kmip";
 import { type PykmipServer, startPykmipServer } from "@tessera/pykmip-testing";
 import { KmipClient } from "./client.ts";
 
@@ -47,7 +47,6 @@ test.serial("a batch returns each item's payload or its KmipResultError, in orde
   const client = new KmipClient({ servers: [{ host: "127.0.0.1", port: py.port }], tls, version: { major: 1, minor: 2 } });
   try {
     const id = await client.create({ algorithm: "AES", length: 256 });
-    const { item } = await import("@tessera/kmip");
     const r = await client.batch([
       { operation: "Get", payload: [item("UniqueIdentifier", id)] },
       { operation: "Get", payload: [item("UniqueIdentifier", "no-such-object")] },
