@@ -40,7 +40,7 @@ export function openSqliteStore(file: string): Store {
     CREATE TABLE IF NOT EXISTS object_names (object_id TEXT NOT NULL REFERENCES objects(id) ON DELETE CASCADE, name TEXT NOT NULL) STRICT;
     CREATE INDEX IF NOT EXISTS object_names_name ON object_names(name);
     CREATE TABLE IF NOT EXISTS audit (
-      seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, identity TEXT NOT NULL, operation TEXT NOT NULL,
+      seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, identity TEXT NOT NULL, operation TEXT NOT NULL,
       object_id TEXT, result TEXT NOT NULL
     ) STRICT;
   `);
