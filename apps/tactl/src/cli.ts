@@ -9,8 +9,7 @@ import { TpmDecodeError, TpmEncodeError, TpmResponseError, TpmUnsupportedError, 
 import { TssError } from "@tessera/tss";
 import { KmipResultError, KmipTransportError } from "@tessera/kmip";
 import { CliError, EXIT } from "./errors.ts";
-import { TPM_COMMANDS } from "./commands/tpm.ts";
-import { KMIP_COMMANDS } from "./commands/kmip.ts";
+
 
 /** Where a command writes. */
 export interface Io {
@@ -36,7 +35,20 @@ export interface CommandSpec {
   run(values: Record<string, string | boolean | undefined>, io: Io, positionals: string[]): Promise<number>;
 }
 
-const COMMANDS: CommandSpec[] = [...TPM_COMMANDS, ...KMIP_COMMANDS];
+// Command groups load on demand, so that `tactl eventlog show` does not pay for loading the TSS or KMIP stacks.
+const GROUPS: Record<string, () => Promise<CommandSpec[]>> = {
+  tpm: async () => (await import("./commands/tpm.ts")).TPM_COMMANDS,
+  kmip: async () => (await import("./commands/kmip.ts")).KMIP_COMMANDS,
+  eventlog: async () => (await import("./commands/eventlog.ts")).EVENTLOG_COMMANDS,
+  host: async () => (await import("./commands/eventlog.ts")).EVENTLOG_COMMANDS,
+};
+
+let COMMANDS: CommandSpec[] = [];
+
+async function loadCommands(group: string | undefined): Promise<void> {
+  const loaders = group && GROUPS[group] ? [GROUPS[group]] : Object.values(GROUPS);
+  COMMANDS = [...new Set((await Promise.all(loaders.map((l) => l()))).flat())];
+}
 
 function help(prefix: string[]): string {
   const lines = [`usage: tactl ${prefix.join(" ")}${prefix.length ? " " : ""}<command> [options]`, "", "commands:"];
@@ -49,6 +61,7 @@ function help(prefix: string[]): string {
 
 /** Runs tactl with `argv` (without node and script). Resolves with the exit code. */
 export async function run(argv: string[], io: Io): Promise<number> {
+  await loadCommands(argv[0]);
   const words: string[] = [];
   for (const a of argv) {
     if (a.startsWith("-")) break;
