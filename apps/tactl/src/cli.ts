@@ -5,10 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { TpmDecodeError, TpmEncodeError, TpmResponseError, TpmUnsupportedError, TpmVerifyError } from "@tessera/tpm2";
-import { TssError } from "@tessera/tss";
-import { KmipResultError, KmipTransportError } from "@tessera/kmip";
-import { CliError, EXIT } from "./errors.ts";
+import { EXIT } from "./errors.ts";
 
 
 /** Where a command writes. */
@@ -40,7 +37,7 @@ const GROUPS: Record<string, () => Promise<CommandSpec[]>> = {
   tpm: async () => (await import("./commands/tpm.ts")).TPM_COMMANDS,
   kmip: async () => (await import("./commands/kmip.ts")).KMIP_COMMANDS,
   eventlog: async () => (await import("./commands/eventlog.ts")).EVENTLOG_COMMANDS,
-  host: async () => (await import("./commands/eventlog.ts")).EVENTLOG_COMMANDS,
+  host: async () => (await import("./commands/host.ts")).HOST_COMMANDS,
 };
 
 let COMMANDS: CommandSpec[] = [];
@@ -109,25 +106,33 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
 }
 
+// Errors are told apart by their class name (each lib's errors carry a stable name and code), so that the CLI
+// core does not load every lib just to report a failure.
+const VERIFY = new Set(["TpmVerifyError"]);
+const INPUT = new Set(["CliError", "TpmDecodeError", "TpmEncodeError", "TpmUnsupportedError", "RangeError", "EventLogError", "BootError", "PkiError"]);
+const REFUSED = new Set(["KmipResultError"]);
+const TRANSPORT = new Set(["TpmResponseError", "TssError", "KmipTransportError"]);
+
 function report(e: unknown, cmd: CommandSpec, io: Io): number {
   const where = `tactl ${cmd.path.join(" ")}`;
-  if (e instanceof TpmVerifyError) {
-    io.stdout(JSON.stringify({ valid: false, check: e.code, error: e.message }, null, 2) + "\n");
-    io.stderr(`${where}: ${e.code}: ${e.message}\n`);
+  const err: Error & { code?: string; reason?: string } = e instanceof Error ? e : new Error(String(e));
+  if (VERIFY.has(err.name)) {
+    io.stdout(JSON.stringify({ valid: false, check: err.code, error: err.message }, null, 2) + "\n");
+    io.stderr(`${where}: ${err.code}: ${err.message}\n`);
     return EXIT.VERIFY_FAILED;
   }
-  if (e instanceof CliError || e instanceof TpmDecodeError || e instanceof TpmEncodeError || e instanceof TpmUnsupportedError || e instanceof RangeError) {
-    io.stderr(`${where}: ${e.message}\n`);
+  if (INPUT.has(err.name)) {
+    io.stderr(`${where}: ${err.message}\n`);
     return EXIT.USAGE;
   }
-  if (e instanceof KmipResultError) {
-    io.stderr(`${where}: ${e.reason}: ${e.message}\n`);
+  if (REFUSED.has(err.name)) {
+    io.stderr(`${where}: ${err.reason}: ${err.message}\n`);
     return EXIT.KMIP_FAILED;
   }
-  if (e instanceof TpmResponseError || e instanceof TssError || e instanceof KmipTransportError) {
-    io.stderr(`${where}: ${e.code}: ${e.message}\n`);
+  if (TRANSPORT.has(err.name)) {
+    io.stderr(`${where}: ${err.code}: ${err.message}\n`);
     return EXIT.TPM;
   }
-  io.stderr(`${where}: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+  io.stderr(`${where}: unexpected error: ${err.stack ?? err.message}\n`);
   return EXIT.TPM;
 }

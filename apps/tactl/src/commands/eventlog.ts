@@ -1,5 +1,5 @@
 /**
- * `tactl eventlog …` (reading TCG event logs) and `tactl host boot` (the measured-boot simulator for swtpm hosts).
+ * `tactl eventlog …`: reading TCG event logs (kept free of the TSS so that it starts fast).
  * @module
  */
 import {
@@ -8,7 +8,7 @@ import {
 import { algName, toHex } from "@tessera/tpm2";
 import type { CommandSpec, Io } from "../cli.ts";
 import { CliError, EXIT } from "../errors.ts";
-import { readBytes, readText, writeFileAtomic } from "../files.ts";
+import { readBytes } from "../files.ts";
 import { pcrsToJson, readPcrValues } from "../public_file.ts";
 
 type Values = Record<string, string | boolean | undefined>;
@@ -99,27 +99,7 @@ async function verify(v: Values, io: Io, [file]: string[]): Promise<number> {
   return EXIT.VERIFY_FAILED;
 }
 
-async function boot(v: Values, io: Io): Promise<number> {
-  const [{ bootHost, parseHostImage }, { Tpm }] = await Promise.all([import("@tessera/boot"), import("@tessera/tss")]);
-  let manifest;
-  try {
-    manifest = parseHostImage(await readText(str(v, "image"), "host image manifest"));
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-    throw new CliError("TACTL_INPUT", `${str(v, "image")}: ${(e as Error).message}`, { cause: e });
-  }
-  const tpm = Tpm.open(str(v, "tcti"));
-  try {
-    const r = await bootHost(tpm, manifest);
-    await writeFileAtomic(str(v, "log-out"), r.log);
-    io.stdout(json({ image: manifest.version, events: r.events, banks: r.banks.map(algName), log: v["log-out"] }) + "\n");
-    return EXIT.OK;
-  } finally {
-    await tpm.close();
-  }
-}
-
-/** The `tactl eventlog` and `tactl host` commands. */
+/** The `tactl eventlog` commands. */
 export const EVENTLOG_COMMANDS: CommandSpec[] = [
   {
     path: ["eventlog", "show"], summary: "the events of a TCG event log, replayed PCRs and Secure Boot state (table, or --json)",
@@ -128,10 +108,5 @@ export const EVENTLOG_COMMANDS: CommandSpec[] = [
   {
     path: ["eventlog", "verify"], summary: "replay a TCG event log and compare with PCR values; exit 1 naming the first differing PCR",
     usage: "FILE --pcrs pcrs.json", options: { pcrs: { type: "string" } }, required: ["pcrs"], positionals: ["FILE"], run: verify,
-  },
-  {
-    path: ["host", "boot"], summary: "measured boot for a swtpm host: extend its PCRs as firmware would and write the event log",
-    usage: "--tcti T --image manifest.json --log-out FILE", options: { tcti: { type: "string" }, image: { type: "string" }, "log-out": { type: "string" } },
-    required: ["tcti", "image", "log-out"], run: boot,
   },
 ];
