@@ -11,8 +11,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 npx nx run-many -t lint typecheck test build --outputStyle=stream --parallel=1 2>&1 | tee "$log" || status=$?
-passed=$(grep -oE '\b[0-9]+ tests? passed' "$log" | awk '{s+=$1} END {print s+0}')
-failed=$(grep -oE '\b[0-9]+ (tests? failed|known failures?|uncaught exceptions?|unhandled rejections?)' "$log" | awk '{s+=$1} END {print s+0}')
+passed=$( (grep -oE '\b[0-9]+ tests? passed' "$log" || true) | awk '{s+=$1} END {print s+0}')
+failed=$( (grep -oE '\b[0-9]+ (tests? failed|known failures?|uncaught exceptions?|unhandled rejections?)' "$log" || true) | awk '{s+=$1} END {print s+0}')
 echo
 echo "tests: ${passed} passed, ${failed} failed"
 if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then
