@@ -4,11 +4,15 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { existsSync as fixturesExist } from "node:fs";
+// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
+const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+
 
 /** Where the event-log fixtures live. */
-export const EVENTLOG_DIR = "/work/shared/fixtures/eventlogs";
+export const EVENTLOG_DIR = SHARED_FIXTURES + "/eventlogs";
 /** The attestation fixture (quote + log) from a Windows VM on GCP Shielded VM. */
-export const WINDOWS_GCP = "/work/shared/fixtures/attestations/go-attestation_windows_gcp_shielded_vm.json";
+export const WINDOWS_GCP = SHARED_FIXTURES + "/attestations/go-attestation_windows_gcp_shielded_vm.json";
 
 /** Names of every log fixture, sorted. */
 export function fixtureNames(): string[] {

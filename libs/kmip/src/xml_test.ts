@@ -12,6 +12,10 @@ import { tagOf } from "./registry.ts";
 import { ATTRIBUTE_NAMES, TAGS, type TtlvTypeName } from "./registry_table.ts";
 import { decodeTtlv, encodeTtlv, type Ttlv } from "./ttlv.ts";
 import { parseXml, toXml, XML_PLACEHOLDER, type XmlItem } from "./xml.ts";
+import { existsSync as fixturesExist } from "node:fs";
+// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
+const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+
 
 /** Asserts `fn` throws a KmipDecodeError and returns it. */
 function decodeError(fn: () => unknown): KmipDecodeError {
@@ -38,7 +42,7 @@ function placeholders(x: XmlItem, out: string[] = []): string[] {
 }
 
 const t = (name: string) => tagOf(name);
-const ROOT = "/work/shared/fixtures/kmip-test-vectors";
+const ROOT = SHARED_FIXTURES + "/kmip-test-vectors";
 const DIRS = ["v1.4", "v2.1/mandatory", "v2.1/optional"];
 const FILES = DIRS.flatMap((d) =>
   readdirSync(`${ROOT}/${d}`)

@@ -8,6 +8,10 @@ import { fromHex, toHex } from "./hex.ts";
 import { extendPcr, formatPcrSelection, type PcrBanks, parsePcrSelection, pcrDigest, pcrSelection, selectedPcrs } from "./pcr.ts";
 import { marshal, unmarshal } from "./schema.ts";
 import { TPMS_ATTEST, TPML_PCR_SELECTION, type TpmsQuoteInfo } from "./structures.ts";
+import { existsSync as fixturesExist } from "node:fs";
+// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
+const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+
 
 const range = (lo: number, hi: number): number[] => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 
@@ -190,7 +194,7 @@ test("pcrDigest names the first selected PCR without a value", (t) => {
 });
 
 test("pcrDigest reproduces the PCR digest of a real quote", (t) => {
-  const fx = JSON.parse(readFileSync("/work/shared/fixtures/attestations/go-attestation_windows_gcp_shielded_vm.json", "utf8")) as {
+  const fx = JSON.parse(readFileSync(SHARED_FIXTURES + "/attestations/go-attestation_windows_gcp_shielded_vm.json", "utf8")) as {
     Quote: { Quote: string }; Log: { PCRs: { Index: number; Digest: string; DigestAlg: number }[] };
   };
   const values: PcrBanks = new Map([[TPM_ALG.SHA1, new Map()]]);

@@ -19,8 +19,12 @@ import type {
   TpmtPublic, TpmtSignature, TpmtSigScheme, TpmtSymDef, TpmtTk, TpmsAuthCommand, TpmsAuthResponse, TpmsClockInfo,
 } from "./structures.ts";
 import { ekTemplate, akTemplate } from "./templates.ts";
+import { existsSync as fixturesExist } from "node:fs";
+// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
+const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
 
-const FIXTURE = "/work/shared/fixtures/attestations/go-attestation_windows_gcp_shielded_vm.json";
+
+const FIXTURE = SHARED_FIXTURES + "/attestations/go-attestation_windows_gcp_shielded_vm.json";
 
 // ---------------------------------------------------------------------------------------------
 // Arbitraries (written from Part 2, not from structures.ts)

@@ -21,6 +21,10 @@ import {
 } from "./structures.ts";
 import { verifyQuote } from "./verify_quote.ts";
 import { verifySignature } from "./verify_signature.ts";
+import { existsSync as fixturesExist } from "node:fs";
+// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
+const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+
 
 type TpmsCreationInfoValue = { objectName: Uint8Array; creationHash: Uint8Array };
 
@@ -32,7 +36,7 @@ interface Fixture {
   Quote: { Quote: string; Signature: string; Nonce: string };
   Log: { PCRs: { Index: number; Digest: string; DigestAlg: number }[] };
 }
-const fx = JSON.parse(readFileSync("/work/shared/fixtures/attestations/go-attestation_windows_gcp_shielded_vm.json", "utf8")) as Fixture;
+const fx = JSON.parse(readFileSync(SHARED_FIXTURES + "/attestations/go-attestation_windows_gcp_shielded_vm.json", "utf8")) as Fixture;
 const b64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "base64"));
 
 // Despite the fixtures README ("TPM2B_PUBLIC"), AK.Public is a bare TPMT_PUBLIC: it starts with type 0x0001.

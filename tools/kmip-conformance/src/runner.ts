@@ -32,6 +32,10 @@ import {
   type Ttlv,
   type XmlItem,
 } from "@tessera/kmip";
+import { existsSync as fixturesExist } from "node:fs";
+// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
+const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+
 
 /** Anything that sends one request message and resolves with the response bytes (a `KmipConnection`). */
 export interface KmipTransport {
@@ -911,7 +915,7 @@ export async function runCase(
 }
 
 /** Where the OASIS test cases are in this workspace's machine unless a flag says otherwise. */
-export const DEFAULT_VECTORS = "/work/shared/fixtures/kmip-test-vectors";
+export const DEFAULT_VECTORS = SHARED_FIXTURES + "/kmip-test-vectors";
 
 /** All case files under a vectors folder (`v1.4/`, `v2.1/mandatory/`, `v2.1/optional/`), in natural order. */
 export async function findCases(root: string): Promise<string[]> {
