@@ -52,7 +52,7 @@ export default [
   },
   {
     // Pure libs: no Node I/O even where the nx rule cannot see it (node: builtins).
-    files: ["libs/tpm2/src/**/*.ts", "libs/kmip/src/**/*.ts", "libs/pki/src/**/*.ts"],
+    files: ["libs/tpm2/src/**/*.ts", "libs/kmip/src/**/*.ts", "libs/pki/src/**/*.ts", "libs/eventlog/src/**/*.ts"],
     ignores: ["**/*_test.ts"],
     rules: {
       "no-restricted-imports": ["error", { paths: NODE_IO.filter((m) => !m.includes("*")), patterns: ["node:fs/*"] }],
