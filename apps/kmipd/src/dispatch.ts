@@ -14,7 +14,7 @@ import { OperationError } from "./errors.ts";
 import type { Keyring } from "./master_key.ts";
 import { addAttribute, adjustAttribute, deleteAttribute, modifyAttribute, setAttribute } from "./ops/attribute_ops.ts";
 import { create, createKeyPair, reKey, register } from "./ops/create.ts";
-import { decrypt, encrypt, mac, macVerify, signatureVerify, signOp } from "./ops/crypto_ops.ts";
+import { decrypt, encrypt, getUsageAllocation, mac, macVerify, signatureVerify, signOp } from "./ops/crypto_ops.ts";
 import { discoverVersions, isSupported, query, setQueryOperations, SUPPORTED_VERSIONS } from "./ops/discover.ts";
 import { get, getAttributeList, getAttributes } from "./ops/get.ts";
 import { activate, destroy, revoke } from "./ops/lifecycle.ts";
@@ -27,7 +27,7 @@ const HANDLERS: Record<string, Handler> = {
   Get: get, GetAttributes: getAttributes, GetAttributeList: getAttributeList, AddAttribute: addAttribute,
   ModifyAttribute: modifyAttribute, DeleteAttribute: deleteAttribute, SetAttribute: setAttribute, Activate: activate,
   Revoke: revoke, Destroy: destroy, Locate: locate, Encrypt: encrypt, Decrypt: decrypt, Sign: signOp,
-  SignatureVerify: signatureVerify, MAC: mac, MACVerify: macVerify, Interop: interop, Log: log, Check: check, ReKey: reKey, AdjustAttribute: adjustAttribute,
+  SignatureVerify: signatureVerify, MAC: mac, MACVerify: macVerify, Interop: interop, Log: log, Check: check, ReKey: reKey, AdjustAttribute: adjustAttribute, GetUsageAllocation: getUsageAllocation,
 };
 
 const byValue = new Map<number, { name: string; handler: Handler }>();

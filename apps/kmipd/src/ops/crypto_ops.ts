@@ -6,10 +6,10 @@
  * @module
  */
 import { type CipherGCM, type CipherGCMTypes, type KeyObject, constants, createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, type DecipherGCM, privateDecrypt, publicEncrypt, randomBytes, sign, timingSafeEqual, verify } from "node:crypto";
-import { bool, bytes, child, enumeration, enumName, int, item, maskValue, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { bool, bytes, child, childrenOf, enumeration, enumName, int, item, long, maskValue, struct, tagOf, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { attr, attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, STATE } from "../objects.ts";
+import { attr, attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, saveObject, setAttr, STATE } from "../objects.ts";
 import { nativeFormat, symmetricKeyBytes } from "../key_block.ts";
 
 type Use = "Encrypt" | "Decrypt" | "Sign" | "Verify" | "MACGenerate" | "MACVerify";
@@ -122,11 +122,42 @@ function cryptoFailure(e: unknown, what: string): never {
   throw new OperationError("CryptographicFailure", `${what} failed: ${(e as Error).message}`);
 }
 
+/**
+ * Usage limits (KMIP 1.4 §3.21, 2.1 §4.56): a key with a Usage Limits attribute may protect only that many
+ * bytes (or objects); what is left is kept in Usage Limits Count, and running out is PermissionDenied.
+ */
+async function consumeUsage(ctx: OpContext, o: ManagedObject, amount: number): Promise<void> {
+  const limits = attr(o, "UsageLimits");
+  if (!limits) return;
+  const unit = enumeration(limits, "UsageLimitsUnit");
+  const need = BigInt(unit !== undefined && enumName("UsageLimitsUnit", unit) === "Object" ? 1 : amount);
+  const total = long(limits, "UsageLimitsTotal") ?? 0n;
+  const left = long(limits, "UsageLimitsCount") ?? total;
+  if (left < need) throw new OperationError("PermissionDenied", `object ${o.id} has used up its usage limits`);
+  const loaded = await loadObject(ctx, struct("RequestPayload", [item("UniqueIdentifier", o.id)]));
+  const updated = struct("UsageLimits", [
+    ...childrenOf(limits).filter((c) => c.tag !== tagOf("UsageLimitsCount")),
+    item("UsageLimitsCount", left - need),
+  ]);
+  setAttr(loaded, "UsageLimits", updated);
+  await saveObject(ctx, loaded);
+}
+
+/** Get Usage Allocation: reserves part of a key's usage limits for the client. */
+export const getUsageAllocation: Handler = async (ctx, payload) => {
+  const o = await usableKey(ctx, payload, "Encrypt");
+  const count = long(payload, "UsageLimitsCount");
+  if (count === undefined) throw new OperationError("InvalidField", "Get Usage Allocation needs a UsageLimitsCount");
+  await consumeUsage(ctx, o, Number(count));
+  return [idItem(o)];
+};
+
 /** Encrypt. */
 export const encrypt: Handler = async (ctx, payload) => {
   const o = await usableKey(ctx, payload, "Encrypt");
   const data = bytes(payload, "Data");
   if (!data) throw new OperationError("InvalidField", "Encrypt needs Data");
+  await consumeUsage(ctx, o, data.length);
   const p = params(ctx, payload, o);
   const out: Ttlv[] = [idItem(o)];
   try {
