@@ -4,6 +4,7 @@
  * its owner. Certificates come from kmipd's local CA in its data directory.
  * @module
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { issueCertificate } from "@tessera/pki";
@@ -13,6 +14,8 @@ import type { ClientTls } from "@tessera/kmip-client";
 export async function caseIdentity(dataDir: string, name: string): Promise<ClientTls> {
   const tls = path.join(dataDir, "tls");
   const ca = { certificatePem: await readFile(path.join(tls, "ca.pem"), "utf8"), privateKeyPem: await readFile(path.join(tls, "ca-key.pem"), "utf8") };
-  const leaf = await issueCertificate(ca, { commonName: name, profile: "client", keyAlgorithm: "ecdsa-p256" });
+  // A CN is at most 64 characters: long case names keep their start and a digest of the whole name.
+  const cn = name.length <= 64 ? name : `${name.slice(0, 47)}-${createHash("sha256").update(name).digest("hex").slice(0, 16)}`;
+  const leaf = await issueCertificate(ca, { commonName: cn, profile: "client", keyAlgorithm: "ecdsa-p256" });
   return { cert: leaf.certificatePem, key: leaf.privateKeyPem!, ca: ca.certificatePem };
 }
