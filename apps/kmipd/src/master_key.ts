@@ -7,6 +7,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from "node:crypto";
 import { chmod, open, readFile, stat } from "node:fs/promises";
 import { seal, Tpm, unseal } from "@tessera/tss";
+import { randomBytesFromPool } from "./random.ts";
 
 /** Wraps and unwraps key material. */
 export interface Keyring {
@@ -23,7 +24,7 @@ export function aesGcmKeyring(masterKey: Uint8Array): Keyring {
   const key = createSecretKey(Buffer.from(masterKey));
   return {
     wrap(id, plaintext) {
-      const nonce = randomBytes(12);
+      const nonce = randomBytesFromPool(12);
       const c = createCipheriv("aes-256-gcm", key, nonce);
       c.setAAD(Buffer.from(id, "utf8"));
       const body = Buffer.concat([c.update(plaintext), c.final()]);

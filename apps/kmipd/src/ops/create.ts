@@ -9,6 +9,7 @@ import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { parseObject } from "../key_block.ts";
 import { certificateAttributes } from "../certificate_attributes.ts";
+import { randomBytesFromPool } from "../random.ts";
 import { attrNumber, idItem, insertObject, loadObject, type ManagedObject, newObject, OBJECT_TYPE, saveObject, setAttr, STATE, touch } from "../objects.ts";
 
 const ALG = (n: string) => enumValue("CryptographicAlgorithm", n);
@@ -50,7 +51,7 @@ export const create: Handler = async (ctx, payload) => {
   if (!allowed) throw new OperationError("InvalidField", `Create does not make ${algName} keys`);
   if (allowed !== "any" && !allowed.includes(len)) throw new OperationError("InvalidField", `${algName} keys are ${allowed.join(", ")} bits, not ${len}`);
   // 3DES keys are 24 bytes whether their length is given as 168 (effective) or 192 bits.
-  const o = newObject(ctx, OBJECT_TYPE.SymmetricKey, attrs, new Uint8Array(randomBytes(algName === "DES3" ? 24 : len / 8)), "Raw");
+  const o = newObject(ctx, OBJECT_TYPE.SymmetricKey, attrs, randomBytesFromPool(algName === "DES3" ? 24 : len / 8), "Raw");
   await insertObject(ctx, o);
   return [item("ObjectType", OBJECT_TYPE.SymmetricKey), idItem(o)];
 };
