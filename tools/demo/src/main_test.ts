@@ -9,4 +9,6 @@ test("the demo runs end to end on a fresh swtpm and verifies its quote", (t) => 
   t.regex(r.stdout, /"check": "TPM2_VERIFY_NONCE"/);
   t.regex(r.stdout, /EK certificate signed by: .*swtpm-localca/);
   t.regex(r.stdout, /Demo complete/);
+  t.regex(r.stdout, /"valid": true,\s*\n\s*"pcrs"/, "the event log verified against the quoted PCRs");
+  t.regex(r.stdout, /Secure Boot enabled/);
 });
