@@ -7,7 +7,6 @@
 import { parseArgs } from "node:util";
 import { EXIT } from "./errors.ts";
 
-
 /** Where a command writes. */
 export interface Io {
   stdout(text: string): void;
@@ -52,7 +51,10 @@ function help(prefix: string[]): string {
   for (const c of COMMANDS.filter((c) => prefix.every((p, i) => c.path[i] === p))) {
     lines.push(`  tactl ${c.path.join(" ").padEnd(28)} ${c.summary}`);
   }
-  lines.push("", "Run `tactl <command> --help` for its options. Exit codes: 0 ok, 1 verification failed, 2 usage or input, 3 TPM or transport, 4 the KMIP server refused the operation.");
+  lines.push(
+    "",
+    "Run `tactl <command> --help` for its options. Exit codes: 0 ok, 1 verification failed, 2 usage or input, 3 TPM or transport, 4 the KMIP server refused the operation.",
+  );
   return lines.join("\n") + "\n";
 }
 

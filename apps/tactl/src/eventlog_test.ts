@@ -11,14 +11,16 @@ import { defaultHostImage, makeTestSecureBootPki, withKernel } from "@tessera/bo
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { run } from "./cli.ts";
 
-const FIXTURES = ["../../../../shared/fixtures", "/work/shared/fixtures"].map((p) => path.resolve(import.meta.dirname, p)).find((p) => {
-  try {
-    readdirSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-})!;
+const FIXTURES = ["../../../../shared/fixtures", "/work/shared/fixtures"]
+  .map((p) => path.resolve(import.meta.dirname, p))
+  .find((p) => {
+    try {
+      readdirSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  })!;
 
 async function tactl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";
@@ -82,7 +84,20 @@ test.serial("host boot on a swtpm, then quote, then eventlog verify against the 
     const again = await tactl("host", "boot", "--tcti", sw.tcti, "--image", path.join(dir, "image.json"), "--log-out", path.join(dir, "boot2.log"));
     t.not(again.code, 0, "a second boot without a TPM reset is refused");
     t.is((await tactl("tpm", "ak", "create", "--tcti", sw.tcti, "--out-dir", path.join(dir, "ak"))).code, 0);
-    const q = await tactl("tpm", "quote", "--tcti", sw.tcti, "--ak", path.join(dir, "ak"), "--pcrs", "sha256:0,1,2,3,4,5,6,7,8,9", "--nonce", "c0ffee", "--out-dir", path.join(dir, "q"));
+    const q = await tactl(
+      "tpm",
+      "quote",
+      "--tcti",
+      sw.tcti,
+      "--ak",
+      path.join(dir, "ak"),
+      "--pcrs",
+      "sha256:0,1,2,3,4,5,6,7,8,9",
+      "--nonce",
+      "c0ffee",
+      "--out-dir",
+      path.join(dir, "q"),
+    );
     t.is(q.code, 0, q.err);
     const v = await tactl("eventlog", "verify", path.join(dir, "boot.log"), "--pcrs", path.join(dir, "q", "pcrs.json"));
     t.is(v.code, 0, v.err + v.out);

@@ -15,7 +15,9 @@ let conn: string[];
 
 test.before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "tactl-kmip-"));
-  proc = spawn(process.execPath, [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", path.join(dir, "data")], { stdio: ["ignore", "pipe", "pipe"] });
+  proc = spawn(process.execPath, [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", path.join(dir, "data")], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`kmipd did not start: ${out}`)), 20_000);
@@ -71,7 +73,19 @@ for (const version of ["1.4", "2.1"]) {
     t.regex(early.err, version === "2.1" ? /WrongKeyLifecycleState/ : /PermissionDenied/);
     t.is((await tactl("kmip", "activate", id, ...conn, ...V)).code, 0);
     for (const mode of ["GCM", "CBC"]) {
-      const e = await tactl("kmip", "encrypt", id, ...conn, ...V, "--mode", mode, "--in", path.join(dir, "plain.txt"), "--out", path.join(dir, `c-${mode}.bin`));
+      const e = await tactl(
+        "kmip",
+        "encrypt",
+        id,
+        ...conn,
+        ...V,
+        "--mode",
+        mode,
+        "--in",
+        path.join(dir, "plain.txt"),
+        "--out",
+        path.join(dir, `c-${mode}.bin`),
+      );
       t.is(e.code, 0, e.err);
       const dd = await tactl("kmip", "decrypt", id, ...conn, ...V, "--in", path.join(dir, `c-${mode}.bin`), "--out", path.join(dir, `p-${mode}.txt`));
       t.is(dd.code, 0, dd.err);

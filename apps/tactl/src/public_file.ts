@@ -6,8 +6,22 @@
  */
 import { createPublicKey } from "node:crypto";
 import {
-  algName, type AkKind, akTemplate, type EkKind, ekTemplate, fromHex, hashAlgByName, keyMaterial, type PcrBanks, TPM_ALG,
-  TPM2B_PUBLIC, TPMT_PUBLIC, type TpmtPublic, toHex, TpmDecodeError, unmarshal,
+  algName,
+  type AkKind,
+  akTemplate,
+  type EkKind,
+  ekTemplate,
+  fromHex,
+  hashAlgByName,
+  keyMaterial,
+  type PcrBanks,
+  TPM_ALG,
+  TPM2B_PUBLIC,
+  TPMT_PUBLIC,
+  type TpmtPublic,
+  toHex,
+  TpmDecodeError,
+  unmarshal,
 } from "@tessera/tpm2";
 import { CliError } from "./errors.ts";
 import { readBytes } from "./files.ts";
@@ -28,7 +42,13 @@ export async function readPublicArea(file: string, what: string, pemAs: PemAs): 
     }
     const rsa = m.type === "rsa";
     const t = "ek" in pemAs ? ekTemplate(rsa ? "rsa2048" : "ecc-p256") : akTemplate(rsa ? "rsa" : "ecc");
-    if (m.type === "rsa") return { ...t, type: TPM_ALG.RSA, unique: m.n, parameters: { ...(t.parameters as object), exponent: m.e === 65537 ? 0 : m.e } as TpmtPublic["parameters"] };
+    if (m.type === "rsa")
+      return {
+        ...t,
+        type: TPM_ALG.RSA,
+        unique: m.n,
+        parameters: { ...(t.parameters as object), exponent: m.e === 65537 ? 0 : m.e } as TpmtPublic["parameters"],
+      };
     return { ...t, type: TPM_ALG.ECC, unique: { x: m.x, y: m.y }, parameters: { ...(t.parameters as object), curveID: m.curveID } as TpmtPublic["parameters"] };
   }
   try {

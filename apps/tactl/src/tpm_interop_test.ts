@@ -101,7 +101,18 @@ for (const alg of ["rsa", "ecc"] as const) {
     const msg = new Uint8Array(await readFile(path.join(qd, "quote.msg")));
     msg[msg.length - 1] ^= 1;
     await writeFile(p(`tampered-${alg}.msg`), msg);
-    const bad = await tactl("tpm", "verify-quote", "--ak", path.join(ak, "ak.pub"), "--msg", p(`tampered-${alg}.msg`), "--sig", path.join(qd, "quote.sig"), "--nonce", nonce);
+    const bad = await tactl(
+      "tpm",
+      "verify-quote",
+      "--ak",
+      path.join(ak, "ak.pub"),
+      "--msg",
+      p(`tampered-${alg}.msg`),
+      "--sig",
+      path.join(qd, "quote.sig"),
+      "--nonce",
+      nonce,
+    );
     t.is(bad.code, 1);
     t.is(JSON.parse(bad.out).check, "TPM2_VERIFY_SIGNATURE");
     t.not(toolsStatus("tpm2_checkquote", "-u", path.join(ak, "ak.pub"), "-m", p(`tampered-${alg}.msg`), "-s", path.join(qd, "quote.sig"), "-q", nonce), 0);
@@ -120,7 +131,25 @@ for (const alg of ["rsa", "ecc"] as const) {
 
 test.serial("a tpm2-tools quote (tpm2_createak + tpm2_quote) passes our verifier with tpm2_pcrread values; tampered fails", async (t) => {
   tools("tpm2_createek", "-c", p("tek.ctx"), "-G", "rsa", "-u", p("tek.pub"));
-  tools("tpm2_createak", "-C", p("tek.ctx"), "-c", p("tak.ctx"), "-G", "ecc", "-g", "sha256", "-s", "ecdsa", "-u", p("tak.pub"), "-r", p("tak.priv"), "-n", p("tak.name"));
+  tools(
+    "tpm2_createak",
+    "-C",
+    p("tek.ctx"),
+    "-c",
+    p("tak.ctx"),
+    "-G",
+    "ecc",
+    "-g",
+    "sha256",
+    "-s",
+    "ecdsa",
+    "-u",
+    p("tak.pub"),
+    "-r",
+    p("tak.priv"),
+    "-n",
+    p("tak.name"),
+  );
   const nonce = "0badc0ffee";
   tools("tpm2_quote", "-c", p("tak.ctx"), "-l", "sha256:0,1,2,3", "-q", nonce, "-m", p("tq.msg"), "-s", p("tq.sig"), "-g", "sha256");
   const yaml = tools("tpm2_pcrread", "sha256:0,1,2,3");
@@ -166,13 +195,34 @@ for (const alg of ["rsa", "ecc"] as const) {
     const secret = "cafebabe" + alg.charCodeAt(0).toString(16);
     await writeFile(p(`secret-${alg}.bin`), Buffer.from(secret, "hex"));
     const name = toHex(new Uint8Array(await readFile(path.join(ak, "ak.name"))));
-    const r = spawnSync("tpm2_makecredential", ["-T", "none", "-u", p(`ek2-${alg}`, "ek.pem"), "-G", alg, "-s", p(`secret-${alg}.bin`), "-n", name, "-o", p(`tcred-${alg}.bin`)], { encoding: "utf8" });
+    const r = spawnSync(
+      "tpm2_makecredential",
+      ["-T", "none", "-u", p(`ek2-${alg}`, "ek.pem"), "-G", alg, "-s", p(`secret-${alg}.bin`), "-n", name, "-o", p(`tcred-${alg}.bin`)],
+      { encoding: "utf8" },
+    );
     t.is(r.status, 0, r.stderr);
     const a = await tactl("tpm", "activate-credential", ...T(), "--ak", ak, "--in", p(`tcred-${alg}.bin`));
     t.is(a.code, 0, a.err);
     t.is(a.out.trim(), secret);
     // A credential for another Name does not activate.
-    const r2 = spawnSync("tpm2_makecredential", ["-T", "none", "-u", p(`ek2-${alg}`, "ek.pem"), "-G", alg, "-s", p(`secret-${alg}.bin`), "-n", "000b" + "11".repeat(32), "-o", p(`tcred-${alg}-other.bin`)], { encoding: "utf8" });
+    const r2 = spawnSync(
+      "tpm2_makecredential",
+      [
+        "-T",
+        "none",
+        "-u",
+        p(`ek2-${alg}`, "ek.pem"),
+        "-G",
+        alg,
+        "-s",
+        p(`secret-${alg}.bin`),
+        "-n",
+        "000b" + "11".repeat(32),
+        "-o",
+        p(`tcred-${alg}-other.bin`),
+      ],
+      { encoding: "utf8" },
+    );
     t.is(r2.status, 0, r2.stderr);
     const bad = await tactl("tpm", "activate-credential", ...T(), "--ak", ak, "--in", p(`tcred-${alg}-other.bin`));
     t.is(bad.code, 3);

@@ -27,6 +27,10 @@ export function parseCertificatePem(pem: string): ParsedCertificate {
 /** Whether `signedBy` names this certificate: its commonName or its whole subject (any RDN order). */
 export function certificateMatches(cert: ParsedCertificate, signedBy: string): boolean {
   if (signedBy === cert.commonName || signedBy === cert.subject) return true;
-  const norm = (s: string): string => s.split(/\s*,\s*/).sort().join(",");
+  const norm = (s: string): string =>
+    s
+      .split(/\s*,\s*/)
+      .sort()
+      .join(",");
   return norm(signedBy) === norm(cert.subject);
 }

@@ -74,9 +74,15 @@ function applyVariant(manifest: HostImage, variant: BootVariant | undefined): Ho
 export async function bootHost(tpm: Tpm, manifest: HostImage, options: BootHostOptions = {}): Promise<BootHostResult> {
   const image = applyVariant(validateHostImage(manifest), options.variant);
   const active = (await tpm.pcrBanks()).filter((s) => selectedPcrs(s).length > 0);
-  const banks = active.map((s) => s.hash).filter((alg) => HASH_SIZE[alg] !== undefined).sort((a, b) => a - b);
+  const banks = active
+    .map((s) => s.hash)
+    .filter((alg) => HASH_SIZE[alg] !== undefined)
+    .sort((a, b) => a - b);
   if (banks.length === 0) {
-    throw new BootError("BOOT_TPM_BANKS", `The TPM has no active PCR bank with a known hash (active: ${active.map((s) => algName(s.hash)).join(", ") || "none"})`);
+    throw new BootError(
+      "BOOT_TPM_BANKS",
+      `The TPM has no active PCR bank with a known hash (active: ${active.map((s) => algName(s.hash)).join(", ") || "none"})`,
+    );
   }
   if (!options.allowNonResetPcrs) {
     const values = await tpm.pcrRead(banks.map((alg) => pcrSelection(alg, [...BOOT_PCRS])));
@@ -97,7 +103,11 @@ export async function bootHost(tpm: Tpm, manifest: HostImage, options: BootHostO
   for (const e of events) {
     const digests = new Map(banks.map((alg) => [alg, bootEventDigest(e, alg)]));
     appendEvent(log, e.pcr, e.type, e.data, digests);
-    if (e.type !== EV.NO_ACTION) await tpm.pcrExtend(e.pcr, banks.map((alg) => ({ hashAlg: alg, digest: digests.get(alg) ?? new Uint8Array(0) })));
+    if (e.type !== EV.NO_ACTION)
+      await tpm.pcrExtend(
+        e.pcr,
+        banks.map((alg) => ({ hashAlg: alg, digest: digests.get(alg) ?? new Uint8Array(0) })),
+      );
   }
   let bytes = writeEventLog(log);
   const v = options.variant;

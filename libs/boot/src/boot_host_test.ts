@@ -47,7 +47,10 @@ test.serial("the log is crypto-agile with the TPM's active banks and every measu
   t.deepEqual(boot.banks, BANKS);
   const log = parseEventLog(boot.log);
   t.is(log.format, "crypto-agile");
-  t.deepEqual(log.specId?.algorithms.map((a) => a.alg), BANKS);
+  t.deepEqual(
+    log.specId?.algorithms.map((a) => a.alg),
+    BANKS,
+  );
   t.is(log.events.length, boot.events);
   t.is(boot.events, measuredBootEvents(manifest).length);
   for (const e of log.events) t.deepEqual([...e.digests.keys()], BANKS);
@@ -61,7 +64,10 @@ test.serial("the log replays to exactly the TPM's PCRs 0–9 and 14 in every ban
     for (const pcr of BOOT_PCRS) {
       const v = tpmPcrs.get(bank)?.get(pcr);
       t.truthy(v);
-      t.true(v?.some((b) => b !== 0), `${algName(bank)}:${pcr} was extended`);
+      t.true(
+        v?.some((b) => b !== 0),
+        `${algName(bank)}:${pcr} was extended`,
+      );
       t.deepEqual(replayed.get(bank)?.get(pcr), v);
     }
   }
@@ -85,7 +91,10 @@ test.serial("every checked digest matches its data, and Secure Boot is recorded"
   t.regex(sb.dbCertificates[1].subject ?? "", /CN=Tessera Test OS Signing CA/);
   t.is(sb.dbCertificates.length, 2);
   t.is(sb.authorities.length, 2);
-  t.deepEqual(sb.authorities.map((a) => a.certificateSha256), sb.dbCertificates.map((c) => c.sha256));
+  t.deepEqual(
+    sb.authorities.map((a) => a.certificateSha256),
+    sb.dbCertificates.map((c) => c.sha256),
+  );
   t.is(log.events.filter((e) => e.type === EV.EFI_BOOT_SERVICES_APPLICATION).length, manifest.bootChain.length);
 });
 
@@ -112,7 +121,10 @@ test.serial("tpm2_eventlog (tpm2-tools) parses the log and computes the TPM's PC
       t.truthy(section, `no ${algName(bank)} section in:\n${pcrs}`);
       const values = new Map<number, string>();
       for (const m of (section?.[1] ?? "").matchAll(/^\s+(\d+)\s*:\s*0x([0-9a-fA-F]+)/gm)) values.set(Number(m[1]), m[2].toLowerCase());
-      t.deepEqual([...values.keys()].sort((a, b) => a - b), [...BOOT_PCRS]);
+      t.deepEqual(
+        [...values.keys()].sort((a, b) => a - b),
+        [...BOOT_PCRS],
+      );
       for (const pcr of BOOT_PCRS) t.is(values.get(pcr), toHex(tpmPcrs.get(bank)?.get(pcr) ?? new Uint8Array()), `${algName(bank)}:${pcr}`);
     }
   } finally {
@@ -140,7 +152,10 @@ test.serial("a TPM with only the SHA-256 bank active gets a SHA-256-only log", a
     const r = await bootHost(tpm256, manifest);
     t.deepEqual(r.banks, [TPM_ALG.SHA256]);
     const log = parseEventLog(r.log);
-    t.deepEqual(log.specId?.algorithms.map((a) => a.alg), [TPM_ALG.SHA256]);
+    t.deepEqual(
+      log.specId?.algorithms.map((a) => a.alg),
+      [TPM_ALG.SHA256],
+    );
     const pcrs = await tpm256.pcrRead([pcrSelection(TPM_ALG.SHA256, [...BOOT_PCRS])]);
     t.true(comparePcrs(replay(log), pcrs).ok);
     t.deepEqual(pcrs.get(TPM_ALG.SHA256), tpmPcrs.get(TPM_ALG.SHA256), "the SHA-256 bank does not depend on the other banks");

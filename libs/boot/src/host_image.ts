@@ -152,7 +152,8 @@ function certs(v: unknown, field: string): { pems: string[]; parsed: ParsedCerti
 function image(v: unknown, field: string, db: readonly ParsedCertificate[]): BootImage {
   const o = record(v, field, ["kind", "path", "sha256"], ["signedBy"]);
   const kind = text(o.kind, `${field}.kind`);
-  if (!(BOOT_IMAGE_KINDS as readonly string[]).includes(kind)) fail(`${field}.kind`, `expected one of ${BOOT_IMAGE_KINDS.join(", ")}, got ${JSON.stringify(kind)}`);
+  if (!(BOOT_IMAGE_KINDS as readonly string[]).includes(kind))
+    fail(`${field}.kind`, `expected one of ${BOOT_IMAGE_KINDS.join(", ")}, got ${JSON.stringify(kind)}`);
   const path = text(o.path, `${field}.path`, { max: 512 });
   if (!path.startsWith("\\") || path.includes("/")) fail(`${field}.path`, `expected an EFI path like \\EFI\\BOOT\\BOOTX64.EFI, got ${JSON.stringify(path)}`);
   const sha256 = hex32(o.sha256, `${field}.sha256`);

@@ -88,26 +88,126 @@ test("bad fields are named", (t) => {
   const sb = (m: Record<string, unknown>): Record<string, unknown> => m.secureBoot as Record<string, unknown>;
   const fw = (m: Record<string, unknown>): Record<string, unknown> => m.firmware as Record<string, unknown>;
   rejects(t, "nope", "manifest", /expected an object, got string/);
-  rejects(t, edit((m) => delete m.version), "manifest.version", /missing/);
-  rejects(t, edit((m) => (m.version = 7)), "manifest.version", /expected a string, got number/);
-  rejects(t, edit((m) => (m.extra = 1)), "manifest.extra", /unknown field/);
-  rejects(t, edit((m) => (chain(m)[0].sha256 = "abc")), "manifest.bootChain[0].sha256", /64 hex digits/);
-  rejects(t, edit((m) => (chain(m)[1].kind = "driver")), "manifest.bootChain[1].kind", /expected one of/);
-  rejects(t, edit((m) => (chain(m)[1].path = "/EFI/BOOT/x.efi")), "manifest.bootChain[1].path", /EFI path/);
-  rejects(t, edit((m) => (chain(m)[2].signedBy = "Someone Else CA")), "manifest.bootChain[2].signedBy", /no db certificate/);
-  rejects(t, edit((m) => (chain(m)[0].kind = "kernel")), "manifest.bootChain", /exactly one kernel, found 2/);
-  rejects(t, edit((m) => chain(m).reverse()), "manifest.bootChain[0].kind", /must be the last/);
-  rejects(t, edit((m) => (m.bootChain = [])), "manifest.bootChain", /empty|exactly one kernel/);
-  rejects(t, edit((m) => (sb(m).pk = ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])), "manifest.secureBoot.pk[0]", /not an X\.509 certificate/);
-  rejects(t, edit((m) => (sb(m).pk = [])), "manifest.secureBoot.pk", /setup mode/);
-  rejects(t, edit((m) => (sb(m).enabled = "yes")), "manifest.secureBoot.enabled", /expected a boolean/);
-  rejects(t, edit((m) => (sb(m).dbx = [chain(m)[3].sha256])), "manifest.bootChain[3].sha256", /in dbx/);
-  rejects(t, edit((m) => ((fw(m).blobs as Record<string, unknown>[])[0].contentBase64 = "AAAA")), "manifest.firmware.blobs[0]", /exactly one/);
-  rejects(t, edit((m) => ((fw(m).blobs as Record<string, unknown>[])[2].contentBase64 = "not base64!")), "manifest.firmware.blobs[2].contentBase64", /not base64/);
-  rejects(t, edit((m) => ((fw(m).blobs as Record<string, unknown>[])[0].name = "x".repeat(256))), "manifest.firmware.blobs[0].name", /at most 255/);
-  rejects(t, edit((m) => (m.kernelCommandLine = "a\0b")), "manifest.kernelCommandLine", /NUL/);
-  rejects(t, edit((m) => (m.initrdSha256 = null)), "manifest.initrdSha256", /expected a string, got null/);
-  rejects(t, edit((m) => (m.bootChain = Array.from({ length: 65 }, () => chain(m)[3]))), "manifest.bootChain", /at most 64/);
+  rejects(
+    t,
+    edit((m) => delete m.version),
+    "manifest.version",
+    /missing/,
+  );
+  rejects(
+    t,
+    edit((m) => (m.version = 7)),
+    "manifest.version",
+    /expected a string, got number/,
+  );
+  rejects(
+    t,
+    edit((m) => (m.extra = 1)),
+    "manifest.extra",
+    /unknown field/,
+  );
+  rejects(
+    t,
+    edit((m) => (chain(m)[0].sha256 = "abc")),
+    "manifest.bootChain[0].sha256",
+    /64 hex digits/,
+  );
+  rejects(
+    t,
+    edit((m) => (chain(m)[1].kind = "driver")),
+    "manifest.bootChain[1].kind",
+    /expected one of/,
+  );
+  rejects(
+    t,
+    edit((m) => (chain(m)[1].path = "/EFI/BOOT/x.efi")),
+    "manifest.bootChain[1].path",
+    /EFI path/,
+  );
+  rejects(
+    t,
+    edit((m) => (chain(m)[2].signedBy = "Someone Else CA")),
+    "manifest.bootChain[2].signedBy",
+    /no db certificate/,
+  );
+  rejects(
+    t,
+    edit((m) => (chain(m)[0].kind = "kernel")),
+    "manifest.bootChain",
+    /exactly one kernel, found 2/,
+  );
+  rejects(
+    t,
+    edit((m) => chain(m).reverse()),
+    "manifest.bootChain[0].kind",
+    /must be the last/,
+  );
+  rejects(
+    t,
+    edit((m) => (m.bootChain = [])),
+    "manifest.bootChain",
+    /empty|exactly one kernel/,
+  );
+  rejects(
+    t,
+    edit((m) => (sb(m).pk = ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])),
+    "manifest.secureBoot.pk[0]",
+    /not an X\.509 certificate/,
+  );
+  rejects(
+    t,
+    edit((m) => (sb(m).pk = [])),
+    "manifest.secureBoot.pk",
+    /setup mode/,
+  );
+  rejects(
+    t,
+    edit((m) => (sb(m).enabled = "yes")),
+    "manifest.secureBoot.enabled",
+    /expected a boolean/,
+  );
+  rejects(
+    t,
+    edit((m) => (sb(m).dbx = [chain(m)[3].sha256])),
+    "manifest.bootChain[3].sha256",
+    /in dbx/,
+  );
+  rejects(
+    t,
+    edit((m) => ((fw(m).blobs as Record<string, unknown>[])[0].contentBase64 = "AAAA")),
+    "manifest.firmware.blobs[0]",
+    /exactly one/,
+  );
+  rejects(
+    t,
+    edit((m) => ((fw(m).blobs as Record<string, unknown>[])[2].contentBase64 = "not base64!")),
+    "manifest.firmware.blobs[2].contentBase64",
+    /not base64/,
+  );
+  rejects(
+    t,
+    edit((m) => ((fw(m).blobs as Record<string, unknown>[])[0].name = "x".repeat(256))),
+    "manifest.firmware.blobs[0].name",
+    /at most 255/,
+  );
+  rejects(
+    t,
+    edit((m) => (m.kernelCommandLine = "a\0b")),
+    "manifest.kernelCommandLine",
+    /NUL/,
+  );
+  rejects(
+    t,
+    edit((m) => (m.initrdSha256 = null)),
+    "manifest.initrdSha256",
+    /expected a string, got null/,
+  );
+  rejects(
+    t,
+    edit((m) => (m.bootChain = Array.from({ length: 65 }, () => chain(m)[3]))),
+    "manifest.bootChain",
+    /at most 64/,
+  );
 });
 
 test("Secure Boot off still validates db signers but not dbx", (t) => {

@@ -127,15 +127,7 @@ function grubConfig(manifest: HostImage, kernel: BootImage): { cfg: string; kern
   const kernelPath = grubPath(kernel.path);
   const initrdPath = initrdPathOf(kernelPath);
   const linuxArgs = manifest.kernelCommandLine === "" ? kernelPath : `${kernelPath} ${manifest.kernelCommandLine}`;
-  const cfg = [
-    "set default=0",
-    "set timeout=0",
-    "menuentry 'Tessera' --id tessera {",
-    `\tlinux ${linuxArgs}`,
-    `\tinitrd ${initrdPath}`,
-    "}",
-    "",
-  ].join("\n");
+  const cfg = ["set default=0", "set timeout=0", "menuentry 'Tessera' --id tessera {", `\tlinux ${linuxArgs}`, `\tinitrd ${initrdPath}`, "}", ""].join("\n");
   return { cfg, kernelPath, initrdPath, linuxArgs };
 }
 

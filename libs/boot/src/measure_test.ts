@@ -100,7 +100,10 @@ test("Secure Boot state, db certificates and one authority per distinct signer",
   t.regex(state.dbCertificates[0].subject ?? "", /Tessera Test UEFI CA/);
   // boot manager and shim by the UEFI CA, grub and kernel by the OS CA: two authorities, before their first image.
   t.is(state.authorities.length, 2);
-  t.deepEqual(state.authorities.map((a) => a.variable), ["db", "db"]);
+  t.deepEqual(
+    state.authorities.map((a) => a.variable),
+    ["db", "db"],
+  );
   t.regex(state.authorities[0].subject ?? "", /Tessera Test UEFI CA/);
   t.regex(state.authorities[1].subject ?? "", /Tessera Test OS Signing CA/);
   const images = log.events.filter((e) => e.type === EV.EFI_BOOT_SERVICES_APPLICATION);
@@ -115,7 +118,10 @@ test("Secure Boot state, db certificates and one authority per distinct signer",
 test("PCR 1 and PCR 4: boot variables, the boot-option action and one image event per boot-chain image", (t) => {
   const log = logOf(measuredBootEvents(manifest));
   const boot = log.events.filter((e) => e.pcr === 1 && e.type === EV.EFI_VARIABLE_BOOT).map((e) => decodeEvent(e, log));
-  t.deepEqual(boot.map((d) => (d.kind === "efi-variable" ? d.name : d.kind)), ["BootOrder", "Boot0001"]);
+  t.deepEqual(
+    boot.map((d) => (d.kind === "efi-variable" ? d.name : d.kind)),
+    ["BootOrder", "Boot0001"],
+  );
   const pcr4 = log.events.filter((e) => e.pcr === 4);
   t.is(pcr4[0].type, EV.EFI_ACTION);
   t.is(text(pcr4[0].data), "Calling EFI Application from Boot Option");
@@ -131,7 +137,10 @@ test("PCR 1 and PCR 4: boot variables, the boot-option action and one image even
     const d = decodeEvent(e, log);
     return d.kind === "efi-image" ? d.devicePath : d.kind;
   });
-  t.deepEqual(paths, manifest.bootChain.map((b) => b.path));
+  t.deepEqual(
+    paths,
+    manifest.bootChain.map((b) => b.path),
+  );
   const pcr5 = log.events.filter((e) => e.pcr === 5 && e.type === EV.EFI_ACTION).map((e) => text(e.data));
   t.deepEqual(pcr5, ["Exit Boot Services Invocation", "Exit Boot Services Returned with Success"]);
 });

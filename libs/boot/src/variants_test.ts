@@ -116,7 +116,10 @@ test.serial("a log edited after the boot, digests kept: the PCRs still replay, c
   t.false(secureBootState(log).enabled);
   t.true(comparePcrs(replay(log), pcrs).ok, "replay alone does not catch it: the digests were kept");
   const problems = checkEventDigests(log);
-  t.deepEqual(problems.map((p) => `${p.index}/${p.pcr}/${p.type}/${p.bank}`), [`${index}/7/EV_EFI_VARIABLE_DRIVER_CONFIG/sha1`, `${index}/7/EV_EFI_VARIABLE_DRIVER_CONFIG/sha256`]);
+  t.deepEqual(
+    problems.map((p) => `${p.index}/${p.pcr}/${p.type}/${p.bank}`),
+    [`${index}/7/EV_EFI_VARIABLE_DRIVER_CONFIG/sha1`, `${index}/7/EV_EFI_VARIABLE_DRIVER_CONFIG/sha256`],
+  );
   t.deepEqual(pcrs, defaultBoot.pcrs, "the TPM saw the true boot");
 });
 

@@ -193,7 +193,8 @@ export function bytes(name: string, length: number): Codec<Uint8Array> {
       return v;
     },
     write(w, v) {
-      if (!(v instanceof Uint8Array) || v.length !== length) throw encodeError(name, `must be ${length} bytes, got ${v instanceof Uint8Array ? v.length : typeof v}`);
+      if (!(v instanceof Uint8Array) || v.length !== length)
+        throw encodeError(name, `must be ${length} bytes, got ${v instanceof Uint8Array ? v.length : typeof v}`);
       writeRaw(w, v);
     },
   };

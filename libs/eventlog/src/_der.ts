@@ -27,9 +27,20 @@ function tlv(b: Uint8Array, pos: number, limit: number): Tlv | undefined {
 }
 
 const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
-  "2.5.4.3": "CN", "2.5.4.4": "SN", "2.5.4.5": "serialNumber", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST",
-  "2.5.4.9": "street", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.12": "title", "2.5.4.42": "GN",
-  "1.2.840.113549.1.9.1": "emailAddress", "0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID",
+  "2.5.4.3": "CN",
+  "2.5.4.4": "SN",
+  "2.5.4.5": "serialNumber",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.9": "street",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.12": "title",
+  "2.5.4.42": "GN",
+  "1.2.840.113549.1.9.1": "emailAddress",
+  "0.9.2342.19200300.100.1.25": "DC",
+  "0.9.2342.19200300.100.1.1": "UID",
 };
 
 function oidText(b: Uint8Array, t: Tlv): string {
@@ -101,11 +112,11 @@ export function certificateSubject(der: Uint8Array): string | undefined {
   }
   if (!subject) return undefined;
   const rdns: string[] = [];
-  for (let q = subject.start; q < subject.end; ) {
+  for (let q = subject.start; q < subject.end;) {
     const set = tlv(der, q, subject.end);
     if (set?.tag !== 0x31) return undefined;
     const atvs: string[] = [];
-    for (let r = set.start; r < set.end; ) {
+    for (let r = set.start; r < set.end;) {
       const atv = tlv(der, r, set.end);
       if (atv?.tag !== 0x30) return undefined;
       const oid = tlv(der, atv.start, atv.end);

@@ -6,8 +6,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { existsSync as fixturesExist } from "node:fs";
 // The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
-
+const SHARED_FIXTURES =
+  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
 
 /** Where the event-log fixtures live. */
 export const EVENTLOG_DIR = SHARED_FIXTURES + "/eventlogs";
@@ -27,7 +27,13 @@ export function fixture(name: string): Uint8Array {
 }
 
 /** The Windows GCP attestation, with its base64 fields decoded. */
-export function windowsGcp(): { raw: Uint8Array; pcrs: { index: number; digest: Uint8Array; alg: number }[]; akPublic: Uint8Array /* TPMT_PUBLIC */; quote: Uint8Array; signature: Uint8Array } {
+export function windowsGcp(): {
+  raw: Uint8Array;
+  pcrs: { index: number; digest: Uint8Array; alg: number }[];
+  akPublic: Uint8Array /* TPMT_PUBLIC */;
+  quote: Uint8Array;
+  signature: Uint8Array;
+} {
   const j = JSON.parse(readFileSync(WINDOWS_GCP, "utf8")) as {
     AK: { Public: string };
     Quote: { Quote: string; Signature: string };

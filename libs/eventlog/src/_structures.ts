@@ -180,7 +180,12 @@ export const EFI_SIGNATURE_LIST = struct("EFI_SIGNATURE_LIST", {
     if (body < 0) return fail(`SignatureListSize ${listSize} is smaller than its header`);
     if (size < 16) return fail(`SignatureSize ${size} is smaller than an owner GUID`);
     if (body % size !== 0) return fail(`${body} bytes of signatures are not a multiple of SignatureSize ${size}`);
-    return region("signatures", () => body, listOf("signatures", efiSignatureData(size), () => body / size, MAX_DATA), MAX_DATA);
+    return region(
+      "signatures",
+      () => body,
+      listOf("signatures", efiSignatureData(size), () => body / size, MAX_DATA),
+      MAX_DATA,
+    );
   }),
 });
 

@@ -28,14 +28,16 @@ export function appendEvent(log: EventLog, pcr: number, type: number, data: Uint
     for (const [alg, v] of digests) {
       const size = bankDigestSize(log, alg);
       if (size === undefined) throw new EventLogEncodeError("LogEvent", `the log has no bank 0x${alg.toString(16).padStart(4, "0")}`);
-      if (!(v instanceof Uint8Array) || v.length !== size) throw new EventLogEncodeError("LogEvent", `the 0x${alg.toString(16).padStart(4, "0")} digest must be ${size} bytes`);
+      if (!(v instanceof Uint8Array) || v.length !== size)
+        throw new EventLogEncodeError("LogEvent", `the 0x${alg.toString(16).padStart(4, "0")} digest must be ${size} bytes`);
       d.set(alg, new Uint8Array(v));
     }
   } else {
     d = new Map(
       banks.map((alg) => {
         if (type === EV.NO_ACTION) return [alg, new Uint8Array(bankDigestSize(log, alg) ?? 0)];
-        if (HASH_SIZE[alg] === undefined) throw new EventLogEncodeError("LogEvent", `cannot compute a 0x${alg.toString(16).padStart(4, "0")} digest: give digests`);
+        if (HASH_SIZE[alg] === undefined)
+          throw new EventLogEncodeError("LogEvent", `cannot compute a 0x${alg.toString(16).padStart(4, "0")} digest: give digests`);
         return [alg, hash(alg, data)];
       }),
     );

@@ -43,8 +43,20 @@ test("an event whose data was changed is flagged in every bank, with the reason"
   const sep = log.events.find((e) => e.type === EV.SEPARATOR)!;
   sep.data = new Uint8Array([1, 0, 0, 0]);
   t.deepEqual(checkEventDigests(log), [
-    ...["sha1", "sha256", "sha384"].map((bank) => ({ index: sb.index, pcr: 7, type: "EV_EFI_VARIABLE_DRIVER_CONFIG", bank, reason: `digest is not the ${bank} hash of the event-data` })),
-    ...["sha1", "sha256", "sha384"].map((bank) => ({ index: sep.index, pcr: 7, type: "EV_SEPARATOR", bank, reason: `digest is not the ${bank} hash of the event-data` })),
+    ...["sha1", "sha256", "sha384"].map((bank) => ({
+      index: sb.index,
+      pcr: 7,
+      type: "EV_EFI_VARIABLE_DRIVER_CONFIG",
+      bank,
+      reason: `digest is not the ${bank} hash of the event-data`,
+    })),
+    ...["sha1", "sha256", "sha384"].map((bank) => ({
+      index: sep.index,
+      pcr: 7,
+      type: "EV_SEPARATOR",
+      bank,
+      reason: `digest is not the ${bank} hash of the event-data`,
+    })),
   ]);
 });
 
@@ -58,7 +70,13 @@ test("grub strings: the NUL and the prefix are accepted either way; a changed co
   appendEvent(log, 8, EV.IPL, enc("grub_cmd set pager=1\0"), sha256(enc("set pager=1\0")));
   appendEvent(log, 8, EV.IPL, enc("kernel_cmdline: /vmlinuz ro\0"), sha256(enc("/vmlinuz ro quiet")));
   appendEvent(log, 9, EV.IPL, enc("(hd0,gpt1)/boot/grub/grub.cfg\0"), sha256(enc("file contents")));
-  appendEvent(log, 5, EV.EFI_VARIABLE_BOOT, encodeEfiVariableData(EFI_GUID.GLOBAL_VARIABLE, "BootOrder", new Uint8Array([1, 0])), sha256(new Uint8Array([1, 0])));
+  appendEvent(
+    log,
+    5,
+    EV.EFI_VARIABLE_BOOT,
+    encodeEfiVariableData(EFI_GUID.GLOBAL_VARIABLE, "BootOrder", new Uint8Array([1, 0])),
+    sha256(new Uint8Array([1, 0])),
+  );
   t.deepEqual(
     explainEventDigests(log).map((c) => [c.index, c.ok, c.measured]),
     [
@@ -70,5 +88,8 @@ test("grub strings: the NUL and the prefix are accepted either way; a changed co
       [7, true, "variable-data"],
     ],
   );
-  t.deepEqual(checkEventDigests(log).map((p) => p.index), [5]);
+  t.deepEqual(
+    checkEventDigests(log).map((p) => p.index),
+    [5],
+  );
 });

@@ -1,24 +1,7 @@
 // Tests of the private little-endian schema engine (_codec.ts) and the structures declared with it.
 import test from "ava";
 import fc from "fast-check";
-import {
-  bytesOf,
-  counted,
-  countOf,
-  DecodeFault,
-  decode,
-  encode,
-  guid,
-  guidBytes,
-  lengthInt,
-  listToEnd,
-  struct,
-  u16,
-  u32,
-  u64,
-  u8,
-  ucs2Of,
-} from "./_codec.ts";
+import { bytesOf, counted, countOf, DecodeFault, decode, encode, guid, guidBytes, lengthInt, listToEnd, struct, u16, u32, u64, u8, ucs2Of } from "./_codec.ts";
 import { EFI_LOAD_OPTION, EFI_SIGNATURE_LIST, TCG_EfiSpecIdEvent, UEFI_GPT_DATA, UEFI_VARIABLE_DATA } from "./_structures.ts";
 import { EventLogEncodeError } from "./errors.ts";
 
@@ -106,7 +89,9 @@ test("decode faults name the field path, the offset and a code", (t) => {
 });
 
 test("encode errors name the structure and field", (t) => {
-  const e = t.throws(() => encode(SAMPLE, { a: 256, b: 0, c: 0, d: 0n, id: "x", name: "", items: [], tail: new Uint8Array() }), { instanceOf: EventLogEncodeError });
+  const e = t.throws(() => encode(SAMPLE, { a: 256, b: 0, c: 0, d: 0n, id: "x", name: "", items: [], tail: new Uint8Array() }), {
+    instanceOf: EventLogEncodeError,
+  });
   t.is(e?.path, "SAMPLE.a");
   t.throws(() => guidBytes("not-a-guid"), { instanceOf: EventLogEncodeError, message: /not a GUID/ });
 });
@@ -131,7 +116,10 @@ test("TCG_EfiSpecIdEvent matches the PFP layout (minor before major)", (t) => {
     ],
     vendorInfo: new Uint8Array(),
   });
-  t.is(Buffer.from(bytes).toString("hex"), Buffer.from("Spec ID Event03\0").toString("hex") + "00000000" + "00020002" + "02000000" + "04001400" + "0b002000" + "00");
+  t.is(
+    Buffer.from(bytes).toString("hex"),
+    Buffer.from("Spec ID Event03\0").toString("hex") + "00000000" + "00020002" + "02000000" + "04001400" + "0b002000" + "00",
+  );
 });
 
 test("UEFI_VARIABLE_DATA, EFI_LOAD_OPTION, EFI_SIGNATURE_LIST and UEFI_GPT_DATA code both ways", (t) => {
@@ -140,7 +128,12 @@ test("UEFI_VARIABLE_DATA, EFI_LOAD_OPTION, EFI_SIGNATURE_LIST and UEFI_GPT_DATA 
   t.is(vb.length, 16 + 8 + 8 + 20 + 1);
   t.like(decode(UEFI_VARIABLE_DATA, vb), { unicodeNameLength: 10, variableDataLength: 1, unicodeName: "SecureBoot" });
 
-  const lo = encode(EFI_LOAD_OPTION, { attributes: 1, description: "ubuntu", filePathList: new Uint8Array([0x7f, 0xff, 4, 0]), optionalData: new Uint8Array() });
+  const lo = encode(EFI_LOAD_OPTION, {
+    attributes: 1,
+    description: "ubuntu",
+    filePathList: new Uint8Array([0x7f, 0xff, 4, 0]),
+    optionalData: new Uint8Array(),
+  });
   t.like(decode(EFI_LOAD_OPTION, lo), { attributes: 1, description: "ubuntu", filePathListLength: 4 });
 
   const sl = {

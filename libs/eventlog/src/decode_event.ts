@@ -101,7 +101,16 @@ const SIGNATURE_DATABASES: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   [EFI_GUID.GLOBAL_VARIABLE, new Set(["PK", "KEK", "PKDefault", "KEKDefault", "dbDefault", "dbxDefault", "dbtDefault", "dbrDefault"])],
   [EFI_GUID.SHIM_LOCK, new Set(["MokList", "MokListX", "MokListRT", "MokListXRT"])],
 ]);
-const BOOLEANS: ReadonlySet<string> = new Set(["SecureBoot", "SetupMode", "AuditMode", "DeployedMode", "MokSBState", "MokListTrusted", "MokSBStateRT", "MokIgnoreDB"]);
+const BOOLEANS: ReadonlySet<string> = new Set([
+  "SecureBoot",
+  "SetupMode",
+  "AuditMode",
+  "DeployedMode",
+  "MokSBState",
+  "MokListTrusted",
+  "MokSBStateRT",
+  "MokIgnoreDB",
+]);
 
 function latin1(b: Uint8Array): string {
   let s = "";
@@ -155,7 +164,13 @@ function efiVariable(type: number, data: Uint8Array): EfiVariableEvent {
       for (let i = 0; i < vd.length; i += 2) out.bootOrder.push(vd[i] | (vd[i + 1] << 8));
     } else if (/^Boot[0-9A-Fa-f]{4}$/.test(name)) {
       const o = tryDecode(EFI_LOAD_OPTION, vd);
-      if (o) out.loadOption = { attributes: o.attributes, description: trimNuls(o.description), devicePath: devicePathToText(o.filePathList), devicePathRaw: o.filePathList };
+      if (o)
+        out.loadOption = {
+          attributes: o.attributes,
+          description: trimNuls(o.description),
+          devicePath: devicePathToText(o.filePathList),
+          devicePathRaw: o.filePathList,
+        };
     }
   }
   return out;
@@ -238,7 +253,11 @@ function decodeUnsafe(e: LogEvent, log: EventLog | undefined): DecodedEvent {
     }
     case EV.EFI_HANDOFF_TABLES2: {
       const t = decode(UEFI_HANDOFF_TABLE_POINTERS2, data);
-      return { kind: "handoff-tables", description: latin1(t.tableDescription), tables: t.tableEntry.map((x) => ({ guid: x.vendorGuid, table: x.vendorTable })) };
+      return {
+        kind: "handoff-tables",
+        description: latin1(t.tableDescription),
+        tables: t.tableEntry.map((x) => ({ guid: x.vendorGuid, table: x.vendorTable })),
+      };
     }
     case EV.POST_CODE:
     case EV.S_CRTM_CONTENTS:
@@ -246,7 +265,9 @@ function decodeUnsafe(e: LogEvent, log: EventLog | undefined): DecodedEvent {
       return textOr(data, () => (data.length === 16 ? blob(data) : { kind: "raw", reason: "neither text nor a firmware blob" }));
     case EV.EVENT_TAG: {
       const t = tryDecode(TCG_PCClientTaggedEvent, data);
-      return t ? { kind: "tagged", id: t.taggedEventID, data: t.taggedEventData } : textOr(data, () => ({ kind: "raw", reason: "not a TCG_PCClientTaggedEvent" }));
+      return t
+        ? { kind: "tagged", id: t.taggedEventID, data: t.taggedEventData }
+        : textOr(data, () => ({ kind: "raw", reason: "not a TCG_PCClientTaggedEvent" }));
     }
     default:
       // EV_EFI_ACTION, EV_ACTION, EV_IPL, EV_S_CRTM_VERSION, EV_PLATFORM_CONFIG_FLAGS, EV_NONHOST_INFO,

@@ -69,8 +69,11 @@ test("spot checks: SecureBoot, PK/db signature lists, separators, boot applicati
 
 test("spot checks: GRUB command lines and shim's MokList strings (Ubuntu 21.04, Fedora CoreOS 36, RHEL 8)", (t) => {
   const ubuntu = parseEventLog(fixture("go-attestation_ubuntu_2104_shielded_vm_no_secure_boot_eventlog.bin"));
-  const texts = (log: EventLog, pcr: number) => log.events.filter((e) => e.type === EV.IPL && e.pcr === pcr).map((e) => (decodeEvent(e, log) as { text?: string }).text);
-  t.true(texts(ubuntu, 8).includes("grub_cmd: linux /boot/vmlinuz-5.11.0-1006-gcp root=PARTUUID=6443a6ae-e5e9-4df7-9a06-d1329e50f33c ro console=ttyS0 panic=-1"));
+  const texts = (log: EventLog, pcr: number) =>
+    log.events.filter((e) => e.type === EV.IPL && e.pcr === pcr).map((e) => (decodeEvent(e, log) as { text?: string }).text);
+  t.true(
+    texts(ubuntu, 8).includes("grub_cmd: linux /boot/vmlinuz-5.11.0-1006-gcp root=PARTUUID=6443a6ae-e5e9-4df7-9a06-d1329e50f33c ro console=ttyS0 panic=-1"),
+  );
   t.deepEqual(find(ubuntu, (e) => e.type === EV.EFI_ACTION)[1], { kind: "text", text: "Calling EFI Application from Boot Option" });
   t.true(texts(ubuntu, 8).some((s) => s?.startsWith("kernel_cmdline: /boot/vmlinuz-5.11.0-1006-gcp root=PARTUUID=")));
   t.true(texts(ubuntu, 9).includes("(hd0,gpt15)/EFI/ubuntu/grub.cfg"));
@@ -78,19 +81,31 @@ test("spot checks: GRUB command lines and shim's MokList strings (Ubuntu 21.04, 
   t.deepEqual(texts(coreos, 14), ["MokList", "MokListX", "MokListTrusted"]);
   t.true(texts(coreos, 9).includes("(hd0,gpt2)/EFI/fedora/grub.cfg"));
   const [, shim] = find(coreos, (e) => e.type === EV.EFI_BOOT_SERVICES_APPLICATION);
-  t.regex((shim as { devicePath: string }).devicePath, /NVMe\(0x1,00-00-00-00-00-00-00-00\)\/HD\(2,GPT,22b9d9d7-140b-473b-82e0-26ded9d03d28,0x1000,0x3F800\)\/\\EFI\\fedora\\shimx64\.efi$/);
+  t.regex(
+    (shim as { devicePath: string }).devicePath,
+    /NVMe\(0x1,00-00-00-00-00-00-00-00\)\/HD\(2,GPT,22b9d9d7-140b-473b-82e0-26ded9d03d28,0x1000,0x3F800\)\/\\EFI\\fedora\\shimx64\.efi$/,
+  );
   const [, gpt] = find(coreos, (e) => e.type === EV.EFI_GPT_EVENT);
   t.like(gpt, { kind: "efi-gpt", diskGuid: "00000000-0000-4000-a000-000000000001" });
-  t.deepEqual((gpt as { partitions: { name: string; startingLba: bigint }[] }).partitions.map((p) => [p.name, p.startingLba]), [
-    ["BIOS-BOOT", 2048n],
-    ["EFI-SYSTEM", 4096n],
-    ["boot", 264192n],
-    ["root", 1050624n],
-  ]);
+  t.deepEqual(
+    (gpt as { partitions: { name: string; startingLba: bigint }[] }).partitions.map((p) => [p.name, p.startingLba]),
+    [
+      ["BIOS-BOOT", 2048n],
+      ["EFI-SYSTEM", 4096n],
+      ["boot", 264192n],
+      ["root", 1050624n],
+    ],
+  );
   const [, order] = find(coreos, (_, d) => d.kind === "efi-variable" && d.name === "BootOrder");
   t.deepEqual((order as { bootOrder: number[] }).bootOrder, [2, 0, 1]);
   const [, boot2] = find(coreos, (_, d) => d.kind === "efi-variable" && d.name === "Boot0002");
-  t.like(boot2, { loadOption: { attributes: 1, description: "Fedora", devicePath: "HD(2,GPT,22b9d9d7-140b-473b-82e0-26ded9d03d28,0x1000,0x3F800)/\\EFI\\fedora\\shimx64.efi" } });
+  t.like(boot2, {
+    loadOption: {
+      attributes: 1,
+      description: "Fedora",
+      devicePath: "HD(2,GPT,22b9d9d7-140b-473b-82e0-26ded9d03d28,0x1000,0x3F800)/\\EFI\\fedora\\shimx64.efi",
+    },
+  });
   const [, ver] = find(coreos, (e) => e.type === EV.S_CRTM_VERSION);
   t.deepEqual(ver, { kind: "text", text: "GCE Virtual Firmware v1" });
   const [, sbat] = find(coreos, (_, d) => d.kind === "efi-variable" && d.name === "SbatLevel");
@@ -118,7 +133,14 @@ test("spot checks: firmware blobs, handoff tables, StartupLocality, SP800-155 an
 });
 
 test("data that does not decode as its type says is raw, with the reason", (t) => {
-  const ev = (type: number, data: Uint8Array): LogEvent => ({ index: 1, offset: 0, pcr: 7, type, digests: new Map([[TPM_ALG.SHA1, new Uint8Array(20)]]), data });
+  const ev = (type: number, data: Uint8Array): LogEvent => ({
+    index: 1,
+    offset: 0,
+    pcr: 7,
+    type,
+    digests: new Map([[TPM_ALG.SHA1, new Uint8Array(20)]]),
+    data,
+  });
   const v = encodeEfiVariableData(EFI_GUID.GLOBAL_VARIABLE, "SecureBoot", new Uint8Array([1]));
   const r = decodeEvent(ev(EV.EFI_VARIABLE_DRIVER_CONFIG, v.subarray(0, v.length - 1)));
   t.is(r.kind, "raw");

@@ -18,7 +18,17 @@ test("a new log is a Spec ID Event03 header: platform class 0, spec 2.0.0, uintn
   const bytes = writeEventLog(log);
   t.is(
     Buffer.from(bytes).toString("hex"),
-    "00000000" + "03000000" + "00".repeat(20) + "25000000" + Buffer.from("Spec ID Event03\0").toString("hex") + "00000000" + "00020002" + "02000000" + "04001400" + "0b002000" + "00",
+    "00000000" +
+      "03000000" +
+      "00".repeat(20) +
+      "25000000" +
+      Buffer.from("Spec ID Event03\0").toString("hex") +
+      "00000000" +
+      "00020002" +
+      "02000000" +
+      "04001400" +
+      "0b002000" +
+      "00",
   );
   const back = parseEventLog(bytes);
   t.deepEqual(back, log);
@@ -38,7 +48,10 @@ test("newCryptoAgileLog + appendEvent + writeEventLog + parseEventLog round trip
   const authenticode = new Map([[TPM_ALG.SHA256, new Uint8Array(32).fill(7)]]);
   appendEvent(log, 4, EV.EFI_BOOT_SERVICES_APPLICATION, encodeEfiImageLoadEvent({ location: 0x1000n, length: 0x2000n, devicePath: path }), authenticode);
   const nothing = appendEvent(log, 0, EV.NO_ACTION, new Uint8Array(5));
-  t.deepEqual([...nothing.digests.values()].map((d) => d.every((b) => b === 0)), [true, true, true]);
+  t.deepEqual(
+    [...nothing.digests.values()].map((d) => d.every((b) => b === 0)),
+    [true, true, true],
+  );
   const bytes = writeEventLog(log);
   const back = parseEventLog(bytes);
   t.deepEqual(back, log);
@@ -48,8 +61,14 @@ test("newCryptoAgileLog + appendEvent + writeEventLog + parseEventLog round trip
 
 test("appendEvent refuses digests the log cannot hold", (t) => {
   const log = newCryptoAgileLog([TPM_ALG.SHA256]);
-  t.throws(() => appendEvent(log, 4, EV.IPL, new Uint8Array(), new Map([[TPM_ALG.SHA1, new Uint8Array(20)]])), { instanceOf: EventLogEncodeError, message: /no bank 0x0004/ });
-  t.throws(() => appendEvent(log, 4, EV.IPL, new Uint8Array(), new Map([[TPM_ALG.SHA256, new Uint8Array(20)]])), { instanceOf: EventLogEncodeError, message: /must be 32 bytes/ });
+  t.throws(() => appendEvent(log, 4, EV.IPL, new Uint8Array(), new Map([[TPM_ALG.SHA1, new Uint8Array(20)]])), {
+    instanceOf: EventLogEncodeError,
+    message: /no bank 0x0004/,
+  });
+  t.throws(() => appendEvent(log, 4, EV.IPL, new Uint8Array(), new Map([[TPM_ALG.SHA256, new Uint8Array(20)]])), {
+    instanceOf: EventLogEncodeError,
+    message: /must be 32 bytes/,
+  });
   t.throws(() => appendEvent(log, -1, EV.IPL, new Uint8Array()), { instanceOf: EventLogEncodeError });
   t.is(log.events.length, 0);
   // writeEventLog checks what was put in by hand, too.

@@ -85,7 +85,14 @@ export function parseEventLog(bytes: Uint8Array, options: ParseEventLogOptions =
       const digests = new Map<number, Uint8Array>();
       for (const d of e.digests) {
         if (digests.has(d.hashAlg)) {
-          throw new EventLogError("EVENTLOG_MALFORMED", codec.name, "digests", offset + 8, index, `algorithm 0x${d.hashAlg.toString(16).padStart(4, "0")} appears twice`);
+          throw new EventLogError(
+            "EVENTLOG_MALFORMED",
+            codec.name,
+            "digests",
+            offset + 8,
+            index,
+            `algorithm 0x${d.hashAlg.toString(16).padStart(4, "0")} appears twice`,
+          );
         }
         digests.set(d.hashAlg, d.digest);
       }

@@ -75,7 +75,10 @@ function agileLog(): Uint8Array {
   return writeEventLog(log);
 }
 
-function expectError(t: { throws: (fn: () => unknown, exp: { instanceOf: typeof EventLogError }) => EventLogError | undefined }, fn: () => unknown): EventLogError {
+function expectError(
+  t: { throws: (fn: () => unknown, exp: { instanceOf: typeof EventLogError }) => EventLogError | undefined },
+  fn: () => unknown,
+): EventLogError {
   return t.throws(fn, { instanceOf: EventLogError })!;
 }
 
@@ -92,11 +95,23 @@ test("errors: empty, truncated, oversized and malformed logs say what, where and
   const big = new Uint8Array(good);
   const sizeAt = e1 + 8 + 4 + 22 + 34;
   new DataView(big.buffer).setUint32(sizeAt, 0xfffffff0, true);
-  t.like(expectError(t, () => parseEventLog(big)), { code: "EVENTLOG_OVERSIZED", eventIndex: 1, field: "event", offset: sizeAt });
-  t.like(expectError(t, () => parseEventLog(good, { maxEventSize: 38 })), { code: "EVENTLOG_OVERSIZED", eventIndex: 1 });
-  t.like(expectError(t, () => parseEventLog(good, { maxEvents: 2 })), { code: "EVENTLOG_OVERSIZED", eventIndex: 2 });
+  t.like(
+    expectError(t, () => parseEventLog(big)),
+    { code: "EVENTLOG_OVERSIZED", eventIndex: 1, field: "event", offset: sizeAt },
+  );
+  t.like(
+    expectError(t, () => parseEventLog(good, { maxEventSize: 38 })),
+    { code: "EVENTLOG_OVERSIZED", eventIndex: 1 },
+  );
+  t.like(
+    expectError(t, () => parseEventLog(good, { maxEvents: 2 })),
+    { code: "EVENTLOG_OVERSIZED", eventIndex: 2 },
+  );
   new DataView(big.buffer).setUint32(sizeAt, 1000, true);
-  t.like(expectError(t, () => parseEventLog(big)), { code: "EVENTLOG_TRUNCATED", eventIndex: 1, field: "event" });
+  t.like(
+    expectError(t, () => parseEventLog(big)),
+    { code: "EVENTLOG_TRUNCATED", eventIndex: 1, field: "event" },
+  );
 
   const unknownAlg = new Uint8Array(good);
   new DataView(unknownAlg.buffer).setUint16(e1 + 12, 0x0099, true);
@@ -117,7 +132,10 @@ test("errors: empty, truncated, oversized and malformed logs say what, where and
 
   const count = new Uint8Array(good);
   new DataView(count.buffer).setUint32(e1 + 8, 3, true);
-  t.like(expectError(t, () => parseEventLog(count)), { code: "EVENTLOG_MALFORMED", eventIndex: 1, field: "digests" });
+  t.like(
+    expectError(t, () => parseEventLog(count)),
+    { code: "EVENTLOG_MALFORMED", eventIndex: 1, field: "digests" },
+  );
 
   const badSize = new Uint8Array(good);
   new DataView(badSize.buffer).setUint16(32 + 28 + 4 + 2, 33, true); // SHA-256 declared as 33 bytes
@@ -128,7 +146,10 @@ test("errors: empty, truncated, oversized and malformed logs say what, where and
   const shortSpec = new Uint8Array(32 + 20);
   shortSpec.set(good.subarray(0, 32 + 20));
   new DataView(shortSpec.buffer).setUint32(28, 20, true); // a complete header event whose Spec ID data stops early
-  t.like(expectError(t, () => parseEventLog(shortSpec)), { code: "EVENTLOG_MALFORMED", eventIndex: 0, structure: "TCG_EfiSpecIdEvent", field: "specVersionMinor", offset: 32 + 20 });
+  t.like(
+    expectError(t, () => parseEventLog(shortSpec)),
+    { code: "EVENTLOG_MALFORMED", eventIndex: 0, structure: "TCG_EfiSpecIdEvent", field: "specVersionMinor", offset: 32 + 20 },
+  );
 });
 
 test("digests of algorithms the library does not know are skipped by the size the header gives", (t) => {
@@ -140,10 +161,22 @@ test("digests of algorithms the library does not know are skipped by the size th
   new DataView(data.buffer).setUint16(28 + 4, 0x0099, true);
   new DataView(data.buffer).setUint16(28 + 6, 7, true);
   log.header.data = data;
-  appendEvent(log, 7, EV.SEPARATOR, new Uint8Array(4), new Map([[TPM_ALG.SHA256, new Uint8Array(32).fill(5)], [0x0099, new Uint8Array(7).fill(9)]]));
+  appendEvent(
+    log,
+    7,
+    EV.SEPARATOR,
+    new Uint8Array(4),
+    new Map([
+      [TPM_ALG.SHA256, new Uint8Array(32).fill(5)],
+      [0x0099, new Uint8Array(7).fill(9)],
+    ]),
+  );
   const bytes = writeEventLog(log);
   const back = parseEventLog(bytes);
-  t.deepEqual(back.specId!.algorithms, [{ alg: TPM_ALG.SHA256, digestSize: 32 }, { alg: 0x0099, digestSize: 7 }]);
+  t.deepEqual(back.specId!.algorithms, [
+    { alg: TPM_ALG.SHA256, digestSize: 32 },
+    { alg: 0x0099, digestSize: 7 },
+  ]);
   t.deepEqual(back.events[0].digests.get(0x0099), new Uint8Array(7).fill(9));
   t.deepEqual([...replay(back).keys()], [TPM_ALG.SHA256]);
   t.true(same(writeEventLog(back), bytes));
@@ -159,10 +192,18 @@ function mustBeEventLogError(f: () => unknown): boolean {
   }
 }
 
-const REAL = ["tpm2-tools_event-uefi-sha1-log.bin", "go-attestation_sb_cert_eventlog.bin", "tpm2-tools_event-sd-boot-fedora37.bin", "go-tpm-tools_arch-linux-workstation.bin"].map(fixture);
+const REAL = [
+  "tpm2-tools_event-uefi-sha1-log.bin",
+  "go-attestation_sb_cert_eventlog.bin",
+  "tpm2-tools_event-sd-boot-fedora37.bin",
+  "go-tpm-tools_arch-linux-workstation.bin",
+].map(fixture);
 
 test("random bytes parse or throw EventLogError, never anything else (property)", (t) => {
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 2048 }), (b) => mustBeEventLogError(() => parseEventLog(b))), { numRuns: 500 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 2048 }), (b) => mustBeEventLogError(() => parseEventLog(b))),
+    { numRuns: 500 },
+  );
   const header = agileLog().subarray(0, 69);
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 512 }), (b) => {

@@ -61,7 +61,11 @@ test("comparePcrs names the first differing PCR, both values and the last event 
   quoted.get(TPM_ALG.SHA1)!.set(18, new Uint8Array(20));
   t.like(comparePcrs(replayed, quoted).firstMismatch, { pcr: 18, replayed: new Uint8Array(20).fill(0xff), lastEvent: undefined });
   // A bank the log does not have: every quoted PCR is compared with its reset value.
-  t.like(comparePcrs(replayed, new Map([[TPM_ALG.SHA256, new Map([[0, new Uint8Array(32).fill(1)]])]])).firstMismatch, { bank: TPM_ALG.SHA256, pcr: 0, replayed: new Uint8Array(32) });
+  t.like(comparePcrs(replayed, new Map([[TPM_ALG.SHA256, new Map([[0, new Uint8Array(32).fill(1)]])]])).firstMismatch, {
+    bank: TPM_ALG.SHA256,
+    pcr: 0,
+    replayed: new Uint8Array(32),
+  });
 });
 
 test("StartupLocality sets PCR 0's starting value: glinux-alex replays to the PCRs go-tpm-tools recorded for that machine", (t) => {
@@ -88,7 +92,9 @@ test("StartupLocality sets PCR 0's starting value: glinux-alex replays to the PC
       7: "9d1be46302bc4f5055c90a0376d9142e397ca8744f387c9824170f1bc855fde5",
     },
   };
-  const quoted: PcrBanks = new Map(Object.entries(expected).map(([bank, pcrs]) => [Number(bank), new Map(Object.entries(pcrs).map(([i, h]) => [Number(i), fromHex(h)]))]));
+  const quoted: PcrBanks = new Map(
+    Object.entries(expected).map(([bank, pcrs]) => [Number(bank), new Map(Object.entries(pcrs).map(([i, h]) => [Number(i), fromHex(h)]))]),
+  );
   t.deepEqual(comparePcrs(replay(parseEventLog(fixture("go-tpm-tools_glinux-alex.bin"))), quoted), { ok: true });
 });
 
@@ -112,7 +118,10 @@ test("replay of a hand-built log equals PCRs extended by hand", (t) => {
   appendEvent(log, 0, EV.S_CRTM_VERSION, crtm);
   const sb = encodeEfiVariableData(EFI_GUID.GLOBAL_VARIABLE, "SecureBoot", new Uint8Array([1]));
   appendEvent(log, 7, EV.EFI_VARIABLE_DRIVER_CONFIG, sb);
-  const image = new Map([[TPM_ALG.SHA1, hash(TPM_ALG.SHA1, crtm)], [TPM_ALG.SHA256, hash(TPM_ALG.SHA256, crtm)]]); // only two banks
+  const image = new Map([
+    [TPM_ALG.SHA1, hash(TPM_ALG.SHA1, crtm)],
+    [TPM_ALG.SHA256, hash(TPM_ALG.SHA256, crtm)],
+  ]); // only two banks
   appendEvent(log, 4, EV.EFI_BOOT_SERVICES_APPLICATION, new Uint8Array(40), image);
   appendEvent(log, 7, EV.SEPARATOR, new Uint8Array(4));
   appendEvent(log, 16, EV.NO_ACTION, new Uint8Array(20)); // not extended

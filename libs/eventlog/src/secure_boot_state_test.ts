@@ -19,15 +19,30 @@ const UEFI_CA_2011_SHA256 = "48e99b991f57fc52f76149599bff0a58c47154229b9f8d603ac
 test("Secure Boot on: the sb_cert log, with db certificates and the authorities that verified shim and grub", (t) => {
   const s = secureBootState(parseEventLog(fixture("go-attestation_sb_cert_eventlog.bin")));
   t.like(s, { enabled: true, pk: true, kek: true, db: true, dbx: true });
-  t.deepEqual(s.dbCertificates.map((c) => c.subject?.replace(/.*CN=/, "")), [
-    "Microsoft Corporation UEFI CA 2011",
-    "Microsoft Root Certificate Authority 2010",
-    "Microsoft Windows Production PCA 2011",
-    "Microsoft Corporation Third Party Marketplace Root",
-  ]);
+  t.deepEqual(
+    s.dbCertificates.map((c) => c.subject?.replace(/.*CN=/, "")),
+    [
+      "Microsoft Corporation UEFI CA 2011",
+      "Microsoft Root Certificate Authority 2010",
+      "Microsoft Windows Production PCA 2011",
+      "Microsoft Corporation Third Party Marketplace Root",
+    ],
+  );
   t.deepEqual(s.dbCertificates[0], { subject: UEFI_CA_2011, sha256: UEFI_CA_2011_SHA256 });
-  t.deepEqual(s.authorities[0], { eventIndex: 8, variable: "db", signatureOwner: "d281fad2-8d88-47a4-9792-5baa47bb1b89", certificateSha256: UEFI_CA_2011_SHA256, subject: UEFI_CA_2011, forImage: 10 });
-  t.like(s.authorities[1], { variable: "Shim", signatureOwner: "", subject: "C=GB, ST=Isle of Man, L=Douglas, O=Canonical Ltd., CN=Canonical Ltd. Master Certificate Authority", forImage: 13 });
+  t.deepEqual(s.authorities[0], {
+    eventIndex: 8,
+    variable: "db",
+    signatureOwner: "d281fad2-8d88-47a4-9792-5baa47bb1b89",
+    certificateSha256: UEFI_CA_2011_SHA256,
+    subject: UEFI_CA_2011,
+    forImage: 10,
+  });
+  t.like(s.authorities[1], {
+    variable: "Shim",
+    signatureOwner: "",
+    subject: "C=GB, ST=Isle of Man, L=Douglas, O=Canonical Ltd., CN=Canonical Ltd. Master Certificate Authority",
+    forImage: 13,
+  });
 });
 
 test("Secure Boot on: the Windows GCP Shielded VM log", (t) => {
@@ -35,7 +50,9 @@ test("Secure Boot on: the Windows GCP Shielded VM log", (t) => {
   t.like(s, { enabled: true, db: true, dbx: true });
   t.true(s.dbCertificates.some((c) => c.subject?.endsWith("CN=Microsoft Windows Production PCA 2011")));
   // bootmgfw.efi is verified by the Microsoft root in db, measured before the boot manager loads.
-  t.like(s.authorities, [{ variable: "db", subject: "C=US, ST=Washington, L=Redmond, O=Microsoft Corporation, CN=Microsoft Root Certificate Authority 2010", forImage: 9 }]);
+  t.like(s.authorities, [
+    { variable: "db", subject: "C=US, ST=Washington, L=Redmond, O=Microsoft Corporation, CN=Microsoft Root Certificate Authority 2010", forImage: 9 },
+  ]);
 });
 
 test("Secure Boot off (false, not undefined) in every *no_secure_boot* log; on in the RHEL and COS logs", (t) => {

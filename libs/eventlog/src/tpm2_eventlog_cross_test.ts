@@ -51,7 +51,16 @@ function parseTpm2EventlogYaml(text: string): { events: YamlEvent[]; pcrs: Map<s
   return { events, pcrs };
 }
 
-function crossCheck(t: { is: (a: unknown, b: unknown, m?: string) => void; not: (a: unknown, b: unknown, m?: string) => void; deepEqual: (a: unknown, b: unknown, m?: string) => void }, name: string, bytes: Uint8Array, yaml: string): void {
+function crossCheck(
+  t: {
+    is: (a: unknown, b: unknown, m?: string) => void;
+    not: (a: unknown, b: unknown, m?: string) => void;
+    deepEqual: (a: unknown, b: unknown, m?: string) => void;
+  },
+  name: string,
+  bytes: Uint8Array,
+  yaml: string,
+): void {
   const log = parseEventLog(bytes);
   const theirs = parseTpm2EventlogYaml(yaml);
   const ours = [log.header, ...log.events];
@@ -71,12 +80,17 @@ function crossCheck(t: { is: (a: unknown, b: unknown, m?: string) => void; not: 
   const replayed = replay(log);
   const imitation = replay({ ...log, events: log.events.map((e) => (e.type === EV.NO_ACTION ? { ...e, type: EV.POST_CODE } : e)) });
   t.is(theirs.pcrs.size > 0, true, `${name}: tpm2_eventlog printed PCRs`);
-  const sorted = (m: Map<number, Uint8Array> | undefined) => [...(m ?? new Map<number, Uint8Array>())].map(([pcr, v]) => [pcr, toHex(v)] as const).sort(([a], [b]) => a - b);
+  const sorted = (m: Map<number, Uint8Array> | undefined) =>
+    [...(m ?? new Map<number, Uint8Array>())].map(([pcr, v]) => [pcr, toHex(v)] as const).sort(([a], [b]) => a - b);
   for (const [bankName, values] of theirs.pcrs) {
     const bank = hashAlgByName(bankName) ?? -1;
     const mine = new Map(sorted(replayed.get(bank)));
     const imitated = new Map(sorted(imitation.get(bank)));
-    t.deepEqual([...mine.keys()].sort((a, b) => a - b), [...values.keys()].sort((a, b) => a - b), `${name}: ${bankName} PCR set`);
+    t.deepEqual(
+      [...mine.keys()].sort((a, b) => a - b),
+      [...values.keys()].sort((a, b) => a - b),
+      `${name}: ${bankName} PCR set`,
+    );
     for (const [pcr, v] of values) {
       if (noActionPcrs.has(pcr)) {
         t.is(imitated.get(pcr), v, `${name}: ${bankName} PCR ${pcr} (tpm2-tools' EV_NO_ACTION handling)`);

@@ -5,8 +5,30 @@
  * @module
  */
 import {
-  attributeName, attributeTagName, bytes, child, children, childrenOf, decodeResponse, decodeTtlv, encodeRequest, encodeTtlv, enumName, enumValue, int,
-  item, KmipResultError, KmipTransportError, type KmipVersion, struct, tagName, text, type Ttlv, TTLV_TYPE, tagOf, enumText,
+  attributeName,
+  attributeTagName,
+  bytes,
+  child,
+  children,
+  childrenOf,
+  decodeResponse,
+  decodeTtlv,
+  encodeRequest,
+  encodeTtlv,
+  enumName,
+  enumValue,
+  int,
+  item,
+  KmipResultError,
+  KmipTransportError,
+  type KmipVersion,
+  struct,
+  tagName,
+  text,
+  type Ttlv,
+  TTLV_TYPE,
+  tagOf,
+  enumText,
 } from "@tessera/kmip";
 import { type ClientTls, KmipConnection, type ServerAddress } from "./connection.ts";
 
@@ -49,7 +71,13 @@ export class KmipClient {
   constructor(options: KmipClientOptions) {
     if (options.servers.length === 0) throw new KmipTransportError("no KMIP server given");
     this.version = options.version ?? { major: 1, minor: 4 };
-    this.#o = { servers: options.servers, tls: options.tls, poolSize: options.poolSize ?? 4, timeoutMs: options.timeoutMs ?? 30_000, connectTimeoutMs: options.connectTimeoutMs ?? 10_000 };
+    this.#o = {
+      servers: options.servers,
+      tls: options.tls,
+      poolSize: options.poolSize ?? 4,
+      timeoutMs: options.timeoutMs ?? 30_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    };
   }
 
   async #exchange(request: Uint8Array): Promise<Uint8Array> {
@@ -96,13 +124,23 @@ export class KmipClient {
     if (res.items.length !== ops.length) {
       const first = res.items[0];
       if (first && first.resultStatus !== 0) {
-        throw new KmipResultError(ops[0].operation, enumName("ResultStatus", first.resultStatus), first.resultReason !== undefined ? enumName("ResultReason", first.resultReason, this.version) : "", first.resultMessage ?? "");
+        throw new KmipResultError(
+          ops[0].operation,
+          enumName("ResultStatus", first.resultStatus),
+          first.resultReason !== undefined ? enumName("ResultReason", first.resultReason, this.version) : "",
+          first.resultMessage ?? "",
+        );
       }
       throw new KmipTransportError(`the server answered ${res.items.length} batch items for ${ops.length}`);
     }
     return res.items.map((r, i) => {
       if (r.resultStatus === 0) return r.payload ?? struct("ResponsePayload", []);
-      return new KmipResultError(ops[i].operation, enumName("ResultStatus", r.resultStatus), r.resultReason !== undefined ? enumName("ResultReason", r.resultReason, this.version) : "", r.resultMessage ?? "");
+      return new KmipResultError(
+        ops[i].operation,
+        enumName("ResultStatus", r.resultStatus),
+        r.resultReason !== undefined ? enumName("ResultReason", r.resultReason, this.version) : "",
+        r.resultMessage ?? "",
+      );
     });
   }
 
@@ -118,19 +156,27 @@ export class KmipClient {
     if (attrs.length === 0 && this.version.major < 2) return [];
     const items = attrs.map((a) => item(a.name, a.value, a.type, this.version));
     if (this.version.major >= 2) return [struct(container === "TemplateAttribute" ? "Attributes" : container, items)];
-    const oneX = items.map((v, i) => struct("Attribute", [item("AttributeName", attributeName(attrs[i].name) ?? attrs[i].name), { ...v, tag: tagOf("AttributeValue") } as Ttlv]));
+    const oneX = items.map((v, i) =>
+      struct("Attribute", [item("AttributeName", attributeName(attrs[i].name) ?? attrs[i].name), { ...v, tag: tagOf("AttributeValue") } as Ttlv]),
+    );
     return container === "TemplateAttribute" ? [struct("TemplateAttribute", oneX)] : oneX;
   }
 
   /** Discover Versions: the versions both sides speak, server's order. */
   async discoverVersions(versions: KmipVersion[] = []): Promise<KmipVersion[]> {
-    const p = await this.request("DiscoverVersions", versions.map((v) => struct("ProtocolVersion", [item("ProtocolVersionMajor", v.major), item("ProtocolVersionMinor", v.minor)])));
+    const p = await this.request(
+      "DiscoverVersions",
+      versions.map((v) => struct("ProtocolVersion", [item("ProtocolVersionMajor", v.major), item("ProtocolVersionMinor", v.minor)])),
+    );
     return children(p, "ProtocolVersion").map((v) => ({ major: int(v, "ProtocolVersionMajor") ?? 0, minor: int(v, "ProtocolVersionMinor") ?? 0 }));
   }
 
   /** Query: operations and object types the server supports, and its vendor string. */
   async query(): Promise<{ operations: string[]; objectTypes: string[]; vendor?: string }> {
-    const p = await this.request("Query", ["QueryOperations", "QueryObjects", "QueryServerInformation"].map((f) => item("QueryFunction", f)));
+    const p = await this.request(
+      "Query",
+      ["QueryOperations", "QueryObjects", "QueryServerInformation"].map((f) => item("QueryFunction", f)),
+    );
     return {
       operations: children(p, "Operation").map((o) => enumText(o, this.version)),
       objectTypes: children(p, "ObjectType").map((o) => enumText(o, this.version)),
@@ -152,7 +198,13 @@ export class KmipClient {
   }
 
   /** Register a symmetric key or secret data. */
-  async register(options: { objectType: "SymmetricKey" | "SecretData"; material: Uint8Array; algorithm?: string; usage?: string; name?: string }): Promise<string> {
+  async register(options: {
+    objectType: "SymmetricKey" | "SecretData";
+    material: Uint8Array;
+    algorithm?: string;
+    usage?: string;
+    name?: string;
+  }): Promise<string> {
     const isKey = options.objectType === "SymmetricKey";
     const block = struct("KeyBlock", [
       item("KeyFormatType", isKey ? "Raw" : "Opaque"),
@@ -191,7 +243,9 @@ export class KmipClient {
   async getAttributes(id: string, names: string[] = []): Promise<Map<string, Ttlv[]>> {
     const p = await this.request("GetAttributes", [
       item("UniqueIdentifier", id),
-      ...names.map((n) => (this.version.major >= 2 ? item("AttributeReference", tagOf(n), TTLV_TYPE.Enumeration) : item("AttributeName", attributeName(n) ?? n))),
+      ...names.map((n) =>
+        this.version.major >= 2 ? item("AttributeReference", tagOf(n), TTLV_TYPE.Enumeration) : item("AttributeName", attributeName(n) ?? n),
+      ),
     ]);
     const out = new Map<string, Ttlv[]>();
     const add = (n: string, v: Ttlv) => out.set(n, [...(out.get(n) ?? []), v]);
@@ -213,11 +267,14 @@ export class KmipClient {
       ...(options.name ? [{ name: "Name", value: [item("NameValue", options.name), item("NameType", "UninterpretedTextString")] }] : []),
       ...(options.attributes ?? []),
     ];
-    const p = await this.request("Locate", [
-      options.maxItems !== undefined && item("MaximumItems", options.maxItems),
-      options.offset !== undefined && item("OffsetItems", options.offset),
-      ...this.attributes(attrs, this.version.major >= 2 ? "Attributes" : "Attributes"),
-    ].filter((x): x is Ttlv => !!x));
+    const p = await this.request(
+      "Locate",
+      [
+        options.maxItems !== undefined && item("MaximumItems", options.maxItems),
+        options.offset !== undefined && item("OffsetItems", options.offset),
+        ...this.attributes(attrs, this.version.major >= 2 ? "Attributes" : "Attributes"),
+      ].filter((x): x is Ttlv => !!x),
+    );
     return children(p, "UniqueIdentifier").map((u) => (u.type === TTLV_TYPE.TextString ? u.value : ""));
   }
 
@@ -228,7 +285,10 @@ export class KmipClient {
 
   /** Revoke with a reason (default Unspecified). */
   async revoke(id: string, reason = "Unspecified", message?: string): Promise<void> {
-    await this.request("Revoke", [item("UniqueIdentifier", id), struct("RevocationReason", [item("RevocationReasonCode", reason), message !== undefined && item("RevocationMessage", message)])]);
+    await this.request("Revoke", [
+      item("UniqueIdentifier", id),
+      struct("RevocationReason", [item("RevocationReasonCode", reason), message !== undefined && item("RevocationMessage", message)]),
+    ]);
   }
 
   /** Destroy. */
@@ -237,14 +297,41 @@ export class KmipClient {
   }
 
   /** Encrypt with a managed key (default AES-GCM with a server-chosen IV). */
-  async encrypt(id: string, data: Uint8Array, options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tagLength?: number } = {}): Promise<{ data: Uint8Array; iv?: Uint8Array; tag?: Uint8Array }> {
-    const p = await this.request("Encrypt", [item("UniqueIdentifier", id), cryptoParams(options), item("Data", data), options.iv && item("IVCounterNonce", options.iv), options.aad && item("AuthenticatedEncryptionAdditionalData", options.aad)].filter((x): x is Ttlv => !!x));
+  async encrypt(
+    id: string,
+    data: Uint8Array,
+    options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tagLength?: number } = {},
+  ): Promise<{ data: Uint8Array; iv?: Uint8Array; tag?: Uint8Array }> {
+    const p = await this.request(
+      "Encrypt",
+      [
+        item("UniqueIdentifier", id),
+        cryptoParams(options),
+        item("Data", data),
+        options.iv && item("IVCounterNonce", options.iv),
+        options.aad && item("AuthenticatedEncryptionAdditionalData", options.aad),
+      ].filter((x): x is Ttlv => !!x),
+    );
     return { data: bytes(p, "Data") ?? new Uint8Array(), iv: bytes(p, "IVCounterNonce") ?? options.iv, tag: bytes(p, "AuthenticatedEncryptionTag") };
   }
 
   /** Decrypt with a managed key. */
-  async decrypt(id: string, data: Uint8Array, options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tag?: Uint8Array; tagLength?: number } = {}): Promise<Uint8Array> {
-    const p = await this.request("Decrypt", [item("UniqueIdentifier", id), cryptoParams(options), item("Data", data), options.iv && item("IVCounterNonce", options.iv), options.aad && item("AuthenticatedEncryptionAdditionalData", options.aad), options.tag && item("AuthenticatedEncryptionTag", options.tag)].filter((x): x is Ttlv => !!x));
+  async decrypt(
+    id: string,
+    data: Uint8Array,
+    options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tag?: Uint8Array; tagLength?: number } = {},
+  ): Promise<Uint8Array> {
+    const p = await this.request(
+      "Decrypt",
+      [
+        item("UniqueIdentifier", id),
+        cryptoParams(options),
+        item("Data", data),
+        options.iv && item("IVCounterNonce", options.iv),
+        options.aad && item("AuthenticatedEncryptionAdditionalData", options.aad),
+        options.tag && item("AuthenticatedEncryptionTag", options.tag),
+      ].filter((x): x is Ttlv => !!x),
+    );
     return bytes(p, "Data") ?? new Uint8Array();
   }
 

@@ -32,7 +32,14 @@ async function closedPort(): Promise<number> {
 }
 
 test.serial("fails over to the next server when the first cannot be reached, and reuses pooled connections", async (t) => {
-  const client = new KmipClient({ servers: [{ host: "127.0.0.1", port: await closedPort() }, { host: "127.0.0.1", port: py.port }], tls, version: { major: 1, minor: 2 } });
+  const client = new KmipClient({
+    servers: [
+      { host: "127.0.0.1", port: await closedPort() },
+      { host: "127.0.0.1", port: py.port },
+    ],
+    tls,
+    version: { major: 1, minor: 2 },
+  });
   try {
     const id = await client.create({ algorithm: "AES", length: 128, name: "failover" });
     await client.activate(id);
@@ -62,7 +69,14 @@ test.serial("a batch returns each item's payload or its KmipResultError, in orde
 test.serial("no server answering is a KmipTransportError naming every attempt", async (t) => {
   const a = await closedPort();
   const b = await closedPort();
-  const client = new KmipClient({ servers: [{ host: "127.0.0.1", port: a }, { host: "127.0.0.1", port: b }], tls, connectTimeoutMs: 2000 });
+  const client = new KmipClient({
+    servers: [
+      { host: "127.0.0.1", port: a },
+      { host: "127.0.0.1", port: b },
+    ],
+    tls,
+    connectTimeoutMs: 2000,
+  });
   const e = await t.throwsAsync(client.discoverVersions(), { instanceOf: KmipTransportError });
   t.regex(e!.message, new RegExp(`${a}.*${b}`));
 });

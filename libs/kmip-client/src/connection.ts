@@ -51,8 +51,13 @@ export class KmipConnection {
   static open(address: ServerAddress, tls: ClientTls, timeoutMs = 10_000): Promise<KmipConnection> {
     return new Promise((resolve, reject) => {
       const socket = connect({
-        host: address.host, port: address.port, cert: tls.cert, key: tls.key, ca: tls.ca,
-        servername: tls.servername ?? (/^[\d.:]+$/.test(address.host) ? undefined : address.host), minVersion: "TLSv1.2",
+        host: address.host,
+        port: address.port,
+        cert: tls.cert,
+        key: tls.key,
+        ca: tls.ca,
+        servername: tls.servername ?? (/^[\d.:]+$/.test(address.host) ? undefined : address.host),
+        minVersion: "TLSv1.2",
       });
       const timer = setTimeout(() => {
         socket.destroy();

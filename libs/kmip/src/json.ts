@@ -28,7 +28,17 @@
  */
 import { KmipDecodeError } from "./errors.ts";
 import {
-  attributeTagName, enumName, enumValue, hasEnumValue, isKnownTag, isMask, maskText, maskValue, tagEnumeration, tagName, tagOf,
+  attributeTagName,
+  enumName,
+  enumValue,
+  hasEnumValue,
+  isKnownTag,
+  isMask,
+  maskText,
+  maskValue,
+  tagEnumeration,
+  tagName,
+  tagOf,
   type KmipVersion,
 } from "./registry.ts";
 import { TTLV_TYPE, TTLV_TYPE_NAME, type DecodeLimits, type Ttlv, type TtlvType } from "./ttlv.ts";
@@ -272,8 +282,7 @@ function enumerationOf(tag: number): string | undefined {
 
 /** The ProtocolVersion in a message's RequestHeader/ResponseHeader. */
 function messageVersion(item: Ttlv): KmipVersion | undefined {
-  const child = (x: Ttlv | undefined, tag: number): Ttlv | undefined =>
-    x && x.type === 0x01 ? x.value.find((c) => c.tag === tag) : undefined;
+  const child = (x: Ttlv | undefined, tag: number): Ttlv | undefined => (x && x.type === 0x01 ? x.value.find((c) => c.tag === tag) : undefined);
   const header = child(item, 0x420077) ?? child(item, 0x42007a);
   const pv = child(header, 0x420069);
   const major = child(pv, 0x42006a);
@@ -298,7 +307,12 @@ function bytesOfHex(s: string): Uint8Array | undefined {
 
 /** `v` as `0x` + 2·`bytes` hex digits of its two's complement. */
 function fixedHex(v: bigint, bytes: number): string {
-  return "0x" + BigInt.asUintN(bytes * 8, v).toString(16).padStart(bytes * 2, "0");
+  return (
+    "0x" +
+    BigInt.asUintN(bytes * 8, v)
+      .toString(16)
+      .padStart(bytes * 2, "0")
+  );
 }
 
 /** Minimal two's complement of `v`, sign-extended to a multiple of 8 bytes (KMIP 1.4 §9.1.1.4), as hex. */
@@ -306,7 +320,9 @@ function bigIntHex(v: bigint): string {
   let bits = 1; // the sign bit
   for (let m = v < 0n ? -v - 1n : v; m > 0n; m >>= 1n) bits++;
   const bytes = Math.max(8, Math.ceil(bits / 64) * 8);
-  return BigInt.asUintN(bytes * 8, v).toString(16).padStart(bytes * 2, "0");
+  return BigInt.asUintN(bytes * 8, v)
+    .toString(16)
+    .padStart(bytes * 2, "0");
 }
 
 /** The value of a two's complement hex string (`bytes` digits pairs, sign bit first). */
@@ -501,6 +517,20 @@ function parseText(tag: number, type: TtlvType, text: string, ctx: number, versi
  * @internal
  */
 export const VALUE_TEXT = {
-  ATTRIBUTE_NAME, attributeTag, contextTag, maskWords, enumerationOf, messageVersion, hex, bytesOfHex, fixedHex, bigIntHex,
-  formatDateTime, formatDateTimeExtended, parseTag, enumText, parseText, isKnownTag,
+  ATTRIBUTE_NAME,
+  attributeTag,
+  contextTag,
+  maskWords,
+  enumerationOf,
+  messageVersion,
+  hex,
+  bytesOfHex,
+  fixedHex,
+  bigIntHex,
+  formatDateTime,
+  formatDateTimeExtended,
+  parseTag,
+  enumText,
+  parseText,
+  isKnownTag,
 } as const;

@@ -14,8 +14,8 @@ import { decodeTtlv, encodeTtlv, type Ttlv } from "./ttlv.ts";
 import { parseXml, type XmlItem } from "./xml.ts";
 import { existsSync as fixturesExist } from "node:fs";
 // The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
-
+const SHARED_FIXTURES =
+  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
 
 /** Asserts `fn` throws a KmipDecodeError and returns it. */
 function decodeError(fn: () => unknown): KmipDecodeError {
@@ -39,31 +39,94 @@ const t = (name: string) => tagOf(name);
 
 test("each type renders as the JSON profile says", (t_) => {
   const cases: [Ttlv, JsonTtlv][] = [
-    [{ tag: t("BatchCount"), type: 0x02, value: 1 }, { tag: "BatchCount", type: "Integer", value: 1 }],
-    [{ tag: t("CryptographicUsageMask"), type: 0x02, value: 12 }, { tag: "CryptographicUsageMask", type: "Integer", value: "Encrypt|Decrypt" }],
-    [{ tag: t("CryptographicUsageMask"), type: 0x02, value: 0x4000000c }, { tag: "CryptographicUsageMask", type: "Integer", value: "Encrypt|Decrypt|0x40000000" }],
-    [{ tag: t("CryptographicUsageMask"), type: 0x02, value: 0 }, { tag: "CryptographicUsageMask", type: "Integer", value: 0 }],
-    [{ tag: t("UsageLimitsTotal"), type: 0x03, value: 16n }, { tag: "UsageLimitsTotal", type: "LongInteger", value: 16 }],
-    [{ tag: t("UsageLimitsTotal"), type: 0x03, value: 2n ** 52n - 1n }, { tag: "UsageLimitsTotal", type: "LongInteger", value: 2 ** 52 - 1 }],
-    [{ tag: t("UsageLimitsTotal"), type: 0x03, value: 2n ** 52n }, { tag: "UsageLimitsTotal", type: "LongInteger", value: "0x0010000000000000" }],
-    [{ tag: t("UsageLimitsTotal"), type: 0x03, value: -(2n ** 60n) }, { tag: "UsageLimitsTotal", type: "LongInteger", value: "0xf000000000000000" }],
-    [{ tag: t("PublicExponent"), type: 0x04, value: 65537n }, { tag: "PublicExponent", type: "BigInteger", value: 65537 }],
+    [
+      { tag: t("BatchCount"), type: 0x02, value: 1 },
+      { tag: "BatchCount", type: "Integer", value: 1 },
+    ],
+    [
+      { tag: t("CryptographicUsageMask"), type: 0x02, value: 12 },
+      { tag: "CryptographicUsageMask", type: "Integer", value: "Encrypt|Decrypt" },
+    ],
+    [
+      { tag: t("CryptographicUsageMask"), type: 0x02, value: 0x4000000c },
+      { tag: "CryptographicUsageMask", type: "Integer", value: "Encrypt|Decrypt|0x40000000" },
+    ],
+    [
+      { tag: t("CryptographicUsageMask"), type: 0x02, value: 0 },
+      { tag: "CryptographicUsageMask", type: "Integer", value: 0 },
+    ],
+    [
+      { tag: t("UsageLimitsTotal"), type: 0x03, value: 16n },
+      { tag: "UsageLimitsTotal", type: "LongInteger", value: 16 },
+    ],
+    [
+      { tag: t("UsageLimitsTotal"), type: 0x03, value: 2n ** 52n - 1n },
+      { tag: "UsageLimitsTotal", type: "LongInteger", value: 2 ** 52 - 1 },
+    ],
+    [
+      { tag: t("UsageLimitsTotal"), type: 0x03, value: 2n ** 52n },
+      { tag: "UsageLimitsTotal", type: "LongInteger", value: "0x0010000000000000" },
+    ],
+    [
+      { tag: t("UsageLimitsTotal"), type: 0x03, value: -(2n ** 60n) },
+      { tag: "UsageLimitsTotal", type: "LongInteger", value: "0xf000000000000000" },
+    ],
+    [
+      { tag: t("PublicExponent"), type: 0x04, value: 65537n },
+      { tag: "PublicExponent", type: "BigInteger", value: 65537 },
+    ],
     [
       { tag: t("Modulus"), type: 0x04, value: 1234567890000000000000000000n },
       { tag: "Modulus", type: "BigInteger", value: "0x0000000003fd35eb6bc2df4618080000" },
     ],
-    [{ tag: t("Modulus"), type: 0x04, value: -(2n ** 64n) }, { tag: "Modulus", type: "BigInteger", value: "0xffffffffffffffff0000000000000000" }],
-    [{ tag: t("ObjectType"), type: 0x05, value: 2 }, { tag: "ObjectType", type: "Enumeration", value: "SymmetricKey" }],
-    [{ tag: t("ObjectType"), type: 0x05, value: 0x8000000a }, { tag: "ObjectType", type: "Enumeration", value: "0x8000000a" }],
-    [{ tag: t("InitIndicator"), type: 0x06, value: true }, { tag: "InitIndicator", type: "Boolean", value: true }],
-    [{ tag: t("UniqueIdentifier"), type: 0x07, value: "a\u00e9\u{1f600}\n" }, { tag: "UniqueIdentifier", type: "TextString", value: "a\u00e9\u{1f600}\n" }],
-    [{ tag: t("KeyMaterial"), type: 0x08, value: Uint8Array.of(0x01, 0xab, 0xff) }, { tag: "KeyMaterial", type: "ByteString", value: "01abff" }],
-    [{ tag: t("ActivationDate"), type: 0x09, value: 1205495800n }, { tag: "ActivationDate", type: "DateTime", value: "2008-03-14T11:56:40Z" }],
-    [{ tag: t("ActivationDate"), type: 0x09, value: -62167219201n }, { tag: "ActivationDate", type: "DateTime", value: "0xfffffff1868b83ff" }],
-    [{ tag: t("LeaseTime"), type: 0x0a, value: 3600 }, { tag: "LeaseTime", type: "Interval", value: 3600 }],
-    [{ tag: 0x420020, type: 0x0b, value: 1205495800_000001n }, { tag: "CompromiseDate", type: "DateTimeExtended", value: "2008-03-14T11:56:40.000001Z" }],
-    [{ tag: 0x540001, type: 0x02, value: 7 }, { tag: "0x540001", type: "Integer", value: 7 }],
-    [{ tag: 0x540002, type: 0x05, value: 7 }, { tag: "0x540002", type: "Enumeration", value: "0x00000007" }],
+    [
+      { tag: t("Modulus"), type: 0x04, value: -(2n ** 64n) },
+      { tag: "Modulus", type: "BigInteger", value: "0xffffffffffffffff0000000000000000" },
+    ],
+    [
+      { tag: t("ObjectType"), type: 0x05, value: 2 },
+      { tag: "ObjectType", type: "Enumeration", value: "SymmetricKey" },
+    ],
+    [
+      { tag: t("ObjectType"), type: 0x05, value: 0x8000000a },
+      { tag: "ObjectType", type: "Enumeration", value: "0x8000000a" },
+    ],
+    [
+      { tag: t("InitIndicator"), type: 0x06, value: true },
+      { tag: "InitIndicator", type: "Boolean", value: true },
+    ],
+    [
+      { tag: t("UniqueIdentifier"), type: 0x07, value: "a\u00e9\u{1f600}\n" },
+      { tag: "UniqueIdentifier", type: "TextString", value: "a\u00e9\u{1f600}\n" },
+    ],
+    [
+      { tag: t("KeyMaterial"), type: 0x08, value: Uint8Array.of(0x01, 0xab, 0xff) },
+      { tag: "KeyMaterial", type: "ByteString", value: "01abff" },
+    ],
+    [
+      { tag: t("ActivationDate"), type: 0x09, value: 1205495800n },
+      { tag: "ActivationDate", type: "DateTime", value: "2008-03-14T11:56:40Z" },
+    ],
+    [
+      { tag: t("ActivationDate"), type: 0x09, value: -62167219201n },
+      { tag: "ActivationDate", type: "DateTime", value: "0xfffffff1868b83ff" },
+    ],
+    [
+      { tag: t("LeaseTime"), type: 0x0a, value: 3600 },
+      { tag: "LeaseTime", type: "Interval", value: 3600 },
+    ],
+    [
+      { tag: 0x420020, type: 0x0b, value: 1205495800_000001n },
+      { tag: "CompromiseDate", type: "DateTimeExtended", value: "2008-03-14T11:56:40.000001Z" },
+    ],
+    [
+      { tag: 0x540001, type: 0x02, value: 7 },
+      { tag: "0x540001", type: "Integer", value: 7 },
+    ],
+    [
+      { tag: 0x540002, type: 0x05, value: 7 },
+      { tag: "0x540002", type: "Enumeration", value: "0x00000007" },
+    ],
     [
       { tag: t("ProtocolVersion"), type: 0x01, value: [{ tag: t("ProtocolVersionMajor"), type: 0x02, value: 2 }] },
       { tag: "ProtocolVersion", value: [{ tag: "ProtocolVersionMajor", type: "Integer", value: 2 }] },
@@ -116,24 +179,78 @@ test("enumeration names follow the message's protocol version, or the version op
 
 test("fromJson takes the spec's alternative forms", (t_) => {
   const cases: [unknown, Ttlv][] = [
-    [{ tag: "0x42000d", type: "Integer", value: "0x00000001" }, { tag: t("BatchCount"), type: 0x02, value: 1 }],
-    [{ tag: "BatchCount", type: "Integer", value: "0xffffffff" }, { tag: t("BatchCount"), type: 0x02, value: -1 }],
-    [{ tag: "CryptographicUsageMask", type: "Integer", value: "Decrypt Encrypt" }, { tag: t("CryptographicUsageMask"), type: 0x02, value: 12 }],
-    [{ tag: "CryptographicUsageMask", type: "Integer", value: "Encrypt|0x00000008" }, { tag: t("CryptographicUsageMask"), type: 0x02, value: 12 }],
-    [{ tag: "CryptographicUsageMask", type: "Integer", value: 12 }, { tag: t("CryptographicUsageMask"), type: 0x02, value: 12 }],
-    [{ tag: "ObjectType", type: "Enumeration", value: "0x00000002" }, { tag: t("ObjectType"), type: 0x05, value: 2 }],
-    [{ tag: "ObjectType", type: "Enumeration", value: 2 }, { tag: t("ObjectType"), type: 0x05, value: 2 }],
-    [{ tag: "UsageLimitsTotal", type: "LongInteger", value: "0x10" }, { tag: t("UsageLimitsTotal"), type: 0x03, value: 16n }],
-    [{ tag: "Modulus", type: "BigInteger", value: "0xff" }, { tag: t("Modulus"), type: 0x04, value: -1n }],
-    [{ tag: "Modulus", type: "BigInteger", value: "0x00ff" }, { tag: t("Modulus"), type: 0x04, value: 255n }],
-    [{ tag: "InitIndicator", type: "Boolean", value: "0x0000000000000001" }, { tag: t("InitIndicator"), type: 0x06, value: true }],
-    [{ tag: "KeyMaterial", type: "ByteString", value: "ABcd" }, { tag: t("KeyMaterial"), type: 0x08, value: Uint8Array.of(0xab, 0xcd) }],
-    [{ tag: "ActivationDate", type: "DateTime", value: "2001-01-01T10:00:00+10:00" }, { tag: t("ActivationDate"), type: 0x09, value: 978307200n }],
-    [{ tag: "ActivationDate", type: "DateTime", value: "2001-01-01T00:00:00.000Z" }, { tag: t("ActivationDate"), type: 0x09, value: 978307200n }],
-    [{ tag: "ActivationDate", type: "DateTime", value: "0x000000003a4fc880" }, { tag: t("ActivationDate"), type: 0x09, value: 978307200n }],
-    [{ tag: "CompromiseDate", type: "DateTimeExtended", value: "2001-01-01T00:00:00.5-01:30" }, { tag: 0x420020, type: 0x0b, value: 978312600_500000n }],
-    [{ tag: "LeaseTime", type: "Interval", value: "0x00000e10" }, { tag: t("LeaseTime"), type: 0x0a, value: 3600 }],
-    [{ tag: "ProtocolVersion", type: "Structure", value: [] }, { tag: t("ProtocolVersion"), type: 0x01, value: [] }],
+    [
+      { tag: "0x42000d", type: "Integer", value: "0x00000001" },
+      { tag: t("BatchCount"), type: 0x02, value: 1 },
+    ],
+    [
+      { tag: "BatchCount", type: "Integer", value: "0xffffffff" },
+      { tag: t("BatchCount"), type: 0x02, value: -1 },
+    ],
+    [
+      { tag: "CryptographicUsageMask", type: "Integer", value: "Decrypt Encrypt" },
+      { tag: t("CryptographicUsageMask"), type: 0x02, value: 12 },
+    ],
+    [
+      { tag: "CryptographicUsageMask", type: "Integer", value: "Encrypt|0x00000008" },
+      { tag: t("CryptographicUsageMask"), type: 0x02, value: 12 },
+    ],
+    [
+      { tag: "CryptographicUsageMask", type: "Integer", value: 12 },
+      { tag: t("CryptographicUsageMask"), type: 0x02, value: 12 },
+    ],
+    [
+      { tag: "ObjectType", type: "Enumeration", value: "0x00000002" },
+      { tag: t("ObjectType"), type: 0x05, value: 2 },
+    ],
+    [
+      { tag: "ObjectType", type: "Enumeration", value: 2 },
+      { tag: t("ObjectType"), type: 0x05, value: 2 },
+    ],
+    [
+      { tag: "UsageLimitsTotal", type: "LongInteger", value: "0x10" },
+      { tag: t("UsageLimitsTotal"), type: 0x03, value: 16n },
+    ],
+    [
+      { tag: "Modulus", type: "BigInteger", value: "0xff" },
+      { tag: t("Modulus"), type: 0x04, value: -1n },
+    ],
+    [
+      { tag: "Modulus", type: "BigInteger", value: "0x00ff" },
+      { tag: t("Modulus"), type: 0x04, value: 255n },
+    ],
+    [
+      { tag: "InitIndicator", type: "Boolean", value: "0x0000000000000001" },
+      { tag: t("InitIndicator"), type: 0x06, value: true },
+    ],
+    [
+      { tag: "KeyMaterial", type: "ByteString", value: "ABcd" },
+      { tag: t("KeyMaterial"), type: 0x08, value: Uint8Array.of(0xab, 0xcd) },
+    ],
+    [
+      { tag: "ActivationDate", type: "DateTime", value: "2001-01-01T10:00:00+10:00" },
+      { tag: t("ActivationDate"), type: 0x09, value: 978307200n },
+    ],
+    [
+      { tag: "ActivationDate", type: "DateTime", value: "2001-01-01T00:00:00.000Z" },
+      { tag: t("ActivationDate"), type: 0x09, value: 978307200n },
+    ],
+    [
+      { tag: "ActivationDate", type: "DateTime", value: "0x000000003a4fc880" },
+      { tag: t("ActivationDate"), type: 0x09, value: 978307200n },
+    ],
+    [
+      { tag: "CompromiseDate", type: "DateTimeExtended", value: "2001-01-01T00:00:00.5-01:30" },
+      { tag: 0x420020, type: 0x0b, value: 978312600_500000n },
+    ],
+    [
+      { tag: "LeaseTime", type: "Interval", value: "0x00000e10" },
+      { tag: t("LeaseTime"), type: 0x0a, value: 3600 },
+    ],
+    [
+      { tag: "ProtocolVersion", type: "Structure", value: [] },
+      { tag: t("ProtocolVersion"), type: 0x01, value: [] },
+    ],
   ];
   for (const [json, item] of cases) t_.deepEqual(fromJson(json), item, JSON.stringify(json));
 });
@@ -239,7 +356,14 @@ function leafWith(tag: number, type: TtlvTypeName, ctx: number): fc.Arbitrary<Tt
   const known = knownValues(ctx);
   switch (type) {
     case "Integer":
-      return (known.length ? fc.oneof(int32, fc.subarray(known).map((bits) => bits.reduce((a, b) => a | b, 0))) : int32).map((value) => ({ tag, type: 0x02, value }));
+      return (
+        known.length
+          ? fc.oneof(
+              int32,
+              fc.subarray(known).map((bits) => bits.reduce((a, b) => a | b, 0)),
+            )
+          : int32
+      ).map((value) => ({ tag, type: 0x02, value }));
     case "Enumeration":
       return (known.length ? fc.oneof(uint32, fc.constantFrom(...known)) : uint32).map((value) => ({ tag, type: 0x05, value }));
     case "Interval":
@@ -263,7 +387,18 @@ function leafWith(tag: number, type: TtlvTypeName, ctx: number): fc.Arbitrary<Tt
   }
 }
 
-const LEAF_TYPES: TtlvTypeName[] = ["Integer", "Enumeration", "Interval", "LongInteger", "BigInteger", "DateTime", "DateTimeExtended", "Boolean", "TextString", "ByteString"];
+const LEAF_TYPES: TtlvTypeName[] = [
+  "Integer",
+  "Enumeration",
+  "Interval",
+  "LongInteger",
+  "BigInteger",
+  "DateTime",
+  "DateTimeExtended",
+  "Boolean",
+  "TextString",
+  "ByteString",
+];
 
 const leafArb: fc.Arbitrary<Ttlv> = fc.constantFrom(...LEAF_TYPES).chain((type) => tagFor(type).chain((tag) => leafWith(tag, type, tag)));
 
@@ -273,9 +408,11 @@ const attributeArb: fc.Arbitrary<Ttlv> = fc.oneof(fc.constantFrom(...ATTRIBUTE_T
   const attrTag = tagName_ ? tagOf(tagName_) : 0x540000;
   const ty = REGISTERED.find(([, tag]) => tag === attrTag)?.[2];
   const type: TtlvTypeName = ty && ty !== "Structure" && ty !== "*" ? ty : "TextString";
-  return leafWith(t("AttributeValue"), type, attrTag).map(
-    (value): Ttlv => ({ tag: t("Attribute"), type: 0x01, value: [{ tag: t("AttributeName"), type: 0x07, value: name }, value] }),
-  );
+  return leafWith(t("AttributeValue"), type, attrTag).map((value): Ttlv => ({
+    tag: t("Attribute"),
+    type: 0x01,
+    value: [{ tag: t("AttributeName"), type: 0x07, value: name }, value],
+  }));
 });
 
 function itemArb(depth: number): fc.Arbitrary<Ttlv> {
@@ -283,7 +420,10 @@ function itemArb(depth: number): fc.Arbitrary<Ttlv> {
   return fc.oneof(
     { weight: 3, arbitrary: leafArb },
     { weight: 1, arbitrary: attributeArb },
-    { weight: 2, arbitrary: fc.record({ tag: tagFor("Structure"), type: fc.constant(0x01 as const), value: fc.array(itemArb(depth - 1), { maxLength: 4 }) }, REC) },
+    {
+      weight: 2,
+      arbitrary: fc.record({ tag: tagFor("Structure"), type: fc.constant(0x01 as const), value: fc.array(itemArb(depth - 1), { maxLength: 4 }) }, REC),
+    },
   );
 }
 
@@ -305,7 +445,8 @@ function fromJsonOrError(j: unknown): void {
   try {
     fromJson(j);
   } catch (e) {
-    if (!(e instanceof KmipDecodeError)) throw new assert.AssertionError({ message: `fromJson threw ${String(e)} for ${String(JSON.stringify(j))?.slice(0, 300)}` });
+    if (!(e instanceof KmipDecodeError))
+      throw new assert.AssertionError({ message: `fromJson threw ${String(e)} for ${String(JSON.stringify(j))?.slice(0, 300)}` });
   }
 }
 
@@ -315,7 +456,13 @@ test("fromJson never throws anything but KmipDecodeError: any JSON value", (t_) 
 });
 
 test("fromJson never throws anything but KmipDecodeError: any JavaScript value", (t_) => {
-  fc.assert(fc.property(fc.anything({ withBigInt: true, withMap: true, withSet: true, withTypedArray: true, withDate: true, withNullPrototype: true, withSparseArray: true }), fromJsonOrError), { numRuns: 3000 });
+  fc.assert(
+    fc.property(
+      fc.anything({ withBigInt: true, withMap: true, withSet: true, withTypedArray: true, withDate: true, withNullPrototype: true, withSparseArray: true }),
+      fromJsonOrError,
+    ),
+    { numRuns: 3000 },
+  );
   t_.pass();
 });
 
@@ -334,10 +481,25 @@ function mutate(j: unknown, pick: number, replacement: unknown): unknown {
 test("fromJson never throws anything but KmipDecodeError: valid items with one part replaced", (t_) => {
   const parts = fc.oneof(
     fc.jsonValue(),
-    fc.constantFrom("Structure", "Integer", "LongInteger", "BigInteger", "Enumeration", "Boolean", "TextString", "ByteString", "DateTime", "Interval", "DateTimeExtended"),
+    fc.constantFrom(
+      "Structure",
+      "Integer",
+      "LongInteger",
+      "BigInteger",
+      "Enumeration",
+      "Boolean",
+      "TextString",
+      "ByteString",
+      "DateTime",
+      "Interval",
+      "DateTimeExtended",
+    ),
     fc.constantFrom("0x", "0x1", "0xffffffffffffffffff", "-0x1", "1e3", "NaN", "2001-01-01T00:00:00Z", "Encrypt||Decrypt", " ", "AttributeName", "$NOW"),
   );
-  fc.assert(fc.property(ITEM, fc.nat(), parts, (item, pick, part) => fromJsonOrError(mutate(viaText(toJson(item)), pick % 40, part))), { numRuns: 3000 });
+  fc.assert(
+    fc.property(ITEM, fc.nat(), parts, (item, pick, part) => fromJsonOrError(mutate(viaText(toJson(item)), pick % 40, part))),
+    { numRuns: 3000 },
+  );
   t_.pass();
 });
 
@@ -375,7 +537,13 @@ test("a JSON request as a client would write it", (t_) => {
       {
         tag: "RequestHeader",
         value: [
-          { tag: "ProtocolVersion", value: [{ tag: "ProtocolVersionMajor", type: "Integer", value: 2 }, { tag: "ProtocolVersionMinor", type: "Integer", value: 1 }] },
+          {
+            tag: "ProtocolVersion",
+            value: [
+              { tag: "ProtocolVersionMajor", type: "Integer", value: 2 },
+              { tag: "ProtocolVersionMinor", type: "Integer", value: 1 },
+            ],
+          },
           { tag: "BatchCount", type: "Integer", value: 1 },
         ],
       },
@@ -404,5 +572,8 @@ test("a JSON request as a client would write it", (t_) => {
   const item = fromJson(json);
   t_.deepEqual(toJson(item), json);
   const attrs = ((item as { value: Ttlv[] }).value[1] as { value: Ttlv[] }).value[1] as { value: Ttlv[] };
-  t_.deepEqual((attrs.value[1] as { value: Ttlv[] }).value.map((a) => a.value), [3, 256, 12]);
+  t_.deepEqual(
+    (attrs.value[1] as { value: Ttlv[] }).value.map((a) => a.value),
+    [3, 256, 12],
+  );
 });

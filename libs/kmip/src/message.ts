@@ -137,7 +137,8 @@ export function encodeRequest(m: RequestMessage): Ttlv {
         b.uniqueBatchItemId && item("UniqueBatchItemID", b.uniqueBatchItemId),
         b.payload ?? struct("RequestPayload", []),
         b.messageExtension,
-      ])),
+      ]),
+    ),
   ]);
 }
 
@@ -164,7 +165,8 @@ export function encodeResponse(m: ResponseMessage): Ttlv {
         b.asynchronousCorrelationValue && item("AsynchronousCorrelationValue", b.asynchronousCorrelationValue),
         b.payload,
         b.messageExtension,
-      ])),
+      ]),
+    ),
   ]);
 }
 

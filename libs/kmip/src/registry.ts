@@ -136,8 +136,7 @@ export function maskValue(mask: string, text: string): number {
       const n = Number(word);
       if (n > 0xffffffff) throw new KmipRegistryError(`${word} does not fit the 32 bits of the mask ${mask}`);
       v |= n;
-    }
-    else {
+    } else {
       const bit = bits.find(([n]) => n === word);
       if (!bit) throw new KmipRegistryError(`"${word}" is not a bit of the KMIP mask ${mask}`);
       v |= bit[1];

@@ -41,10 +41,10 @@ function spellingAt(enumeration: string, value: number, version: string): string
 // The OASIS test vectors.
 
 // shared/ sits beside the repository (/work/shared next to /work/main, and likewise in CI)
-const FIXTURES = [
-  fileURLToPath(new URL("../../../../shared/fixtures/kmip-test-vectors", import.meta.url)),
-  "/work/shared/fixtures/kmip-test-vectors",
-].find((p) => existsSync(p)) ?? "/work/shared/fixtures/kmip-test-vectors";
+const FIXTURES =
+  [fileURLToPath(new URL("../../../../shared/fixtures/kmip-test-vectors", import.meta.url)), "/work/shared/fixtures/kmip-test-vectors"].find((p) =>
+    existsSync(p),
+  ) ?? "/work/shared/fixtures/kmip-test-vectors";
 const DIRS: readonly (readonly [string, string])[] = [
   ["v1.4", "1.4"],
   ["v2.1/mandatory", "2.1"],
@@ -96,7 +96,9 @@ function loadFixtures(): { files: string[]; elements: Element[] } {
   const files: string[] = [];
   const elements: Element[] = [];
   for (const [dir, version] of DIRS) {
-    for (const f of readdirSync(join(FIXTURES, dir)).filter((n) => n.endsWith(".xml")).sort()) {
+    for (const f of readdirSync(join(FIXTURES, dir))
+      .filter((n) => n.endsWith(".xml"))
+      .sort()) {
       const path = join(FIXTURES, dir, f);
       files.push(path);
       elements.push(...walk(`${dir}/${f}`, version, readFileSync(path, "utf8")));
@@ -137,7 +139,10 @@ test("tags are unique by name and by number, well-formed, and point at existing 
   for (let tag = 0x420001; tag <= 0x420176; tag++) {
     if (!reserved.has(tag)) t.true(numbers.has(tag), `tag 0x${tag.toString(16)} is missing`);
   }
-  t.false([...numbers].some((n) => reserved.has(n)), "a (Reserved) tag number is registered");
+  t.false(
+    [...numbers].some((n) => reserved.has(n)),
+    "a (Reserved) tag number is registered",
+  );
 });
 
 test("enumeration values are unique within an enumeration for every protocol version", (t) => {
@@ -194,7 +199,11 @@ test("KMIP 1.x attribute names map to registered tags", (t) => {
     t.false(texts.has(text), `attribute name "${text}" listed twice`);
     texts.add(text);
     t.true(tagByName.has(tagName), `"${text}" → unknown tag ${tagName}`);
-    t.is(text.replace(/[ .#]/g, (c) => (c === " " ? "" : "_")), tagName, `"${text}" → ${tagName}`);
+    t.is(
+      text.replace(/[ .#]/g, (c) => (c === " " ? "" : "_")),
+      tagName,
+      `"${text}" → ${tagName}`,
+    );
   }
 });
 
@@ -247,7 +256,10 @@ test("spot checks against the KMIP specifications", (t) => {
     MASKS.CryptographicUsageMask.filter(([n]) => ["Sign", "Encrypt", "Decrypt", "MACVerify"].includes(n)).map(([, b]) => b),
     [0x01, 0x04, 0x08, 0x100],
   );
-  t.deepEqual(MASKS.StorageStatusMask.map(([, b]) => b), [0x1, 0x2, 0x4]);
+  t.deepEqual(
+    MASKS.StorageStatusMask.map(([, b]) => b),
+    [0x1, 0x2, 0x4],
+  );
   t.is(attrTagByText.get("Cryptographic Algorithm"), "CryptographicAlgorithm");
 });
 

@@ -9,17 +9,27 @@ import { KmipDecodeError, KmipEncodeError } from "./errors.ts";
 
 /** TTLV item types. */
 export const TTLV_TYPE = {
-  Structure: 0x01, Integer: 0x02, LongInteger: 0x03, BigInteger: 0x04, Enumeration: 0x05, Boolean: 0x06,
-  TextString: 0x07, ByteString: 0x08, DateTime: 0x09, Interval: 0x0a, DateTimeExtended: 0x0b,
+  Structure: 0x01,
+  Integer: 0x02,
+  LongInteger: 0x03,
+  BigInteger: 0x04,
+  Enumeration: 0x05,
+  Boolean: 0x06,
+  TextString: 0x07,
+  ByteString: 0x08,
+  DateTime: 0x09,
+  Interval: 0x0a,
+  DateTimeExtended: 0x0b,
 } as const;
 
 /** A TTLV item type value. */
 export type TtlvType = (typeof TTLV_TYPE)[keyof typeof TTLV_TYPE];
 
 /** Type name by type value. */
-export const TTLV_TYPE_NAME: Readonly<Record<number, keyof typeof TTLV_TYPE>> = Object.fromEntries(
-  Object.entries(TTLV_TYPE).map(([k, v]) => [v, k]),
-) as Record<number, keyof typeof TTLV_TYPE>;
+export const TTLV_TYPE_NAME: Readonly<Record<number, keyof typeof TTLV_TYPE>> = Object.fromEntries(Object.entries(TTLV_TYPE).map(([k, v]) => [v, k])) as Record<
+  number,
+  keyof typeof TTLV_TYPE
+>;
 
 /** One TTLV item. DateTime is seconds since the epoch, DateTimeExtended microseconds (both bigint). */
 export type Ttlv =
@@ -148,7 +158,8 @@ function write(out: Uint8Array, view: DataView, at: number, item: Ttlv): number 
       return v + 8;
     case 0x05:
     case 0x0a:
-      if (!Number.isInteger(item.value) || item.value < 0 || item.value > 0xffffffff) fail(`${item.type === 5 ? "Enumeration" : "Interval"} ${item.value} is not a 32-bit unsigned value`);
+      if (!Number.isInteger(item.value) || item.value < 0 || item.value > 0xffffffff)
+        fail(`${item.type === 5 ? "Enumeration" : "Interval"} ${item.value} is not a 32-bit unsigned value`);
       view.setUint32(at + 4, 4);
       view.setUint32(v, item.value);
       return v + 8;
@@ -203,7 +214,13 @@ export function ttlvMessageLength(buf: Uint8Array, length = buf.length): number 
 export function decodeTtlv(bytes: Uint8Array, limits: DecodeLimits = {}): Ttlv {
   const maxSize = limits.maxSize ?? 16 * 1024 * 1024;
   if (bytes.length > maxSize) throw new KmipDecodeError("(message)", 0, `message of ${bytes.length} bytes exceeds the limit of ${maxSize}`);
-  const st = { view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes, items: 0, maxItems: limits.maxItems ?? 100_000, maxDepth: limits.maxDepth ?? 32 };
+  const st = {
+    view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    bytes,
+    items: 0,
+    maxItems: limits.maxItems ?? 100_000,
+    maxDepth: limits.maxDepth ?? 32,
+  };
   const [item, end] = read(st, 0, bytes.length, 0);
   if (end !== bytes.length) throw new KmipDecodeError(tagText(item.tag), end, `${bytes.length - end} bytes after the end of the message`);
   return item;

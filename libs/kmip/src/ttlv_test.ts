@@ -12,8 +12,8 @@ import { decodeTtlv, encodedSize, encodeTtlv, TTLV_TYPE, ttlvMessageLength, type
 import { parseXml, type XmlItem } from "./xml.ts";
 import { existsSync as fixturesExist } from "node:fs";
 // The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
-
+const SHARED_FIXTURES =
+  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
 
 /** Bytes from spec-style hex ("42 00 20 | 02 | …"). */
 function hex(s: string): Uint8Array {
@@ -49,7 +49,11 @@ function decodeOrError(b: Uint8Array, limits?: DecodeLimits): Ttlv | KmipDecodeE
 
 const SPEC: [string, Ttlv, string][] = [
   ["an Integer containing the decimal value 8", { tag: 0x420020, type: 0x02, value: 8 }, "42 00 20 | 02 | 00 00 00 04 | 00 00 00 08 00 00 00 00"],
-  ["a Long Integer containing the decimal value 123456789000000000", { tag: 0x420020, type: 0x03, value: 123456789000000000n }, "42 00 20 | 03 | 00 00 00 08 | 01 B6 9B 4B A5 74 92 00"],
+  [
+    "a Long Integer containing the decimal value 123456789000000000",
+    { tag: 0x420020, type: 0x03, value: 123456789000000000n },
+    "42 00 20 | 03 | 00 00 00 08 | 01 B6 9B 4B A5 74 92 00",
+  ],
   [
     "a Big Integer containing the decimal value 1234567890000000000000000000",
     { tag: 0x420020, type: 0x04, value: 1234567890000000000000000000n },
@@ -57,13 +61,32 @@ const SPEC: [string, Ttlv, string][] = [
   ],
   ["an Enumeration with value 255", { tag: 0x420020, type: 0x05, value: 255 }, "42 00 20 | 05 | 00 00 00 04 | 00 00 00 FF 00 00 00 00"],
   ["a Boolean with the value True", { tag: 0x420020, type: 0x06, value: true }, "42 00 20 | 06 | 00 00 00 08 | 00 00 00 00 00 00 00 01"],
-  ["a Text String with the value 'Hello World'", { tag: 0x420020, type: 0x07, value: "Hello World" }, "42 00 20 | 07 | 00 00 00 0B | 48 65 6C 6C 6F 20 57 6F 72 6C 64 00 00 00 00 00"],
-  ["a Byte String with the value { 0x01, 0x02, 0x03 }", { tag: 0x420020, type: 0x08, value: Uint8Array.of(1, 2, 3) }, "42 00 20 | 08 | 00 00 00 03 | 01 02 03 00 00 00 00 00"],
-  ["a Date-Time, containing the value for Friday, March 14, 2008, 11:56:40 GMT", { tag: 0x420020, type: 0x09, value: 1205495800n }, "42 00 20 | 09 | 00 00 00 08 | 00 00 00 00 47 DA 67 F8"],
+  [
+    "a Text String with the value 'Hello World'",
+    { tag: 0x420020, type: 0x07, value: "Hello World" },
+    "42 00 20 | 07 | 00 00 00 0B | 48 65 6C 6C 6F 20 57 6F 72 6C 64 00 00 00 00 00",
+  ],
+  [
+    "a Byte String with the value { 0x01, 0x02, 0x03 }",
+    { tag: 0x420020, type: 0x08, value: Uint8Array.of(1, 2, 3) },
+    "42 00 20 | 08 | 00 00 00 03 | 01 02 03 00 00 00 00 00",
+  ],
+  [
+    "a Date-Time, containing the value for Friday, March 14, 2008, 11:56:40 GMT",
+    { tag: 0x420020, type: 0x09, value: 1205495800n },
+    "42 00 20 | 09 | 00 00 00 08 | 00 00 00 00 47 DA 67 F8",
+  ],
   ["an Interval, containing the value for 10 days", { tag: 0x420020, type: 0x0a, value: 864000 }, "42 00 20 | 0A | 00 00 00 04 | 00 0D 2F 00 00 00 00 00"],
   [
     "a Structure containing an Enumeration, value 254, followed by an Integer, value 255",
-    { tag: 0x420020, type: 0x01, value: [{ tag: 0x420004, type: 0x05, value: 254 }, { tag: 0x420005, type: 0x02, value: 255 }] },
+    {
+      tag: 0x420020,
+      type: 0x01,
+      value: [
+        { tag: 0x420004, type: 0x05, value: 254 },
+        { tag: 0x420005, type: 0x02, value: 255 },
+      ],
+    },
     "42 00 20 | 01 | 00 00 00 20 | 42 00 04 | 05 | 00 00 00 04 | 00 00 00 FE 00 00 00 00 | 42 00 05 | 02 | 00 00 00 04 | 00 00 00 FF 00 00 00 00",
   ],
 ];
@@ -208,7 +231,14 @@ test("rejected: non-zero padding, naming the tag and the offset", (t) => {
 
 test("rejected: wrong lengths for fixed-size types", (t) => {
   for (const [type, len] of [
-    ["02", 8], ["05", 8], ["0a", 2], ["03", 4], ["06", 4], ["09", 16], ["0b", 4], ["03", 0],
+    ["02", 8],
+    ["05", 8],
+    ["0a", 2],
+    ["03", 4],
+    ["06", 4],
+    ["09", 16],
+    ["0b", 4],
+    ["03", 0],
   ] as const) {
     const b = hex(`420020 ${type} ${len.toString(16).padStart(8, "0")} ${"00".repeat(Math.max(8, (len + 7) & ~7))}`);
     const e = decodeError(() => decodeTtlv(b));
@@ -280,7 +310,14 @@ test("limit maxDepth: structures nested deeper fail at the first one too deep, w
 });
 
 test("limit maxItems: the item past the limit fails, with its tag and offset", (t) => {
-  const msg: Ttlv = { tag: 0x420078, type: 0x01, value: [{ tag: 0x42000d, type: 0x02, value: 1 }, { tag: 0x420094, type: 0x07, value: "x" }] };
+  const msg: Ttlv = {
+    tag: 0x420078,
+    type: 0x01,
+    value: [
+      { tag: 0x42000d, type: 0x02, value: 1 },
+      { tag: 0x420094, type: 0x07, value: "x" },
+    ],
+  };
   const b = encodeTtlv(msg);
   t.deepEqual(decodeTtlv(b, { maxItems: 3 }), msg);
   const e = decodeError(() => decodeTtlv(b, { maxItems: 2 }));
@@ -329,7 +366,12 @@ test("encoding rejects values that do not fit their type with KmipEncodeError", 
     { tag: 0x1000000, type: 0x02, value: 1 },
     { tag: 0x420020, type: 0x01, value: "x" },
   ];
-  for (const item of bad) t.throws(() => encodeTtlv(item as Ttlv), { instanceOf: KmipEncodeError }, JSON.stringify(item, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v)));
+  for (const item of bad)
+    t.throws(
+      () => encodeTtlv(item as Ttlv),
+      { instanceOf: KmipEncodeError },
+      JSON.stringify(item, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v)),
+    );
 });
 
 // The decoder rejects tags outside 0x42xxxx/0x54xxxx; the encoder writes them, so encodeTtlv can produce bytes
@@ -353,7 +395,9 @@ function plain(x: XmlItem): Ttlv {
 function fixtureMessages(): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (const dir of ["v1.4", "v2.1/mandatory", "v2.1/optional"]) {
-    for (const f of readdirSync(`${FIXTURES}/${dir}`).filter((n) => n.endsWith(".xml")).sort()) {
+    for (const f of readdirSync(`${FIXTURES}/${dir}`)
+      .filter((n) => n.endsWith(".xml"))
+      .sort()) {
       for (const m of parseXml(readFileSync(`${FIXTURES}/${dir}/${f}`, "utf8"))) out.push(encodeTtlv(plain(m)));
     }
   }

@@ -34,9 +34,7 @@ import { tagName, type KmipVersion } from "./registry.ts";
 import { TTLV_TYPE, TTLV_TYPE_NAME, type Ttlv, type TtlvType } from "./ttlv.ts";
 
 /** A TTLV item read from XML: any item may stand for a placeholder of the test cases (`$NOW`…). */
-export type XmlItem =
-  | { tag: number; type: 0x01; value: XmlItem[]; placeholder?: string }
-  | (Exclude<Ttlv, { type: 0x01 }> & { placeholder?: string });
+export type XmlItem = { tag: number; type: 0x01; value: XmlItem[]; placeholder?: string } | (Exclude<Ttlv, { type: 0x01 }> & { placeholder?: string });
 
 /**
  * Maps a placeholder (`$NOW-3600`) of the item with this tag name and type name to the value text to use

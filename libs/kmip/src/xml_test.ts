@@ -14,8 +14,8 @@ import { decodeTtlv, encodeTtlv, type Ttlv } from "./ttlv.ts";
 import { parseXml, toXml, XML_PLACEHOLDER, type XmlItem } from "./xml.ts";
 import { existsSync as fixturesExist } from "node:fs";
 // The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
-
+const SHARED_FIXTURES =
+  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
 
 /** Asserts `fn` throws a KmipDecodeError and returns it. */
 function decodeError(fn: () => unknown): KmipDecodeError {
@@ -190,7 +190,7 @@ test("placeholders are kept with zero values, or resolved by the hook given the 
 
 test("XML syntax: declaration, comments, BOM, single quotes, entities, whitespace, CRLF, empty elements", (t_) => {
   const doc =
-    "\ufeff<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<!-- a -- comment -->\r\n<KMIP>\r\n" +
+    '\ufeff<?xml version="1.0" encoding="UTF-8"?>\r\n<!-- a -- comment -->\r\n<KMIP>\r\n' +
     "<RequestHeader >\r\n  <!--x-->\n  <UniqueIdentifier\n\ttype='TextString'   value = \"a&amp;b&lt;&gt;&quot;&apos;&#65;&#x1F600;\tc\"/>\n" +
     "  <ProtocolVersion></ProtocolVersion>\n  <Authentication/>\n</RequestHeader\n>\r\n</KMIP>\n";
   t_.deepEqual(parseXml(doc), [
@@ -261,7 +261,10 @@ test("value texts: the forms written, and the alternatives read", (t_) => {
 
 test("malformed documents fail with the element path and line:column", (t_) => {
   const cases: [string, string][] = [
-    ["<KMIP>\n  <RequestMessage>\n</KMIP>", "Cannot decode KMIP item KMIP/RequestMessage (XML line 3:1) at byte 26: </KMIP> does not close <RequestMessage> opened at 2:3"],
+    [
+      "<KMIP>\n  <RequestMessage>\n</KMIP>",
+      "Cannot decode KMIP item KMIP/RequestMessage (XML line 3:1) at byte 26: </KMIP> does not close <RequestMessage> opened at 2:3",
+    ],
     ["<KMIP>\n  <RequestMessage>", "Cannot decode KMIP item KMIP/RequestMessage (XML line 2:19) at byte 25: <RequestMessage> opened at 2:3 is not closed"],
     ["</KMIP>", "Cannot decode KMIP item (XML document) (XML line 1:1) at byte 0: </KMIP> closes nothing"],
     ['<A>\n <B value="x&y"/></A>', 'Cannot decode KMIP item A (XML line 2:13) at byte 16: "&" must start an entity such as &amp;'],
@@ -329,19 +332,33 @@ function parseOrError(text: string): void {
 }
 
 test("parseXml never throws anything but KmipDecodeError: random text, and mutated test cases", (t_) => {
-  const alphabet = fc.constantFrom(..."<>/=\"'&;#x! -?KMIPTLVtagypevlu0123456789abcdef$\n".split(""), "<!--", "-->", "&amp;", "&#x", "type=", "value=", "<BatchCount", "<TTLV");
+  const alphabet = fc.constantFrom(
+    ..."<>/=\"'&;#x! -?KMIPTLVtagypevlu0123456789abcdef$\n".split(""),
+    "<!--",
+    "-->",
+    "&amp;",
+    "&#x",
+    "type=",
+    "value=",
+    "<BatchCount",
+    "<TTLV",
+  );
   fc.assert(fc.property(fc.string({ unit: alphabet, maxLength: 80 }), parseOrError), { numRuns: 5000 });
   fc.assert(fc.property(fc.string({ unit: "binary", maxLength: 80 }), parseOrError), { numRuns: 2000 });
   const sources = FILES.filter((_, i) => i % 10 === 0).map((f) => f.text);
   fc.assert(
-    fc.property(fc.constantFrom(...sources), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 8 }), fc.string({ unit: alphabet, maxLength: 6 })), { minLength: 1, maxLength: 3 }), (src, edits) => {
-      let s = src;
-      for (const [at, del, ins] of edits) {
-        const i = at % (s.length + 1);
-        s = s.slice(0, i) + ins + s.slice(i + del);
-      }
-      parseOrError(s);
-    }),
+    fc.property(
+      fc.constantFrom(...sources),
+      fc.array(fc.tuple(fc.nat(), fc.nat({ max: 8 }), fc.string({ unit: alphabet, maxLength: 6 })), { minLength: 1, maxLength: 3 }),
+      (src, edits) => {
+        let s = src;
+        for (const [at, del, ins] of edits) {
+          const i = at % (s.length + 1);
+          s = s.slice(0, i) + ins + s.slice(i + del);
+        }
+        parseOrError(s);
+      },
+    ),
     { numRuns: 2000 },
   );
   t_.pass();
@@ -374,15 +391,30 @@ const leafArb: fc.Arbitrary<XmlItem> = fc.oneof(
   fc.record({ tag: tagFor("DateTime"), type: fc.constant(0x09 as const), value: int64 }, REC),
   fc.record({ tag: tagFor("Interval"), type: fc.constant(0x0a as const), value: fc.integer({ min: 0, max: 0xffffffff }) }, REC),
   fc.record({ tag: tagFor("DateTimeExtended"), type: fc.constant(0x0b as const), value: int64 }, REC),
-  fc.record({ tag: tagFor("TextString"), type: fc.constant(0x07 as const), value: fc.constant(""), placeholder: fc.constantFrom("$NOW", "$UNIQUE_IDENTIFIER_3", "$NOW-3600") }, REC),
+  fc.record(
+    {
+      tag: tagFor("TextString"),
+      type: fc.constant(0x07 as const),
+      value: fc.constant(""),
+      placeholder: fc.constantFrom("$NOW", "$UNIQUE_IDENTIFIER_3", "$NOW-3600"),
+    },
+    REC,
+  ),
 );
 
 const attributeArb: fc.Arbitrary<XmlItem> = fc
-  .tuple(fc.constantFrom(...ATTRIBUTE_NAMES.map(([text]) => text), "x-Custom"), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }))
+  .tuple(
+    fc.constantFrom(...ATTRIBUTE_NAMES.map(([text]) => text), "x-Custom"),
+    fc.integer({ min: 0, max: 0xffff }),
+    fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+  )
   .map(([name, e, i]): XmlItem => ({
     tag: t("Attribute"),
     type: 0x01,
-    value: [{ tag: t("AttributeName"), type: 0x07, value: name }, e % 2 ? { tag: t("AttributeValue"), type: 0x05, value: e } : { tag: t("AttributeValue"), type: 0x02, value: i }],
+    value: [
+      { tag: t("AttributeName"), type: 0x07, value: name },
+      e % 2 ? { tag: t("AttributeValue"), type: 0x05, value: e } : { tag: t("AttributeValue"), type: 0x02, value: i },
+    ],
   }));
 
 function itemArb(depth: number): fc.Arbitrary<XmlItem> {
@@ -390,7 +422,10 @@ function itemArb(depth: number): fc.Arbitrary<XmlItem> {
   return fc.oneof(
     { weight: 3, arbitrary: leafArb },
     { weight: 1, arbitrary: attributeArb },
-    { weight: 2, arbitrary: fc.record({ tag: tagFor("Structure"), type: fc.constant(0x01 as const), value: fc.array(itemArb(depth - 1), { maxLength: 4 }) }, REC) },
+    {
+      weight: 2,
+      arbitrary: fc.record({ tag: tagFor("Structure"), type: fc.constant(0x01 as const), value: fc.array(itemArb(depth - 1), { maxLength: 4 }) }, REC),
+    },
   );
 }
 

@@ -28,10 +28,7 @@ export function randomSerialHex(): string {
 }
 
 /** `O=organization, CN=commonName` (organization optional). @throws PkiError PKI_PROFILE on empty or over-long values. */
-export function subjectName(
-  commonName: string,
-  organization: string | undefined,
-): x509.JsonName {
+export function subjectName(commonName: string, organization: string | undefined): x509.JsonName {
   checkNameValue("commonName", commonName);
   if (organization === undefined) return [{ CN: [commonName] }];
   checkNameValue("organization", organization);
@@ -39,15 +36,8 @@ export function subjectName(
 }
 
 function checkNameValue(field: string, value: string): void {
-  if (
-    typeof value !== "string" ||
-    value.length === 0 ||
-    value.length > UB_NAME
-  ) {
-    throw new PkiError(
-      "PKI_PROFILE",
-      `Bad ${field} ${JSON.stringify(value)}: must be 1 to ${UB_NAME} characters`,
-    );
+  if (typeof value !== "string" || value.length === 0 || value.length > UB_NAME) {
+    throw new PkiError("PKI_PROFILE", `Bad ${field} ${JSON.stringify(value)}: must be 1 to ${UB_NAME} characters`);
   }
 }
 
@@ -62,24 +52,14 @@ export interface ValidityOptions {
 }
 
 /** The notBefore/notAfter pair for `options`. @throws PkiError PKI_PROFILE when empty or inverted. */
-export function validityWindow(
-  options: ValidityOptions,
-  defaultDays: number,
-): { notBefore: Date; notAfter: Date } {
+export function validityWindow(options: ValidityOptions, defaultDays: number): { notBefore: Date; notAfter: Date } {
   const days = options.validityDays ?? defaultDays;
-  if (!Number.isFinite(days) || days <= 0)
-    throw new PkiError(
-      "PKI_PROFILE",
-      `Bad validityDays ${days}: must be a positive number`,
-    );
+  if (!Number.isFinite(days) || days <= 0) throw new PkiError("PKI_PROFILE", `Bad validityDays ${days}: must be a positive number`);
   const now = Date.now();
   const notBefore = options.notBefore ?? new Date(now - NOT_BEFORE_BACKDATE_MS);
   const notAfter = options.notAfter ?? new Date(now + days * DAY_MS);
   if (!(notAfter.getTime() > notBefore.getTime())) {
-    throw new PkiError(
-      "PKI_PROFILE",
-      `Bad validity: notAfter ${isoOrInvalid(notAfter)} is not after notBefore ${isoOrInvalid(notBefore)}`,
-    );
+    throw new PkiError("PKI_PROFILE", `Bad validity: notAfter ${isoOrInvalid(notAfter)} is not after notBefore ${isoOrInvalid(notBefore)}`);
   }
   // X.509 times have whole seconds; drop the milliseconds so the certificate says what we return.
   return {
@@ -97,24 +77,13 @@ function isoOrInvalid(date: Date): string {
  * is ignored) or DER bytes.
  * @throws PkiError PKI_PARSE naming `what`.
  */
-export function parseCertificate(
-  input: string | Uint8Array | ArrayBuffer,
-  what: string,
-): x509.X509Certificate {
+export function parseCertificate(input: string | Uint8Array | ArrayBuffer, what: string): x509.X509Certificate {
   const der =
-    typeof input === "string"
-      ? pemBlock(input, ["CERTIFICATE"], what).der
-      : new Uint8Array(
-          input instanceof Uint8Array ? input : new Uint8Array(input),
-        );
+    typeof input === "string" ? pemBlock(input, ["CERTIFICATE"], what).der : new Uint8Array(input instanceof Uint8Array ? input : new Uint8Array(input));
   try {
     return new x509.X509Certificate(der);
   } catch (cause) {
-    throw new PkiError(
-      "PKI_PARSE",
-      `Cannot parse ${what}: ${(cause as Error).message}`,
-      { cause },
-    );
+    throw new PkiError("PKI_PARSE", `Cannot parse ${what}: ${(cause as Error).message}`, { cause });
   }
 }
 

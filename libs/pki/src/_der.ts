@@ -39,28 +39,14 @@ export const TAG = {
 } as const;
 
 function fail(what: string, offset: number, reason: string): never {
-  throw new PkiError(
-    "PKI_PARSE",
-    `Cannot decode ${what} at byte ${offset}: ${reason}`,
-  );
+  throw new PkiError("PKI_PARSE", `Cannot decode ${what} at byte ${offset}: ${reason}`);
 }
 
 /** Reads the element at `offset`, which must end by `limit`. */
-export function readTlv(
-  bytes: Uint8Array,
-  offset: number,
-  limit: number,
-  what: string,
-): Tlv {
-  if (offset + 2 > limit)
-    fail(
-      what,
-      offset,
-      `need 2 header bytes, ${Math.max(0, limit - offset)} remaining`,
-    );
+export function readTlv(bytes: Uint8Array, offset: number, limit: number, what: string): Tlv {
+  if (offset + 2 > limit) fail(what, offset, `need 2 header bytes, ${Math.max(0, limit - offset)} remaining`);
   const tag = bytes[offset] ?? 0;
-  if ((tag & 0x1f) === 0x1f)
-    fail(what, offset, `multi-byte tag 0x${tag.toString(16)} is not supported`);
+  if ((tag & 0x1f) === 0x1f) fail(what, offset, `multi-byte tag 0x${tag.toString(16)} is not supported`);
   const first = bytes[offset + 1] ?? 0;
   let length: number;
   let contentStart: number;
@@ -74,26 +60,16 @@ export function readTlv(
     if (count > 4) fail(what, offset, `length of ${count} bytes is too long`);
     if (offset + 2 + count > limit) fail(what, offset, "truncated length");
     length = 0;
-    for (let i = 0; i < count; i++)
-      length = length * 256 + (bytes[offset + 2 + i] ?? 0);
+    for (let i = 0; i < count; i++) length = length * 256 + (bytes[offset + 2 + i] ?? 0);
     contentStart = offset + 2 + count;
   }
   const end = contentStart + length;
-  if (end > limit)
-    fail(
-      what,
-      offset,
-      `length ${length} exceeds ${limit - contentStart} remaining`,
-    );
+  if (end > limit) fail(what, offset, `length ${length} exceeds ${limit - contentStart} remaining`);
   return { tag, start: offset, contentStart, end };
 }
 
 /** Reads `tlv` as the only element of `bytes` (trailing bytes are tolerated). */
-export function readRoot(
-  bytes: Uint8Array,
-  what: string,
-  expectedTag?: number,
-): Tlv {
+export function readRoot(bytes: Uint8Array, what: string, expectedTag?: number): Tlv {
   const tlv = readTlv(bytes, 0, bytes.length, what);
   if (expectedTag !== undefined) expectTag(tlv, expectedTag, what);
   return tlv;
@@ -112,19 +88,9 @@ export function children(bytes: Uint8Array, parent: Tlv, what: string): Tlv[] {
 }
 
 /** Throws PKI_PARSE unless `tlv` has the tag `expected`. */
-export function expectTag(
-  tlv: Tlv | undefined,
-  expected: number,
-  what: string,
-): asserts tlv is Tlv {
-  if (tlv === undefined)
-    fail(what, -1, `missing element (expected tag 0x${expected.toString(16)})`);
-  if (tlv.tag !== expected)
-    fail(
-      what,
-      tlv.start,
-      `tag 0x${tlv.tag.toString(16)}, expected 0x${expected.toString(16)}`,
-    );
+export function expectTag(tlv: Tlv | undefined, expected: number, what: string): asserts tlv is Tlv {
+  if (tlv === undefined) fail(what, -1, `missing element (expected tag 0x${expected.toString(16)})`);
+  if (tlv.tag !== expected) fail(what, tlv.start, `tag 0x${tlv.tag.toString(16)}, expected 0x${expected.toString(16)}`);
 }
 
 /** The content octets of `tlv`. */
@@ -155,8 +121,7 @@ export function decodeOid(bytes: Uint8Array, tlv: Tlv, what: string): string {
       value = 0;
     }
   }
-  if (parts.length === 0 || (bytes[tlv.end - 1] ?? 0) & 0x80)
-    fail(what, tlv.start, "malformed OBJECT IDENTIFIER");
+  if (parts.length === 0 || (bytes[tlv.end - 1] ?? 0) & 0x80) fail(what, tlv.start, "malformed OBJECT IDENTIFIER");
   return parts.join(".");
 }
 
@@ -165,22 +130,13 @@ export function decodeOid(bytes: Uint8Array, tlv: Tlv, what: string): string {
  * for fields that are never negative but that some encoders write without DER's sign byte
  * (0x8a for 138).
  */
-export function decodeSmallInteger(
-  bytes: Uint8Array,
-  tlv: Tlv,
-  what: string,
-  unsigned = false,
-): number {
+export function decodeSmallInteger(bytes: Uint8Array, tlv: Tlv, what: string, unsigned = false): number {
   expectTag(tlv, TAG.integer, what);
   const length = tlv.end - tlv.contentStart;
-  if (length === 0 || length > 6)
-    fail(what, tlv.start, `INTEGER of ${length} bytes`);
+  if (length === 0 || length > 6) fail(what, tlv.start, `INTEGER of ${length} bytes`);
   let value = 0;
-  for (let i = tlv.contentStart; i < tlv.end; i++)
-    value = value * 256 + (bytes[i] ?? 0);
-  return !unsigned && (bytes[tlv.contentStart] ?? 0) & 0x80
-    ? value - 2 ** (8 * length)
-    : value;
+  for (let i = tlv.contentStart; i < tlv.end; i++) value = value * 256 + (bytes[i] ?? 0);
+  return !unsigned && (bytes[tlv.contentStart] ?? 0) & 0x80 ? value - 2 ** (8 * length) : value;
 }
 
 /**
@@ -202,22 +158,11 @@ export function decodeString(bytes: Uint8Array, tlv: Tlv): string {
     case TAG.universalString: {
       let text = "";
       for (let i = 0; i + 3 < data.length; i += 4) {
-        text += String.fromCodePoint(
-          (((data[i] ?? 0) << 24) |
-            ((data[i + 1] ?? 0) << 16) |
-            ((data[i + 2] ?? 0) << 8) |
-            (data[i + 3] ?? 0)) >>>
-            0,
-        );
+        text += String.fromCodePoint((((data[i] ?? 0) << 24) | ((data[i + 1] ?? 0) << 16) | ((data[i + 2] ?? 0) << 8) | (data[i + 3] ?? 0)) >>> 0);
       }
       return text;
     }
     default:
-      return (
-        "#" +
-        Array.from(encoding(bytes, tlv), (b) =>
-          b.toString(16).padStart(2, "0"),
-        ).join("")
-      );
+      return "#" + Array.from(encoding(bytes, tlv), (b) => b.toString(16).padStart(2, "0")).join("");
   }
 }

@@ -53,34 +53,21 @@ export interface SigningKey {
 }
 
 /** Generates an extractable key pair. @throws PkiError PKI_KEY for an unknown algorithm. */
-export async function generateKeyPair(
-  algorithm: KeyAlgorithm,
-): Promise<CryptoKeyPair> {
-  const params = Object.hasOwn(GENERATE, algorithm)
-    ? GENERATE[algorithm]
-    : undefined;
+export async function generateKeyPair(algorithm: KeyAlgorithm): Promise<CryptoKeyPair> {
+  const params = Object.hasOwn(GENERATE, algorithm) ? GENERATE[algorithm] : undefined;
   if (params === undefined) {
-    throw new PkiError(
-      "PKI_KEY",
-      `Unsupported keyAlgorithm "${String(algorithm)}": use ${Object.keys(GENERATE).join(", ")}`,
-    );
+    throw new PkiError("PKI_KEY", `Unsupported keyAlgorithm "${String(algorithm)}": use ${Object.keys(GENERATE).join(", ")}`);
   }
   return globalThis.crypto.subtle.generateKey(params, true, ["sign", "verify"]);
 }
 
 /** Exports a private key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). */
 export async function exportPrivateKeyPem(key: CryptoKey): Promise<string> {
-  return derToPem(
-    await globalThis.crypto.subtle.exportKey("pkcs8", key),
-    "PRIVATE KEY",
-  );
+  return derToPem(await globalThis.crypto.subtle.exportKey("pkcs8", key), "PRIVATE KEY");
 }
 
 /** Signing parameters for a key of the type of `publicKey`. @throws PkiError PKI_KEY when unsupported. */
-export function signingParamsFor(
-  publicKey: x509.PublicKey,
-  what: string,
-): SigningParams {
+export function signingParamsFor(publicKey: x509.PublicKey, what: string): SigningParams {
   const algorithm: Algorithm & { namedCurve?: unknown } = publicKey.algorithm;
   if (algorithm.name === "RSASSA-PKCS1-v1_5") {
     return {
@@ -97,12 +84,8 @@ export function signingParamsFor(
       };
     }
   }
-  const curve =
-    typeof algorithm.namedCurve === "string" ? ` ${algorithm.namedCurve}` : "";
-  throw new PkiError(
-    "PKI_KEY",
-    `Unsupported ${what} algorithm ${algorithm.name}${curve}: use RSA or ECDSA P-256/P-384/P-521`,
-  );
+  const curve = typeof algorithm.namedCurve === "string" ? ` ${algorithm.namedCurve}` : "";
+  throw new PkiError("PKI_KEY", `Unsupported ${what} algorithm ${algorithm.name}${curve}: use RSA or ECDSA P-256/P-384/P-521`);
 }
 
 /** True for RSA keys (rsaEncryption), which also get keyEncipherment. */
@@ -115,22 +98,11 @@ export function isRsaKey(publicKey: x509.PublicKey): boolean {
  * `EC PRIVATE KEY` (SEC1) converted with node:crypto.
  * @throws PkiError PKI_KEY when there is no usable key in the text.
  */
-export function privateKeyPkcs8(
-  pem: string,
-  what: string,
-): Uint8Array<ArrayBuffer> {
+export function privateKeyPkcs8(pem: string, what: string): Uint8Array<ArrayBuffer> {
   const block = pemBlocks(pem).find((b) => b.label.endsWith("PRIVATE KEY"));
-  if (block === undefined)
-    throw new PkiError(
-      "PKI_KEY",
-      `Cannot read ${what}: no "PRIVATE KEY" PEM block`,
-    );
+  if (block === undefined) throw new PkiError("PKI_KEY", `Cannot read ${what}: no "PRIVATE KEY" PEM block`);
   if (block.label === "PRIVATE KEY") return block.der;
-  if (block.label === "ENCRYPTED PRIVATE KEY")
-    throw new PkiError(
-      "PKI_KEY",
-      `Cannot read ${what}: encrypted private keys are not supported`,
-    );
+  if (block.label === "ENCRYPTED PRIVATE KEY") throw new PkiError("PKI_KEY", `Cannot read ${what}: encrypted private keys are not supported`);
   try {
     return ownBytes(
       createPrivateKey({ key: pem, format: "pem" }).export({
@@ -139,11 +111,7 @@ export function privateKeyPkcs8(
       }),
     );
   } catch (cause) {
-    throw new PkiError(
-      "PKI_KEY",
-      `Cannot read ${what} (${block.label}): ${(cause as Error).message}`,
-      { cause },
-    );
+    throw new PkiError("PKI_KEY", `Cannot read ${what} (${block.label}): ${(cause as Error).message}`, { cause });
   }
 }
 
@@ -152,11 +120,7 @@ export function privateKeyPkcs8(
  * it is that key.
  * @throws PkiError PKI_KEY when the key does not load or belongs to another certificate.
  */
-export async function importSigningKey(
-  privateKeyPem: string,
-  certificate: x509.X509Certificate,
-  what: string,
-): Promise<SigningKey> {
+export async function importSigningKey(privateKeyPem: string, certificate: x509.X509Certificate, what: string): Promise<SigningKey> {
   const params = signingParamsFor(certificate.publicKey, what);
   const pkcs8 = privateKeyPkcs8(privateKeyPem, what);
   const subtle = globalThis.crypto.subtle;
@@ -164,31 +128,15 @@ export async function importSigningKey(
   let privateJwk: JsonWebKey;
   try {
     // Extractable only to compare its public part with the certificate's; not exported further.
-    key = await subtle.importKey("pkcs8", pkcs8, params.importParams, true, [
-      "sign",
-    ]);
+    key = await subtle.importKey("pkcs8", pkcs8, params.importParams, true, ["sign"]);
     privateJwk = await subtle.exportKey("jwk", key);
   } catch (cause) {
-    throw new PkiError(
-      "PKI_KEY",
-      `Cannot import ${what} as ${params.importParams.name}: ${(cause as Error).message}`,
-      { cause },
-    );
+    throw new PkiError("PKI_KEY", `Cannot import ${what} as ${params.importParams.name}: ${(cause as Error).message}`, { cause });
   }
-  const publicJwk = await subtle.exportKey(
-    "jwk",
-    await certificate.publicKey.export(params.importParams, ["verify"]),
-  );
-  const fields =
-    params.importParams.name === "ECDSA"
-      ? (["crv", "x", "y"] as const)
-      : (["n", "e"] as const);
+  const publicJwk = await subtle.exportKey("jwk", await certificate.publicKey.export(params.importParams, ["verify"]));
+  const fields = params.importParams.name === "ECDSA" ? (["crv", "x", "y"] as const) : (["n", "e"] as const);
   if (fields.some((f) => privateJwk[f] !== publicJwk[f])) {
-    throw new PkiError(
-      "PKI_KEY",
-      `${what} does not match the public key of "${certificate.subject}"`,
-      { subject: certificate.subject },
-    );
+    throw new PkiError("PKI_KEY", `${what} does not match the public key of "${certificate.subject}"`, { subject: certificate.subject });
   }
   return { key, signParams: params.signParams };
 }
@@ -200,8 +148,7 @@ export async function importSigningKey(
  */
 export function publicKeyFromPem(pem: string, what: string): x509.PublicKey {
   const block = pemBlocks(pem)[0];
-  if (block === undefined)
-    throw new PkiError("PKI_KEY", `Cannot read ${what}: no PEM block`);
+  if (block === undefined) throw new PkiError("PKI_KEY", `Cannot read ${what}: no PEM block`);
   try {
     const spki =
       block.label === "PUBLIC KEY"
@@ -214,10 +161,6 @@ export function publicKeyFromPem(pem: string, what: string): x509.PublicKey {
           );
     return new x509.PublicKey(spki);
   } catch (cause) {
-    throw new PkiError(
-      "PKI_KEY",
-      `Cannot read ${what} (${block.label}): ${(cause as Error).message}`,
-      { cause },
-    );
+    throw new PkiError("PKI_KEY", `Cannot read ${what} (${block.label}): ${(cause as Error).message}`, { cause });
   }
 }

@@ -13,16 +13,9 @@
 type MetadataKey = unknown;
 type PropertyKeyOrNone = string | symbol | undefined;
 
-const store = new WeakMap<
-  object,
-  Map<PropertyKeyOrNone, Map<MetadataKey, unknown>>
->();
+const store = new WeakMap<object, Map<PropertyKeyOrNone, Map<MetadataKey, unknown>>>();
 
-function ownMap(
-  target: object,
-  propertyKey: PropertyKeyOrNone,
-  create: boolean,
-): Map<MetadataKey, unknown> | undefined {
+function ownMap(target: object, propertyKey: PropertyKeyOrNone, create: boolean): Map<MetadataKey, unknown> | undefined {
   let byProperty = store.get(target);
   if (byProperty === undefined) {
     if (!create) return undefined;
@@ -37,59 +30,30 @@ function ownMap(
   return map;
 }
 
-function getOwnMetadata(
-  key: MetadataKey,
-  target: object,
-  propertyKey?: string | symbol,
-): unknown {
+function getOwnMetadata(key: MetadataKey, target: object, propertyKey?: string | symbol): unknown {
   return ownMap(target, propertyKey, false)?.get(key);
 }
 
-function hasOwnMetadata(
-  key: MetadataKey,
-  target: object,
-  propertyKey?: string | symbol,
-): boolean {
+function hasOwnMetadata(key: MetadataKey, target: object, propertyKey?: string | symbol): boolean {
   return ownMap(target, propertyKey, false)?.has(key) ?? false;
 }
 
-function hasMetadata(
-  key: MetadataKey,
-  target: object,
-  propertyKey?: string | symbol,
-): boolean {
-  for (
-    let t: object | null = target;
-    t !== null;
-    t = Object.getPrototypeOf(t) as object | null
-  ) {
+function hasMetadata(key: MetadataKey, target: object, propertyKey?: string | symbol): boolean {
+  for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t) as object | null) {
     if (hasOwnMetadata(key, t, propertyKey)) return true;
   }
   return false;
 }
 
-function getMetadata(
-  key: MetadataKey,
-  target: object,
-  propertyKey?: string | symbol,
-): unknown {
-  for (
-    let t: object | null = target;
-    t !== null;
-    t = Object.getPrototypeOf(t) as object | null
-  ) {
+function getMetadata(key: MetadataKey, target: object, propertyKey?: string | symbol): unknown {
+  for (let t: object | null = target; t !== null; t = Object.getPrototypeOf(t) as object | null) {
     const map = ownMap(t, propertyKey, false);
     if (map?.has(key)) return map.get(key);
   }
   return undefined;
 }
 
-function defineMetadata(
-  key: MetadataKey,
-  value: unknown,
-  target: object,
-  propertyKey?: string | symbol,
-): void {
+function defineMetadata(key: MetadataKey, value: unknown, target: object, propertyKey?: string | symbol): void {
   ownMap(target, propertyKey, true)?.set(key, value);
 }
 

@@ -3,18 +3,8 @@
  *
  * @module
  */
-import {
-  certificatePem,
-  randomSerialHex,
-  subjectName,
-  validityWindow,
-} from "./_common.ts";
-import {
-  exportPrivateKeyPem,
-  generateKeyPair,
-  signingParamsFor,
-  type KeyAlgorithm,
-} from "./_keys.ts";
+import { certificatePem, randomSerialHex, subjectName, validityWindow } from "./_common.ts";
+import { exportPrivateKeyPem, generateKeyPair, signingParamsFor, type KeyAlgorithm } from "./_keys.ts";
 import { PkiError } from "./errors.ts";
 import { x509 } from "./_x509.ts";
 
@@ -56,20 +46,12 @@ export interface CertificateAndKey {
  * ```
  * @throws PkiError PKI_PROFILE for a bad name, validity or path length; PKI_KEY for an unknown key type.
  */
-export async function createCa(
-  options: CreateCaOptions,
-): Promise<CertificateAndKey> {
+export async function createCa(options: CreateCaOptions): Promise<CertificateAndKey> {
   const name = subjectName(options.commonName, options.organization);
   const { notBefore, notAfter } = validityWindow(options, 3650);
   const { pathLength } = options;
-  if (
-    pathLength !== undefined &&
-    (!Number.isInteger(pathLength) || pathLength < 0)
-  ) {
-    throw new PkiError(
-      "PKI_PROFILE",
-      `Bad pathLength ${pathLength}: must be an integer >= 0`,
-    );
+  if (pathLength !== undefined && (!Number.isInteger(pathLength) || pathLength < 0)) {
+    throw new PkiError("PKI_PROFILE", `Bad pathLength ${pathLength}: must be an integer >= 0`);
   }
   const keys = await generateKeyPair(options.keyAlgorithm ?? "ecdsa-p256");
   const publicKey = await x509.PublicKey.create(keys.publicKey);
@@ -82,10 +64,7 @@ export async function createCa(
     signingAlgorithm: signingParamsFor(publicKey, "CA key").signParams,
     extensions: [
       new x509.BasicConstraintsExtension(true, pathLength, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
-        true,
-      ),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
     ],
   });

@@ -10,12 +10,8 @@ function opensslText(pem: string): string {
     input: pem,
     encoding: "utf8",
   });
-  if (result.error)
-    throw new Error(
-      `openssl is required for these tests and could not be run: ${result.error.message}`,
-    );
-  if (result.status !== 0)
-    throw new Error(`openssl x509 failed: ${result.stderr}`);
+  if (result.error) throw new Error(`openssl is required for these tests and could not be run: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`openssl x509 failed: ${result.stderr}`);
   return result.stdout;
 }
 
@@ -28,10 +24,7 @@ for (const keyAlgorithm of ["ecdsa-p256", "rsa-2048", "rsa-3072"] as const) {
       pathLength: 1,
     });
     t.regex(ca.privateKeyPem, /^-----BEGIN PRIVATE KEY-----\n/);
-    t.regex(
-      ca.certificatePem,
-      /^-----BEGIN CERTIFICATE-----\n[\s\S]+\n-----END CERTIFICATE-----\n$/,
-    );
+    t.regex(ca.certificatePem, /^-----BEGIN CERTIFICATE-----\n[\s\S]+\n-----END CERTIFICATE-----\n$/);
     t.is(ca.certificate.subject, "O=Tessera, CN=Tessera Root");
     t.is(ca.certificate.issuer, ca.certificate.subject);
     t.true(await ca.certificate.isSelfSigned());
@@ -43,22 +36,14 @@ for (const keyAlgorithm of ["ecdsa-p256", "rsa-2048", "rsa-3072"] as const) {
     t.true(node.verify(node.publicKey));
 
     const text = opensslText(ca.certificatePem);
-    t.regex(
-      text,
-      /X509v3 Basic Constraints: critical\n\s*CA:TRUE, pathlen:1\n/,
-    );
-    t.regex(
-      text,
-      /X509v3 Key Usage: critical\n\s*Certificate Sign, CRL Sign\n/,
-    );
+    t.regex(text, /X509v3 Basic Constraints: critical\n\s*CA:TRUE, pathlen:1\n/);
+    t.regex(text, /X509v3 Key Usage: critical\n\s*Certificate Sign, CRL Sign\n/);
     t.regex(text, /X509v3 Subject Key Identifier/);
     t.regex(
       text,
       keyAlgorithm === "ecdsa-p256"
         ? /ecdsa-with-SHA256[\s\S]*NIST CURVE: P-256/
-        : new RegExp(
-            `sha256WithRSAEncryption[\\s\\S]*Public-Key: \\(${keyAlgorithm.slice(4)} bit\\)`,
-          ),
+        : new RegExp(`sha256WithRSAEncryption[\\s\\S]*Public-Key: \\(${keyAlgorithm.slice(4)} bit\\)`),
     );
   });
 }
@@ -71,13 +56,8 @@ test("createCa defaults: ECDSA P-256, ten years, no path length, notBefore 5 min
   t.true(basic?.ca);
   t.true(basic?.critical);
   t.is(basic?.pathLength, undefined);
-  t.true(
-    Math.abs(ca.certificate.notBefore.getTime() - (now - 300_000)) < 5_000,
-  );
-  t.true(
-    Math.abs(ca.certificate.notAfter.getTime() - (now + 3650 * 86_400_000)) <
-      5_000,
-  );
+  t.true(Math.abs(ca.certificate.notBefore.getTime() - (now - 300_000)) < 5_000);
+  t.true(Math.abs(ca.certificate.notAfter.getTime() - (now + 3650 * 86_400_000)) < 5_000);
   t.is(ca.certificate.subject, "CN=Defaults");
 });
 
@@ -86,16 +66,8 @@ test("createCa refuses bad options with PKI_PROFILE / PKI_KEY", async (t) => {
     [{ commonName: "" }, "PKI_PROFILE", /Bad commonName/],
     [{ commonName: "x".repeat(65) }, "PKI_PROFILE", /Bad commonName/],
     [{ commonName: "x", pathLength: -1 }, "PKI_PROFILE", /Bad pathLength -1/],
-    [
-      { commonName: "x", validityDays: -5 },
-      "PKI_PROFILE",
-      /Bad validityDays -5/,
-    ],
-    [
-      { commonName: "x", keyAlgorithm: "dsa-1024" as "rsa-2048" },
-      "PKI_KEY",
-      /Unsupported keyAlgorithm "dsa-1024"/,
-    ],
+    [{ commonName: "x", validityDays: -5 }, "PKI_PROFILE", /Bad validityDays -5/],
+    [{ commonName: "x", keyAlgorithm: "dsa-1024" as "rsa-2048" }, "PKI_KEY", /Unsupported keyAlgorithm "dsa-1024"/],
   ] as const) {
     const error = await t.throwsAsync(createCa(options), {
       instanceOf: PkiError,

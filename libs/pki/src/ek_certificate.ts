@@ -6,18 +6,7 @@
  * @module
  */
 import { parseCertificate } from "./_common.ts";
-import {
-  TAG,
-  children,
-  content,
-  decodeOid,
-  decodeSmallInteger,
-  decodeString,
-  encoding,
-  expectTag,
-  readRoot,
-  type Tlv,
-} from "./_der.ts";
+import { TAG, children, content, decodeOid, decodeSmallInteger, decodeString, encoding, expectTag, readRoot, type Tlv } from "./_der.ts";
 import { PkiError } from "./errors.ts";
 
 /** OIDs of the TCG EK Credential Profile. */
@@ -126,9 +115,7 @@ const DIRECTORY_NAME = 0xa4;
  * ```
  * @throws PkiError PKI_PARSE naming the field or extension that does not decode.
  */
-export function parseEkCertificate(
-  der: Uint8Array | ArrayBuffer | string,
-): EkCertificate {
+export function parseEkCertificate(der: Uint8Array | ArrayBuffer | string): EkCertificate {
   const certificate = parseCertificate(der, "EK certificate");
   const bytes = new Uint8Array(certificate.rawData);
   const tbs = readTbs(bytes);
@@ -146,9 +133,7 @@ export function parseEkCertificate(
         readSanAttributes(value, attributes, `${what} (subjectAltName)`);
         break;
       case EXT.subjectDirectoryAttributes:
-        tpmSpecification =
-          readTpmSpecification(value, `${what} (subjectDirectoryAttributes)`) ??
-          tpmSpecification;
+        tpmSpecification = readTpmSpecification(value, `${what} (subjectDirectoryAttributes)`) ?? tpmSpecification;
         break;
       case EXT.basicConstraints:
         isCa = readBasicConstraintsCa(value, `${what} (basicConstraints)`);
@@ -159,25 +144,15 @@ export function parseEkCertificate(
       case EXT.extendedKeyUsage: {
         const eku = `${what} (extendedKeyUsage)`;
         const root = readRoot(value, eku, TAG.sequence);
-        extendedKeyUsage.push(
-          ...children(value, root, eku).map((t) => decodeOid(value, t, eku)),
-        );
+        extendedKeyUsage.push(...children(value, root, eku).map((t) => decodeOid(value, t, eku)));
         break;
       }
     }
   }
-  if (
-    ![TCG_OID.tpmManufacturer, TCG_OID.tpmModel, TCG_OID.tpmVersion].some(
-      (oid) => attributes.has(oid),
-    )
-  ) {
+  if (![TCG_OID.tpmManufacturer, TCG_OID.tpmModel, TCG_OID.tpmVersion].some((oid) => attributes.has(oid))) {
     // A fallback only: a subject this reader cannot walk just means no attributes from there.
     try {
-      for (const { oid, value } of readName(
-        bytes,
-        tbs.subject,
-        "EK certificate subject",
-      )) {
+      for (const { oid, value } of readName(bytes, tbs.subject, "EK certificate subject")) {
         if (!attributes.has(oid)) attributes.set(oid, value);
       }
     } catch {
@@ -189,11 +164,7 @@ export function parseEkCertificate(
     try {
       return get();
     } catch (cause) {
-      throw new PkiError(
-        "PKI_PARSE",
-        `Cannot parse EK certificate ${name}: ${(cause as Error).message}`,
-        { cause },
-      );
+      throw new PkiError("PKI_PARSE", `Cannot parse EK certificate ${name}: ${(cause as Error).message}`, { cause });
     }
   };
   const result: EkCertificate = {
@@ -241,11 +212,7 @@ function readTbs(bytes: Uint8Array): Tbs {
   const subject = items[start + 4];
   expectTag(subject, TAG.sequence, "EK certificate subject");
   const subjectPublicKeyInfo = items[start + 5];
-  expectTag(
-    subjectPublicKeyInfo,
-    TAG.sequence,
-    "EK certificate subjectPublicKeyInfo",
-  );
+  expectTag(subjectPublicKeyInfo, TAG.sequence, "EK certificate subjectPublicKeyInfo");
   const extensions: RawExtension[] = [];
   const wrapper = items.slice(start + 6).find((t) => t.tag === 0xa3);
   if (wrapper !== undefined) {
@@ -257,11 +224,7 @@ function readTbs(bytes: Uint8Array): Tbs {
       const parts = children(bytes, extension, what);
       const oid = decodeOid(bytes, parts[0] as Tlv, `${what}: extnID`);
       const value = parts[parts.length - 1];
-      expectTag(
-        value,
-        TAG.octetString,
-        `EK certificate extension ${oid}: extnValue`,
-      );
+      expectTag(value, TAG.octetString, `EK certificate extension ${oid}: extnValue`);
       extensions.push({ oid, value: content(bytes, value) });
     }
   }
@@ -269,22 +232,14 @@ function readTbs(bytes: Uint8Array): Tbs {
 }
 
 /** The attributes of a Name (any number of RDNs, each with any number of attributes). */
-function readName(
-  bytes: Uint8Array,
-  name: Tlv,
-  what: string,
-): { oid: string; value: string }[] {
+function readName(bytes: Uint8Array, name: Tlv, what: string): { oid: string; value: string }[] {
   const attributes: { oid: string; value: string }[] = [];
   for (const rdn of children(bytes, name, what)) {
     expectTag(rdn, TAG.set, what);
     for (const pair of children(bytes, rdn, what)) {
       expectTag(pair, TAG.sequence, what);
       const [type, value] = children(bytes, pair, what);
-      if (type === undefined || value === undefined)
-        throw new PkiError(
-          "PKI_PARSE",
-          `Cannot decode ${what} at byte ${pair.start}: attribute without a value`,
-        );
+      if (type === undefined || value === undefined) throw new PkiError("PKI_PARSE", `Cannot decode ${what} at byte ${pair.start}: attribute without a value`);
       attributes.push({
         oid: decodeOid(bytes, type, what),
         value: decodeString(bytes, value),
@@ -294,49 +249,31 @@ function readName(
   return attributes;
 }
 
-function readSanAttributes(
-  value: Uint8Array,
-  into: Map<string, string>,
-  what: string,
-): void {
+function readSanAttributes(value: Uint8Array, into: Map<string, string>, what: string): void {
   const names = readRoot(value, what, TAG.sequence);
   for (const generalName of children(value, names, what)) {
     if (generalName.tag !== DIRECTORY_NAME) continue;
     const name = children(value, generalName, `${what} directoryName`)[0];
     expectTag(name, TAG.sequence, `${what} directoryName`);
-    for (const { oid, value: text } of readName(
-      value,
-      name,
-      `${what} directoryName`,
-    )) {
+    for (const { oid, value: text } of readName(value, name, `${what} directoryName`)) {
       if (!into.has(oid)) into.set(oid, text);
     }
   }
 }
 
-function readTpmSpecification(
-  value: Uint8Array,
-  what: string,
-): TpmSpecification | undefined {
+function readTpmSpecification(value: Uint8Array, what: string): TpmSpecification | undefined {
   const attributes = readRoot(value, what, TAG.sequence);
   for (const attribute of children(value, attributes, what)) {
     expectTag(attribute, TAG.sequence, what);
     const [type, values] = children(value, attribute, what);
-    if (
-      type === undefined ||
-      decodeOid(value, type, what) !== TCG_OID.tpmSpecification
-    )
-      continue;
+    if (type === undefined || decodeOid(value, type, what) !== TCG_OID.tpmSpecification) continue;
     const spec = `${what} tpmSpecification`;
     expectTag(values, TAG.set, spec);
     const sequence = children(value, values, spec)[0];
     expectTag(sequence, TAG.sequence, spec);
     const [family, level, revision] = children(value, sequence, spec);
     if (family === undefined || level === undefined || revision === undefined) {
-      throw new PkiError(
-        "PKI_PARSE",
-        `Cannot decode ${spec} at byte ${sequence.start}: expected family, level and revision`,
-      );
+      throw new PkiError("PKI_PARSE", `Cannot decode ${spec} at byte ${sequence.start}: expected family, level and revision`);
     }
     return {
       family: decodeString(value, family),
@@ -352,9 +289,7 @@ function readBasicConstraintsCa(value: Uint8Array, what: string): boolean {
   const root = readRoot(value, what, TAG.sequence);
   const first = children(value, root, what)[0];
   // Any non-zero octet is TRUE: BER, which some vendors write, allows more than 0xff.
-  return (
-    first?.tag === TAG.boolean && content(value, first).some((b) => b !== 0)
-  );
+  return first?.tag === TAG.boolean && content(value, first).some((b) => b !== 0);
 }
 
 function readKeyUsage(value: Uint8Array, what: string): KeyUsageName[] {
@@ -363,8 +298,7 @@ function readKeyUsage(value: Uint8Array, what: string): KeyUsageName[] {
   const names: KeyUsageName[] = [];
   KEY_USAGE_NAMES.forEach((name, bit) => {
     const byte = data[1 + (bit >> 3)];
-    if (byte !== undefined && (byte & (0x80 >> (bit & 7))) !== 0)
-      names.push(name);
+    if (byte !== undefined && (byte & (0x80 >> (bit & 7))) !== 0) names.push(name);
   });
   return names;
 }

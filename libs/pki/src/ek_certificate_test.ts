@@ -8,24 +8,19 @@ import { PkiError } from "./errors.ts";
 import { verifyChain } from "./verify_chain.ts";
 import { existsSync as fixturesExist } from "node:fs";
 // The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
-
+const SHARED_FIXTURES =
+  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
 
 const FIXTURES = SHARED_FIXTURES + "/tpm-ca-certs";
-const fixture = (name: string): string =>
-  readFileSync(path.join(FIXTURES, name), "latin1");
-const stripZeros = (hex: string): string =>
-  hex.toLowerCase().replace(/^0+(?=.)/, "");
+const fixture = (name: string): string => readFileSync(path.join(FIXTURES, name), "latin1");
+const stripZeros = (hex: string): string => hex.toLowerCase().replace(/^0+(?=.)/, "");
 
 // ---------------------------------------------------------------------------------------------
 // real manufacturer CA certificates (keylime's tpm_cert_store)
 
 test("every TPM manufacturer CA certificate in the fixtures parses, and agrees with OpenSSL", (t) => {
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith(".pem"));
-  t.true(
-    files.length >= 50,
-    `expected the keylime cert store, found ${files.length} files`,
-  );
+  t.true(files.length >= 50, `expected the keylime cert store, found ${files.length} files`);
   for (const file of files) {
     const text = fixture(file);
     const parsed = parseEkCertificate(text);
@@ -33,18 +28,11 @@ test("every TPM manufacturer CA certificate in the fixtures parses, and agrees w
     t.is(stripZeros(parsed.serialNumber), stripZeros(node.serialNumber), file);
     t.is(parsed.notBefore.getTime(), node.validFromDate.getTime(), file);
     t.is(parsed.notAfter.getTime(), node.validToDate.getTime(), file);
-    t.deepEqual(
-      Buffer.from(parsed.publicKeyDer),
-      node.publicKey.export({ type: "spki", format: "der" }),
-      file,
-    );
+    t.deepEqual(Buffer.from(parsed.publicKeyDer), node.publicKey.export({ type: "spki", format: "der" }), file);
     t.deepEqual(parsed.extendedKeyUsage, node.keyUsage ?? [], file);
     t.is(parsed.isCa, node.ca, file);
     t.false(parsed.isEk, `${file} is a CA, not an EK certificate`);
-    t.true(
-      parsed.keyUsage.includes("keyCertSign") || parsed.keyUsage.length === 0,
-      file,
-    );
+    t.true(parsed.keyUsage.includes("keyCertSign") || parsed.keyUsage.length === 0, file);
     t.is(parsed.tpmManufacturer, undefined, file);
     t.not(parsed.subject, "", file);
     // DER input gives the same result
@@ -58,15 +46,9 @@ test("manufacturer CAs that carry the EK EKU are recognised as CAs, not EK certi
   t.true(infineon.isCa);
   t.false(infineon.isEk);
   t.deepEqual(infineon.keyUsage, ["keyCertSign", "cRLSign"]);
-  t.is(
-    infineon.subject,
-    "C=DE, O=Infineon Technologies AG, OU=OPTIGA(TM) TPM2.0, CN=Infineon OPTIGA(TM) RSA Manufacturing CA 011",
-  );
+  t.is(infineon.subject, "C=DE, O=Infineon Technologies AG, OU=OPTIGA(TM) TPM2.0, CN=Infineon OPTIGA(TM) RSA Manufacturing CA 011");
   // A multi-valued RDN subject (Nuvoton).
-  t.is(
-    parseEkCertificate(fixture("NUVO_2110.pem")).subject,
-    "CN=Nuvoton TPM Root CA 2110+O=Nuvoton Technology Corporation+C=TW",
-  );
+  t.is(parseEkCertificate(fixture("NUVO_2110.pem")).subject, "CN=Nuvoton TPM Root CA 2110+O=Nuvoton Technology Corporation+C=TW");
 });
 
 test("verifyChain follows real manufacturer chains (SHA-1 RSA, ECDSA, a cross-signed root)", async (t) => {
@@ -109,10 +91,7 @@ test("verifyChain follows real manufacturer chains (SHA-1 RSA, ECDSA, a cross-si
     },
   );
   t.is((noVerisign as PkiError).code, "PKI_CHAIN");
-  t.regex(
-    noVerisign?.message ?? "",
-    /VeriSign Trusted Platform Module Root CA/,
-  );
+  t.regex(noVerisign?.message ?? "", /VeriSign Trusted Platform Module Root CA/);
   // An RSA CA does not chain to the ECC root; and IFX intermediate CA 01 expired in 2025.
   const wrongRoot = await t.throwsAsync(
     verifyChain(fixture("INF_RSA_011.pem"), {
@@ -132,10 +111,7 @@ test("verifyChain follows real manufacturer chains (SHA-1 RSA, ECDSA, a cross-si
     },
   );
   t.is((expired as PkiError).code, "PKI_EXPIRED");
-  t.is(
-    (expired as PkiError).subject,
-    "C=DE, ST=Saxony, O=Infineon Technologies AG, OU=AIM, CN=IFX TPM EK Intermediate CA 01",
-  );
+  t.is((expired as PkiError).subject, "C=DE, ST=Saxony, O=Infineon Technologies AG, OU=AIM, CN=IFX TPM EK Intermediate CA 01");
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -163,30 +139,21 @@ test("an swtpm RSA EK certificate: TPM manufacturer, model, version and specific
   t.deepEqual(ek.extendedKeyUsage, ["2.23.133.8.1"]);
   t.is(ek.notAfter.toISOString(), "9999-12-31T23:59:59.000Z");
   const node = new NodeX509(rsa.der);
-  t.deepEqual(
-    Buffer.from(ek.publicKeyDer),
-    node.publicKey.export({ type: "spki", format: "der" }),
-  );
+  t.deepEqual(Buffer.from(ek.publicKeyDer), node.publicKey.export({ type: "spki", format: "der" }));
   t.is(node.publicKey.asymmetricKeyType, "rsa");
   t.is(stripZeros(ek.serialNumber), stripZeros(node.serialNumber));
 });
 
 test("swtpm ECC EK certificates: keyAgreement, same TPM attributes", async (t) => {
   const instance = await sw();
-  const ecc = instance.ekCerts.filter(
-    (c) => c.kind === "eccNistP256" || c.kind === "eccNistP384",
-  );
+  const ecc = instance.ekCerts.filter((c) => c.kind === "eccNistP256" || c.kind === "eccNistP384");
   t.true(ecc.length >= 1);
   for (const cert of ecc) {
     const ek = parseEkCertificate(cert.der);
     t.true(ek.isEk, cert.kind);
     t.is(ek.tpmManufacturer, "id:00001014", cert.kind);
     t.deepEqual(ek.keyUsage, ["keyAgreement"], cert.kind);
-    t.deepEqual(
-      Buffer.from(ek.publicKeyDer),
-      new NodeX509(cert.der).publicKey.export({ type: "spki", format: "der" }),
-      cert.kind,
-    );
+    t.deepEqual(Buffer.from(ek.publicKeyDer), new NodeX509(cert.der).publicKey.export({ type: "spki", format: "der" }), cert.kind);
   }
 });
 
@@ -200,18 +167,11 @@ test("swtpm EK certificates verify to the swtpm local CA, and not to another roo
       roots: [root],
     });
     t.is(chain.length, instance.caCertsPem.length + 1, cert.kind);
-    t.is(
-      chain[chain.length - 1]?.subject,
-      new NodeX509(root).subject.replace(/\n/g, ", "),
-      cert.kind,
-    );
+    t.is(chain[chain.length - 1]?.subject, new NodeX509(root).subject.replace(/\n/g, ", "), cert.kind);
   }
   const rsa = instance.ekCerts[0];
   if (rsa === undefined) throw new Error("no EK certificate");
-  const error = await t.throwsAsync(
-    verifyChain(rsa.der, { intermediates, roots: [fixture("GS_TPM_RT.pem")] }),
-    { instanceOf: PkiError },
-  );
+  const error = await t.throwsAsync(verifyChain(rsa.der, { intermediates, roots: [fixture("GS_TPM_RT.pem")] }), { instanceOf: PkiError });
   t.is((error as PkiError).code, "PKI_CHAIN");
 });
 
@@ -220,12 +180,7 @@ test("swtpm EK certificates verify to the swtpm local CA, and not to another roo
 
 function tlv(tag: number, ...parts: Uint8Array[]): Uint8Array {
   const body = Buffer.concat(parts);
-  const length =
-    body.length < 0x80
-      ? [body.length]
-      : body.length < 0x100
-        ? [0x81, body.length]
-        : [0x82, body.length >> 8, body.length & 0xff];
+  const length = body.length < 0x80 ? [body.length] : body.length < 0x100 ? [0x81, body.length] : [0x82, body.length >> 8, body.length & 0xff];
   return Buffer.concat([Buffer.from([tag, ...length]), body]);
 }
 function oid(dotted: string): Uint8Array {
@@ -239,36 +194,21 @@ function oid(dotted: string): Uint8Array {
   return tlv(0x06, Buffer.from(bytes));
 }
 const utf8 = (s: string): Uint8Array => tlv(0x0c, Buffer.from(s, "utf8"));
-const printable = (s: string): Uint8Array =>
-  tlv(0x13, Buffer.from(s, "latin1"));
+const printable = (s: string): Uint8Array => tlv(0x13, Buffer.from(s, "latin1"));
 const seq = (...p: Uint8Array[]): Uint8Array => tlv(0x30, ...p);
 const set = (...p: Uint8Array[]): Uint8Array => tlv(0x31, ...p);
 const octets = (...p: Uint8Array[]): Uint8Array => tlv(0x04, ...p);
-const extension = (
-  id: string,
-  critical: boolean,
-  value: Uint8Array,
-): Uint8Array =>
-  seq(
-    oid(id),
-    ...(critical ? [tlv(0x01, Buffer.from([0xff]))] : []),
-    octets(value),
-  );
+const extension = (id: string, critical: boolean, value: Uint8Array): Uint8Array =>
+  seq(oid(id), ...(critical ? [tlv(0x01, Buffer.from([0xff]))] : []), octets(value));
 
-async function handMadeEkCertificate(options: {
-  san: Uint8Array;
-  spki: Uint8Array;
-}): Promise<Uint8Array> {
+async function handMadeEkCertificate(options: { san: Uint8Array; spki: Uint8Array }): Promise<Uint8Array> {
   const sha256WithRsa = seq(oid("1.2.840.113549.1.1.11"), tlv(0x05));
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))),
     tlv(0x02, Buffer.from([0xff, 0x12, 0x34])), // a negative serial
     sha256WithRsa,
     seq(set(seq(oid("2.5.4.3"), printable("Vendor EK CA")))),
-    seq(
-      tlv(0x17, Buffer.from("200101000000Z")),
-      tlv(0x18, Buffer.from("99991231235959Z")),
-    ),
+    seq(tlv(0x17, Buffer.from("200101000000Z")), tlv(0x18, Buffer.from("99991231235959Z"))),
     seq(), // an empty subject
     options.spki,
     tlv(
@@ -281,21 +221,7 @@ async function handMadeEkCertificate(options: {
         extension(
           "2.5.29.9",
           false,
-          seq(
-            seq(
-              oid("2.23.133.2.16"),
-              set(
-                seq(
-                  utf8("2.0"),
-                  tlv(0x02, Buffer.from([0])),
-                  tlv(
-                    0x02,
-                    Buffer.from([0x8a]),
-                  ) /* 138 without the sign byte */,
-                ),
-              ),
-            ),
-          ),
+          seq(seq(oid("2.23.133.2.16"), set(seq(utf8("2.0"), tlv(0x02, Buffer.from([0])), tlv(0x02, Buffer.from([0x8a])) /* 138 without the sign byte */)))),
         ),
         extension("1.3.6.1.4.1.99999.1", false, Buffer.from([0xde, 0xad])), // unknown, not even DER inside
       ),
@@ -305,14 +231,8 @@ async function handMadeEkCertificate(options: {
 }
 
 async function ecSpki(): Promise<Uint8Array> {
-  const keys = await globalThis.crypto.subtle.generateKey(
-    { name: "ECDSA", namedCurve: "P-256" },
-    true,
-    ["sign", "verify"],
-  );
-  return new Uint8Array(
-    await globalThis.crypto.subtle.exportKey("spki", keys.publicKey),
-  );
+  const keys = await globalThis.crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
+  return new Uint8Array(await globalThis.crypto.subtle.exportKey("spki", keys.publicKey));
 }
 
 test("negative serial, empty subject, one multi-valued RDN of TPM attributes, odd extensions: all read", async (t) => {
@@ -321,11 +241,7 @@ test("negative serial, empty subject, one multi-valued RDN of TPM attributes, od
     tlv(
       0xa4,
       seq(
-        set(
-          seq(oid("2.23.133.2.1"), utf8("id:53544D20")),
-          seq(oid("2.23.133.2.2"), printable("ST33HTPHAHD4")),
-          seq(oid("2.23.133.2.3"), utf8("id:00010200")),
-        ),
+        set(seq(oid("2.23.133.2.1"), utf8("id:53544D20")), seq(oid("2.23.133.2.2"), printable("ST33HTPHAHD4")), seq(oid("2.23.133.2.3"), utf8("id:00010200"))),
       ),
     ),
   );
@@ -357,18 +273,11 @@ test("a damaged subjectAltName is a PKI_PARSE error naming the extension and the
     instanceOf: PkiError,
   });
   t.is(error?.code, "PKI_PARSE");
-  t.regex(
-    error?.message ?? "",
-    /EK certificate extension 2\.5\.29\.17 \(subjectAltName\) directoryName at byte \d+: length 16 exceeds 1 remaining/,
-  );
+  t.regex(error?.message ?? "", /EK certificate extension 2\.5\.29\.17 \(subjectAltName\) directoryName at byte \d+: length 16 exceeds 1 remaining/);
 });
 
 test("bytes that are not a certificate are a PKI_PARSE error", (t) => {
-  for (const input of [
-    new Uint8Array([0x30, 0x82, 0x01]),
-    new Uint8Array(0),
-    "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
-  ]) {
+  for (const input of [new Uint8Array([0x30, 0x82, 0x01]), new Uint8Array(0), "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"]) {
     const error = t.throws(() => parseEkCertificate(input), {
       instanceOf: PkiError,
     });

@@ -13,13 +13,7 @@
  */
 
 /** The stable codes a {@link PkiError} carries. */
-export const PKI_ERROR_CODES = [
-  "PKI_PARSE",
-  "PKI_CHAIN",
-  "PKI_KEY",
-  "PKI_EXPIRED",
-  "PKI_PROFILE",
-] as const;
+export const PKI_ERROR_CODES = ["PKI_PARSE", "PKI_CHAIN", "PKI_KEY", "PKI_EXPIRED", "PKI_PROFILE"] as const;
 
 /** One of {@link PKI_ERROR_CODES}. */
 export type PkiErrorCode = (typeof PKI_ERROR_CODES)[number];
@@ -50,10 +44,7 @@ export class PkiError extends Error {
 
   /** @param code stable code @param message what failed, naming the input @param options cause and subject */
   constructor(code: PkiErrorCode, message: string, options?: PkiErrorOptions) {
-    super(
-      message,
-      options?.cause === undefined ? undefined : { cause: options.cause },
-    );
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "PkiError";
     this.code = code;
     this.subject = options?.subject;

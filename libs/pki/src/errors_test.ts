@@ -12,9 +12,6 @@ test("PkiError carries code, subject and cause", (t) => {
   t.is(error.code, "PKI_EXPIRED");
   t.is(error.subject, "CN=a");
   t.is(error.cause, cause);
-  t.deepEqual(
-    [...PKI_ERROR_CODES],
-    ["PKI_PARSE", "PKI_CHAIN", "PKI_KEY", "PKI_EXPIRED", "PKI_PROFILE"],
-  );
+  t.deepEqual([...PKI_ERROR_CODES], ["PKI_PARSE", "PKI_CHAIN", "PKI_KEY", "PKI_EXPIRED", "PKI_PROFILE"]);
   t.false("cause" in new PkiError("PKI_PARSE", "x"));
 });

@@ -4,21 +4,8 @@
  *
  * @module
  */
-import {
-  certificatePem,
-  parseCertificate,
-  randomSerialHex,
-  subjectName,
-  validityWindow,
-} from "./_common.ts";
-import {
-  exportPrivateKeyPem,
-  generateKeyPair,
-  importSigningKey,
-  isRsaKey,
-  publicKeyFromPem,
-  type KeyAlgorithm,
-} from "./_keys.ts";
+import { certificatePem, parseCertificate, randomSerialHex, subjectName, validityWindow } from "./_common.ts";
+import { exportPrivateKeyPem, generateKeyPair, importSigningKey, isRsaKey, publicKeyFromPem, type KeyAlgorithm } from "./_keys.ts";
 import { PkiError } from "./errors.ts";
 import { x509 } from "./_x509.ts";
 
@@ -72,14 +59,8 @@ export interface IssuedCertificate {
   readonly certificate: x509.X509Certificate;
 }
 
-const PROFILES: readonly CertificateProfile[] = [
-  "server",
-  "client",
-  "both",
-  "ca",
-];
-const HOST_NAME =
-  /^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+const PROFILES: readonly CertificateProfile[] = ["server", "client", "both", "ca"];
+const HOST_NAME = /^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
 
 /**
  * Issues a certificate signed by `ca`: random positive 16-byte serial, notBefore 5 minutes in
@@ -97,36 +78,19 @@ const HOST_NAME =
  *   PKI_KEY when the CA key does not load or does not match the CA certificate;
  *   PKI_PARSE when the CA certificate does not parse.
  */
-export async function issueCertificate(
-  ca: IssuingCa,
-  options: IssueCertificateOptions,
-): Promise<IssuedCertificate> {
+export async function issueCertificate(ca: IssuingCa, options: IssueCertificateOptions): Promise<IssuedCertificate> {
   const { profile } = options;
-  if (!PROFILES.includes(profile))
-    throw new PkiError(
-      "PKI_PROFILE",
-      `Unknown profile "${String(profile)}": use ${PROFILES.join(", ")}`,
-    );
+  if (!PROFILES.includes(profile)) throw new PkiError("PKI_PROFILE", `Unknown profile "${String(profile)}": use ${PROFILES.join(", ")}`);
   const caCertificate = parseCertificate(ca.certificatePem, "CA certificate");
   checkIssuer(caCertificate);
   const subject = subjectName(options.commonName, options.organization);
   const { notBefore, notAfter } = validityWindow(options, 365);
   const { pathLength } = options;
-  if (
-    pathLength !== undefined &&
-    (profile !== "ca" || !Number.isInteger(pathLength) || pathLength < 0)
-  ) {
-    throw new PkiError(
-      "PKI_PROFILE",
-      `Bad pathLength ${pathLength}: only for profile "ca", an integer >= 0`,
-    );
+  if (pathLength !== undefined && (profile !== "ca" || !Number.isInteger(pathLength) || pathLength < 0)) {
+    throw new PkiError("PKI_PROFILE", `Bad pathLength ${pathLength}: only for profile "ca", an integer >= 0`);
   }
   const san = subjectAltNames(options);
-  const signing = await importSigningKey(
-    ca.privateKeyPem,
-    caCertificate,
-    "CA private key",
-  );
+  const signing = await importSigningKey(ca.privateKeyPem, caCertificate, "CA private key");
 
   let keys: CryptoKeyPair | undefined;
   let publicKey: x509.PublicKey;
@@ -141,27 +105,16 @@ export async function issueCertificate(
   const extensions: x509.Extension[] = [];
   if (profile === "ca") {
     extensions.push(new x509.BasicConstraintsExtension(true, pathLength, true));
-    extensions.push(
-      new x509.KeyUsagesExtension(flags.keyCertSign | flags.cRLSign, true),
-    );
+    extensions.push(new x509.KeyUsagesExtension(flags.keyCertSign | flags.cRLSign, true));
   } else {
     extensions.push(new x509.BasicConstraintsExtension(false, undefined, true));
-    extensions.push(
-      new x509.KeyUsagesExtension(
-        flags.digitalSignature |
-          (isRsaKey(publicKey) ? flags.keyEncipherment : 0),
-        true,
-      ),
-    );
+    extensions.push(new x509.KeyUsagesExtension(flags.digitalSignature | (isRsaKey(publicKey) ? flags.keyEncipherment : 0), true));
     const usages: string[] = [];
-    if (profile === "server" || profile === "both")
-      usages.push(x509.ExtendedKeyUsage.serverAuth);
-    if (profile === "client" || profile === "both")
-      usages.push(x509.ExtendedKeyUsage.clientAuth);
+    if (profile === "server" || profile === "both") usages.push(x509.ExtendedKeyUsage.serverAuth);
+    if (profile === "client" || profile === "both") usages.push(x509.ExtendedKeyUsage.clientAuth);
     extensions.push(new x509.ExtendedKeyUsageExtension(usages, false));
   }
-  if (san.length > 0)
-    extensions.push(new x509.SubjectAlternativeNameExtension(san, false));
+  if (san.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(san, false));
   extensions.push(await x509.SubjectKeyIdentifierExtension.create(publicKey));
   extensions.push(await authorityKeyIdentifier(caCertificate));
 
@@ -177,56 +130,32 @@ export async function issueCertificate(
     extensions,
   });
   const result = { certificatePem: certificatePem(certificate), certificate };
-  return keys === undefined
-    ? result
-    : { ...result, privateKeyPem: await exportPrivateKeyPem(keys.privateKey) };
+  return keys === undefined ? result : { ...result, privateKeyPem: await exportPrivateKeyPem(keys.privateKey) };
 }
 
 function checkIssuer(caCertificate: x509.X509Certificate): void {
   const subject = caCertificate.subject;
   const basic = caCertificate.getExtension(x509.BasicConstraintsExtension);
   if (basic === null || !basic.ca) {
-    throw new PkiError(
-      "PKI_PROFILE",
-      `Issuer "${subject}" is not a CA: basicConstraints cA is ${basic === null ? "absent" : "false"}`,
-      { subject },
-    );
+    throw new PkiError("PKI_PROFILE", `Issuer "${subject}" is not a CA: basicConstraints cA is ${basic === null ? "absent" : "false"}`, { subject });
   }
   const usage = caCertificate.getExtension(x509.KeyUsagesExtension);
   if (usage !== null && (usage.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
-    throw new PkiError(
-      "PKI_PROFILE",
-      `Issuer "${subject}" may not sign certificates: keyUsage lacks keyCertSign`,
-      { subject },
-    );
+    throw new PkiError("PKI_PROFILE", `Issuer "${subject}" may not sign certificates: keyUsage lacks keyCertSign`, { subject });
   }
 }
 
-function subjectAltNames(
-  options: IssueCertificateOptions,
-): x509.JsonGeneralName[] {
+function subjectAltNames(options: IssueCertificateOptions): x509.JsonGeneralName[] {
   const names: x509.JsonGeneralName[] = [];
   for (const dns of options.dnsNames ?? []) {
     if (typeof dns !== "string" || dns.length > 253 || !HOST_NAME.test(dns))
-      throw new PkiError(
-        "PKI_PROFILE",
-        `Bad dnsNames entry ${JSON.stringify(dns)}: not a host name`,
-      );
+      throw new PkiError("PKI_PROFILE", `Bad dnsNames entry ${JSON.stringify(dns)}: not a host name`);
     names.push({ type: "dns", value: dns });
   }
   for (const ip of options.ipAddresses ?? []) {
     const bad = (cause?: unknown): PkiError =>
-      new PkiError(
-        "PKI_PROFILE",
-        `Bad ipAddresses entry ${JSON.stringify(ip)}: not an IPv4 or IPv6 address`,
-        { cause },
-      );
-    if (
-      typeof ip !== "string" ||
-      ip.includes("%") ||
-      !/^[0-9A-Fa-f:.]+$/.test(ip)
-    )
-      throw bad();
+      new PkiError("PKI_PROFILE", `Bad ipAddresses entry ${JSON.stringify(ip)}: not an IPv4 or IPv6 address`, { cause });
+    if (typeof ip !== "string" || ip.includes("%") || !/^[0-9A-Fa-f:.]+$/.test(ip)) throw bad();
     try {
       void new x509.GeneralName("ip", ip).rawData; // encodes lazily: force it to validate now
     } catch (cause) {
@@ -238,21 +167,15 @@ function subjectAltNames(
   const serves = options.profile === "server" || options.profile === "both";
   if (names.length === 0 && serves) {
     const cn = options.commonName;
-    if (/^\d{1,3}(\.\d{1,3}){3}$/.test(cn))
-      names.push({ type: "ip", value: cn });
+    if (/^\d{1,3}(\.\d{1,3}){3}$/.test(cn)) names.push({ type: "ip", value: cn });
     else if (HOST_NAME.test(cn)) names.push({ type: "dns", value: cn });
   }
   return names;
 }
 
-async function authorityKeyIdentifier(
-  caCertificate: x509.X509Certificate,
-): Promise<x509.AuthorityKeyIdentifierExtension> {
+async function authorityKeyIdentifier(caCertificate: x509.X509Certificate): Promise<x509.AuthorityKeyIdentifierExtension> {
   const ski = caCertificate.getExtension(x509.SubjectKeyIdentifierExtension);
   return ski !== null
     ? new x509.AuthorityKeyIdentifierExtension(ski.keyId, false)
-    : x509.AuthorityKeyIdentifierExtension.create(
-        caCertificate.publicKey,
-        false,
-      );
+    : x509.AuthorityKeyIdentifierExtension.create(caCertificate.publicKey, false);
 }

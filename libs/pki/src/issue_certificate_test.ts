@@ -6,10 +6,7 @@ import path from "node:path";
 import tls from "node:tls";
 import { createCa, type CertificateAndKey } from "./create_ca.ts";
 import { PkiError } from "./errors.ts";
-import {
-  issueCertificate,
-  type IssuedCertificate,
-} from "./issue_certificate.ts";
+import { issueCertificate, type IssuedCertificate } from "./issue_certificate.ts";
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -27,10 +24,7 @@ function writeTemp(name: string, text: string): string {
 /** Runs openssl; throws (fails the test loudly) if it is not installed. */
 function openssl(args: string[]): { status: number | null; output: string } {
   const result = spawnSync("openssl", args, { encoding: "utf8" });
-  if (result.error)
-    throw new Error(
-      `openssl is required for these tests and could not be run: ${result.error.message}`,
-    );
+  if (result.error) throw new Error(`openssl is required for these tests and could not be run: ${result.error.message}`);
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
@@ -67,8 +61,7 @@ async function mutualTls(opts: {
       rejectUnauthorized: opts.server.rejectUnauthorized ?? true,
     },
     (socket) => {
-      if (!socket.authorized)
-        authorizationError = String(socket.authorizationError);
+      if (!socket.authorized) authorizationError = String(socket.authorizationError);
       const cn = socket.getPeerCertificate().subject?.CN;
       serverSawClient = typeof cn === "string" ? cn : String(cn);
       socket.end(`hello ${serverSawClient}`);
@@ -77,8 +70,7 @@ async function mutualTls(opts: {
   server.on("tlsClientError", (error) => (serverError = error));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
-  const port =
-    typeof address === "object" && address !== null ? address.port : 0;
+  const port = typeof address === "object" && address !== null ? address.port : 0;
   try {
     const { received, clientError } = await new Promise<{
       received: string;
@@ -92,22 +84,15 @@ async function mutualTls(opts: {
         ca: opts.client.ca,
         cert: opts.client.cert,
         key: opts.client.key,
-        ...(opts.client.servername === undefined
-          ? {}
-          : { servername: opts.client.servername }),
+        ...(opts.client.servername === undefined ? {} : { servername: opts.client.servername }),
       });
-      const timer = setTimeout(
-        () => socket.destroy(new Error("TLS test timed out")),
-        5000,
-      );
+      const timer = setTimeout(() => socket.destroy(new Error("TLS test timed out")), 5000);
       socket.setEncoding("utf8");
       socket.on("data", (chunk: string) => (received += chunk));
       socket.on("error", (error) => (clientError = error));
       socket.on("close", () => {
         clearTimeout(timer);
-        resolve(
-          clientError === undefined ? { received } : { received, clientError },
-        );
+        resolve(clientError === undefined ? { received } : { received, clientError });
       });
     });
     // The server-side error event can trail the client's close by a tick.
@@ -125,8 +110,7 @@ async function mutualTls(opts: {
 }
 
 function keyOf(issued: IssuedCertificate): string {
-  if (issued.privateKeyPem === undefined)
-    throw new Error("expected a generated private key");
+  if (issued.privateKeyPem === undefined) throw new Error("expected a generated private key");
   return issued.privateKeyPem;
 }
 
@@ -239,15 +223,8 @@ async function rejectedClient(
 ): Promise<void> {
   const rejected = await mutualTls({ server, client });
   t.is(rejected.received, "", "no application data may flow");
-  t.is(
-    rejected.serverSawClient,
-    "",
-    "the server's connection handler must not run",
-  );
-  t.truthy(
-    rejected.serverError ?? rejected.clientError,
-    "the handshake must fail",
-  );
+  t.is(rejected.serverSawClient, "", "the server's connection handler must not run");
+  t.truthy(rejected.serverError ?? rejected.clientError, "the handshake must fail");
   const diagnosed = await mutualTls({
     server: { ...server, rejectUnauthorized: false },
     client,
@@ -336,13 +313,7 @@ function runPython(args: string[]): Promise<{
   child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
   child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
   return new Promise((resolve, reject) => {
-    child.on("error", (e) =>
-      reject(
-        new Error(
-          `python3 is required for this test and could not be run: ${e.message}`,
-        ),
-      ),
-    );
+    child.on("error", (e) => reject(new Error(`python3 is required for this test and could not be run: ${e.message}`)));
     child.on("close", (code) => resolve({ stdout, stderr, code, child }));
   });
 }
@@ -367,16 +338,9 @@ test("Python ssl (strict) accepts the server certificate and presents the client
     );
     await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
     const address = srv.address();
-    const port =
-      typeof address === "object" && address !== null ? address.port : 0;
+    const port = typeof address === "object" && address !== null ? address.port : 0;
     try {
-      const py = await runPython([
-        "client",
-        caFile,
-        writeTemp("client.pem", client.certificatePem),
-        writeTemp("client.key", keyOf(client)),
-        String(port),
-      ]);
+      const py = await runPython(["client", caFile, writeTemp("client.pem", client.certificatePem), writeTemp("client.key", keyOf(client)), String(port)]);
       return { ...py, seen };
     } finally {
       await new Promise((resolve) => srv.close(resolve));
@@ -389,43 +353,21 @@ test("Python ssl (strict) accepts the server certificate and presents the client
 test("Python ssl (strict) as a server accepts the client certificate", async (t) => {
   const { ca, server, client } = await pki();
   const caFile = writeTemp("ca.pem", ca.certificatePem);
-  const child = spawn(
-    "python3",
-    [
-      "-c",
-      PYTHON_TLS,
-      "server",
-      caFile,
-      writeTemp("server.pem", server.certificatePem),
-      writeTemp("server.key", keyOf(server)),
-    ],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn("python3", ["-c", PYTHON_TLS, "server", caFile, writeTemp("server.pem", server.certificatePem), writeTemp("server.key", keyOf(server))], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-  const closed = new Promise<number | null>((resolve) =>
-    child.on("close", resolve),
-  );
+  const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
   const port = await new Promise<number>((resolve, reject) => {
-    child.on("error", (e) =>
-      reject(
-        new Error(
-          `python3 is required for this test and could not be run: ${e.message}`,
-        ),
-      ),
-    );
+    child.on("error", (e) => reject(new Error(`python3 is required for this test and could not be run: ${e.message}`)));
     child.stdout.setEncoding("utf8").on("data", (c: string) => {
       stdout += c;
       const line = stdout.split("\n")[0] ?? "";
       if (stdout.includes("\n")) resolve(Number(line));
     });
-    setTimeout(
-      () => reject(new Error(`python server did not start: ${stderr}`)),
-      5000,
-    );
+    setTimeout(() => reject(new Error(`python server did not start: ${stderr}`)), 5000);
   });
   const received = await new Promise<string>((resolve, reject) => {
     let data = "";
@@ -458,108 +400,38 @@ test("openssl verify accepts the server and client certificates for their purpos
     [serverFile, "sslserver"],
     [clientFile, "sslclient"],
   ] as const) {
-    const result = openssl([
-      "verify",
-      "-x509_strict",
-      "-purpose",
-      purpose,
-      "-CAfile",
-      caFile,
-      file,
-    ]);
+    const result = openssl(["verify", "-x509_strict", "-purpose", purpose, "-CAfile", caFile, file]);
     t.is(result.status, 0, result.output);
     t.regex(result.output, /: OK/);
   }
-  const wrongPurpose = openssl([
-    "verify",
-    "-purpose",
-    "sslserver",
-    "-CAfile",
-    caFile,
-    clientFile,
-  ]);
-  t.not(
-    wrongPurpose.status,
-    0,
-    "a client-only certificate must not pass as a server certificate",
-  );
-  const serverHost = openssl([
-    "verify",
-    "-verify_hostname",
-    "kmip.tessera.test",
-    "-verify_ip",
-    "127.0.0.1",
-    "-CAfile",
-    caFile,
-    serverFile,
-  ]);
+  const wrongPurpose = openssl(["verify", "-purpose", "sslserver", "-CAfile", caFile, clientFile]);
+  t.not(wrongPurpose.status, 0, "a client-only certificate must not pass as a server certificate");
+  const serverHost = openssl(["verify", "-verify_hostname", "kmip.tessera.test", "-verify_ip", "127.0.0.1", "-CAfile", caFile, serverFile]);
   t.is(serverHost.status, 0, serverHost.output);
 });
 
 test("openssl x509 -text shows the EKUs, SANs, key usages, key identifiers and serial", async (t) => {
   const { ca, server, client } = await pki();
-  const text = openssl([
-    "x509",
-    "-noout",
-    "-text",
-    "-in",
-    writeTemp("server.pem", server.certificatePem),
-  ]).output;
-  t.regex(
-    text,
-    /X509v3 Extended Key Usage: *\n\s*TLS Web Server Authentication\n/,
-  );
-  t.regex(
-    text,
-    /DNS:localhost, DNS:kmip\.tessera\.test, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/,
-  );
-  t.regex(
-    text,
-    /X509v3 Key Usage: critical\n\s*Digital Signature, Key Encipherment\n/,
-  );
+  const text = openssl(["x509", "-noout", "-text", "-in", writeTemp("server.pem", server.certificatePem)]).output;
+  t.regex(text, /X509v3 Extended Key Usage: *\n\s*TLS Web Server Authentication\n/);
+  t.regex(text, /DNS:localhost, DNS:kmip\.tessera\.test, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/);
+  t.regex(text, /X509v3 Key Usage: critical\n\s*Digital Signature, Key Encipherment\n/);
   t.regex(text, /X509v3 Basic Constraints: critical\n\s*CA:FALSE/);
   t.regex(text, /X509v3 Subject Key Identifier/);
-  const caSki = openssl([
-    "x509",
-    "-noout",
-    "-ext",
-    "subjectKeyIdentifier",
-    "-in",
-    writeTemp("ca.pem", ca.certificatePem),
-  ])
+  const caSki = openssl(["x509", "-noout", "-ext", "subjectKeyIdentifier", "-in", writeTemp("ca.pem", ca.certificatePem)])
     .output.split("\n")[1]
     ?.trim();
   t.truthy(caSki);
-  t.regex(
-    text,
-    new RegExp(`X509v3 Authority Key Identifier: *\\n\\s*(keyid:)?${caSki}`),
-  );
+  t.regex(text, new RegExp(`X509v3 Authority Key Identifier: *\\n\\s*(keyid:)?${caSki}`));
   t.regex(text, /Issuer: O = Tessera, CN = Tessera Test Root/);
   // 16 random bytes, positive: 16 colon-separated octets and no leading 00.
   const serial = /Serial Number:\s*\n\s*([0-9a-f:]+)/.exec(text)?.[1] ?? "";
   t.is(serial.split(":").length, 16, serial);
-  t.true(
-    Number.parseInt(serial.slice(0, 2), 16) < 0x80 &&
-      serial.slice(0, 2) !== "00",
-    serial,
-  );
+  t.true(Number.parseInt(serial.slice(0, 2), 16) < 0x80 && serial.slice(0, 2) !== "00", serial);
 
-  const clientText = openssl([
-    "x509",
-    "-noout",
-    "-text",
-    "-in",
-    writeTemp("client.pem", client.certificatePem),
-  ]).output;
-  t.regex(
-    clientText,
-    /X509v3 Extended Key Usage: *\n\s*TLS Web Client Authentication\n/,
-  );
-  t.regex(
-    clientText,
-    /X509v3 Key Usage: critical\n\s*Digital Signature\n/,
-    "ECDSA keys get no keyEncipherment",
-  );
+  const clientText = openssl(["x509", "-noout", "-text", "-in", writeTemp("client.pem", client.certificatePem)]).output;
+  t.regex(clientText, /X509v3 Extended Key Usage: *\n\s*TLS Web Client Authentication\n/);
+  t.regex(clientText, /X509v3 Key Usage: critical\n\s*Digital Signature\n/, "ECDSA keys get no keyEncipherment");
   t.notRegex(clientText, /Subject Alternative Name/);
 });
 
@@ -572,27 +444,11 @@ test("notBefore is 5 minutes in the past and notAfter follows validityDays", asy
     validityDays: 30,
   });
   const { notBefore, notAfter } = issued.certificate;
-  t.true(
-    Math.abs(before - 5 * 60_000 - notBefore.getTime()) < 5_000,
-    notBefore.toISOString(),
-  );
-  t.true(
-    Math.abs(before + 30 * 86_400_000 - notAfter.getTime()) < 5_000,
-    notAfter.toISOString(),
-  );
-  const text = openssl([
-    "x509",
-    "-noout",
-    "-text",
-    "-in",
-    writeTemp("both.pem", issued.certificatePem),
-  ]).output;
+  t.true(Math.abs(before - 5 * 60_000 - notBefore.getTime()) < 5_000, notBefore.toISOString());
+  t.true(Math.abs(before + 30 * 86_400_000 - notAfter.getTime()) < 5_000, notAfter.toISOString());
+  const text = openssl(["x509", "-noout", "-text", "-in", writeTemp("both.pem", issued.certificatePem)]).output;
   t.regex(text, /TLS Web Server Authentication, TLS Web Client Authentication/);
-  t.regex(
-    text,
-    /DNS:svc/,
-    "a server certificate without SANs gets its commonName as dNSName",
-  );
+  t.regex(text, /DNS:svc/, "a server certificate without SANs gets its commonName as dNSName");
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -610,9 +466,7 @@ test("publicKeyPem certifies an existing key and returns no private key", async 
     true,
     ["sign", "verify"],
   );
-  const spki = new Uint8Array(
-    await globalThis.crypto.subtle.exportKey("spki", keys.publicKey),
-  );
+  const spki = new Uint8Array(await globalThis.crypto.subtle.exportKey("spki", keys.publicKey));
   const publicKeyPem = `-----BEGIN PUBLIC KEY-----\n${Buffer.from(spki).toString("base64")}\n-----END PUBLIC KEY-----\n`;
   const issued = await issueCertificate(ca, {
     commonName: "tpm-key",
@@ -621,13 +475,7 @@ test("publicKeyPem certifies an existing key and returns no private key", async 
   });
   t.is(issued.privateKeyPem, undefined);
   t.deepEqual(new Uint8Array(issued.certificate.publicKey.rawData), spki);
-  const text = openssl([
-    "x509",
-    "-noout",
-    "-text",
-    "-in",
-    writeTemp("tpm.pem", issued.certificatePem),
-  ]).output;
+  const text = openssl(["x509", "-noout", "-text", "-in", writeTemp("tpm.pem", issued.certificatePem)]).output;
   t.regex(text, /Digital Signature, Key Encipherment/);
 });
 
@@ -661,13 +509,7 @@ test("an intermediate CA (profile ca) issues certificates that openssl verifies 
     writeTemp("leaf.pem", leaf.certificatePem),
   ]);
   t.is(result.status, 0, result.output);
-  const text = openssl([
-    "x509",
-    "-noout",
-    "-text",
-    "-in",
-    writeTemp("int2.pem", intermediate.certificatePem),
-  ]).output;
+  const text = openssl(["x509", "-noout", "-text", "-in", writeTemp("int2.pem", intermediate.certificatePem)]).output;
   t.regex(text, /CA:TRUE, pathlen:0/);
   t.regex(text, /Certificate Sign, CRL Sign/);
   t.notRegex(text, /Extended Key Usage/);
@@ -676,10 +518,7 @@ test("an intermediate CA (profile ca) issues certificates that openssl verifies 
 test("issuing from a non-CA certificate is refused (PKI_PROFILE)", async (t) => {
   const { client } = await pki();
   const error = await t.throwsAsync(
-    issueCertificate(
-      { certificatePem: client.certificatePem, privateKeyPem: keyOf(client) },
-      { commonName: "x", profile: "client" },
-    ),
+    issueCertificate({ certificatePem: client.certificatePem, privateKeyPem: keyOf(client) }, { commonName: "x", profile: "client" }),
     {
       instanceOf: PkiError,
     },
@@ -715,32 +554,17 @@ test("a CA key that does not belong to the CA certificate is refused (PKI_KEY)",
     ),
   );
   t.is((mismatch as PkiError).code, "PKI_KEY");
-  t.regex(
-    mismatch?.message ?? "",
-    /does not match the public key of "CN=EC CA"/,
-  );
+  t.regex(mismatch?.message ?? "", /does not match the public key of "CN=EC CA"/);
 });
 
 test("bad options are refused with PKI_PROFILE naming the value", async (t) => {
   const { ca } = await pki();
   const cases: [Parameters<typeof issueCertificate>[1], RegExp][] = [
-    [
-      { commonName: "x", profile: "server", ipAddresses: ["300.1.1.1"] },
-      /ipAddresses entry "300\.1\.1\.1"/,
-    ],
-    [
-      { commonName: "x", profile: "server", ipAddresses: ["fe80::1%eth0"] },
-      /ipAddresses entry "fe80::1%eth0"/,
-    ],
-    [
-      { commonName: "x", profile: "server", dnsNames: ["bad name"] },
-      /dnsNames entry "bad name"/,
-    ],
+    [{ commonName: "x", profile: "server", ipAddresses: ["300.1.1.1"] }, /ipAddresses entry "300\.1\.1\.1"/],
+    [{ commonName: "x", profile: "server", ipAddresses: ["fe80::1%eth0"] }, /ipAddresses entry "fe80::1%eth0"/],
+    [{ commonName: "x", profile: "server", dnsNames: ["bad name"] }, /dnsNames entry "bad name"/],
     [{ commonName: "", profile: "server" }, /Bad commonName ""/],
-    [
-      { commonName: "x", profile: "server", validityDays: 0 },
-      /Bad validityDays 0/,
-    ],
+    [{ commonName: "x", profile: "server", validityDays: 0 }, /Bad validityDays 0/],
     [{ commonName: "x", profile: "client", pathLength: 1 }, /Bad pathLength 1/],
     [
       {
@@ -751,17 +575,10 @@ test("bad options are refused with PKI_PROFILE naming the value", async (t) => {
       },
       /notAfter .* is not after notBefore/,
     ],
-    [
-      { commonName: "x", profile: "gateway" as "server" },
-      /Unknown profile "gateway"/,
-    ],
+    [{ commonName: "x", profile: "gateway" as "server" }, /Unknown profile "gateway"/],
   ];
   for (const [options, message] of cases) {
-    const error = await t.throwsAsync(
-      issueCertificate(ca, options),
-      { instanceOf: PkiError },
-      JSON.stringify(options),
-    );
+    const error = await t.throwsAsync(issueCertificate(ca, options), { instanceOf: PkiError }, JSON.stringify(options));
     t.is(error?.code, "PKI_PROFILE");
     t.regex(error?.message ?? "", message);
   }
@@ -770,13 +587,8 @@ test("bad options are refused with PKI_PROFILE naming the value", async (t) => {
 test("a PKCS#1 (traditional) RSA CA key is accepted", async (t) => {
   const { ca } = await pki();
   const { createPrivateKey } = await import("node:crypto");
-  const pkcs1 = createPrivateKey(ca.privateKeyPem)
-    .export({ type: "pkcs1", format: "pem" })
-    .toString();
+  const pkcs1 = createPrivateKey(ca.privateKeyPem).export({ type: "pkcs1", format: "pem" }).toString();
   t.regex(pkcs1, /BEGIN RSA PRIVATE KEY/);
-  const issued = await issueCertificate(
-    { certificatePem: ca.certificatePem, privateKeyPem: pkcs1 },
-    { commonName: "svc2", profile: "server" },
-  );
+  const issued = await issueCertificate({ certificatePem: ca.certificatePem, privateKeyPem: pkcs1 }, { commonName: "svc2", profile: "server" });
   t.is(issued.certificate.issuer, ca.certificate.subject);
 });

@@ -42,20 +42,13 @@ export interface VerifiedChain {
  *   PKI_EXPIRED when a certificate is outside its validity period. Messages and `subject` name
  *   the certificate that failed.
  */
-export async function verifyChain(
-  leaf: CertificateInput,
-  options: VerifyChainOptions,
-): Promise<VerifiedChain> {
+export async function verifyChain(leaf: CertificateInput, options: VerifyChainOptions): Promise<VerifiedChain> {
   const leafCertificate = parseCertificate(leaf, "leaf certificate");
   const roots = options.roots.map((r, i) => parseCertificate(r, `roots[${i}]`));
-  const intermediates = (options.intermediates ?? []).map((c, i) =>
-    parseCertificate(c, `intermediates[${i}]`),
-  );
+  const intermediates = (options.intermediates ?? []).map((c, i) => parseCertificate(c, `intermediates[${i}]`));
   const at = options.at ?? new Date();
-  if (Number.isNaN(at.getTime()))
-    throw new PkiError("PKI_CHAIN", "Bad `at`: Invalid Date");
-  if (roots.length === 0)
-    throw new PkiError("PKI_CHAIN", "No trusted roots given");
+  if (Number.isNaN(at.getTime())) throw new PkiError("PKI_CHAIN", "Bad `at`: Invalid Date");
+  if (roots.length === 0) throw new PkiError("PKI_CHAIN", "No trusted roots given");
 
   // Roots first, so that where a root and an intermediate share a name and key (cross
   // certificates) the builder takes the root and the path stops there.
@@ -66,15 +59,12 @@ export async function verifyChain(
   try {
     built = [...(await builder.build(leafCertificate))];
   } catch (cause) {
-    throw new PkiError(
-      "PKI_CHAIN",
-      `Cannot build a chain for "${leafCertificate.subject}": ${(cause as Error).message}`,
-      { cause, subject: leafCertificate.subject },
-    );
+    throw new PkiError("PKI_CHAIN", `Cannot build a chain for "${leafCertificate.subject}": ${(cause as Error).message}`, {
+      cause,
+      subject: leafCertificate.subject,
+    });
   }
-  const anchorIndex = built.findIndex((c) =>
-    roots.some((r) => sameCertificate(r, c)),
-  );
+  const anchorIndex = built.findIndex((c) => roots.some((r) => sameCertificate(r, c)));
   if (anchorIndex < 0) throw noPathError(leafCertificate, built);
   const chain = built.slice(0, anchorIndex + 1);
 
@@ -88,36 +78,23 @@ export async function verifyChain(
   return { chain };
 }
 
-function sameCertificate(
-  a: x509.X509Certificate,
-  b: x509.X509Certificate,
-): boolean {
+function sameCertificate(a: x509.X509Certificate, b: x509.X509Certificate): boolean {
   const x = new Uint8Array(a.rawData);
   const y = new Uint8Array(b.rawData);
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
-function noPathError(
-  leaf: x509.X509Certificate,
-  built: readonly x509.X509Certificate[],
-): PkiError {
+function noPathError(leaf: x509.X509Certificate, built: readonly x509.X509Certificate[]): PkiError {
   const last = built[built.length - 1] ?? leaf;
   const path = built.map((c) => `"${c.subject}"`).join(" <- ");
   const reason =
     last.subject === last.issuer
       ? `it ends at the self-signed "${last.subject}", which is not a trusted root`
       : `no trusted root or intermediate named "${last.issuer}" (with a matching key identifier and signature) issued "${last.subject}"`;
-  return new PkiError(
-    "PKI_CHAIN",
-    `No path from "${leaf.subject}" to a trusted root: ${reason} (path: ${path})`,
-    { subject: last.subject },
-  );
+  return new PkiError("PKI_CHAIN", `No path from "${leaf.subject}" to a trusted root: ${reason} (path: ${path})`, { subject: last.subject });
 }
 
-async function checkSignature(
-  certificate: x509.X509Certificate,
-  issuer: x509.X509Certificate,
-): Promise<void> {
+async function checkSignature(certificate: x509.X509Certificate, issuer: x509.X509Certificate): Promise<void> {
   let ok = false;
   let cause: unknown;
   try {
@@ -131,63 +108,39 @@ async function checkSignature(
     cause = error;
   }
   if (!ok) {
-    throw new PkiError(
-      "PKI_CHAIN",
-      `Signature of "${certificate.subject}" does not verify with the key of "${issuer.subject}"`,
-      { cause, subject: certificate.subject },
-    );
+    throw new PkiError("PKI_CHAIN", `Signature of "${certificate.subject}" does not verify with the key of "${issuer.subject}"`, {
+      cause,
+      subject: certificate.subject,
+    });
   }
 }
 
-function checkIssuerIsCa(
-  issuer: x509.X509Certificate,
-  certificate: x509.X509Certificate,
-  intermediatesBelow: number,
-): void {
+function checkIssuerIsCa(issuer: x509.X509Certificate, certificate: x509.X509Certificate, intermediatesBelow: number): void {
   const subject = issuer.subject;
   const basic = issuer.getExtension(x509.BasicConstraintsExtension);
   if (basic === null || !basic.ca) {
-    const state =
-      basic === null
-        ? "has no basicConstraints"
-        : "has basicConstraints cA=false";
-    throw new PkiError(
-      "PKI_CHAIN",
-      `"${subject}" signed "${certificate.subject}" but is not a CA: it ${state}`,
-      { subject },
-    );
+    const state = basic === null ? "has no basicConstraints" : "has basicConstraints cA=false";
+    throw new PkiError("PKI_CHAIN", `"${subject}" signed "${certificate.subject}" but is not a CA: it ${state}`, { subject });
   }
   const usage = issuer.getExtension(x509.KeyUsagesExtension);
   if (usage !== null && (usage.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
-    throw new PkiError(
-      "PKI_CHAIN",
-      `"${subject}" signed "${certificate.subject}" but its keyUsage lacks keyCertSign`,
-      { subject },
-    );
+    throw new PkiError("PKI_CHAIN", `"${subject}" signed "${certificate.subject}" but its keyUsage lacks keyCertSign`, { subject });
   }
   if (basic.pathLength !== undefined && intermediatesBelow > basic.pathLength) {
-    throw new PkiError(
-      "PKI_CHAIN",
-      `"${subject}" allows ${basic.pathLength} intermediate CA(s) below it, the chain has ${intermediatesBelow}`,
-      { subject },
-    );
+    throw new PkiError("PKI_CHAIN", `"${subject}" allows ${basic.pathLength} intermediate CA(s) below it, the chain has ${intermediatesBelow}`, { subject });
   }
 }
 
 function checkValidity(certificate: x509.X509Certificate, at: Date): void {
   const subject = certificate.subject;
   if (at.getTime() < certificate.notBefore.getTime()) {
-    throw new PkiError(
-      "PKI_EXPIRED",
-      `Certificate "${subject}" is not yet valid at ${at.toISOString()}: notBefore is ${certificate.notBefore.toISOString()}`,
-      { subject },
-    );
+    throw new PkiError("PKI_EXPIRED", `Certificate "${subject}" is not yet valid at ${at.toISOString()}: notBefore is ${certificate.notBefore.toISOString()}`, {
+      subject,
+    });
   }
   if (at.getTime() > certificate.notAfter.getTime()) {
-    throw new PkiError(
-      "PKI_EXPIRED",
-      `Certificate "${subject}" expired: notAfter ${certificate.notAfter.toISOString()} is before ${at.toISOString()}`,
-      { subject },
-    );
+    throw new PkiError("PKI_EXPIRED", `Certificate "${subject}" expired: notAfter ${certificate.notAfter.toISOString()} is before ${at.toISOString()}`, {
+      subject,
+    });
   }
 }

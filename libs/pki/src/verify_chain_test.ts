@@ -1,10 +1,7 @@
 import test, { type ExecutionContext } from "ava";
 import { createCa, type CertificateAndKey } from "./create_ca.ts";
 import { PkiError } from "./errors.ts";
-import {
-  issueCertificate,
-  type IssuedCertificate,
-} from "./issue_certificate.ts";
+import { issueCertificate, type IssuedCertificate } from "./issue_certificate.ts";
 import { verifyChain } from "./verify_chain.ts";
 import { x509 } from "./_x509.ts";
 
@@ -55,10 +52,7 @@ function pki(): Promise<Pki> {
   return pkiPromise;
 }
 
-async function chainError(
-  t: ExecutionContext,
-  promise: Promise<unknown>,
-): Promise<PkiError> {
+async function chainError(t: ExecutionContext, promise: Promise<unknown>): Promise<PkiError> {
   const error = await t.throwsAsync(promise, { instanceOf: PkiError });
   if (!(error instanceof PkiError)) throw new Error("expected a PkiError");
   return error;
@@ -72,14 +66,9 @@ test("verifyChain builds leaf -> intermediate -> root from PEM and DER inputs", 
   });
   t.deepEqual(
     chain.map((c) => c.subject),
-    [
-      "CN=leaf.tessera.test",
-      "O=Tessera, CN=Chain Issuing CA",
-      "O=Tessera, CN=Chain Root",
-    ],
+    ["CN=leaf.tessera.test", "O=Tessera, CN=Chain Issuing CA", "O=Tessera, CN=Chain Root"],
   );
-  const der = (c: x509.X509Certificate): Uint8Array =>
-    new Uint8Array(c.rawData.slice(0));
+  const der = (c: x509.X509Certificate): Uint8Array => new Uint8Array(c.rawData.slice(0));
   const again = await verifyChain(der(leaf.certificate), {
     intermediates: [der(intermediate.certificate)],
     roots: [der(root.certificate)],
@@ -90,11 +79,7 @@ test("verifyChain builds leaf -> intermediate -> root from PEM and DER inputs", 
 test("verifyChain stops at a trusted intermediate and ignores unrelated roots", async (t) => {
   const { root, intermediate, leaf, otherRoot } = await pki();
   const { chain } = await verifyChain(leaf.certificatePem, {
-    roots: [
-      otherRoot.certificatePem,
-      intermediate.certificatePem,
-      root.certificatePem,
-    ],
+    roots: [otherRoot.certificatePem, intermediate.certificatePem, root.certificatePem],
   });
   t.deepEqual(
     chain.map((c) => c.subject),
@@ -113,19 +98,13 @@ test("verifyChain rejects a wrong root (PKI_CHAIN naming where the path ends)", 
   );
   t.is(error.code, "PKI_CHAIN");
   t.is(error.subject, "O=Tessera, CN=Chain Issuing CA");
-  t.regex(
-    error.message,
-    /No path from "CN=leaf\.tessera\.test" to a trusted root/,
-  );
+  t.regex(error.message, /No path from "CN=leaf\.tessera\.test" to a trusted root/);
   t.regex(error.message, /issued "O=Tessera, CN=Chain Issuing CA"/);
 });
 
 test("verifyChain rejects a missing intermediate (PKI_CHAIN)", async (t) => {
   const { root, leaf } = await pki();
-  const error = await chainError(
-    t,
-    verifyChain(leaf.certificatePem, { roots: [root.certificatePem] }),
-  );
+  const error = await chainError(t, verifyChain(leaf.certificatePem, { roots: [root.certificatePem] }));
   t.is(error.code, "PKI_CHAIN");
   t.is(error.subject, "CN=leaf.tessera.test");
   t.regex(error.message, /"O=Tessera, CN=Chain Issuing CA"/);
@@ -133,15 +112,9 @@ test("verifyChain rejects a missing intermediate (PKI_CHAIN)", async (t) => {
 
 test("verifyChain rejects a self-signed certificate that is not a root", async (t) => {
   const { root, otherRoot } = await pki();
-  const error = await chainError(
-    t,
-    verifyChain(otherRoot.certificatePem, { roots: [root.certificatePem] }),
-  );
+  const error = await chainError(t, verifyChain(otherRoot.certificatePem, { roots: [root.certificatePem] }));
   t.is(error.code, "PKI_CHAIN");
-  t.regex(
-    error.message,
-    /self-signed "O=Tessera, CN=Chain Root", which is not a trusted root/,
-  );
+  t.regex(error.message, /self-signed "O=Tessera, CN=Chain Root", which is not a trusted root/);
 });
 
 test("verifyChain rejects an expired leaf (PKI_EXPIRED naming it)", async (t) => {
@@ -161,10 +134,7 @@ test("verifyChain rejects an expired leaf (PKI_EXPIRED naming it)", async (t) =>
   );
   t.is(error.code, "PKI_EXPIRED");
   t.is(error.subject, "CN=expired.tessera.test");
-  t.regex(
-    error.message,
-    /Certificate "CN=expired\.tessera\.test" expired: notAfter /,
-  );
+  t.regex(error.message, /Certificate "CN=expired\.tessera\.test" expired: notAfter /);
 });
 
 test("verifyChain checks every certificate's validity at `at` (PKI_EXPIRED for the CA too)", async (t) => {
@@ -203,21 +173,12 @@ test("verifyChain rejects a leaf signed by a certificate that is not a CA (PKI_C
   // issueCertificate refuses to do this, so sign by hand.
   const signingKey = await globalThis.crypto.subtle.importKey(
     "pkcs8",
-    new Uint8Array(
-      Buffer.from(
-        notCa.privateKeyPem.replace(/-----[A-Z ]+-----|\s/g, ""),
-        "base64",
-      ),
-    ),
+    new Uint8Array(Buffer.from(notCa.privateKeyPem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64")),
     { name: "ECDSA", namedCurve: "P-256" },
     false,
     ["sign"],
   );
-  const leafKeys = await globalThis.crypto.subtle.generateKey(
-    { name: "ECDSA", namedCurve: "P-256" },
-    true,
-    ["sign", "verify"],
-  );
+  const leafKeys = await globalThis.crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
   const rogue = await x509.X509CertificateGenerator.create({
     subject: "CN=rogue.tessera.test",
     issuer: notCa.certificate.subjectName,
@@ -226,13 +187,7 @@ test("verifyChain rejects a leaf signed by a certificate that is not a CA (PKI_C
     signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
     notBefore: new Date(Date.now() - 60_000),
     notAfter: new Date(Date.now() + 86_400_000),
-    extensions: [
-      new x509.AuthorityKeyIdentifierExtension(
-        notCa.certificate.getExtension(x509.SubjectKeyIdentifierExtension)
-          ?.keyId ?? "",
-        false,
-      ),
-    ],
+    extensions: [new x509.AuthorityKeyIdentifierExtension(notCa.certificate.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? "", false)],
   });
   const error = await chainError(
     t,
@@ -243,10 +198,7 @@ test("verifyChain rejects a leaf signed by a certificate that is not a CA (PKI_C
   );
   t.is(error.code, "PKI_CHAIN");
   t.is(error.subject, "CN=not-a-ca");
-  t.regex(
-    error.message,
-    /"CN=not-a-ca" signed "CN=rogue\.tessera\.test" but is not a CA: it has basicConstraints cA=false/,
-  );
+  t.regex(error.message, /"CN=not-a-ca" signed "CN=rogue\.tessera\.test" but is not a CA: it has basicConstraints cA=false/);
 });
 
 test("verifyChain enforces pathLenConstraint", async (t) => {
@@ -280,10 +232,7 @@ test("verifyChain enforces pathLenConstraint", async (t) => {
   );
   t.is(error.code, "PKI_CHAIN");
   t.is(error.subject, "CN=Strict Root");
-  t.regex(
-    error.message,
-    /allows 0 intermediate CA\(s\) below it, the chain has 2/,
-  );
+  t.regex(error.message, /allows 0 intermediate CA\(s\) below it, the chain has 2/);
 });
 
 test("verifyChain rejects a tampered signature", async (t) => {
@@ -319,9 +268,6 @@ test("verifyChain names unparsable inputs (PKI_PARSE)", async (t) => {
   );
   t.is(garbage.code, "PKI_PARSE");
   t.regex(garbage.message, /leaf certificate/);
-  const none = await chainError(
-    t,
-    verifyChain(leaf.certificatePem, { roots: [] }),
-  );
+  const none = await chainError(t, verifyChain(leaf.certificatePem, { roots: [] }));
   t.is(none.code, "PKI_CHAIN");
 });

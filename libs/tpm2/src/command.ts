@@ -7,9 +7,7 @@
  */
 import { commandName, TPM_ST } from "./constants.ts";
 import { TpmResponseError } from "./errors.ts";
-import {
-  type Codec, decodeFault, decoding, type Infer, marshal, reader, struct, type StructOf, u16, u32, type UnionField, written, writer,
-} from "./schema.ts";
+import { type Codec, decodeFault, decoding, type Infer, marshal, reader, struct, type StructOf, u16, u32, type UnionField, written, writer } from "./schema.ts";
 import { TPMS_AUTH_COMMAND, TPMS_AUTH_RESPONSE, type TpmsAuthCommand, type TpmsAuthResponse } from "./structures.ts";
 
 /** Whether a handle needs an authorization session (Part 3's "Auth Index" / "Auth Role"). */

@@ -23,7 +23,12 @@ const recorded = (prefix: string): string => {
 };
 
 /** The empty password session: TPM_RS_PW, empty nonce, attributes, empty HMAC (Part 1, 19.8.4). */
-const password = (attrs = 0, pw: Uint8Array = new Uint8Array()): TpmsAuthCommand => ({ sessionHandle: TPM_RS_PW, nonce: new Uint8Array(), sessionAttributes: attrs, hmac: pw });
+const password = (attrs = 0, pw: Uint8Array = new Uint8Array()): TpmsAuthCommand => ({
+  sessionHandle: TPM_RS_PW,
+  nonce: new Uint8Array(),
+  sessionAttributes: attrs,
+  hmac: pw,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Declarations
@@ -33,7 +38,10 @@ test("commands are declared with their Part 2 codes, names and handle roles", (t
   t.is(GetRandom.name, "TPM2_GetRandom");
   t.deepEqual(GetRandom.handles, []);
   t.is(NV_Read.code, 0x14e);
-  t.deepEqual(NV_Read.handles, [{ name: "authHandle", auth: true }, { name: "nvIndex", auth: false }]);
+  t.deepEqual(NV_Read.handles, [
+    { name: "authHandle", auth: true },
+    { name: "nvIndex", auth: false },
+  ]);
   t.is(Load.responseHandle, "objectHandle");
   t.is(StartAuthSession.responseHandle, "sessionHandle");
   t.is(commandName(TPM_CC.PCR_Extend), "TPM2_PCR_Extend");
@@ -45,7 +53,10 @@ test("commands are declared with their Part 2 codes, names and handle roles", (t
 
 test("marshalParams codes the parameter area and names bad parameters", (t) => {
   t.is(toHex(marshalParams(GetRandom, { bytesRequested: 8 })), "0008");
-  t.is(toHex(marshalParams(GetCapability, { capability: TPM_CAP.TPM_PROPERTIES, property: TPM_PT.FAMILY_INDICATOR, propertyCount: 127 })), "00000006000001000000007f");
+  t.is(
+    toHex(marshalParams(GetCapability, { capability: TPM_CAP.TPM_PROPERTIES, property: TPM_PT.FAMILY_INDICATOR, propertyCount: 127 })),
+    "00000006000001000000007f",
+  );
   const e = t.throws(() => marshalParams(GetRandom, { bytesRequested: 70000 }), { instanceOf: TpmEncodeError });
   t.is(e?.path, "TPM2_GetRandom parameters.bytesRequested");
 });
@@ -74,10 +85,7 @@ test("TPM2_PCR_Extend with an empty password session frames as tpm2-tools sends 
   const frame = frameCommand(PCR_Extend.code, [16], params, [password()]);
   // By hand, Part 1 §18.7 / Part 3 §22.2: tag SESSIONS, size 65, TPM_CC_PCR_Extend, handle PCR16,
   // authorizationSize 9 = TPM_RS_PW (4) + empty nonce (2) + attributes (1) + empty hmac (2), then TPML_DIGEST_VALUES.
-  const byHand =
-    "8002" + "00000041" + "00000182" + "00000010" +
-    "00000009" + "40000009" + "0000" + "00" + "0000" +
-    "00000001" + "000b" + "00".repeat(32);
+  const byHand = "8002" + "00000041" + "00000182" + "00000010" + "00000009" + "40000009" + "0000" + "00" + "0000" + "00000001" + "000b" + "00".repeat(32);
   t.is(toHex(frame), byHand);
   t.is(toHex(frame), recorded("tpm2_pcrextend"));
 });
@@ -86,10 +94,7 @@ test("TPM2_NV_Read with a password session, laid out by hand from Part 3 §31.13
   const index = 0x01500016;
   const params = marshalParams(NV_Read, { size: 32, offset: 4 });
   const frame = frameCommand(NV_Read.code, [index, index], params, [password(TPMA_SESSION.continueSession, fromHex("616263"))]);
-  const byHand =
-    "8002" + "00000026" + "0000014e" + "01500016" + "01500016" +
-    "0000000c" + "40000009" + "0000" + "01" + "0003616263" +
-    "0020" + "0004";
+  const byHand = "8002" + "00000026" + "0000014e" + "01500016" + "01500016" + "0000000c" + "40000009" + "0000" + "01" + "0003616263" + "0020" + "0004";
   t.is(toHex(frame), byHand);
   t.is(frame.length, 0x26);
 });
@@ -97,15 +102,32 @@ test("TPM2_NV_Read with a password session, laid out by hand from Part 3 §31.13
 test("frames with two sessions and with handles but no sessions", (t) => {
   const hmacSession: TpmsAuthCommand = { sessionHandle: 0x02000000, nonce: fromHex("1111"), sessionAttributes: 0x21, hmac: fromHex("22222222") };
   const frame = frameCommand(TPM_CC.NV_Read, [TPM_RH.OWNER, 0x01400000], fromHex("00080000"), [password(), hmacSession]);
-  t.is(toHex(frame),
-    "8002" + "00000032" + "0000014e" + "40000001" + "01400000" +
-    "00000018" + "40000009" + "0000" + "00" + "0000" + "02000000" + "00021111" + "21" + "000422222222" +
-    "00080000");
+  t.is(
+    toHex(frame),
+    "8002" +
+      "00000032" +
+      "0000014e" +
+      "40000001" +
+      "01400000" +
+      "00000018" +
+      "40000009" +
+      "0000" +
+      "00" +
+      "0000" +
+      "02000000" +
+      "00021111" +
+      "21" +
+      "000422222222" +
+      "00080000",
+  );
   t.is(toHex(frameCommand(TPM_CC.ReadPublic, [0x81000001], new Uint8Array())), "80010000000e0000017381000001");
 });
 
 test("a session value that does not fit is a TpmEncodeError", (t) => {
-  t.throws(() => frameCommand(TPM_CC.NV_Read, [1, 1], new Uint8Array(), [{ ...password(), hmac: new Uint8Array(65) }]), { instanceOf: TpmEncodeError, message: /TPMS_AUTH_COMMAND\.hmac/ });
+  t.throws(() => frameCommand(TPM_CC.NV_Read, [1, 1], new Uint8Array(), [{ ...password(), hmac: new Uint8Array(65) }]), {
+    instanceOf: TpmEncodeError,
+    message: /TPMS_AUTH_COMMAND\.hmac/,
+  });
   t.throws(() => frameCommand(TPM_CC.NV_Read, [2 ** 32], new Uint8Array()), { instanceOf: TpmEncodeError, message: /UINT32/ });
 });
 
@@ -147,10 +169,14 @@ function firstCommandOf(tool: string, args: string[]): string {
 test("tpm2-tools sends the frames we build (recorded live)", (t) => {
   t.is(firstCommandOf("tpm2_startup", ["-c"]), toHex(frameCommand(Startup.code, [], marshalParams(Startup, { startupType: TPM_SU.CLEAR }))));
   t.is(firstCommandOf("tpm2_selftest", ["-f"]), toHex(frameCommand(SelfTest.code, [], marshalParams(SelfTest, { fullTest: 1 }))));
-  const pcrExtend = frameCommand(PCR_Extend.code, [16], marshalParams(PCR_Extend, { digests: [{ hashAlg: TPM_ALG.SHA256, digest: new Uint8Array(32) }] }), [password()]);
+  const pcrExtend = frameCommand(PCR_Extend.code, [16], marshalParams(PCR_Extend, { digests: [{ hashAlg: TPM_ALG.SHA256, digest: new Uint8Array(32) }] }), [
+    password(),
+  ]);
   t.is(firstCommandOf("tpm2_pcrextend", ["16:sha256=" + "00".repeat(32)]), toHex(pcrExtend));
   const withDigest = fromHex("a9993e364706816aba3e25717850c26c9cd0d89d");
-  const pcrExtendSha1 = frameCommand(PCR_Extend.code, [7], marshalParams(PCR_Extend, { digests: [{ hashAlg: TPM_ALG.SHA1, digest: withDigest }] }), [password()]);
+  const pcrExtendSha1 = frameCommand(PCR_Extend.code, [7], marshalParams(PCR_Extend, { digests: [{ hashAlg: TPM_ALG.SHA1, digest: withDigest }] }), [
+    password(),
+  ]);
   t.is(firstCommandOf("tpm2_pcrextend", ["7:sha1=" + toHex(withDigest)]), toHex(pcrExtendSha1));
 });
 
@@ -187,11 +213,10 @@ test("a success response with sessions: parameterSize, parameters, then the auth
   t.deepEqual(extend.auths, [{ nonce: new Uint8Array(), sessionAttributes: 1, hmac: new Uint8Array() }]);
   t.deepEqual(unmarshalResponse(PCR_Extend, extend.parameters), {});
   // NV_Read: 4 bytes of data, then two sessions (a password and an HMAC session).
-  const read = parseResponse(NV_Read, fromHex(
-    "8002" + "0000002a" + "00000000" + "00000006" + "0004deadbeef" +
-    "0000" + "01" + "0000" +
-    "00041234abcd" + "01" + "0008" + "0102030405060708",
-  ));
+  const read = parseResponse(
+    NV_Read,
+    fromHex("8002" + "0000002a" + "00000000" + "00000006" + "0004deadbeef" + "0000" + "01" + "0000" + "00041234abcd" + "01" + "0008" + "0102030405060708"),
+  );
   t.is(toHex(read.parameters), "0004deadbeef");
   t.deepEqual(unmarshalResponse(NV_Read, read.parameters), { data: fromHex("deadbeef") });
   t.is(read.auths.length, 2);
@@ -206,8 +231,7 @@ test("a success response with sessions: parameterSize, parameters, then the auth
 test("a PCR_Read response unmarshals into its three fields", (t) => {
   const sel = pcrSelection(TPM_ALG.SHA256, [0, 1]);
   const bytes = fromHex(
-    "8001" + "00000060" + "00000000" + "0000002a" + "00000001" + "000b03030000" +
-    "00000002" + "0020" + "11".repeat(32) + "0020" + "22".repeat(32),
+    "8001" + "00000060" + "00000000" + "0000002a" + "00000001" + "000b03030000" + "00000002" + "0020" + "11".repeat(32) + "0020" + "22".repeat(32),
   );
   t.is(bytes.length, 0x60);
   const v = unmarshalResponse(PCR_Read, parseResponse(PCR_Read, bytes).parameters);
@@ -243,7 +267,10 @@ test("an error response is a TpmResponseError with the response code's name", (t
 test("malformed response frames are TpmDecodeErrors naming `TPM2_X response`", (t) => {
   const cases: [string, string][] = [
     // Header size disagrees with what was received: truncated in transit.
-    ["8001" + "00000014" + "00000000" + "0008" + "0102", "Cannot decode TPM2_GetRandom response at byte 6: header size 20 does not match the 14 bytes received"],
+    [
+      "8001" + "00000014" + "00000000" + "0008" + "0102",
+      "Cannot decode TPM2_GetRandom response at byte 6: header size 20 does not match the 14 bytes received",
+    ],
     // Too short to hold a header.
     ["8001" + "0000", "Cannot decode TPM2_GetRandom response at byte 2: UINT32 needs 4 bytes, 2 remaining"],
     ["80", "Cannot decode TPM2_GetRandom response at byte 0: UINT16 needs 2 bytes, 1 remaining"],
@@ -261,11 +288,16 @@ test("malformed response frames are TpmDecodeErrors naming `TPM2_X response`", (
     t.is(e?.structure, "TPM2_GetRandom response");
   }
   // A truncated authorization area names the session field.
-  const auth = t.throws(() => parseResponse(PCR_Extend, fromHex("8002" + "00000012" + "00000000" + "00000000" + "0000" + "01" + "00")), { instanceOf: TpmDecodeError });
+  const auth = t.throws(() => parseResponse(PCR_Extend, fromHex("8002" + "00000012" + "00000000" + "00000000" + "0000" + "01" + "00")), {
+    instanceOf: TpmDecodeError,
+  });
   // (The reason names TPM2B_DIGEST, the wire type TPM2B_AUTH is an alias of.)
   t.is(auth?.message, "Cannot decode TPM2_PCR_Extend response.hmac at byte 17: TPM2B_AUTH size needs 2 bytes, 1 remaining");
   // A response handle missing from a frame that should carry one.
-  t.throws(() => parseResponse(Load, fromHex("8001" + "0000000c" + "00000000" + "8000")), { instanceOf: TpmDecodeError, message: /^Cannot decode TPM2_Load response at byte 10/ });
+  t.throws(() => parseResponse(Load, fromHex("8001" + "0000000c" + "00000000" + "8000")), {
+    instanceOf: TpmDecodeError,
+    message: /^Cannot decode TPM2_Load response at byte 10/,
+  });
 });
 
 test("response parameters that do not fit the response schema are TpmDecodeErrors", (t) => {
@@ -288,6 +320,12 @@ test("a GetCapability response unmarshals into TPMS_CAPABILITY_DATA", (t) => {
   const v = unmarshalResponse(GetCapability, parseResponse(GetCapability, bytes).parameters);
   t.deepEqual(v, {
     moreData: 1,
-    capabilityData: { capability: TPM_CAP.TPM_PROPERTIES, data: [{ property: TPM_PT.FAMILY_INDICATOR, value: 0x322e3000 }, { property: TPM_PT.MANUFACTURER, value: 0x49424d00 }] },
+    capabilityData: {
+      capability: TPM_CAP.TPM_PROPERTIES,
+      data: [
+        { property: TPM_PT.FAMILY_INDICATOR, value: 0x322e3000 },
+        { property: TPM_PT.MANUFACTURER, value: 0x49424d00 },
+      ],
+    },
   });
 });

@@ -12,7 +12,10 @@ export const CREDENTIAL_FILE_MAGIC = 0xbadcc0de;
 
 /** The file layout, as a schema. */
 export const TPM2_TOOLS_CREDENTIAL = struct("tpm2-tools credential file", {
-  magic: u32, version: u32, credentialBlob: TPM2B_ID_OBJECT, secret: TPM2B_ENCRYPTED_SECRET,
+  magic: u32,
+  version: u32,
+  credentialBlob: TPM2B_ID_OBJECT,
+  secret: TPM2B_ENCRYPTED_SECRET,
 });
 
 /** Writes a credential in tpm2-tools' file format. */

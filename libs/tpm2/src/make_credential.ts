@@ -55,10 +55,9 @@ export function protectSeed(key: TpmtPublic, label: string, options: MakeCredent
   const labelBytes = new TextEncoder().encode(label + "\0");
   if (key.type === TPM_ALG.RSA) {
     const seed = options.seed ?? new Uint8Array(randomBytes(digestSize));
-    const secret = new Uint8Array(publicEncrypt(
-      { key: publicKeyOf(key), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hashName(nameAlg), oaepLabel: labelBytes },
-      seed,
-    ));
+    const secret = new Uint8Array(
+      publicEncrypt({ key: publicKeyOf(key), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hashName(nameAlg), oaepLabel: labelBytes }, seed),
+    );
     return { seed, secret };
   }
   if (key.type === TPM_ALG.ECC) {

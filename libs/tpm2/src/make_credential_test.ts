@@ -4,7 +4,16 @@
 // fixed ephemeral key) and chrisfenner/tpm-test-vectors' ECC labeled encapsulation (validated against a TPM).
 import test from "ava";
 import {
-  constants, createCipheriv, createDecipheriv, createECDH, createHash, createHmac, createPrivateKey, generateKeyPairSync, type KeyObject, privateDecrypt,
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createECDH,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  generateKeyPairSync,
+  type KeyObject,
+  privateDecrypt,
 } from "node:crypto";
 import { TPM_ALG, TPM_ECC_CURVE } from "./constants.ts";
 import { TpmEncodeError, TpmUnsupportedError } from "./errors.ts";
@@ -12,9 +21,7 @@ import { fromHex, toHex } from "./hex.ts";
 import { type Credential, makeCredential, protectSeed } from "./make_credential.ts";
 import { objectName } from "./name.ts";
 import { marshal, unmarshal } from "./schema.ts";
-import {
-  TPM2B_ENCRYPTED_SECRET, TPM2B_ID_OBJECT, TPM2B_PUBLIC, TPMS_ECC_POINT, TPMT_PUBLIC, type TpmsEccPoint, type TpmtPublic,
-} from "./structures.ts";
+import { TPM2B_ENCRYPTED_SECRET, TPM2B_ID_OBJECT, TPM2B_PUBLIC, TPMS_ECC_POINT, TPMT_PUBLIC, type TpmsEccPoint, type TpmtPublic } from "./structures.ts";
 import { akTemplate, ekTemplate } from "./templates.ts";
 
 const HASH: Record<number, [string, number]> = { [TPM_ALG.SHA1]: ["sha1", 20], [TPM_ALG.SHA256]: ["sha256", 32], [TPM_ALG.SHA384]: ["sha384", 48] };
@@ -31,14 +38,31 @@ function kdfa(alg: number, key: Uint8Array, label: string, u: Uint8Array, v: Uin
   const [name, size] = HASH[alg];
   const out: Buffer[] = [];
   for (let i = 1; i <= Math.ceil(bits / 8 / size); i++) {
-    out.push(createHmac(name, key).update(be32(i)).update(label + "\0", "latin1").update(u).update(v).update(be32(bits)).digest());
+    out.push(
+      createHmac(name, key)
+        .update(be32(i))
+        .update(label + "\0", "latin1")
+        .update(u)
+        .update(v)
+        .update(be32(bits))
+        .digest(),
+    );
   }
   return Buffer.concat(out).subarray(0, bits / 8);
 }
 function kdfe(alg: number, z: Uint8Array, label: string, u: Uint8Array, v: Uint8Array, bits: number): Buffer {
   const [name, size] = HASH[alg];
   const out: Buffer[] = [];
-  for (let i = 1; i <= Math.ceil(bits / 8 / size); i++) out.push(createHash(name).update(be32(i)).update(z).update(label + "\0", "latin1").update(u).update(v).digest());
+  for (let i = 1; i <= Math.ceil(bits / 8 / size); i++)
+    out.push(
+      createHash(name)
+        .update(be32(i))
+        .update(z)
+        .update(label + "\0", "latin1")
+        .update(u)
+        .update(v)
+        .digest(),
+    );
   return Buffer.concat(out).subarray(0, bits / 8);
 }
 
@@ -58,7 +82,9 @@ const CURVE: Record<number, { ecdh: string; size: number }> = {
 function recoverSeed(ek: TpmtPublic, ekPrivate: KeyObject, secret: Uint8Array): Uint8Array {
   const [hashName, size] = HASH[ek.nameAlg];
   if (ek.type === TPM_ALG.RSA) {
-    return new Uint8Array(privateDecrypt({ key: ekPrivate, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hashName, oaepLabel: Buffer.from("IDENTITY\0") }, secret));
+    return new Uint8Array(
+      privateDecrypt({ key: ekPrivate, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hashName, oaepLabel: Buffer.from("IDENTITY\0") }, secret),
+    );
   }
   const curve = CURVE[(ek.parameters as { curveID: number }).curveID];
   const x = tpm2b(secret, 0);
@@ -194,17 +220,23 @@ test("credentials of every length up to the digest size round-trip; longer ones 
     t.is(c.credentialBlob.length, 2 + 32 + 2 + len);
     t.is(toHex(activate(ek, recoverSeed(ek, key, c.secret), name, c.credentialBlob)), toHex(secret));
   }
-  t.throws(() => makeCredential(ek, name, new Uint8Array(33)), { instanceOf: TpmEncodeError, message: "Cannot encode credential: 33 bytes exceed the sha256 digest size 32" });
+  t.throws(() => makeCredential(ek, name, new Uint8Array(33)), {
+    instanceOf: TpmEncodeError,
+    message: "Cannot encode credential: 33 bytes exceed the sha256 digest size 32",
+  });
 });
 
 test("a P-384 EK with SHA-384 and AES-256 (an H-3 style key)", (t) => {
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
   const jwk = publicKey.export({ format: "jwk" });
   const ek: TpmtPublic = {
-    ...ekTemplate("ecc-p256-high"), nameAlg: TPM_ALG.SHA384,
+    ...ekTemplate("ecc-p256-high"),
+    nameAlg: TPM_ALG.SHA384,
     parameters: {
-      symmetric: { algorithm: TPM_ALG.AES, keyBits: 256, mode: TPM_ALG.CFB }, scheme: { scheme: TPM_ALG.NULL, details: null },
-      curveID: TPM_ECC_CURVE.NIST_P384, kdf: { scheme: TPM_ALG.NULL, details: null },
+      symmetric: { algorithm: TPM_ALG.AES, keyBits: 256, mode: TPM_ALG.CFB },
+      scheme: { scheme: TPM_ALG.NULL, details: null },
+      curveID: TPM_ECC_CURVE.NIST_P384,
+      kdf: { scheme: TPM_ALG.NULL, details: null },
     },
     unique: { x: new Uint8Array(Buffer.from(jwk.x ?? "", "base64url")), y: new Uint8Array(Buffer.from(jwk.y ?? "", "base64url")) },
   };
@@ -232,7 +264,14 @@ test("EKs that cannot protect a credential are TpmUnsupportedErrors", (t) => {
   const { ek } = rsaEk();
   const cbc = { ...ek, parameters: { ...(ek.parameters as object), symmetric: { algorithm: TPM_ALG.AES, keyBits: 128, mode: TPM_ALG.CBC } } } as TpmtPublic;
   t.throws(() => makeCredential(cbc, akName(), SECRET), { instanceOf: TpmUnsupportedError });
-  const keyed: TpmtPublic = { type: TPM_ALG.KEYEDHASH, nameAlg: TPM_ALG.SHA256, objectAttributes: 0, authPolicy: E, parameters: { scheme: { scheme: TPM_ALG.NULL, details: null } }, unique: E };
+  const keyed: TpmtPublic = {
+    type: TPM_ALG.KEYEDHASH,
+    nameAlg: TPM_ALG.SHA256,
+    objectAttributes: 0,
+    authPolicy: E,
+    parameters: { scheme: { scheme: TPM_ALG.NULL, details: null } },
+    unique: E,
+  };
   t.throws(() => makeCredential(keyed, akName(), SECRET), { instanceOf: TpmUnsupportedError });
   t.throws(() => makeCredential(ekTemplate("rsa2048-high"), akName(), SECRET), { instanceOf: TpmUnsupportedError, message: /empty or zero modulus/ });
 });
@@ -244,34 +283,43 @@ test("keylime vector: RSA EK with a fixed seed", (t) => {
   // keylime test/test_tpm_util.py, test_makecredential: os.urandom patched to return 0x12 bytes. The credential
   // there is tpm2-tools' file format (magic, version, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET); OAEP is random,
   // so only the ID object is fixed.
-  const ek = unmarshal(TPM2B_PUBLIC, fromHex(
-    "013a0001000b000300b20020837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa00060080004300100800000000000100aef12278a9b8d8a1e5700fb835ff3d9b" +
-    "613d0d6fc17df186711260244f3f24847eb3ef1f5ff9b53d01cfebf291104385fbd71ead80a8294ebc76f671859b7c3c9a998300f30859ef3fdba00c5229f17092fd97f19128243000205cfe" +
-    "5ba24f5fc55538e52bf849c6f777690919929c7d2d9328070a2a6bdd67355a516b94afdceda00a0d27988a28644b30ac11beae23a51d9038cd9d789ae39cae15c1312ef174e217449771a602" +
-    "ade4daf35b20e072017c85a2f211fe5512319184059ddeaab94fa331c49c3f213bc3fbccd1e856b8984353ac92e3df0f72f1e5c0b97b9cdc333702872e9e63565c809d81fa8bb6c6da86867c" +
-    "ead2adedc0cee80bb6617183",
-  ));
+  const ek = unmarshal(
+    TPM2B_PUBLIC,
+    fromHex(
+      "013a0001000b000300b20020837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa00060080004300100800000000000100aef12278a9b8d8a1e5700fb835ff3d9b" +
+        "613d0d6fc17df186711260244f3f24847eb3ef1f5ff9b53d01cfebf291104385fbd71ead80a8294ebc76f671859b7c3c9a998300f30859ef3fdba00c5229f17092fd97f19128243000205cfe" +
+        "5ba24f5fc55538e52bf849c6f777690919929c7d2d9328070a2a6bdd67355a516b94afdceda00a0d27988a28644b30ac11beae23a51d9038cd9d789ae39cae15c1312ef174e217449771a602" +
+        "ade4daf35b20e072017c85a2f211fe5512319184059ddeaab94fa331c49c3f213bc3fbccd1e856b8984353ac92e3df0f72f1e5c0b97b9cdc333702872e9e63565c809d81fa8bb6c6da86867c" +
+        "ead2adedc0cee80bb6617183",
+    ),
+  );
   const challenge = fromHex("5a4e524b4f4e6e777552754831683734785a466a42416f314758676c484d4149");
   const name = fromHex("000b9601163463aacdb45be7ad1f6d11ad3dae0578d5aeeb5125e1075c5601b7c7fa");
   const c = makeCredential(ek, name, challenge, { seed: new Uint8Array(32).fill(0x12) });
   const file = "badcc0de" + "00000001" + toHex(marshal(TPM2B_ID_OBJECT, c.credentialBlob)) + toHex(marshal(TPM2B_ENCRYPTED_SECRET, c.secret));
-  t.is(file.slice(0, 160),
+  t.is(
+    file.slice(0, 160),
     "badcc0de00000001004400206f0c4b08cfa00f21b474ca75623d098309c2cd7fac8d10" +
-    "ae3caf0da40162496db140cc6a5ae79a2bd7c22dc52cee372f34b356bf9bcd5176fa94" +
-    "239ee93191a0a75d0100");
+      "ae3caf0da40162496db140cc6a5ae79a2bd7c22dc52cee372f34b356bf9bcd5176fa94" +
+      "239ee93191a0a75d0100",
+  );
   // And our own ActivateCredential agrees, from the seed.
   t.is(toHex(activate(ek, new Uint8Array(32).fill(0x12), name, c.credentialBlob)), toHex(challenge));
 });
 
 test("keylime vector: ECC EK with a fixed ephemeral key", (t) => {
-  const ek = unmarshal(TPM2B_PUBLIC, fromHex(
-    "007a0023000b000300b20020837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa0006008000430010000300100020d31f0e190c36691abdc5c8cef7201139664f" +
-    "93bcc45e68861a62d649d9a157d400209bf3cc57da9b2c09539cae40f0518e651b65befaab84f26a3285d88be134b0cf",
-  ));
+  const ek = unmarshal(
+    TPM2B_PUBLIC,
+    fromHex(
+      "007a0023000b000300b20020837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa0006008000430010000300100020d31f0e190c36691abdc5c8cef7201139664f" +
+        "93bcc45e68861a62d649d9a157d400209bf3cc57da9b2c09539cae40f0518e651b65befaab84f26a3285d88be134b0cf",
+    ),
+  );
   const dec = (s: string): string => Buffer.from(BigInt(s).toString(16).padStart(64, "0"), "hex").toString("base64url");
   const ephemeralKey = createPrivateKey({
     key: {
-      kty: "EC", crv: "P-256",
+      kty: "EC",
+      crv: "P-256",
       d: dec("75548318724506252006992803713632448754009807765151974952668642988315053146586"),
       x: dec("24475970435455602523615976476876273915861210750530480136577912291006924068625"),
       y: dec("54663881618849781513153369976321537514677018641256406838874390754930401176808"),
@@ -282,37 +330,57 @@ test("keylime vector: ECC EK with a fixed ephemeral key", (t) => {
   const name = fromHex("000b9f7f75b0564ea96bd70ef98baafbf6bf779641d17576bd11b5c6979273d2ba21");
   const c = makeCredential(ek, name, challenge, { ephemeralKey });
   const file = "badcc0de" + "00000001" + toHex(marshal(TPM2B_ID_OBJECT, c.credentialBlob)) + toHex(marshal(TPM2B_ENCRYPTED_SECRET, c.secret));
-  t.is(file,
+  t.is(
+    file,
     "badcc0de00000001004400207d7934f023133b07f7d9bce3062451ea4da5f1917c95e1" +
-    "42da1c3277e658f66bbea694a7c1b30d006a09b28dc534876d59b644b9223c5f3c3432" +
-    "d8bae35f3ea3fba600440020361ce888d5152797aaca04838003976967c0c0a0a0e969" +
-    "8b7b5e6e5294e21711002078daa91b35fb5efc70052a470064a96dd556bd53a784d737" +
-    "e40966edc5f36ce8");
+      "42da1c3277e658f66bbea694a7c1b30d006a09b28dc534876d59b644b9223c5f3c3432" +
+      "d8bae35f3ea3fba600440020361ce888d5152797aaca04838003976967c0c0a0a0e969" +
+      "8b7b5e6e5294e21711002078daa91b35fb5efc70052a470064a96dd556bd53a784d737" +
+      "e40966edc5f36ce8",
+  );
 });
 
 test("tpm-test-vectors: ECC labeled encapsulation (protectSeed) for IDENTITY, SECRET and DUPLICATE", (t) => {
   // github.com/chrisfenner/tpm-test-vectors vectors/ecc_labeled_encaps.json; "Validated" names the TPM command
   // that accepted the ciphertext on a simulator.
   const vectors: [string, string, string, string, string, string][] = [
-    ["12_P256_SHA256_256_restricted (TPM2_ActivateCredential)", "IDENTITY", "9efafbaf83563f8ac5a27815eae1017ca78c92f9cde976b1a2e0ad95b8a19bc1",
+    [
+      "12_P256_SHA256_256_restricted (TPM2_ActivateCredential)",
+      "IDENTITY",
+      "9efafbaf83563f8ac5a27815eae1017ca78c92f9cde976b1a2e0ad95b8a19bc1",
       "0023000b0003046000000006010000430010000300100020fe4cf1f3e8f583c19e1af6190a7c20751658914a93cd77efb871cb1557377560002007b6b7c55bea1d17b1a9d96f367cf315b2942d517fd8642e9d9157036831c4d5",
       "2a03ff2b874e44d36a567e67a0bf08227b9e65a0e9ca5215d4a9e573c23159a1",
-      "002017ca41bd94c7f12436cf135ff1852408ef6a1ee1989e4e6250ef73c348dd6fa90020346f6016d6f6a2ef8e07df6d7b53b362005fc21cda1e1ab25e61f38a87e017b8"],
-    ["06_P256_SHA256_128_restricted (TPM2_StartAuthSession)", "SECRET", "897989c19f950c5f32f3a2156832bb49b39b0562f372e6e180be309c2bbc07c0",
+      "002017ca41bd94c7f12436cf135ff1852408ef6a1ee1989e4e6250ef73c348dd6fa90020346f6016d6f6a2ef8e07df6d7b53b362005fc21cda1e1ab25e61f38a87e017b8",
+    ],
+    [
+      "06_P256_SHA256_128_restricted (TPM2_StartAuthSession)",
+      "SECRET",
+      "897989c19f950c5f32f3a2156832bb49b39b0562f372e6e180be309c2bbc07c0",
       "0023000b00030460000000060080004300100003001000207d1f639091f4f93753e5ca964f537491e2ee50058bdf8d93c2f6f165d02a6f2c00205b4e618a7dad9e0cbc7d974ff78ac75ac3ca7be3c54a2b064e0f42f3b43de892",
       "428bee6074a8d9c43979617363ca78cedc7b56673d43750678c965d0fddeb4be",
-      "00208588b3516e0cc43073b2577362ff1b712373213043bcb0c7364c74bfc6f626e200203534ac662cd4462172cdd0dbe3f0d0e28edb9e08484a3a34b8e8e00d9cb5b4c1"],
-    ["01_P256_SHA1_128_restricted (TPM2_Import)", "DUPLICATE", "3956da2d917e1e86a016fcb79b1f10923fd7c5cc4b4057ff1ba911782f111e8c",
+      "00208588b3516e0cc43073b2577362ff1b712373213043bcb0c7364c74bfc6f626e200203534ac662cd4462172cdd0dbe3f0d0e28edb9e08484a3a34b8e8e00d9cb5b4c1",
+    ],
+    [
+      "01_P256_SHA1_128_restricted (TPM2_Import)",
+      "DUPLICATE",
+      "3956da2d917e1e86a016fcb79b1f10923fd7c5cc4b4057ff1ba911782f111e8c",
       "002300040003046000000006008000430010000300100020c83ef61e207350d3fbd754d2fc3ee92e86ca5bbddcd82bee45fbbd0ccc99cfa000203aed53f5f39e2734972f78029ae8a95e2fe25938a958d8553f22470d88c205bf",
       "ed52fc7314ceb336c946e103bc696c1d5650459a",
-      "002075e8eaf7a509c7c4c65b0a722304f8d5c599127ab84b2b9f3b338afddbfb4072002037d4d21b41fe2314b57ea0e573dd9ee599d6ec0fe9c05ea81e3b3a2396ae7f04"],
+      "002075e8eaf7a509c7c4c65b0a722304f8d5c599127ab84b2b9f3b338afddbfb4072002037d4d21b41fe2314b57ea0e573dd9ee599d6ec0fe9c05ea81e3b3a2396ae7f04",
+    ],
   ];
   for (const [name, label, d, pub, seed, ciphertext] of vectors) {
     const ecdh = createECDH("prime256v1");
     ecdh.setPrivateKey(Buffer.from(d, "hex"));
     const p = ecdh.getPublicKey();
     const ephemeralKey = createPrivateKey({
-      key: { kty: "EC", crv: "P-256", d: Buffer.from(d, "hex").toString("base64url"), x: p.subarray(1, 33).toString("base64url"), y: p.subarray(33).toString("base64url") },
+      key: {
+        kty: "EC",
+        crv: "P-256",
+        d: Buffer.from(d, "hex").toString("base64url"),
+        x: p.subarray(1, 33).toString("base64url"),
+        y: p.subarray(33).toString("base64url"),
+      },
       format: "jwk",
     });
     const r = protectSeed(unmarshal(TPMT_PUBLIC, fromHex(pub)), label, { ephemeralKey });

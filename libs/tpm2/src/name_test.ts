@@ -10,7 +10,12 @@ import { TPMS_NV_PUBLIC, TPMT_PUBLIC } from "./structures.ts";
 import { akTemplate, ekTemplate } from "./templates.ts";
 
 test("an object's Name is nameAlg || H_nameAlg(TPMT_PUBLIC)", (t) => {
-  for (const [alg, name] of [[TPM_ALG.SHA1, "sha1"], [TPM_ALG.SHA256, "sha256"], [TPM_ALG.SHA384, "sha384"], [TPM_ALG.SHA512, "sha512"]] as const) {
+  for (const [alg, name] of [
+    [TPM_ALG.SHA1, "sha1"],
+    [TPM_ALG.SHA256, "sha256"],
+    [TPM_ALG.SHA384, "sha384"],
+    [TPM_ALG.SHA512, "sha512"],
+  ] as const) {
     const pub = { ...ekTemplate("rsa2048"), nameAlg: alg };
     const expected = alg.toString(16).padStart(4, "0") + createHash(name).update(marshal(TPMT_PUBLIC, pub)).digest("hex");
     t.is(toHex(objectName(pub)), expected, name);

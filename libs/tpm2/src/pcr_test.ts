@@ -10,8 +10,8 @@ import { marshal, unmarshal } from "./schema.ts";
 import { TPMS_ATTEST, TPML_PCR_SELECTION, type TpmsQuoteInfo } from "./structures.ts";
 import { existsSync as fixturesExist } from "node:fs";
 // The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
-
+const SHARED_FIXTURES =
+  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
 
 const range = (lo: number, hi: number): number[] => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 
@@ -122,7 +122,8 @@ test("pcrSelection sets bit n%8 of byte n/8, at least sizeofSelect bytes", (t) =
   t.deepEqual(pcrSelection(TPM_ALG.SHA256, [1], 4), { hash: TPM_ALG.SHA256, pcrSelect: fromHex("02000000") });
   t.deepEqual(pcrSelection(TPM_ALG.SHA256, [1], 1), { hash: TPM_ALG.SHA256, pcrSelect: fromHex("02") });
   t.deepEqual(pcrSelection(TPM_ALG.SHA256, [30], 1), { hash: TPM_ALG.SHA256, pcrSelect: fromHex("00000040") });
-  for (const bad of [-1, 256, 1.5, Number.NaN]) t.throws(() => pcrSelection(TPM_ALG.SHA256, [bad]), { instanceOf: RangeError, message: /out of range/ }, String(bad));
+  for (const bad of [-1, 256, 1.5, Number.NaN])
+    t.throws(() => pcrSelection(TPM_ALG.SHA256, [bad]), { instanceOf: RangeError, message: /out of range/ }, String(bad));
 });
 
 test("selectedPcrs lists the set bits ascending", (t) => {
@@ -159,7 +160,15 @@ test("pcrDigest is the hash of the selected values concatenated, banks in list o
   const v = (s: string): Uint8Array => new Uint8Array(createHash("sha256").update(s).digest());
   const w = (s: string): Uint8Array => new Uint8Array(createHash("sha1").update(s).digest());
   const values = banks([
-    [TPM_ALG.SHA256, [[0, v("a")], [3, v("b")], [7, v("c")], [8, v("unused")]]],
+    [
+      TPM_ALG.SHA256,
+      [
+        [0, v("a")],
+        [3, v("b")],
+        [7, v("c")],
+        [8, v("unused")],
+      ],
+    ],
     [TPM_ALG.SHA1, [[1, w("d")]]],
   ]);
   const sels = [pcrSelection(TPM_ALG.SHA256, [7, 0, 3]), pcrSelection(TPM_ALG.SHA1, [1])];
@@ -175,12 +184,16 @@ test("pcrDigest is the hash of the selected values concatenated, banks in list o
 
 test("pcrDigest equals sha256 of the concatenation (property)", (t) => {
   fc.assert(
-    fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 23 }), { minLength: 1, maxLength: 24 }), fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { minLength: 24, maxLength: 24 }), (pcrs, vals) => {
-      const values = banks([[TPM_ALG.SHA256, vals.map((x, i) => [i, x] as [number, Uint8Array])]]);
-      const h = createHash("sha256");
-      for (const i of [...pcrs].sort((a, b) => a - b)) h.update(vals[i]);
-      return toHex(pcrDigest(TPM_ALG.SHA256, [pcrSelection(TPM_ALG.SHA256, pcrs)], values)) === h.digest("hex");
-    }),
+    fc.property(
+      fc.uniqueArray(fc.integer({ min: 0, max: 23 }), { minLength: 1, maxLength: 24 }),
+      fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { minLength: 24, maxLength: 24 }),
+      (pcrs, vals) => {
+        const values = banks([[TPM_ALG.SHA256, vals.map((x, i) => [i, x] as [number, Uint8Array])]]);
+        const h = createHash("sha256");
+        for (const i of [...pcrs].sort((a, b) => a - b)) h.update(vals[i]);
+        return toHex(pcrDigest(TPM_ALG.SHA256, [pcrSelection(TPM_ALG.SHA256, pcrs)], values)) === h.digest("hex");
+      },
+    ),
   );
   t.pass();
 });
@@ -188,14 +201,16 @@ test("pcrDigest equals sha256 of the concatenation (property)", (t) => {
 test("pcrDigest names the first selected PCR without a value", (t) => {
   const values = banks([[TPM_ALG.SHA256, [[0, new Uint8Array(32)]]]]);
   t.throws(() => pcrDigest(TPM_ALG.SHA256, [pcrSelection(TPM_ALG.SHA256, [0, 7, 9])], values), {
-    instanceOf: RangeError, message: "PCR sha256:7 is selected but no value was supplied",
+    instanceOf: RangeError,
+    message: "PCR sha256:7 is selected but no value was supplied",
   });
   t.throws(() => pcrDigest(TPM_ALG.SHA256, [pcrSelection(TPM_ALG.SHA1, [2])], values), { message: /PCR sha1:2/ });
 });
 
 test("pcrDigest reproduces the PCR digest of a real quote", (t) => {
   const fx = JSON.parse(readFileSync(SHARED_FIXTURES + "/attestations/go-attestation_windows_gcp_shielded_vm.json", "utf8")) as {
-    Quote: { Quote: string }; Log: { PCRs: { Index: number; Digest: string; DigestAlg: number }[] };
+    Quote: { Quote: string };
+    Log: { PCRs: { Index: number; Digest: string; DigestAlg: number }[] };
   };
   const values: PcrBanks = new Map([[TPM_ALG.SHA1, new Map()]]);
   for (const p of fx.Log.PCRs) {

@@ -70,8 +70,12 @@ export function publicKeyOf(pub: TpmtPublic): KeyObject {
     const parms = pub.parameters as TpmsEccParms;
     const c = eccCurve(parms.curveID);
     const pt = pub.unique as TpmsEccPoint;
-    if (pt.x.every((b) => b === 0) && pt.y.every((b) => b === 0)) throw new TpmUnsupportedError("ECC public area has an empty or zero point (a template, not a key)");
-    key = importKey(() => createPublicKey({ key: { kty: "EC", crv: c.jwk, x: b64u(fitInteger(pt.x, c.size)), y: b64u(fitInteger(pt.y, c.size)) }, format: "jwk" }), "ECC");
+    if (pt.x.every((b) => b === 0) && pt.y.every((b) => b === 0))
+      throw new TpmUnsupportedError("ECC public area has an empty or zero point (a template, not a key)");
+    key = importKey(
+      () => createPublicKey({ key: { kty: "EC", crv: c.jwk, x: b64u(fitInteger(pt.x, c.size)), y: b64u(fitInteger(pt.y, c.size)) }, format: "jwk" }),
+      "ECC",
+    );
   } else {
     throw new TpmUnsupportedError(`public area of type 0x${pub.type.toString(16).padStart(4, "0")} has no asymmetric public key`);
   }
@@ -90,9 +94,7 @@ export function publicKeyDer(pub: TpmtPublic): Uint8Array {
 }
 
 /** RSA modulus and exponent, or ECC curve and point, of a standard public key (e.g. a certificate's). */
-export type KeyMaterial =
-  | { type: "rsa"; n: Uint8Array; e: number }
-  | { type: "ecc"; curveID: number; x: Uint8Array; y: Uint8Array };
+export type KeyMaterial = { type: "rsa"; n: Uint8Array; e: number } | { type: "ecc"; curveID: number; x: Uint8Array; y: Uint8Array };
 
 /** Extracts the key material of a KeyObject (RSA or a supported ECC curve). */
 export function keyMaterial(key: KeyObject): KeyMaterial {

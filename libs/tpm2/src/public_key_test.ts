@@ -62,7 +62,11 @@ test("an explicit exponent is honoured; 65537 may be written out or as 0", (t) =
 });
 
 test("ECC public areas for P-256, P-384 and P-521, including coordinates with leading zeros stripped", (t) => {
-  for (const [curve, id, size] of [["P-256", TPM_ECC_CURVE.NIST_P256, 32], ["P-384", TPM_ECC_CURVE.NIST_P384, 48], ["P-521", TPM_ECC_CURVE.NIST_P521, 66]] as const) {
+  for (const [curve, id, size] of [
+    ["P-256", TPM_ECC_CURVE.NIST_P256, 32],
+    ["P-384", TPM_ECC_CURVE.NIST_P384, 48],
+    ["P-521", TPM_ECC_CURVE.NIST_P521, 66],
+  ] as const) {
     t.is(eccCurve(id).size, size);
     const { publicKey } = generateKeyPairSync("ec", { namedCurve: curve });
     t.true(publicKeyOf(eccPub(publicKey, id)).equals(publicKey), curve);
@@ -100,7 +104,14 @@ test("keys and curves this library does not handle are TpmUnsupportedErrors", (t
   t.throws(() => eccCurve(TPM_ECC_CURVE.BN_P256), { instanceOf: TpmUnsupportedError, message: "ECC curve 0x0010 is not supported" });
   t.throws(() => keyMaterial(generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey), { instanceOf: TpmUnsupportedError, message: /secp256k1/ });
   t.throws(() => keyMaterial(generateKeyPairSync("ed25519").publicKey), { instanceOf: TpmUnsupportedError, message: /ed25519/ });
-  const keyed: TpmtPublic = { type: TPM_ALG.KEYEDHASH, nameAlg: TPM_ALG.SHA256, objectAttributes: 0, authPolicy: new Uint8Array(), parameters: { scheme: { scheme: TPM_ALG.NULL, details: null } }, unique: new Uint8Array() };
+  const keyed: TpmtPublic = {
+    type: TPM_ALG.KEYEDHASH,
+    nameAlg: TPM_ALG.SHA256,
+    objectAttributes: 0,
+    authPolicy: new Uint8Array(),
+    parameters: { scheme: { scheme: TPM_ALG.NULL, details: null } },
+    unique: new Uint8Array(),
+  };
   t.throws(() => publicKeyOf(keyed), { instanceOf: TpmUnsupportedError, message: /0x0008 has no asymmetric public key/ });
   t.throws(() => rsaParms(keyed), { instanceOf: TpmUnsupportedError });
   t.throws(() => eccParms(akTemplate("rsa")), { instanceOf: TpmUnsupportedError });

@@ -226,11 +226,13 @@ const TPM_RC_DESCRIPTION: Readonly<Record<TpmRcName, string>> = {
   POLICY: "policy failure in math operation or an invalid authPolicy value",
   PCR: "PCR check fail",
   PCR_CHANGED: "PCR have changed since checked",
-  UPGRADE: "for all commands other than TPM2_FieldUpgradeData, this code indicates that the TPM is in field upgrade mode; for TPM2_FieldUpgradeData, that it is not",
+  UPGRADE:
+    "for all commands other than TPM2_FieldUpgradeData, this code indicates that the TPM is in field upgrade mode; for TPM2_FieldUpgradeData, that it is not",
   TOO_MANY_CONTEXTS: "context ID counter is at maximum",
   AUTH_UNAVAILABLE: "authValue or authPolicy is not available for selected entity",
   REBOOT: "a _TPM_Init and Startup(CLEAR) is required before the TPM can resume operation",
-  UNBALANCED: "the protection algorithms (hash and symmetric) are not reasonably balanced: the digest size of the hash must be larger than the key size of the symmetric algorithm",
+  UNBALANCED:
+    "the protection algorithms (hash and symmetric) are not reasonably balanced: the digest size of the hash must be larger than the key size of the symmetric algorithm",
   COMMAND_SIZE: "command commandSize value is inconsistent with contents of the command buffer or too small to hold a command header",
   COMMAND_CODE: "command code not supported",
   AUTHSIZE: "the value of authorizationSize is out of range or the number of octets in the Authorization Area is greater than required",
@@ -246,7 +248,8 @@ const TPM_RC_DESCRIPTION: Readonly<Record<TpmRcName, string>> = {
   CPHASH: "cpHash value already set or not correct for use",
   PARENT: "handle for parent is not a valid parent",
   NEEDS_TEST: "some function needs testing",
-  NO_RESULT: "an internal function cannot process a request due to an unspecified problem, usually invalid parameters not filtered by the input unmarshaling code",
+  NO_RESULT:
+    "an internal function cannot process a request due to an unspecified problem, usually invalid parameters not filtered by the input unmarshaling code",
   SENSITIVE: "the sensitive area did not unmarshal correctly after decryption",
   READ_ONLY: "command failed because the TPM is in the Read-Only mode of operation",
 
@@ -279,7 +282,8 @@ const TPM_RC_DESCRIPTION: Readonly<Record<TpmRcName, string>> = {
   RESERVED_BITS: "reserved bits not set to zero as required",
   BAD_AUTH: "authorization failure without DA implications",
   EXPIRED: "the policy has expired",
-  POLICY_CC: "the commandCode in the policy is not the commandCode of the command, or the command code in a policy command references a command that is not implemented",
+  POLICY_CC:
+    "the commandCode in the policy is not the commandCode of the command, or the command code in a policy command references a command that is not implemented",
   BINDING: "public and sensitive portions of an object are not cryptographically bound",
   CURVE: "curve not supported",
   ECC_POINT: "point is not on the required curve",
@@ -287,7 +291,8 @@ const TPM_RC_DESCRIPTION: Readonly<Record<TpmRcName, string>> = {
   SVN_LIMITED: "the hierarchy is SVN-limited but the Firmware SVN Secret associated with the given SVN is unavailable",
   PARMS: "parameter set not supported",
   EXT_MU: "external mu is not supported",
-  ONE_SHOT_SIGNATURE: "the TPM does not support signing arbitrarily long messages with this key: the whole message must be in the buffer of TPM2_SignSequenceComplete",
+  ONE_SHOT_SIGNATURE:
+    "the TPM does not support signing arbitrarily long messages with this key: the whole message must be in the buffer of TPM2_SignSequenceComplete",
   SIGN_CONTEXT_KEY: "the key used to finish the signature context is not the one used to start it",
   CHANNEL: "command requires secure channel protection",
   CHANNEL_KEY: "secure channel was not established with the required requester or TPM key",
@@ -443,9 +448,7 @@ export interface DecodedResponseCode {
   text: string;
 }
 
-const NAME_BY_VALUE: ReadonlyMap<number, TpmRcName> = new Map(
-  (Object.entries(TPM_RC) as [TpmRcName, number][]).map(([name, value]) => [value, name]),
-);
+const NAME_BY_VALUE: ReadonlyMap<number, TpmRcName> = new Map((Object.entries(TPM_RC) as [TpmRcName, number][]).map(([name, value]) => [value, name]));
 
 const VER1 = TPM_RC_FIELD.VER1;
 const FMT1 = TPM_RC_FIELD.FMT1;
@@ -592,7 +595,13 @@ export function decodeResponseCode(rc: number): DecodedResponseCode {
     const body: Body =
       e === 0
         ? { name: "TSS2_RC_SUCCESS", format: "success", warning: false, baseCode: 0, description: TPM_RC_DESCRIPTION.SUCCESS }
-        : { name: unknownName("TSS2_RC_", code), format: "tss", warning: false, baseCode: e, description: `error ${hex(e)} from unknown software layer ${layer}` };
+        : {
+            name: unknownName("TSS2_RC_", code),
+            format: "tss",
+            warning: false,
+            baseCode: e,
+            description: `error ${hex(e)} from unknown software layer ${layer}`,
+          };
     return finish(code, layer, layerName, undefined, body);
   }
   return finish(code, layer, layerName, info.label, info.kind === "tpm" ? decodeTpmBits(e) : decodeTssBits(e, info));

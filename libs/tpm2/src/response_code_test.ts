@@ -3,15 +3,7 @@ import fc from "fast-check";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import {
-  TPM_RC,
-  TPM_RC_FIELD,
-  TSS2_RC_LAYER,
-  decodeResponseCode,
-  responseCodeText,
-  type DecodedResponseCode,
-  type TpmRcName,
-} from "./response_code.ts";
+import { TPM_RC, TPM_RC_FIELD, TSS2_RC_LAYER, decodeResponseCode, responseCodeText, type DecodedResponseCode, type TpmRcName } from "./response_code.ts";
 
 const NAMES = Object.keys(TPM_RC) as TpmRcName[];
 const FMT1_NAMES = NAMES.filter((n) => TPM_RC[n] >= 0x081 && TPM_RC[n] <= 0x0bf);
@@ -94,7 +86,10 @@ const KNOWN: readonly [number, Partial<DecodedResponseCode>][] = [
   [0x9a2, { name: "TPM_RC_BAD_AUTH", format: "format-one", session: 1, text: "TPM_RC_BAD_AUTH (session 1): authorization failure without DA implications" }],
   [0x98e, { name: "TPM_RC_AUTH_FAIL", format: "format-one", session: 1, baseCode: 0x08e }],
   [0x99d, { name: "TPM_RC_POLICY_FAIL", session: 1, text: "TPM_RC_POLICY_FAIL (session 1): a policy check failed" }],
-  [0x1c4, { name: "TPM_RC_VALUE", format: "format-one", parameter: 1, text: "TPM_RC_VALUE (parameter 1): value is out of range or is not correct for the context" }],
+  [
+    0x1c4,
+    { name: "TPM_RC_VALUE", format: "format-one", parameter: 1, text: "TPM_RC_VALUE (parameter 1): value is out of range or is not correct for the context" },
+  ],
   [0x2c4, { name: "TPM_RC_VALUE", parameter: 2, text: "TPM_RC_VALUE (parameter 2): value is out of range or is not correct for the context" }],
   [0x18b, { name: "TPM_RC_HANDLE", format: "format-one", handle: 1, text: "TPM_RC_HANDLE (handle 1): the handle is not correct for the use" }],
   [0x28b, { name: "TPM_RC_HANDLE", handle: 2 }],
@@ -116,13 +111,30 @@ const KNOWN: readonly [number, Partial<DecodedResponseCode>][] = [
   [0x500, { name: "TPM_RC_VENDOR_ERROR_0x00", format: "vendor", warning: false }],
   [0xd7f, { name: "TPM_RC_VENDOR_WARNING_0x7F", format: "vendor", warning: true }],
   // Layers
-  [0x000b0922, { name: "TPM_RC_RETRY", layer: 11, layerName: "rmt", warning: true, text: "TPM_RC_RETRY [layer 11: resource manager]: the TPM was not able to start the command" }],
+  [
+    0x000b0922,
+    {
+      name: "TPM_RC_RETRY",
+      layer: 11,
+      layerName: "rmt",
+      warning: true,
+      text: "TPM_RC_RETRY [layer 11: resource manager]: the TPM was not able to start the command",
+    },
+  ],
   [0x000b01c4, { name: "TPM_RC_VALUE", layer: 11, parameter: 1, baseCode: TPM_RC.VALUE }],
   [0x000b0000, { name: "TPM_RC_SUCCESS", layer: 11, format: "success" }],
   [0x000c0143, { name: "TPM_RC_COMMAND_CODE", layer: 12, layerName: "rm" }],
   [0x00080005, { name: "TSS2_SYS_RC_BAD_REFERENCE", format: "tss", layer: 8, layerName: "sys", baseCode: 5 }],
   [0x000a000a, { name: "TSS2_TCTI_RC_IO_ERROR", format: "tss", layer: 10, layerName: "tcti" }],
-  [0x0007000b, { name: "TSS2_ESYS_RC_BAD_VALUE", layer: 7, layerName: "esapi", text: "TSS2_ESYS_RC_BAD_VALUE [layer 7: enhanced system API (ESAPI)]: a parameter has a bad value" }],
+  [
+    0x0007000b,
+    {
+      name: "TSS2_ESYS_RC_BAD_VALUE",
+      layer: 7,
+      layerName: "esapi",
+      text: "TSS2_ESYS_RC_BAD_VALUE [layer 7: enhanced system API (ESAPI)]: a parameter has a bad value",
+    },
+  ],
   [0x00090006, { name: "TSS2_MU_RC_INSUFFICIENT_BUFFER", layer: 9 }],
   [0x00060035, { name: "TSS2_FAPI_RC_ALREADY_PROVISIONED", layer: 6, layerName: "fapi" }],
   [0x000d0001, { name: "TSS2_POLICY_RC_GENERAL_FAILURE", layer: 13 }],
@@ -232,7 +244,9 @@ test("property: a format-one code with a handle, session or parameter number rou
 
 const TOOL = "/usr/bin/tpm2_rc_decode";
 const NEWER_THAN_TOOL = new Set<string>(
-  ["READ_ONLY", "FW_LIMITED", "SVN_LIMITED", "PARMS", "EXT_MU", "ONE_SHOT_SIGNATURE", "SIGN_CONTEXT_KEY", "CHANNEL", "CHANNEL_KEY", "NOT_USED"].map((n) => `TPM_RC_${n}`),
+  ["READ_ONLY", "FW_LIMITED", "SVN_LIMITED", "PARMS", "EXT_MU", "ONE_SHOT_SIGNATURE", "SIGN_CONTEXT_KEY", "CHANNEL", "CHANNEL_KEY", "NOT_USED"].map(
+    (n) => `TPM_RC_${n}`,
+  ),
 );
 const NEWER_TSS_BASE = new Set<number>([54]);
 
@@ -382,10 +396,10 @@ test("tpm2_rc_decode agrees on every TPM_RC constant it knows", (t) => {
 
 test("tpm2_rc_decode agrees on a fixed list of codes", (t) => {
   const codes = [
-    0x000, 0x9a2, 0x98e, 0x99d, 0x1c4, 0x2c4, 0x18b, 0x5a2, 0x8a2, 0x0c4, 0x921, 0x922, 0x923, 0x90a, 0x910, 0x91e, 0x100,
-    0x101, 0x143, 0x155, 0x01e, 0x001, 0x804, 0x080, 0x0bf, 0x3c0, 0xfff, 0x17f, 0x956, 0x97f, 0x500, 0x57f, 0xd7f, 0x300,
-    0x8d5, 0xfd5, 0x0b0, 0x9b1, 0x156, 0x000b0000, 0x000b0922, 0x000b01c4, 0x000b0800, 0x000c0143, 0x00060001, 0x00060035,
-    0x00060036, 0x00060037, 0x00070001, 0x0007000b, 0x00070018, 0x00080005, 0x00080011, 0x0009000b, 0x000a000a, 0x000a0008,
+    0x000, 0x9a2, 0x98e, 0x99d, 0x1c4, 0x2c4, 0x18b, 0x5a2, 0x8a2, 0x0c4, 0x921, 0x922, 0x923, 0x90a, 0x910, 0x91e, 0x100, 0x101, 0x143, 0x155, 0x01e, 0x001,
+    0x804, 0x080, 0x0bf, 0x3c0, 0xfff, 0x17f, 0x956, 0x97f, 0x500, 0x57f, 0xd7f, 0x300, 0x8d5, 0xfd5, 0x0b0, 0x9b1, 0x156, 0x000b0000, 0x000b0922, 0x000b01c4,
+    0x000b0800, 0x000c0143, 0x00060001, 0x00060035, 0x00060036, 0x00060037, 0x00070001, 0x0007000b, 0x00070018, 0x00080005, 0x00080011, 0x0009000b, 0x000a000a,
+    0x000a0008,
   ];
   for (const rc of codes) t.notThrows(() => crossCheck(rc), `0x${rc.toString(16)}`);
 });

@@ -8,12 +8,43 @@ import { TPM_ALG, TPM_ST } from "./constants.ts";
 import { TpmDecodeError, TpmEncodeError } from "./errors.ts";
 import { fromHex, toHex } from "./hex.ts";
 import {
-  alias, type Codec, decodeFault, decoding, empty, fixed, i32, list, marshal, reader, sized, sized8, sizedStruct, struct, u16, u32,
-  u64, u8, union, unmarshal, unmarshalAt, writer, written,
+  alias,
+  type Codec,
+  decodeFault,
+  decoding,
+  empty,
+  fixed,
+  i32,
+  list,
+  marshal,
+  reader,
+  sized,
+  sized8,
+  sizedStruct,
+  struct,
+  u16,
+  u32,
+  u64,
+  u8,
+  union,
+  unmarshal,
+  unmarshalAt,
+  writer,
+  written,
 } from "./schema.ts";
 import {
-  TPM2B_DIGEST, TPM2B_ECC_POINT, TPM2B_PUBLIC, TPML_PCR_SELECTION, TPMS_ATTEST, TPMS_CLOCK_INFO, TPMT_PUBLIC, TPMT_SYM_DEF,
-  TPMT_SYM_DEF_OBJECT, type TpmsAttest, type TpmsRsaParms, type TpmtPublic,
+  TPM2B_DIGEST,
+  TPM2B_ECC_POINT,
+  TPM2B_PUBLIC,
+  TPML_PCR_SELECTION,
+  TPMS_ATTEST,
+  TPMS_CLOCK_INFO,
+  TPMT_PUBLIC,
+  TPMT_SYM_DEF,
+  TPMT_SYM_DEF_OBJECT,
+  type TpmsAttest,
+  type TpmsRsaParms,
+  type TpmtPublic,
 } from "./structures.ts";
 import { akTemplate } from "./templates.ts";
 
@@ -71,9 +102,7 @@ test("integers round-trip over their whole range (property)", (t) => {
   fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (v) => unmarshal(u32, marshal(u32, v)) === v));
   fc.assert(fc.property(fc.integer({ min: -0x80000000, max: 0x7fffffff }), (v) => unmarshal(i32, marshal(i32, v)) === v));
   fc.assert(fc.property(fc.bigInt({ min: 0n, max: 0xffffffffffffffffn }), (v) => unmarshal(u64, marshal(u64, v)) === v));
-  fc.assert(
-    fc.property(fc.uint8Array({ minLength: 8, maxLength: 8 }), (b) => toHex(marshal(u64, unmarshal(u64, b))) === toHex(b)),
-  );
+  fc.assert(fc.property(fc.uint8Array({ minLength: 8, maxLength: 8 }), (b) => toHex(marshal(u64, unmarshal(u64, b))) === toHex(b)));
   t.pass();
 });
 
@@ -260,7 +289,10 @@ test("list is a UINT32 count then the items, both ways", (t) => {
 
 test("a list count over the maximum is refused before any item is read", (t) => {
   // HASH_COUNT is 16: 17 banks is malformed even though no item follows.
-  t.is(decodeError(() => unmarshal(TPML_PCR_SELECTION, fromHex("00000011"))).message, "Cannot decode TPML_PCR_SELECTION at byte 0: count 17 exceeds the maximum of 16");
+  t.is(
+    decodeError(() => unmarshal(TPML_PCR_SELECTION, fromHex("00000011"))).message,
+    "Cannot decode TPML_PCR_SELECTION at byte 0: count 17 exceeds the maximum of 16",
+  );
   t.is(decodeError(() => unmarshal(TPML_PCR_SELECTION, fromHex("ffffffff"))).reason, "count 4294967295 exceeds the maximum of 16");
   const tooMany = Array.from({ length: 17 }, () => ({ hash: TPM_ALG.SHA256, pcrSelect: new Uint8Array(3) }));
   t.is(encodeError(() => marshal(TPML_PCR_SELECTION, tooMany)).message, "Cannot encode TPML_PCR_SELECTION: 17 items exceed the maximum of 16");
@@ -276,9 +308,19 @@ test("a count larger than the items present fails at the missing item", (t) => {
 
 test("an item failure inside a nested list names the index in the path", (t) => {
   const attest: TpmsAttest = {
-    magic: 0xff544347, type: TPM_ST.ATTEST_QUOTE, qualifiedSigner: new Uint8Array(), extraData: new Uint8Array(),
-    clockInfo: { clock: 0n, resetCount: 0, restartCount: 0, safe: 1 }, firmwareVersion: 0n,
-    attested: { pcrSelect: [{ hash: TPM_ALG.SHA1, pcrSelect: fromHex("ffffff") }, { hash: TPM_ALG.SHA256, pcrSelect: fromHex("ffffff") }], pcrDigest: new Uint8Array(20) },
+    magic: 0xff544347,
+    type: TPM_ST.ATTEST_QUOTE,
+    qualifiedSigner: new Uint8Array(),
+    extraData: new Uint8Array(),
+    clockInfo: { clock: 0n, resetCount: 0, restartCount: 0, safe: 1 },
+    firmwareVersion: 0n,
+    attested: {
+      pcrSelect: [
+        { hash: TPM_ALG.SHA1, pcrSelect: fromHex("ffffff") },
+        { hash: TPM_ALG.SHA256, pcrSelect: fromHex("ffffff") },
+      ],
+      pcrDigest: new Uint8Array(20),
+    },
   };
   const enc = marshal(TPMS_ATTEST, attest);
   // Header: magic 4, type 2, two empty TPM2Bs 4, clock 17, firmware 8 = 35; count 4; bank 0 is 6 bytes; bank 1 hash 2.
@@ -321,8 +363,14 @@ test("an unknown union selector is a TpmDecodeError naming the union field and t
   const bytes = RSA_AK_BYTES.slice();
   bytes[0] = 0x99;
   bytes[1] = 0x99;
-  t.is(decodeError(() => unmarshal(TPMT_PUBLIC, bytes)).message, "Cannot decode TPMT_PUBLIC.parameters at byte 10: selector type=0x9999 is not valid for TPMU_PUBLIC_PARMS");
-  t.is(decodeError(() => unmarshal(TPMT_SYM_DEF_OBJECT, fromHex("00aa0080"))).message, "Cannot decode TPMT_SYM_DEF_OBJECT.keyBits at byte 2: selector algorithm=0x00aa is not valid for TPMU_SYM_KEY_BITS");
+  t.is(
+    decodeError(() => unmarshal(TPMT_PUBLIC, bytes)).message,
+    "Cannot decode TPMT_PUBLIC.parameters at byte 10: selector type=0x9999 is not valid for TPMU_PUBLIC_PARMS",
+  );
+  t.is(
+    decodeError(() => unmarshal(TPMT_SYM_DEF_OBJECT, fromHex("00aa0080"))).message,
+    "Cannot decode TPMT_SYM_DEF_OBJECT.keyBits at byte 2: selector algorithm=0x00aa is not valid for TPMU_SYM_KEY_BITS",
+  );
 });
 
 test("a failure deep inside TPMT_PUBLIC names the whole field path", (t) => {
@@ -334,11 +382,17 @@ test("a failure deep inside TPMT_PUBLIC names the whole field path", (t) => {
   const badSym = RSA_AK_BYTES.slice();
   badSym[10] = 0x99;
   badSym[11] = 0x99;
-  t.is(decodeError(() => unmarshal(TPMT_PUBLIC, badSym)).message, "Cannot decode TPMT_PUBLIC.parameters.symmetric.keyBits at byte 12: selector algorithm=0x9999 is not valid for TPMU_SYM_KEY_BITS");
+  t.is(
+    decodeError(() => unmarshal(TPMT_PUBLIC, badSym)).message,
+    "Cannot decode TPMT_PUBLIC.parameters.symmetric.keyBits at byte 12: selector algorithm=0x9999 is not valid for TPMU_SYM_KEY_BITS",
+  );
   const badScheme = RSA_AK_BYTES.slice();
   badScheme[12] = 0x00;
   badScheme[13] = 0x06; // AES is not an asymmetric scheme
-  t.is(decodeError(() => unmarshal(TPMT_PUBLIC, badScheme)).message, "Cannot decode TPMT_PUBLIC.parameters.scheme.details at byte 14: selector scheme=0x0006 is not valid for TPMU_ASYM_SCHEME");
+  t.is(
+    decodeError(() => unmarshal(TPMT_PUBLIC, badScheme)).message,
+    "Cannot decode TPMT_PUBLIC.parameters.scheme.details at byte 14: selector scheme=0x0006 is not valid for TPMU_ASYM_SCHEME",
+  );
   // Inside a TPM2B_PUBLIC the structure is the TPM2B and offsets count its size field.
   const e2 = decodeError(() => unmarshal(TPM2B_PUBLIC, marshal(TPM2B_PUBLIC, RSA_AK).subarray(0, 13)));
   t.is(e2.message, "Cannot decode TPM2B_PUBLIC at byte 0: size 24 exceeds 11 remaining");
@@ -346,7 +400,10 @@ test("a failure deep inside TPMT_PUBLIC names the whole field path", (t) => {
 
 test("an unknown union selector is a TpmEncodeError", (t) => {
   const bad = { algorithm: 0x1234, keyBits: 128, mode: TPM_ALG.CFB };
-  t.is(encodeError(() => marshal(TPMT_SYM_DEF_OBJECT, bad)).message, "Cannot encode TPMT_SYM_DEF_OBJECT.keyBits: selector algorithm=0x1234 is not valid for TPMU_SYM_KEY_BITS");
+  t.is(
+    encodeError(() => marshal(TPMT_SYM_DEF_OBJECT, bad)).message,
+    "Cannot encode TPMT_SYM_DEF_OBJECT.keyBits: selector algorithm=0x1234 is not valid for TPMU_SYM_KEY_BITS",
+  );
 });
 
 test("encode errors name the field of the structure", (t) => {
@@ -367,9 +424,19 @@ test("encode errors in nested structures carry the full dotted field path", (t) 
   t.regex(e.message, /TPMT_PUBLIC\.parameters.*symmetric.*algorithm.*70000 is not an integer in 0\.\.65535/);
   const e2 = encodeError(() =>
     marshal(TPMS_ATTEST, {
-      magic: 0, type: TPM_ST.ATTEST_QUOTE, qualifiedSigner: new Uint8Array(), extraData: new Uint8Array(),
-      clockInfo: { clock: 0n, resetCount: 0, restartCount: 0, safe: 1 }, firmwareVersion: 0n,
-      attested: { pcrSelect: [{ hash: TPM_ALG.SHA256, pcrSelect: new Uint8Array(3) }, { hash: TPM_ALG.SHA256, pcrSelect: new Uint8Array(33) }], pcrDigest: new Uint8Array() },
+      magic: 0,
+      type: TPM_ST.ATTEST_QUOTE,
+      qualifiedSigner: new Uint8Array(),
+      extraData: new Uint8Array(),
+      clockInfo: { clock: 0n, resetCount: 0, restartCount: 0, safe: 1 },
+      firmwareVersion: 0n,
+      attested: {
+        pcrSelect: [
+          { hash: TPM_ALG.SHA256, pcrSelect: new Uint8Array(3) },
+          { hash: TPM_ALG.SHA256, pcrSelect: new Uint8Array(33) },
+        ],
+        pcrDigest: new Uint8Array(),
+      },
     }),
   );
   t.is(e.path, "TPMT_PUBLIC.parameters.symmetric.algorithm");
@@ -399,7 +466,10 @@ test("trailing bytes are an error unless allowed", (t) => {
   const e = decodeError(() => unmarshal(TPM2B_DIGEST, fromHex("0001aa" + "bbcc")));
   t.is(e.message, "Cannot decode TPM2B_DIGEST at byte 3: 2 trailing bytes after TPM2B_DIGEST");
   t.deepEqual(unmarshal(TPM2B_DIGEST, fromHex("0001aabbcc"), { allowTrailing: true }), fromHex("aa"));
-  t.is(decodeError(() => unmarshal(TPMT_PUBLIC, new Uint8Array([...RSA_AK_BYTES, 0]))).message, `Cannot decode TPMT_PUBLIC at byte ${RSA_AK_BYTES.length}: 1 trailing bytes after TPMT_PUBLIC`);
+  t.is(
+    decodeError(() => unmarshal(TPMT_PUBLIC, new Uint8Array([...RSA_AK_BYTES, 0]))).message,
+    `Cannot decode TPMT_PUBLIC at byte ${RSA_AK_BYTES.length}: 1 trailing bytes after TPMT_PUBLIC`,
+  );
 });
 
 test("unmarshalAt reads one value at an offset and returns the next offset", (t) => {
@@ -430,7 +500,13 @@ test("decoding() turns faults in a hand-written read sequence into TpmDecodeErro
   );
   t.is(e.message, "Cannot decode MY_FILE at byte 7: no version 2 here");
   // Errors that are not decode faults pass through unchanged.
-  t.throws(() => decoding("X", () => { throw new RangeError("boom"); }), { instanceOf: RangeError, message: "boom" });
+  t.throws(
+    () =>
+      decoding("X", () => {
+        throw new RangeError("boom");
+      }),
+    { instanceOf: RangeError, message: "boom" },
+  );
 });
 
 test("the writer grows past its initial capacity", (t) => {

@@ -5,9 +5,7 @@
  * ECC P-521 and SHA-512; a larger size on the wire is a decode error, not an allocation.
  * @module
  */
-import {
-  alias, empty, fixed, i32, type Infer, list, sized, sized8, sizedStruct, struct, u16, u32, u64, u8, union,
-} from "./schema.ts";
+import { alias, empty, fixed, i32, type Infer, list, sized, sized8, sizedStruct, struct, u16, u32, u64, u8, union } from "./schema.ts";
 import { HASH_SIZE, TPM_ALG, TPM_CAP, TPM_ST } from "./constants.ts";
 
 // ---- TPM2B byte buffers ----
@@ -58,9 +56,10 @@ export const TPML_PCR_SELECTION = list("TPML_PCR_SELECTION", TPMS_PCR_SELECTION,
 /** TPML_DIGEST: up to 8 digests. */
 export const TPML_DIGEST = list("TPML_DIGEST", TPM2B_DIGEST, 8);
 
-const digestArms = Object.fromEntries(
-  Object.entries(HASH_SIZE).map(([alg, size]) => [alg, fixed(`TPMU_HA(${alg})`, size)]),
-) as Record<number, ReturnType<typeof fixed>>;
+const digestArms = Object.fromEntries(Object.entries(HASH_SIZE).map(([alg, size]) => [alg, fixed(`TPMU_HA(${alg})`, size)])) as Record<
+  number,
+  ReturnType<typeof fixed>
+>;
 /** TPMT_HA: a hash algorithm and a digest of exactly that algorithm's size. */
 export const TPMT_HA = struct("TPMT_HA", { hashAlg: u16, digest: union("TPMU_HA", "hashAlg", { ...digestArms, [TPM_ALG.NULL]: fixed("TPMU_HA(null)", 0) }) });
 /** TPML_DIGEST_VALUES: one TPMT_HA per bank (PCR_Extend). */
@@ -78,7 +77,12 @@ export const TPMS_CERTIFY_INFO = struct("TPMS_CERTIFY_INFO", { name: TPM2B_NAME,
 /** TPMS_QUOTE_INFO. */
 export const TPMS_QUOTE_INFO = struct("TPMS_QUOTE_INFO", { pcrSelect: TPML_PCR_SELECTION, pcrDigest: TPM2B_DIGEST });
 /** TPMS_COMMAND_AUDIT_INFO. */
-export const TPMS_COMMAND_AUDIT_INFO = struct("TPMS_COMMAND_AUDIT_INFO", { auditCounter: u64, digestAlg: u16, auditDigest: TPM2B_DIGEST, commandDigest: TPM2B_DIGEST });
+export const TPMS_COMMAND_AUDIT_INFO = struct("TPMS_COMMAND_AUDIT_INFO", {
+  auditCounter: u64,
+  digestAlg: u16,
+  auditDigest: TPM2B_DIGEST,
+  commandDigest: TPM2B_DIGEST,
+});
 /** TPMS_SESSION_AUDIT_INFO. */
 export const TPMS_SESSION_AUDIT_INFO = struct("TPMS_SESSION_AUDIT_INFO", { exclusiveSession: u8, sessionDigest: TPM2B_DIGEST });
 /** TPMS_CREATION_INFO. */
@@ -119,18 +123,30 @@ export const TPMS_SCHEME_ECDAA = struct("TPMS_SCHEME_ECDAA", { hashAlg: u16, cou
 export const TPMS_SCHEME_XOR = struct("TPMS_SCHEME_XOR", { hashAlg: u16, kdf: u16 });
 
 const asymSchemeArms = {
-  [TPM_ALG.RSASSA]: TPMS_SCHEME_HASH, [TPM_ALG.RSAPSS]: TPMS_SCHEME_HASH, [TPM_ALG.OAEP]: TPMS_SCHEME_HASH,
-  [TPM_ALG.RSAES]: empty, [TPM_ALG.ECDSA]: TPMS_SCHEME_HASH, [TPM_ALG.ECDH]: TPMS_SCHEME_HASH,
-  [TPM_ALG.ECMQV]: TPMS_SCHEME_HASH, [TPM_ALG.SM2]: TPMS_SCHEME_HASH, [TPM_ALG.ECSCHNORR]: TPMS_SCHEME_HASH,
-  [TPM_ALG.ECDAA]: TPMS_SCHEME_ECDAA, [TPM_ALG.NULL]: empty,
+  [TPM_ALG.RSASSA]: TPMS_SCHEME_HASH,
+  [TPM_ALG.RSAPSS]: TPMS_SCHEME_HASH,
+  [TPM_ALG.OAEP]: TPMS_SCHEME_HASH,
+  [TPM_ALG.RSAES]: empty,
+  [TPM_ALG.ECDSA]: TPMS_SCHEME_HASH,
+  [TPM_ALG.ECDH]: TPMS_SCHEME_HASH,
+  [TPM_ALG.ECMQV]: TPMS_SCHEME_HASH,
+  [TPM_ALG.SM2]: TPMS_SCHEME_HASH,
+  [TPM_ALG.ECSCHNORR]: TPMS_SCHEME_HASH,
+  [TPM_ALG.ECDAA]: TPMS_SCHEME_ECDAA,
+  [TPM_ALG.NULL]: empty,
 };
 /** TPMT_SIG_SCHEME. */
 export const TPMT_SIG_SCHEME = struct("TPMT_SIG_SCHEME", {
   scheme: u16,
   details: union("TPMU_SIG_SCHEME", "scheme", {
-    [TPM_ALG.RSASSA]: TPMS_SCHEME_HASH, [TPM_ALG.RSAPSS]: TPMS_SCHEME_HASH, [TPM_ALG.ECDSA]: TPMS_SCHEME_HASH,
-    [TPM_ALG.SM2]: TPMS_SCHEME_HASH, [TPM_ALG.ECSCHNORR]: TPMS_SCHEME_HASH, [TPM_ALG.ECDAA]: TPMS_SCHEME_ECDAA,
-    [TPM_ALG.HMAC]: TPMS_SCHEME_HASH, [TPM_ALG.NULL]: empty,
+    [TPM_ALG.RSASSA]: TPMS_SCHEME_HASH,
+    [TPM_ALG.RSAPSS]: TPMS_SCHEME_HASH,
+    [TPM_ALG.ECDSA]: TPMS_SCHEME_HASH,
+    [TPM_ALG.SM2]: TPMS_SCHEME_HASH,
+    [TPM_ALG.ECSCHNORR]: TPMS_SCHEME_HASH,
+    [TPM_ALG.ECDAA]: TPMS_SCHEME_ECDAA,
+    [TPM_ALG.HMAC]: TPMS_SCHEME_HASH,
+    [TPM_ALG.NULL]: empty,
   }),
 });
 /** TPMT_RSA_SCHEME. */
@@ -141,8 +157,11 @@ export const TPMT_ECC_SCHEME = struct("TPMT_ECC_SCHEME", { scheme: u16, details:
 export const TPMT_KDF_SCHEME = struct("TPMT_KDF_SCHEME", {
   scheme: u16,
   details: union("TPMU_KDF_SCHEME", "scheme", {
-    [TPM_ALG.MGF1]: TPMS_SCHEME_HASH, [TPM_ALG.KDF1_SP800_56A]: TPMS_SCHEME_HASH, [TPM_ALG.KDF2]: TPMS_SCHEME_HASH,
-    [TPM_ALG.KDF1_SP800_108]: TPMS_SCHEME_HASH, [TPM_ALG.NULL]: empty,
+    [TPM_ALG.MGF1]: TPMS_SCHEME_HASH,
+    [TPM_ALG.KDF1_SP800_56A]: TPMS_SCHEME_HASH,
+    [TPM_ALG.KDF2]: TPMS_SCHEME_HASH,
+    [TPM_ALG.KDF1_SP800_108]: TPMS_SCHEME_HASH,
+    [TPM_ALG.NULL]: empty,
   }),
 });
 /** TPMT_KEYEDHASH_SCHEME. */
@@ -154,10 +173,18 @@ export const TPMT_KEYEDHASH_SCHEME = struct("TPMT_KEYEDHASH_SCHEME", {
 export const TPMT_SYM_DEF_OBJECT = struct("TPMT_SYM_DEF_OBJECT", {
   algorithm: u16,
   keyBits: union("TPMU_SYM_KEY_BITS", "algorithm", {
-    [TPM_ALG.AES]: u16, [TPM_ALG.SM4]: u16, [TPM_ALG.CAMELLIA]: u16, [TPM_ALG.XOR]: u16, [TPM_ALG.NULL]: empty,
+    [TPM_ALG.AES]: u16,
+    [TPM_ALG.SM4]: u16,
+    [TPM_ALG.CAMELLIA]: u16,
+    [TPM_ALG.XOR]: u16,
+    [TPM_ALG.NULL]: empty,
   }),
   mode: union("TPMU_SYM_MODE", "algorithm", {
-    [TPM_ALG.AES]: u16, [TPM_ALG.SM4]: u16, [TPM_ALG.CAMELLIA]: u16, [TPM_ALG.XOR]: empty, [TPM_ALG.NULL]: empty,
+    [TPM_ALG.AES]: u16,
+    [TPM_ALG.SM4]: u16,
+    [TPM_ALG.CAMELLIA]: u16,
+    [TPM_ALG.XOR]: empty,
+    [TPM_ALG.NULL]: empty,
   }),
 });
 /** TPMT_SYM_DEF. */
@@ -184,12 +211,16 @@ export const TPMT_PUBLIC = struct("TPMT_PUBLIC", {
   objectAttributes: u32,
   authPolicy: TPM2B_DIGEST,
   parameters: union("TPMU_PUBLIC_PARMS", "type", {
-    [TPM_ALG.RSA]: TPMS_RSA_PARMS, [TPM_ALG.ECC]: TPMS_ECC_PARMS,
-    [TPM_ALG.KEYEDHASH]: TPMS_KEYEDHASH_PARMS, [TPM_ALG.SYMCIPHER]: TPMS_SYMCIPHER_PARMS,
+    [TPM_ALG.RSA]: TPMS_RSA_PARMS,
+    [TPM_ALG.ECC]: TPMS_ECC_PARMS,
+    [TPM_ALG.KEYEDHASH]: TPMS_KEYEDHASH_PARMS,
+    [TPM_ALG.SYMCIPHER]: TPMS_SYMCIPHER_PARMS,
   }),
   unique: union("TPMU_PUBLIC_ID", "type", {
-    [TPM_ALG.RSA]: TPM2B_PUBLIC_KEY_RSA, [TPM_ALG.ECC]: TPMS_ECC_POINT,
-    [TPM_ALG.KEYEDHASH]: TPM2B_DIGEST, [TPM_ALG.SYMCIPHER]: TPM2B_DIGEST,
+    [TPM_ALG.RSA]: TPM2B_PUBLIC_KEY_RSA,
+    [TPM_ALG.ECC]: TPMS_ECC_POINT,
+    [TPM_ALG.KEYEDHASH]: TPM2B_DIGEST,
+    [TPM_ALG.SYMCIPHER]: TPM2B_DIGEST,
   }),
 });
 /** TPM2B_PUBLIC. */
@@ -209,9 +240,14 @@ export const TPMS_SIGNATURE_ECC = struct("TPMS_SIGNATURE_ECC", { hash: u16, sign
 export const TPMT_SIGNATURE = struct("TPMT_SIGNATURE", {
   sigAlg: u16,
   signature: union("TPMU_SIGNATURE", "sigAlg", {
-    [TPM_ALG.RSASSA]: TPMS_SIGNATURE_RSA, [TPM_ALG.RSAPSS]: TPMS_SIGNATURE_RSA,
-    [TPM_ALG.ECDSA]: TPMS_SIGNATURE_ECC, [TPM_ALG.ECDAA]: TPMS_SIGNATURE_ECC, [TPM_ALG.SM2]: TPMS_SIGNATURE_ECC,
-    [TPM_ALG.ECSCHNORR]: TPMS_SIGNATURE_ECC, [TPM_ALG.HMAC]: TPMT_HA, [TPM_ALG.NULL]: empty,
+    [TPM_ALG.RSASSA]: TPMS_SIGNATURE_RSA,
+    [TPM_ALG.RSAPSS]: TPMS_SIGNATURE_RSA,
+    [TPM_ALG.ECDSA]: TPMS_SIGNATURE_ECC,
+    [TPM_ALG.ECDAA]: TPMS_SIGNATURE_ECC,
+    [TPM_ALG.SM2]: TPMS_SIGNATURE_ECC,
+    [TPM_ALG.ECSCHNORR]: TPMS_SIGNATURE_ECC,
+    [TPM_ALG.HMAC]: TPMT_HA,
+    [TPM_ALG.NULL]: empty,
   }),
 });
 
@@ -224,8 +260,13 @@ export const TPM2B_NV_PUBLIC = sizedStruct("TPM2B_NV_PUBLIC", TPMS_NV_PUBLIC);
 // ---- Creation data and tickets ----
 /** TPMS_CREATION_DATA. */
 export const TPMS_CREATION_DATA = struct("TPMS_CREATION_DATA", {
-  pcrSelect: TPML_PCR_SELECTION, pcrDigest: TPM2B_DIGEST, locality: u8, parentNameAlg: u16,
-  parentName: TPM2B_NAME, parentQualifiedName: TPM2B_NAME, outsideInfo: TPM2B_DATA,
+  pcrSelect: TPML_PCR_SELECTION,
+  pcrDigest: TPM2B_DIGEST,
+  locality: u8,
+  parentNameAlg: u16,
+  parentName: TPM2B_NAME,
+  parentQualifiedName: TPM2B_NAME,
+  outsideInfo: TPM2B_DATA,
 });
 /** TPM2B_CREATION_DATA. */
 export const TPM2B_CREATION_DATA = sizedStruct("TPM2B_CREATION_DATA", TPMS_CREATION_DATA);
@@ -264,10 +305,17 @@ export const TPML_ACT_DATA = list("TPML_ACT_DATA", TPMS_ACT_DATA, 1024);
 export const TPMS_CAPABILITY_DATA = struct("TPMS_CAPABILITY_DATA", {
   capability: u32,
   data: union("TPMU_CAPABILITIES", "capability", {
-    [TPM_CAP.ALGS]: TPML_ALG_PROPERTY, [TPM_CAP.HANDLES]: TPML_HANDLE, [TPM_CAP.COMMANDS]: TPML_CC,
-    [TPM_CAP.PP_COMMANDS]: TPML_CC, [TPM_CAP.AUDIT_COMMANDS]: TPML_CC, [TPM_CAP.PCRS]: TPML_PCR_SELECTION,
-    [TPM_CAP.TPM_PROPERTIES]: TPML_TAGGED_TPM_PROPERTY, [TPM_CAP.PCR_PROPERTIES]: TPML_TAGGED_PCR_PROPERTY,
-    [TPM_CAP.ECC_CURVES]: TPML_ECC_CURVE, [TPM_CAP.AUTH_POLICIES]: TPML_TAGGED_POLICY, [TPM_CAP.ACT]: TPML_ACT_DATA,
+    [TPM_CAP.ALGS]: TPML_ALG_PROPERTY,
+    [TPM_CAP.HANDLES]: TPML_HANDLE,
+    [TPM_CAP.COMMANDS]: TPML_CC,
+    [TPM_CAP.PP_COMMANDS]: TPML_CC,
+    [TPM_CAP.AUDIT_COMMANDS]: TPML_CC,
+    [TPM_CAP.PCRS]: TPML_PCR_SELECTION,
+    [TPM_CAP.TPM_PROPERTIES]: TPML_TAGGED_TPM_PROPERTY,
+    [TPM_CAP.PCR_PROPERTIES]: TPML_TAGGED_PCR_PROPERTY,
+    [TPM_CAP.ECC_CURVES]: TPML_ECC_CURVE,
+    [TPM_CAP.AUTH_POLICIES]: TPML_TAGGED_POLICY,
+    [TPM_CAP.ACT]: TPML_ACT_DATA,
   }),
 });
 

@@ -43,7 +43,8 @@ test("PolicyA is PolicySecret(TPM_RH_ENDORSEMENT) from a zero digest", (t) => {
 
 test("PolicyB is PolicyOR(PolicyA, PolicyC), PolicyC is PolicyAuthorizeNV(I-1): templates.ts has the published value", (t) => {
   // NV index I-1 (Annex B.6.3): 0x01C07F01, SHA-256, PolicyA, dataSize 0x22, and these attributes.
-  const attributes = TPMA_NV.POLICYWRITE | TPMA_NV.WRITEALL | TPMA_NV.PPREAD | TPMA_NV.OWNERREAD | TPMA_NV.AUTHREAD | TPMA_NV.POLICYREAD | TPMA_NV.NO_DA | TPMA_NV.WRITTEN;
+  const attributes =
+    TPMA_NV.POLICYWRITE | TPMA_NV.WRITEALL | TPMA_NV.PPREAD | TPMA_NV.OWNERREAD | TPMA_NV.AUTHREAD | TPMA_NV.POLICYREAD | TPMA_NV.NO_DA | TPMA_NV.WRITTEN;
   t.is(attributes, 0x220f1008);
   const name = nvName({ nvIndex: 0x01c07f01, nameAlg: TPM_ALG.SHA256, attributes, authPolicy: fromHex(POLICY_A), dataSize: 0x22 });
   t.is(toHex(name), I1_NAME);
@@ -60,23 +61,50 @@ test("PolicyB is PolicyOR(PolicyA, PolicyC), PolicyC is PolicyAuthorizeNV(I-1): 
 // EK templates
 
 const L1 =
-  "0001" + "000b" + "000300b2" + "0020" + POLICY_A +
-  "0006" + "0080" + "0043" + // symmetric AES-128-CFB
+  "0001" +
+  "000b" +
+  "000300b2" +
+  "0020" +
+  POLICY_A +
+  "0006" +
+  "0080" +
+  "0043" + // symmetric AES-128-CFB
   "0010" + // scheme NULL
-  "0800" + "00000000" + // 2048 bits, default exponent
-  "0100" + "00".repeat(256); // unique: 256 zero bytes
+  "0800" +
+  "00000000" + // 2048 bits, default exponent
+  "0100" +
+  "00".repeat(256); // unique: 256 zero bytes
 const L2 =
-  "0023" + "000b" + "000300b2" + "0020" + POLICY_A +
-  "0006" + "0080" + "0043" + "0010" + // AES-128-CFB, scheme NULL
-  "0003" + "0010" + // NIST P-256, KDF NULL
-  "0020" + "00".repeat(32) + "0020" + "00".repeat(32);
+  "0023" +
+  "000b" +
+  "000300b2" +
+  "0020" +
+  POLICY_A +
+  "0006" +
+  "0080" +
+  "0043" +
+  "0010" + // AES-128-CFB, scheme NULL
+  "0003" +
+  "0010" + // NIST P-256, KDF NULL
+  "0020" +
+  "00".repeat(32) +
+  "0020" +
+  "00".repeat(32);
 const H1 = "0001" + "000b" + "000300f2" + "0020" + POLICY_B + "0006" + "0080" + "0043" + "0010" + "0800" + "00000000" + "0000";
 const H2 = "0023" + "000b" + "000300f2" + "0020" + POLICY_B + "0006" + "0080" + "0043" + "0010" + "0003" + "0010" + "0000" + "0000";
 
 test("ekTemplate('rsa2048') marshals to template L-1", (t) => {
   const tpl = ekTemplate("rsa2048");
   t.is(tpl.objectAttributes, 0x000300b2);
-  t.is(tpl.objectAttributes, TPMA_OBJECT.fixedTPM | TPMA_OBJECT.fixedParent | TPMA_OBJECT.sensitiveDataOrigin | TPMA_OBJECT.adminWithPolicy | TPMA_OBJECT.restricted | TPMA_OBJECT.decrypt);
+  t.is(
+    tpl.objectAttributes,
+    TPMA_OBJECT.fixedTPM |
+      TPMA_OBJECT.fixedParent |
+      TPMA_OBJECT.sensitiveDataOrigin |
+      TPMA_OBJECT.adminWithPolicy |
+      TPMA_OBJECT.restricted |
+      TPMA_OBJECT.decrypt,
+  );
   t.is(toHex(marshal(TPMT_PUBLIC, tpl)), L1);
   t.is(toHex(marshal(TPM2B_PUBLIC, tpl)).slice(0, 4), "013a");
 });
@@ -91,11 +119,11 @@ test("the low-range templates are what real TPMs made their EKs from", (t) => {
   // A real RSA EK: tpm2-tools test/integration/tests/getekcertificate.sh ("Sample ek public from a real platform").
   const rsaEk = fromHex(
     "013a0001000b000300b20020837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa00060080004300100800000000000100" +
-    "c320e2f244a8601aacf3e01d26c665249935562de1da197e9e7f076c469613cfb653e98ec2c386fc1d133f2c8c6cc338b732f0b208bd838a877a3e5b" +
-    "bc3e1d4084e835c7c8906a1c05b4d2d30fdbebc1dbad950fa6b165bd4b6a864603146164c0c4f59d489011ef1f928deea6e90061f3d375e564627315" +
-    "1ef622252098be1a4ab01dc0a12227c609fdaceb115af408d4693a6f49919774695b0c12bc18a1ff7120a7337b2fb5f1951d8bb7f094d5b554c11c95" +
-    "23b30729fe64787d0a13b9e630488dab4dfd86634a5270ec72fcc5a44dc679a8f32938dd8197e29dae839f5b4ca0f5de27c9522c23c54e1c2ce57859" +
-    "525118bd4470b18180eef78ae4267bcd",
+      "c320e2f244a8601aacf3e01d26c665249935562de1da197e9e7f076c469613cfb653e98ec2c386fc1d133f2c8c6cc338b732f0b208bd838a877a3e5b" +
+      "bc3e1d4084e835c7c8906a1c05b4d2d30fdbebc1dbad950fa6b165bd4b6a864603146164c0c4f59d489011ef1f928deea6e90061f3d375e564627315" +
+      "1ef622252098be1a4ab01dc0a12227c609fdaceb115af408d4693a6f49919774695b0c12bc18a1ff7120a7337b2fb5f1951d8bb7f094d5b554c11c95" +
+      "23b30729fe64787d0a13b9e630488dab4dfd86634a5270ec72fcc5a44dc679a8f32938dd8197e29dae839f5b4ca0f5de27c9522c23c54e1c2ce57859" +
+      "525118bd4470b18180eef78ae4267bcd",
   );
   const rsa = unmarshal(TPM2B_PUBLIC, rsaEk);
   t.deepEqual({ ...rsa, unique: null }, { ...ekTemplate("rsa2048"), unique: null });
@@ -104,7 +132,7 @@ test("the low-range templates are what real TPMs made their EKs from", (t) => {
   // An ECC EK: keylime test/test_tpm_util.py.
   const eccEk = fromHex(
     "007a0023000b000300b20020837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa0006008000430010000300100020d31f" +
-    "0e190c36691abdc5c8cef7201139664f93bcc45e68861a62d649d9a157d400209bf3cc57da9b2c09539cae40f0518e651b65befaab84f26a3285d88be134b0cf",
+      "0e190c36691abdc5c8cef7201139664f93bcc45e68861a62d649d9a157d400209bf3cc57da9b2c09539cae40f0518e651b65befaab84f26a3285d88be134b0cf",
   );
   const ecc = unmarshal(TPM2B_PUBLIC, eccEk);
   t.is(toHex(marshal(TPM2B_PUBLIC, { ...ekTemplate("ecc-p256"), unique: ecc.unique })), toHex(eccEk));
@@ -141,7 +169,7 @@ test("a low-range nonce fills the start of the unique field; the high range igno
 
 test("EK NV indexes are those of the profile (2.2.1.4/2.2.1.5)", (t) => {
   t.deepEqual(EK_KINDS, {
-    "rsa2048": { cert: 0x01c00002, nonce: 0x01c00003, template: 0x01c00004 },
+    rsa2048: { cert: 0x01c00002, nonce: 0x01c00003, template: 0x01c00004 },
     "ecc-p256": { cert: 0x01c0000a, nonce: 0x01c0000b, template: 0x01c0000c },
     "rsa2048-high": { cert: 0x01c00012 },
     "ecc-p256-high": { cert: 0x01c00014 },
@@ -179,7 +207,10 @@ test("each ekTemplate() call returns an independent value", (t) => {
 test("akTemplate('rsa') is a restricted RSASSA-SHA256 signing key, attributes 0x00050072", (t) => {
   const tpl = akTemplate("rsa");
   t.is(tpl.objectAttributes, 0x00050072);
-  t.is(tpl.objectAttributes, TPMA_OBJECT.fixedTPM | TPMA_OBJECT.fixedParent | TPMA_OBJECT.sensitiveDataOrigin | TPMA_OBJECT.userWithAuth | TPMA_OBJECT.restricted | TPMA_OBJECT.sign);
+  t.is(
+    tpl.objectAttributes,
+    TPMA_OBJECT.fixedTPM | TPMA_OBJECT.fixedParent | TPMA_OBJECT.sensitiveDataOrigin | TPMA_OBJECT.userWithAuth | TPMA_OBJECT.restricted | TPMA_OBJECT.sign,
+  );
   t.is(toHex(marshal(TPMT_PUBLIC, tpl)), "0001" + "000b" + "00050072" + "0000" + "0010" + "0014" + "000b" + "0800" + "00000000" + "0000");
 });
 
@@ -203,7 +234,11 @@ test("akTemplate with a key filled in is named like any object", (t) => {
 test("tpm2_print reads the templates as we wrote them", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "tpm2-templates-"));
   try {
-    for (const [kind, attrs, policy] of [["rsa2048", "0x300b2", POLICY_A], ["ecc-p256", "0x300b2", POLICY_A], ["rsa2048-high", "0x300f2", POLICY_B]] as const) {
+    for (const [kind, attrs, policy] of [
+      ["rsa2048", "0x300b2", POLICY_A],
+      ["ecc-p256", "0x300b2", POLICY_A],
+      ["rsa2048-high", "0x300f2", POLICY_B],
+    ] as const) {
       const file = join(dir, `${kind}.pub`);
       writeFileSync(file, marshal(TPM2B_PUBLIC, ekTemplate(kind)));
       const r = spawnSync("tpm2_print", ["-t", "TPM2B_PUBLIC", file], { encoding: "utf8" });

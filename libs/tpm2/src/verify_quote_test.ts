@@ -16,15 +16,23 @@ import type { PcrBanks } from "./pcr.ts";
 import { publicKeyPem } from "./public_key.ts";
 import { marshal, unmarshal } from "./schema.ts";
 import {
-  TPM2B_PUBLIC, TPMS_ATTEST, TPMS_CREATION_DATA, TPMT_PUBLIC, TPMT_SIGNATURE, type TpmsAttest, type TpmsPcrSelection,
-  type TpmsQuoteInfo, type TpmtPublic, type TpmtSignature,
+  TPM2B_PUBLIC,
+  TPMS_ATTEST,
+  TPMS_CREATION_DATA,
+  TPMT_PUBLIC,
+  TPMT_SIGNATURE,
+  type TpmsAttest,
+  type TpmsPcrSelection,
+  type TpmsQuoteInfo,
+  type TpmtPublic,
+  type TpmtSignature,
 } from "./structures.ts";
 import { verifyQuote } from "./verify_quote.ts";
 import { verifySignature } from "./verify_signature.ts";
 import { existsSync as fixturesExist } from "node:fs";
 // The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
-
+const SHARED_FIXTURES =
+  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
 
 type TpmsCreationInfoValue = { objectName: Uint8Array; creationHash: Uint8Array };
 
@@ -97,8 +105,10 @@ test("the fixture's AK is a restricted RSA-2048 signing key with RSASSA-SHA1", (
   t.is(AK.nameAlg, TPM_ALG.SHA256);
   t.is(AK.objectAttributes, 0x00050472);
   t.deepEqual(AK.parameters, {
-    symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null }, scheme: { scheme: TPM_ALG.RSASSA, details: { hashAlg: TPM_ALG.SHA1 } },
-    keyBits: 2048, exponent: 0,
+    symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null },
+    scheme: { scheme: TPM_ALG.RSASSA, details: { hashAlg: TPM_ALG.SHA1 } },
+    keyBits: 2048,
+    exponent: 0,
   });
   t.is((AK.unique as Uint8Array).length, 256);
   t.is(toHex(marshal(TPMT_PUBLIC, AK)), toHex(AK_BYTES));
@@ -126,7 +136,10 @@ test("the TPM itself named the AK the same: CertifyCreation's objectName and cre
   t.is(toHex(info.creationHash), createHash("sha256").update(createData).digest("hex"));
   t.notThrows(() => verifySignature(AK, b64(fx.AK.CreateAttestation), unmarshal(TPMT_SIGNATURE, b64(fx.AK.CreateSignature))));
   // A creation attestation is not a quote.
-  t.is(verifyCode(() => verifyQuote(AK, b64(fx.AK.CreateAttestation), b64(fx.AK.CreateSignature), { nonce: attest.extraData })), "TPM2_VERIFY_TYPE");
+  t.is(
+    verifyCode(() => verifyQuote(AK, b64(fx.AK.CreateAttestation), b64(fx.AK.CreateSignature), { nonce: attest.extraData })),
+    "TPM2_VERIFY_TYPE",
+  );
 });
 
 test("tpm2_print reads the AK public area as we do, and exports the same public key", (t) => {
@@ -179,9 +192,16 @@ test("flipping any byte of the quote fails the signature check", (t) => {
   for (let i = 0; i < QUOTE.length; i++) {
     const q = QUOTE.slice();
     q[i] ^= 0x01;
-    t.is(verifyCode(() => verifyQuote(AK, q, SIG, { nonce: NONCE, pcrs: fixturePcrs() })), "TPM2_VERIFY_SIGNATURE", `byte ${i}`);
+    t.is(
+      verifyCode(() => verifyQuote(AK, q, SIG, { nonce: NONCE, pcrs: fixturePcrs() })),
+      "TPM2_VERIFY_SIGNATURE",
+      `byte ${i}`,
+    );
   }
-  t.is(verifyCode(() => verifyQuote(AK, QUOTE.subarray(0, QUOTE.length - 1), SIG, { nonce: NONCE })), "TPM2_VERIFY_SIGNATURE");
+  t.is(
+    verifyCode(() => verifyQuote(AK, QUOTE.subarray(0, QUOTE.length - 1), SIG, { nonce: NONCE })),
+    "TPM2_VERIFY_SIGNATURE",
+  );
 });
 
 test("a flipped signature byte fails the signature check", (t) => {
@@ -190,15 +210,27 @@ test("a flipped signature byte fails the signature check", (t) => {
   for (const i of [0, 1, 100, 255]) {
     const s = body.sig.slice();
     s[i] ^= 0x80;
-    t.is(verifyCode(() => verifyQuote(AK, QUOTE, { ...sig, signature: { ...body, sig: s } }, { nonce: NONCE })), "TPM2_VERIFY_SIGNATURE");
+    t.is(
+      verifyCode(() => verifyQuote(AK, QUOTE, { ...sig, signature: { ...body, sig: s } }, { nonce: NONCE })),
+      "TPM2_VERIFY_SIGNATURE",
+    );
   }
   // A signature whose hash disagrees with the key's RSASSA-SHA1 scheme is refused before any RSA.
-  t.is(verifyCode(() => verifyQuote(AK, QUOTE, { ...sig, signature: { ...body, hash: TPM_ALG.SHA256 } }, { nonce: NONCE })), "TPM2_VERIFY_SCHEME");
+  t.is(
+    verifyCode(() => verifyQuote(AK, QUOTE, { ...sig, signature: { ...body, hash: TPM_ALG.SHA256 } }, { nonce: NONCE })),
+    "TPM2_VERIFY_SCHEME",
+  );
 });
 
 test("a wrong nonce fails the nonce check", (t) => {
-  t.is(verifyCode(() => verifyQuote(AK, QUOTE, SIG, { nonce: fromHex("00") })), "TPM2_VERIFY_NONCE");
-  t.is(verifyCode(() => verifyQuote(AK, QUOTE, SIG, { nonce: new Uint8Array(32) })), "TPM2_VERIFY_NONCE");
+  t.is(
+    verifyCode(() => verifyQuote(AK, QUOTE, SIG, { nonce: fromHex("00") })),
+    "TPM2_VERIFY_NONCE",
+  );
+  t.is(
+    verifyCode(() => verifyQuote(AK, QUOTE, SIG, { nonce: new Uint8Array(32) })),
+    "TPM2_VERIFY_NONCE",
+  );
 });
 
 test("a changed PCR value fails the PCR digest check", (t) => {
@@ -207,7 +239,11 @@ test("a changed PCR value fails the PCR digest check", (t) => {
     const v = pcrs.get(TPM_ALG.SHA1)?.get(index)?.slice() ?? new Uint8Array(20);
     v[0] ^= 1;
     pcrs.get(TPM_ALG.SHA1)?.set(index, v);
-    t.is(verifyCode(() => verifyQuote(AK, QUOTE, SIG, { nonce: NONCE, pcrs })), "TPM2_VERIFY_PCR_DIGEST", `PCR ${index}`);
+    t.is(
+      verifyCode(() => verifyQuote(AK, QUOTE, SIG, { nonce: NONCE, pcrs })),
+      "TPM2_VERIFY_PCR_DIGEST",
+      `PCR ${index}`,
+    );
   }
 });
 
@@ -219,7 +255,10 @@ test("a missing PCR value fails the PCR selection check", (t) => {
   t.regex(e?.message ?? "", /sha1:10/);
   // Values of the wrong bank only do not help either.
   const other: PcrBanks = new Map([[TPM_ALG.SHA256, fixturePcrs().get(TPM_ALG.SHA1) ?? new Map()]]);
-  t.is(verifyCode(() => verifyQuote(AK, QUOTE, SIG, { nonce: NONCE, pcrs: other })), "TPM2_VERIFY_PCR_SELECTION");
+  t.is(
+    verifyCode(() => verifyQuote(AK, QUOTE, SIG, { nonce: NONCE, pcrs: other })),
+    "TPM2_VERIFY_PCR_SELECTION",
+  );
   // Extra values outside the selection are ignored.
   const extra = fixturePcrs();
   extra.set(TPM_ALG.SHA256, new Map([[0, new Uint8Array(32)]]));
@@ -229,9 +268,15 @@ test("a missing PCR value fails the PCR selection check", (t) => {
 test("a signature checked against another key fails the signature check", (t) => {
   const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const other = rsaPublic(publicKey, { scheme: TPM_ALG.RSASSA, details: { hashAlg: TPM_ALG.SHA1 } });
-  t.is(verifyCode(() => verifyQuote(other, QUOTE, SIG, { nonce: NONCE })), "TPM2_VERIFY_SIGNATURE");
+  t.is(
+    verifyCode(() => verifyQuote(other, QUOTE, SIG, { nonce: NONCE })),
+    "TPM2_VERIFY_SIGNATURE",
+  );
   const ecc = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  t.is(verifyCode(() => verifyQuote(eccPublic(ecc.publicKey, TPM_ALG.SHA256), QUOTE, SIG, { nonce: NONCE })), "TPM2_VERIFY_SCHEME");
+  t.is(
+    verifyCode(() => verifyQuote(eccPublic(ecc.publicKey, TPM_ALG.SHA256), QUOTE, SIG, { nonce: NONCE })),
+    "TPM2_VERIFY_SCHEME",
+  );
 });
 
 test("malformed signature or quote bytes are TpmDecodeErrors", (t) => {
@@ -264,7 +309,10 @@ function rsaPublic(key: KeyObject, scheme: RsaScheme): TpmtPublic {
   let e = 0;
   for (const b of b64u(jwk.e)) e = e * 256 + b;
   return {
-    type: TPM_ALG.RSA, nameAlg: TPM_ALG.SHA256, objectAttributes: 0x00050072, authPolicy: new Uint8Array(),
+    type: TPM_ALG.RSA,
+    nameAlg: TPM_ALG.SHA256,
+    objectAttributes: 0x00050072,
+    authPolicy: new Uint8Array(),
     parameters: { symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null }, scheme, keyBits: n.length * 8, exponent: e === 65537 ? 0 : e },
     unique: n,
   };
@@ -275,10 +323,15 @@ function eccPublic(key: KeyObject, hashAlg: number): TpmtPublic {
   const jwk = key.export({ format: "jwk" });
   const curveID = jwk.crv === "P-384" ? TPM_ECC_CURVE.NIST_P384 : TPM_ECC_CURVE.NIST_P256;
   return {
-    type: TPM_ALG.ECC, nameAlg: TPM_ALG.SHA256, objectAttributes: 0x00050072, authPolicy: new Uint8Array(),
+    type: TPM_ALG.ECC,
+    nameAlg: TPM_ALG.SHA256,
+    objectAttributes: 0x00050072,
+    authPolicy: new Uint8Array(),
     parameters: {
-      symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null }, scheme: { scheme: TPM_ALG.ECDSA, details: { hashAlg } },
-      curveID, kdf: { scheme: TPM_ALG.NULL, details: null },
+      symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null },
+      scheme: { scheme: TPM_ALG.ECDSA, details: { hashAlg } },
+      curveID,
+      kdf: { scheme: TPM_ALG.NULL, details: null },
     },
     unique: { x: b64u(jwk.x), y: b64u(jwk.y) },
   };
@@ -366,11 +419,17 @@ test("software quote: RSA-PSS verifies with the salt lengths TPMs use", (t) => {
       t.notThrows(() => verifyQuote(ak, quoted, rsapss(privateKey, quoted, hashAlg, salt), { nonce: NONCE2, pcrs }), `salt ${salt}`);
     }
     // PSS signature against a key whose scheme is PSS but checked as PKCS#1 v1.5: refused by scheme.
-    t.is(verifyCode(() => verifyQuote(ak, quoted, rsassa(privateKey, quoted, hashAlg), { nonce: NONCE2 })), "TPM2_VERIFY_SCHEME");
+    t.is(
+      verifyCode(() => verifyQuote(ak, quoted, rsassa(privateKey, quoted, hashAlg), { nonce: NONCE2 })),
+      "TPM2_VERIFY_SCHEME",
+    );
     // A PSS signature relabelled as RSASSA on a NULL-scheme key does not verify.
     const nullAk = rsaPublic(publicKey, { scheme: TPM_ALG.NULL, details: null });
     const pss = rsapss(privateKey, quoted, hashAlg, DIGEST_LEN[hashAlg]);
-    t.is(verifyCode(() => verifyQuote(nullAk, quoted, { ...pss, sigAlg: TPM_ALG.RSASSA }, { nonce: NONCE2 })), "TPM2_VERIFY_SIGNATURE");
+    t.is(
+      verifyCode(() => verifyQuote(nullAk, quoted, { ...pss, sigAlg: TPM_ALG.RSASSA }, { nonce: NONCE2 })),
+      "TPM2_VERIFY_SIGNATURE",
+    );
   }
 });
 
@@ -400,7 +459,11 @@ test("software quote: another attestation type fails the type check", (t) => {
   for (const [type, attested] of others) {
     const quoted = attestBytes({ nonce: NONCE2, type, attested });
     const { r, s } = ecdsaRaw(privateKey, quoted, TPM_ALG.SHA256);
-    t.is(verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, r, s), { nonce: NONCE2 })), "TPM2_VERIFY_TYPE", type.toString(16));
+    t.is(
+      verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, r, s), { nonce: NONCE2 })),
+      "TPM2_VERIFY_TYPE",
+      type.toString(16),
+    );
   }
 });
 
@@ -413,16 +476,34 @@ test("software quote: ECDSA P-256 verifies, and tampering is caught", (t) => {
   t.notThrows(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, r, s), { nonce: NONCE2, pcrs }));
   const r2 = r.slice();
   r2[5] ^= 1;
-  t.is(verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, r2, s), { nonce: NONCE2 })), "TPM2_VERIFY_SIGNATURE");
-  t.is(verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, s, r), { nonce: NONCE2 })), "TPM2_VERIFY_SIGNATURE");
-  t.is(verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, r, s), { nonce: NONCE })), "TPM2_VERIFY_NONCE");
+  t.is(
+    verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, r2, s), { nonce: NONCE2 })),
+    "TPM2_VERIFY_SIGNATURE",
+  );
+  t.is(
+    verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, s, r), { nonce: NONCE2 })),
+    "TPM2_VERIFY_SIGNATURE",
+  );
+  t.is(
+    verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, r, s), { nonce: NONCE })),
+    "TPM2_VERIFY_NONCE",
+  );
   const changed = new Map([[TPM_ALG.SHA256, new Map(pcrs.get(TPM_ALG.SHA256))]]);
   changed.get(TPM_ALG.SHA256)?.set(3, new Uint8Array(32));
-  t.is(verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, r, s), { nonce: NONCE2, pcrs: changed })), "TPM2_VERIFY_PCR_DIGEST");
+  t.is(
+    verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, r, s), { nonce: NONCE2, pcrs: changed })),
+    "TPM2_VERIFY_PCR_DIGEST",
+  );
   // Empty values never verify.
-  t.is(verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, new Uint8Array(), new Uint8Array()), { nonce: NONCE2 })), "TPM2_VERIFY_SIGNATURE");
+  t.is(
+    verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, new Uint8Array(), new Uint8Array()), { nonce: NONCE2 })),
+    "TPM2_VERIFY_SIGNATURE",
+  );
   // An ECDSA signature with the wrong hash for the key's scheme.
-  t.is(verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA384, r, s), { nonce: NONCE2 })), "TPM2_VERIFY_SCHEME");
+  t.is(
+    verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA384, r, s), { nonce: NONCE2 })),
+    "TPM2_VERIFY_SCHEME",
+  );
 });
 
 test("software quote: ECDSA with short r or s (leading zero bytes stripped) verifies", (t) => {
@@ -456,7 +537,10 @@ test("software quote: ECDSA with short r or s (leading zero bytes stripped) veri
   t.notThrows(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, padded, s), { nonce: NONCE2 }));
   // A value longer than the curve with a non-zero top byte cannot be an ECDSA value.
   const tooLong = new Uint8Array([1, ...r]);
-  t.is(verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, tooLong, s), { nonce: NONCE2 })), "TPM2_VERIFY_SIGNATURE");
+  t.is(
+    verifyCode(() => verifyQuote(ak, quoted, ecdsa(TPM_ALG.SHA256, tooLong, s), { nonce: NONCE2 })),
+    "TPM2_VERIFY_SIGNATURE",
+  );
 });
 
 test("software quote: ECDSA P-384 with SHA-384", (t) => {
@@ -482,6 +566,12 @@ test("software quote: HMAC and NULL signatures cannot be verified with a public 
   const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const ak = rsaPublic(publicKey, { scheme: TPM_ALG.NULL, details: null });
   const quoted = attestBytes({ nonce: NONCE2 });
-  t.is(verifyCode(() => verifyQuote(ak, quoted, { sigAlg: TPM_ALG.HMAC, signature: { hashAlg: TPM_ALG.SHA256, digest: new Uint8Array(32) } }, { nonce: NONCE2 })), "TPM2_VERIFY_SCHEME");
-  t.is(verifyCode(() => verifyQuote(ak, quoted, { sigAlg: TPM_ALG.NULL, signature: null }, { nonce: NONCE2 })), "TPM2_VERIFY_SCHEME");
+  t.is(
+    verifyCode(() => verifyQuote(ak, quoted, { sigAlg: TPM_ALG.HMAC, signature: { hashAlg: TPM_ALG.SHA256, digest: new Uint8Array(32) } }, { nonce: NONCE2 })),
+    "TPM2_VERIFY_SCHEME",
+  );
+  t.is(
+    verifyCode(() => verifyQuote(ak, quoted, { sigAlg: TPM_ALG.NULL, signature: null }, { nonce: NONCE2 })),
+    "TPM2_VERIFY_SCHEME",
+  );
 });

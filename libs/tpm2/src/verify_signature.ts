@@ -22,11 +22,16 @@ export function verifySignature(pub: TpmtPublic, message: Uint8Array, signature:
     if (pub.type !== TPM_ALG.RSA) throw new TpmVerifyError("TPM2_VERIFY_SCHEME", `${algName(alg)} signature but the key is ${algName(pub.type)}`);
     const sig = signature.signature as TpmsSignatureRsa;
     checkScheme(rsaParms(pub).scheme, alg, sig.hash);
-    ok = verify(hashName(sig.hash), message, {
-      key: publicKeyOf(pub),
-      padding: alg === TPM_ALG.RSASSA ? constants.RSA_PKCS1_PADDING : constants.RSA_PKCS1_PSS_PADDING,
-      saltLength: alg === TPM_ALG.RSAPSS ? constants.RSA_PSS_SALTLEN_AUTO : undefined,
-    }, sig.sig);
+    ok = verify(
+      hashName(sig.hash),
+      message,
+      {
+        key: publicKeyOf(pub),
+        padding: alg === TPM_ALG.RSASSA ? constants.RSA_PKCS1_PADDING : constants.RSA_PKCS1_PSS_PADDING,
+        saltLength: alg === TPM_ALG.RSAPSS ? constants.RSA_PSS_SALTLEN_AUTO : undefined,
+      },
+      sig.sig,
+    );
   } else if (alg === TPM_ALG.ECDSA) {
     if (pub.type !== TPM_ALG.ECC) throw new TpmVerifyError("TPM2_VERIFY_SCHEME", `ecdsa signature but the key is ${algName(pub.type)}`);
     const parms = eccParms(pub);

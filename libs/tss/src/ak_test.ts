@@ -7,8 +7,18 @@ import test, { type ExecutionContext } from "ava";
 import { createHash, randomBytes } from "node:crypto";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import {
-  type AkKind, akTemplate, type EkKind, makeCredential, objectName, pcrSelection, TPM_ALG, TPM_HT, TPMA_OBJECT, TpmResponseError,
-  TpmVerifyError, verifyQuote,
+  type AkKind,
+  akTemplate,
+  type EkKind,
+  makeCredential,
+  objectName,
+  pcrSelection,
+  TPM_ALG,
+  TPM_HT,
+  TPMA_OBJECT,
+  TpmResponseError,
+  TpmVerifyError,
+  verifyQuote,
 } from "@tessera/tpm2";
 import { activateAkCredential, type AkBlobs, createAk, loadAk, parseAkBlobs, withAk } from "./ak.ts";
 import { createEk, withEk } from "./ek.ts";
@@ -117,15 +127,27 @@ test.serial("reload on a new connection: recreate the EK, loadAk gives the same 
           }
         };
         // A flipped byte in the signed attestation.
-        t.is(codeOf(() => verifyQuote(ak.public, flip(q.quoted, q.quoted.length - 5), q.signature, { nonce, pcrs })), "TPM2_VERIFY_SIGNATURE");
+        t.is(
+          codeOf(() => verifyQuote(ak.public, flip(q.quoted, q.quoted.length - 5), q.signature, { nonce, pcrs })),
+          "TPM2_VERIFY_SIGNATURE",
+        );
         // A flipped byte in the signature.
-        t.is(codeOf(() => verifyQuote(ak.public, q.quoted, flip(q.signatureBytes, q.signatureBytes.length - 3), { nonce, pcrs })), "TPM2_VERIFY_SIGNATURE");
+        t.is(
+          codeOf(() => verifyQuote(ak.public, q.quoted, flip(q.signatureBytes, q.signatureBytes.length - 3), { nonce, pcrs })),
+          "TPM2_VERIFY_SIGNATURE",
+        );
         // Another nonce.
-        t.is(codeOf(() => verifyQuote(ak.public, q.quoted, q.signature, { nonce: flip(nonce, 0), pcrs })), "TPM2_VERIFY_NONCE");
+        t.is(
+          codeOf(() => verifyQuote(ak.public, q.quoted, q.signature, { nonce: flip(nonce, 0), pcrs })),
+          "TPM2_VERIFY_NONCE",
+        );
         // Other PCR values than the quoted ones.
         const other = new Map([[SHA256, new Map(pcrs.get(SHA256))]]);
         other.get(SHA256)?.set(16, new Uint8Array(32));
-        t.is(codeOf(() => verifyQuote(ak.public, q.quoted, q.signature, { nonce, pcrs: other })), "TPM2_VERIFY_PCR_DIGEST");
+        t.is(
+          codeOf(() => verifyQuote(ak.public, q.quoted, q.signature, { nonce, pcrs: other })),
+          "TPM2_VERIFY_PCR_DIGEST",
+        );
         // Another AK's key.
         const otherAk = stored.get(key(ekKind, akKind === "rsa" ? "ecc" : "rsa"));
         if (otherAk) {
@@ -176,7 +198,10 @@ for (const ekKind of ["rsa2048", "ecc-p256"] as const) {
           t.is(e.command, "TPM2_ActivateCredential");
         }
         // Only the EK and the AK are loaded; the EK policy session is gone.
-        await nothingLoaded(t, [ek.handle, ak.handle].sort((a, b) => a - b));
+        await nothingLoaded(
+          t,
+          [ek.handle, ak.handle].sort((a, b) => a - b),
+        );
       }),
     );
     await nothingLoaded(t);
@@ -204,9 +229,11 @@ test.serial("loadAk with a corrupted private blob throws and leaves no transient
 
     // withAk on a failing load does not run the callback.
     let ran = false;
-    await t.throwsAsync(withAk(tpm, ek, corrupted, async () => {
-      ran = true;
-    }));
+    await t.throwsAsync(
+      withAk(tpm, ek, corrupted, async () => {
+        ran = true;
+      }),
+    );
     t.false(ran);
     await nothingLoaded(t, [ek.handle]);
   } finally {

@@ -38,7 +38,9 @@ export class DeviceTransport implements Transport {
         throw new TssError("TSS_TPM_ABSENT", `${this.description}: no TPM device (${err.code})`, { cause: e });
       }
       if (err.code === "EBUSY") {
-        throw new TssError("TSS_TPM_BUSY", `${this.description}: the device is in use by another process (EBUSY); use /dev/tpmrm0 or stop the other user`, { cause: e });
+        throw new TssError("TSS_TPM_BUSY", `${this.description}: the device is in use by another process (EBUSY); use /dev/tpmrm0 or stop the other user`, {
+          cause: e,
+        });
       }
       if (err.code === "EACCES" || err.code === "EPERM") {
         throw new TssError("TSS_TPM_ABSENT", `${this.description}: permission denied (add the user to the tss group)`, { cause: e });

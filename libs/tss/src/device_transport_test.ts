@@ -59,7 +59,10 @@ test.serial("Tpm.open(device:PTY): getRandom, pcrRead, createPrimary/flush", asy
 
     const pcrs = await tpm.pcrRead([pcrSelection(SHA256, [0, 7, 16, 17, 23])]);
     const bank = pcrs.get(SHA256);
-    t.deepEqual([...(bank?.keys() ?? [])].sort((a, b) => a - b), [0, 7, 16, 17, 23]);
+    t.deepEqual(
+      [...(bank?.keys() ?? [])].sort((a, b) => a - b),
+      [0, 7, 16, 17, 23],
+    );
     t.deepEqual(bank?.get(0), new Uint8Array(32));
     t.deepEqual(bank?.get(17), new Uint8Array(32).fill(0xff)); // DRTM PCRs start at all ones
 

@@ -9,8 +9,21 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import {
-  EK_KINDS, EK_NV, EK_POLICY_A_SHA256, EK_POLICY_B_SHA256, type EkKind, ekTemplate, samePublicKey, TPM_ALG, TPM_HT, TPM_RH,
-  TPMA_NV, TPMA_OBJECT, TPMT_PUBLIC, marshal, type TpmsEccPoint,
+  EK_KINDS,
+  EK_NV,
+  EK_POLICY_A_SHA256,
+  EK_POLICY_B_SHA256,
+  type EkKind,
+  ekTemplate,
+  samePublicKey,
+  TPM_ALG,
+  TPM_HT,
+  TPM_RH,
+  TPMA_NV,
+  TPMA_OBJECT,
+  TPMT_PUBLIC,
+  marshal,
+  type TpmsEccPoint,
 } from "@tessera/tpm2";
 import { createEk, derLength, ekKindsPresent, ekTemplateFor, readEkCertificate, withEk } from "./ek.ts";
 import { TssError } from "./errors.ts";
@@ -148,9 +161,11 @@ test.serial("an EK nonce in NV changes the RSA EK, which then no longer matches 
   t.is(EK_KINDS.rsa2048.nonce, index);
   const nonce = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
   await tpm.nvDefine({
-    nvIndex: index, nameAlg: TPM_ALG.SHA256,
+    nvIndex: index,
+    nameAlg: TPM_ALG.SHA256,
     attributes: TPMA_NV.OWNERWRITE | TPMA_NV.OWNERREAD | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA,
-    authPolicy: new Uint8Array(), dataSize: nonce.length,
+    authPolicy: new Uint8Array(),
+    dataSize: nonce.length,
   });
   try {
     await tpm.nvWrite(index, nonce, { authHandle: TPM_RH.OWNER });
@@ -183,9 +198,11 @@ test.serial("an EK template in NV replaces the default template", async (t) => {
   // Store the H-1 (high range) template at the low-range RSA template index.
   const bytes = marshal(TPMT_PUBLIC, ekTemplate("rsa2048-high"));
   await tpm.nvDefine({
-    nvIndex: index, nameAlg: TPM_ALG.SHA256,
+    nvIndex: index,
+    nameAlg: TPM_ALG.SHA256,
     attributes: TPMA_NV.OWNERWRITE | TPMA_NV.OWNERREAD | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA,
-    authPolicy: new Uint8Array(), dataSize: bytes.length,
+    authPolicy: new Uint8Array(),
+    dataSize: bytes.length,
   });
   try {
     await tpm.nvWrite(index, bytes, { authHandle: TPM_RH.OWNER });

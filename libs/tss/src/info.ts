@@ -42,7 +42,10 @@ export async function tpmInfo(tpm: Tpm): Promise<TpmInfo> {
   return {
     manufacturer: ascii(p.get(TPM_PT.MANUFACTURER)).trim(),
     manufacturerId: `0x${(p.get(TPM_PT.MANUFACTURER) ?? 0).toString(16).padStart(8, "0")}`,
-    vendorString: [TPM_PT.VENDOR_STRING_1, TPM_PT.VENDOR_STRING_2, TPM_PT.VENDOR_STRING_3, TPM_PT.VENDOR_STRING_4].map((k) => ascii(p.get(k))).join("").trim(),
+    vendorString: [TPM_PT.VENDOR_STRING_1, TPM_PT.VENDOR_STRING_2, TPM_PT.VENDOR_STRING_3, TPM_PT.VENDOR_STRING_4]
+      .map((k) => ascii(p.get(k)))
+      .join("")
+      .trim(),
     firmwareVersion: `${fw1 >>> 16}.${fw1 & 0xffff}.${fw2 >>> 16}.${fw2 & 0xffff}`,
     spec: {
       family: ascii(p.get(TPM_PT.FAMILY_INDICATOR)),

@@ -47,7 +47,11 @@ function raw(name: string): number {
 }
 
 function ascii(v: number): string {
-  return [24, 16, 8, 0].map((s) => (v >>> s) & 0xff).filter((c) => c >= 0x20 && c < 0x7f).map((c) => String.fromCharCode(c)).join("");
+  return [24, 16, 8, 0]
+    .map((s) => (v >>> s) & 0xff)
+    .filter((c) => c >= 0x20 && c < 0x7f)
+    .map((c) => String.fromCharCode(c))
+    .join("");
 }
 
 test.serial("tpmInfo: IBM swtpm, sha256 bank with 24 PCRs, sane limits", async (t) => {
@@ -58,7 +62,10 @@ test.serial("tpmInfo: IBM swtpm, sha256 bank with 24 PCRs, sane limits", async (
   t.true(info.spec.revision >= 1.16, `revision ${info.spec.revision}`);
   t.true(info.spec.year >= 2014, `year ${info.spec.year}`);
   const sha256 = info.banks.find((b) => b.bank === "sha256");
-  t.deepEqual(sha256?.pcrs, Array.from({ length: 24 }, (_, i) => i));
+  t.deepEqual(
+    sha256?.pcrs,
+    Array.from({ length: 24 }, (_, i) => i),
+  );
   t.is(info.limits.pcrCount, 24);
   t.true(info.limits.nvBufferMax > 0);
   t.is(info.limits.nvBufferMax, 1024);
@@ -75,7 +82,13 @@ test.serial("tpmInfo agrees with tpm2_getcap properties-fixed", async (t) => {
   const fw1 = raw("TPM2_PT_FIRMWARE_VERSION_1");
   const fw2 = raw("TPM2_PT_FIRMWARE_VERSION_2");
   t.is(info.firmwareVersion, `${fw1 >>> 16}.${fw1 & 0xffff}.${fw2 >>> 16}.${fw2 & 0xffff}`);
-  t.is(info.vendorString, ["1", "2", "3", "4"].map((n) => ascii(raw(`TPM2_PT_VENDOR_STRING_${n}`))).join("").trim());
+  t.is(
+    info.vendorString,
+    ["1", "2", "3", "4"]
+      .map((n) => ascii(raw(`TPM2_PT_VENDOR_STRING_${n}`)))
+      .join("")
+      .trim(),
+  );
   t.is(info.spec.family, ascii(raw("TPM2_PT_FAMILY_INDICATOR")));
   t.is(info.spec.level, raw("TPM2_PT_LEVEL"));
   t.is(info.spec.revision, raw("TPM2_PT_REVISION") / 100);
@@ -106,7 +119,11 @@ test.serial("getCapability/properties stop after `count` items: one property is 
   sent = [];
   const parts = await tpm.getCapability(TPM_CAP.TPM_PROPERTIES, TPM_PT.NV_BUFFER_MAX, 1);
   const items = parts.flatMap((p) => p.data as { property: number; value: number }[]);
-  t.deepEqual(items.map((p) => p.property), [TPM_PT.NV_BUFFER_MAX], "asked for 1 property");
+  t.deepEqual(
+    items.map((p) => p.property),
+    [TPM_PT.NV_BUFFER_MAX],
+    "asked for 1 property",
+  );
   t.is(sent.filter((c) => c === TPM_CC.GetCapability).length, 1, "GetCapability round trips for 1 property");
   sent = [];
   const one = await tpm.properties(TPM_PT.MANUFACTURER, 1);

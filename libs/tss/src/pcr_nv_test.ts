@@ -9,9 +9,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
-import {
-  extendPcr, nvName, pcrSelection, TPM_ALG, TPM_CC, TPM_HT, TPM_PT, TPMA_NV, TpmResponseError, type TpmsNvPublic,
-} from "@tessera/tpm2";
+import { extendPcr, nvName, pcrSelection, TPM_ALG, TPM_CC, TPM_HT, TPM_PT, TPMA_NV, TpmResponseError, type TpmsNvPublic } from "@tessera/tpm2";
 import { TssError } from "./errors.ts";
 import { Tpm } from "./tpm.ts";
 import type { Transport } from "./transport.ts";
@@ -83,7 +81,10 @@ test.serial("pcrExtend with one digest per bank updates both banks", async (t) =
   const before = await tpm.pcrRead(sel);
   const d1 = sha("sha1", "both");
   const d256 = sha("sha256", "both");
-  await tpm.pcrExtend(16, [{ hashAlg: SHA1, digest: d1 }, { hashAlg: SHA256, digest: d256 }]);
+  await tpm.pcrExtend(16, [
+    { hashAlg: SHA1, digest: d1 },
+    { hashAlg: SHA256, digest: d256 },
+  ]);
   const after = await tpm.pcrRead(sel);
   const old1 = before.get(SHA1)?.get(16);
   const old256 = before.get(SHA256)?.get(16);
@@ -98,7 +99,10 @@ test.serial("pcrRead of all 24 sha256 PCRs in one call (several TPM2_PCR_Read ro
   t.true(count(TPM_CC.PCR_Read) >= 3, `only ${count(TPM_CC.PCR_Read)} PCR_Read commands for 24 PCRs`);
   const bank = banks.get(SHA256);
   if (!bank) return t.fail("no sha256 bank");
-  t.deepEqual([...bank.keys()].sort((a, b) => a - b), ALL);
+  t.deepEqual(
+    [...bank.keys()].sort((a, b) => a - b),
+    ALL,
+  );
   for (const i of ALL) {
     const v = bank.get(i);
     t.is(v?.length, 32);
@@ -151,8 +155,11 @@ let data = new Uint8Array();
 
 function nvPublic(dataSize: number, index = NV_INDEX): TpmsNvPublic {
   return {
-    nvIndex: index, nameAlg: SHA256, attributes: TPMA_NV.AUTHWRITE | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA,
-    authPolicy: new Uint8Array(), dataSize,
+    nvIndex: index,
+    nameAlg: SHA256,
+    attributes: TPMA_NV.AUTHWRITE | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA,
+    authPolicy: new Uint8Array(),
+    dataSize,
   };
 }
 

@@ -28,5 +28,6 @@ export async function unseal(tpm: Tpm, blob: SealedBlob): Promise<Uint8Array> {
   const pub = unmarshal(TPM2B_PUBLIC, blob.subarray(0, pubLen));
   const priv = unmarshal(TPM2B_PRIVATE, blob.subarray(pubLen));
   return tpm.withFlush(tpm.createPrimary(TPM_RH.OWNER, srkTemplate()), (srk) =>
-    tpm.withFlush(tpm.load(srk.handle, priv, pub), (obj) => tpm.unseal(obj.handle)));
+    tpm.withFlush(tpm.load(srk.handle, priv, pub), (obj) => tpm.unseal(obj.handle)),
+  );
 }

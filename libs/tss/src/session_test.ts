@@ -7,8 +7,20 @@ import test, { type ExecutionContext } from "ava";
 import { createHash, randomBytes } from "node:crypto";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import {
-  EK_POLICY_A_SHA256, marshal, pcrSelection, TPM_ALG, TPM_CC, TPM_HT, TPM_PT, TPM_RH, TPM_SE, TPMA_NV, TPML_PCR_SELECTION,
-  TpmResponseError, type TpmsNvPublic, toHex,
+  EK_POLICY_A_SHA256,
+  marshal,
+  pcrSelection,
+  TPM_ALG,
+  TPM_CC,
+  TPM_HT,
+  TPM_PT,
+  TPM_RH,
+  TPM_SE,
+  TPMA_NV,
+  TPML_PCR_SELECTION,
+  TpmResponseError,
+  type TpmsNvPublic,
+  toHex,
 } from "@tessera/tpm2";
 import { createEk, type Ek } from "./ek.ts";
 import { TssError } from "./errors.ts";
@@ -270,7 +282,10 @@ for (const [what, pick] of [
           wire.send = inner;
         }
         // Untampered, the same read verifies.
-        t.deepEqual(await tpm.nvRead(index, { authHandle: { handle: index, authValue: AUTH, session: await tpm.startAuthSession() } }), new Uint8Array(32).fill(9));
+        t.deepEqual(
+          await tpm.nvRead(index, { authHandle: { handle: index, authValue: AUTH, session: await tpm.startAuthSession() } }),
+          new Uint8Array(32).fill(9),
+        );
       });
       for (const h of await tpm.handles(TPM_HT.HMAC_SESSION)) await tpm.flush(h);
     });
@@ -285,7 +300,9 @@ test.serial("tampering with the HMAC of an NV_Write response (no parameters) →
     withSession(tpm.startAuthSession(), async (s) => {
       wire.tamper = (r) => (new DataView(r.buffer, r.byteOffset).getUint16(0) === 0x8002 && r.length > 10 ? r.length - 1 : undefined);
       try {
-        const e = await t.throwsAsync(tpm.nvWrite(index, new Uint8Array(8), { authHandle: { handle: index, authValue: AUTH, session: s } }), { instanceOf: TssError });
+        const e = await t.throwsAsync(tpm.nvWrite(index, new Uint8Array(8), { authHandle: { handle: index, authValue: AUTH, session: s } }), {
+          instanceOf: TssError,
+        });
         if (e instanceof TssError) t.is(e.code, "TSS_RESPONSE_HMAC", e.message);
       } finally {
         wire.tamper = undefined;
@@ -325,7 +342,15 @@ test.serial("PolicyPCR on PCR 16 + PolicyGetDigest equals the digest computed in
   }
   // With the expected PCR digest given explicitly, the same.
   await withSession(tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
-    await tpm.policyPcr(s, [pcrSelection(SHA256, [16])], new Uint8Array(createHash("sha256").update(await pcr16()).digest()));
+    await tpm.policyPcr(
+      s,
+      [pcrSelection(SHA256, [16])],
+      new Uint8Array(
+        createHash("sha256")
+          .update(await pcr16())
+          .digest(),
+      ),
+    );
     t.deepEqual(await tpm.policyGetDigest(s), expected);
   });
   await noSessions(t);

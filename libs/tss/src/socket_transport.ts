@@ -12,9 +12,24 @@ export type SocketAddress = { host: string; port: number } | { path: string };
 
 /** swtpm control-channel commands (swtpm's tpm_ioctl.h). */
 export const SWTPM_CTRL = {
-  GET_CAPABILITY: 1, INIT: 2, SHUTDOWN: 3, GET_TPMESTABLISHED: 4, SET_LOCALITY: 5, HASH_START: 6, HASH_DATA: 7,
-  HASH_END: 8, CANCEL_TPM_CMD: 9, STORE_VOLATILE: 10, RESET_TPMESTABLISHED: 11, GET_STATEBLOB: 12,
-  SET_STATEBLOB: 13, STOP: 14, GET_CONFIG: 15, SET_DATAFD: 16, SET_BUFFERSIZE: 17, GET_INFO: 18,
+  GET_CAPABILITY: 1,
+  INIT: 2,
+  SHUTDOWN: 3,
+  GET_TPMESTABLISHED: 4,
+  SET_LOCALITY: 5,
+  HASH_START: 6,
+  HASH_DATA: 7,
+  HASH_END: 8,
+  CANCEL_TPM_CMD: 9,
+  STORE_VOLATILE: 10,
+  RESET_TPMESTABLISHED: 11,
+  GET_STATEBLOB: 12,
+  SET_STATEBLOB: 13,
+  STOP: 14,
+  GET_CONFIG: 15,
+  SET_DATAFD: 16,
+  SET_BUFFERSIZE: 17,
+  GET_INFO: 18,
 } as const;
 
 function describe(a: SocketAddress): string {

@@ -129,9 +129,7 @@ test.serial("20 parallel getRandom calls on one Tpm all succeed (commands are se
     t.is(new Set(results.map((r) => Buffer.from(r).toString("hex"))).size, 20, "random values repeat");
     t.is(sent, 20);
     // Directly on the transport as well: 20 raw GetRandom commands in parallel, each response matches its command.
-    const raw = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => inner.send(Uint8Array.of(0x80, 0x01, 0, 0, 0, 0x0c, 0, 0, 0x01, 0x7b, 0, i + 1))),
-    );
+    const raw = await Promise.all(Array.from({ length: 20 }, (_, i) => inner.send(Uint8Array.of(0x80, 0x01, 0, 0, 0, 0x0c, 0, 0, 0x01, 0x7b, 0, i + 1))));
     raw.forEach((r, i) => {
       t.is(new DataView(r.buffer, r.byteOffset).getUint32(6), 0, `rc of command ${i}`);
       t.is(new DataView(r.buffer, r.byteOffset).getUint16(10), i + 1, `response ${i} belongs to another command`);
@@ -152,7 +150,10 @@ test.serial("a failed command does not break the queue: the next parallel comman
       tpm.startup(), // already started: TPM_RC_INITIALIZE
       tpm.getRandom(8),
     ]);
-    t.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled", "rejected", "fulfilled"]);
+    t.deepEqual(
+      results.map((r) => r.status),
+      ["fulfilled", "rejected", "fulfilled", "rejected", "fulfilled"],
+    );
   } finally {
     await tpm.close();
   }

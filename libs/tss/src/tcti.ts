@@ -43,7 +43,8 @@ export function parseTcti(tcti: string): TctiConfig {
     if (path) return { kind: "swtpm-unix", path, ctrlPath: kv.get("ctrl") ?? `${path}.ctrl` };
     const host = kv.get("host") ?? "127.0.0.1";
     const port = Number(kv.get("port") ?? "2321");
-    if (!Number.isInteger(port) || port <= 0 || port > 65535 || (port === 65535 && !kv.has("ctrlport"))) throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": port "${kv.get("port")}" is not a TCP port`);
+    if (!Number.isInteger(port) || port <= 0 || port > 65535 || (port === 65535 && !kv.has("ctrlport")))
+      throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": port "${kv.get("port")}" is not a TCP port`);
     const ctrlPort = Number(kv.get("ctrlport") ?? port + 1);
     if (!Number.isInteger(ctrlPort) || ctrlPort <= 0 || ctrlPort > 65535) throw new TssError("TSS_TCTI_CONFIG", `TCTI "${tcti}": bad control port`);
     return { kind: "swtpm-tcp", host, port, ctrlPort };

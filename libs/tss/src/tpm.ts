@@ -4,13 +4,64 @@
  * @module
  */
 import {
-  ActivateCredential, type Command, Certify, Create, CreatePrimary, EvictControl, FlushContext,
-  frameCommand, GetCapability, GetRandom, handleName, Load, marshal, marshalParams, NV_DefineSpace, NV_Read,
-  NV_ReadPublic, NV_UndefineSpace, NV_Write, parseResponse, PCR_Extend, PCR_Read, PolicyGetDigest, PolicyPCR,
-  PolicySecret, Quote, ReadPublic, Unseal, SelfTest, Shutdown, Sign, StartAuthSession, Startup, TPM_ALG, TPM_CAP, TPM_HT,
-  TPM_PT, TPM_RH, TPM_SE, TPM_ST, TPM2B_PUBLIC, TpmResponseError, type ResponseFrame, type TpmsCapabilityData, type TpmsNvPublic,
-  type TpmsPcrSelection, type TpmtPublic, type TpmtSignature, type TpmtSigScheme, TPMT_SIGNATURE, unmarshal,
-  unmarshalResponse, protectSeed, objectName, type PcrBanks, selectedPcrs, pcrSelection, HASH_SIZE,
+  ActivateCredential,
+  type Command,
+  Certify,
+  Create,
+  CreatePrimary,
+  EvictControl,
+  FlushContext,
+  frameCommand,
+  GetCapability,
+  GetRandom,
+  handleName,
+  Load,
+  marshal,
+  marshalParams,
+  NV_DefineSpace,
+  NV_Read,
+  NV_ReadPublic,
+  NV_UndefineSpace,
+  NV_Write,
+  parseResponse,
+  PCR_Extend,
+  PCR_Read,
+  PolicyGetDigest,
+  PolicyPCR,
+  PolicySecret,
+  Quote,
+  ReadPublic,
+  Unseal,
+  SelfTest,
+  Shutdown,
+  Sign,
+  StartAuthSession,
+  Startup,
+  TPM_ALG,
+  TPM_CAP,
+  TPM_HT,
+  TPM_PT,
+  TPM_RH,
+  TPM_SE,
+  TPM_ST,
+  TPM2B_PUBLIC,
+  TpmResponseError,
+  type ResponseFrame,
+  type TpmsCapabilityData,
+  type TpmsNvPublic,
+  type TpmsPcrSelection,
+  type TpmtPublic,
+  type TpmtSignature,
+  type TpmtSigScheme,
+  TPMT_SIGNATURE,
+  unmarshal,
+  unmarshalResponse,
+  protectSeed,
+  objectName,
+  type PcrBanks,
+  selectedPcrs,
+  pcrSelection,
+  HASH_SIZE,
 } from "@tessera/tpm2";
 import { randomBytes } from "node:crypto";
 import { TssError } from "./errors.ts";
@@ -87,7 +138,14 @@ export class Tpm {
     let frame: ResponseFrame;
     for (let attempt = 0; ; attempt++) {
       const auths = sessions.map((s, k) => s.authorize(cmd.code, names, paramBytes, entities[k]));
-      const raw = await this.transport.send(frameCommand(cmd.code, args.map((a) => a.handle), paramBytes, auths));
+      const raw = await this.transport.send(
+        frameCommand(
+          cmd.code,
+          args.map((a) => a.handle),
+          paramBytes,
+          auths,
+        ),
+      );
       try {
         frame = parseResponse(cmd, raw);
         break;
@@ -224,7 +282,11 @@ export class Tpm {
   // ---- Objects ----
 
   /** TPM2_CreatePrimary under a hierarchy (TPM_RH_ENDORSEMENT, OWNER, …). The caller flushes the handle. */
-  async createPrimary(hierarchy: number, template: TpmtPublic, options: { authValue?: Uint8Array; hierarchyAuth?: Uint8Array; session?: Session } = {}): Promise<LoadedObject> {
+  async createPrimary(
+    hierarchy: number,
+    template: TpmtPublic,
+    options: { authValue?: Uint8Array; hierarchyAuth?: Uint8Array; session?: Session } = {},
+  ): Promise<LoadedObject> {
     const { response, handle } = await this.execute(
       CreatePrimary,
       { primaryHandle: { handle: hierarchy, authValue: options.hierarchyAuth, session: options.session } },
@@ -234,7 +296,11 @@ export class Tpm {
   }
 
   /** TPM2_Create under a loaded parent: returns the wrapped private and the public area (TPM2B forms). `data` seals caller data. */
-  async create(parent: HandleArg, template: TpmtPublic, options: { authValue?: Uint8Array; data?: Uint8Array } = {}): Promise<{ privateBlob: Uint8Array; public: TpmtPublic; publicBytes: Uint8Array }> {
+  async create(
+    parent: HandleArg,
+    template: TpmtPublic,
+    options: { authValue?: Uint8Array; data?: Uint8Array } = {},
+  ): Promise<{ privateBlob: Uint8Array; public: TpmtPublic; publicBytes: Uint8Array }> {
     const { response } = await this.execute(
       Create,
       { parentHandle: parent },
@@ -255,7 +321,8 @@ export class Tpm {
   async readPublic(handle: number): Promise<LoadedObject & { qualifiedName: Uint8Array }> {
     const { response } = await this.execute(ReadPublic, { objectHandle: handle }, {});
     const name = objectName(response.outPublic);
-    if (Buffer.compare(name, response.name) !== 0) throw new TssError("TSS_IO", `TPM2_ReadPublic(0x${handle.toString(16)}): the Name does not match the public area`);
+    if (Buffer.compare(name, response.name) !== 0)
+      throw new TssError("TSS_IO", `TPM2_ReadPublic(0x${handle.toString(16)}): the Name does not match the public area`);
     return { handle, public: response.outPublic, publicBytes: marshal(TPM2B_PUBLIC, response.outPublic), name, qualifiedName: response.qualifiedName };
   }
 
@@ -335,10 +402,15 @@ export class Tpm {
    * TPM2_StartAuthSession. `tpmKey` salts the session (its public area protects a random salt: RSA-OAEP
    * or ECDH, label "SECRET"); `bind` binds it to an entity's authValue.
    */
-  async startAuthSession(options: {
-    type?: number; hashAlg?: number; tpmKey?: { handle: number; public: TpmtPublic }; bind?: { handle: number; name: Uint8Array; authValue?: Uint8Array };
-    attributes?: number;
-  } = {}): Promise<HmacSession> {
+  async startAuthSession(
+    options: {
+      type?: number;
+      hashAlg?: number;
+      tpmKey?: { handle: number; public: TpmtPublic };
+      bind?: { handle: number; name: Uint8Array; authValue?: Uint8Array };
+      attributes?: number;
+    } = {},
+  ): Promise<HmacSession> {
     const hashAlg = options.hashAlg ?? TPM_ALG.SHA256;
     const type = options.type ?? TPM_SE.HMAC;
     const nonceCaller = new Uint8Array(randomBytes(HASH_SIZE[hashAlg]));
@@ -355,18 +427,32 @@ export class Tpm {
       { nonceCaller, encryptedSalt, sessionType: type, symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null }, authHash: hashAlg },
     );
     return new HmacSession({
-      handle: handle!, type, hashAlg, nonceCaller, nonceTPM: response.nonceTPM, salt,
+      handle: handle!,
+      type,
+      hashAlg,
+      nonceCaller,
+      nonceTPM: response.nonceTPM,
+      salt,
       bind: options.bind ? { name: options.bind.name, authValue: options.bind.authValue ?? EMPTY } : undefined,
       attributes: options.attributes,
     });
   }
 
   /** TPM2_PolicySecret: asserts knowledge of `authHandle`'s authValue (authorized by `authSession`, default password). */
-  async policySecret(policy: HmacSession, authHandle: HandleArg, options: { cpHashA?: Uint8Array; policyRef?: Uint8Array; expiration?: number } = {}): Promise<void> {
+  async policySecret(
+    policy: HmacSession,
+    authHandle: HandleArg,
+    options: { cpHashA?: Uint8Array; policyRef?: Uint8Array; expiration?: number } = {},
+  ): Promise<void> {
     await this.execute(
       PolicySecret,
       { authHandle, policySession: policy.handle },
-      { nonceTPM: options.expiration ? policy.nonceTPM : EMPTY, cpHashA: options.cpHashA ?? EMPTY, policyRef: options.policyRef ?? EMPTY, expiration: options.expiration ?? 0 },
+      {
+        nonceTPM: options.expiration ? policy.nonceTPM : EMPTY,
+        cpHashA: options.cpHashA ?? EMPTY,
+        policyRef: options.policyRef ?? EMPTY,
+        expiration: options.expiration ?? 0,
+      },
     );
   }
 
@@ -407,13 +493,23 @@ export class Tpm {
   }
 
   /** TPM2_Quote over `pcrs` with `nonce` as qualifying data. Returns the signed TPMS_ATTEST bytes and the signature. */
-  async quote(signer: HandleArg, nonce: Uint8Array, pcrs: readonly TpmsPcrSelection[], scheme: TpmtSigScheme = NULL_SCHEME): Promise<{ quoted: Uint8Array; signature: TpmtSignature; signatureBytes: Uint8Array }> {
+  async quote(
+    signer: HandleArg,
+    nonce: Uint8Array,
+    pcrs: readonly TpmsPcrSelection[],
+    scheme: TpmtSigScheme = NULL_SCHEME,
+  ): Promise<{ quoted: Uint8Array; signature: TpmtSignature; signatureBytes: Uint8Array }> {
     const { response } = await this.execute(Quote, { signHandle: signer }, { qualifyingData: nonce, inScheme: scheme, pcrSelect: [...pcrs] });
     return { quoted: response.quoted, signature: response.signature, signatureBytes: marshal(TPMT_SIGNATURE, response.signature) };
   }
 
   /** TPM2_Certify: `signer` attests that `object` is loaded in this TPM. */
-  async certify(object: HandleArg, signer: HandleArg, qualifyingData: Uint8Array, scheme: TpmtSigScheme = NULL_SCHEME): Promise<{ certifyInfo: Uint8Array; signature: TpmtSignature }> {
+  async certify(
+    object: HandleArg,
+    signer: HandleArg,
+    qualifyingData: Uint8Array,
+    scheme: TpmtSigScheme = NULL_SCHEME,
+  ): Promise<{ certifyInfo: Uint8Array; signature: TpmtSignature }> {
     const { response } = await this.execute(Certify, { objectHandle: object, signHandle: signer }, { qualifyingData, inScheme: scheme });
     return { certifyInfo: response.certifyInfo, signature: response.signature };
   }

@@ -42,7 +42,10 @@ test("handles() follows moreData across pages of persistent handles (above 0x7ff
   const transport = pagingTpm(all, 100);
   const tpm = new Tpm(transport);
   t.deepEqual(await tpm.handles(TPM_HT.PERSISTENT), all);
-  t.deepEqual(transport.requests.map((r) => r.property), [0x81000000, all[99] + 1, all[199] + 1]);
+  t.deepEqual(
+    transport.requests.map((r) => r.property),
+    [0x81000000, all[99] + 1, all[199] + 1],
+  );
 });
 
 test("getCapability asks for no more than the count still wanted, and stops when it has them", async (t) => {
@@ -50,6 +53,12 @@ test("getCapability asks for no more than the count still wanted, and stops when
   const transport = pagingTpm(all, 20);
   const tpm = new Tpm(transport);
   const parts = await tpm.getCapability(TPM_CAP.HANDLES, 0x01c00000, 30);
-  t.deepEqual(parts.flatMap((p) => p.data as number[]), all.slice(0, 30));
-  t.deepEqual(transport.requests.map((r) => r.count), [30, 10]);
+  t.deepEqual(
+    parts.flatMap((p) => p.data as number[]),
+    all.slice(0, 30),
+  );
+  t.deepEqual(
+    transport.requests.map((r) => r.count),
+    [30, 10],
+  );
 });

@@ -26,7 +26,9 @@ function fixturesDir(): string {
 /** Runs the benchmark; returns a Markdown report. */
 export function benchEventlog(options: { rounds?: number } = {}): string {
   const dir = fixturesDir();
-  const files = readdirSync(dir).filter((f) => f.endsWith(".bin")).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".bin"))
+    .sort();
   const logs = files.map((f) => ({ f, bytes: new Uint8Array(readFileSync(path.join(dir, f))) }));
   const totalBytes = logs.reduce((n, l) => n + l.bytes.length, 0);
   let events = 0;

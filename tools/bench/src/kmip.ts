@@ -28,7 +28,12 @@ export interface KmipResult {
 }
 
 function request(version: KmipVersion, operation: string, payload: Ttlv[]): Uint8Array {
-  return encodeTtlv(encodeRequest({ header: { protocolVersion: version, batchCount: 1 }, items: [{ operation: enumValue("Operation", operation), payload: struct("RequestPayload", payload) }] }));
+  return encodeTtlv(
+    encodeRequest({
+      header: { protocolVersion: version, batchCount: 1 },
+      items: [{ operation: enumValue("Operation", operation), payload: struct("RequestPayload", payload) }],
+    }),
+  );
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -37,21 +42,29 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** Runs `connections` loops each sending `req` back to back for `durationMs`; returns throughput and latency. */
-async function load(address: { host: string; port: number }, tls: ClientTls, req: () => Uint8Array, connections: number, durationMs: number): Promise<{ ops: number; lat: number[]; errors: number; seconds: number }> {
+async function load(
+  address: { host: string; port: number },
+  tls: ClientTls,
+  req: () => Uint8Array,
+  connections: number,
+  durationMs: number,
+): Promise<{ ops: number; lat: number[]; errors: number; seconds: number }> {
   const conns = await Promise.all(Array.from({ length: connections }, () => KmipConnection.open(address, tls)));
   const lat: number[] = [];
   let errors = 0;
   const start = performance.now();
   const end = start + durationMs;
-  await Promise.all(conns.map(async (c) => {
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      const res = await c.send(req(), 60_000);
-      lat.push(performance.now() - t0);
-      const r = decodeResponse(decodeTtlv(res));
-      if (r.items[0]?.resultStatus !== 0) errors++;
-    }
-  }));
+  await Promise.all(
+    conns.map(async (c) => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        const res = await c.send(req(), 60_000);
+        lat.push(performance.now() - t0);
+        const r = decodeResponse(decodeTtlv(res));
+        if (r.items[0]?.resultStatus !== 0) errors++;
+      }
+    }),
+  );
   const seconds = (performance.now() - start) / 1000;
   for (const c of conns) c.close();
   lat.sort((a, b) => a - b);
@@ -59,7 +72,25 @@ async function load(address: { host: string; port: number }, tls: ClientTls, req
 }
 
 async function startKmipdProcess(dir: string, tlsFiles: { cert: string; key: string; ca: string }): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", dir, "--tls-cert", tlsFiles.cert, "--tls-key", tlsFiles.key, "--client-ca", tlsFiles.ca, "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, "apps/kmipd/src/main.ts"),
+      "--listen",
+      "127.0.0.1:0",
+      "--data-dir",
+      dir,
+      "--tls-cert",
+      tlsFiles.cert,
+      "--tls-key",
+      tlsFiles.key,
+      "--client-ca",
+      tlsFiles.ca,
+      "--log-level",
+      "warn",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`kmipd did not start: ${out}`)), 20_000);
@@ -92,7 +123,10 @@ export async function benchKmip(options: { durationMs?: number; pykmipDurationMs
   const version: KmipVersion = { major: 1, minor: 4 };
   const data = new Uint8Array(randomBytes(4096));
   try {
-    for (const target of [{ name: "kmipd", port: kmipd.port, duration: durationMs }, { name: "PyKMIP", port: py.port, duration: pyDuration }]) {
+    for (const target of [
+      { name: "kmipd", port: kmipd.port, duration: durationMs },
+      { name: "PyKMIP", port: py.port, duration: pyDuration },
+    ]) {
       const address = { host: "127.0.0.1", port: target.port };
       const client = new KmipClient({ servers: [address], tls, version });
       const id = await client.create({ algorithm: "AES", length: 256, usage: "Encrypt Decrypt" });
@@ -104,20 +138,50 @@ export async function benchKmip(options: { durationMs?: number; pykmipDurationMs
       } catch {
         mode = "CBC";
       }
-      const cryptoParams = struct("CryptographicParameters", [item("BlockCipherMode", mode), mode === "CBC" && item("PaddingMethod", "PKCS5"), mode === "GCM" && item("TagLength", 16), item("CryptographicAlgorithm", "AES")]);
+      const cryptoParams = struct("CryptographicParameters", [
+        item("BlockCipherMode", mode),
+        mode === "CBC" && item("PaddingMethod", "PKCS5"),
+        mode === "GCM" && item("TagLength", 16),
+        item("CryptographicAlgorithm", "AES"),
+      ]);
       const iv = new Uint8Array(mode === "GCM" ? 12 : 16);
       const reqs: Record<string, () => Uint8Array> = {
-        Get: ((b) => () => b)(request(version, "Get", [item("UniqueIdentifier", id)])),
-        [`Encrypt 4 KiB (AES-${mode})`]: ((b) => () => b)(request(version, "Encrypt", [item("UniqueIdentifier", id), cryptoParams, item("Data", data), item("IVCounterNonce", iv)])),
-        Create: ((b) => () => b)(request(version, "Create", [item("ObjectType", "SymmetricKey"), ...client.attributes([
-          { name: "CryptographicAlgorithm", value: "AES" }, { name: "CryptographicLength", value: 256 }, { name: "CryptographicUsageMask", value: "Encrypt Decrypt" },
-        ])])),
+        Get: (
+          (b) => () =>
+            b
+        )(request(version, "Get", [item("UniqueIdentifier", id)])),
+        [`Encrypt 4 KiB (AES-${mode})`]: (
+          (b) => () =>
+            b
+        )(request(version, "Encrypt", [item("UniqueIdentifier", id), cryptoParams, item("Data", data), item("IVCounterNonce", iv)])),
+        Create: (
+          (b) => () =>
+            b
+        )(
+          request(version, "Create", [
+            item("ObjectType", "SymmetricKey"),
+            ...client.attributes([
+              { name: "CryptographicAlgorithm", value: "AES" },
+              { name: "CryptographicLength", value: 256 },
+              { name: "CryptographicUsageMask", value: "Encrypt Decrypt" },
+            ]),
+          ]),
+        ),
       };
       client.close();
       for (const [operation, req] of Object.entries(reqs)) {
         for (const n of levels) {
           const r = await load(address, tls, req, n, target.duration);
-          results.push({ server: target.name, operation, connections: n, opsPerSec: r.ops / r.seconds, p50Ms: percentile(r.lat, 50), p99Ms: percentile(r.lat, 99), errors: r.errors, note: mode === "CBC" && operation.startsWith("Encrypt") ? "no AES-GCM in PyKMIP" : undefined });
+          results.push({
+            server: target.name,
+            operation,
+            connections: n,
+            opsPerSec: r.ops / r.seconds,
+            p50Ms: percentile(r.lat, 50),
+            p99Ms: percentile(r.lat, 99),
+            errors: r.errors,
+            note: mode === "CBC" && operation.startsWith("Encrypt") ? "no AES-GCM in PyKMIP" : undefined,
+          });
         }
       }
     }
@@ -131,12 +195,17 @@ export async function benchKmip(options: { durationMs?: number; pykmipDurationMs
 
 /** The results as a Markdown table with kmipd/PyKMIP ratios. */
 export function kmipTable(results: KmipResult[]): string {
-  const lines = ["| operation | connections | kmipd ops/s | p50 / p99 ms | PyKMIP ops/s | p50 / p99 ms | kmipd ÷ PyKMIP |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"];
+  const lines = [
+    "| operation | connections | kmipd ops/s | p50 / p99 ms | PyKMIP ops/s | p50 / p99 ms | kmipd ÷ PyKMIP |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
   const key = (r: KmipResult) => `${r.operation.replace(/\(AES-\w+\)/, "")}|${r.connections}`;
   const py = new Map(results.filter((r) => r.server === "PyKMIP").map((r) => [key(r), r]));
   for (const k of results.filter((r) => r.server === "kmipd")) {
     const p = py.get(key(k));
-    lines.push(`| ${k.operation}${p?.note ? ` (PyKMIP: ${p.operation.match(/AES-\w+/)?.[0]})` : ""} | ${k.connections} | ${k.opsPerSec.toFixed(0)}${k.errors ? ` (${k.errors} errors)` : ""} | ${k.p50Ms.toFixed(2)} / ${k.p99Ms.toFixed(2)} | ${p ? p.opsPerSec.toFixed(0) + (p.errors ? ` (${p.errors} errors)` : "") : "–"} | ${p ? `${p.p50Ms.toFixed(1)} / ${p.p99Ms.toFixed(1)}` : "–"} | ${p ? (k.opsPerSec / p.opsPerSec).toFixed(0) + "×" : "–"} |`);
+    lines.push(
+      `| ${k.operation}${p?.note ? ` (PyKMIP: ${p.operation.match(/AES-\w+/)?.[0]})` : ""} | ${k.connections} | ${k.opsPerSec.toFixed(0)}${k.errors ? ` (${k.errors} errors)` : ""} | ${k.p50Ms.toFixed(2)} / ${k.p99Ms.toFixed(2)} | ${p ? p.opsPerSec.toFixed(0) + (p.errors ? ` (${p.errors} errors)` : "") : "–"} | ${p ? `${p.p50Ms.toFixed(1)} / ${p.p99Ms.toFixed(1)}` : "–"} | ${p ? (k.opsPerSec / p.opsPerSec).toFixed(0) + "×" : "–"} |`,
+    );
   }
   return lines.join("\n");
 }

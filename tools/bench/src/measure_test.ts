@@ -3,12 +3,16 @@ import { measure, measureCommand } from "./measure.ts";
 
 test("measure reports the median rate of timed batches and counts every call", (t) => {
   let calls = 0;
-  const m = measure("spin", () => {
-    calls++;
-    let x = 0;
-    for (let i = 0; i < 1000; i++) x += i;
-    return x;
-  }, { warmupMs: 10, batchMs: 20, batches: 3 });
+  const m = measure(
+    "spin",
+    () => {
+      calls++;
+      let x = 0;
+      for (let i = 0; i < 1000; i++) x += i;
+      return x;
+    },
+    { warmupMs: 10, batchMs: 20, batches: 3 },
+  );
   t.true(m.opsPerSec > 0);
   t.true(calls > m.ops, "warm-up calls are not counted in ops");
   t.is(m.ops % 16, 0);
@@ -17,10 +21,14 @@ test("measure reports the median rate of timed batches and counts every call", (
 
 test("a slower operation measures slower", (t) => {
   const fast = measure("fast", () => 1, { warmupMs: 5, batchMs: 20, batches: 3 });
-  const slow = measure("slow", () => {
-    const end = performance.now() + 0.05;
-    while (performance.now() < end);
-  }, { warmupMs: 5, batchMs: 20, batches: 3 });
+  const slow = measure(
+    "slow",
+    () => {
+      const end = performance.now() + 0.05;
+      while (performance.now() < end);
+    },
+    { warmupMs: 5, batchMs: 20, batches: 3 },
+  );
   t.true(slow.usPerOp > fast.usPerOp * 5);
 });
 

@@ -69,7 +69,18 @@ try {
 
   step("Credential activation: only this TPM, holding both EK and AK, recovers the secret");
   const secret = randomBytes(16).toString("hex");
-  tactl(["tpm", "make-credential", "--ek", path.join(work, "ek", "ek.pub"), "--name", path.join(work, "ak", "ak.name"), "--secret", secret, "--out", path.join(work, "cred.bin")]);
+  tactl([
+    "tpm",
+    "make-credential",
+    "--ek",
+    path.join(work, "ek", "ek.pub"),
+    "--name",
+    path.join(work, "ak", "ak.name"),
+    "--secret",
+    secret,
+    "--out",
+    path.join(work, "cred.bin"),
+  ]);
   const recovered = tactl(["tpm", "activate-credential", ...T, "--ak", path.join(work, "ak"), "--in", path.join(work, "cred.bin")]).trim();
   if (recovered !== secret) throw new Error(`activate-credential recovered ${recovered}, expected ${secret}`);
 
@@ -77,21 +88,43 @@ try {
   const nonce = randomBytes(20).toString("hex");
   const q = path.join(work, "quote");
   tactl(["tpm", "quote", ...T, "--ak", path.join(work, "ak"), "--pcrs", "sha256:0,1,2,3,4,5,6,7,8,9,14", "--nonce", nonce, "--out-dir", q]);
-  tactl(["tpm", "verify-quote", "--ak", path.join(work, "ak", "ak.pub"), "--msg", path.join(q, "quote.msg"), "--sig", path.join(q, "quote.sig"), "--nonce", nonce, "--pcrs", path.join(q, "pcrs.json")]);
+  tactl([
+    "tpm",
+    "verify-quote",
+    "--ak",
+    path.join(work, "ak", "ak.pub"),
+    "--msg",
+    path.join(q, "quote.msg"),
+    "--sig",
+    path.join(q, "quote.sig"),
+    "--nonce",
+    nonce,
+    "--pcrs",
+    path.join(q, "pcrs.json"),
+  ]);
 
   step("The same quote checked by tpm2-tools");
   tool("tpm2_checkquote", ["-u", path.join(work, "ak", "ak.pub"), "-m", path.join(q, "quote.msg"), "-s", path.join(q, "quote.sig"), "-q", nonce]);
 
   step("A quote checked against a different nonce is rejected");
-  tactl(["tpm", "verify-quote", "--ak", path.join(work, "ak", "ak.pub"), "--msg", path.join(q, "quote.msg"), "--sig", path.join(q, "quote.sig"), "--nonce", "00"], 1);
+  tactl(
+    ["tpm", "verify-quote", "--ak", path.join(work, "ak", "ak.pub"), "--msg", path.join(q, "quote.msg"), "--sig", path.join(q, "quote.sig"), "--nonce", "00"],
+    1,
+  );
 
   step("The boot's event log replays to exactly the quoted PCRs (why the PCRs hold what they hold)");
   const shown = JSON.parse(tactl(["eventlog", "show", path.join(work, "boot.log"), "--json"], 0, true));
-  process.stdout.write(`${shown.events.length} events; Secure Boot ${shown.secureBoot.enabled ? "enabled" : "disabled"}; db certificates: ${shown.secureBoot.dbCertificates.map((c: { subject?: string }) => c.subject ?? "?").join("; ")}\n`);
+  process.stdout.write(
+    `${shown.events.length} events; Secure Boot ${shown.secureBoot.enabled ? "enabled" : "disabled"}; db certificates: ${shown.secureBoot.dbCertificates.map((c: { subject?: string }) => c.subject ?? "?").join("; ")}\n`,
+  );
   tactl(["eventlog", "verify", path.join(work, "boot.log"), "--pcrs", path.join(q, "pcrs.json")]);
 
   step("A key kept by kmipd, the embedded KMIP server (mutual TLS, SQLite, keys wrapped at rest)");
-  const kmipd = spawn(process.execPath, [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", path.join(work, "kmipd"), "--log-level", "warn"], { stdio: ["ignore", "ignore", "pipe"] });
+  const kmipd = spawn(
+    process.execPath,
+    [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", path.join(work, "kmipd"), "--log-level", "warn"],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
   try {
     const port = await new Promise<number>((resolve, reject) => {
       let err = "";
@@ -103,18 +136,30 @@ try {
       kmipd.once("exit", (code) => reject(new Error(`kmipd exited ${code}: ${err}`)));
     });
     const tls = path.join(work, "kmipd", "tls");
-    const K = ["--server", `127.0.0.1:${port}`, "--cert", path.join(tls, "client.pem"), "--key", path.join(tls, "client-key.pem"), "--ca", path.join(tls, "ca.pem")];
+    const K = [
+      "--server",
+      `127.0.0.1:${port}`,
+      "--cert",
+      path.join(tls, "client.pem"),
+      "--key",
+      path.join(tls, "client-key.pem"),
+      "--ca",
+      path.join(tls, "ca.pem"),
+    ];
     const id = JSON.parse(tactl(["kmip", "create", ...K, "--alg", "AES", "--length", "256", "--name", "vtpm-state-key", "--json"])).id as string;
     tactl(["kmip", "activate", id, ...K]);
     await writeFile(path.join(work, "secret.txt"), "vTPM state for an attested host");
     tactl(["kmip", "encrypt", id, ...K, "--in", path.join(work, "secret.txt"), "--out", path.join(work, "secret.enc")]);
     tactl(["kmip", "decrypt", id, ...K, "--in", path.join(work, "secret.enc"), "--out", path.join(work, "secret.out")]);
-    if ((await readFile(path.join(work, "secret.out"), "utf8")) !== "vTPM state for an attested host") throw new Error("kmip decrypt did not give back the plaintext");
+    if ((await readFile(path.join(work, "secret.out"), "utf8")) !== "vTPM state for an attested host")
+      throw new Error("kmip decrypt did not give back the plaintext");
   } finally {
     kmipd.kill("SIGTERM");
   }
 
-  process.stdout.write("\nDemo complete: host booted and measured, EK certified, AK bound, credential activated, quote and event log verified, key kept and used through KMIP.\n");
+  process.stdout.write(
+    "\nDemo complete: host booted and measured, EK certified, AK bound, credential activated, quote and event log verified, key kept and used through KMIP.\n",
+  );
 } finally {
   await sw.stop();
   await rm(work, { recursive: true, force: true });

@@ -7,15 +7,7 @@ import { item, parseXml, struct, type Ttlv } from "@tessera/kmip";
 import { KmipConnection } from "@tessera/kmip-client";
 import { caseIdentity } from "./isolation.ts";
 import { loadConfig, startKmipd, type Kmipd } from "@tessera/kmipd";
-import {
-  bindRequest,
-  caseInfo,
-  CaseState,
-  compareResponse,
-  DEFAULT_VECTORS,
-  runCase,
-  type CaseResult,
-} from "./runner.ts";
+import { bindRequest, caseInfo, CaseState, compareResponse, DEFAULT_VECTORS, runCase, type CaseResult } from "./runner.ts";
 
 const VECTORS = process.env.KMIP_TEST_VECTORS ?? DEFAULT_VECTORS;
 
@@ -25,10 +17,7 @@ const NOW = Date.UTC(2025, 0, 1, 12, 0, 0);
 const header21 = `<ResponseHeader><ProtocolVersion><ProtocolVersionMajor type="Integer" value="2"/><ProtocolVersionMinor type="Integer" value="1"/></ProtocolVersion>
   <TimeStamp type="DateTime" value="$NOW"/><ServerCorrelationValue type="TextString" value="A5E83842-2A456820-5"/><BatchCount type="Integer" value="1"/></ResponseHeader>`;
 
-function expectedResponse(
-  operation: string,
-  payload: string,
-): ReturnType<typeof parseXml>[number] {
+function expectedResponse(operation: string, payload: string): ReturnType<typeof parseXml>[number] {
   return parseXml(`<ResponseMessage>${header21}<BatchItem><Operation type="Enumeration" value="${operation}"/>
     <ResultStatus type="Enumeration" value="Success"/><ResponsePayload>${payload}</ResponsePayload></BatchItem></ResponseMessage>`)[0];
 }
@@ -36,18 +25,11 @@ function expectedResponse(
 function actualResponse(operation: string, payload: Ttlv[], time = NOW): Ttlv {
   return struct("ResponseMessage", [
     struct("ResponseHeader", [
-      struct("ProtocolVersion", [
-        item("ProtocolVersionMajor", 2),
-        item("ProtocolVersionMinor", 1),
-      ]),
+      struct("ProtocolVersion", [item("ProtocolVersionMajor", 2), item("ProtocolVersionMinor", 1)]),
       item("TimeStamp", new Date(time)),
       item("BatchCount", 1),
     ]),
-    struct("BatchItem", [
-      item("Operation", operation),
-      item("ResultStatus", "Success"),
-      struct("ResponsePayload", payload),
-    ]),
+    struct("BatchItem", [item("Operation", operation), item("ResultStatus", "Success"), struct("ResponsePayload", payload)]),
   ]);
 }
 
@@ -59,33 +41,13 @@ test("placeholders bind on first sight, then must match; requests send the bound
     "Create",
     `<ObjectType type="Enumeration" value="SymmetricKey"/><UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_0"/>`,
   );
-  t.deepEqual(
-    compareResponse(
-      exp,
-      actualResponse("Create", [
-        item("ObjectType", "SymmetricKey"),
-        item("UniqueIdentifier", "key-1"),
-      ]),
-      s,
-    ),
-    [],
-  );
+  t.deepEqual(compareResponse(exp, actualResponse("Create", [item("ObjectType", "SymmetricKey"), item("UniqueIdentifier", "key-1")]), s), []);
   t.is(s.bindings.get("$UNIQUE_IDENTIFIER_0")?.value, "key-1");
   t.true(s.generated.has("key-1"), "Create makes a server-generated object");
 
-  const again = compareResponse(
-    exp,
-    actualResponse("Create", [
-      item("ObjectType", "SymmetricKey"),
-      item("UniqueIdentifier", "key-2"),
-    ]),
-    s,
-  );
+  const again = compareResponse(exp, actualResponse("Create", [item("ObjectType", "SymmetricKey"), item("UniqueIdentifier", "key-2")]), s);
   t.is(again.length, 1);
-  t.is(
-    again[0].path,
-    "ResponseMessage/BatchItem[0]/ResponsePayload/UniqueIdentifier",
-  );
+  t.is(again[0].path, "ResponseMessage/BatchItem[0]/ResponsePayload/UniqueIdentifier");
   t.regex(again[0].expected, /\$UNIQUE_IDENTIFIER_0 = TextString "key-1"/);
   t.is(again[0].actual, 'TextString "key-2"');
 
@@ -98,64 +60,24 @@ test("placeholders bind on first sight, then must match; requests send the bound
   const fields = (payload[1].value as Ttlv[]).map((c) => c.value);
   t.deepEqual(fields, ["key-1", BigInt(NOW / 1000 - 3600)]);
 
-  t.throws(
-    () =>
-      bindRequest(
-        parseXml(
-          `<UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_7"/>`,
-        )[0],
-        s,
-      ),
-    { message: /before any response/ },
-  );
+  t.throws(() => bindRequest(parseXml(`<UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_7"/>`)[0], s), { message: /before any response/ });
 });
 
 test("$NOW must be within the tolerance, and a second identifier must be new", (t) => {
   const s = state();
-  const exp = expectedResponse(
-    "Create",
-    `<UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_0"/>`,
-  );
-  t.deepEqual(
-    compareResponse(
-      exp,
-      actualResponse("Create", [item("UniqueIdentifier", "a")], NOW + 119_000),
-      s,
-    ),
-    [],
-  );
-  const late = compareResponse(
-    exp,
-    actualResponse("Create", [item("UniqueIdentifier", "a")], NOW + 3_600_000),
-    s,
-  );
+  const exp = expectedResponse("Create", `<UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_0"/>`);
+  t.deepEqual(compareResponse(exp, actualResponse("Create", [item("UniqueIdentifier", "a")], NOW + 119_000), s), []);
+  const late = compareResponse(exp, actualResponse("Create", [item("UniqueIdentifier", "a")], NOW + 3_600_000), s);
   t.is(late.length, 1);
   t.is(late[0].path, "ResponseMessage/ResponseHeader/TimeStamp");
-  const exp1 = expectedResponse(
-    "Create",
-    `<UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_1"/>`,
-  );
-  const same = compareResponse(
-    exp1,
-    actualResponse("Create", [item("UniqueIdentifier", "a")]),
-    s,
-  );
+  const exp1 = expectedResponse("Create", `<UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_1"/>`);
+  const same = compareResponse(exp1, actualResponse("Create", [item("UniqueIdentifier", "a")]), s);
   t.regex(same[0]?.expected ?? "", /new identifier/);
 });
 
 test("a wrong value is detected", (t) => {
-  const exp = expectedResponse(
-    "Get",
-    `<ObjectType type="Enumeration" value="SymmetricKey"/><UniqueIdentifier type="TextString" value="1"/>`,
-  );
-  const m = compareResponse(
-    exp,
-    actualResponse("Get", [
-      item("ObjectType", "SecretData"),
-      item("UniqueIdentifier", "1"),
-    ]),
-    state(),
-  );
+  const exp = expectedResponse("Get", `<ObjectType type="Enumeration" value="SymmetricKey"/><UniqueIdentifier type="TextString" value="1"/>`);
+  const m = compareResponse(exp, actualResponse("Get", [item("ObjectType", "SecretData"), item("UniqueIdentifier", "1")]), state());
   t.deepEqual(m, [
     {
       path: "ResponseMessage/BatchItem[0]/ResponsePayload/ObjectType",
@@ -166,15 +88,8 @@ test("a wrong value is detected", (t) => {
 });
 
 test("a wrong type is detected", (t) => {
-  const exp = expectedResponse(
-    "Get",
-    `<UniqueIdentifier type="TextString" value="1"/>`,
-  );
-  const m = compareResponse(
-    exp,
-    actualResponse("Get", [{ tag: 0x420094, type: 0x02, value: 1 }]),
-    state(),
-  );
+  const exp = expectedResponse("Get", `<UniqueIdentifier type="TextString" value="1"/>`);
+  const m = compareResponse(exp, actualResponse("Get", [{ tag: 0x420094, type: 0x02, value: 1 }]), state());
   t.is(m.length, 1);
   t.is(m[0].expected, 'TextString "1"');
   t.is(m[0].actual, "Integer 1");
@@ -186,10 +101,7 @@ test("a missing field is detected", (t) => {
     `<UniqueIdentifier type="TextString" value="1"/><Attributes>
     <CryptographicAlgorithm type="Enumeration" value="AES"/><CryptographicLength type="Integer" value="128"/></Attributes>`,
   );
-  const act = actualResponse("GetAttributes", [
-    item("UniqueIdentifier", "1"),
-    struct("Attributes", [item("CryptographicLength", 128)]),
-  ]);
+  const act = actualResponse("GetAttributes", [item("UniqueIdentifier", "1"), struct("Attributes", [item("CryptographicLength", 128)])]);
   t.deepEqual(compareResponse(exp, act, state()), [
     {
       path: "ResponseMessage/BatchItem[0]/ResponsePayload/Attributes/CryptographicAlgorithm",
@@ -205,8 +117,7 @@ test("an extra field is detected, with the index of repeated fields", (t) => {
     <ResponsePayload><UniqueIdentifier type="TextString" value="1"/>
     <Attribute><AttributeName type="TextString" value="State"/><AttributeValue type="Enumeration" value="PreActive"/></Attribute>
     </ResponsePayload></BatchItem></ResponseMessage>`)[0];
-  const attr = (name: string, value: Ttlv) =>
-    struct("Attribute", [item("AttributeName", name), value]);
+  const attr = (name: string, value: Ttlv) => struct("Attribute", [item("AttributeName", name), value]);
   const act = actualResponse("GetAttributes", [
     item("UniqueIdentifier", "1"),
     attr("State", item("AttributeValue", 1, 0x05)),
@@ -216,8 +127,7 @@ test("an extra field is detected, with the index of repeated fields", (t) => {
     {
       path: "ResponseMessage/BatchItem[0]/ResponsePayload/Attribute[1]",
       expected: "(absent)",
-      actual:
-        'Structure {AttributeName="Cryptographic Usage Mask", AttributeValue=12}',
+      actual: 'Structure {AttributeName="Cryptographic Usage Mask", AttributeValue=12}',
     },
   ]);
 });
@@ -236,21 +146,14 @@ test("only the documented server-chosen values escape comparison", (t) => {
     actualResponse("GetAttributes", [
       item("UniqueIdentifier", uid),
       struct("Attributes", [
-        struct("Digest", [
-          item("HashingAlgorithm", "SHA_256"),
-          item("DigestValue", new Uint8Array([9, 9])),
-          item("KeyFormatType", "Raw"),
-        ]),
+        struct("Digest", [item("HashingAlgorithm", "SHA_256"), item("DigestValue", new Uint8Array([9, 9])), item("KeyFormatType", "Raw")]),
       ]),
     ]);
   // A server-generated key's digest is free; a registered key's is not. ServerCorrelationValue may be absent.
   t.deepEqual(compareResponse(exp("gen"), act("gen"), s), []);
   const m = compareResponse(exp("reg"), act("reg"), s);
   t.is(m.length, 1);
-  t.is(
-    m[0].path,
-    "ResponseMessage/BatchItem[0]/ResponsePayload/Attributes/Digest/DigestValue",
-  );
+  t.is(m[0].path, "ResponseMessage/BatchItem[0]/ResponsePayload/Attributes/Digest/DigestValue");
 });
 
 test("case files map to profile and version", (t) => {
@@ -274,9 +177,7 @@ let dir = "";
 
 test.before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "kmip-conformance-test-"));
-  kmipd = await startKmipd(
-    loadConfig(["--listen", "127.0.0.1:0", "--data-dir", dir], {}),
-  );
+  kmipd = await startKmipd(loadConfig(["--listen", "127.0.0.1:0", "--data-dir", dir], {}));
 });
 
 test.after.always(async () => {
@@ -284,23 +185,15 @@ test.after.always(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-
 function explain(r: CaseResult): string {
-  const lines = r.mismatches
-    .slice(0, 5)
-    .map(
-      (m) =>
-        `step ${m.step} ${m.operation}: ${m.path}: expected ${m.expected}, actual ${m.actual}`,
-    );
+  const lines = r.mismatches.slice(0, 5).map((m) => `step ${m.step} ${m.operation}: ${m.path}: expected ${m.expected}, actual ${m.actual}`);
   if (r.error) lines.push(r.error);
   return lines.join("\n");
 }
 
 // ava wants every test declared synchronously.
 const ACCEPTANCE = ["v1.4", "v2.1/mandatory"]
-  .flatMap((d) =>
-    readdirSync(path.join(VECTORS, d)).map((f) => path.join(VECTORS, d, f)),
-  )
+  .flatMap((d) => readdirSync(path.join(VECTORS, d)).map((f) => path.join(VECTORS, d, f)))
   .filter((f) => {
     const { profile, version } = caseInfo(f);
     // The acceptance set: Baseline and Symmetric Key Lifecycle (the issue's bar), and the block-cipher

@@ -20,20 +20,10 @@ import { readFile, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import {
-  KmipConnection,
-  type ClientTls,
-  type ServerAddress,
-} from "@tessera/kmip-client";
+import { KmipConnection, type ClientTls, type ServerAddress } from "@tessera/kmip-client";
 import { loadConfig, startKmipd } from "@tessera/kmipd";
 import { caseIdentity } from "./isolation.ts";
-import {
-  caseInfo,
-  DEFAULT_VECTORS,
-  findCases,
-  runCase,
-  type CaseResult,
-} from "./runner.ts";
+import { caseInfo, DEFAULT_VECTORS, findCases, runCase, type CaseResult } from "./runner.ts";
 
 const USAGE = `usage: kmip-conformance [--vectors DIR] [--profile P…] [--version 1.4|2.1] [--file F…]
                         [--server HOST:PORT --cert F --key F --ca F] [--json] [--require PROFILE…]`;
@@ -61,45 +51,25 @@ function summarize(results: readonly CaseResult[]): ProfileRow[] {
     if (r.passed) row.passed++;
     rows.set(key, row);
   }
-  return [...rows.values()].sort(
-    (a, b) =>
-      a.version.localeCompare(b.version) || a.profile.localeCompare(b.profile),
-  );
+  return [...rows.values()].sort((a, b) => a.version.localeCompare(b.version) || a.profile.localeCompare(b.profile));
 }
 
 function firstProblem(r: CaseResult): string {
   const m = r.mismatches[0];
   const parts: string[] = [];
-  if (m)
-    parts.push(
-      `step ${m.step} ${m.operation}: ${m.path}: expected ${m.expected}, actual ${m.actual}`,
-    );
+  if (m) parts.push(`step ${m.step} ${m.operation}: ${m.path}: expected ${m.expected}, actual ${m.actual}`);
   if (r.error) parts.push(r.error);
-  if (r.mismatches.length > 1)
-    parts.push(`(+${r.mismatches.length - 1} more mismatches)`);
+  if (r.mismatches.length > 1) parts.push(`(+${r.mismatches.length - 1} more mismatches)`);
   return parts.join(" ");
 }
 
 function table(rows: ProfileRow[]): string {
   const lines = [
     ["profile", "version", "passed", "rate"],
-    ...rows.map((r) => [
-      r.profile,
-      r.version,
-      `${r.passed}/${r.total}`,
-      `${Math.round((100 * r.passed) / r.total)}%`,
-    ]),
+    ...rows.map((r) => [r.profile, r.version, `${r.passed}/${r.total}`, `${Math.round((100 * r.passed) / r.total)}%`]),
   ];
-  const widths = lines[0].map((_, i) =>
-    Math.max(...lines.map((l) => l[i].length)),
-  );
-  return lines
-    .map((l) =>
-      l
-        .map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-        .join("  "),
-    )
-    .join("\n");
+  const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  return lines.map((l) => l.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ")).join("\n");
 }
 
 /** `--require A B --json` → `--require A --require B --json`: the flag takes several profiles. */
@@ -109,8 +79,7 @@ function spreadRequire(argv: string[]): string[] {
   for (const a of argv) {
     if (a === "--require") inRequire = true;
     else if (a.startsWith("-")) inRequire = false;
-    else if (inRequire && out[out.length - 1] !== "--require")
-      out.push("--require");
+    else if (inRequire && out[out.length - 1] !== "--require") out.push("--require");
     out.push(a);
   }
   return out;
@@ -140,11 +109,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const root = v.vectors ?? process.env.KMIP_TEST_VECTORS ?? DEFAULT_VECTORS;
-  let files = v.file?.length
-    ? v.file.map((f) => path.resolve(f))
-    : await findCases(root);
-  if (v.profile?.length)
-    files = files.filter((f) => v.profile!.includes(caseInfo(f).profile));
+  let files = v.file?.length ? v.file.map((f) => path.resolve(f)) : await findCases(root);
+  if (v.profile?.length) files = files.filter((f) => v.profile!.includes(caseInfo(f).profile));
   if (v.version) files = files.filter((f) => caseInfo(f).version === v.version);
   if (files.length === 0) throw new Error("no test cases selected");
 
@@ -155,8 +121,7 @@ async function main(argv: string[]): Promise<number> {
   if (v.server) {
     const m = /^(\[[0-9a-f:]+\]|[^:]+):(\d+)$/i.exec(v.server);
     if (!m) throw new Error(`--server: "${v.server}" is not HOST:PORT`);
-    if (!v.cert || !v.key || !v.ca)
-      throw new Error("--server needs --cert, --key and --ca");
+    if (!v.cert || !v.key || !v.ca) throw new Error("--server needs --cert, --key and --ca");
     address = { host: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2]) };
     tls = {
       cert: await readFile(v.cert, "utf8"),
@@ -165,9 +130,7 @@ async function main(argv: string[]): Promise<number> {
     };
   } else {
     const dir = await mkdtemp(path.join(os.tmpdir(), "kmip-conformance-"));
-    const k = await startKmipd(
-      loadConfig(["--listen", "127.0.0.1:0", "--data-dir", dir], {}),
-    );
+    const k = await startKmipd(loadConfig(["--listen", "127.0.0.1:0", "--data-dir", dir], {}));
     const g = k.generatedTls!;
     address = { host: "127.0.0.1", port: k.server.port };
     tls = {
@@ -200,9 +163,7 @@ async function main(argv: string[]): Promise<number> {
 
   const rows = summarize(results);
   const required = new Set(v.require ?? []);
-  const failedRequired = results.filter(
-    (r) => required.has(r.profile) && !r.passed,
-  );
+  const failedRequired = results.filter((r) => required.has(r.profile) && !r.passed);
   if (v.json) {
     console.log(JSON.stringify({ summary: rows, cases: results }, null, 2));
   } else {
@@ -212,8 +173,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`\n${passed}/${results.length} cases pass`);
     if (failures.length) {
       console.log("\nFailures:");
-      for (const r of failures)
-        console.log(`${r.name} (${r.version}): ${firstProblem(r)}`);
+      for (const r of failures) console.log(`${r.name} (${r.version}): ${firstProblem(r)}`);
     }
   }
   return failedRequired.length ? 1 : 0;

@@ -34,8 +34,8 @@ import {
 } from "@tessera/kmip";
 import { existsSync as fixturesExist } from "node:fs";
 // The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES = [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
-
+const SHARED_FIXTURES =
+  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
 
 /** Anything that sends one request message and resolves with the response bytes (a `KmipConnection`). */
 export interface KmipTransport {
@@ -134,27 +134,13 @@ export interface FreeValueRule {
 }
 
 /** Operations whose new objects carry key material (or certificates) the server generated. */
-const GENERATING_OPERATIONS = new Set([
-  "Create",
-  "CreateKeyPair",
-  "ReKey",
-  "ReKeyKeyPair",
-  "CreateSplitKey",
-  "Certify",
-  "ReCertify",
-]);
+const GENERATING_OPERATIONS = new Set(["Create", "CreateKeyPair", "ReKey", "ReKeyKeyPair", "CreateSplitKey", "Certify", "ReCertify"]);
 
 /** Tags of the identifiers a generating operation returns. */
-const IDENTIFIER_TAGS = new Set([
-  "UniqueIdentifier",
-  "PrivateKeyUniqueIdentifier",
-  "PublicKeyUniqueIdentifier",
-]);
+const IDENTIFIER_TAGS = new Set(["UniqueIdentifier", "PrivateKeyUniqueIdentifier", "PublicKeyUniqueIdentifier"]);
 
-const parentIs = (at: FieldContext, name: string) =>
-  at.ancestors[at.ancestors.length - 1] === name;
-const inResponsePayload = (at: FieldContext) =>
-  at.ancestors.includes("ResponsePayload");
+const parentIs = (at: FieldContext, name: string) => at.ancestors[at.ancestors.length - 1] === name;
+const inResponsePayload = (at: FieldContext) => at.ancestors.includes("ResponsePayload");
 
 /**
  * The fields a conforming server chooses and no test vector can predict — the only values, besides the
@@ -217,61 +203,44 @@ export const FREE_VALUES: readonly FreeValueRule[] = [
     why: "the server's CA signature, serial number and validity",
     applies: (at) => at.serverGeneratedObject && inResponsePayload(at),
   },
-  ...[
-    "Data",
-    "IVCounterNonce",
-    "AuthenticatedEncryptionTag",
-    "MACData",
-    "SignatureData",
-  ].map((tag): FreeValueRule => ({
+  ...["Data", "IVCounterNonce", "AuthenticatedEncryptionTag", "MACData", "SignatureData"].map((tag): FreeValueRule => ({
     tag,
     when: "in the response of an operation with a server-generated key",
     kind: "value",
     why: "output of a cryptographic operation under a key no vector knows",
-    applies: (at) =>
-      at.serverGeneratedObject && parentIs(at, "ResponsePayload"),
+    applies: (at) => at.serverGeneratedObject && parentIs(at, "ResponsePayload"),
   })),
-  ...["IVCounterNonce", "Data", "AuthenticatedEncryptionTag"].map(
-    (tag): FreeValueRule => ({
-      tag,
-      when: "in an Encrypt response when the request gave no IV and the server returned one",
-      kind: "value",
-      why: "the server generated the IV (and so the ciphertext)",
-      applies: (at) =>
-        at.operation === "Encrypt" &&
-        parentIs(at, "ResponsePayload") &&
-        !hasDescendant(at.requestPayload, "IVCounterNonce") &&
-        hasDescendant(at.responsePayload, "IVCounterNonce"),
-    }),
-  ),
+  ...["IVCounterNonce", "Data", "AuthenticatedEncryptionTag"].map((tag): FreeValueRule => ({
+    tag,
+    when: "in an Encrypt response when the request gave no IV and the server returned one",
+    kind: "value",
+    why: "the server generated the IV (and so the ciphertext)",
+    applies: (at) =>
+      at.operation === "Encrypt" &&
+      parentIs(at, "ResponsePayload") &&
+      !hasDescendant(at.requestPayload, "IVCounterNonce") &&
+      hasDescendant(at.responsePayload, "IVCounterNonce"),
+  })),
   {
     tag: "SignatureData",
     when: "in a Sign response with PSS padding or (EC)DSA",
     kind: "value",
     why: "randomized signature schemes give a different signature each time",
-    applies: (at) =>
-      at.operation === "Sign" &&
-      parentIs(at, "ResponsePayload") &&
-      at.schemes.some((n) => /PSS|DSA|^EC$/i.test(n)),
+    applies: (at) => at.operation === "Sign" && parentIs(at, "ResponsePayload") && at.schemes.some((n) => /PSS|DSA|^EC$/i.test(n)),
   },
   {
     tag: "Data",
     when: "in an Encrypt response under RSA (OAEP or PKCS#1 v1.5 padding)",
     kind: "value",
     why: "randomized encryption schemes give a different ciphertext each time",
-    applies: (at) =>
-      at.operation === "Encrypt" &&
-      parentIs(at, "ResponsePayload") &&
-      at.schemes.includes("RSA") &&
-      !at.schemes.includes("None"),
+    applies: (at) => at.operation === "Encrypt" && parentIs(at, "ResponsePayload") && at.schemes.includes("RSA") && !at.schemes.includes("None"),
   },
   {
     tag: "Data",
     when: "in an RNGRetrieve response",
     kind: "value",
     why: "random bytes",
-    applies: (at) =>
-      at.operation === "RNGRetrieve" && parentIs(at, "ResponsePayload"),
+    applies: (at) => at.operation === "RNGRetrieve" && parentIs(at, "ResponsePayload"),
   },
 ];
 
@@ -284,13 +253,7 @@ function hasDescendant(node: Ttlv | undefined, name: string): boolean {
 /** The algorithm and scheme names a request payload names, as plain tags or as KMIP 1.x attributes. */
 function schemeNames(node: Ttlv | undefined, version?: KmipVersion): string[] {
   const out: string[] = [];
-  const tags = new Set(
-    [
-      "CryptographicAlgorithm",
-      "PaddingMethod",
-      "DigitalSignatureAlgorithm",
-    ].map(tagOf),
-  );
+  const tags = new Set(["CryptographicAlgorithm", "PaddingMethod", "DigitalSignatureAlgorithm"].map(tagOf));
   const walk = (n: Ttlv) => {
     if (n.type !== 0x01) return;
     let attrTag: number | undefined;
@@ -299,10 +262,7 @@ function schemeNames(node: Ttlv | undefined, version?: KmipVersion): string[] {
         const t = attributeTagName(c.value);
         attrTag = t ? tagOf(t) : undefined;
       }
-      const ctx =
-        c.tag === tagOf("AttributeValue") && attrTag !== undefined
-          ? attrTag
-          : c.tag;
+      const ctx = c.tag === tagOf("AttributeValue") && attrTag !== undefined ? attrTag : c.tag;
       if (tags.has(ctx) && c.type === 0x05) out.push(enumText(c, ctx, version));
       walk(c);
     }
@@ -361,27 +321,14 @@ export function bindRequest(item: XmlItem, state: CaseState): Ttlv {
     const offset = nowPlaceholder(item.placeholder);
     if (offset !== undefined) {
       const seconds = BigInt(Math.floor(state.now() / 1000) + offset);
-      if (item.type === 0x09)
-        return { tag: item.tag, type: 0x09, value: seconds };
-      if (item.type === 0x0b)
-        return { tag: item.tag, type: 0x0b, value: seconds * 1_000_000n };
-      throw new Error(
-        `${tagName(item.tag)}: ${item.placeholder} on a ${TTLV_TYPE_NAME[item.type]}, not a DateTime`,
-      );
+      if (item.type === 0x09) return { tag: item.tag, type: 0x09, value: seconds };
+      if (item.type === 0x0b) return { tag: item.tag, type: 0x0b, value: seconds * 1_000_000n };
+      throw new Error(`${tagName(item.tag)}: ${item.placeholder} on a ${TTLV_TYPE_NAME[item.type]}, not a DateTime`);
     }
-    const bound =
-      state.bindings.get(item.placeholder) ??
-      (/^\$UNIQUE_IDENTIFIER/.test(item.placeholder)
-        ? undefined
-        : state.lastByTag.get(item.tag));
-    if (!bound)
-      throw new Error(
-        `${tagName(item.tag)}: the request uses ${item.placeholder} before any response gave it a value`,
-      );
+    const bound = state.bindings.get(item.placeholder) ?? (/^\$UNIQUE_IDENTIFIER/.test(item.placeholder) ? undefined : state.lastByTag.get(item.tag));
+    if (!bound) throw new Error(`${tagName(item.tag)}: the request uses ${item.placeholder} before any response gave it a value`);
     if (bound.type !== item.type) {
-      throw new Error(
-        `${tagName(item.tag)}: ${item.placeholder} is a ${TTLV_TYPE_NAME[bound.type]}, the request uses it as a ${TTLV_TYPE_NAME[item.type]}`,
-      );
+      throw new Error(`${tagName(item.tag)}: ${item.placeholder} is a ${TTLV_TYPE_NAME[bound.type]}, the request uses it as a ${TTLV_TYPE_NAME[item.type]}`);
     }
     return { ...bound, tag: item.tag } as Ttlv;
   }
@@ -420,12 +367,7 @@ interface Scope {
  * the bound request batch items' payloads, by batch item index, for the rules that depend on the request.
  * Returns the mismatches (empty when the response conforms).
  */
-export function compareResponse(
-  expected: XmlItem,
-  actual: Ttlv,
-  state: CaseState,
-  requests: readonly (Ttlv | undefined)[] = [],
-): Mismatch[] {
+export function compareResponse(expected: XmlItem, actual: Ttlv, state: CaseState, requests: readonly (Ttlv | undefined)[] = []): Mismatch[] {
   const out: Mismatch[] = [];
   const scope: Scope = {
     state,
@@ -437,8 +379,7 @@ export function compareResponse(
   };
   // What the new objects are (server-generated, which algorithm) is known before the comparison looks at them.
   const batchTag = tagOf("BatchItem");
-  const itemsOf = (m: Ttlv) =>
-    m.type === 0x01 ? m.value.filter((c) => c.tag === batchTag) : [];
+  const itemsOf = (m: Ttlv) => (m.type === 0x01 ? m.value.filter((c) => c.tag === batchTag) : []);
   const actualItems = itemsOf(actual);
   actualItems.forEach((b, i) => {
     const op = operationOf(b, scope.version);
@@ -446,8 +387,7 @@ export function compareResponse(
     for (const c of childrenOf(childNamed(b, "ResponsePayload"))) {
       if (!IDENTIFIER_TAGS.has(tagName(c.tag)) || c.type !== 0x07) continue;
       if (GENERATING_OPERATIONS.has(op)) state.generated.add(c.value);
-      if (GENERATING_OPERATIONS.has(op) || op === "Register")
-        state.schemes.set(c.value, schemeNames(requests[i], scope.version));
+      if (GENERATING_OPERATIONS.has(op) || op === "Register") state.schemes.set(c.value, schemeNames(requests[i], scope.version));
     }
   });
   const name = tagName(expected.tag);
@@ -460,17 +400,10 @@ export function compareResponse(
     return out;
   }
   const batchIndex = new Map<Ttlv, number>(actualItems.map((b, i) => [b, i]));
-  compareItem(
-    expected,
-    actual,
-    name,
-    { ...scope, ancestors: [] },
-    expected.tag,
-    (act) => {
-      const i = batchIndex.get(act);
-      return i === undefined ? undefined : requests[i];
-    },
-  );
+  compareItem(expected, actual, name, { ...scope, ancestors: [] }, expected.tag, (act) => {
+    const i = batchIndex.get(act);
+    return i === undefined ? undefined : requests[i];
+  });
   recordTags(actual, state);
   return out;
 }
@@ -481,15 +414,11 @@ function recordTags(node: Ttlv, state: CaseState): void {
 }
 
 function messageVersion(m: Ttlv | XmlItem): KmipVersion | undefined {
-  const h =
-    childNamed(m as Ttlv, "ResponseHeader") ??
-    childNamed(m as Ttlv, "RequestHeader");
+  const h = childNamed(m as Ttlv, "ResponseHeader") ?? childNamed(m as Ttlv, "RequestHeader");
   const pv = childNamed(h, "ProtocolVersion");
   const major = childNamed(pv, "ProtocolVersionMajor");
   const minor = childNamed(pv, "ProtocolVersionMinor");
-  return major?.type === 0x02 && minor?.type === 0x02
-    ? { major: major.value, minor: minor.value }
-    : undefined;
+  return major?.type === 0x02 && minor?.type === 0x02 ? { major: major.value, minor: minor.value } : undefined;
 }
 
 function childrenOf(node: Ttlv | undefined): Ttlv[] {
@@ -501,10 +430,7 @@ function childNamed(node: Ttlv | undefined, name: string): Ttlv | undefined {
   return childrenOf(node).find((c) => c.tag === tag);
 }
 
-function operationOf(
-  batchItem: Ttlv,
-  version: KmipVersion | undefined,
-): string | undefined {
+function operationOf(batchItem: Ttlv, version: KmipVersion | undefined): string | undefined {
   const op = childNamed(batchItem, "Operation");
   return op ? enumText(op, op.tag, version) : undefined;
 }
@@ -514,11 +440,7 @@ function resultStatusOf(batchItem: Ttlv): number | undefined {
   return s?.type === 0x05 ? s.value : undefined;
 }
 
-function ruleFor(
-  tag: string,
-  scope: Scope,
-  kind?: FreeValueRule["kind"],
-): FreeValueRule | undefined {
+function ruleFor(tag: string, scope: Scope, kind?: FreeValueRule["kind"]): FreeValueRule | undefined {
   const at: FieldContext = {
     tag,
     ancestors: scope.ancestors,
@@ -528,43 +450,23 @@ function ruleFor(
     serverGeneratedObject: scope.batch?.generated ?? false,
     schemes: scope.batch?.schemes ?? [],
   };
-  return FREE_VALUES.find(
-    (r) =>
-      r.tag === tag && (kind === undefined || r.kind === kind) && r.applies(at),
-  );
+  return FREE_VALUES.find((r) => r.tag === tag && (kind === undefined || r.kind === kind) && r.applies(at));
 }
 
-function compareItem(
-  exp: XmlItem,
-  act: Ttlv,
-  path: string,
-  scope: Scope,
-  ctxTag: number,
-  requestOf: (batchItem: Ttlv) => Ttlv | undefined,
-): void {
+function compareItem(exp: XmlItem, act: Ttlv, path: string, scope: Scope, ctxTag: number, requestOf: (batchItem: Ttlv) => Ttlv | undefined): void {
   const name = tagName(exp.tag);
-  const mismatch = (expected: string, actual: string) =>
-    scope.out.push({ path, expected, actual });
+  const mismatch = (expected: string, actual: string) => scope.out.push({ path, expected, actual });
   if (exp.type !== act.type) {
-    mismatch(
-      describe(exp, ctxTag, scope.version),
-      describe(act, ctxTag, scope.version),
-    );
+    mismatch(describe(exp, ctxTag, scope.version), describe(act, ctxTag, scope.version));
     return;
   }
   if (exp.placeholder !== undefined) {
-    comparePlaceholder(exp.placeholder, act, scope, (e) =>
-      mismatch(e, describe(act, ctxTag, scope.version)),
-    );
+    comparePlaceholder(exp.placeholder, act, scope, (e) => mismatch(e, describe(act, ctxTag, scope.version)));
     return;
   }
   const free = scope.free || ruleFor(name, scope) !== undefined;
   if (act.type !== 0x01 || exp.type !== 0x01) {
-    if (!free && !sameValue(exp, act))
-      mismatch(
-        describe(exp, ctxTag, scope.version),
-        describe(act, ctxTag, scope.version),
-      );
+    if (!free && !sameValue(exp, act)) mismatch(describe(exp, ctxTag, scope.version), describe(act, ctxTag, scope.version));
     return;
   }
   let inner: Scope = { ...scope, ancestors: [...scope.ancestors, name], free };
@@ -572,60 +474,34 @@ function compareItem(
     const request = requestOf(act);
     const response = childNamed(act, "ResponsePayload");
     const uid = tagOf("UniqueIdentifier");
-    const ids = [...childrenOf(request), ...childrenOf(response)].filter(
-      (c) => c.tag === uid,
-    );
+    const ids = [...childrenOf(request), ...childrenOf(response)].filter((c) => c.tag === uid);
     inner = {
       ...inner,
       batch: {
-        operation:
-          operationOf(act, scope.version) ??
-          operationOf(exp as Ttlv, scope.version),
+        operation: operationOf(act, scope.version) ?? operationOf(exp as Ttlv, scope.version),
         request,
         response,
-        generated: ids.some(
-          (c) => c.type === 0x07 && scope.state.generated.has(c.value),
-        ),
-        schemes: [
-          ...schemeNames(request, scope.version),
-          ...ids.flatMap((c) =>
-            c.type === 0x07 ? (scope.state.schemes.get(c.value) ?? []) : [],
-          ),
-        ],
+        generated: ids.some((c) => c.type === 0x07 && scope.state.generated.has(c.value)),
+        schemes: [...schemeNames(request, scope.version), ...ids.flatMap((c) => (c.type === 0x07 ? (scope.state.schemes.get(c.value) ?? []) : []))],
       },
     };
   }
   const before = scope.out.length;
   compareChildren(exp.value, act.value, path, inner, requestOf);
   // ResultMessage is not compared, but it tells why a server failed (or refused) an operation.
-  const message =
-    name === "BatchItem" ? childNamed(act, "ResultMessage") : undefined;
+  const message = name === "BatchItem" ? childNamed(act, "ResultMessage") : undefined;
   if (message?.type === 0x07) {
     for (const m of scope.out.slice(before)) {
-      if (
-        /\/(ResultStatus|ResultReason)$/.test(m.path) &&
-        m.actual !== "(absent)"
-      )
-        m.actual += ` (ResultMessage ${JSON.stringify(message.value)})`;
+      if (/\/(ResultStatus|ResultReason)$/.test(m.path) && m.actual !== "(absent)") m.actual += ` (ResultMessage ${JSON.stringify(message.value)})`;
     }
   }
 }
 
-function comparePlaceholder(
-  p: string,
-  act: Ttlv,
-  scope: Scope,
-  mismatch: (expected: string) => void,
-): void {
+function comparePlaceholder(p: string, act: Ttlv, scope: Scope, mismatch: (expected: string) => void): void {
   const state = scope.state;
   const offset = nowPlaceholder(p);
   if (offset !== undefined) {
-    const seconds =
-      act.type === 0x09
-        ? Number(act.value)
-        : act.type === 0x0b
-          ? Number(act.value / 1_000_000n)
-          : NaN;
+    const seconds = act.type === 0x09 ? Number(act.value) : act.type === 0x0b ? Number(act.value / 1_000_000n) : NaN;
     const want = Math.floor(state.now() / 1000) + offset;
     if (!(Math.abs(seconds - want) <= state.tolerance)) {
       mismatch(`${p} (${iso(BigInt(want))} ± ${state.tolerance} s)`);
@@ -634,17 +510,12 @@ function comparePlaceholder(
   }
   const bound = state.bindings.get(p);
   if (bound) {
-    if (bound.type !== act.type || !sameValue(bound, act))
-      mismatch(`${p} = ${describe(bound, bound.tag, scope.version)}`);
+    if (bound.type !== act.type || !sameValue(bound, act)) mismatch(`${p} = ${describe(bound, bound.tag, scope.version)}`);
     return;
   }
   if (/^\$UNIQUE_IDENTIFIER/.test(p)) {
     for (const [other, v] of state.bindings) {
-      if (
-        /^\$UNIQUE_IDENTIFIER/.test(other) &&
-        sameValue(v, act) &&
-        v.type === act.type
-      ) {
+      if (/^\$UNIQUE_IDENTIFIER/.test(other) && sameValue(v, act) && v.type === act.type) {
         mismatch(`${p}: a new identifier, not the one bound to ${other}`);
         return;
       }
@@ -655,8 +526,7 @@ function comparePlaceholder(
 
 function sameValue(a: Ttlv | XmlItem, b: Ttlv): boolean {
   if (a.type === 0x01 || b.type === 0x01) {
-    if (a.type !== 0x01 || b.type !== 0x01 || a.value.length !== b.value.length)
-      return false;
+    if (a.type !== 0x01 || b.type !== 0x01 || a.value.length !== b.value.length) return false;
     const bs = b.value;
     return a.value.every((c, i) => c.tag === bs[i].tag && sameValue(c, bs[i]));
   }
@@ -669,15 +539,8 @@ function sameValue(a: Ttlv | XmlItem, b: Ttlv): boolean {
 }
 
 /** Aligns children by tag (longest common subsequence), then compares the pairs; the rest are missing or extra. */
-function compareChildren(
-  exp: XmlItem[],
-  act: Ttlv[],
-  path: string,
-  scope: Scope,
-  requestOf: (batchItem: Ttlv) => Ttlv | undefined,
-): void {
-  const optional = (c: Ttlv | XmlItem) =>
-    ruleFor(tagName(c.tag), scope, "optional") !== undefined;
+function compareChildren(exp: XmlItem[], act: Ttlv[], path: string, scope: Scope, requestOf: (batchItem: Ttlv) => Ttlv | undefined): void {
+  const optional = (c: Ttlv | XmlItem) => ruleFor(tagName(c.tag), scope, "optional") !== undefined;
   const e = exp.filter((c) => !optional(c));
   const a = act.filter((c) => !optional(c));
   const repeated = new Set<number>();
@@ -695,15 +558,9 @@ function compareChildren(
   // LCS table over tags.
   const n = e.length;
   const m = a.length;
-  const L: number[][] = Array.from({ length: n + 1 }, () =>
-    new Array<number>(m + 1).fill(0),
-  );
+  const L: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
   for (let i = n - 1; i >= 0; i--) {
-    for (let j = m - 1; j >= 0; j--)
-      L[i][j] =
-        e[i].tag === a[j].tag
-          ? L[i + 1][j + 1] + 1
-          : Math.max(L[i + 1][j], L[i][j + 1]);
+    for (let j = m - 1; j >= 0; j--) L[i][j] = e[i].tag === a[j].tag ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
   }
   // The enumeration context of a KMIP 1.x AttributeValue is its sibling AttributeName.
   let attrCtx: number | undefined;
@@ -712,9 +569,7 @@ function compareChildren(
       const t = attributeTagName(c.value);
       attrCtx = t ? tagOf(t) : undefined;
     }
-    return c.tag === tagOf("AttributeValue") && attrCtx !== undefined
-      ? attrCtx
-      : c.tag;
+    return c.tag === tagOf("AttributeValue") && attrCtx !== undefined ? attrCtx : c.tag;
   };
   let i = 0;
   let j = 0;
@@ -751,40 +606,28 @@ function hex(b: Uint8Array): string {
 }
 
 /** A short rendering of an item for reports: `Enumeration PreActive`, `ByteString 0a1b…`, `Structure {…}`. */
-export function describe(
-  item: Ttlv | XmlItem,
-  ctxTag: number = item.tag,
-  version?: KmipVersion,
-): string {
-  if ("placeholder" in item && item.placeholder !== undefined)
-    return `${TTLV_TYPE_NAME[item.type]} ${item.placeholder}`;
-  const type =
-    TTLV_TYPE_NAME[item.type] ?? `type 0x${(item.type as number).toString(16)}`;
+export function describe(item: Ttlv | XmlItem, ctxTag: number = item.tag, version?: KmipVersion): string {
+  if ("placeholder" in item && item.placeholder !== undefined) return `${TTLV_TYPE_NAME[item.type]} ${item.placeholder}`;
+  const type = TTLV_TYPE_NAME[item.type] ?? `type 0x${(item.type as number).toString(16)}`;
   const cut = (s: string) => (s.length > 120 ? `${s.slice(0, 117)}…` : s);
   switch (item.type) {
     case 0x01: {
       const inner = item.value.map((c) => {
         const n = tagName(c.tag);
-        return c.type === 0x01
-          ? `${n} {…}`
-          : `${n}=${describe(c, c.tag, version).replace(/^\S+ /, "")}`;
+        return c.type === 0x01 ? `${n} {…}` : `${n}=${describe(c, c.tag, version).replace(/^\S+ /, "")}`;
       });
       return cut(`Structure {${inner.join(", ")}}`);
     }
     case 0x02: {
       const e = tagEnumeration(ctxTag);
-      return e && isMask(e)
-        ? `${type} ${item.value} (${maskText(e, item.value) || "none"})`
-        : `${type} ${item.value}`;
+      return e && isMask(e) ? `${type} ${item.value} (${maskText(e, item.value) || "none"})` : `${type} ${item.value}`;
     }
     case 0x05:
       return `${type} ${enumText(item, ctxTag, version)}`;
     case 0x07:
       return cut(`${type} ${JSON.stringify(item.value)}`);
     case 0x08:
-      return cut(
-        `${type} ${item.value.length === 0 ? "(empty)" : hex(item.value)}`,
-      );
+      return cut(`${type} ${item.value.length === 0 ? "(empty)" : hex(item.value)}`);
     case 0x09:
       return `${type} ${iso(item.value)}`;
     default:
@@ -803,25 +646,18 @@ export function caseInfo(file: string): {
   const name = path.basename(file).replace(/\.xml$/i, "");
   const profile = /^(.*?)-\d+-\d+/.exec(name)?.[1] ?? name;
   const v = /(?:^|[\\/])v(\d+\.\d+)(?:[\\/]|$)/.exec(path.dirname(file))?.[1];
-  const version =
-    v ?? /-(\d)(\d)(?:_|$)/.exec(name)?.slice(1, 3).join(".") ?? "?";
+  const version = v ?? /-(\d)(\d)(?:_|$)/.exec(name)?.slice(1, 3).join(".") ?? "?";
   return { name, profile, version };
 }
 
 /** Splits a parsed case into request/response pairs; throws when the file does not alternate them. */
-export function casePairs(
-  items: XmlItem[],
-): { request: XmlItem; response: XmlItem }[] {
+export function casePairs(items: XmlItem[]): { request: XmlItem; response: XmlItem }[] {
   const pairs: { request: XmlItem; response: XmlItem }[] = [];
   for (let i = 0; i < items.length; i += 2) {
     const request = items[i];
     const response = items[i + 1];
-    if (tagName(request.tag) !== "RequestMessage")
-      throw new Error(
-        `message ${i} is a ${tagName(request.tag)}, not a RequestMessage`,
-      );
-    if (!response || tagName(response.tag) !== "ResponseMessage")
-      throw new Error(`message ${i + 1} is not a ResponseMessage`);
+    if (tagName(request.tag) !== "RequestMessage") throw new Error(`message ${i} is a ${tagName(request.tag)}, not a RequestMessage`);
+    if (!response || tagName(response.tag) !== "ResponseMessage") throw new Error(`message ${i + 1} is not a ResponseMessage`);
     pairs.push({ request, response });
   }
   return pairs;
@@ -837,11 +673,7 @@ export function casePairs(
  * if (!r.passed) console.log(r.mismatches[0]);
  * ```
  */
-export async function runCase(
-  file: string,
-  conn: KmipTransport,
-  options: RunOptions = {},
-): Promise<CaseResult> {
+export async function runCase(file: string, conn: KmipTransport, options: RunOptions = {}): Promise<CaseResult> {
   const started = performance.now();
   const info = caseInfo(file);
   const result: CaseResult = {
@@ -854,10 +686,7 @@ export async function runCase(
     durationMs: 0,
   };
   const done = () => {
-    result.passed =
-      result.error === undefined &&
-      result.mismatches.length === 0 &&
-      result.stepsRun === result.steps;
+    result.passed = result.error === undefined && result.mismatches.length === 0 && result.stepsRun === result.steps;
     result.durationMs = Math.round(performance.now() - started);
     return result;
   };
@@ -873,16 +702,10 @@ export async function runCase(
   for (const [step, { request, response }] of pairs.entries()) {
     const version = messageVersion(request);
     const batchTag = tagOf("BatchItem");
-    const requestItems =
-      request.type === 0x01
-        ? request.value.filter((c) => c.tag === batchTag)
-        : [];
+    const requestItems = request.type === 0x01 ? request.value.filter((c) => c.tag === batchTag) : [];
     const operation = requestItems
       .map((b) => {
-        const op =
-          b.type === 0x01
-            ? b.value.find((c) => c.tag === tagOf("Operation"))
-            : undefined;
+        const op = b.type === 0x01 ? b.value.find((c) => c.tag === tagOf("Operation")) : undefined;
         return op ? enumText(op as Ttlv, op.tag, version) : "?";
       })
       .join("+");
@@ -895,10 +718,7 @@ export async function runCase(
     }
     let answer: Ttlv;
     try {
-      const bytes = await conn.send(
-        encodeTtlv(bound),
-        options.timeoutMs ?? 10_000,
-      );
+      const bytes = await conn.send(encodeTtlv(bound), options.timeoutMs ?? 10_000);
       result.stepsRun++;
       answer = decodeTtlv(bytes);
     } catch (e) {
@@ -908,8 +728,7 @@ export async function runCase(
     const payloads = childrenOf(bound)
       .filter((c) => c.tag === batchTag)
       .map((b) => childNamed(b, "RequestPayload"));
-    for (const m of compareResponse(response, answer, state, payloads))
-      result.mismatches.push({ step, operation, ...m });
+    for (const m of compareResponse(response, answer, state, payloads)) result.mismatches.push({ step, operation, ...m });
   }
   return done();
 }

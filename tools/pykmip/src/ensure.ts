@@ -81,9 +81,7 @@ export function ensurePykmip(): PykmipInstallation {
   if (!probe.ok) {
     const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
     if (!isRoot) {
-      throw new Error(
-        `PyKMIP is missing: ${probe.why}. Not running as root, so not installing; run: sudo apt-get install -y ${PYKMIP_DEBIAN_PACKAGE}`,
-      );
+      throw new Error(`PyKMIP is missing: ${probe.why}. Not running as root, so not installing; run: sudo apt-get install -y ${PYKMIP_DEBIAN_PACKAGE}`);
     }
     const problems = [aptGet(["update"]), aptGet(["install", "-y", "--no-install-recommends", PYKMIP_DEBIAN_PACKAGE])].filter(
       (p): p is string => p !== undefined,

@@ -18,19 +18,7 @@
  */
 export { ensurePykmip, PYKMIP_BINARIES, PYKMIP_DEBIAN_PACKAGE, type PykmipInstallation } from "./ensure.ts";
 export { makeTestPki, type CertKeyPair, type MakeTestPkiOptions, type PkiKeyType, type TestClients, type TestPki } from "./pki.ts";
-export {
-  defaultCipherSuites,
-  startPykmipServer,
-  type PykmipLogLevel,
-  type PykmipServer,
-  type StartPykmipServerOptions,
-} from "./server.ts";
-export {
-  runPykmipClient,
-  type ClientTlsFiles,
-  type PykmipSslVersion,
-  type PykmipTarget,
-  type RunPykmipClientOptions,
-} from "./client.ts";
+export { defaultCipherSuites, startPykmipServer, type PykmipLogLevel, type PykmipServer, type StartPykmipServerOptions } from "./server.ts";
+export { runPykmipClient, type ClientTlsFiles, type PykmipSslVersion, type PykmipTarget, type RunPykmipClientOptions } from "./client.ts";
 export { PYKMIP_CLIENT_RESULT_MARKER, PYKMIP_CLIENT_SCRIPT } from "./client_script.ts";
 export * from "./ops.ts";

@@ -46,13 +46,7 @@ export type UsageMaskName =
 
 /** KMIP Revocation Reason Code names (PyKMIP `RevocationReasonCode` members). */
 export type RevocationReasonName =
-  | "UNSPECIFIED"
-  | "KEY_COMPROMISE"
-  | "CA_COMPROMISE"
-  | "AFFILIATION_CHANGED"
-  | "SUPERSEDED"
-  | "CESSATION_OF_OPERATION"
-  | "PRIVILEGE_WITHDRAWN";
+  "UNSPECIFIED" | "KEY_COMPROMISE" | "CA_COMPROMISE" | "AFFILIATION_CHANGED" | "SUPERSEDED" | "CESSATION_OF_OPERATION" | "PRIVILEGE_WITHDRAWN";
 
 /** Fields shared by every op. */
 export interface PykmipOpBase {
@@ -365,9 +359,7 @@ export interface PykmipOpError {
 }
 
 /** Result of one op. */
-export type PykmipOpResult<V = JsonValue> =
-  | { readonly ok: true; readonly value: V }
-  | { readonly ok: false; readonly error: PykmipOpError };
+export type PykmipOpResult<V = JsonValue> = { readonly ok: true; readonly value: V } | { readonly ok: false; readonly error: PykmipOpError };
 
 /** Result type of a given op type. */
 export type PykmipOpResultFor<O extends PykmipOp> = PykmipOpResult<PykmipOpValues[O["op"]]>;

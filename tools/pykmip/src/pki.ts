@@ -153,25 +153,52 @@ export async function makeTestPki(dir: string, options: MakeTestPkiOptions = {})
 
   await openssl(
     [
-      "req", "-x509", "-new", "-config", cnf, ...newKeyArgs(keyType), "-nodes", "-sha256",
-      "-keyout", "ca.key", "-out", "ca.crt", "-days", days, "-subj", "/CN=Tessera PyKMIP Test CA",
+      "req",
+      "-x509",
+      "-new",
+      "-config",
+      cnf,
+      ...newKeyArgs(keyType),
+      "-nodes",
+      "-sha256",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      days,
+      "-subj",
+      "/CN=Tessera PyKMIP Test CA",
     ],
     dir,
   );
 
   const issue = async (base: string, cn: string, section: "server" | "client"): Promise<void> => {
     await openssl(
-      [
-        "req", "-new", "-config", cnf, ...newKeyArgs(keyType), "-nodes", "-sha256",
-        "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${cn}`,
-      ],
+      ["req", "-new", "-config", cnf, ...newKeyArgs(keyType), "-nodes", "-sha256", "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${cn}`],
       dir,
     );
     await openssl(
       [
-        "x509", "-req", "-sha256", "-in", `${base}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-set_serial", `0x${randomBytes(12).toString("hex")}`, "-days", days,
-        "-extfile", cnf, "-extensions", section, "-out", `${base}.crt`,
+        "x509",
+        "-req",
+        "-sha256",
+        "-in",
+        `${base}.csr`,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        `0x${randomBytes(12).toString("hex")}`,
+        "-days",
+        days,
+        "-extfile",
+        cnf,
+        "-extensions",
+        section,
+        "-out",
+        `${base}.crt`,
       ],
       dir,
     );

@@ -6,15 +6,7 @@ import test from "ava";
 import { createCipheriv, createHmac, createPublicKey, randomBytes, verify as cryptoVerify, constants } from "node:crypto";
 import { existsSync } from "node:fs";
 import net from "node:net";
-import {
-  ensurePykmip,
-  runPykmipClient,
-  startPykmipServer,
-  unwrapResult,
-  type KmipVersion,
-  type PykmipOpResult,
-  type PykmipServer,
-} from "./mod.ts";
+import { ensurePykmip, runPykmipClient, startPykmipServer, unwrapResult, type KmipVersion, type PykmipOpResult, type PykmipServer } from "./mod.ts";
 
 let server: PykmipServer | undefined;
 
@@ -170,9 +162,7 @@ test("RSA key pair: sign (PSS/SHA-256) verifies with Node and with signature_ver
   t.is(pub.objectType, "PUBLIC_KEY");
   t.is(pub.keyFormatType, "PKCS_1");
   const key = createPublicKey({ key: Buffer.from(pub.valueHex, "hex"), format: "der", type: "pkcs1" });
-  t.true(
-    cryptoVerify("sha256", Buffer.from(data, "hex"), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, sig),
-  );
+  t.true(cryptoVerify("sha256", Buffer.from(data, "hex"), { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, sig));
 });
 
 test("register HMAC key + MAC matches Node; register SecretData + get; locate paging; discovery", async (t) => {
@@ -254,7 +244,16 @@ test("policyFiles: a custom operation policy lets bob read (but not destroy) ali
     const name = unique("shared");
     const [created] = await runPykmipClient(shared, shared.pki, [{ op: "create", length: 128, name, operationPolicyName: "shared" }]);
     const uid = unwrapResult(created, "alice create");
-    const r = await runPykmipClient(shared, shared.pki, [{ op: "get", uid }, { op: "locate", name }, { op: "destroy", uid }], { client: "bob" });
+    const r = await runPykmipClient(
+      shared,
+      shared.pki,
+      [
+        { op: "get", uid },
+        { op: "locate", name },
+        { op: "destroy", uid },
+      ],
+      { client: "bob" },
+    );
     t.is(unwrapResult(r[0], "bob get").length, 128);
     t.deepEqual(unwrapResult(r[1], "bob locate"), [uid]);
     t.is(failure(r[2]).reason, "PERMISSION_DENIED");
@@ -310,7 +309,15 @@ test("RSA 2048 PKI works too (TLS 1.2 CBC suites)", async (t) => {
   try {
     t.is(rsa.pki.keyType, "rsa");
     t.regex(rsa.pki.ca.keyPem, /BEGIN PRIVATE KEY/);
-    const r = await runPykmipClient(rsa, rsa.pki, [{ op: "create", length: 128, as: "k" }, { op: "get", uid: "$k" }], { client: "bob" });
+    const r = await runPykmipClient(
+      rsa,
+      rsa.pki,
+      [
+        { op: "create", length: 128, as: "k" },
+        { op: "get", uid: "$k" },
+      ],
+      { client: "bob" },
+    );
     t.is(unwrapResult(r[1], "get").length, 128);
     t.regex(rsa.logs(), /Session cipher selected: \('[A-Z0-9-]*AES(128|256)-SHA(256|384)', 'TLSv1\.2'/);
   } finally {

@@ -84,9 +84,7 @@ export function ensureDebianPackages(packages: readonly string[]): void {
   const names = missing.map((m) => m.name);
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   if (!isRoot) {
-    throw new Error(
-      `Missing Debian packages: ${describe(missing)}. Not running as root, so not installing; run: sudo apt-get install -y ${names.join(" ")}`,
-    );
+    throw new Error(`Missing Debian packages: ${describe(missing)}. Not running as root, so not installing; run: sudo apt-get install -y ${names.join(" ")}`);
   }
   const problems: string[] = [];
   const update = runApt(["update"]);
@@ -95,8 +93,6 @@ export function ensureDebianPackages(packages: readonly string[]): void {
   if (install !== undefined) problems.push(install);
   const still = findMissingDebianPackages(packages);
   if (still.length > 0) {
-    throw new Error(
-      `Missing Debian packages after apt-get install: ${describe(still)}${problems.length > 0 ? ` [${problems.join("; ")}]` : ""}`,
-    );
+    throw new Error(`Missing Debian packages after apt-get install: ${describe(still)}${problems.length > 0 ? ` [${problems.join("; ")}]` : ""}`);
   }
 }

@@ -624,10 +624,7 @@ async function launchSwtpm(stateDir: string, endpoint: Endpoint, startup: boolea
     }
     if (Date.now() > deadline) {
       await terminate(managed, 500);
-      throw new SwtpmStartError(
-        `swtpm did not accept connections within ${readyTimeoutMs} ms: ${managed.commandLine}\n${managed.output.text.trim()}`,
-        false,
-      );
+      throw new SwtpmStartError(`swtpm did not accept connections within ${readyTimeoutMs} ms: ${managed.commandLine}\n${managed.output.text.trim()}`, false);
     }
     await sleep(20);
   }
@@ -673,18 +670,29 @@ async function provisionP256EkCert(l: Layout, identity: CertToolIdentity, readyT
     await runTool(
       SWTPM_BINARIES.swtpmLocalca,
       [
-        "--type", "ek",
-        "--ek", `x=${hex(jwk.x)},y=${hex(jwk.y)},id=secp256r1`,
-        "--dir", certDir,
-        "--tpm-spec-family", identity.specFamily,
-        "--tpm-spec-level", identity.specLevel,
-        "--tpm-spec-revision", identity.specRevision,
-        "--tpm-manufacturer", identity.manufacturer,
-        "--tpm-model", identity.model,
-        "--tpm-version", identity.version,
+        "--type",
+        "ek",
+        "--ek",
+        `x=${hex(jwk.x)},y=${hex(jwk.y)},id=secp256r1`,
+        "--dir",
+        certDir,
+        "--tpm-spec-family",
+        identity.specFamily,
+        "--tpm-spec-level",
+        identity.specLevel,
+        "--tpm-spec-revision",
+        identity.specRevision,
+        "--tpm-manufacturer",
+        identity.manufacturer,
+        "--tpm-model",
+        identity.model,
+        "--tpm-version",
+        identity.version,
         "--tpm2",
-        "--configfile", l.localcaConf,
-        "--optsfile", l.localcaOptions,
+        "--configfile",
+        l.localcaConf,
+        "--optsfile",
+        l.localcaOptions,
       ],
       30000,
     );
@@ -864,13 +872,17 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<SwtpmInsta
     await writeConfigs(l, options.pcrBanks ?? ["sha256"]);
     const setupArgs = [
       "--tpm2",
-      "--tpmstate", l.stateDir,
+      "--tpmstate",
+      l.stateDir,
       "--create-ek-cert",
       "--create-platform-cert",
-      "--config", l.setupConf,
+      "--config",
+      l.setupConf,
       "--overwrite",
-      "--rsa-keysize", String(options.rsaKeySize ?? 2048),
-      "--write-ek-cert-files", l.ekCertDir,
+      "--rsa-keysize",
+      String(options.rsaKeySize ?? 2048),
+      "--write-ek-cert-files",
+      l.ekCertDir,
     ];
     if (options.createSpk !== undefined) setupArgs.push("--create-spk", ...(options.createSpk === "ecc" ? ["--ecc"] : []));
     const setup = await runTool(SWTPM_BINARIES.swtpmSetup, setupArgs, 60000, { ...process.env, XDG_CONFIG_HOME: dir });

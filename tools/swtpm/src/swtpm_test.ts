@@ -73,7 +73,10 @@ test("tcp swtpm has EK certificates in NV that chain to the local CA", async (t)
   const rootFile = path.join(tpm.dir, "root.pem");
   await writeFile(rootFile, tpm.caCertsPem[0]);
   const root = await run("openssl", ["x509", "-in", rootFile, "-noout", "-subject", "-issuer"]);
-  const [subject, issuer] = root.trim().split("\n").map((line) => line.replace(/^(subject|issuer)=/, ""));
+  const [subject, issuer] = root
+    .trim()
+    .split("\n")
+    .map((line) => line.replace(/^(subject|issuer)=/, ""));
   t.is(subject, issuer, `first CA cert is not self-signed:\n${root}`);
 
   const ekFile = path.join(tpm.dir, "ek-rsa.der");

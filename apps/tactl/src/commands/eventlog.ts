@@ -3,7 +3,15 @@
  * @module
  */
 import {
-  checkEventDigests, comparePcrs, decodeEvent, type DecodedEvent, eventTypeName, type EventLog, parseEventLog, replay, secureBootState,
+  checkEventDigests,
+  comparePcrs,
+  decodeEvent,
+  type DecodedEvent,
+  eventTypeName,
+  type EventLog,
+  parseEventLog,
+  replay,
+  secureBootState,
 } from "@tessera/eventlog";
 import { algName, toHex } from "@tessera/tpm2";
 import type { CommandSpec, Io } from "../cli.ts";
@@ -29,7 +37,11 @@ async function readLog(file: string): Promise<EventLog> {
 }
 
 function json(v: unknown): string {
-  return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x instanceof Uint8Array ? toHex(x) : x instanceof Map ? Object.fromEntries(x) : x), 2);
+  return JSON.stringify(
+    v,
+    (_k, x) => (typeof x === "bigint" ? x.toString() : x instanceof Uint8Array ? toHex(x) : x instanceof Map ? Object.fromEntries(x) : x),
+    2,
+  );
 }
 
 /** A one-line summary of decoded event data for the table. */
@@ -60,7 +72,9 @@ async function show(v: Values, io: Io, [file]: string[]): Promise<number> {
   const log = await readLog(file);
   const pcrs = replay(log);
   const events = log.events.map((e) => ({
-    index: e.index, pcr: e.pcr, type: eventTypeName(e.type),
+    index: e.index,
+    pcr: e.pcr,
+    type: eventTypeName(e.type),
     digests: Object.fromEntries([...e.digests].map(([alg, d]) => [algName(alg), toHex(d)])),
     data: decodeEvent(e, log),
   }));
@@ -69,17 +83,31 @@ async function show(v: Values, io: Io, [file]: string[]): Promise<number> {
     return EXIT.OK;
   }
   const bank = [...(log.events[0]?.digests.keys() ?? [])].includes(11) ? 11 : [...(log.events[0]?.digests.keys() ?? [4])][0];
-  const lines = [`format ${log.format}, ${log.events.length} events`, "", "  #  PCR  type                                digest (" + algName(bank) + ")    data"];
+  const lines = [
+    `format ${log.format}, ${log.events.length} events`,
+    "",
+    "  #  PCR  type                                digest (" + algName(bank) + ")    data",
+  ];
   for (const e of log.events) {
     const d = e.digests.get(bank);
-    lines.push(`${String(e.index).padStart(3)}  ${String(e.pcr).padStart(3)}  ${eventTypeName(e.type).padEnd(34)}  ${d ? toHex(d).slice(0, 16) + "…" : "-".padEnd(17)}  ${summary(decodeEvent(e, log))}`);
+    lines.push(
+      `${String(e.index).padStart(3)}  ${String(e.pcr).padStart(3)}  ${eventTypeName(e.type).padEnd(34)}  ${d ? toHex(d).slice(0, 16) + "…" : "-".padEnd(17)}  ${summary(decodeEvent(e, log))}`,
+    );
   }
   lines.push("", "PCRs:");
   for (const [b, m] of pcrs) for (const [i, val] of [...m].sort((x, y) => x[0] - y[0])) lines.push(`  ${algName(b)}:${String(i).padEnd(2)} ${toHex(val)}`);
   const sb = secureBootState(log);
-  lines.push("", `Secure Boot: ${sb.enabled === undefined ? "not measured" : sb.enabled ? "enabled" : "disabled"}; PK ${sb.pk ? "✓" : "–"} KEK ${sb.kek ? "✓" : "–"} db ${sb.db ? "✓" : "–"} dbx ${sb.dbx ? "✓" : "–"}; ${sb.dbCertificates.length} db certificate(s)`);
+  lines.push(
+    "",
+    `Secure Boot: ${sb.enabled === undefined ? "not measured" : sb.enabled ? "enabled" : "disabled"}; PK ${sb.pk ? "✓" : "–"} KEK ${sb.kek ? "✓" : "–"} db ${sb.db ? "✓" : "–"} dbx ${sb.dbx ? "✓" : "–"}; ${sb.dbCertificates.length} db certificate(s)`,
+  );
   const problems = checkEventDigests(log);
-  if (problems.length) lines.push("", `${problems.length} event(s) whose digest does not match their data:`, ...problems.map((p) => `  #${p.index} PCR ${p.pcr} ${p.type} ${p.bank}: ${p.reason}`));
+  if (problems.length)
+    lines.push(
+      "",
+      `${problems.length} event(s) whose digest does not match their data:`,
+      ...problems.map((p) => `  #${p.index} PCR ${p.pcr} ${p.type} ${p.bank}: ${p.reason}`),
+    );
   io.stdout(lines.join("\n") + "\n");
   return EXIT.OK;
 }
@@ -102,11 +130,20 @@ async function verify(v: Values, io: Io, [file]: string[]): Promise<number> {
 /** The `tactl eventlog` commands. */
 export const EVENTLOG_COMMANDS: CommandSpec[] = [
   {
-    path: ["eventlog", "show"], summary: "the events of a TCG event log, replayed PCRs and Secure Boot state (table, or --json)",
-    usage: "FILE [--json]", options: { json: { type: "boolean" } }, positionals: ["FILE"], run: show,
+    path: ["eventlog", "show"],
+    summary: "the events of a TCG event log, replayed PCRs and Secure Boot state (table, or --json)",
+    usage: "FILE [--json]",
+    options: { json: { type: "boolean" } },
+    positionals: ["FILE"],
+    run: show,
   },
   {
-    path: ["eventlog", "verify"], summary: "replay a TCG event log and compare with PCR values; exit 1 naming the first differing PCR",
-    usage: "FILE --pcrs pcrs.json", options: { pcrs: { type: "string" } }, required: ["pcrs"], positionals: ["FILE"], run: verify,
+    path: ["eventlog", "verify"],
+    summary: "replay a TCG event log and compare with PCR values; exit 1 naming the first differing PCR",
+    usage: "FILE --pcrs pcrs.json",
+    options: { pcrs: { type: "string" } },
+    required: ["pcrs"],
+    positionals: ["FILE"],
+    run: verify,
   },
 ];

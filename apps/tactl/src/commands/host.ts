@@ -39,9 +39,11 @@ async function boot(v: Values, io: Io): Promise<number> {
 /** The `tactl host` commands. */
 export const HOST_COMMANDS: CommandSpec[] = [
   {
-    path: ["host", "boot"], summary: "measured boot for a swtpm host: extend its PCRs as firmware would and write the event log",
-    usage: "--tcti T --image manifest.json --log-out FILE", options: { tcti: { type: "string" }, image: { type: "string" }, "log-out": { type: "string" } },
-    required: ["tcti", "image", "log-out"], run: boot,
+    path: ["host", "boot"],
+    summary: "measured boot for a swtpm host: extend its PCRs as firmware would and write the event log",
+    usage: "--tcti T --image manifest.json --log-out FILE",
+    options: { tcti: { type: "string" }, image: { type: "string" }, "log-out": { type: "string" } },
+    required: ["tcti", "image", "log-out"],
+    run: boot,
   },
 ];
-

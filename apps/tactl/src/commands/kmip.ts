@@ -13,8 +13,12 @@ import { readBytes, readText, writeFileAtomic } from "../files.ts";
 type Values = Record<string, string | boolean | undefined>;
 
 const CONNECTION = {
-  server: { type: "string" as const }, cert: { type: "string" as const }, key: { type: "string" as const }, ca: { type: "string" as const },
-  "kmip-version": { type: "string" as const, default: "1.4" }, json: { type: "boolean" as const },
+  server: { type: "string" as const },
+  cert: { type: "string" as const },
+  key: { type: "string" as const },
+  ca: { type: "string" as const },
+  "kmip-version": { type: "string" as const, default: "1.4" },
+  json: { type: "boolean" as const },
 };
 const CONNECTION_USAGE = "--server HOST:PORT[,HOST:PORT…] --cert F --key F --ca F [--kmip-version 1.4|2.1] [--json]";
 const REQUIRED = ["server", "cert", "key", "ca"];
@@ -32,12 +36,18 @@ function version(v: Values): KmipVersion {
 }
 
 async function withClient<R>(v: Values, fn: (c: KmipClient) => Promise<R>): Promise<R> {
-  const servers = str(v, "server").split(",").map((s) => {
-    const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(s.trim());
-    if (!m) throw new CliError("TACTL_USAGE", `--server "${s}" is not HOST:PORT`);
-    return { host: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2]) };
-  });
-  const tls = { cert: await readText(str(v, "cert"), "client certificate"), key: await readText(str(v, "key"), "client key"), ca: await readText(str(v, "ca"), "server CA") };
+  const servers = str(v, "server")
+    .split(",")
+    .map((s) => {
+      const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(s.trim());
+      if (!m) throw new CliError("TACTL_USAGE", `--server "${s}" is not HOST:PORT`);
+      return { host: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2]) };
+    });
+  const tls = {
+    cert: await readText(str(v, "cert"), "client certificate"),
+    key: await readText(str(v, "key"), "client key"),
+    ca: await readText(str(v, "ca"), "server CA"),
+  };
   const client = new KmipClient({ servers, tls, version: version(v), poolSize: 1 });
   try {
     return await fn(client);
@@ -47,7 +57,11 @@ async function withClient<R>(v: Values, fn: (c: KmipClient) => Promise<R>): Prom
 }
 
 function out(io: Io, v: Values, value: unknown, text: string): number {
-  io.stdout(v.json ? JSON.stringify(value, (_k, x) => (typeof x === "bigint" ? x.toString() : x instanceof Uint8Array ? Buffer.from(x).toString("hex") : x), 2) + "\n" : text + "\n");
+  io.stdout(
+    v.json
+      ? JSON.stringify(value, (_k, x) => (typeof x === "bigint" ? x.toString() : x instanceof Uint8Array ? Buffer.from(x).toString("hex") : x), 2) + "\n"
+      : text + "\n",
+  );
   return EXIT.OK;
 }
 
@@ -102,7 +116,15 @@ function openEnvelope(b: Uint8Array, file: string): { mode: string; iv?: Uint8Ar
 }
 
 function cmd(path: string[], summary: string, usage: string, extra: CommandSpec["options"], run: CommandSpec["run"], positionals: string[] = []): CommandSpec {
-  return { path: ["kmip", ...path], summary, usage: `${positionals.join(" ")}${positionals.length ? " " : ""}${CONNECTION_USAGE}${usage ? " " + usage : ""}`, options: { ...CONNECTION, ...extra }, required: REQUIRED, positionals, run };
+  return {
+    path: ["kmip", ...path],
+    summary,
+    usage: `${positionals.join(" ")}${positionals.length ? " " : ""}${CONNECTION_USAGE}${usage ? " " + usage : ""}`,
+    options: { ...CONNECTION, ...extra },
+    required: REQUIRED,
+    positionals,
+    run,
+  };
 }
 
 /** The `tactl kmip` commands. */
@@ -110,77 +132,192 @@ export const KMIP_COMMANDS: CommandSpec[] = [
   cmd(["discover"], "the protocol versions the server speaks", "", {}, (v, io) =>
     withClient(v, async (c) => {
       const vs = await c.discoverVersions();
-      return out(io, v, vs.map((x) => `${x.major}.${x.minor}`), vs.map((x) => `${x.major}.${x.minor}`).join("\n"));
-    })),
+      return out(
+        io,
+        v,
+        vs.map((x) => `${x.major}.${x.minor}`),
+        vs.map((x) => `${x.major}.${x.minor}`).join("\n"),
+      );
+    }),
+  ),
   cmd(["query"], "operations and object types the server supports", "", {}, (v, io) =>
     withClient(v, async (c) => {
       const q = await c.query();
       return out(io, v, q, `vendor: ${q.vendor ?? "?"}\noperations: ${q.operations.join(", ")}\nobject types: ${q.objectTypes.join(", ")}`);
-    })),
-  cmd(["create"], "create a symmetric key; prints its id", "--alg AES --length 256 [--name N] [--usage \"Encrypt Decrypt\"]", {
-    alg: { type: "string", default: "AES" }, length: { type: "string", default: "256" }, name: { type: "string" }, usage: { type: "string", default: "Encrypt Decrypt" },
-  }, (v, io) =>
-    withClient(v, async (c) => {
-      const length = Number(v.length);
-      if (!Number.isInteger(length) || length <= 0) throw new CliError("TACTL_USAGE", `--length "${v.length}" is not a number of bits`);
-      const id = await c.create({ algorithm: str(v, "alg"), length, name: v.name as string | undefined, usage: str(v, "usage") });
-      return out(io, v, { id }, id);
-    })),
-  cmd(["register"], "register a symmetric key or secret data from a file; prints its id", "--in F [--type SymmetricKey|SecretData] [--alg AES] [--name N] [--usage U]", {
-    in: { type: "string" }, type: { type: "string", default: "SymmetricKey" }, alg: { type: "string", default: "AES" }, name: { type: "string" }, usage: { type: "string" },
-  }, (v, io) =>
-    withClient(v, async (c) => {
-      const t = str(v, "type");
-      if (t !== "SymmetricKey" && t !== "SecretData") throw new CliError("TACTL_USAGE", `--type "${t}" is not SymmetricKey or SecretData`);
-      const id = await c.register({ objectType: t, material: await readBytes(str(v, "in"), "key material"), algorithm: str(v, "alg"), name: v.name as string | undefined, usage: v.usage as string | undefined });
-      return out(io, v, { id }, id);
-    })),
-  cmd(["get"], "an object's type, algorithm, length and key material (hex), or write the material to --out (0600)", "[--out F]", { out: { type: "string" } }, async (v, io, [id]) =>
-    withClient(v, async (c) => {
-      const g = await c.get(id);
-      if (typeof v.out === "string" && g.material) await writeFileAtomic(v.out, g.material, 0o600);
-      const hex = g.material && typeof v.out !== "string" ? Buffer.from(g.material).toString("hex") : undefined;
-      return out(io, v, { id, objectType: g.objectType, algorithm: g.algorithm, length: g.length, material: hex, out: v.out },
-        `${g.objectType} ${g.algorithm ?? ""} ${g.length ?? ""}${hex ? `\n${hex}` : ""}`);
-    }), ["ID"]),
-  cmd(["get-attributes"], "an object's attributes", "", {}, (v, io, [id]) =>
-    withClient(v, async (c) => {
-      const attrs = await c.getAttributes(id);
-      const obj = Object.fromEntries([...attrs].map(([k, vals]) => [k, vals.length === 1 ? show(vals[0]) : vals.map(show)]));
-      return out(io, v, obj, Object.entries(obj).map(([k, x]) => `${k}: ${typeof x === "object" ? JSON.stringify(x) : String(x)}`).join("\n"));
-    }), ["ID"]),
-  cmd(["locate"], "ids of the objects matching a name and/or object type", "[--name N] [--type SymmetricKey] [--max N] [--offset N]", {
-    name: { type: "string" }, type: { type: "string" }, max: { type: "string" }, offset: { type: "string" },
-  }, (v, io) =>
-    withClient(v, async (c) => {
-      const ids = await c.locate({ name: v.name as string | undefined, objectType: v.type as string | undefined, maxItems: v.max !== undefined ? Number(v.max) : undefined, offset: v.offset !== undefined ? Number(v.offset) : undefined });
-      return out(io, v, ids, ids.join("\n"));
-    })),
-  cmd(["activate"], "Pre-Active → Active", "", {}, (v, io, [id]) => withClient(v, async (c) => (await c.activate(id), out(io, v, { id, state: "Active" }, `${id} activated`))), ["ID"]),
-  cmd(["revoke"], "revoke (Active → Deactivated, or Compromised with --reason KeyCompromise)", "[--reason Unspecified|KeyCompromise|…] [--message M]", {
-    reason: { type: "string", default: "Unspecified" }, message: { type: "string" },
-  }, (v, io, [id]) => withClient(v, async (c) => (await c.revoke(id, str(v, "reason"), v.message as string | undefined), out(io, v, { id, revoked: v.reason }, `${id} revoked`))), ["ID"]),
-  cmd(["destroy"], "destroy the key material", "", {}, (v, io, [id]) => withClient(v, async (c) => (await c.destroy(id), out(io, v, { id, destroyed: true }, `${id} destroyed`))), ["ID"]),
-  cmd(["encrypt"], "encrypt a file with a managed key (AES-GCM by default); writes a TKE1 envelope (mode, IV, tag, ciphertext)", "--in F --out F [--mode GCM|CBC] [--aad HEX]", {
-    in: { type: "string" }, out: { type: "string" }, mode: { type: "string", default: "GCM" }, aad: { type: "string" },
-  }, (v, io, [id]) =>
-    withClient(v, async (c) => {
-      const data = await readBytes(str(v, "in"), "input");
-      const mode = str(v, "mode");
-      const aad = typeof v.aad === "string" ? new Uint8Array(Buffer.from(v.aad, "hex")) : undefined;
-      const r = await c.encrypt(id, data, { mode, aad });
-      await writeFileAtomic(str(v, "out"), envelope(mode, r.iv, r.tag, r.data));
-      return out(io, v, { id, mode, bytes: r.data.length, out: v.out }, `encrypted ${data.length} bytes to ${v.out}`);
-    }), ["ID"]),
-  cmd(["decrypt"], "decrypt a TKE1 envelope written by `tactl kmip encrypt`", "--in F --out F [--aad HEX]", {
-    in: { type: "string" }, out: { type: "string" }, aad: { type: "string" },
-  }, (v, io, [id]) =>
-    withClient(v, async (c) => {
-      const e = openEnvelope(await readBytes(str(v, "in"), "input"), str(v, "in"));
-      const aad = typeof v.aad === "string" ? new Uint8Array(Buffer.from(v.aad, "hex")) : undefined;
-      const plain = await c.decrypt(id, e.data, { mode: e.mode, iv: e.iv, tag: e.tag, aad });
-      await writeFileAtomic(str(v, "out"), plain, 0o600);
-      return out(io, v, { id, bytes: plain.length, out: v.out }, `decrypted ${plain.length} bytes to ${v.out}`);
-    }), ["ID"]),
+    }),
+  ),
+  cmd(
+    ["create"],
+    "create a symmetric key; prints its id",
+    '--alg AES --length 256 [--name N] [--usage "Encrypt Decrypt"]',
+    {
+      alg: { type: "string", default: "AES" },
+      length: { type: "string", default: "256" },
+      name: { type: "string" },
+      usage: { type: "string", default: "Encrypt Decrypt" },
+    },
+    (v, io) =>
+      withClient(v, async (c) => {
+        const length = Number(v.length);
+        if (!Number.isInteger(length) || length <= 0) throw new CliError("TACTL_USAGE", `--length "${v.length}" is not a number of bits`);
+        const id = await c.create({ algorithm: str(v, "alg"), length, name: v.name as string | undefined, usage: str(v, "usage") });
+        return out(io, v, { id }, id);
+      }),
+  ),
+  cmd(
+    ["register"],
+    "register a symmetric key or secret data from a file; prints its id",
+    "--in F [--type SymmetricKey|SecretData] [--alg AES] [--name N] [--usage U]",
+    {
+      in: { type: "string" },
+      type: { type: "string", default: "SymmetricKey" },
+      alg: { type: "string", default: "AES" },
+      name: { type: "string" },
+      usage: { type: "string" },
+    },
+    (v, io) =>
+      withClient(v, async (c) => {
+        const t = str(v, "type");
+        if (t !== "SymmetricKey" && t !== "SecretData") throw new CliError("TACTL_USAGE", `--type "${t}" is not SymmetricKey or SecretData`);
+        const id = await c.register({
+          objectType: t,
+          material: await readBytes(str(v, "in"), "key material"),
+          algorithm: str(v, "alg"),
+          name: v.name as string | undefined,
+          usage: v.usage as string | undefined,
+        });
+        return out(io, v, { id }, id);
+      }),
+  ),
+  cmd(
+    ["get"],
+    "an object's type, algorithm, length and key material (hex), or write the material to --out (0600)",
+    "[--out F]",
+    { out: { type: "string" } },
+    async (v, io, [id]) =>
+      withClient(v, async (c) => {
+        const g = await c.get(id);
+        if (typeof v.out === "string" && g.material) await writeFileAtomic(v.out, g.material, 0o600);
+        const hex = g.material && typeof v.out !== "string" ? Buffer.from(g.material).toString("hex") : undefined;
+        return out(
+          io,
+          v,
+          { id, objectType: g.objectType, algorithm: g.algorithm, length: g.length, material: hex, out: v.out },
+          `${g.objectType} ${g.algorithm ?? ""} ${g.length ?? ""}${hex ? `\n${hex}` : ""}`,
+        );
+      }),
+    ["ID"],
+  ),
+  cmd(
+    ["get-attributes"],
+    "an object's attributes",
+    "",
+    {},
+    (v, io, [id]) =>
+      withClient(v, async (c) => {
+        const attrs = await c.getAttributes(id);
+        const obj = Object.fromEntries([...attrs].map(([k, vals]) => [k, vals.length === 1 ? show(vals[0]) : vals.map(show)]));
+        return out(
+          io,
+          v,
+          obj,
+          Object.entries(obj)
+            .map(([k, x]) => `${k}: ${typeof x === "object" ? JSON.stringify(x) : String(x)}`)
+            .join("\n"),
+        );
+      }),
+    ["ID"],
+  ),
+  cmd(
+    ["locate"],
+    "ids of the objects matching a name and/or object type",
+    "[--name N] [--type SymmetricKey] [--max N] [--offset N]",
+    {
+      name: { type: "string" },
+      type: { type: "string" },
+      max: { type: "string" },
+      offset: { type: "string" },
+    },
+    (v, io) =>
+      withClient(v, async (c) => {
+        const ids = await c.locate({
+          name: v.name as string | undefined,
+          objectType: v.type as string | undefined,
+          maxItems: v.max !== undefined ? Number(v.max) : undefined,
+          offset: v.offset !== undefined ? Number(v.offset) : undefined,
+        });
+        return out(io, v, ids, ids.join("\n"));
+      }),
+  ),
+  cmd(
+    ["activate"],
+    "Pre-Active → Active",
+    "",
+    {},
+    (v, io, [id]) => withClient(v, async (c) => (await c.activate(id), out(io, v, { id, state: "Active" }, `${id} activated`))),
+    ["ID"],
+  ),
+  cmd(
+    ["revoke"],
+    "revoke (Active → Deactivated, or Compromised with --reason KeyCompromise)",
+    "[--reason Unspecified|KeyCompromise|…] [--message M]",
+    {
+      reason: { type: "string", default: "Unspecified" },
+      message: { type: "string" },
+    },
+    (v, io, [id]) =>
+      withClient(
+        v,
+        async (c) => (await c.revoke(id, str(v, "reason"), v.message as string | undefined), out(io, v, { id, revoked: v.reason }, `${id} revoked`)),
+      ),
+    ["ID"],
+  ),
+  cmd(
+    ["destroy"],
+    "destroy the key material",
+    "",
+    {},
+    (v, io, [id]) => withClient(v, async (c) => (await c.destroy(id), out(io, v, { id, destroyed: true }, `${id} destroyed`))),
+    ["ID"],
+  ),
+  cmd(
+    ["encrypt"],
+    "encrypt a file with a managed key (AES-GCM by default); writes a TKE1 envelope (mode, IV, tag, ciphertext)",
+    "--in F --out F [--mode GCM|CBC] [--aad HEX]",
+    {
+      in: { type: "string" },
+      out: { type: "string" },
+      mode: { type: "string", default: "GCM" },
+      aad: { type: "string" },
+    },
+    (v, io, [id]) =>
+      withClient(v, async (c) => {
+        const data = await readBytes(str(v, "in"), "input");
+        const mode = str(v, "mode");
+        const aad = typeof v.aad === "string" ? new Uint8Array(Buffer.from(v.aad, "hex")) : undefined;
+        const r = await c.encrypt(id, data, { mode, aad });
+        await writeFileAtomic(str(v, "out"), envelope(mode, r.iv, r.tag, r.data));
+        return out(io, v, { id, mode, bytes: r.data.length, out: v.out }, `encrypted ${data.length} bytes to ${v.out}`);
+      }),
+    ["ID"],
+  ),
+  cmd(
+    ["decrypt"],
+    "decrypt a TKE1 envelope written by `tactl kmip encrypt`",
+    "--in F --out F [--aad HEX]",
+    {
+      in: { type: "string" },
+      out: { type: "string" },
+      aad: { type: "string" },
+    },
+    (v, io, [id]) =>
+      withClient(v, async (c) => {
+        const e = openEnvelope(await readBytes(str(v, "in"), "input"), str(v, "in"));
+        const aad = typeof v.aad === "string" ? new Uint8Array(Buffer.from(v.aad, "hex")) : undefined;
+        const plain = await c.decrypt(id, e.data, { mode: e.mode, iv: e.iv, tag: e.tag, aad });
+        await writeFileAtomic(str(v, "out"), plain, 0o600);
+        return out(io, v, { id, bytes: plain.length, out: v.out }, `decrypted ${plain.length} bytes to ${v.out}`);
+      }),
+    ["ID"],
+  ),
 ];
-

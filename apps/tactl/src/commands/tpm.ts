@@ -6,9 +6,21 @@
 import { X509Certificate } from "node:crypto";
 import path from "node:path";
 import {
-  algName, type AkKind, decodeCredentialFile, type EkKind, encodeCredentialFile, formatPcrSelection, fromHex,
-  makeCredential, objectName, parsePcrSelection, publicKeyPem, toHex, unmarshal,
-  verifyQuote, TPMT_SIGNATURE,
+  algName,
+  type AkKind,
+  decodeCredentialFile,
+  type EkKind,
+  encodeCredentialFile,
+  formatPcrSelection,
+  fromHex,
+  makeCredential,
+  objectName,
+  parsePcrSelection,
+  publicKeyPem,
+  toHex,
+  unmarshal,
+  verifyQuote,
+  TPMT_SIGNATURE,
 } from "@tessera/tpm2";
 import { activateAkCredential, type AkBlobs, createAk, parseAkBlobs, Tpm, tpmInfo, withAk, withEk } from "@tessera/tss";
 import type { CommandSpec, Io } from "../cli.ts";
@@ -40,7 +52,14 @@ function hexArg(v: Values, k: string): Uint8Array {
 }
 
 function ekKind(alg: string | undefined): EkKind {
-  const kinds: Record<string, EkKind> = { rsa: "rsa2048", ecc: "ecc-p256", rsa2048: "rsa2048", "ecc-p256": "ecc-p256", "rsa-high": "rsa2048-high", "ecc-high": "ecc-p256-high" };
+  const kinds: Record<string, EkKind> = {
+    rsa: "rsa2048",
+    ecc: "ecc-p256",
+    rsa2048: "rsa2048",
+    "ecc-p256": "ecc-p256",
+    "rsa-high": "rsa2048-high",
+    "ecc-high": "ecc-p256-high",
+  };
   const k = kinds[alg ?? "rsa"];
   if (!k) throw new CliError("TACTL_USAGE", `--ek-alg/--alg "${alg}" is not rsa, ecc, rsa-high or ecc-high`);
   return k;
@@ -80,7 +99,14 @@ async function readAkDir(dir: string, ekAlg: string | undefined): Promise<{ blob
 function certSummary(der: Uint8Array | undefined): Record<string, string> | null {
   if (!der) return null;
   const c = new X509Certificate(der);
-  return { subject: c.subject, issuer: c.issuer, serialNumber: c.serialNumber, validFrom: c.validFrom, validTo: c.validTo, subjectAltName: c.subjectAltName ?? "" };
+  return {
+    subject: c.subject,
+    issuer: c.issuer,
+    serialNumber: c.serialNumber,
+    validFrom: c.validFrom,
+    validTo: c.validTo,
+    subjectAltName: c.subjectAltName ?? "",
+  };
 }
 
 /** The `tactl tpm` commands. */
@@ -111,7 +137,8 @@ export const TPM_COMMANDS: CommandSpec[] = [
             await writeFileAtomic(files[2], ek.certificate);
           }
           return json(io, { kind: ek.kind, type: algName(ek.public.type), name: toHex(ek.name), certificate: certSummary(ek.certificate), files });
-        })),
+        }),
+      ),
   },
   {
     path: ["tpm", "ak", "create"],
@@ -133,14 +160,22 @@ export const TPM_COMMANDS: CommandSpec[] = [
           const meta: AkMeta = { ek: kind, alg, name: toHex(ak.name) };
           await writeFileAtomic(path.join(dir, "ak.json"), JSON.stringify(meta, null, 2) + "\n");
           return json(io, { ...meta, ekName: toHex(ek.name), dir });
-        }));
+        }),
+      );
     },
   },
   {
     path: ["tpm", "quote"],
     summary: "quote PCRs with the AK and a nonce; write quote.msg, quote.sig (as tpm2_quote -m/-s) and pcrs.json",
     usage: "--tcti T --ak DIR --pcrs sha256:0,1,2 --nonce HEX --out-dir D [--ek-alg rsa|ecc]",
-    options: { tcti: TCTI, ak: { type: "string" }, pcrs: { type: "string", default: "sha256:0,1,2,3,4,5,6,7" }, nonce: { type: "string" }, "out-dir": { type: "string" }, "ek-alg": { type: "string" } },
+    options: {
+      tcti: TCTI,
+      ak: { type: "string" },
+      pcrs: { type: "string", default: "sha256:0,1,2,3,4,5,6,7" },
+      nonce: { type: "string" },
+      "out-dir": { type: "string" },
+      "ek-alg": { type: "string" },
+    },
     required: ["tcti", "ak", "nonce", "out-dir"],
     run: async (v, io) => {
       const nonce = hexArg(v, "nonce");
@@ -157,8 +192,15 @@ export const TPM_COMMANDS: CommandSpec[] = [
             await writeFileAtomic(path.join(dir, "quote.msg"), q.quoted);
             await writeFileAtomic(path.join(dir, "quote.sig"), q.signatureBytes);
             await writeFileAtomic(path.join(dir, "pcrs.json"), JSON.stringify(pcrsToJson(pcrs), null, 2) + "\n");
-            return json(io, { akName: toHex(ak.name), nonce: toHex(nonce), pcrs: formatPcrSelection(sel), files: ["quote.msg", "quote.sig", "pcrs.json"].map((f) => path.join(dir, f)) });
-          })));
+            return json(io, {
+              akName: toHex(ak.name),
+              nonce: toHex(nonce),
+              pcrs: formatPcrSelection(sel),
+              files: ["quote.msg", "quote.sig", "pcrs.json"].map((f) => path.join(dir, f)),
+            });
+          }),
+        ),
+      );
     },
   },
   {
@@ -220,8 +262,9 @@ export const TPM_COMMANDS: CommandSpec[] = [
             const secret = await activateAkCredential(tpm, ek, ak, cred.credentialBlob, cred.secret);
             io.stdout(toHex(secret) + "\n");
             return EXIT.OK;
-          })));
+          }),
+        ),
+      );
     },
   },
 ];
-
