@@ -3,7 +3,22 @@
 import nx from "@nx/eslint-plugin";
 import tseslint from "typescript-eslint";
 
-const NODE_IO = ["node:fs", "node:fs/*", "node:net", "node:child_process", "node:os", "node:http", "node:https", "node:tls", "node:dgram", "node:process", "fs", "net", "child_process", "os"];
+const NODE_IO = [
+  "node:fs",
+  "node:fs/*",
+  "node:net",
+  "node:child_process",
+  "node:os",
+  "node:http",
+  "node:https",
+  "node:tls",
+  "node:dgram",
+  "node:process",
+  "fs",
+  "net",
+  "child_process",
+  "os",
+];
 
 // Which project may depend on which, by tag. Tests (and only tests) may also use type:testing helpers
 // (the swtpm launcher) and spawn processes.
