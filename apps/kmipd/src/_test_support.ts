@@ -10,8 +10,17 @@ import path from "node:path";
 import type { ExecutionContext } from "ava";
 import { issueCertificate } from "@tessera/pki";
 import {
-  attributeName, decodeResponse, decodeTtlv, encodeTtlv, item, KmipResultError, type KmipVersion, type ResponseMessage, struct,
-  tagOf, type Ttlv,
+  attributeName,
+  decodeResponse,
+  decodeTtlv,
+  encodeTtlv,
+  item,
+  KmipResultError,
+  type KmipVersion,
+  type ResponseMessage,
+  struct,
+  tagOf,
+  type Ttlv,
 } from "@tessera/kmip";
 import { type ClientTls, KmipClient, KmipConnection } from "@tessera/kmip-client";
 import { type Kmipd, loadConfig, startKmipd } from "./app.ts";
@@ -64,7 +73,11 @@ export async function startTestKmipd(options: { database?: string; dataDir?: str
   const argv = ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "silent"];
   if (options.database) argv.push("--database", options.database);
   const audit: AuditEntry[] = [];
-  const kmipd = await startKmipd(loadConfig(argv, {}), () => {}, (e) => audit.push(e));
+  const kmipd = await startKmipd(
+    loadConfig(argv, {}),
+    () => {},
+    (e) => audit.push(e),
+  );
   const g = kmipd.generatedTls;
   if (!g) throw new Error("kmipd generated no TLS material");
   const caPem = await readFile(g.caCertFile, "utf8");
@@ -75,7 +88,13 @@ export async function startTestKmipd(options: { database?: string; dataDir?: str
   const host = kmipd.server.host;
   const port = kmipd.server.port;
   return {
-    kmipd, dataDir, host, port, alice, caPem, audit,
+    kmipd,
+    dataDir,
+    host,
+    port,
+    alice,
+    caPem,
+    audit,
     async issueClient(commonName) {
       const c = await issueCertificate({ certificatePem: caPem, privateKeyPem: caKeyPem }, { commonName, profile: "client" });
       return { cert: c.certificatePem, key: c.privateKeyPem!, ca: caPem };
@@ -109,12 +128,24 @@ export async function rejectsWith(t: ExecutionContext, p: Promise<unknown>, reas
 }
 
 /** Attributes in the shape of `version`: 1.x Attribute structures inside `container1x`, 2.x items inside `container2x`. */
-export function attributesFor(version: KmipVersion, container1x: string, container2x: string, attrs: { name: string; value: Parameters<typeof item>[1] }[]): Ttlv {
-  if (version.major >= 2) return struct(container2x, attrs.map((a) => item(a.name, a.value, undefined, version)));
-  return struct(container1x, attrs.map((a) => {
-    const v = item(a.name, a.value, undefined, version);
-    return struct("Attribute", [item("AttributeName", attributeName(a.name) ?? a.name), { ...v, tag: tagOf("AttributeValue") } as Ttlv]);
-  }));
+export function attributesFor(
+  version: KmipVersion,
+  container1x: string,
+  container2x: string,
+  attrs: { name: string; value: Parameters<typeof item>[1] }[],
+): Ttlv {
+  if (version.major >= 2)
+    return struct(
+      container2x,
+      attrs.map((a) => item(a.name, a.value, undefined, version)),
+    );
+  return struct(
+    container1x,
+    attrs.map((a) => {
+      const v = item(a.name, a.value, undefined, version);
+      return struct("Attribute", [item("AttributeName", attributeName(a.name) ?? a.name), { ...v, tag: tagOf("AttributeValue") } as Ttlv]);
+    }),
+  );
 }
 
 /** A raw request message; header fields and batch items as given (BatchCount = `batchCount` or the item count). */
@@ -130,11 +161,13 @@ export function rawRequest(
       header.batchErrorContinuationOption !== undefined && item("BatchErrorContinuationOption", header.batchErrorContinuationOption),
       item("BatchCount", header.batchCount ?? items.length),
     ]),
-    ...items.map((b) => struct("BatchItem", [
-      item("Operation", b.operation, undefined, version),
-      b.batchItemId && item("UniqueBatchItemID", b.batchItemId),
-      struct("RequestPayload", b.payload ?? []),
-    ])),
+    ...items.map((b) =>
+      struct("BatchItem", [
+        item("Operation", b.operation, undefined, version),
+        b.batchItemId && item("UniqueBatchItemID", b.batchItemId),
+        struct("RequestPayload", b.payload ?? []),
+      ]),
+    ),
   ]);
 }
 

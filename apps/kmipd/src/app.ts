@@ -31,7 +31,11 @@ export async function openStore(config: KmipdConfig): Promise<Store> {
 }
 
 /** Starts kmipd. */
-export async function startKmipd(config: KmipdConfig, log: (msg: string, fields?: Record<string, unknown>) => void = () => {}, onAudit?: (e: AuditEntry) => void): Promise<Kmipd> {
+export async function startKmipd(
+  config: KmipdConfig,
+  log: (msg: string, fields?: Record<string, unknown>) => void = () => {},
+  onAudit?: (e: AuditEntry) => void,
+): Promise<Kmipd> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const { key, created } = config.masterKeyTpm
     ? await loadOrCreateSealedMasterKey(config.masterKeyFile, config.masterKeyTpm)
@@ -42,17 +46,24 @@ export async function startKmipd(config: KmipdConfig, log: (msg: string, fields?
   let generatedTls: Kmipd["generatedTls"];
   if (config.tls) {
     tls = {
-      certPem: await readPem(config.tls.certFile, "TLS certificate"), keyPem: await readPem(config.tls.keyFile, "TLS key"),
+      certPem: await readPem(config.tls.certFile, "TLS certificate"),
+      keyPem: await readPem(config.tls.keyFile, "TLS key"),
       clientCaPem: await readPem(config.tls.clientCaFile, "client CA"),
     };
   } else {
     const g = await ensureLocalTls(config.dataDir, config.host);
     generatedTls = g;
-    tls = { certPem: await readPem(g.serverCertFile, "TLS certificate"), keyPem: await readPem(g.serverKeyFile, "TLS key"), clientCaPem: await readPem(g.caCertFile, "CA") };
+    tls = {
+      certPem: await readPem(g.serverCertFile, "TLS certificate"),
+      keyPem: await readPem(g.serverKeyFile, "TLS key"),
+      clientCaPem: await readPem(g.caCertFile, "CA"),
+    };
   }
   const server = await startServer({ store, keyring: aesGcmKeyring(key), onAudit }, { host: config.host, port: config.port, ...tls }, log);
   return {
-    server, store, generatedTls,
+    server,
+    store,
+    generatedTls,
     async close() {
       await server.close();
       await store.close();

@@ -5,9 +5,7 @@
  * either shape for the client's protocol version.
  * @module
  */
-import {
-  attributeName, attributeTagName, child, children, item, struct, tagName, tagOf, text, type KmipVersion, type Ttlv, TTLV_TYPE,
-} from "@tessera/kmip";
+import { attributeName, attributeTagName, child, children, item, struct, tagName, tagOf, text, type KmipVersion, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import { OperationError } from "./errors.ts";
 
 /** One attribute: its tag name (or `x-…`/`y-…` custom name) and value item (tag = attribute tag). */
@@ -38,13 +36,22 @@ function fromOneX(a: Ttlv): Attr {
   return { name: tn, value: { ...v, tag: tagOf(tn) } as Ttlv };
 }
 
+/**
+ * The internal name of a 2.x vendor attribute, from its Vendor Identification and Attribute Name (an Attribute
+ * or an Attribute Reference structure): `x` + `attribute1` → `x-attribute1`.
+ */
+export function vendorAttributeName(node: Ttlv): string {
+  const name = text(node, "AttributeName");
+  if (!name) throw new OperationError("InvalidField", "a vendor attribute needs an AttributeName");
+  const vendor = text(node, "VendorIdentification") ?? "x";
+  return name.startsWith(`${vendor}-`) || isCustomName(name) ? name : `${vendor}-${name}`;
+}
+
 function fromTwoX(a: Ttlv): Attr {
   if (a.tag === tagOf(VENDOR)) {
-    const name = text(a, "AttributeName");
     const v = child(a, "AttributeValue");
-    if (!name || !v) throw new OperationError("InvalidField", "a vendor Attribute needs AttributeName and AttributeValue");
-    const vendor = text(a, "VendorIdentification") ?? "x";
-    return { name: name.startsWith(`${vendor}-`) || isCustomName(name) ? name : `${vendor}-${name}`, value: v };
+    if (!v) throw new OperationError("InvalidField", "a vendor Attribute needs AttributeName and AttributeValue");
+    return { name: vendorAttributeName(a), value: v };
   }
   return { name: tagName(a.tag), value: a };
 }
@@ -53,9 +60,17 @@ function fromTwoX(a: Ttlv): Attr {
  * Reads attributes from a request payload: 1.x TemplateAttribute / Attribute items and 2.x Attributes
  * (also CommonAttributes, PrivateKeyAttributes, PublicKeyAttributes when `which` names them).
  */
-export function parseAttributes(payload: Ttlv | undefined, which: "Attributes" | "CommonAttributes" | "PrivateKeyAttributes" | "PublicKeyAttributes" = "Attributes"): Attr[] {
+export function parseAttributes(
+  payload: Ttlv | undefined,
+  which: "Attributes" | "CommonAttributes" | "PrivateKeyAttributes" | "PublicKeyAttributes" = "Attributes",
+): Attr[] {
   const out: Attr[] = [];
-  const oneXContainer = { Attributes: "TemplateAttribute", CommonAttributes: "CommonTemplateAttribute", PrivateKeyAttributes: "PrivateKeyTemplateAttribute", PublicKeyAttributes: "PublicKeyTemplateAttribute" }[which];
+  const oneXContainer = {
+    Attributes: "TemplateAttribute",
+    CommonAttributes: "CommonTemplateAttribute",
+    PrivateKeyAttributes: "PrivateKeyTemplateAttribute",
+    PublicKeyAttributes: "PublicKeyTemplateAttribute",
+  }[which];
   for (const t of children(payload, oneXContainer)) for (const a of children(t, "Attribute")) out.push(fromOneX(a));
   if (which === "Attributes") for (const a of children(payload, "Attribute")) out.push(fromOneX(a));
   for (const s of children(payload, which)) for (const a of s.type === TTLV_TYPE.Structure ? s.value : []) out.push(fromTwoX(a));
@@ -80,8 +95,13 @@ export function attributeItems(attrs: Attr[], version: KmipVersion): Ttlv[] {
   if (version.major >= 2) {
     return attrs.map((a) =>
       isCustomName(a.name)
-        ? struct(VENDOR, [item("VendorIdentification", a.name.slice(0, 1)), item("AttributeName", a.name.slice(2)), { ...a.value, tag: tagOf("AttributeValue") } as Ttlv])
-        : a.value);
+        ? struct(VENDOR, [
+            item("VendorIdentification", a.name.slice(0, 1)),
+            item("AttributeName", a.name.slice(2)),
+            { ...a.value, tag: tagOf("AttributeValue") } as Ttlv,
+          ])
+        : a.value,
+    );
   }
   const index = new Map<string, number>();
   return attrs.map((a) => {

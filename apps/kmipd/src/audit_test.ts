@@ -46,19 +46,41 @@ for (const version of [V1_4, V2_1]) {
     const after = Date.now();
 
     const es = await entriesFor(id);
-    t.true(es.every((e) => e.identity === ALICE), "identity is the client certificate subject");
-    t.true(es.every((e) => e.at >= before - 1000 && e.at <= after + 1000), "timestamps are the time of the operation");
-    t.true(es.every((e, i) => i === 0 || e.at >= es[i - 1].at), "in order");
+    t.true(
+      es.every((e) => e.identity === ALICE),
+      "identity is the client certificate subject",
+    );
+    t.true(
+      es.every((e) => e.at >= before - 1000 && e.at <= after + 1000),
+      "timestamps are the time of the operation",
+    );
+    t.true(
+      es.every((e, i) => i === 0 || e.at >= es[i - 1].at),
+      "in order",
+    );
     const lifecycle = version.major >= 2 ? "WrongKeyLifecycleState" : es.find((e) => e.operation === "Encrypt" && e.result !== "Success")?.result.split(" ")[1];
     const destroyed = version.major >= 2 ? "ObjectDestroyed" : "ItemNotFound";
     t.deepEqual(pairs(es), [
-      ["Create", "Success"], ["GetAttributes", "Success"], ["GetAttributeList", "Success"], ["Encrypt", `OperationFailed ${lifecycle}`],
-      ["Activate", "Success"], ["Encrypt", "Success"], ["Decrypt", "Success"], ["Decrypt", "OperationFailed CryptographicFailure"],
-      ["Get", "Success"], ["Locate", "Success"], ["Destroy", `OperationFailed ${lifecycle}`], ["Revoke", "Success"], ["Destroy", "Success"],
+      ["Create", "Success"],
+      ["GetAttributes", "Success"],
+      ["GetAttributeList", "Success"],
+      ["Encrypt", `OperationFailed ${lifecycle}`],
+      ["Activate", "Success"],
+      ["Encrypt", "Success"],
+      ["Decrypt", "Success"],
+      ["Decrypt", "OperationFailed CryptographicFailure"],
+      ["Get", "Success"],
+      ["Locate", "Success"],
+      ["Destroy", `OperationFailed ${lifecycle}`],
+      ["Revoke", "Success"],
+      ["Destroy", "Success"],
       ["Get", `OperationFailed ${destroyed}`],
     ]);
     // The onAudit hook saw the same records.
-    t.deepEqual(k.audit.filter((e) => e.objectId === id), es);
+    t.deepEqual(
+      k.audit.filter((e) => e.objectId === id),
+      es,
+    );
   });
 }
 
@@ -71,10 +93,18 @@ test("failures name the identity, the requested object id and the reason; other 
   const missing = `missing-${Date.now()}`;
   await rejectsWith(t, alice.get(missing), "ItemNotFound");
   const es = await entriesFor(id);
-  t.deepEqual(es.map((e) => [e.identity, e.operation, e.result]), [
-    [ALICE, "Create", "Success"], ["CN=bob", "Get", "OperationFailed ObjectNotFound"], ["CN=bob", "Destroy", "OperationFailed ObjectNotFound"],
-  ]);
-  t.deepEqual((await entriesFor(missing)).map((e) => [e.identity, e.operation, e.result]), [[ALICE, "Get", "OperationFailed ObjectNotFound"]]);
+  t.deepEqual(
+    es.map((e) => [e.identity, e.operation, e.result]),
+    [
+      [ALICE, "Create", "Success"],
+      ["CN=bob", "Get", "OperationFailed ObjectNotFound"],
+      ["CN=bob", "Destroy", "OperationFailed ObjectNotFound"],
+    ],
+  );
+  t.deepEqual(
+    (await entriesFor(missing)).map((e) => [e.identity, e.operation, e.result]),
+    [[ALICE, "Get", "OperationFailed ObjectNotFound"]],
+  );
 });
 
 test("operations without an object (Query, DiscoverVersions, unknown operations) are audited too", async (t) => {
@@ -83,24 +113,46 @@ test("operations without an object (Query, DiscoverVersions, unknown operations)
   await exchange(conn, rawRequest(V1_4, [{ operation: "Query", payload: [item("QueryFunction", "QueryOperations")] }]));
   await exchange(conn, rawRequest(V1_4, [{ operation: 0xaaaa }]));
   const es = (await k.kmipd.store.auditLog(100_000)).filter((e) => e.identity === "CN=auditor-ops");
-  t.deepEqual(es.map((e) => [e.operation, e.objectId, e.result]), [
-    ["DiscoverVersions", null, "Success"], ["Query", null, "Success"], ["0x0000aaaa", null, "OperationFailed OperationNotSupported"],
-  ]);
+  t.deepEqual(
+    es.map((e) => [e.operation, e.objectId, e.result]),
+    [
+      ["DiscoverVersions", null, "Success"],
+      ["Query", null, "Success"],
+      ["0x0000aaaa", null, "OperationFailed OperationNotSupported"],
+    ],
+  );
 });
 
 test("every item of a batch is audited, and a failure on the ID placeholder names the placeholder's object", async (t) => {
   const conn = await k.connect(await k.issueClient("auditor-batch"));
-  const { res } = await exchange(conn, rawRequest(V2_1, [
-    { operation: "Create", payload: [item("ObjectType", "SymmetricKey"), struct("Attributes", [item("CryptographicAlgorithm", "AES"), item("CryptographicLength", 128), item("CryptographicUsageMask", "Encrypt")])] },
-    { operation: "Activate" },
-    { operation: "Activate" }, // fails: already Active
-  ]));
+  const { res } = await exchange(
+    conn,
+    rawRequest(V2_1, [
+      {
+        operation: "Create",
+        payload: [
+          item("ObjectType", "SymmetricKey"),
+          struct("Attributes", [item("CryptographicAlgorithm", "AES"), item("CryptographicLength", 128), item("CryptographicUsageMask", "Encrypt")]),
+        ],
+      },
+      { operation: "Activate" },
+      { operation: "Activate" }, // fails: already Active
+    ]),
+  );
   const id = text(res.items[0].payload, "UniqueIdentifier")!;
-  t.deepEqual(res.items.map((i) => i.resultStatus), [0, 0, 1]);
+  t.deepEqual(
+    res.items.map((i) => i.resultStatus),
+    [0, 0, 1],
+  );
   const es = (await k.kmipd.store.auditLog(100_000)).filter((e) => e.identity === "CN=auditor-batch");
-  t.deepEqual(es.map((e) => [e.operation, e.objectId, e.result]), [
-    ["Create", id, "Success"], ["Activate", id, "Success"], ["Activate", id, "OperationFailed WrongKeyLifecycleState"],
-  ]);
+  t.deepEqual(
+    es.map((e) => [e.operation, e.objectId, e.result]),
+    [
+      ["Create", id, "Success"],
+      ["Activate", id, "Success"],
+      ["Activate", id, "OperationFailed WrongKeyLifecycleState"],
+    ],
+  );
   t.is(res.items[2].operation, enumValue("Operation", "Activate"));
 });
 
@@ -108,7 +160,8 @@ test("CreateKeyPair and Register are audited with the new object's id", async (t
   const c = k.client(V2_1, await k.issueClient("auditor-create"));
   const p = await c.request("CreateKeyPair", [
     struct("CommonAttributes", [item("CryptographicAlgorithm", "EC"), item("CryptographicLength", 256)]),
-    struct("PrivateKeyAttributes", []), struct("PublicKeyAttributes", []),
+    struct("PrivateKeyAttributes", []),
+    struct("PublicKeyAttributes", []),
   ]);
   const priv = text(p, "PrivateKeyUniqueIdentifier")!;
   const pub = text(p, "PublicKeyUniqueIdentifier")!;

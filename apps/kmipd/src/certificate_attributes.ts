@@ -8,16 +8,33 @@ import { item } from "@tessera/kmip";
 import type { Attr } from "./attributes.ts";
 import { OperationError } from "./errors.ts";
 
-const PARTS: Record<string, string> = { CN: "CN", O: "O", OU: "OU", C: "C", ST: "ST", L: "L", emailAddress: "Email", UID: "UID", serialNumber: "SerialNumber", title: "Title", DC: "DC", dnQualifier: "DNQualifier" };
+const PARTS: Record<string, string> = {
+  CN: "CN",
+  O: "O",
+  OU: "OU",
+  C: "C",
+  ST: "ST",
+  L: "L",
+  emailAddress: "Email",
+  UID: "UID",
+  serialNumber: "SerialNumber",
+  title: "Title",
+  DC: "DC",
+  dnQualifier: "DNQualifier",
+};
 
 /** The attribute names derived here (all read-only for clients). */
 export const CERTIFICATE_ATTRIBUTE_NAMES = new Set<string>([
-  "CertificateType", "CertificateLength",
+  "CertificateType",
+  "CertificateLength",
   ...Object.values(PARTS).flatMap((p) => [`CertificateSubject${p}`, `CertificateIssuer${p}`]),
 ]);
 
 function parts(dn: string): [string, string][] {
-  return dn.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
+  return dn
+    .split("\n")
+    .filter((l) => l.includes("="))
+    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
 }
 
 /** Derives the certificate attributes of a DER certificate. */
@@ -32,7 +49,10 @@ export function certificateAttributes(der: Uint8Array): Attr[] {
     { name: "CertificateType", value: item("CertificateType", "X_509") },
     { name: "CertificateLength", value: item("CertificateLength", der.length) },
   ];
-  for (const [which, dn] of [["Subject", cert.subject], ["Issuer", cert.issuer]] as const) {
+  for (const [which, dn] of [
+    ["Subject", cert.subject],
+    ["Issuer", cert.issuer],
+  ] as const) {
     for (const [k, v] of parts(dn)) {
       const p = PARTS[k];
       if (p) out.push({ name: `Certificate${which}${p}`, value: item(`Certificate${which}${p}`, v) });

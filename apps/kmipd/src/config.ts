@@ -47,8 +47,15 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       args: argv,
       strict: true,
       options: {
-        listen: { type: "string" }, "data-dir": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" },
-        "client-ca": { type: "string" }, database: { type: "string" }, "master-key-file": { type: "string" }, "master-key-tpm": { type: "string" }, "log-level": { type: "string" },
+        listen: { type: "string" },
+        "data-dir": { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "client-ca": { type: "string" },
+        database: { type: "string" },
+        "master-key-file": { type: "string" },
+        "master-key-tpm": { type: "string" },
+        "log-level": { type: "string" },
         help: { type: "boolean" },
       },
     }).values;
@@ -66,16 +73,28 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   const key = v["tls-key"] ?? env.KMIPD_TLS_KEY;
   const ca = v["client-ca"] ?? env.KMIPD_CLIENT_CA;
   const given = [cert, key, ca].filter((x) => x !== undefined).length;
-  if (given !== 0 && given !== 3) throw new ConfigError(cert === undefined ? "tls-cert" : key === undefined ? "tls-key" : "client-ca", "give --tls-cert, --tls-key and --client-ca together (or none, to generate them)");
+  if (given !== 0 && given !== 3)
+    throw new ConfigError(
+      cert === undefined ? "tls-cert" : key === undefined ? "tls-key" : "client-ca",
+      "give --tls-cert, --tls-key and --client-ca together (or none, to generate them)",
+    );
   const database = v.database ?? env.KMIPD_DATABASE ?? `sqlite:${path.join(dataDir, "kmipd.sqlite")}`;
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(database)) throw new ConfigError("database", `"${database}" is neither sqlite:PATH nor a postgres:// URL`);
   const logLevel = v["log-level"] ?? env.KMIPD_LOG_LEVEL ?? "info";
-  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel)) throw new ConfigError("log-level", `"${logLevel}" is not a pino level`);
+  if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel))
+    throw new ConfigError("log-level", `"${logLevel}" is not a pino level`);
   return Object.freeze({
-    host: m[1].replace(/^\[|\]$/g, ""), port, dataDir,
+    host: m[1].replace(/^\[|\]$/g, ""),
+    port,
+    dataDir,
     tls: given === 3 ? Object.freeze({ certFile: path.resolve(cert!), keyFile: path.resolve(key!), clientCaFile: path.resolve(ca!) }) : undefined,
-    database, logLevel,
+    database,
+    logLevel,
     masterKeyTpm: v["master-key-tpm"] ?? env.KMIPD_MASTER_KEY_TPM,
-    masterKeyFile: path.resolve(v["master-key-file"] ?? env.KMIPD_MASTER_KEY_FILE ?? path.join(dataDir, (v["master-key-tpm"] ?? env.KMIPD_MASTER_KEY_TPM) ? "master.key.tpm" : "master.key")),
+    masterKeyFile: path.resolve(
+      v["master-key-file"] ??
+        env.KMIPD_MASTER_KEY_FILE ??
+        path.join(dataDir, (v["master-key-tpm"] ?? env.KMIPD_MASTER_KEY_TPM) ? "master.key.tpm" : "master.key"),
+    ),
   });
 }

@@ -34,28 +34,41 @@ test.after.always(async () => {
 /** Starts `node main.ts` as a child process and waits until it listens. */
 async function spawnKmipd(dataDir: string): Promise<Child> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [MAIN, "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KMIPD_DATABASE: undefined, KMIPD_LISTEN: undefined } });
+  const proc = spawn(process.execPath, [MAIN, "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, KMIPD_DATABASE: undefined, KMIPD_LISTEN: undefined },
+  });
   let out = "";
   let err = "";
   let alive = true;
   proc.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once("exit", (code, signal) => {
-    alive = false;
-    resolve({ code, signal });
-  }));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once("exit", (code, signal) => {
+      alive = false;
+      resolve({ code, signal });
+    }),
+  );
   const c: Child = { proc, port, stdout: () => out, stderr: () => err, exited, running: () => alive };
   children.push(c);
-  await waitFor(() => {
-    if (!alive) throw new Error(`kmipd exited before listening:\n${err}\n${out}`);
-    return out.includes("kmipd listening") || err.includes("kmipd: listening on");
-  }, 20_000, "kmipd to listen");
+  await waitFor(
+    () => {
+      if (!alive) throw new Error(`kmipd exited before listening:\n${err}\n${out}`);
+      return out.includes("kmipd listening") || err.includes("kmipd: listening on");
+    },
+    20_000,
+    "kmipd to listen",
+  );
   return c;
 }
 
 async function clientTls(dataDir: string): Promise<ClientTls> {
   const d = path.join(dataDir, "tls");
-  return { cert: await readFile(path.join(d, "client.pem"), "utf8"), key: await readFile(path.join(d, "client-key.pem"), "utf8"), ca: await readFile(path.join(d, "ca.pem"), "utf8") };
+  return {
+    cert: await readFile(path.join(d, "client.pem"), "utf8"),
+    key: await readFile(path.join(d, "client-key.pem"), "utf8"),
+    ca: await readFile(path.join(d, "ca.pem"), "utf8"),
+  };
 }
 
 function includesBytes(hay: Uint8Array, needle: Uint8Array): boolean {
@@ -94,7 +107,11 @@ test("answered Create and Register survive kill -9; key material is never in cle
   const db = await readIfExists(path.join(dir, "kmipd.sqlite"));
   const wal = await readIfExists(path.join(dir, "kmipd.sqlite-wal"));
   t.true(db.length + wal.length > 0, "the SQLite files exist");
-  for (const [what, needle] of [["registered key", registeredMaterial], ["created key", createdMaterial], ["master key", masterKey]] as const) {
+  for (const [what, needle] of [
+    ["registered key", registeredMaterial],
+    ["created key", createdMaterial],
+    ["master key", masterKey],
+  ] as const) {
     t.false(includesBytes(db, needle), `${what} in clear in kmipd.sqlite`);
     t.false(includesBytes(wal, needle), `${what} in clear in kmipd.sqlite-wal`);
   }
@@ -119,13 +136,20 @@ test("SIGTERM drains: a request in flight completes, then the process exits 0", 
   const child = await spawnKmipd(dir);
   const conn = await KmipConnection.open({ host: "127.0.0.1", port: child.port }, await clientTls(dir), 5_000);
   // RSA-4096 generation takes a while: the request is in flight when SIGTERM arrives.
-  const pending = exchange(conn, rawRequest(V1_4, [{
-    operation: "CreateKeyPair",
-    payload: [struct("CommonTemplateAttribute", [
-      struct("Attribute", [item("AttributeName", "Cryptographic Algorithm"), item("AttributeValue", 4, TTLV_TYPE.Enumeration)]),
-      struct("Attribute", [item("AttributeName", "Cryptographic Length"), item("AttributeValue", 4096, TTLV_TYPE.Integer)]),
-    ])],
-  }]));
+  const pending = exchange(
+    conn,
+    rawRequest(V1_4, [
+      {
+        operation: "CreateKeyPair",
+        payload: [
+          struct("CommonTemplateAttribute", [
+            struct("Attribute", [item("AttributeName", "Cryptographic Algorithm"), item("AttributeValue", 4, TTLV_TYPE.Enumeration)]),
+            struct("Attribute", [item("AttributeName", "Cryptographic Length"), item("AttributeValue", 4096, TTLV_TYPE.Integer)]),
+          ]),
+        ],
+      },
+    ]),
+  );
   await new Promise((r) => setTimeout(r, 50));
   child.proc.kill("SIGTERM");
   const { res } = await pending;
@@ -148,21 +172,41 @@ test("in-process close() waits for a slow request in flight, answers it, and sto
   await k.close(); // only wanted its TLS material
   const inner = openSqliteStore(path.join(dir, "slow.sqlite"));
   let inserting = false;
-  const slow: Store = { ...inner, async insert(o) {
-    inserting = true;
-    await new Promise((r) => setTimeout(r, 700));
-    await inner.insert(o);
-  } };
-  const server = await startServer({ store: slow, keyring: aesGcmKeyring(new Uint8Array(32).fill(1)) }, {
-    host: "127.0.0.1", port: 0, certPem: await readFile(path.join(dir, "tls", "server.pem"), "utf8"), keyPem: await readFile(path.join(dir, "tls", "server-key.pem"), "utf8"),
-    clientCaPem: await readFile(tlsFiles.caCertFile, "utf8"),
-  });
+  const slow: Store = {
+    ...inner,
+    async insert(o) {
+      inserting = true;
+      await new Promise((r) => setTimeout(r, 700));
+      await inner.insert(o);
+    },
+  };
+  const server = await startServer(
+    { store: slow, keyring: aesGcmKeyring(new Uint8Array(32).fill(1)) },
+    {
+      host: "127.0.0.1",
+      port: 0,
+      certPem: await readFile(path.join(dir, "tls", "server.pem"), "utf8"),
+      keyPem: await readFile(path.join(dir, "tls", "server-key.pem"), "utf8"),
+      clientCaPem: await readFile(tlsFiles.caCertFile, "utf8"),
+    },
+  );
   const tls = await clientTls(dir);
   const conn = await KmipConnection.open({ host: "127.0.0.1", port: server.port }, tls, 5_000);
-  const pending = exchange(conn, rawRequest(V1_4, [{ operation: "Register", payload: [
-    item("ObjectType", "SecretData"),
-    struct("SecretData", [item("SecretDataType", "Password"), struct("KeyBlock", [item("KeyFormatType", "Opaque"), struct("KeyValue", [item("KeyMaterial", new Uint8Array([1, 2, 3]))])])]),
-  ] }]));
+  const pending = exchange(
+    conn,
+    rawRequest(V1_4, [
+      {
+        operation: "Register",
+        payload: [
+          item("ObjectType", "SecretData"),
+          struct("SecretData", [
+            item("SecretDataType", "Password"),
+            struct("KeyBlock", [item("KeyFormatType", "Opaque"), struct("KeyValue", [item("KeyMaterial", new Uint8Array([1, 2, 3]))])]),
+          ]),
+        ],
+      },
+    ]),
+  );
   await waitFor(() => inserting, 5_000, "the request to reach the store");
   const t0 = Date.now();
   const closed = server.close();

@@ -6,15 +6,28 @@
  * @module
  */
 import {
-  child, decodeRequest, enumMemberSince, decodeTtlv, encodeResponse, encodeTtlv, enumName, enumValue, KmipDecodeError, KmipFieldError,
-  type KmipVersion, RESULT_STATUS, type ResponseBatchItem, type Ttlv, TTLV_TYPE,
+  child,
+  decodeRequest,
+  enumMemberSince,
+  decodeTtlv,
+  encodeResponse,
+  encodeTtlv,
+  enumName,
+  enumValue,
+  KmipDecodeError,
+  KmipFieldError,
+  type KmipVersion,
+  RESULT_STATUS,
+  type ResponseBatchItem,
+  type Ttlv,
+  TTLV_TYPE,
 } from "@tessera/kmip";
 import type { Handler, OpContext } from "./context.ts";
 import { OperationError } from "./errors.ts";
 import type { Keyring } from "./master_key.ts";
 import { addAttribute, adjustAttribute, deleteAttribute, modifyAttribute, setAttribute } from "./ops/attribute_ops.ts";
 import { create, createKeyPair, reKey, register } from "./ops/create.ts";
-import { decrypt, encrypt, getUsageAllocation, mac, macVerify, signatureVerify, signOp } from "./ops/crypto_ops.ts";
+import { decrypt, encrypt, getUsageAllocation, hashOp, mac, macVerify, signatureVerify, signOp } from "./ops/crypto_ops.ts";
 import { discoverVersions, isSupported, query, setQueryOperations, SUPPORTED_VERSIONS } from "./ops/discover.ts";
 import { get, getAttributeList, getAttributes } from "./ops/get.ts";
 import { activate, destroy, revoke } from "./ops/lifecycle.ts";
@@ -23,11 +36,35 @@ import { check, interop, log } from "./ops/misc.ts";
 import type { AuditEntry, Store } from "./store/store.ts";
 
 const HANDLERS: Record<string, Handler> = {
-  DiscoverVersions: discoverVersions, Query: query, Create: create, CreateKeyPair: createKeyPair, Register: register,
-  Get: get, GetAttributes: getAttributes, GetAttributeList: getAttributeList, AddAttribute: addAttribute,
-  ModifyAttribute: modifyAttribute, DeleteAttribute: deleteAttribute, SetAttribute: setAttribute, Activate: activate,
-  Revoke: revoke, Destroy: destroy, Locate: locate, Encrypt: encrypt, Decrypt: decrypt, Sign: signOp,
-  SignatureVerify: signatureVerify, MAC: mac, MACVerify: macVerify, Interop: interop, Log: log, Check: check, ReKey: reKey, AdjustAttribute: adjustAttribute, GetUsageAllocation: getUsageAllocation,
+  DiscoverVersions: discoverVersions,
+  Query: query,
+  Create: create,
+  CreateKeyPair: createKeyPair,
+  Register: register,
+  Get: get,
+  GetAttributes: getAttributes,
+  GetAttributeList: getAttributeList,
+  AddAttribute: addAttribute,
+  ModifyAttribute: modifyAttribute,
+  DeleteAttribute: deleteAttribute,
+  SetAttribute: setAttribute,
+  Activate: activate,
+  Revoke: revoke,
+  Destroy: destroy,
+  Locate: locate,
+  Encrypt: encrypt,
+  Decrypt: decrypt,
+  Sign: signOp,
+  SignatureVerify: signatureVerify,
+  MAC: mac,
+  MACVerify: macVerify,
+  Interop: interop,
+  Log: log,
+  Check: check,
+  ReKey: reKey,
+  AdjustAttribute: adjustAttribute,
+  GetUsageAllocation: getUsageAllocation,
+  Hash: hashOp,
 };
 
 const byValue = new Map<number, { name: string; handler: Handler }>();
@@ -39,11 +76,22 @@ setQueryOperations([...byValue.keys()]);
  * reverse). Each handler names the most precise reason; this picks the one the client's version defines.
  */
 const FOR_1X: Record<string, string> = {
-  WrongKeyLifecycleState: "PermissionDenied", IncompatibleCryptographicUsageMask: "PermissionDenied", AttributeReadOnly: "PermissionDenied",
-  ReadOnlyAttribute: "PermissionDenied", AttributeNotFound: "ItemNotFound", AttributeInstanceNotFound: "IndexOutOfBounds",
-  AttributeSingleValued: "InvalidField", ObjectDestroyed: "ItemNotFound", ObjectNotFound: "ItemNotFound", IllegalObjectType: "InvalidField",
-  InvalidObjectType: "InvalidField", UnsupportedCryptographicParameters: "CryptographicFailure", BadCryptographicParameters: "CryptographicFailure",
-  UnsupportedProtocolVersion: "InvalidMessage", NonUniqueNameAttribute: "InvalidField", InvalidCorrelationValue: "InvalidField",
+  WrongKeyLifecycleState: "PermissionDenied",
+  IncompatibleCryptographicUsageMask: "PermissionDenied",
+  AttributeReadOnly: "PermissionDenied",
+  ReadOnlyAttribute: "PermissionDenied",
+  AttributeNotFound: "ItemNotFound",
+  AttributeInstanceNotFound: "IndexOutOfBounds",
+  AttributeSingleValued: "InvalidField",
+  ObjectDestroyed: "ItemNotFound",
+  ObjectNotFound: "ItemNotFound",
+  IllegalObjectType: "InvalidField",
+  InvalidObjectType: "InvalidField",
+  UnsupportedCryptographicParameters: "CryptographicFailure",
+  BadCryptographicParameters: "CryptographicFailure",
+  UnsupportedProtocolVersion: "InvalidMessage",
+  NonUniqueNameAttribute: "InvalidField",
+  InvalidCorrelationValue: "InvalidField",
 };
 const FOR_2X: Record<string, string> = { IllegalOperation: "PermissionDenied", IndexOutOfBounds: "AttributeInstanceNotFound" };
 
@@ -80,10 +128,18 @@ export async function handleMessage(deps: DispatchDeps, identity: string, bytes:
     return await handle(deps, identity, bytes);
   } catch (e) {
     const now = deps.now ?? (() => new Date());
-    return encodeTtlv(encodeResponse({
-      header: { protocolVersion: { major: 1, minor: 4 }, timeStamp: BigInt(Math.floor(now().getTime() / 1000)), batchCount: 1 },
-      items: [{ resultStatus: RESULT_STATUS.OperationFailed, resultReason: enumValue("ResultReason", "GeneralFailure"), resultMessage: `internal error: ${(e as Error).message}` }],
-    }));
+    return encodeTtlv(
+      encodeResponse({
+        header: { protocolVersion: { major: 1, minor: 4 }, timeStamp: BigInt(Math.floor(now().getTime() / 1000)), batchCount: 1 },
+        items: [
+          {
+            resultStatus: RESULT_STATUS.OperationFailed,
+            resultReason: enumValue("ResultReason", "GeneralFailure"),
+            resultMessage: `internal error: ${(e as Error).message}`,
+          },
+        ],
+      }),
+    );
   }
 }
 
@@ -91,10 +147,12 @@ async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): 
   const now = deps.now ?? (() => new Date());
   let version: KmipVersion = { ...SUPPORTED_VERSIONS[2] };
   const fail = (reason: string, message: string, operation?: number): Uint8Array =>
-    encodeTtlv(encodeResponse({
-      header: { protocolVersion: version, timeStamp: BigInt(Math.floor(now().getTime() / 1000)), batchCount: 1 },
-      items: [{ operation, resultStatus: RESULT_STATUS.OperationFailed, resultReason: reasonValue(reason, version), resultMessage: message }],
-    }));
+    encodeTtlv(
+      encodeResponse({
+        header: { protocolVersion: version, timeStamp: BigInt(Math.floor(now().getTime() / 1000)), batchCount: 1 },
+        items: [{ operation, resultStatus: RESULT_STATUS.OperationFailed, resultReason: reasonValue(reason, version), resultMessage: message }],
+      }),
+    );
   let msg: Ttlv;
   try {
     msg = decodeTtlv(bytes, { maxDepth: 32, maxSize: 4 * 1024 * 1024 });
@@ -119,7 +177,8 @@ async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): 
       return fail("UnsupportedProtocolVersion", `protocol version ${asked} is not supported`, request.items[0].operation);
     }
   }
-  const continuation = request.header.batchErrorContinuationOption === undefined ? "Stop" : enumName("BatchErrorContinuationOption", request.header.batchErrorContinuationOption);
+  const continuation =
+    request.header.batchErrorContinuationOption === undefined ? "Stop" : enumName("BatchErrorContinuationOption", request.header.batchErrorContinuationOption);
   const stopOnError = continuation !== "Continue";
   const undo: (() => Promise<void>)[] = [];
   const items: ResponseBatchItem[] = [];
@@ -130,7 +189,13 @@ async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): 
     const op = byValue.get(b.operation);
     const opName = op?.name ?? enumName("Operation", b.operation, version);
     if (failed && stopOnError) {
-      items.push({ operation: b.operation, uniqueBatchItemId: b.uniqueBatchItemId, resultStatus: RESULT_STATUS.OperationFailed, resultReason: reasonValue("OperationCanceledByRequester", version), resultMessage: "not run: an earlier batch item failed" });
+      items.push({
+        operation: b.operation,
+        uniqueBatchItemId: b.uniqueBatchItemId,
+        resultStatus: RESULT_STATUS.OperationFailed,
+        resultReason: reasonValue("OperationCanceledByRequester", version),
+        resultMessage: "not run: an earlier batch item failed",
+      });
       audit.push({ at: now().getTime(), identity, operation: opName, objectId: null, result: "OperationFailed OperationCanceledByRequester (not run)" });
       continue;
     }
@@ -140,16 +205,29 @@ async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): 
       const out = await op.handler(ctx, b.payload);
       const payload: Ttlv = { tag: 0x42007c, type: TTLV_TYPE.Structure, value: out };
       const uid = out.find((x) => x.tag === 0x420094 && x.type === TTLV_TYPE.TextString) ?? out.find((x) => x.tag === 0x420066);
-      idPlaceholder = uid && uid.type === TTLV_TYPE.TextString ? uid.value : ctx.objectIds[0] ?? idPlaceholder;
+      idPlaceholder = uid && uid.type === TTLV_TYPE.TextString ? uid.value : (ctx.objectIds[0] ?? idPlaceholder);
       items.push({ operation: b.operation, uniqueBatchItemId: b.uniqueBatchItemId, resultStatus: RESULT_STATUS.Success, payload });
       audit.push({ at: now().getTime(), identity, operation: opName, objectId: idPlaceholder ?? null, result: "Success" });
     } catch (e) {
       failed = true;
-      const reason = e instanceof OperationError ? e.reason : e instanceof KmipFieldError ? e.reason === "MissingData" ? "InvalidField" : e.reason : "GeneralFailure";
+      const reason =
+        e instanceof OperationError ? e.reason : e instanceof KmipFieldError ? (e.reason === "MissingData" ? "InvalidField" : e.reason) : "GeneralFailure";
       const message = e instanceof OperationError || e instanceof KmipFieldError ? e.message : `internal error: ${(e as Error).message}`;
-      items.push({ operation: b.operation, uniqueBatchItemId: b.uniqueBatchItemId, resultStatus: RESULT_STATUS.OperationFailed, resultReason: reasonValue(reason, version), resultMessage: message });
+      items.push({
+        operation: b.operation,
+        uniqueBatchItemId: b.uniqueBatchItemId,
+        resultStatus: RESULT_STATUS.OperationFailed,
+        resultReason: reasonValue(reason, version),
+        resultMessage: message,
+      });
       const u = child(b.payload, "UniqueIdentifier");
-      audit.push({ at: now().getTime(), identity, operation: opName, objectId: u?.type === TTLV_TYPE.TextString ? u.value : idPlaceholder ?? null, result: `OperationFailed ${reason}` });
+      audit.push({
+        at: now().getTime(),
+        identity,
+        operation: opName,
+        objectId: u?.type === TTLV_TYPE.TextString ? u.value : (idPlaceholder ?? null),
+        result: `OperationFailed ${reason}`,
+      });
     }
   }
   // Undo: a failure rolls back what the earlier items of the batch wrote, newest first, and reports them undone.
@@ -166,11 +244,14 @@ async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): 
   } catch {
     // The audit log must not turn a completed operation into a failure the client would retry.
   }
-  return encodeTtlv(encodeResponse({
-    header: {
-      protocolVersion: version, timeStamp: BigInt(Math.floor(now().getTime() / 1000)),
-      batchCount: items.length,
-    },
-    items,
-  }));
+  return encodeTtlv(
+    encodeResponse({
+      header: {
+        protocolVersion: version,
+        timeStamp: BigInt(Math.floor(now().getTime() / 1000)),
+        batchCount: items.length,
+      },
+      items,
+    }),
+  );
 }

@@ -10,8 +10,12 @@ import { attrNumber, type ManagedObject, OBJECT_TYPE } from "./objects.ts";
 
 /** Object type → its tag name in Get/Register payloads. */
 export const OBJECT_TAG: Readonly<Record<number, string>> = {
-  [OBJECT_TYPE.Certificate]: "Certificate", [OBJECT_TYPE.SymmetricKey]: "SymmetricKey", [OBJECT_TYPE.PublicKey]: "PublicKey",
-  [OBJECT_TYPE.PrivateKey]: "PrivateKey", [OBJECT_TYPE.SecretData]: "SecretData", [OBJECT_TYPE.OpaqueObject]: "OpaqueObject",
+  [OBJECT_TYPE.Certificate]: "Certificate",
+  [OBJECT_TYPE.SymmetricKey]: "SymmetricKey",
+  [OBJECT_TYPE.PublicKey]: "PublicKey",
+  [OBJECT_TYPE.PrivateKey]: "PrivateKey",
+  [OBJECT_TYPE.SecretData]: "SecretData",
+  [OBJECT_TYPE.OpaqueObject]: "OpaqueObject",
 };
 
 /** The key format an object's material is in: as registered, else the type's default. */
@@ -22,11 +26,16 @@ export function nativeFormat(o: ManagedObject | number): string {
   }
   const objectType = typeof o === "number" ? o : o.objectType;
   switch (objectType) {
-    case OBJECT_TYPE.SymmetricKey: return "Raw";
-    case OBJECT_TYPE.PrivateKey: return "PKCS_8";
-    case OBJECT_TYPE.PublicKey: return "X_509";
-    case OBJECT_TYPE.SecretData: return "Opaque";
-    default: return "Opaque";
+    case OBJECT_TYPE.SymmetricKey:
+      return "Raw";
+    case OBJECT_TYPE.PrivateKey:
+      return "PKCS_8";
+    case OBJECT_TYPE.PublicKey:
+      return "X_509";
+    case OBJECT_TYPE.SecretData:
+      return "Opaque";
+    default:
+      return "Opaque";
   }
 }
 
@@ -72,13 +81,24 @@ export function parseObject(objectType: number, payload: Ttlv | undefined): Pars
   const expected: Record<number, string[]> = {
     [OBJECT_TYPE.SymmetricKey]: ["Raw", "TransparentSymmetricKey"],
     [OBJECT_TYPE.SecretData]: ["Opaque", "Raw"],
-    [OBJECT_TYPE.PrivateKey]: ["PKCS_8", "PKCS_1", "ECPrivateKey", "TransparentRSAPrivateKey", "TransparentDSAPrivateKey", "TransparentECPrivateKey", "TransparentECDSAPrivateKey"],
+    [OBJECT_TYPE.PrivateKey]: [
+      "PKCS_8",
+      "PKCS_1",
+      "ECPrivateKey",
+      "TransparentRSAPrivateKey",
+      "TransparentDSAPrivateKey",
+      "TransparentECPrivateKey",
+      "TransparentECDSAPrivateKey",
+    ],
     [OBJECT_TYPE.PublicKey]: ["X_509", "PKCS_1", "TransparentRSAPublicKey", "TransparentDSAPublicKey", "TransparentECPublicKey", "TransparentECDSAPublicKey"],
   };
   if (!expected[objectType]?.includes(formatName)) throw new OperationError("KeyFormatTypeNotSupported", `${tag} in ${formatName} format is not supported`);
   return {
-    objectType, material, keyFormat: formatName,
-    algorithm: enumeration(kb, "CryptographicAlgorithm"), length: int(kb, "CryptographicLength"),
+    objectType,
+    material,
+    keyFormat: formatName,
+    algorithm: enumeration(kb, "CryptographicAlgorithm"),
+    length: int(kb, "CryptographicLength"),
     extra: obj.type === TTLV_TYPE.Structure ? obj.value.filter((c) => c.tag !== kb.tag) : [],
   };
 }

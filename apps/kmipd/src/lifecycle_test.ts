@@ -128,8 +128,18 @@ for (const version of [V1_4, V2_1]) {
     const c = k.client(version);
     const encOnly = await activeKey(c, "Encrypt");
     const enc = await c.encrypt(encOnly, plain);
-    await rejectsWith(t, c.decrypt(encOnly, enc.data, { iv: enc.iv, tag: enc.tag }), reason(version, "IncompatibleCryptographicUsageMask"), "Decrypt with an Encrypt-only key");
-    await rejectsWith(t, c.request("MAC", [item("UniqueIdentifier", encOnly), item("Data", plain)]), reason(version, "IncompatibleCryptographicUsageMask"), "MAC with an Encrypt-only key");
+    await rejectsWith(
+      t,
+      c.decrypt(encOnly, enc.data, { iv: enc.iv, tag: enc.tag }),
+      reason(version, "IncompatibleCryptographicUsageMask"),
+      "Decrypt with an Encrypt-only key",
+    );
+    await rejectsWith(
+      t,
+      c.request("MAC", [item("UniqueIdentifier", encOnly), item("Data", plain)]),
+      reason(version, "IncompatibleCryptographicUsageMask"),
+      "MAC with an Encrypt-only key",
+    );
     const decOnly = await activeKey(c, "Decrypt");
     await rejectsWith(t, c.encrypt(decOnly, plain), reason(version, "IncompatibleCryptographicUsageMask"), "Encrypt with a Decrypt-only key");
   });
@@ -148,7 +158,12 @@ for (const version of [V1_4, V2_1]) {
     d.setAuthTag(enc.tag!);
     t.deepEqual(new Uint8Array(Buffer.concat([d.update(enc.data), d.final()])), plain, "node decrypts the server's ciphertext");
     t.deepEqual(await c.decrypt(id, enc.data, { mode: "GCM", iv: enc.iv, tag: enc.tag, aad, tagLength: 12 }), plain);
-    await rejectsWith(t, c.decrypt(id, enc.data, { mode: "GCM", iv: enc.iv, tag: enc.tag, aad: new TextEncoder().encode("header v2"), tagLength: 12 }), "CryptographicFailure", "wrong AAD");
+    await rejectsWith(
+      t,
+      c.decrypt(id, enc.data, { mode: "GCM", iv: enc.iv, tag: enc.tag, aad: new TextEncoder().encode("header v2"), tagLength: 12 }),
+      "CryptographicFailure",
+      "wrong AAD",
+    );
     const badTag = new Uint8Array(enc.tag!);
     badTag[0] ^= 1;
     await rejectsWith(t, c.decrypt(id, enc.data, { mode: "GCM", iv: enc.iv, tag: badTag, aad, tagLength: 12 }), "CryptographicFailure", "wrong tag");
@@ -199,31 +214,45 @@ for (const version of [V1_4, V2_1]) {
 
   // One RSA key pair per version, shared by the signature tests below.
   let pairPromise: Promise<{ priv: string; pub: string; pubKey: KeyObject }> | undefined;
-  const pair = (t: ExecutionContext) => (pairPromise ??= (async () => {
-    const c = k.client(version);
-    const p = await c.request("CreateKeyPair", [
-      attributesFor(version, "CommonTemplateAttribute", "CommonAttributes", [
-        { name: "CryptographicAlgorithm", value: "RSA" }, { name: "CryptographicLength", value: 2048 },
-      ]),
-      attributesFor(version, "PrivateKeyTemplateAttribute", "PrivateKeyAttributes", [{ name: "CryptographicUsageMask", value: "Sign" }]),
-      attributesFor(version, "PublicKeyTemplateAttribute", "PublicKeyAttributes", [{ name: "CryptographicUsageMask", value: "Verify" }]),
-    ]);
-    const priv = text(p, "PrivateKeyUniqueIdentifier")!;
-    const pub = text(p, "PublicKeyUniqueIdentifier")!;
-    const pubGet = await c.get(pub);
-    // RSA public keys come back as PKCS#1 (the key block says so), the format the OASIS profiles expect.
-    const format = child(child(child(pubGet.raw, "PublicKey"), "KeyBlock"), "KeyFormatType");
-    t.is(format && enumText(format), "PKCS_1");
-    const pubKey = createPublicKey({ key: Buffer.from(pubGet.material!), format: "der", type: "pkcs1" });
-    await rejectsWith(t, c.request("Sign", [item("UniqueIdentifier", priv), item("Data", plain)]), reason(version, "WrongKeyLifecycleState"), "Sign with a PreActive private key");
-    await c.activate(priv);
-    await c.activate(pub);
-    return { priv, pub, pubKey };
-  })());
+  const pair = (t: ExecutionContext) =>
+    (pairPromise ??= (async () => {
+      const c = k.client(version);
+      const p = await c.request("CreateKeyPair", [
+        attributesFor(version, "CommonTemplateAttribute", "CommonAttributes", [
+          { name: "CryptographicAlgorithm", value: "RSA" },
+          { name: "CryptographicLength", value: 2048 },
+        ]),
+        attributesFor(version, "PrivateKeyTemplateAttribute", "PrivateKeyAttributes", [{ name: "CryptographicUsageMask", value: "Sign" }]),
+        attributesFor(version, "PublicKeyTemplateAttribute", "PublicKeyAttributes", [{ name: "CryptographicUsageMask", value: "Verify" }]),
+      ]);
+      const priv = text(p, "PrivateKeyUniqueIdentifier")!;
+      const pub = text(p, "PublicKeyUniqueIdentifier")!;
+      const pubGet = await c.get(pub);
+      // RSA public keys come back as PKCS#1 (the key block says so), the format the OASIS profiles expect.
+      const format = child(child(child(pubGet.raw, "PublicKey"), "KeyBlock"), "KeyFormatType");
+      t.is(format && enumText(format), "PKCS_1");
+      const pubKey = createPublicKey({ key: Buffer.from(pubGet.material!), format: "der", type: "pkcs1" });
+      await rejectsWith(
+        t,
+        c.request("Sign", [item("UniqueIdentifier", priv), item("Data", plain)]),
+        reason(version, "WrongKeyLifecycleState"),
+        "Sign with a PreActive private key",
+      );
+      await c.activate(priv);
+      await c.activate(pub);
+      return { priv, pub, pubKey };
+    })());
   const sign = async (c: KmipClient, priv: string, params: Ttlv[]) =>
     bytes(await c.request("Sign", [item("UniqueIdentifier", priv), struct("CryptographicParameters", params), item("Data", plain)]), "SignatureData")!;
   const sigVerify = async (c: KmipClient, pub: string, params: Ttlv[], sig: Uint8Array, data = plain) =>
-    validity(await c.request("SignatureVerify", [item("UniqueIdentifier", pub), struct("CryptographicParameters", params), item("Data", data), item("SignatureData", sig)]));
+    validity(
+      await c.request("SignatureVerify", [
+        item("UniqueIdentifier", pub),
+        struct("CryptographicParameters", params),
+        item("Data", data),
+        item("SignatureData", sig),
+      ]),
+    );
   const pssOpts = { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO };
 
   test(`${v}: RSA CreateKeyPair (built with item/struct): linked PreActive private/public keys, public key as PKCS#1`, async (t) => {
@@ -233,13 +262,19 @@ for (const version of [V1_4, V2_1]) {
     t.is((await c.get(pub)).objectType, "PublicKey");
     t.is((await c.get(priv)).objectType, "PrivateKey");
     const links = (await attrs(c, priv, ["Link"])).get("Link") ?? [];
-    t.true(links.some((l) => text(l, "LinkedObjectIdentifier") === pub), "private key links to its public key");
+    t.true(
+      links.some((l) => text(l, "LinkedObjectIdentifier") === pub),
+      "private key links to its public key",
+    );
   });
 
   test(`${v}: RSA Sign with Digital Signature Algorithm RSASSA-PSS makes a PSS signature (node verifies) and SignatureVerify agrees`, async (t) => {
     const c = k.client(version);
     const { priv, pub, pubKey } = await pair(t);
-    const alg = [item("DigitalSignatureAlgorithm", version.major >= 2 ? "RSASSA_PSS" : "RSASSA_PSSPKCS_1V2_1", undefined, version), item("HashingAlgorithm", "SHA_256")];
+    const alg = [
+      item("DigitalSignatureAlgorithm", version.major >= 2 ? "RSASSA_PSS" : "RSASSA_PSSPKCS_1V2_1", undefined, version),
+      item("HashingAlgorithm", "SHA_256"),
+    ];
     const sig = await sign(c, priv, alg);
     t.is(await sigVerify(c, pub, alg, sig), "Valid", "SignatureVerify: Valid");
     t.is(await sigVerify(c, pub, alg, sig, new TextEncoder().encode("attack at dusk")), "Invalid", "SignatureVerify of other data: Invalid");
@@ -265,13 +300,20 @@ for (const version of [V1_4, V2_1]) {
     const broken = new Uint8Array(sig);
     broken[10] ^= 0xff;
     t.is(await sigVerify(c, pub, params, broken), "Invalid");
-    await rejectsWith(t, c.request("Sign", [item("UniqueIdentifier", pub), struct("CryptographicParameters", params), item("Data", plain)]), reason(version, "IncompatibleCryptographicUsageMask"), "Sign with the public key");
+    await rejectsWith(
+      t,
+      c.request("Sign", [item("UniqueIdentifier", pub), struct("CryptographicParameters", params), item("Data", plain)]),
+      reason(version, "IncompatibleCryptographicUsageMask"),
+      "Sign with the public key",
+    );
   });
 
   test(`${v}: RSA Sign with Digital Signature Algorithm SHA-384 with RSA uses SHA-384 (node verifies)`, async (t) => {
     const c = k.client(version);
     const { priv, pub, pubKey } = await pair(t);
-    const params = [item("DigitalSignatureAlgorithm", version.major >= 2 ? "SHA_384WithRSAEncryption" : "SHA_384WithRSAEncryptionPKCS_1V1_5", undefined, version)];
+    const params = [
+      item("DigitalSignatureAlgorithm", version.major >= 2 ? "SHA_384WithRSAEncryption" : "SHA_384WithRSAEncryptionPKCS_1V1_5", undefined, version),
+    ];
     const sig = await sign(c, priv, params);
     t.is(await sigVerify(c, pub, params, sig), "Valid", "the server agrees with itself");
     t.true(verify("sha384", plain, { key: pubKey, padding: constants.RSA_PKCS1_PADDING }, sig), "node verifies it as PKCS#1 v1.5 with SHA-384");
@@ -281,10 +323,11 @@ for (const version of [V1_4, V2_1]) {
     const c = k.client(version);
     const wrappingKey = await activeKey(c, "WrapKey");
     const target = await c.create({ algorithm: "AES", length: 256 });
-    const spec = (wk: string) => struct("KeyWrappingSpecification", [
-      item("WrappingMethod", "Encrypt"),
-      struct("EncryptionKeyInformation", [item("UniqueIdentifier", wk), struct("CryptographicParameters", [item("BlockCipherMode", "NISTKeyWrap")])]),
-    ]);
+    const spec = (wk: string) =>
+      struct("KeyWrappingSpecification", [
+        item("WrappingMethod", "Encrypt"),
+        struct("EncryptionKeyInformation", [item("UniqueIdentifier", wk), struct("CryptographicParameters", [item("BlockCipherMode", "NISTKeyWrap")])]),
+      ]);
     const p = await c.request("Get", [item("UniqueIdentifier", target), spec(wrappingKey)]);
     const kb = child(child(p, "SymmetricKey"), "KeyBlock");
     const kv = child(kb, "KeyValue");
@@ -301,9 +344,19 @@ for (const version of [V1_4, V2_1]) {
 
     // The wrapping key must allow Wrap Key and be Active.
     const noWrap = await activeKey(c, "Encrypt Decrypt");
-    await rejectsWith(t, c.request("Get", [item("UniqueIdentifier", target), spec(noWrap)]), reason(version, "IncompatibleCryptographicUsageMask"), "wrapping key without WrapKey");
+    await rejectsWith(
+      t,
+      c.request("Get", [item("UniqueIdentifier", target), spec(noWrap)]),
+      reason(version, "IncompatibleCryptographicUsageMask"),
+      "wrapping key without WrapKey",
+    );
     const preActive = await c.create({ algorithm: "AES", length: 256, usage: "WrapKey" });
-    await rejectsWith(t, c.request("Get", [item("UniqueIdentifier", target), spec(preActive)]), reason(version, "WrongKeyLifecycleState"), "PreActive wrapping key");
+    await rejectsWith(
+      t,
+      c.request("Get", [item("UniqueIdentifier", target), spec(preActive)]),
+      reason(version, "WrongKeyLifecycleState"),
+      "PreActive wrapping key",
+    );
     await rejectsWith(t, c.request("Get", [item("UniqueIdentifier", target), spec("no-such-key")]), "ItemNotFound", "unknown wrapping key");
   });
 }
@@ -312,14 +365,25 @@ test("KMIP 2.1: Adjust Attribute increments and decrements a numeric attribute; 
   const c = k.client(V2_1);
   const id = await c.create({ algorithm: "AES", length: 128 });
   await c.request("SetAttribute", [item("UniqueIdentifier", id), struct("NewAttribute", [item("LeaseTime", 100, TTLV_TYPE.Interval)])]);
-  const adjust = (how: string, by?: number) => c.request("AdjustAttribute", [
-    item("UniqueIdentifier", id), item("AttributeReference", tagOfName("LeaseTime"), TTLV_TYPE.Enumeration), item("AdjustmentType", how),
-    ...(by !== undefined ? [item("AdjustmentValue", by, TTLV_TYPE.Interval)] : []),
-  ]);
+  const adjust = (how: string, by?: number) =>
+    c.request("AdjustAttribute", [
+      item("UniqueIdentifier", id),
+      item("AttributeReference", tagOfName("LeaseTime"), TTLV_TYPE.Enumeration),
+      item("AdjustmentType", how),
+      ...(by !== undefined ? [item("AdjustmentValue", by, TTLV_TYPE.Interval)] : []),
+    ]);
   const lease = async () => (await c.getAttributes(id, ["LeaseTime"])).get("Lease Time")?.[0]?.value;
   await adjust("Increment", 20);
   t.is(await lease(), 120);
   await adjust("Decrement", 50);
   t.is(await lease(), 70);
-  await rejectsWith(t, c.request("AdjustAttribute", [item("UniqueIdentifier", id), item("AttributeReference", tagOfName("CryptographicLength"), TTLV_TYPE.Enumeration), item("AdjustmentType", "Increment")]), "AttributeReadOnly");
+  await rejectsWith(
+    t,
+    c.request("AdjustAttribute", [
+      item("UniqueIdentifier", id),
+      item("AttributeReference", tagOfName("CryptographicLength"), TTLV_TYPE.Enumeration),
+      item("AdjustmentType", "Increment"),
+    ]),
+    "AttributeReadOnly",
+  );
 });

@@ -19,12 +19,21 @@ try {
 }
 const logger = pino({ level: config.logLevel, redact: ["key", "keyPem", "material", "authorization"] });
 const audit = logger.child({ audit: true });
-const kmipd = await startKmipd(config, (msg, fields) => logger.info(fields ?? {}, msg), (e) => audit.info(e, "audit"));
-logger.info({ host: kmipd.server.host, port: kmipd.server.port, dataDir: config.dataDir, database: config.database.replace(/:[^:@/]*@/, ":***@") }, "kmipd listening");
+const kmipd = await startKmipd(
+  config,
+  (msg, fields) => logger.info(fields ?? {}, msg),
+  (e) => audit.info(e, "audit"),
+);
+logger.info(
+  { host: kmipd.server.host, port: kmipd.server.port, dataDir: config.dataDir, database: config.database.replace(/:[^:@/]*@/, ":***@") },
+  "kmipd listening",
+);
 process.stderr.write(`kmipd: listening on ${kmipd.server.host}:${kmipd.server.port}\n`);
 if (kmipd.generatedTls) {
   const g = kmipd.generatedTls;
-  process.stderr.write(`kmipd: ${g.created ? "created" : "using"} local TLS material: CA ${g.caCertFile}, client certificate ${g.clientCertFile}, client key ${g.clientKeyFile}\n`);
+  process.stderr.write(
+    `kmipd: ${g.created ? "created" : "using"} local TLS material: CA ${g.caCertFile}, client certificate ${g.clientCertFile}, client key ${g.clientKeyFile}\n`,
+  );
 }
 let stopping = false;
 const stop = async (signal: string) => {

@@ -13,7 +13,27 @@ import type { StoredObject } from "./store/store.ts";
 /** State values (KMIP State enumeration). */
 export const STATE = { PreActive: 1, Active: 2, Deactivated: 3, Compromised: 4, Destroyed: 5, DestroyedCompromised: 6 } as const;
 /** ObjectType values (KMIP 1.x/2.x numbering). */
-export const OBJECT_TYPE = { Certificate: 1, SymmetricKey: 2, PublicKey: 3, PrivateKey: 4, SplitKey: 5, Template: 6, SecretData: 7, OpaqueObject: 8, PGPKey: 9 } as const;
+export const OBJECT_TYPE = {
+  Certificate: 1,
+  SymmetricKey: 2,
+  PublicKey: 3,
+  PrivateKey: 4,
+  SplitKey: 5,
+  Template: 6,
+  SecretData: 7,
+  OpaqueObject: 8,
+  PGPKey: 9,
+} as const;
+
+/** Object types whose value is a Key Block (they carry a Key Format Type). */
+const KEY_OBJECTS: ReadonlySet<number> = new Set([
+  OBJECT_TYPE.SymmetricKey,
+  OBJECT_TYPE.PublicKey,
+  OBJECT_TYPE.PrivateKey,
+  OBJECT_TYPE.SplitKey,
+  OBJECT_TYPE.SecretData,
+  OBJECT_TYPE.PGPKey,
+]);
 
 /** A managed object being worked on. */
 export interface ManagedObject {
@@ -80,7 +100,8 @@ export function newObject(ctx: OpContext, objectType: number, clientAttrs: Attr[
   }
   o.attrs.push({ name: "UniqueIdentifier", value: item("UniqueIdentifier", id) });
   o.attrs.push({ name: "ObjectType", value: item("ObjectType", objectType) });
-  o.attrs.push(...clientAttrs);
+  // The Key Format Type is the format the server holds the value in, whatever a client's attributes say.
+  o.attrs.push(...clientAttrs.filter((a) => a.name !== "KeyFormatType"));
   const activation = clientAttrs.find((a) => a.name === "ActivationDate")?.value;
   if (activation && activation.type === TTLV_TYPE.DateTime && activation.value <= seconds(now)) o.state = STATE.Active;
   o.attrs.push({ name: "State", value: item("State", o.state) });
@@ -91,7 +112,12 @@ export function newObject(ctx: OpContext, objectType: number, clientAttrs: Attr[
   if (extractable?.type === TTLV_TYPE.Boolean) o.attrs.push({ name: "NeverExtractable", value: item("NeverExtractable", !extractable.value) });
   o.attrs.push({ name: "InitialDate", value: item("InitialDate", now) });
   o.attrs.push({ name: "LastChangeDate", value: item("LastChangeDate", now) });
+  // Original Creation Date (KMIP 1.2+): when the object first came to be. A client registering an object made
+  // elsewhere may say when that was; otherwise it is now, the same as the Initial Date.
+  if (!clientAttrs.some((a) => a.name === "OriginalCreationDate")) o.attrs.push({ name: "OriginalCreationDate", value: item("OriginalCreationDate", now) });
   if (objectType !== OBJECT_TYPE.Certificate) o.attrs.push({ name: "Digest", value: digestAttr(material, keyFormat) });
+  // Key Format Type is an attribute of keys and secret data (KMIP 2.x): the format the value was made or registered in.
+  if (KEY_OBJECTS.has(objectType)) o.attrs.push({ name: "KeyFormatType", value: item("KeyFormatType", keyFormat) });
   return o;
 }
 
@@ -109,15 +135,21 @@ export function touch(ctx: OpContext, o: ManagedObject): void {
 
 /** Names for the Locate index. */
 function names(o: ManagedObject): string[] {
-  return attrs(o, "Name").map((n) => text(n, "NameValue")).filter((n): n is string => n !== undefined);
+  return attrs(o, "Name")
+    .map((n) => text(n, "NameValue"))
+    .filter((n): n is string => n !== undefined);
 }
 
 function toStored(ctx: OpContext, o: ManagedObject): StoredObject {
   return {
-    id: o.id, owner: o.owner, objectType: o.objectType, state: o.state,
+    id: o.id,
+    owner: o.owner,
+    objectType: o.objectType,
+    state: o.state,
     attributes: encodeTtlv(storedAttributes(o.attrs)),
     material: o.material ? ctx.keyring.wrap(o.id, o.material) : null,
-    names: names(o), grants: o.grants,
+    names: names(o),
+    grants: o.grants,
   };
 }
 
@@ -155,7 +187,10 @@ export function fromStored(ctx: OpContext, s: StoredObject): ManagedObject {
     if (Object.isFrozen(s)) decoded.set(s, attrs);
   }
   const o: ManagedObject = {
-    id: s.id, owner: s.owner, objectType: s.objectType, state: s.state,
+    id: s.id,
+    owner: s.owner,
+    objectType: s.objectType,
+    state: s.state,
     attrs: [...attrs],
     material: s.material ? ctx.keyring.unwrap(s.id, s.material) : null,
     grants: [...s.grants],

@@ -78,7 +78,12 @@ test("the same subject from another CA cannot connect at all", async (t) => {
   const otherCa = await createCa({ commonName: "Mallory CA" });
   // Same subject as kmipd's own client certificate: only the issuer differs.
   const mallory = await issueCertificate(otherCa, { commonName: "kmipd-admin", profile: "client" });
-  const c = new KmipClient({ servers: [{ host: k.host, port: k.port }], tls: { cert: mallory.certificatePem, key: mallory.privateKeyPem!, ca: k.caPem }, timeoutMs: 5_000, connectTimeoutMs: 5_000 });
+  const c = new KmipClient({
+    servers: [{ host: k.host, port: k.port }],
+    tls: { cert: mallory.certificatePem, key: mallory.privateKeyPem!, ca: k.caPem },
+    timeoutMs: 5_000,
+    connectTimeoutMs: 5_000,
+  });
   try {
     const e = await t.throwsAsync(c.discoverVersions());
     t.is((e as { code?: string } | undefined)?.code, "KMIP_TRANSPORT", e?.message);
@@ -117,4 +122,3 @@ test("the owner of an object is the subject of the creating client's certificate
   const owner = (await k.kmipd.store.get(id))?.owner;
   t.is(owner, "CN=carol");
 });
-

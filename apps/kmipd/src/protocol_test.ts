@@ -4,8 +4,22 @@ import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import {
-  child, children, decodeResponse, decodeTtlv, encodeTtlv, enumName, enumValue, int, item, type KmipVersion, RESULT_STATUS,
-  type ResponseMessage, struct, text, type Ttlv, TTLV_TYPE,
+  child,
+  children,
+  decodeResponse,
+  decodeTtlv,
+  encodeTtlv,
+  enumName,
+  enumValue,
+  int,
+  item,
+  type KmipVersion,
+  RESULT_STATUS,
+  type ResponseMessage,
+  struct,
+  text,
+  type Ttlv,
+  TTLV_TYPE,
 } from "@tessera/kmip";
 import type { KmipConnection } from "@tessera/kmip-client";
 import { handleMessage } from "./app.ts";
@@ -39,7 +53,10 @@ test("garbage bytes with a valid 8-byte header get InvalidMessage; the same conn
   const conn = await k.connect();
   const garbage = new Uint8Array(8 + 24);
   garbage.set([0x42, 0x00, 0x78, 0x01, 0, 0, 0, 24]);
-  garbage.set(randomBytes(24).map((b) => b | 0x80), 8); // child tags outside 0x42xxxx
+  garbage.set(
+    randomBytes(24).map((b) => b | 0x80),
+    8,
+  ); // child tags outside 0x42xxxx
   const { res } = await exchange(conn, garbage);
   t.is(res.items.length, 1);
   t.is(res.items[0].resultStatus, RESULT_STATUS.OperationFailed);
@@ -84,28 +101,45 @@ test("an unknown operation (0xAAAA) gets OperationNotSupported, echoing the oper
 test("a batch Create + Activate + GetAttributes uses the ID placeholder", async (t) => {
   const conn = await k.connect();
   for (const version of [V1_4, V2_1]) {
-    const attrs = version.major >= 2
-      ? [struct("Attributes", [item("CryptographicAlgorithm", "AES"), item("CryptographicLength", 128), item("CryptographicUsageMask", "Encrypt Decrypt")])]
-      : [struct("TemplateAttribute", [
-        struct("Attribute", [item("AttributeName", "Cryptographic Algorithm"), item("AttributeValue", enumValue("CryptographicAlgorithm", "AES"), TTLV_TYPE.Enumeration)]),
-        struct("Attribute", [item("AttributeName", "Cryptographic Length"), item("AttributeValue", 128, TTLV_TYPE.Integer)]),
-        struct("Attribute", [item("AttributeName", "Cryptographic Usage Mask"), item("AttributeValue", 12, TTLV_TYPE.Integer)]),
-      ])];
-    const { res } = await exchange(conn, rawRequest(version, [
-      { operation: "Create", payload: [item("ObjectType", "SymmetricKey"), ...attrs] },
-      { operation: "Activate" },
-      { operation: "GetAttributes" },
-    ]));
+    const attrs =
+      version.major >= 2
+        ? [struct("Attributes", [item("CryptographicAlgorithm", "AES"), item("CryptographicLength", 128), item("CryptographicUsageMask", "Encrypt Decrypt")])]
+        : [
+            struct("TemplateAttribute", [
+              struct("Attribute", [
+                item("AttributeName", "Cryptographic Algorithm"),
+                item("AttributeValue", enumValue("CryptographicAlgorithm", "AES"), TTLV_TYPE.Enumeration),
+              ]),
+              struct("Attribute", [item("AttributeName", "Cryptographic Length"), item("AttributeValue", 128, TTLV_TYPE.Integer)]),
+              struct("Attribute", [item("AttributeName", "Cryptographic Usage Mask"), item("AttributeValue", 12, TTLV_TYPE.Integer)]),
+            ]),
+          ];
+    const { res } = await exchange(
+      conn,
+      rawRequest(version, [
+        { operation: "Create", payload: [item("ObjectType", "SymmetricKey"), ...attrs] },
+        { operation: "Activate" },
+        { operation: "GetAttributes" },
+      ]),
+    );
     t.is(res.items.length, 3);
-    t.deepEqual(res.items.map((i) => i.resultStatus), [0, 0, 0], res.items.map((i) => i.resultMessage ?? "").join(" | "));
+    t.deepEqual(
+      res.items.map((i) => i.resultStatus),
+      [0, 0, 0],
+      res.items.map((i) => i.resultMessage ?? "").join(" | "),
+    );
     const id = text(res.items[0].payload, "UniqueIdentifier");
     t.truthy(id);
     t.is(text(res.items[1].payload, "UniqueIdentifier"), id);
     t.is(text(res.items[2].payload, "UniqueIdentifier"), id);
     const p = res.items[2].payload;
-    const stateItem = version.major >= 2
-      ? child(child(p, "Attributes"), "State")
-      : child(children(p, "Attribute").find((a) => text(a, "AttributeName") === "State"), "AttributeValue");
+    const stateItem =
+      version.major >= 2
+        ? child(child(p, "Attributes"), "State")
+        : child(
+            children(p, "Attribute").find((a) => text(a, "AttributeName") === "State"),
+            "AttributeValue",
+          );
     t.is(stateItem?.value, 2, `KMIP ${version.major}.${version.minor}: Active after the batch's Activate`);
   }
 });
@@ -114,12 +148,15 @@ test("with the default Batch Error Continuation Option, the items after a failed
   const c = k.client();
   const id = await c.create({ algorithm: "AES", length: 128 });
   const conn = await k.connect();
-  const { res } = await exchange(conn, rawRequest(V1_4, [
-    { operation: "GetAttributes", payload: [item("UniqueIdentifier", id)] },
-    { operation: "Get", payload: [item("UniqueIdentifier", "no-such-object")] },
-    { operation: "Activate" }, // would activate `id` through the ID placeholder
-    { operation: "Activate", payload: [item("UniqueIdentifier", id)] },
-  ]));
+  const { res } = await exchange(
+    conn,
+    rawRequest(V1_4, [
+      { operation: "GetAttributes", payload: [item("UniqueIdentifier", id)] },
+      { operation: "Get", payload: [item("UniqueIdentifier", "no-such-object")] },
+      { operation: "Activate" }, // would activate `id` through the ID placeholder
+      { operation: "Activate", payload: [item("UniqueIdentifier", id)] },
+    ]),
+  );
   t.is(res.items[0]?.resultStatus, RESULT_STATUS.Success);
   t.is(res.items[1]?.resultStatus, RESULT_STATUS.OperationFailed);
   t.is(reasonName(res, 1), "ItemNotFound");
@@ -131,11 +168,21 @@ test("with the default Batch Error Continuation Option, the items after a failed
   t.is(st?.value, 1, "the key is still PreActive: neither Activate ran");
 
   // With Continue, they are.
-  const r2 = await exchange(conn, rawRequest(V1_4, [
-    { operation: "Get", payload: [item("UniqueIdentifier", "no-such-object")] },
-    { operation: "Activate", payload: [item("UniqueIdentifier", id)] },
-  ], { batchErrorContinuationOption: "Continue" }));
-  t.deepEqual(r2.res.items.map((i) => i.resultStatus), [RESULT_STATUS.OperationFailed, RESULT_STATUS.Success]);
+  const r2 = await exchange(
+    conn,
+    rawRequest(
+      V1_4,
+      [
+        { operation: "Get", payload: [item("UniqueIdentifier", "no-such-object")] },
+        { operation: "Activate", payload: [item("UniqueIdentifier", id)] },
+      ],
+      { batchErrorContinuationOption: "Continue" },
+    ),
+  );
+  t.deepEqual(
+    r2.res.items.map((i) => i.resultStatus),
+    [RESULT_STATUS.OperationFailed, RESULT_STATUS.Success],
+  );
   t.is((await c.getAttributes(id, ["State"])).get("State")?.[0]?.value, 2);
 });
 
@@ -160,23 +207,53 @@ test("a KMIP 1.2 response header echoes 1.2 and has no correlation values; nor d
 test("every batch item echoes its Operation (successes and failures), and UniqueBatchItemID when given", async (t) => {
   const conn = await k.connect();
   const ids = [new Uint8Array([1]), undefined, new Uint8Array([3, 3])];
-  const { res } = await exchange(conn, rawRequest(V1_4, [
-    { operation: "DiscoverVersions", batchItemId: ids[0] },
-    { operation: "Query", payload: [item("QueryFunction", "QueryOperations")] },
-    { operation: "Get", payload: [item("UniqueIdentifier", "nope")], batchItemId: ids[2] },
-  ], { batchErrorContinuationOption: "Continue" }));
+  const { res } = await exchange(
+    conn,
+    rawRequest(
+      V1_4,
+      [
+        { operation: "DiscoverVersions", batchItemId: ids[0] },
+        { operation: "Query", payload: [item("QueryFunction", "QueryOperations")] },
+        { operation: "Get", payload: [item("UniqueIdentifier", "nope")], batchItemId: ids[2] },
+      ],
+      { batchErrorContinuationOption: "Continue" },
+    ),
+  );
   t.is(res.items.length, 3);
-  t.deepEqual(res.items.map((i) => i.operation), ["DiscoverVersions", "Query", "Get"].map((o) => enumValue("Operation", o)));
-  t.deepEqual(res.items.map((i) => i.uniqueBatchItemId), ids);
-  t.deepEqual(res.items.map((i) => i.resultStatus), [0, 0, 1]);
+  t.deepEqual(
+    res.items.map((i) => i.operation),
+    ["DiscoverVersions", "Query", "Get"].map((o) => enumValue("Operation", o)),
+  );
+  t.deepEqual(
+    res.items.map((i) => i.uniqueBatchItemId),
+    ids,
+  );
+  t.deepEqual(
+    res.items.map((i) => i.resultStatus),
+    [0, 0, 1],
+  );
 });
 
 test("a request without UniqueBatchItemID is accepted", async (t) => {
   const conn = await k.connect();
-  const { res } = await exchange(conn, rawRequest(V1_4, [{ operation: "Create", payload: [item("ObjectType", "SymmetricKey"), struct("TemplateAttribute", [
-    struct("Attribute", [item("AttributeName", "Cryptographic Algorithm"), item("AttributeValue", enumValue("CryptographicAlgorithm", "AES"), TTLV_TYPE.Enumeration)]),
-    struct("Attribute", [item("AttributeName", "Cryptographic Length"), item("AttributeValue", 256, TTLV_TYPE.Integer)]),
-  ])] }]));
+  const { res } = await exchange(
+    conn,
+    rawRequest(V1_4, [
+      {
+        operation: "Create",
+        payload: [
+          item("ObjectType", "SymmetricKey"),
+          struct("TemplateAttribute", [
+            struct("Attribute", [
+              item("AttributeName", "Cryptographic Algorithm"),
+              item("AttributeValue", enumValue("CryptographicAlgorithm", "AES"), TTLV_TYPE.Enumeration),
+            ]),
+            struct("Attribute", [item("AttributeName", "Cryptographic Length"), item("AttributeValue", 256, TTLV_TYPE.Integer)]),
+          ]),
+        ],
+      },
+    ]),
+  );
   t.is(res.items[0].resultStatus, RESULT_STATUS.Success, res.items[0].resultMessage);
   t.is(res.items[0].uniqueBatchItemId, undefined);
   t.truthy(text(res.items[0].payload, "UniqueIdentifier"));
@@ -211,16 +288,26 @@ test("KMIP 1.x responses carry only ResultReason values that KMIP 1.x defines", 
   const c = k.client(V1_4);
   const id = await c.create({ algorithm: "AES", length: 256, usage: "Encrypt" });
   const conn = await k.connect();
-  const { res } = await exchange(conn, rawRequest(V1_4, [
-    { operation: "Encrypt", payload: [item("UniqueIdentifier", id), item("Data", new Uint8Array(16))] }, // PreActive key
-    { operation: "Activate", payload: [item("UniqueIdentifier", id)] },
-    { operation: "Activate", payload: [item("UniqueIdentifier", id)] }, // Active already
-    { operation: "Decrypt", payload: [item("UniqueIdentifier", id), item("Data", new Uint8Array(16)), item("IVCounterNonce", new Uint8Array(16))] }, // usage mask
-  ], { batchErrorContinuationOption: "Continue" }));
+  const { res } = await exchange(
+    conn,
+    rawRequest(
+      V1_4,
+      [
+        { operation: "Encrypt", payload: [item("UniqueIdentifier", id), item("Data", new Uint8Array(16))] }, // PreActive key
+        { operation: "Activate", payload: [item("UniqueIdentifier", id)] },
+        { operation: "Activate", payload: [item("UniqueIdentifier", id)] }, // Active already
+        { operation: "Decrypt", payload: [item("UniqueIdentifier", id), item("Data", new Uint8Array(16)), item("IVCounterNonce", new Uint8Array(16))] }, // usage mask
+      ],
+      { batchErrorContinuationOption: "Continue" },
+    ),
+  );
   const failures = res.items.filter((i) => i.resultStatus === RESULT_STATUS.OperationFailed);
   t.is(failures.length, 3);
   for (const f of failures) {
-    t.true(defined14(f.resultReason ?? -1), `${enumName("Operation", f.operation ?? 0)}: ResultReason 0x${(f.resultReason ?? 0).toString(16)} (${enumName("ResultReason", f.resultReason ?? 0, V2_1)}) is not a KMIP 1.4 value`);
+    t.true(
+      defined14(f.resultReason ?? -1),
+      `${enumName("Operation", f.operation ?? 0)}: ResultReason 0x${(f.resultReason ?? 0).toString(16)} (${enumName("ResultReason", f.resultReason ?? 0, V2_1)}) is not a KMIP 1.4 value`,
+    );
   }
 });
 

@@ -18,10 +18,23 @@ let target: { host: string; port: number };
 test.before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "kmipd-pykmip-"));
   pki = await makeTestPki(path.join(dir, "pki"));
-  kmipd = await startKmipd(loadConfig([
-    "--listen", "127.0.0.1:0", "--data-dir", path.join(dir, "data"),
-    "--tls-cert", pki.server.certPath, "--tls-key", pki.server.keyPath, "--client-ca", pki.ca.certPath,
-  ], {}));
+  kmipd = await startKmipd(
+    loadConfig(
+      [
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        path.join(dir, "data"),
+        "--tls-cert",
+        pki.server.certPath,
+        "--tls-key",
+        pki.server.keyPath,
+        "--client-ca",
+        pki.ca.certPath,
+      ],
+      {},
+    ),
+  );
   target = { host: "127.0.0.1", port: kmipd.server.port };
 });
 
@@ -33,18 +46,31 @@ test.after.always(async () => {
 for (const kmipVersion of ["1.2", "1.4"] as const) {
   test.serial(`PyKMIP client (KMIP ${kmipVersion}): create, get, get_attributes, locate, activate, encrypt/decrypt, revoke, destroy`, async (t) => {
     const name = `pykmip-${kmipVersion}`;
-    const r = await runPykmipClient(target, pki, [
-      { op: "create", algorithm: "AES", length: 256, name, usageMask: ["ENCRYPT", "DECRYPT"], as: "k" },
-      { op: "get", uid: "$k" },
-      { op: "get_attributes", uid: "$k" },
-      { op: "get_attribute_list", uid: "$k" },
-      { op: "locate", name },
-      { op: "activate", uid: "$k" },
-      { op: "encrypt", uid: "$k", algorithm: "AES", mode: "CBC", padding: "PKCS5", dataHex: "00112233445566778899aabbccddeeff00", ivHex: "000102030405060708090a0b0c0d0e0f" },
-      { op: "revoke", uid: "$k", reason: "CESSATION_OF_OPERATION" },
-      { op: "destroy", uid: "$k" },
-      { op: "get", uid: "$k" },
-    ], { kmipVersion });
+    const r = await runPykmipClient(
+      target,
+      pki,
+      [
+        { op: "create", algorithm: "AES", length: 256, name, usageMask: ["ENCRYPT", "DECRYPT"], as: "k" },
+        { op: "get", uid: "$k" },
+        { op: "get_attributes", uid: "$k" },
+        { op: "get_attribute_list", uid: "$k" },
+        { op: "locate", name },
+        { op: "activate", uid: "$k" },
+        {
+          op: "encrypt",
+          uid: "$k",
+          algorithm: "AES",
+          mode: "CBC",
+          padding: "PKCS5",
+          dataHex: "00112233445566778899aabbccddeeff00",
+          ivHex: "000102030405060708090a0b0c0d0e0f",
+        },
+        { op: "revoke", uid: "$k", reason: "CESSATION_OF_OPERATION" },
+        { op: "destroy", uid: "$k" },
+        { op: "get", uid: "$k" },
+      ],
+      { kmipVersion },
+    );
     const id = unwrapResult(r[0], "create");
     const got = unwrapResult(r[1], "get");
     t.is(got.objectType, "SYMMETRIC_KEY");
@@ -72,21 +98,39 @@ const CIPHERTEXT = (() => {
 
 test.serial("PyKMIP client: register (symmetric key, secret data), decrypt, MAC, and another client cannot see alice's key", async (t) => {
   const key = "0123456789abcdef0123456789abcdef";
-  const r = await runPykmipClient(target, pki, [
-    { op: "register", object: "SymmetricKey", algorithm: "AES", length: 128, keyHex: key, usageMask: ["ENCRYPT", "DECRYPT"], as: "aes" },
-    { op: "activate", uid: "$aes" },
-    { op: "decrypt", uid: "$aes", algorithm: "AES", mode: "CBC", padding: "PKCS5", dataHex: CIPHERTEXT, ivHex: "00000000000000000000000000000000" },
-    { op: "register", object: "SymmetricKey", algorithm: "HMAC_SHA256", length: 256, keyHex: key + key, usageMask: ["MAC_GENERATE", "MAC_VERIFY"], as: "hmac" },
-    { op: "activate", uid: "$hmac" },
-    { op: "mac", uid: "$hmac", algorithm: "HMAC_SHA256", dataHex: "68656c6c6f" },
-    { op: "register", object: "SecretData", dataHex: "736563726574", usageMask: ["VERIFY"], as: "sd" },
-    { op: "get", uid: "$sd" },
-  ], { kmipVersion: "1.2" });
+  const r = await runPykmipClient(
+    target,
+    pki,
+    [
+      { op: "register", object: "SymmetricKey", algorithm: "AES", length: 128, keyHex: key, usageMask: ["ENCRYPT", "DECRYPT"], as: "aes" },
+      { op: "activate", uid: "$aes" },
+      { op: "decrypt", uid: "$aes", algorithm: "AES", mode: "CBC", padding: "PKCS5", dataHex: CIPHERTEXT, ivHex: "00000000000000000000000000000000" },
+      {
+        op: "register",
+        object: "SymmetricKey",
+        algorithm: "HMAC_SHA256",
+        length: 256,
+        keyHex: key + key,
+        usageMask: ["MAC_GENERATE", "MAC_VERIFY"],
+        as: "hmac",
+      },
+      { op: "activate", uid: "$hmac" },
+      { op: "mac", uid: "$hmac", algorithm: "HMAC_SHA256", dataHex: "68656c6c6f" },
+      { op: "register", object: "SecretData", dataHex: "736563726574", usageMask: ["VERIFY"], as: "sd" },
+      { op: "get", uid: "$sd" },
+    ],
+    { kmipVersion: "1.2" },
+  );
   const aes = unwrapResult(r[0], "register key");
   unwrapResult(r[1], "activate");
   t.is(unwrapResult(r[2], "decrypt").dataHex, Buffer.from("attested hosts only").toString("hex"));
   unwrapResult(r[4], "activate hmac");
-  t.is(unwrapResult(r[5], "mac").macHex, createHmac("sha256", Buffer.from(key + key, "hex")).update("hello").digest("hex"));
+  t.is(
+    unwrapResult(r[5], "mac").macHex,
+    createHmac("sha256", Buffer.from(key + key, "hex"))
+      .update("hello")
+      .digest("hex"),
+  );
   t.is(unwrapResult(r[7], "get secret").valueHex, "736563726574");
   const bob = await runPykmipClient(target, pki, [{ op: "get", uid: aes }, { op: "locate" }], { client: "bob", kmipVersion: "1.2" });
   t.false(bob[0].ok, "bob cannot get alice's key");

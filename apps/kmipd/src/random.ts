@@ -4,6 +4,7 @@
  * @module
  */
 import { randomFillSync } from "node:crypto";
+import { item, struct, type Ttlv } from "@tessera/kmip";
 
 const POOL = new Uint8Array(4096);
 let at = POOL.length;
@@ -19,4 +20,18 @@ export function randomBytesFromPool(n: number): Uint8Array {
   POOL.fill(0, at, at + n);
   at += n;
   return out;
+}
+
+/**
+ * The Random Number Generator attribute (KMIP 1.3+, 2.1 §4.48) of key material this server generates: every
+ * key comes from OpenSSL's default generator (`randomFillSync`, `generateKeyPairSync`), the NIST SP 800-90A
+ * CTR_DRBG over AES-256. A client that registers material or names another RNG keeps its own value.
+ */
+export function serverRngAttribute(): Ttlv {
+  return struct("RandomNumberGenerator", [
+    item("RNGAlgorithm", "DRBG"),
+    item("CryptographicAlgorithm", "AES"),
+    item("CryptographicLength", 256),
+    item("DRBGAlgorithm", "CTR"),
+  ]);
 }

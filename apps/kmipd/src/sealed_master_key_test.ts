@@ -31,7 +31,9 @@ test("kmipd --master-key-tpm: keys survive a restart; no master key in the clear
     t.deepEqual((await c.get(id)).material, material);
     c.close();
     await k.close();
-    await t.throwsAsync(startKmipd(loadConfig(["--listen", "127.0.0.1:0", "--data-dir", dir, "--master-key-tpm", other.tcti], {})), { message: /TPM_RC|Cannot|integrity|TSS/i });
+    await t.throwsAsync(startKmipd(loadConfig(["--listen", "127.0.0.1:0", "--data-dir", dir, "--master-key-tpm", other.tcti], {})), {
+      message: /TPM_RC|Cannot|integrity|TSS/i,
+    });
   } finally {
     await sw.stop();
     await other.stop();

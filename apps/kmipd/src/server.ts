@@ -33,76 +33,97 @@ export interface RunningServer {
 export function peerIdentity(socket: TLSSocket): string | undefined {
   const cert = socket.getPeerCertificate();
   if (!cert || !cert.subject) return undefined;
-  return Object.entries(cert.subject).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join("+") : v}`).join(",");
+  return Object.entries(cert.subject)
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join("+") : v}`)
+    .join(",");
 }
 
 // Modern suites that OpenSSL, Go and Python clients share (TLS 1.2), plus every TLS 1.3 suite.
 const CIPHERS = [
-  "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-  "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305", "AES128-GCM-SHA256", "AES256-GCM-SHA384",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+  "AES128-GCM-SHA256",
+  "AES256-GCM-SHA384",
 ].join(":");
 
 /** Starts the KMIP listener. */
-export function startServer(deps: DispatchDeps, options: ServerOptions, log: (msg: string, fields?: Record<string, unknown>) => void = () => {}): Promise<RunningServer> {
+export function startServer(
+  deps: DispatchDeps,
+  options: ServerOptions,
+  log: (msg: string, fields?: Record<string, unknown>) => void = () => {},
+): Promise<RunningServer> {
   const maxSize = options.maxMessageSize ?? 4 * 1024 * 1024;
   const sockets = new Set<TLSSocket>();
   let inFlight = 0;
   let closing = false;
   let drained: (() => void) | undefined;
-  const server = createServer({
-    cert: options.certPem, key: options.keyPem, ca: options.clientCaPem, requestCert: true, rejectUnauthorized: true,
-    minVersion: "TLSv1.2", ciphers: CIPHERS, honorCipherOrder: true,
-  }, (socket) => {
-    const identity = peerIdentity(socket);
-    if (!identity) {
-      socket.destroy();
-      return;
-    }
-    sockets.add(socket);
-    socket.setNoDelay(true);
-    socket.setTimeout(options.idleTimeoutMs ?? 300_000, () => socket.destroy());
-    let buf: Buffer = Buffer.alloc(0);
-    let busy = false;
-    const pump = async () => {
-      if (busy) return;
-      busy = true;
-      try {
-        for (;;) {
-          const need = ttlvMessageLength(buf);
-          if (need < 0 || buf.length < need) break;
-          if (need > maxSize) {
-            log("request too large", { identity, size: need });
-            socket.destroy();
-            return;
-          }
-          const msg = new Uint8Array(buf.subarray(0, need));
-          buf = buf.subarray(need);
-          inFlight++;
-          try {
-            const res = await handleMessage(deps, identity, msg);
-            if (!socket.destroyed) socket.write(res);
-          } finally {
-            inFlight--;
-            if (closing && inFlight === 0) drained?.();
-          }
-        }
-      } finally {
-        busy = false;
-      }
-      if (closing && inFlight === 0) socket.end();
-    };
-    socket.on("data", (chunk: Buffer) => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-      if (buf.length >= 8 && ttlvMessageLength(buf) > maxSize) {
-        log("request too large", { identity, size: ttlvMessageLength(buf) });
+  const server = createServer(
+    {
+      cert: options.certPem,
+      key: options.keyPem,
+      ca: options.clientCaPem,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.2",
+      ciphers: CIPHERS,
+      honorCipherOrder: true,
+    },
+    (socket) => {
+      const identity = peerIdentity(socket);
+      if (!identity) {
         socket.destroy();
         return;
       }
-      pump().catch(() => socket.destroy());
-    });
-    socket.on("error", () => undefined);
-    socket.on("close", () => sockets.delete(socket));
-  });
+      sockets.add(socket);
+      socket.setNoDelay(true);
+      socket.setTimeout(options.idleTimeoutMs ?? 300_000, () => socket.destroy());
+      let buf: Buffer = Buffer.alloc(0);
+      let busy = false;
+      const pump = async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          for (;;) {
+            const need = ttlvMessageLength(buf);
+            if (need < 0 || buf.length < need) break;
+            if (need > maxSize) {
+              log("request too large", { identity, size: need });
+              socket.destroy();
+              return;
+            }
+            const msg = new Uint8Array(buf.subarray(0, need));
+            buf = buf.subarray(need);
+            inFlight++;
+            try {
+              const res = await handleMessage(deps, identity, msg);
+              if (!socket.destroyed) socket.write(res);
+            } finally {
+              inFlight--;
+              if (closing && inFlight === 0) drained?.();
+            }
+          }
+        } finally {
+          busy = false;
+        }
+        if (closing && inFlight === 0) socket.end();
+      };
+      socket.on("data", (chunk: Buffer) => {
+        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+        if (buf.length >= 8 && ttlvMessageLength(buf) > maxSize) {
+          log("request too large", { identity, size: ttlvMessageLength(buf) });
+          socket.destroy();
+          return;
+        }
+        pump().catch(() => socket.destroy());
+      });
+      socket.on("error", () => undefined);
+      socket.on("close", () => sockets.delete(socket));
+    },
+  );
   server.on("tlsClientError", (e) => log("TLS handshake failed", { error: e.message }));
   return new Promise((resolve, reject) => {
     server.once("error", reject);

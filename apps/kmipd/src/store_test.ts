@@ -32,12 +32,16 @@ const sqliteDirs: string[] = [];
 function findPgBin(): string | undefined {
   const root = "/usr/lib/postgresql";
   if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root).filter((v) => existsSync(path.join(root, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(path.join(root, v, "bin", "initdb")))
+    .sort((a, b) => Number(b) - Number(a));
   return versions[0] ? path.join(root, versions[0], "bin") : undefined;
 }
 
 function run(cmd: string, args: string[], asPostgres: boolean, timeout = 60_000): { ok: boolean; out: string } {
-  const r = asPostgres ? spawnSync("runuser", ["-u", "postgres", "--", cmd, ...args], { encoding: "utf8", timeout }) : spawnSync(cmd, args, { encoding: "utf8", timeout });
+  const r = asPostgres
+    ? spawnSync("runuser", ["-u", "postgres", "--", cmd, ...args], { encoding: "utf8", timeout })
+    : spawnSync(cmd, args, { encoding: "utf8", timeout });
   return { ok: r.status === 0, out: `${r.stdout ?? ""}${r.stderr ?? ""}${r.error ? String(r.error) : ""}` };
 }
 
@@ -45,8 +49,13 @@ async function startPostgres(): Promise<Postgres> {
   const isRoot = process.getuid?.() === 0;
   let bin = findPgBin();
   if (!bin) {
-    if (!isRoot) throw new Error("PostgreSQL is not installed (/usr/lib/postgresql/*/bin/initdb missing) and this test is not root, so it cannot apt-get install it");
-    const r = spawnSync("apt-get", ["install", "-y", "postgresql"], { encoding: "utf8", timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    if (!isRoot)
+      throw new Error("PostgreSQL is not installed (/usr/lib/postgresql/*/bin/initdb missing) and this test is not root, so it cannot apt-get install it");
+    const r = spawnSync("apt-get", ["install", "-y", "postgresql"], {
+      encoding: "utf8",
+      timeout: 600_000,
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
     bin = findPgBin();
     if (!bin) throw new Error(`apt-get install -y postgresql did not provide initdb (exit ${r.status}): ${(r.stderr ?? "").slice(-2000)}`);
   }
@@ -64,7 +73,9 @@ async function startPostgres(): Promise<Postgres> {
   if (!init.ok) throw new Error(`initdb failed: ${init.out.slice(-2000)}`);
   const port = await freePort();
   const args = ["-D", data, "-k", dir, "-p", String(port), "-h", "127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"];
-  const proc = asPostgres ? spawn("runuser", ["-u", "postgres", "--", path.join(bin, "postgres"), ...args], { stdio: ["ignore", "pipe", "pipe"] }) : spawn(path.join(bin, "postgres"), args, { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = asPostgres
+    ? spawn("runuser", ["-u", "postgres", "--", path.join(bin, "postgres"), ...args], { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(path.join(bin, "postgres"), args, { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   let exited = false;
   proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));
@@ -72,19 +83,23 @@ async function startPostgres(): Promise<Postgres> {
   proc.once("exit", () => (exited = true));
   const pgInfo: Postgres = { dir, data, port, bin, proc, log: () => log, asPostgres };
   postgres = pgInfo; // so that after.always stops it even if it never accepts
-  await waitFor(async () => {
-    if (exited) throw new Error(`postgres exited: ${log.slice(-2000)}`);
-    const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
-    try {
-      await c.connect();
-      await c.query("SELECT 1");
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await c.end().catch(() => undefined);
-    }
-  }, 30_000, `PostgreSQL on port ${port} to accept connections (log: ${log.slice(-500)})`);
+  await waitFor(
+    async () => {
+      if (exited) throw new Error(`postgres exited: ${log.slice(-2000)}`);
+      const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
+      try {
+        await c.connect();
+        await c.query("SELECT 1");
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    },
+    30_000,
+    `PostgreSQL on port ${port} to accept connections (log: ${log.slice(-500)})`,
+  );
   return pgInfo;
 }
 
@@ -157,9 +172,15 @@ const BACKENDS: { name: string; open(t: ExecutionContext): Promise<Opened> }[] =
 
 function obj(over: Partial<StoredObject> = {}): StoredObject {
   return {
-    id: randomUUID(), owner: "CN=alice", objectType: 2, state: 1,
-    attributes: new Uint8Array([0x42, 0x01, 0x25, 0x01, 0, 0, 0, 0, 0, 0xff]), material: new Uint8Array(randomBytes(61)),
-    names: [], grants: [], ...over,
+    id: randomUUID(),
+    owner: "CN=alice",
+    objectType: 2,
+    state: 1,
+    attributes: new Uint8Array([0x42, 0x01, 0x25, 0x01, 0, 0, 0, 0, 0, 0xff]),
+    material: new Uint8Array(randomBytes(61)),
+    names: [],
+    grants: [],
+    ...over,
   };
 }
 
@@ -203,7 +224,10 @@ contract("a second insert with the same id is rejected and changes nothing", asy
   await s.store.insert(o);
   await t.throwsAsync(s.store.insert({ ...o, owner: "CN=mallory", names: ["b"] }));
   t.deepEqual(await s.store.get(o.id), o);
-  t.deepEqual((await s.store.list("CN=mallory", { name: "b" })).map((x) => x.id), []);
+  t.deepEqual(
+    (await s.store.list("CN=mallory", { name: "b" })).map((x) => x.id),
+    [],
+  );
 });
 
 contract("update replaces state, attributes, material, names and grants", async (t, s) => {
@@ -212,9 +236,20 @@ contract("update replaces state, attributes, material, names and grants", async 
   const changed: StoredObject = { ...o, state: 5, attributes: new Uint8Array([9, 9, 9]), material: null, names: ["new-name"], grants: ["CN=carol"] };
   await s.store.update(changed);
   t.deepEqual(await s.store.get(o.id), changed);
-  t.deepEqual((await s.store.list("CN=alice", { name: "old-name" })).map((x) => x.id), [], "the old name is no longer indexed");
-  t.deepEqual((await s.store.list("CN=alice", { name: "new-name" })).map((x) => x.id), [o.id]);
-  t.deepEqual((await s.store.list("CN=carol")).map((x) => x.id), [o.id], "the new grant is effective");
+  t.deepEqual(
+    (await s.store.list("CN=alice", { name: "old-name" })).map((x) => x.id),
+    [],
+    "the old name is no longer indexed",
+  );
+  t.deepEqual(
+    (await s.store.list("CN=alice", { name: "new-name" })).map((x) => x.id),
+    [o.id],
+  );
+  t.deepEqual(
+    (await s.store.list("CN=carol")).map((x) => x.id),
+    [o.id],
+    "the new grant is effective",
+  );
 });
 
 contract("list: the identity's own and granted objects, in insertion order, optionally by name", async (t, s) => {
@@ -223,11 +258,26 @@ contract("list: the identity's own and granted objects, in insertion order, opti
   const a2 = obj({ names: ["other"] });
   const b2 = obj({ owner: "CN=bob", grants: ["CN=alice"], names: ["shared-name"] });
   for (const o of [a1, b1, a2, b2]) await s.store.insert(o);
-  t.deepEqual((await s.store.list("CN=alice")).map((x) => x.id), [a1.id, a2.id, b2.id]);
-  t.deepEqual((await s.store.list("CN=bob")).map((x) => x.id), [b1.id, b2.id]);
-  t.deepEqual((await s.store.list("CN=alice", { name: "shared-name" })).map((x) => x.id), [a1.id, b2.id]);
-  t.deepEqual((await s.store.list("CN=bob", { name: "shared-name" })).map((x) => x.id), [b1.id, b2.id]);
-  t.deepEqual((await s.store.list("CN=bob", { name: "other" })).map((x) => x.id), []);
+  t.deepEqual(
+    (await s.store.list("CN=alice")).map((x) => x.id),
+    [a1.id, a2.id, b2.id],
+  );
+  t.deepEqual(
+    (await s.store.list("CN=bob")).map((x) => x.id),
+    [b1.id, b2.id],
+  );
+  t.deepEqual(
+    (await s.store.list("CN=alice", { name: "shared-name" })).map((x) => x.id),
+    [a1.id, b2.id],
+  );
+  t.deepEqual(
+    (await s.store.list("CN=bob", { name: "shared-name" })).map((x) => x.id),
+    [b1.id, b2.id],
+  );
+  t.deepEqual(
+    (await s.store.list("CN=bob", { name: "other" })).map((x) => x.id),
+    [],
+  );
   t.deepEqual(await s.store.list("CN=nobody"), []);
   const listed = (await s.store.list("CN=alice")).find((x) => x.id === b2.id);
   t.deepEqual(listed, b2, "list returns whole objects");
@@ -242,24 +292,44 @@ for (const [what, identities] of [
     const o = obj({ owner: "CN=bob", grants: ["CN=alice"], names: ["g"] });
     await s.store.insert(o);
     for (const who of identities) {
-      t.deepEqual((await s.store.list(who)).map((x) => x.id), [], `list(${JSON.stringify(who)})`);
-      t.deepEqual((await s.store.list(who, { name: "g" })).map((x) => x.id), [], `list(${JSON.stringify(who)}, by name)`);
+      t.deepEqual(
+        (await s.store.list(who)).map((x) => x.id),
+        [],
+        `list(${JSON.stringify(who)})`,
+      );
+      t.deepEqual(
+        (await s.store.list(who, { name: "g" })).map((x) => x.id),
+        [],
+        `list(${JSON.stringify(who)}, by name)`,
+      );
     }
-    t.deepEqual((await s.store.list("CN=alice")).map((x) => x.id), [o.id]);
-    t.deepEqual((await s.store.list("CN=bob", { name: "g" })).map((x) => x.id), [o.id]);
+    t.deepEqual(
+      (await s.store.list("CN=alice")).map((x) => x.id),
+      [o.id],
+    );
+    t.deepEqual(
+      (await s.store.list("CN=bob", { name: "g" })).map((x) => x.id),
+      [o.id],
+    );
   });
 }
 
 contract("an object whose name is given twice is listed once by that name", async (t, s) => {
   const o = obj({ names: ["twice", "twice"] });
   await s.store.insert(o);
-  t.deepEqual((await s.store.list("CN=alice", { name: "twice" })).map((x) => x.id), [o.id]);
+  t.deepEqual(
+    (await s.store.list("CN=alice", { name: "twice" })).map((x) => x.id),
+    [o.id],
+  );
 });
 
 contract("the audit log keeps records in order, newest last, with null object ids; limit keeps the newest", async (t, s) => {
   const at = Date.now();
   const entries: AuditEntry[] = Array.from({ length: 7 }, (_, i) => ({
-    at: at + i, identity: i % 2 ? "CN=bob" : "CN=alice", operation: ["Create", "Get", "Locate"][i % 3], objectId: i === 2 ? null : `obj-${i}`,
+    at: at + i,
+    identity: i % 2 ? "CN=bob" : "CN=alice",
+    operation: ["Create", "Get", "Locate"][i % 3],
+    objectId: i === 2 ? null : `obj-${i}`,
     result: i === 4 ? "OperationFailed ItemNotFound" : "Success",
   }));
   await s.store.audit(entries.slice(0, 3));
@@ -276,7 +346,10 @@ contract("objects and the audit log survive close and reopen", async (t, s) => {
   await s.store.audit([{ at: 1, identity: "CN=alice", operation: "Create", objectId: o.id, result: "Success" }]);
   const again = await s.reopen();
   t.deepEqual(await again.get(o.id), o);
-  t.deepEqual((await again.list("CN=alice", { name: "durable" })).map((x) => x.id), [o.id]);
+  t.deepEqual(
+    (await again.list("CN=alice", { name: "durable" })).map((x) => x.id),
+    [o.id],
+  );
   t.deepEqual(await again.auditLog(), [{ at: 1, identity: "CN=alice", operation: "Create", objectId: o.id, result: "Success" }]);
 });
 
@@ -312,9 +385,15 @@ test("kmipd with --database postgres://… : Create / Register / Get / Locate ro
     const objects = await c.query<{ owner: string; material: Buffer }>("SELECT owner, material FROM kmip_objects");
     t.is(objects.rows.length, 4);
     t.true(objects.rows.every((r) => r.owner === "CN=kmipd-admin"));
-    t.true(objects.rows.every((r) => r.material.length === 1 + 12 + 16 + 16 || r.material.length === 1 + 12 + 32 + 16), "material is wrapped (version, nonce, ciphertext, tag)");
+    t.true(
+      objects.rows.every((r) => r.material.length === 1 + 12 + 16 + 16 || r.material.length === 1 + 12 + 32 + 16),
+      "material is wrapped (version, nonce, ciphertext, tag)",
+    );
     const audit = await c.query<{ operation: string; result: string }>("SELECT operation, result FROM kmip_audit ORDER BY seq");
-    t.deepEqual(audit.rows.map((r) => r.operation), ["Create", "Get", "Register", "Get", "Locate", "Create", "Get", "Register", "Get", "Locate"]);
+    t.deepEqual(
+      audit.rows.map((r) => r.operation),
+      ["Create", "Get", "Register", "Get", "Locate", "Create", "Get", "Register", "Get", "Locate"],
+    );
     t.true(audit.rows.every((r) => r.result === "Success"));
   } finally {
     await c.end();
@@ -335,9 +414,12 @@ for (const backend of ["SQLite", "PostgreSQL"] as const) {
       // Add Attribute refuses a Name the object already has (NonUniqueNameAttribute); Create may still carry it twice.
       const nameValue = [item("NameValue", name), item("NameType", "UninterpretedTextString")];
       const id = await c.create({ algorithm: "AES", length: 128, name, attributes: [{ name: "Name", value: nameValue }] });
-      const dup = await c.batch([{ operation: "AddAttribute", payload: [item("UniqueIdentifier", id), struct("Attribute", [
-        item("AttributeName", "Name"), struct("AttributeValue", nameValue),
-      ])] }]);
+      const dup = await c.batch([
+        {
+          operation: "AddAttribute",
+          payload: [item("UniqueIdentifier", id), struct("Attribute", [item("AttributeName", "Name"), struct("AttributeValue", nameValue)])],
+        },
+      ]);
       t.true(dup[0] instanceof Error, "adding the same Name again is refused");
       t.is((await c.getAttributes(id, ["Name"])).get("Name")?.length, 2, "the object has the name twice");
       t.deepEqual(await c.locate({ name }), [id]);

@@ -44,15 +44,26 @@ async function exists(f: string): Promise<boolean> {
 export async function ensureLocalTls(dataDir: string, host: string): Promise<GeneratedTls> {
   const dir = path.join(dataDir, "tls");
   const f = {
-    dir, caCertFile: path.join(dir, "ca.pem"), caKeyFile: path.join(dir, "ca-key.pem"), serverCertFile: path.join(dir, "server.pem"),
-    serverKeyFile: path.join(dir, "server-key.pem"), clientCertFile: path.join(dir, "client.pem"), clientKeyFile: path.join(dir, "client-key.pem"),
+    dir,
+    caCertFile: path.join(dir, "ca.pem"),
+    caKeyFile: path.join(dir, "ca-key.pem"),
+    serverCertFile: path.join(dir, "server.pem"),
+    serverKeyFile: path.join(dir, "server-key.pem"),
+    clientCertFile: path.join(dir, "client.pem"),
+    clientKeyFile: path.join(dir, "client-key.pem"),
   };
   if (await exists(f.clientKeyFile)) return { ...f, created: false };
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const ca = await createCa({ commonName: "Tessera kmipd local CA", keyAlgorithm: "ecdsa-p256" });
   const ips = ["127.0.0.1", "::1", ...(/^[\d.]+$|:/.test(host) && host !== "0.0.0.0" && host !== "::" ? [host] : [])];
   const dns = ["localhost", ...(!/^[\d.]+$|:/.test(host) ? [host] : [])];
-  const server = await issueCertificate(ca, { commonName: "kmipd", profile: "server", dnsNames: [...new Set(dns)], ipAddresses: [...new Set(ips)], keyAlgorithm: "ecdsa-p256" });
+  const server = await issueCertificate(ca, {
+    commonName: "kmipd",
+    profile: "server",
+    dnsNames: [...new Set(dns)],
+    ipAddresses: [...new Set(ips)],
+    keyAlgorithm: "ecdsa-p256",
+  });
   const client = await issueCertificate(ca, { commonName: "kmipd-admin", profile: "client", keyAlgorithm: "ecdsa-p256" });
   await writeAtomic(f.caKeyFile, ca.privateKeyPem, 0o600);
   await writeAtomic(f.caCertFile, ca.certificatePem, 0o644);

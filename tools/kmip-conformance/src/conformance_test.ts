@@ -196,12 +196,14 @@ const ACCEPTANCE = ["v1.4", "v2.1/mandatory"]
   .flatMap((d) => readdirSync(path.join(VECTORS, d)).map((f) => path.join(VECTORS, d, f)))
   .filter((f) => {
     const { profile, version } = caseInfo(f);
-    // The acceptance set: Baseline and Symmetric Key Lifecycle (the bar), and the block-cipher
-    // cryptographic services that pass in full, so that they stay passing.
+    // The acceptance set: Baseline and Symmetric Key Lifecycle (the bar), and the profiles that pass
+    // in full (block cipher and asymmetric cryptographic services, asymmetric key lifecycle), so that they stay passing.
     return (
       (profile === "BL-M" && version === "2.1") ||
       (profile === "SKLC-M" && (version === "1.4" || version === "2.1")) ||
-      (profile === "CS-BC-M" && (version === "1.4" || version === "2.1"))
+      (profile === "CS-BC-M" && (version === "1.4" || version === "2.1")) ||
+      (profile === "AKLC-M" && (version === "1.4" || version === "2.1")) ||
+      (profile === "CS-AC-M" && (version === "1.4" || version === "2.1"))
     );
   })
   .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));

@@ -162,6 +162,20 @@ const inResponsePayload = (at: FieldContext) => at.ancestors.includes("ResponseP
  */
 export const FREE_VALUES: readonly FreeValueRule[] = [
   {
+    tag: "RNGAlgorithm",
+    when: "in a response (the tag only occurs in Random Number Generator attributes, 1.x and 2.x shapes)",
+    kind: "value",
+    why: "which generator the server uses (KMIP 1.4 §3.44, 2.1 §4.49); the vectors recorded one server's ANSI X9.31, a withdrawn generator",
+    applies: (at) => inResponsePayload(at),
+  },
+  {
+    tag: "DRBGAlgorithm",
+    when: "in a response (only in Random Number Generator attributes)",
+    kind: "optional",
+    why: "the DRBG of a server that uses one (KMIP 2.1 §4.49, optional)",
+    applies: (at) => inResponsePayload(at),
+  },
+  {
     tag: "ServerCorrelationValue",
     when: "in ResponseHeader",
     kind: "optional",

@@ -4,7 +4,7 @@
  * @module
  */
 import { attributeTagName, child, enumeration, enumName, int, tagName, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
-import { type Attr, attributeItems, isCustomName, parseOneAttribute } from "../attributes.ts";
+import { type Attr, attributeItems, isCustomName, parseOneAttribute, vendorAttributeName } from "../attributes.ts";
 import type { Handler } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { idItem, loadObject, type ManagedObject, saveObject, STATE, touch } from "../objects.ts";
@@ -12,10 +12,27 @@ import { CERTIFICATE_ATTRIBUTE_NAMES } from "../certificate_attributes.ts";
 
 /** Attributes only the server sets. */
 const READ_ONLY = new Set([
-  "UniqueIdentifier", "ObjectType", "State", "InitialDate", "LastChangeDate", "Digest", "DestroyDate", "CompromiseDate",
-  "CompromiseOccurrenceDate", "RevocationReason", "CryptographicAlgorithm", "CryptographicLength", "Fresh",
-  "AlwaysSensitive", "NeverExtractable", "KeyValuePresent", "OriginalCreationDate", "KeyFormatType", "OpaqueDataType",
-  "SecretDataType", ...CERTIFICATE_ATTRIBUTE_NAMES,
+  "UniqueIdentifier",
+  "ObjectType",
+  "State",
+  "InitialDate",
+  "LastChangeDate",
+  "Digest",
+  "DestroyDate",
+  "CompromiseDate",
+  "CompromiseOccurrenceDate",
+  "RevocationReason",
+  "CryptographicAlgorithm",
+  "CryptographicLength",
+  "Fresh",
+  "AlwaysSensitive",
+  "NeverExtractable",
+  "KeyValuePresent",
+  "OriginalCreationDate",
+  "KeyFormatType",
+  "OpaqueDataType",
+  "SecretDataType",
+  ...CERTIFICATE_ATTRIBUTE_NAMES,
 ]);
 /** Dates a client may set only while the object is Pre-Active (KMIP: Activation Date, Process/Protect Start). */
 const PRE_ACTIVE_ONLY = new Set(["ActivationDate", "ProcessStartDate", "ProtectStartDate"]);
@@ -28,7 +45,9 @@ async function uniqueName(ctx: Parameters<Handler>[0], o: ManagedObject, a: Attr
   const nv = child(a.value, "NameValue");
   if (nv?.type !== TTLV_TYPE.TextString) return;
   const sameHere = o.attrs.some((x) => x.name === "Name" && text(x.value, "NameValue") === nv.value);
-  const others = (await ctx.store.list(ctx.identity, { name: nv.value })).filter((x) => x.id !== o.id && x.state !== STATE.Destroyed && x.state !== STATE.DestroyedCompromised);
+  const others = (await ctx.store.list(ctx.identity, { name: nv.value })).filter(
+    (x) => x.id !== o.id && x.state !== STATE.Destroyed && x.state !== STATE.DestroyedCompromised,
+  );
   if (sameHere || others.length > 0) throw new OperationError("NonUniqueNameAttribute", `the name "${nv.value}" is already in use`);
 }
 
@@ -40,8 +59,10 @@ function writable(a: Attr, o: ManagedObject): void {
 }
 
 function sameValue(a: Ttlv, b: Ttlv): boolean {
-  return JSON.stringify(a, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)) ===
-    JSON.stringify(b, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
+  return (
+    JSON.stringify(a, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)) ===
+    JSON.stringify(b, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v))
+  );
 }
 
 function respond(ctx: Parameters<Handler>[0], o: ManagedObject, changed?: Attr): Ttlv[] {
@@ -117,6 +138,7 @@ export const deleteAttribute: Handler = async (ctx, payload) => {
   let name: string | undefined = nameText && (isCustomName(nameText) ? nameText : attributeTagName(nameText));
   if (current) name = current.name;
   if (ref && ref.type === TTLV_TYPE.Enumeration) name = tagName(ref.value);
+  else if (ref && ref.type === TTLV_TYPE.Structure) name = vendorAttributeName(ref);
   if (!name) throw new OperationError("InvalidField", "Delete Attribute needs the attribute to delete");
   if (READ_ONLY.has(name)) throw new OperationError("AttributeReadOnly", `${name} cannot be deleted`);
   const positions = o.attrs.flatMap((x, i) => (x.name === name ? [i] : []));
@@ -129,7 +151,6 @@ export const deleteAttribute: Handler = async (ctx, payload) => {
   await saveObject(ctx, o);
   return respond(ctx, o, removed);
 };
-
 
 /** Adjust Attribute (2.x): Increment, Decrement or Negate a numeric or date attribute by the Adjustment Value. */
 export const adjustAttribute: Handler = async (ctx, payload) => {
@@ -151,7 +172,8 @@ export const adjustAttribute: Handler = async (ctx, payload) => {
     const v = how === "Increment" ? cur.value + d : how === "Decrement" ? cur.value - d : -cur.value;
     next = { ...cur, value: v };
   } else if (cur.type === TTLV_TYPE.LongInteger || cur.type === TTLV_TYPE.DateTime) {
-    const d = by && (by.type === TTLV_TYPE.LongInteger || by.type === TTLV_TYPE.DateTime) ? by.value : by && by.type === TTLV_TYPE.Interval ? BigInt(by.value) : 1n;
+    const d =
+      by && (by.type === TTLV_TYPE.LongInteger || by.type === TTLV_TYPE.DateTime) ? by.value : by && by.type === TTLV_TYPE.Interval ? BigInt(by.value) : 1n;
     const v = how === "Increment" ? cur.value + d : how === "Decrement" ? cur.value - d : -cur.value;
     next = { ...cur, value: v };
   } else {

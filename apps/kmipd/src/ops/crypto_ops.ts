@@ -5,12 +5,29 @@
  * still decrypt and verify) and its usage mask must allow the operation.
  * @module
  */
-import { type CipherGCM, type CipherGCMTypes, type KeyObject, constants, createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, type DecipherGCM, privateDecrypt, publicEncrypt, randomBytes, sign, timingSafeEqual, verify } from "node:crypto";
+import {
+  type CipherGCM,
+  type CipherGCMTypes,
+  type KeyObject,
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  type DecipherGCM,
+  randomBytes,
+  sign,
+  timingSafeEqual,
+  verify,
+} from "node:crypto";
 import { bool, bytes, child, childrenOf, enumeration, enumName, int, item, long, maskValue, struct, tagOf, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { attr, attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, saveObject, setAttr, STATE } from "../objects.ts";
 import { nativeFormat, symmetricKeyBytes } from "../key_block.ts";
+import { oaepDecrypt, oaepEncrypt, type OaepParams } from "../rsa_oaep.ts";
 
 type Use = "Encrypt" | "Decrypt" | "Sign" | "Verify" | "MACGenerate" | "MACVerify";
 const PROTECT: Use[] = ["Encrypt", "Sign", "MACGenerate"];
@@ -38,6 +55,8 @@ interface Params {
   signatureAlg?: string;
   signatureAlgValue?: number;
   maskGeneratorHash?: string;
+  /** OAEP label (P Source). */
+  label?: Uint8Array;
 }
 
 /**
@@ -52,11 +71,20 @@ function params(ctx: OpContext, payload: Ttlv | undefined, o: ManagedObject): Pa
     const v = pick(n);
     return v === undefined ? undefined : enumName(enumName2, v, ctx.version);
   };
-  const alg = e("CryptographicAlgorithm") ?? (attrNumber(o, "CryptographicAlgorithm") !== undefined ? enumName("CryptographicAlgorithm", attrNumber(o, "CryptographicAlgorithm")!) : undefined);
+  const alg =
+    e("CryptographicAlgorithm") ??
+    (attrNumber(o, "CryptographicAlgorithm") !== undefined ? enumName("CryptographicAlgorithm", attrNumber(o, "CryptographicAlgorithm")!) : undefined);
   return {
-    alg, mode: e("BlockCipherMode"), padding: e("PaddingMethod"), hash: e("HashingAlgorithm"), tagLength: int(req, "TagLength") ?? int(own, "TagLength"),
-    randomIv: bool(req, "RandomIV") ?? bool(own, "RandomIV"), signatureAlg: e("DigitalSignatureAlgorithm"), signatureAlgValue: pick("DigitalSignatureAlgorithm"),
+    alg,
+    mode: e("BlockCipherMode"),
+    padding: e("PaddingMethod"),
+    hash: e("HashingAlgorithm"),
+    tagLength: int(req, "TagLength") ?? int(own, "TagLength"),
+    randomIv: bool(req, "RandomIV") ?? bool(own, "RandomIV"),
+    signatureAlg: e("DigitalSignatureAlgorithm"),
+    signatureAlgValue: pick("DigitalSignatureAlgorithm"),
     maskGeneratorHash: e("MaskGeneratorHashingAlgorithm", "HashingAlgorithm"),
+    label: bytes(req, "PSource") ?? bytes(own, "PSource"),
   };
 }
 
@@ -77,25 +105,44 @@ function checkDates(ctx: OpContext, o: ManagedObject, use: Use): void {
 
 const HASH: Record<string, string> = { SHA_1: "sha1", SHA_224: "sha224", SHA_256: "sha256", SHA_384: "sha384", SHA_512: "sha512" };
 
+/** OAEP's hashes: the Hashing Algorithm (SHA-256 unless given) and MGF1's, which is the same unless given. */
+function oaepParams(p: Params): OaepParams {
+  const hash = HASH[p.hash ?? "SHA_256"];
+  const mgfHash = p.maskGeneratorHash === undefined ? hash : HASH[p.maskGeneratorHash];
+  if (!hash || !mgfHash)
+    throw new OperationError("UnsupportedCryptographicParameters", `OAEP with ${p.hash ?? ""} / MGF1 ${p.maskGeneratorHash ?? ""} is not supported`);
+  return { hash, mgfHash, label: p.label };
+}
+
 function aesCipher(mode: string | undefined, keyLen: number): { name: string; ivLen: number } {
   const bits = keyLen * 8;
   if (![128, 192, 256].includes(bits)) throw new OperationError("CryptographicFailure", `AES key of ${bits} bits`);
   switch (mode ?? "CBC") {
-    case "CBC": return { name: `aes-${bits}-cbc`, ivLen: 16 };
-    case "GCM": return { name: `aes-${bits}-gcm`, ivLen: 12 };
-    case "ECB": return { name: `aes-${bits}-ecb`, ivLen: 0 };
-    case "CTR": return { name: `aes-${bits}-ctr`, ivLen: 16 };
-    case "NISTKeyWrap": return { name: `id-aes${bits}-wrap`, ivLen: 0 };
-    case "AESKeyWrapPadding": return { name: `id-aes${bits}-wrap-pad`, ivLen: 0 };
-    default: throw new OperationError("UnsupportedCryptographicParameters", `block cipher mode ${mode} is not supported`);
+    case "CBC":
+      return { name: `aes-${bits}-cbc`, ivLen: 16 };
+    case "GCM":
+      return { name: `aes-${bits}-gcm`, ivLen: 12 };
+    case "ECB":
+      return { name: `aes-${bits}-ecb`, ivLen: 0 };
+    case "CTR":
+      return { name: `aes-${bits}-ctr`, ivLen: 16 };
+    case "NISTKeyWrap":
+      return { name: `id-aes${bits}-wrap`, ivLen: 0 };
+    case "AESKeyWrapPadding":
+      return { name: `id-aes${bits}-wrap-pad`, ivLen: 0 };
+    default:
+      throw new OperationError("UnsupportedCryptographicParameters", `block cipher mode ${mode} is not supported`);
   }
 }
 
 function des3Cipher(mode: string | undefined): { name: string; ivLen: number } {
   switch (mode ?? "CBC") {
-    case "CBC": return { name: "des-ede3-cbc", ivLen: 8 };
-    case "ECB": return { name: "des-ede3", ivLen: 0 };
-    default: throw new OperationError("UnsupportedCryptographicParameters", `3DES with ${mode} is not supported`);
+    case "CBC":
+      return { name: "des-ede3-cbc", ivLen: 8 };
+    case "ECB":
+      return { name: "des-ede3", ivLen: 0 };
+    default:
+      throw new OperationError("UnsupportedCryptographicParameters", `3DES with ${mode} is not supported`);
   }
 }
 
@@ -135,10 +182,7 @@ async function consumeUsage(ctx: OpContext, o: ManagedObject, amount: number): P
   const left = long(limits, "UsageLimitsCount") ?? total;
   if (left < need) throw new OperationError("PermissionDenied", `object ${o.id} has used up its usage limits`);
   const loaded = await loadObject(ctx, struct("RequestPayload", [item("UniqueIdentifier", o.id)]));
-  const updated = struct("UsageLimits", [
-    ...childrenOf(limits).filter((c) => c.tag !== tagOf("UsageLimitsCount")),
-    item("UsageLimitsCount", left - need),
-  ]);
+  const updated = struct("UsageLimits", [...childrenOf(limits).filter((c) => c.tag !== tagOf("UsageLimitsCount")), item("UsageLimitsCount", left - need)]);
   setAttr(loaded, "UsageLimits", updated);
   await saveObject(ctx, loaded);
 }
@@ -162,12 +206,12 @@ export const encrypt: Handler = async (ctx, payload) => {
   const out: Ttlv[] = [idItem(o)];
   try {
     if (o.objectType === OBJECT_TYPE.PublicKey && p.alg === "RSA") {
-      const hash = HASH[p.hash ?? "SHA_256"];
       if ((p.padding ?? "OAEP") !== "OAEP") throw new OperationError("UnsupportedCryptographicParameters", "RSA encryption supports OAEP padding");
-      out.push(item("Data", b(publicEncrypt({ key: asymmetricKey(o), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, data))));
+      out.push(item("Data", oaepEncrypt(asymmetricKey(o), oaepParams(p), data)));
       return out;
     }
-    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES" && p.alg !== "DES3")) throw new OperationError("UnsupportedCryptographicParameters", `Encrypt with ${p.alg ?? "this key"} is not supported`);
+    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES" && p.alg !== "DES3"))
+      throw new OperationError("UnsupportedCryptographicParameters", `Encrypt with ${p.alg ?? "this key"} is not supported`);
     const c = p.alg === "DES3" ? des3Cipher(p.mode) : aesCipher(p.mode, o.material!.length);
     let iv = bytes(payload, "IVCounterNonce");
     if (c.name.includes("wrap")) {
@@ -179,9 +223,10 @@ export const encrypt: Handler = async (ctx, payload) => {
       iv = new Uint8Array(randomBytes(c.ivLen));
       out.push(item("IVCounterNonce", iv));
     }
-    const cipher = p.mode === "GCM"
-      ? createCipheriv(c.name as CipherGCMTypes, o.material!, iv!, { authTagLength: p.tagLength ?? 16 })
-      : createCipheriv(c.name, o.material!, c.ivLen > 0 ? iv! : null);
+    const cipher =
+      p.mode === "GCM"
+        ? createCipheriv(c.name as CipherGCMTypes, o.material!, iv!, { authTagLength: p.tagLength ?? 16 })
+        : createCipheriv(c.name, o.material!, c.ivLen > 0 ? iv! : null);
     if (p.mode === "GCM") {
       const aad = bytes(payload, "AuthenticatedEncryptionAdditionalData");
       if (aad) (cipher as CipherGCM).setAAD(aad);
@@ -204,11 +249,11 @@ export const decrypt: Handler = async (ctx, payload) => {
   const p = params(ctx, payload, o);
   try {
     if (o.objectType === OBJECT_TYPE.PrivateKey && p.alg === "RSA") {
-      const hash = HASH[p.hash ?? "SHA_256"];
-      const key = asymmetricKey(o);
-      return [idItem(o), item("Data", b(privateDecrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, data)))];
+      if ((p.padding ?? "OAEP") !== "OAEP") throw new OperationError("UnsupportedCryptographicParameters", "RSA decryption supports OAEP padding");
+      return [idItem(o), item("Data", oaepDecrypt(asymmetricKey(o), oaepParams(p), data))];
     }
-    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES" && p.alg !== "DES3")) throw new OperationError("UnsupportedCryptographicParameters", `Decrypt with ${p.alg ?? "this key"} is not supported`);
+    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES" && p.alg !== "DES3"))
+      throw new OperationError("UnsupportedCryptographicParameters", `Decrypt with ${p.alg ?? "this key"} is not supported`);
     const c = p.alg === "DES3" ? des3Cipher(p.mode) : aesCipher(p.mode, o.material!.length);
     if (c.name.includes("wrap")) {
       const d = createDecipheriv(c.name, o.material!, Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
@@ -218,9 +263,10 @@ export const decrypt: Handler = async (ctx, payload) => {
     if (c.ivLen > 0 && !iv) throw new OperationError("InvalidMessage", "Decrypt needs the IVCounterNonce");
     const tag = bytes(payload, "AuthenticatedEncryptionTag");
     if (p.mode === "GCM" && !tag) throw new OperationError("InvalidField", "GCM decryption needs the AuthenticatedEncryptionTag");
-    const d = p.mode === "GCM"
-      ? createDecipheriv(c.name as CipherGCMTypes, o.material!, iv!, { authTagLength: tag!.length })
-      : createDecipheriv(c.name, o.material!, c.ivLen > 0 ? iv! : null);
+    const d =
+      p.mode === "GCM"
+        ? createDecipheriv(c.name as CipherGCMTypes, o.material!, iv!, { authTagLength: tag!.length })
+        : createDecipheriv(c.name, o.material!, c.ivLen > 0 ? iv! : null);
     if (p.mode === "GCM") {
       const aad = bytes(payload, "AuthenticatedEncryptionAdditionalData");
       if (aad) (d as DecipherGCM).setAAD(aad);
@@ -237,18 +283,35 @@ export const decrypt: Handler = async (ctx, payload) => {
 // Digital Signature Algorithm enumeration values (KMIP 1.4 §9.1.3.2.7, 2.1 §11.16): the names differ between
 // versions (e.g. SHA_256WithRSAEncryption vs SHA256WithRSAEncryption), the numbers do not.
 const SIGNATURE_ALGORITHMS: Record<number, { hash: string; pss?: boolean; ec?: boolean }> = {
-  0x02: { hash: "md5" }, 0x03: { hash: "sha1" }, 0x04: { hash: "sha224" }, 0x05: { hash: "sha256" }, 0x06: { hash: "sha384" },
-  0x07: { hash: "sha512" }, 0x08: { hash: "sha256", pss: true }, 0x0c: { hash: "sha1", ec: true }, 0x0d: { hash: "sha224", ec: true },
-  0x0e: { hash: "sha256", ec: true }, 0x0f: { hash: "sha384", ec: true }, 0x10: { hash: "sha512", ec: true },
-  0x11: { hash: "sha3-256" }, 0x12: { hash: "sha3-384" }, 0x13: { hash: "sha3-512" },
+  0x02: { hash: "md5" },
+  0x03: { hash: "sha1" },
+  0x04: { hash: "sha224" },
+  0x05: { hash: "sha256" },
+  0x06: { hash: "sha384" },
+  0x07: { hash: "sha512" },
+  0x08: { hash: "sha256", pss: true },
+  0x0c: { hash: "sha1", ec: true },
+  0x0d: { hash: "sha224", ec: true },
+  0x0e: { hash: "sha256", ec: true },
+  0x0f: { hash: "sha384", ec: true },
+  0x10: { hash: "sha512", ec: true },
+  0x11: { hash: "sha3-256" },
+  0x12: { hash: "sha3-384" },
+  0x13: { hash: "sha3-512" },
 };
 
 function signatureOptions(p: Params, keyType: string): { hash: string; padding?: number; saltLength?: number; dsaEncoding?: "der" } {
   const known = p.signatureAlgValue !== undefined ? SIGNATURE_ALGORITHMS[p.signatureAlgValue] : undefined;
-  if (p.signatureAlgValue !== undefined && !known) throw new OperationError("UnsupportedCryptographicParameters", `digital signature algorithm ${p.signatureAlg} is not supported`);
+  if (p.signatureAlgValue !== undefined && !known)
+    throw new OperationError("UnsupportedCryptographicParameters", `digital signature algorithm ${p.signatureAlg} is not supported`);
   const hash = (p.hash ? HASH[p.hash] : undefined) ?? known?.hash ?? "sha256";
   const pss = p.padding === "PSS" || known?.pss === true;
-  if (keyType === "rsa") return { hash, padding: pss ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING, saltLength: pss ? constants.RSA_PSS_SALTLEN_DIGEST : undefined };
+  if (keyType === "rsa")
+    return {
+      hash,
+      padding: pss ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING,
+      saltLength: pss ? constants.RSA_PSS_SALTLEN_DIGEST : undefined,
+    };
   return { hash, dsaEncoding: "der" };
 }
 
@@ -278,7 +341,17 @@ export const signatureVerify: Handler = async (ctx, payload) => {
   const opt = signatureOptions(params(ctx, payload, o), key.asymmetricKeyType ?? "");
   let ok = false;
   try {
-    ok = verify(opt.hash, data, { key, padding: opt.padding, saltLength: opt.padding === constants.RSA_PKCS1_PSS_PADDING ? constants.RSA_PSS_SALTLEN_AUTO : undefined, dsaEncoding: opt.dsaEncoding }, sig);
+    ok = verify(
+      opt.hash,
+      data,
+      {
+        key,
+        padding: opt.padding,
+        saltLength: opt.padding === constants.RSA_PKCS1_PSS_PADDING ? constants.RSA_PSS_SALTLEN_AUTO : undefined,
+        dsaEncoding: opt.dsaEncoding,
+      },
+      sig,
+    );
   } catch {
     ok = false;
   }
@@ -298,7 +371,9 @@ export const mac: Handler = async (ctx, payload) => {
   const o = await usableKey(ctx, payload, "MACGenerate");
   const data = bytes(payload, "Data");
   if (!data) throw new OperationError("InvalidField", "MAC needs Data");
-  const h = createHmac(hmacName(o, params(ctx, payload, o)), o.material!).update(data).digest();
+  const h = createHmac(hmacName(o, params(ctx, payload, o)), o.material!)
+    .update(data)
+    .digest();
   return [idItem(o), item("MACData", b(h))];
 };
 
@@ -308,7 +383,45 @@ export const macVerify: Handler = async (ctx, payload) => {
   const data = bytes(payload, "Data");
   const given = bytes(payload, "MACData");
   if (!data || !given) throw new OperationError("InvalidField", "MAC Verify needs Data and MACData");
-  const h = createHmac(hmacName(o, params(ctx, payload, o)), o.material!).update(data).digest();
+  const h = createHmac(hmacName(o, params(ctx, payload, o)), o.material!)
+    .update(data)
+    .digest();
   const ok = h.length === given.length && timingSafeEqual(h, given);
   return [idItem(o), item("ValidityIndicator", ok ? "Valid" : "Invalid")];
+};
+
+// Hashing Algorithm enumeration values (the names differ between 1.4 and 2.x for SHA-3, the numbers do not).
+const HASH_BY_VALUE: Record<number, string> = {
+  0x03: "md5",
+  0x04: "sha1",
+  0x05: "sha224",
+  0x06: "sha256",
+  0x07: "sha384",
+  0x08: "sha512",
+  0x09: "ripemd160",
+  0x0c: "sha512-224",
+  0x0d: "sha512-256",
+  0x0e: "sha3-224",
+  0x0f: "sha3-256",
+  0x10: "sha3-384",
+  0x11: "sha3-512",
+};
+
+/**
+ * Hash (KMIP 1.3+, 2.1 §6.1.24): the digest of Data under the Cryptographic Parameters' Hashing Algorithm.
+ * Only whole messages are hashed; streaming (Correlation Value, Init/Final Indicator over several requests)
+ * is not supported.
+ */
+export const hashOp: Handler = async (_ctx, payload) => {
+  const params = child(payload, "CryptographicParameters");
+  const alg = enumeration(params, "HashingAlgorithm");
+  if (alg === undefined) throw new OperationError("InvalidField", "Hash needs CryptographicParameters with a HashingAlgorithm");
+  const name = HASH_BY_VALUE[alg];
+  if (!name) throw new OperationError("UnsupportedCryptographicParameters", `hashing algorithm ${alg} is not supported`);
+  if (child(payload, "CorrelationValue") || bool(payload, "InitIndicator") === true || bool(payload, "FinalIndicator") === false) {
+    throw new OperationError("FeatureNotSupported", "Hash over several requests (streaming) is not supported; send the whole Data");
+  }
+  const data = bytes(payload, "Data");
+  if (!data) throw new OperationError("InvalidField", "Hash needs Data");
+  return [item("Data", b(createHash(name).update(data).digest()))];
 };

@@ -7,8 +7,13 @@ import type { Handler } from "../context.ts";
 
 /** Protocol versions this server speaks, most preferred first. */
 export const SUPPORTED_VERSIONS = [
-  { major: 2, minor: 1 }, { major: 2, minor: 0 }, { major: 1, minor: 4 }, { major: 1, minor: 3 }, { major: 1, minor: 2 },
-  { major: 1, minor: 1 }, { major: 1, minor: 0 },
+  { major: 2, minor: 1 },
+  { major: 2, minor: 0 },
+  { major: 1, minor: 4 },
+  { major: 1, minor: 3 },
+  { major: 1, minor: 2 },
+  { major: 1, minor: 1 },
+  { major: 1, minor: 0 },
 ] as const;
 
 /** Whether a version is spoken here. */
@@ -40,7 +45,8 @@ export const query: Handler = async (_ctx, payload) => {
   const out: Ttlv[] = [];
   if (fns.includes("QueryOperations")) out.push(...operations.map((o) => item("Operation", o)));
   if (fns.includes("QueryObjects")) {
-    for (const t of ["Certificate", "SymmetricKey", "PublicKey", "PrivateKey", "SecretData", "OpaqueObject"]) out.push(item("ObjectType", enumValue("ObjectType", t)));
+    for (const t of ["Certificate", "SymmetricKey", "PublicKey", "PrivateKey", "SecretData", "OpaqueObject"])
+      out.push(item("ObjectType", enumValue("ObjectType", t)));
   }
   if (fns.includes("QueryServerInformation")) {
     out.push(item("VendorIdentification", "Tessera kmipd"));

@@ -4,15 +4,51 @@
  * @module
  */
 import { createCipheriv } from "node:crypto";
-import { attributeTagName, child, children, enumeration, enumName, item, struct, tagName, tagOf, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
-import { type Attr, attributeItems, displayName } from "../attributes.ts";
+import {
+  attributeTagName,
+  child,
+  children,
+  enumeration,
+  enumName,
+  item,
+  struct,
+  tagName,
+  tagOf,
+  text,
+  type KmipVersion,
+  type Ttlv,
+  TTLV_TYPE,
+} from "@tessera/kmip";
+import { type Attr, attributeItems, displayName, vendorAttributeName } from "../attributes.ts";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { keyBlock, keyValue, nativeFormat, objectItem, symmetricKeyBytes } from "../key_block.ts";
 import { attr, attrNumber, fromStored, idItem, loadObject, type ManagedObject, mayAccess, OBJECT_TYPE, saveObject, setAttr, STATE } from "../objects.ts";
 
 /** Attributes kept for the server's own use and never listed. */
-const INTERNAL = new Set(["SecretDataType", "KeyFormatType", "OpaqueDataType"]);
+const INTERNAL = new Set(["SecretDataType", "OpaqueDataType"]);
+
+/** Attributes a client of an older protocol version does not know, with the version that defined them. */
+const SINCE: Readonly<Record<string, KmipVersion>> = {
+  OriginalCreationDate: { major: 1, minor: 2 },
+  RandomNumberGenerator: { major: 1, minor: 3 },
+  // Key Format Type is a field of the Key Block in 1.x and an attribute only from 2.0.
+  KeyFormatType: { major: 2, minor: 0 },
+  AlwaysSensitive: { major: 2, minor: 0 },
+  NeverExtractable: { major: 2, minor: 0 },
+};
+
+/**
+ * Attributes a 1.x client gets from Get Attributes only when it names them. Widely used 1.x clients (PyKMIP)
+ * fail the whole response on attribute values they cannot decode, and these two, which the server sets on
+ * every new object, are among them; Get Attribute List still names them, so a client can ask for them.
+ */
+const NAMED_ONLY_1X = new Set(["OriginalCreationDate", "RandomNumberGenerator"]);
+
+function known(name: string, v: KmipVersion): boolean {
+  const since = SINCE[name];
+  return !since || v.major > since.major || (v.major === since.major && v.minor >= since.minor);
+}
 
 function convertFormat(o: ManagedObject, want: string): Uint8Array {
   const have = nativeFormat(o);
@@ -24,7 +60,8 @@ function convertFormat(o: ManagedObject, want: string): Uint8Array {
 
 async function wrapKey(ctx: OpContext, o: ManagedObject, material: Uint8Array, spec: Ttlv): Promise<{ value: Uint8Array; wrapping: Ttlv }> {
   const method = enumeration(spec, "WrappingMethod");
-  if (method !== undefined && enumName("WrappingMethod", method) !== "Encrypt") throw new OperationError("FeatureNotSupported", "only the Encrypt wrapping method is supported");
+  if (method !== undefined && enumName("WrappingMethod", method) !== "Encrypt")
+    throw new OperationError("FeatureNotSupported", "only the Encrypt wrapping method is supported");
   const info = child(spec, "EncryptionKeyInformation");
   const wrappingId = text(info, "UniqueIdentifier");
   if (!wrappingId) throw new OperationError("InvalidField", "KeyWrappingSpecification needs EncryptionKeyInformation with a UniqueIdentifier");
@@ -43,13 +80,17 @@ async function wrapKey(ctx: OpContext, o: ManagedObject, material: Uint8Array, s
   if (modeName === "NISTKeyWrap") cipher = `id-aes${bits}-wrap`;
   else if (modeName === "AESKeyWrapPadding") cipher = `id-aes${bits}-wrap-pad`;
   else throw new OperationError("UnsupportedCryptographicParameters", `key wrapping with ${modeName} is not supported (NISTKeyWrap, AESKeyWrapPadding)`);
-  if (cipher.endsWith("-wrap") && material.length % 8 !== 0) throw new OperationError("CryptographicFailure", "RFC 3394 wraps multiples of 8 bytes; use AESKeyWrapPadding");
+  if (cipher.endsWith("-wrap") && material.length % 8 !== 0)
+    throw new OperationError("CryptographicFailure", "RFC 3394 wraps multiples of 8 bytes; use AESKeyWrapPadding");
   const iv = cipher.endsWith("-pad") ? Buffer.from("a65959a6", "hex") : Buffer.from("a6a6a6a6a6a6a6a6", "hex");
   const c = createCipheriv(cipher, wk.material, iv);
   const value = new Uint8Array(Buffer.concat([c.update(material), c.final()]));
   return {
     value,
-    wrapping: struct("KeyWrappingData", [item("WrappingMethod", "Encrypt"), struct("EncryptionKeyInformation", [item("UniqueIdentifier", wrappingId), params])]),
+    wrapping: struct("KeyWrappingData", [
+      item("WrappingMethod", "Encrypt"),
+      struct("EncryptionKeyInformation", [item("UniqueIdentifier", wrappingId), params]),
+    ]),
   };
 }
 
@@ -98,21 +139,22 @@ function requestedNames(payload: Ttlv | undefined): string[] {
   }
   for (const r of children(payload, "AttributeReference")) {
     if (r.type === TTLV_TYPE.Enumeration) names.push(tagName(r.value));
-    else names.push(text(r, "AttributeName") ?? "");
+    else names.push(vendorAttributeName(r));
   }
   return names;
 }
 
-function visible(o: ManagedObject): Attr[] {
-  return o.attrs.filter((a) => !INTERNAL.has(a.name));
+function visible(o: ManagedObject, v: KmipVersion): Attr[] {
+  return o.attrs.filter((a) => !INTERNAL.has(a.name) && known(a.name, v));
 }
 
 /** Get Attributes: the named attributes (all when none are named), in the order asked; absent ones are left out. */
 export const getAttributes: Handler = async (ctx, payload) => {
   const o = await loadObject(ctx, payload);
   const names = requestedNames(payload);
-  const all = visible(o);
-  const chosen = names.length === 0 ? all : names.flatMap((n) => all.filter((a) => a.name === n));
+  const all = visible(o, ctx.version);
+  const chosen =
+    names.length === 0 ? all.filter((a) => ctx.version.major >= 2 || !NAMED_ONLY_1X.has(a.name)) : names.flatMap((n) => all.filter((a) => a.name === n));
   const items = attributeItems(chosen, ctx.version);
   return [idItem(o), ...(ctx.version.major >= 2 ? [struct("Attributes", items)] : items)];
 };
@@ -120,11 +162,16 @@ export const getAttributes: Handler = async (ctx, payload) => {
 /** Get Attribute List: the names (1.x) or references (2.x) of the object's attributes. */
 export const getAttributeList: Handler = async (ctx, payload) => {
   const o = await loadObject(ctx, payload);
-  const names = [...new Set(visible(o).map((a) => a.name))];
+  const names = [...new Set(visible(o, ctx.version).map((a) => a.name))];
   if (ctx.version.major >= 2) {
-    return [idItem(o), ...names.map((n) => (n.startsWith("x-") || n.startsWith("y-")
-      ? struct("AttributeReference", [item("VendorIdentification", n.slice(0, 1)), item("AttributeName", n.slice(2))])
-      : item("AttributeReference", tagOf(n), TTLV_TYPE.Enumeration)))];
+    return [
+      idItem(o),
+      ...names.map((n) =>
+        n.startsWith("x-") || n.startsWith("y-")
+          ? struct("AttributeReference", [item("VendorIdentification", n.slice(0, 1)), item("AttributeName", n.slice(2))])
+          : item("AttributeReference", tagOf(n), TTLV_TYPE.Enumeration),
+      ),
+    ];
   }
   return [idItem(o), ...names.map((n) => item("AttributeName", displayName(n)))];
 };

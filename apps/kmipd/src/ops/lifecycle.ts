@@ -34,7 +34,11 @@ export const revoke: Handler = async (ctx, payload) => {
     setAttr(o, "CompromiseDate", item("CompromiseDate", ctx.now()));
     setState(ctx, o, STATE.Compromised);
   } else {
-    if (o.state !== STATE.Active) throw new OperationError("WrongKeyLifecycleState", `object ${o.id} is ${enumName("State", o.state)}; only an Active object can be revoked for ${codeName}`);
+    if (o.state !== STATE.Active)
+      throw new OperationError(
+        "WrongKeyLifecycleState",
+        `object ${o.id} is ${enumName("State", o.state)}; only an Active object can be revoked for ${codeName}`,
+      );
     setAttr(o, "DeactivationDate", item("DeactivationDate", ctx.now()));
     setState(ctx, o, STATE.Deactivated);
   }
@@ -48,7 +52,8 @@ export const revoke: Handler = async (ctx, payload) => {
 export const destroy: Handler = async (ctx, payload) => {
   const o = await loadObject(ctx, payload);
   if (o.state === STATE.Active) throw new OperationError("WrongKeyLifecycleState", `object ${o.id} is Active: revoke it before destroying it`);
-  if (o.state === STATE.Destroyed || o.state === STATE.DestroyedCompromised) throw new OperationError("WrongKeyLifecycleState", `object ${o.id} is already destroyed`);
+  if (o.state === STATE.Destroyed || o.state === STATE.DestroyedCompromised)
+    throw new OperationError("WrongKeyLifecycleState", `object ${o.id} is already destroyed`);
   o.material = null;
   setAttr(o, "DestroyDate", item("DestroyDate", ctx.now()));
   setState(ctx, o, o.state === STATE.Compromised ? STATE.DestroyedCompromised : STATE.Destroyed);

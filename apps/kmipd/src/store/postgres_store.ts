@@ -19,8 +19,14 @@ interface Row {
 
 function toObject(r: Row): StoredObject {
   return {
-    id: r.id, owner: r.owner, objectType: r.object_type, state: r.state, attributes: new Uint8Array(r.attributes),
-    material: r.material ? new Uint8Array(r.material) : null, names: r.names, grants: r.grants,
+    id: r.id,
+    owner: r.owner,
+    objectType: r.object_type,
+    state: r.state,
+    attributes: new Uint8Array(r.attributes),
+    material: r.material ? new Uint8Array(r.material) : null,
+    names: r.names,
+    grants: r.grants,
   };
 }
 
@@ -42,12 +48,26 @@ export async function openPostgresStore(url: string): Promise<Store> {
   const b = (x: Uint8Array | null) => (x ? Buffer.from(x.buffer, x.byteOffset, x.byteLength) : null);
   return {
     async insert(o) {
-      await pool.query("INSERT INTO kmip_objects (id, owner, object_type, state, attributes, material, names, grants) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-        [o.id, o.owner, o.objectType, o.state, b(o.attributes), b(o.material), o.names, o.grants]);
+      await pool.query("INSERT INTO kmip_objects (id, owner, object_type, state, attributes, material, names, grants) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)", [
+        o.id,
+        o.owner,
+        o.objectType,
+        o.state,
+        b(o.attributes),
+        b(o.material),
+        o.names,
+        o.grants,
+      ]);
     },
     async update(o) {
-      await pool.query("UPDATE kmip_objects SET state=$2, attributes=$3, material=$4, names=$5, grants=$6 WHERE id=$1",
-        [o.id, o.state, b(o.attributes), b(o.material), o.names, o.grants]);
+      await pool.query("UPDATE kmip_objects SET state=$2, attributes=$3, material=$4, names=$5, grants=$6 WHERE id=$1", [
+        o.id,
+        o.state,
+        b(o.attributes),
+        b(o.material),
+        o.names,
+        o.grants,
+      ]);
     },
     async delete(id) {
       await pool.query("DELETE FROM kmip_objects WHERE id=$1", [id]);
@@ -57,9 +77,10 @@ export async function openPostgresStore(url: string): Promise<Store> {
       return r.rows[0] ? toObject(r.rows[0]) : undefined;
     },
     async list(identity, filter = {}) {
-      const r = filter.name !== undefined
-        ? await pool.query<Row>("SELECT * FROM kmip_objects WHERE $2 = ANY(names) AND (owner=$1 OR $1 = ANY(grants)) ORDER BY seq", [identity, filter.name])
-        : await pool.query<Row>("SELECT * FROM kmip_objects WHERE owner=$1 OR $1 = ANY(grants) ORDER BY seq", [identity]);
+      const r =
+        filter.name !== undefined
+          ? await pool.query<Row>("SELECT * FROM kmip_objects WHERE $2 = ANY(names) AND (owner=$1 OR $1 = ANY(grants)) ORDER BY seq", [identity, filter.name])
+          : await pool.query<Row>("SELECT * FROM kmip_objects WHERE owner=$1 OR $1 = ANY(grants) ORDER BY seq", [identity]);
       return r.rows.map(toObject);
     },
     async audit(entries: AuditEntry[]) {
@@ -67,7 +88,14 @@ export async function openPostgresStore(url: string): Promise<Store> {
       const client = await pool.connect();
       try {
         await client.query("BEGIN");
-        for (const e of entries) await client.query("INSERT INTO kmip_audit (at, identity, operation, object_id, result) VALUES ($1,$2,$3,$4,$5)", [e.at, e.identity, e.operation, e.objectId, e.result]);
+        for (const e of entries)
+          await client.query("INSERT INTO kmip_audit (at, identity, operation, object_id, result) VALUES ($1,$2,$3,$4,$5)", [
+            e.at,
+            e.identity,
+            e.operation,
+            e.objectId,
+            e.result,
+          ]);
         await client.query("COMMIT");
       } catch (err) {
         await client.query("ROLLBACK");
@@ -78,7 +106,9 @@ export async function openPostgresStore(url: string): Promise<Store> {
     },
     async auditLog(limit = 1000) {
       const r = await pool.query<{ at: string; identity: string; operation: string; object_id: string | null; result: string }>(
-        "SELECT * FROM (SELECT * FROM kmip_audit ORDER BY seq DESC LIMIT $1) t ORDER BY seq", [limit]);
+        "SELECT * FROM (SELECT * FROM kmip_audit ORDER BY seq DESC LIMIT $1) t ORDER BY seq",
+        [limit],
+      );
       return r.rows.map((x) => ({ at: Number(x.at), identity: x.identity, operation: x.operation, objectId: x.object_id, result: x.result }));
     },
     async close() {

@@ -20,9 +20,14 @@ interface Row {
 
 function toObject(r: Row): StoredObject {
   return {
-    id: r.id, owner: r.owner, objectType: r.object_type, state: r.state,
-    attributes: new Uint8Array(r.attributes), material: r.material ? new Uint8Array(r.material) : null,
-    names: JSON.parse(r.names) as string[], grants: JSON.parse(r.grants) as string[],
+    id: r.id,
+    owner: r.owner,
+    objectType: r.object_type,
+    state: r.state,
+    attributes: new Uint8Array(r.attributes),
+    material: r.material ? new Uint8Array(r.material) : null,
+    names: JSON.parse(r.names) as string[],
+    grants: JSON.parse(r.grants) as string[],
   };
 }
 
@@ -59,7 +64,9 @@ export function openSqliteStore(file: string): Store {
     del: db.prepare("DELETE FROM objects WHERE id = ?"),
     // Grants are matched exactly (json_each), never with LIKE: no case folding, no wildcards in identities.
     list: db.prepare("SELECT * FROM objects o WHERE o.owner = ? OR EXISTS (SELECT 1 FROM json_each(o.grants) WHERE value = ?) ORDER BY o.rowid"),
-    listByName: db.prepare("SELECT o.* FROM objects o WHERE o.id IN (SELECT object_id FROM object_names WHERE name = ?) AND (o.owner = ? OR EXISTS (SELECT 1 FROM json_each(o.grants) WHERE value = ?)) ORDER BY o.rowid"),
+    listByName: db.prepare(
+      "SELECT o.* FROM objects o WHERE o.id IN (SELECT object_id FROM object_names WHERE name = ?) AND (o.owner = ? OR EXISTS (SELECT 1 FROM json_each(o.grants) WHERE value = ?)) ORDER BY o.rowid",
+    ),
     delNames: db.prepare("DELETE FROM object_names WHERE object_id = ?"),
     addName: db.prepare("INSERT INTO object_names (object_id, name) VALUES (?, ?)"),
     audit: auditDb.prepare("INSERT INTO audit (at, identity, operation, object_id, result) VALUES (?, ?, ?, ?, ?)"),
@@ -110,11 +117,14 @@ export function openSqliteStore(file: string): Store {
       for (const w of committed) w.resolve();
       return;
     }
-    syncWal().then(() => {
-      for (const w of committed) w.resolve();
-    }, (e) => {
-      for (const w of committed) w.reject(e);
-    });
+    syncWal().then(
+      () => {
+        for (const w of committed) w.resolve();
+      },
+      (e) => {
+        for (const w of committed) w.reject(e);
+      },
+    );
   };
   const tx = (apply: () => void): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -179,9 +189,7 @@ export function openSqliteStore(file: string): Store {
       return remember(toObject(r));
     },
     async list(identity, filter = {}) {
-      const rows = (filter.name !== undefined
-        ? s.listByName.all(filter.name, identity, identity)
-        : s.list.all(identity, identity)) as unknown as Row[];
+      const rows = (filter.name !== undefined ? s.listByName.all(filter.name, identity, identity) : s.list.all(identity, identity)) as unknown as Row[];
       return rows.map(toObject);
     },
     audit(entries) {
@@ -193,7 +201,11 @@ export function openSqliteStore(file: string): Store {
     },
     async auditLog(limit = 1000) {
       return (s.auditLog.all(limit) as { at: number; identity: string; operation: string; object_id: string | null; result: string }[]).map((r) => ({
-        at: r.at, identity: r.identity, operation: r.operation, objectId: r.object_id, result: r.result,
+        at: r.at,
+        identity: r.identity,
+        operation: r.operation,
+        objectId: r.object_id,
+        result: r.result,
       }));
     },
     async close() {
