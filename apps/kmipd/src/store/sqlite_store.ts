@@ -155,8 +155,9 @@ export function openSqliteStore(file: string): Store {
     cache.set(o.id, frozen);
     return frozen;
   };
-  const setNames = (o: StoredObject) => {
-    s.delNames.run(o.id);
+  const setNames = (o: StoredObject, fresh = false) => {
+    // A new object has no names yet: nothing to delete.
+    if (!fresh) s.delNames.run(o.id);
     for (const n of new Set(o.names)) s.addName.run(o.id, n);
   };
   return {
@@ -164,7 +165,7 @@ export function openSqliteStore(file: string): Store {
       return tx(() => {
         remember(o);
         s.insert.run(o.id, o.owner, o.objectType, o.state, o.attributes, o.material, JSON.stringify(o.names), JSON.stringify(o.grants));
-        setNames(o);
+        setNames(o, true);
       });
     },
     update(o) {
