@@ -5,7 +5,7 @@
  * either shape for the client's protocol version.
  * @module
  */
-import { attributeName, attributeTagName, child, children, item, struct, tagName, tagOf, text, type KmipVersion, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import { attributeName, attributeTagName, child, children, encodeTtlv, item, struct, tagName, tagOf, text, type KmipVersion, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import { OperationError } from "./errors.ts";
 
 /** One attribute: its tag name (or `x-…`/`y-…` custom name) and value item (tag = attribute tag). */
@@ -123,4 +123,10 @@ export function storedAttributes(attrs: Attr[]): Ttlv {
 /** Decodes stored attributes. */
 export function loadAttributes(node: Ttlv): Attr[] {
   return (node.type === TTLV_TYPE.Structure ? node.value : []).map(fromTwoX);
+}
+
+/** Whether two attribute values are the same value (type, content and any nested fields; their own tags aside). */
+export function sameAttributeValue(a: Ttlv, b: Ttlv): boolean {
+  const tag = tagOf("AttributeValue");
+  return Buffer.from(encodeTtlv({ ...a, tag } as Ttlv)).equals(encodeTtlv({ ...b, tag } as Ttlv));
 }

@@ -3,24 +3,16 @@
  * then a quote, then the log verified against the quoted PCR values; edited logs and other PCRs are refused.
  */
 import test from "ava";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { defaultHostImage, makeTestSecureBootPki, withKernel } from "@tessera/boot";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
+import { fixturesRoot } from "@tessera/fixtures";
 import { run } from "./cli.ts";
 
-const FIXTURES = ["../../../../shared/fixtures", "/work/shared/fixtures"]
-  .map((p) => path.resolve(import.meta.dirname, p))
-  .find((p) => {
-    try {
-      readdirSync(p);
-      return true;
-    } catch {
-      return false;
-    }
-  })!;
+const FIXTURES = fixturesRoot();
 
 async function tactl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";

@@ -3,7 +3,7 @@
  * Platform Firmware Profile 1.06, and the grub/shim conventions seen in real logs).
  * @module
  */
-import { hash, hashSize, TPM_ALG } from "@tessera/tpm2";
+import { fromHex, hash, hashSize, TPM_ALG } from "@tessera/tpm2";
 import {
   EFI_GUID,
   EV,
@@ -80,10 +80,6 @@ const IMAGE_SIZE: Record<BootImage["kind"], number> = {
   kernel: 0x007e4000,
   application: 0x00024000,
 };
-
-function hexBytes(hex: string): Uint8Array {
-  return Uint8Array.from(hex.match(/../g) ?? [], (b) => parseInt(b, 16));
-}
 
 function base64Bytes(b64: string): Uint8Array {
   return new Uint8Array(Buffer.from(b64, "base64"));
@@ -163,7 +159,7 @@ export function measuredBootEvents(manifest: HostImage, options: MeasuredBootOpt
     const data = firmwareBlob2(b.name, FLASH_BASE + BigInt(i) * FLASH_STRIDE, content === undefined ? FLASH_STRIDE : BigInt(content.length));
     out.push(
       content === undefined
-        ? { pcr: 0, type: EV.EFI_PLATFORM_FIRMWARE_BLOB2, data, sha256: hexBytes(b.sha256 ?? "") }
+        ? { pcr: 0, type: EV.EFI_PLATFORM_FIRMWARE_BLOB2, data, sha256: fromHex(b.sha256 ?? "") }
         : { pcr: 0, type: EV.EFI_PLATFORM_FIRMWARE_BLOB2, data, digestOf: content },
     );
   });
@@ -173,7 +169,7 @@ export function measuredBootEvents(manifest: HostImage, options: MeasuredBootOpt
   out.push(driverConfig(EFI_GUID.GLOBAL_VARIABLE, "PK", x509Lists(sb.pk.map(parseCertificatePem))));
   out.push(driverConfig(EFI_GUID.GLOBAL_VARIABLE, "KEK", x509Lists(sb.kek.map(parseCertificatePem))));
   out.push(driverConfig(EFI_GUID.IMAGE_SECURITY_DATABASE, "db", x509Lists(db)));
-  const dbx = sb.dbx.length === 0 ? new Uint8Array(0) : encodeEfiSignatureList("sha256", OWNER_GUID, sb.dbx.map(hexBytes));
+  const dbx = sb.dbx.length === 0 ? new Uint8Array(0) : encodeEfiSignatureList("sha256", OWNER_GUID, sb.dbx.map(fromHex));
   out.push(driverConfig(EFI_GUID.IMAGE_SECURITY_DATABASE, "dbx", dbx));
   out.push(separator(7));
 
@@ -205,7 +201,7 @@ export function measuredBootEvents(manifest: HostImage, options: MeasuredBootOpt
       length: BigInt(IMAGE_SIZE[image.kind]),
       devicePath: encodeFilePathDevicePath(image.path),
     });
-    out.push({ pcr: 4, type: EV.EFI_BOOT_SERVICES_APPLICATION, data, sha256: hexBytes(image.sha256) });
+    out.push({ pcr: 4, type: EV.EFI_BOOT_SERVICES_APPLICATION, data, sha256: fromHex(image.sha256) });
   });
 
   // The kernel's EFI stub leaves boot services.
@@ -233,10 +229,10 @@ function grubEvents(manifest: HostImage, kernel: BootImage): BootEvent[] {
     grubCommand("menuentry Tessera --id tessera {"),
     grubCommand("setparams Tessera"),
     grubCommand(`linux ${g.linuxArgs}`),
-    grubFile(g.kernelPath, { sha256: hexBytes(kernel.sha256) }),
+    grubFile(g.kernelPath, { sha256: fromHex(kernel.sha256) }),
     { pcr: 8, type: EV.IPL, data: utf8(`kernel_cmdline: ${g.linuxArgs}\0`), digestOf: utf8(g.linuxArgs) },
     grubCommand(`initrd ${g.initrdPath}`),
-    grubFile(g.initrdPath, { sha256: hexBytes(manifest.initrdSha256) }),
+    grubFile(g.initrdPath, { sha256: fromHex(manifest.initrdSha256) }),
     { pcr: SOFTWARE_VERSION_PCR, type: EV.IPL, data: version },
   ];
 }

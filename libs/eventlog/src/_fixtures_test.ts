@@ -4,10 +4,8 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { existsSync as fixturesExist } from "node:fs";
-// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES =
-  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+import { fixturesRoot } from "@tessera/fixtures";
+const SHARED_FIXTURES = fixturesRoot();
 
 /** Where the event-log fixtures live. */
 export const EVENTLOG_DIR = SHARED_FIXTURES + "/eventlogs";

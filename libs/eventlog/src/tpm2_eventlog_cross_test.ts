@@ -11,7 +11,7 @@ import { parseEventLog } from "./parse_event_log.ts";
 import { replay } from "./replay.ts";
 
 const TPM2_EVENTLOG = "/usr/bin/tpm2_eventlog";
-/** The two valid logs tpm2-tools 5.4 cannot read (see /work/shared/fixtures/README.md). */
+/** The two valid logs tpm2-tools 5.4 cannot read (see shared/fixtures/README.md). */
 const KNOWN_TPM2_TOOLS_FAILURES = new Set(["go-attestation_option_rom_eventlog.bin", "go-attestation_short_no_action_eventlog.bin"]);
 
 interface YamlEvent {

@@ -5,6 +5,7 @@
 import test from "ava";
 import fc from "fast-check";
 import assert from "node:assert/strict";
+import { decodeError } from "./_test_support.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import { KmipDecodeError } from "./errors.ts";
 import { fromJson, toJson, type JsonTtlv } from "./json.ts";
@@ -12,21 +13,8 @@ import { enumValue, isMask, maskValue, tagEnumeration, tagOf } from "./registry.
 import { ATTRIBUTE_NAMES, ENUMERATIONS, MASKS, TAGS, type TtlvTypeName } from "./registry_table.ts";
 import { decodeTtlv, encodeTtlv, type Ttlv } from "./ttlv.ts";
 import { parseXml, type XmlItem } from "./xml.ts";
-import { existsSync as fixturesExist } from "node:fs";
-// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES =
-  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
-
-/** Asserts `fn` throws a KmipDecodeError and returns it. */
-function decodeError(fn: () => unknown): KmipDecodeError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof KmipDecodeError) return e;
-    throw new assert.AssertionError({ message: `expected a KmipDecodeError, got ${String(e)}` });
-  }
-  throw new assert.AssertionError({ message: "expected a KmipDecodeError, nothing was thrown" });
-}
+import { fixturesRoot } from "@tessera/fixtures";
+const SHARED_FIXTURES = fixturesRoot();
 
 /** What a JSON text carries: toJson's output through JSON.stringify and JSON.parse. */
 function viaText(j: JsonTtlv): unknown {

@@ -1,8 +1,8 @@
 import test from "ava";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { ATTRIBUTE_NAMES, ENUMERATIONS, MASKS, TAGS, type TtlvTypeName } from "./registry_table.ts";
+import { fixturePath } from "@tessera/fixtures";
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers over the table (deliberately independent of registry.ts: this checks the data itself).
@@ -40,11 +40,7 @@ function spellingAt(enumeration: string, value: number, version: string): string
 // ---------------------------------------------------------------------------------------------------
 // The OASIS test vectors.
 
-// shared/ sits beside the repository (/work/shared next to /work/main, and likewise in CI)
-const FIXTURES =
-  [fileURLToPath(new URL("../../../../shared/fixtures/kmip-test-vectors", import.meta.url)), "/work/shared/fixtures/kmip-test-vectors"].find((p) =>
-    existsSync(p),
-  ) ?? "/work/shared/fixtures/kmip-test-vectors";
+const FIXTURES = fixturePath("kmip-test-vectors");
 const DIRS: readonly (readonly [string, string])[] = [
   ["v1.4", "1.4"],
   ["v2.1/mandatory", "2.1"],

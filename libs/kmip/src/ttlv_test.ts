@@ -5,15 +5,14 @@
 import test from "ava";
 import fc from "fast-check";
 import assert from "node:assert/strict";
+import { decodeError } from "./_test_support.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import { KmipDecodeError, KmipEncodeError } from "./errors.ts";
 import "./registry.ts"; // names tags in error messages
 import { decodeTtlv, encodedSize, encodeTtlv, TTLV_TYPE, ttlvMessageLength, type DecodeLimits, type Ttlv } from "./ttlv.ts";
 import { parseXml, type XmlItem } from "./xml.ts";
-import { existsSync as fixturesExist } from "node:fs";
-// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES =
-  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+import { fixturesRoot } from "@tessera/fixtures";
+const SHARED_FIXTURES = fixturesRoot();
 
 /** Bytes from spec-style hex ("42 00 20 | 02 | …"). */
 function hex(s: string): Uint8Array {
@@ -22,17 +21,6 @@ function hex(s: string): Uint8Array {
 
 function toHex(b: Uint8Array): string {
   return Buffer.from(b).toString("hex");
-}
-
-/** Asserts `fn` throws a KmipDecodeError and returns it. */
-function decodeError(fn: () => unknown): KmipDecodeError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof KmipDecodeError) return e;
-    throw new assert.AssertionError({ message: `expected a KmipDecodeError, got ${String(e)}` });
-  }
-  throw new assert.AssertionError({ message: "expected a KmipDecodeError, nothing was thrown" });
 }
 
 /** Decodes, and returns the item or the KmipDecodeError; anything else thrown fails the test. */

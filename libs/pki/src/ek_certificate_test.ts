@@ -6,10 +6,8 @@ import path from "node:path";
 import { parseEkCertificate } from "./ek_certificate.ts";
 import { PkiError } from "./errors.ts";
 import { verifyChain } from "./verify_chain.ts";
-import { existsSync as fixturesExist } from "node:fs";
-// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES =
-  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+import { fixturesRoot } from "@tessera/fixtures";
+const SHARED_FIXTURES = fixturesRoot();
 
 const FIXTURES = SHARED_FIXTURES + "/tpm-ca-certs";
 const fixture = (name: string): string => readFileSync(path.join(FIXTURES, name), "latin1");

@@ -8,10 +8,8 @@ import { fromHex, toHex } from "./hex.ts";
 import { extendPcr, formatPcrSelection, type PcrBanks, parsePcrSelection, pcrDigest, pcrSelection, selectedPcrs } from "./pcr.ts";
 import { marshal, unmarshal } from "./schema.ts";
 import { TPMS_ATTEST, TPML_PCR_SELECTION, type TpmsQuoteInfo } from "./structures.ts";
-import { existsSync as fixturesExist } from "node:fs";
-// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES =
-  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+import { fixturesRoot } from "@tessera/fixtures";
+const SHARED_FIXTURES = fixturesRoot();
 
 const range = (lo: number, hi: number): number[] => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 

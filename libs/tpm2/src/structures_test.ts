@@ -33,10 +33,8 @@ import type {
   TpmsClockInfo,
 } from "./structures.ts";
 import { ekTemplate, akTemplate } from "./templates.ts";
-import { existsSync as fixturesExist } from "node:fs";
-// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES =
-  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+import { fixturesRoot } from "@tessera/fixtures";
+const SHARED_FIXTURES = fixturesRoot();
 
 const FIXTURE = SHARED_FIXTURES + "/attestations/go-attestation_windows_gcp_shielded_vm.json";
 

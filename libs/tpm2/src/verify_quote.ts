@@ -5,15 +5,12 @@
  */
 import { algName, TPM_GENERATED_VALUE, TPM_ST } from "./constants.ts";
 import { equalBytes, hashSize } from "./digest.ts";
+import { toHex } from "./hex.ts";
 import { TpmVerifyError } from "./errors.ts";
 import { type PcrBanks, pcrDigest, selectedPcrs } from "./pcr.ts";
 import { unmarshal } from "./schema.ts";
 import { TPMS_ATTEST, TPMT_SIGNATURE, type TpmsAttest, type TpmsQuoteInfo, type TpmtPublic, type TpmtSignature } from "./structures.ts";
 import { verifySignature } from "./verify_signature.ts";
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString("hex");
-}
 
 /** What to verify a quote against. */
 export interface VerifyQuoteOptions {
@@ -51,7 +48,7 @@ export function verifyQuote(ak: TpmtPublic, quoted: Uint8Array, signature: TpmtS
     throw new TpmVerifyError("TPM2_VERIFY_TYPE", `attestation type 0x${attest.type.toString(16)} is not TPM_ST_ATTEST_QUOTE`);
   }
   if (!equalBytes(attest.extraData, options.nonce)) {
-    throw new TpmVerifyError("TPM2_VERIFY_NONCE", `extraData ${hex(attest.extraData)} does not match the nonce ${hex(options.nonce)}`);
+    throw new TpmVerifyError("TPM2_VERIFY_NONCE", `extraData ${toHex(attest.extraData)} does not match the nonce ${toHex(options.nonce)}`);
   }
   const quote = attest.attested as TpmsQuoteInfo;
   const hashAlg = (sig.signature as { hash: number }).hash;
@@ -70,7 +67,7 @@ export function verifyQuote(ak: TpmtPublic, quoted: Uint8Array, signature: TpmtS
     if (!equalBytes(expected, quote.pcrDigest)) {
       throw new TpmVerifyError(
         "TPM2_VERIFY_PCR_DIGEST",
-        `PCR digest ${hex(quote.pcrDigest)} in the quote does not match ${hex(expected)} computed from the supplied PCR values`,
+        `PCR digest ${toHex(quote.pcrDigest)} in the quote does not match ${toHex(expected)} computed from the supplied PCR values`,
       );
     }
   }

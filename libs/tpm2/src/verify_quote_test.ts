@@ -29,10 +29,8 @@ import {
 } from "./structures.ts";
 import { verifyQuote } from "./verify_quote.ts";
 import { verifySignature } from "./verify_signature.ts";
-import { existsSync as fixturesExist } from "node:fs";
-// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES =
-  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+import { fixturesRoot } from "@tessera/fixtures";
+const SHARED_FIXTURES = fixturesRoot();
 
 type TpmsCreationInfoValue = { objectName: Uint8Array; creationHash: Uint8Array };
 

@@ -8,24 +8,13 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseEventLog, replay } from "@tessera/eventlog";
+import { fixturePath } from "@tessera/fixtures";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 
-function fixturesDir(): string {
-  for (const d of [path.resolve(ROOT, "../shared/fixtures/eventlogs"), "/work/shared/fixtures/eventlogs"]) {
-    try {
-      readdirSync(d);
-      return d;
-    } catch {
-      // try the next
-    }
-  }
-  throw new Error("the fixture event logs (shared/fixtures/eventlogs) are not beside the repository");
-}
-
 /** Runs the benchmark; returns a Markdown report. */
 export function benchEventlog(options: { rounds?: number } = {}): string {
-  const dir = fixturesDir();
+  const dir = fixturePath("eventlogs");
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(".bin"))
     .sort();

@@ -32,10 +32,8 @@ import {
   type Ttlv,
   type XmlItem,
 } from "@tessera/kmip";
-import { existsSync as fixturesExist } from "node:fs";
-// The shared fixtures sit beside the repository (CI lays a copy there); /work/shared is this workplace's copy.
-const SHARED_FIXTURES =
-  [new URL("../../../../shared/fixtures", import.meta.url).pathname, "/work/shared/fixtures"].find((p) => fixturesExist(p)) ?? "/work/shared/fixtures";
+import { fixturesRoot } from "@tessera/fixtures";
+const SHARED_FIXTURES = fixturesRoot();
 
 /** Anything that sends one request message and resolves with the response bytes (a `KmipConnection`). */
 export interface KmipTransport {

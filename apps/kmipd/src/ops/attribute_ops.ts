@@ -4,7 +4,7 @@
  * @module
  */
 import { attributeTagName, child, enumeration, enumName, int, tagName, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
-import { type Attr, attributeItems, isCustomName, parseOneAttribute, vendorAttributeName } from "../attributes.ts";
+import { type Attr, attributeItems, isCustomName, parseOneAttribute, sameAttributeValue, vendorAttributeName } from "../attributes.ts";
 import type { Handler } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { idItem, loadObject, type ManagedObject, saveObject, STATE, touch } from "../objects.ts";
@@ -56,13 +56,6 @@ function writable(a: Attr, o: ManagedObject): void {
   if (PRE_ACTIVE_ONLY.has(a.name) && o.state !== STATE.PreActive) {
     throw new OperationError("WrongKeyLifecycleState", `${a.name} can only be changed while the object is PreActive`);
   }
-}
-
-function sameValue(a: Ttlv, b: Ttlv): boolean {
-  return (
-    JSON.stringify(a, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v)) ===
-    JSON.stringify(b, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v))
-  );
 }
 
 function respond(ctx: Parameters<Handler>[0], o: ManagedObject, changed?: Attr): Ttlv[] {
@@ -120,7 +113,7 @@ export const modifyAttribute: Handler = async (ctx, payload) => {
   const positions = o.attrs.flatMap((x, i) => (x.name === target.name ? [i] : []));
   if (positions.length === 0) throw new OperationError("AttributeNotFound", `${target.name} is not set`);
   let at: number | undefined;
-  if (current) at = positions.find((i) => sameValue(o.attrs[i].value, current.value));
+  if (current) at = positions.find((i) => sameAttributeValue(o.attrs[i].value, current.value));
   else at = positions[index];
   if (at === undefined) throw new OperationError(current ? "AttributeNotFound" : "IndexOutOfBounds", `${target.name} has no such value`);
   o.attrs[at] = target;
@@ -143,7 +136,7 @@ export const deleteAttribute: Handler = async (ctx, payload) => {
   if (READ_ONLY.has(name)) throw new OperationError("AttributeReadOnly", `${name} cannot be deleted`);
   const positions = o.attrs.flatMap((x, i) => (x.name === name ? [i] : []));
   let at: number | undefined;
-  if (current) at = positions.find((i) => sameValue(o.attrs[i].value, current.value));
+  if (current) at = positions.find((i) => sameAttributeValue(o.attrs[i].value, current.value));
   else at = positions[int(payload, "AttributeIndex") ?? 0];
   if (at === undefined) throw new OperationError("AttributeNotFound", `${name} is not set`);
   const [removed] = o.attrs.splice(at, 1);

@@ -5,14 +5,10 @@
  * @module
  */
 import { child, int, item, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
-import { parseAttributes } from "../attributes.ts";
+import { parseAttributes, sameAttributeValue } from "../attributes.ts";
 import type { Handler } from "../context.ts";
 import { fromStored, STATE } from "../objects.ts";
 import { OperationError } from "../errors.ts";
-
-function canonical(t: Ttlv): string {
-  return JSON.stringify(t, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v));
-}
 
 function matchGroup(have: Ttlv[], want: { value: Ttlv }[]): boolean {
   if (want.length === 2 && want[0].value.type === TTLV_TYPE.DateTime && want[1].value.type === TTLV_TYPE.DateTime) {
@@ -20,7 +16,7 @@ function matchGroup(have: Ttlv[], want: { value: Ttlv }[]): boolean {
     const hi = want[1].value.value as bigint;
     return have.some((h) => h.type === TTLV_TYPE.DateTime && h.value >= (lo < hi ? lo : hi) && h.value <= (lo < hi ? hi : lo));
   }
-  return want.every((w) => have.some((h) => canonical(h) === canonical(w.value)));
+  return want.every((w) => have.some((h) => sameAttributeValue(h, w.value)));
 }
 
 /** Locate. */
