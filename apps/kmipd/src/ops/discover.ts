@@ -2,7 +2,7 @@
  * Discover Versions and Query.
  * @module
  */
-import { child, children, enumName, enumValue, int, item, struct, type Ttlv } from "@tessera/kmip";
+import { children, enumName, enumValue, int, item, struct, type Ttlv } from "@tessera/kmip";
 import type { Handler } from "../context.ts";
 
 /** Protocol versions this server speaks, most preferred first. */
@@ -52,6 +52,5 @@ export const query: Handler = async (_ctx, payload) => {
     out.push(item("VendorIdentification", "Tessera kmipd"));
     out.push(struct("ServerInformation", []));
   }
-  void child;
   return out;
 };

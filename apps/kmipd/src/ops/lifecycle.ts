@@ -2,7 +2,7 @@
  * The object lifecycle (KMIP 1.4 §3.22 / 2.1 §3.19): Activate, Revoke, Destroy, with their dates.
  * @module
  */
-import { child, dateTime, enumeration, enumName, item, text } from "@tessera/kmip";
+import { child, dateTime, enumeration, enumName, item } from "@tessera/kmip";
 import type { Handler } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { idItem, loadObject, saveObject, setAttr, setState, STATE } from "../objects.ts";
@@ -24,7 +24,6 @@ export const revoke: Handler = async (ctx, payload) => {
   const code = enumeration(reason, "RevocationReasonCode");
   if (code === undefined) throw new OperationError("InvalidField", "Revoke needs a RevocationReason with a RevocationReasonCode");
   const codeName = enumName("RevocationReasonCode", code);
-  const message = text(reason, "RevocationMessage");
   if (codeName === "KeyCompromise" || codeName === "CACompromise") {
     if (o.state === STATE.Destroyed || o.state === STATE.DestroyedCompromised || o.state === STATE.Compromised) {
       throw new OperationError("WrongKeyLifecycleState", `object ${o.id} is ${enumName("State", o.state)}`);
@@ -43,7 +42,6 @@ export const revoke: Handler = async (ctx, payload) => {
     setState(ctx, o, STATE.Deactivated);
   }
   if (reason) setAttr(o, "RevocationReason", { ...reason });
-  void message;
   await saveObject(ctx, o);
   return [idItem(o)];
 };
