@@ -59,7 +59,9 @@ export async function startKmipd(
       clientCaPem: await readPem(g.caCertFile, "CA"),
     };
   }
-  const server = await startServer({ store, keyring: aesGcmKeyring(key), onAudit }, { host: config.host, port: config.port, ...tls }, log);
+  const onAuditFailure = (e: unknown, entries: AuditEntry[]) =>
+    log("audit records could not be stored", { error: (e as Error).message, entries: entries.length });
+  const server = await startServer({ store, keyring: aesGcmKeyring(key), onAudit, onAuditFailure }, { host: config.host, port: config.port, ...tls }, log);
   return {
     server,
     store,

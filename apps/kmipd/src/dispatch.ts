@@ -120,6 +120,8 @@ export interface DispatchDeps {
   now?: () => Date;
   /** Called with each audit record (also stored). */
   onAudit?: (e: AuditEntry) => void;
+  /** Called when audit records could not be stored (they are still handed to onAudit, e.g. the log). */
+  onAuditFailure?: (error: unknown, entries: AuditEntry[]) => void;
 }
 
 /** Handles one request message for the client `identity`. Never throws: any failure becomes a response. */
@@ -238,12 +240,14 @@ async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): 
     }
     audit.push({ at: now().getTime(), identity, operation: "(batch)", objectId: null, result: `OperationUndone ${undo.length} write(s)` });
   }
+  // The audit log must not turn a completed operation into a failure the client would retry; a failed audit
+  // write is reported (and the records still reach the process log) instead.
   try {
     await deps.store.audit(audit);
-    for (const a of audit) deps.onAudit?.(a);
-  } catch {
-    // The audit log must not turn a completed operation into a failure the client would retry.
+  } catch (e) {
+    deps.onAuditFailure?.(e, audit);
   }
+  for (const a of audit) deps.onAudit?.(a);
   return encodeTtlv(
     encodeResponse({
       header: {
