@@ -6,8 +6,10 @@ import { mkdir } from "node:fs/promises";
 import { aesGcmKeyring, loadOrCreateMasterKey, loadOrCreateSealedMasterKey } from "./master_key.ts";
 import type { KmipdConfig } from "./config.ts";
 import { type RunningServer, startServer } from "./server.ts";
-import { openSqliteStore } from "./store/sqlite_store.ts";
+import { openStore } from "./store/open.ts";
+import { sqliteShared } from "./store/sqlite_store.ts";
 import type { Store } from "./store/store.ts";
+import { type ServingThread, startServingThreads } from "./threads.ts";
 import { ensureLocalTls, readPem } from "./tls_bootstrap.ts";
 import type { AuditEntry } from "./store/store.ts";
 
@@ -23,13 +25,6 @@ export interface Kmipd {
   close(): Promise<void>;
 }
 
-/** Opens the store a configuration names. */
-export async function openStore(config: KmipdConfig): Promise<Store> {
-  if (config.database.startsWith("sqlite:")) return openSqliteStore(config.database.slice("sqlite:".length));
-  const { openPostgresStore } = await import("./store/postgres_store.ts");
-  return openPostgresStore(config.database);
-}
-
 /** Starts kmipd. */
 export async function startKmipd(
   config: KmipdConfig,
@@ -41,7 +36,8 @@ export async function startKmipd(
     ? await loadOrCreateSealedMasterKey(config.masterKeyFile, config.masterKeyTpm)
     : await loadOrCreateMasterKey(config.masterKeyFile);
   if (created) log("created master key", { file: config.masterKeyFile });
-  const store = await openStore(config);
+  const shared = config.threads > 1 && config.database.startsWith("sqlite:") ? sqliteShared() : undefined;
+  const store = await openStore(config.database, shared);
   let tls: { certPem: string; keyPem: string; clientCaPem: string };
   let generatedTls: Kmipd["generatedTls"];
   if (config.tls) {
@@ -61,13 +57,32 @@ export async function startKmipd(
   }
   const onAuditFailure = (e: unknown, entries: AuditEntry[]) =>
     log("audit records could not be stored", { error: (e as Error).message, entries: entries.length });
-  const server = await startServer({ store, keyring: aesGcmKeyring(key), onAudit, onAuditFailure }, { host: config.host, port: config.port, ...tls }, log);
+  const reusePort = config.threads > 1;
+  const server = await startServer(
+    { store, keyring: aesGcmKeyring(key), onAudit, onAuditFailure },
+    { host: config.host, port: config.port, ...tls, reusePort },
+    log,
+  );
+  // The other threads listen on the port this one got (a configured port 0 is chosen once, here).
+  let threads: ServingThread[] = [];
+  try {
+    threads = await startServingThreads(
+      config.threads - 1,
+      { host: config.host, port: server.port, tls, masterKey: key, database: config.database, shared, forwardAudit: onAudit !== undefined },
+      log,
+      onAudit,
+    );
+  } catch (e) {
+    await server.close();
+    await store.close();
+    throw e;
+  }
   return {
     server,
     store,
     generatedTls,
     async close() {
-      await server.close();
+      await Promise.all([server.close(), ...threads.map((t) => t.close())]);
       await store.close();
     },
   };

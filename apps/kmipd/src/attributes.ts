@@ -5,7 +5,21 @@
  * either shape for the client's protocol version.
  * @module
  */
-import { attributeName, attributeTagName, child, children, encodeTtlv, item, struct, tagName, tagOf, text, type KmipVersion, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import {
+  attributeName,
+  attributeTagName,
+  child,
+  children,
+  encodeTtlv,
+  item,
+  struct,
+  tagName,
+  tagOf,
+  text,
+  type KmipVersion,
+  type Ttlv,
+  TTLV_TYPE,
+} from "@tessera/kmip";
 import { OperationError } from "./errors.ts";
 
 /** One attribute: its tag name (or `x-…`/`y-…` custom name) and value item (tag = attribute tag). */

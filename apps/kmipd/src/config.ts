@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 
 /** The validated configuration. */
@@ -20,6 +21,8 @@ export interface KmipdConfig {
   /** TCTI of the TPM the master key is sealed to (`--master-key-tpm device:/dev/tpmrm0`), if any. */
   readonly masterKeyTpm: string | undefined;
   readonly logLevel: string;
+  /** Threads that serve connections (each its own event loop on the shared port); default: the CPUs, at most 4. */
+  readonly threads: number;
 }
 
 /** A configuration error naming the field. */
@@ -36,8 +39,8 @@ export class ConfigError extends Error {
   }
 }
 
-export const USAGE = `usage: kmipd [--listen HOST:PORT] [--data-dir D] [--tls-cert F --tls-key F --client-ca F] [--database postgres://…] [--master-key-file F] [--master-key-tpm TCTI] [--log-level info]
-Defaults: --listen 127.0.0.1:5696, --data-dir ./kmipd-data; without TLS files a local CA, server and client certificates are created in the data directory.`;
+export const USAGE = `usage: kmipd [--listen HOST:PORT] [--data-dir D] [--tls-cert F --tls-key F --client-ca F] [--database postgres://…] [--master-key-file F] [--master-key-tpm TCTI] [--threads N] [--log-level info]
+Defaults: --listen 127.0.0.1:5696, --data-dir ./kmipd-data, --threads = CPUs (at most 4); without TLS files a local CA, server and client certificates are created in the data directory.`;
 
 /** Reads the configuration from `argv` and `env`. Throws {@link ConfigError}. */
 export function loadConfig(argv: string[], env: Record<string, string | undefined>): KmipdConfig {
@@ -56,6 +59,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
         "master-key-file": { type: "string" },
         "master-key-tpm": { type: "string" },
         "log-level": { type: "string" },
+        threads: { type: "string" },
         help: { type: "boolean" },
       },
     }).values;
@@ -83,7 +87,11 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   const logLevel = v["log-level"] ?? env.KMIPD_LOG_LEVEL ?? "info";
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel))
     throw new ConfigError("log-level", `"${logLevel}" is not a pino level`);
+  const threadsText = v.threads ?? env.KMIPD_THREADS;
+  const threads = threadsText === undefined ? Math.min(availableParallelism(), 4) : Number(threadsText);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new ConfigError("threads", `"${threadsText}" is not a whole number from 1 to 64`);
   return Object.freeze({
+    threads,
     host: m[1].replace(/^\[|\]$/g, ""),
     port,
     dataDir,

@@ -34,7 +34,8 @@ test.after.always(async () => {
 /** Starts `node main.ts` as a child process and waits until it listens. */
 async function spawnKmipd(dataDir: string): Promise<Child> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [MAIN, "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], {
+  // Two serving threads whatever the machine: a write answered by either must survive.
+  const proc = spawn(process.execPath, [MAIN, "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, "--threads", "2"], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, KMIPD_DATABASE: undefined, KMIPD_LISTEN: undefined },
   });

@@ -19,13 +19,20 @@ try {
 }
 const logger = pino({ level: config.logLevel, redact: ["key", "keyPem", "material", "authorization"] });
 const audit = logger.child({ audit: true });
+// Audit records reach the process log only at a level that prints them (they are always in the database).
 const kmipd = await startKmipd(
   config,
   (msg, fields) => logger.info(fields ?? {}, msg),
-  (e) => audit.info(e, "audit"),
+  audit.isLevelEnabled("info") ? (e) => audit.info(e, "audit") : undefined,
 );
 logger.info(
-  { host: kmipd.server.host, port: kmipd.server.port, dataDir: config.dataDir, database: config.database.replace(/:[^:@/]*@/, ":***@") },
+  {
+    host: kmipd.server.host,
+    port: kmipd.server.port,
+    threads: config.threads,
+    dataDir: config.dataDir,
+    database: config.database.replace(/:[^:@/]*@/, ":***@"),
+  },
   "kmipd listening",
 );
 process.stderr.write(`kmipd: listening on ${kmipd.server.host}:${kmipd.server.port}\n`);

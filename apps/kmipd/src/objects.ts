@@ -3,11 +3,12 @@
  * ownership checks, and the lifecycle's dates.
  * @module
  */
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { child, decodeTtlv, encodeTtlv, enumValue, item, struct, tagOf, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import { type Attr, loadAttributes, storedAttributes } from "./attributes.ts";
 import type { OpContext } from "./context.ts";
 import { OperationError } from "./errors.ts";
+import { uuidV7 } from "./random.ts";
 import type { StoredObject } from "./store/store.ts";
 
 /** State values (KMIP State enumeration). */
@@ -91,7 +92,7 @@ export function digestAttr(material: Uint8Array, keyFormat: string): Ttlv {
 /** A new object owned by the caller, with the server-set attributes (id, type, state, dates, digest). */
 export function newObject(ctx: OpContext, objectType: number, clientAttrs: Attr[], material: Uint8Array, keyFormat: string): ManagedObject {
   const now = ctx.now();
-  const id = randomUUID();
+  const id = uuidV7(now.getTime());
   const o: ManagedObject = { id, owner: ctx.identity, objectType, state: STATE.PreActive, attrs: [], material, grants: [] };
   for (const a of clientAttrs) {
     if (["UniqueIdentifier", "ObjectType", "State", "InitialDate", "LastChangeDate", "Digest", "DestroyDate", "CompromiseDate"].includes(a.name)) {

@@ -19,6 +19,11 @@ export interface ServerOptions {
   maxMessageSize?: number;
   /** Idle connections are closed after this many ms (default 5 minutes). */
   idleTimeoutMs?: number;
+  /**
+   * Listen with SO_REUSEPORT, so that listeners of several threads share the port and the kernel spreads
+   * connections over them.
+   */
+  reusePort?: boolean;
 }
 
 /** A running server. */
@@ -127,7 +132,7 @@ export function startServer(
   server.on("tlsClientError", (e) => log("TLS handshake failed", { error: e.message }));
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port, options.host, () => {
+    server.listen({ port: options.port, host: options.host, reusePort: options.reusePort ?? false }, () => {
       const addr = server.address();
       const port = typeof addr === "object" && addr ? addr.port : options.port;
       resolve({

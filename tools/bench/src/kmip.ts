@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -24,8 +25,25 @@ export interface KmipResult {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** CPU time of the server process and of the load client per operation, in µs (Linux). */
+  serverCpuUs?: number;
+  clientCpuUs?: number;
   note?: string;
 }
+
+/** User + system CPU time of process `pid` in µs, from /proc (undefined where there is none). */
+function processCpuUs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of stat(5); here counted from field 3.
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+const CLOCK_TICKS = 100;
 
 function request(version: KmipVersion, operation: string, payload: Ttlv[]): Uint8Array {
   return encodeTtlv(
@@ -48,10 +66,13 @@ async function load(
   req: () => Uint8Array,
   connections: number,
   durationMs: number,
-): Promise<{ ops: number; lat: number[]; errors: number; seconds: number }> {
+  serverPid: number | undefined,
+): Promise<{ ops: number; lat: number[]; errors: number; seconds: number; serverCpuUs?: number; clientCpuUs: number }> {
   const conns = await Promise.all(Array.from({ length: connections }, () => KmipConnection.open(address, tls)));
   const lat: number[] = [];
   let errors = 0;
+  const server0 = processCpuUs(serverPid);
+  const client0 = process.cpuUsage();
   const start = performance.now();
   const end = start + durationMs;
   await Promise.all(
@@ -66,15 +87,29 @@ async function load(
     }),
   );
   const seconds = (performance.now() - start) / 1000;
+  const client = process.cpuUsage(client0);
+  const server1 = processCpuUs(serverPid);
   for (const c of conns) c.close();
   lat.sort((a, b) => a - b);
-  return { ops: lat.length, lat, errors, seconds };
+  return {
+    ops: lat.length,
+    lat,
+    errors,
+    seconds,
+    clientCpuUs: (client.user + client.system) / lat.length,
+    serverCpuUs: server0 !== undefined && server1 !== undefined ? (server1 - server0) / lat.length : undefined,
+  };
 }
 
-async function startKmipdProcess(dir: string, tlsFiles: { cert: string; key: string; ca: string }): Promise<{ proc: ChildProcess; port: number }> {
+async function startKmipdProcess(
+  dir: string,
+  tlsFiles: { cert: string; key: string; ca: string },
+  nodeArgs: string[] = [],
+): Promise<{ proc: ChildProcess; port: number }> {
   const proc = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       path.join(ROOT, "apps/kmipd/src/main.ts"),
       "--listen",
       "127.0.0.1:0",
@@ -109,14 +144,27 @@ async function startKmipdProcess(dir: string, tlsFiles: { cert: string; key: str
 }
 
 /** Runs the KMIP benchmark; `quick` shortens every cell (for tests). */
-export async function benchKmip(options: { durationMs?: number; pykmipDurationMs?: number; connections?: number[] } = {}): Promise<KmipResult[]> {
+export async function benchKmip(
+  options: {
+    durationMs?: number;
+    pykmipDurationMs?: number;
+    connections?: number[];
+    /** Operations to measure, by name prefix (default all: Get, Encrypt, Create). */
+    operations?: string[];
+    /** Servers to measure (default both: kmipd, PyKMIP). */
+    servers?: string[];
+    /** Extra Node.js options for the kmipd process (e.g. `--cpu-prof`). */
+    kmipdNodeArgs?: string[];
+  } = {},
+): Promise<KmipResult[]> {
   const durationMs = options.durationMs ?? 3000;
   const pyDuration = options.pykmipDurationMs ?? 3000;
   const levels = options.connections ?? [1, 16, 64];
+  const wanted = (name: string) => !options.operations || options.operations.some((o) => name.toLowerCase().startsWith(o.toLowerCase()));
   const results: KmipResult[] = [];
   const py = await startPykmipServer({ loggingLevel: "ERROR" });
   const dir = await mkdtemp(path.join(os.tmpdir(), "bench-kmipd-"));
-  const kmipd = await startKmipdProcess(dir, { cert: py.pki.server.certPath, key: py.pki.server.keyPath, ca: py.pki.ca.certPath });
+  const kmipd = await startKmipdProcess(dir, { cert: py.pki.server.certPath, key: py.pki.server.keyPath, ca: py.pki.ca.certPath }, options.kmipdNodeArgs);
   const alice = py.pki.clients.alice;
   const tls: ClientTls = { cert: alice.certPem, key: alice.keyPem, ca: py.pki.ca.certPem, servername: "localhost" };
   // KMIP 1.4: both servers answer it, and PyKMIP sends GCM tags only from 1.4 on.
@@ -124,9 +172,9 @@ export async function benchKmip(options: { durationMs?: number; pykmipDurationMs
   const data = new Uint8Array(randomBytes(4096));
   try {
     for (const target of [
-      { name: "kmipd", port: kmipd.port, duration: durationMs },
-      { name: "PyKMIP", port: py.port, duration: pyDuration },
-    ]) {
+      { name: "kmipd", port: kmipd.port, duration: durationMs, pid: kmipd.proc.pid },
+      { name: "PyKMIP", port: py.port, duration: pyDuration, pid: py.pid },
+    ].filter((t) => !options.servers || options.servers.includes(t.name))) {
       const address = { host: "127.0.0.1", port: target.port };
       const client = new KmipClient({ servers: [address], tls, version });
       const id = await client.create({ algorithm: "AES", length: 256, usage: "Encrypt Decrypt" });
@@ -170,8 +218,9 @@ export async function benchKmip(options: { durationMs?: number; pykmipDurationMs
       };
       client.close();
       for (const [operation, req] of Object.entries(reqs)) {
+        if (!wanted(operation)) continue;
         for (const n of levels) {
-          const r = await load(address, tls, req, n, target.duration);
+          const r = await load(address, tls, req, n, target.duration, target.pid);
           results.push({
             server: target.name,
             operation,
@@ -180,13 +229,17 @@ export async function benchKmip(options: { durationMs?: number; pykmipDurationMs
             p50Ms: percentile(r.lat, 50),
             p99Ms: percentile(r.lat, 99),
             errors: r.errors,
+            serverCpuUs: r.serverCpuUs,
+            clientCpuUs: r.clientCpuUs,
             note: mode === "CBC" && operation.startsWith("Encrypt") ? "no AES-GCM in PyKMIP" : undefined,
           });
         }
       }
     }
   } finally {
+    const exited = new Promise((r) => kmipd.proc.once("exit", r));
     kmipd.proc.kill("SIGTERM");
+    await exited;
     await py.stop();
     await rm(dir, { recursive: true, force: true });
   }
@@ -196,15 +249,15 @@ export async function benchKmip(options: { durationMs?: number; pykmipDurationMs
 /** The results as a Markdown table with kmipd/PyKMIP ratios. */
 export function kmipTable(results: KmipResult[]): string {
   const lines = [
-    "| operation | connections | kmipd ops/s | p50 / p99 ms | PyKMIP ops/s | p50 / p99 ms | kmipd ÷ PyKMIP |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| operation | connections | kmipd ops/s | p50 / p99 ms | CPU µs/op server / client | PyKMIP ops/s | p50 / p99 ms | kmipd ÷ PyKMIP |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   const key = (r: KmipResult) => `${r.operation.replace(/\(AES-\w+\)/, "")}|${r.connections}`;
   const py = new Map(results.filter((r) => r.server === "PyKMIP").map((r) => [key(r), r]));
   for (const k of results.filter((r) => r.server === "kmipd")) {
     const p = py.get(key(k));
     lines.push(
-      `| ${k.operation}${p?.note ? ` (PyKMIP: ${p.operation.match(/AES-\w+/)?.[0]})` : ""} | ${k.connections} | ${k.opsPerSec.toFixed(0)}${k.errors ? ` (${k.errors} errors)` : ""} | ${k.p50Ms.toFixed(2)} / ${k.p99Ms.toFixed(2)} | ${p ? p.opsPerSec.toFixed(0) + (p.errors ? ` (${p.errors} errors)` : "") : "–"} | ${p ? `${p.p50Ms.toFixed(1)} / ${p.p99Ms.toFixed(1)}` : "–"} | ${p ? (k.opsPerSec / p.opsPerSec).toFixed(0) + "×" : "–"} |`,
+      `| ${k.operation}${p?.note ? ` (PyKMIP: ${p.operation.match(/AES-\w+/)?.[0]})` : ""} | ${k.connections} | ${k.opsPerSec.toFixed(0)}${k.errors ? ` (${k.errors} errors)` : ""} | ${k.p50Ms.toFixed(2)} / ${k.p99Ms.toFixed(2)} | ${k.serverCpuUs?.toFixed(0) ?? "?"} / ${k.clientCpuUs?.toFixed(0) ?? "?"} | ${p ? p.opsPerSec.toFixed(0) + (p.errors ? ` (${p.errors} errors)` : "") : "–"} | ${p ? `${p.p50Ms.toFixed(1)} / ${p.p99Ms.toFixed(1)}` : "–"} | ${p ? (k.opsPerSec / p.opsPerSec).toFixed(0) + "×" : "–"} |`,
     );
   }
   return lines.join("\n");

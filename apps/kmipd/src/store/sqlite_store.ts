@@ -1,10 +1,16 @@
 /**
  * The embedded store: SQLite (node:sqlite) in the data directory, in WAL mode; an answered Create or
  * Register has had its WAL synced to disk, so it survives `kill -9` and power loss.
+ *
+ * Several threads of one process may open the same file (kmipd's `--threads`): they then share a
+ * {@link SqliteShared} block, which serializes their write transactions without SQLite's sleeping busy handler
+ * and tells each thread's read cache when another thread changed an object.
  * @module
  */
 import { type FileHandle, open } from "node:fs/promises";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { Worker } from "node:worker_threads";
+import type { CheckpointerData } from "./checkpointer.ts";
 import type { AuditEntry, Store, StoredObject } from "./store.ts";
 
 interface Row {
@@ -31,14 +37,92 @@ function toObject(r: Row): StoredObject {
   };
 }
 
+/** Change counters per slot of object ids; a power of two. */
+const GENERATION_SLOTS = 1 << 16;
+
+/** Int32 words of the shared block. */
+const LOCK = 0;
+/** 1 while a thread syncs the WAL. */
+const SYNC_BUSY = 1;
+/** Counts finished syncs (waited on for the end of one). */
+const SYNC_DONE = 2;
+/** 1 once a sync failed: nothing is answered as durable any more. */
+const SYNC_FAILED = 3;
+/** The write lock of the audit database. */
+const AUDIT_LOCK = 4;
+/** BigInt64 words, at byte 32: commits made, and commits known to be on disk. */
+const SEQ_OFFSET = 32;
+const COMMITTED = 0;
+const SYNCED = 1;
+/** The first Int32 word of the change counters. */
+const GENERATIONS = 12;
+
+/**
+ * The memory that threads opening the same SQLite file share: a write lock, the state of the one WAL sync in
+ * flight, commit sequence numbers, and change counters for object ids hashed into {@link GENERATION_SLOTS}
+ * slots. Made once by the first thread, handed to the others.
+ */
+export function sqliteShared(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4 * (GENERATIONS + GENERATION_SLOTS));
+}
+
+/** Hash of an object id to its change-counter word (FNV-1a). */
+function slotOf(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return GENERATIONS + ((h >>> 0) & (GENERATION_SLOTS - 1));
+}
+
+/** The WAL could not be synced: the store answers no write as durable until kmipd restarts. */
+export class StoreSyncError extends Error {
+  /** @param cause the failed fdatasync */
+  constructor(cause?: unknown) {
+    super("the database could not be synced to disk; writes are refused until kmipd is restarted", { cause });
+    this.name = "StoreSyncError";
+  }
+}
+
+/** Options of {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** The block from {@link sqliteShared} when other threads of this process open the same file. */
+  shared?: SharedArrayBuffer;
+  /**
+   * Whether this store starts the checkpointer thread (default true). Of several threads opening the same file,
+   * one does; the others leave checkpoints to it.
+   */
+  checkpointer?: boolean;
+}
+
+/**
+ * Pages a WAL may reach before a committing connection checkpoints it itself: only if the checkpointer thread
+ * is not keeping up (it normally keeps the WAL far smaller).
+ */
+const FALLBACK_AUTOCHECKPOINT_PAGES = 16_384;
+
 /** Opens (creating if needed) the SQLite store at `file`. */
-export function openSqliteStore(file: string): Store {
+export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Store {
+  // Without other threads, a private block: the same code path, never contended.
+  const sharedBlock = options.shared ?? sqliteShared();
+  const words = new Int32Array(sharedBlock);
+  const seqs = new BigInt64Array(sharedBlock, SEQ_OFFSET, 2);
+  // The write lock: threads take it around every write transaction, so SQLite's own lock is never contended
+  // (its busy handler would sleep a millisecond or more); a waiting thread wakes as soon as it is released.
+  const locked = <T>(run: () => T, lock = LOCK): T => {
+    while (Atomics.compareExchange(words, lock, 0, 1) !== 0) Atomics.wait(words, lock, 1, 50);
+    try {
+      return run();
+    } finally {
+      Atomics.store(words, lock, 0);
+      Atomics.notify(words, lock, 1);
+    }
+  };
   const db = new DatabaseSync(file);
   const mode = (db.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode?: string } | undefined)?.journal_mode;
   // In WAL mode, commits are made durable by syncing the WAL asynchronously (see flush); otherwise synchronously.
   const asyncSync = mode === "wal" && file !== ":memory:";
   db.exec(asyncSync ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
   db.exec(`
+    PRAGMA busy_timeout = 5000;
     PRAGMA foreign_keys = ON;
     CREATE TABLE IF NOT EXISTS objects (
       id TEXT PRIMARY KEY, owner TEXT NOT NULL, object_type INTEGER NOT NULL, state INTEGER NOT NULL,
@@ -47,16 +131,38 @@ export function openSqliteStore(file: string): Store {
     CREATE INDEX IF NOT EXISTS objects_owner ON objects(owner);
     CREATE TABLE IF NOT EXISTS object_names (object_id TEXT NOT NULL REFERENCES objects(id) ON DELETE CASCADE, name TEXT NOT NULL) STRICT;
     CREATE INDEX IF NOT EXISTS object_names_name ON object_names(name);
+  `);
+  // The audit log is a database of its own beside the objects (`<file>-audit.sqlite`), with synchronous=NORMAL:
+  // an audit record is in its WAL (safe from a process crash, kill -9 included) before the response goes out,
+  // without an fsync per request. Kept apart, its many small commits neither wait for the objects' write lock
+  // nor add to what every object commit's fsync has to write.
+  const auditFile = file === ":memory:" ? file : `${file.replace(/\.sqlite$/, "")}-audit.sqlite`;
+  const auditDb = new DatabaseSync(auditFile);
+  auditDb.prepare("PRAGMA journal_mode = WAL").get();
+  auditDb.exec(`
+    PRAGMA synchronous = NORMAL;
+    PRAGMA busy_timeout = 5000;
     CREATE TABLE IF NOT EXISTS audit (
       seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, identity TEXT NOT NULL, operation TEXT NOT NULL,
       object_id TEXT, result TEXT NOT NULL
     ) STRICT;
   `);
-  // The audit log has its own connection with synchronous=NORMAL: an audit record is in the WAL (safe
-  // from a process crash, kill -9 included) before the response goes out, without an fsync per request;
-  // object writes keep synchronous=FULL on the main connection (and fsync the shared WAL when they commit).
-  const auditDb = new DatabaseSync(file);
-  auditDb.exec("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  // Checkpoints run on their own thread (checkpointer.ts), not inside the commits of the serving threads. Should
+  // that thread fail, the connections still checkpoint themselves once a WAL grows past the fallback size.
+  let checkpointer: Worker | undefined;
+  let checkpointerExited: Promise<unknown> = Promise.resolve();
+  if (asyncSync) {
+    db.exec(`PRAGMA wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+    auditDb.exec(`PRAGMA wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+    if (options.checkpointer ?? true) {
+      checkpointer = new Worker(new URL("./checkpointer.ts", import.meta.url), {
+        workerData: { files: [file, auditFile], intervalMs: 20 } satisfies CheckpointerData,
+      });
+      checkpointer.unref();
+      checkpointer.on("error", () => undefined);
+      checkpointerExited = new Promise((r) => checkpointer!.once("exit", r));
+    }
+  }
   const s = {
     insert: db.prepare("INSERT INTO objects (id, owner, object_type, state, attributes, material, names, grants) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
     update: db.prepare("UPDATE objects SET state = ?, attributes = ?, material = ?, names = ?, grants = ? WHERE id = ?"),
@@ -70,89 +176,152 @@ export function openSqliteStore(file: string): Store {
     delNames: db.prepare("DELETE FROM object_names WHERE object_id = ?"),
     addName: db.prepare("INSERT INTO object_names (object_id, name) VALUES (?, ?)"),
     audit: auditDb.prepare("INSERT INTO audit (at, identity, operation, object_id, result) VALUES (?, ?, ?, ?, ?)"),
-    auditLog: db.prepare("SELECT at, identity, operation, object_id, result FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq"),
+    auditLog: auditDb.prepare("SELECT at, identity, operation, object_id, result FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq"),
   } satisfies Record<string, StatementSync>;
-  // Group commit: writes queued while the event loop runs are applied in one transaction (one fsync) at the
-  // next turn, and every caller resolves only after that commit. Under load many requests share an fsync;
-  // alone, a write costs one transaction as before. A failing write is retried alone so it fails by itself.
+  // Group commit: writes queued while the event loop runs are applied in one transaction, and every caller
+  // resolves only after that transaction is on disk. A failing write is retried alone so it fails by itself.
   //
   // Durability without blocking the event loop: the connection commits with synchronous=NORMAL (the WAL is
   // written, not yet synced) and the WAL file is then fdatasync'ed on libuv's thread pool; writers resolve only
-  // after that sync, so an answered write survives power loss as with synchronous=FULL, while requests keep
-  // being served during the disk flush.
-  let pending: { apply: () => void; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  // after a sync that began after their commit, so an answered write survives power loss as with
+  // synchronous=FULL, while requests keep being served during the disk flush.
+  //
+  // One sync is in flight at a time in the whole process, and it covers every commit made before it began,
+  // whichever thread made it: a thread whose commit is older than the sync that just finished has nothing left
+  // to do. Writes a thread queues while its last commit waits for the disk go together into its next
+  // transaction. Under load every sync carries as many writes as arrived during the previous one (the disk,
+  // not the number of syncs, sets the pace); alone, a write costs one transaction and one sync.
+  let pending: { apply: () => void; changed?: string; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  let scheduled = false;
+  let syncing = false;
   let walHandle: Promise<FileHandle> | undefined;
   const syncWal = async () => {
     walHandle ??= open(`${file}-wal`, "r");
     await (await walHandle).datasync();
   };
+  /** Resolves when commit number `seq` is on disk. */
+  const durable = async (seq: bigint): Promise<void> => {
+    for (;;) {
+      if (Atomics.load(words, SYNC_FAILED) === 1) throw new StoreSyncError();
+      if (Atomics.load(seqs, SYNCED) >= seq) return;
+      const done = Atomics.load(words, SYNC_DONE);
+      if (Atomics.compareExchange(words, SYNC_BUSY, 0, 1) === 0) {
+        const target = Atomics.load(seqs, COMMITTED);
+        try {
+          await syncWal();
+          if (target > Atomics.load(seqs, SYNCED)) Atomics.store(seqs, SYNCED, target);
+        } catch (e) {
+          // After a failed fsync the kernel may have dropped the dirty pages: a later sync that succeeds proves
+          // nothing about them, so no write is answered as durable again until a restart re-reads the disk.
+          Atomics.store(words, SYNC_FAILED, 1);
+          throw new StoreSyncError(e);
+        } finally {
+          Atomics.store(words, SYNC_BUSY, 0);
+          Atomics.add(words, SYNC_DONE, 1);
+          Atomics.notify(words, SYNC_DONE);
+        }
+        continue;
+      }
+      // Another sync is in flight (maybe one that began before this commit): wait for it to end, then look again.
+      const wait = Atomics.waitAsync(words, SYNC_DONE, done);
+      if (wait.async) await wait.value;
+    }
+  };
   const flush = () => {
+    scheduled = false;
     const batch = pending;
     pending = [];
+    if (Atomics.load(words, SYNC_FAILED) === 1) {
+      for (const w of batch) w.reject(new StoreSyncError());
+      return;
+    }
     const committed: typeof batch = [];
-    try {
-      db.exec("BEGIN IMMEDIATE");
-      for (const w of batch) w.apply();
-      db.exec("COMMIT");
-      committed.push(...batch);
-    } catch {
-      db.exec("ROLLBACK");
-      // Entries remembered by the rolled-back writes may not have been committed.
-      cache.clear();
-      for (const w of batch) {
-        try {
-          db.exec("BEGIN IMMEDIATE");
-          w.apply();
-          db.exec("COMMIT");
-          committed.push(w);
-        } catch (e) {
-          db.exec("ROLLBACK");
-          cache.clear();
-          w.reject(e);
+    let seq = 0n;
+    locked(() => {
+      try {
+        db.exec("BEGIN IMMEDIATE");
+        for (const w of batch) w.apply();
+        db.exec("COMMIT");
+        committed.push(...batch);
+      } catch {
+        db.exec("ROLLBACK");
+        // Entries remembered by the rolled-back writes may not have been committed.
+        cache.clear();
+        for (const w of batch) {
+          try {
+            db.exec("BEGIN IMMEDIATE");
+            w.apply();
+            db.exec("COMMIT");
+            committed.push(w);
+          } catch (e) {
+            db.exec("ROLLBACK");
+            cache.clear();
+            w.reject(e);
+          }
         }
       }
-    }
+      if (committed.length > 0) seq = Atomics.add(seqs, COMMITTED, 1n) + 1n;
+    });
+    // Committed changes are visible to the other threads' connections now: count them, so that a thread holding
+    // one of these objects in its cache reads it again (this thread's own entry included, once).
+    for (const w of committed) if (w.changed !== undefined) Atomics.add(words, slotOf(w.changed), 1);
     if (committed.length === 0) return;
     if (!asyncSync) {
       for (const w of committed) w.resolve();
       return;
     }
-    syncWal().then(
-      () => {
-        for (const w of committed) w.resolve();
-      },
-      (e) => {
-        for (const w of committed) w.reject(e);
-      },
-    );
+    syncing = true;
+    durable(seq)
+      .then(
+        () => {
+          for (const w of committed) w.resolve();
+        },
+        (e) => {
+          for (const w of committed) w.reject(e);
+        },
+      )
+      .finally(() => {
+        syncing = false;
+        if (pending.length > 0 && !scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
   };
-  const tx = (apply: () => void): Promise<void> =>
+  const tx = (apply: () => void, changed?: string): Promise<void> =>
     new Promise((resolve, reject) => {
-      if (pending.length === 0) setImmediate(flush);
-      pending.push({ apply, resolve, reject });
+      pending.push({ apply, changed, resolve, reject });
+      if (!scheduled && !syncing) {
+        scheduled = true;
+        setImmediate(flush);
+      }
     });
   let auditPending: { entries: AuditEntry[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
   const flushAudit = () => {
     const batch = auditPending;
     auditPending = [];
-    try {
-      auditDb.exec("BEGIN IMMEDIATE");
-      for (const b of batch) for (const e of b.entries) s.audit.run(e.at, e.identity, e.operation, e.objectId, e.result);
-      auditDb.exec("COMMIT");
-      for (const b of batch) b.resolve();
-    } catch (e) {
-      auditDb.exec("ROLLBACK");
-      for (const b of batch) b.reject(e);
-    }
+    locked(() => {
+      try {
+        auditDb.exec("BEGIN IMMEDIATE");
+        for (const b of batch) for (const e of b.entries) s.audit.run(e.at, e.identity, e.operation, e.objectId, e.result);
+        auditDb.exec("COMMIT");
+        for (const b of batch) b.resolve();
+      } catch (e) {
+        auditDb.exec("ROLLBACK");
+        for (const b of batch) b.reject(e);
+      }
+    }, AUDIT_LOCK);
   };
-  // A read cache of stored (still wrapped) objects. This store is the only writer of its file (one node), so
-  // write-through keeps it exact; objects are frozen copies so callers cannot change what others read.
-  const cache = new Map<string, StoredObject>();
+  // A read cache of stored (still wrapped) objects, frozen so callers cannot change what others read. Writes
+  // of this thread go through it when they are queued (a request that follows sees them); an entry also
+  // records its slot's change count when it was read, and a hit whose count has moved since (another thread
+  // changed that object, or one sharing its slot) is read again from the database.
+  const cache = new Map<string, { o: StoredObject; generation: number }>();
   const CACHE_MAX = 50_000;
-  const remember = (o: StoredObject): StoredObject => {
+  const remember = (o: StoredObject, generation = Atomics.load(words, slotOf(o.id))): StoredObject => {
     const frozen = Object.freeze({ ...o, names: [...o.names], grants: [...o.grants] });
     if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
-    cache.set(o.id, frozen);
+    cache.set(o.id, { o: frozen, generation });
     return frozen;
   };
   const setNames = (o: StoredObject, fresh = false) => {
@@ -162,32 +331,38 @@ export function openSqliteStore(file: string): Store {
   };
   return {
     insert(o) {
+      remember(o);
       return tx(() => {
-        remember(o);
         s.insert.run(o.id, o.owner, o.objectType, o.state, o.attributes, o.material, JSON.stringify(o.names), JSON.stringify(o.grants));
         setNames(o, true);
       });
     },
     update(o) {
+      remember(o);
       return tx(() => {
-        remember(o);
         s.update.run(o.state, o.attributes, o.material, JSON.stringify(o.names), JSON.stringify(o.grants), o.id);
         setNames(o);
-      });
+      }, o.id);
     },
     delete(id) {
+      cache.delete(id);
       return tx(() => {
-        cache.delete(id);
         s.delNames.run(id);
         s.del.run(id);
-      });
+      }, id);
     },
     async get(id) {
+      const slot = slotOf(id);
       const hit = cache.get(id);
-      if (hit) return hit;
+      if (hit && hit.generation === Atomics.load(words, slot)) return hit.o;
+      // The count is read before the row: a change committed in between makes the entry stale, never wrong.
+      const generation = Atomics.load(words, slot);
       const r = s.get.get(id) as Row | undefined;
-      if (!r) return undefined;
-      return remember(toObject(r));
+      if (!r) {
+        cache.delete(id);
+        return undefined;
+      }
+      return remember(toObject(r), generation);
     },
     async list(identity, filter = {}) {
       const rows = (filter.name !== undefined ? s.listByName.all(filter.name, identity, identity) : s.list.all(identity, identity)) as unknown as Row[];
@@ -212,6 +387,13 @@ export function openSqliteStore(file: string): Store {
     async close() {
       if (auditPending.length) flushAudit();
       if (pending.length) flush();
+      while (syncing) await new Promise((r) => setImmediate(r));
+      if (checkpointer) {
+        // Kept from holding the process open while serving; held now until its last checkpoint is done.
+        checkpointer.ref();
+        checkpointer.postMessage("close");
+        await checkpointerExited;
+      }
       if (walHandle) await (await walHandle).close().catch(() => undefined);
       auditDb.close();
       db.close();
