@@ -3,7 +3,7 @@
  * ownership checks, and the lifecycle's dates.
  * @module
  */
-import { createHash } from "node:crypto";
+import { createHash, createSecretKey, type KeyObject } from "node:crypto";
 import { child, decodeTtlv, encodeTtlv, enumValue, item, struct, tagOf, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import { type Attr, loadAttributes, storedAttributes } from "./attributes.ts";
 import type { OpContext } from "./context.ts";
@@ -180,6 +180,35 @@ export function mayAccess(identity: string, s: StoredObject): boolean {
 // so repeated reads of a hot key decode its attributes once; handlers get their own copy of the list.
 const decoded = new WeakMap<StoredObject, Attr[]>();
 
+// Unwrapped key material per stored object, and the KeyObject made from it, for the same frozen objects: a hot
+// key is unwrapped once, and OpenSSL gets a prepared key (importing raw key bytes costs more than an AES-GCM
+// of 4 KiB). They live in memory only, as long as the store keeps that version of the object.
+const plain = new WeakMap<StoredObject, { material: Uint8Array; key?: KeyObject }>();
+
+function unwrapped(ctx: OpContext, s: StoredObject): Uint8Array {
+  const hit = plain.get(s);
+  // Each caller gets its own copy: a handler may change or wipe what it was given.
+  if (hit) return hit.material.slice();
+  const material = ctx.keyring.unwrap(s.id, s.material!);
+  if (Object.isFrozen(s)) plain.set(s, { material: material.slice() });
+  return material;
+}
+
+/**
+ * The secret key of a symmetric object as a KeyObject for node:crypto, made once per stored version of the
+ * object while its material is the one loaded.
+ */
+export function secretKeyOf(o: ManagedObject): KeyObject {
+  if (!o.material) throw new OperationError("CryptographicFailure", `object ${o.id} has no key material`);
+  const s = loadedFrom.get(o);
+  const hit = s ? plain.get(s) : undefined;
+  if (hit && Buffer.from(hit.material.buffer, hit.material.byteOffset, hit.material.byteLength).equals(o.material)) {
+    hit.key ??= createSecretKey(hit.material);
+    return hit.key;
+  }
+  return createSecretKey(o.material);
+}
+
 /** Materializes a stored object (unwrapping its key material). */
 export function fromStored(ctx: OpContext, s: StoredObject): ManagedObject {
   let attrs = decoded.get(s);
@@ -193,7 +222,7 @@ export function fromStored(ctx: OpContext, s: StoredObject): ManagedObject {
     objectType: s.objectType,
     state: s.state,
     attrs: [...attrs],
-    material: s.material ? ctx.keyring.unwrap(s.id, s.material) : null,
+    material: s.material ? unwrapped(ctx, s) : null,
     grants: [...s.grants],
   };
   loadedFrom.set(o, s);

@@ -25,7 +25,7 @@ import {
 import { bool, bytes, child, childrenOf, enumeration, enumName, int, item, long, maskValue, struct, tagOf, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { attr, attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, saveObject, setAttr, STATE } from "../objects.ts";
+import { attr, attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, saveObject, secretKeyOf, setAttr, STATE } from "../objects.ts";
 import { nativeFormat, symmetricKeyBytes } from "../key_block.ts";
 import { oaepDecrypt, oaepEncrypt, type OaepParams } from "../rsa_oaep.ts";
 
@@ -215,7 +215,7 @@ export const encrypt: Handler = async (ctx, payload) => {
     const c = p.alg === "DES3" ? des3Cipher(p.mode) : aesCipher(p.mode, o.material!.length);
     let iv = bytes(payload, "IVCounterNonce");
     if (c.name.includes("wrap")) {
-      const cipher = createCipheriv(c.name, o.material!, Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
+      const cipher = createCipheriv(c.name, secretKeyOf(o), Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
       out.push(item("Data", b(Buffer.concat([cipher.update(data), cipher.final()]))));
       return out;
     }
@@ -225,8 +225,8 @@ export const encrypt: Handler = async (ctx, payload) => {
     }
     const cipher =
       p.mode === "GCM"
-        ? createCipheriv(c.name as CipherGCMTypes, o.material!, iv!, { authTagLength: p.tagLength ?? 16 })
-        : createCipheriv(c.name, o.material!, c.ivLen > 0 ? iv! : null);
+        ? createCipheriv(c.name as CipherGCMTypes, secretKeyOf(o), iv!, { authTagLength: p.tagLength ?? 16 })
+        : createCipheriv(c.name, secretKeyOf(o), c.ivLen > 0 ? iv! : null);
     if (p.mode === "GCM") {
       const aad = bytes(payload, "AuthenticatedEncryptionAdditionalData");
       if (aad) (cipher as CipherGCM).setAAD(aad);
@@ -256,7 +256,7 @@ export const decrypt: Handler = async (ctx, payload) => {
       throw new OperationError("UnsupportedCryptographicParameters", `Decrypt with ${p.alg ?? "this key"} is not supported`);
     const c = p.alg === "DES3" ? des3Cipher(p.mode) : aesCipher(p.mode, o.material!.length);
     if (c.name.includes("wrap")) {
-      const d = createDecipheriv(c.name, o.material!, Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
+      const d = createDecipheriv(c.name, secretKeyOf(o), Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
       return [idItem(o), item("Data", b(Buffer.concat([d.update(data), d.final()])))];
     }
     const iv = bytes(payload, "IVCounterNonce");
@@ -265,8 +265,8 @@ export const decrypt: Handler = async (ctx, payload) => {
     if (p.mode === "GCM" && !tag) throw new OperationError("InvalidField", "GCM decryption needs the AuthenticatedEncryptionTag");
     const d =
       p.mode === "GCM"
-        ? createDecipheriv(c.name as CipherGCMTypes, o.material!, iv!, { authTagLength: tag!.length })
-        : createDecipheriv(c.name, o.material!, c.ivLen > 0 ? iv! : null);
+        ? createDecipheriv(c.name as CipherGCMTypes, secretKeyOf(o), iv!, { authTagLength: tag!.length })
+        : createDecipheriv(c.name, secretKeyOf(o), c.ivLen > 0 ? iv! : null);
     if (p.mode === "GCM") {
       const aad = bytes(payload, "AuthenticatedEncryptionAdditionalData");
       if (aad) (d as DecipherGCM).setAAD(aad);
@@ -371,7 +371,7 @@ export const mac: Handler = async (ctx, payload) => {
   const o = await usableKey(ctx, payload, "MACGenerate");
   const data = bytes(payload, "Data");
   if (!data) throw new OperationError("InvalidField", "MAC needs Data");
-  const h = createHmac(hmacName(o, params(ctx, payload, o)), o.material!)
+  const h = createHmac(hmacName(o, params(ctx, payload, o)), secretKeyOf(o))
     .update(data)
     .digest();
   return [idItem(o), item("MACData", b(h))];
@@ -383,7 +383,7 @@ export const macVerify: Handler = async (ctx, payload) => {
   const data = bytes(payload, "Data");
   const given = bytes(payload, "MACData");
   if (!data || !given) throw new OperationError("InvalidField", "MAC Verify needs Data and MACData");
-  const h = createHmac(hmacName(o, params(ctx, payload, o)), o.material!)
+  const h = createHmac(hmacName(o, params(ctx, payload, o)), secretKeyOf(o))
     .update(data)
     .digest();
   const ok = h.length === given.length && timingSafeEqual(h, given);
