@@ -21,7 +21,7 @@ export interface KmipdConfig {
   /** TCTI of the TPM the master key is sealed to (`--master-key-tpm device:/dev/tpmrm0`), if any. */
   readonly masterKeyTpm: string | undefined;
   readonly logLevel: string;
-  /** Threads that serve connections (each its own event loop on the shared port); default: the CPUs, at most 4. */
+  /** Threads that serve connections (each its own event loop on the shared port); default: the CPUs less one, 1 to 4. */
   readonly threads: number;
 }
 
@@ -40,7 +40,7 @@ export class ConfigError extends Error {
 }
 
 export const USAGE = `usage: kmipd [--listen HOST:PORT] [--data-dir D] [--tls-cert F --tls-key F --client-ca F] [--database postgres://…] [--master-key-file F] [--master-key-tpm TCTI] [--threads N] [--log-level info]
-Defaults: --listen 127.0.0.1:5696, --data-dir ./kmipd-data, --threads = CPUs (at most 4); without TLS files a local CA, server and client certificates are created in the data directory.`;
+Defaults: --listen 127.0.0.1:5696, --data-dir ./kmipd-data, --threads = CPUs less one (1 to 4); without TLS files a local CA, server and client certificates are created in the data directory.`;
 
 /** Reads the configuration from `argv` and `env`. Throws {@link ConfigError}. */
 export function loadConfig(argv: string[], env: Record<string, string | undefined>): KmipdConfig {
@@ -88,7 +88,9 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   if (!["fatal", "error", "warn", "info", "debug", "trace", "silent"].includes(logLevel))
     throw new ConfigError("log-level", `"${logLevel}" is not a pino level`);
   const threadsText = v.threads ?? env.KMIPD_THREADS;
-  const threads = threadsText === undefined ? Math.min(availableParallelism(), 4) : Number(threadsText);
+  // By default one CPU is left to the rest of the machine (the WAL sync and checkpoints, the garbage collector,
+  // and on a small host the clients): on 2 CPUs one serving thread measured faster than two (BENCHMARKS.md).
+  const threads = threadsText === undefined ? Math.max(1, Math.min(availableParallelism() - 1, 4)) : Number(threadsText);
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new ConfigError("threads", `"${threadsText}" is not a whole number from 1 to 64`);
   return Object.freeze({
     threads,

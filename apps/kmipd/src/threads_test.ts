@@ -2,6 +2,7 @@ import test from "ava";
 import { randomBytes } from "node:crypto";
 import { copyFile, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { KmipResultError } from "@tessera/kmip";
@@ -149,9 +150,9 @@ test("the audit log is a database of its own beside the objects", async (t) => {
   }
 });
 
-test("--threads: default is the CPUs (at most 4); a bad value is refused naming the flag", (t) => {
+test("--threads: default is the CPUs less one (1 to 4); a bad value is refused naming the flag", (t) => {
   const c = loadConfig([], {});
-  t.true(c.threads >= 1 && c.threads <= 4);
+  t.is(c.threads, Math.max(1, Math.min(availableParallelism() - 1, 4)));
   t.is(loadConfig(["--threads", "3"], {}).threads, 3);
   t.is(loadConfig([], { KMIPD_THREADS: "2" }).threads, 2);
   for (const bad of ["0", "-1", "1.5", "x", "65", ""]) {
