@@ -20,25 +20,28 @@ interface Setup {
 
 process.once("message", (setup: Setup) => {
   const answers = new Map(setup.table.map(([req, res]) => [req, Buffer.from(res, "hex")]));
-  const server = createServer({ cert: setup.cert, key: setup.key, ca: setup.ca, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" }, (socket) => {
-    socket.setNoDelay(true);
-    let buf = Buffer.alloc(0);
-    socket.on("data", (chunk: Buffer) => {
-      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-      for (;;) {
-        const need = ttlvMessageLength(buf);
-        if (need < 0 || buf.length < need) return;
-        const answer = answers.get(buf.subarray(0, need).toString("hex"));
-        buf = buf.subarray(need);
-        if (!answer) {
-          socket.destroy();
-          return;
+  const server = createServer(
+    { cert: setup.cert, key: setup.key, ca: setup.ca, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" },
+    (socket) => {
+      socket.setNoDelay(true);
+      let buf: Buffer = Buffer.alloc(0);
+      socket.on("data", (chunk: Buffer) => {
+        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+        for (;;) {
+          const need = ttlvMessageLength(buf);
+          if (need < 0 || buf.length < need) return;
+          const answer = answers.get(buf.subarray(0, need).toString("hex"));
+          buf = buf.subarray(need);
+          if (!answer) {
+            socket.destroy();
+            return;
+          }
+          socket.write(answer);
         }
-        socket.write(answer);
-      }
-    });
-    socket.on("error", () => undefined);
-  });
+      });
+      socket.on("error", () => undefined);
+    },
+  );
   server.listen(0, "127.0.0.1", () => {
     const a = server.address();
     process.send!({ port: typeof a === "object" && a ? a.port : 0 });

@@ -143,6 +143,39 @@ async function startKmipdProcess(
   return { proc, port };
 }
 
+/**
+ * Records the response `server` gives to each request, then starts canned_server.ts answering with them.
+ */
+async function startCannedServer(
+  server: { host: string; port: number },
+  tls: ClientTls,
+  reqs: (() => Uint8Array)[],
+  pki: { server: { certPem: string; keyPem: string }; ca: { certPem: string } },
+): Promise<{ port: number; pid: number | undefined; stop: () => Promise<void> }> {
+  const conn = await KmipConnection.open(server, tls);
+  const table: [string, string][] = [];
+  for (const req of reqs) {
+    const bytes = req();
+    table.push([Buffer.from(bytes).toString("hex"), Buffer.from(await conn.send(bytes)).toString("hex")]);
+  }
+  conn.close();
+  const proc = spawn(process.execPath, [path.join(import.meta.dirname, "canned_server.ts")], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once("message", (m: { port: number }) => resolve(m.port));
+    proc.once("exit", (code) => reject(new Error(`the canned-response server exited (${code})`)));
+    proc.send({ cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, table });
+  });
+  return {
+    port,
+    pid: proc.pid,
+    stop: async () => {
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.disconnect();
+      await exited;
+    },
+  };
+}
+
 /** Runs the KMIP benchmark; `quick` shortens every cell (for tests). */
 export async function benchKmip(
   options: {
@@ -170,6 +203,7 @@ export async function benchKmip(
   // KMIP 1.4: both servers answer it, and PyKMIP sends GCM tags only from 1.4 on.
   const version: KmipVersion = { major: 1, minor: 4 };
   const data = new Uint8Array(randomBytes(4096));
+  const stops: (() => Promise<void>)[] = [];
   try {
     for (const target of [
       { name: "kmipd", port: kmipd.port, duration: durationMs, pid: kmipd.proc.pid },
@@ -217,26 +251,35 @@ export async function benchKmip(
         ),
       };
       client.close();
+      // Beside kmipd, the round-trip floor: the same client against a server that answers with kmipd's recorded
+      // responses and does nothing else. Each floor cell runs right after kmipd's, so both see the same machine.
+      const floor = target.name === "kmipd" && !options.servers ? await startCannedServer(address, tls, Object.values(reqs), py.pki) : undefined;
+      if (floor) stops.push(floor.stop);
+      const measure = async (server: string, port: number, pid: number | undefined, operation: string, req: () => Uint8Array, n: number) => {
+        const r = await load({ host: "127.0.0.1", port }, tls, req, n, target.duration, pid);
+        results.push({
+          server,
+          operation,
+          connections: n,
+          opsPerSec: r.ops / r.seconds,
+          p50Ms: percentile(r.lat, 50),
+          p99Ms: percentile(r.lat, 99),
+          errors: r.errors,
+          serverCpuUs: r.serverCpuUs,
+          clientCpuUs: r.clientCpuUs,
+          note: mode === "CBC" && operation.startsWith("Encrypt") ? "no AES-GCM in PyKMIP" : undefined,
+        });
+      };
       for (const [operation, req] of Object.entries(reqs)) {
         if (!wanted(operation)) continue;
         for (const n of levels) {
-          const r = await load(address, tls, req, n, target.duration, target.pid);
-          results.push({
-            server: target.name,
-            operation,
-            connections: n,
-            opsPerSec: r.ops / r.seconds,
-            p50Ms: percentile(r.lat, 50),
-            p99Ms: percentile(r.lat, 99),
-            errors: r.errors,
-            serverCpuUs: r.serverCpuUs,
-            clientCpuUs: r.clientCpuUs,
-            note: mode === "CBC" && operation.startsWith("Encrypt") ? "no AES-GCM in PyKMIP" : undefined,
-          });
+          await measure(target.name, target.port, target.pid, operation, req, n);
+          if (floor) await measure("floor", floor.port, floor.pid, operation, req, n);
         }
       }
     }
   } finally {
+    for (const stop of stops) await stop();
     const exited = new Promise((r) => kmipd.proc.once("exit", r));
     kmipd.proc.kill("SIGTERM");
     await exited;
@@ -249,15 +292,17 @@ export async function benchKmip(
 /** The results as a Markdown table with kmipd/PyKMIP ratios. */
 export function kmipTable(results: KmipResult[]): string {
   const lines = [
-    "| operation | connections | kmipd ops/s | p50 / p99 ms | CPU µs/op server / client | PyKMIP ops/s | p50 / p99 ms | kmipd ÷ PyKMIP |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| operation | connections | kmipd ops/s | p50 / p99 ms | CPU µs/op server / client | PyKMIP ops/s | p50 / p99 ms | kmipd ÷ PyKMIP | floor ops/s | floor ÷ PyKMIP |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   const key = (r: KmipResult) => `${r.operation.replace(/\(AES-\w+\)/, "")}|${r.connections}`;
   const py = new Map(results.filter((r) => r.server === "PyKMIP").map((r) => [key(r), r]));
+  const floor = new Map(results.filter((r) => r.server === "floor").map((r) => [key(r), r]));
   for (const k of results.filter((r) => r.server === "kmipd")) {
     const p = py.get(key(k));
+    const f = floor.get(key(k));
     lines.push(
-      `| ${k.operation}${p?.note ? ` (PyKMIP: ${p.operation.match(/AES-\w+/)?.[0]})` : ""} | ${k.connections} | ${k.opsPerSec.toFixed(0)}${k.errors ? ` (${k.errors} errors)` : ""} | ${k.p50Ms.toFixed(2)} / ${k.p99Ms.toFixed(2)} | ${k.serverCpuUs?.toFixed(0) ?? "?"} / ${k.clientCpuUs?.toFixed(0) ?? "?"} | ${p ? p.opsPerSec.toFixed(0) + (p.errors ? ` (${p.errors} errors)` : "") : "–"} | ${p ? `${p.p50Ms.toFixed(1)} / ${p.p99Ms.toFixed(1)}` : "–"} | ${p ? (k.opsPerSec / p.opsPerSec).toFixed(0) + "×" : "–"} |`,
+      `| ${k.operation}${p?.note ? ` (PyKMIP: ${p.operation.match(/AES-\w+/)?.[0]})` : ""} | ${k.connections} | ${k.opsPerSec.toFixed(0)}${k.errors ? ` (${k.errors} errors)` : ""} | ${k.p50Ms.toFixed(2)} / ${k.p99Ms.toFixed(2)} | ${k.serverCpuUs?.toFixed(0) ?? "?"} / ${k.clientCpuUs?.toFixed(0) ?? "?"} | ${p ? p.opsPerSec.toFixed(0) + (p.errors ? ` (${p.errors} errors)` : "") : "–"} | ${p ? `${p.p50Ms.toFixed(1)} / ${p.p99Ms.toFixed(1)}` : "–"} | ${p ? (k.opsPerSec / p.opsPerSec).toFixed(0) + "×" : "–"} | ${f ? f.opsPerSec.toFixed(0) : "–"} | ${f && p ? (f.opsPerSec / p.opsPerSec).toFixed(0) + "×" : "–"} |`,
     );
   }
   return lines.join("\n");
