@@ -27,8 +27,15 @@ export function aesGcmKeyring(masterKey: Uint8Array): Keyring {
       const nonce = randomBytesFromPool(12);
       const c = createCipheriv("aes-256-gcm", key, nonce);
       c.setAAD(Buffer.from(id, "utf8"));
-      const body = Buffer.concat([c.update(plaintext), c.final()]);
-      return new Uint8Array(Buffer.concat([Buffer.from([VERSION]), nonce, body, c.getAuthTag()]));
+      // GCM is a stream mode: update() returns every ciphertext byte and final() none.
+      const body = c.update(plaintext);
+      c.final();
+      const out = new Uint8Array(13 + body.length + 16);
+      out[0] = VERSION;
+      out.set(nonce, 1);
+      out.set(body, 13);
+      out.set(c.getAuthTag(), 13 + body.length);
+      return out;
     },
     unwrap(id, wrapped) {
       if (wrapped.length < 29 || wrapped[0] !== VERSION) throw new Error(`wrapped key material of object ${id} has an unknown format`);

@@ -3,7 +3,7 @@
  * ownership checks, and the lifecycle's dates.
  * @module
  */
-import { createHash, createSecretKey, type KeyObject } from "node:crypto";
+import { createSecretKey, hash, type KeyObject } from "node:crypto";
 import { child, decodeTtlv, encodeTtlv, enumValue, item, struct, tagOf, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import { type Attr, loadAttributes, storedAttributes } from "./attributes.ts";
 import type { OpContext } from "./context.ts";
@@ -84,7 +84,7 @@ function seconds(d: Date): bigint {
 export function digestAttr(material: Uint8Array, keyFormat: string): Ttlv {
   return item("Digest", [
     item("HashingAlgorithm", "SHA_256"),
-    item("DigestValue", new Uint8Array(createHash("sha256").update(material).digest())),
+    item("DigestValue", new Uint8Array(hash("sha256", material, "buffer"))),
     item("KeyFormatType", keyFormat),
   ]);
 }
@@ -207,6 +207,14 @@ export function secretKeyOf(o: ManagedObject): KeyObject {
     return hit.key;
   }
   return createSecretKey(o.material);
+}
+
+/** A copy of `o` holding `material` in its place, still known as loaded from the same stored object. */
+export function withMaterial(o: ManagedObject, material: Uint8Array): ManagedObject {
+  const copy = { ...o, material };
+  const s = loadedFrom.get(o);
+  if (s) loadedFrom.set(copy, s);
+  return copy;
 }
 
 /** Materializes a stored object (unwrapping its key material). */

@@ -74,6 +74,24 @@ function pad8(n: number): number {
   return Math.ceil(n / 8) * 8;
 }
 
+/**
+ * The length of `s` in UTF-8 as TextEncoder writes it (a lone surrogate becomes U+FFFD, 3 bytes), without
+ * encoding it.
+ */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
 /** The encoded size of an item, padding included. */
 export function encodedSize(item: Ttlv): number {
   switch (item.type) {
@@ -83,7 +101,7 @@ export function encodedSize(item: Ttlv): number {
       return 8 + n;
     }
     case 0x07:
-      return 8 + pad8(utf8.encode(item.value).length);
+      return 8 + pad8(utf8Length(item.value));
     case 0x08:
       return 8 + pad8(item.value.length);
     case 0x04:
@@ -130,7 +148,12 @@ export function encodeTtlv(item: Ttlv): Uint8Array {
   return out;
 }
 
+function encodeFail(tag: number, why: string): never {
+  throw new KmipEncodeError(tagText(tag), why);
+}
+
 function write(out: Uint8Array, view: DataView, at: number, item: Ttlv): number {
+  const tag = item.tag;
   if (!Number.isInteger(item.tag) || item.tag < 0 || item.tag > 0xffffff) throw new KmipEncodeError(String(item.tag), "tag is not a 3-byte value");
   if ((item.tag & 0xff0000) !== 0x420000 && (item.tag & 0xff0000) !== 0x540000) {
     throw new KmipEncodeError(tagText(item.tag), "tag is outside the KMIP (0x42xxxx) and extension (0x54xxxx) ranges");
@@ -140,62 +163,62 @@ function write(out: Uint8Array, view: DataView, at: number, item: Ttlv): number 
   out[at + 2] = item.tag & 0xff;
   out[at + 3] = item.type;
   const v = at + 8;
-  const fail = (why: string): never => {
-    throw new KmipEncodeError(tagText(item.tag), why);
-  };
   switch (item.type) {
     case 0x01: {
-      if (!Array.isArray(item.value)) fail("Structure value is not an array");
+      if (!Array.isArray(item.value)) encodeFail(tag, "Structure value is not an array");
       let p = v;
       for (const c of item.value) p = write(out, view, p, c);
       view.setUint32(at + 4, p - v);
       return p;
     }
     case 0x02:
-      if (!Number.isInteger(item.value) || item.value < -0x80000000 || item.value > 0x7fffffff) fail(`Integer ${item.value} is not a 32-bit signed integer`);
+      if (!Number.isInteger(item.value) || item.value < -0x80000000 || item.value > 0x7fffffff)
+        encodeFail(tag, `Integer ${item.value} is not a 32-bit signed integer`);
       view.setUint32(at + 4, 4);
       view.setInt32(v, item.value);
       return v + 8;
     case 0x05:
     case 0x0a:
       if (!Number.isInteger(item.value) || item.value < 0 || item.value > 0xffffffff)
-        fail(`${item.type === 5 ? "Enumeration" : "Interval"} ${item.value} is not a 32-bit unsigned value`);
+        encodeFail(tag, `${item.type === 5 ? "Enumeration" : "Interval"} ${item.value} is not a 32-bit unsigned value`);
       view.setUint32(at + 4, 4);
       view.setUint32(v, item.value);
       return v + 8;
     case 0x03:
     case 0x09:
     case 0x0b:
-      if (typeof item.value !== "bigint" || item.value < -(2n ** 63n) || item.value >= 2n ** 63n) fail(`${String(item.value)} is not a 64-bit signed bigint`);
+      if (typeof item.value !== "bigint" || item.value < -(2n ** 63n) || item.value >= 2n ** 63n)
+        encodeFail(tag, `${String(item.value)} is not a 64-bit signed bigint`);
       view.setUint32(at + 4, 8);
       view.setBigInt64(v, item.value);
       return v + 8;
     case 0x04: {
-      if (typeof item.value !== "bigint") fail("BigInteger value is not a bigint");
+      if (typeof item.value !== "bigint") encodeFail(tag, "BigInteger value is not a bigint");
       const b = bigIntBytes(item.value);
       view.setUint32(at + 4, b.length);
       out.set(b, v);
       return v + b.length;
     }
     case 0x06:
-      if (typeof item.value !== "boolean") fail("Boolean value is not a boolean");
+      if (typeof item.value !== "boolean") encodeFail(tag, "Boolean value is not a boolean");
       view.setUint32(at + 4, 8);
       view.setUint32(v + 4, item.value ? 1 : 0);
       return v + 8;
     case 0x07: {
-      if (typeof item.value !== "string") fail("TextString value is not a string");
-      const b = utf8.encode(item.value);
-      view.setUint32(at + 4, b.length);
-      out.set(b, v);
-      return v + pad8(b.length);
+      if (typeof item.value !== "string") encodeFail(tag, "TextString value is not a string");
+      const length = utf8Length(item.value);
+      // Straight into the output: the size pass measured the same length, so it fits.
+      utf8.encodeInto(item.value, out.subarray(v, v + length));
+      view.setUint32(at + 4, length);
+      return v + pad8(length);
     }
     case 0x08:
-      if (!(item.value instanceof Uint8Array)) fail("ByteString value is not a Uint8Array");
+      if (!(item.value instanceof Uint8Array)) encodeFail(tag, "ByteString value is not a Uint8Array");
       view.setUint32(at + 4, item.value.length);
       out.set(item.value, v);
       return v + pad8(item.value.length);
     default:
-      return fail(`type 0x${(item as { type: number }).type.toString(16)} is not a TTLV type`);
+      return encodeFail(tag, `type 0x${(item as { type: number }).type.toString(16)} is not a TTLV type`);
   }
 }
 

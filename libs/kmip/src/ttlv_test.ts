@@ -502,3 +502,21 @@ test("fuzz: 50 000 mutations of real messages find no error other than KmipDecod
 test("TTLV_TYPE has the eleven KMIP 2.1 types", (t) => {
   t.deepEqual(Object.values(TTLV_TYPE), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
 });
+
+test("a Text String is encoded as TextEncoder encodes it, lone surrogates (U+FFFD) and astral characters included", (t) => {
+  const enc = new TextEncoder();
+  const check = (s: string) => {
+    const bytes = encodeTtlv({ tag: 0x420055, type: TTLV_TYPE.TextString, value: s });
+    const want = enc.encode(s);
+    assert.equal(new DataView(bytes.buffer).getUint32(4), want.length, JSON.stringify(s));
+    assert.deepEqual(bytes.subarray(8, 8 + want.length), want);
+    assert.equal(bytes.length, 8 + Math.ceil(want.length / 8) * 8);
+    assert.ok(
+      bytes.subarray(8 + want.length).every((b) => b === 0),
+      "zero padding",
+    );
+  };
+  for (const s of ["", "a", "é", "€", "😀", "\ud800", "\udc00", "a\ud800b", "\ud83d\ude00\ud83d", "\udbff\udfff"]) check(s);
+  fc.assert(fc.property(fc.string({ unit: "binary" }), (s) => check(s)));
+  t.pass();
+});

@@ -25,7 +25,7 @@ import {
 import { bool, bytes, child, childrenOf, enumeration, enumName, int, item, long, maskValue, struct, tagOf, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { attr, attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, saveObject, secretKeyOf, setAttr, STATE } from "../objects.ts";
+import { attr, attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, saveObject, secretKeyOf, setAttr, STATE, withMaterial } from "../objects.ts";
 import { nativeFormat, symmetricKeyBytes } from "../key_block.ts";
 import { oaepDecrypt, oaepEncrypt, type OaepParams } from "../rsa_oaep.ts";
 
@@ -42,7 +42,7 @@ async function usableKey(ctx: OpContext, payload: Ttlv | undefined, use: Use): P
     throw new OperationError("IncompatibleCryptographicUsageMask", `object ${o.id} is not allowed to ${use}`);
   }
   checkDates(ctx, o, use);
-  return o.objectType === OBJECT_TYPE.SymmetricKey ? { ...o, material: symmetricKeyBytes(o) } : o;
+  return o.objectType === OBJECT_TYPE.SymmetricKey ? withMaterial(o, symmetricKeyBytes(o)) : o;
 }
 
 interface Params {
