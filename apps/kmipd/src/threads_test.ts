@@ -189,3 +189,20 @@ test("kmipd --threads 2: clients on 32 connections (both threads) see one state,
     await k.close();
   }
 });
+
+test("the read cache evicts its oldest entries in bulk and stays exact: every object reads back as last written", async (t) => {
+  const file = await dbFile();
+  const store = openSqliteStore(file, { cacheSize: 16 });
+  try {
+    const os = Array.from({ length: 100 }, (_, i) => obj({ names: [`k${i}`] }));
+    for (const o of os) await store.insert(o);
+    for (const o of os.filter((_, i) => i % 3 === 0)) await store.update({ ...o, state: 2 });
+    for (const [i, o] of os.entries()) {
+      const got = await store.get(o.id);
+      t.is(got?.state, i % 3 === 0 ? 2 : 1, o.id);
+      t.deepEqual(got?.names, [`k${i}`]);
+    }
+  } finally {
+    await store.close();
+  }
+});
