@@ -15,6 +15,7 @@ import type { AuditEntry } from "./store/store.ts";
 
 export { handleMessage } from "./dispatch.ts";
 export { loadConfig, type KmipdConfig } from "./config.ts";
+export { CLAIMED_PROFILES, profileName } from "./ops/discover.ts";
 
 /** A started kmipd. */
 export interface Kmipd {

@@ -335,3 +335,22 @@ for (const [label, version, uid] of wrongTypedIds) {
     }
   });
 }
+
+test("Query Capabilities and Query RNGs answer what this server does, in the fields each version defines", async (t) => {
+  const conn = await k.connect();
+  const ask = async (version: KmipVersion, fn: string) =>
+    (await exchange(conn, rawRequest(version, [{ operation: "Query", payload: [item("QueryFunction", fn)] }]))).res.items[0];
+  const caps = (await ask(V1_4, "QueryCapabilities"))?.payload;
+  const info = child(caps, "CapabilityInformation");
+  t.is(child(info, "StreamingCapability")?.value, false);
+  t.is(child(info, "BatchUndoCapability")?.value, true, "Undo batches are supported");
+  t.is(child(info, "BatchContinueCapability")?.value, true);
+  t.is(enumName("DestroyAction", child(info, "DestroyAction")?.value as number), "KeyMaterialDeleted");
+  const caps13 = child((await ask({ major: 1, minor: 3 }, "QueryCapabilities"))?.payload, "CapabilityInformation");
+  t.truthy(caps13);
+  t.is(child(caps13, "BatchUndoCapability"), undefined, "Batch Undo Capability is a KMIP 1.4 field");
+  const rng = child((await ask(V2_1, "QueryRNGs"))?.payload, "RNGParameters");
+  t.is(enumName("RNGAlgorithm", child(rng, "RNGAlgorithm")?.value as number), "DRBG");
+  t.is(enumName("DRBGAlgorithm", child(rng, "DRBGAlgorithm")?.value as number), "CTR");
+  t.is(child(rng, "CryptographicLength")?.value, 256);
+});

@@ -3,10 +3,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import test from "ava";
-import { item, parseXml, struct, type Ttlv } from "@tessera/kmip";
+import { children, decodeResponse, decodeTtlv, encodeRequest, encodeTtlv, enumName, enumValue, item, parseXml, struct, type Ttlv } from "@tessera/kmip";
 import { KmipConnection } from "@tessera/kmip-client";
 import { caseIdentity } from "./isolation.ts";
-import { loadConfig, startKmipd, type Kmipd } from "@tessera/kmipd";
+import { CLAIMED_PROFILES, loadConfig, profileName, startKmipd, type Kmipd } from "@tessera/kmipd";
 import { bindRequest, caseInfo, CaseState, compareResponse, DEFAULT_VECTORS, runCase, type CaseResult } from "./runner.ts";
 
 const VECTORS = process.env.KMIP_TEST_VECTORS ?? DEFAULT_VECTORS;
@@ -170,7 +170,7 @@ test("case files map to profile and version", (t) => {
   t.is(caseInfo("/x/v1.4/CS-AC-M-OAEP-1-14_okms.xml").profile, "CS-AC-M-OAEP");
 });
 
-// ——— Acceptance: the Baseline and Symmetric Key Lifecycle mandatory cases against kmipd ———
+// ——— Acceptance: the mandatory cases of every profile kmipd claims, against kmipd ———
 
 let kmipd: Kmipd | undefined;
 let dir = "";
@@ -192,21 +192,47 @@ function explain(r: CaseResult): string {
 }
 
 // ava wants every test declared synchronously.
+/** Whether a case belongs to a profile kmipd claims in Query (a claimed CS-AC-M includes its CS-AC-M-OAEP cases). */
+const claimed = (profile: string) => CLAIMED_PROFILES.some((p) => profile === p.cases || profile.startsWith(`${p.cases}-`));
 const ACCEPTANCE = ["v1.4", "v2.1/mandatory"]
   .flatMap((d) => readdirSync(path.join(VECTORS, d)).map((f) => path.join(VECTORS, d, f)))
   .filter((f) => {
     const { profile, version } = caseInfo(f);
-    // The acceptance set: Baseline and Symmetric Key Lifecycle (the issue's bar), and the profiles that pass
-    // in full (block cipher and asymmetric cryptographic services, asymmetric key lifecycle), so that they stay passing.
-    return (
-      (profile === "BL-M" && version === "2.1") ||
-      (profile === "SKLC-M" && (version === "1.4" || version === "2.1")) ||
-      (profile === "CS-BC-M" && (version === "1.4" || version === "2.1")) ||
-      (profile === "AKLC-M" && (version === "1.4" || version === "2.1")) ||
-      (profile === "CS-AC-M" && (version === "1.4" || version === "2.1"))
-    );
+    // Every mandatory case of every profile kmipd claims in Query, in 1.4 and 2.1, and the block cipher services
+    // (CS-BC-M), which pass in full but are not claimed: the profile's GCM and ChaCha20 cases do not all pass yet.
+    return (version === "1.4" || version === "2.1") && (claimed(profile) || profile === "CS-BC-M");
   })
   .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+
+test("the acceptance set covers the issue's bar: Baseline (2.1) and Symmetric Key Lifecycle (1.4, 2.1)", (t) => {
+  const names = ACCEPTANCE.map((f) => `${caseInfo(f).profile} ${caseInfo(f).version}`);
+  for (const need of ["BL-M 2.1", "SKLC-M 1.4", "SKLC-M 2.1"]) t.true(names.includes(need), need);
+});
+
+for (const version of [
+  { major: 1, minor: 4 },
+  { major: 2, minor: 1 },
+]) {
+  test.serial(`Query Profiles (${version.major}.${version.minor}) answers exactly the profiles whose cases this file runs`, async (t) => {
+    const c = await KmipConnection.open({ host: "127.0.0.1", port: kmipd!.server.port }, await caseIdentity(dir, "query-profiles"));
+    try {
+      const req = encodeRequest({
+        header: { protocolVersion: version, batchCount: 1 },
+        items: [{ operation: enumValue("Operation", "Query"), payload: struct("RequestPayload", [item("QueryFunction", "QueryProfiles")]) }],
+      });
+      const res = decodeResponse(decodeTtlv(await c.send(encodeTtlv(req))));
+      const names = children(res.items[0]?.payload, "ProfileInformation").map((p) =>
+        enumName("ProfileName", children(p, "ProfileName")[0]?.value as number, version),
+      );
+      t.deepEqual(
+        names,
+        CLAIMED_PROFILES.map((p) => profileName(p, version)),
+      );
+    } finally {
+      c.close();
+    }
+  });
+}
 
 for (const file of ACCEPTANCE) {
   const { name } = caseInfo(file);
