@@ -342,7 +342,7 @@ test("Query Capabilities and Query RNGs answer what this server does, in the fie
     (await exchange(conn, rawRequest(version, [{ operation: "Query", payload: [item("QueryFunction", fn)] }]))).res.items[0];
   const caps = (await ask(V1_4, "QueryCapabilities"))?.payload;
   const info = child(caps, "CapabilityInformation");
-  t.is(child(info, "StreamingCapability")?.value, false);
+  t.is(child(info, "StreamingCapability")?.value, true, "Encrypt and Decrypt can be streamed");
   t.is(child(info, "BatchUndoCapability")?.value, true, "Undo batches are supported");
   t.is(child(info, "BatchContinueCapability")?.value, true);
   t.is(enumName("DestroyAction", child(info, "DestroyAction")?.value as number), "KeyMaterialDeleted");

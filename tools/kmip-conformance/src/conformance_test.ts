@@ -191,16 +191,23 @@ function explain(r: CaseResult): string {
   return lines.join("\n");
 }
 
+/**
+ * CS-BC-M-GCM-3-14_okms sends the streamed GCM encryption of CS-BC-M-GCM-3-14 with an all-zero IV instead of
+ * cafebabefacedbad, yet expects the very ciphertext of cafebabefacedbad (the GCM specification's test case 5, which
+ * CS-BC-M-GCM-3-14 and its one-shot steps get): no correct AES-GCM can answer both files.
+ */
+const SELF_CONTRADICTORY = new Set(["CS-BC-M-GCM-3-14_okms"]);
+
 // ava wants every test declared synchronously.
 /** Whether a case belongs to a profile kmipd claims in Query (a claimed CS-AC-M includes its CS-AC-M-OAEP cases). */
 const claimed = (profile: string) => CLAIMED_PROFILES.some((p) => profile === p.cases || profile.startsWith(`${p.cases}-`));
 const ACCEPTANCE = ["v1.4", "v2.1/mandatory"]
   .flatMap((d) => readdirSync(path.join(VECTORS, d)).map((f) => path.join(VECTORS, d, f)))
   .filter((f) => {
-    const { profile, version } = caseInfo(f);
-    // Every mandatory case of every profile kmipd claims in Query, in 1.4 and 2.1, and the block cipher services
-    // (CS-BC-M), which pass in full but are not claimed: the profile's GCM and ChaCha20 cases do not all pass yet.
-    return (version === "1.4" || version === "2.1") && (claimed(profile) || profile === "CS-BC-M");
+    const { profile, version, name } = caseInfo(f);
+    // Every mandatory case of every profile kmipd claims in Query, in 1.4 and 2.1, but the one that contradicts
+    // itself (below).
+    return (version === "1.4" || version === "2.1") && claimed(profile) && !SELF_CONTRADICTORY.has(name);
   })
   .sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
 

@@ -28,6 +28,7 @@ import { OperationError } from "../errors.ts";
 import { attr, attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, saveObject, secretKeyOf, setAttr, STATE, withMaterial } from "../objects.ts";
 import { nativeFormat, symmetricKeyBytes } from "../key_block.ts";
 import { oaepDecrypt, oaepEncrypt, type OaepParams } from "../rsa_oaep.ts";
+import { symmetric } from "./symmetric.ts";
 
 type Use = "Encrypt" | "Decrypt" | "Sign" | "Verify" | "MACGenerate" | "MACVerify";
 const PROTECT: Use[] = ["Encrypt", "Sign", "MACGenerate"];
@@ -114,38 +115,6 @@ function oaepParams(p: Params): OaepParams {
   return { hash, mgfHash, label: p.label };
 }
 
-function aesCipher(mode: string | undefined, keyLen: number): { name: string; ivLen: number } {
-  const bits = keyLen * 8;
-  if (![128, 192, 256].includes(bits)) throw new OperationError("CryptographicFailure", `AES key of ${bits} bits`);
-  switch (mode ?? "CBC") {
-    case "CBC":
-      return { name: `aes-${bits}-cbc`, ivLen: 16 };
-    case "GCM":
-      return { name: `aes-${bits}-gcm`, ivLen: 12 };
-    case "ECB":
-      return { name: `aes-${bits}-ecb`, ivLen: 0 };
-    case "CTR":
-      return { name: `aes-${bits}-ctr`, ivLen: 16 };
-    case "NISTKeyWrap":
-      return { name: `id-aes${bits}-wrap`, ivLen: 0 };
-    case "AESKeyWrapPadding":
-      return { name: `id-aes${bits}-wrap-pad`, ivLen: 0 };
-    default:
-      throw new OperationError("UnsupportedCryptographicParameters", `block cipher mode ${mode} is not supported`);
-  }
-}
-
-function des3Cipher(mode: string | undefined): { name: string; ivLen: number } {
-  switch (mode ?? "CBC") {
-    case "CBC":
-      return { name: "des-ede3-cbc", ivLen: 8 };
-    case "ECB":
-      return { name: "des-ede3", ivLen: 0 };
-    default:
-      throw new OperationError("UnsupportedCryptographicParameters", `3DES with ${mode} is not supported`);
-  }
-}
-
 /** The node:crypto key of an asymmetric object, read in the format it is stored in. */
 function asymmetricKey(o: ManagedObject): KeyObject {
   const format = nativeFormat(o);
@@ -199,7 +168,8 @@ export const getUsageAllocation: Handler = async (ctx, payload) => {
 /** Encrypt. */
 export const encrypt: Handler = async (ctx, payload) => {
   const o = await usableKey(ctx, payload, "Encrypt");
-  const data = bytes(payload, "Data");
+  // The request that continues or ends a stream may carry no more data.
+  const data = bytes(payload, "Data") ?? (bytes(payload, "CorrelationValue") ? new Uint8Array(0) : undefined);
   if (!data) throw new OperationError("InvalidField", "Encrypt needs Data");
   await consumeUsage(ctx, o, data.length);
   const p = params(ctx, payload, o);
@@ -210,32 +180,9 @@ export const encrypt: Handler = async (ctx, payload) => {
       out.push(item("Data", oaepEncrypt(asymmetricKey(o), oaepParams(p), data)));
       return out;
     }
-    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES" && p.alg !== "DES3"))
+    if (o.objectType !== OBJECT_TYPE.SymmetricKey)
       throw new OperationError("UnsupportedCryptographicParameters", `Encrypt with ${p.alg ?? "this key"} is not supported`);
-    const c = p.alg === "DES3" ? des3Cipher(p.mode) : aesCipher(p.mode, o.material!.length);
-    let iv = bytes(payload, "IVCounterNonce");
-    if (c.name.includes("wrap")) {
-      const cipher = createCipheriv(c.name, secretKeyOf(o), Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
-      out.push(item("Data", b(Buffer.concat([cipher.update(data), cipher.final()]))));
-      return out;
-    }
-    if (!iv && c.ivLen > 0) {
-      iv = new Uint8Array(randomBytes(c.ivLen));
-      out.push(item("IVCounterNonce", iv));
-    }
-    const cipher =
-      p.mode === "GCM"
-        ? createCipheriv(c.name as CipherGCMTypes, secretKeyOf(o), iv!, { authTagLength: p.tagLength ?? 16 })
-        : createCipheriv(c.name, secretKeyOf(o), c.ivLen > 0 ? iv! : null);
-    if (p.mode === "GCM") {
-      const aad = bytes(payload, "AuthenticatedEncryptionAdditionalData");
-      if (aad) (cipher as CipherGCM).setAAD(aad);
-    } else if ((p.mode ?? "CBC") === "CBC" || p.mode === "ECB") {
-      cipher.setAutoPadding(p.padding === "PKCS5");
-    }
-    out.splice(1, 0, item("Data", b(Buffer.concat([cipher.update(data), cipher.final()]))));
-    if (p.mode === "GCM") out.push(item("AuthenticatedEncryptionTag", b((cipher as CipherGCM).getAuthTag())));
-    return out;
+    return symmetric(ctx, o, p, payload, false, data);
   } catch (e) {
     return cryptoFailure(e, "Encrypt");
   }
@@ -244,7 +191,7 @@ export const encrypt: Handler = async (ctx, payload) => {
 /** Decrypt. */
 export const decrypt: Handler = async (ctx, payload) => {
   const o = await usableKey(ctx, payload, "Decrypt");
-  const data = bytes(payload, "Data");
+  const data = bytes(payload, "Data") ?? (bytes(payload, "CorrelationValue") ? new Uint8Array(0) : undefined);
   if (!data) throw new OperationError("InvalidField", "Decrypt needs Data");
   const p = params(ctx, payload, o);
   try {
@@ -252,29 +199,9 @@ export const decrypt: Handler = async (ctx, payload) => {
       if ((p.padding ?? "OAEP") !== "OAEP") throw new OperationError("UnsupportedCryptographicParameters", "RSA decryption supports OAEP padding");
       return [idItem(o), item("Data", oaepDecrypt(asymmetricKey(o), oaepParams(p), data))];
     }
-    if (o.objectType !== OBJECT_TYPE.SymmetricKey || (p.alg && p.alg !== "AES" && p.alg !== "DES3"))
+    if (o.objectType !== OBJECT_TYPE.SymmetricKey)
       throw new OperationError("UnsupportedCryptographicParameters", `Decrypt with ${p.alg ?? "this key"} is not supported`);
-    const c = p.alg === "DES3" ? des3Cipher(p.mode) : aesCipher(p.mode, o.material!.length);
-    if (c.name.includes("wrap")) {
-      const d = createDecipheriv(c.name, secretKeyOf(o), Buffer.from(c.name.endsWith("pad") ? "a65959a6" : "a6a6a6a6a6a6a6a6", "hex"));
-      return [idItem(o), item("Data", b(Buffer.concat([d.update(data), d.final()])))];
-    }
-    const iv = bytes(payload, "IVCounterNonce");
-    if (c.ivLen > 0 && !iv) throw new OperationError("InvalidMessage", "Decrypt needs the IVCounterNonce");
-    const tag = bytes(payload, "AuthenticatedEncryptionTag");
-    if (p.mode === "GCM" && !tag) throw new OperationError("InvalidField", "GCM decryption needs the AuthenticatedEncryptionTag");
-    const d =
-      p.mode === "GCM"
-        ? createDecipheriv(c.name as CipherGCMTypes, secretKeyOf(o), iv!, { authTagLength: tag!.length })
-        : createDecipheriv(c.name, secretKeyOf(o), c.ivLen > 0 ? iv! : null);
-    if (p.mode === "GCM") {
-      const aad = bytes(payload, "AuthenticatedEncryptionAdditionalData");
-      if (aad) (d as DecipherGCM).setAAD(aad);
-      (d as DecipherGCM).setAuthTag(tag!);
-    } else if ((p.mode ?? "CBC") === "CBC" || p.mode === "ECB") {
-      d.setAutoPadding(p.padding === "PKCS5");
-    }
-    return [idItem(o), item("Data", b(Buffer.concat([d.update(data), d.final()])))];
+    return symmetric(ctx, o, p, payload, true, data);
   } catch (e) {
     return cryptoFailure(e, "Decrypt");
   }

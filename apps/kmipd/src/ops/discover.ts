@@ -49,6 +49,7 @@ export const CLAIMED_PROFILES: readonly { cases: string; kmip1_3: string; kmip1_
   { cases: "BL-M", kmip1_3: "BaselineServerTLSV1_2KMIPV1_3", kmip1_4: "BaselineServerTLSV1_2KMIPV1_4", kmip2: "BaselineServer" },
   { cases: "SKLC-M", kmip1_3: "SymmetricKeyLifecycleServerKMIPV1_3", kmip1_4: "SymmetricKeyLifecycleServerKMIPV1_4", kmip2: "SymmetricKeyLifecycleServer" },
   { cases: "AKLC-M", kmip1_3: "AsymmetricKeyLifecycleServerKMIPV1_3", kmip1_4: "AsymmetricKeyLifecycleServerKMIPV1_4", kmip2: "AsymmetricKeyLifecycleServer" },
+  { cases: "CS-BC-M", kmip1_3: "BasicCryptographicServerKMIPV1_3", kmip1_4: "BasicCryptographicServerKMIPV1_4", kmip2: "BasicCryptographicServer" },
   { cases: "CS-AC-M", kmip1_3: "AdvancedCryptographicServerKMIPV1_3", kmip1_4: "AdvancedCryptographicServerKMIPV1_4", kmip2: "AdvancedCryptographicServer" },
   {
     cases: "OMOS-M",
@@ -66,14 +67,14 @@ export function profileName(p: (typeof CLAIMED_PROFILES)[number], version: KmipV
 }
 
 /**
- * Query Capabilities (1.3+): no streaming, asynchronous or attested operations; batches may be undone or
+ * Query Capabilities (1.3+): Encrypt and Decrypt can be streamed; no asynchronous or attested operations; batches may be undone or
  * continued after a failure (1.4+); Destroy deletes the key material and keeps the metadata; keys come from
  * OpenSSL's one process-wide DRBG.
  */
 function capabilities(version: KmipVersion): Ttlv {
   const since14 = version.major >= 2 || version.minor >= 4;
   return struct("CapabilityInformation", [
-    item("StreamingCapability", false),
+    item("StreamingCapability", true),
     item("AsynchronousCapability", false),
     item("AttestationCapability", false),
     since14 && item("BatchUndoCapability", true),
