@@ -1,27 +1,11 @@
 /**
- * Cryptographic services with managed keys: Encrypt/Decrypt (AES-GCM with tag length and AAD, AES-CBC with
- * PKCS#5 padding or none, AES-KW RFC 3394/5649, RSA-OAEP), Sign/Signature Verify (RSA-PSS, RSA PKCS#1 v1.5,
+ * Cryptographic services with managed keys: Encrypt/Decrypt (symmetric ones in symmetric.ts, RSA-OAEP here),
+ * Sign/Signature Verify (RSA-PSS, RSA PKCS#1 v1.5,
  * ECDSA), MAC/MAC Verify (HMAC-SHA256/384/512). The key must be Active (Deactivated and Compromised keys may
  * still decrypt and verify) and its usage mask must allow the operation.
  * @module
  */
-import {
-  type CipherGCM,
-  type CipherGCMTypes,
-  type KeyObject,
-  constants,
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
-  type DecipherGCM,
-  randomBytes,
-  sign,
-  timingSafeEqual,
-  verify,
-} from "node:crypto";
+import { type KeyObject, constants, createHash, createHmac, createPrivateKey, createPublicKey, sign, timingSafeEqual, verify } from "node:crypto";
 import { bool, bytes, child, childrenOf, enumeration, enumName, int, item, long, maskValue, struct, tagOf, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
