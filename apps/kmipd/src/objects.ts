@@ -45,7 +45,6 @@ export interface ManagedObject {
   attrs: Attr[];
   /** Plain key material (symmetric key bytes, secret data, PKCS#8/SPKI DER, certificate DER); null once destroyed. */
   material: Uint8Array | null;
-  grants: string[];
 }
 
 /** The first value of an attribute. */
@@ -93,7 +92,7 @@ export function digestAttr(material: Uint8Array, keyFormat: string): Ttlv {
 export function newObject(ctx: OpContext, objectType: number, clientAttrs: Attr[], material: Uint8Array, keyFormat: string): ManagedObject {
   const now = ctx.now();
   const id = uuidV7(now.getTime());
-  const o: ManagedObject = { id, owner: ctx.identity, objectType, state: STATE.PreActive, attrs: [], material, grants: [] };
+  const o: ManagedObject = { id, owner: ctx.identity, objectType, state: STATE.PreActive, attrs: [], material };
   for (const a of clientAttrs) {
     if (["UniqueIdentifier", "ObjectType", "State", "InitialDate", "LastChangeDate", "Digest", "DestroyDate", "CompromiseDate"].includes(a.name)) {
       throw new OperationError("AttributeReadOnly", `${a.name} is set by the server`);
@@ -150,7 +149,7 @@ function toStored(ctx: OpContext, o: ManagedObject): StoredObject {
     attributes: encodeTtlv(storedAttributes(o.attrs)),
     material: o.material ? ctx.keyring.wrap(o.id, o.material) : null,
     names: names(o),
-    grants: o.grants,
+    grants: grantsOf(o),
   };
 }
 
@@ -231,7 +230,6 @@ export function fromStored(ctx: OpContext, s: StoredObject): ManagedObject {
     state: s.state,
     attrs: [...attrs],
     material: s.material ? unwrapped(ctx, s) : null,
-    grants: [...s.grants],
   };
   loadedFrom.set(o, s);
   advanceByDates(ctx, o);
@@ -273,6 +271,30 @@ export function requestedId(ctx: OpContext, payload: Ttlv | undefined): string {
   }
   if (ctx.idPlaceholder === undefined) throw new OperationError("InvalidField", "no UniqueIdentifier and no ID placeholder in this batch");
   return ctx.idPlaceholder;
+}
+
+/**
+ * Sharing: the owner of an object lets other identities see and use it (Get, Get Attributes, Locate, the
+ * cryptographic operations) by giving it a custom attribute {@link GRANT} whose values are their certificate
+ * subjects, as kmipd writes them (`CN=bob,O=…`); in KMIP 2.x, a vendor attribute of Vendor Identification `x`
+ * named `tessera-grant`. Only the owner changes it, and only the owner changes the object's lifecycle, attributes
+ * and key (see {@link loadOwnObject}).
+ */
+export const GRANT = "x-tessera-grant";
+
+/** The identities an object is shared with, from its {@link GRANT} values. */
+function grantsOf(o: ManagedObject): string[] {
+  return [...new Set(attrs(o, GRANT).flatMap((v) => (v.type === TTLV_TYPE.TextString && v.value !== o.owner ? [v.value] : [])))];
+}
+
+/**
+ * Loads the object a request names for an operation only its owner may do (lifecycle, attributes, re-key): an
+ * identity it is only shared with gets Permission Denied.
+ */
+export async function loadOwnObject(ctx: OpContext, payload: Ttlv | undefined): Promise<ManagedObject> {
+  const o = await loadObject(ctx, payload);
+  if (o.owner !== ctx.identity) throw new OperationError("PermissionDenied", `object ${o.id} is shared with ${ctx.identity}, who may use it but not change it`);
+  return o;
 }
 
 /**

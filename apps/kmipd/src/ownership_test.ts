@@ -1,7 +1,7 @@
 import test from "ava";
 import { connect } from "node:tls";
 import { createCa, issueCertificate } from "@tessera/pki";
-import { encodeTtlv, item, type KmipVersion } from "@tessera/kmip";
+import { encodeTtlv, item, type KmipVersion, struct, text, type Ttlv } from "@tessera/kmip";
 import { KmipClient } from "@tessera/kmip-client";
 import { rawRequest, rejectsWith, startTestKmipd, type TestKmipd, V1_4, V2_1 } from "./_test_support.ts";
 
@@ -122,3 +122,69 @@ test("the owner of an object is the subject of the creating client's certificate
   const owner = (await k.kmipd.store.get(id))?.owner;
   t.is(owner, "CN=carol");
 });
+
+/** The Add Attribute payload that shares `id` with `subject` (1.x custom attribute; 2.x vendor attribute). */
+function grantPayload(version: KmipVersion, id: string, subject: string) {
+  const value = item("AttributeValue", subject, 0x07);
+  return version.major >= 2
+    ? [
+        item("UniqueIdentifier", id),
+        struct("NewAttribute", [struct("Attribute", [item("VendorIdentification", "x"), item("AttributeName", "tessera-grant"), value])]),
+      ]
+    : [item("UniqueIdentifier", id), struct("Attribute", [item("AttributeName", "x-tessera-grant"), value])];
+}
+
+for (const version of [V1_4, V2_1] as KmipVersion[]) {
+  const v = `${version.major}.${version.minor}`;
+  test(`KMIP ${v}: alice shares a key with carol (x-tessera-grant): carol may use it, not change it, nor see with whom it is shared`, async (t) => {
+    const NOT_FOUND = version.major >= 2 ? "ObjectNotFound" : "ItemNotFound";
+    const carolTls = await k.issueClient(`carol-${v}`);
+    const daveTls = await k.issueClient(`dave-${v}`);
+    const alice = k.client(version);
+    const carol = k.client(version, carolTls);
+    const dave = k.client(version, daveTls);
+    const id = await alice.create({ algorithm: "AES", length: 256, usage: "Encrypt Decrypt", name: `shared-${v}-${Date.now()}` });
+    await alice.activate(id);
+    await rejectsWith(t, carol.get(id), NOT_FOUND, "carol before the grant");
+    // Carol's identity as kmipd sees it: the subject of her certificate.
+    const carolIdentity = `CN=carol-${v}`;
+    await alice.request("AddAttribute", grantPayload(version, id, carolIdentity));
+
+    const got = await carol.get(id);
+    t.is(got.length, 256, "carol gets the key");
+    const sealed = await carol.encrypt(id, data, { mode: "GCM", iv: new Uint8Array(12) });
+    t.deepEqual(await alice.decrypt(id, sealed.data, { mode: "GCM", iv: new Uint8Array(12), tag: sealed.tag }), data, "alice decrypts what carol encrypted");
+    t.true((await carol.locate()).includes(id), "Locate lists what is shared with carol");
+    // Attribute names as returned: 1.x names, and the Attribute Name inside 2.x vendor attributes.
+    const names = (m: Map<string, Ttlv[]>) => [...m.entries()].flatMap(([n, vs]) => (n === "Attribute" ? vs.map((x) => text(x, "AttributeName") ?? "") : [n]));
+    const carolSees = names(await carol.getAttributes(id));
+    t.false(
+      carolSees.some((n) => /grant/i.test(n)),
+      `carol does not see the grants: ${carolSees.join(", ")}`,
+    );
+    const aliceSees = names(await alice.getAttributes(id));
+    t.true(
+      aliceSees.some((n) => /tessera-grant/.test(n)),
+      `alice sees them: ${aliceSees.join(", ")}`,
+    );
+
+    await rejectsWith(t, carol.revoke(id, "KeyCompromise"), "PermissionDenied", "carol Revoke");
+    await rejectsWith(t, carol.destroy(id), "PermissionDenied", "carol Destroy");
+    await rejectsWith(t, carol.request("AddAttribute", grantPayload(version, id, `CN=dave-${v}`)), "PermissionDenied", "carol cannot share it on");
+    await rejectsWith(t, dave.get(id), NOT_FOUND, "dave, never granted");
+
+    // Alice takes the grant back.
+    const del =
+      version.major >= 2
+        ? [
+            item("UniqueIdentifier", id),
+            struct("CurrentAttribute", [
+              struct("Attribute", [item("VendorIdentification", "x"), item("AttributeName", "tessera-grant"), item("AttributeValue", carolIdentity, 0x07)]),
+            ]),
+          ]
+        : [item("UniqueIdentifier", id), item("AttributeName", "x-tessera-grant"), item("AttributeIndex", 0)];
+    await alice.request("DeleteAttribute", del);
+    await rejectsWith(t, carol.get(id), NOT_FOUND, "carol after the grant is taken back");
+    await rejectsWith(t, carol.encrypt(id, data, { mode: "GCM", iv: new Uint8Array(12) }), NOT_FOUND, "carol Encrypt after");
+  });
+}

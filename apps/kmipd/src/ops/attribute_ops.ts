@@ -7,7 +7,7 @@ import { attributeTagName, child, enumeration, enumName, int, tagName, text, typ
 import { type Attr, attributeItems, isCustomName, parseOneAttribute, sameAttributeValue, vendorAttributeName } from "../attributes.ts";
 import type { Handler } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { idItem, loadObject, type ManagedObject, saveObject, STATE, touch } from "../objects.ts";
+import { idItem, loadOwnObject, type ManagedObject, saveObject, STATE, touch } from "../objects.ts";
 import { CERTIFICATE_ATTRIBUTE_NAMES } from "../certificate_attributes.ts";
 
 /** Attributes only the server sets. */
@@ -64,7 +64,7 @@ function respond(ctx: Parameters<Handler>[0], o: ManagedObject, changed?: Attr):
 
 /** Add Attribute: a new value of a multi-valued attribute, or a single-valued one not yet set. */
 export const addAttribute: Handler = async (ctx, payload) => {
-  const o = await loadObject(ctx, payload);
+  const o = await loadOwnObject(ctx, payload);
   const a = parseOneAttribute(child(payload, "Attribute") ?? child(payload, "NewAttribute"));
   if (!a) throw new OperationError("InvalidField", "Add Attribute needs an Attribute");
   writable(a, o);
@@ -80,7 +80,7 @@ export const addAttribute: Handler = async (ctx, payload) => {
 
 /** Set Attribute (2.x): sets a single-valued attribute, replacing any value. */
 export const setAttribute: Handler = async (ctx, payload) => {
-  const o = await loadObject(ctx, payload);
+  const o = await loadOwnObject(ctx, payload);
   const a = parseOneAttribute(child(payload, "NewAttribute"));
   if (!a) throw new OperationError("InvalidField", "Set Attribute needs a NewAttribute");
   writable(a, o);
@@ -95,7 +95,7 @@ export const setAttribute: Handler = async (ctx, payload) => {
 
 /** Modify Attribute: 1.x by name and index; 2.x by CurrentAttribute/NewAttribute. */
 export const modifyAttribute: Handler = async (ctx, payload) => {
-  const o = await loadObject(ctx, payload);
+  const o = await loadOwnObject(ctx, payload);
   const oneX = child(payload, "Attribute");
   let target: Attr | undefined;
   let index = 0;
@@ -124,7 +124,7 @@ export const modifyAttribute: Handler = async (ctx, payload) => {
 
 /** Delete Attribute: 1.x by name and index; 2.x by CurrentAttribute or AttributeReference. */
 export const deleteAttribute: Handler = async (ctx, payload) => {
-  const o = await loadObject(ctx, payload);
+  const o = await loadOwnObject(ctx, payload);
   const nameText = text(payload, "AttributeName");
   const current = parseOneAttribute(child(payload, "CurrentAttribute"));
   const ref = child(payload, "AttributeReference");
@@ -147,7 +147,7 @@ export const deleteAttribute: Handler = async (ctx, payload) => {
 
 /** Adjust Attribute (2.x): Increment, Decrement or Negate a numeric or date attribute by the Adjustment Value. */
 export const adjustAttribute: Handler = async (ctx, payload) => {
-  const o = await loadObject(ctx, payload);
+  const o = await loadOwnObject(ctx, payload);
   const ref = child(payload, "AttributeReference");
   if (!ref || ref.type !== TTLV_TYPE.Enumeration) throw new OperationError("InvalidField", "Adjust Attribute needs an AttributeReference");
   const name = tagName(ref.value);

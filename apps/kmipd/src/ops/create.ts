@@ -16,6 +16,7 @@ import {
   idItem,
   insertObject,
   loadObject,
+  loadOwnObject,
   type ManagedObject,
   newObject,
   OBJECT_TYPE,
@@ -240,7 +241,7 @@ const NOT_CARRIED = new Set([
 
 /** Re-key: a new symmetric key with the old one's attributes, linked both ways (Replacement / Replaced). */
 export const reKey: Handler = async (ctx, payload) => {
-  const old = await loadObject(ctx, payload);
+  const old = await loadOwnObject(ctx, payload);
   if (old.objectType !== OBJECT_TYPE.SymmetricKey || !old.material)
     throw new OperationError("IllegalObjectType", "Re-key renews symmetric keys that still have key material");
   const offset = child(payload, "Offset");

@@ -23,7 +23,7 @@ import { type Attr, attributeItems, displayName, vendorAttributeName } from "../
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { keyBlock, keyValue, nativeFormat, objectItem, symmetricKeyBytes } from "../key_block.ts";
-import { attr, attrNumber, fromStored, idItem, loadObject, type ManagedObject, mayAccess, OBJECT_TYPE, saveObject, setAttr, STATE } from "../objects.ts";
+import { attr, attrNumber, fromStored, GRANT, idItem, loadObject, type ManagedObject, mayAccess, OBJECT_TYPE, saveObject, setAttr, STATE } from "../objects.ts";
 
 /** Attributes kept for the server's own use and never listed. */
 const INTERNAL = new Set(["SecretDataType", "OpaqueDataType"]);
@@ -144,15 +144,16 @@ function requestedNames(payload: Ttlv | undefined): string[] {
   return names;
 }
 
-function visible(o: ManagedObject, v: KmipVersion): Attr[] {
-  return o.attrs.filter((a) => !INTERNAL.has(a.name) && known(a.name, v));
+/** The attributes a caller sees: whom the object is shared with only its owner does. */
+function visible(o: ManagedObject, v: KmipVersion, identity: string): Attr[] {
+  return o.attrs.filter((a) => !INTERNAL.has(a.name) && known(a.name, v) && (a.name !== GRANT || o.owner === identity));
 }
 
 /** Get Attributes: the named attributes (all when none are named), in the order asked; absent ones are left out. */
 export const getAttributes: Handler = async (ctx, payload) => {
   const o = await loadObject(ctx, payload);
   const names = requestedNames(payload);
-  const all = visible(o, ctx.version);
+  const all = visible(o, ctx.version, ctx.identity);
   const chosen =
     names.length === 0 ? all.filter((a) => ctx.version.major >= 2 || !NAMED_ONLY_1X.has(a.name)) : names.flatMap((n) => all.filter((a) => a.name === n));
   const items = attributeItems(chosen, ctx.version);
@@ -162,7 +163,7 @@ export const getAttributes: Handler = async (ctx, payload) => {
 /** Get Attribute List: the names (1.x) or references (2.x) of the object's attributes. */
 export const getAttributeList: Handler = async (ctx, payload) => {
   const o = await loadObject(ctx, payload);
-  const names = [...new Set(visible(o, ctx.version).map((a) => a.name))];
+  const names = [...new Set(visible(o, ctx.version, ctx.identity).map((a) => a.name))];
   if (ctx.version.major >= 2) {
     return [
       idItem(o),

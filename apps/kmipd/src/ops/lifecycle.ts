@@ -5,11 +5,11 @@
 import { child, dateTime, enumeration, enumName, item } from "@tessera/kmip";
 import type { Handler } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { idItem, loadObject, saveObject, setAttr, setState, STATE } from "../objects.ts";
+import { idItem, loadOwnObject, saveObject, setAttr, setState, STATE } from "../objects.ts";
 
 /** Activate: Pre-Active → Active. */
 export const activate: Handler = async (ctx, payload) => {
-  const o = await loadObject(ctx, payload);
+  const o = await loadOwnObject(ctx, payload);
   if (o.state !== STATE.PreActive) throw new OperationError("WrongKeyLifecycleState", `object ${o.id} is ${enumName("State", o.state)}, not PreActive`);
   setAttr(o, "ActivationDate", item("ActivationDate", ctx.now()));
   setState(ctx, o, STATE.Active);
@@ -19,7 +19,7 @@ export const activate: Handler = async (ctx, payload) => {
 
 /** Revoke: Key Compromise / CA Compromise → Compromised; any other reason: Active → Deactivated. */
 export const revoke: Handler = async (ctx, payload) => {
-  const o = await loadObject(ctx, payload);
+  const o = await loadOwnObject(ctx, payload);
   const reason = child(payload, "RevocationReason");
   const code = enumeration(reason, "RevocationReasonCode");
   if (code === undefined) throw new OperationError("InvalidField", "Revoke needs a RevocationReason with a RevocationReasonCode");
@@ -48,7 +48,7 @@ export const revoke: Handler = async (ctx, payload) => {
 
 /** Destroy: the key material is erased; Active objects must be revoked first. */
 export const destroy: Handler = async (ctx, payload) => {
-  const o = await loadObject(ctx, payload);
+  const o = await loadOwnObject(ctx, payload);
   if (o.state === STATE.Active) throw new OperationError("WrongKeyLifecycleState", `object ${o.id} is Active: revoke it before destroying it`);
   if (o.state === STATE.Destroyed || o.state === STATE.DestroyedCompromised)
     throw new OperationError("WrongKeyLifecycleState", `object ${o.id} is already destroyed`);
