@@ -15,7 +15,6 @@ import {
   attrNumber,
   idItem,
   insertObject,
-  loadObject,
   loadOwnObject,
   type ManagedObject,
   newObject,
