@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { issueCertificate } from "@tessera/pki";
 import { run } from "./cli.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
@@ -113,3 +114,37 @@ test.serial("a server that is not there is a transport error (exit 3)", async (t
   t.is(r.code, 3);
   t.regex(r.err, /no KMIP server answered/);
 });
+
+for (const version of ["1.4", "2.1"]) {
+  test.serial(`tactl kmip grant / ungrant share a key with another client and take it back (KMIP ${version})`, async (t) => {
+    const V = ["--kmip-version", version];
+    const tls = path.join(dir, "data", "tls");
+    // A second client, "bob", from kmipd's CA.
+    const bob = await issueCertificate(
+      { certificatePem: await readFile(path.join(tls, "ca.pem"), "utf8"), privateKeyPem: await readFile(path.join(tls, "ca-key.pem"), "utf8") },
+      { commonName: `bob-${version}`, profile: "client" },
+    );
+    await writeFile(path.join(dir, `bob-${version}.pem`), bob.certificatePem);
+    await writeFile(path.join(dir, `bob-${version}-key.pem`), bob.privateKeyPem!, { mode: 0o600 });
+    const asBob = conn.slice();
+    asBob[asBob.indexOf("--cert") + 1] = path.join(dir, `bob-${version}.pem`);
+    asBob[asBob.indexOf("--key") + 1] = path.join(dir, `bob-${version}-key.pem`);
+
+    const c = await tactl("kmip", "create", ...conn, ...V, "--alg", "AES", "--length", "128", "--json");
+    const id = JSON.parse(c.out).id as string;
+    t.is((await tactl("kmip", "get", id, ...asBob, ...V)).code, 4, "bob cannot get alice's key");
+    const g = await tactl("kmip", "grant", id, "--to", `CN=bob-${version}`, ...conn, ...V);
+    t.is(g.code, 0, g.err);
+    const got = await tactl("kmip", "get", id, ...asBob, ...V, "--json");
+    t.is(got.code, 0, got.err);
+    t.is(JSON.parse(got.out).material.length, 32);
+    const destroy = await tactl("kmip", "destroy", id, ...asBob, ...V);
+    t.is(destroy.code, 4);
+    t.regex(destroy.err, /PermissionDenied/);
+    const u = await tactl("kmip", "ungrant", id, "--to", `CN=bob-${version}`, ...conn, ...V);
+    t.is(u.code, 0, u.err);
+    t.is((await tactl("kmip", "get", id, ...asBob, ...V)).code, 4, "not after ungrant");
+    const again = await tactl("kmip", "ungrant", id, "--to", `CN=bob-${version}`, ...conn, ...V);
+    t.is(again.code, 4, "ungranting twice names the missing grant");
+  });
+}

@@ -283,6 +283,33 @@ export class KmipClient {
     await this.request("Activate", [item("UniqueIdentifier", id)]);
   }
 
+  /**
+   * Adds a value of a custom text attribute: `x-name` in KMIP 1.x; in 2.x the vendor attribute of Vendor
+   * Identification `x` and Attribute Name `name`.
+   */
+  async addCustomAttribute(id: string, name: string, value: string): Promise<void> {
+    await this.request("AddAttribute", [item("UniqueIdentifier", id), this.#customAttribute(name, value, "NewAttribute")]);
+  }
+
+  /** Deletes a value of a custom text attribute (see {@link addCustomAttribute}); fails if the object lacks it. */
+  async deleteCustomAttribute(id: string, name: string, value: string): Promise<void> {
+    if (this.version.major >= 2) {
+      await this.request("DeleteAttribute", [item("UniqueIdentifier", id), this.#customAttribute(name, value, "CurrentAttribute")]);
+      return;
+    }
+    // KMIP 1.x deletes by index: find the value's.
+    const values = (await this.getAttributes(id, [`x-${name}`])).get(`x-${name}`) ?? [];
+    const index = values.findIndex((v) => v.value === value);
+    if (index < 0) throw new KmipResultError("DeleteAttribute", "OperationFailed", "ItemNotFound", `object ${id} has no x-${name} "${value}"`);
+    await this.request("DeleteAttribute", [item("UniqueIdentifier", id), item("AttributeName", `x-${name}`), item("AttributeIndex", index)]);
+  }
+
+  #customAttribute(name: string, value: string, container: "NewAttribute" | "CurrentAttribute"): Ttlv {
+    const v = item("AttributeValue", value, TTLV_TYPE.TextString);
+    if (this.version.major >= 2) return struct(container, [struct("Attribute", [item("VendorIdentification", "x"), item("AttributeName", name), v])]);
+    return struct("Attribute", [item("AttributeName", `x-${name}`), v]);
+  }
+
   /** Revoke with a reason (default Unspecified). */
   async revoke(id: string, reason = "Unspecified", message?: string): Promise<void> {
     await this.request("Revoke", [

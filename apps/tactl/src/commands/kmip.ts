@@ -281,6 +281,33 @@ export const KMIP_COMMANDS: CommandSpec[] = [
     ["ID"],
   ),
   cmd(
+    ["grant"],
+    "share an object with another client (kmipd): it may then get and use it, not change it",
+    "--to SUBJECT (the client certificate's subject as kmipd names it, e.g. CN=bob,O=Example)",
+    { to: { type: "string" } },
+    (v, io, [id]) =>
+      withClient(
+        v,
+        async (c) => (await c.addCustomAttribute(id, "tessera-grant", str(v, "to")), out(io, v, { id, granted: v.to }, `${id} shared with ${v.to}`)),
+      ),
+    ["ID"],
+  ),
+  cmd(
+    ["ungrant"],
+    "stop sharing an object with a client (kmipd)",
+    "--to SUBJECT",
+    { to: { type: "string" } },
+    (v, io, [id]) =>
+      withClient(
+        v,
+        async (c) => (
+          await c.deleteCustomAttribute(id, "tessera-grant", str(v, "to")),
+          out(io, v, { id, ungranted: v.to }, `${id} no longer shared with ${v.to}`)
+        ),
+      ),
+    ["ID"],
+  ),
+  cmd(
     ["encrypt"],
     "encrypt a file with a managed key (AES-GCM by default); writes a TKE1 envelope (mode, IV, tag, ciphertext)",
     "--in F --out F [--mode GCM|CBC] [--aad HEX]",
