@@ -24,7 +24,8 @@ import {
 } from "@tessera/kmip";
 import { type ClientTls, KmipClient, KmipConnection } from "@tessera/kmip-client";
 import { type Kmipd, loadConfig, startKmipd } from "./app.ts";
-import type { AuditEntry } from "./store/store.ts";
+import { randomBytes, randomUUID } from "node:crypto";
+import type { AuditEntry, StoredObject } from "./store/store.ts";
 
 export const V1_2: KmipVersion = { major: 1, minor: 2 };
 export const V1_4: KmipVersion = { major: 1, minor: 4 };
@@ -189,4 +190,19 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A stored object for store tests: alice's Pre-Active symmetric key with random wrapped material, changed by `over`. */
+export function storedObject(over: Partial<StoredObject> = {}): StoredObject {
+  return {
+    id: randomUUID(),
+    owner: "CN=alice",
+    objectType: 2,
+    state: 1,
+    attributes: new Uint8Array([0x42, 0x01, 0x25, 0x01, 0, 0, 0, 0, 0, 0xff]),
+    material: new Uint8Array(randomBytes(61)),
+    names: [],
+    grants: [],
+    ...over,
+  };
 }

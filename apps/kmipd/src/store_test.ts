@@ -1,7 +1,7 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
 import { chown, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
@@ -10,7 +10,7 @@ import { item, struct } from "@tessera/kmip";
 import { openPostgresStore } from "./store/postgres_store.ts";
 import { openSqliteStore } from "./store/sqlite_store.ts";
 import type { AuditEntry, Store, StoredObject } from "./store/store.ts";
-import { freePort, startTestKmipd, tempDir, V1_4, V2_1, waitFor } from "./_test_support.ts";
+import { freePort, startTestKmipd, tempDir, V1_4, V2_1, waitFor, storedObject } from "./_test_support.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // A throwaway PostgreSQL cluster for this file.
@@ -170,19 +170,7 @@ const BACKENDS: { name: string; open(t: ExecutionContext): Promise<Opened> }[] =
   },
 ];
 
-function obj(over: Partial<StoredObject> = {}): StoredObject {
-  return {
-    id: randomUUID(),
-    owner: "CN=alice",
-    objectType: 2,
-    state: 1,
-    attributes: new Uint8Array([0x42, 0x01, 0x25, 0x01, 0, 0, 0, 0, 0, 0xff]),
-    material: new Uint8Array(randomBytes(61)),
-    names: [],
-    grants: [],
-    ...over,
-  };
-}
+const obj = storedObject;
 
 function contract(title: string, fn: (t: ExecutionContext, s: Opened) => Promise<void>): void {
   for (const b of BACKENDS) {

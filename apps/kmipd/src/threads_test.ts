@@ -1,5 +1,4 @@
 import test from "ava";
-import { randomBytes } from "node:crypto";
 import { copyFile, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -8,9 +7,7 @@ import { DatabaseSync } from "node:sqlite";
 import { KmipResultError } from "@tessera/kmip";
 import { loadConfig, ConfigError } from "./config.ts";
 import { openSqliteStore, sqliteShared } from "./store/sqlite_store.ts";
-import type { StoredObject } from "./store/store.ts";
-import { uuidV7 } from "./random.ts";
-import { startTestKmipd, tempDir, V1_4, V2_1, waitFor } from "./_test_support.ts";
+import { startTestKmipd, tempDir, V1_4, V2_1, waitFor, storedObject } from "./_test_support.ts";
 
 const dirs: string[] = [];
 test.after.always(async () => {
@@ -23,19 +20,7 @@ async function dbFile(): Promise<string> {
   return path.join(dir, "kmipd.sqlite");
 }
 
-function obj(over: Partial<StoredObject> = {}): StoredObject {
-  return {
-    id: uuidV7(),
-    owner: "CN=alice",
-    objectType: 2,
-    state: 1,
-    attributes: new Uint8Array([1, 2, 3]),
-    material: new Uint8Array(randomBytes(61)),
-    names: [],
-    grants: [],
-    ...over,
-  };
-}
+const obj = storedObject;
 
 test("two stores sharing a file and a shared block: a change made through one is seen through the other's cache", async (t) => {
   const file = await dbFile();
