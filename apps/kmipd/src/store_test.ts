@@ -416,3 +416,20 @@ for (const backend of ["SQLite", "PostgreSQL"] as const) {
     }
   });
 }
+
+test("kmipd --threads 2 on PostgreSQL: keys created through either thread are seen, changed and audited through the other", async (t) => {
+  if (!postgres) t.fail(`PostgreSQL could not be started: ${postgresError ?? "unknown reason"}`);
+  const database = await createDatabase();
+  const k = await startTestKmipd({ database, threads: 2 });
+  try {
+    // 16 clients (connections) spread over both serving threads by the kernel.
+    const clients = Array.from({ length: 16 }, () => k.client(V2_1));
+    const ids = await Promise.all(clients.map((c) => c.create({ algorithm: "AES", length: 256 })));
+    for (const [i, c] of clients.entries()) await c.activate(ids[(i + 1) % 16]);
+    for (const [i, c] of clients.entries()) t.is((await c.getAttributes(ids[(i + 3) % 16], ["State"])).get("State")?.[0]?.value, 2);
+    await waitFor(async () => (await k.kmipd.store.auditLog(1000)).length >= 48, 5_000, "the audit records of both threads");
+    t.is((await k.kmipd.store.auditLog(1000)).length, 48);
+  } finally {
+    await k.close();
+  }
+});
