@@ -191,3 +191,21 @@ test("the read cache evicts its oldest entries in bulk and stays exact: every ob
     await store.close();
   }
 });
+
+test("a WAL sync whose thread never finishes it (a thread gone mid-sync) does not hold writes for ever", async (t) => {
+  const file = await dbFile();
+  const shared = sqliteShared();
+  // Word 1 of the shared block is the "sync in flight" flag (SYNC_BUSY in sqlite_store.ts): set, as a thread
+  // that died while syncing would leave it.
+  Atomics.store(new Int32Array(shared), 1, 1);
+  const store = openSqliteStore(file, { shared });
+  try {
+    const o = obj();
+    const started = Date.now();
+    await store.insert(o);
+    t.true(Date.now() - started < 10_000);
+    t.truthy(await store.get(o.id));
+  } finally {
+    await store.close();
+  }
+});

@@ -101,6 +101,9 @@ export interface SqliteStoreOptions {
  */
 const FALLBACK_AUTOCHECKPOINT_PAGES = 16_384;
 
+/** How long a thread waits for another thread's WAL sync before syncing itself. */
+const STALLED_SYNC_MS = 2_000;
+
 /** Opens (creating if needed) the SQLite store at `file`. */
 export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Store {
   // Without other threads, a private block: the same code path, never contended.
@@ -225,8 +228,23 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
         continue;
       }
       // Another sync is in flight (maybe one that began before this commit): wait for it to end, then look again.
-      const wait = Atomics.waitAsync(words, SYNC_DONE, done);
-      if (wait.async) await wait.value;
+      const wait = Atomics.waitAsync(words, SYNC_DONE, done, STALLED_SYNC_MS);
+      // A pending waitAsync does not keep the event loop alive; this timer does, for as long as the wait.
+      const alive = setTimeout(() => undefined, STALLED_SYNC_MS + 1_000);
+      const outcome = wait.async ? await wait.value : wait.value;
+      clearTimeout(alive);
+      if (outcome === "timed-out" && Atomics.load(words, SYNC_DONE) === done) {
+        // That sync has not ended for a while: its thread may be gone, its flag never to be cleared. Sync here
+        // as well (syncs may overlap; one begun after this commit covers it) rather than wait for ever.
+        const target = Atomics.load(seqs, COMMITTED);
+        try {
+          await syncWal();
+        } catch (e) {
+          Atomics.store(words, SYNC_FAILED, 1);
+          throw new StoreSyncError(e);
+        }
+        if (target >= seq) return;
+      }
     }
   };
   const flush = () => {
