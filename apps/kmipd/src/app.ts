@@ -23,6 +23,8 @@ export interface Kmipd {
   store: Store;
   /** Where generated TLS material is, when it was generated. */
   generatedTls?: { caCertFile: string; clientCertFile: string; clientKeyFile: string; created: boolean };
+  /** The serving threads beside this one (`--threads` less one). */
+  servingThreads: readonly ServingThread[];
   close(): Promise<void>;
 }
 
@@ -82,6 +84,7 @@ export async function startKmipd(
     server,
     store,
     generatedTls,
+    servingThreads: threads,
     async close() {
       await Promise.all([server.close(), ...threads.map((t) => t.close())]);
       await store.close();

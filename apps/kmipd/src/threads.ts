@@ -33,9 +33,18 @@ export type ToWorker = { type: "close" };
 
 /** A running serving thread. */
 export interface ServingThread {
+  /** The worker thread's id (a replacement has a new one). */
+  readonly threadId: number;
+  /** How many times this thread was replaced after it stopped unexpectedly. */
+  readonly replacements: number;
+  /** Stops the thread as a crash would (it is then replaced); resolves once the replacement listens. */
+  crash(): Promise<void>;
   /** Stops accepting, drains its connections, closes its store. */
   close(): Promise<void>;
 }
+
+/** Replacements allowed in a minute before a thread that keeps dying is left down (and said so). */
+const MAX_REPLACEMENTS_PER_MINUTE = 5;
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
 
@@ -68,19 +77,51 @@ export async function startServingThreads(count: number, data: WorkerData, log: 
   let stopping = false;
   const run = async (): Promise<ServingThread> => {
     let current: Worker;
+    let alive = true;
+    let replacements = 0;
+    const recent: number[] = [];
+    let replaced: (() => void) | undefined;
     const replace = (code: number) => {
+      alive = false;
       if (stopping) return;
+      const now = Date.now();
+      while (recent.length > 0 && recent[0] < now - 60_000) recent.shift();
+      if (recent.length >= MAX_REPLACEMENTS_PER_MINUTE) {
+        log("kmipd serving thread keeps stopping; not replacing it again", { code, replacements });
+        return;
+      }
+      recent.push(now);
       log("kmipd serving thread exited; starting another", { code });
       void startOne(data, log, onAudit, replace).then(
-        (w) => (current = w),
+        (w) => {
+          current = w;
+          alive = true;
+          replacements++;
+          replaced?.();
+        },
         (e: Error) => log("kmipd serving thread could not be replaced", { error: e.message }),
       );
     };
     current = await startOne(data, log, onAudit, replace);
     return {
+      get threadId() {
+        return current.threadId;
+      },
+      get replacements() {
+        return replacements;
+      },
+      crash: () =>
+        new Promise<void>((resolve) => {
+          replaced = resolve;
+          void current.terminate();
+        }),
       close: () =>
         new Promise<void>((resolve) => {
           stopping = true;
+          if (!alive) {
+            resolve();
+            return;
+          }
           const w = current;
           w.once("exit", () => resolve());
           w.postMessage({ type: "close" } satisfies ToWorker);

@@ -209,3 +209,22 @@ test("a WAL sync whose thread never finishes it (a thread gone mid-sync) does no
     await store.close();
   }
 });
+
+test("a serving thread that stops unexpectedly is replaced, and kmipd goes on answering on its port", async (t) => {
+  const k = await startTestKmipd({ threads: 2 });
+  try {
+    const [thread] = k.kmipd.servingThreads;
+    t.truthy(thread);
+    const before = thread.threadId;
+    await thread.crash();
+    t.not(thread.threadId, before, "a new worker thread");
+    t.is(thread.replacements, 1);
+    // New connections, spread over both threads again, are all answered.
+    const clients = Array.from({ length: 16 }, () => k.client(V2_1));
+    const ids = await Promise.all(clients.map((c) => c.create({ algorithm: "AES", length: 128 })));
+    t.is(new Set(ids).size, 16);
+    for (const [i, c] of clients.entries()) t.is((await c.get(ids[(i + 5) % 16])).length, 128);
+  } finally {
+    await k.close();
+  }
+});
