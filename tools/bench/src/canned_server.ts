@@ -1,8 +1,9 @@
 /**
  * The round-trip floor of the KMIP benchmark: a TLS server, in its own process like the servers measured, that
  * answers each request with the response bytes recorded for it (from kmipd, before the run) and does no KMIP
- * work at all: no decoding, no store, no crypto beyond TLS. No server can answer the same client on the same
- * machine faster than this, so the cells it gives bound every ratio from above.
+ * work at all: no decoding, no store, no crypto beyond TLS. A server that, like kmipd and PyKMIP, sleeps in the
+ * kernel between requests cannot answer the same client on the same machine faster, so the cells it gives bound
+ * the ratios such servers can show.
  *
  * Started by kmip.ts with an IPC channel: it receives `{ cert, key, ca, table: [requestHex, responseHex][] }`,
  * listens on 127.0.0.1 with a port of the kernel's choosing and sends back `{ port }`.
