@@ -8,6 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { makeTestPki, runPykmipClient, type TestPki, unwrapResult } from "@tessera/pykmip-testing";
+import { KmipClient } from "@tessera/kmip-client";
 import { loadConfig, startKmipd, type Kmipd } from "./app.ts";
 
 let dir: string;
@@ -136,3 +137,46 @@ test.serial("PyKMIP client: register (symmetric key, secret data), decrypt, MAC,
   t.false(bob[0].ok, "bob cannot get alice's key");
   t.false((unwrapResult(bob[1], "locate") as string[]).includes(aes));
 });
+
+for (const kmipVersion of ["1.2", "1.4"] as const) {
+  test.serial(
+    `PyKMIP client (KMIP ${kmipVersion}) as bob uses a key alice shared with him (x-tessera-grant), cannot destroy it, and sees no grants`,
+    async (t) => {
+      const version = kmipVersion === "1.2" ? { major: 1, minor: 2 } : { major: 1, minor: 4 };
+      const alice = new KmipClient({
+        servers: [target],
+        tls: { cert: pki.clients.alice.certPem, key: pki.clients.alice.keyPem, ca: pki.ca.certPem, servername: "localhost" },
+        version,
+      });
+      try {
+        const id = await alice.create({ algorithm: "AES", length: 256, usage: "Encrypt Decrypt" });
+        const before = await runPykmipClient(target, pki, [{ op: "get", uid: id }], { client: "bob", kmipVersion });
+        t.false(before[0].ok, "bob cannot get it before it is shared");
+        await alice.addCustomAttribute(id, "tessera-grant", "CN=bob");
+        const r = await runPykmipClient(
+          target,
+          pki,
+          [
+            { op: "get", uid: id },
+            { op: "get_attributes", uid: id },
+            { op: "destroy", uid: id },
+          ],
+          { client: "bob", kmipVersion },
+        );
+        const got = unwrapResult(r[0]);
+        t.is(got.length, 256);
+        t.false(
+          Object.keys(unwrapResult(r[1])).some((n) => /grant/.test(n)),
+          "bob does not see with whom it is shared",
+        );
+        t.false(r[2].ok, "bob cannot destroy alice's key");
+        t.regex(JSON.stringify(r[2]), /PERMISSION_DENIED|PermissionDenied/);
+        // Alice, through PyKMIP too, sees the grant as the custom attribute it is.
+        const mine = await runPykmipClient(target, pki, [{ op: "get_attributes", uid: id }], { client: "alice", kmipVersion });
+        t.is((unwrapResult(mine[0]) as Record<string, unknown>)["x-tessera-grant"], "CN=bob");
+      } finally {
+        alice.close();
+      }
+    },
+  );
+}
