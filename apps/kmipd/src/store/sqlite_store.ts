@@ -2,9 +2,11 @@
  * The embedded store: SQLite (node:sqlite) in the data directory, in WAL mode; an answered Create or
  * Register has had its WAL synced to disk, so it survives `kill -9` and power loss.
  *
- * Several threads of one process may open the same file (kmipd's `--threads`): they then share a
- * {@link SqliteShared} block, which serializes their write transactions without SQLite's sleeping busy handler
- * and tells each thread's read cache when another thread changed an object.
+ * Several threads of one process may open the same file (kmipd's `--threads`): they then share the memory block
+ * of {@link sqliteShared}, which serializes their write transactions without SQLite's sleeping busy handler, lets
+ * one WAL sync serve them all, and tells each thread's read cache when another thread changed an object. The
+ * audit log is a database of its own beside the objects (`<file>-audit.sqlite`); a thread of its own
+ * (checkpointer.ts) checkpoints both.
  * @module
  */
 import { type FileHandle, open } from "node:fs/promises";
