@@ -205,6 +205,17 @@ export async function benchKmip(
   const data = new Uint8Array(randomBytes(4096));
   const stops: (() => Promise<void>)[] = [];
   try {
+    // Each server gets its own key and pre-encoded requests first; then every cell is measured on each server in
+    // turn (kmipd, the floor, PyKMIP), so the servers compared in a cell see the machine in the same minute.
+    type Prepared = {
+      name: string;
+      port: number;
+      pid: number | undefined;
+      duration: number;
+      mode: string;
+      reqs: Map<string, { label: string; req: () => Uint8Array }>;
+    };
+    const prepared: Prepared[] = [];
     for (const target of [
       { name: "kmipd", port: kmipd.port, duration: durationMs, pid: kmipd.proc.pid },
       { name: "PyKMIP", port: py.port, duration: pyDuration, pid: py.pid },
@@ -227,54 +238,65 @@ export async function benchKmip(
         item("CryptographicAlgorithm", "AES"),
       ]);
       const iv = new Uint8Array(mode === "GCM" ? 12 : 16);
-      const reqs: Record<string, () => Uint8Array> = {
-        Get: (
-          (b) => () =>
-            b
-        )(request(version, "Get", [item("UniqueIdentifier", id)])),
-        [`Encrypt 4 KiB (AES-${mode})`]: (
-          (b) => () =>
-            b
-        )(request(version, "Encrypt", [item("UniqueIdentifier", id), cryptoParams, item("Data", data), item("IVCounterNonce", iv)])),
-        Create: (
-          (b) => () =>
-            b
-        )(
-          request(version, "Create", [
-            item("ObjectType", "SymmetricKey"),
-            ...client.attributes([
-              { name: "CryptographicAlgorithm", value: "AES" },
-              { name: "CryptographicLength", value: 256 },
-              { name: "CryptographicUsageMask", value: "Encrypt Decrypt" },
-            ]),
-          ]),
-        ),
-      };
+      const fixed = (b: Uint8Array) => () => b;
+      const reqs = new Map([
+        ["Get", { label: "Get", req: fixed(request(version, "Get", [item("UniqueIdentifier", id)])) }],
+        [
+          "Encrypt",
+          {
+            label: `Encrypt 4 KiB (AES-${mode})`,
+            req: fixed(request(version, "Encrypt", [item("UniqueIdentifier", id), cryptoParams, item("Data", data), item("IVCounterNonce", iv)])),
+          },
+        ],
+        [
+          "Create",
+          {
+            label: "Create",
+            req: fixed(
+              request(version, "Create", [
+                item("ObjectType", "SymmetricKey"),
+                ...client.attributes([
+                  { name: "CryptographicAlgorithm", value: "AES" },
+                  { name: "CryptographicLength", value: 256 },
+                  { name: "CryptographicUsageMask", value: "Encrypt Decrypt" },
+                ]),
+              ]),
+            ),
+          },
+        ],
+      ]);
       client.close();
+      prepared.push({ ...target, mode, reqs });
       // Beside kmipd, the round-trip floor: the same client against a server that answers with kmipd's recorded
-      // responses and does nothing else. Each floor cell runs right after kmipd's, so both see the same machine.
-      const floor = target.name === "kmipd" && !options.servers ? await startCannedServer(address, tls, Object.values(reqs), py.pki) : undefined;
-      if (floor) stops.push(floor.stop);
-      const measure = async (server: string, port: number, pid: number | undefined, operation: string, req: () => Uint8Array, n: number) => {
-        const r = await load({ host: "127.0.0.1", port }, tls, req, n, target.duration, pid);
-        results.push({
-          server,
-          operation,
-          connections: n,
-          opsPerSec: r.ops / r.seconds,
-          p50Ms: percentile(r.lat, 50),
-          p99Ms: percentile(r.lat, 99),
-          errors: r.errors,
-          serverCpuUs: r.serverCpuUs,
-          clientCpuUs: r.clientCpuUs,
-          note: mode === "CBC" && operation.startsWith("Encrypt") ? "no AES-GCM in PyKMIP" : undefined,
-        });
-      };
-      for (const [operation, req] of Object.entries(reqs)) {
-        if (!wanted(operation)) continue;
-        for (const n of levels) {
-          await measure(target.name, target.port, target.pid, operation, req, n);
-          if (floor) await measure("floor", floor.port, floor.pid, operation, req, n);
+      // responses and does nothing else.
+      if (target.name === "kmipd" && !options.servers) {
+        const floor = await startCannedServer(
+          address,
+          tls,
+          [...reqs.values()].map((r) => r.req),
+          py.pki,
+        );
+        stops.push(floor.stop);
+        prepared.push({ name: "floor", port: floor.port, pid: floor.pid, duration: durationMs, mode, reqs });
+      }
+    }
+    for (const operation of ["Get", "Encrypt", "Create"].filter(wanted)) {
+      for (const n of levels) {
+        for (const target of prepared) {
+          const { label, req } = target.reqs.get(operation)!;
+          const r = await load({ host: "127.0.0.1", port: target.port }, tls, req, n, target.duration, target.pid);
+          results.push({
+            server: target.name,
+            operation: label,
+            connections: n,
+            opsPerSec: r.ops / r.seconds,
+            p50Ms: percentile(r.lat, 50),
+            p99Ms: percentile(r.lat, 99),
+            errors: r.errors,
+            serverCpuUs: r.serverCpuUs,
+            clientCpuUs: r.clientCpuUs,
+            note: target.mode === "CBC" && operation === "Encrypt" ? "no AES-GCM in PyKMIP" : undefined,
+          });
         }
       }
     }
