@@ -131,6 +131,9 @@ test("a CBC stream holds back partial blocks, and an ended stream cannot be cont
   const again = await call(conn, V1_4, "Encrypt", [item("UniqueIdentifier", id), item("Data", new Uint8Array(1)), item("CorrelationValue", corr)]);
   t.is(again.resultStatus, RESULT_STATUS.OperationFailed);
   t.regex(again.resultMessage ?? "", /no Encrypt stream/);
+  t.is(enumName("ResultReason", again.resultReason!, V1_4), "InvalidField", "KMIP 1.x has no Invalid Correlation Value");
+  const again2 = await call(conn, V2_1, "Encrypt", [item("UniqueIdentifier", id), item("Data", new Uint8Array(1)), item("CorrelationValue", corr)]);
+  t.is(enumName("ResultReason", again2.resultReason!, V2_1), "InvalidCorrelationValue");
 });
 
 test("another client cannot continue a stream, even with its Correlation Value and access to the key", async (t) => {
@@ -145,7 +148,8 @@ test("another client cannot continue a stream, even with its Correlation Value a
   ]);
   const corr = bytes(start.payload, "CorrelationValue")!;
   const bob = await k.issueClient("bob-streams");
-  // Bob is granted nothing, so the key itself is already invisible to him; the stream is bound to alice anyway.
+  // The key is shared with bob: he may use it, but the stream is alice's.
+  await k.client(V2_1).addCustomAttribute(id, "tessera-grant", "CN=bob-streams");
   const other = await k.connect(bob);
   const r = await call(other, V2_1, "Encrypt", [
     item("UniqueIdentifier", id),
@@ -154,6 +158,14 @@ test("another client cannot continue a stream, even with its Correlation Value a
     item("FinalIndicator", true),
   ]);
   t.is(r.resultStatus, RESULT_STATUS.OperationFailed);
+  t.is(enumName("ResultReason", r.resultReason!, V2_1), "InvalidCorrelationValue", r.resultMessage);
+  const own = await call(other, V2_1, "Encrypt", [
+    item("UniqueIdentifier", id),
+    gcm(),
+    item("Data", new Uint8Array(16)),
+    item("IVCounterNonce", new Uint8Array(12)),
+  ]);
+  t.is(own.resultStatus, RESULT_STATUS.Success, "bob may use the key itself");
   // Alice's stream is untouched.
   const end = await call(conn, V2_1, "Encrypt", [item("UniqueIdentifier", id), item("CorrelationValue", corr), item("FinalIndicator", true)]);
   t.is(end.resultStatus, RESULT_STATUS.Success, end.resultMessage);

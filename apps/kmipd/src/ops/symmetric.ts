@@ -150,7 +150,8 @@ export function symmetric(ctx: OpContext, o: ManagedObject, p: SymmetricParams, 
     const key = Buffer.from(correlation).toString("hex");
     stream = streams.get(key);
     if (!stream || stream.identity !== ctx.identity || stream.objectId !== o.id || stream.decrypt !== decrypt)
-      throw new OperationError("InvalidField", `no ${op} stream of object ${o.id} has this Correlation Value (it ended, expired or is another's)`);
+      // Invalid Correlation Value in KMIP 2.x; 1.x clients get Invalid Field.
+      throw new OperationError("InvalidCorrelationValue", `no ${op} stream of object ${o.id} has this Correlation Value (it ended, expired or is another's)`);
     streams.delete(key);
     cipher = stream.cipher;
     aead = stream.aead;
