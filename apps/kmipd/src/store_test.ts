@@ -7,6 +7,7 @@ import { chown, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { item, struct } from "@tessera/kmip";
+import { ensureDebianPackages } from "@tessera/swtpm-testing";
 import { openPostgresStore } from "./store/postgres_store.ts";
 import { openSqliteStore } from "./store/sqlite_store.ts";
 import type { AuditEntry, Store, StoredObject } from "./store/store.ts";
@@ -49,15 +50,10 @@ async function startPostgres(): Promise<Postgres> {
   const isRoot = process.getuid?.() === 0;
   let bin = findPgBin();
   if (!bin) {
-    if (!isRoot)
-      throw new Error("PostgreSQL is not installed (/usr/lib/postgresql/*/bin/initdb missing) and this test is not root, so it cannot apt-get install it");
-    const r = spawnSync("apt-get", ["install", "-y", "postgresql"], {
-      encoding: "utf8",
-      timeout: 600_000,
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    });
+    // Installs as root, or fails saying what to install.
+    ensureDebianPackages(["postgresql"]);
     bin = findPgBin();
-    if (!bin) throw new Error(`apt-get install -y postgresql did not provide initdb (exit ${r.status}): ${(r.stderr ?? "").slice(-2000)}`);
+    if (!bin) throw new Error("the postgresql package is installed but /usr/lib/postgresql/*/bin/initdb is not there");
   }
   const dir = await tempDir("kmipd-pg-");
   const data = path.join(dir, "data");

@@ -8,6 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { ensureDebianPackages } from "@tessera/swtpm-testing";
 
 /** Absolute paths of the programs this package runs. */
 export const PYKMIP_BINARIES = {
@@ -50,22 +51,12 @@ function probeKmip(): { ok: true; version: string } | { ok: false; why: string }
   return { ok: true, version: r.stdout.trim() };
 }
 
-function aptGet(args: readonly string[]): string | undefined {
-  const r = spawnSync("apt-get", args, {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
-  if (r.error !== undefined) return `apt-get ${args.join(" ")} could not run: ${r.error.message}`;
-  if (r.status !== 0) return `apt-get ${args.join(" ")} exited with ${r.status ?? r.signal}`;
-  return undefined;
-}
-
 let cached: PykmipInstallation | undefined;
 
 /**
  * Checks that `/usr/bin/python3 -c 'import kmip'` works and that `openssl` exists. When PyKMIP is
- * missing and the process runs as root, runs `apt-get update` and
- * `apt-get install -y python3-pykmip` (output goes to this process' stdout/stderr) and checks again.
+ * missing, installs `python3-pykmip` with the harness' `ensureDebianPackages` (apt-get as root; otherwise an
+ * error saying what to install) and checks again.
  * The positive answer is cached for the life of the process.
  *
  * @returns the PyKMIP version and paths.
@@ -79,19 +70,10 @@ export function ensurePykmip(): PykmipInstallation {
   let probe = probeKmip();
   let installed = false;
   if (!probe.ok) {
-    const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-    if (!isRoot) {
-      throw new Error(`PyKMIP is missing: ${probe.why}. Not running as root, so not installing; run: sudo apt-get install -y ${PYKMIP_DEBIAN_PACKAGE}`);
-    }
-    const problems = [aptGet(["update"]), aptGet(["install", "-y", "--no-install-recommends", PYKMIP_DEBIAN_PACKAGE])].filter(
-      (p): p is string => p !== undefined,
-    );
+    // The one installer of the test harnesses: apt-get as root, or an error saying what to install.
+    ensureDebianPackages([PYKMIP_DEBIAN_PACKAGE]);
     probe = probeKmip();
-    if (!probe.ok) {
-      throw new Error(
-        `PyKMIP is missing after apt-get install -y ${PYKMIP_DEBIAN_PACKAGE}: ${probe.why}${problems.length > 0 ? ` [${problems.join("; ")}]` : ""}`,
-      );
-    }
+    if (!probe.ok) throw new Error(`PyKMIP is missing after installing ${PYKMIP_DEBIAN_PACKAGE}: ${probe.why}`);
     installed = true;
   }
   cached = { version: probe.version, python: PYKMIP_BINARIES.python, server: PYKMIP_BINARIES.server, installed };

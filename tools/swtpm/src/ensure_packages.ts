@@ -19,6 +19,7 @@ export const DEBIAN_PACKAGE_BINARIES: Readonly<Record<string, readonly string[]>
   "tpm2-tools": ["/usr/bin/tpm2_checkquote", "/usr/bin/tpm2_nvread", "/usr/bin/tpm2_createek"],
   socat: ["/usr/bin/socat"],
   openssl: ["/usr/bin/openssl"],
+  "python3-pykmip": ["/usr/bin/pykmip-server"],
 };
 
 /** The packages the swtpm harness needs: emulator, setup tools (swtpm_setup, swtpm_localca), tpm2-tools, socat. */
