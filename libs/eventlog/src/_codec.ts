@@ -92,6 +92,14 @@ export function need(r: Reader, n: number, what: string): void {
   throw new DecodeFault(r.pos, reason, r.end === r.buf.length ? "EVENTLOG_TRUNCATED" : "EVENTLOG_MALFORMED");
 }
 
+/** Takes the next `n` bytes (a copy), after checking they are there. */
+function take(r: Reader, n: number, what: string): Uint8Array {
+  need(r, n, what);
+  const v = r.buf.slice(r.pos, r.pos + n);
+  r.pos += n;
+  return v;
+}
+
 function ensure(w: Writer, n: number): void {
   if (w.pos + n <= w.buf.length) return;
   let size = Math.max(64, w.buf.length * 2);
@@ -187,10 +195,7 @@ export function bytes(name: string, length: number): Codec<Uint8Array> {
   return {
     name,
     read(r) {
-      need(r, length, name);
-      const v = r.buf.slice(r.pos, r.pos + length);
-      r.pos += length;
-      return v;
+      return take(r, length, name);
     },
     write(w, v) {
       if (!(v instanceof Uint8Array) || v.length !== length)
@@ -261,10 +266,7 @@ export function sized(name: string, lengthCodec: Codec<number>, max: number): Co
       const at = r.pos;
       const n = lengthCodec.read(r, s);
       if (n > max) oversized(r, `size ${n} exceeds the maximum of ${max}`, at);
-      need(r, n, name);
-      const v = r.buf.slice(r.pos, r.pos + n);
-      r.pos += n;
-      return v;
+      return take(r, n, name);
     },
     write(w, v, s) {
       if (!(v instanceof Uint8Array)) throw encodeError(name, "value is not a Uint8Array");
@@ -318,11 +320,7 @@ export function bytesOf(name: string, from: LengthFrom, max: number, unit = 1): 
   return {
     name,
     read(r, s) {
-      const n = lengthOf(r, from, s, Math.floor(max / unit), name) * unit;
-      need(r, n, name);
-      const v = r.buf.slice(r.pos, r.pos + n);
-      r.pos += n;
-      return v;
+      return take(r, lengthOf(r, from, s, Math.floor(max / unit), name) * unit, name);
     },
     write(w, v, s) {
       if (!(v instanceof Uint8Array)) throw encodeError(name, "value is not a Uint8Array");

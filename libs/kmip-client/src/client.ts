@@ -329,16 +329,7 @@ export class KmipClient {
     data: Uint8Array,
     options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tagLength?: number } = {},
   ): Promise<{ data: Uint8Array; iv?: Uint8Array; tag?: Uint8Array }> {
-    const p = await this.request(
-      "Encrypt",
-      [
-        item("UniqueIdentifier", id),
-        cryptoParams(options),
-        item("Data", data),
-        options.iv && item("IVCounterNonce", options.iv),
-        options.aad && item("AuthenticatedEncryptionAdditionalData", options.aad),
-      ].filter((x): x is Ttlv => !!x),
-    );
+    const p = await this.request("Encrypt", cipherPayload(id, data, options));
     return { data: bytes(p, "Data") ?? new Uint8Array(), iv: bytes(p, "IVCounterNonce") ?? options.iv, tag: bytes(p, "AuthenticatedEncryptionTag") };
   }
 
@@ -348,17 +339,7 @@ export class KmipClient {
     data: Uint8Array,
     options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tag?: Uint8Array; tagLength?: number } = {},
   ): Promise<Uint8Array> {
-    const p = await this.request(
-      "Decrypt",
-      [
-        item("UniqueIdentifier", id),
-        cryptoParams(options),
-        item("Data", data),
-        options.iv && item("IVCounterNonce", options.iv),
-        options.aad && item("AuthenticatedEncryptionAdditionalData", options.aad),
-        options.tag && item("AuthenticatedEncryptionTag", options.tag),
-      ].filter((x): x is Ttlv => !!x),
-    );
+    const p = await this.request("Decrypt", cipherPayload(id, data, options));
     return bytes(p, "Data") ?? new Uint8Array();
   }
 
@@ -378,6 +359,22 @@ function cryptoParams(o: { mode?: string; padding?: string; tagLength?: number }
     mode === "GCM" && item("TagLength", o.tagLength ?? 16),
     item("CryptographicAlgorithm", "AES"),
   ]);
+}
+
+/** The request payload of Encrypt and Decrypt: key, parameters, data, IV, AAD and (to decrypt) the tag. */
+function cipherPayload(
+  id: string,
+  data: Uint8Array,
+  options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tag?: Uint8Array; tagLength?: number },
+): Ttlv[] {
+  return [
+    item("UniqueIdentifier", id),
+    cryptoParams(options),
+    item("Data", data),
+    options.iv && item("IVCounterNonce", options.iv),
+    options.aad && item("AuthenticatedEncryptionAdditionalData", options.aad),
+    options.tag && item("AuthenticatedEncryptionTag", options.tag),
+  ].filter((x): x is Ttlv => !!x);
 }
 
 function uid(p: Ttlv): string {
