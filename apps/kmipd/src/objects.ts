@@ -88,13 +88,30 @@ export function digestAttr(material: Uint8Array, keyFormat: string): Ttlv {
   ]);
 }
 
+/**
+ * The attributes the server keeps on every object: identity, type, state, the lifecycle's dates and reasons, and
+ * the digest. A client never sets them, and a Re-key does not carry them over.
+ */
+export const SERVER_SET: ReadonlySet<string> = new Set([
+  "UniqueIdentifier",
+  "ObjectType",
+  "State",
+  "InitialDate",
+  "LastChangeDate",
+  "Digest",
+  "DestroyDate",
+  "CompromiseDate",
+  "CompromiseOccurrenceDate",
+  "RevocationReason",
+]);
+
 /** A new object owned by the caller, with the server-set attributes (id, type, state, dates, digest). */
 export function newObject(ctx: OpContext, objectType: number, clientAttrs: Attr[], material: Uint8Array, keyFormat: string): ManagedObject {
   const now = ctx.now();
   const id = uuidV7(now.getTime());
   const o: ManagedObject = { id, owner: ctx.identity, objectType, state: STATE.PreActive, attrs: [], material };
   for (const a of clientAttrs) {
-    if (["UniqueIdentifier", "ObjectType", "State", "InitialDate", "LastChangeDate", "Digest", "DestroyDate", "CompromiseDate"].includes(a.name)) {
+    if (SERVER_SET.has(a.name)) {
       throw new OperationError("AttributeReadOnly", `${a.name} is set by the server`);
     }
   }

@@ -7,21 +7,12 @@ import { attributeTagName, child, enumeration, enumName, int, tagName, text, typ
 import { type Attr, attributeItems, isCustomName, parseOneAttribute, sameAttributeValue, vendorAttributeName } from "../attributes.ts";
 import type { Handler } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { idItem, loadOwnObject, type ManagedObject, saveObject, STATE, touch } from "../objects.ts";
+import { idItem, loadOwnObject, type ManagedObject, saveObject, SERVER_SET, STATE, touch } from "../objects.ts";
 import { CERTIFICATE_ATTRIBUTE_NAMES } from "../certificate_attributes.ts";
 
-/** Attributes only the server sets. */
+/** Attributes only the server sets: those of every object, and those fixed by the object's value. */
 const READ_ONLY = new Set([
-  "UniqueIdentifier",
-  "ObjectType",
-  "State",
-  "InitialDate",
-  "LastChangeDate",
-  "Digest",
-  "DestroyDate",
-  "CompromiseDate",
-  "CompromiseOccurrenceDate",
-  "RevocationReason",
+  ...SERVER_SET,
   "CryptographicAlgorithm",
   "CryptographicLength",
   "Fresh",

@@ -20,6 +20,7 @@ import {
   newObject,
   OBJECT_TYPE,
   saveObject,
+  SERVER_SET,
   setAttr,
   STATE,
   touch,
@@ -217,16 +218,7 @@ export type { OpContext };
 
 /** Attributes a Re-key does not carry over: the server sets them anew or they belong to the old key only. */
 const NOT_CARRIED = new Set([
-  "UniqueIdentifier",
-  "ObjectType",
-  "State",
-  "InitialDate",
-  "LastChangeDate",
-  "Digest",
-  "DestroyDate",
-  "CompromiseDate",
-  "CompromiseOccurrenceDate",
-  "RevocationReason",
+  ...SERVER_SET,
   "ActivationDate",
   "DeactivationDate",
   "Link",
