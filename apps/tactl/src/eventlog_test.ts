@@ -10,16 +10,9 @@ import path from "node:path";
 import { defaultHostImage, makeTestSecureBootPki, withKernel } from "@tessera/boot";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { fixturesRoot } from "@tessera/fixtures";
-import { run } from "./cli.ts";
+import { tactl } from "./_test_support.ts";
 
 const FIXTURES = fixturesRoot();
-
-async function tactl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await run(argv, { stdout: (s) => (out += s), stderr: (s) => (err += s) });
-  return { code, out, err };
-}
 
 let dir: string;
 test.before(async () => {

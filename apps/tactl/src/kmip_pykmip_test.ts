@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { type PykmipServer, startPykmipServer } from "@tessera/pykmip-testing";
-import { run } from "./cli.ts";
+import { tactl } from "./_test_support.ts";
 
 let py: PykmipServer;
 let dir: string;
@@ -23,13 +23,6 @@ test.after.always(async () => {
   await py?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-async function tactl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await run(argv, { stdout: (s) => (out += s), stderr: (s) => (err += s) });
-  return { code, out, err };
-}
 
 for (const version of ["1.2", "1.4"]) {
   test.serial(`tactl kmip against the PyKMIP server (KMIP ${version})`, async (t) => {

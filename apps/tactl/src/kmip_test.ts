@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { issueCertificate } from "@tessera/pki";
-import { run } from "./cli.ts";
+import { tactl } from "./_test_support.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 let proc: ChildProcess;
@@ -40,13 +40,6 @@ test.after.always(async () => {
   proc?.kill("SIGTERM");
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-async function tactl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await run(argv, { stdout: (s) => (out += s), stderr: (s) => (err += s) });
-  return { code, out, err };
-}
 
 for (const version of ["1.4", "2.1"]) {
   test.serial(`the whole key lifecycle through tactl kmip (KMIP ${version})`, async (t) => {

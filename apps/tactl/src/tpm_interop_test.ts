@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { toHex } from "@tessera/tpm2";
-import { run } from "./cli.ts";
+import { tactl } from "./_test_support.ts";
 
 let sw: SwtpmInstance;
 let dir: string;
@@ -22,13 +22,6 @@ test.after.always(async () => {
   await sw?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-async function tactl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await run(argv, { stdout: (s) => (out += s), stderr: (s) => (err += s) });
-  return { code, out, err };
-}
 
 /**
  * Runs a tpm2-tools command; fails loudly when it is missing or fails. swtpm has no resource manager, so
