@@ -143,6 +143,8 @@ export function symmetric(ctx: OpContext, o: ManagedObject, p: SymmetricParams, 
   const init = bool(payload, "InitIndicator") === true;
   const final = bool(payload, "FinalIndicator") === true;
   let stream: Stream | undefined;
+  /** An IV the server chose: given back to the client, which needs it to decrypt. */
+  let generatedIv: Uint8Array | undefined;
   let cipher: Cipher | Decipher;
   let aead: boolean;
   if (correlation) {
@@ -164,10 +166,9 @@ export function symmetric(ctx: OpContext, o: ManagedObject, p: SymmetricParams, 
       return [idItem(o), item("Data", concat(w.update(data), w.final()))];
     }
     let iv = bytes(payload, "IVCounterNonce");
-    const generated = !iv && c.ivLen > 0 && !decrypt;
     if (c.ivLen > 0 && !iv) {
       if (decrypt) throw new OperationError("InvalidMessage", "Decrypt needs the IVCounterNonce");
-      iv = new Uint8Array(randomBytes(c.name === "chacha20" ? 12 : c.ivLen));
+      iv = generatedIv = new Uint8Array(randomBytes(c.name === "chacha20" ? 12 : c.ivLen));
     }
     const ivFor = c.ivLen > 0 ? (c.iv ? c.iv(iv!) : iv!) : null;
     aead = c.aead;
@@ -185,15 +186,17 @@ export function symmetric(ctx: OpContext, o: ManagedObject, p: SymmetricParams, 
       cipher = decrypt ? createDecipheriv(c.name, secretKeyOf(o), ivFor) : createCipheriv(c.name, secretKeyOf(o), ivFor);
       if ((p.mode ?? "CBC") === "CBC" || p.mode === "ECB") cipher.setAutoPadding(p.padding === "PKCS5");
     }
-    if (generated) {
-      // Given back to the client, which needs it to decrypt.
-      const out = one(cipher, aead, decrypt, payload, data, init && !final);
-      return [idItem(o), ...out.slice(0, 1), item("IVCounterNonce", iv!), ...out.slice(1), ...continued(ctx, o, cipher, aead, decrypt, init && !final, now)];
-    }
   }
   const streaming = (init || stream !== undefined) && !final;
   const out = one(cipher, aead, decrypt, payload, data, streaming, stream !== undefined);
-  return [idItem(o), ...out, ...continued(ctx, o, cipher, aead, decrypt, streaming, now, correlation)];
+  // The response's order: Data, IV/Counter/Nonce, Correlation Value, Authenticated Encryption Tag.
+  return [
+    idItem(o),
+    out.data,
+    generatedIv ? item("IVCounterNonce", generatedIv) : undefined,
+    ...continued(ctx, o, cipher, aead, decrypt, streaming, now, correlation),
+    out.tag,
+  ].filter((x): x is Ttlv => x !== undefined);
 }
 
 /**
@@ -201,18 +204,27 @@ export function symmetric(ctx: OpContext, o: ManagedObject, p: SymmetricParams, 
  * step of a stream that has no output (a block cipher waiting for a whole block; the end of a stream) carries
  * no Data.
  */
-function one(cipher: Cipher | Decipher, aead: boolean, decrypt: boolean, payload: Ttlv | undefined, data: Uint8Array, goesOn: boolean, ending = false): Ttlv[] {
+function one(
+  cipher: Cipher | Decipher,
+  aead: boolean,
+  decrypt: boolean,
+  payload: Ttlv | undefined,
+  data: Uint8Array,
+  goesOn: boolean,
+  ending: boolean,
+): { data?: Ttlv; tag?: Ttlv } {
   if (!goesOn && aead && decrypt) {
     const tag = bytes(payload, "AuthenticatedEncryptionTag");
     if (!tag) throw new OperationError("InvalidField", "an authenticated decryption needs the AuthenticatedEncryptionTag");
     (cipher as Decipher & { setAuthTag(t: Uint8Array): void }).setAuthTag(tag);
   }
   const body = cipher.update(data);
-  if (goesOn) return body.length > 0 ? [item("Data", new Uint8Array(body))] : [];
+  if (goesOn) return { data: body.length > 0 ? item("Data", new Uint8Array(body)) : undefined };
   const all = concat(body, cipher.final());
-  const out: Ttlv[] = all.length > 0 || !ending ? [item("Data", all)] : [];
-  if (aead && !decrypt) out.push(item("AuthenticatedEncryptionTag", new Uint8Array((cipher as Cipher & { getAuthTag(): Buffer }).getAuthTag())));
-  return out;
+  return {
+    data: all.length > 0 || !ending ? item("Data", all) : undefined,
+    tag: aead && !decrypt ? item("AuthenticatedEncryptionTag", new Uint8Array((cipher as Cipher & { getAuthTag(): Buffer }).getAuthTag())) : undefined,
+  };
 }
 
 /**

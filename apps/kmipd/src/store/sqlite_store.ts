@@ -126,7 +126,7 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
   const db = new DatabaseSync(file);
   const mode = (db.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode?: string } | undefined)?.journal_mode;
   // In WAL mode, commits are made durable by syncing the WAL asynchronously (see flush); otherwise synchronously.
-  const asyncSync = mode === "wal" && file !== ":memory:";
+  const asyncSync = mode === "wal";
   db.exec(asyncSync ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
   db.exec(`
     PRAGMA busy_timeout = 5000;
