@@ -14,6 +14,7 @@ import { ensureLocalTls, readPem } from "./tls_bootstrap.ts";
 import type { AuditEntry } from "./store/store.ts";
 
 export { handleMessage } from "./dispatch.ts";
+export { type KmipdProcess, spawnKmipd } from "./spawn.ts";
 export { loadConfig, type KmipdConfig } from "./config.ts";
 export { CLAIMED_PROFILES, profileName } from "./ops/discover.ts";
 

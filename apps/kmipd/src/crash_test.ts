@@ -1,29 +1,17 @@
 import test from "ava";
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { item, RESULT_STATUS, struct, text, TTLV_TYPE } from "@tessera/kmip";
 import { type ClientTls, KmipClient, KmipConnection } from "@tessera/kmip-client";
-import { loadConfig, startKmipd } from "./app.ts";
+import { type KmipdProcess, loadConfig, spawnKmipd as spawnKmipdProcess, startKmipd } from "./app.ts";
 import { aesGcmKeyring } from "./master_key.ts";
 import { startServer } from "./server.ts";
 import { openSqliteStore } from "./store/sqlite_store.ts";
 import type { Store } from "./store/store.ts";
-import { exchange, freePort, rawRequest, tempDir, V1_4, waitFor } from "./_test_support.ts";
+import { exchange, rawRequest, tempDir, V1_4, waitFor } from "./_test_support.ts";
 
-const MAIN = path.join(import.meta.dirname, "main.ts");
-
-interface Child {
-  proc: ChildProcess;
-  port: number;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  running: () => boolean;
-}
-
-const children: Child[] = [];
+const children: KmipdProcess[] = [];
 const dirs: string[] = [];
 
 test.after.always(async () => {
@@ -31,35 +19,11 @@ test.after.always(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-/** Starts `node main.ts` as a child process and waits until it listens. */
-async function spawnKmipd(dataDir: string): Promise<Child> {
-  const port = await freePort();
+/** Starts `node main.ts` on `dataDir` as a child process and waits until it listens. */
+async function spawnKmipd(dataDir: string): Promise<KmipdProcess> {
   // Two serving threads whatever the machine: a write answered by either must survive.
-  const proc = spawn(process.execPath, [MAIN, "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, "--threads", "2"], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, KMIPD_DATABASE: undefined, KMIPD_LISTEN: undefined },
-  });
-  let out = "";
-  let err = "";
-  let alive = true;
-  proc.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.once("exit", (code, signal) => {
-      alive = false;
-      resolve({ code, signal });
-    }),
-  );
-  const c: Child = { proc, port, stdout: () => out, stderr: () => err, exited, running: () => alive };
+  const c = await spawnKmipdProcess(["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--threads", "2"]);
   children.push(c);
-  await waitFor(
-    () => {
-      if (!alive) throw new Error(`kmipd exited before listening:\n${err}\n${out}`);
-      return out.includes("kmipd listening") || err.includes("kmipd: listening on");
-    },
-    20_000,
-    "kmipd to listen",
-  );
   return c;
 }
 

@@ -4,7 +4,7 @@
  * machine in the same run, with the same TLS material, the same pre-encoded requests and the same client.
  * @module
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,9 +12,8 @@ import os from "node:os";
 import path from "node:path";
 import { decodeResponse, decodeTtlv, encodeRequest, encodeTtlv, enumValue, item, type KmipVersion, struct, type Ttlv } from "@tessera/kmip";
 import { type ClientTls, KmipClient, KmipConnection } from "@tessera/kmip-client";
+import { spawnKmipd } from "@tessera/kmipd";
 import { startPykmipServer } from "@tessera/pykmip-testing";
-
-const ROOT = path.resolve(import.meta.dirname, "../../..");
 
 /** One measured cell. */
 export interface KmipResult {
@@ -101,48 +100,6 @@ async function load(
   };
 }
 
-async function startKmipdProcess(
-  dir: string,
-  tlsFiles: { cert: string; key: string; ca: string },
-  nodeArgs: string[] = [],
-): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(
-    process.execPath,
-    [
-      ...nodeArgs,
-      path.join(ROOT, "apps/kmipd/src/main.ts"),
-      "--listen",
-      "127.0.0.1:0",
-      "--data-dir",
-      dir,
-      "--tls-cert",
-      tlsFiles.cert,
-      "--tls-key",
-      tlsFiles.key,
-      "--client-ca",
-      tlsFiles.ca,
-      "--log-level",
-      "warn",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`kmipd did not start: ${out}`)), 20_000);
-    const on = (c: Buffer) => {
-      out += c.toString();
-      const m = /kmipd: listening on [^\s]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    };
-    proc.stderr!.on("data", on);
-    proc.once("exit", (code) => reject(new Error(`kmipd exited ${code}: ${out}`)));
-  });
-  return { proc, port };
-}
-
 /**
  * Records the response `server` gives to each request, then starts canned_server.ts answering with them.
  */
@@ -197,7 +154,23 @@ export async function benchKmip(
   const results: KmipResult[] = [];
   const py = await startPykmipServer({ loggingLevel: "ERROR" });
   const dir = await mkdtemp(path.join(os.tmpdir(), "bench-kmipd-"));
-  const kmipd = await startKmipdProcess(dir, { cert: py.pki.server.certPath, key: py.pki.server.keyPath, ca: py.pki.ca.certPath }, options.kmipdNodeArgs);
+  const kmipd = await spawnKmipd(
+    [
+      "--listen",
+      "127.0.0.1:0",
+      "--data-dir",
+      dir,
+      "--tls-cert",
+      py.pki.server.certPath,
+      "--tls-key",
+      py.pki.server.keyPath,
+      "--client-ca",
+      py.pki.ca.certPath,
+      "--log-level",
+      "warn",
+    ],
+    { nodeArgs: options.kmipdNodeArgs },
+  );
   const alice = py.pki.clients.alice;
   const tls: ClientTls = { cert: alice.certPem, key: alice.keyPem, ca: py.pki.ca.certPem, servername: "localhost" };
   // KMIP 1.4: both servers answer it, and PyKMIP sends GCM tags only from 1.4 on.
@@ -302,9 +275,8 @@ export async function benchKmip(
     }
   } finally {
     for (const stop of stops) await stop();
-    const exited = new Promise((r) => kmipd.proc.once("exit", r));
     kmipd.proc.kill("SIGTERM");
-    await exited;
+    await kmipd.exited;
     await py.stop();
     await rm(dir, { recursive: true, force: true });
   }

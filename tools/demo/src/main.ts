@@ -9,12 +9,13 @@
  * Exits non-zero if any step fails.
  * @module
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes, X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { defaultHostImage, makeTestSecureBootPki } from "@tessera/boot";
+import { spawnKmipd } from "@tessera/kmipd";
 import { startSwtpm } from "@tessera/swtpm-testing";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
@@ -120,21 +121,9 @@ try {
   tactl(["eventlog", "verify", path.join(work, "boot.log"), "--pcrs", path.join(q, "pcrs.json")]);
 
   step("A key kept by kmipd, the embedded KMIP server (mutual TLS, SQLite, keys wrapped at rest)");
-  const kmipd = spawn(
-    process.execPath,
-    [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", path.join(work, "kmipd"), "--log-level", "warn"],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+  const kmipd = await spawnKmipd(["--listen", "127.0.0.1:0", "--data-dir", path.join(work, "kmipd"), "--log-level", "warn"]);
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      let err = "";
-      kmipd.stderr!.on("data", (c: Buffer) => {
-        err += c.toString();
-        const m = /kmipd: listening on [^\s]+:(\d+)/.exec(err);
-        if (m) resolve(Number(m[1]));
-      });
-      kmipd.once("exit", (code) => reject(new Error(`kmipd exited ${code}: ${err}`)));
-    });
+    const port = kmipd.port;
     const tls = path.join(work, "kmipd", "tls");
     const K = [
       "--server",
@@ -154,7 +143,7 @@ try {
     if ((await readFile(path.join(work, "secret.out"), "utf8")) !== "vTPM state for an attested host")
       throw new Error("kmip decrypt did not give back the plaintext");
   } finally {
-    kmipd.kill("SIGTERM");
+    kmipd.proc.kill("SIGTERM");
   }
 
   process.stdout.write(
