@@ -282,31 +282,23 @@ test.serial("after a timeout the transport reconnects and the next command gets 
   }
 });
 
-test.serial("a server that answers with an oversized header → TSS_IO", async (t) => {
-  t.timeout(10_000);
-  const fake = await fakeTpm((s) => s.write(header(0x7fffffff)));
-  try {
-    const tpm = Tpm.open(fake.tcti, { timeoutMs: 5000 });
-    const e = await rejectsTss(t, tpm.getRandom(8), "TSS_IO");
-    t.regex(e.message, /impossible size/);
-    await tpm.close();
-  } finally {
-    await fake.close();
-  }
-});
-
-test.serial("a server that answers with a header shorter than a header → TSS_IO", async (t) => {
-  t.timeout(10_000);
-  const fake = await fakeTpm((s) => s.write(header(6)));
-  try {
-    const tpm = Tpm.open(fake.tcti, { timeoutMs: 5000 });
-    const e = await rejectsTss(t, tpm.getRandom(8), "TSS_IO");
-    t.regex(e.message, /impossible size/);
-    await tpm.close();
-  } finally {
-    await fake.close();
-  }
-});
+for (const [what, size] of [
+  ["an oversized header", 0x7fffffff],
+  ["a header shorter than a header", 6],
+] as const) {
+  test.serial(`a server that answers with ${what} → TSS_IO`, async (t) => {
+    t.timeout(10_000);
+    const fake = await fakeTpm((s) => s.write(header(size)));
+    try {
+      const tpm = Tpm.open(fake.tcti, { timeoutMs: 5000 });
+      const e = await rejectsTss(t, tpm.getRandom(8), "TSS_IO");
+      t.regex(e.message, /impossible size/);
+      await tpm.close();
+    } finally {
+      await fake.close();
+    }
+  });
+}
 
 test.serial("a server that answers garbage (an HTTP reply) → TSS_IO, then recovers on a new connection", async (t) => {
   t.timeout(10_000);
