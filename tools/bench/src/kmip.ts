@@ -145,6 +145,8 @@ export async function benchKmip(
     servers?: string[];
     /** Extra Node.js options for the kmipd process (e.g. `--cpu-prof`). */
     kmipdNodeArgs?: string[];
+    /** Extra kmipd options (e.g. `--threads 2`). */
+    kmipdArgs?: string[];
   } = {},
 ): Promise<KmipResult[]> {
   const durationMs = options.durationMs ?? 3000;
@@ -168,6 +170,7 @@ export async function benchKmip(
       py.pki.ca.certPath,
       "--log-level",
       "warn",
+      ...(options.kmipdArgs ?? []),
     ],
     { nodeArgs: options.kmipdNodeArgs },
   );

@@ -13,11 +13,12 @@ const { values } = parseArgs({
   options: {
     suite: { type: "string", default: "tpm,kmip,eventlog" },
     seconds: { type: "string", default: "3" },
-    // KMIP suite only: a subset of operations, connection counts and servers, and Node options for kmipd.
+    // KMIP suite only: a subset of operations, connection counts and servers, Node options and options for kmipd.
     ops: { type: "string" },
     connections: { type: "string" },
     servers: { type: "string" },
     "kmipd-node-args": { type: "string" },
+    "kmipd-args": { type: "string" },
   },
 });
 const list = (v: string | undefined) => (v ? v.split(",").filter(Boolean) : undefined);
@@ -34,6 +35,7 @@ if (suites.has("kmip"))
         connections: list(values.connections)?.map(Number),
         servers: list(values.servers),
         kmipdNodeArgs: list(values["kmipd-node-args"]),
+        kmipdArgs: list(values["kmipd-args"]),
       }),
     )}\n`,
   );
