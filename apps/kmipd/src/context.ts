@@ -20,6 +20,11 @@ export interface OpContext {
   objectIds: string[];
   /** Steps that undo this batch's writes, newest last (Batch Error Continuation Option Undo). */
   undo: (() => Promise<void>)[];
+  /**
+   * Holds object `id` against changes by other requests until this request message has been answered (its
+   * writes durable, an Undo done). Every read-modify-write of an object takes it before the read.
+   */
+  lock(id: string): Promise<void>;
 }
 
 /** An operation handler: request payload in, response payload children out. Throws OperationError. */

@@ -33,7 +33,11 @@ import { get, getAttributeList, getAttributes } from "./ops/get.ts";
 import { activate, destroy, revoke } from "./ops/lifecycle.ts";
 import { locate } from "./ops/locate.ts";
 import { check, interop, log } from "./ops/misc.ts";
+import { ObjectBusyError } from "./store/object_locks.ts";
 import type { AuditEntry, Store } from "./store/store.ts";
+
+/** How long a request waits for other requests changing the same object before it fails. */
+const LOCK_WAIT_MS = 10_000;
 
 const HANDLERS: Record<string, Handler> = {
   DiscoverVersions: discoverVersions,
@@ -183,62 +187,77 @@ async function handle(deps: DispatchDeps, identity: string, bytes: Uint8Array): 
     request.header.batchErrorContinuationOption === undefined ? "Stop" : enumName("BatchErrorContinuationOption", request.header.batchErrorContinuationOption);
   const stopOnError = continuation !== "Continue";
   const undo: (() => Promise<void>)[] = [];
+  // Objects this message holds (ctx.lock), released once its writes are durable and any Undo is done.
+  const held = new Map<string, () => void>();
+  const lock = async (id: string): Promise<void> => {
+    if (held.has(id)) return;
+    try {
+      held.set(id, await deps.store.lock(id, LOCK_WAIT_MS));
+    } catch (e) {
+      if (e instanceof ObjectBusyError) throw new OperationError("GeneralFailure", e.message);
+      throw e;
+    }
+  };
   const items: ResponseBatchItem[] = [];
   const audit: AuditEntry[] = [];
   let idPlaceholder: string | undefined;
   let failed = false;
-  for (const b of request.items) {
-    const op = byValue.get(b.operation);
-    const opName = op?.name ?? enumName("Operation", b.operation, version);
-    if (failed && stopOnError) {
-      items.push({
-        operation: b.operation,
-        uniqueBatchItemId: b.uniqueBatchItemId,
-        resultStatus: RESULT_STATUS.OperationFailed,
-        resultReason: reasonValue("OperationCanceledByRequester", version),
-        resultMessage: "not run: an earlier batch item failed",
-      });
-      audit.push({ at: now().getTime(), identity, operation: opName, objectId: null, result: "OperationFailed OperationCanceledByRequester (not run)" });
-      continue;
+  try {
+    for (const b of request.items) {
+      const op = byValue.get(b.operation);
+      const opName = op?.name ?? enumName("Operation", b.operation, version);
+      if (failed && stopOnError) {
+        items.push({
+          operation: b.operation,
+          uniqueBatchItemId: b.uniqueBatchItemId,
+          resultStatus: RESULT_STATUS.OperationFailed,
+          resultReason: reasonValue("OperationCanceledByRequester", version),
+          resultMessage: "not run: an earlier batch item failed",
+        });
+        audit.push({ at: now().getTime(), identity, operation: opName, objectId: null, result: "OperationFailed OperationCanceledByRequester (not run)" });
+        continue;
+      }
+      const ctx: OpContext = { identity, version, store: deps.store, keyring: deps.keyring, now, idPlaceholder, objectIds: [], undo, lock };
+      try {
+        if (!op) throw new OperationError("OperationNotSupported", `${opName} is not supported by this server`);
+        const out = await op.handler(ctx, b.payload);
+        const payload: Ttlv = { tag: 0x42007c, type: TTLV_TYPE.Structure, value: out };
+        const uid = out.find((x) => x.tag === 0x420094 && x.type === TTLV_TYPE.TextString) ?? out.find((x) => x.tag === 0x420066);
+        idPlaceholder = uid && uid.type === TTLV_TYPE.TextString ? uid.value : (ctx.objectIds[0] ?? idPlaceholder);
+        items.push({ operation: b.operation, uniqueBatchItemId: b.uniqueBatchItemId, resultStatus: RESULT_STATUS.Success, payload });
+        audit.push({ at: now().getTime(), identity, operation: opName, objectId: idPlaceholder ?? null, result: "Success" });
+      } catch (e) {
+        failed = true;
+        const reason =
+          e instanceof OperationError ? e.reason : e instanceof KmipFieldError ? (e.reason === "MissingData" ? "InvalidField" : e.reason) : "GeneralFailure";
+        const message = e instanceof OperationError || e instanceof KmipFieldError ? e.message : `internal error: ${(e as Error).message}`;
+        items.push({
+          operation: b.operation,
+          uniqueBatchItemId: b.uniqueBatchItemId,
+          resultStatus: RESULT_STATUS.OperationFailed,
+          resultReason: reasonValue(reason, version),
+          resultMessage: message,
+        });
+        const u = child(b.payload, "UniqueIdentifier");
+        audit.push({
+          at: now().getTime(),
+          identity,
+          operation: opName,
+          objectId: u?.type === TTLV_TYPE.TextString ? u.value : (idPlaceholder ?? null),
+          result: `OperationFailed ${reason}`,
+        });
+      }
     }
-    const ctx: OpContext = { identity, version, store: deps.store, keyring: deps.keyring, now, idPlaceholder, objectIds: [], undo };
-    try {
-      if (!op) throw new OperationError("OperationNotSupported", `${opName} is not supported by this server`);
-      const out = await op.handler(ctx, b.payload);
-      const payload: Ttlv = { tag: 0x42007c, type: TTLV_TYPE.Structure, value: out };
-      const uid = out.find((x) => x.tag === 0x420094 && x.type === TTLV_TYPE.TextString) ?? out.find((x) => x.tag === 0x420066);
-      idPlaceholder = uid && uid.type === TTLV_TYPE.TextString ? uid.value : (ctx.objectIds[0] ?? idPlaceholder);
-      items.push({ operation: b.operation, uniqueBatchItemId: b.uniqueBatchItemId, resultStatus: RESULT_STATUS.Success, payload });
-      audit.push({ at: now().getTime(), identity, operation: opName, objectId: idPlaceholder ?? null, result: "Success" });
-    } catch (e) {
-      failed = true;
-      const reason =
-        e instanceof OperationError ? e.reason : e instanceof KmipFieldError ? (e.reason === "MissingData" ? "InvalidField" : e.reason) : "GeneralFailure";
-      const message = e instanceof OperationError || e instanceof KmipFieldError ? e.message : `internal error: ${(e as Error).message}`;
-      items.push({
-        operation: b.operation,
-        uniqueBatchItemId: b.uniqueBatchItemId,
-        resultStatus: RESULT_STATUS.OperationFailed,
-        resultReason: reasonValue(reason, version),
-        resultMessage: message,
-      });
-      const u = child(b.payload, "UniqueIdentifier");
-      audit.push({
-        at: now().getTime(),
-        identity,
-        operation: opName,
-        objectId: u?.type === TTLV_TYPE.TextString ? u.value : (idPlaceholder ?? null),
-        result: `OperationFailed ${reason}`,
-      });
+    // Undo: a failure rolls back what the earlier items of the batch wrote, newest first, and reports them undone.
+    if (failed && continuation === "Undo") {
+      for (const step of undo.reverse()) await step();
+      for (const it of items) {
+        if (it.resultStatus === RESULT_STATUS.Success) it.resultStatus = RESULT_STATUS.OperationUndone;
+      }
+      audit.push({ at: now().getTime(), identity, operation: "(batch)", objectId: null, result: `OperationUndone ${undo.length} write(s)` });
     }
-  }
-  // Undo: a failure rolls back what the earlier items of the batch wrote, newest first, and reports them undone.
-  if (failed && continuation === "Undo") {
-    for (const step of undo.reverse()) await step();
-    for (const it of items) {
-      if (it.resultStatus === RESULT_STATUS.Success) it.resultStatus = RESULT_STATUS.OperationUndone;
-    }
-    audit.push({ at: now().getTime(), identity, operation: "(batch)", objectId: null, result: `OperationUndone ${undo.length} write(s)` });
+  } finally {
+    for (const release of held.values()) release();
   }
   // The audit log must not turn a completed operation into a failure the client would retry; a failed audit
   // write is reported (and the records still reach the process log) instead.

@@ -309,7 +309,7 @@ function grantsOf(o: ManagedObject): string[] {
  * identity it is only shared with gets Permission Denied.
  */
 export async function loadOwnObject(ctx: OpContext, payload: Ttlv | undefined): Promise<ManagedObject> {
-  const o = await loadObject(ctx, payload);
+  const o = await loadObjectForUpdate(ctx, payload);
   if (o.owner !== ctx.identity) throw new OperationError("PermissionDenied", `object ${o.id} is shared with ${ctx.identity}, who may use it but not change it`);
   return o;
 }
@@ -323,6 +323,17 @@ export async function loadObject(ctx: OpContext, payload: Ttlv | undefined): Pro
   const s = await ctx.store.get(id);
   if (!s || !mayAccess(ctx.identity, s)) throw new OperationError("ObjectNotFound", `no object ${id}`);
   return fromStored(ctx, s);
+}
+
+/**
+ * Loads the object a request names to change it: the request holds the object (ctx.lock) from before this read
+ * until it has been answered, so no other request changes it in between. Access is checked before the object is
+ * held, so a caller cannot learn from waiting that an object it may not see exists.
+ */
+export async function loadObjectForUpdate(ctx: OpContext, payload: Ttlv | undefined): Promise<ManagedObject> {
+  const id = (await loadObject(ctx, payload)).id;
+  await ctx.lock(id);
+  return loadObject(ctx, payload);
 }
 
 /** The UniqueIdentifier response item. */

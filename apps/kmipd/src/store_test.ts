@@ -9,7 +9,8 @@ import pg from "pg";
 import { item, struct } from "@tessera/kmip";
 import { ensureDebianPackages } from "@tessera/swtpm-testing";
 import { openPostgresStore } from "./store/postgres_store.ts";
-import { openSqliteStore } from "./store/sqlite_store.ts";
+import { ObjectBusyError } from "./store/object_locks.ts";
+import { openSqliteStore, releaseObjectLocksOf, sqliteShared } from "./store/sqlite_store.ts";
 import type { AuditEntry, Store, StoredObject } from "./store/store.ts";
 import { freePort, startTestKmipd, tempDir, V1_4, V2_1, waitFor, storedObject } from "./_test_support.ts";
 
@@ -144,6 +145,10 @@ interface Opened {
   store: Store;
   /** Opens the same database again (after `store.close()`). */
   reopen(): Promise<Store>;
+  /** Opens the same database beside `store`, as another serving thread (SQLite) or process (PostgreSQL) does. */
+  another(): Promise<Store>;
+  /** SQLite: the memory its threads share. */
+  shared?: SharedArrayBuffer;
 }
 
 const BACKENDS: { name: string; open(t: ExecutionContext): Promise<Opened> }[] = [
@@ -153,7 +158,13 @@ const BACKENDS: { name: string; open(t: ExecutionContext): Promise<Opened> }[] =
       const dir = await tempDir();
       sqliteDirs.push(dir);
       const file = path.join(dir, "store.sqlite");
-      return { store: openSqliteStore(file), reopen: async () => openSqliteStore(file) };
+      const shared = sqliteShared();
+      return {
+        store: openSqliteStore(file, { shared }),
+        reopen: async () => openSqliteStore(file, { shared }),
+        another: async () => openSqliteStore(file, { shared, checkpointer: false }),
+        shared,
+      };
     },
   },
   {
@@ -161,7 +172,7 @@ const BACKENDS: { name: string; open(t: ExecutionContext): Promise<Opened> }[] =
     async open(t) {
       if (!postgres) t.fail(`PostgreSQL could not be started: ${postgresError ?? "unknown reason"}`);
       const url = await createDatabase();
-      return { store: await openPostgresStore(url), reopen: () => openPostgresStore(url) };
+      return { store: await openPostgresStore(url), reopen: () => openPostgresStore(url), another: () => openPostgresStore(url) };
     },
   },
 ];
@@ -173,10 +184,17 @@ function contract(title: string, fn: (t: ExecutionContext, s: Opened) => Promise
     test(`${b.name} store: ${title}`, async (t) => {
       const opened = await b.open(t);
       let current: Store | undefined = opened.store;
+      const others: Store[] = [];
       const handle: Opened = {
         get store() {
           return current!;
         },
+        async another() {
+          const o = await opened.another();
+          others.push(o);
+          return o;
+        },
+        shared: opened.shared,
         async reopen() {
           await current?.close();
           current = undefined;
@@ -187,11 +205,40 @@ function contract(title: string, fn: (t: ExecutionContext, s: Opened) => Promise
       try {
         await fn(t, handle);
       } finally {
+        for (const o of others) await o.close();
         await current?.close();
       }
     });
   }
 }
+
+contract("lock holds an object against other requests of this thread and of other threads or processes, and only that object", async (t, s) => {
+  const other = await s.another();
+  const id = obj().id;
+  const release = await s.store.lock(id, 1_000);
+  await t.throwsAsync(s.store.lock(id, 100), { instanceOf: ObjectBusyError, message: new RegExp(`object ${id} is being changed`) }, "same thread");
+  await t.throwsAsync(other.lock(id, 150), { instanceOf: ObjectBusyError }, "other thread or process");
+  // Another object is not held; reads are never blocked.
+  (await s.store.lock(obj().id, 100))();
+  (await other.lock(obj().id, 100))();
+  t.is(await other.get(id), undefined);
+  // Waiters get the object in turn once it is released.
+  const order: string[] = [];
+  const first = other.lock(id, 5_000).then((r) => (order.push("other"), r));
+  const second = s.store.lock(id, 5_000).then((r) => (order.push("same"), r));
+  await new Promise((r) => setTimeout(r, 50));
+  t.deepEqual(order, [], "nobody gets it while it is held");
+  release();
+  release(); // a second call does nothing
+  const r1 = await Promise.race([first, second]);
+  await new Promise((r) => setTimeout(r, 50));
+  t.is(order.length, 1, "one waiter at a time");
+  r1();
+  const r2 = order[0] === "other" ? await second : await first;
+  t.is(order.length, 2);
+  r2();
+  (await other.lock(id, 100))();
+});
 
 contract("insert then get returns the object as inserted (bytes, names, grants)", async (t, s) => {
   const o = obj({ names: ["clé ünïcode", "second"], grants: ["CN=bob"], material: new Uint8Array([0, 1, 0, 255, 0]) });
@@ -265,6 +312,26 @@ contract("list: the identity's own and granted objects, in insertion order, opti
   t.deepEqual(await s.store.list("CN=nobody"), []);
   const listed = (await s.store.list("CN=alice")).find((x) => x.id === b2.id);
   t.deepEqual(listed, b2, "list returns whole objects");
+});
+
+test("SQLite store: the objects a dead thread held are released for the threads waiting on them", async (t) => {
+  const dir = await tempDir();
+  sqliteDirs.push(dir);
+  const file = path.join(dir, "store.sqlite");
+  const shared = sqliteShared();
+  const a = openSqliteStore(file, { shared });
+  const b = openSqliteStore(file, { shared, checkpointer: false });
+  try {
+    const id = obj().id;
+    await a.lock(id, 1_000);
+    const waiting = b.lock(id, 5_000);
+    // This test's stores both run on the main thread (id 0): as if thread 0 had died holding the object.
+    t.is(releaseObjectLocksOf(shared, 0), 1);
+    (await waiting)();
+  } finally {
+    await b.close();
+    await a.close();
+  }
 });
 
 for (const [what, identities] of [

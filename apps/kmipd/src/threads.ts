@@ -5,6 +5,7 @@
  * @module
  */
 import { Worker } from "node:worker_threads";
+import { releaseObjectLocksOf } from "./store/sqlite_store.ts";
 import type { AuditEntry } from "./store/store.ts";
 
 /** What a serving thread is started with. */
@@ -51,6 +52,7 @@ type Log = (msg: string, fields?: Record<string, unknown>) => void;
 /** Starts one serving thread and waits until it listens. */
 function startOne(data: WorkerData, log: Log, onAudit: ((e: AuditEntry) => void) | undefined, onUnexpectedExit: (code: number) => void): Promise<Worker> {
   const worker = new Worker(new URL("./worker.ts", import.meta.url), { workerData: data });
+  const threadId = worker.threadId;
   let closing = false;
   return new Promise((resolve, reject) => {
     worker.on("message", (m: FromWorker) => {
@@ -66,6 +68,11 @@ function startOne(data: WorkerData, log: Log, onAudit: ((e: AuditEntry) => void)
       reject(e);
     });
     worker.on("exit", (code) => {
+      // Objects it was changing when it died are not held for ever: the requests waiting for them go on.
+      if (data.shared) {
+        const freed = releaseObjectLocksOf(data.shared, threadId);
+        if (freed > 0) log("kmipd serving thread died holding objects; released them", { threadId, objects: freed });
+      }
       if (!closing) onUnexpectedExit(code);
     });
   });

@@ -9,7 +9,20 @@ import { type KeyObject, constants, createHash, createHmac, createPrivateKey, cr
 import { bool, bytes, child, childrenOf, enumeration, enumName, int, item, long, maskValue, struct, tagOf, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { attr, attrNumber, idItem, loadObject, type ManagedObject, OBJECT_TYPE, saveObject, secretKeyOf, setAttr, STATE, withMaterial } from "../objects.ts";
+import {
+  attr,
+  attrNumber,
+  idItem,
+  loadObject,
+  loadObjectForUpdate,
+  type ManagedObject,
+  OBJECT_TYPE,
+  saveObject,
+  secretKeyOf,
+  setAttr,
+  STATE,
+  withMaterial,
+} from "../objects.ts";
 import { nativeFormat, symmetricKeyBytes } from "../key_block.ts";
 import { oaepDecrypt, oaepEncrypt, type OaepParams } from "../rsa_oaep.ts";
 import { symmetric } from "./symmetric.ts";
@@ -127,14 +140,16 @@ function cryptoFailure(e: unknown, what: string): never {
  * bytes (or objects); what is left is kept in Usage Limits Count, and running out is PermissionDenied.
  */
 async function consumeUsage(ctx: OpContext, o: ManagedObject, amount: number): Promise<void> {
-  const limits = attr(o, "UsageLimits");
+  if (!attr(o, "UsageLimits")) return;
+  // What is left is read again with the object held: two requests at once cannot both spend the same remainder.
+  const loaded = await loadObjectForUpdate(ctx, struct("RequestPayload", [item("UniqueIdentifier", o.id)]));
+  const limits = attr(loaded, "UsageLimits");
   if (!limits) return;
   const unit = enumeration(limits, "UsageLimitsUnit");
   const need = BigInt(unit !== undefined && enumName("UsageLimitsUnit", unit) === "Object" ? 1 : amount);
   const total = long(limits, "UsageLimitsTotal") ?? 0n;
   const left = long(limits, "UsageLimitsCount") ?? total;
   if (left < need) throw new OperationError("PermissionDenied", `object ${o.id} has used up its usage limits`);
-  const loaded = await loadObject(ctx, struct("RequestPayload", [item("UniqueIdentifier", o.id)]));
   const updated = struct("UsageLimits", [...childrenOf(limits).filter((c) => c.tag !== tagOf("UsageLimitsCount")), item("UsageLimitsCount", left - need)]);
   setAttr(loaded, "UsageLimits", updated);
   await saveObject(ctx, loaded);

@@ -23,7 +23,21 @@ import { type Attr, attributeItems, displayName, vendorAttributeName } from "../
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { keyBlock, keyValue, nativeFormat, objectItem, symmetricKeyBytes } from "../key_block.ts";
-import { attr, attrNumber, fromStored, GRANT, idItem, loadObject, type ManagedObject, mayAccess, OBJECT_TYPE, saveObject, setAttr, STATE } from "../objects.ts";
+import {
+  attr,
+  attrNumber,
+  fromStored,
+  GRANT,
+  idItem,
+  loadObject,
+  loadObjectForUpdate,
+  type ManagedObject,
+  mayAccess,
+  OBJECT_TYPE,
+  saveObject,
+  setAttr,
+  STATE,
+} from "../objects.ts";
 
 /** Attributes kept for the server's own use and never listed. */
 const INTERNAL = new Set(["SecretDataType", "OpaqueDataType"]);
@@ -110,8 +124,11 @@ export const get: Handler = async (ctx, payload) => {
   if (flag("Sensitive") === true && !spec0) throw new OperationError("Sensitive", `object ${o.id} is sensitive: get it wrapped`);
   // Fresh turns false once the key value has been handed out.
   if (flag("Fresh") === true) {
-    setAttr(o, "Fresh", item("Fresh", false));
-    await saveObject(ctx, o);
+    const held = await loadObjectForUpdate(ctx, payload);
+    if (attr(held, "Fresh")?.value === true) {
+      setAttr(held, "Fresh", item("Fresh", false));
+      await saveObject(ctx, held);
+    }
   }
   const requested = enumeration(payload, "KeyFormatType");
   const format = requested === undefined ? nativeFormat(o) : enumName("KeyFormatType", requested);

@@ -4,6 +4,7 @@
  * @module
  */
 import pg from "pg";
+import { KeyedLock, ObjectBusyError } from "./object_locks.ts";
 import type { AuditEntry, Store, StoredObject } from "./store.ts";
 
 interface Row {
@@ -45,6 +46,13 @@ export async function openPostgresStore(url: string): Promise<Store> {
       seq BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, identity TEXT NOT NULL, operation TEXT NOT NULL, object_id TEXT, result TEXT NOT NULL
     );
   `);
+  // Object locks: first among this thread's requests (so that they do not each hold a connection while they
+  // wait), then a session advisory lock held on a connection of its own pool, which orders the other threads and
+  // kmipd processes sharing the database. Writes go through the main pool, so lock holders never wait for a
+  // connection that a waiting lock holds.
+  const objectLocks = new KeyedLock();
+  const lockPool = new pg.Pool({ connectionString: url, max: 8 });
+  lockPool.on("error", () => undefined);
   const b = (x: Uint8Array | null) => (x ? Buffer.from(x.buffer, x.byteOffset, x.byteLength) : null);
   return {
     async insert(o) {
@@ -71,6 +79,35 @@ export async function openPostgresStore(url: string): Promise<Store> {
     },
     async delete(id) {
       await pool.query("DELETE FROM kmip_objects WHERE id=$1", [id]);
+    },
+    async lock(id, timeoutMs) {
+      const started = performance.now();
+      const release = await objectLocks.acquire(id, timeoutMs);
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await lockPool.connect();
+        const left = Math.max(1, Math.ceil(timeoutMs - (performance.now() - started)));
+        await client.query(`SET lock_timeout = ${left}`);
+        await client.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [id]);
+      } catch (e) {
+        client?.release(true);
+        release();
+        // 55P03: lock_not_available (the lock_timeout ran out).
+        if ((e as { code?: string }).code === "55P03") throw new ObjectBusyError(id, timeoutMs);
+        throw e;
+      }
+      const held = client;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        release();
+        // Closing the session would free the lock as well: a connection whose unlock failed is not reused.
+        held.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [id]).then(
+          () => held.release(),
+          (e: Error) => held.release(e),
+        );
+      };
     },
     async get(id) {
       const r = await pool.query<Row>("SELECT * FROM kmip_objects WHERE id=$1", [id]);
@@ -112,6 +149,7 @@ export async function openPostgresStore(url: string): Promise<Store> {
       return r.rows.map((x) => ({ at: Number(x.at), identity: x.identity, operation: x.operation, objectId: x.object_id, result: x.result }));
     },
     async close() {
+      await lockPool.end();
       await pool.end();
     },
   };

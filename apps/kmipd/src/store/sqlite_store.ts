@@ -11,8 +11,9 @@
  */
 import { type FileHandle, open } from "node:fs/promises";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { Worker } from "node:worker_threads";
+import { threadId, Worker } from "node:worker_threads";
 import type { CheckpointerData } from "./checkpointer.ts";
+import { KeyedLock, ObjectBusyError } from "./object_locks.ts";
 import type { AuditEntry, Store, StoredObject } from "./store.ts";
 
 interface Row {
@@ -41,6 +42,8 @@ function toObject(r: Row): StoredObject {
 
 /** Change counters per slot of object ids; a power of two. */
 const GENERATION_SLOTS = 1 << 16;
+/** Object lock words, per slot of object ids; a power of two. */
+const LOCK_SLOTS = 1 << 16;
 
 /** Int32 words of the shared block. */
 const LOCK = 0;
@@ -58,21 +61,49 @@ const COMMITTED = 0;
 const SYNCED = 1;
 /** The first Int32 word of the change counters. */
 const GENERATIONS = 12;
+/** The first Int32 word of the object locks: 0 when free, else the holding thread's id + 1. */
+const LOCKS = GENERATIONS + GENERATION_SLOTS;
 
 /**
  * The memory that threads opening the same SQLite file share: a write lock, the state of the one WAL sync in
- * flight, commit sequence numbers, and change counters for object ids hashed into {@link GENERATION_SLOTS}
- * slots. Made once by the first thread, handed to the others.
+ * flight, commit sequence numbers, change counters for object ids hashed into {@link GENERATION_SLOTS} slots,
+ * and object locks hashed into {@link LOCK_SLOTS} slots. Made once by the first thread, handed to the others.
  */
 export function sqliteShared(): SharedArrayBuffer {
-  return new SharedArrayBuffer(4 * (GENERATIONS + GENERATION_SLOTS));
+  return new SharedArrayBuffer(4 * (LOCKS + LOCK_SLOTS));
 }
 
-/** Hash of an object id to its change-counter word (FNV-1a). */
-function slotOf(id: string): number {
+/** FNV-1a hash of an object id. */
+function hashId(id: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return GENERATIONS + ((h >>> 0) & (GENERATION_SLOTS - 1));
+  return h >>> 0;
+}
+
+/** Hash of an object id to its change-counter word. */
+function slotOf(id: string): number {
+  return GENERATIONS + (hashId(id) & (GENERATION_SLOTS - 1));
+}
+
+/** Hash of an object id to its lock word. */
+function lockSlotOf(id: string): number {
+  return LOCKS + (hashId(id) & (LOCK_SLOTS - 1));
+}
+
+/**
+ * Frees the object locks a thread held when it died (worker thread `threadId`), waking the threads waiting for
+ * them. Returns how many it freed.
+ */
+export function releaseObjectLocksOf(shared: SharedArrayBuffer, threadId: number): number {
+  const words = new Int32Array(shared);
+  let freed = 0;
+  for (let i = LOCKS; i < LOCKS + LOCK_SLOTS; i++) {
+    if (Atomics.compareExchange(words, i, threadId + 1, 0) === threadId + 1) {
+      Atomics.notify(words, i);
+      freed++;
+    }
+  }
+  return freed;
 }
 
 /** The WAL could not be synced: the store answers no write as durable until kmipd restarts. */
@@ -356,6 +387,43 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
     cache.set(o.id, { o: frozen, generation });
     return frozen;
   };
+  // Object locks. Requests of this thread take an object in `objectLocks` (by id); the thread then holds the
+  // object's lock word, shared with the other threads, for as long as any of its requests holds an object hashed
+  // to that word (two ids may share one: the thread then holds it once, counted in `heldWords`).
+  const objectLocks = new KeyedLock();
+  const heldWords = new Map<number, number>();
+  const me = threadId + 1;
+  const takeWord = async (word: number, id: string, deadline: number, timeoutMs: number): Promise<void> => {
+    const held = heldWords.get(word);
+    if (held) {
+      heldWords.set(word, held + 1);
+      return;
+    }
+    for (;;) {
+      const holder = Atomics.compareExchange(words, word, 0, me);
+      if (holder === 0) break;
+      const left = deadline - performance.now();
+      if (left <= 0) throw new ObjectBusyError(id, timeoutMs);
+      const wait = Atomics.waitAsync(words, word, holder, left);
+      if (wait.async) {
+        // A pending waitAsync does not keep the event loop alive; this timer does, for as long as the wait.
+        const alive = setTimeout(() => undefined, left + 1_000);
+        await wait.value;
+        clearTimeout(alive);
+      }
+    }
+    heldWords.set(word, 1);
+  };
+  const dropWord = (word: number) => {
+    const held = heldWords.get(word)! - 1;
+    if (held > 0) {
+      heldWords.set(word, held);
+      return;
+    }
+    heldWords.delete(word);
+    Atomics.store(words, word, 0);
+    Atomics.notify(words, word, 1);
+  };
   const setNames = (o: StoredObject, fresh = false) => {
     // A new object has no names yet: nothing to delete.
     if (!fresh) s.delNames.run(o.id);
@@ -382,6 +450,24 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
         s.delNames.run(id);
         s.del.run(id);
       }, id);
+    },
+    async lock(id, timeoutMs) {
+      const deadline = performance.now() + timeoutMs;
+      const release = await objectLocks.acquire(id, timeoutMs);
+      const word = lockSlotOf(id);
+      try {
+        await takeWord(word, id, deadline, timeoutMs);
+      } catch (e) {
+        release();
+        throw e;
+      }
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        dropWord(word);
+        release();
+      };
     },
     async get(id) {
       const slot = slotOf(id);

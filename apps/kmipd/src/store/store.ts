@@ -40,6 +40,12 @@ export interface Store {
   update(o: StoredObject): Promise<void>;
   /** Removes an object (used to undo a Create/Register in a batch that is undone). */
   delete(id: string): Promise<void>;
+  /**
+   * Holds object `id` against changes by other requests, of every thread of this process and, for a shared
+   * database, of other processes, until the returned function is called. Waits at most `timeoutMs` for the
+   * requests holding it, then rejects with ObjectBusyError (object_locks.ts). Reads are never blocked.
+   */
+  lock(id: string, timeoutMs: number): Promise<() => void>;
   /** One object by id. */
   get(id: string): Promise<StoredObject | undefined>;
   /** Objects `identity` owns or was granted, optionally with a given name. */
