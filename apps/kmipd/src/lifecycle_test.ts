@@ -387,3 +387,29 @@ test("KMIP 2.1: Adjust Attribute increments and decrements a numeric attribute; 
     "AttributeReadOnly",
   );
 });
+
+test("KMIP 1.4: Re-key moves the key's names to the replacement (adding any given), links both ways, and keeps the rest", async (t) => {
+  const c = k.client(V1_4);
+  const name = `rekeyed-${randomBytes(4).toString("hex")}`;
+  const old = await c.create({ algorithm: "AES", length: 256, name });
+  await c.addCustomAttribute(old, "x-team", "payments");
+  await c.activate(old);
+  const names = (m: Map<string, Ttlv[]>) => (m.get("Name") ?? []).map((n) => text(n, "NameValue")).sort();
+  const p = await c.request("ReKey", [
+    item("UniqueIdentifier", old),
+    ...c.attributes([{ name: "Name", value: [item("NameValue", `${name}-v2`), item("NameType", "UninterpretedTextString")] }]),
+  ]);
+  const fresh = text(p, "UniqueIdentifier")!;
+  t.not(fresh, old);
+  const now = await attrs(c, fresh);
+  t.deepEqual(names(now), [name, `${name}-v2`].sort(), "the replacement has the old name and the given one");
+  t.is(now.get("x-team")?.[0]?.value, "payments", "other attributes are carried over");
+  t.is(await state(c, fresh), STATE.Active, "an Active key's replacement is Active");
+  const before = await attrs(c, old);
+  t.deepEqual(names(before), [], "the replaced key has no name any more");
+  const linked = (m: Map<string, Ttlv[]>, type: string) =>
+    (m.get("Link") ?? []).filter((l) => enumText(child(l, "LinkType")!, V1_4) === type).map((l) => text(l, "LinkedObjectIdentifier"));
+  t.deepEqual(linked(before, "ReplacementObjectLink"), [fresh]);
+  t.deepEqual(linked(now, "ReplacedObjectLink"), [old]);
+  t.deepEqual(await c.locate({ name }), [fresh], "the name finds the replacement only");
+});

@@ -238,7 +238,9 @@ export const reKey: Handler = async (ctx, payload) => {
   const offset = child(payload, "Offset");
   const carried = old.attrs.filter((a) => !NOT_CARRIED.has(a.name));
   const given = parseAttributes(payload);
-  const attrs = [...carried.filter((a) => !given.some((g) => g.name === a.name)), ...given];
+  // A given attribute replaces the carried one of that name, except Name: the replacement takes over the existing
+  // key's names (which it loses) and adds the ones given (KMIP 1.4 §4.4, 2.1 §6.1.42, Re-key attribute table).
+  const attrs = [...carried.filter((a) => a.name === "Name" || !given.some((g) => g.name === a.name)), ...given];
   const now = ctx.now();
   if (offset?.type === TTLV_TYPE.Interval)
     attrs.push({ name: "ActivationDate", value: item("ActivationDate", BigInt(Math.floor(now.getTime() / 1000) + offset.value)) });
@@ -247,6 +249,7 @@ export const reKey: Handler = async (ctx, payload) => {
   const o = newObject(ctx, OBJECT_TYPE.SymmetricKey, attrs, new Uint8Array(randomBytes(length)), "Raw");
   generatedHere(o);
   o.attrs.push({ name: "Link", value: link("ReplacedObjectLink", old.id) });
+  old.attrs = old.attrs.filter((a) => a.name !== "Name");
   old.attrs.push({ name: "Link", value: link("ReplacementObjectLink", o.id) });
   touch(ctx, old);
   await insertObject(ctx, o);
