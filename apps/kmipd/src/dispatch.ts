@@ -32,7 +32,7 @@ import { discoverVersions, isSupported, query, setQueryOperations, SUPPORTED_VER
 import { get, getAttributeList, getAttributes } from "./ops/get.ts";
 import { activate, destroy, revoke } from "./ops/lifecycle.ts";
 import { locate } from "./ops/locate.ts";
-import { check, interop, log } from "./ops/misc.ts";
+import { check, interop, log, rngRetrieve } from "./ops/misc.ts";
 import { ObjectBusyError } from "./store/object_locks.ts";
 import type { AuditEntry, Store } from "./store/store.ts";
 
@@ -69,6 +69,7 @@ const HANDLERS: Record<string, Handler> = {
   AdjustAttribute: adjustAttribute,
   GetUsageAllocation: getUsageAllocation,
   Hash: hashOp,
+  RNGRetrieve: rngRetrieve,
 };
 
 const byValue = new Map<number, { name: string; handler: Handler }>();

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import {
+  bytes,
   child,
   children,
   decodeResponse,
@@ -353,4 +354,21 @@ test("Query Capabilities and Query RNGs answer what this server does, in the fie
   t.is(enumName("RNGAlgorithm", child(rng, "RNGAlgorithm")?.value as number), "DRBG");
   t.is(enumName("DRBGAlgorithm", child(rng, "DRBGAlgorithm")?.value as number), "CTR");
   t.is(child(rng, "CryptographicLength")?.value, 256);
+});
+
+test("RNG Retrieve returns the requested number of fresh random bytes, and refuses lengths outside 1..64 KiB", async (t) => {
+  const conn = await k.connect();
+  const retrieve = async (n: number) => (await exchange(conn, rawRequest(V1_4, [{ operation: "RNGRetrieve", payload: [item("DataLength", n)] }]))).res;
+  const a = await retrieve(32);
+  const b = await retrieve(32);
+  const data = (r: ResponseMessage) => bytes(r.items[0]?.payload, "Data");
+  t.is(a.items[0]?.resultStatus, RESULT_STATUS.Success);
+  t.is(data(a)?.length, 32);
+  t.notDeepEqual(data(a), data(b), "two retrievals differ");
+  t.is(data(await retrieve(65_536))?.length, 65_536);
+  for (const n of [0, -1, 65_537]) {
+    const r = await retrieve(n);
+    t.is(r.items[0]?.resultStatus, RESULT_STATUS.OperationFailed, `length ${n}`);
+    t.is(reasonName(r), "InvalidField");
+  }
 });

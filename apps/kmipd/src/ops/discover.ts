@@ -51,6 +51,7 @@ export const CLAIMED_PROFILES: readonly { cases: string; kmip1_3: string; kmip1_
   { cases: "AKLC-M", kmip1_3: "AsymmetricKeyLifecycleServerKMIPV1_3", kmip1_4: "AsymmetricKeyLifecycleServerKMIPV1_4", kmip2: "AsymmetricKeyLifecycleServer" },
   { cases: "CS-BC-M", kmip1_3: "BasicCryptographicServerKMIPV1_3", kmip1_4: "BasicCryptographicServerKMIPV1_4", kmip2: "BasicCryptographicServer" },
   { cases: "CS-AC-M", kmip1_3: "AdvancedCryptographicServerKMIPV1_3", kmip1_4: "AdvancedCryptographicServerKMIPV1_4", kmip2: "AdvancedCryptographicServer" },
+  { cases: "CS-RNG-M", kmip1_3: "RNGCryptographicServerKMIPV1_3", kmip1_4: "RNGCryptographicServerKMIPV1_4", kmip2: "RNGCryptographicServer" },
   {
     cases: "OMOS-M",
     kmip1_3: "OpaqueManagedObjectStoreServerKMIPV1_3",

@@ -1,9 +1,10 @@
 /**
- * Interop (the KMIP 2.x test-harness operation: begin/end/reset of a test case) and Log (a client's message
- * into the server's audit log).
+ * Interop (the KMIP 2.x test-harness operation: begin/end/reset of a test case), Log (a client's message
+ * into the server's audit log), Check, and RNG Retrieve.
  * @module
  */
-import { int, text } from "@tessera/kmip";
+import { randomBytes } from "node:crypto";
+import { int, item, text } from "@tessera/kmip";
 import type { Handler } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { attrNumber, idItem, loadObject } from "../objects.ts";
@@ -31,4 +32,15 @@ export const check: Handler = async (ctx, payload) => {
     throw new OperationError("InvalidField", "Check Failed: the cryptographic length differs");
   }
   return [idItem(o)];
+};
+
+/** The most random bytes one RNG Retrieve returns. */
+export const RNG_RETRIEVE_MAX = 64 * 1024;
+
+/** RNG Retrieve (KMIP 1.3+): Data Length bytes from the server's RNG (OpenSSL's DRBG, as Query RNGs says). */
+export const rngRetrieve: Handler = async (_ctx, payload) => {
+  const n = int(payload, "DataLength");
+  if (n === undefined) throw new OperationError("InvalidField", "RNG Retrieve needs a Data Length");
+  if (n <= 0 || n > RNG_RETRIEVE_MAX) throw new OperationError("InvalidField", `RNG Retrieve returns 1 to ${RNG_RETRIEVE_MAX} bytes, not ${n}`);
+  return [item("Data", new Uint8Array(randomBytes(n)))];
 };
