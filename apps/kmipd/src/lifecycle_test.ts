@@ -413,3 +413,24 @@ test("KMIP 1.4: Re-key moves the key's names to the replacement (adding any give
   t.deepEqual(linked(now, "ReplacedObjectLink"), [old]);
   t.deepEqual(await c.locate({ name }), [fresh], "the name finds the replacement only");
 });
+
+test("KMIP 1.4: Add and Modify Attribute answer with the attribute's Attribute Index among the values of its name", async (t) => {
+  const c = k.client(V1_4);
+  const base = `indexed-${randomBytes(4).toString("hex")}`;
+  const id = await c.create({ algorithm: "AES", length: 128, name: base });
+  const nameValue = (v: string) => struct("AttributeValue", [item("NameValue", v), item("NameType", "UninterpretedTextString")]);
+  const index = (p: Ttlv) => child(child(p, "Attribute"), "AttributeIndex")?.value;
+  const added = await c.request("AddAttribute", [item("UniqueIdentifier", id), struct("Attribute", [item("AttributeName", "Name"), nameValue(`${base}-b`)])]);
+  t.is(index(added), 1, "the second Name is index 1");
+  t.is(text(child(child(added, "Attribute"), "AttributeValue"), "NameValue"), `${base}-b`);
+  const modified = await c.request("ModifyAttribute", [
+    item("UniqueIdentifier", id),
+    struct("Attribute", [item("AttributeName", "Name"), item("AttributeIndex", 1), nameValue(`${base}-c`)]),
+  ]);
+  t.is(index(modified), 1);
+  const first = await c.request("AddAttribute", [
+    item("UniqueIdentifier", id),
+    struct("Attribute", [item("AttributeName", "x-label"), item("AttributeValue", "first", TTLV_TYPE.TextString)]),
+  ]);
+  t.is(index(first), undefined, "index 0 is left out");
+});

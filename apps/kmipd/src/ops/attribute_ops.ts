@@ -49,8 +49,11 @@ function writable(a: Attr, o: ManagedObject): void {
   }
 }
 
+/** The response: the object's id and, to a 1.x client, the attribute as now set, with its Attribute Index among the values of its name. */
 function respond(ctx: Parameters<Handler>[0], o: ManagedObject, changed?: Attr): Ttlv[] {
-  return [idItem(o), ...(ctx.version.major < 2 && changed ? attributeItems([changed], ctx.version) : [])];
+  if (ctx.version.major >= 2 || !changed) return [idItem(o)];
+  const same = o.attrs.filter((x) => x.name === changed.name);
+  return [idItem(o), attributeItems(same.slice(0, same.indexOf(changed) + 1), ctx.version).at(-1)!];
 }
 
 /** Add Attribute: a new value of a multi-valued attribute, or a single-valued one not yet set. */
