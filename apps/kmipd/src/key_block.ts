@@ -68,7 +68,8 @@ export function parseObject(objectType: number, payload: Ttlv | undefined): Pars
   }
   const kb = child(obj, "KeyBlock");
   if (!kb) throw new OperationError("InvalidField", `${tag} has no KeyBlock`);
-  if (child(kb, "KeyWrappingData")) throw new OperationError("FeatureNotSupported", "registering wrapped key material is not supported");
+  // Register unwraps a wrapped key before it gets here (key_wrapping.ts).
+  if (child(kb, "KeyWrappingData")) throw new OperationError("FeatureNotSupported", "wrapped key material must be unwrapped first");
   const format = enumeration(kb, "KeyFormatType");
   const formatName = format === undefined ? "Raw" : enumName("KeyFormatType", format);
   const kv = child(kb, "KeyValue");

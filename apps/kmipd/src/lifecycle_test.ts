@@ -1,7 +1,22 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
 import { constants, createCipheriv, createDecipheriv, createHmac, createPublicKey, type KeyObject, randomBytes, verify } from "node:crypto";
-import { bytes, child, enumName, enumText, enumeration, item, tagOf as tagOfName, type KmipVersion, struct, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
+import {
+  bytes,
+  child,
+  decodeTtlv,
+  encodeTtlv,
+  enumName,
+  enumText,
+  enumeration,
+  item,
+  tagOf as tagOfName,
+  type KmipVersion,
+  struct,
+  text,
+  type Ttlv,
+  TTLV_TYPE,
+} from "@tessera/kmip";
 import type { KmipClient } from "@tessera/kmip-client";
 import { attributesFor, rejectsWith, startTestKmipd, type TestKmipd, V1_4, V2_1 } from "./_test_support.ts";
 
@@ -319,28 +334,41 @@ for (const version of [V1_4, V2_1]) {
     t.true(verify("sha384", plain, { key: pubKey, padding: constants.RSA_PKCS1_PADDING }, sig), "node verifies it as PKCS#1 v1.5 with SHA-384");
   });
 
-  test(`${v}: Get with a KeyWrappingSpecification returns the key wrapped by another AES key (RFC 3394)`, async (t) => {
+  test(`${v}: Get with a KeyWrappingSpecification returns the key wrapped by another AES key (RFC 3394), in either Encoding Option`, async (t) => {
     const c = k.client(version);
     const wrappingKey = await activeKey(c, "WrapKey");
     const target = await c.create({ algorithm: "AES", length: 256 });
-    const spec = (wk: string) =>
+    const material = (await c.get(target)).material!;
+    const spec = (wk: string, encoding?: string) =>
       struct("KeyWrappingSpecification", [
         item("WrappingMethod", "Encrypt"),
         struct("EncryptionKeyInformation", [item("UniqueIdentifier", wk), struct("CryptographicParameters", [item("BlockCipherMode", "NISTKeyWrap")])]),
+        encoding !== undefined && item("EncodingOption", encoding),
       ]);
-    const p = await c.request("Get", [item("UniqueIdentifier", target), spec(wrappingKey)]);
-    const kb = child(child(p, "SymmetricKey"), "KeyBlock");
-    const kv = child(kb, "KeyValue");
-    t.is(kv?.type, TTLV_TYPE.ByteString, "a wrapped KeyValue is a Byte String");
-    const wd = child(kb, "KeyWrappingData");
-    t.truthy(wd, "KeyWrappingData present");
-    t.is(text(child(wd, "EncryptionKeyInformation"), "UniqueIdentifier"), wrappingKey);
-    const wrapped = kv?.type === TTLV_TYPE.ByteString ? kv.value : new Uint8Array();
-    t.is(wrapped.length, 40);
     const wkMaterial = (await c.get(wrappingKey)).material!;
-    const d = createDecipheriv("id-aes256-wrap", wkMaterial, Buffer.from("a6a6a6a6a6a6a6a6", "hex"));
-    const unwrapped = new Uint8Array(Buffer.concat([d.update(wrapped), d.final()]));
-    t.deepEqual(unwrapped, (await c.get(target)).material, "node unwraps to the key's own material");
+    const unwrap = (wrapped: Uint8Array) => {
+      const d = createDecipheriv("id-aes256-wrap", wkMaterial, Buffer.from("a6a6a6a6a6a6a6a6", "hex"));
+      return new Uint8Array(Buffer.concat([d.update(wrapped), d.final()]));
+    };
+    const block = async (encoding?: string) =>
+      child(child(await c.request("Get", [item("UniqueIdentifier", target), spec(wrappingKey, encoding)]), "SymmetricKey"), "KeyBlock");
+
+    // TTLV Encoding, the default: the TTLV-encoded Key Value structure is wrapped, and the Key Value is that Byte String.
+    const kb = await block();
+    const kv = child(kb, "KeyValue");
+    t.is(kv?.type, TTLV_TYPE.ByteString, "a Key Value wrapped with TTLV Encoding is a Byte String");
+    const wd = child(kb, "KeyWrappingData");
+    t.is(text(child(wd, "EncryptionKeyInformation"), "UniqueIdentifier"), wrappingKey);
+    t.is(child(wd, "EncodingOption"), undefined, "TTLV Encoding, the default, goes unsaid in the Key Wrapping Data");
+    const inner = decodeTtlv(unwrap(kv?.type === TTLV_TYPE.ByteString ? kv.value : new Uint8Array()));
+    t.is(inner.tag, tagOfName("KeyValue"), "node unwraps a TTLV Key Value structure");
+    t.deepEqual(bytes(inner, "KeyMaterial"), material, "holding the key's own material");
+
+    // No Encoding: only the Key Material is wrapped; the Key Value stays a structure.
+    const kb2 = await block("NoEncoding");
+    t.is(child(kb2, "KeyValue")?.type, TTLV_TYPE.Structure);
+    t.deepEqual(unwrap(bytes(child(kb2, "KeyValue"), "KeyMaterial")!), material, "node unwraps the bare key material");
+    t.is(enumText(child(child(kb2, "KeyWrappingData"), "EncodingOption")!, version), "NoEncoding");
 
     // The wrapping key must allow Wrap Key and be Active.
     const noWrap = await activeKey(c, "Encrypt Decrypt");
@@ -433,4 +461,63 @@ test("KMIP 1.4: Add and Modify Attribute answer with the attribute's Attribute I
     struct("Attribute", [item("AttributeName", "x-label"), item("AttributeValue", "first", TTLV_TYPE.TextString)]),
   ]);
   t.is(index(first), undefined, "index 0 is left out");
+  const deleted = await c.request("DeleteAttribute", [item("UniqueIdentifier", id), item("AttributeName", "Name"), item("AttributeIndex", 1)]);
+  t.is(index(deleted), 1, "Delete answers with the index the value had");
+  t.is(text(child(child(deleted, "Attribute"), "AttributeValue"), "NameValue"), `${base}-c`);
 });
+
+for (const encoding of ["TTLVEncoding", "NoEncoding"]) {
+  test(`KMIP 1.4: Register imports a key wrapped under a key-encryption key kmipd holds (${encoding}); Get As Registered gives it back wrapped`, async (t) => {
+    const c = k.client(V1_4);
+    const kek = await activeKey(c, "WrapKey UnwrapKey");
+    const kekBytes = (await c.get(kek)).material!;
+    const key = new Uint8Array(randomBytes(32));
+    const wrap = (plainBytes: Uint8Array, withKey = kekBytes) => {
+      const w = createCipheriv("id-aes256-wrap", withKey, Buffer.from("a6a6a6a6a6a6a6a6", "hex"));
+      return new Uint8Array(Buffer.concat([w.update(plainBytes), w.final()]));
+    };
+    const clearValue = struct("KeyValue", [item("KeyMaterial", key)]);
+    const wrappedValue = (withKey?: Uint8Array) =>
+      encoding === "TTLVEncoding" ? item("KeyValue", wrap(encodeTtlv(clearValue), withKey)) : struct("KeyValue", [item("KeyMaterial", wrap(key, withKey))]);
+    const wrappingData = (kekId: string) =>
+      struct("KeyWrappingData", [
+        item("WrappingMethod", "Encrypt"),
+        struct("EncryptionKeyInformation", [item("UniqueIdentifier", kekId), struct("CryptographicParameters", [item("BlockCipherMode", "NISTKeyWrap")])]),
+        item("EncodingOption", encoding),
+      ]);
+    const register = (value: Ttlv, kekId = kek) =>
+      c.request("Register", [
+        item("ObjectType", "SymmetricKey"),
+        ...c.attributes([{ name: "CryptographicUsageMask", value: "Encrypt Decrypt" }]),
+        struct("SymmetricKey", [
+          struct("KeyBlock", [
+            item("KeyFormatType", "Raw"),
+            value,
+            item("CryptographicAlgorithm", "AES"),
+            item("CryptographicLength", 256),
+            wrappingData(kekId),
+          ]),
+        ]),
+      ]);
+    const id = text(await register(wrappedValue()), "UniqueIdentifier")!;
+    t.deepEqual((await c.get(id)).material, key, "the key is stored unwrapped: Get returns it in the clear");
+    await c.activate(id);
+    const enc = await c.encrypt(id, plain, { mode: "CBC", padding: "PKCS5", iv: new Uint8Array(16) });
+    const local = createCipheriv("aes-256-cbc", key, new Uint8Array(16));
+    t.deepEqual(enc.data, new Uint8Array(Buffer.concat([local.update(plain), local.final()])), "and it encrypts as the imported key");
+    const asRegistered = child(child(await c.request("Get", [item("UniqueIdentifier", id), item("KeyWrapType", "AsRegistered")]), "SymmetricKey"), "KeyBlock");
+    t.deepEqual(child(asRegistered, "KeyValue"), wrappedValue(), "As Registered: the very wrapped Key Value that was registered");
+    t.is(text(child(child(asRegistered, "KeyWrappingData"), "EncryptionKeyInformation"), "UniqueIdentifier"), kek);
+    t.false((await attrs(c, id)).has("KeyWrappingData"), "how it was wrapped is not an attribute clients see");
+
+    // Refused: a KEK that may not unwrap, bytes wrapped under another key, altered bytes, an unknown KEK.
+    const wrapOnly = await activeKey(c, "WrapKey");
+    const wrapOnlyValue =
+      encoding === "TTLVEncoding"
+        ? item("KeyValue", wrap(encodeTtlv(clearValue), (await c.get(wrapOnly)).material!))
+        : wrappedValue((await c.get(wrapOnly)).material!);
+    await rejectsWith(t, register(wrapOnlyValue, wrapOnly), reason(V1_4, "IncompatibleCryptographicUsageMask"), "KEK without Unwrap Key");
+    await rejectsWith(t, register(wrappedValue(new Uint8Array(randomBytes(32)))), "CryptographicFailure", "wrapped under another key");
+    await rejectsWith(t, register(wrappedValue(), "no-such-key"), "ItemNotFound", "unknown KEK");
+  });
+}

@@ -103,6 +103,8 @@ export const SERVER_SET: ReadonlySet<string> = new Set([
   "CompromiseDate",
   "CompromiseOccurrenceDate",
   "RevocationReason",
+  // Kept (hidden) on a key a client registered wrapped: how, for Get with Key Wrap Type As Registered.
+  "KeyWrappingData",
 ]);
 
 /** A new object owned by the caller, with the server-set attributes (id, type, state, dates, digest). */

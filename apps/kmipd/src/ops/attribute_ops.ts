@@ -49,11 +49,15 @@ function writable(a: Attr, o: ManagedObject): void {
   }
 }
 
-/** The response: the object's id and, to a 1.x client, the attribute as now set, with its Attribute Index among the values of its name. */
-function respond(ctx: Parameters<Handler>[0], o: ManagedObject, changed?: Attr): Ttlv[] {
+/**
+ * The response: the object's id and, to a 1.x client, the attribute added, changed or deleted, with its Attribute
+ * Index among the values of its name (`index`; by default where `changed` now is).
+ */
+function respond(ctx: Parameters<Handler>[0], o: ManagedObject, changed?: Attr, index?: number): Ttlv[] {
   if (ctx.version.major >= 2 || !changed) return [idItem(o)];
-  const same = o.attrs.filter((x) => x.name === changed.name);
-  return [idItem(o), attributeItems(same.slice(0, same.indexOf(changed) + 1), ctx.version).at(-1)!];
+  const i = index ?? o.attrs.filter((x) => x.name === changed.name).indexOf(changed);
+  // attributeItems numbers the values of one name in order: the last of i + 1 copies carries index i.
+  return [idItem(o), attributeItems(Array.from({ length: i + 1 }, () => changed), ctx.version).at(-1)!];
 }
 
 /** Add Attribute: a new value of a multi-valued attribute, or a single-valued one not yet set. */
@@ -136,7 +140,7 @@ export const deleteAttribute: Handler = async (ctx, payload) => {
   const [removed] = o.attrs.splice(at, 1);
   touch(ctx, o);
   await saveObject(ctx, o);
-  return respond(ctx, o, removed);
+  return respond(ctx, o, removed, positions.indexOf(at));
 };
 
 /** Adjust Attribute (2.x): Increment, Decrement or Negate a numeric or date attribute by the Adjustment Value. */

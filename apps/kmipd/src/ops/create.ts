@@ -7,7 +7,8 @@ import { child, enumValue, enumeration, enumName, item, maskValue, struct, type 
 import { type Attr, parseAttributes } from "../attributes.ts";
 import type { Handler, OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
-import { parseObject } from "../key_block.ts";
+import { OBJECT_TAG, parseObject } from "../key_block.ts";
+import { unwrapRegistered } from "../key_wrapping.ts";
 import { certificateAttributes } from "../certificate_attributes.ts";
 import { randomBytesFromPool, serverRngAttribute } from "../random.ts";
 import {
@@ -118,7 +119,10 @@ export const create: Handler = async (ctx, payload) => {
 export const register: Handler = async (ctx, payload) => {
   const objectType = enumeration(payload, "ObjectType");
   if (objectType === undefined) throw new OperationError("InvalidField", "Register needs an ObjectType");
-  const parsed = parseObject(objectType, payload);
+  // A key brought wrapped under a key-encryption key kmipd holds is unwrapped here and then kept like any other
+  // (under the master key); how it came wrapped is remembered, for Get with Key Wrap Type As Registered.
+  const { payload: clear, wrapping } = await unwrapRegistered(ctx, OBJECT_TAG[objectType], payload);
+  const parsed = parseObject(objectType, clear);
   const attrs = parseAttributes(payload);
   requireSingle(attrs);
   const o = newObject(ctx, objectType, attrs, parsed.material, parsed.keyFormat);
@@ -134,6 +138,7 @@ export const register: Handler = async (ctx, payload) => {
   if (objectType === OBJECT_TYPE.OpaqueObject && sdt) setAttr(o, "OpaqueDataType", sdt);
   if (objectType !== OBJECT_TYPE.Certificate && objectType !== OBJECT_TYPE.OpaqueObject) setAttr(o, "KeyFormatType", item("KeyFormatType", parsed.keyFormat));
   if (objectType === OBJECT_TYPE.Certificate) for (const a of certificateAttributes(parsed.material)) setAttr(o, a.name, a.value);
+  if (wrapping) setAttr(o, "KeyWrappingData", wrapping);
   requireQuantumSafe(o);
   await insertObject(ctx, o);
   return [idItem(o)];

@@ -3,44 +3,16 @@
  * Attribute List.
  * @module
  */
-import { createCipheriv } from "node:crypto";
-import {
-  attributeTagName,
-  child,
-  children,
-  enumeration,
-  enumName,
-  item,
-  struct,
-  tagName,
-  tagOf,
-  text,
-  type KmipVersion,
-  type Ttlv,
-  TTLV_TYPE,
-} from "@tessera/kmip";
+import { attributeTagName, child, children, enumeration, enumName, item, struct, tagName, tagOf, type KmipVersion, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import { type Attr, attributeItems, displayName, vendorAttributeName } from "../attributes.ts";
-import type { Handler, OpContext } from "../context.ts";
+import type { Handler } from "../context.ts";
 import { OperationError } from "../errors.ts";
 import { keyBlock, keyValue, nativeFormat, objectItem, symmetricKeyBytes } from "../key_block.ts";
-import {
-  attr,
-  attrNumber,
-  fromStored,
-  GRANT,
-  idItem,
-  loadObject,
-  loadObjectForUpdate,
-  type ManagedObject,
-  mayAccess,
-  OBJECT_TYPE,
-  saveObject,
-  setAttr,
-  STATE,
-} from "../objects.ts";
+import { readWrapping, wrapKeyValue } from "../key_wrapping.ts";
+import { attr, GRANT, idItem, loadObject, loadObjectForUpdate, type ManagedObject, OBJECT_TYPE, saveObject, setAttr, STATE } from "../objects.ts";
 
 /** Attributes kept for the server's own use and never listed. */
-const INTERNAL = new Set(["SecretDataType", "OpaqueDataType"]);
+const INTERNAL = new Set(["SecretDataType", "OpaqueDataType", "KeyWrappingData"]);
 
 /** Attributes a client of an older protocol version does not know, with the version that defined them. */
 const SINCE: Readonly<Record<string, KmipVersion>> = {
@@ -72,42 +44,6 @@ function convertFormat(o: ManagedObject, want: string): Uint8Array {
   throw new OperationError("KeyFormatTypeNotSupported", `${enumName("ObjectType", o.objectType)} is available as ${have}, not ${want}`);
 }
 
-async function wrapKey(ctx: OpContext, o: ManagedObject, material: Uint8Array, spec: Ttlv): Promise<{ value: Uint8Array; wrapping: Ttlv }> {
-  const method = enumeration(spec, "WrappingMethod");
-  if (method !== undefined && enumName("WrappingMethod", method) !== "Encrypt")
-    throw new OperationError("FeatureNotSupported", "only the Encrypt wrapping method is supported");
-  const info = child(spec, "EncryptionKeyInformation");
-  const wrappingId = text(info, "UniqueIdentifier");
-  if (!wrappingId) throw new OperationError("InvalidField", "KeyWrappingSpecification needs EncryptionKeyInformation with a UniqueIdentifier");
-  const s = await ctx.store.get(wrappingId);
-  if (!s || !mayAccess(ctx.identity, s)) throw new OperationError("ItemNotFound", `no wrapping key ${wrappingId}`);
-  const wk = fromStored(ctx, s);
-  if (wk.objectType !== OBJECT_TYPE.SymmetricKey || !wk.material) throw new OperationError("IllegalObjectType", "the wrapping key must be a symmetric key");
-  if (wk.state !== STATE.Active) throw new OperationError("WrongKeyLifecycleState", "the wrapping key is not Active");
-  const mask = attrNumber(wk, "CryptographicUsageMask") ?? 0;
-  if (!(mask & 0x10)) throw new OperationError("IncompatibleCryptographicUsageMask", "the wrapping key does not allow Wrap Key");
-  const params = child(info, "CryptographicParameters");
-  const mode = enumeration(params, "BlockCipherMode");
-  const modeName = mode === undefined ? "NISTKeyWrap" : enumName("BlockCipherMode", mode);
-  const bits = wk.material.length * 8;
-  let cipher: string;
-  if (modeName === "NISTKeyWrap") cipher = `id-aes${bits}-wrap`;
-  else if (modeName === "AESKeyWrapPadding") cipher = `id-aes${bits}-wrap-pad`;
-  else throw new OperationError("UnsupportedCryptographicParameters", `key wrapping with ${modeName} is not supported (NISTKeyWrap, AESKeyWrapPadding)`);
-  if (cipher.endsWith("-wrap") && material.length % 8 !== 0)
-    throw new OperationError("CryptographicFailure", "RFC 3394 wraps multiples of 8 bytes; use AESKeyWrapPadding");
-  const iv = cipher.endsWith("-pad") ? Buffer.from("a65959a6", "hex") : Buffer.from("a6a6a6a6a6a6a6a6", "hex");
-  const c = createCipheriv(cipher, wk.material, iv);
-  const value = new Uint8Array(Buffer.concat([c.update(material), c.final()]));
-  return {
-    value,
-    wrapping: struct("KeyWrappingData", [
-      item("WrappingMethod", "Encrypt"),
-      struct("EncryptionKeyInformation", [item("UniqueIdentifier", wrappingId), params]),
-    ]),
-  };
-}
-
 /** Get: the object, its key block in the native or requested format, optionally wrapped. */
 export const get: Handler = async (ctx, payload) => {
   const o = await loadObject(ctx, payload);
@@ -134,13 +70,17 @@ export const get: Handler = async (ctx, payload) => {
   const format = requested === undefined ? nativeFormat(o) : enumName("KeyFormatType", requested);
   let block: Ttlv | undefined;
   if (o.objectType !== OBJECT_TYPE.Certificate && o.objectType !== OBJECT_TYPE.OpaqueObject) {
-    const material = convertFormat(o, format);
+    const clear = keyValue(format, convertFormat(o, format));
+    // Wrapped as the client asks, or (Key Wrap Type As Registered) as it was when a client registered it wrapped.
     const spec = child(payload, "KeyWrappingSpecification");
-    if (spec) {
-      const w = await wrapKey(ctx, o, material, spec);
-      block = keyBlock(o, format, item("KeyValue", w.value), w.wrapping);
+    const wrapType = enumeration(payload, "KeyWrapType");
+    const registered = wrapType !== undefined && enumName("KeyWrapType", wrapType) === "AsRegistered" ? attr(o, "KeyWrappingData") : undefined;
+    const how = spec ? readWrapping(spec) : registered ? readWrapping(registered) : undefined;
+    if (how) {
+      const w = await wrapKeyValue(ctx, clear, how);
+      block = keyBlock(o, format, w.keyValue, w.wrappingData);
     } else {
-      block = keyBlock(o, format, keyValue(format, material));
+      block = keyBlock(o, format, clear);
     }
   }
   return [item("ObjectType", o.objectType), idItem(o), objectItem(o, block)];
