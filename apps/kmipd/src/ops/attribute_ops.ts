@@ -57,7 +57,13 @@ function respond(ctx: Parameters<Handler>[0], o: ManagedObject, changed?: Attr, 
   if (ctx.version.major >= 2 || !changed) return [idItem(o)];
   const i = index ?? o.attrs.filter((x) => x.name === changed.name).indexOf(changed);
   // attributeItems numbers the values of one name in order: the last of i + 1 copies carries index i.
-  return [idItem(o), attributeItems(Array.from({ length: i + 1 }, () => changed), ctx.version).at(-1)!];
+  return [
+    idItem(o),
+    attributeItems(
+      Array.from({ length: i + 1 }, () => changed),
+      ctx.version,
+    ).at(-1)!,
+  ];
 }
 
 /** Add Attribute: a new value of a multi-valued attribute, or a single-valued one not yet set. */
