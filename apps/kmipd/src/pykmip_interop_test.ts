@@ -3,7 +3,7 @@
  * with PyKMIP's own test PKI, in KMIP 1.2 (PyKMIP's default) and 1.4.
  */
 import test from "ava";
-import { createCipheriv, createHmac } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -180,3 +180,23 @@ for (const kmipVersion of ["1.2", "1.4"] as const) {
     },
   );
 }
+
+test.serial("PyKMIP client: Get wrapped by a key-encryption key (NISTKeyWrap, No Encoding) gives bytes node unwraps to the key", async (t) => {
+  const key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+  const kek = "f0e0d0c0b0a090807060504030201000f0e0d0c0b0a090807060504030201000";
+  const r = await runPykmipClient(
+    target,
+    pki,
+    [
+      { op: "register", object: "SymmetricKey", algorithm: "AES", length: 256, keyHex: kek, usageMask: ["WRAP_KEY", "UNWRAP_KEY"], as: "kek" },
+      { op: "activate", uid: "$kek" },
+      { op: "register", object: "SymmetricKey", algorithm: "AES", length: 256, keyHex: key, usageMask: ["ENCRYPT", "DECRYPT"], as: "k" },
+      { op: "get", uid: "$k", wrapping: { uid: "$kek" } },
+    ],
+    { kmipVersion: "1.2" },
+  );
+  const wrapped = Buffer.from(unwrapResult(r[3], "get wrapped").valueHex, "hex");
+  t.is(wrapped.length, 40, "RFC 3394 output of a 32-byte key");
+  const d = createDecipheriv("id-aes256-wrap", Buffer.from(kek, "hex"), Buffer.from("a6a6a6a6a6a6a6a6", "hex"));
+  t.is(Buffer.concat([d.update(wrapped), d.final()]).toString("hex"), key);
+});

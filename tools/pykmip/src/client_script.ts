@@ -313,7 +313,24 @@ class Runner(object):
         return c.register(obj)
 
     def op_get(self, c, op):
-        obj = c.get(self.uid(op))
+        spec = None
+        w = op.get("wrapping")
+        if w:
+            spec = {
+                "wrapping_method": enums.WrappingMethod.ENCRYPT,
+                "encryption_key_information": {
+                    "unique_identifier": self.ref(w, "uid", True),
+                    "cryptographic_parameters": {
+                        "block_cipher_mode": enum_value(
+                            enums.BlockCipherMode,
+                            w.get("mode", "NIST_KEY_WRAP"), "mode"),
+                    },
+                },
+                "encoding_option": enum_value(
+                    enums.EncodingOption, w.get("encoding", "NO_ENCODING"),
+                    "encoding option"),
+            }
+        obj = c.get(self.uid(op), key_wrapping_specification=spec)
         out = {
             "objectType": to_json(getattr(obj, "object_type", None)),
             "valueHex": hexs(getattr(obj, "value", None)),

@@ -160,6 +160,12 @@ export type RegisterOp = RegisterSymmetricKeyOp | RegisterSecretDataOp | Registe
 export interface GetOp extends PykmipOpBase {
   readonly op: "get";
   readonly uid?: string;
+  /**
+   * Get the key wrapped by another key (Key Wrapping Specification, Encrypt): `uid` of the wrapping key (may be a
+   * reference), block cipher `mode` (default `"NIST_KEY_WRAP"`), `encoding` option (default `"NO_ENCODING"`, the
+   * only one PyKMIP's own server wraps with). `valueHex` is then the wrapped bytes.
+   */
+  readonly wrapping?: { readonly uid: string; readonly mode?: string; readonly encoding?: string };
 }
 
 /** Get attributes (all, or those named). */
