@@ -235,8 +235,11 @@ export function withMaterial(o: ManagedObject, material: Uint8Array): ManagedObj
   return copy;
 }
 
-/** Materializes a stored object (unwrapping its key material). */
-export function fromStored(ctx: OpContext, s: StoredObject): ManagedObject {
+/**
+ * Materializes a stored object, unwrapping its key material unless `withKey` is false (Locate reads only the
+ * attributes: a hot object's decoded attributes are reused, and no key is unwrapped for it).
+ */
+export function fromStored(ctx: OpContext, s: StoredObject, withKey = true): ManagedObject {
   let attrs = decoded.get(s);
   if (!attrs) {
     attrs = loadAttributes(decodeTtlv(s.attributes));
@@ -248,7 +251,7 @@ export function fromStored(ctx: OpContext, s: StoredObject): ManagedObject {
     objectType: s.objectType,
     state: s.state,
     attrs: [...attrs],
-    material: s.material ? unwrapped(ctx, s) : null,
+    material: s.material && withKey ? unwrapped(ctx, s) : null,
   };
   loadedFrom.set(o, s);
   advanceByDates(ctx, o);

@@ -46,7 +46,7 @@ export const locate: Handler = async (ctx, payload) => {
       !wanted.every((w) => w.name !== "ObjectType" || (w.value.type === TTLV_TYPE.Enumeration && w.value.value === s.objectType))
     )
       continue;
-    const o = fromStored(ctx, { ...s, material: null });
+    const o = fromStored(ctx, s, false);
     if (
       groups.every((g) =>
         matchGroup(

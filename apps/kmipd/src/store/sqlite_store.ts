@@ -484,7 +484,12 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
     },
     async list(identity, filter = {}) {
       const rows = (filter.name !== undefined ? s.listByName.all(filter.name, identity, identity) : s.list.all(identity, identity)) as unknown as Row[];
-      return rows.map(toObject);
+      // Objects already in the read cache (and unchanged since) are handed out as cached: the same frozen object
+      // whose decoded attributes the callers keep, instead of a new copy to decode again.
+      return rows.map((r) => {
+        const hit = cache.get(r.id);
+        return hit && hit.generation === Atomics.load(words, slotOf(r.id)) ? hit.o : toObject(r);
+      });
     },
     audit(entries) {
       if (entries.length === 0) return Promise.resolve();
