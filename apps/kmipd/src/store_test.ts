@@ -10,7 +10,7 @@ import { item, struct } from "@tessera/kmip";
 import { ensureDebianPackages } from "@tessera/swtpm-testing";
 import { openPostgresStore } from "./store/postgres_store.ts";
 import { ObjectBusyError } from "./store/object_locks.ts";
-import { openSqliteStore, releaseObjectLocksOf, sqliteShared } from "./store/sqlite_store.ts";
+import { lockSlotOf, openSqliteStore, releaseObjectLocksOf, sqliteShared } from "./store/sqlite_store.ts";
 import type { AuditEntry, Store, StoredObject } from "./store/store.ts";
 import { freePort, startTestKmipd, tempDir, V1_4, V2_1, waitFor, storedObject } from "./_test_support.ts";
 
@@ -328,6 +328,34 @@ test("SQLite store: the objects a dead thread held are released for the threads 
     // This test's stores both run on the main thread (id 0): as if thread 0 had died holding the object.
     t.is(releaseObjectLocksOf(shared, 0), 1);
     (await waiting)();
+  } finally {
+    await b.close();
+    await a.close();
+  }
+});
+
+test("SQLite store: two objects sharing a lock word, both awaited by one thread while another holds it, both get it", async (t) => {
+  const dir = await tempDir();
+  sqliteDirs.push(dir);
+  const file = path.join(dir, "store.sqlite");
+  const shared = sqliteShared();
+  const a = openSqliteStore(file, { shared });
+  const b = openSqliteStore(file, { shared, checkpointer: false });
+  try {
+    const id1 = obj().id;
+    let id2 = obj().id;
+    while (lockSlotOf(id2) !== lockSlotOf(id1)) id2 = obj().id;
+    const releaseB = await b.lock(id1, 1_000);
+    const first = a.lock(id1, 2_000);
+    const second = a.lock(id2, 2_000);
+    releaseB();
+    // Both requests of `a` hold their objects at once: the second does not wait for the first to let go.
+    const [r1, r2] = await Promise.all([first, second]);
+    await t.throwsAsync(b.lock(id2, 100), { instanceOf: ObjectBusyError }, "the word stays held while either is");
+    r1();
+    await t.throwsAsync(b.lock(id1, 100), { instanceOf: ObjectBusyError });
+    r2();
+    (await b.lock(id1, 100))();
   } finally {
     await b.close();
     await a.close();

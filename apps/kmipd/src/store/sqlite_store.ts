@@ -85,8 +85,8 @@ function slotOf(id: string): number {
   return GENERATIONS + (hashId(id) & (GENERATION_SLOTS - 1));
 }
 
-/** Hash of an object id to its lock word. */
-function lockSlotOf(id: string): number {
+/** Hash of an object id to its lock word (exported for tests that need two ids sharing one). */
+export function lockSlotOf(id: string): number {
   return LOCKS + (hashId(id) & (LOCK_SLOTS - 1));
 }
 
@@ -394,12 +394,13 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
   const heldWords = new Map<number, number>();
   const me = threadId + 1;
   const takeWord = async (word: number, id: string, deadline: number, timeoutMs: number): Promise<void> => {
-    const held = heldWords.get(word);
-    if (held) {
-      heldWords.set(word, held + 1);
-      return;
-    }
     for (;;) {
+      // Looked at again after every wait: another request of this thread may have taken the word meanwhile.
+      const held = heldWords.get(word);
+      if (held) {
+        heldWords.set(word, held + 1);
+        return;
+      }
       const holder = Atomics.compareExchange(words, word, 0, me);
       if (holder === 0) break;
       const left = deadline - performance.now();
