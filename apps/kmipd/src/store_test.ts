@@ -348,6 +348,8 @@ test("SQLite store: two objects sharing a lock word, both awaited by one thread 
     const releaseB = await b.lock(id1, 1_000);
     const first = a.lock(id1, 2_000);
     const second = a.lock(id2, 2_000);
+    // Both wait for the word (not just for their turn in this thread) before it is let go.
+    await new Promise((r) => setTimeout(r, 50));
     releaseB();
     // Both requests of `a` hold their objects at once: the second does not wait for the first to let go.
     const [r1, r2] = await Promise.all([first, second]);

@@ -423,7 +423,8 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
     }
     heldWords.delete(word);
     Atomics.store(words, word, 0);
-    Atomics.notify(words, word, 1);
+    // Every waiter looks again: one takes the word, and those of its thread share it.
+    Atomics.notify(words, word);
   };
   const setNames = (o: StoredObject, fresh = false) => {
     // A new object has no names yet: nothing to delete.
