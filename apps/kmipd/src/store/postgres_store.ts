@@ -51,7 +51,7 @@ export async function openPostgresStore(url: string): Promise<Store> {
   // kmipd processes sharing the database. Writes go through the main pool, so lock holders never wait for a
   // connection that a waiting lock holds.
   const objectLocks = new KeyedLock();
-  const lockPool = new pg.Pool({ connectionString: url, max: 8 });
+  const lockPool = new pg.Pool({ connectionString: url, max: 32, connectionTimeoutMillis: 10_000 });
   lockPool.on("error", () => undefined);
   const b = (x: Uint8Array | null) => (x ? Buffer.from(x.buffer, x.byteOffset, x.byteLength) : null);
   return {
@@ -85,7 +85,13 @@ export async function openPostgresStore(url: string): Promise<Store> {
       const release = await objectLocks.acquire(id, timeoutMs);
       let client: pg.PoolClient | undefined;
       try {
-        client = await lockPool.connect();
+        try {
+          client = await lockPool.connect();
+        } catch (e) {
+          // Every lock connection held (by requests changing other objects) for longer than a request waits: busy.
+          if (/timeout exceeded when trying to connect/.test((e as Error).message)) throw Object.assign(e as Error, { code: "55P03" });
+          throw e;
+        }
         const left = Math.max(1, Math.ceil(timeoutMs - (performance.now() - started)));
         await client.query(`SET lock_timeout = ${left}`);
         await client.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [id]);
