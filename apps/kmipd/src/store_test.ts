@@ -3,7 +3,7 @@ import type { ExecutionContext } from "ava";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
-import { chown, mkdir, rm } from "node:fs/promises";
+import { chmod, chown, copyFile, cp, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { item, struct } from "@tessera/kmip";
@@ -524,5 +524,33 @@ test("kmipd --threads 2 on PostgreSQL: keys created through either thread are se
     t.is((await k.kmipd.store.auditLog(1000)).length, 48);
   } finally {
     await k.close();
+  }
+});
+
+test("two kmipd nodes on one PostgreSQL database (sharing the master key and CA): usage limits and attribute changes hold across nodes", async (t) => {
+  if (!postgres) t.fail(`PostgreSQL could not be started: ${postgresError ?? "unknown reason"}`);
+  const database = await createDatabase();
+  const a = await startTestKmipd({ database });
+  // The second node is given the first's master key (0600) and TLS material, as a cluster's nodes are.
+  const dirB = await tempDir();
+  sqliteDirs.push(dirB);
+  await cp(path.join(a.dataDir, "tls"), path.join(dirB, "tls"), { recursive: true });
+  await copyFile(path.join(a.dataDir, "master.key"), path.join(dirB, "master.key"));
+  await chmod(path.join(dirB, "master.key"), 0o600);
+  const b = await startTestKmipd({ database, dataDir: dirB });
+  try {
+    const owner = a.client(V1_4);
+    const limits = [item("UsageLimitsTotal", 20n), item("UsageLimitsCount", 20n), item("UsageLimitsUnit", "Object")];
+    const id = await owner.create({ algorithm: "AES", length: 256, attributes: [{ name: "UsageLimits", value: limits }] });
+    await owner.activate(id);
+    t.is((await b.client(V1_4).getAttributes(id, ["State"])).get("State")?.[0]?.value, 2, "the second node sees the first's key");
+    const clients = [...Array.from({ length: 4 }, () => a.client(V1_4)), ...Array.from({ length: 4 }, () => b.client(V1_4))];
+    const results = await Promise.allSettled(clients.flatMap((c) => Array.from({ length: 6 }, () => c.encrypt(id, new Uint8Array(16), { mode: "GCM" }))));
+    t.is(results.filter((r) => r.status === "fulfilled").length, 20, "exactly as many Encrypts as the limit allows, over both nodes");
+    await Promise.all(clients.map((c, i) => Promise.all(Array.from({ length: 3 }, (_, j) => c.addCustomAttribute(id, "x-node", `${i}-${j}`)))));
+    t.is((await owner.getAttributes(id, ["x-node"])).get("x-node")?.length, 24, "every value added through either node is kept");
+  } finally {
+    await b.close();
+    await a.close();
   }
 });
