@@ -314,7 +314,8 @@ contract("list: the identity's own and granted objects, in insertion order, opti
   t.deepEqual(listed, b2, "list returns whole objects");
 });
 
-test("SQLite store: the objects a dead thread held are released for the threads waiting on them", async (t) => {
+/** Runs `fn` with two SQLite stores on one file sharing their memory block, as two serving threads of kmipd are. */
+async function sqliteThreads(fn: (a: Store, b: Store, shared: SharedArrayBuffer) => Promise<void>): Promise<void> {
   const dir = await tempDir();
   sqliteDirs.push(dir);
   const file = path.join(dir, "store.sqlite");
@@ -322,26 +323,25 @@ test("SQLite store: the objects a dead thread held are released for the threads 
   const a = openSqliteStore(file, { shared });
   const b = openSqliteStore(file, { shared, checkpointer: false });
   try {
+    await fn(a, b, shared);
+  } finally {
+    await b.close();
+    await a.close();
+  }
+}
+
+test("SQLite store: the objects a dead thread held are released for the threads waiting on them", (t) =>
+  sqliteThreads(async (a, b, shared) => {
     const id = obj().id;
     await a.lock(id, 1_000);
     const waiting = b.lock(id, 5_000);
     // This test's stores both run on the main thread (id 0): as if thread 0 had died holding the object.
     t.is(releaseObjectLocksOf(shared, 0), 1);
     (await waiting)();
-  } finally {
-    await b.close();
-    await a.close();
-  }
-});
+  }));
 
-test("SQLite store: two objects sharing a lock word, both awaited by one thread while another holds it, both get it", async (t) => {
-  const dir = await tempDir();
-  sqliteDirs.push(dir);
-  const file = path.join(dir, "store.sqlite");
-  const shared = sqliteShared();
-  const a = openSqliteStore(file, { shared });
-  const b = openSqliteStore(file, { shared, checkpointer: false });
-  try {
+test("SQLite store: two objects sharing a lock word, both awaited by one thread while another holds it, both get it", (t) =>
+  sqliteThreads(async (a, b) => {
     const id1 = obj().id;
     let id2 = obj().id;
     while (lockSlotOf(id2) !== lockSlotOf(id1)) id2 = obj().id;
@@ -358,11 +358,7 @@ test("SQLite store: two objects sharing a lock word, both awaited by one thread 
     await t.throwsAsync(b.lock(id1, 100), { instanceOf: ObjectBusyError });
     r2();
     (await b.lock(id1, 100))();
-  } finally {
-    await b.close();
-    await a.close();
-  }
-});
+  }));
 
 for (const [what, identities] of [
   ["case-sensitively", ["CN=ALICE", "CN=Alice", "CN=BOB"]],
