@@ -240,3 +240,30 @@ test("a GCM tag length the mode does not allow is refused (General Failure, as t
     t.is(bytes(r.payload, "AuthenticatedEncryptionTag")?.length, len);
   }
 });
+
+test("with two serving threads, a stream continued on a connection the other thread serves is told where the stream lives", async (t) => {
+  const k2 = await startTestKmipd({ threads: 2 });
+  try {
+    const c = k2.client(V2_1);
+    const id = await c.create({ algorithm: "AES", length: 256, usage: "Encrypt Decrypt" });
+    await c.activate(id);
+    const began = await k2.connect();
+    const first = await call(began, V2_1, "Encrypt", [item("UniqueIdentifier", id), gcm(), item("Data", new Uint8Array(16)), item("InitIndicator", true)]);
+    const corr = bytes(first.payload, "CorrelationValue")!;
+    // 16 more connections: the kernel spreads them over both threads. Those of the other thread refuse the stream
+    // and say why; none of them ends it.
+    const others = await Promise.all(Array.from({ length: 16 }, () => k2.connect()));
+    const answers = await Promise.all(
+      others.map((o) => call(o, V2_1, "Encrypt", [item("UniqueIdentifier", id), item("Data", new Uint8Array(16)), item("CorrelationValue", corr)])),
+    );
+    const elsewhere = answers.filter((a) => a.resultStatus === RESULT_STATUS.OperationFailed && /begun on another connection/.test(a.resultMessage ?? ""));
+    t.true(elsewhere.length > 0, "some connections are served by the other thread");
+    t.is(enumName("ResultReason", elsewhere[0].resultReason!, V2_1), "InvalidCorrelationValue");
+    // On its own connection the stream goes on (unless a connection of its own thread continued it above).
+    const sameThread = answers.filter((a) => a.resultStatus === RESULT_STATUS.Success).length;
+    const last = await call(began, V2_1, "Encrypt", [item("UniqueIdentifier", id), item("CorrelationValue", corr), item("FinalIndicator", true)]);
+    t.is(last.resultStatus, RESULT_STATUS.Success, `the stream still ends on its own connection (${sameThread} continued it on the same thread)`);
+  } finally {
+    await k2.close();
+  }
+});

@@ -3,12 +3,14 @@
  * ChaCha20 and ChaCha20-Poly1305, in one request or streamed over several (KMIP 1.3+ Init Indicator, Correlation
  * Value, Final Indicator).
  *
- * A stream keeps its cipher on the serving thread that began it, for the identity that began it and the key
+ * A stream keeps its cipher on the serving thread that began it (its Correlation Value says which: a request on a
+ * connection another thread serves is told so), for the identity that began it and the key
  * it began with; it ends with its Final request, or is dropped after {@link STREAM_IDLE_MS} without one. An
  * identity has at most {@link STREAMS_PER_IDENTITY} open at once.
  * @module
  */
 import { type Cipheriv as Cipher, type CipherGCMTypes, createCipheriv, createDecipheriv, type Decipheriv as Decipher, randomBytes } from "node:crypto";
+import { threadId } from "node:worker_threads";
 import { bool, bytes, item, type Ttlv } from "@tessera/kmip";
 import type { OpContext } from "../context.ts";
 import { OperationError } from "../errors.ts";
@@ -124,6 +126,24 @@ interface Stream {
 }
 const streams = new Map<string, Stream>();
 
+/**
+ * A new Correlation Value: the serving thread's id (4 bytes), so that another thread can say where a stream
+ * lives, then 12 random bytes.
+ */
+function newCorrelation(): Uint8Array {
+  const c = new Uint8Array(randomBytes(16));
+  new DataView(c.buffer).setUint32(0, threadId);
+  return c;
+}
+
+/** Whether a Correlation Value this thread does not know was made by another serving thread. */
+function beganElsewhere(correlation: Uint8Array): boolean {
+  if (correlation.length !== 16) return false;
+  const made = new DataView(correlation.buffer, correlation.byteOffset, 16).getUint32(0);
+  // Thread ids are small: a value whose first bytes are not one was not made by kmipd at all.
+  return made !== threadId && made < 65_536;
+}
+
 function sweep(now: number): void {
   for (const [k, s] of streams) if (s.expires < now) streams.delete(k);
 }
@@ -151,8 +171,13 @@ export function symmetric(ctx: OpContext, o: ManagedObject, p: SymmetricParams, 
     sweep(now);
     const key = Buffer.from(correlation).toString("hex");
     stream = streams.get(key);
+    // Invalid Correlation Value in KMIP 2.x; 1.x clients get Invalid Field.
+    if (!stream && beganElsewhere(correlation))
+      throw new OperationError(
+        "InvalidCorrelationValue",
+        `this ${op} stream was begun on another connection, served by another kmipd thread: continue a stream on the connection that began it`,
+      );
     if (!stream || stream.identity !== ctx.identity || stream.objectId !== o.id || stream.decrypt !== decrypt)
-      // Invalid Correlation Value in KMIP 2.x; 1.x clients get Invalid Field.
       throw new OperationError("InvalidCorrelationValue", `no ${op} stream of object ${o.id} has this Correlation Value (it ended, expired or is another's)`);
     streams.delete(key);
     cipher = stream.cipher;
@@ -248,7 +273,7 @@ function continued(
     for (const s of streams.values()) if (s.identity === ctx.identity) open++;
     if (open >= STREAMS_PER_IDENTITY) throw new OperationError("PermissionDenied", `${ctx.identity} already has ${open} streams open`);
   }
-  const correlation = existing ?? new Uint8Array(randomBytes(16));
+  const correlation = existing ?? newCorrelation();
   streams.set(Buffer.from(correlation).toString("hex"), { cipher, identity: ctx.identity, objectId: o.id, decrypt, aead, expires: now + STREAM_IDLE_MS });
   return [item("CorrelationValue", correlation)];
 }
