@@ -3,7 +3,7 @@
  * are never overspent.
  */
 import test from "ava";
-import { child, item, KmipResultError, TTLV_TYPE } from "@tessera/kmip";
+import { child, item, KmipResultError, struct, TTLV_TYPE } from "@tessera/kmip";
 import { startTestKmipd, type TestKmipd, V1_4 } from "./_test_support.ts";
 
 let k: TestKmipd;
@@ -56,4 +56,23 @@ test("a lifecycle change racing attribute changes: both kept", async (t) => {
   const state = attrs.get("State")?.[0];
   t.is(state?.type === TTLV_TYPE.Enumeration ? state.value : undefined, 2, "Active");
   t.is(attrs.get("x-side")?.length, 4);
+});
+
+test("one name given to 8 objects at the same moment from 8 connections: exactly one gets it", async (t) => {
+  const owner = k.client(V1_4);
+  const ids = await Promise.all(Array.from({ length: 8 }, () => owner.create({ algorithm: "AES", length: 128 })));
+  const name = `contended-${ids[0]}`;
+  // Connected first, so that the eight requests arrive together rather than one TLS handshake apart.
+  const many = clients(8);
+  await Promise.all(many.map((c) => c.discoverVersions()));
+  const results = await Promise.allSettled(
+    many.map((c, i) =>
+      c.request("AddAttribute", [
+        item("UniqueIdentifier", ids[i]),
+        struct("Attribute", [item("AttributeName", "Name"), struct("AttributeValue", [item("NameValue", name), item("NameType", "UninterpretedTextString")])]),
+      ]),
+    ),
+  );
+  t.is(results.filter((r) => r.status === "fulfilled").length, 1);
+  t.is((await owner.locate({ name })).length, 1);
 });

@@ -35,6 +35,9 @@ async function uniqueName(ctx: Parameters<Handler>[0], o: ManagedObject, a: Attr
   if (a.name !== "Name") return;
   const nv = child(a.value, "NameValue");
   if (nv?.type !== TTLV_TYPE.TextString) return;
+  // The name is held too, until the request is answered: two requests giving it to two objects at once cannot
+  // both find it free.
+  await ctx.lock(`name\u0000${ctx.identity}\u0000${nv.value}`);
   const sameHere = o.attrs.some((x) => x.name === "Name" && text(x.value, "NameValue") === nv.value);
   const others = (await ctx.store.list(ctx.identity, { name: nv.value })).filter(
     (x) => x.id !== o.id && x.state !== STATE.Destroyed && x.state !== STATE.DestroyedCompromised,
