@@ -114,6 +114,11 @@ function keyOf(issued: IssuedCertificate): string {
   return issued.privateKeyPem;
 }
 
+/** One side of a TLS connection: `issued`'s certificate and key, trusting `ca`. */
+function tlsSide(issued: IssuedCertificate, ca: IssuedCertificate): { cert: string; key: string; ca: string[] } {
+  return { cert: issued.certificatePem, key: keyOf(issued), ca: [ca.certificatePem] };
+}
+
 // One PKI for the file: an RSA CA with an RSA server and an ECDSA client, and a second CA.
 interface Pki {
   ca: CertificateAndKey;
@@ -162,16 +167,8 @@ function pki(): Promise<Pki> {
 test("mutual TLS on 127.0.0.1 succeeds with server and client certificates from the CA", async (t) => {
   const { ca, server, client } = await pki();
   const outcome = await mutualTls({
-    server: {
-      cert: server.certificatePem,
-      key: keyOf(server),
-      ca: [ca.certificatePem],
-    },
-    client: {
-      cert: client.certificatePem,
-      key: keyOf(client),
-      ca: [ca.certificatePem],
-    },
+    server: tlsSide(server, ca),
+    client: tlsSide(client, ca),
   });
   t.is(outcome.clientError, undefined, outcome.clientError?.message);
   t.is(outcome.serverError, undefined, outcome.serverError?.message);
@@ -182,31 +179,13 @@ test("mutual TLS on 127.0.0.1 succeeds with server and client certificates from 
 test("mutual TLS checks the DNS subjectAltName when connecting by host name", async (t) => {
   const { ca, server, client } = await pki();
   const ok = await mutualTls({
-    server: {
-      cert: server.certificatePem,
-      key: keyOf(server),
-      ca: [ca.certificatePem],
-    },
-    client: {
-      cert: client.certificatePem,
-      key: keyOf(client),
-      ca: [ca.certificatePem],
-      servername: "kmip.tessera.test",
-    },
+    server: tlsSide(server, ca),
+    client: { ...tlsSide(client, ca), servername: "kmip.tessera.test" },
   });
   t.is(ok.received, "hello tessera-client");
   const wrongName = await mutualTls({
-    server: {
-      cert: server.certificatePem,
-      key: keyOf(server),
-      ca: [ca.certificatePem],
-    },
-    client: {
-      cert: client.certificatePem,
-      key: keyOf(client),
-      ca: [ca.certificatePem],
-      servername: "other.example",
-    },
+    server: tlsSide(server, ca),
+    client: { ...tlsSide(client, ca), servername: "other.example" },
   });
   t.regex(wrongName.clientError?.message ?? "", /altnames|does not match/i);
   t.is(wrongName.received, "");
@@ -234,38 +213,12 @@ async function rejectedClient(
 
 test("mutual TLS fails when the client presents a certificate from another CA with the same name", async (t) => {
   const { ca, server, otherClient } = await pki();
-  await rejectedClient(
-    t,
-    {
-      cert: server.certificatePem,
-      key: keyOf(server),
-      ca: [ca.certificatePem],
-    },
-    {
-      cert: otherClient.certificatePem,
-      key: keyOf(otherClient),
-      ca: [ca.certificatePem],
-    },
-    /CERT_SIGNATURE_FAILURE|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/,
-  );
+  await rejectedClient(t, tlsSide(server, ca), tlsSide(otherClient, ca), /CERT_SIGNATURE_FAILURE|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/);
 });
 
 test("mutual TLS fails when the client presents a server-only certificate", async (t) => {
   const { ca, server } = await pki();
-  await rejectedClient(
-    t,
-    {
-      cert: server.certificatePem,
-      key: keyOf(server),
-      ca: [ca.certificatePem],
-    },
-    {
-      cert: server.certificatePem,
-      key: keyOf(server),
-      ca: [ca.certificatePem],
-    },
-    /INVALID_PURPOSE/,
-  );
+  await rejectedClient(t, tlsSide(server, ca), tlsSide(server, ca), /INVALID_PURPOSE/);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -323,19 +276,10 @@ test("Python ssl (strict) accepts the server certificate and presents the client
   const caFile = writeTemp("ca.pem", ca.certificatePem);
   const outcome = await (async () => {
     let seen = "";
-    const srv = tls.createServer(
-      {
-        cert: server.certificatePem,
-        key: keyOf(server),
-        ca: [ca.certificatePem],
-        requestCert: true,
-        rejectUnauthorized: true,
-      },
-      (socket) => {
-        seen = String(socket.getPeerCertificate().subject?.CN);
-        socket.end(`node saw ${seen}`);
-      },
-    );
+    const srv = tls.createServer({ ...tlsSide(server, ca), requestCert: true, rejectUnauthorized: true }, (socket) => {
+      seen = String(socket.getPeerCertificate().subject?.CN);
+      socket.end(`node saw ${seen}`);
+    });
     await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
     const address = srv.address();
     const port = typeof address === "object" && address !== null ? address.port : 0;
@@ -375,9 +319,7 @@ test("Python ssl (strict) as a server accepts the client certificate", async (t)
       host: "127.0.0.1",
       port,
       servername: "localhost",
-      ca: [ca.certificatePem],
-      cert: client.certificatePem,
-      key: keyOf(client),
+      ...tlsSide(client, ca),
     });
     socket.setEncoding("utf8");
     socket.on("data", (c: string) => (data += c));
