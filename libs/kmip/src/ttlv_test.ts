@@ -11,7 +11,7 @@ import { KmipDecodeError, KmipEncodeError } from "./errors.ts";
 import "./registry.ts"; // names tags in error messages
 import { decodeTtlv, encodedSize, encodeTtlv, TTLV_TYPE, ttlvMessageLength, type DecodeLimits, type Ttlv } from "./ttlv.ts";
 import { parseXml, type XmlItem } from "./xml.ts";
-import { fixturesRoot } from "@tessera/fixtures";
+import { fixturesRoot, xorshift32 } from "@tessera/fixtures";
 const SHARED_FIXTURES = fixturesRoot();
 
 /** Bytes from spec-style hex ("42 00 20 | 02 | …"). */
@@ -432,21 +432,8 @@ test("random byte mutations decode or fail with KmipDecodeError; what decodes re
   t.pass();
 });
 
-/** xorshift32: a fast reproducible generator for the fuzz loop. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
 test("fuzz: 50 000 mutations of real messages find no error other than KmipDecodeError, in < 10 s", (t) => {
-  const next = rng(0x4b4d4950);
+  const next = xorshift32(0x4b4d4950);
   const start = performance.now();
   const outcome = { decoded: 0, rejected: 0 };
   const foreign = new Map<string, { count: number; example: string }>();

@@ -33,7 +33,7 @@ import type {
   TpmsClockInfo,
 } from "./structures.ts";
 import { ekTemplate, akTemplate } from "./templates.ts";
-import { fixturesRoot } from "@tessera/fixtures";
+import { fixturesRoot, xorshift32 } from "@tessera/fixtures";
 const SHARED_FIXTURES = fixturesRoot();
 
 const FIXTURE = SHARED_FIXTURES + "/attestations/go-attestation_windows_gcp_shielded_vm.json";
@@ -631,21 +631,8 @@ test("every truncation and every bit flip of valid encodings decodes consistentl
   t.true(checked > 10000);
 });
 
-/** xorshift32: a deterministic generator, so a failing mutation can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
-}
-
 test("fuzz: 20000 random mutations of real structures, in bounded time", (t) => {
-  const next = prng(0x7e55e7a);
+  const next = xorshift32(0x7e55e7a);
   const started = performance.now();
   const counts = { ok: 0, error: 0 };
   for (let i = 0; i < 20000; i++) {
