@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { ExecutionContext } from "ava";
+import test, { type ExecutionContext } from "ava";
 import { issueCertificate } from "@tessera/pki";
 import {
   attributeName,
@@ -120,6 +120,21 @@ export async function startTestKmipd(options: { database?: string; dataDir?: str
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The kmipd of one test file: started before its tests and closed after them. The returned object is filled in
+ * when kmipd has started, so tests use it directly.
+ */
+export function kmipdForTests(options: Parameters<typeof startTestKmipd>[0] = {}): TestKmipd {
+  const k = {} as TestKmipd;
+  test.before(async () => {
+    Object.assign(k, await startTestKmipd(options));
+  });
+  test.after.always(async () => {
+    await k.close?.();
+  });
+  return k;
 }
 
 /** Awaits `p` and checks that it failed with KMIP result reason `reason` (or one of `reason`). */

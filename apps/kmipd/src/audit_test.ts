@@ -1,18 +1,10 @@
 import test from "ava";
 import { enumValue, item, struct, text } from "@tessera/kmip";
 import type { AuditEntry } from "./store/store.ts";
-import { exchange, rawRequest, rejectsWith, startTestKmipd, type TestKmipd, V1_4, V2_1 } from "./_test_support.ts";
+import { exchange, rawRequest, rejectsWith, V1_4, V2_1, kmipdForTests } from "./_test_support.ts";
 
-let k: TestKmipd;
+const k = kmipdForTests();
 const ALICE = "CN=kmipd-admin";
-
-test.before(async () => {
-  k = await startTestKmipd();
-});
-
-test.after.always(async () => {
-  await k?.close();
-});
 
 async function entriesFor(objectId: string): Promise<AuditEntry[]> {
   return (await k.kmipd.store.auditLog(100_000)).filter((e) => e.objectId === objectId);

@@ -4,16 +4,9 @@
  */
 import test from "ava";
 import { child, item, KmipResultError, struct, TTLV_TYPE } from "@tessera/kmip";
-import { startTestKmipd, type TestKmipd, V1_4 } from "./_test_support.ts";
+import { V1_4, kmipdForTests } from "./_test_support.ts";
 
-let k: TestKmipd;
-test.before(async () => {
-  k = await startTestKmipd({ threads: 2 });
-});
-test.after.always(async () => {
-  await k?.close();
-});
-
+const k = kmipdForTests({ threads: 2 });
 /** `n` clients of their own (a connection each, spread over the serving threads). */
 function clients(n: number) {
   return Array.from({ length: n }, () => k.client(V1_4));

@@ -18,17 +18,9 @@ import {
   TTLV_TYPE,
 } from "@tessera/kmip";
 import type { KmipClient } from "@tessera/kmip-client";
-import { attributesFor, rejectsWith, startTestKmipd, type TestKmipd, V1_4, V2_1 } from "./_test_support.ts";
+import { attributesFor, rejectsWith, V1_4, V2_1, kmipdForTests } from "./_test_support.ts";
 
-let k: TestKmipd;
-
-test.before(async () => {
-  k = await startTestKmipd();
-});
-
-test.after.always(async () => {
-  await k?.close();
-});
+const k = kmipdForTests();
 
 const STATE = { PreActive: 1, Active: 2, Deactivated: 3, Compromised: 4, Destroyed: 5, DestroyedCompromised: 6 };
 const plain = new TextEncoder().encode("attack at dawn, bring snacks");

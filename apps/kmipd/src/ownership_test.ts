@@ -3,17 +3,9 @@ import { connect } from "node:tls";
 import { createCa, issueCertificate } from "@tessera/pki";
 import { encodeTtlv, item, type KmipVersion, struct, text, type Ttlv } from "@tessera/kmip";
 import { KmipClient } from "@tessera/kmip-client";
-import { rawRequest, rejectsWith, startTestKmipd, type TestKmipd, V1_4, V2_1 } from "./_test_support.ts";
+import { rawRequest, rejectsWith, V1_4, V2_1, kmipdForTests } from "./_test_support.ts";
 
-let k: TestKmipd;
-
-test.before(async () => {
-  k = await startTestKmipd();
-});
-
-test.after.always(async () => {
-  await k?.close();
-});
+const k = kmipdForTests();
 
 const data = new TextEncoder().encode("sixteen byte msg");
 

@@ -1,19 +1,11 @@
 import test from "ava";
 import { createHash } from "node:crypto";
 import { bytes, child, children, enumName, enumeration, int, item, struct, text, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
-import { rejectsWith, startTestKmipd, type TestKmipd, V1_4, V2_1 } from "./_test_support.ts";
+import { rejectsWith, V1_4, V2_1, kmipdForTests } from "./_test_support.ts";
 
 // Behaviour the OASIS profiles (AKLC-M, SKFF-M, CS-AC-M, QS-M) rely on, checked over the wire.
 
-let k: TestKmipd;
-
-test.before(async () => {
-  k = await startTestKmipd();
-});
-
-test.after.always(async () => {
-  await k?.close();
-});
+const k = kmipdForTests();
 
 const now = () => BigInt(Math.floor(Date.now() / 1000));
 

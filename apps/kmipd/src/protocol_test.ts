@@ -26,17 +26,9 @@ import type { KmipConnection } from "@tessera/kmip-client";
 import { handleMessage } from "./app.ts";
 import { aesGcmKeyring } from "./master_key.ts";
 import { openSqliteStore } from "./store/sqlite_store.ts";
-import { exchange, rawRequest, startTestKmipd, tempDir, type TestKmipd, V1_2, V1_4, V2_1 } from "./_test_support.ts";
+import { exchange, rawRequest, tempDir, V1_2, V1_4, V2_1, kmipdForTests } from "./_test_support.ts";
 
-let k: TestKmipd;
-
-test.before(async () => {
-  k = await startTestKmipd();
-});
-
-test.after.always(async () => {
-  await k?.close();
-});
+const k = kmipdForTests();
 
 function reasonName(res: ResponseMessage, i = 0, version: KmipVersion = res.header.protocolVersion): string | undefined {
   const r = res.items[i]?.resultReason;

@@ -2,16 +2,9 @@ import test from "ava";
 import { createCipheriv, randomBytes } from "node:crypto";
 import { bytes, child, enumName, item, type KmipVersion, RESULT_STATUS, struct, type Ttlv } from "@tessera/kmip";
 import type { KmipConnection } from "@tessera/kmip-client";
-import { exchange, rawRequest, startTestKmipd, type TestKmipd, V1_4, V2_1 } from "./_test_support.ts";
+import { exchange, rawRequest, startTestKmipd, V1_4, V2_1, kmipdForTests } from "./_test_support.ts";
 
-let k: TestKmipd;
-test.before(async () => {
-  k = await startTestKmipd();
-});
-test.after.always(async () => {
-  await k?.close();
-});
-
+const k = kmipdForTests();
 const cat = (...parts: (Uint8Array | undefined)[]) => new Uint8Array(Buffer.concat(parts.filter((p): p is Uint8Array => p !== undefined)));
 
 async function call(conn: KmipConnection, version: KmipVersion, operation: string, payload: Ttlv[]) {
