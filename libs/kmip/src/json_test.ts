@@ -5,7 +5,7 @@
 import test from "ava";
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { decodeError } from "./_test_support.ts";
+import { decodeError, int64, itemTree, REGISTERED, tagFor } from "./_test_support.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import { KmipDecodeError } from "./errors.ts";
 import { fromJson, toJson, type JsonTtlv } from "./json.ts";
@@ -315,22 +315,8 @@ test("BUG registry.ts: maskValue and enumValue refuse numbers beyond 32 bits", (
 
 const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
 const uint32 = fc.integer({ min: 0, max: 0xffffffff });
-const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
-const REC = { noNullPrototype: true } as const;
 
-const REGISTERED = TAGS.filter(([, , type]) => type !== "*");
 const ATTRIBUTE_TEXTS = ATTRIBUTE_NAMES.map(([text]) => text);
-
-/** Registered tags of `type`, any registered tag, unknown 0x42 tags and extension tags. */
-function tagFor(type: TtlvTypeName): fc.Arbitrary<number> {
-  const own = REGISTERED.filter(([, , ty]) => ty === type).map(([, tag]) => tag);
-  return fc.oneof(
-    { weight: 6, arbitrary: own.length ? fc.constantFrom(...own) : fc.constant(0x540000) },
-    { weight: 1, arbitrary: fc.constantFrom(...REGISTERED.map(([, tag]) => tag)) },
-    { weight: 1, arbitrary: fc.integer({ min: 0x420000, max: 0x42ffff }) },
-    { weight: 1, arbitrary: fc.integer({ min: 0x540000, max: 0x54ffff }) },
-  );
-}
 
 /** Registered values of the enumeration or mask of `ctx`. */
 function knownValues(ctx: number): number[] {
@@ -403,20 +389,8 @@ const attributeArb: fc.Arbitrary<Ttlv> = fc.oneof(fc.constantFrom(...ATTRIBUTE_T
   }));
 });
 
-function itemArb(depth: number): fc.Arbitrary<Ttlv> {
-  if (depth === 0) return fc.oneof(leafArb, attributeArb);
-  return fc.oneof(
-    { weight: 3, arbitrary: leafArb },
-    { weight: 1, arbitrary: attributeArb },
-    {
-      weight: 2,
-      arbitrary: fc.record({ tag: tagFor("Structure"), type: fc.constant(0x01 as const), value: fc.array(itemArb(depth - 1), { maxLength: 4 }) }, REC),
-    },
-  );
-}
-
 /** Arbitrary items: every type, registry tags with their enumerations and masks, attributes, nesting ≤ 5. */
-const ITEM = itemArb(5);
+const ITEM = itemTree(leafArb, attributeArb, 5);
 
 test("toJson → JSON text → fromJson gives the item back, for any item", (t_) => {
   fc.assert(

@@ -6,11 +6,11 @@
 import test from "ava";
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { decodeError } from "./_test_support.ts";
+import { decodeError, int64, itemTree, REC, tagFor } from "./_test_support.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import { KmipDecodeError } from "./errors.ts";
 import { tagOf } from "./registry.ts";
-import { ATTRIBUTE_NAMES, TAGS, type TtlvTypeName } from "./registry_table.ts";
+import { ATTRIBUTE_NAMES } from "./registry_table.ts";
 import { decodeTtlv, encodeTtlv, type Ttlv } from "./ttlv.ts";
 import { parseXml, toXml, XML_PLACEHOLDER, type XmlItem } from "./xml.ts";
 import { fixturesRoot } from "@tessera/fixtures";
@@ -354,20 +354,6 @@ test("parseXml never throws anything but KmipDecodeError: random text, and mutat
 
 // ——— Round trips of arbitrary items ———
 
-const REC = { noNullPrototype: true } as const;
-const REGISTERED = TAGS.filter(([, , type]) => type !== "*");
-const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
-
-function tagFor(type: TtlvTypeName): fc.Arbitrary<number> {
-  const own = REGISTERED.filter(([, , ty]) => ty === type).map(([, tag]) => tag);
-  return fc.oneof(
-    { weight: 6, arbitrary: own.length ? fc.constantFrom(...own) : fc.constant(0x540000) },
-    { weight: 1, arbitrary: fc.constantFrom(...REGISTERED.map(([, tag]) => tag)) },
-    { weight: 1, arbitrary: fc.integer({ min: 0x420000, max: 0x42ffff }) },
-    { weight: 1, arbitrary: fc.integer({ min: 0x540000, max: 0x54ffff }) },
-  );
-}
-
 const leafArb: fc.Arbitrary<XmlItem> = fc.oneof(
   fc.record({ tag: tagFor("Integer"), type: fc.constant(0x02 as const), value: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }) }, REC),
   fc.record({ tag: tagFor("LongInteger"), type: fc.constant(0x03 as const), value: int64 }, REC),
@@ -405,21 +391,9 @@ const attributeArb: fc.Arbitrary<XmlItem> = fc
     ],
   }));
 
-function itemArb(depth: number): fc.Arbitrary<XmlItem> {
-  if (depth === 0) return fc.oneof(leafArb, attributeArb);
-  return fc.oneof(
-    { weight: 3, arbitrary: leafArb },
-    { weight: 1, arbitrary: attributeArb },
-    {
-      weight: 2,
-      arbitrary: fc.record({ tag: tagFor("Structure"), type: fc.constant(0x01 as const), value: fc.array(itemArb(depth - 1), { maxLength: 4 }) }, REC),
-    },
-  );
-}
-
 test("toXml → parseXml gives any item back (every type, registry and unknown tags, attributes, placeholders)", (t_) => {
   fc.assert(
-    fc.property(itemArb(5), fc.constantFrom("  ", "", "\t"), (item, indent) => {
+    fc.property(itemTree(leafArb, attributeArb, 5), fc.constantFrom("  ", "", "\t"), (item, indent) => {
       assert.deepStrictEqual(parseXml(toXml(item, indent)), [item]);
     }),
     { numRuns: 3000 },
