@@ -248,10 +248,9 @@ test("truncations and byte flips of real logs parse (and write back) or throw Ev
   t.pass();
 });
 
-test("bounded fuzz: 20 000+ mutations of real logs in under 15 s, with decoding of what parses", (t) => {
+test("bounded fuzz: 20 000 mutations of real logs, with decoding of what parses", (t) => {
   const next = xorshift32(0x7e55e2a);
   const interesting = [0, 1, 3, 4, 0x7f, 0x80, 0xff, 0xffff, 0x10000, 0x7fffffff, 0xffffffff];
-  const start = performance.now();
   let parsed = 0;
   let rejected = 0;
   const codes = new Map<string, number>();
@@ -299,8 +298,6 @@ test("bounded fuzz: 20 000+ mutations of real logs in under 15 s, with decoding 
       codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
     }
   }
-  const ms = performance.now() - start;
-  t.log(`${N} mutations in ${ms.toFixed(0)} ms: ${parsed} parsed, ${rejected} rejected ${JSON.stringify(Object.fromEntries(codes))}`);
-  t.true(ms < 15_000);
+  t.log(`${N} mutations: ${parsed} parsed, ${rejected} rejected ${JSON.stringify(Object.fromEntries(codes))}`);
   t.true(parsed > 0 && rejected > 0);
 });

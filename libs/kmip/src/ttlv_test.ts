@@ -432,9 +432,8 @@ test("random byte mutations decode or fail with KmipDecodeError; what decodes re
   t.pass();
 });
 
-test("fuzz: 50 000 mutations of real messages find no error other than KmipDecodeError, in < 10 s", (t) => {
+test("fuzz: 50 000 mutations of real messages find no error other than KmipDecodeError", (t) => {
   const next = xorshift32(0x4b4d4950);
-  const start = performance.now();
   const outcome = { decoded: 0, rejected: 0 };
   const foreign = new Map<string, { count: number; example: string }>();
   const limits = { maxDepth: 8, maxItems: 5000 };
@@ -478,11 +477,9 @@ test("fuzz: 50 000 mutations of real messages find no error other than KmipDecod
       }
     }
   }
-  const ms = performance.now() - start;
-  t.log(`${outcome.decoded} decoded, ${outcome.rejected} rejected in ${Math.round(ms)} ms`);
+  t.log(`${outcome.decoded} decoded, ${outcome.rejected} rejected`);
   for (const [e, { count, example }] of foreign) t.log(`${count} × ${e}, e.g. ${example.length > 400 ? example.slice(0, 400) + "…" : example}`);
   t.deepEqual([...foreign.keys()], [], "errors other than KmipDecodeError");
-  t.true(ms < 10_000);
   t.true(outcome.rejected > 0 && outcome.decoded > 0);
 });
 
