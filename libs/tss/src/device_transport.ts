@@ -6,31 +6,53 @@
  */
 import { open, type FileHandle } from "node:fs/promises";
 import { constants } from "node:fs";
+import { ExchangeQueue } from "./_exchange.ts";
 import { TssError } from "./errors.ts";
 import { tpmResponseLength } from "./socket_transport.ts";
-import { MAX_RESPONSE_SIZE, Serializer, type Transport, type TransportOptions } from "./transport.ts";
+import { timeoutFor } from "./timeouts.ts";
+import { MAX_RESPONSE_SIZE, type SendOptions, type Transport, type TransportOptions } from "./transport.ts";
 
-/** A transport over a TPM character device. */
+/** Options of {@link DeviceTransport}. */
+export interface DeviceTransportOptions extends TransportOptions {
+  /** Opens the device (default `fs/promises.open`); lets embedders wrap or instrument the open. */
+  openFile?: (path: string, flags: number) => Promise<FileHandle>;
+}
+
+/**
+ * A transport over a TPM character device. After a timeout or a failed read/write (the device was
+ * closed under it, EOF, EIO) the state of the descriptor is unknown: the transport closes it, counts
+ * up {@link DeviceTransport.epoch} and opens the device again on the next command. Behind
+ * /dev/tpmrm0 that loses the transient objects and sessions of the old descriptor; a {@link Tpm}
+ * notices the new epoch and reports them.
+ */
 export class DeviceTransport implements Transport {
   readonly description: string;
   readonly #path: string;
-  readonly #timeoutMs: number;
-  readonly #queue = new Serializer();
+  readonly #options: DeviceTransportOptions;
+  readonly #queue: ExchangeQueue;
+  readonly #open: (path: string, flags: number) => Promise<FileHandle>;
   #fh: FileHandle | undefined;
   #closed = false;
-  #broken: string | undefined;
+  #epoch = 0;
 
   /** @param path device path, e.g. `/dev/tpmrm0` */
-  constructor(path: string, options: TransportOptions = {}) {
+  constructor(path: string, options: DeviceTransportOptions = {}) {
     this.#path = path;
     this.description = `device:${path}`;
-    this.#timeoutMs = options.timeoutMs ?? 120_000;
+    this.#options = options;
+    this.#open = options.openFile ?? open;
+    this.#queue = new ExchangeQueue(this.description);
+  }
+
+  /** How many times the descriptor was dropped after a timeout or failure (see {@link Transport.epoch}). */
+  get epoch(): number {
+    return this.#epoch;
   }
 
   async #handle(): Promise<FileHandle> {
     if (this.#fh) return this.#fh;
     try {
-      this.#fh = await open(this.#path, constants.O_RDWR | constants.O_NOCTTY);
+      this.#fh = await this.#open(this.#path, constants.O_RDWR | constants.O_NOCTTY);
       return this.#fh;
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
@@ -43,39 +65,50 @@ export class DeviceTransport implements Transport {
         });
       }
       if (err.code === "EACCES" || err.code === "EPERM") {
-        throw new TssError("TSS_TPM_ABSENT", `${this.description}: permission denied (add the user to the tss group)`, { cause: e });
+        throw new TssError(
+          "TSS_PERMISSION",
+          `${this.description}: permission denied opening ${this.#path} for reading and writing (${err.code}); ` +
+            `add the user to the group that owns it (usually "tss": usermod -aG tss USER, then log in again) or check its mode and SELinux/AppArmor policy`,
+          { cause: e },
+        );
       }
       throw new TssError("TSS_IO", `${this.description}: cannot open (${err.code ?? err.message})`, { cause: e });
     }
   }
 
-  /** Writes the command and reads until the response's declared size has arrived. */
-  send(command: Uint8Array): Promise<Uint8Array> {
-    return this.#queue.run(async () => {
-      if (this.#closed) throw new TssError("TSS_CLOSED", `${this.description}: transport is closed`);
-      if (this.#broken) throw new TssError("TSS_IO", `${this.description}: unusable after an earlier failure (${this.#broken}); open a new transport`);
-      const fh = await this.#handle();
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new TssError("TSS_TIMEOUT", `${this.description}: no response within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-      });
-      try {
-        return await Promise.race([this.#exchange(fh, command), timeout]);
-      } catch (e) {
-        // A timed-out or broken exchange leaves a read pending on this descriptor that would swallow the next
-        // response: this transport is finished. A new transport opens a new descriptor.
-        this.#fh = undefined;
-        this.#broken = e instanceof Error ? e.message : String(e);
-        fh.close().catch(() => undefined);
-        if (e instanceof TssError) throw e;
-        const err = e as NodeJS.ErrnoException;
-        throw new TssError(err.code === "EBUSY" ? "TSS_TPM_BUSY" : "TSS_IO", `${this.description}: ${err.code ?? err.message}`, { cause: e });
-      } finally {
-        clearTimeout(timer);
-      }
-    });
+  /** Drops the descriptor after a timeout or failure; the next command opens the device again. */
+  #drop(): void {
+    const fh = this.#fh;
+    if (!fh) return;
+    this.#fh = undefined;
+    this.#epoch++;
+    // A read may still be pending on the old descriptor (it will swallow the late answer): do not wait for it.
+    fh.close().catch(() => undefined);
   }
 
+  /** Writes the command and reads until the response's declared size has arrived. */
+  send(command: Uint8Array, options: SendOptions = {}): Promise<Uint8Array> {
+    let fh: FileHandle | undefined;
+    return this.#queue.run(
+      async () => {
+        if (this.#closed) throw new TssError("TSS_CLOSED", `${this.description}: transport is closed`);
+        fh = await this.#handle();
+        try {
+          return await this.#exchange(fh, command);
+        } catch (e) {
+          if (e instanceof TssError) throw e;
+          const err = e as NodeJS.ErrnoException;
+          throw new TssError(err.code === "EBUSY" ? "TSS_TPM_BUSY" : "TSS_IO", `${this.description}: ${err.code ?? err.message}`, { cause: e });
+        }
+      },
+      timeoutFor(command, this.#options, options.timeoutMs),
+      options.signal,
+      (e) => {
+        // Opening failed: nothing to drop. Otherwise the descriptor is in an unknown state.
+        if (fh !== undefined && fh === this.#fh && !(e instanceof TssError && e.code === "TSS_CLOSED")) this.#drop();
+      },
+    );
+  }
   async #exchange(fh: FileHandle, command: Uint8Array): Promise<Uint8Array> {
     let off = 0;
     while (off < command.length) off += (await fh.write(command, off, command.length - off)).bytesWritten;

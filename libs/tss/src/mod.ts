@@ -14,3 +14,5 @@ export * from "./ek.ts";
 export * from "./ak.ts";
 export * from "./info.ts";
 export * from "./seal.ts";
+export * from "./persistent.ts";
+export * from "./timeouts.ts";

@@ -4,8 +4,10 @@
  * @module
  */
 import { connect, type Socket } from "node:net";
+import { ExchangeQueue } from "./_exchange.ts";
 import { TssError } from "./errors.ts";
-import { MAX_RESPONSE_SIZE, responseSize, Serializer, type Transport, type TransportOptions } from "./transport.ts";
+import { timeoutFor } from "./timeouts.ts";
+import { MAX_RESPONSE_SIZE, responseSize, type SendOptions, type Transport, type TransportOptions } from "./transport.ts";
 
 /** Where an swtpm listens. */
 export type SocketAddress = { host: string; port: number } | { path: string };
@@ -67,7 +69,10 @@ export function tpmResponseLength(buf: Uint8Array, len: number): number {
   return n >= 0 && n < 10 ? NaN : n;
 }
 
-/** Reads one framed message from `s`: `expected(buf, len)` tells the total length once known (-1 = not yet). */
+/**
+ * Reads one framed message from `s`: `expected(buf, len)` tells the total length once known (-1 = not yet).
+ * `timeoutMs` Infinity: the caller keeps time.
+ */
 function readMessage(s: Socket, timeoutMs: number, what: string, expected: (buf: Uint8Array, len: number) => number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     let buf = new Uint8Array(4096);
@@ -101,26 +106,35 @@ function readMessage(s: Socket, timeoutMs: number, what: string, expected: (buf:
     };
     const onError = (e: Error) => done(new TssError("TSS_IO", `${what}: ${e.message}`, { cause: e }));
     const onClose = () => done(new TssError("TSS_IO", `${what}: connection closed after ${len} bytes of the response`));
-    const timer = setTimeout(() => {
-      s.destroy();
-      done(new TssError("TSS_TIMEOUT", `${what}: no response within ${timeoutMs} ms`));
-    }, timeoutMs);
+    const timer =
+      timeoutMs === Infinity
+        ? undefined
+        : setTimeout(() => {
+            s.destroy();
+            done(new TssError("TSS_TIMEOUT", `${what}: no response within ${timeoutMs} ms`));
+          }, timeoutMs);
     s.on("data", onData);
     s.once("error", onError);
     s.once("close", onClose);
   });
 }
 
-/** A transport to swtpm's data channel, plus its control channel. */
+/**
+ * A transport to swtpm's data channel, plus its control channel. After a timeout or a broken connection
+ * it drops the connection, counts up {@link SwtpmTransport.epoch} and connects again on the next command
+ * (swtpm has no resource manager: loaded objects and sessions survive a reconnection).
+ */
 export class SwtpmTransport implements Transport {
   readonly description: string;
   readonly #data: SocketAddress;
   readonly #ctrl: SocketAddress;
+  readonly #options: TransportOptions;
   readonly #timeoutMs: number;
   readonly #connectTimeoutMs: number;
-  readonly #queue = new Serializer();
+  readonly #queue: ExchangeQueue;
   #socket: Socket | undefined;
   #closed = false;
+  #epoch = 0;
 
   /**
    * @param data data channel address
@@ -130,26 +144,43 @@ export class SwtpmTransport implements Transport {
     this.#data = data;
     this.#ctrl = ctrl;
     this.description = describe(data);
+    this.#options = options;
     this.#timeoutMs = options.timeoutMs ?? 120_000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+    this.#queue = new ExchangeQueue(this.description);
+  }
+
+  /** How many times the data connection was dropped after a timeout or failure (see {@link Transport.epoch}). */
+  get epoch(): number {
+    return this.#epoch;
   }
 
   /** Sends one TPM command on the data channel. */
-  send(command: Uint8Array): Promise<Uint8Array> {
-    return this.#queue.run(async () => {
-      if (this.#closed) throw new TssError("TSS_CLOSED", `${this.description}: transport is closed`);
-      if (!this.#socket || this.#socket.destroyed) this.#socket = await open(this.#data, this.#connectTimeoutMs, this.description);
-      const s = this.#socket;
-      const reading = readMessage(s, this.#timeoutMs, this.description, tpmResponseLength);
-      s.write(command);
-      try {
-        return await reading;
-      } catch (e) {
-        s.destroy();
-        this.#socket = undefined;
-        throw e;
-      }
-    });
+  send(command: Uint8Array, options: SendOptions = {}): Promise<Uint8Array> {
+    let socket: Socket | undefined;
+    return this.#queue.run(
+      async () => {
+        if (this.#closed) throw new TssError("TSS_CLOSED", `${this.description}: transport is closed`);
+        if (!this.#socket || this.#socket.destroyed) {
+          if (this.#socket) this.#epoch++;
+          this.#socket = await open(this.#data, this.#connectTimeoutMs, this.description);
+        }
+        socket = this.#socket;
+        const reading = readMessage(socket, Infinity, this.description, tpmResponseLength);
+        socket.write(command);
+        return reading;
+      },
+      timeoutFor(command, this.#options, options.timeoutMs),
+      options.signal,
+      () => {
+        if (socket === undefined) return;
+        socket.destroy();
+        if (socket === this.#socket) {
+          this.#socket = undefined;
+          this.#epoch++;
+        }
+      },
+    );
   }
 
   /**

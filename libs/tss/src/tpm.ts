@@ -44,6 +44,7 @@ import {
   TPM_RH,
   TPM_SE,
   TPM_ST,
+  TPMA_SESSION,
   TPM2B_PUBLIC,
   TpmResponseError,
   type ResponseFrame,
@@ -64,11 +65,34 @@ import {
   HASH_SIZE,
 } from "@tessera/tpm2";
 import { randomBytes } from "node:crypto";
-import { TssError } from "./errors.ts";
+import { SessionLocks } from "./_session_locks.ts";
+import { CommandAbortedError, HandlesLostError, TssError } from "./errors.ts";
 import { type AuthEntity, HmacSession, PasswordSession, type Session } from "./session.ts";
 import type { Transport } from "./transport.ts";
 import { openTcti } from "./tcti.ts";
 import type { TransportOptions } from "./transport.ts";
+
+/** Per-call options of {@link Tpm.execute} and of the helpers built on it. */
+export interface ExecuteOptions {
+  /**
+   * Aborts the command: queued, it is never sent; sent, the call rejects at once with a
+   * CommandAbortedError (TSS_ABORTED) while the TPM's late answer is read and discarded (its session
+   * nonces are still rolled, and an object it created is flushed), so the next command gets its own answer.
+   */
+  signal?: AbortSignal;
+  /** Milliseconds to wait for the answer (default: the transport's timeout for the command's class). */
+  timeoutMs?: number;
+}
+
+/** Options of {@link Tpm}. */
+export interface TpmOptions {
+  /**
+   * Called when transient objects or sessions this Tpm loaded are found gone after the transport
+   * reopened (e.g. /dev/tpmrm0 after a timeout), or a session became unusable because a command using
+   * it timed out. Later use of those handles rejects with the same TSS_HANDLE_LOST error.
+   */
+  onHandlesLost?: (lost: HandlesLostError) => void;
+}
 
 /** A handle argument: a bare handle, or with its Name, authValue and the session that authorizes it. */
 export type HandleArg = number | { handle: number; name?: Uint8Array; authValue?: Uint8Array; session?: Session };
@@ -89,6 +113,17 @@ function handleType(h: number): number {
   return h >>> 24;
 }
 
+function isSessionHandle(h: number): boolean {
+  const t = handleType(h);
+  return t === TPM_HT.HMAC_SESSION || t === TPM_HT.POLICY_SESSION;
+}
+
+function isTracked(h: number): boolean {
+  return isSessionHandle(h) || handleType(h) === TPM_HT.TRANSIENT;
+}
+
+const hex = (h: number): string => `0x${h.toString(16).padStart(8, "0")}`;
+
 /** A loaded object: handle, public area and Name. */
 export interface LoadedObject {
   handle: number;
@@ -98,19 +133,39 @@ export interface LoadedObject {
   name: Uint8Array;
 }
 
-/** A TPM behind a transport. */
+/**
+ * A TPM behind a transport. Safe for concurrent callers: commands through the same HMAC or policy session
+ * are serialized (each is answered and verified before the next is authorized), other commands are
+ * queued by the transport. It remembers the transient objects and sessions it loaded, so that when the
+ * transport reopens it can tell which were lost (see {@link TpmOptions.onHandlesLost}).
+ */
 export class Tpm {
   /** The transport (TCTI). */
   readonly transport: Transport;
+  readonly #onHandlesLost: ((lost: HandlesLostError) => void) | undefined;
+  readonly #locks = new SessionLocks();
+  /** Transient objects and sessions this Tpm loaded and did not flush. */
+  readonly #loaded = new Set<number>();
+  /** Lost handles and why. */
+  readonly #lost = new Map<number, string>();
+  #epoch: number;
+  #reconciling: Promise<void> | undefined;
 
   /** @param transport where commands go */
-  constructor(transport: Transport) {
+  constructor(transport: Transport, options: TpmOptions = {}) {
     this.transport = transport;
+    this.#onHandlesLost = options.onHandlesLost;
+    this.#epoch = transport.epoch ?? 0;
   }
 
   /** Opens a TPM by TCTI string (`device:/dev/tpmrm0`, `swtpm:host=H,port=P`, `swtpm:path=S`). */
-  static open(tcti: string, options?: TransportOptions): Tpm {
-    return new Tpm(openTcti(tcti, options));
+  static open(tcti: string, options?: TransportOptions & TpmOptions): Tpm {
+    return new Tpm(openTcti(tcti, options), options);
+  }
+
+  /** The transient objects and sessions this Tpm loaded and has not flushed (nor lost). */
+  get loadedHandles(): readonly number[] {
+    return [...this.#loaded].sort((a, b) => a - b);
   }
 
   /** Closes the transport. */
@@ -121,9 +176,15 @@ export class Tpm {
   /**
    * Runs any declared command. Handles needing authorization use their `session` (default: password with
    * their `authValue`); when a session other than a password session is involved, handle Names are
-   * resolved (ReadPublic / NV_ReadPublic) unless given. Response HMACs are verified.
+   * resolved (ReadPublic / NV_ReadPublic) unless given. Response HMACs are verified. Commands through the
+   * same session wait for each other; a handle lost by a transport reopen rejects with TSS_HANDLE_LOST.
    */
-  async execute<H extends string, P, R>(cmd: Command<H, P, R>, handles: Record<H, HandleArg>, params: P): Promise<ExecuteResult<R>> {
+  async execute<H extends string, P, R>(cmd: Command<H, P, R>, handles: Record<H, HandleArg>, params: P, options: ExecuteOptions = {}): Promise<ExecuteResult<R>> {
+    await this.#reconcile();
+    return this.#run(cmd, handles, params, options);
+  }
+
+  async #run<H extends string, P, R>(cmd: Command<H, P, R>, handles: Record<H, HandleArg>, params: P, options: ExecuteOptions): Promise<ExecuteResult<R>> {
     const args = cmd.handles.map((h): Exclude<HandleArg, number> => {
       const a: HandleArg | undefined = handles[h.name];
       if (a === undefined) throw new TypeError(`${cmd.name}: handle ${h.name} is missing`);
@@ -131,43 +192,170 @@ export class Tpm {
     });
     const authIdx = cmd.handles.flatMap((h, i) => (h.auth ? [i] : []));
     const sessions = authIdx.map((i) => args[i].session ?? PASSWORD);
+    const used = [...args.map((a) => a.handle), ...sessions.filter((s) => !(s instanceof PasswordSession)).map((s) => s.handle)];
+    this.#refuseLost(cmd.name, used);
     const needNames = sessions.some((s) => !(s instanceof PasswordSession));
-    const names = needNames ? await Promise.all(args.map((a) => (a.name ? a.name : this.#nameOf(a.handle)))) : [];
+    const names = needNames ? await Promise.all(args.map((a) => (a.name ? a.name : this.#nameOf(a.handle, options)))) : [];
     const paramBytes = marshalParams(cmd, params);
     const entities: AuthEntity[] = authIdx.map((i) => ({ name: names[i] ?? EMPTY, authValue: args[i].authValue ?? EMPTY }));
-    let frame: ResponseFrame;
-    for (let attempt = 0; ; attempt++) {
-      const auths = sessions.map((s, k) => s.authorize(cmd.code, names, paramBytes, entities[k]));
-      const raw = await this.transport.send(
-        frameCommand(
-          cmd.code,
-          args.map((a) => a.handle),
-          paramBytes,
-          auths,
-        ),
-      );
-      try {
-        frame = parseResponse(cmd, raw);
-        break;
-      } catch (e) {
-        // TPM_RC_RETRY, _YIELDED and _TESTING mean "not started, send it again" (Part 2, 6.6.3).
-        if (!(e instanceof TpmResponseError) || !RETRYABLE.has(e.rc) || attempt >= MAX_RETRIES) throw e;
-        await new Promise((r) => setTimeout(r, Math.min(2 ** attempt, 50)));
+    // A session's nonces roll with each command: authorize the next only after this one's answer is verified.
+    const release = await this.#locks.acquire(used.filter(isSessionHandle), options.signal);
+    let settleLater = false;
+    try {
+      this.#refuseLost(cmd.name, used);
+      let frame: ResponseFrame;
+      for (let attempt = 0; ; attempt++) {
+        const auths = sessions.map((s, k) => s.authorize(cmd.code, names, paramBytes, entities[k]));
+        let raw: Uint8Array;
+        try {
+          raw = await this.transport.send(
+            frameCommand(
+              cmd.code,
+              args.map((a) => a.handle),
+              paramBytes,
+              auths,
+            ),
+            { signal: options.signal, timeoutMs: options.timeoutMs },
+          );
+        } catch (e) {
+          if (e instanceof CommandAbortedError && e.lateResponse) {
+            settleLater = true;
+            this.#settleLate(cmd, params, e.lateResponse, sessions, entities, release);
+          } else if (e instanceof TssError && (e.code === "TSS_TIMEOUT" || e.code === "TSS_IO")) {
+            this.#sessionsUnknown(cmd.name, sessions, e);
+          }
+          throw e;
+        }
+        try {
+          frame = parseResponse(cmd, raw);
+          break;
+        } catch (e) {
+          // TPM_RC_RETRY, _YIELDED and _TESTING mean "not started, send it again" (Part 2, 6.6.3).
+          if (!(e instanceof TpmResponseError) || !RETRYABLE.has(e.rc) || attempt >= MAX_RETRIES) throw e;
+          await new Promise((r) => setTimeout(r, Math.min(2 ** attempt, 50)));
+        }
       }
+      this.#verify(cmd, frame, sessions, entities);
+      this.#track(cmd, params, frame, sessions);
+      return { response: unmarshalResponse(cmd, frame.parameters), handle: frame.handle };
+    } finally {
+      if (!settleLater) release();
     }
-    if (sessions.length > 0) {
-      if (frame.tag !== TPM_ST.SESSIONS || frame.auths.length !== sessions.length) {
-        throw new TssError("TSS_RESPONSE_HMAC", `${cmd.name}: the response carries ${frame.auths.length} session(s), ${sessions.length} expected`);
-      }
-      sessions.forEach((s, k) => s.verify(cmd.code, frame.parameters, frame.auths[k], entities[k]));
-    }
-    return { response: unmarshalResponse(cmd, frame.parameters), handle: frame.handle };
   }
 
-  async #nameOf(handle: number): Promise<Uint8Array> {
+  #verify<H extends string, P, R>(cmd: Command<H, P, R>, frame: ResponseFrame, sessions: readonly Session[], entities: readonly AuthEntity[]): void {
+    if (sessions.length === 0) return;
+    if (frame.tag !== TPM_ST.SESSIONS || frame.auths.length !== sessions.length) {
+      throw new TssError("TSS_RESPONSE_HMAC", `${cmd.name}: the response carries ${frame.auths.length} session(s), ${sessions.length} expected`);
+    }
+    sessions.forEach((s, k) => s.verify(cmd.code, frame.parameters, frame.auths[k], entities[k]));
+  }
+
+  /** Keeps the handles this Tpm loads and flushes up to date. */
+  #track<H extends string, P, R>(cmd: Command<H, P, R>, params: P, frame: ResponseFrame, sessions: readonly Session[]): void {
+    if (frame.handle !== undefined && isTracked(frame.handle)) {
+      this.#loaded.add(frame.handle);
+      this.#lost.delete(frame.handle);
+    }
+    if (cmd.code === FlushContext.code) {
+      const h = (params as { flushHandle: number }).flushHandle;
+      this.#loaded.delete(h);
+      this.#lost.delete(h);
+    }
+    // A session used without continueSession ends with the command.
+    sessions.forEach((s, k) => {
+      if (!(s instanceof PasswordSession) && (frame.auths[k].sessionAttributes & TPMA_SESSION.continueSession) === 0) this.#loaded.delete(s.handle);
+    });
+  }
+
+  /**
+   * The answer of an aborted command arrives later: verify it so the sessions' nonces roll as the TPM's
+   * did, flush what it created (its caller is gone), then let the next command through the sessions go.
+   */
+  #settleLate<H extends string, P, R>(
+    cmd: Command<H, P, R>,
+    params: P,
+    late: Promise<Uint8Array>,
+    sessions: readonly Session[],
+    entities: readonly AuthEntity[],
+    release: () => void,
+  ): void {
+    late
+      .then((raw) => {
+        const frame = parseResponse(cmd, raw);
+        this.#verify(cmd, frame, sessions, entities);
+        this.#track(cmd, params, frame, sessions);
+        if (frame.handle !== undefined && isTracked(frame.handle)) {
+          const h = frame.handle;
+          this.#run(FlushContext, {}, { flushHandle: h }, {}).catch(() => undefined);
+        }
+      })
+      .catch((e: unknown) => {
+        // A TPM error leaves the sessions as they were; anything else leaves their nonces unknown.
+        if (!(e instanceof TpmResponseError)) this.#sessionsUnknown(cmd.name, sessions, e);
+      })
+      .finally(release);
+  }
+
+  #sessionsUnknown(what: string, sessions: readonly Session[], cause: unknown): void {
+    const hs = sessions.filter((s) => !(s instanceof PasswordSession)).map((s) => s.handle);
+    if (hs.length === 0) return;
+    const why = `${what} through it got no verified answer (${cause instanceof Error ? cause.message : String(cause)}): its nonces are unknown; flush it and start a new session`;
+    for (const h of hs) this.#lost.set(h, why);
+    this.#onHandlesLost?.(new HandlesLostError(hs, `session(s) ${hs.map(hex).join(", ")} unusable: ${why}`, { cause }));
+  }
+
+  #refuseLost(what: string, handles: readonly number[]): void {
+    for (const h of handles) {
+      const why = this.#lost.get(h);
+      if (why !== undefined) throw new HandlesLostError([h], `${what}: handle ${hex(h)} was lost: ${why}`);
+    }
+  }
+
+  /**
+   * After the transport reopened (its epoch moved), asks the TPM which of the transient objects and
+   * sessions this Tpm loaded still exist; the others are lost (always so behind a resource manager).
+   */
+  #reconcile(): Promise<void> {
+    if (this.#reconciling) return this.#reconciling;
+    const epoch = this.transport.epoch;
+    if (epoch === undefined || epoch === this.#epoch) return Promise.resolve();
+    if (this.#loaded.size === 0) {
+      this.#epoch = epoch;
+      return Promise.resolve();
+    }
+    this.#reconciling = (async () => {
+      const present = new Set<number>();
+      for (const type of [TPM_HT.TRANSIENT, TPM_HT.HMAC_SESSION, TPM_HT.POLICY_SESSION]) {
+        let more = true;
+        let next = (type << 24) >>> 0;
+        while (more) {
+          const { response } = await this.#run(GetCapability, {}, { capability: TPM_CAP.HANDLES, property: next, propertyCount: 254 }, {});
+          const hs = (response.capabilityData.data as number[]).filter((h) => handleType(h) === type);
+          hs.forEach((h) => present.add(h));
+          more = Boolean(response.moreData) && hs.length > 0;
+          if (hs.length > 0) next = hs[hs.length - 1] + 1;
+        }
+      }
+      this.#epoch = epoch;
+      const lost = [...this.#loaded].filter((h) => !present.has(h)).sort((a, b) => a - b);
+      if (lost.length === 0) return;
+      const why = `${this.transport.description} was reopened after a timeout or failure, and the TPM no longer has it`;
+      for (const h of lost) {
+        this.#loaded.delete(h);
+        this.#lost.set(h, why);
+      }
+      this.#onHandlesLost?.(new HandlesLostError(lost, `${this.transport.description} reopened: lost ${lost.map(hex).join(", ")}`));
+    })().finally(() => {
+      this.#reconciling = undefined;
+    });
+    return this.#reconciling;
+  }
+
+  async #nameOf(handle: number, options: ExecuteOptions): Promise<Uint8Array> {
     const t = handleType(handle);
-    if (t === TPM_HT.TRANSIENT || t === TPM_HT.PERSISTENT) return (await this.readPublic(handle)).name;
-    if (t === TPM_HT.NV_INDEX) return (await this.nvReadPublic(handle)).name;
+    if (t === TPM_HT.TRANSIENT || t === TPM_HT.PERSISTENT) return (await this.readPublic(handle, options)).name;
+    if (t === TPM_HT.NV_INDEX) return (await this.nvReadPublic(handle, options)).name;
     return handleName(handle);
   }
 
@@ -189,12 +377,12 @@ export class Tpm {
   }
 
   /** TPM2_GetCapability, following moreData until `count` items or the end. Returns the raw capability data parts. */
-  async getCapability(capability: number, property: number, count = 0xffff): Promise<TpmsCapabilityData[]> {
+  async getCapability(capability: number, property: number, count = 0xffff, options: ExecuteOptions = {}): Promise<TpmsCapabilityData[]> {
     const out: TpmsCapabilityData[] = [];
     let next = property;
     let remaining = count;
     for (let round = 0; round < 64 && remaining > 0; round++) {
-      const { response } = await this.execute(GetCapability, {}, { capability, property: next, propertyCount: remaining });
+      const { response } = await this.execute(GetCapability, {}, { capability, property: next, propertyCount: remaining }, options);
       out.push(response.capabilityData);
       const items = response.capabilityData.data as unknown[];
       remaining -= items.length;
@@ -208,18 +396,18 @@ export class Tpm {
   }
 
   /** TPM properties (TPM_CAP_TPM_PROPERTIES) from `first`, as a map property → value. */
-  async properties(first: number = TPM_PT.FAMILY_INDICATOR, count = 127): Promise<Map<number, number>> {
+  async properties(first: number = TPM_PT.FAMILY_INDICATOR, count = 127, options: ExecuteOptions = {}): Promise<Map<number, number>> {
     const m = new Map<number, number>();
-    for (const part of await this.getCapability(TPM_CAP.TPM_PROPERTIES, first, count)) {
+    for (const part of await this.getCapability(TPM_CAP.TPM_PROPERTIES, first, count, options)) {
       for (const p of part.data as { property: number; value: number }[]) m.set(p.property, p.value);
     }
     return m;
   }
 
   /** Handles of a type (TPM_HT_* << 24), e.g. persistent objects or NV indexes. */
-  async handles(type: number): Promise<number[]> {
+  async handles(type: number, options: ExecuteOptions = {}): Promise<number[]> {
     const out: number[] = [];
-    for (const part of await this.getCapability(TPM_CAP.HANDLES, (type << 24) >>> 0, 254)) out.push(...(part.data as number[]));
+    for (const part of await this.getCapability(TPM_CAP.HANDLES, (type << 24) >>> 0, 254, options)) out.push(...(part.data as number[]));
     return out.filter((h) => handleType(h) === type);
   }
 
@@ -229,11 +417,11 @@ export class Tpm {
   }
 
   /** TPM2_GetRandom for any number of bytes (the TPM returns at most a digest's worth per call). */
-  async getRandom(n: number): Promise<Uint8Array> {
+  async getRandom(n: number, options: ExecuteOptions = {}): Promise<Uint8Array> {
     const out = new Uint8Array(n);
     let got = 0;
     while (got < n) {
-      const { response } = await this.execute(GetRandom, {}, { bytesRequested: Math.min(n - got, 64) });
+      const { response } = await this.execute(GetRandom, {}, { bytesRequested: Math.min(n - got, 64) }, options);
       if (response.randomBytes.length === 0) throw new TssError("TSS_IO", "TPM2_GetRandom returned no bytes");
       out.set(response.randomBytes.subarray(0, n - got), got);
       got += response.randomBytes.length;
@@ -244,13 +432,13 @@ export class Tpm {
   // ---- PCRs ----
 
   /** TPM2_PCR_Read of any number of PCRs in any banks (the TPM answers at most 8 digests per call). */
-  async pcrRead(selections: readonly TpmsPcrSelection[]): Promise<PcrBanks> {
+  async pcrRead(selections: readonly TpmsPcrSelection[], options: ExecuteOptions = {}): Promise<PcrBanks> {
     const banks: PcrBanks = new Map();
     const pending = selections.map((s) => ({ hash: s.hash, left: selectedPcrs(s) }));
     for (let round = 0; pending.some((p) => p.left.length > 0); round++) {
       if (round > 64) throw new TssError("TSS_IO", "TPM2_PCR_Read made no progress");
       const sel = pending.filter((p) => p.left.length > 0).map((p) => pcrSelection(p.hash, p.left));
-      const { response } = await this.execute(PCR_Read, {}, { pcrSelectionIn: sel });
+      const { response } = await this.execute(PCR_Read, {}, { pcrSelectionIn: sel }, options);
       let k = 0;
       let progressed = false;
       for (const s of response.pcrSelectionOut) {
@@ -285,12 +473,13 @@ export class Tpm {
   async createPrimary(
     hierarchy: number,
     template: TpmtPublic,
-    options: { authValue?: Uint8Array; hierarchyAuth?: Uint8Array; session?: Session } = {},
+    options: { authValue?: Uint8Array; hierarchyAuth?: Uint8Array; session?: Session } & ExecuteOptions = {},
   ): Promise<LoadedObject> {
     const { response, handle } = await this.execute(
       CreatePrimary,
       { primaryHandle: { handle: hierarchy, authValue: options.hierarchyAuth, session: options.session } },
       { inSensitive: { userAuth: options.authValue ?? EMPTY, data: EMPTY }, inPublic: template, outsideInfo: EMPTY, creationPCR: [] },
+      options,
     );
     return { handle: handle!, public: response.outPublic, publicBytes: marshal(TPM2B_PUBLIC, response.outPublic), name: response.name };
   }
@@ -299,36 +488,43 @@ export class Tpm {
   async create(
     parent: HandleArg,
     template: TpmtPublic,
-    options: { authValue?: Uint8Array; data?: Uint8Array } = {},
+    options: { authValue?: Uint8Array; data?: Uint8Array } & ExecuteOptions = {},
   ): Promise<{ privateBlob: Uint8Array; public: TpmtPublic; publicBytes: Uint8Array }> {
     const { response } = await this.execute(
       Create,
       { parentHandle: parent },
       { inSensitive: { userAuth: options.authValue ?? EMPTY, data: options.data ?? EMPTY }, inPublic: template, outsideInfo: EMPTY, creationPCR: [] },
+      options,
     );
     return { privateBlob: response.outPrivate, public: response.outPublic, publicBytes: marshal(TPM2B_PUBLIC, response.outPublic) };
   }
 
   /** TPM2_Load of a private/public pair under a parent. The caller flushes the handle. */
-  async load(parent: HandleArg, privateBlob: Uint8Array, pub: TpmtPublic): Promise<LoadedObject> {
-    const { response, handle } = await this.execute(Load, { parentHandle: parent }, { inPrivate: privateBlob, inPublic: pub });
+  async load(parent: HandleArg, privateBlob: Uint8Array, pub: TpmtPublic, options: ExecuteOptions = {}): Promise<LoadedObject> {
+    const { response, handle } = await this.execute(Load, { parentHandle: parent }, { inPrivate: privateBlob, inPublic: pub }, options);
     const name = objectName(pub);
     if (Buffer.compare(name, response.name) !== 0) throw new TssError("TSS_IO", "TPM2_Load returned a Name that differs from the public area's");
     return { handle: handle!, public: pub, publicBytes: marshal(TPM2B_PUBLIC, pub), name };
   }
 
   /** TPM2_ReadPublic. Checks that the Name the TPM reports is the Name of the public area it returned. */
-  async readPublic(handle: number): Promise<LoadedObject & { qualifiedName: Uint8Array }> {
-    const { response } = await this.execute(ReadPublic, { objectHandle: handle }, {});
+  async readPublic(handle: number, options: ExecuteOptions = {}): Promise<LoadedObject & { qualifiedName: Uint8Array }> {
+    const { response } = await this.execute(ReadPublic, { objectHandle: handle }, {}, options);
     const name = objectName(response.outPublic);
     if (Buffer.compare(name, response.name) !== 0)
       throw new TssError("TSS_IO", `TPM2_ReadPublic(0x${handle.toString(16)}): the Name does not match the public area`);
     return { handle, public: response.outPublic, publicBytes: marshal(TPM2B_PUBLIC, response.outPublic), name, qualifiedName: response.qualifiedName };
   }
 
-  /** TPM2_FlushContext. */
-  async flush(handle: number): Promise<void> {
-    await this.execute(FlushContext, {}, { flushHandle: handle });
+  /** TPM2_FlushContext. Flushing a handle that was lost (TSS_HANDLE_LOST) forgets it and ignores TPM_RC_HANDLE. */
+  async flush(handle: number, options: ExecuteOptions = {}): Promise<void> {
+    if (this.#lost.delete(handle)) {
+      await this.execute(FlushContext, {}, { flushHandle: handle }, options).catch((e: unknown) => {
+        if (!(e instanceof TpmResponseError)) throw e;
+      });
+      return;
+    }
+    await this.execute(FlushContext, {}, { flushHandle: handle }, options);
   }
 
   /** Runs `fn` with a transient handle and flushes it afterwards, also when `fn` throws. */
@@ -342,8 +538,8 @@ export class Tpm {
   }
 
   /** TPM2_EvictControl: make a transient object persistent at `persistent`, or evict a persistent one. */
-  async evictControl(objectHandle: number, persistent: number, auth: HandleArg = TPM_RH.OWNER): Promise<void> {
-    await this.execute(EvictControl, { auth, objectHandle }, { persistentHandle: persistent });
+  async evictControl(objectHandle: number, persistent: number, auth: HandleArg = TPM_RH.OWNER, options: ExecuteOptions = {}): Promise<void> {
+    await this.execute(EvictControl, { auth, objectHandle }, { persistentHandle: persistent }, options);
   }
 
   // ---- NV ----
@@ -366,30 +562,30 @@ export class Tpm {
   }
 
   /** TPM2_NV_ReadPublic. */
-  async nvReadPublic(index: number): Promise<{ public: TpmsNvPublic; name: Uint8Array }> {
-    const { response } = await this.execute(NV_ReadPublic, { nvIndex: index }, {});
+  async nvReadPublic(index: number, options: ExecuteOptions = {}): Promise<{ public: TpmsNvPublic; name: Uint8Array }> {
+    const { response } = await this.execute(NV_ReadPublic, { nvIndex: index }, {}, options);
     return { public: response.nvPublic, name: response.nvName };
   }
 
   /** TPM2_NV_Write of any length, chunked by the TPM's NV buffer size. `authHandle` defaults to the index itself. */
-  async nvWrite(index: number, data: Uint8Array, options: { offset?: number; authHandle?: HandleArg } = {}): Promise<void> {
+  async nvWrite(index: number, data: Uint8Array, options: { offset?: number; authHandle?: HandleArg } & ExecuteOptions = {}): Promise<void> {
     const chunk = await this.nvBufferMax();
     const base = options.offset ?? 0;
     // At least one write, so that writing empty data still sets TPMA_NV_WRITTEN.
     for (let off = 0; off === 0 || off < data.length; off += chunk) {
-      await this.execute(NV_Write, { authHandle: options.authHandle ?? index, nvIndex: index }, { data: data.subarray(off, off + chunk), offset: base + off });
+      await this.execute(NV_Write, { authHandle: options.authHandle ?? index, nvIndex: index }, { data: data.subarray(off, off + chunk), offset: base + off }, options);
     }
   }
 
   /** TPM2_NV_Read of any length (default: the whole index), chunked by the TPM's NV buffer size. */
-  async nvRead(index: number, options: { size?: number; offset?: number; authHandle?: HandleArg } = {}): Promise<Uint8Array> {
+  async nvRead(index: number, options: { size?: number; offset?: number; authHandle?: HandleArg } & ExecuteOptions = {}): Promise<Uint8Array> {
     const base = options.offset ?? 0;
-    const size = options.size ?? (await this.nvReadPublic(index)).public.dataSize - base;
+    const size = options.size ?? (await this.nvReadPublic(index, options)).public.dataSize - base;
     const chunk = await this.nvBufferMax();
     const out = new Uint8Array(size);
     for (let off = 0; off < size; off += chunk) {
       const n = Math.min(chunk, size - off);
-      const { response } = await this.execute(NV_Read, { authHandle: options.authHandle ?? index, nvIndex: index }, { size: n, offset: base + off });
+      const { response } = await this.execute(NV_Read, { authHandle: options.authHandle ?? index, nvIndex: index }, { size: n, offset: base + off }, options);
       if (response.data.length !== n) throw new TssError("TSS_IO", `TPM2_NV_Read returned ${response.data.length} bytes, ${n} asked`);
       out.set(response.data, off);
     }
@@ -409,7 +605,7 @@ export class Tpm {
       tpmKey?: { handle: number; public: TpmtPublic };
       bind?: { handle: number; name: Uint8Array; authValue?: Uint8Array };
       attributes?: number;
-    } = {},
+    } & ExecuteOptions = {},
   ): Promise<HmacSession> {
     const hashAlg = options.hashAlg ?? TPM_ALG.SHA256;
     const type = options.type ?? TPM_SE.HMAC;
@@ -425,6 +621,7 @@ export class Tpm {
       StartAuthSession,
       { tpmKey: options.tpmKey?.handle ?? TPM_RH.NULL, bind: options.bind?.handle ?? TPM_RH.NULL },
       { nonceCaller, encryptedSalt, sessionType: type, symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null }, authHash: hashAlg },
+      options,
     );
     return new HmacSession({
       handle: handle!,
@@ -481,15 +678,15 @@ export class Tpm {
   }
 
   /** TPM2_Unseal of a loaded sealed-data object. */
-  async unseal(item: HandleArg): Promise<Uint8Array> {
-    return (await this.execute(Unseal, { itemHandle: item }, {})).response.outData;
+  async unseal(item: HandleArg, options: ExecuteOptions = {}): Promise<Uint8Array> {
+    return (await this.execute(Unseal, { itemHandle: item }, {}, options)).response.outData;
   }
 
   // ---- Attestation ----
 
   /** TPM2_ActivateCredential: `activate` is the credentialed object (AK), `key` the EK. */
-  async activateCredential(activate: HandleArg, key: HandleArg, credentialBlob: Uint8Array, secret: Uint8Array): Promise<Uint8Array> {
-    return (await this.execute(ActivateCredential, { activateHandle: activate, keyHandle: key }, { credentialBlob, secret })).response.certInfo;
+  async activateCredential(activate: HandleArg, key: HandleArg, credentialBlob: Uint8Array, secret: Uint8Array, options: ExecuteOptions = {}): Promise<Uint8Array> {
+    return (await this.execute(ActivateCredential, { activateHandle: activate, keyHandle: key }, { credentialBlob, secret }, options)).response.certInfo;
   }
 
   /** TPM2_Quote over `pcrs` with `nonce` as qualifying data. Returns the signed TPMS_ATTEST bytes and the signature. */
@@ -498,8 +695,9 @@ export class Tpm {
     nonce: Uint8Array,
     pcrs: readonly TpmsPcrSelection[],
     scheme: TpmtSigScheme = NULL_SCHEME,
+    options: ExecuteOptions = {},
   ): Promise<{ quoted: Uint8Array; signature: TpmtSignature; signatureBytes: Uint8Array }> {
-    const { response } = await this.execute(Quote, { signHandle: signer }, { qualifyingData: nonce, inScheme: scheme, pcrSelect: [...pcrs] });
+    const { response } = await this.execute(Quote, { signHandle: signer }, { qualifyingData: nonce, inScheme: scheme, pcrSelect: [...pcrs] }, options);
     return { quoted: response.quoted, signature: response.signature, signatureBytes: marshal(TPMT_SIGNATURE, response.signature) };
   }
 
@@ -509,15 +707,16 @@ export class Tpm {
     signer: HandleArg,
     qualifyingData: Uint8Array,
     scheme: TpmtSigScheme = NULL_SCHEME,
+    options: ExecuteOptions = {},
   ): Promise<{ certifyInfo: Uint8Array; signature: TpmtSignature }> {
-    const { response } = await this.execute(Certify, { objectHandle: object, signHandle: signer }, { qualifyingData, inScheme: scheme });
+    const { response } = await this.execute(Certify, { objectHandle: object, signHandle: signer }, { qualifyingData, inScheme: scheme }, options);
     return { certifyInfo: response.certifyInfo, signature: response.signature };
   }
 
   /** TPM2_Sign of a digest by an unrestricted signing key. */
-  async sign(key: HandleArg, digest: Uint8Array, scheme: TpmtSigScheme = NULL_SCHEME): Promise<TpmtSignature> {
+  async sign(key: HandleArg, digest: Uint8Array, scheme: TpmtSigScheme = NULL_SCHEME, options: ExecuteOptions = {}): Promise<TpmtSignature> {
     const validation = { tag: TPM_ST.HASHCHECK, hierarchy: TPM_RH.NULL, digest: EMPTY };
-    return (await this.execute(Sign, { keyHandle: key }, { digest, inScheme: scheme, validation })).response.signature;
+    return (await this.execute(Sign, { keyHandle: key }, { digest, inScheme: scheme, validation }, options)).response.signature;
   }
 }
 

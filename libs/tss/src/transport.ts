@@ -3,20 +3,49 @@
  * @module
  */
 
+import type { CommandClass } from "./timeouts.ts";
+
+/** Per-command options of {@link Transport.send}. */
+export interface SendOptions {
+  /**
+   * Aborts the command: while it waits its turn it is never sent; once sent, the caller is answered at
+   * once with a CommandAbortedError and the TPM's late answer is kept from the next command.
+   */
+  signal?: AbortSignal;
+  /** Milliseconds to wait for this command's answer (overrides the transport's per-class timeouts). */
+  timeoutMs?: number;
+}
+
 /** A TPM transport (TCTI). Implementations serialize commands: one in flight at a time. */
 export interface Transport {
   /** Human-readable description, e.g. `swtpm:host=127.0.0.1,port=2321`. */
   readonly description: string;
+  /**
+   * How many times the transport dropped its device descriptor or connection after a timeout or a
+   * failure (it reopens on the next command). Transient objects and sessions loaded before may be gone
+   * (always so behind a resource manager such as /dev/tpmrm0). Absent: the transport never reopens.
+   */
+  readonly epoch?: number;
   /** Sends one command, resolves with the whole response. Rejects with a TssError. */
-  send(command: Uint8Array): Promise<Uint8Array>;
+  send(command: Uint8Array, options?: SendOptions): Promise<Uint8Array>;
   /** Closes the transport; later sends reject with TSS_CLOSED. */
   close(): Promise<void>;
 }
 
 /** Options common to all transports. */
 export interface TransportOptions {
-  /** Milliseconds to wait for a response (default 120 000: key generation on real TPMs is slow). */
+  /**
+   * Milliseconds to wait for any response, whatever the command. Unset (the default), the per-class
+   * `timeouts` apply.
+   */
   timeoutMs?: number;
+  /**
+   * Milliseconds to wait for a response, by command class (see `commandClass`). Defaults
+   * (`DEFAULT_TIMEOUTS`): short 10 000 (GetCapability, GetRandom, PCR_Read, ReadPublic, FlushContext…),
+   * standard 60 000, long 300 000 (CreatePrimary, Create, CreateLoaded, SelfTest, Startup: RSA key
+   * generation on real TPMs takes tens of seconds).
+   */
+  timeouts?: Partial<Record<CommandClass, number>>;
   /** Milliseconds to wait for a connection (default 5 000). */
   connectTimeoutMs?: number;
 }
