@@ -1,6 +1,8 @@
 /**
  * A KMIP client: a pool of mutually authenticated TLS connections, servers tried in order with failover,
- * timeouts, reconnect on a broken connection, batches, and the common operations. Attributes are written in
+ * timeouts, an AbortSignal on every call, batches, and the common operations. A request is sent at most once
+ * unless it is idempotent (see {@link IDEMPOTENT_OPERATIONS}) or cannot have reached a server; when the
+ * connection fails after such a request was written the call fails with `KmipOutcomeUnknownError`. Attributes are written in
  * the shape of the protocol version in use (1.x Template-Attribute / Attribute, 2.x Attributes).
  * @module
  */
@@ -31,6 +33,8 @@ import {
   enumText,
 } from "@tessera/kmip";
 import { type ClientTls, KmipConnection, type ServerAddress } from "./connection.ts";
+import { KmipOutcomeUnknownError } from "./errors.ts";
+import { UNSENT } from "./_unsent.ts";
 
 /** Options of {@link KmipClient}. */
 export interface KmipClientOptions {
@@ -54,6 +58,23 @@ export interface AttributeInput {
   type?: Parameters<typeof item>[2];
 }
 
+/**
+ * Options of every call that talks to a server. Aborting `signal` before the request is written rejects without
+ * sending it; aborting while the response is awaited closes that connection and rejects with the signal's reason
+ * (the request may then have been applied).
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * Operations that change nothing on the server, so that a request made only of them may be sent again after a
+ * failure that happened once it was written. Any other (Create, Register, Re-key, Encrypt with usage limits, …)
+ * is sent at most once.
+ */
+export const IDEMPOTENT_OPERATIONS: ReadonlySet<string> = new Set(["Get", "GetAttributes", "GetAttributeList", "Locate", "Query", "DiscoverVersions", "Check"]);
+const IDEMPOTENT = IDEMPOTENT_OPERATIONS;
+
 /** One operation of a batch. */
 export interface BatchOperation {
   operation: string;
@@ -66,6 +87,7 @@ export class KmipClient {
   readonly #o: Required<Omit<KmipClientOptions, "version">>;
   readonly #idle = new Map<string, KmipConnection[]>();
   #closed = false;
+  #opened = 0;
 
   /** @param options servers, TLS, version, pool */
   constructor(options: KmipClientOptions) {
@@ -80,47 +102,104 @@ export class KmipClient {
     };
   }
 
-  async #exchange(request: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Sends `request` (of operations `ops`) and resolves with the response. Where a request cannot have reached a
+   * server (no connection, or a pooled connection found closed before writing) the next connection or server is
+   * tried whatever the operation. Once it was written, only an idempotent request is sent again (on a fresh
+   * connection to the same server if the failed one was pooled, else on the next server); any other fails with
+   * KmipOutcomeUnknownError, so that nothing is applied twice.
+   */
+  async #exchange(request: Uint8Array, ops: string[], signal: AbortSignal | undefined): Promise<Uint8Array> {
+    signal?.throwIfAborted();
     if (this.#closed) throw new KmipTransportError("the KMIP client is closed");
-    const errors: string[] = [];
+    const repeatable = ops.every((op) => IDEMPOTENT.has(op));
+    const errors: Error[] = [];
     for (const server of this.#o.servers) {
-      const key = `${server.host}:${server.port}`;
-      const idle = this.#idle.get(key) ?? [];
-      this.#idle.set(key, idle);
-      // A pooled connection may have been closed by the server since: retry once on a fresh one.
-      for (let attempt = 0; attempt < 2; attempt++) {
-        let conn = idle.pop();
-        while (conn && !conn.usable) conn = idle.pop();
+      const where = `${server.host}:${server.port}`;
+      let pooledFailed = false;
+      for (;;) {
+        const conn = await this.#connection(server, signal, pooledFailed).catch((e: unknown) => {
+          signal?.throwIfAborted();
+          errors.push(e as Error);
+          return undefined;
+        });
+        if (!conn) break;
         try {
-          const fresh = !conn;
-          conn ??= await KmipConnection.open(server, this.#o.tls, this.#o.connectTimeoutMs);
-          try {
-            const res = await conn.send(request, this.#o.timeoutMs);
-            if (idle.length < this.#o.poolSize && !this.#closed) idle.push(conn);
-            else conn.close();
-            return res;
-          } catch (e) {
-            conn.close();
-            if (fresh) throw e;
-          }
+          const res = await conn.connection.send(request, { timeoutMs: this.#o.timeoutMs, signal });
+          this.#release(server, conn.connection);
+          return res;
         } catch (e) {
-          errors.push((e as Error).message);
-          break;
+          conn.connection.close();
+          signal?.throwIfAborted();
+          const err = e instanceof Error ? e : new KmipTransportError(String(e));
+          // Closed before the request was written: a pooled connection is replaced; a fresh one counts as a
+          // server that could not be reached.
+          if (UNSENT.has(err) && conn.pooled) continue;
+          errors.push(err);
+          if (UNSENT.has(err)) break;
+          if (!repeatable) throw new KmipOutcomeUnknownError(ops, where, errors);
+          if (!conn.pooled) break;
+          pooledFailed = true;
         }
       }
     }
-    throw new KmipTransportError(`no KMIP server answered: ${errors.join("; ")}`);
+    throw new KmipTransportError(`no KMIP server answered: ${errors.map((e) => e.message).join("; ")}`, {
+      cause: errors.length === 1 ? errors[0] : new AggregateError(errors, "failures of each KMIP server tried"),
+    });
   }
 
-  /** Sends a batch; resolves with each item's response payload or a KmipResultError, in order. */
-  async batch(ops: BatchOperation[]): Promise<(Ttlv | KmipResultError)[]> {
+  /**
+   * A connection to `server`: a pooled one that is still open (unless `fresh`), else a new one. Before a pooled
+   * connection is used, pending I/O is let in once, so that a close by the server that has already arrived is
+   * seen and that connection replaced rather than written to.
+   */
+  async #connection(server: ServerAddress, signal: AbortSignal | undefined, fresh: boolean): Promise<{ connection: KmipConnection; pooled: boolean }> {
+    const idle = this.#idle.get(`${server.host}:${server.port}`);
+    if (!fresh && idle?.length) {
+      await new Promise((r) => setImmediate(r));
+      signal?.throwIfAborted();
+      for (let c = idle.pop(); c; c = idle.pop()) {
+        if (c.usable) return { connection: c, pooled: true };
+        c.close();
+      }
+    }
+    const connection = await KmipConnection.open(server, this.#o.tls, { timeoutMs: this.#o.connectTimeoutMs, signal });
+    this.#opened++;
+    return { connection, pooled: false };
+  }
+
+  #release(server: ServerAddress, conn: KmipConnection): void {
+    const key = `${server.host}:${server.port}`;
+    const idle = this.#idle.get(key) ?? [];
+    this.#idle.set(key, idle);
+    if (idle.length < this.#o.poolSize && !this.#closed && conn.usable) idle.push(conn);
+    else conn.close();
+  }
+
+  /** How many connections this client has opened so far, and how many are idle in its pool now. */
+  get connections(): { opened: number; idle: number } {
+    let idle = 0;
+    for (const list of this.#idle.values()) idle += list.length;
+    return { opened: this.#opened, idle };
+  }
+
+  /**
+   * Sends a batch; resolves with each item's response payload or a KmipResultError, in order. A batch is sent again
+   * after a failure only if all its operations are idempotent; otherwise such a failure is a
+   * `KmipOutcomeUnknownError`.
+   */
+  async batch(ops: BatchOperation[], options: CallOptions = {}): Promise<(Ttlv | KmipResultError)[]> {
     // A Unique Batch Item ID is required when a message carries more than one operation (KMIP 1.4 §7.2).
     const ids = ops.length > 1 ? ops.map((_, i) => new Uint8Array([(i >> 8) & 0xff, i & 0xff])) : [];
     const req = encodeRequest({
       header: { protocolVersion: this.version, batchCount: ops.length },
       items: ops.map((o, i) => ({ operation: enumValue("Operation", o.operation), uniqueBatchItemId: ids[i], payload: struct("RequestPayload", o.payload) })),
     });
-    const res = decodeResponse(decodeTtlv(await this.#exchange(encodeTtlv(req))));
+    const res = decodeResponse(decodeTtlv(await this.#exchange(
+        encodeTtlv(req),
+        ops.map((o) => o.operation),
+        options.signal,
+      )));
     if (res.items.length !== ops.length) {
       const first = res.items[0];
       if (first && first.resultStatus !== 0) {
@@ -145,8 +224,8 @@ export class KmipClient {
   }
 
   /** Runs one operation; throws KmipResultError when it fails. */
-  async request(operation: string, payload: Ttlv[]): Promise<Ttlv> {
-    const [r] = await this.batch([{ operation, payload }]);
+  async request(operation: string, payload: Ttlv[], options: CallOptions = {}): Promise<Ttlv> {
+    const [r] = await this.batch([{ operation, payload }], options);
     if (r instanceof KmipResultError) throw r;
     return r;
   }
@@ -163,19 +242,21 @@ export class KmipClient {
   }
 
   /** Discover Versions: the versions both sides speak, server's order. */
-  async discoverVersions(versions: KmipVersion[] = []): Promise<KmipVersion[]> {
+  async discoverVersions(versions: KmipVersion[] = [], options: CallOptions = {}): Promise<KmipVersion[]> {
     const p = await this.request(
       "DiscoverVersions",
       versions.map((v) => struct("ProtocolVersion", [item("ProtocolVersionMajor", v.major), item("ProtocolVersionMinor", v.minor)])),
+      options,
     );
     return children(p, "ProtocolVersion").map((v) => ({ major: int(v, "ProtocolVersionMajor") ?? 0, minor: int(v, "ProtocolVersionMinor") ?? 0 }));
   }
 
   /** Query: operations and object types the server supports, and its vendor string. */
-  async query(): Promise<{ operations: string[]; objectTypes: string[]; vendor?: string }> {
+  async query(options: CallOptions = {}): Promise<{ operations: string[]; objectTypes: string[]; vendor?: string }> {
     const p = await this.request(
       "Query",
       ["QueryOperations", "QueryObjects", "QueryServerInformation"].map((f) => item("QueryFunction", f)),
+      options,
     );
     return {
       operations: children(p, "Operation").map((o) => enumText(o, this.version)),
@@ -185,7 +266,7 @@ export class KmipClient {
   }
 
   /** Create a symmetric key. */
-  async create(options: { algorithm: string; length: number; usage?: string; name?: string; attributes?: AttributeInput[] }): Promise<string> {
+  async create(options: { algorithm: string; length: number; usage?: string; name?: string; attributes?: AttributeInput[] } & CallOptions): Promise<string> {
     const attrs: AttributeInput[] = [
       { name: "CryptographicAlgorithm", value: options.algorithm },
       { name: "CryptographicLength", value: options.length },
@@ -193,7 +274,7 @@ export class KmipClient {
       ...(options.name ? [{ name: "Name", value: [item("NameValue", options.name), item("NameType", "UninterpretedTextString")] }] : []),
       ...(options.attributes ?? []),
     ];
-    const p = await this.request("Create", [item("ObjectType", "SymmetricKey"), ...this.attributes(attrs)]);
+    const p = await this.request("Create", [item("ObjectType", "SymmetricKey"), ...this.attributes(attrs)], options);
     return uid(p);
   }
 
@@ -204,7 +285,7 @@ export class KmipClient {
     algorithm?: string;
     usage?: string;
     name?: string;
-  }): Promise<string> {
+  } & CallOptions): Promise<string> {
     const isKey = options.objectType === "SymmetricKey";
     const block = struct("KeyBlock", [
       item("KeyFormatType", isKey ? "Raw" : "Opaque"),
@@ -217,13 +298,13 @@ export class KmipClient {
       { name: "CryptographicUsageMask", value: options.usage ?? (isKey ? "Encrypt Decrypt" : "Verify") },
       ...(options.name ? [{ name: "Name", value: [item("NameValue", options.name), item("NameType", "UninterpretedTextString")] }] : []),
     ];
-    const p = await this.request("Register", [item("ObjectType", options.objectType), ...this.attributes(attrs), obj]);
+    const p = await this.request("Register", [item("ObjectType", options.objectType), ...this.attributes(attrs), obj], options);
     return uid(p);
   }
 
   /** Get: the object's type, key material (when not wrapped) and algorithm/length. */
-  async get(id: string): Promise<{ objectType: string; material?: Uint8Array; algorithm?: string; length?: number; raw: Ttlv }> {
-    const p = await this.request("Get", [item("UniqueIdentifier", id)]);
+  async get(id: string, options: CallOptions = {}): Promise<{ objectType: string; material?: Uint8Array; algorithm?: string; length?: number; raw: Ttlv }> {
+    const p = await this.request("Get", [item("UniqueIdentifier", id)], options);
     const typeItem = child(p, "ObjectType");
     const objectType = typeItem ? enumText(typeItem, this.version) : "";
     const obj = childrenOf(p).find((c) => c.type === TTLV_TYPE.Structure);
@@ -240,13 +321,17 @@ export class KmipClient {
   }
 
   /** Get Attributes: attribute name → values (1.x names, e.g. "Cryptographic Algorithm"). */
-  async getAttributes(id: string, names: string[] = []): Promise<Map<string, Ttlv[]>> {
-    const p = await this.request("GetAttributes", [
-      item("UniqueIdentifier", id),
-      ...names.map((n) =>
-        this.version.major >= 2 ? item("AttributeReference", tagOf(n), TTLV_TYPE.Enumeration) : item("AttributeName", attributeName(n) ?? n),
-      ),
-    ]);
+  async getAttributes(id: string, names: string[] = [], options: CallOptions = {}): Promise<Map<string, Ttlv[]>> {
+    const p = await this.request(
+      "GetAttributes",
+      [
+        item("UniqueIdentifier", id),
+        ...names.map((n) =>
+          this.version.major >= 2 ? item("AttributeReference", tagOf(n), TTLV_TYPE.Enumeration) : item("AttributeName", attributeName(n) ?? n),
+        ),
+      ],
+      options,
+    );
     const out = new Map<string, Ttlv[]>();
     const add = (n: string, v: Ttlv) => out.set(n, [...(out.get(n) ?? []), v]);
     for (const a of children(p, "Attribute")) {
@@ -261,7 +346,9 @@ export class KmipClient {
   }
 
   /** Locate by name, object type, … (attributes), with paging. */
-  async locate(options: { name?: string; objectType?: string; attributes?: AttributeInput[]; maxItems?: number; offset?: number } = {}): Promise<string[]> {
+  async locate(
+    options: { name?: string; objectType?: string; attributes?: AttributeInput[]; maxItems?: number; offset?: number } & CallOptions = {},
+  ): Promise<string[]> {
     const attrs: AttributeInput[] = [
       ...(options.objectType ? [{ name: "ObjectType", value: options.objectType }] : []),
       ...(options.name ? [{ name: "Name", value: [item("NameValue", options.name), item("NameType", "UninterpretedTextString")] }] : []),
@@ -274,34 +361,35 @@ export class KmipClient {
         options.offset !== undefined && item("OffsetItems", options.offset),
         ...this.attributes(attrs, this.version.major >= 2 ? "Attributes" : "Attributes"),
       ].filter((x): x is Ttlv => !!x),
+      options,
     );
     return children(p, "UniqueIdentifier").map((u) => (u.type === TTLV_TYPE.TextString ? u.value : ""));
   }
 
   /** Activate. */
-  async activate(id: string): Promise<void> {
-    await this.request("Activate", [item("UniqueIdentifier", id)]);
+  async activate(id: string, options: CallOptions = {}): Promise<void> {
+    await this.request("Activate", [item("UniqueIdentifier", id)], options);
   }
 
   /**
    * Adds a value of a custom text attribute: `x-name` in KMIP 1.x; in 2.x the vendor attribute of Vendor
    * Identification `x` and Attribute Name `name`.
    */
-  async addCustomAttribute(id: string, name: string, value: string): Promise<void> {
-    await this.request("AddAttribute", [item("UniqueIdentifier", id), this.#customAttribute(name, value, "NewAttribute")]);
+  async addCustomAttribute(id: string, name: string, value: string, options: CallOptions = {}): Promise<void> {
+    await this.request("AddAttribute", [item("UniqueIdentifier", id), this.#customAttribute(name, value, "NewAttribute")], options);
   }
 
   /** Deletes a value of a custom text attribute (see {@link addCustomAttribute}); fails if the object lacks it. */
-  async deleteCustomAttribute(id: string, name: string, value: string): Promise<void> {
+  async deleteCustomAttribute(id: string, name: string, value: string, options: CallOptions = {}): Promise<void> {
     if (this.version.major >= 2) {
-      await this.request("DeleteAttribute", [item("UniqueIdentifier", id), this.#customAttribute(name, value, "CurrentAttribute")]);
+      await this.request("DeleteAttribute", [item("UniqueIdentifier", id), this.#customAttribute(name, value, "CurrentAttribute")], options);
       return;
     }
     // KMIP 1.x deletes by index: find the value's.
-    const values = (await this.getAttributes(id, [`x-${name}`])).get(`x-${name}`) ?? [];
+    const values = (await this.getAttributes(id, [`x-${name}`], options)).get(`x-${name}`) ?? [];
     const index = values.findIndex((v) => v.value === value);
     if (index < 0) throw new KmipResultError("DeleteAttribute", "OperationFailed", "ItemNotFound", `object ${id} has no x-${name} "${value}"`);
-    await this.request("DeleteAttribute", [item("UniqueIdentifier", id), item("AttributeName", `x-${name}`), item("AttributeIndex", index)]);
+    await this.request("DeleteAttribute", [item("UniqueIdentifier", id), item("AttributeName", `x-${name}`), item("AttributeIndex", index)], options);
   }
 
   #customAttribute(name: string, value: string, container: "NewAttribute" | "CurrentAttribute"): Ttlv {
@@ -311,25 +399,26 @@ export class KmipClient {
   }
 
   /** Revoke with a reason (default Unspecified). */
-  async revoke(id: string, reason = "Unspecified", message?: string): Promise<void> {
-    await this.request("Revoke", [
-      item("UniqueIdentifier", id),
-      struct("RevocationReason", [item("RevocationReasonCode", reason), message !== undefined && item("RevocationMessage", message)]),
-    ]);
+  async revoke(id: string, reason = "Unspecified", message?: string, options: CallOptions = {}): Promise<void> {
+    await this.request(
+      "Revoke",
+      [item("UniqueIdentifier", id), struct("RevocationReason", [item("RevocationReasonCode", reason), message !== undefined && item("RevocationMessage", message)])],
+      options,
+    );
   }
 
   /** Destroy. */
-  async destroy(id: string): Promise<void> {
-    await this.request("Destroy", [item("UniqueIdentifier", id)]);
+  async destroy(id: string, options: CallOptions = {}): Promise<void> {
+    await this.request("Destroy", [item("UniqueIdentifier", id)], options);
   }
 
   /** Encrypt with a managed key (default AES-GCM with a server-chosen IV). */
   async encrypt(
     id: string,
     data: Uint8Array,
-    options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tagLength?: number } = {},
+    options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tagLength?: number } & CallOptions = {},
   ): Promise<{ data: Uint8Array; iv?: Uint8Array; tag?: Uint8Array }> {
-    const p = await this.request("Encrypt", cipherPayload(id, data, options));
+    const p = await this.request("Encrypt", cipherPayload(id, data, options), options);
     return { data: bytes(p, "Data") ?? new Uint8Array(), iv: bytes(p, "IVCounterNonce") ?? options.iv, tag: bytes(p, "AuthenticatedEncryptionTag") };
   }
 
@@ -337,9 +426,9 @@ export class KmipClient {
   async decrypt(
     id: string,
     data: Uint8Array,
-    options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tag?: Uint8Array; tagLength?: number } = {},
+    options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tag?: Uint8Array; tagLength?: number } & CallOptions = {},
   ): Promise<Uint8Array> {
-    const p = await this.request("Decrypt", cipherPayload(id, data, options));
+    const p = await this.request("Decrypt", cipherPayload(id, data, options), options);
     return bytes(p, "Data") ?? new Uint8Array();
   }
 

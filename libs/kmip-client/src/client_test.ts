@@ -1,6 +1,8 @@
 /**
  * The KMIP client against a real KMIP server it did not come with (PyKMIP), plus the transport's failure
- * modes against loopback servers that misbehave on purpose.
+ * modes against loopback servers that misbehave on purpose: what is sent again after a failure and what is not,
+ * aborting, and the pool. (The same against kmipd, behind a proxy that cuts a chosen operation, is in
+ * apps/kmipd/src/kmip_client_test.ts: a lib's tests may not depend on an app.)
  */
 import test from "ava";
 import { once } from "node:events";
@@ -9,6 +11,8 @@ import { createServer as createTlsServer } from "node:tls";
 import { item, KmipResultError, KmipTransportError } from "@tessera/kmip";
 import { type PykmipServer, startPykmipServer } from "@tessera/pykmip-testing";
 import { KmipClient } from "./client.ts";
+import { KmipOutcomeUnknownError } from "./errors.ts";
+import { misbehavingServer, tcpProxy } from "./_test_servers.ts";
 
 let py: PykmipServer;
 let tls: { cert: string; key: string; ca: string };
@@ -92,5 +96,154 @@ test.serial("a server that accepts TLS but never answers times out", async (t) =
   } finally {
     client.close();
     silent.close();
+  }
+});
+
+function serverTls() {
+  return { cert: py.pki.server.certPem, key: py.pki.server.keyPem, ca: py.pki.ca.certPem };
+}
+
+test.serial("a Create whose connection drops after it was written is outcome-unknown and is not sent to the next server", async (t) => {
+  const dropper = await misbehavingServer(serverTls(), "drop");
+  const client = new KmipClient({
+    servers: [
+      { host: "127.0.0.1", port: dropper.port },
+      { host: "127.0.0.1", port: py.port },
+    ],
+    tls,
+    version: { major: 1, minor: 2 },
+  });
+  try {
+    const name = `at-most-once-${Date.now()}`;
+    const e = await t.throwsAsync(client.create({ algorithm: "AES", length: 128, name }), { instanceOf: KmipOutcomeUnknownError });
+    t.is(e!.code, "KMIP_OUTCOME_UNKNOWN");
+    t.deepEqual(e!.operations, ["Create"]);
+    t.is(e!.server, `127.0.0.1:${dropper.port}`);
+    t.regex(e!.message, new RegExp(`Create sent to 127\\.0\\.0\\.1:${dropper.port}: outcome unknown`));
+    t.true(e!.cause instanceof KmipTransportError);
+    t.deepEqual(dropper.requests, [["Create"]]);
+    t.deepEqual(await client.locate({ name }), [], "the Create was not sent to the second server");
+  } finally {
+    client.close();
+    await dropper.stop();
+  }
+});
+
+test.serial("outcome-unknown keeps each server's failure: the unreachable first one and the one that dropped the Register", async (t) => {
+  const dropper = await misbehavingServer(serverTls(), "drop");
+  const closed = await closedPort();
+  const client = new KmipClient({
+    servers: [
+      { host: "127.0.0.1", port: closed },
+      { host: "127.0.0.1", port: dropper.port },
+    ],
+    tls,
+  });
+  try {
+    const e = await t.throwsAsync(client.register({ objectType: "SecretData", material: new Uint8Array(8) }), { instanceOf: KmipOutcomeUnknownError });
+    t.is(e!.errors.length, 2);
+    t.regex(e!.errors[0].message, new RegExp(String(closed)));
+    t.true(e!.cause instanceof AggregateError);
+    t.deepEqual((e!.cause as AggregateError).errors, e!.errors);
+    t.deepEqual(dropper.requests, [["Register"]]);
+  } finally {
+    client.close();
+    await dropper.stop();
+  }
+});
+
+test.serial("an idempotent Get (and a batch of only idempotent operations) is sent again on the next server", async (t) => {
+  const dropper = await misbehavingServer(serverTls(), "drop");
+  const direct = new KmipClient({ servers: [{ host: "127.0.0.1", port: py.port }], tls, version: { major: 1, minor: 2 } });
+  const client = new KmipClient({
+    servers: [
+      { host: "127.0.0.1", port: dropper.port },
+      { host: "127.0.0.1", port: py.port },
+    ],
+    tls,
+    version: { major: 1, minor: 2 },
+  });
+  try {
+    const id = await direct.create({ algorithm: "AES", length: 128 });
+    t.is((await client.get(id)).material?.length, 16);
+    const [a, b] = await client.batch([
+      { operation: "Get", payload: [item("UniqueIdentifier", id)] },
+      { operation: "GetAttributes", payload: [item("UniqueIdentifier", id)] },
+    ]);
+    t.false(a instanceof Error);
+    t.false(b instanceof Error);
+    t.deepEqual(dropper.requests, [["Get"], ["Get", "GetAttributes"]]);
+    // A batch with one operation that is not idempotent is not.
+    await t.throwsAsync(
+      client.batch([
+        { operation: "Get", payload: [item("UniqueIdentifier", id)] },
+        { operation: "Activate", payload: [item("UniqueIdentifier", id)] },
+      ]),
+      { instanceOf: KmipOutcomeUnknownError },
+    );
+  } finally {
+    client.close();
+    direct.close();
+    await dropper.stop();
+  }
+});
+
+test.serial("an aborted signal rejects with its reason without connecting or sending", async (t) => {
+  const silent = await misbehavingServer(serverTls(), "silent");
+  const client = new KmipClient({ servers: [{ host: "127.0.0.1", port: silent.port }], tls });
+  try {
+    const ac = new AbortController();
+    ac.abort();
+    const e = await t.throwsAsync(client.create({ algorithm: "AES", length: 128, signal: ac.signal }));
+    t.is(e!.name, "AbortError");
+    const reason = new Error("stop");
+    await t.throwsAsync(client.get("x", { signal: AbortSignal.abort(reason) }), { is: reason });
+    t.is(silent.connections, 0);
+    t.deepEqual(silent.requests, []);
+  } finally {
+    client.close();
+    await silent.stop();
+  }
+});
+
+test.serial("aborting while the response is awaited closes that connection and rejects with the reason; the next call uses a new one", async (t) => {
+  const silent = await misbehavingServer(serverTls(), "silent");
+  const client = new KmipClient({ servers: [{ host: "127.0.0.1", port: silent.port }], tls, timeoutMs: 60_000 });
+  try {
+    for (const [i, op] of ["Get", "Create"].entries()) {
+      const ac = new AbortController();
+      const call = op === "Get" ? client.get("x", { signal: ac.signal }) : client.create({ algorithm: "AES", length: 128, signal: ac.signal });
+      while (silent.requests.length <= i) await new Promise((r) => setTimeout(r, 10));
+      const closed = silent.closed();
+      ac.abort();
+      const e = await t.throwsAsync(call);
+      t.is(e!.name, "AbortError");
+      await closed;
+      t.deepEqual(client.connections, { opened: i + 1, idle: 0 });
+    }
+    t.is(silent.connections, 2);
+    t.deepEqual(silent.requests, [["Get"], ["Create"]]);
+  } finally {
+    client.close();
+    await silent.stop();
+  }
+});
+
+test.serial("the pool reuses one connection and replaces one the server closed while idle, even for a Create", async (t) => {
+  const proxy = await tcpProxy({ host: "127.0.0.1", port: py.port });
+  const client = new KmipClient({ servers: [{ host: "127.0.0.1", port: proxy.port }], tls, version: { major: 1, minor: 2 } });
+  try {
+    for (let i = 0; i < 4; i++) await client.discoverVersions();
+    t.is(proxy.connections, 1);
+    t.deepEqual(client.connections, { opened: 1, idle: 1 });
+    await proxy.closeAll();
+    const name = `stale-${Date.now()}`;
+    const id = await client.create({ algorithm: "AES", length: 128, name });
+    t.is(proxy.connections, 2);
+    t.deepEqual(await client.locate({ name }), [id]);
+    t.deepEqual(client.connections, { opened: 2, idle: 1 });
+  } finally {
+    client.close();
+    await proxy.stop();
   }
 });

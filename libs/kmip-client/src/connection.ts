@@ -1,10 +1,11 @@
 /**
  * One mutually authenticated TLS connection to a KMIP server: send a request message, read the response
- * (framed by its TTLV length), one request at a time, with a timeout.
+ * (framed by its TTLV length), one request at a time, with a timeout and an AbortSignal.
  * @module
  */
 import { connect, type TLSSocket } from "node:tls";
 import { KmipTransportError, ttlvMessageLength } from "@tessera/kmip";
+import { unsent } from "./_unsent.ts";
 
 /** TLS material for a client. */
 export interface ClientTls {
@@ -26,12 +27,36 @@ export interface ServerAddress {
 
 const MAX_RESPONSE = 64 * 1024 * 1024;
 
-/** A single connection. */
+/** Options of {@link KmipConnection.open}. */
+export interface OpenOptions {
+  /** Give up when the TLS handshake has not completed within this many ms (default 10 000). */
+  timeoutMs?: number;
+  /** Aborting it stops connecting and rejects with its reason. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link KmipConnection.send}. */
+export interface SendOptions {
+  /** Fail (and close the connection) when no response came within this many ms (default 30 000). */
+  timeoutMs?: number;
+  /**
+   * Aborting it before the request is written rejects without writing it; aborting while the response is awaited
+   * closes the connection (a late response would be taken for the next request's) and rejects with its reason.
+   */
+  signal?: AbortSignal;
+}
+
+interface Waiter {
+  resolve: (b: Uint8Array) => void;
+  reject: (e: unknown) => void;
+}
+
+/** A single connection; requests sent while one is outstanding wait their turn. */
 export class KmipConnection {
   readonly address: ServerAddress;
   #socket: TLSSocket;
   #buf: Buffer = Buffer.alloc(0);
-  #waiter: { resolve: (b: Uint8Array) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
+  #waiter: Waiter | undefined;
   #closed = false;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -40,6 +65,9 @@ export class KmipConnection {
     this.#socket = socket;
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("error", (e) => this.#fail(new KmipTransportError(`${this.#where()}: ${e.message}`, { cause: e })));
+    // The server ending the connection (e.g. closing an idle one) makes it unusable at once, so that a pool
+    // does not write the next request into it.
+    socket.on("end", () => this.#fail(new KmipTransportError(`${this.#where()}: connection closed by the server`)));
     socket.on("close", () => this.#fail(new KmipTransportError(`${this.#where()}: connection closed`)));
   }
 
@@ -47,9 +75,17 @@ export class KmipConnection {
     return `KMIP server ${this.address.host}:${this.address.port}`;
   }
 
-  /** Opens a connection (TLS handshake included) within `timeoutMs`. */
-  static open(address: ServerAddress, tls: ClientTls, timeoutMs = 10_000): Promise<KmipConnection> {
+  /**
+   * Opens a connection (TLS handshake included) within `timeoutMs` (a number, or `{ timeoutMs, signal }`).
+   * @example const conn = await KmipConnection.open({ host: "kms.example", port: 5696 }, tls, { timeoutMs: 5_000, signal });
+   */
+  static open(address: ServerAddress, tls: ClientTls, options: number | OpenOptions = {}): Promise<KmipConnection> {
+    const { timeoutMs = 10_000, signal } = typeof options === "number" ? { timeoutMs: options } : options;
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
       const socket = connect({
         host: address.host,
         port: address.port,
@@ -59,17 +95,28 @@ export class KmipConnection {
         servername: tls.servername ?? (/^[\d.:]+$/.test(address.host) ? undefined : address.host),
         minVersion: "TLSv1.2",
       });
+      const onAbort = () => {
+        done();
+        socket.destroy();
+        reject(signal?.reason);
+      };
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
       const timer = setTimeout(() => {
+        done();
         socket.destroy();
         reject(new KmipTransportError(`KMIP server ${address.host}:${address.port}: no TLS connection within ${timeoutMs} ms`));
       }, timeoutMs);
+      signal?.addEventListener("abort", onAbort, { once: true });
       socket.once("secureConnect", () => {
-        clearTimeout(timer);
+        done();
         socket.setNoDelay(true);
         resolve(new KmipConnection(address, socket));
       });
       socket.once("error", (e) => {
-        clearTimeout(timer);
+        done();
         reject(new KmipTransportError(`KMIP server ${address.host}:${address.port}: ${e.message}`, { cause: e }));
       });
     });
@@ -77,21 +124,43 @@ export class KmipConnection {
 
   /** Whether the connection can still be used. */
   get usable(): boolean {
-    return !this.#closed && !this.#socket.destroyed;
+    return !this.#closed && !this.#socket.destroyed && !this.#socket.readableEnded;
   }
 
-  /** Sends one request and resolves with the response bytes. */
-  send(request: Uint8Array, timeoutMs = 30_000): Promise<Uint8Array> {
+  /**
+   * Sends one request and resolves with the response bytes. `options` is the timeout in ms or
+   * `{ timeoutMs, signal }`. A failure before the request was written leaves it unsent; any failure after it was
+   * written closes the connection.
+   */
+  send(request: Uint8Array, options: number | SendOptions = {}): Promise<Uint8Array> {
+    const { timeoutMs = 30_000, signal } = typeof options === "number" ? { timeoutMs: options } : options;
     const run = () =>
       new Promise<Uint8Array>((resolve, reject) => {
-        if (!this.usable) {
-          reject(new KmipTransportError(`${this.#where()}: connection is closed`));
+        if (signal?.aborted) {
+          reject(signal.reason);
           return;
         }
-        const timer = setTimeout(() => {
-          this.#fail(new KmipTransportError(`${this.#where()}: no response within ${timeoutMs} ms`));
-        }, timeoutMs);
-        this.#waiter = { resolve, reject, timer };
+        if (!this.usable) {
+          reject(unsent(new KmipTransportError(`${this.#where()}: connection is closed`)));
+          return;
+        }
+        const onAbort = () => this.#fail(signal?.reason);
+        const timer = setTimeout(() => this.#fail(new KmipTransportError(`${this.#where()}: no response within ${timeoutMs} ms`)), timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+        };
+        this.#waiter = {
+          resolve: (b) => {
+            done();
+            resolve(b);
+          },
+          reject: (e) => {
+            done();
+            reject(e);
+          },
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
         this.#socket.write(request);
       });
     const p = this.#queue.then(run, run);
@@ -111,30 +180,22 @@ export class KmipConnection {
     this.#buf = this.#buf.subarray(need);
     const w = this.#waiter;
     this.#waiter = undefined;
-    if (w) {
-      clearTimeout(w.timer);
-      w.resolve(msg);
-    } else {
-      this.#fail(new KmipTransportError(`${this.#where()}: unsolicited response`));
-    }
+    if (w) w.resolve(msg);
+    else this.#fail(new KmipTransportError(`${this.#where()}: unsolicited response`));
   }
 
-  #fail(e: Error): void {
+  /** Closes the connection and fails the outstanding request (if any) with `reason`. */
+  #fail(reason: unknown): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#socket.destroy();
     const w = this.#waiter;
     this.#waiter = undefined;
-    if (w) {
-      clearTimeout(w.timer);
-      w.reject(e);
-    }
+    w?.reject(reason);
   }
 
   /** Closes the connection. */
   close(): void {
-    this.#closed = true;
-    this.#socket.end();
-    this.#socket.destroy();
+    this.#fail(new KmipTransportError(`${this.#where()}: connection closed by the client`));
   }
 }
