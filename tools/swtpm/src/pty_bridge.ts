@@ -18,7 +18,8 @@
 import { existsSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { ensureDebianPackages } from "./ensure_packages.ts";
-import { isRunning, makeTrackedTempDir, removeTrackedTempDir, spawnManaged, SWTPM_BINARIES, terminate, type ManagedChild } from "./swtpm.ts";
+import { SWTPM_BINARIES } from "./binaries.ts";
+import { isRunning, makeTrackedTempDir, removeTrackedTempDir, spawnManaged, terminate, waitUntilReady, type ManagedChild } from "./_process.ts";
 
 /** A running socat pty bridge. */
 export interface PtyBridge extends AsyncDisposable {
@@ -53,7 +54,7 @@ let socatChecked = false;
  * @param tcpHost host of the swtpm data port, e.g. `127.0.0.1`
  * @param tcpPort the swtpm data port ({@link SwtpmInstance.port})
  * @param options see {@link PtyBridgeOptions}
- * @throws Error with socat's diagnostics if it exits (e.g. connection refused) or times out.
+ * @throws SwtpmError SWTPM_START with socat's diagnostics if it exits (e.g. connection refused) or times out.
  */
 export async function startPtyBridge(tcpHost: string, tcpPort: number, options: PtyBridgeOptions = {}): Promise<PtyBridge> {
   if (!socatChecked) {
@@ -65,22 +66,11 @@ export async function startPtyBridge(tcpHost: string, tcpPort: number, options: 
   const link = path.join(dir, "tpm0");
   let managed: ManagedChild | undefined;
   try {
-    managed = spawnManaged(SWTPM_BINARIES.socat, ["-d", "-d", `PTY,link=${link},raw,echo=0`, `TCP:${tcpHost}:${tcpPort}`]);
-    const deadline = Date.now() + readyTimeoutMs;
-    for (;;) {
-      if (!isRunning(managed)) {
-        const result = await managed.closed;
-        throw new Error(
-          `socat exited before the bridge was ready (${result.error?.message ?? `exit ${result.code ?? result.signal}`}): ${managed.commandLine}\n${managed.output.text.trim()}`,
-        );
-      }
-      if (existsSync(link) && managed.output.text.includes("starting data transfer loop")) break;
-      if (Date.now() > deadline) {
-        throw new Error(`socat bridge not ready within ${readyTimeoutMs} ms: ${managed.commandLine}\n${managed.output.text.trim()}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    return new RunningPtyBridge(dir, link, realpathSync(link), managed);
+    const socat = spawnManaged(SWTPM_BINARIES.socat, ["-d", "-d", `PTY,link=${link},raw,echo=0`, `TCP:${tcpHost}:${tcpPort}`]);
+    managed = socat;
+    const ready = (): boolean => existsSync(link) && socat.output.text.includes("starting data transfer loop");
+    await waitUntilReady(socat, "the bridge was ready", ready, { timeoutMs: readyTimeoutMs, intervalMs: 10 });
+    return new RunningPtyBridge(dir, link, realpathSync(link), socat);
   } catch (e) {
     if (managed !== undefined) await terminate(managed, 500);
     await removeTrackedTempDir(dir);

@@ -5,14 +5,16 @@ import { readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { TPMA_NV, TpmResponseError } from "@tessera/tpm2";
+import { createEk, readEkCertificate, Tpm } from "@tessera/tss";
 import {
   EK_CERT_NV_INDEX,
   ensureDebianPackages,
   findMissingDebianPackages,
-  sendRawTpmCommand,
   startPtyBridge,
   startSwtpm,
   SWTPM_DEBIAN_PACKAGES,
+  SwtpmError,
   type SwtpmInstance,
 } from "./mod.ts";
 
@@ -45,11 +47,25 @@ function derToPem(der: Uint8Array): string {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
-const GET_RANDOM_8 = Uint8Array.of(0x80, 0x01, 0, 0, 0, 0x0c, 0, 0, 0x01, 0x7b, 0, 0x08);
-const STARTUP_CLEAR = Uint8Array.of(0x80, 0x01, 0, 0, 0, 0x0c, 0, 0, 0x01, 0x44, 0, 0);
+/** Runs `fn` with a @tessera/tss client of the instance, closing it afterwards so that swtpm's single data connection is free again. */
+async function withTpm<R>(swtpm: SwtpmInstance, fn: (tpm: Tpm) => Promise<R>): Promise<R> {
+  const tpm = Tpm.open(swtpm.tcti);
+  try {
+    return await fn(tpm);
+  } finally {
+    await tpm.close();
+  }
+}
 
-function responseCode(response: Uint8Array): number {
-  return Buffer.from(response).readUInt32BE(6);
+/** The TPM response code `promise` is rejected with. */
+async function responseCode(promise: Promise<unknown>): Promise<number> {
+  try {
+    await promise;
+    return 0;
+  } catch (e) {
+    if (e instanceof TpmResponseError) return e.rc;
+    throw e;
+  }
 }
 
 test("tcp swtpm has EK certificates in NV that chain to the local CA", async (t) => {
@@ -112,9 +128,23 @@ test("tcp swtpm has EK certificates in NV that chain to the local CA", async (t)
   await run("tpm2_createek", ["-T", tpm.tcti, "-G", "ecc", "-c", path.join(tpm.dir, "ek-ecc.ctx"), "-u", eccPub, "-f", "pem"]);
   const p256Key = await run("openssl", ["x509", "-inform", "der", "-in", p256File, "-noout", "-pubkey"]);
   t.is(p256Key.trim(), (await readFile(eccPub, "utf8")).trim());
+
+  // The same through @tessera/tss: the index was defined under the platform hierarchy like swtpm_setup's, and the
+  // EK recreated from the default template matches the certificate.
+  await withTpm(tpm, async (client) => {
+    const nv = await client.nvReadPublic(EK_CERT_NV_INDEX.eccNistP256);
+    const rsaNv = await client.nvReadPublic(EK_CERT_NV_INDEX.rsa2048);
+    t.is(hex(nv.public.attributes), hex(rsaNv.public.attributes));
+    t.true((nv.public.attributes & TPMA_NV.PLATFORMCREATE) !== 0 && (nv.public.attributes & TPMA_NV.WRITTEN) !== 0);
+    t.is(nv.public.dataSize, p256?.der.length ?? -1);
+    t.deepEqual(await readEkCertificate(client, "ecc-p256"), p256?.der);
+    const ek = await createEk(client, "ecc-p256");
+    await client.flush(ek.handle);
+    t.deepEqual(ek.certificate, p256?.der);
+  });
 });
 
-test("unix transport serves tpm2-tools and raw commands; ctrl socket is <path>.ctrl", async (t) => {
+test("unix transport serves tpm2-tools and @tessera/tss; ctrl socket is <path>.ctrl", async (t) => {
   const tpm = await startSwtpm({ transport: "unix", eccP256Ek: false });
   t.teardown(() => tpm.stop());
   t.is(tpm.transport, "unix");
@@ -127,11 +157,7 @@ test("unix transport serves tpm2-tools and raw commands; ctrl socket is <path>.c
   const random = await run("tpm2_getrandom", ["-T", tpm.tcti, "8", "--hex"]);
   t.regex(random.trim(), /^[0-9a-f]{16}$/);
 
-  const response = await sendRawTpmCommand({ path: tpm.path ?? "" }, GET_RANDOM_8);
-  t.is(Buffer.from(response).readUInt16BE(0), 0x8001);
-  t.is(responseCode(response), 0);
-  t.is(Buffer.from(response).readUInt16BE(10), 8);
-  t.is(response.length, 20);
+  t.is((await withTpm(tpm, (client) => client.getRandom(8))).length, 8);
 });
 
 test("stop() kills swtpm and removes the folder; it is idempotent and used by await using", async (t) => {
@@ -146,7 +172,7 @@ test("stop() kills swtpm and removes the folder; it is idempotent and used by aw
   t.false(existsSync(dir));
   t.is(tpm.pid, undefined);
   t.throws(() => process.kill(pid ?? 0, 0), { code: "ESRCH" });
-  await t.throwsAsync(() => tpm.restart(), { message: /stopped/ });
+  await t.throwsAsync(() => tpm.restart(), { instanceOf: SwtpmError, code: "SWTPM_STOPPED" });
 
   let disposedDir = "";
   let disposedPid: number | undefined;
@@ -189,7 +215,11 @@ test("pty bridge behaves like a TPM device for tpm2-tools (device TCTI)", async 
 });
 
 test("pty bridge to a closed port fails with socat's reason", async (t) => {
-  await t.throwsAsync(() => startPtyBridge("127.0.0.1", 1), { message: /socat exited[\s\S]*(refused|Connection)/i });
+  await t.throwsAsync(() => startPtyBridge("127.0.0.1", 1), {
+    instanceOf: SwtpmError,
+    code: "SWTPM_START",
+    message: /socat exited[\s\S]*(refused|Connection)/i,
+  });
 });
 
 test("restart() keeps NV contents and ports", async (t) => {
@@ -214,12 +244,15 @@ test("restart() keeps NV contents and ports", async (t) => {
 test("startup: false leaves power-on and TPM2_Startup to the client", async (t) => {
   const tpm = await startSwtpm({ transport: "unix", startup: false, eccP256Ek: false });
   t.teardown(() => tpm.stop());
-  const target = { path: tpm.path ?? "" };
-  t.is(responseCode(await sendRawTpmCommand(target, GET_RANDOM_8)), 0x101); // TPM_RC_FAILURE: not powered on
-  await tpm.powerOn();
-  t.is(responseCode(await sendRawTpmCommand(target, GET_RANDOM_8)), 0x100); // TPM_RC_INITIALIZE: no TPM2_Startup yet
-  t.is(responseCode(await sendRawTpmCommand(target, STARTUP_CLEAR)), 0);
-  t.is(responseCode(await sendRawTpmCommand(target, GET_RANDOM_8)), 0);
+  await withTpm(tpm, async (client) => {
+    t.is(hex(await responseCode(client.getRandom(8))), "0x101"); // TPM_RC_FAILURE: not powered on
+    await tpm.powerOn();
+    t.is(hex(await responseCode(client.getRandom(8))), "0x100"); // TPM_RC_INITIALIZE: no TPM2_Startup yet
+    await client.startup();
+    t.is((await client.getRandom(8)).length, 8);
+  });
+  await tpm.stop();
+  await t.throwsAsync(() => tpm.powerOn(), { instanceOf: SwtpmError, code: "SWTPM_STOPPED" });
 });
 
 test("package check finds installed packages and names missing ones", (t) => {
