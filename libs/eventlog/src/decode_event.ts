@@ -22,7 +22,7 @@ import {
   UEFI_VARIABLE_DATA,
   uefiImageLoadEvent,
 } from "./_structures.ts";
-import { derSize } from "./_der.ts";
+import { derSize } from "./_certificate.ts";
 import { asText, trimNuls } from "./_text.ts";
 import { EFI_GUID, SIGNATURE_TYPE_NAMES } from "./efi_guid.ts";
 import { EV } from "./event_type.ts";

@@ -3,7 +3,7 @@
  * @module
  */
 import { hash, TPM_ALG, toHex } from "@tessera/tpm2";
-import { certificateSubject, derSize } from "./_der.ts";
+import { certificateSubject, derSize } from "./_certificate.ts";
 import { decodeEvent } from "./decode_event.ts";
 import { EFI_GUID } from "./efi_guid.ts";
 import { EV } from "./event_type.ts";

@@ -1,8 +1,9 @@
 import test from "ava";
 import { X509Certificate, createHash } from "node:crypto";
+import { xorshift32 } from "@tessera/fixtures";
 import { TPM_ALG } from "@tessera/tpm2";
 import { fixture, fixtureNames, windowsGcp } from "./_fixtures_test.ts";
-import { certificateSubject } from "./_der.ts";
+import { certificateSubject } from "./_certificate.ts";
 import { appendEvent } from "./append_event.ts";
 import { decodeEvent } from "./decode_event.ts";
 import { EFI_GUID } from "./efi_guid.ts";
@@ -12,6 +13,7 @@ import { EV } from "./event_type.ts";
 import { newCryptoAgileLog } from "./new_crypto_agile_log.ts";
 import { parseEventLog } from "./parse_event_log.ts";
 import { secureBootState } from "./secure_boot_state.ts";
+import { writeEventLog } from "./write_event_log.ts";
 
 const UEFI_CA_2011 = "C=US, ST=Washington, L=Redmond, O=Microsoft Corporation, CN=Microsoft Corporation UEFI CA 2011";
 const UEFI_CA_2011_SHA256 = "48e99b991f57fc52f76149599bff0a58c47154229b9f8d603ac40d3500248507";
@@ -67,6 +69,14 @@ test("Secure Boot off (false, not undefined) in every *no_secure_boot* log; on i
   t.is(secureBootState(parseEventLog(fixture("tpm2-tools_event-uefiaction.bin"))).enabled, undefined);
 });
 
+/** OpenSSL's multi-line name (as node:crypto gives it) in @tessera/pki's formatName layout and attribute names. */
+const opensslName = (name: string): string =>
+  name
+    .split("\n")
+    .join(", ")
+    .replace(/ \+ /g, "+")
+    .replace(/(^|, |\+)emailAddress=/g, "$1E=");
+
 test("every db certificate in every log has a subject that matches node:crypto's reading", (t) => {
   let n = 0;
   for (const name of fixtureNames()) {
@@ -78,13 +88,87 @@ test("every db certificate in every log has a subject that matches node:crypto's
         if (l.typeName !== "x509") continue;
         for (const s of l.signatures) {
           const x = new X509Certificate(s.data);
-          t.is(certificateSubject(s.data), x.subject.split("\n").join(", "), `${name} event ${e.index}`);
+          t.is(certificateSubject(s.data), opensslName(x.subject), `${name} event ${e.index}`);
           n++;
         }
       }
     }
   }
   t.true(n > 50);
+});
+
+test("subjects are escaped and named as @tessera/pki names them (Red Hat's CA: a comma in O, an e-mail address)", (t) => {
+  const subjects = secureBootState(parseEventLog(fixture("go-tpm-tools_rhel8-uefi.bin"))).authorities.map((a) => a.subject);
+  t.true(subjects.includes("O=Red Hat\\, Inc., CN=Red Hat Secure Boot CA 5, E=secalert@redhat.com"), JSON.stringify(subjects));
+});
+
+/** Every x509 certificate in the db variables of the fixture logs. */
+function realCertificates(): Uint8Array[] {
+  const certificates: Uint8Array[] = [];
+  for (const name of fixtureNames()) {
+    const log = parseEventLog(fixture(name));
+    for (const e of log.events) {
+      const d = decodeEvent(e, log);
+      for (const l of d.kind === "efi-variable" ? (d.signatureLists ?? []) : [])
+        if (l.typeName === "x509") certificates.push(...l.signatures.map((s) => s.data));
+    }
+  }
+  return certificates;
+}
+
+test("damaged certificates in db and in authority events give no subject, never a throw (bounded fuzz)", (t) => {
+  const real = realCertificates();
+  t.true(real.length > 50);
+  const next = xorshift32(0xce27);
+  const nested = (depth: number): Uint8Array => new Uint8Array(Array.from({ length: depth }, () => [0x30, 0x80]).flat());
+  const damaged: Uint8Array[] = [
+    new Uint8Array(0),
+    new Uint8Array([0x30]),
+    new Uint8Array([0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x30]), // a length past the end
+    new Uint8Array([0x30, 0x80, 0x30, 0x80]), // BER indefinite lengths, never ended
+    nested(20_000), // deep enough to exhaust a recursive reader's stack
+  ];
+  for (let i = 0; i < 1500; i++) {
+    const base = real[next() % real.length];
+    const x = new Uint8Array(base);
+    switch (next() % 3) {
+      case 0:
+        for (let k = 1 + (next() % 4); k > 0; k--) x[next() % x.length] = next() & 0xff;
+        damaged.push(x);
+        break;
+      case 1:
+        damaged.push(base.subarray(0, next() % base.length));
+        break;
+      default: // a header byte of the certificate or its TBSCertificate (tags and lengths)
+        x[next() % 12] = next() & 0xff;
+        damaged.push(x);
+    }
+  }
+  let named = 0;
+  for (const cert of damaged) {
+    const subject = certificateSubject(cert);
+    t.true(subject === undefined || typeof subject === "string");
+    if (subject !== undefined) named++;
+    const log = newCryptoAgileLog([TPM_ALG.SHA256]);
+    appendEvent(
+      log,
+      7,
+      EV.EFI_VARIABLE_DRIVER_CONFIG,
+      encodeEfiVariableData(EFI_GUID.IMAGE_SECURITY_DATABASE, "db", encodeEfiSignatureList("x509", EFI_GUID.MICROSOFT, [cert])),
+    );
+    appendEvent(
+      log,
+      7,
+      EV.EFI_VARIABLE_AUTHORITY,
+      encodeEfiVariableData(EFI_GUID.IMAGE_SECURITY_DATABASE, "db", new Uint8Array([...new Uint8Array(16), ...cert])),
+    );
+    const state = secureBootState(parseEventLog(writeEventLog(log)));
+    t.is(state.dbCertificates.length, 1);
+    t.is(state.dbCertificates[0].subject, subject);
+    t.is(state.authorities.length, 1);
+  }
+  // Most single-byte damage leaves the subject readable; the structural damage above does not.
+  t.true(named > 0 && named < damaged.length, `${named} of ${damaged.length}`);
 });
 
 test("a hand-built log: setup mode, db certificates and the last SecureBoot measurement count", (t) => {

@@ -1,11 +1,11 @@
 /**
- * Pieces shared by the certificate builders and checkers: names, serials, validity windows and
- * certificate parsing with errors that say which input failed.
+ * Pieces shared by the certificate builders and checkers: names, serials, validity windows, PEM
+ * (through @peculiar/x509's PemConverter) and certificate parsing with errors that say which
+ * input failed.
  *
  * @module
  */
 import { PkiError } from "./errors.ts";
-import { pemBlock } from "./_pem.ts";
 import { x509 } from "./_x509.ts";
 
 /** One day in milliseconds. */
@@ -27,12 +27,21 @@ export function randomSerialHex(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** `O=organization, CN=commonName` (organization optional). @throws PkiError PKI_PROFILE on empty or over-long values. */
-export function subjectName(commonName: string, organization: string | undefined): x509.JsonName {
+/**
+ * `O=organization, CN=commonName` (organization optional), each value exactly as given (a
+ * PrintableString when it fits, else a UTF8String). Built from typed values rather than
+ * @peculiar/x509's string form, which would read quotes and backslashes in a value as escapes.
+ * @throws PkiError PKI_PROFILE on empty or over-long values.
+ */
+export function subjectName(commonName: string, organization: string | undefined): x509.Name {
   checkNameValue("commonName", commonName);
-  if (organization === undefined) return [{ CN: [commonName] }];
+  if (organization === undefined) return new x509.Name([{ CN: [directoryString(commonName)] }]);
   checkNameValue("organization", organization);
-  return [{ O: [organization] }, { CN: [commonName] }];
+  return new x509.Name([{ O: [directoryString(organization)] }, { CN: [directoryString(commonName)] }]);
+}
+
+function directoryString(value: string): { printableString: string } | { utf8String: string } {
+  return x509.Name.isPrintableString(value) ? { printableString: value } : { utf8String: value };
 }
 
 function checkNameValue(field: string, value: string): void {
@@ -72,14 +81,49 @@ function isoOrInvalid(date: Date): string {
   return Number.isNaN(date.getTime()) ? "Invalid Date" : date.toISOString();
 }
 
+/** A decoded PEM block. */
+export interface PemBlock {
+  /** The label, e.g. `CERTIFICATE`, `PRIVATE KEY`. */
+  readonly label: string;
+  /** The decoded bytes. */
+  readonly der: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * All PEM blocks (RFC 7468) in `text`, in order; text around them (such as an `openssl x509 -text`
+ * dump) is ignored. Text that holds no readable block gives none.
+ */
+export function pemBlocks(text: string): PemBlock[] {
+  try {
+    return x509.PemConverter.decodeWithHeaders(text).map((block) => ({ label: block.type, der: new Uint8Array(block.rawData) }));
+  } catch {
+    return []; // a block whose body is not base64
+  }
+}
+
+/** Encodes DER bytes as PEM with 64-character lines and a final newline. */
+export function derToPem(der: ArrayBuffer | Uint8Array, label: string): string {
+  return x509.PemConverter.encode(new Uint8Array(der).slice().buffer, label).replace(/\r\n/g, "\n") + "\n";
+}
+
+/**
+ * The DER of a certificate given as PEM text (the first `CERTIFICATE` block) or DER bytes.
+ * @throws PkiError PKI_PARSE naming `what` when the text has no certificate block.
+ */
+export function certificateDer(input: string | Uint8Array | ArrayBuffer, what: string): Uint8Array<ArrayBuffer> {
+  if (typeof input !== "string") return new Uint8Array(input instanceof Uint8Array ? input : new Uint8Array(input));
+  const block = pemBlocks(input).find((b) => b.label === "CERTIFICATE");
+  if (block === undefined) throw new PkiError("PKI_PARSE", `Cannot parse ${what}: no PEM block labelled "CERTIFICATE"`);
+  return block.der;
+}
+
 /**
  * Parses a certificate given as PEM text (the first `CERTIFICATE` block; other text around it
  * is ignored) or DER bytes.
  * @throws PkiError PKI_PARSE naming `what`.
  */
 export function parseCertificate(input: string | Uint8Array | ArrayBuffer, what: string): x509.X509Certificate {
-  const der =
-    typeof input === "string" ? pemBlock(input, ["CERTIFICATE"], what).der : new Uint8Array(input instanceof Uint8Array ? input : new Uint8Array(input));
+  const der = certificateDer(input, what);
   try {
     return new x509.X509Certificate(der);
   } catch (cause) {

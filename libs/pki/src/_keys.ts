@@ -7,7 +7,7 @@
  */
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { PkiError } from "./errors.ts";
-import { derToPem, ownBytes, pemBlocks } from "./_pem.ts";
+import { derToPem, pemBlocks } from "./_common.ts";
 import { x509 } from "./_x509.ts";
 
 /** Key types this lib generates. */
@@ -104,7 +104,7 @@ export function privateKeyPkcs8(pem: string, what: string): Uint8Array<ArrayBuff
   if (block.label === "PRIVATE KEY") return block.der;
   if (block.label === "ENCRYPTED PRIVATE KEY") throw new PkiError("PKI_KEY", `Cannot read ${what}: encrypted private keys are not supported`);
   try {
-    return ownBytes(
+    return new Uint8Array(
       createPrivateKey({ key: pem, format: "pem" }).export({
         type: "pkcs8",
         format: "der",
@@ -153,7 +153,7 @@ export function publicKeyFromPem(pem: string, what: string): x509.PublicKey {
     const spki =
       block.label === "PUBLIC KEY"
         ? block.der
-        : ownBytes(
+        : new Uint8Array(
             createPublicKey({ key: pem, format: "pem" }).export({
               type: "spki",
               format: "der",

@@ -1,13 +1,31 @@
 /**
  * TPM endorsement key certificates (TCG EK Credential Profile for TPM Family 2.0, section 3.2):
  * the TPM's manufacturer, model and firmware version from the subjectAltName directoryName,
- * the TPM specification from subjectDirectoryAttributes, and the EK certificate EKU.
+ * the TPM specification from subjectDirectoryAttributes, and the EK certificate EKU. Decoded with
+ * @peculiar/asn1-x509 (X.509) and the TCG structures declared in `_tcg_asn1.ts`.
  *
  * @module
  */
-import { parseCertificate } from "./_common.ts";
-import { TAG, children, content, decodeOid, decodeSmallInteger, decodeString, encoding, expectTag, readRoot, type Tlv } from "./_der.ts";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import {
+  AttributeValue,
+  BasicConstraints,
+  Certificate,
+  ExtendedKeyUsage,
+  KeyUsage,
+  Name,
+  SubjectAlternativeName,
+  SubjectDirectoryAttributes,
+  id_ce_basicConstraints,
+  id_ce_extKeyUsage,
+  id_ce_keyUsage,
+  id_ce_subjectAltName,
+  id_ce_subjectDirectoryAttributes,
+} from "@peculiar/asn1-x509";
+import { certificateDer } from "./_common.ts";
+import { TPMSpecification, unsignedInteger } from "./_tcg_asn1.ts";
 import { PkiError } from "./errors.ts";
+import { formatName } from "./format_name.ts";
 
 /** OIDs of the TCG EK Credential Profile. */
 export const TCG_OID = {
@@ -51,9 +69,9 @@ export interface TpmSpecification {
 
 /** What {@link parseEkCertificate} reads from an EK certificate. */
 export interface EkCertificate {
-  /** Subject DN (RFC 4514 string; often empty in EK certificates). */
+  /** Subject DN as {@link formatName} writes it (often empty in EK certificates). */
   readonly subject: string;
-  /** Issuer DN (RFC 4514 string). */
+  /** Issuer DN as {@link formatName} writes it. */
   readonly issuer: string;
   /**
    * Serial number as lowercase hex of the INTEGER's content bytes (without a DER sign byte).
@@ -64,7 +82,7 @@ export interface EkCertificate {
   readonly notBefore: Date;
   /** End of validity (EK certificates often say 9999-12-31). */
   readonly notAfter: Date;
-  /** The certified key as DER SubjectPublicKeyInfo, byte for byte as in the certificate. */
+  /** The certified key as DER SubjectPublicKeyInfo. */
   readonly publicKeyDer: Uint8Array;
   /** tcg-at-tpmManufacturer, e.g. `"id:00001014"` (IBM: swtpm) or `"id:49465800"` (Infineon). */
   readonly tpmManufacturer?: string;
@@ -88,21 +106,11 @@ export interface EkCertificate {
   readonly isEk: boolean;
 }
 
-const EXT = {
-  subjectDirectoryAttributes: "2.5.29.9",
-  basicConstraints: "2.5.29.19",
-  keyUsage: "2.5.29.15",
-  subjectAltName: "2.5.29.17",
-  extendedKeyUsage: "2.5.29.37",
-} as const;
-
-/** GeneralName directoryName: [4] EXPLICIT Name. */
-const DIRECTORY_NAME = 0xa4;
-
 /**
  * Reads a TPM EK certificate (DER bytes, or PEM text). Parsing is lenient where real EK
  * certificates bend the rules: negative serials, empty subjects, strings of any ASN.1 type,
- * non-minimal lengths, and unknown or odd extensions (only the ones read here must decode).
+ * BER lengths and booleans, bytes after the certificate (NV indices are padded), and unknown or
+ * odd extensions (only the ones read here must decode).
  * The TPM attributes come from the subjectAltName directoryName (one RDN per attribute or one
  * multi-valued RDN), falling back to the subject when the certificate has them there instead.
  * Works on any certificate: for a manufacturer CA or any other certificate `isEk` is false.
@@ -116,48 +124,57 @@ const DIRECTORY_NAME = 0xa4;
  * @throws PkiError PKI_PARSE naming the field or extension that does not decode.
  */
 export function parseEkCertificate(der: Uint8Array | ArrayBuffer | string): EkCertificate {
-  const certificate = parseCertificate(der, "EK certificate");
-  const bytes = new Uint8Array(certificate.rawData);
-  const tbs = readTbs(bytes);
+  let certificate: Certificate;
+  try {
+    certificate = AsnConvert.parse(certificateDer(der, "EK certificate"), Certificate);
+  } catch (cause) {
+    if (cause instanceof PkiError) throw cause;
+    throw new PkiError("PKI_PARSE", `Cannot parse EK certificate: ${(cause as Error).message}`, { cause });
+  }
+  const tbs = certificate.tbsCertificate;
 
   const attributes = new Map<string, string>();
   const keyUsage: KeyUsageName[] = [];
   const extendedKeyUsage: string[] = [];
   let tpmSpecification: TpmSpecification | undefined;
   let isCa = false;
-  for (const extension of tbs.extensions) {
-    const what = `EK certificate extension ${extension.oid}`;
-    const value = extension.value;
-    switch (extension.oid) {
-      case EXT.subjectAltName:
-        readSanAttributes(value, attributes, `${what} (subjectAltName)`);
+  for (const extension of tbs.extensions ?? []) {
+    const oid = extension.extnID;
+    const value = extension.extnValue.buffer;
+    const decode = <T>(name: string, read: () => T): T => {
+      try {
+        return read();
+      } catch (cause) {
+        if (cause instanceof PkiError) throw cause;
+        throw new PkiError("PKI_PARSE", `Cannot decode EK certificate extension ${oid} (${name}): ${(cause as Error).message}`, { cause });
+      }
+    };
+    switch (oid) {
+      case id_ce_subjectAltName:
+        decode("subjectAltName", () => {
+          for (const generalName of AsnConvert.parse(value, SubjectAlternativeName)) {
+            if (generalName.directoryName !== undefined) readTpmAttributes(generalName.directoryName, attributes);
+          }
+        });
         break;
-      case EXT.subjectDirectoryAttributes:
-        tpmSpecification = readTpmSpecification(value, `${what} (subjectDirectoryAttributes)`) ?? tpmSpecification;
+      case id_ce_subjectDirectoryAttributes:
+        tpmSpecification = decode("subjectDirectoryAttributes", () => readTpmSpecification(value)) ?? tpmSpecification;
         break;
-      case EXT.basicConstraints:
-        isCa = readBasicConstraintsCa(value, `${what} (basicConstraints)`);
+      case id_ce_basicConstraints:
+        isCa = decode("basicConstraints", () => AsnConvert.parse(value, BasicConstraints).cA);
         break;
-      case EXT.keyUsage:
-        keyUsage.push(...readKeyUsage(value, `${what} (keyUsage)`));
-        break;
-      case EXT.extendedKeyUsage: {
-        const eku = `${what} (extendedKeyUsage)`;
-        const root = readRoot(value, eku, TAG.sequence);
-        extendedKeyUsage.push(...children(value, root, eku).map((t) => decodeOid(value, t, eku)));
+      case id_ce_keyUsage: {
+        const bits = decode("keyUsage", () => AsnConvert.parse(value, KeyUsage).toNumber());
+        keyUsage.push(...KEY_USAGE_NAMES.filter((_, bit) => (bits & (1 << bit)) !== 0));
         break;
       }
+      case id_ce_extKeyUsage:
+        extendedKeyUsage.push(...decode("extendedKeyUsage", () => [...AsnConvert.parse(value, ExtendedKeyUsage)]));
+        break;
     }
   }
   if (![TCG_OID.tpmManufacturer, TCG_OID.tpmModel, TCG_OID.tpmVersion].some((oid) => attributes.has(oid))) {
-    // A fallback only: a subject this reader cannot walk just means no attributes from there.
-    try {
-      for (const { oid, value } of readName(bytes, tbs.subject, "EK certificate subject")) {
-        if (!attributes.has(oid)) attributes.set(oid, value);
-      }
-    } catch {
-      // keep what the subjectAltName gave (nothing)
-    }
+    readTpmAttributes(tbs.subject, attributes);
   }
 
   const field = <T>(name: string, get: () => T): T => {
@@ -168,12 +185,12 @@ export function parseEkCertificate(der: Uint8Array | ArrayBuffer | string): EkCe
     }
   };
   const result: EkCertificate = {
-    subject: field("subject", () => certificate.subject),
-    issuer: field("issuer", () => certificate.issuer),
-    serialNumber: field("serialNumber", () => certificate.serialNumber),
-    notBefore: field("notBefore", () => certificate.notBefore),
-    notAfter: field("notAfter", () => certificate.notAfter),
-    publicKeyDer: encoding(bytes, tbs.subjectPublicKeyInfo),
+    subject: field("subject", () => formatName(tbs.subject)),
+    issuer: field("issuer", () => formatName(tbs.issuer)),
+    serialNumber: serialHex(tbs.serialNumber),
+    notBefore: field("notBefore", () => tbs.validity.notBefore.getTime()),
+    notAfter: field("notAfter", () => tbs.validity.notAfter.getTime()),
+    publicKeyDer: field("subjectPublicKeyInfo", () => new Uint8Array(AsnConvert.serialize(tbs.subjectPublicKeyInfo))),
     keyUsage,
     extendedKeyUsage,
     isCa,
@@ -191,114 +208,38 @@ export function parseEkCertificate(der: Uint8Array | ArrayBuffer | string): EkCe
   };
 }
 
-interface RawExtension {
-  readonly oid: string;
-  readonly value: Uint8Array;
+/** The serial's content octets in hex, without the sign octet DER adds before a high bit (as @peculiar/x509 writes it). */
+function serialHex(serial: ArrayBuffer): string {
+  let bytes = new Uint8Array(serial);
+  if (bytes.length > 1 && bytes[0] === 0 && (bytes[1] ?? 0) > 0x7f) bytes = bytes.subarray(1);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-interface Tbs {
-  readonly subject: Tlv;
-  readonly subjectPublicKeyInfo: Tlv;
-  readonly extensions: RawExtension[];
+/** Text of a TPM attribute value: any string type as text, anything else as `#` and its DER in hex (RFC 4514). */
+function attributeText(value: AttributeValue): string {
+  if (value.anyValue !== undefined) return "#" + Array.from(new Uint8Array(value.anyValue), (b) => b.toString(16).padStart(2, "0")).join("");
+  return value.toString();
 }
 
-/** Walks TBSCertificate by position; only the subject, the SPKI and the extensions are kept. */
-function readTbs(bytes: Uint8Array): Tbs {
-  const certificate = readRoot(bytes, "EK certificate", TAG.sequence);
-  const tbs = children(bytes, certificate, "EK certificate")[0];
-  expectTag(tbs, TAG.sequence, "EK certificate tbsCertificate");
-  const items = children(bytes, tbs, "EK certificate tbsCertificate");
-  const start = items[0]?.tag === 0xa0 ? 1 : 0; // [0] version is absent in v1 certificates
-  const subject = items[start + 4];
-  expectTag(subject, TAG.sequence, "EK certificate subject");
-  const subjectPublicKeyInfo = items[start + 5];
-  expectTag(subjectPublicKeyInfo, TAG.sequence, "EK certificate subjectPublicKeyInfo");
-  const extensions: RawExtension[] = [];
-  const wrapper = items.slice(start + 6).find((t) => t.tag === 0xa3);
-  if (wrapper !== undefined) {
-    const what = "EK certificate extensions";
-    const list = children(bytes, wrapper, what)[0];
-    expectTag(list, TAG.sequence, what);
-    for (const extension of children(bytes, list, what)) {
-      expectTag(extension, TAG.sequence, what);
-      const parts = children(bytes, extension, what);
-      const oid = decodeOid(bytes, parts[0] as Tlv, `${what}: extnID`);
-      const value = parts[parts.length - 1];
-      expectTag(value, TAG.octetString, `EK certificate extension ${oid}: extnValue`);
-      extensions.push({ oid, value: content(bytes, value) });
-    }
-  }
-  return { subject, subjectPublicKeyInfo, extensions };
-}
-
-/** The attributes of a Name (any number of RDNs, each with any number of attributes). */
-function readName(bytes: Uint8Array, name: Tlv, what: string): { oid: string; value: string }[] {
-  const attributes: { oid: string; value: string }[] = [];
-  for (const rdn of children(bytes, name, what)) {
-    expectTag(rdn, TAG.set, what);
-    for (const pair of children(bytes, rdn, what)) {
-      expectTag(pair, TAG.sequence, what);
-      const [type, value] = children(bytes, pair, what);
-      if (type === undefined || value === undefined) throw new PkiError("PKI_PARSE", `Cannot decode ${what} at byte ${pair.start}: attribute without a value`);
-      attributes.push({
-        oid: decodeOid(bytes, type, what),
-        value: decodeString(bytes, value),
-      });
-    }
-  }
-  return attributes;
-}
-
-function readSanAttributes(value: Uint8Array, into: Map<string, string>, what: string): void {
-  const names = readRoot(value, what, TAG.sequence);
-  for (const generalName of children(value, names, what)) {
-    if (generalName.tag !== DIRECTORY_NAME) continue;
-    const name = children(value, generalName, `${what} directoryName`)[0];
-    expectTag(name, TAG.sequence, `${what} directoryName`);
-    for (const { oid, value: text } of readName(value, name, `${what} directoryName`)) {
-      if (!into.has(oid)) into.set(oid, text);
+/** Copies the tcg-at-tpmManufacturer/Model/Version attributes of `name` (first one of each wins). */
+function readTpmAttributes(name: Name, into: Map<string, string>): void {
+  for (const rdn of name) {
+    for (const { type, value } of rdn) {
+      if ((type === TCG_OID.tpmManufacturer || type === TCG_OID.tpmModel || type === TCG_OID.tpmVersion) && !into.has(type)) {
+        into.set(type, attributeText(value));
+      }
     }
   }
 }
 
-function readTpmSpecification(value: Uint8Array, what: string): TpmSpecification | undefined {
-  const attributes = readRoot(value, what, TAG.sequence);
-  for (const attribute of children(value, attributes, what)) {
-    expectTag(attribute, TAG.sequence, what);
-    const [type, values] = children(value, attribute, what);
-    if (type === undefined || decodeOid(value, type, what) !== TCG_OID.tpmSpecification) continue;
-    const spec = `${what} tpmSpecification`;
-    expectTag(values, TAG.set, spec);
-    const sequence = children(value, values, spec)[0];
-    expectTag(sequence, TAG.sequence, spec);
-    const [family, level, revision] = children(value, sequence, spec);
-    if (family === undefined || level === undefined || revision === undefined) {
-      throw new PkiError("PKI_PARSE", `Cannot decode ${spec} at byte ${sequence.start}: expected family, level and revision`);
-    }
-    return {
-      family: decodeString(value, family),
-      level: decodeSmallInteger(value, level, spec, true),
-      revision: decodeSmallInteger(value, revision, spec, true),
-    };
-  }
-  return undefined;
-}
-
-/** BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }. */
-function readBasicConstraintsCa(value: Uint8Array, what: string): boolean {
-  const root = readRoot(value, what, TAG.sequence);
-  const first = children(value, root, what)[0];
-  // Any non-zero octet is TRUE: BER, which some vendors write, allows more than 0xff.
-  return first?.tag === TAG.boolean && content(value, first).some((b) => b !== 0);
-}
-
-function readKeyUsage(value: Uint8Array, what: string): KeyUsageName[] {
-  const bits = readRoot(value, what, TAG.bitString);
-  const data = content(value, bits);
-  const names: KeyUsageName[] = [];
-  KEY_USAGE_NAMES.forEach((name, bit) => {
-    const byte = data[1 + (bit >> 3)];
-    if (byte !== undefined && (byte & (0x80 >> (bit & 7))) !== 0) names.push(name);
-  });
-  return names;
+/** The tcg-at-tpmSpecification attribute of subjectDirectoryAttributes, if there is one. */
+function readTpmSpecification(value: ArrayBuffer): TpmSpecification | undefined {
+  const attribute = AsnConvert.parse(value, SubjectDirectoryAttributes).find((a) => a.type === TCG_OID.tpmSpecification);
+  const first = attribute?.values[0];
+  if (first === undefined) return undefined;
+  const specification = AsnConvert.parse(first, TPMSpecification);
+  const level = unsignedInteger(specification.level);
+  const revision = unsignedInteger(specification.revision);
+  if (level === undefined || revision === undefined) throw new Error("tpmSpecification level or revision is not a small INTEGER");
+  return { family: specification.family, level, revision };
 }

@@ -5,6 +5,7 @@
  * - {@link issueCertificate}: TLS server/client certificates and intermediate CAs.
  * - {@link verifyChain}: path building and validation to trusted roots.
  * - {@link parseEkCertificate}: TPM EK certificates (TCG EK Credential Profile).
+ * - {@link formatName}: an X.509 Name as text, as every subject and issuer here is written.
  * - {@link PkiError}: every failure, with a stable `code`.
  *
  * Loading this module configures @peculiar/x509 (WebCrypto provider, and the small `Reflect`
@@ -18,4 +19,5 @@ export { issueCertificate, type CertificateProfile, type IssueCertificateOptions
 export { verifyChain, type CertificateInput, type VerifiedChain, type VerifyChainOptions } from "./verify_chain.ts";
 export { KEY_USAGE_NAMES, TCG_OID, parseEkCertificate, type EkCertificate, type KeyUsageName, type TpmSpecification } from "./ek_certificate.ts";
 export { certificateSubject, distinguishedName, parseDistinguishedName, type DistinguishedName, type NameAttribute } from "./distinguished_name.ts";
+export { formatName } from "./format_name.ts";
 export type { X509Certificate } from "@peculiar/x509";
