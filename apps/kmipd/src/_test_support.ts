@@ -49,6 +49,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** One line of kmipd's log. */
+export interface LogLine {
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
 /** A kmipd started in-process for a test. */
 export interface TestKmipd {
   kmipd: Kmipd;
@@ -58,7 +64,11 @@ export interface TestKmipd {
   /** TLS material of the generated client (`CN=kmipd-admin`). */
   alice: ClientTls;
   caPem: string;
+  /** The key of kmipd's generated CA. */
+  caKeyPem: string;
   audit: AuditEntry[];
+  /** kmipd's log lines so far. */
+  logs: LogLine[];
   /** A client certificate from kmipd's CA for another identity. */
   issueClient(commonName: string): Promise<ClientTls>;
   /** A KMIP client for `tls` (default alice) speaking `version` (default 1.4). */
@@ -72,14 +82,17 @@ export interface TestKmipd {
  * Starts kmipd on a temporary data directory (generated TLS), optionally with another database. One serving
  * thread unless `threads` says otherwise: records from other threads reach `audit` a moment after their response.
  */
-export async function startTestKmipd(options: { database?: string; dataDir?: string; threads?: number } = {}): Promise<TestKmipd> {
+export async function startTestKmipd(
+  options: { database?: string; dataDir?: string; threads?: number; args?: string[] } = {},
+): Promise<TestKmipd> {
   const dataDir = options.dataDir ?? (await tempDir());
-  const argv = ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "silent", "--threads", String(options.threads ?? 1)];
+  const argv = ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "silent", "--threads", String(options.threads ?? 1), ...(options.args ?? [])];
   if (options.database) argv.push("--database", options.database);
   const audit: AuditEntry[] = [];
+  const logs: LogLine[] = [];
   const kmipd = await startKmipd(
     loadConfig(argv, {}),
-    () => {},
+    (msg, fields) => logs.push({ msg, fields: fields ?? {} }),
     (e) => audit.push(e),
   );
   const g = kmipd.generatedTls;
@@ -98,7 +111,9 @@ export async function startTestKmipd(options: { database?: string; dataDir?: str
     port,
     alice,
     caPem,
+    caKeyPem,
     audit,
+    logs,
     async issueClient(commonName) {
       const c = await issueCertificate({ certificatePem: caPem, privateKeyPem: caKeyPem }, { commonName, profile: "client" });
       return { cert: c.certificatePem, key: c.privateKeyPem!, ca: caPem };

@@ -2,7 +2,7 @@
  * Builds kmipd from its configuration: data directory, master key, store, TLS material, listener.
  * @module
  */
-import { mkdir } from "node:fs/promises";
+import { ensurePrivateDir } from "./data_dir.ts";
 import { aesGcmKeyring, loadOrCreateMasterKey, loadOrCreateSealedMasterKey } from "./master_key.ts";
 import type { KmipdConfig } from "./config.ts";
 import { type RunningServer, startServer } from "./server.ts";
@@ -11,6 +11,7 @@ import { sqliteShared } from "./store/sqlite_store.ts";
 import type { Store } from "./store/store.ts";
 import { type ServingThread, startServingThreads } from "./threads.ts";
 import { ensureLocalTls, readPem } from "./tls_bootstrap.ts";
+import { migrateOwners } from "./store/migrate_owners.ts";
 import type { AuditEntry } from "./store/store.ts";
 
 export { handleMessage } from "./dispatch.ts";
@@ -35,13 +36,19 @@ export async function startKmipd(
   log: (msg: string, fields?: Record<string, unknown>) => void = () => {},
   onAudit?: (e: AuditEntry) => void,
 ): Promise<Kmipd> {
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await ensurePrivateDir(config.dataDir, log);
   const { key, created } = config.masterKeyTpm
     ? await loadOrCreateSealedMasterKey(config.masterKeyFile, config.masterKeyTpm)
     : await loadOrCreateMasterKey(config.masterKeyFile);
   if (created) log("created master key", { file: config.masterKeyFile });
   const shared = config.threads > 1 && config.database.startsWith("sqlite:") ? sqliteShared() : undefined;
-  const store = await openStore(config.database, shared);
+  const store = await openStore(config.database, shared, true, log);
+  try {
+    await migrateOwners(store, log);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   let tls: { certPem: string; keyPem: string; clientCaPem: string };
   let generatedTls: Kmipd["generatedTls"];
   if (config.tls) {
@@ -64,7 +71,7 @@ export async function startKmipd(
   const reusePort = config.threads > 1;
   const server = await startServer(
     { store, keyring: aesGcmKeyring(key), onAudit, onAuditFailure },
-    { host: config.host, port: config.port, ...tls, reusePort },
+    { host: config.host, port: config.port, ...tls, ...config.limits, reusePort },
     log,
   );
   // The other threads listen on the port this one got (a configured port 0 is chosen once, here).
@@ -72,7 +79,16 @@ export async function startKmipd(
   try {
     threads = await startServingThreads(
       config.threads - 1,
-      { host: config.host, port: server.port, tls, masterKey: key, database: config.database, shared, forwardAudit: onAudit !== undefined },
+      {
+        host: config.host,
+        port: server.port,
+        tls,
+        limits: config.limits,
+        masterKey: key,
+        database: config.database,
+        shared,
+        forwardAudit: onAudit !== undefined,
+      },
       log,
       onAudit,
     );

@@ -3,24 +3,25 @@
  * Certificate Type, Certificate Length, the subject and issuer name parts. They are read-only.
  * @module
  */
-import { X509Certificate } from "node:crypto";
 import { item } from "@tessera/kmip";
+import { certificateIssuer, certificateSubject, type DistinguishedName } from "@tessera/pki";
 import type { Attr } from "./attributes.ts";
 import { OperationError } from "./errors.ts";
 
+/** Name attribute types (OIDs) and the KMIP attribute name part each is reported as. */
 const PARTS: Record<string, string> = {
-  CN: "CN",
-  O: "O",
-  OU: "OU",
-  C: "C",
-  ST: "ST",
-  L: "L",
-  emailAddress: "Email",
-  UID: "UID",
-  serialNumber: "SerialNumber",
-  title: "Title",
-  DC: "DC",
-  dnQualifier: "DNQualifier",
+  "2.5.4.3": "CN",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.6": "C",
+  "2.5.4.8": "ST",
+  "2.5.4.7": "L",
+  "1.2.840.113549.1.9.1": "Email",
+  "0.9.2342.19200300.100.1.1": "UID",
+  "2.5.4.5": "SerialNumber",
+  "2.5.4.12": "Title",
+  "0.9.2342.19200300.100.1.25": "DC",
+  "2.5.4.46": "DNQualifier",
 };
 
 /** The attribute names derived here (all read-only for clients). */
@@ -30,18 +31,13 @@ export const CERTIFICATE_ATTRIBUTE_NAMES = new Set<string>([
   ...Object.values(PARTS).flatMap((p) => [`CertificateSubject${p}`, `CertificateIssuer${p}`]),
 ]);
 
-function parts(dn: string): [string, string][] {
-  return dn
-    .split("\n")
-    .filter((l) => l.includes("="))
-    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
-}
-
 /** Derives the certificate attributes of a DER certificate. */
 export function certificateAttributes(der: Uint8Array): Attr[] {
-  let cert: X509Certificate;
+  let subject: DistinguishedName;
+  let issuer: DistinguishedName;
   try {
-    cert = new X509Certificate(der);
+    subject = certificateSubject(der);
+    issuer = certificateIssuer(der);
   } catch (e) {
     throw new OperationError("InvalidField", `CertificateValue is not an X.509 certificate: ${(e as Error).message}`);
   }
@@ -50,12 +46,13 @@ export function certificateAttributes(der: Uint8Array): Attr[] {
     { name: "CertificateLength", value: item("CertificateLength", der.length) },
   ];
   for (const [which, dn] of [
-    ["Subject", cert.subject],
-    ["Issuer", cert.issuer],
+    ["Subject", subject],
+    ["Issuer", issuer],
   ] as const) {
-    for (const [k, v] of parts(dn)) {
-      const p = PARTS[k];
-      if (p) out.push({ name: `Certificate${which}${p}`, value: item(`Certificate${which}${p}`, v) });
+    // Each attribute of each RDN, multi-valued ones included, with its own text: never split out of a string.
+    for (const a of dn.rdns.flat()) {
+      const p = PARTS[a.oid];
+      if (p && a.text !== undefined) out.push({ name: `Certificate${which}${p}`, value: item(`Certificate${which}${p}`, a.text) });
     }
   }
   return out;

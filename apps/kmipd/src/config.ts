@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { availableParallelism } from "node:os";
 import path from "node:path";
+import { SERVER_LIMITS } from "./server.ts";
 
 /** The validated configuration. */
 export interface KmipdConfig {
@@ -23,7 +24,29 @@ export interface KmipdConfig {
   readonly logLevel: string;
   /** Threads that serve connections (each its own event loop on the shared port); default: the CPUs less one, 1 to 4. */
   readonly threads: number;
+  /** Connection limits of each serving thread's listener (server.ts {@link SERVER_LIMITS} by default). */
+  readonly limits: ConnectionLimits;
 }
+
+/** Connection limits (see server.ts `ServerOptions`). */
+export interface ConnectionLimits {
+  readonly handshakeTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
+  readonly maxPartialBytes: number;
+}
+
+/** The flags of the connection limits, their environment variables and fields. */
+const LIMIT_FLAGS = [
+  ["handshake-timeout", "KMIPD_HANDSHAKE_TIMEOUT", "handshakeTimeoutMs"],
+  ["request-timeout", "KMIPD_REQUEST_TIMEOUT", "requestTimeoutMs"],
+  ["idle-timeout", "KMIPD_IDLE_TIMEOUT", "idleTimeoutMs"],
+  ["max-connections", "KMIPD_MAX_CONNECTIONS", "maxConnections"],
+  ["max-connections-per-address", "KMIPD_MAX_CONNECTIONS_PER_ADDRESS", "maxConnectionsPerAddress"],
+  ["max-partial-bytes", "KMIPD_MAX_PARTIAL_BYTES", "maxPartialBytes"],
+] as const;
 
 /** A configuration error naming the field. */
 export class ConfigError extends Error {
@@ -40,7 +63,9 @@ export class ConfigError extends Error {
 }
 
 export const USAGE = `usage: kmipd [--listen HOST:PORT] [--data-dir D] [--tls-cert F --tls-key F --client-ca F] [--database postgres://…] [--master-key-file F] [--master-key-tpm TCTI] [--threads N] [--log-level info]
-Defaults: --listen 127.0.0.1:5696, --data-dir ./kmipd-data, --threads = CPUs less one (1 to 4); without TLS files a local CA, server and client certificates are created in the data directory.`;
+       [--handshake-timeout MS] [--request-timeout MS] [--idle-timeout MS] [--max-connections N] [--max-connections-per-address N] [--max-partial-bytes N]
+Defaults: --listen 127.0.0.1:5696, --data-dir ./kmipd-data, --threads = CPUs less one (1 to 4); without TLS files a local CA, server and client certificates are created in the data directory.
+Limits (per serving thread): --handshake-timeout ${SERVER_LIMITS.handshakeTimeoutMs}, --request-timeout ${SERVER_LIMITS.requestTimeoutMs} (first to last byte of a request), --idle-timeout ${SERVER_LIMITS.idleTimeoutMs}, --max-connections ${SERVER_LIMITS.maxConnections}, --max-connections-per-address ${SERVER_LIMITS.maxConnectionsPerAddress}, --max-partial-bytes ${SERVER_LIMITS.maxPartialBytes} (partly received requests, all connections).`;
 
 /** Reads the configuration from `argv` and `env`. Throws {@link ConfigError}. */
 export function loadConfig(argv: string[], env: Record<string, string | undefined>): KmipdConfig {
@@ -60,6 +85,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
         "master-key-tpm": { type: "string" },
         "log-level": { type: "string" },
         threads: { type: "string" },
+        ...Object.fromEntries(LIMIT_FLAGS.map(([flag]) => [flag, { type: "string" as const }])),
         help: { type: "boolean" },
       },
     }).values;
@@ -92,8 +118,21 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   // and on a small host the clients): on 2 CPUs one serving thread measured faster than two (BENCHMARKS.md).
   const threads = threadsText === undefined ? Math.max(1, Math.min(availableParallelism() - 1, 4)) : Number(threadsText);
   if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new ConfigError("threads", `"${threadsText}" is not a whole number from 1 to 64`);
+  const limits: Record<string, number> = {};
+  for (const [flag, name, field] of LIMIT_FLAGS) {
+    const text = (v as Record<string, string | boolean | undefined>)[flag] ?? env[name];
+    if (text === undefined) {
+      limits[field] = SERVER_LIMITS[field];
+      continue;
+    }
+    const n = Number(text);
+    if (typeof text !== "string" || !/^[0-9]+$/.test(text) || !Number.isSafeInteger(n) || n < 1)
+      throw new ConfigError(flag, `"${String(text)}" is not a whole number of at least 1`);
+    limits[field] = n;
+  }
   return Object.freeze({
     threads,
+    limits: Object.freeze(limits as unknown as ConnectionLimits),
     host: m[1].replace(/^\[|\]$/g, ""),
     port,
     dataDir,

@@ -92,6 +92,7 @@ export async function loadOrCreateSealedMasterKey(file: string, tcti: string): P
     const sealed = await seal(tpm, key);
     const fh = await open(file, "wx", 0o600);
     try {
+      await fh.chmod(0o600);
       await fh.writeFile(sealed);
       await fh.sync();
     } finally {

@@ -8,6 +8,7 @@ import { child, decodeTtlv, encodeTtlv, enumValue, item, struct, tagOf, text, ty
 import { type Attr, loadAttributes, storedAttributes } from "./attributes.ts";
 import type { OpContext } from "./context.ts";
 import { OperationError } from "./errors.ts";
+import { parseDistinguishedName } from "@tessera/pki";
 import { uuidV7 } from "./random.ts";
 import type { StoredObject } from "./store/store.ts";
 
@@ -298,7 +299,7 @@ export function requestedId(ctx: OpContext, payload: Ttlv | undefined): string {
 /**
  * Sharing: the owner of an object lets other identities see and use it (Get, Get Attributes, Locate, the
  * cryptographic operations) by giving it a custom attribute {@link GRANT} whose values are their certificate
- * subjects, as kmipd writes them (`CN=bob,O=…`); in KMIP 2.x, a vendor attribute of Vendor Identification `x`
+ * subjects as RFC 4514 strings (`CN=bob,O=Example`, the last RDN first, special characters escaped); in KMIP 2.x, a vendor attribute of Vendor Identification `x`
  * named `tessera-grant`. Only the owner changes it, and only the owner changes the object's lifecycle, attributes
  * and key (see {@link loadOwnObject}).
  */
@@ -306,7 +307,24 @@ export const GRANT = "x-tessera-grant";
 
 /** The identities an object is shared with, from its {@link GRANT} values. */
 function grantsOf(o: ManagedObject): string[] {
-  return [...new Set(attrs(o, GRANT).flatMap((v) => (v.type === TTLV_TYPE.TextString && v.value !== o.owner ? [v.value] : [])))];
+  return [
+    ...new Set(
+      attrs(o, GRANT).flatMap((v) => {
+        if (v.type !== TTLV_TYPE.TextString) return [];
+        const g = canonicalIdentity(v.value);
+        return g !== o.owner ? [g] : [];
+      }),
+    ),
+  ];
+}
+
+/** A subject as kmipd names identities (RFC 4514, as {@link distinguishedName} writes it); other text as it is. */
+function canonicalIdentity(s: string): string {
+  try {
+    return parseDistinguishedName(s).rfc4514;
+  } catch {
+    return s;
+  }
 }
 
 /**

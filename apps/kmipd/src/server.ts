@@ -2,11 +2,29 @@
  * The TLS listener: mutually authenticated TLS 1.2/1.3, one TTLV message at a time per connection, the
  * client's identity taken from its certificate's subject. SIGTERM-style `close()` stops accepting, lets
  * requests in flight finish, then ends connections.
+ *
+ * Hostile clients are bounded: the TLS handshake, the receipt of each whole request and idle time have deadlines;
+ * connections are capped in total and per client address (a connection over a cap is accepted and closed at
+ * once, so that the listener keeps accepting); and the bytes of partly received requests, over all connections,
+ * have a budget. Each limit closes the connection with a log line.
  * @module
  */
+import type { Socket } from "node:net";
 import { createServer, type TLSSocket } from "node:tls";
 import { ttlvMessageLength } from "@tessera/kmip";
+import { certificateSubject } from "@tessera/pki";
 import { type DispatchDeps, handleMessage } from "./dispatch.ts";
+
+/** Defaults of the connection limits (see {@link ServerOptions}). */
+export const SERVER_LIMITS = Object.freeze({
+  maxMessageSize: 4 * 1024 * 1024,
+  handshakeTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 300_000,
+  maxConnections: 4_096,
+  maxConnectionsPerAddress: 256,
+  maxPartialBytes: 64 * 1024 * 1024,
+});
 
 /** TLS material and limits of the listener. */
 export interface ServerOptions {
@@ -17,8 +35,18 @@ export interface ServerOptions {
   clientCaPem: string;
   /** Largest request accepted (default 4 MiB). */
   maxMessageSize?: number;
+  /** A TLS handshake not finished this many ms after the TCP connection closes it (default 10 s). */
+  handshakeTimeoutMs?: number;
+  /** A request whose last byte has not arrived this many ms after its first closes the connection (default 30 s). */
+  requestTimeoutMs?: number;
   /** Idle connections are closed after this many ms (default 5 minutes). */
   idleTimeoutMs?: number;
+  /** Connections open at once, handshakes included, in this listener (default 4096). */
+  maxConnections?: number;
+  /** Connections open at once from one client IP address, in this listener (default 256). */
+  maxConnectionsPerAddress?: number;
+  /** Bytes of partly received requests held over all connections of this listener (default 64 MiB). */
+  maxPartialBytes?: number;
   /**
    * Listen with SO_REUSEPORT, so that listeners of several threads share the port and the kernel spreads
    * connections over them.
@@ -34,13 +62,20 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The identity of a peer: its certificate subject as `CN=alice,O=…` (stable across key rotation for the same name). */
-export function peerIdentity(socket: TLSSocket): string | undefined {
+/** Who a peer is. */
+export interface PeerIdentity {
+  /** Its certificate subject as an unambiguous RFC 4514 string (`CN=bob,O=Example`): what owners and grants name. */
+  identity: string;
+  /** The subject for people and logs (`O=Example, CN=bob`); ambiguous, never compared. */
+  readable: string;
+}
+
+/** The identity of a peer from its certificate's subject (stable across key rotation for the same name). */
+export function peerIdentity(socket: TLSSocket): PeerIdentity | undefined {
   const cert = socket.getPeerCertificate();
-  if (!cert || !cert.subject) return undefined;
-  return Object.entries(cert.subject)
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join("+") : v}`)
-    .join(",");
+  if (!cert || !cert.raw) return undefined;
+  const dn = certificateSubject(new Uint8Array(cert.raw));
+  return { identity: dn.rfc4514, readable: dn.readable };
 }
 
 // Modern suites that OpenSSL, Go and Python clients share (TLS 1.2), plus every TLS 1.3 suite.
@@ -55,14 +90,29 @@ const CIPHERS = [
   "AES256-GCM-SHA384",
 ].join(":");
 
+/** A connection's hold on the partial-request budget. */
+interface Holder {
+  held(): number;
+  evict(): void;
+}
+
 /** Starts the KMIP listener. */
 export function startServer(
   deps: DispatchDeps,
   options: ServerOptions,
   log: (msg: string, fields?: Record<string, unknown>) => void = () => {},
 ): Promise<RunningServer> {
-  const maxSize = options.maxMessageSize ?? 4 * 1024 * 1024;
+  const limits = { ...SERVER_LIMITS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as typeof SERVER_LIMITS &
+    ServerOptions;
+  const maxSize = limits.maxMessageSize;
   const sockets = new Set<TLSSocket>();
+  const rawSockets = new Set<Socket>();
+  const holders = new Set<Holder>();
+  /** Handshake deadlines, by remote address and port. */
+  const handshakes = new Map<string, NodeJS.Timeout>();
+  const perAddress = new Map<string, number>();
+  let open = 0;
+  let partialBytes = 0;
   let inFlight = 0;
   let closing = false;
   let drained: (() => void) | undefined;
@@ -76,32 +126,79 @@ export function startServer(
       minVersion: "TLSv1.2",
       ciphers: CIPHERS,
       honorCipherOrder: true,
+      handshakeTimeout: limits.handshakeTimeoutMs,
     },
     (socket) => {
-      const identity = peerIdentity(socket);
-      if (!identity) {
+      const remote = socket.remoteAddress;
+      const key = `${remote ?? "?"}|${socket.remotePort}`;
+      clearTimeout(handshakes.get(key));
+      handshakes.delete(key);
+      let peer: PeerIdentity | undefined;
+      try {
+        peer = peerIdentity(socket);
+      } catch (e) {
+        log("client certificate subject unreadable; connection closed", { remote, error: (e as Error).message });
+      }
+      if (!peer) {
         socket.destroy();
         return;
       }
+      const { identity, readable } = peer;
+      const who = { client: readable, identity, remote };
       sockets.add(socket);
       socket.setNoDelay(true);
-      socket.setTimeout(options.idleTimeoutMs ?? 300_000, () => socket.destroy());
-      let buf: Buffer = Buffer.alloc(0);
+      socket.setTimeout(limits.idleTimeoutMs, () => {
+        log("connection idle; closed", who);
+        socket.destroy();
+      });
+      // The request being received: its chunks as they came (joined once, when complete) and their length.
+      let chunks: Buffer[] = [];
+      let held = 0;
+      let requestTimer: NodeJS.Timeout | undefined;
+      const release = () => {
+        partialBytes -= held;
+        held = 0;
+        chunks = [];
+        clearTimeout(requestTimer);
+        requestTimer = undefined;
+      };
+      const drop = (msg: string, fields: Record<string, unknown> = {}) => {
+        log(msg, { ...who, ...fields });
+        release();
+        socket.destroy();
+      };
+      /** The length of the message at the head of `chunks`, or -1 while its header is incomplete. */
+      const needed = (): number => {
+        if (held < 8) return -1;
+        if (chunks[0].length < 8) chunks = [Buffer.concat(chunks, held)];
+        return ttlvMessageLength(chunks[0]);
+      };
+      /** Takes the first `n` held bytes as one message. */
+      const take = (n: number): Uint8Array => {
+        const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, held);
+        // A copy: the message outlives the chunk it came in, which may be a slice of a larger buffer.
+        const msg = new Uint8Array(all.subarray(0, n));
+        const rest = all.subarray(n);
+        partialBytes -= n;
+        held -= n;
+        chunks = rest.length > 0 ? [Buffer.from(rest)] : [];
+        clearTimeout(requestTimer);
+        requestTimer = undefined;
+        if (held > 0) startRequestTimer();
+        return msg;
+      };
+      const startRequestTimer = () => {
+        requestTimer ??= setTimeout(() => drop("request not received in time; connection closed", { timeoutMs: limits.requestTimeoutMs, received: held }), limits.requestTimeoutMs);
+      };
       let busy = false;
       const pump = async () => {
         if (busy) return;
         busy = true;
         try {
           for (;;) {
-            const need = ttlvMessageLength(buf);
-            if (need < 0 || buf.length < need) break;
-            if (need > maxSize) {
-              log("request too large", { identity, size: need });
-              socket.destroy();
-              return;
-            }
-            const msg = new Uint8Array(buf.subarray(0, need));
-            buf = buf.subarray(need);
+            const need = needed();
+            if (need < 0 || held < need) break;
+            const msg = take(need);
             inFlight++;
             try {
               const res = await handleMessage(deps, identity, msg);
@@ -116,23 +213,89 @@ export function startServer(
         }
         if (closing && inFlight === 0) socket.end();
       };
+      const holder: Holder = {
+        held: () => held,
+        evict: () => drop("partly received requests over their memory budget; connection with the largest closed", { budget: limits.maxPartialBytes, held }),
+      };
+      holders.add(holder);
       socket.on("data", (chunk: Buffer) => {
-        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-        if (buf.length >= 8 && ttlvMessageLength(buf) > maxSize) {
-          log("request too large", { identity, size: ttlvMessageLength(buf) });
-          socket.destroy();
+        // Over the budget, the connections holding the most go first (this one included): a client sending a
+        // small request is not refused because others hold large partial ones.
+        while (partialBytes + chunk.length > limits.maxPartialBytes) {
+          let largest: Holder = holder;
+          for (const h of holders) if (h.held() > largest.held()) largest = h;
+          largest.evict();
+          if (largest === holder) return;
+        }
+        if (held === 0) startRequestTimer();
+        chunks.push(chunk);
+        held += chunk.length;
+        partialBytes += chunk.length;
+        const need = needed();
+        if (need > maxSize) {
+          drop("request too large; connection closed", { size: need, limit: maxSize });
           return;
         }
-        pump().catch(() => socket.destroy());
+        // Received whole: the deadline is met (the request may wait here for the one before it to be answered).
+        if (need >= 0 && held >= need) {
+          clearTimeout(requestTimer);
+          requestTimer = undefined;
+        }
+        pump().catch((e: unknown) => drop("request handling failed; connection closed", { error: (e as Error).message, stack: (e as Error).stack }));
       });
-      socket.on("error", () => undefined);
-      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", (e) => log("connection error", { ...who, error: e.message, code: (e as NodeJS.ErrnoException).code }));
+      socket.on("close", () => {
+        holders.delete(holder);
+        release();
+        sockets.delete(socket);
+      });
     },
   );
-  server.on("tlsClientError", (e) => log("TLS handshake failed", { error: e.message }));
+  // Caps are applied to the TCP connection, before the handshake: a connection over a cap is accepted and closed
+  // at once, so that the listener keeps taking the others.
+  server.on("connection", (raw: Socket) => {
+    const address = raw.remoteAddress ?? "?";
+    const fromAddress = (perAddress.get(address) ?? 0) + 1;
+    if (open + 1 > limits.maxConnections || fromAddress > limits.maxConnectionsPerAddress) {
+      log("too many connections; connection closed", {
+        remote: address,
+        open,
+        fromAddress: fromAddress - 1,
+        limit: open + 1 > limits.maxConnections ? limits.maxConnections : limits.maxConnectionsPerAddress,
+        per: open + 1 > limits.maxConnections ? "server" : "address",
+      });
+      raw.destroy();
+      return;
+    }
+    open++;
+    perAddress.set(address, fromAddress);
+    rawSockets.add(raw);
+    // node's handshakeTimeout is an idle timeout, which a byte now and then defeats: this one is not.
+    const key = `${address}|${raw.remotePort}`;
+    handshakes.set(
+      key,
+      setTimeout(() => {
+        handshakes.delete(key);
+        log("TLS handshake not finished in time; connection closed", { remote: address, timeoutMs: limits.handshakeTimeoutMs });
+        raw.destroy();
+      }, limits.handshakeTimeoutMs),
+    );
+    raw.once("close", () => {
+      clearTimeout(handshakes.get(key));
+      handshakes.delete(key);
+      rawSockets.delete(raw);
+      open--;
+      const n = (perAddress.get(address) ?? 1) - 1;
+      if (n === 0) perAddress.delete(address);
+      else perAddress.set(address, n);
+    });
+  });
+  server.on("tlsClientError", (e, s) => log("TLS handshake failed", { remote: s.remoteAddress, error: e.message, code: (e as NodeJS.ErrnoException).code }));
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen({ port: options.port, host: options.host, reusePort: options.reusePort ?? false }, () => {
+      server.off("error", reject);
+      server.on("error", (e) => log("listener error", { error: e.message, code: (e as NodeJS.ErrnoException).code }));
       const addr = server.address();
       const port = typeof addr === "object" && addr ? addr.port : options.port;
       resolve({
@@ -146,6 +309,8 @@ export function startServer(
               for (const s of sockets) s.end();
               setTimeout(() => {
                 for (const s of sockets) s.destroy();
+                // Connections still in their handshake.
+                for (const s of rawSockets) s.destroy();
               }, 2000).unref();
             };
             if (inFlight === 0) finish();

@@ -7,12 +7,15 @@
 import { Worker } from "node:worker_threads";
 import { releaseObjectLocksOf } from "./store/sqlite_store.ts";
 import type { AuditEntry } from "./store/store.ts";
+import type { ConnectionLimits } from "./config.ts";
 
 /** What a serving thread is started with. */
 export interface WorkerData {
   host: string;
   port: number;
   tls: { certPem: string; keyPem: string; clientCaPem: string };
+  /** Connection limits of the thread's listener. */
+  limits: ConnectionLimits;
   /** The master key (in memory only; never written anywhere by the thread). */
   masterKey: Uint8Array;
   database: string;

@@ -4,7 +4,7 @@
  * @module
  */
 import { createCa, issueCertificate } from "@tessera/pki";
-import { mkdir, open, readFile, rename, stat } from "node:fs/promises";
+import { chmod, mkdir, open, readFile, rename, stat } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 
@@ -23,6 +23,8 @@ async function writeAtomic(file: string, data: string, mode: number): Promise<vo
   const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
   const fh = await open(tmp, "wx", mode);
   try {
+    // Whatever the umask.
+    await fh.chmod(mode);
     await fh.writeFile(data);
     await fh.sync();
   } finally {
@@ -54,6 +56,7 @@ export async function ensureLocalTls(dataDir: string, host: string): Promise<Gen
   };
   if (await exists(f.clientKeyFile)) return { ...f, created: false };
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
   const ca = await createCa({ commonName: "Tessera kmipd local CA", keyAlgorithm: "ecdsa-p256" });
   const ips = ["127.0.0.1", "::1", ...(/^[\d.]+$|:/.test(host) && host !== "0.0.0.0" && host !== "::" ? [host] : [])];
   const dns = ["localhost", ...(!/^[\d.]+$|:/.test(host) ? [host] : [])];

@@ -39,7 +39,7 @@ const onAudit = data.forwardAudit
   : undefined;
 
 try {
-  const store = await openStore(data.database, data.shared, false);
+  const store = await openStore(data.database, data.shared, false, log);
   const server = await startServer(
     {
       store,
@@ -47,7 +47,7 @@ try {
       onAudit,
       onAuditFailure: (e, entries) => log("audit records could not be stored", { error: (e as Error).message, entries: entries.length }),
     },
-    { host: data.host, port: data.port, ...data.tls, reusePort: true },
+    { host: data.host, port: data.port, ...data.tls, ...data.limits, reusePort: true },
     log,
   );
   port.on("message", (m: ToWorker) => {

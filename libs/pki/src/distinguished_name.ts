@@ -161,6 +161,17 @@ export function certificateSubject(certificateDer: Uint8Array): DistinguishedNam
   return distinguishedName(new Uint8Array(AsnConvert.serialize(cert.tbsCertificate.subject)));
 }
 
+/** The issuer of the DER certificate `certificateDer`. Throws PkiError `PKI_PARSE`. */
+export function certificateIssuer(certificateDer: Uint8Array): DistinguishedName {
+  let cert: Certificate;
+  try {
+    cert = AsnConvert.parse(certificateDer, Certificate);
+  } catch (e) {
+    throw new PkiError("PKI_PARSE", `Cannot decode the certificate: ${(e as Error).message}`, { cause: e });
+  }
+  return distinguishedName(new Uint8Array(AsnConvert.serialize(cert.tbsCertificate.issuer)));
+}
+
 function bad(text: string, at: number, what: string): PkiError {
   return new PkiError("PKI_PARSE", `Cannot parse distinguished name ${JSON.stringify(text)} at character ${at}: ${what}`);
 }

@@ -265,7 +265,8 @@ export const signatureVerify: Handler = async (ctx, payload) => {
   if (!data || !sig) throw new OperationError("InvalidField", "Signature Verify needs Data and SignatureData");
   const key = asymmetricKey(o);
   const opt = signatureOptions(params(ctx, payload, o), key.asymmetricKeyType ?? "");
-  let ok = false;
+  // Only a verification that ran and said no is Invalid: a key or parameters it cannot run with is an error.
+  let ok: boolean;
   try {
     ok = verify(
       opt.hash,
@@ -278,8 +279,11 @@ export const signatureVerify: Handler = async (ctx, payload) => {
       },
       sig,
     );
-  } catch {
-    ok = false;
+  } catch (e) {
+    throw new OperationError(
+      "CryptographicFailure",
+      `Signature Verify with object ${o.id} (${key.asymmetricKeyType ?? "unknown"} key, ${opt.hash}) cannot run: ${(e as Error).message}`,
+    );
   }
   return [idItem(o), item("ValidityIndicator", ok ? "Valid" : "Invalid")];
 };

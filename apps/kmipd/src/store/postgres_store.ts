@@ -154,6 +154,38 @@ export async function openPostgresStore(url: string): Promise<Store> {
       );
       return r.rows.map((x) => ({ at: Number(x.at), identity: x.identity, operation: x.operation, objectId: x.object_id, result: x.result }));
     },
+    async migrateOwners(format, rewrite) {
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN");
+        // Other kmipd processes starting at the same time wait here, then find the format recorded.
+        await client.query("SELECT pg_advisory_xact_lock(hashtextextended('kmipd owner format', 0))");
+        await client.query("CREATE TABLE IF NOT EXISTS kmip_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+        const v = await client.query<{ value: string }>("SELECT value FROM kmip_meta WHERE key = 'owner_format'");
+        const version = v.rows[0] ? Number(v.rows[0].value) : 1;
+        if (version >= format) {
+          await client.query("COMMIT");
+          return undefined;
+        }
+        let changed = 0;
+        for (const r of (await client.query<Row>("SELECT * FROM kmip_objects ORDER BY seq FOR UPDATE")).rows) {
+          const n = rewrite(toObject(r));
+          if (!n) continue;
+          await client.query("UPDATE kmip_objects SET owner=$2, attributes=$3, grants=$4 WHERE id=$1", [n.id, n.owner, b(n.attributes), n.grants]);
+          changed++;
+        }
+        await client.query("INSERT INTO kmip_meta (key, value) VALUES ('owner_format', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", [
+          String(format),
+        ]);
+        await client.query("COMMIT");
+        return changed;
+      } catch (e) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw e;
+      } finally {
+        client.release();
+      }
+    },
     async close() {
       await lockPool.end();
       await pool.end();

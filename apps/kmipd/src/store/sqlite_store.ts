@@ -9,6 +9,7 @@
  * (checkpointer.ts) checkpoints both.
  * @module
  */
+import { chmodSync, closeSync, openSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { threadId, Worker } from "node:worker_threads";
@@ -126,6 +127,17 @@ export interface SqliteStoreOptions {
   checkpointer?: boolean;
   /** Objects the read cache holds (default 50,000). */
   cacheSize?: number;
+  /** Where failures of the checkpointer thread are told. */
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Restarts of a dying checkpointer thread allowed in a minute. */
+const CHECKPOINTER_RESTARTS_PER_MINUTE = 5;
+
+/** The SQLite store, with a way for tests to stop its checkpointer thread as a crash would. */
+export interface SqliteStore extends Store {
+  /** Terminates the checkpointer thread; resolves once its replacement runs (rejects without a checkpointer). */
+  crashCheckpointer(): Promise<void>;
 }
 
 /**
@@ -137,8 +149,19 @@ const FALLBACK_AUTOCHECKPOINT_PAGES = 16_384;
 /** How long a thread waits for another thread's WAL sync before syncing itself. */
 const STALLED_SYNC_MS = 2_000;
 
+/** Makes `file` (created if `create`, when missing) mode 0600, whatever the umask and the directory. */
+function privateFile(file: string, create = true): void {
+  if (file === ":memory:" || file === "") return;
+  if (create) closeSync(openSync(file, "a", 0o600));
+  try {
+    chmodSync(file, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT" || create) throw e;
+  }
+}
+
 /** Opens (creating if needed) the SQLite store at `file`. */
-export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Store {
+export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): SqliteStore {
   // Without other threads, a private block: the same code path, never contended.
   const sharedBlock = options.shared ?? sqliteShared();
   const words = new Int32Array(sharedBlock);
@@ -154,6 +177,7 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
       Atomics.notify(words, lock, 1);
     }
   };
+  privateFile(file);
   const db = new DatabaseSync(file);
   const mode = (db.prepare("PRAGMA journal_mode = WAL").get() as { journal_mode?: string } | undefined)?.journal_mode;
   // In WAL mode, commits are made durable by syncing the WAL asynchronously (see flush); otherwise synchronously.
@@ -175,8 +199,11 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
   // without an fsync per request. Kept apart, its many small commits neither wait for the objects' write lock
   // nor add to what every object commit's fsync has to write.
   const auditFile = file === ":memory:" ? file : `${file.replace(/\.sqlite$/, "")}-audit.sqlite`;
+  privateFile(auditFile);
   const auditDb = new DatabaseSync(auditFile);
   auditDb.prepare("PRAGMA journal_mode = WAL").get();
+  // SQLite gives the -wal and -shm files the database file's mode; made 0600 here as well, whatever they were.
+  for (const f of [file, auditFile]) for (const suffix of ["-wal", "-shm"]) privateFile(f + suffix, false);
   auditDb.exec(`
     PRAGMA synchronous = NORMAL;
     PRAGMA busy_timeout = 5000;
@@ -185,21 +212,54 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
       object_id TEXT, result TEXT NOT NULL
     ) STRICT;
   `);
-  // Checkpoints run on their own thread (checkpointer.ts), not inside the commits of the serving threads. Should
-  // that thread fail, the connections still checkpoint themselves once a WAL grows past the fallback size.
+  // Checkpoints run on their own thread (checkpointer.ts), not inside the commits of the serving threads. A
+  // checkpoint that fails is logged (once per distinct error); a thread that dies is logged and started again, at
+  // most CHECKPOINTER_RESTARTS_PER_MINUTE times a minute. Left down, the connections checkpoint themselves once a
+  // WAL grows past the fallback size.
   let checkpointer: Worker | undefined;
   let checkpointerExited: Promise<unknown> = Promise.resolve();
+  let checkpointerClosing = false;
+  const restarts: number[] = [];
+  let checkpointerRestarted: (() => void) | undefined;
+  const log = options.log ?? (() => undefined);
+  const startCheckpointer = () => {
+    const w = new Worker(new URL("./checkpointer.ts", import.meta.url), {
+      workerData: { files: [file, auditFile], intervalMs: 20 } satisfies CheckpointerData,
+    });
+    w.unref();
+    let lastError = "";
+    w.on("message", (m: { type?: string; message?: string }) => {
+      if (m.type === "error" && m.message !== lastError) {
+        lastError = m.message ?? "";
+        log("WAL checkpoint failed", { file, error: m.message });
+      }
+    });
+    w.on("error", (e) => log("WAL checkpointer thread failed", { file, error: e.message, stack: e.stack }));
+    checkpointerExited = new Promise((r) => w.once("exit", r));
+    w.once("exit", (code) => {
+      if (checkpointerClosing) return;
+      const now = Date.now();
+      while (restarts.length > 0 && restarts[0] < now - 60_000) restarts.shift();
+      if (restarts.length >= CHECKPOINTER_RESTARTS_PER_MINUTE) {
+        log("WAL checkpointer thread keeps dying; not restarting it (commits checkpoint the WAL past the fallback size)", {
+          file,
+          code,
+          fallbackPages: FALLBACK_AUTOCHECKPOINT_PAGES,
+        });
+        checkpointer = undefined;
+        return;
+      }
+      restarts.push(now);
+      log("WAL checkpointer thread died; restarting it", { file, code });
+      startCheckpointer();
+      checkpointerRestarted?.();
+    });
+    checkpointer = w;
+  };
   if (asyncSync) {
     db.exec(`PRAGMA wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
     auditDb.exec(`PRAGMA wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-    if (options.checkpointer ?? true) {
-      checkpointer = new Worker(new URL("./checkpointer.ts", import.meta.url), {
-        workerData: { files: [file, auditFile], intervalMs: 20 } satisfies CheckpointerData,
-      });
-      checkpointer.unref();
-      checkpointer.on("error", () => undefined);
-      checkpointerExited = new Promise((r) => checkpointer!.once("exit", r));
-    }
+    if (options.checkpointer ?? true) startCheckpointer();
   }
   const s = {
     insert: db.prepare("INSERT INTO objects (id, owner, object_type, state, attributes, material, names, grants) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
@@ -509,10 +569,49 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
         result: r.result,
       }));
     },
+    async migrateOwners(format, rewrite) {
+      let changed: number | undefined;
+      locked(() => {
+        db.exec("BEGIN IMMEDIATE");
+        try {
+          const version = (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+          // A store without objects has nothing in an older format.
+          if (version < format) {
+            changed = 0;
+            for (const r of db.prepare("SELECT * FROM objects ORDER BY rowid").all() as unknown as Row[]) {
+              const n = rewrite(toObject(r));
+              if (!n) continue;
+              db.prepare("UPDATE objects SET owner = ?, attributes = ?, grants = ? WHERE id = ?").run(n.owner, n.attributes, JSON.stringify(n.grants), n.id);
+              changed++;
+            }
+            db.exec(`PRAGMA user_version = ${format}`);
+          }
+          db.exec("COMMIT");
+        } catch (e) {
+          db.exec("ROLLBACK");
+          throw e;
+        }
+      });
+      cache.clear();
+      if (changed !== undefined && asyncSync) await syncWal();
+      return changed;
+    },
+    crashCheckpointer() {
+      const w = checkpointer;
+      if (!w) return Promise.reject(new Error("no checkpointer thread"));
+      return new Promise<void>((resolve) => {
+        checkpointerRestarted = () => {
+          checkpointerRestarted = undefined;
+          resolve();
+        };
+        void w.terminate();
+      });
+    },
     async close() {
       if (auditPending.length) flushAudit();
       if (pending.length) flush();
       while (syncing) await new Promise((r) => setImmediate(r));
+      checkpointerClosing = true;
       if (checkpointer) {
         // Kept from holding the process open while serving; held now until its last checkpoint is done.
         checkpointer.ref();

@@ -54,6 +54,12 @@ export interface Store {
   audit(entries: AuditEntry[]): Promise<void>;
   /** Audit records, newest last. */
   auditLog(limit?: number): Promise<AuditEntry[]>;
+  /**
+   * Once per store: when its owner format is older than `format`, rewrites every object with `rewrite` (owner,
+   * grants, attributes; undefined for no change) and records `format`, in one transaction that other kmipd
+   * threads and processes wait for. Resolves with the objects changed, or undefined when already at `format`.
+   */
+  migrateOwners(format: number, rewrite: (o: StoredObject) => StoredObject | undefined): Promise<number | undefined>;
   /** Closes the store. */
   close(): Promise<void>;
 }
