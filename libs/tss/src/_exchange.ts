@@ -1,63 +1,88 @@
 /**
  * The command/response discipline shared by the device and socket transports: one command in flight,
- * a timeout per command, and an AbortSignal. A command aborted after it was written is still answered
- * by the TPM; that late answer is read and discarded before the next command is written, so that no
- * command ever receives the previous one's response.
+ * a timeout per command, and an AbortSignal. A command that was written and then aborted or timed out
+ * is still answered by the TPM: that late answer is read and discarded before the next command is
+ * written, so that no command ever receives the previous one's response. When the late answer does not
+ * come within the next command's own timeout, the descriptor/connection is declared wedged: the
+ * transport drops it and opens a new one.
  * @module
  */
 import { CommandAbortedError, TssError } from "./errors.ts";
 import { Serializer } from "./transport.ts";
 
+/** What a transport does when its descriptor/connection can no longer be trusted. */
+export interface ExchangeHooks {
+  /** A late answer never came: drop the descriptor; the next command reopens. */
+  wedged(): void;
+}
+
+function sleep(ms: number): { done: Promise<"timeout">; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), ms);
+  });
+  return { done, cancel: () => clearTimeout(timer) };
+}
+
 /** One transport's queue of exchanges. */
 export class ExchangeQueue {
   readonly #what: string;
+  readonly #hooks: ExchangeHooks;
   readonly #queue = new Serializer();
-  /** The exchange of an aborted command, still to be answered. */
+  /** The exchange of an aborted or timed-out command, still to be answered. */
   #orphan: Promise<unknown> | undefined;
 
-  /** @param what the transport's description, for messages */
-  constructor(what: string) {
+  /** @param what the transport's description, for messages @param hooks what to do with a broken descriptor */
+  constructor(what: string, hooks: ExchangeHooks) {
     this.#what = what;
+    this.#hooks = hooks;
+  }
+
+  /** Whether an aborted or timed-out command's answer is still awaited. */
+  get awaitingLateAnswer(): boolean {
+    return this.#orphan !== undefined;
+  }
+
+  #notSent(signal: AbortSignal): CommandAbortedError {
+    return new CommandAbortedError(`${this.#what}: command aborted before it was sent`, undefined, { cause: signal.reason });
   }
 
   /**
    * Runs `exchange` (write the command, read its whole response) after every earlier one and after any
-   * aborted command's late answer. `broken` is called when the exchange timed out or failed: the caller
-   * drops its descriptor or connection and reopens on the next command.
+   * earlier command's late answer.
    */
-  run(exchange: () => Promise<Uint8Array>, timeoutMs: number, signal: AbortSignal | undefined, broken: (reason: unknown) => void): Promise<Uint8Array> {
+  run(exchange: () => Promise<Uint8Array>, timeoutMs: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
     let sent = false;
     const job = this.#queue.run(async () => {
-      if (signal?.aborted) throw new CommandAbortedError(`${this.#what}: command aborted before it was sent`, undefined, { cause: signal.reason });
-      if (this.#orphan) {
-        const orphan = this.#orphan;
-        this.#orphan = undefined;
-        await orphan;
-      }
-      if (signal?.aborted) throw new CommandAbortedError(`${this.#what}: command aborted before it was sent`, undefined, { cause: signal.reason });
+      if (signal?.aborted) throw this.#notSent(signal);
+      await this.#drain(timeoutMs);
+      if (signal?.aborted) throw this.#notSent(signal);
       sent = true;
-      const answered = this.#timed(exchange(), timeoutMs, broken);
-      if (!signal) return answered;
+      const answered = exchange();
+      const timer = sleep(timeoutMs);
       let onAbort: () => void = () => undefined;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => {
-          // The TPM runs the command anyway: the next exchange waits for (and discards) its answer.
-          this.#orphan = answered.catch(() => undefined);
-          reject(new CommandAbortedError(`${this.#what}: command aborted after it was sent; its answer is discarded`, answered, { cause: signal.reason }));
-        };
-        signal.addEventListener("abort", onAbort, { once: true });
+      const aborted = new Promise<"aborted">((resolve) => {
+        onAbort = () => resolve("aborted");
+        if (signal?.aborted) onAbort();
+        signal?.addEventListener("abort", onAbort, { once: true });
       });
       try {
-        return await Promise.race([answered, aborted]);
+        const first = await Promise.race([answered, timer.done, aborted]);
+        if (first instanceof Uint8Array) return first;
+        // The TPM runs the command anyway: the next exchange waits for (and discards) its answer.
+        this.#orphan = answered.catch(() => undefined);
+        if (first === "timeout") throw new TssError("TSS_TIMEOUT", `${this.#what}: no response within ${timeoutMs} ms`);
+        throw new CommandAbortedError(`${this.#what}: command aborted after it was sent; its answer is discarded`, answered, { cause: signal?.reason });
       } finally {
-        signal.removeEventListener("abort", onAbort);
+        timer.cancel();
+        signal?.removeEventListener("abort", onAbort);
       }
     });
     if (!signal) return job;
     // Aborted while still queued: answer at once; the job sees the signal and sends nothing.
     return new Promise<Uint8Array>((resolve, reject) => {
       const onAbort = () => {
-        if (!sent) reject(new CommandAbortedError(`${this.#what}: command aborted before it was sent`, undefined, { cause: signal.reason }));
+        if (!sent) reject(this.#notSent(signal));
       };
       if (signal.aborted) onAbort();
       signal.addEventListener("abort", onAbort, { once: true });
@@ -65,19 +90,16 @@ export class ExchangeQueue {
     });
   }
 
-  async #timed(exchange: Promise<Uint8Array>, timeoutMs: number, broken: (reason: unknown) => void): Promise<Uint8Array> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TssError("TSS_TIMEOUT", `${this.#what}: no response within ${timeoutMs} ms`)), timeoutMs);
-    });
+  /** Waits up to `timeoutMs` for an earlier command's late answer; without it, the descriptor is wedged. */
+  async #drain(timeoutMs: number): Promise<void> {
+    const orphan = this.#orphan;
+    if (!orphan) return;
+    this.#orphan = undefined;
+    const timer = sleep(timeoutMs);
     try {
-      return await Promise.race([exchange, timeout]);
-    } catch (e) {
-      exchange.catch(() => undefined);
-      broken(e);
-      throw e;
+      if ((await Promise.race([orphan, timer.done])) === "timeout") this.#hooks.wedged();
     } finally {
-      clearTimeout(timer);
+      timer.cancel();
     }
   }
 }

@@ -19,9 +19,11 @@ export interface DeviceTransportOptions extends TransportOptions {
 }
 
 /**
- * A transport over a TPM character device. After a timeout or a failed read/write (the device was
- * closed under it, EOF, EIO) the state of the descriptor is unknown: the transport closes it, counts
- * up {@link DeviceTransport.epoch} and opens the device again on the next command. Behind
+ * A transport over a TPM character device. The answer of a command that timed out or was aborted is
+ * read and discarded before the next command is written. After a failed read/write (the device was
+ * closed under it, EOF, EIO), or when that late answer does not come within the next command's timeout,
+ * the state of the descriptor is unknown: the transport closes it, counts up
+ * {@link DeviceTransport.epoch} and opens the device again on the next command. Behind
  * /dev/tpmrm0 that loses the transient objects and sessions of the old descriptor; a {@link Tpm}
  * notices the new epoch and reports them.
  */
@@ -41,7 +43,7 @@ export class DeviceTransport implements Transport {
     this.description = `device:${path}`;
     this.#options = options;
     this.#open = options.openFile ?? open;
-    this.#queue = new ExchangeQueue(this.description);
+    this.#queue = new ExchangeQueue(this.description, { wedged: () => this.#drop() });
   }
 
   /** How many times the descriptor was dropped after a timeout or failure (see {@link Transport.epoch}). */
@@ -76,7 +78,7 @@ export class DeviceTransport implements Transport {
     }
   }
 
-  /** Drops the descriptor after a timeout or failure; the next command opens the device again. */
+  /** Drops the descriptor after a failure, or when a late answer never came; the next command opens the device again. */
   #drop(): void {
     const fh = this.#fh;
     if (!fh) return;
@@ -88,14 +90,15 @@ export class DeviceTransport implements Transport {
 
   /** Writes the command and reads until the response's declared size has arrived. */
   send(command: Uint8Array, options: SendOptions = {}): Promise<Uint8Array> {
-    let fh: FileHandle | undefined;
     return this.#queue.run(
       async () => {
         if (this.#closed) throw new TssError("TSS_CLOSED", `${this.description}: transport is closed`);
-        fh = await this.#handle();
+        const fh = await this.#handle();
         try {
           return await this.#exchange(fh, command);
         } catch (e) {
+          // The descriptor is in an unknown state (closed under us, EOF, EIO, a malformed answer).
+          if (fh === this.#fh) this.#drop();
           if (e instanceof TssError) throw e;
           const err = e as NodeJS.ErrnoException;
           throw new TssError(err.code === "EBUSY" ? "TSS_TPM_BUSY" : "TSS_IO", `${this.description}: ${err.code ?? err.message}`, { cause: e });
@@ -103,12 +106,9 @@ export class DeviceTransport implements Transport {
       },
       timeoutFor(command, this.#options, options.timeoutMs),
       options.signal,
-      (e) => {
-        // Opening failed: nothing to drop. Otherwise the descriptor is in an unknown state.
-        if (fh !== undefined && fh === this.#fh && !(e instanceof TssError && e.code === "TSS_CLOSED")) this.#drop();
-      },
     );
   }
+
   async #exchange(fh: FileHandle, command: Uint8Array): Promise<Uint8Array> {
     let off = 0;
     while (off < command.length) off += (await fh.write(command, off, command.length - off)).bytesWritten;
@@ -127,11 +127,13 @@ export class DeviceTransport implements Transport {
     }
   }
 
-  /** Closes the device. */
+  /** Closes the device (without waiting for a late answer still pending on it). */
   async close(): Promise<void> {
     this.#closed = true;
     const fh = this.#fh;
     this.#fh = undefined;
-    await fh?.close().catch(() => undefined);
+    // FileHandle.close() waits for pending reads: a late answer that never comes would hold it for ever.
+    const closing = fh?.close().catch(() => undefined);
+    if (!this.#queue.awaitingLateAnswer) await closing;
   }
 }

@@ -93,7 +93,7 @@ test.serial("makePersistent at 0x81000010: tpm2_readpublic reads it back with th
 test.serial("a taken handle is refused naming its holder; without a handle the lowest free one of the range is picked", async (t) => {
   t.timeout(60_000);
   const srk = await tpm.createPrimary(TPM_RH.OWNER, srkTemplate());
-  const ak = await tpm.createPrimary(TPM_RH.OWNER, akTemplate("ecc-p256"));
+  const ak = await tpm.createPrimary(TPM_RH.OWNER, akTemplate("ecc"));
   try {
     await makePersistent(tpm, srk, 0x81000010);
     await rejectsPersistent(t, makePersistent(tpm, srk, 0x81000010), /0x81000010 is taken by this very object \(already persistent\)/);

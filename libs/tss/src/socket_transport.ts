@@ -120,9 +120,11 @@ function readMessage(s: Socket, timeoutMs: number, what: string, expected: (buf:
 }
 
 /**
- * A transport to swtpm's data channel, plus its control channel. After a timeout or a broken connection
- * it drops the connection, counts up {@link SwtpmTransport.epoch} and connects again on the next command
- * (swtpm has no resource manager: loaded objects and sessions survive a reconnection).
+ * A transport to swtpm's data channel, plus its control channel. The answer of a command that timed out
+ * or was aborted is read and discarded before the next command is written. After a broken connection, or
+ * when that late answer does not come within the next command's timeout, it drops the connection, counts
+ * up {@link SwtpmTransport.epoch} and connects again on the next command (swtpm has no resource manager:
+ * loaded objects and sessions survive a reconnection).
  */
 export class SwtpmTransport implements Transport {
   readonly description: string;
@@ -147,7 +149,7 @@ export class SwtpmTransport implements Transport {
     this.#options = options;
     this.#timeoutMs = options.timeoutMs ?? 120_000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
-    this.#queue = new ExchangeQueue(this.description);
+    this.#queue = new ExchangeQueue(this.description, { wedged: () => this.#drop() });
   }
 
   /** How many times the data connection was dropped after a timeout or failure (see {@link Transport.epoch}). */
@@ -157,7 +159,6 @@ export class SwtpmTransport implements Transport {
 
   /** Sends one TPM command on the data channel. */
   send(command: Uint8Array, options: SendOptions = {}): Promise<Uint8Array> {
-    let socket: Socket | undefined;
     return this.#queue.run(
       async () => {
         if (this.#closed) throw new TssError("TSS_CLOSED", `${this.description}: transport is closed`);
@@ -165,22 +166,26 @@ export class SwtpmTransport implements Transport {
           if (this.#socket) this.#epoch++;
           this.#socket = await open(this.#data, this.#connectTimeoutMs, this.description);
         }
-        socket = this.#socket;
+        const socket = this.#socket;
         const reading = readMessage(socket, Infinity, this.description, tpmResponseLength);
         socket.write(command);
-        return reading;
+        try {
+          return await reading;
+        } catch (e) {
+          if (socket === this.#socket) this.#drop();
+          throw e;
+        }
       },
       timeoutFor(command, this.#options, options.timeoutMs),
       options.signal,
-      () => {
-        if (socket === undefined) return;
-        socket.destroy();
-        if (socket === this.#socket) {
-          this.#socket = undefined;
-          this.#epoch++;
-        }
-      },
     );
+  }
+
+  #drop(): void {
+    if (!this.#socket) return;
+    this.#socket.destroy();
+    this.#socket = undefined;
+    this.#epoch++;
   }
 
   /**
