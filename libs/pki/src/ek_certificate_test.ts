@@ -119,24 +119,48 @@ test("all 51 TPM manufacturer CA certificates in the fixtures parse, and agree w
 const TESTDATA = path.join(import.meta.dirname, "..", "testdata");
 const testdata = (name: string): Buffer => readFileSync(path.join(TESTDATA, name));
 
-test("real STMicro EK certificates: TPM manufacturer, model, version and specification", (t) => {
+test("real STMicro and Infineon EK certificates: TPM manufacturer, model, version and specification", (t) => {
+  const stm = { manufacturer: "id:53544D20", issuer: /^C=CH, O=STMicroelectronics NV, CN=STM TPM (EK|ECC) Intermediate CA 0[156]$/ };
   const cases = [
     // As read from the TPM's NV index: the DER is followed by 0xff padding.
-    { file: "stm_st33htphahb4_rsa_ek_nv.der", model: "ST33HTPHAHB4", version: "id:00490004", revision: 116, keyUsage: ["keyEncipherment"], key: "rsa" },
-    { file: "stm_st33htphahb4_ecc_ek.der", model: "ST33HTPHAHB4", version: "id:00490004", revision: 116, keyUsage: ["keyAgreement"], key: "ec" },
-    // PEM after an `openssl x509 -text` dump; revision 138 is written 0x8a, without DER's sign octet.
-    { file: "stm_st33htphahd8_rsa_ek.pem", model: "ST33HTPHAHD8", version: "id:00010102", revision: 138, keyUsage: ["keyEncipherment"], key: "rsa" },
+    { ...stm, file: "stm_st33htphahb4_rsa_ek_nv.der", model: "ST33HTPHAHB4", version: "id:00490004", revision: 116, keyUsage: ["keyEncipherment"], key: "rsa" },
+    { ...stm, file: "stm_st33htphahb4_ecc_ek.der", model: "ST33HTPHAHB4", version: "id:00490004", revision: 116, keyUsage: ["keyAgreement"], key: "ec" },
+    // Revision 138 is written 0x8a, without DER's sign octet.
+    { ...stm, file: "stm_st33htphahd8_rsa_ek.pem", model: "ST33HTPHAHD8", version: "id:00010102", revision: 138, keyUsage: ["keyEncipherment"], key: "rsa" },
+    {
+      file: "ifx_slb9670_rsa_ek.der",
+      manufacturer: "id:49465800",
+      model: "SLB 9670 TPM2.0",
+      version: "id:0728",
+      revision: 116,
+      keyUsage: ["keyEncipherment"],
+      key: "rsa",
+      issuer: /^C=DE, O=Infineon Technologies AG, OU=OPTIGA\(TM\) TPM2\.0, CN=Infineon OPTIGA\(TM\) RSA Manufacturing CA 007$/,
+    },
   ];
   for (const c of cases) {
     const bytes = testdata(c.file);
     const ek = parseEkCertificate(c.file.endsWith(".pem") ? bytes.toString("latin1") : new Uint8Array(bytes));
-    t.like(ek, { subject: "", isEk: true, isCa: false, tpmManufacturer: "id:53544D20", tpmModel: c.model, tpmVersion: c.version }, c.file);
+    t.like(ek, { subject: "", isEk: true, isCa: false, tpmManufacturer: c.manufacturer, tpmModel: c.model, tpmVersion: c.version }, c.file);
     t.deepEqual(ek.tpmSpecification, { family: "2.0", level: 0, revision: c.revision }, c.file);
     t.deepEqual(ek.keyUsage, c.keyUsage, c.file);
     t.deepEqual(ek.extendedKeyUsage, ["2.23.133.8.1"], c.file);
     t.is(keyType(ek.publicKeyDer), c.key, c.file);
-    t.regex(ek.issuer, /^C=CH, O=STMicroelectronics NV, CN=STM TPM (EK|ECC) Intermediate CA 0[156]$/, c.file);
+    t.regex(ek.issuer, c.issuer, c.file);
   }
+});
+
+test("the Infineon EK certificate does not chain: its Manufacturing CA 007 is not in the fixtures", async (t) => {
+  const error = await t.throwsAsync(
+    verifyChain(new Uint8Array(testdata("ifx_slb9670_rsa_ek.der")), {
+      intermediates: ["INF_RSA_010I.pem", "INF_RSA_011.pem", "INF_RSA_022.pem", "IFX_RSA_034.pem"].map(fixture),
+      roots: [fixture("INF_RSA_010RT.pem")],
+      at: new Date("2024-06-01T00:00:00Z"),
+    }),
+    { instanceOf: PkiError },
+  );
+  t.is((error as PkiError).code, "PKI_CHAIN");
+  t.regex(error?.message ?? "", /Infineon OPTIGA\(TM\) RSA Manufacturing CA 007/);
 });
 
 test("real STMicro EK certificates chain to the STMicro CAs in the fixtures, and not to another vendor's", async (t) => {
