@@ -14,7 +14,7 @@
  */
 import { decodeTtlv, encodeTtlv, type Ttlv, TTLV_TYPE } from "@tessera/kmip";
 import { parseDistinguishedName } from "@tessera/pki";
-import { loadAttributes, storedAttributes } from "../attributes.ts";
+import { type Attr, loadAttributes, storedAttributes } from "../attributes.ts";
 import type { Store, StoredObject } from "./store.ts";
 
 /** The owner format this kmipd writes. */
@@ -94,7 +94,13 @@ export function migrateObject(o: StoredObject, log: Log): StoredObject | undefin
     return n;
   };
   const grants = [...new Set(o.grants.map(map).filter((g): g is string => g !== undefined))];
-  const attrs = loadAttributes(decodeTtlv(o.attributes));
+  let attrs: Attr[];
+  try {
+    attrs = loadAttributes(decodeTtlv(o.attributes));
+  } catch (e) {
+    log("stored attributes unreadable; grants in them left as they were", { object: o.id, error: (e as Error).message });
+    attrs = [];
+  }
   let changedAttrs = false;
   const kept = attrs.flatMap((a) => {
     if (a.name !== GRANT || a.value.type !== TTLV_TYPE.TextString) return [a];
