@@ -5,6 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { COMMAND_INDEX } from "./command_index.ts";
 import { EXIT } from "./errors.ts";
 
 /** Where a command writes. */
@@ -31,7 +32,8 @@ export interface CommandSpec {
   run(values: Record<string, string | boolean | undefined>, io: Io, positionals: string[]): Promise<number>;
 }
 
-// Command groups load on demand, so that `tactl eventlog show` does not pay for loading the TSS or KMIP stacks.
+// Command groups load on demand, and only to run one of their commands or print its usage: `tactl --help` and
+// `tactl eventlog show` do not pay for loading the TSS or KMIP stacks.
 const GROUPS: Record<string, () => Promise<CommandSpec[]>> = {
   tpm: async () => (await import("./commands/tpm.ts")).TPM_COMMANDS,
   kmip: async () => (await import("./commands/kmip.ts")).KMIP_COMMANDS,
@@ -39,16 +41,14 @@ const GROUPS: Record<string, () => Promise<CommandSpec[]>> = {
   host: async () => (await import("./commands/host.ts")).HOST_COMMANDS,
 };
 
-let COMMANDS: CommandSpec[] = [];
-
-async function loadCommands(group: string | undefined): Promise<void> {
-  const loaders = group && GROUPS[group] ? [GROUPS[group]] : Object.values(GROUPS);
-  COMMANDS = [...new Set((await Promise.all(loaders.map((l) => l()))).flat())];
+/** Every command's spec, from all groups (for tests: the index must list exactly these). */
+export async function loadAllCommands(): Promise<CommandSpec[]> {
+  return (await Promise.all(Object.values(GROUPS).map((l) => l()))).flat();
 }
 
 function help(prefix: string[]): string {
   const lines = [`usage: tactl ${prefix.join(" ")}${prefix.length ? " " : ""}<command> [options]`, "", "commands:"];
-  for (const c of COMMANDS.filter((c) => prefix.every((p, i) => c.path[i] === p))) {
+  for (const c of COMMAND_INDEX.filter((c) => prefix.every((p, i) => c.path[i] === p))) {
     lines.push(`  tactl ${c.path.join(" ").padEnd(28)} ${c.summary}`);
   }
   lines.push(
@@ -60,16 +60,16 @@ function help(prefix: string[]): string {
 
 /** Runs tactl with `argv` (without node and script). Resolves with the exit code. */
 export async function run(argv: string[], io: Io): Promise<number> {
-  await loadCommands(argv[0]);
   const words: string[] = [];
   for (const a of argv) {
     if (a.startsWith("-")) break;
     words.push(a);
   }
-  const cmd = COMMANDS.filter((c) => c.path.every((p, i) => words[i] === p)).sort((a, b) => b.path.length - a.path.length)[0];
+  const entry = COMMAND_INDEX.filter((c) => c.path.every((p, i) => words[i] === p)).sort((a, b) => b.path.length - a.path.length)[0];
+  const cmd = entry && (await GROUPS[entry.path[0]]()).find((c) => c.path.join(" ") === entry.path.join(" "));
   if (!cmd) {
     const wantsHelp = argv.length === 0 || argv.includes("--help") || argv.includes("-h") || words[words.length - 1] === "help";
-    const known = COMMANDS.some((c) => words.filter((w) => w !== "help").every((w, i) => c.path[i] === w));
+    const known = COMMAND_INDEX.some((c) => words.filter((w) => w !== "help").every((w, i) => c.path[i] === w));
     if (wantsHelp && known) {
       io.stdout(help(words.filter((w) => w !== "help")));
       return EXIT.OK;
@@ -113,7 +113,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
 const VERIFY = new Set(["TpmVerifyError"]);
 const INPUT = new Set(["CliError", "TpmDecodeError", "TpmEncodeError", "TpmUnsupportedError", "RangeError", "EventLogError", "BootError", "PkiError"]);
 const REFUSED = new Set(["KmipResultError"]);
-const TRANSPORT = new Set(["TpmResponseError", "TssError", "KmipTransportError"]);
+const TRANSPORT = new Set(["TpmResponseError", "TssError", "KmipTransportError", "KmipOutcomeUnknownError"]);
 
 function report(e: unknown, cmd: CommandSpec, io: Io): number {
   const where = `tactl ${cmd.path.join(" ")}`;

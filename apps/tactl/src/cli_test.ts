@@ -1,7 +1,9 @@
 import test from "ava";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
-import { run } from "./cli.ts";
+import { fixturePath } from "@tessera/fixtures";
+import { loadAllCommands, run } from "./cli.ts";
+import { COMMAND_INDEX } from "./command_index.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 
@@ -58,4 +60,42 @@ test("a TPM that is not there is a transport error (exit 3) that names the TCTI"
   const bad = await capture(["tpm", "info", "--tcti", "carrier-pigeon:x"]);
   t.is(bad.code, 3);
   t.regex(bad.err, /TSS_TCTI_CONFIG/);
+});
+
+test("the command index lists exactly the command modules' commands and summaries, in order", async (t) => {
+  const specs = await loadAllCommands();
+  t.deepEqual(
+    COMMAND_INDEX.map((c) => ({ path: c.path, summary: c.summary })),
+    specs.map((c) => ({ path: c.path, summary: c.summary })),
+  );
+});
+
+/** The repository files a whole `tactl argv…` process loads (through a module hook), relative to the root. */
+function loadedFiles(argv: string[]): { status: number | null; files: string[] } {
+  const hook = `data:text/javascript,import{registerHooks}from"node:module";registerHooks({load(u,c,n){if(u.startsWith("file:"))process.stderr.write("LOADED "+u+"\\n");return n(u,c)}})`;
+  const r = spawnSync(process.execPath, ["--import", hook, path.join(ROOT, "apps/tactl/src/main.ts"), ...argv], { encoding: "utf8", timeout: 60_000 });
+  const files = [...r.stderr.matchAll(/^LOADED file:\/\/(.*)$/gm)].map((m) => path.relative(ROOT, m[1]));
+  return { status: r.status, files };
+}
+
+test("tactl --help and tactl <group> --help load no command module nor any library", (t) => {
+  for (const argv of [["--help"], ["kmip", "--help"], ["tpm", "ak", "help"], ["nonsense"]]) {
+    const { status, files } = loadedFiles(argv);
+    t.is(status, argv[0] === "nonsense" ? 2 : 0);
+    t.deepEqual(
+      files.sort(),
+      ["apps/tactl/src/cli.ts", "apps/tactl/src/command_index.ts", "apps/tactl/src/errors.ts", "apps/tactl/src/main.ts"],
+      argv.join(" "),
+    );
+  }
+});
+
+test("tactl eventlog show loads neither the TSS nor the KMIP libraries", (t) => {
+  const { status, files } = loadedFiles(["eventlog", "show", fixturePath("eventlogs/go-tpm-tools_gdc-host.bin")]);
+  t.is(status, 0);
+  t.true(files.includes("apps/tactl/src/commands/eventlog.ts"));
+  t.deepEqual(
+    files.filter((f) => /^libs\/(tss|kmip|kmip-client|boot)\/|commands\/(tpm|kmip|host)\.ts/.test(f)),
+    [],
+  );
 });

@@ -46,6 +46,11 @@ for (const version of ["1.2", "1.4"]) {
     const g = await tactl("kmip", "get", id, ...conn, ...V);
     t.is(JSON.parse(g.out).material.length, 64);
     await writeFile(path.join(dir, "plain"), "keys for attested hosts");
+    // PyKMIP has no AES-GCM, tactl's default: the refusal says so and names --mode CBC.
+    const gcm = await tactl("kmip", "encrypt", id, ...conn, ...V, "--in", path.join(dir, "plain"), "--out", path.join(dir, "c.bin"));
+    t.is(gcm.code, 4, gcm.err);
+    t.regex(gcm.err, /does not support AES-GCM/);
+    t.regex(gcm.err, /--mode CBC/);
     const e = await tactl("kmip", "encrypt", id, ...conn, ...V, "--mode", "CBC", "--in", path.join(dir, "plain"), "--out", path.join(dir, "c.bin"));
     t.is(e.code, 0, e.err);
     const dd = await tactl("kmip", "decrypt", id, ...conn, ...V, "--in", path.join(dir, "c.bin"), "--out", path.join(dir, "p"));

@@ -3,6 +3,7 @@
  */
 import test from "ava";
 import { spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -65,6 +66,8 @@ for (const version of ["1.4", "2.1"]) {
     t.is(early.code, 4);
     // 2.x names the lifecycle problem; 1.x has no such reason and says PermissionDenied.
     t.regex(early.err, version === "2.1" ? /WrongKeyLifecycleState/ : /PermissionDenied/);
+    // Refused for another reason than its mode: no hint about AES-GCM.
+    t.notRegex(early.err, /AES-GCM|--mode/);
     t.is((await tactl("kmip", "activate", id, ...conn, ...V)).code, 0);
     for (const mode of ["GCM", "CBC"]) {
       const e = await tactl(
@@ -106,6 +109,40 @@ test.serial("a server that is not there is a transport error (exit 3)", async (t
   const r = await tactl("kmip", "discover", ...bad);
   t.is(r.code, 3);
   t.regex(r.err, /no KMIP server answered/);
+});
+
+test.serial("a --key, --cert or --ca file that is not a key or certificate is bad input (exit 2) naming the file", async (t) => {
+  const notPem = path.join(dir, "not-a-key.txt");
+  await writeFile(notPem, "this is not a PEM file\n");
+  const at = (flag: string) => conn.indexOf(flag) + 1;
+  for (const flag of ["--key", "--cert", "--ca"]) {
+    const bad = conn.slice();
+    bad[at(flag)] = notPem;
+    const r = await tactl("kmip", "discover", ...bad);
+    t.is(r.code, 2, `${flag}: ${r.err}`);
+    t.true(r.err.includes(`${flag} ${notPem}`), `${flag}: ${r.err}`);
+  }
+  // A real key that is not the certificate's: also bad input, naming both files.
+  const other = path.join(dir, "other-key.pem");
+  await writeFile(other, generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }));
+  const mismatch = conn.slice();
+  mismatch[at("--key")] = other;
+  const m = await tactl("kmip", "discover", ...mismatch);
+  t.is(m.code, 2, m.err);
+  t.regex(m.err, /does not match/);
+  t.true(m.err.includes(other));
+});
+
+test.serial("--aad that is not hex is bad input (exit 2), for encrypt and decrypt", async (t) => {
+  const plain = path.join(dir, "aad-plain.txt");
+  await writeFile(plain, "x");
+  for (const op of ["encrypt", "decrypt"]) {
+    for (const aad of ["zz", "abc", "0x00"]) {
+      const r = await tactl("kmip", op, "some-id", ...conn, "--in", plain, "--out", path.join(dir, "aad-out"), "--aad", aad);
+      t.is(r.code, 2, `${op} --aad ${aad}: ${r.err}`);
+      t.true(r.err.includes(`--aad: "${aad}" is not hex`), r.err);
+    }
+  }
 });
 
 for (const version of ["1.4", "2.1"]) {

@@ -1,10 +1,16 @@
 #!/usr/bin/env node
 /**
- * tactl process entry: runs the CLI with the process's arguments and exits with its code.
+ * tactl process entry: turns on Node's compile cache, then runs the
+ * CLI with the process's arguments and exits with its code. The CLI is imported only after the cache is on, so
+ * that its modules are read from the cache.
  * @module
  */
-import { run } from "./cli.ts";
+import module from "node:module";
 
+// In the OS temporary directory (or NODE_COMPILE_CACHE), never in the repository, so that a read-only checkout
+// works; a cache that cannot be written is skipped silently. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+module.enableCompileCache?.();
+const { run } = await import("./cli.ts");
 const code = await run(process.argv.slice(2), {
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),

@@ -4,6 +4,8 @@
  * separated by commas are tried in order) and `--kmip-version 1.4|2.1`; `--json` prints JSON.
  * @module
  */
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createSecureContext } from "node:tls";
 import { enumText, type KmipVersion, type Ttlv, TTLV_TYPE, tagName } from "@tessera/kmip";
 import { KmipClient } from "@tessera/kmip-client";
 import type { CommandSpec, Io } from "../cli.ts";
@@ -43,16 +45,75 @@ async function withClient<R>(v: Values, fn: (c: KmipClient) => Promise<R>): Prom
       if (!m) throw new CliError("TACTL_USAGE", `--server "${s}" is not HOST:PORT`);
       return { host: m[1].replace(/^\[|\]$/g, ""), port: Number(m[2]) };
     });
-  const tls = {
-    cert: await readText(str(v, "cert"), "client certificate"),
-    key: await readText(str(v, "key"), "client key"),
-    ca: await readText(str(v, "ca"), "server CA"),
-  };
+  const tls = await readTls(v);
   const client = new KmipClient({ servers, tls, version: version(v), poolSize: 1 });
   try {
     return await fn(client);
   } finally {
     client.close();
+  }
+}
+
+/**
+ * Reads `--cert`, `--key` and `--ca` and checks them before any connection, so that a file that is not a key or
+ * certificate, or a key that is not the certificate's, is bad input (exit 2) naming the file rather than a TLS
+ * failure (exit 3).
+ */
+async function readTls(v: Values): Promise<{ cert: string; key: string; ca: string }> {
+  const [certFile, keyFile, caFile] = [str(v, "cert"), str(v, "key"), str(v, "ca")];
+  const cert = await readText(certFile, "client certificate");
+  const key = await readText(keyFile, "client key");
+  const ca = await readText(caFile, "server CA");
+  const bad = (what: string, e: unknown) => new CliError("TACTL_INPUT", `${what}: ${(e as Error).message}`, { cause: e });
+  try {
+    createPrivateKey(key);
+  } catch (e) {
+    throw bad(`--key ${keyFile} is not a private key (PEM)`, e);
+  }
+  try {
+    new X509Certificate(cert);
+  } catch (e) {
+    throw bad(`--cert ${certFile} is not a certificate (PEM)`, e);
+  }
+  const caCerts = ca.match(/-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g) ?? [];
+  try {
+    if (caCerts.length === 0) throw new Error("no PEM certificate in it");
+    for (const c of caCerts) new X509Certificate(c);
+  } catch (e) {
+    throw bad(`--ca ${caFile} is not a CA certificate (PEM)`, e);
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (e) {
+    throw bad(`--key ${keyFile} does not match --cert ${certFile}`, e);
+  }
+  return { cert, key, ca };
+}
+
+/** `--aad` as bytes: hex, else bad input. */
+function aadArg(v: Values): Uint8Array | undefined {
+  if (typeof v.aad !== "string") return undefined;
+  if (!/^(?:[0-9a-fA-F]{2})*$/.test(v.aad)) throw new CliError("TACTL_INPUT", `--aad: "${v.aad}" is not hex`);
+  return new Uint8Array(Buffer.from(v.aad, "hex"));
+}
+
+/** Result reasons with which a server says it could not take the request as sent, rather than refusing its key or client. */
+const NOT_UNDERSTOOD = new Set(["InvalidMessage", "InvalidField", "FeatureNotSupported"]);
+
+/**
+ * Encrypts with tactl's default mode, AES-GCM, unless `--mode` was given. A server that has no AES-GCM (PyKMIP's,
+ * for one, answers "Error parsing request message") is told apart from one refusing the key or the client: the
+ * failure then says the server does not support AES-GCM and how to choose another mode.
+ */
+async function encryptWithHint(c: KmipClient, id: string, data: Uint8Array, mode: string, aad: Uint8Array | undefined, defaulted: boolean) {
+  try {
+    return await c.encrypt(id, data, { mode, aad });
+  } catch (e) {
+    const err = e as Error & { reason?: string };
+    if (mode === "GCM" && err.name === "KmipResultError" && err.reason !== undefined && NOT_UNDERSTOOD.has(err.reason)) {
+      err.message += ` (this server does not support AES-GCM${defaulted ? ", tactl's default mode" : ""}: choose another with --mode CBC)`;
+    }
+    throw e;
   }
 }
 
@@ -314,18 +375,19 @@ export const KMIP_COMMANDS: CommandSpec[] = [
     {
       in: { type: "string" },
       out: { type: "string" },
-      mode: { type: "string", default: "GCM" },
+      mode: { type: "string" },
       aad: { type: "string" },
     },
-    (v, io, [id]) =>
-      withClient(v, async (c) => {
+    async (v, io, [id]) => {
+      const aad = aadArg(v);
+      return withClient(v, async (c) => {
         const data = await readBytes(str(v, "in"), "input");
-        const mode = str(v, "mode");
-        const aad = typeof v.aad === "string" ? new Uint8Array(Buffer.from(v.aad, "hex")) : undefined;
-        const r = await c.encrypt(id, data, { mode, aad });
+        const mode = v.mode === undefined ? "GCM" : str(v, "mode");
+        const r = await encryptWithHint(c, id, data, mode, aad, v.mode === undefined);
         await writeFileAtomic(str(v, "out"), envelope(mode, r.iv, r.tag, r.data));
         return out(io, v, { id, mode, bytes: r.data.length, out: v.out }, `encrypted ${data.length} bytes to ${v.out}`);
-      }),
+      });
+    },
     ["ID"],
   ),
   cmd(
@@ -337,14 +399,15 @@ export const KMIP_COMMANDS: CommandSpec[] = [
       out: { type: "string" },
       aad: { type: "string" },
     },
-    (v, io, [id]) =>
-      withClient(v, async (c) => {
+    async (v, io, [id]) => {
+      const aad = aadArg(v);
+      return withClient(v, async (c) => {
         const e = openEnvelope(await readBytes(str(v, "in"), "input"), str(v, "in"));
-        const aad = typeof v.aad === "string" ? new Uint8Array(Buffer.from(v.aad, "hex")) : undefined;
         const plain = await c.decrypt(id, e.data, { mode: e.mode, iv: e.iv, tag: e.tag, aad });
         await writeFileAtomic(str(v, "out"), plain, 0o600);
         return out(io, v, { id, bytes: plain.length, out: v.out }, `decrypted ${plain.length} bytes to ${v.out}`);
-      }),
+      });
+    },
     ["ID"],
   ),
 ];

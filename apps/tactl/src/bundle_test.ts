@@ -1,0 +1,85 @@
+/**
+ * tactl's built bundle (`build_bundle.ts`): it behaves as the sources do, and its manifest tells when it is stale.
+ */
+import test from "ava";
+import { spawnSync } from "node:child_process";
+import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fixturePath } from "@tessera/fixtures";
+import { buildBundle } from "./build_bundle.ts";
+import { bundleIsFresh, manifestOf } from "./bundle_manifest.ts";
+
+const ROOT = path.resolve(import.meta.dirname, "../../..");
+const APP = path.resolve(import.meta.dirname, "..");
+let outdir: string;
+
+test.before(async () => {
+  // Inside the app (dist/ is ignored by git), as `npm run build` puts it.
+  await mkdir(path.join(APP, "dist"), { recursive: true });
+  outdir = await mkdtemp(path.join(APP, "dist", "bundle-test-"));
+  await buildBundle(outdir);
+});
+
+test.after.always(async () => {
+  if (outdir) await rm(outdir, { recursive: true, force: true });
+});
+
+function both(argv: string[]) {
+  const opts = { encoding: "utf8" as const, timeout: 60_000, env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: "1" } };
+  return {
+    bundle: spawnSync(process.execPath, [path.join(outdir, "main.js"), ...argv], opts),
+    source: spawnSync(process.execPath, [path.join(APP, "src/main.ts"), ...argv], opts),
+  };
+}
+
+test("the bundle answers as the sources do: help, eventlog show, a TPM that is not there, a key that is not a key", async (t) => {
+  const notKey = path.join(outdir, "not-a-key.txt");
+  await writeFile(notKey, "not a key\n");
+  const cases = [
+    ["--help"],
+    ["kmip", "encrypt", "--help"],
+    ["eventlog", "show", fixturePath("eventlogs/go-tpm-tools_gdc-host.bin")],
+    ["eventlog", "show", "--json", fixturePath("eventlogs/tpm2-tools_event-uefivar.bin")],
+    ["tpm", "info", "--tcti", "swtpm:host=127.0.0.1,port=1"],
+    ["kmip", "discover", "--server", "127.0.0.1:1", "--cert", notKey, "--key", notKey, "--ca", notKey],
+  ];
+  for (const argv of cases) {
+    const { bundle, source } = both(argv);
+    t.is(bundle.status, source.status, `${argv.join(" ")}: ${bundle.stderr}`);
+    t.is(bundle.stdout, source.stdout, argv.join(" "));
+    t.is(bundle.stderr, source.stderr, argv.join(" "));
+  }
+  t.is(both(["tpm", "info", "--tcti", "swtpm:host=127.0.0.1,port=1"]).bundle.status, 3);
+});
+
+test("the bundle's manifest names the sources it was built from, and is fresh until one changes", (t) => {
+  t.true(bundleIsFresh(ROOT, path.join(outdir, "manifest.json")));
+});
+
+test("a manifest is stale once an input changes its time or size or is gone, or when it is missing or not JSON", async (t) => {
+  const d = await mkdtemp(path.join(os.tmpdir(), "tactl-manifest-"));
+  try {
+    await writeFile(path.join(d, "a.ts"), "a");
+    await writeFile(path.join(d, "b.ts"), "b");
+    const manifest = path.join(d, "manifest.json");
+    await writeFile(manifest, JSON.stringify(manifestOf(d, ["a.ts", "b.ts"])));
+    t.true(bundleIsFresh(d, manifest));
+    await utimes(path.join(d, "a.ts"), new Date(), new Date(Date.now() + 5000));
+    t.false(bundleIsFresh(d, manifest), "a newer input");
+    await writeFile(manifest, JSON.stringify(manifestOf(d, ["a.ts", "b.ts"])));
+    t.true(bundleIsFresh(d, manifest));
+    await writeFile(path.join(d, "b.ts"), "bb");
+    t.false(bundleIsFresh(d, manifest), "an input of another size");
+    await writeFile(manifest, JSON.stringify(manifestOf(d, ["a.ts", "b.ts"])));
+    await rm(path.join(d, "b.ts"));
+    t.false(bundleIsFresh(d, manifest), "an input gone");
+    await writeFile(manifest, "{ not json");
+    t.false(bundleIsFresh(d, manifest));
+    await writeFile(manifest, JSON.stringify({ inputs: {} }));
+    t.false(bundleIsFresh(d, manifest), "an empty manifest");
+    t.false(bundleIsFresh(d, path.join(d, "missing.json")));
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,40 @@
+/**
+ * Every tactl command's words and one-line summary, so that `tactl --help`, `tactl <group> --help` and an unknown
+ * command are answered without loading any command module (each loads its libraries: the TSS, KMIP, …).
+ * `cli_test.ts` checks that this list is the command modules' own.
+ * @module
+ */
+
+/** A command's words after `tactl` and its summary. */
+export interface CommandIndexEntry {
+  path: string[];
+  summary: string;
+}
+
+/** The commands, in the order `tactl --help` lists them. */
+export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
+  { path: ["tpm", "info"], summary: "manufacturer, vendor strings, firmware version, PCR banks and limits (JSON)" },
+  { path: ["tpm", "ek"], summary: "recreate the EK, check it against its certificate, write ek.pub, ek.pem, ek-cert.der" },
+  { path: ["tpm", "ak", "create"], summary: "create a restricted signing AK under the EK; write ak.pub, ak.priv, ak.name, ak.json" },
+  { path: ["tpm", "quote"], summary: "quote PCRs with the AK and a nonce; write quote.msg, quote.sig (as tpm2_quote -m/-s) and pcrs.json" },
+  { path: ["tpm", "verify-quote"], summary: "verify a quote: signature by the AK, magic, type, nonce and (with --pcrs) the PCR digest; exit 1 if invalid" },
+  { path: ["tpm", "make-credential"], summary: "protect a secret to an EK for an object Name; write tpm2_makecredential's file format" },
+  { path: ["tpm", "activate-credential"], summary: "recover a MakeCredential secret with the EK and the AK (prints it as hex)" },
+  { path: ["kmip", "discover"], summary: "the protocol versions the server speaks" },
+  { path: ["kmip", "query"], summary: "operations and object types the server supports" },
+  { path: ["kmip", "create"], summary: "create a symmetric key; prints its id" },
+  { path: ["kmip", "register"], summary: "register a symmetric key or secret data from a file; prints its id" },
+  { path: ["kmip", "get"], summary: "an object's type, algorithm, length and key material (hex), or write the material to --out (0600)" },
+  { path: ["kmip", "get-attributes"], summary: "an object's attributes" },
+  { path: ["kmip", "locate"], summary: "ids of the objects matching a name and/or object type" },
+  { path: ["kmip", "activate"], summary: "Pre-Active → Active" },
+  { path: ["kmip", "revoke"], summary: "revoke (Active → Deactivated, or Compromised with --reason KeyCompromise)" },
+  { path: ["kmip", "destroy"], summary: "destroy the key material" },
+  { path: ["kmip", "grant"], summary: "share an object with another client (kmipd): it may then get and use it, not change it" },
+  { path: ["kmip", "ungrant"], summary: "stop sharing an object with a client (kmipd)" },
+  { path: ["kmip", "encrypt"], summary: "encrypt a file with a managed key (AES-GCM by default); writes a TKE1 envelope (mode, IV, tag, ciphertext)" },
+  { path: ["kmip", "decrypt"], summary: "decrypt a TKE1 envelope written by `tactl kmip encrypt`" },
+  { path: ["eventlog", "show"], summary: "the events of a TCG event log, replayed PCRs and Secure Boot state (table, or --json)" },
+  { path: ["eventlog", "verify"], summary: "replay a TCG event log and compare with PCR values; exit 1 naming the first differing PCR" },
+  { path: ["host", "boot"], summary: "measured boot for a swtpm host: extend its PCRs as firmware would and write the event log" },
+];
