@@ -7,6 +7,8 @@ import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.ts";
 import { startKmipd } from "./app.ts";
 
+// Everything kmipd creates is private to its user (files are also chmod'ed explicitly, whatever the umask).
+process.umask(0o077);
 let config;
 try {
   config = loadConfig(process.argv.slice(2), process.env);

@@ -108,6 +108,9 @@ export function startServer(
   const sockets = new Set<TLSSocket>();
   const rawSockets = new Set<Socket>();
   const holders = new Set<Holder>();
+  /** TCP connections closed over a cap, and when each address was last logged for it. */
+  const rejected = new WeakSet<Socket>();
+  const overCapLogged = new Map<string, { at: number; closed: number }>();
   /** Handshake deadlines, by remote address and port. */
   const handshakes = new Map<string, NodeJS.Timeout>();
   const perAddress = new Map<string, number>();
@@ -257,13 +260,23 @@ export function startServer(
     const address = raw.remoteAddress ?? "?";
     const fromAddress = (perAddress.get(address) ?? 0) + 1;
     if (open + 1 > limits.maxConnections || fromAddress > limits.maxConnectionsPerAddress) {
-      log("too many connections; connection closed", {
-        remote: address,
-        open,
-        fromAddress: fromAddress - 1,
-        limit: open + 1 > limits.maxConnections ? limits.maxConnections : limits.maxConnectionsPerAddress,
-        per: open + 1 > limits.maxConnections ? "server" : "address",
-      });
+      // One line per address a second at most (with the count closed in between): a flood of connections is
+      // not also a flood of log lines.
+      const now = Date.now();
+      const last = overCapLogged.get(address);
+      if (!last || now - last.at >= 1_000) {
+        if (overCapLogged.size >= 10_000) overCapLogged.clear();
+        overCapLogged.set(address, { at: now, closed: 0 });
+        log("too many connections; connection closed", {
+          remote: address,
+          open,
+          fromAddress: fromAddress - 1,
+          limit: open + 1 > limits.maxConnections ? limits.maxConnections : limits.maxConnectionsPerAddress,
+          per: open + 1 > limits.maxConnections ? "server" : "address",
+          closedSinceLastLine: last?.closed ?? 0,
+        });
+      } else last.closed++;
+      rejected.add(raw);
       raw.destroy();
       return;
     }
@@ -290,7 +303,13 @@ export function startServer(
       else perAddress.set(address, n);
     });
   });
-  server.on("tlsClientError", (e, s) => log("TLS handshake failed", { remote: s.remoteAddress, error: e.message, code: (e as NodeJS.ErrnoException).code }));
+  server.on("tlsClientError", (e, s) => {
+    // A connection closed over a cap also fails its handshake: it was logged already. (`_parent`, the TCP socket
+    // under a server-side TLSSocket, is node's internal; without it the line is merely logged twice.)
+    const parent = (s as unknown as { _parent?: Socket })._parent;
+    if (parent && rejected.has(parent)) return;
+    log("TLS handshake failed", { remote: s.remoteAddress ?? parent?.remoteAddress, error: e.message, code: (e as NodeJS.ErrnoException).code });
+  });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen({ port: options.port, host: options.host, reusePort: options.reusePort ?? false }, () => {

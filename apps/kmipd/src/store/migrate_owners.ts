@@ -116,5 +116,5 @@ export function migrateObject(o: StoredObject, log: Log): StoredObject | undefin
 /** Brings `store` to {@link OWNER_FORMAT}, logging what it changed. */
 export async function migrateOwners(store: Store, log: Log): Promise<void> {
   const changed = await store.migrateOwners(OWNER_FORMAT, (o) => migrateObject(o, log));
-  if (changed !== undefined) log("stored owner and grant names rewritten as RFC 4514 subjects", { objects: changed, format: OWNER_FORMAT });
+  if (changed) log("stored owner and grant names rewritten as RFC 4514 subjects", { objects: changed, format: OWNER_FORMAT });
 }
