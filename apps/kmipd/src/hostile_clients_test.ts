@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { connect as tcpConnect, type Socket } from "node:net";
 import path from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { encodeTtlv, item } from "@tessera/kmip";
 import type { ClientTls } from "@tessera/kmip-client";
@@ -58,6 +59,37 @@ test("a certificate whose single CN is `bob,O=Example` is not the owner CN=bob,O
     t.true(identities.has("CN=bob\\,O\\=Example"), [...identities].join(" | "));
   } finally {
     await k.close();
+  }
+});
+
+test("upgrade: a SQLite store written with format 1 owners is migrated at start; bob keeps his key, the forged certificate does not get it", async (t) => {
+  const dataDir = await tempDir();
+  let k = await startTestKmipd({ dataDir });
+  let id: string;
+  let bob: ClientTls;
+  let forged: ClientTls;
+  try {
+    // DER order O, then CN: kmipd 0.1 named this subject "O=Example,CN=bob".
+    bob = await opensslClient(k, "/O=Example/CN=bob");
+    // A single O holding `Example,CN=bob`: kmipd 0.1 named it "O=Example,CN=bob" as well.
+    forged = await opensslClient(k, "/O=Example,CN=bob");
+    id = await k.client(V1_4, bob).create({ algorithm: "AES", length: 256 });
+  } finally {
+    await k.close();
+  }
+  // Back to what kmipd 0.1 wrote: its owner string, no format recorded.
+  const db = new DatabaseSync(path.join(dataDir, "kmipd.sqlite"));
+  db.prepare("UPDATE objects SET owner = ? WHERE id = ?").run("O=Example,CN=bob", id);
+  db.exec("PRAGMA user_version = 0");
+  db.close();
+  k = await startTestKmipd({ dataDir });
+  try {
+    t.true(k.logs.some((l) => l.msg.startsWith("stored owner and grant names rewritten") && l.fields.objects === 1));
+    t.is((await k.client(V1_4, bob).get(id)).material?.length, 32, "bob gets his key after the upgrade");
+    await rejectsWith(t, k.client(V1_4, forged).get(id), "ItemNotFound", "the forged certificate does not");
+  } finally {
+    await k.close();
+    await rm(dataDir, { recursive: true, force: true });
   }
 });
 
