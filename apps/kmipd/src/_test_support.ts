@@ -82,9 +82,7 @@ export interface TestKmipd {
  * Starts kmipd on a temporary data directory (generated TLS), optionally with another database. One serving
  * thread unless `threads` says otherwise: records from other threads reach `audit` a moment after their response.
  */
-export async function startTestKmipd(
-  options: { database?: string; dataDir?: string; threads?: number; args?: string[] } = {},
-): Promise<TestKmipd> {
+export async function startTestKmipd(options: { database?: string; dataDir?: string; threads?: number; args?: string[] } = {}): Promise<TestKmipd> {
   const dataDir = options.dataDir ?? (await tempDir());
   const argv = ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "silent", "--threads", String(options.threads ?? 1), ...(options.args ?? [])];
   if (options.database) argv.push("--database", options.database);

@@ -18,7 +18,11 @@ test("Signature Verify with a key that cannot verify is a Cryptographic Failure 
       item("ObjectType", "PublicKey"),
       attributesFor(V1_4, "TemplateAttribute", "Attributes", [{ name: "CryptographicUsageMask", value: "Verify" }]),
       struct("PublicKey", [
-        struct("KeyBlock", [item("KeyFormatType", "X_509"), struct("KeyValue", [item("KeyMaterial", new Uint8Array(spki))]), item("CryptographicAlgorithm", "ECDSA")]),
+        struct("KeyBlock", [
+          item("KeyFormatType", "X_509"),
+          struct("KeyValue", [item("KeyMaterial", new Uint8Array(spki))]),
+          item("CryptographicAlgorithm", "ECDSA"),
+        ]),
       ]),
     ]),
     "UniqueIdentifier",
@@ -64,7 +68,10 @@ test("a WAL checkpointer thread that dies is logged and restarted; writes go on"
   try {
     await store.insert(storedObject());
     await store.crashCheckpointer();
-    t.true(logs.some((l) => l.msg === "WAL checkpointer thread died; restarting it" && l.fields?.file !== undefined), JSON.stringify(logs));
+    t.true(
+      logs.some((l) => l.msg === "WAL checkpointer thread died; restarting it" && l.fields?.file !== undefined),
+      JSON.stringify(logs),
+    );
     const o = storedObject();
     await store.insert(o);
     t.is((await store.get(o.id))?.id, o.id);

@@ -18,7 +18,24 @@ async function opensslClient(k: TestKmipd, subj: string): Promise<ClientTls> {
     await writeFile(path.join(dir, "ext.cnf"), "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n");
     const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
     run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem", "-subj", subj, "-out", "req.csr");
-    run("x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-set_serial", String(Date.now()), "-days", "2", "-extfile", "ext.cnf", "-out", "cert.pem");
+    run(
+      "x509",
+      "-req",
+      "-in",
+      "req.csr",
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca-key.pem",
+      "-set_serial",
+      String(Date.now()),
+      "-days",
+      "2",
+      "-extfile",
+      "ext.cnf",
+      "-out",
+      "cert.pem",
+    );
     return { cert: await readFile(path.join(dir, "cert.pem"), "utf8"), key: await readFile(path.join(dir, "key.pem"), "utf8"), ca: k.caPem };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -228,7 +245,16 @@ test("files: a data directory created 0755 is made 0700 (and said so); every pri
     };
     t.is((await stat(dataDir)).mode & 0o777, 0o700);
     await walk(dataDir);
-    for (const f of ["kmipd.sqlite", "kmipd.sqlite-wal", "kmipd.sqlite-shm", "kmipd-audit.sqlite", "kmipd-audit.sqlite-wal", "master.key", "ca-key.pem", "client-key.pem"])
+    for (const f of [
+      "kmipd.sqlite",
+      "kmipd.sqlite-wal",
+      "kmipd.sqlite-shm",
+      "kmipd-audit.sqlite",
+      "kmipd-audit.sqlite-wal",
+      "master.key",
+      "ca-key.pem",
+      "client-key.pem",
+    ])
       t.true(seen.includes(f), `${f} was checked (${seen.join(", ")})`);
   } finally {
     process.umask(old);

@@ -191,7 +191,10 @@ export function startServer(
         return msg;
       };
       const startRequestTimer = () => {
-        requestTimer ??= setTimeout(() => drop("request not received in time; connection closed", { timeoutMs: limits.requestTimeoutMs, received: held }), limits.requestTimeoutMs);
+        requestTimer ??= setTimeout(
+          () => drop("request not received in time; connection closed", { timeoutMs: limits.requestTimeoutMs, received: held }),
+          limits.requestTimeoutMs,
+        );
       };
       let busy = false;
       const pump = async () => {

@@ -214,43 +214,55 @@ function contract(title: string, fn: (t: ExecutionContext, s: Opened) => Promise
   }
 }
 
-contract("owner names of format 1 are rewritten once as RFC 4514 subjects; ambiguous owners are unreachable, ambiguous grants dropped, each logged", async (t, s) => {
-  const grantAttrs = (...gs: string[]) => encodeTtlv(storedAttributes(gs.map((g) => ({ name: "x-tessera-grant", value: item("AttributeValue", g, 0x07) }))));
-  const bobs = obj({ owner: "O=Example,CN=bob", grants: ["CN=carol", "CN=x+y"], attributes: grantAttrs("CN=carol", "CN=x+y") });
-  const plain = obj({ owner: "CN=kmipd-admin", attributes: grantAttrs() });
-  const forgedLooking = obj({ owner: "CN=a+b", attributes: grantAttrs() });
-  const commaInValue = obj({ owner: "CN=bob,O=Example,OU=x=y", attributes: grantAttrs("O=Example,CN=bob") });
-  for (const o of [bobs, plain, forgedLooking, commaInValue]) await s.store.insert(o);
-  const logs: string[] = [];
-  t.is(await migrateOwners(s.store, (msg, f) => logs.push(`${msg} ${JSON.stringify(f)}`)), undefined);
-  const after = async (id: string) => (await s.store.get(id))!;
-  t.is((await after(bobs.id)).owner, "CN=bob,O=Example");
-  t.deepEqual((await after(bobs.id)).grants, ["CN=carol"]);
-  t.deepEqual(
-    loadAttributes(decodeTtlv((await after(bobs.id)).attributes)).map((a) => (a.value as { value: unknown }).value),
-    ["CN=carol"],
-    "the grant attribute values are rewritten too",
-  );
-  t.is((await after(plain.id)).owner, "CN=kmipd-admin");
-  t.is((await after(forgedLooking.id)).owner, `${UNMAPPED_OWNER_PREFIX}CN=a+b`);
-  t.is((await after(commaInValue.id)).owner, `${UNMAPPED_OWNER_PREFIX}CN=bob,O=Example,OU=x=y`);
-  t.deepEqual(
-    loadAttributes(decodeTtlv((await after(commaInValue.id)).attributes)).map((a) => (a.value as { value: unknown }).value),
-    ["CN=bob,O=Example"],
-    "a grant attribute value is rewritten even when it is not in the grants column",
-  );
-  t.true(logs.some((l) => l.startsWith("owner name is ambiguous") && l.includes("CN=a+b")));
-  t.true(logs.some((l) => l.startsWith("grant name is ambiguous") && l.includes("CN=x+y")));
-  t.true(logs.some((l) => l.startsWith("stored owner and grant names rewritten") && l.includes('"objects":3')), logs.join("\n"));
-  t.deepEqual((await s.store.list("CN=bob,O=Example")).map((o) => o.id), [bobs.id]);
-  t.deepEqual((await s.store.list("CN=carol")).map((o) => o.id), [bobs.id]);
-  // Once only: a later start (or another node) finds the format recorded and changes nothing.
-  const again = await s.reopen();
-  logs.length = 0;
-  await migrateOwners(again, (msg) => logs.push(msg));
-  t.deepEqual(logs, []);
-  t.is((await again.get(bobs.id))!.owner, "CN=bob,O=Example");
-});
+contract(
+  "owner names of format 1 are rewritten once as RFC 4514 subjects; ambiguous owners are unreachable, ambiguous grants dropped, each logged",
+  async (t, s) => {
+    const grantAttrs = (...gs: string[]) => encodeTtlv(storedAttributes(gs.map((g) => ({ name: "x-tessera-grant", value: item("AttributeValue", g, 0x07) }))));
+    const bobs = obj({ owner: "O=Example,CN=bob", grants: ["CN=carol", "CN=x+y"], attributes: grantAttrs("CN=carol", "CN=x+y") });
+    const plain = obj({ owner: "CN=kmipd-admin", attributes: grantAttrs() });
+    const forgedLooking = obj({ owner: "CN=a+b", attributes: grantAttrs() });
+    const commaInValue = obj({ owner: "CN=bob,O=Example,OU=x=y", attributes: grantAttrs("O=Example,CN=bob") });
+    for (const o of [bobs, plain, forgedLooking, commaInValue]) await s.store.insert(o);
+    const logs: string[] = [];
+    t.is(await migrateOwners(s.store, (msg, f) => logs.push(`${msg} ${JSON.stringify(f)}`)), undefined);
+    const after = async (id: string) => (await s.store.get(id))!;
+    t.is((await after(bobs.id)).owner, "CN=bob,O=Example");
+    t.deepEqual((await after(bobs.id)).grants, ["CN=carol"]);
+    t.deepEqual(
+      loadAttributes(decodeTtlv((await after(bobs.id)).attributes)).map((a) => (a.value as { value: unknown }).value),
+      ["CN=carol"],
+      "the grant attribute values are rewritten too",
+    );
+    t.is((await after(plain.id)).owner, "CN=kmipd-admin");
+    t.is((await after(forgedLooking.id)).owner, `${UNMAPPED_OWNER_PREFIX}CN=a+b`);
+    t.is((await after(commaInValue.id)).owner, `${UNMAPPED_OWNER_PREFIX}CN=bob,O=Example,OU=x=y`);
+    t.deepEqual(
+      loadAttributes(decodeTtlv((await after(commaInValue.id)).attributes)).map((a) => (a.value as { value: unknown }).value),
+      ["CN=bob,O=Example"],
+      "a grant attribute value is rewritten even when it is not in the grants column",
+    );
+    t.true(logs.some((l) => l.startsWith("owner name is ambiguous") && l.includes("CN=a+b")));
+    t.true(logs.some((l) => l.startsWith("grant name is ambiguous") && l.includes("CN=x+y")));
+    t.true(
+      logs.some((l) => l.startsWith("stored owner and grant names rewritten") && l.includes('"objects":3')),
+      logs.join("\n"),
+    );
+    t.deepEqual(
+      (await s.store.list("CN=bob,O=Example")).map((o) => o.id),
+      [bobs.id],
+    );
+    t.deepEqual(
+      (await s.store.list("CN=carol")).map((o) => o.id),
+      [bobs.id],
+    );
+    // Once only: a later start (or another node) finds the format recorded and changes nothing.
+    const again = await s.reopen();
+    logs.length = 0;
+    await migrateOwners(again, (msg) => logs.push(msg));
+    t.deepEqual(logs, []);
+    t.is((await again.get(bobs.id))!.owner, "CN=bob,O=Example");
+  },
+);
 
 contract("lock holds an object against other requests of this thread and of other threads or processes, and only that object", async (t, s) => {
   const other = await s.another();

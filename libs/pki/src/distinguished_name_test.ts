@@ -40,13 +40,23 @@ test("a CN holding `bob,O=Example` and the name CN=bob,O=Example are two identit
 });
 
 test("every character RFC 4514 requires is escaped, and multi-valued RDNs use +", (t) => {
-  const d = distinguishedName(nameDer([[{ oid: CN, value: '#a,b+c"d\\e<f>g;h=i ' }, { oid: "2.5.4.11", value: " x" }], [{ oid: "2.5.4.5", value: "7" }]]));
+  const d = distinguishedName(
+    nameDer([
+      [
+        { oid: CN, value: '#a,b+c"d\\e<f>g;h=i ' },
+        { oid: "2.5.4.11", value: " x" },
+      ],
+      [{ oid: "2.5.4.5", value: "7" }],
+    ]),
+  );
   t.is(d.rfc4514, '2.5.4.5=7,CN=\\#a\\,b\\+c\\"d\\\\e\\<f\\>g\\;h\\=i\\ +OU=\\ x');
   t.is(hex(parseDistinguishedName(d.rfc4514).der), hex(d.der));
 });
 
 test("a value that is not a directory string is written as # and its DER", (t) => {
-  const name = new Name([new RelativeDistinguishedName([new AttributeTypeAndValue({ type: "1.2.3.4", value: new AttributeValue({ anyValue: new Uint8Array([2, 1, 5]).buffer }) })])]);
+  const name = new Name([
+    new RelativeDistinguishedName([new AttributeTypeAndValue({ type: "1.2.3.4", value: new AttributeValue({ anyValue: new Uint8Array([2, 1, 5]).buffer }) })]),
+  ]);
   const d = distinguishedName(new Uint8Array(AsnConvert.serialize(name)));
   t.is(d.rfc4514, "1.2.3.4=#020105");
   t.is(hex(parseDistinguishedName(d.rfc4514).der), hex(d.der));
@@ -73,9 +83,24 @@ test("bad input is a PkiError naming the place", (t) => {
   t.throws(() => distinguishedName(new Uint8Array([0x30, 0x05, 1])), { instanceOf: PkiError });
 });
 
-const OIDS = [CN, O, "2.5.4.11", "2.5.4.6", "2.5.4.7", "0.9.2342.19200300.100.1.25", "0.9.2342.19200300.100.1.1", "1.2.840.113549.1.9.1", "2.5.4.5", "1.3.6.1.4.1.99999.1"];
+const OIDS = [
+  CN,
+  O,
+  "2.5.4.11",
+  "2.5.4.6",
+  "2.5.4.7",
+  "0.9.2342.19200300.100.1.25",
+  "0.9.2342.19200300.100.1.1",
+  "1.2.840.113549.1.9.1",
+  "2.5.4.5",
+  "1.3.6.1.4.1.99999.1",
+];
 const SPECIAL = fc.constantFrom(",", "+", '"', "\\", "<", ">", ";", "=", "#", " ", "\n", "\0", "é", "日", "😀", "a", "B", "0", ".");
-const value = fc.oneof(fc.string({ maxLength: 12 }), fc.array(SPECIAL, { maxLength: 8 }).map((a) => a.join("")), fc.string({ unit: "grapheme", maxLength: 6 }));
+const value = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.array(SPECIAL, { maxLength: 8 }).map((a) => a.join("")),
+  fc.string({ unit: "grapheme", maxLength: 6 }),
+);
 const names = fc.array(fc.array(fc.record({ oid: fc.constantFrom(...OIDS), value }), { minLength: 1, maxLength: 3 }), { maxLength: 4 });
 
 test("property: the string round-trips to the same DER", (t) => {
