@@ -3,11 +3,11 @@
  * a timeout per command, and an AbortSignal. A command that was written and then aborted or timed out
  * is still answered by the TPM: that late answer is read and discarded before the next command is
  * written, so that no command ever receives the previous one's response. When the late answer does not
- * come within the next command's own timeout, the descriptor/connection is declared wedged: the
- * transport drops it and opens a new one.
+ * come within one more timeout period, the descriptor/connection is declared wedged: the transport
+ * drops it and opens a new one.
  * @module
  */
-import { CommandAbortedError, TssError } from "./errors.ts";
+import { CommandAbortedError, CommandTimeoutError, TssError } from "./errors.ts";
 import { Serializer } from "./transport.ts";
 
 /** What a transport does when its descriptor/connection can no longer be trusted. */
@@ -16,10 +16,12 @@ export interface ExchangeHooks {
   wedged(): void;
 }
 
-function sleep(ms: number): { done: Promise<"timeout">; cancel: () => void } {
+function sleep(ms: number, unref = false): { done: Promise<"timeout">; cancel: () => void } {
   let timer: NodeJS.Timeout | undefined;
   const done = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), ms);
+    // Waiting for a late answer alone does not keep the process alive.
+    if (unref) timer.unref();
   });
   return { done, cancel: () => clearTimeout(timer) };
 }
@@ -29,8 +31,8 @@ export class ExchangeQueue {
   readonly #what: string;
   readonly #hooks: ExchangeHooks;
   readonly #queue = new Serializer();
-  /** The exchange of an aborted or timed-out command, still to be answered. */
-  #orphan: Promise<unknown> | undefined;
+  /** Settles when an aborted or timed-out command's late answer came, or was given up on (wedged). */
+  #orphan: Promise<void> | undefined;
 
   /** @param what the transport's description, for messages @param hooks what to do with a broken descriptor */
   constructor(what: string, hooks: ExchangeHooks) {
@@ -38,7 +40,7 @@ export class ExchangeQueue {
     this.#hooks = hooks;
   }
 
-  /** Whether an aborted or timed-out command's answer is still awaited. */
+  /** Whether an aborted or timed-out command's late answer is still awaited. */
   get awaitingLateAnswer(): boolean {
     return this.#orphan !== undefined;
   }
@@ -55,7 +57,7 @@ export class ExchangeQueue {
     let sent = false;
     const job = this.#queue.run(async () => {
       if (signal?.aborted) throw this.#notSent(signal);
-      await this.#drain(timeoutMs);
+      await this.#drain();
       if (signal?.aborted) throw this.#notSent(signal);
       sent = true;
       const answered = exchange();
@@ -70,9 +72,9 @@ export class ExchangeQueue {
         const first = await Promise.race([answered, timer.done, aborted]);
         if (first instanceof Uint8Array) return first;
         // The TPM runs the command anyway: the next exchange waits for (and discards) its answer.
-        this.#orphan = answered.catch(() => undefined);
-        if (first === "timeout") throw new TssError("TSS_TIMEOUT", `${this.#what}: no response within ${timeoutMs} ms`);
-        throw new CommandAbortedError(`${this.#what}: command aborted after it was sent; its answer is discarded`, answered, { cause: signal?.reason });
+        const late = this.#late(answered, timeoutMs);
+        if (first === "timeout") throw new CommandTimeoutError(`${this.#what}: no response within ${timeoutMs} ms`, late);
+        throw new CommandAbortedError(`${this.#what}: command aborted after it was sent; its answer is discarded`, late, { cause: signal?.reason });
       } finally {
         timer.cancel();
         signal?.removeEventListener("abort", onAbort);
@@ -90,16 +92,27 @@ export class ExchangeQueue {
     });
   }
 
-  /** Waits up to `timeoutMs` for an earlier command's late answer; without it, the descriptor is wedged. */
-  async #drain(timeoutMs: number): Promise<void> {
+  /**
+   * The late answer of a command given up on, within one more `timeoutMs`; without it, the descriptor is
+   * wedged. The next exchange waits for this first.
+   */
+  #late(answered: Promise<Uint8Array>, timeoutMs: number): Promise<Uint8Array> {
+    const timer = sleep(timeoutMs, true);
+    const late = Promise.race([answered, timer.done]).then((r) => {
+      if (r === "timeout") throw new TssError("TSS_TIMEOUT", `${this.#what}: the late answer did not come within ${timeoutMs} ms more; reopening`);
+      return r;
+    });
+    this.#orphan = late.then(
+      () => timer.cancel(),
+      () => this.#hooks.wedged(),
+    );
+    return late;
+  }
+
+  async #drain(): Promise<void> {
     const orphan = this.#orphan;
     if (!orphan) return;
-    this.#orphan = undefined;
-    const timer = sleep(timeoutMs);
-    try {
-      if ((await Promise.race([orphan, timer.done])) === "timeout") this.#hooks.wedged();
-    } finally {
-      timer.cancel();
-    }
+    await orphan;
+    if (this.#orphan === orphan) this.#orphan = undefined;
   }
 }

@@ -52,6 +52,23 @@ export class CommandAbortedError extends TssError {
 }
 
 /**
+ * A command was sent but not answered within its timeout (TSS_TIMEOUT). The TPM may still answer:
+ * `lateResponse` resolves with that answer, or rejects when it does not come within one more timeout
+ * period (the transport then reopens its device/connection). The next command never receives it.
+ */
+export class CommandTimeoutError extends TssError {
+  /** The answer still to come, if any. */
+  readonly lateResponse: Promise<Uint8Array> | undefined;
+  /** @param message what timed out @param lateResponse the answer still to come */
+  constructor(message: string, lateResponse?: Promise<Uint8Array>, options?: ErrorOptions) {
+    super("TSS_TIMEOUT", message, options);
+    this.name = "CommandTimeoutError";
+    this.lateResponse = lateResponse;
+    lateResponse?.catch(() => undefined);
+  }
+}
+
+/**
  * Transient objects or sessions that a {@link Tpm} had loaded and that are gone after its transport
  * reopened the device/connection (TSS_HANDLE_LOST), or a session whose nonces are unknown because a
  * command using it timed out. Passed to the Tpm's `onHandlesLost` and thrown when a lost handle is used.

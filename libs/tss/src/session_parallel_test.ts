@@ -5,8 +5,9 @@
 import test from "ava";
 import { randomBytes } from "node:crypto";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
-import { TPM_ALG, TPM_HT, TPM_SE, TPMA_NV } from "@tessera/tpm2";
+import { NV_Read, TPM_ALG, TPM_HT, TPM_SE, TPMA_NV } from "@tessera/tpm2";
 import { createEk, type Ek } from "./ek.ts";
+import { CommandAbortedError, CommandTimeoutError, TssError } from "./errors.ts";
 import { Tpm } from "./tpm.ts";
 
 let sw: SwtpmInstance;
@@ -65,3 +66,55 @@ test.serial("20 parallel NV_Reads through one bound and salted HMAC session all 
   }
   t.deepEqual(await tpm.handles(TPM_HT.HMAC_SESSION), []);
 });
+
+/** Stops swtpm (SIGSTOP) until the returned function is called: commands sent meanwhile are answered after. */
+function freeze(): () => void {
+  const pid = sw.pid;
+  if (pid === undefined) throw new Error("swtpm is not running");
+  process.kill(pid, "SIGSTOP");
+  return () => process.kill(pid, "SIGCONT");
+}
+
+for (const how of ["aborted", "timed out"] as const) {
+  test.serial(`a command through the session ${how} after it was sent: its late answer still rolls the nonces, the next command through the session succeeds`, async (t) => {
+    t.timeout(60_000);
+    const index = INDEX + 1;
+    await tpm.nvDefine(
+      { nvIndex: index, nameAlg: TPM_ALG.SHA256, attributes: TPMA_NV.AUTHWRITE | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA, authPolicy: new Uint8Array(), dataSize: 16 },
+      { authValue: AUTH },
+    );
+    const data = new Uint8Array(randomBytes(16));
+    const s = await tpm.startAuthSession({ tpmKey: ek });
+    try {
+      await tpm.nvWrite(index, data, { authHandle: { handle: index, authValue: AUTH, session: s } });
+      // The Name after the first write (TPMA_NV_WRITTEN is part of it).
+      const name = (await tpm.nvReadPublic(index)).name;
+      const auth = { handle: index, name, authValue: AUTH, session: s };
+      const thaw = freeze();
+      let after: Promise<Uint8Array>;
+      try {
+        const ac = new AbortController();
+        const first = tpm.execute(
+          NV_Read,
+          { authHandle: auth, nvIndex: { handle: index, name } },
+          { size: 16, offset: 0 },
+          { signal: ac.signal, timeoutMs: how === "timed out" ? 200 : 60_000 },
+        );
+        await new Promise((r) => setImmediate(r)); // the command is written
+        if (how === "aborted") ac.abort();
+        const e = await t.throwsAsync(first, { instanceOf: TssError });
+        t.is(e?.code, how === "aborted" ? "TSS_ABORTED" : "TSS_TIMEOUT");
+        t.true(e instanceof CommandAbortedError || e instanceof CommandTimeoutError);
+        if (e instanceof CommandAbortedError || e instanceof CommandTimeoutError) t.not(e.lateResponse, undefined, "the command had been sent");
+        after = tpm.nvRead(index, { size: 16, authHandle: auth });
+      } finally {
+        thaw();
+      }
+      t.deepEqual(await after, data);
+      t.deepEqual(await tpm.nvRead(index, { size: 16, authHandle: auth }), data);
+    } finally {
+      await tpm.flush(s.handle);
+      await tpm.nvUndefine(index);
+    }
+  });
+}

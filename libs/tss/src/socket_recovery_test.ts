@@ -79,7 +79,7 @@ test("per-class timeouts: TransportOptions.timeouts.short applies to GetRandom; 
   }
 });
 
-test("an answer that never comes: the next command drops the connection after its own timeout, reconnects and is answered", async (t) => {
+test("an answer that never comes: after one more timeout period the connection is dropped; the next command reconnects and is answered", async (t) => {
   // The first connection never answers; later connections do.
   const fake = await fakeTpm((conn) => conn > 0);
   const transport = new SwtpmTransport({ host: "127.0.0.1", port: fake.port }, { host: "127.0.0.1", port: fake.port + 1 }, { timeoutMs: 150 });
@@ -87,7 +87,6 @@ test("an answer that never comes: the next command drops the connection after it
   try {
     const e = await t.throwsAsync(tpm.getRandom(8), { instanceOf: TssError });
     t.is(e?.code, "TSS_TIMEOUT");
-    t.is(transport.epoch, 0);
     t.deepEqual(await tpm.getRandom(4), new Uint8Array(4).fill(0x42));
     t.is(transport.epoch, 1);
     t.deepEqual(fake.received, [[TPM_CC.GetRandom], [TPM_CC.GetRandom]]);
@@ -100,7 +99,7 @@ test("an answer that never comes: the next command drops the connection after it
 test("commands aborted while queued are never sent; an AbortSignal already aborted sends nothing", async (t) => {
   // Answers every command but the first on the first connection.
   const fake = await fakeTpm((conn, cmd) => conn > 0 || cmd > 0);
-  const transport = new SwtpmTransport({ host: "127.0.0.1", port: fake.port }, { host: "127.0.0.1", port: fake.port + 1 }, { timeoutMs: 5_000 });
+  const transport = new SwtpmTransport({ host: "127.0.0.1", port: fake.port }, { host: "127.0.0.1", port: fake.port + 1 }, { timeoutMs: 300 });
   const tpm = new Tpm(transport);
   try {
     const ac = new AbortController();
@@ -120,8 +119,8 @@ test("commands aborted while queued are never sent; an AbortSignal already abort
     const e = await t.throwsAsync(first, { instanceOf: CommandAbortedError });
     t.not(e?.lateResponse, undefined);
     await t.throwsAsync(tpm.getRandom(8, { signal: AbortSignal.abort() }), { instanceOf: CommandAbortedError });
-    // The first command's answer never comes: the next command waits for it (up to its own timeout), then reconnects.
-    t.deepEqual(await tpm.getRandom(2, { timeoutMs: 150 }), Uint8Array.of(0x42, 0x42));
+    // The first command's answer never comes: the next command waits for it (one more timeout period), then reconnects.
+    t.deepEqual(await tpm.getRandom(2), Uint8Array.of(0x42, 0x42));
     t.deepEqual(fake.received, [[TPM_CC.GetRandom], [TPM_CC.GetRandom]], "the aborted commands were never sent");
   } finally {
     await tpm.close();

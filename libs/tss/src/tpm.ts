@@ -66,7 +66,7 @@ import {
 } from "@tessera/tpm2";
 import { randomBytes } from "node:crypto";
 import { SessionLocks } from "./_session_locks.ts";
-import { CommandAbortedError, HandlesLostError, TssError } from "./errors.ts";
+import { CommandAbortedError, CommandTimeoutError, HandlesLostError, TssError } from "./errors.ts";
 import { type AuthEntity, HmacSession, PasswordSession, type Session } from "./session.ts";
 import type { Transport } from "./transport.ts";
 import { openTcti } from "./tcti.ts";
@@ -77,7 +77,8 @@ export interface ExecuteOptions {
   /**
    * Aborts the command: queued, it is never sent; sent, the call rejects at once with a
    * CommandAbortedError (TSS_ABORTED) while the TPM's late answer is read and discarded (its session
-   * nonces are still rolled, and an object it created is flushed), so the next command gets its own answer.
+   * nonces are still rolled, and an object it created is flushed), so the next command gets its own
+   * answer. A command that times out (CommandTimeoutError, TSS_TIMEOUT) is treated the same way.
    */
   signal?: AbortSignal;
   /** Milliseconds to wait for the answer (default: the transport's timeout for the command's class). */
@@ -218,7 +219,7 @@ export class Tpm {
             { signal: options.signal, timeoutMs: options.timeoutMs },
           );
         } catch (e) {
-          if (e instanceof CommandAbortedError && e.lateResponse) {
+          if ((e instanceof CommandAbortedError || e instanceof CommandTimeoutError) && e.lateResponse) {
             settleLater = true;
             this.#settleLate(cmd, params, e.lateResponse, sessions, entities, release);
           } else if (e instanceof TssError && (e.code === "TSS_TIMEOUT" || e.code === "TSS_IO")) {
@@ -269,8 +270,9 @@ export class Tpm {
   }
 
   /**
-   * The answer of an aborted command arrives later: verify it so the sessions' nonces roll as the TPM's
-   * did, flush what it created (its caller is gone), then let the next command through the sessions go.
+   * The answer of an aborted or timed-out command arrives later: verify it so the sessions' nonces roll
+   * as the TPM's did, flush what it created (its caller is gone), then let the next command through the
+   * sessions go. If it never comes, the sessions' nonces are unknown: they are reported lost.
    */
   #settleLate<H extends string, P, R>(
     cmd: Command<H, P, R>,
