@@ -19,6 +19,7 @@
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { AttributeTypeAndValue, AttributeValue, Certificate, Name, RelativeDistinguishedName } from "@peculiar/asn1-x509";
 import { PkiError } from "./errors.ts";
+import { formatName } from "./format_name.ts";
 
 /** One attribute of a name. */
 export interface NameAttribute {
@@ -36,7 +37,7 @@ export interface NameAttribute {
 export interface DistinguishedName {
   /** The unambiguous RFC 4514 string: two names that differ (other than in string types) never share it. */
   readonly rfc4514: string;
-  /** A form for people and logs (`O=Example, CN=bob`): RDNs in certificate order, values unescaped. Ambiguous. */
+  /** The form for people and logs ({@link formatName}: `O=Example, CN=bob`, RDNs in certificate order); never compared. */
   readonly readable: string;
   /** DER of the Name. */
   readonly der: Uint8Array;
@@ -126,7 +127,12 @@ function fromAsn(name: Name, der: Uint8Array): DistinguishedName {
     .reverse()
     .map((rdn) => rdn.map((a) => `${a.type}=${a.text !== undefined ? escapeValue(a.text) : `#${hex(a.der)}`}`).join("+"))
     .join(",");
-  const readable = rdns.map((rdn) => rdn.map((a) => `${READABLE_NAMES[a.oid] ?? a.oid}=${a.text ?? `#${hex(a.der)}`}`).join("+")).join(", ");
+  let readable: string;
+  try {
+    readable = formatName(der);
+  } catch {
+    readable = rdns.map((rdn) => rdn.map((a) => `${READABLE_NAMES[a.oid] ?? a.oid}=${a.text ?? `#${hex(a.der)}`}`).join("+")).join(", ");
+  }
   return { rfc4514, readable, der, rdns };
 }
 

@@ -37,6 +37,7 @@ test("a CN holding `bob,O=Example` and the name CN=bob,O=Example are two identit
   t.is(two.rfc4514, "CN=bob,O=Example");
   t.is(three.rfc4514, "O=Example,CN=bob");
   t.is(two.readable, "O=Example, CN=bob");
+  t.is(one.readable, "CN=bob\\,O=Example", "the readable form escapes as formatName does");
 });
 
 test("every character RFC 4514 requires is escaped, and multi-valued RDNs use +", (t) => {
