@@ -214,6 +214,8 @@ test("the memory of partly received requests is capped: the largest holders are 
     await stillServes(k);
     for (const s of attackers) s.destroy();
     await Promise.all(closes);
+    // What they held is given back.
+    await waitFor(() => k.kmipd.server.usage().partialBytes === 0, 30_000, "the partial requests' bytes to be released");
   } finally {
     for (const s of attackers) s.destroy();
     await k.close();

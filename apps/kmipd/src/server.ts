@@ -60,6 +60,8 @@ export interface RunningServer {
   port: number;
   /** Stops accepting, waits for requests in flight, closes connections. */
   close(): Promise<void>;
+  /** TCP connections open (handshakes included), and bytes held in partly received requests. */
+  usage(): { connections: number; partialBytes: number };
 }
 
 /** Who a peer is. */
@@ -323,6 +325,7 @@ export function startServer(
       resolve({
         host: options.host,
         port,
+        usage: () => ({ connections: open, partialBytes }),
         close: () =>
           new Promise<void>((done) => {
             closing = true;
