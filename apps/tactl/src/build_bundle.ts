@@ -8,7 +8,7 @@
  * sources do, both with the compile cache.
  * @module
  */
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { build } from "esbuild";
 import { manifestOf } from "./bundle_manifest.ts";
@@ -22,6 +22,8 @@ const BANNER = 'import { createRequire as __tactlCreateRequire } from "node:modu
 
 /** Bundles tactl into `outdir`; resolves with the manifest's input files (relative to the repository root). */
 export async function buildBundle(outdir: string): Promise<string[]> {
+  // Chunks are named by their content: clear the previous build's, and its manifest first of all.
+  for (const old of ["manifest.json", "main.js", "chunks"]) rmSync(path.join(outdir, old), { recursive: true, force: true });
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints: [path.join(APP, "src/main.ts")],
@@ -35,6 +37,7 @@ export async function buildBundle(outdir: string): Promise<string[]> {
     metafile: true,
     logLevel: "warning",
     banner: { js: BANNER },
+    mainFields: ["module", "main"],
   });
   const inputs = Object.keys(result.metafile.inputs).sort();
   writeFileSync(path.join(outdir, "manifest.json"), JSON.stringify(manifestOf(ROOT, inputs)) + "\n");

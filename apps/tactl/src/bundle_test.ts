@@ -83,3 +83,23 @@ test("a manifest is stale once an input changes its time or size or is gone, or 
     await rm(d, { recursive: true, force: true });
   }
 });
+
+test.serial("the launcher runs the bundle that `npm run build` writes while it is fresh, and the sources with TACTL_FROM_SOURCE=1", async (t) => {
+  await buildBundle(path.join(APP, "dist/bundle"));
+  const hook = `data:text/javascript,import{registerHooks}from"node:module";registerHooks({load(u,c,n){if(u.startsWith("file:"))process.stderr.write("LOADED "+u+"\\n");return n(u,c)}})`;
+  const loads = (env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, ["--import", hook, path.join(APP, "src/launch.ts"), "--help"], {
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, ...env },
+    });
+    t.is(r.status, 0, r.stderr);
+    return [...r.stderr.matchAll(/^LOADED file:\/\/(.*)$/gm)].map((m) => path.relative(APP, m[1]));
+  };
+  const fromBundle = loads({});
+  t.true(fromBundle.includes("dist/bundle/main.js"), fromBundle.join(" "));
+  t.false(fromBundle.includes("src/main.ts"));
+  const fromSource = loads({ TACTL_FROM_SOURCE: "1" });
+  t.true(fromSource.includes("src/main.ts"), fromSource.join(" "));
+  t.false(fromSource.some((f) => f.startsWith("dist/")));
+});

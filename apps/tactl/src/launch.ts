@@ -1,7 +1,8 @@
 /**
  * tactl's entry for its launcher (`bin/tactl`): turns on Node's compile cache, then runs the built bundle
  * (`dist/bundle/main.js`, from `npm run build`) if it was built from the sources as they are now, else the
- * sources (`main.ts`): a fresh clone, or an edited one, runs without any build.
+ * sources (`main.ts`): a fresh clone, or an edited one, runs without any build. `TACTL_FROM_SOURCE=1` runs the
+ * sources whatever the bundle.
  * @module
  */
 import module from "node:module";

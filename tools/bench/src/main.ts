@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 /**
  * Tessera benchmarks. From the repository root: `npm run bench` (all suites), or
- * `npm run bench -- --suite tpm` / `--suite kmip` / `--suite eventlog`. Prints Markdown tables; BENCHMARKS.md records a run.
+ * `npm run bench -- --suite tpm` / `--suite kmip` / `--suite eventlog` / `--suite startup` (whole-process start-up
+ * of tactl and kmipd; `--runs N`, `--npx` to include `npx tactl`, `--tactl-before F` to compare an earlier
+ * tactl's src/main.ts). Prints Markdown tables; BENCHMARKS.md records a run.
  * @module
  */
 import { parseArgs } from "node:util";
 import { benchKmip, kmipTable } from "./kmip.ts";
 import { benchTpm } from "./tpm.ts";
 import { benchEventlog } from "./eventlog.ts";
+import { benchStartup } from "./startup.ts";
 
 const { values } = parseArgs({
   options: {
-    suite: { type: "string", default: "tpm,kmip,eventlog" },
+    suite: { type: "string", default: "tpm,kmip,eventlog,startup" },
     seconds: { type: "string", default: "3" },
     // KMIP suite only: a subset of operations, connection counts and servers, Node options and options for kmipd.
     ops: { type: "string" },
@@ -19,6 +22,10 @@ const { values } = parseArgs({
     servers: { type: "string" },
     "kmipd-node-args": { type: "string" },
     "kmipd-args": { type: "string" },
+    // Start-up suite only.
+    runs: { type: "string", default: "15" },
+    npx: { type: "boolean" },
+    "tactl-before": { type: "string" },
   },
 });
 const list = (v: string | undefined) => (v ? v.split(",").filter(Boolean) : undefined);
@@ -40,3 +47,5 @@ if (suites.has("kmip"))
     )}\n`,
   );
 if (suites.has("eventlog")) process.stdout.write(`\n## Event logs\n\n${benchEventlog()}\n`);
+if (suites.has("startup"))
+  process.stdout.write(`\n## Start-up\n\n${await benchStartup({ runs: Number(values.runs), npx: values.npx, tactlBefore: values["tactl-before"] })}\n`);
