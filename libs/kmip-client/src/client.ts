@@ -69,8 +69,8 @@ export interface CallOptions {
 
 /**
  * Operations that change nothing on the server, so that a request made only of them may be sent again after a
- * failure that happened once it was written. Any other (Create, Register, Re-key, Encrypt with usage limits, …)
- * is sent at most once.
+ * failure that happened once it was written. Any other is sent at most once: Create, Register and Re-key make
+ * objects, and an Encrypt or Decrypt may count against the key's usage limits, which the client cannot see.
  */
 export const IDEMPOTENT_OPERATIONS: ReadonlySet<string> = new Set(["Get", "GetAttributes", "GetAttributeList", "Locate", "Query", "DiscoverVersions", "Check"]);
 const IDEMPOTENT = IDEMPOTENT_OPERATIONS;
