@@ -46,7 +46,8 @@ export class SessionLocks {
       await Promise.race([
         before,
         new Promise<never>((_, reject) => {
-          onAbort = () => reject(new CommandAbortedError(`command aborted while waiting for session 0x${key.toString(16)}`, undefined, { cause: signal.reason }));
+          onAbort = () =>
+            reject(new CommandAbortedError(`command aborted while waiting for session 0x${key.toString(16)}`, undefined, { cause: signal.reason }));
           if (signal.aborted) onAbort();
           signal.addEventListener("abort", onAbort, { once: true });
         }),

@@ -74,7 +74,10 @@ test.serial("the device goes away and comes back: the transport reopens it and t
   try {
     const a = await tpm.createPrimary(TPM_RH.OWNER, srkTemplate());
     const b = await tpm.createPrimary(TPM_RH.ENDORSEMENT, srkTemplate());
-    t.deepEqual(tpm.loadedHandles, [a.handle, b.handle].sort((x, y) => x - y));
+    t.deepEqual(
+      tpm.loadedHandles,
+      [a.handle, b.handle].sort((x, y) => x - y),
+    );
     t.is(opens, 1);
 
     // The device goes away (socat exits, the pty hangs up): the command fails, the transport is not finished.
@@ -128,39 +131,42 @@ test.serial("a command that times out: its late answer is discarded and the next
   }
 });
 
-test.serial("an aborted CreatePrimary: rejected at once, its late answer discarded (and its object flushed), the next command answered correctly", async (t) => {
-  t.timeout(60_000);
-  const tpm = Tpm.open(`device:${device}`);
-  try {
-    const before = await tpm.pcrRead(PCRS);
-    const thaw = freeze();
-    let next: Promise<unknown> | undefined;
+test.serial(
+  "an aborted CreatePrimary: rejected at once, its late answer discarded (and its object flushed), the next command answered correctly",
+  async (t) => {
+    t.timeout(60_000);
+    const tpm = Tpm.open(`device:${device}`);
     try {
-      const ac = new AbortController();
-      const creating = tpm.createPrimary(TPM_RH.OWNER, srkTemplate(), { signal: ac.signal });
-      await new Promise((r) => setImmediate(r)); // the command is written
-      ac.abort(new Error("caller gave up"));
-      const e = await t.throwsAsync(creating, { instanceOf: CommandAbortedError });
-      t.is(e?.code, "TSS_ABORTED");
-      t.not(e?.lateResponse, undefined, "the command had been sent");
-      // Queued behind the aborted one; aborted before its turn: never sent.
-      const ac2 = new AbortController();
-      const queued = tpm.getRandom(8, { signal: ac2.signal });
-      ac2.abort();
-      const e2 = await t.throwsAsync(queued, { instanceOf: CommandAbortedError });
-      t.is(e2?.lateResponse, undefined);
-      next = tpm.pcrRead(PCRS);
+      const before = await tpm.pcrRead(PCRS);
+      const thaw = freeze();
+      let next: Promise<unknown> | undefined;
+      try {
+        const ac = new AbortController();
+        const creating = tpm.createPrimary(TPM_RH.OWNER, srkTemplate(), { signal: ac.signal });
+        await new Promise((r) => setImmediate(r)); // the command is written
+        ac.abort(new Error("caller gave up"));
+        const e = await t.throwsAsync(creating, { instanceOf: CommandAbortedError });
+        t.is(e?.code, "TSS_ABORTED");
+        t.not(e?.lateResponse, undefined, "the command had been sent");
+        // Queued behind the aborted one; aborted before its turn: never sent.
+        const ac2 = new AbortController();
+        const queued = tpm.getRandom(8, { signal: ac2.signal });
+        ac2.abort();
+        const e2 = await t.throwsAsync(queued, { instanceOf: CommandAbortedError });
+        t.is(e2?.lateResponse, undefined);
+        next = tpm.pcrRead(PCRS);
+      } finally {
+        thaw();
+      }
+      t.deepEqual(await next, before);
+      t.deepEqual(await tpm.handles(TPM_HT.TRANSIENT), [], "the object the aborted command created was flushed");
+      t.deepEqual(tpm.loadedHandles, []);
+      t.is(tpm.transport.epoch, 0);
     } finally {
-      thaw();
+      await tpm.close();
     }
-    t.deepEqual(await next, before);
-    t.deepEqual(await tpm.handles(TPM_HT.TRANSIENT), [], "the object the aborted command created was flushed");
-    t.deepEqual(tpm.loadedHandles, []);
-    t.is(tpm.transport.epoch, 0);
-  } finally {
-    await tpm.close();
-  }
-});
+  },
+);
 
 test.serial("EACCES opening the device → TSS_PERMISSION naming the device and the tss group (not TSS_TPM_ABSENT)", async (t) => {
   // Root bypasses file modes, but not /proc/sys's: opening a read-only sysctl for writing is EACCES for root too.

@@ -20,7 +20,19 @@
  */
 
 /** Stable codes of {@link TssError}. */
-export type TssErrorCode = "TSS_TCTI_CONFIG" | "TSS_TPM_ABSENT" | "TSS_TPM_BUSY" | "TSS_PERMISSION" | "TSS_TIMEOUT" | "TSS_ABORTED" | "TSS_HANDLE_LOST" | "TSS_PERSISTENT" | "TSS_IO" | "TSS_RESPONSE_HMAC" | "TSS_EK" | "TSS_CLOSED";
+export type TssErrorCode =
+  | "TSS_TCTI_CONFIG"
+  | "TSS_TPM_ABSENT"
+  | "TSS_TPM_BUSY"
+  | "TSS_PERMISSION"
+  | "TSS_TIMEOUT"
+  | "TSS_ABORTED"
+  | "TSS_HANDLE_LOST"
+  | "TSS_PERSISTENT"
+  | "TSS_IO"
+  | "TSS_RESPONSE_HMAC"
+  | "TSS_EK"
+  | "TSS_CLOSED";
 
 /** An error of the TSS bridge. */
 export class TssError extends Error {

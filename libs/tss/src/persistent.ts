@@ -39,7 +39,10 @@ function ownerArg(auth: PersistentOptions["ownerAuth"]): HandleArg {
 
 function checkPersistent(handle: number, what: string): void {
   if (!Number.isInteger(handle) || handle < PERSISTENT_FIRST || handle > PERSISTENT_LAST) {
-    throw new TssError("TSS_PERSISTENT", `${what}: ${Number.isInteger(handle) ? hex(handle >>> 0) : String(handle)} is not a persistent handle (0x81000000–0x81ffffff)`);
+    throw new TssError(
+      "TSS_PERSISTENT",
+      `${what}: ${Number.isInteger(handle) ? hex(handle >>> 0) : String(handle)} is not a persistent handle (0x81000000–0x81ffffff)`,
+    );
   }
 }
 
@@ -56,7 +59,11 @@ export async function listPersistent(tpm: Tpm, options: ExecuteOptions = {}): Pr
  * const ak = await findPersistent(tpm, { public: akBlobs.public });
  * if (ak) await tpm.quote(ak.handle, nonce, pcrs);
  */
-export async function findPersistent(tpm: Tpm, by: { name: Uint8Array } | { public: TpmtPublic }, options: ExecuteOptions = {}): Promise<PersistentObject | undefined> {
+export async function findPersistent(
+  tpm: Tpm,
+  by: { name: Uint8Array } | { public: TpmtPublic },
+  options: ExecuteOptions = {},
+): Promise<PersistentObject | undefined> {
   const name = "name" in by ? by.name : objectName(by.public);
   for (const h of await listPersistent(tpm, options)) {
     const obj = await tpm.readPublic(h, options);

@@ -97,7 +97,11 @@ test.serial("a taken handle is refused naming its holder; without a handle the l
   try {
     await makePersistent(tpm, srk, 0x81000010);
     await rejectsPersistent(t, makePersistent(tpm, srk, 0x81000010), /0x81000010 is taken by this very object \(already persistent\)/);
-    await rejectsPersistent(t, makePersistent(tpm, ak, 0x81000010), new RegExp(`0x81000010 is taken by the object with Name ${Buffer.from(srk.name).toString("hex")}`));
+    await rejectsPersistent(
+      t,
+      makePersistent(tpm, ak, 0x81000010),
+      new RegExp(`0x81000010 is taken by the object with Name ${Buffer.from(srk.name).toString("hex")}`),
+    );
     // Picked: the lowest free handle of the default range, 0x81000011; then 0x81000012 in a range of its own.
     const picked = await makePersistent(tpm, ak);
     t.is(picked.handle, 0x81000011);

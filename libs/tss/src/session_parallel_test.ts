@@ -76,45 +76,54 @@ function freeze(): () => void {
 }
 
 for (const how of ["aborted", "timed out"] as const) {
-  test.serial(`a command through the session ${how} after it was sent: its late answer still rolls the nonces, the next command through the session succeeds`, async (t) => {
-    t.timeout(60_000);
-    const index = INDEX + 1;
-    await tpm.nvDefine(
-      { nvIndex: index, nameAlg: TPM_ALG.SHA256, attributes: TPMA_NV.AUTHWRITE | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA, authPolicy: new Uint8Array(), dataSize: 16 },
-      { authValue: AUTH },
-    );
-    const data = new Uint8Array(randomBytes(16));
-    const s = await tpm.startAuthSession({ tpmKey: ek });
-    try {
-      await tpm.nvWrite(index, data, { authHandle: { handle: index, authValue: AUTH, session: s } });
-      // The Name after the first write (TPMA_NV_WRITTEN is part of it).
-      const name = (await tpm.nvReadPublic(index)).name;
-      const auth = { handle: index, name, authValue: AUTH, session: s };
-      const thaw = freeze();
-      let after: Promise<Uint8Array>;
+  test.serial(
+    `a command through the session ${how} after it was sent: its late answer still rolls the nonces, the next command through the session succeeds`,
+    async (t) => {
+      t.timeout(60_000);
+      const index = INDEX + 1;
+      await tpm.nvDefine(
+        {
+          nvIndex: index,
+          nameAlg: TPM_ALG.SHA256,
+          attributes: TPMA_NV.AUTHWRITE | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA,
+          authPolicy: new Uint8Array(),
+          dataSize: 16,
+        },
+        { authValue: AUTH },
+      );
+      const data = new Uint8Array(randomBytes(16));
+      const s = await tpm.startAuthSession({ tpmKey: ek });
       try {
-        const ac = new AbortController();
-        const first = tpm.execute(
-          NV_Read,
-          { authHandle: auth, nvIndex: { handle: index, name } },
-          { size: 16, offset: 0 },
-          { signal: ac.signal, timeoutMs: how === "timed out" ? 200 : 60_000 },
-        );
-        await new Promise((r) => setImmediate(r)); // the command is written
-        if (how === "aborted") ac.abort();
-        const e = await t.throwsAsync(first, { instanceOf: TssError });
-        t.is(e?.code, how === "aborted" ? "TSS_ABORTED" : "TSS_TIMEOUT");
-        t.true(e instanceof CommandAbortedError || e instanceof CommandTimeoutError);
-        if (e instanceof CommandAbortedError || e instanceof CommandTimeoutError) t.not(e.lateResponse, undefined, "the command had been sent");
-        after = tpm.nvRead(index, { size: 16, authHandle: auth });
+        await tpm.nvWrite(index, data, { authHandle: { handle: index, authValue: AUTH, session: s } });
+        // The Name after the first write (TPMA_NV_WRITTEN is part of it).
+        const name = (await tpm.nvReadPublic(index)).name;
+        const auth = { handle: index, name, authValue: AUTH, session: s };
+        const thaw = freeze();
+        let after: Promise<Uint8Array>;
+        try {
+          const ac = new AbortController();
+          const first = tpm.execute(
+            NV_Read,
+            { authHandle: auth, nvIndex: { handle: index, name } },
+            { size: 16, offset: 0 },
+            { signal: ac.signal, timeoutMs: how === "timed out" ? 200 : 60_000 },
+          );
+          await new Promise((r) => setImmediate(r)); // the command is written
+          if (how === "aborted") ac.abort();
+          const e = await t.throwsAsync(first, { instanceOf: TssError });
+          t.is(e?.code, how === "aborted" ? "TSS_ABORTED" : "TSS_TIMEOUT");
+          t.true(e instanceof CommandAbortedError || e instanceof CommandTimeoutError);
+          if (e instanceof CommandAbortedError || e instanceof CommandTimeoutError) t.not(e.lateResponse, undefined, "the command had been sent");
+          after = tpm.nvRead(index, { size: 16, authHandle: auth });
+        } finally {
+          thaw();
+        }
+        t.deepEqual(await after, data);
+        t.deepEqual(await tpm.nvRead(index, { size: 16, authHandle: auth }), data);
       } finally {
-        thaw();
+        await tpm.flush(s.handle);
+        await tpm.nvUndefine(index);
       }
-      t.deepEqual(await after, data);
-      t.deepEqual(await tpm.nvRead(index, { size: 16, authHandle: auth }), data);
-    } finally {
-      await tpm.flush(s.handle);
-      await tpm.nvUndefine(index);
-    }
-  });
+    },
+  );
 }

@@ -31,7 +31,14 @@ const SHORT: ReadonlySet<number> = new Set([
   TPM_CC.PolicyRestart,
   TPM_CC.TestParms,
 ]);
-const LONG: ReadonlySet<number> = new Set([TPM_CC.CreatePrimary, TPM_CC.Create, TPM_CC.CreateLoaded, TPM_CC.SelfTest, TPM_CC.Startup, TPM_CC.IncrementalSelfTest]);
+const LONG: ReadonlySet<number> = new Set([
+  TPM_CC.CreatePrimary,
+  TPM_CC.Create,
+  TPM_CC.CreateLoaded,
+  TPM_CC.SelfTest,
+  TPM_CC.Startup,
+  TPM_CC.IncrementalSelfTest,
+]);
 
 /** The class of a command code. */
 export function commandClass(code: number): CommandClass {

@@ -180,7 +180,12 @@ export class Tpm {
    * resolved (ReadPublic / NV_ReadPublic) unless given. Response HMACs are verified. Commands through the
    * same session wait for each other; a handle lost by a transport reopen rejects with TSS_HANDLE_LOST.
    */
-  async execute<H extends string, P, R>(cmd: Command<H, P, R>, handles: Record<H, HandleArg>, params: P, options: ExecuteOptions = {}): Promise<ExecuteResult<R>> {
+  async execute<H extends string, P, R>(
+    cmd: Command<H, P, R>,
+    handles: Record<H, HandleArg>,
+    params: P,
+    options: ExecuteOptions = {},
+  ): Promise<ExecuteResult<R>> {
     await this.#reconcile();
     return this.#run(cmd, handles, params, options);
   }
@@ -575,7 +580,12 @@ export class Tpm {
     const base = options.offset ?? 0;
     // At least one write, so that writing empty data still sets TPMA_NV_WRITTEN.
     for (let off = 0; off === 0 || off < data.length; off += chunk) {
-      await this.execute(NV_Write, { authHandle: options.authHandle ?? index, nvIndex: index }, { data: data.subarray(off, off + chunk), offset: base + off }, options);
+      await this.execute(
+        NV_Write,
+        { authHandle: options.authHandle ?? index, nvIndex: index },
+        { data: data.subarray(off, off + chunk), offset: base + off },
+        options,
+      );
     }
   }
 
@@ -687,7 +697,13 @@ export class Tpm {
   // ---- Attestation ----
 
   /** TPM2_ActivateCredential: `activate` is the credentialed object (AK), `key` the EK. */
-  async activateCredential(activate: HandleArg, key: HandleArg, credentialBlob: Uint8Array, secret: Uint8Array, options: ExecuteOptions = {}): Promise<Uint8Array> {
+  async activateCredential(
+    activate: HandleArg,
+    key: HandleArg,
+    credentialBlob: Uint8Array,
+    secret: Uint8Array,
+    options: ExecuteOptions = {},
+  ): Promise<Uint8Array> {
     return (await this.execute(ActivateCredential, { activateHandle: activate, keyHandle: key }, { credentialBlob, secret }, options)).response.certInfo;
   }
 
