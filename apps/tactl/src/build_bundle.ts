@@ -10,7 +10,7 @@
  */
 import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { build } from "esbuild";
+import { build, type Metafile } from "esbuild";
 import { manifestOf } from "./bundle_manifest.ts";
 
 const APP = path.resolve(import.meta.dirname, "..");
@@ -19,6 +19,34 @@ const ROOT = path.resolve(APP, "../..");
 // The CommonJS packages bundled in (the @peculiar ASN.1 and X.509 stack) call require() for Node's built-in
 // modules; an ES module has no require of its own.
 const BANNER = 'import { createRequire as __tactlCreateRequire } from "node:module"; const require = __tactlCreateRequire(import.meta.url);';
+
+/**
+ * For each command group, the source files of the chunks that running one of its commands loads: the entry, the
+ * CLI core, the group's module and everything they import statically; under "" those of the core alone (help,
+ * unknown commands). A change elsewhere leaves that group's bundle fresh.
+ */
+function groupInputs(metafile: Metafile): Record<string, string[]> {
+  const outputs = Object.entries(metafile.outputs);
+  const byEntry = (entry: string) => outputs.find(([, o]) => o.entryPoint === entry)?.[0];
+  const closure = (start: string | undefined, into: Set<string>) => {
+    if (start === undefined || into.has(start)) return;
+    into.add(start);
+    for (const i of metafile.outputs[start].imports) if (i.kind === "import-statement" && !i.external && metafile.outputs[i.path]) closure(i.path, into);
+  };
+  const files = (chunks: Set<string>) => [...new Set([...chunks].flatMap((c) => Object.keys(metafile.outputs[c].inputs)))].sort();
+  const core = new Set<string>();
+  closure(byEntry("apps/tactl/src/main.ts"), core);
+  closure(byEntry("apps/tactl/src/cli.ts"), core);
+  const groups: Record<string, string[]> = { "": files(core) };
+  for (const [, o] of outputs) {
+    const m = /^apps\/tactl\/src\/commands\/([a-z]+)\.ts$/.exec(o.entryPoint ?? "");
+    if (!m) continue;
+    const chunks = new Set(core);
+    closure(byEntry(o.entryPoint!), chunks);
+    groups[m[1]] = files(chunks);
+  }
+  return groups;
+}
 
 /** Bundles tactl into `outdir`; resolves with the manifest's input files (relative to the repository root). */
 export async function buildBundle(outdir: string): Promise<string[]> {
@@ -40,7 +68,7 @@ export async function buildBundle(outdir: string): Promise<string[]> {
     mainFields: ["module", "main"],
   });
   const inputs = Object.keys(result.metafile.inputs).sort();
-  writeFileSync(path.join(outdir, "manifest.json"), JSON.stringify(manifestOf(ROOT, inputs)) + "\n");
+  writeFileSync(path.join(outdir, "manifest.json"), JSON.stringify({ ...manifestOf(ROOT, inputs), groups: groupInputs(result.metafile) }) + "\n");
   return inputs;
 }
 

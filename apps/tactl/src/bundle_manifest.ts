@@ -10,6 +10,8 @@ import path from "node:path";
 /** Source files (relative to the repository root) → [mtimeMs, size] when the bundle was built. */
 export interface BundleManifest {
   inputs: Record<string, [number, number]>;
+  /** For a command group (e.g. "eventlog"; "" for help), the inputs of the chunks its commands load. */
+  groups?: Record<string, string[]>;
 }
 
 /** The manifest entry of each of `files` (relative to `root`) as they are now. */
@@ -23,20 +25,25 @@ export function manifestOf(root: string, files: string[]): BundleManifest {
 }
 
 /**
- * Whether the bundle whose manifest is `manifestFile` was built from the files under `root` as they are now.
- * False, never an error, when the manifest is missing or unreadable or any input changed or is gone.
+ * Whether the bundle whose manifest is `manifestFile` was built from the files under `root` as they are now:
+ * with `firstWord` (of a tactl command line), the files of the chunks that command loads (its group's, see
+ * `BundleManifest.groups`, or the core's when it names no group), else all. False, never an error, when the
+ * manifest is missing or unreadable or any of those inputs changed or is gone.
  */
-export function bundleIsFresh(root: string, manifestFile: string): boolean {
+export function bundleIsFresh(root: string, manifestFile: string, firstWord?: string): boolean {
   let manifest: BundleManifest;
   try {
     manifest = JSON.parse(readFileSync(manifestFile, "utf8")) as BundleManifest;
   } catch {
     return false;
   }
-  const entries = Object.entries(manifest?.inputs ?? {});
-  if (entries.length === 0) return false;
-  for (const [file, [mtimeMs, size]] of entries) {
+  const inputs = manifest?.inputs ?? {};
+  const groups = manifest?.groups ?? {};
+  const files = firstWord === undefined ? Object.keys(inputs) : Object.hasOwn(groups, firstWord) ? groups[firstWord] : groups[""];
+  if (!files || files.length === 0) return false;
+  for (const file of files) {
     const s = statSync(path.join(root, file), { throwIfNoEntry: false });
+    const [mtimeMs, size] = inputs[file] ?? [];
     if (!s || s.mtimeMs !== mtimeMs || s.size !== size) return false;
   }
   return true;

@@ -3,12 +3,12 @@
  */
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fixturePath } from "@tessera/fixtures";
 import { buildBundle } from "./build_bundle.ts";
-import { bundleIsFresh, manifestOf } from "./bundle_manifest.ts";
+import { type BundleManifest, bundleIsFresh, manifestOf } from "./bundle_manifest.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 const APP = path.resolve(import.meta.dirname, "..");
@@ -53,8 +53,16 @@ test("the bundle answers as the sources do: help, eventlog show, a TPM that is n
   t.is(both(["tpm", "info", "--tcti", "swtpm:host=127.0.0.1,port=1"]).bundle.status, 3);
 });
 
-test("the bundle's manifest names the sources it was built from, and is fresh until one changes", (t) => {
-  t.true(bundleIsFresh(ROOT, path.join(outdir, "manifest.json")));
+test("the bundle's manifest names the sources it was built from, and those each command group loads", async (t) => {
+  const file = path.join(outdir, "manifest.json");
+  t.true(bundleIsFresh(ROOT, file));
+  const m = JSON.parse(await readFile(file, "utf8")) as BundleManifest;
+  t.deepEqual(Object.keys(m.groups ?? {}).sort(), ["", "eventlog", "host", "kmip", "tpm"]);
+  t.deepEqual(m.groups?.[""], ["apps/tactl/src/cli.ts", "apps/tactl/src/command_index.ts", "apps/tactl/src/errors.ts", "apps/tactl/src/main.ts"]);
+  t.true(m.groups?.eventlog.includes("libs/eventlog/src/parse_event_log.ts"));
+  t.false(m.groups?.eventlog.some((f) => f.startsWith("libs/kmip")));
+  t.true(m.groups?.kmip.includes("libs/kmip-client/src/client.ts"));
+  for (const files of Object.values(m.groups ?? {})) for (const f of files) t.truthy(m.inputs[f], f);
 });
 
 test("a manifest is stale once an input changes its time or size or is gone, or when it is missing or not JSON", async (t) => {
@@ -65,6 +73,15 @@ test("a manifest is stale once an input changes its time or size or is gone, or 
     const manifest = path.join(d, "manifest.json");
     await writeFile(manifest, JSON.stringify(manifestOf(d, ["a.ts", "b.ts"])));
     t.true(bundleIsFresh(d, manifest));
+    // Per command group: a change outside the group's files leaves it fresh; an unknown word means the core ("").
+    await writeFile(manifest, JSON.stringify({ ...manifestOf(d, ["a.ts", "b.ts"]), groups: { "": ["a.ts"], g: ["a.ts", "b.ts"] } }));
+    await writeFile(path.join(d, "b.ts"), "b2");
+    t.true(bundleIsFresh(d, manifest, "--help"));
+    t.true(bundleIsFresh(d, manifest, "toString"), "only the manifest's own groups");
+    t.false(bundleIsFresh(d, manifest, "g"));
+    t.false(bundleIsFresh(d, manifest));
+    await writeFile(manifest, JSON.stringify(manifestOf(d, ["a.ts", "b.ts"])));
+    t.false(bundleIsFresh(d, manifest, "g"), "a manifest without groups is fresh for none");
     await utimes(path.join(d, "a.ts"), new Date(), new Date(Date.now() + 5000));
     t.false(bundleIsFresh(d, manifest), "a newer input");
     await writeFile(manifest, JSON.stringify(manifestOf(d, ["a.ts", "b.ts"])));

@@ -12,5 +12,6 @@ import { bundleIsFresh } from "./bundle_manifest.ts";
 module.enableCompileCache?.();
 const app = path.resolve(import.meta.dirname, "..");
 const bundle = path.join(app, "dist/bundle");
-const fresh = process.env.TACTL_FROM_SOURCE !== "1" && bundleIsFresh(path.resolve(app, "../.."), path.join(bundle, "manifest.json"));
+// Only the chunks this command loads need be up to date: its group's (the first word names it), or the core's.
+const fresh = process.env.TACTL_FROM_SOURCE !== "1" && bundleIsFresh(path.resolve(app, "../.."), path.join(bundle, "manifest.json"), process.argv[2] ?? "");
 await import(fresh ? path.join(bundle, "main.js") : "./main.ts");
