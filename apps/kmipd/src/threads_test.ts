@@ -201,9 +201,8 @@ test("a WAL sync whose thread never finishes it (a thread gone mid-sync) does no
   const store = openSqliteStore(file, { shared });
   try {
     const o = obj();
-    const started = Date.now();
+    // Held for ever, the insert would never settle and the test would fail by its timeout.
     await store.insert(o);
-    t.true(Date.now() - started < 10_000);
     t.truthy(await store.get(o.id));
   } finally {
     await store.close();

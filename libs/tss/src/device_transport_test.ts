@@ -161,7 +161,8 @@ test.serial("a device that never answers → TSS_TIMEOUT within timeoutMs", asyn
     const started = Date.now();
     await rejectsTss(t, tpm.getRandom(8), "TSS_TIMEOUT");
     const elapsed = Date.now() - started;
-    t.true(elapsed >= 250 && elapsed < 3000, `timed out after ${elapsed} ms`);
+    // A lower bound only (a loaded machine may be late, never early); a hang fails the test's timeout.
+    t.true(elapsed >= 250, `timed out after ${elapsed} ms`);
     await tpm.close();
   } finally {
     // Stopping socat ends the read the timed-out exchange left behind.

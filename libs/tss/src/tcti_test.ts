@@ -256,7 +256,8 @@ test.serial("a server that accepts but never answers → TSS_TIMEOUT within time
     const started = Date.now();
     const e = await rejectsTss(t, tpm.getRandom(8), "TSS_TIMEOUT");
     const elapsed = Date.now() - started;
-    t.true(elapsed >= 250 && elapsed < 3000, `timed out after ${elapsed} ms`);
+    // A lower bound only (a loaded machine may be late, never early); a hang fails the test's timeout.
+    t.true(elapsed >= 250, `timed out after ${elapsed} ms`);
     t.regex(e.message, /300 ms/);
     await tpm.close();
   } finally {
