@@ -97,8 +97,12 @@ function aadArg(v: Values): Uint8Array | undefined {
   return new Uint8Array(Buffer.from(v.aad, "hex"));
 }
 
-/** Result reasons with which a server says it could not take the request as sent, rather than refusing its key or client. */
-const NOT_UNDERSTOOD = new Set(["InvalidMessage", "InvalidField", "FeatureNotSupported"]);
+/**
+ * Result reasons with which a server says it cannot take the request's parameters (PyKMIP: InvalidMessage, "Error
+ * parsing request message"; KMIP 2.x servers: UnsupportedCryptographicParameters), rather than refusing the key,
+ * its state or the client (PermissionDenied, WrongKeyLifecycleState, ItemNotFound, …: no hint then).
+ */
+const NOT_UNDERSTOOD = new Set(["InvalidMessage", "FeatureNotSupported", "UnsupportedCryptographicParameters"]);
 
 /**
  * Encrypts with tactl's default mode, AES-GCM, unless `--mode` was given. A server that has no AES-GCM (PyKMIP's,
