@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { availableParallelism } from "node:os";
 import path from "node:path";
-import { SERVER_LIMITS } from "./server.ts";
+import { SERVER_LIMITS } from "./limits.ts";
 
 /** The validated configuration. */
 export interface KmipdConfig {
@@ -24,7 +24,7 @@ export interface KmipdConfig {
   readonly logLevel: string;
   /** Threads that serve connections (each its own event loop on the shared port); default: the CPUs less one, 1 to 4. */
   readonly threads: number;
-  /** Connection limits of each serving thread's listener (server.ts {@link SERVER_LIMITS} by default). */
+  /** Connection limits of each serving thread's listener ({@link SERVER_LIMITS} by default). */
   readonly limits: ConnectionLimits;
 }
 

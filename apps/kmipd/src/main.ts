@@ -3,9 +3,7 @@
  * kmipd process entry: configuration, logger, listen; SIGTERM/SIGINT drain connections and exit cleanly.
  * @module
  */
-import { pino } from "pino";
 import { ConfigError, loadConfig } from "./config.ts";
-import { startKmipd } from "./app.ts";
 
 // Everything kmipd creates is private to its user (files are also chmod'ed explicitly, whatever the umask).
 process.umask(0o077);
@@ -19,6 +17,8 @@ try {
   }
   throw e;
 }
+// The logger and the server load only once the options are good: `kmipd --help` and a bad flag answer at once.
+const [{ pino }, { startKmipd }] = await Promise.all([import("pino"), import("./app.ts")]);
 const logger = pino({ level: config.logLevel, redact: ["key", "keyPem", "material", "authorization"] });
 const audit = logger.child({ audit: true });
 // Audit records reach the process log only at a level that prints them (they are always in the database).

@@ -14,17 +14,9 @@ import { createServer, type TLSSocket } from "node:tls";
 import { ttlvMessageLength } from "@tessera/kmip";
 import { certificateSubject } from "@tessera/pki";
 import { type DispatchDeps, handleMessage } from "./dispatch.ts";
+import { SERVER_LIMITS } from "./limits.ts";
 
-/** Defaults of the connection limits (see {@link ServerOptions}). */
-export const SERVER_LIMITS = Object.freeze({
-  maxMessageSize: 4 * 1024 * 1024,
-  handshakeTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
-  idleTimeoutMs: 300_000,
-  maxConnections: 4_096,
-  maxConnectionsPerAddress: 256,
-  maxPartialBytes: 64 * 1024 * 1024,
-});
+export { SERVER_LIMITS };
 
 /** TLS material and limits of the listener. */
 export interface ServerOptions {
