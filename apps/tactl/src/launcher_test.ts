@@ -65,7 +65,7 @@ test("kmipd through a symlink on PATH runs on the repository's Node 24 from any 
 
 test("install-bins links tactl and kmipd into a directory, from which they run", async (t) => {
   const bin = path.join(dir, "installed", "bin");
-  const r = spawnSync("sh", [path.join(ROOT, "apps/tactl/bin/install-bins"), bin], { cwd: os.tmpdir(), encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync("sh", [path.join(ROOT, "tools/ci/install-bins.sh"), bin], { cwd: os.tmpdir(), encoding: "utf8", timeout: 60_000 });
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /is not on PATH/);
   const env = { HOME: os.homedir(), PATH: `${bin}:${PATH_WITHOUT_REPO}` };

@@ -9,12 +9,12 @@
 # links keep working from any directory; they stop working if the repository moves (run this again).
 set -eu
 self=$(readlink -f -- "$0")
-root=${self%/apps/*}
+root=${self%/tools/ci/*}
 dest=${1:-${PREFIX:-$HOME/.local}/bin}
 mkdir -p -- "$dest"
 for launcher in "$root"/apps/*/bin/*; do
   name=${launcher##*/}
-  case "$name" in install-bins | *.*) continue ;; esac
+  case "$name" in *.*) continue ;; esac
   [ -f "$launcher" ] && [ -x "$launcher" ] || continue
   ln -sfn -- "$launcher" "$dest/$name"
   echo "install-bins: $dest/$name -> $launcher"
