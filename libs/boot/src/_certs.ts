@@ -1,13 +1,13 @@
 /**
  * X.509 certificates as the Secure Boot databases hold them: DER bytes and the subject that
  * `signedBy` refers to. The subject is read with @peculiar/asn1-x509 and written with
- * @tessera/pki's formatName, as eventlog's secureBootState writes the subjects it finds in a log.
+ * formatName from @tessera/pki/names (the light entry of pki), as eventlog's secureBootState writes the subjects it finds in a log.
  * @module
  */
 import { X509Certificate } from "node:crypto";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
-import { formatName } from "@tessera/pki";
+import { formatName } from "@tessera/pki/names";
 
 /** id-at-commonName. */
 const COMMON_NAME = "2.5.4.3";

@@ -1,13 +1,14 @@
 /**
  * X.509 certificates inside EFI signature lists and authority events (private): how long a DER
  * element is, and a certificate's subject. Decoded with @peculiar/asn1-schema/asn1-x509 and
- * named with @tessera/pki's formatName, as pki names every certificate. A hostile log's bytes
+ * named with formatName from @tessera/pki/names (as pki names every certificate; that entry loads
+ * only the ASN.1 packages, not @peculiar/x509). A hostile log's bytes
  * can be anything: every failure here is `undefined`, never a throw.
  * @module
  */
 import { AsnConvert, type IAsnConvertible } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
-import { formatName } from "@tessera/pki";
+import { formatName } from "@tessera/pki/names";
 
 /** The first BER element of the input, as asn1-schema reads it: only its length is kept. */
 class DerElement implements IAsnConvertible {

@@ -18,6 +18,7 @@
  */
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { AttributeTypeAndValue, AttributeValue, Certificate, Name, RelativeDistinguishedName } from "@peculiar/asn1-x509";
+import { escapeValue, toHex } from "./_name_text.ts";
 import { PkiError } from "./errors.ts";
 import { formatName } from "./format_name.ts";
 
@@ -57,22 +58,10 @@ const SHORT_NAMES: Record<string, string> = {
   "0.9.2342.19200300.100.1.1": "UID",
 };
 const OIDS: Record<string, string> = Object.fromEntries(Object.entries(SHORT_NAMES).map(([oid, n]) => [n, oid]));
-/** Extra names used only in the readable form. */
-const READABLE_NAMES: Record<string, string> = {
-  ...SHORT_NAMES,
-  "1.2.840.113549.1.9.1": "emailAddress",
-  "2.5.4.5": "serialNumber",
-  "2.5.4.4": "SN",
-  "2.5.4.42": "GN",
-  "2.5.4.12": "title",
-  "2.5.4.46": "dnQualifier",
-};
 /** Types whose values are IA5String (RFC 4519 DC, PKCS #9 emailAddress). */
 const IA5_TYPES = new Set(["0.9.2342.19200300.100.1.25", "1.2.840.113549.1.9.1"]);
 const STRING_CHOICES = ["printableString", "utf8String", "ia5String", "bmpString", "universalString", "teletexString"] as const;
 type StringChoice = (typeof STRING_CHOICES)[number];
-
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 /** The string type a CA picks for `text` in an attribute of type `oid`. */
 function canonicalChoice(oid: string, text: string): StringChoice {
@@ -98,22 +87,7 @@ function textOf(v: AttributeValue, der: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
-  return hex(again) === hex(der) ? text : undefined;
-}
-
-/** Escapes a value for RFC 4514 (§2.4), plus `=` and control characters. */
-function escapeValue(text: string): string {
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    const code = c.charCodeAt(0);
-    if (code < 0x20 || code === 0x7f) out += `\\${code.toString(16).padStart(2, "0")}`;
-    else if (',+"\\<>;='.includes(c)) out += `\\${c}`;
-    else if ((c === "#" || c === " ") && i === 0) out += `\\${c}`;
-    else if (c === " " && i === text.length - 1) out += "\\ ";
-    else out += c;
-  }
-  return out;
+  return toHex(again) === toHex(der) ? text : undefined;
 }
 
 function fromAsn(name: Name, der: Uint8Array): DistinguishedName {
@@ -125,15 +99,9 @@ function fromAsn(name: Name, der: Uint8Array): DistinguishedName {
   );
   const rfc4514 = [...rdns]
     .reverse()
-    .map((rdn) => rdn.map((a) => `${a.type}=${a.text !== undefined ? escapeValue(a.text) : `#${hex(a.der)}`}`).join("+"))
+    .map((rdn) => rdn.map((a) => `${a.type}=${a.text !== undefined ? escapeValue(a.text, "rfc4514") : `#${toHex(a.der)}`}`).join("+"))
     .join(",");
-  let readable: string;
-  try {
-    readable = formatName(der);
-  } catch {
-    readable = rdns.map((rdn) => rdn.map((a) => `${READABLE_NAMES[a.oid] ?? a.oid}=${a.text ?? `#${hex(a.der)}`}`).join("+")).join(", ");
-  }
-  return { rfc4514, readable, der, rdns };
+  return { rfc4514, readable: formatName(name), der, rdns };
 }
 
 /**
