@@ -1,7 +1,8 @@
 /**
  * X.509 certificates as the Secure Boot databases hold them: DER bytes and the subject that
- * `signedBy` refers to. The subject is read with @peculiar/asn1-x509 and written with
- * formatName from @tessera/pki/names (the light entry of pki), as eventlog's secureBootState writes the subjects it finds in a log.
+ * `signedBy` refers to. The subject is read with @peculiar/asn1-x509 and written with formatName
+ * from @tessera/pki/names (pki's light entry: no @peculiar/x509), as eventlog's secureBootState
+ * writes the subjects it finds in a log.
  * @module
  */
 import { X509Certificate } from "node:crypto";

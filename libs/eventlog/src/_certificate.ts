@@ -1,9 +1,9 @@
 /**
  * X.509 certificates inside EFI signature lists and authority events (private): how long a DER
  * element is, and a certificate's subject. Decoded with @peculiar/asn1-schema/asn1-x509 and
- * named with formatName from @tessera/pki/names (as pki names every certificate; that entry loads
- * only the ASN.1 packages, not @peculiar/x509). A hostile log's bytes
- * can be anything: every failure here is `undefined`, never a throw.
+ * named with formatName from @tessera/pki/names, as pki names every certificate (that entry
+ * loads only the ASN.1 packages, not @peculiar/x509). A hostile log's bytes can be anything:
+ * every failure here is `undefined`, never a throw.
  * @module
  */
 import { AsnConvert, type IAsnConvertible } from "@peculiar/asn1-schema";

@@ -6,6 +6,9 @@
  * - {@link verifyChain}: path building and validation to trusted roots.
  * - {@link parseEkCertificate}: TPM EK certificates (TCG EK Credential Profile).
  * - {@link formatName}: an X.509 Name as text, as every subject and issuer here is written.
+ * - {@link distinguishedName} and its kin: the unambiguous RFC 4514 string naming a certificate's holder.
+ *   Both name forms are also the entry `@tessera/pki/names`, which loads only the ASN.1 packages (not
+ *   @peculiar/x509 or tsyringe): the one to import where nothing else of pki is needed.
  * - {@link PkiError}: every failure, with a stable `code`.
  *
  * Loading this module configures @peculiar/x509 (WebCrypto provider, and the small `Reflect`
