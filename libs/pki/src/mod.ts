@@ -16,18 +16,10 @@
  *
  * @module
  */
-export { PKI_ERROR_CODES, PkiError, type PkiErrorCode, type PkiErrorOptions } from "./errors.ts";
+// The names entry (formatName, distinguishedName and its kin, PkiError), then what needs @peculiar/x509.
+export * from "./names.ts";
 export { createCa, type CertificateAndKey, type CreateCaOptions, type KeyAlgorithm } from "./create_ca.ts";
 export { issueCertificate, type CertificateProfile, type IssueCertificateOptions, type IssuedCertificate, type IssuingCa } from "./issue_certificate.ts";
 export { verifyChain, type CertificateInput, type VerifiedChain, type VerifyChainOptions } from "./verify_chain.ts";
 export { KEY_USAGE_NAMES, TCG_OID, parseEkCertificate, type EkCertificate, type KeyUsageName, type TpmSpecification } from "./ek_certificate.ts";
-export {
-  certificateIssuer,
-  certificateSubject,
-  distinguishedName,
-  parseDistinguishedName,
-  type DistinguishedName,
-  type NameAttribute,
-} from "./distinguished_name.ts";
-export { formatName } from "./format_name.ts";
 export type { X509Certificate } from "@peculiar/x509";
