@@ -5,7 +5,6 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { createHash, randomBytes } from "node:crypto";
-import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import {
   type AkKind,
   akTemplate,
@@ -23,19 +22,9 @@ import {
 import { activateAkCredential, type AkBlobs, createAk, loadAk, parseAkBlobs, withAk } from "./ak.ts";
 import { createEk, withEk } from "./ek.ts";
 import { Tpm } from "./tpm.ts";
+import { swtpmForTests } from "./_test_support.ts";
 
-let sw: SwtpmInstance;
-let tpm: Tpm;
-
-test.before(async () => {
-  sw = await startSwtpm();
-  tpm = Tpm.open(sw.tcti);
-});
-
-test.after.always(async () => {
-  await tpm?.close();
-  await sw?.stop();
-});
+const sim = swtpmForTests();
 
 const SHA256 = TPM_ALG.SHA256;
 const COMBOS: readonly { ek: EkKind; ak: AkKind }[] = [
@@ -49,9 +38,9 @@ const key = (ek: EkKind, ak: AkKind): string => `${ek}/${ak}`;
 
 /** Asserts no transient object and no session is loaded. */
 async function nothingLoaded(t: ExecutionContext, except: readonly number[] = []): Promise<void> {
-  t.deepEqual(await tpm.handles(TPM_HT.TRANSIENT), [...except], "transient objects left loaded");
-  t.deepEqual(await tpm.handles(TPM_HT.HMAC_SESSION), [], "HMAC sessions left loaded");
-  t.deepEqual(await tpm.handles(TPM_HT.POLICY_SESSION), [], "policy sessions left loaded");
+  t.deepEqual(await sim.tpm.handles(TPM_HT.TRANSIENT), [...except], "transient objects left loaded");
+  t.deepEqual(await sim.tpm.handles(TPM_HT.HMAC_SESSION), [], "HMAC sessions left loaded");
+  t.deepEqual(await sim.tpm.handles(TPM_HT.POLICY_SESSION), [], "policy sessions left loaded");
 }
 
 function flip(b: Uint8Array, at: number): Uint8Array {
@@ -65,7 +54,7 @@ const REQUIRED = TPMA_OBJECT.restricted | TPMA_OBJECT.sign | TPMA_OBJECT.fixedTP
 for (const { ek: ekKind, ak: akKind } of COMBOS) {
   test.serial(`createAk ${akKind} under the ${ekKind} EK: restricted signing key, blobs round-trip`, async (t) => {
     t.timeout(20_000);
-    const blobs = await withEk(tpm, ekKind, (ek) => createAk(tpm, ek, akKind));
+    const blobs = await withEk(sim.tpm, ekKind, (ek) => createAk(sim.tpm, ek, akKind));
     t.is(blobs.public.objectAttributes & REQUIRED, REQUIRED);
     t.is(blobs.public.objectAttributes & TPMA_OBJECT.decrypt, 0, "an AK must not decrypt");
     t.is(blobs.public.type, akKind === "rsa" ? TPM_ALG.RSA : TPM_ALG.ECC);
@@ -93,25 +82,25 @@ for (const { ek: ekKind, ak: akKind } of COMBOS) {
 test.serial("reload on a new connection: recreate the EK, loadAk gives the same Name; quotes verify, tampered ones do not", async (t) => {
   t.timeout(25_000);
   // A new connection, as a later run of the agent would have.
-  await tpm.close();
-  tpm = Tpm.open(sw.tcti);
+  await sim.tpm.close();
+  sim.tpm = Tpm.open(sim.sw.tcti);
   // Make PCR 16 non-trivial.
-  await tpm.pcrExtend(16, [{ hashAlg: SHA256, digest: new Uint8Array(createHash("sha256").update("ak_test").digest()) }]);
+  await sim.tpm.pcrExtend(16, [{ hashAlg: SHA256, digest: new Uint8Array(createHash("sha256").update("ak_test").digest()) }]);
   const sel = [pcrSelection(SHA256, [0, 1, 2, 7, 16])];
   for (const { ek: ekKind, ak: akKind } of COMBOS) {
     const s = stored.get(key(ekKind, akKind));
     if (!s) return t.fail(`no stored AK ${key(ekKind, akKind)}`);
     const blobs = parseAkBlobs(s.publicBytes, s.privateBytes);
-    await withEk(tpm, ekKind, async (ek) => {
-      await withAk(tpm, ek, blobs, async (ak) => {
+    await withEk(sim.tpm, ekKind, async (ek) => {
+      await withAk(sim.tpm, ek, blobs, async (ak) => {
         t.deepEqual(ak.name, s.name, `${key(ekKind, akKind)} Name changed`);
-        const read = await tpm.readPublic(ak.handle);
+        const read = await sim.tpm.readPublic(ak.handle);
         t.deepEqual(read.name, s.name);
         t.is(read.public.objectAttributes & REQUIRED, REQUIRED);
 
         const nonce = new Uint8Array(randomBytes(32));
-        const q = await tpm.quote(ak.handle, nonce, sel);
-        const pcrs = await tpm.pcrRead(sel);
+        const q = await sim.tpm.quote(ak.handle, nonce, sel);
+        const pcrs = await sim.tpm.pcrRead(sel);
         const v = verifyQuote(ak.public, q.quoted, q.signature, { nonce, pcrs });
         t.true(v.pcrsChecked);
         t.is(v.hashAlg, SHA256);
@@ -167,15 +156,15 @@ for (const ekKind of ["rsa2048", "ecc-p256"] as const) {
       const s = stored.get(key(ekKind, akKind));
       if (!s) return t.fail("no stored AK");
       const blobs = parseAkBlobs(s.publicBytes, s.privateBytes);
-      await withEk(tpm, ekKind, (ek) =>
-        withAk(tpm, ek, blobs, async (ak) => {
+      await withEk(sim.tpm, ekKind, (ek) =>
+        withAk(sim.tpm, ek, blobs, async (ak) => {
           const secret = new Uint8Array(randomBytes(32));
           const { credentialBlob, secret: encSecret } = makeCredential(ek.public, ak.name, secret);
-          t.deepEqual(await activateAkCredential(tpm, ek, ak, credentialBlob, encSecret), secret);
+          t.deepEqual(await activateAkCredential(sim.tpm, ek, ak, credentialBlob, encSecret), secret);
           // A shorter credential (e.g. a 16-byte key) too.
           const short = new Uint8Array(randomBytes(16));
           const c2 = makeCredential(ek.public, ak.name, short);
-          t.deepEqual(await activateAkCredential(tpm, ek, ak, c2.credentialBlob, c2.secret), short);
+          t.deepEqual(await activateAkCredential(sim.tpm, ek, ak, c2.credentialBlob, c2.secret), short);
         }),
       );
     }
@@ -188,10 +177,10 @@ for (const ekKind of ["rsa2048", "ecc-p256"] as const) {
     const otherName = stored.get(key(ekKind, "rsa"))?.name;
     if (!s || !otherName) return t.fail("no stored AK");
     const blobs = parseAkBlobs(s.publicBytes, s.privateBytes);
-    await withEk(tpm, ekKind, (ek) =>
-      withAk(tpm, ek, blobs, async (ak) => {
+    await withEk(sim.tpm, ekKind, (ek) =>
+      withAk(sim.tpm, ek, blobs, async (ak) => {
         const c = makeCredential(ek.public, otherName, new Uint8Array(32).fill(7));
-        const e = await t.throwsAsync(activateAkCredential(tpm, ek, ak, c.credentialBlob, c.secret), { instanceOf: TpmResponseError });
+        const e = await t.throwsAsync(activateAkCredential(sim.tpm, ek, ak, c.credentialBlob, c.secret), { instanceOf: TpmResponseError });
         if (e instanceof TpmResponseError) {
           t.is(e.code, "TPM_RC_INTEGRITY", e.message);
           t.is(e.decoded.parameter, 1, e.message); // credentialBlob
@@ -212,11 +201,11 @@ test.serial("loadAk with a corrupted private blob throws and leaves no transient
   t.timeout(20_000);
   const s = stored.get(key("rsa2048", "rsa"));
   if (!s) return t.fail("no stored AK");
-  const ek = await createEk(tpm, "rsa2048");
+  const ek = await createEk(sim.tpm, "rsa2048");
   try {
     // Flip a byte inside the encrypted sensitive area (after size, integrity TPM2B).
     const corrupted = parseAkBlobs(s.publicBytes, flip(s.privateBytes, 40));
-    const e = await t.throwsAsync(loadAk(tpm, ek, corrupted), { instanceOf: TpmResponseError });
+    const e = await t.throwsAsync(loadAk(sim.tpm, ek, corrupted), { instanceOf: TpmResponseError });
     if (e instanceof TpmResponseError) t.is(e.code, "TPM_RC_INTEGRITY", e.message);
     await nothingLoaded(t, [ek.handle]);
 
@@ -224,20 +213,20 @@ test.serial("loadAk with a corrupted private blob throws and leaves no transient
     const other = stored.get(key("rsa2048", "ecc"));
     if (!other) return t.fail("no stored AK");
     const mixed = parseAkBlobs(other.publicBytes, s.privateBytes);
-    await t.throwsAsync(loadAk(tpm, ek, mixed), { instanceOf: TpmResponseError });
+    await t.throwsAsync(loadAk(sim.tpm, ek, mixed), { instanceOf: TpmResponseError });
     await nothingLoaded(t, [ek.handle]);
 
     // withAk on a failing load does not run the callback.
     let ran = false;
     await t.throwsAsync(
-      withAk(tpm, ek, corrupted, async () => {
+      withAk(sim.tpm, ek, corrupted, async () => {
         ran = true;
       }),
     );
     t.false(ran);
     await nothingLoaded(t, [ek.handle]);
   } finally {
-    await tpm.flush(ek.handle);
+    await sim.tpm.flush(ek.handle);
   }
   await nothingLoaded(t);
 });
@@ -246,8 +235,8 @@ test.serial("an AK made under one EK does not load under the other", async (t) =
   t.timeout(20_000);
   const s = stored.get(key("rsa2048", "ecc"));
   if (!s) return t.fail("no stored AK");
-  await withEk(tpm, "ecc-p256", async (ek) => {
-    await t.throwsAsync(loadAk(tpm, ek, parseAkBlobs(s.publicBytes, s.privateBytes)), { instanceOf: TpmResponseError });
+  await withEk(sim.tpm, "ecc-p256", async (ek) => {
+    await t.throwsAsync(loadAk(sim.tpm, ek, parseAkBlobs(s.publicBytes, s.privateBytes)), { instanceOf: TpmResponseError });
     await nothingLoaded(t, [ek.handle]);
   });
   await nothingLoaded(t);

@@ -3,7 +3,7 @@
  * /dev/tpmrm0 without the resource manager): the device disappearing and coming back, a command that
  * times out, a command that is aborted, and permission errors.
  */
-import test, { type ExecutionContext } from "ava";
+import test from "ava";
 import { spawnSync } from "node:child_process";
 import { constants } from "node:fs";
 import { mkdtemp, open, rm, symlink, unlink, writeFile } from "node:fs/promises";
@@ -12,8 +12,9 @@ import path from "node:path";
 import { startPtyBridge, startSwtpm, type PtyBridge, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { pcrSelection, srkTemplate, TPM_ALG, TPM_HT, TPM_RH } from "@tessera/tpm2";
 import { DeviceTransport } from "./device_transport.ts";
-import { CommandAbortedError, HandlesLostError, TssError, type TssErrorCode } from "./errors.ts";
+import { CommandAbortedError, HandlesLostError } from "./errors.ts";
 import { Tpm } from "./tpm.ts";
+import { rejectsTss } from "./_test_support.ts";
 
 let sw: SwtpmInstance;
 let bridge: PtyBridge;
@@ -41,13 +42,6 @@ test.after.always(async () => {
   await sw?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-async function rejectsTss(t: ExecutionContext, p: Promise<unknown>, code: TssErrorCode): Promise<TssError> {
-  const e = await t.throwsAsync(p, { instanceOf: TssError });
-  if (!(e instanceof TssError)) throw new Error("unreachable");
-  t.is(e.code, code, e.message);
-  return e;
-}
 
 const SHA256 = TPM_ALG.SHA256;
 const PCRS = [pcrSelection(SHA256, [0, 16, 17])];

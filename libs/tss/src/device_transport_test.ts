@@ -3,8 +3,7 @@
  * socat behaves like /dev/tpmrm0 (write a command, read the response). tpm2-tools' own device TCTI
  * must work through the same bridge. Only one client may use a bridge at a time.
  */
-import test, { type ExecutionContext } from "ava";
-import { spawnSync } from "node:child_process";
+import test from "ava";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import { createServer, type Socket } from "node:net";
@@ -12,8 +11,8 @@ import path from "node:path";
 import { startPtyBridge, startSwtpm, type PtyBridge, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { ekTemplate, objectName, pcrSelection, TPM_ALG, TPM_HT, TPM_RH } from "@tessera/tpm2";
 import { DeviceTransport } from "./device_transport.ts";
-import { TssError, type TssErrorCode } from "./errors.ts";
 import { Tpm } from "./tpm.ts";
+import { rejectsTss, tpm2Tool } from "./_test_support.ts";
 
 let sw: SwtpmInstance;
 let bridge: PtyBridge;
@@ -28,24 +27,6 @@ test.after.always(async () => {
   await bridge?.stop();
   await sw?.stop();
 });
-
-/** Runs a tpm2-tools program; fails the test loudly when it is missing or fails. */
-function tpm2Tool(t: ExecutionContext, tool: string, args: readonly string[]): string {
-  const r = spawnSync(tool, [...args], { encoding: "utf8", timeout: 15_000 });
-  if (r.error) {
-    const code = (r.error as NodeJS.ErrnoException).code;
-    throw new Error(code === "ENOENT" ? `${tool} is not installed: install tpm2-tools (apt-get install tpm2-tools)` : `${tool}: ${r.error.message}`);
-  }
-  t.is(r.status, 0, `${tool} ${args.join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-async function rejectsTss(t: ExecutionContext, p: Promise<unknown>, code: TssErrorCode): Promise<TssError> {
-  const e = await t.throwsAsync(p, { instanceOf: TssError });
-  if (!(e instanceof TssError)) throw new Error("unreachable");
-  t.is(e.code, code, e.message);
-  return e;
-}
 
 const SHA256 = TPM_ALG.SHA256;
 

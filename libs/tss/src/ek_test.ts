@@ -2,12 +2,10 @@
  * The endorsement key: recreate the RSA 2048 and ECC P-256 EKs, check them against the EK certificates
  * in NV and the swtpm CA, compare Names with tpm2-tools, and see an EK nonce in NV change the RSA EK.
  */
-import test, { type ExecutionContext } from "ava";
-import { spawnSync } from "node:child_process";
+import test from "ava";
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import {
   EK_KINDS,
   EK_NV,
@@ -27,42 +25,9 @@ import {
 } from "@tessera/tpm2";
 import { createEk, derLength, ekKindsPresent, ekTemplateFor, readEkCertificate, withEk } from "./ek.ts";
 import { TssError } from "./errors.ts";
-import { Tpm } from "./tpm.ts";
+import { swtpmForTests, tpm2Tool, withoutConnection } from "./_test_support.ts";
 
-let sw: SwtpmInstance;
-let tpm: Tpm;
-
-test.before(async () => {
-  sw = await startSwtpm();
-  tpm = Tpm.open(sw.tcti);
-});
-
-test.after.always(async () => {
-  await tpm?.close();
-  await sw?.stop();
-});
-
-/** Runs a tpm2-tools program; fails loudly when it is missing or fails. */
-function tpm2Tool(t: ExecutionContext, tool: string, args: readonly string[]): string {
-  const r = spawnSync(tool, [...args], { encoding: "utf8", timeout: 20_000 });
-  if (r.error) {
-    const code = (r.error as NodeJS.ErrnoException).code;
-    throw new Error(code === "ENOENT" ? `${tool} is not installed: install tpm2-tools` : `${tool}: ${r.error.message}`);
-  }
-  if (r.status !== 0) throw new Error(`${tool} ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  t.pass();
-  return r.stdout;
-}
-
-/** Closes the shared connection (swtpm serves one client), runs `fn`, and reconnects. */
-async function withoutConnection<R>(fn: () => Promise<R> | R): Promise<R> {
-  await tpm.close();
-  try {
-    return await fn();
-  } finally {
-    tpm = Tpm.open(sw.tcti);
-  }
-}
+const sim = swtpmForTests();
 
 const LOW_KINDS = [
   { kind: "rsa2048", tool: "rsa", certKind: "rsa2048", type: TPM_ALG.RSA },
@@ -72,13 +37,13 @@ const LOW_KINDS = [
 const names = new Map<EkKind, Uint8Array>();
 
 test.serial("ekKindsPresent lists the kinds with a certificate in NV", async (t) => {
-  t.deepEqual((await ekKindsPresent(tpm)).sort(), ["ecc-p256", "rsa2048"]);
+  t.deepEqual((await ekKindsPresent(sim.tpm)).sort(), ["ecc-p256", "rsa2048"]);
 });
 
 for (const { kind, certKind, type } of LOW_KINDS) {
   test.serial(`${kind}: createEk matches the certificate's public key, which chains to the swtpm CA`, async (t) => {
     t.timeout(20_000);
-    const ek = await createEk(tpm, kind);
+    const ek = await createEk(sim.tpm, kind);
     try {
       t.is(ek.kind, kind);
       t.is(ek.public.type, type);
@@ -86,14 +51,14 @@ for (const { kind, certKind, type } of LOW_KINDS) {
       t.deepEqual(ek.public.authPolicy, EK_POLICY_A_SHA256);
       if (!ek.certificate) return t.fail("no certificate");
       // The certificate is the one swtpm-testing provisioned, byte for byte, trimmed to its DER length.
-      const provisioned = sw.ekCerts.find((c) => c.kind === certKind);
+      const provisioned = sim.sw.ekCerts.find((c) => c.kind === certKind);
       t.deepEqual(ek.certificate, provisioned?.der);
       t.is(derLength(ek.certificate), ek.certificate.length);
 
       const cert = new X509Certificate(ek.certificate);
       t.true(samePublicKey(ek.public, cert.publicKey));
       // The chain: EK cert ← issuing CA ← root (self-signed).
-      const cas = sw.caCertsPem.map((pem) => new X509Certificate(pem));
+      const cas = sim.sw.caCertsPem.map((pem) => new X509Certificate(pem));
       const issuer = cas[cas.length - 1];
       const root = cas[0];
       t.true(cert.checkIssued(issuer), "EK certificate is not issued by the swtpm CA");
@@ -104,43 +69,43 @@ for (const { kind, certKind, type } of LOW_KINDS) {
       t.false(cert.verify(cert.publicKey));
       names.set(kind, ek.name);
     } finally {
-      await tpm.flush(ek.handle);
+      await sim.tpm.flush(ek.handle);
     }
-    t.deepEqual(await tpm.handles(TPM_HT.TRANSIENT), []);
+    t.deepEqual(await sim.tpm.handles(TPM_HT.TRANSIENT), []);
   });
 }
 
 for (const { kind, tool } of LOW_KINDS) {
   test.serial(`${kind}: the EK Name equals the one tpm2_createek/tpm2_readpublic compute`, async (t) => {
     t.timeout(25_000);
-    const ours = await withEk(tpm, kind, async (ek) => ({ name: ek.name, publicBytes: ek.publicBytes }));
-    const dir = sw.dir;
+    const ours = await withEk(sim.tpm, kind, async (ek) => ({ name: ek.name, publicBytes: ek.publicBytes }));
+    const dir = sim.sw.dir;
     const ctx = path.join(dir, `ek-${tool}.ctx`);
     const pub = path.join(dir, `ek-${tool}.pub`);
     const nameFile = path.join(dir, `ek-${tool}.name`);
-    await withoutConnection(async () => {
-      tpm2Tool(t, "tpm2_createek", ["-T", sw.tcti, "-c", ctx, "-G", tool, "-u", pub]);
-      tpm2Tool(t, "tpm2_readpublic", ["-T", sw.tcti, "-c", ctx, "-n", nameFile]);
-      tpm2Tool(t, "tpm2_flushcontext", ["-T", sw.tcti, "-t"]);
+    await withoutConnection(sim, async () => {
+      tpm2Tool(t, "tpm2_createek", ["-T", sim.sw.tcti, "-c", ctx, "-G", tool, "-u", pub]);
+      tpm2Tool(t, "tpm2_readpublic", ["-T", sim.sw.tcti, "-c", ctx, "-n", nameFile]);
+      tpm2Tool(t, "tpm2_flushcontext", ["-T", sim.sw.tcti, "-t"]);
     });
     t.deepEqual(new Uint8Array(await readFile(nameFile)), ours.name);
     // tpm2_createek -u writes TPM2B_PUBLIC: the same bytes as publicBytes.
     t.deepEqual(new Uint8Array(await readFile(pub)), ours.publicBytes);
-    t.deepEqual(await tpm.handles(TPM_HT.TRANSIENT), []);
+    t.deepEqual(await sim.tpm.handles(TPM_HT.TRANSIENT), []);
   });
 }
 
 test.serial("readEkCertificate returns undefined for a kind whose NV index is absent", async (t) => {
-  t.is(await readEkCertificate(tpm, "rsa2048-high"), undefined);
-  t.is(await readEkCertificate(tpm, "ecc-p256-high"), undefined);
-  const rsa = await readEkCertificate(tpm, "rsa2048");
+  t.is(await readEkCertificate(sim.tpm, "rsa2048-high"), undefined);
+  t.is(await readEkCertificate(sim.tpm, "ecc-p256-high"), undefined);
+  const rsa = await readEkCertificate(sim.tpm, "rsa2048");
   t.truthy(rsa);
 });
 
 for (const kind of ["rsa2048-high", "ecc-p256-high"] as const) {
   test.serial(`${kind}: the high-range EK can be created (no certificate)`, async (t) => {
     t.timeout(20_000);
-    const ek = await createEk(tpm, kind);
+    const ek = await createEk(sim.tpm, kind);
     try {
       t.is(ek.certificate, undefined);
       t.deepEqual(ek.public.authPolicy, EK_POLICY_B_SHA256);
@@ -150,7 +115,7 @@ for (const kind of ["rsa2048-high", "ecc-p256-high"] as const) {
       else t.is((ek.public.unique as Uint8Array).length, 256);
       t.notDeepEqual(ek.name, names.get(kind.startsWith("rsa") ? "rsa2048" : "ecc-p256"));
     } finally {
-      await tpm.flush(ek.handle);
+      await sim.tpm.flush(ek.handle);
     }
   });
 }
@@ -160,7 +125,7 @@ test.serial("an EK nonce in NV changes the RSA EK, which then no longer matches 
   const index: number = EK_NV.RSA2048_NONCE;
   t.is(EK_KINDS.rsa2048.nonce, index);
   const nonce = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
-  await tpm.nvDefine({
+  await sim.tpm.nvDefine({
     nvIndex: index,
     nameAlg: TPM_ALG.SHA256,
     attributes: TPMA_NV.OWNERWRITE | TPMA_NV.OWNERREAD | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA,
@@ -168,28 +133,28 @@ test.serial("an EK nonce in NV changes the RSA EK, which then no longer matches 
     dataSize: nonce.length,
   });
   try {
-    await tpm.nvWrite(index, nonce, { authHandle: TPM_RH.OWNER });
-    const template = await ekTemplateFor(tpm, "rsa2048");
+    await sim.tpm.nvWrite(index, nonce, { authHandle: TPM_RH.OWNER });
+    const template = await ekTemplateFor(sim.tpm, "rsa2048");
     const unique = template.unique as Uint8Array;
     t.is(unique.length, 256);
     t.deepEqual(unique.subarray(0, 16), nonce);
     t.deepEqual(unique.subarray(16), new Uint8Array(240));
 
-    const changed = await tpm.createPrimary(TPM_RH.ENDORSEMENT, template);
-    await tpm.flush(changed.handle);
+    const changed = await sim.tpm.createPrimary(TPM_RH.ENDORSEMENT, template);
+    await sim.tpm.flush(changed.handle);
     t.notDeepEqual(changed.name, names.get("rsa2048"));
 
-    const e = await t.throwsAsync(createEk(tpm, "rsa2048"), { instanceOf: TssError });
+    const e = await t.throwsAsync(createEk(sim.tpm, "rsa2048"), { instanceOf: TssError });
     if (e instanceof TssError) t.is(e.code, "TSS_EK", e.message);
     // The mismatching EK was flushed.
-    t.deepEqual(await tpm.handles(TPM_HT.TRANSIENT), []);
+    t.deepEqual(await sim.tpm.handles(TPM_HT.TRANSIENT), []);
     // The ECC EK has no nonce and is unaffected.
-    await withEk(tpm, "ecc-p256", async (ek) => t.deepEqual(ek.name, names.get("ecc-p256")));
+    await withEk(sim.tpm, "ecc-p256", async (ek) => t.deepEqual(ek.name, names.get("ecc-p256")));
   } finally {
-    await tpm.nvUndefine(index);
+    await sim.tpm.nvUndefine(index);
   }
   // Without the nonce the certified EK is back.
-  await withEk(tpm, "rsa2048", async (ek) => t.deepEqual(ek.name, names.get("rsa2048")));
+  await withEk(sim.tpm, "rsa2048", async (ek) => t.deepEqual(ek.name, names.get("rsa2048")));
 });
 
 test.serial("an EK template in NV replaces the default template", async (t) => {
@@ -197,7 +162,7 @@ test.serial("an EK template in NV replaces the default template", async (t) => {
   const index: number = EK_NV.RSA2048_TEMPLATE;
   // Store the H-1 (high range) template at the low-range RSA template index.
   const bytes = marshal(TPMT_PUBLIC, ekTemplate("rsa2048-high"));
-  await tpm.nvDefine({
+  await sim.tpm.nvDefine({
     nvIndex: index,
     nameAlg: TPM_ALG.SHA256,
     attributes: TPMA_NV.OWNERWRITE | TPMA_NV.OWNERREAD | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA,
@@ -205,14 +170,14 @@ test.serial("an EK template in NV replaces the default template", async (t) => {
     dataSize: bytes.length,
   });
   try {
-    await tpm.nvWrite(index, bytes, { authHandle: TPM_RH.OWNER });
-    t.deepEqual(marshal(TPMT_PUBLIC, await ekTemplateFor(tpm, "rsa2048")), bytes);
+    await sim.tpm.nvWrite(index, bytes, { authHandle: TPM_RH.OWNER });
+    t.deepEqual(marshal(TPMT_PUBLIC, await ekTemplateFor(sim.tpm, "rsa2048")), bytes);
     // The key made from it is not the certified one.
-    const e = await t.throwsAsync(createEk(tpm, "rsa2048"), { instanceOf: TssError });
+    const e = await t.throwsAsync(createEk(sim.tpm, "rsa2048"), { instanceOf: TssError });
     if (e instanceof TssError) t.is(e.code, "TSS_EK");
-    t.deepEqual(await tpm.handles(TPM_HT.TRANSIENT), []);
+    t.deepEqual(await sim.tpm.handles(TPM_HT.TRANSIENT), []);
   } finally {
-    await tpm.nvUndefine(index);
+    await sim.tpm.nvUndefine(index);
   }
 });
 
@@ -248,7 +213,7 @@ test("derLength: a short-form header declaring more than is there is undefined, 
 });
 
 test("derLength of a real EK certificate, padded as NV slots may be", (t) => {
-  const der = sw.ekCerts[0].der;
+  const der = sim.sw.ekCerts[0].der;
   const padded = new Uint8Array(der.length + 100);
   padded.set(der);
   t.is(derLength(padded), der.length);

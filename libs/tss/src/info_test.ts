@@ -3,41 +3,35 @@
  */
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { TPM_CAP, TPM_CC, TPM_PT } from "@tessera/tpm2";
 import { tpmInfo } from "./info.ts";
 import { Tpm } from "./tpm.ts";
 import type { Transport } from "./transport.ts";
+import { swtpmForTests } from "./_test_support.ts";
 
-let sw: SwtpmInstance;
-let tpm: Tpm;
 /** TPM2_PT_* name → raw value, from tpm2_getcap properties-fixed. */
 let getcap: Map<string, number>;
 let sent: number[] = [];
 
-test.before(async () => {
-  sw = await startSwtpm();
-  // tpm2-tools first: swtpm serves one connection at a time.
-  const r = spawnSync("tpm2_getcap", ["-T", sw.tcti, "properties-fixed"], { encoding: "utf8", timeout: 15_000 });
-  if (r.error) throw new Error(`tpm2_getcap: ${r.error.message} (is tpm2-tools installed?)`);
-  if (r.status !== 0) throw new Error(`tpm2_getcap failed:\n${r.stderr}`);
-  getcap = new Map();
-  for (const m of r.stdout.matchAll(/^(TPM2_PT_\w+):\n\s+raw: (0x[0-9a-f]+|\d+)$/gim)) getcap.set(m[1], Number(m[2]));
-  const inner = Tpm.open(sw.tcti).transport;
-  const counting: Transport = {
-    description: inner.description,
-    send(command) {
-      sent.push(new DataView(command.buffer, command.byteOffset).getUint32(6));
-      return inner.send(command);
-    },
-    close: () => inner.close(),
-  };
-  tpm = new Tpm(counting);
-});
-
-test.after.always(async () => {
-  await tpm?.close();
-  await sw?.stop();
+const sim = swtpmForTests({
+  open: (sw) => {
+    // tpm2-tools first: swtpm serves one connection at a time.
+    const r = spawnSync("tpm2_getcap", ["-T", sw.tcti, "properties-fixed"], { encoding: "utf8", timeout: 15_000 });
+    if (r.error) throw new Error(`tpm2_getcap: ${r.error.message} (is tpm2-tools installed?)`);
+    if (r.status !== 0) throw new Error(`tpm2_getcap failed:\n${r.stderr}`);
+    getcap = new Map();
+    for (const m of r.stdout.matchAll(/^(TPM2_PT_\w+):\n\s+raw: (0x[0-9a-f]+|\d+)$/gim)) getcap.set(m[1], Number(m[2]));
+    const inner = Tpm.open(sw.tcti).transport;
+    const counting: Transport = {
+      description: inner.description,
+      send(command) {
+        sent.push(new DataView(command.buffer, command.byteOffset).getUint32(6));
+        return inner.send(command);
+      },
+      close: () => inner.close(),
+    };
+    return new Tpm(counting);
+  },
 });
 
 function raw(name: string): number {
@@ -55,7 +49,7 @@ function ascii(v: number): string {
 }
 
 test.serial("tpmInfo: IBM swtpm, sha256 bank with 24 PCRs, sane limits", async (t) => {
-  const info = await tpmInfo(tpm);
+  const info = await tpmInfo(sim.tpm);
   t.is(info.manufacturer, "IBM");
   t.is(info.manufacturerId, "0x49424d00");
   t.is(info.spec.family, "2.0");
@@ -76,7 +70,7 @@ test.serial("tpmInfo: IBM swtpm, sha256 bank with 24 PCRs, sane limits", async (
 });
 
 test.serial("tpmInfo agrees with tpm2_getcap properties-fixed", async (t) => {
-  const info = await tpmInfo(tpm);
+  const info = await tpmInfo(sim.tpm);
   t.is(info.manufacturerId, `0x${raw("TPM2_PT_MANUFACTURER").toString(16).padStart(8, "0")}`);
   t.is(info.manufacturer, ascii(raw("TPM2_PT_MANUFACTURER")).trim());
   const fw1 = raw("TPM2_PT_FIRMWARE_VERSION_1");
@@ -103,7 +97,7 @@ test.serial("tpmInfo agrees with tpm2_getcap properties-fixed", async (t) => {
 
 test.serial("properties() returns the fixed properties tpm2_getcap printed, with the same values", async (t) => {
   t.true(getcap.size >= 40, `only ${getcap.size} properties parsed from tpm2_getcap`);
-  const props = await tpm.properties(TPM_PT.FAMILY_INDICATOR, 127);
+  const props = await sim.tpm.properties(TPM_PT.FAMILY_INDICATOR, 127);
   let compared = 0;
   for (const [name, value] of getcap) {
     const key = name.replace(/^TPM2_PT_/, "") as keyof typeof TPM_PT;
@@ -117,7 +111,7 @@ test.serial("properties() returns the fixed properties tpm2_getcap printed, with
 
 test.serial("getCapability/properties stop after `count` items: one property is one round trip", async (t) => {
   sent = [];
-  const parts = await tpm.getCapability(TPM_CAP.TPM_PROPERTIES, TPM_PT.NV_BUFFER_MAX, 1);
+  const parts = await sim.tpm.getCapability(TPM_CAP.TPM_PROPERTIES, TPM_PT.NV_BUFFER_MAX, 1);
   const items = parts.flatMap((p) => p.data as { property: number; value: number }[]);
   t.deepEqual(
     items.map((p) => p.property),
@@ -126,7 +120,7 @@ test.serial("getCapability/properties stop after `count` items: one property is 
   );
   t.is(sent.filter((c) => c === TPM_CC.GetCapability).length, 1, "GetCapability round trips for 1 property");
   sent = [];
-  const one = await tpm.properties(TPM_PT.MANUFACTURER, 1);
+  const one = await sim.tpm.properties(TPM_PT.MANUFACTURER, 1);
   t.deepEqual([...one.keys()], [TPM_PT.MANUFACTURER]);
   t.is(sent.length, 1);
 });

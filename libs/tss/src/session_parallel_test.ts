@@ -4,25 +4,16 @@
  */
 import test from "ava";
 import { randomBytes } from "node:crypto";
-import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { NV_Read, TPM_ALG, TPM_HT, TPM_SE, TPMA_NV } from "@tessera/tpm2";
 import { createEk, type Ek } from "./ek.ts";
 import { CommandAbortedError, CommandTimeoutError, TssError } from "./errors.ts";
-import { Tpm } from "./tpm.ts";
+import { swtpmForTests } from "./_test_support.ts";
 
-let sw: SwtpmInstance;
-let tpm: Tpm;
 let ek: Ek;
-
-test.before(async () => {
-  sw = await startSwtpm();
-  tpm = Tpm.open(sw.tcti);
-  ek = await createEk(tpm, "ecc-p256");
-});
-
-test.after.always(async () => {
-  await tpm?.close();
-  await sw?.stop();
+const sim = swtpmForTests({
+  setUp: async ({ tpm }) => {
+    ek = await createEk(tpm, "ecc-p256");
+  },
 });
 
 const AUTH = new TextEncoder().encode("parallel-auth");
@@ -30,19 +21,19 @@ const INDEX = 0x01500200;
 
 test.serial("20 parallel NV_Reads through one bound and salted HMAC session all succeed", async (t) => {
   t.timeout(60_000);
-  await tpm.nvDefine(
+  await sim.tpm.nvDefine(
     { nvIndex: INDEX, nameAlg: TPM_ALG.SHA256, attributes: TPMA_NV.AUTHWRITE | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA, authPolicy: new Uint8Array(), dataSize: 32 },
     { authValue: AUTH },
   );
   try {
     const data = new Uint8Array(randomBytes(32));
-    await tpm.nvWrite(INDEX, data, { authHandle: { handle: INDEX, authValue: AUTH } });
-    const name = (await tpm.nvReadPublic(INDEX)).name;
-    const s = await tpm.startAuthSession({ tpmKey: ek, bind: { handle: INDEX, name, authValue: AUTH } });
+    await sim.tpm.nvWrite(INDEX, data, { authHandle: { handle: INDEX, authValue: AUTH } });
+    const name = (await sim.tpm.nvReadPublic(INDEX)).name;
+    const s = await sim.tpm.startAuthSession({ tpmKey: ek, bind: { handle: INDEX, name, authValue: AUTH } });
     try {
       t.is(s.type, TPM_SE.HMAC);
       const auth = { handle: INDEX, name, authValue: AUTH, session: s };
-      const reads = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => tpm.nvRead(INDEX, { size: 32 - i, authHandle: auth })));
+      const reads = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => sim.tpm.nvRead(INDEX, { size: 32 - i, authHandle: auth })));
       const failed = reads.flatMap((r, i) => (r.status === "rejected" ? [`#${i}: ${String(r.reason)}`] : []));
       t.deepEqual(failed, [], "every read through the shared session succeeds");
       reads.forEach((r, i) => {
@@ -50,26 +41,26 @@ test.serial("20 parallel NV_Reads through one bound and salted HMAC session all 
       });
       // Reads and writes mixed, and the session still works afterwards.
       const more = await Promise.allSettled([
-        ...Array.from({ length: 5 }, () => tpm.nvWrite(INDEX, data, { authHandle: auth })),
-        ...Array.from({ length: 5 }, () => tpm.nvRead(INDEX, { size: 32, authHandle: auth })),
+        ...Array.from({ length: 5 }, () => sim.tpm.nvWrite(INDEX, data, { authHandle: auth })),
+        ...Array.from({ length: 5 }, () => sim.tpm.nvRead(INDEX, { size: 32, authHandle: auth })),
       ]);
       t.deepEqual(
         more.flatMap((r) => (r.status === "rejected" ? [String(r.reason)] : [])),
         [],
       );
-      t.deepEqual(await tpm.nvRead(INDEX, { size: 32, authHandle: auth }), data);
+      t.deepEqual(await sim.tpm.nvRead(INDEX, { size: 32, authHandle: auth }), data);
     } finally {
-      await tpm.flush(s.handle);
+      await sim.tpm.flush(s.handle);
     }
   } finally {
-    await tpm.nvUndefine(INDEX);
+    await sim.tpm.nvUndefine(INDEX);
   }
-  t.deepEqual(await tpm.handles(TPM_HT.HMAC_SESSION), []);
+  t.deepEqual(await sim.tpm.handles(TPM_HT.HMAC_SESSION), []);
 });
 
 /** Stops swtpm (SIGSTOP) until the returned function is called: commands sent meanwhile are answered after. */
 function freeze(): () => void {
-  const pid = sw.pid;
+  const pid = sim.sw.pid;
   if (pid === undefined) throw new Error("swtpm is not running");
   process.kill(pid, "SIGSTOP");
   return () => process.kill(pid, "SIGCONT");
@@ -81,7 +72,7 @@ for (const how of ["aborted", "timed out"] as const) {
     async (t) => {
       t.timeout(60_000);
       const index = INDEX + 1;
-      await tpm.nvDefine(
+      await sim.tpm.nvDefine(
         {
           nvIndex: index,
           nameAlg: TPM_ALG.SHA256,
@@ -92,17 +83,17 @@ for (const how of ["aborted", "timed out"] as const) {
         { authValue: AUTH },
       );
       const data = new Uint8Array(randomBytes(16));
-      const s = await tpm.startAuthSession({ tpmKey: ek });
+      const s = await sim.tpm.startAuthSession({ tpmKey: ek });
       try {
-        await tpm.nvWrite(index, data, { authHandle: { handle: index, authValue: AUTH, session: s } });
+        await sim.tpm.nvWrite(index, data, { authHandle: { handle: index, authValue: AUTH, session: s } });
         // The Name after the first write (TPMA_NV_WRITTEN is part of it).
-        const name = (await tpm.nvReadPublic(index)).name;
+        const name = (await sim.tpm.nvReadPublic(index)).name;
         const auth = { handle: index, name, authValue: AUTH, session: s };
         const thaw = freeze();
         let after: Promise<Uint8Array>;
         try {
           const ac = new AbortController();
-          const first = tpm.execute(
+          const first = sim.tpm.execute(
             NV_Read,
             { authHandle: auth, nvIndex: { handle: index, name } },
             { size: 16, offset: 0 },
@@ -114,15 +105,15 @@ for (const how of ["aborted", "timed out"] as const) {
           t.is(e?.code, how === "aborted" ? "TSS_ABORTED" : "TSS_TIMEOUT");
           t.true(e instanceof CommandAbortedError || e instanceof CommandTimeoutError);
           if (e instanceof CommandAbortedError || e instanceof CommandTimeoutError) t.not(e.lateResponse, undefined, "the command had been sent");
-          after = tpm.nvRead(index, { size: 16, authHandle: auth });
+          after = sim.tpm.nvRead(index, { size: 16, authHandle: auth });
         } finally {
           thaw();
         }
         t.deepEqual(await after, data);
-        t.deepEqual(await tpm.nvRead(index, { size: 16, authHandle: auth }), data);
+        t.deepEqual(await sim.tpm.nvRead(index, { size: 16, authHandle: auth }), data);
       } finally {
-        await tpm.flush(s.handle);
-        await tpm.nvUndefine(index);
+        await sim.tpm.flush(s.handle);
+        await sim.tpm.nvUndefine(index);
       }
     },
   );

@@ -5,7 +5,6 @@
  */
 import test, { type ExecutionContext } from "ava";
 import { createHash, randomBytes } from "node:crypto";
-import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import {
   EK_POLICY_A_SHA256,
   marshal,
@@ -18,7 +17,6 @@ import {
   TPM_SE,
   TPMA_NV,
   TPML_PCR_SELECTION,
-  TpmResponseError,
   type TpmsNvPublic,
   toHex,
 } from "@tessera/tpm2";
@@ -27,6 +25,7 @@ import { TssError } from "./errors.ts";
 import type { HmacSession } from "./session.ts";
 import { Tpm } from "./tpm.ts";
 import type { Transport } from "./transport.ts";
+import { rejectsRc, swtpmForTests } from "./_test_support.ts";
 
 /** Flips one byte of selected successful session responses, to play a man in the middle. */
 class TamperingTransport implements Transport {
@@ -51,23 +50,18 @@ class TamperingTransport implements Transport {
   }
 }
 
-let sw: SwtpmInstance;
 let wire: TamperingTransport;
-let tpm: Tpm;
 let rsaEk: Ek;
 let eccEk: Ek;
-
-test.before(async () => {
-  sw = await startSwtpm();
-  wire = new TamperingTransport(Tpm.open(sw.tcti).transport);
-  tpm = new Tpm(wire);
-  rsaEk = await createEk(tpm, "rsa2048");
-  eccEk = await createEk(tpm, "ecc-p256");
-});
-
-test.after.always(async () => {
-  await tpm?.close();
-  await sw?.stop();
+const sim = swtpmForTests({
+  open: (sw) => {
+    wire = new TamperingTransport(Tpm.open(sw.tcti).transport);
+    return new Tpm(wire);
+  },
+  setUp: async ({ tpm }) => {
+    rsaEk = await createEk(tpm, "rsa2048");
+    eccEk = await createEk(tpm, "ecc-p256");
+  },
 });
 
 const SHA256 = TPM_ALG.SHA256;
@@ -80,11 +74,11 @@ function nvPublic(index: number, dataSize: number, attributes: number, authPolic
 const AUTH_RW = TPMA_NV.AUTHWRITE | TPMA_NV.AUTHREAD;
 
 async function withIndex<R>(pub: TpmsNvPublic, authValue: Uint8Array, fn: () => Promise<R>): Promise<R> {
-  await tpm.nvDefine(pub, { authValue });
+  await sim.tpm.nvDefine(pub, { authValue });
   try {
     return await fn();
   } finally {
-    await tpm.nvUndefine(pub.nvIndex);
+    await sim.tpm.nvUndefine(pub.nvIndex);
   }
 }
 
@@ -93,52 +87,44 @@ async function withSession<R>(start: Promise<HmacSession>, fn: (s: HmacSession) 
   try {
     return await fn(s);
   } finally {
-    await tpm.flush(s.handle).catch(() => undefined);
+    await sim.tpm.flush(s.handle).catch(() => undefined);
   }
-}
-
-async function rejectsRc(t: ExecutionContext, p: Promise<unknown>, code: string): Promise<TpmResponseError | undefined> {
-  const e = await t.throwsAsync(p, { instanceOf: TpmResponseError });
-  if (e instanceof TpmResponseError) {
-    t.is(e.code, code, e.message);
-    return e;
-  }
-  return undefined;
 }
 
 async function noSessions(t: ExecutionContext): Promise<void> {
-  t.deepEqual(await tpm.handles(TPM_HT.HMAC_SESSION), [], "HMAC sessions left loaded");
-  t.deepEqual(await tpm.handles(TPM_HT.POLICY_SESSION), [], "policy sessions left loaded");
+  t.deepEqual(await sim.tpm.handles(TPM_HT.HMAC_SESSION), [], "HMAC sessions left loaded");
+  t.deepEqual(await sim.tpm.handles(TPM_HT.POLICY_SESSION), [], "policy sessions left loaded");
 }
 
 /** Writes, rewrites and reads an index through `session`; the first write happens on an unwritten index. */
 async function exercise(t: ExecutionContext, index: number, authValue: Uint8Array, session: HmacSession): Promise<void> {
   const auth = { handle: index, authValue, session };
   const first = new Uint8Array(randomBytes(64));
-  await tpm.nvWrite(index, first, { authHandle: auth });
-  t.deepEqual(await tpm.nvRead(index, { authHandle: auth }), first);
+  await sim.tpm.nvWrite(index, first, { authHandle: auth });
+  t.deepEqual(await sim.tpm.nvRead(index, { authHandle: auth }), first);
   const second = new Uint8Array(randomBytes(16));
-  await tpm.nvWrite(index, second, { offset: 8, authHandle: auth });
+  await sim.tpm.nvWrite(index, second, { offset: 8, authHandle: auth });
   const expected = Uint8Array.from(first);
   expected.set(second, 8);
-  t.deepEqual(await tpm.nvRead(index, { authHandle: auth }), expected);
-  t.deepEqual(await tpm.nvRead(index, { offset: 8, size: 16, authHandle: auth }), second);
+  t.deepEqual(await sim.tpm.nvRead(index, { authHandle: auth }), expected);
+  t.deepEqual(await sim.tpm.nvRead(index, { offset: 8, size: 16, authHandle: auth }), second);
 }
 
 // ---- HMAC sessions ----
 
 const VARIANTS: readonly { label: string; start: (index: number) => Promise<HmacSession>; keyed: boolean }[] = [
-  { label: "unbound, unsalted", start: () => tpm.startAuthSession(), keyed: false },
-  { label: "salted with the RSA EK", start: () => tpm.startAuthSession({ tpmKey: rsaEk }), keyed: true },
-  { label: "salted with the ECC EK", start: () => tpm.startAuthSession({ tpmKey: eccEk }), keyed: true },
+  { label: "unbound, unsalted", start: () => sim.tpm.startAuthSession(), keyed: false },
+  { label: "salted with the RSA EK", start: () => sim.tpm.startAuthSession({ tpmKey: rsaEk }), keyed: true },
+  { label: "salted with the ECC EK", start: () => sim.tpm.startAuthSession({ tpmKey: eccEk }), keyed: true },
   {
     label: "bound to the NV index (authValue)",
-    start: async (index) => tpm.startAuthSession({ bind: { handle: index, name: (await tpm.nvReadPublic(index)).name, authValue: AUTH } }),
+    start: async (index) => sim.tpm.startAuthSession({ bind: { handle: index, name: (await sim.tpm.nvReadPublic(index)).name, authValue: AUTH } }),
     keyed: true,
   },
   {
     label: "bound to the NV index and salted with the ECC EK",
-    start: async (index) => tpm.startAuthSession({ tpmKey: eccEk, bind: { handle: index, name: (await tpm.nvReadPublic(index)).name, authValue: AUTH } }),
+    start: async (index) =>
+      sim.tpm.startAuthSession({ tpmKey: eccEk, bind: { handle: index, name: (await sim.tpm.nvReadPublic(index)).name, authValue: AUTH } }),
     keyed: true,
   },
 ];
@@ -166,8 +152,8 @@ test.serial("HMAC session bound to one NV index authorizes another (its authValu
   const authA = enc("auth-of-a");
   await withIndex(nvPublic(a, 16, AUTH_RW | TPMA_NV.NO_DA), authA, () =>
     withIndex(nvPublic(b, 64, AUTH_RW | TPMA_NV.NO_DA), AUTH, async () => {
-      const name = (await tpm.nvReadPublic(a)).name;
-      await withSession(tpm.startAuthSession({ bind: { handle: a, name, authValue: authA } }), (s) => exercise(t, b, AUTH, s));
+      const name = (await sim.tpm.nvReadPublic(a)).name;
+      await withSession(sim.tpm.startAuthSession({ bind: { handle: a, name, authValue: authA } }), (s) => exercise(t, b, AUTH, s));
     }),
   );
   await noSessions(t);
@@ -180,8 +166,8 @@ test.serial("HMAC session bound to an NV index whose authValue is empty", async 
   t.timeout(20_000);
   const index = 0x01500120;
   await withIndex(nvPublic(index, 64, AUTH_RW | TPMA_NV.NO_DA), new Uint8Array(), async () => {
-    const name = (await tpm.nvReadPublic(index)).name;
-    await withSession(tpm.startAuthSession({ bind: { handle: index, name, authValue: new Uint8Array() } }), async (s) => {
+    const name = (await sim.tpm.nvReadPublic(index)).name;
+    await withSession(sim.tpm.startAuthSession({ bind: { handle: index, name, authValue: new Uint8Array() } }), async (s) => {
       t.is(s.sessionKey.length, 32, "a bound session must have a sessionKey (the TPM answers TPM_RC_BAD_AUTH otherwise)");
       await exercise(t, index, new Uint8Array(), s);
     });
@@ -193,7 +179,7 @@ test.serial("HMAC session bound to the owner hierarchy (empty ownerAuth) authori
   t.timeout(20_000);
   const index = 0x01500122;
   await withIndex(nvPublic(index, 64, AUTH_RW | TPMA_NV.NO_DA), AUTH, () =>
-    withSession(tpm.startAuthSession({ bind: { handle: TPM_RH.OWNER, name: Uint8Array.of(0x40, 0, 0, 1) } }), async (s) => {
+    withSession(sim.tpm.startAuthSession({ bind: { handle: TPM_RH.OWNER, name: Uint8Array.of(0x40, 0, 0, 1) } }), async (s) => {
       t.is(s.sessionKey.length, 32, "a bound session must have a sessionKey (the TPM answers TPM_RC_BAD_AUTH otherwise)");
       await exercise(t, index, AUTH, s);
     }),
@@ -205,10 +191,10 @@ test.serial("authValues with trailing zeros: the TPM and the session both ignore
   t.timeout(20_000);
   const index = 0x01500121;
   await withIndex(nvPublic(index, 64, AUTH_RW | TPMA_NV.NO_DA), Uint8Array.of(0x70, 0x69, 0x6e, 0, 0), async () => {
-    await withSession(tpm.startAuthSession(), (s) => exercise(t, index, Uint8Array.of(0x70, 0x69, 0x6e), s));
-    await withSession(tpm.startAuthSession(), (s) => exercise(t, index, Uint8Array.of(0x70, 0x69, 0x6e, 0, 0, 0), s));
-    const name = (await tpm.nvReadPublic(index)).name;
-    await withSession(tpm.startAuthSession({ bind: { handle: index, name, authValue: Uint8Array.of(0x70, 0x69, 0x6e, 0) } }), (s) =>
+    await withSession(sim.tpm.startAuthSession(), (s) => exercise(t, index, Uint8Array.of(0x70, 0x69, 0x6e), s));
+    await withSession(sim.tpm.startAuthSession(), (s) => exercise(t, index, Uint8Array.of(0x70, 0x69, 0x6e, 0, 0, 0), s));
+    const name = (await sim.tpm.nvReadPublic(index)).name;
+    await withSession(sim.tpm.startAuthSession({ bind: { handle: index, name, authValue: Uint8Array.of(0x70, 0x69, 0x6e, 0) } }), (s) =>
       exercise(t, index, Uint8Array.of(0x70, 0x69, 0x6e), s),
     );
   });
@@ -217,22 +203,22 @@ test.serial("authValues with trailing zeros: the TPM and the session both ignore
 
 test.serial("a wrong authValue gives TPM_RC_AUTH_FAIL for session 1 (password and HMAC sessions)", async (t) => {
   t.timeout(20_000);
-  const maxTries = (await tpm.properties(TPM_PT.MAX_AUTH_FAIL, 1)).get(TPM_PT.MAX_AUTH_FAIL) ?? 0;
+  const maxTries = (await sim.tpm.properties(TPM_PT.MAX_AUTH_FAIL, 1)).get(TPM_PT.MAX_AUTH_FAIL) ?? 0;
   t.true(maxTries > 2, `MAX_AUTH_FAIL ${maxTries}: two failures would lock the TPM out`);
   const index = 0x01500130;
   // Not NO_DA: a failure counts for dictionary attacks and is reported as AUTH_FAIL (NO_DA gives BAD_AUTH).
   await withIndex(nvPublic(index, 16, AUTH_RW), AUTH, async () => {
-    await tpm.nvWrite(index, new Uint8Array(16).fill(1), { authHandle: { handle: index, authValue: AUTH } });
+    await sim.tpm.nvWrite(index, new Uint8Array(16).fill(1), { authHandle: { handle: index, authValue: AUTH } });
     const wrong = enc("not-the-auth");
-    await withSession(tpm.startAuthSession(), async (s) => {
-      const e = await rejectsRc(t, tpm.nvRead(index, { authHandle: { handle: index, authValue: wrong, session: s } }), "TPM_RC_AUTH_FAIL");
+    await withSession(sim.tpm.startAuthSession(), async (s) => {
+      const e = await rejectsRc(t, sim.tpm.nvRead(index, { authHandle: { handle: index, authValue: wrong, session: s } }), "TPM_RC_AUTH_FAIL");
       t.is(e?.decoded.session, 1);
     });
-    const e2 = await rejectsRc(t, tpm.nvRead(index, { authHandle: { handle: index, authValue: wrong } }), "TPM_RC_AUTH_FAIL");
+    const e2 = await rejectsRc(t, sim.tpm.nvRead(index, { authHandle: { handle: index, authValue: wrong } }), "TPM_RC_AUTH_FAIL");
     t.is(e2?.decoded.session, 1);
     // The right authValue still works.
-    await withSession(tpm.startAuthSession(), async (s) => {
-      t.deepEqual(await tpm.nvRead(index, { authHandle: { handle: index, authValue: AUTH, session: s } }), new Uint8Array(16).fill(1));
+    await withSession(sim.tpm.startAuthSession(), async (s) => {
+      t.deepEqual(await sim.tpm.nvRead(index, { authHandle: { handle: index, authValue: AUTH, session: s } }), new Uint8Array(16).fill(1));
     });
   });
   await noSessions(t);
@@ -263,8 +249,8 @@ for (const [what, pick] of [
     t.timeout(20_000);
     const index = 0x01500140;
     await withIndex(nvPublic(index, 32, AUTH_RW | TPMA_NV.NO_DA), AUTH, async () => {
-      await tpm.nvWrite(index, new Uint8Array(32).fill(9), { authHandle: { handle: index, authValue: AUTH } });
-      await withSession(tpm.startAuthSession({ tpmKey: rsaEk }), async (s) => {
+      await sim.tpm.nvWrite(index, new Uint8Array(32).fill(9), { authHandle: { handle: index, authValue: AUTH } });
+      await withSession(sim.tpm.startAuthSession({ tpmKey: rsaEk }), async (s) => {
         const auth = { handle: index, authValue: AUTH, session: s };
         const last = { cc: 0 };
         // Remember the command code of each command, to tamper with NV_Read responses only.
@@ -275,7 +261,7 @@ for (const [what, pick] of [
         };
         wire.tamper = (r) => (isSuccessWithSessions(r, TPM_CC.NV_Read, last) ? pick(r) : undefined);
         try {
-          const e = await t.throwsAsync(tpm.nvRead(index, { authHandle: auth }), { instanceOf: TssError });
+          const e = await t.throwsAsync(sim.tpm.nvRead(index, { authHandle: auth }), { instanceOf: TssError });
           if (e instanceof TssError) t.is(e.code, "TSS_RESPONSE_HMAC", e.message);
         } finally {
           wire.tamper = undefined;
@@ -283,11 +269,11 @@ for (const [what, pick] of [
         }
         // Untampered, the same read verifies.
         t.deepEqual(
-          await tpm.nvRead(index, { authHandle: { handle: index, authValue: AUTH, session: await tpm.startAuthSession() } }),
+          await sim.tpm.nvRead(index, { authHandle: { handle: index, authValue: AUTH, session: await sim.tpm.startAuthSession() } }),
           new Uint8Array(32).fill(9),
         );
       });
-      for (const h of await tpm.handles(TPM_HT.HMAC_SESSION)) await tpm.flush(h);
+      for (const h of await sim.tpm.handles(TPM_HT.HMAC_SESSION)) await sim.tpm.flush(h);
     });
     await noSessions(t);
   });
@@ -297,10 +283,10 @@ test.serial("tampering with the HMAC of an NV_Write response (no parameters) →
   t.timeout(20_000);
   const index = 0x01500141;
   await withIndex(nvPublic(index, 8, AUTH_RW | TPMA_NV.NO_DA), AUTH, () =>
-    withSession(tpm.startAuthSession(), async (s) => {
+    withSession(sim.tpm.startAuthSession(), async (s) => {
       wire.tamper = (r) => (new DataView(r.buffer, r.byteOffset).getUint16(0) === 0x8002 && r.length > 10 ? r.length - 1 : undefined);
       try {
-        const e = await t.throwsAsync(tpm.nvWrite(index, new Uint8Array(8), { authHandle: { handle: index, authValue: AUTH, session: s } }), {
+        const e = await t.throwsAsync(sim.tpm.nvWrite(index, new Uint8Array(8), { authHandle: { handle: index, authValue: AUTH, session: s } }), {
           instanceOf: TssError,
         });
         if (e instanceof TssError) t.is(e.code, "TSS_RESPONSE_HMAC", e.message);
@@ -323,26 +309,26 @@ function pcr16Policy(pcr16: Uint8Array): Uint8Array {
 }
 
 async function pcr16(): Promise<Uint8Array> {
-  const v = (await tpm.pcrRead([pcrSelection(SHA256, [16])])).get(SHA256)?.get(16);
+  const v = (await sim.tpm.pcrRead([pcrSelection(SHA256, [16])])).get(SHA256)?.get(16);
   if (!v) throw new Error("no PCR 16");
   return v;
 }
 
 test.serial("PolicyPCR on PCR 16 + PolicyGetDigest equals the digest computed in software (policy and trial sessions)", async (t) => {
   t.timeout(20_000);
-  await tpm.pcrExtend(16, [{ hashAlg: SHA256, digest: new Uint8Array(createHash("sha256").update("session_test").digest()) }]);
+  await sim.tpm.pcrExtend(16, [{ hashAlg: SHA256, digest: new Uint8Array(createHash("sha256").update("session_test").digest()) }]);
   const expected = pcr16Policy(await pcr16());
   for (const type of [TPM_SE.POLICY, TPM_SE.TRIAL]) {
-    await withSession(tpm.startAuthSession({ type }), async (s) => {
+    await withSession(sim.tpm.startAuthSession({ type }), async (s) => {
       t.is(s.handle >>> 24, TPM_HT.POLICY_SESSION);
-      t.deepEqual(await tpm.policyGetDigest(s), new Uint8Array(32), "a fresh policy digest is all zeros");
-      await tpm.policyPcr(s, [pcrSelection(SHA256, [16])]);
-      t.is(toHex(await tpm.policyGetDigest(s)), toHex(expected));
+      t.deepEqual(await sim.tpm.policyGetDigest(s), new Uint8Array(32), "a fresh policy digest is all zeros");
+      await sim.tpm.policyPcr(s, [pcrSelection(SHA256, [16])]);
+      t.is(toHex(await sim.tpm.policyGetDigest(s)), toHex(expected));
     });
   }
   // With the expected PCR digest given explicitly, the same.
-  await withSession(tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
-    await tpm.policyPcr(
+  await withSession(sim.tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
+    await sim.tpm.policyPcr(
       s,
       [pcrSelection(SHA256, [16])],
       new Uint8Array(
@@ -351,7 +337,7 @@ test.serial("PolicyPCR on PCR 16 + PolicyGetDigest equals the digest computed in
           .digest(),
       ),
     );
-    t.deepEqual(await tpm.policyGetDigest(s), expected);
+    t.deepEqual(await sim.tpm.policyGetDigest(s), expected);
   });
   await noSessions(t);
 });
@@ -364,29 +350,29 @@ test.serial("an NV index with a PolicyPCR authPolicy: written via a satisfying p
   const sel = [pcrSelection(SHA256, [16])];
   const data = enc("sealed-to-pcr-16");
   await withIndex(nvPublic(index, data.length, TPMA_NV.POLICYWRITE | TPMA_NV.POLICYREAD | TPMA_NV.NO_DA, policy), new Uint8Array(), async () => {
-    await withSession(tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
-      await tpm.policyPcr(s, sel);
-      await tpm.nvWrite(index, data, { authHandle: { handle: index, session: s } });
+    await withSession(sim.tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
+      await sim.tpm.policyPcr(s, sel);
+      await sim.tpm.nvWrite(index, data, { authHandle: { handle: index, session: s } });
     });
-    await withSession(tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
-      await tpm.policyPcr(s, sel);
-      t.deepEqual(await tpm.nvRead(index, { authHandle: { handle: index, session: s } }), data);
+    await withSession(sim.tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
+      await sim.tpm.policyPcr(s, sel);
+      t.deepEqual(await sim.tpm.nvRead(index, { authHandle: { handle: index, session: s } }), data);
     });
     // An empty policy (no PolicyPCR) does not satisfy it.
-    await withSession(tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
-      const e = await rejectsRc(t, tpm.nvRead(index, { authHandle: { handle: index, session: s } }), "TPM_RC_POLICY_FAIL");
+    await withSession(sim.tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
+      const e = await rejectsRc(t, sim.tpm.nvRead(index, { authHandle: { handle: index, session: s } }), "TPM_RC_POLICY_FAIL");
       t.is(e?.decoded.session, 1);
     });
 
-    await tpm.pcrExtend(16, [{ hashAlg: SHA256, digest: new Uint8Array(32).fill(0x16) }]);
-    await withSession(tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
-      await tpm.policyPcr(s, sel);
-      const e = await rejectsRc(t, tpm.nvWrite(index, data, { authHandle: { handle: index, session: s } }), "TPM_RC_POLICY_FAIL");
+    await sim.tpm.pcrExtend(16, [{ hashAlg: SHA256, digest: new Uint8Array(32).fill(0x16) }]);
+    await withSession(sim.tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
+      await sim.tpm.policyPcr(s, sel);
+      const e = await rejectsRc(t, sim.tpm.nvWrite(index, data, { authHandle: { handle: index, session: s } }), "TPM_RC_POLICY_FAIL");
       t.is(e?.decoded.session, 1);
     });
     // Asking PolicyPCR for the old PCR digest is refused at PolicyPCR already.
-    await withSession(tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
-      await rejectsRc(t, tpm.policyPcr(s, sel, new Uint8Array(createHash("sha256").update(before).digest())), "TPM_RC_VALUE");
+    await withSession(sim.tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
+      await rejectsRc(t, sim.tpm.policyPcr(s, sel, new Uint8Array(createHash("sha256").update(before).digest())), "TPM_RC_VALUE");
     });
   });
   await noSessions(t);
@@ -396,20 +382,20 @@ test.serial("PolicySecret(TPM_RH_ENDORSEMENT) gives the EK policy A digest", asy
   t.timeout(20_000);
   t.is(toHex(EK_POLICY_A_SHA256), "837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa");
   for (const type of [TPM_SE.POLICY, TPM_SE.TRIAL]) {
-    await withSession(tpm.startAuthSession({ type }), async (s) => {
-      await tpm.policySecret(s, TPM_RH.ENDORSEMENT);
-      t.is(toHex(await tpm.policyGetDigest(s)), "837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa");
+    await withSession(sim.tpm.startAuthSession({ type }), async (s) => {
+      await sim.tpm.policySecret(s, TPM_RH.ENDORSEMENT);
+      t.is(toHex(await sim.tpm.policyGetDigest(s)), "837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa");
     });
   }
   // withEkPolicy builds the same and flushes its session afterwards.
-  const digest = await tpm.withEkPolicy((s) => tpm.policyGetDigest(s));
+  const digest = await sim.tpm.withEkPolicy((s) => sim.tpm.policyGetDigest(s));
   t.deepEqual(digest, EK_POLICY_A_SHA256);
   t.deepEqual(rsaEk.public.authPolicy, digest);
   // PolicySecret authorized through an HMAC session salted with the EK.
-  await withSession(tpm.startAuthSession({ tpmKey: rsaEk }), (hmac) =>
-    withSession(tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
-      await tpm.policySecret(s, { handle: TPM_RH.ENDORSEMENT, session: hmac });
-      t.deepEqual(await tpm.policyGetDigest(s), EK_POLICY_A_SHA256);
+  await withSession(sim.tpm.startAuthSession({ tpmKey: rsaEk }), (hmac) =>
+    withSession(sim.tpm.startAuthSession({ type: TPM_SE.POLICY }), async (s) => {
+      await sim.tpm.policySecret(s, { handle: TPM_RH.ENDORSEMENT, session: hmac });
+      t.deepEqual(await sim.tpm.policyGetDigest(s), EK_POLICY_A_SHA256);
     }),
   );
   await noSessions(t);
@@ -417,7 +403,7 @@ test.serial("PolicySecret(TPM_RH_ENDORSEMENT) gives the EK policy A digest", asy
 
 test.serial("at the end: no sessions loaded; the EKs flush and nothing transient remains", async (t) => {
   await noSessions(t);
-  await tpm.flush(rsaEk.handle);
-  await tpm.flush(eccEk.handle);
-  t.deepEqual(await tpm.handles(TPM_HT.TRANSIENT), []);
+  await sim.tpm.flush(rsaEk.handle);
+  await sim.tpm.flush(eccEk.handle);
+  t.deepEqual(await sim.tpm.handles(TPM_HT.TRANSIENT), []);
 });

@@ -2,13 +2,14 @@
  * The swtpm socket transport against real swtpm instances: power-on and start-up over the control
  * channel (TCP), the Unix-socket data and control channels, and serialization of concurrent commands.
  */
-import test, { type ExecutionContext } from "ava";
+import test from "ava";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
-import { TPM_PT, TpmResponseError } from "@tessera/tpm2";
+import { TPM_PT } from "@tessera/tpm2";
 import { TssError } from "./errors.ts";
 import { SwtpmTransport } from "./socket_transport.ts";
 import { Tpm } from "./tpm.ts";
 import type { Transport } from "./transport.ts";
+import { rejectsRc } from "./_test_support.ts";
 
 let cold: SwtpmInstance; // startup: false, TCP
 let unix: SwtpmInstance; // startup: true, Unix sockets
@@ -24,11 +25,6 @@ test.after.always(async () => {
 function swtpmTransport(tpm: Tpm): SwtpmTransport {
   if (!(tpm.transport instanceof SwtpmTransport)) throw new Error(`${tpm.transport.description} is not a SwtpmTransport`);
   return tpm.transport;
-}
-
-async function rejectsRc(t: ExecutionContext, p: Promise<unknown>, code: string): Promise<void> {
-  const e = await t.throwsAsync(p, { instanceOf: TpmResponseError });
-  if (e instanceof TpmResponseError) t.is(e.code, code, e.message);
 }
 
 test.serial("startup:false swtpm: FAILURE before power-on, INITIALIZE before Startup, then it works", async (t) => {

@@ -8,22 +8,14 @@ import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { DeviceTransport } from "./device_transport.ts";
-import { TssError, type TssErrorCode } from "./errors.ts";
+import { TssError } from "./errors.ts";
 import { SwtpmTransport } from "./socket_transport.ts";
 import { openTcti, parseTcti } from "./tcti.ts";
 import { Tpm } from "./tpm.ts";
+import { rejectsTss, swtpmForTests } from "./_test_support.ts";
 
-let sw: SwtpmInstance;
-
-test.before(async () => {
-  sw = await startSwtpm();
-});
-
-test.after.always(async () => {
-  await sw?.stop();
-});
+const sim = swtpmForTests({ open: false });
 
 // ---- helpers ----
 
@@ -94,14 +86,6 @@ async function closedPort(): Promise<number> {
   if (address === null || typeof address === "string") throw new Error("no TCP address");
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return address.port;
-}
-
-/** Asserts that `p` rejects with a TssError of `code` and returns it. */
-async function rejectsTss(t: ExecutionContext, p: Promise<unknown>, code: TssErrorCode): Promise<TssError> {
-  const e = await t.throwsAsync(p, { instanceOf: TssError });
-  if (!(e instanceof TssError)) throw new Error("unreachable");
-  t.is(e.code, code, e.message);
-  return e;
 }
 
 /** Asserts that parseTcti(tcti) throws TSS_TCTI_CONFIG with a message mentioning `part`. */
@@ -190,12 +174,12 @@ test("openTcti builds the transport its string names", (t) => {
 
 test.serial("openTcti(swtpm tcti) talks to swtpm; a closed transport rejects with TSS_CLOSED", async (t) => {
   t.timeout(10_000);
-  const tpm = new Tpm(openTcti(sw.tcti));
+  const tpm = new Tpm(openTcti(sim.sw.tcti));
   try {
     const r = await tpm.getRandom(16);
     t.is(r.length, 16);
     // Same TCTI with an explicit control port: the control channel works (SET_LOCALITY 0).
-    const withCtrl = openTcti(`${sw.tcti},ctrlport=${sw.ctrlPort}`);
+    const withCtrl = openTcti(`${sim.sw.tcti},ctrlport=${sim.sw.ctrlPort}`);
     t.true(withCtrl instanceof SwtpmTransport);
     if (withCtrl instanceof SwtpmTransport) await withCtrl.setLocality(0);
     await withCtrl.close();
