@@ -1,6 +1,6 @@
 /**
  * Shared helpers of the tss tests: a swtpm (and a connection to it) for the whole test file, tpm2-tools
- * runs next to that connection, and a check of TssError codes.
+ * runs next to that connection, and checks of TssError and TPM response codes.
  * @module
  */
 import { spawnSync } from "node:child_process";
