@@ -66,13 +66,14 @@ export default [
     },
   },
   {
-    files: ["**/*_test.ts"],
+    // Tests, and the helpers only tests import (_test_support.ts), may use the type:testing libs.
+    files: ["**/*_test.ts", "**/_test_support.ts"],
     rules: { "@nx/enforce-module-boundaries": boundaries(true) },
   },
   {
     // Pure libs: no Node I/O even where the nx rule cannot see it (node: builtins).
     files: ["libs/tpm2/src/**/*.ts", "libs/kmip/src/**/*.ts", "libs/pki/src/**/*.ts", "libs/eventlog/src/**/*.ts"],
-    ignores: ["**/*_test.ts"],
+    ignores: ["**/*_test.ts", "**/_test_support.ts"],
     rules: {
       "no-restricted-imports": ["error", { paths: NODE_IO.filter((m) => !m.includes("*")), patterns: ["node:fs/*"] }],
       "no-restricted-globals": ["error", "process", "require"],

@@ -5,8 +5,6 @@
  */
 import { spawnSync } from "node:child_process";
 import test, { type ExecutionContext } from "ava";
-// Test code (only *_test.ts import this file), which may use type:testing libs like the *_test.ts rule in eslint.config.js allows.
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { TpmResponseError } from "@tessera/tpm2";
 import { TssError, type TssErrorCode } from "./errors.ts";
