@@ -14,6 +14,7 @@ import {
   encodeStartupLocality,
 } from "@tessera/eventlog";
 import { parseCertificatePem, certificateMatches, type ParsedCertificate } from "./_certs.ts";
+import { SOFTWARE_VERSION_PCR, SOFTWARE_VERSION_PREFIX } from "@tessera/host-image";
 import { cat, firmwareBlob2, loadOption, signatureData, u16le, ucs2z, utf8 } from "./_efi.ts";
 import type { BootImage, HostImage } from "./host_image.ts";
 
@@ -48,19 +49,7 @@ export interface MeasuredBootOptions {
   readonly logStartupLocality?: boolean;
 }
 
-/**
- * The PCR holding the software version: 14. Shim uses PCR 14 only for its MOK lists, which are stable
- * per host, so PCR 14 identifies the release without the noise of grub's command PCR 8 (which changes with
- * every grub.cfg or command-line edit). A policy can seal to it or compare it on its own.
- */
-export const SOFTWARE_VERSION_PCR = 14;
-
-/**
- * The software-version event: an EV_IPL on PCR 14 whose data is the UTF-8 text
- * `tessera_software_version: <softwareVersion>` (no NUL) and whose digest is the hash of exactly that data,
- * so a verifier can check the text against the digest and read the version from it.
- */
-export const SOFTWARE_VERSION_PREFIX = "tessera_software_version: ";
+export { SOFTWARE_VERSION_PCR, SOFTWARE_VERSION_PREFIX } from "@tessera/host-image";
 
 /** The PCRs a boot extends: 0–9 (firmware, Secure Boot, boot manager, grub) and 14 (software version). */
 export const BOOT_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, SOFTWARE_VERSION_PCR];
