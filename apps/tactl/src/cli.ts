@@ -39,6 +39,7 @@ const GROUPS: Record<string, () => Promise<CommandSpec[]>> = {
   kmip: async () => (await import("./commands/kmip.ts")).KMIP_COMMANDS,
   eventlog: async () => (await import("./commands/eventlog.ts")).EVENTLOG_COMMANDS,
   host: async () => (await import("./commands/host.ts")).HOST_COMMANDS,
+  ta: async () => (await import("./commands/ta.ts")).TA_COMMANDS,
 };
 
 /** Every command's spec, from all groups (for tests: the index must list exactly these). */

@@ -37,4 +37,5 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
   { path: ["eventlog", "show"], summary: "the events of a TCG event log, replayed PCRs and Secure Boot state (table, or --json)" },
   { path: ["eventlog", "verify"], summary: "replay a TCG event log and compare with PCR values; exit 1 naming the first differing PCR" },
   { path: ["host", "boot"], summary: "measured boot for a swtpm host: extend its PCRs as firmware would and write the event log" },
+  { path: ["ta", "appraise"], summary: "appraise a host's evidence (AK, quote, log, PCRs, optional binding key) offline; exit 1 listing every failed check" },
 ];
