@@ -72,7 +72,14 @@ export default [
   },
   {
     // Pure libs: no Node I/O even where the nx rule cannot see it (node: builtins).
-    files: ["libs/tpm2/src/**/*.ts", "libs/kmip/src/**/*.ts", "libs/pki/src/**/*.ts", "libs/eventlog/src/**/*.ts"],
+    files: [
+      "libs/tpm2/src/**/*.ts",
+      "libs/kmip/src/**/*.ts",
+      "libs/pki/src/**/*.ts",
+      "libs/eventlog/src/**/*.ts",
+      "libs/host-image/src/**/*.ts",
+      "libs/appraisal/src/**/*.ts",
+    ],
     ignores: ["**/*_test.ts", "**/_test_support.ts"],
     rules: {
       "no-restricted-imports": ["error", { paths: NODE_IO.filter((m) => !m.includes("*")), patterns: ["node:fs/*"] }],

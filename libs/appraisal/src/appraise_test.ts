@@ -161,3 +161,14 @@ test("a log whose Secure Boot variable was edited after the fact (digests kept) 
   t.is(f?.pcr, 7);
   t.is(v.status, "contraindicated");
 });
+
+test("an AK that is not a restricted signing key is ak-attributes, naming the attribute", (t) => {
+  const ak = new Uint8Array(evidence.akPublic as Uint8Array);
+  // TPMT_PUBLIC: type (2), nameAlg (2), objectAttributes (4, big-endian): clear `restricted` (bit 16).
+  ak[5] &= ~0x01;
+  const v = appraise({ ...evidence, akPublic: ak }, policy, NONCE);
+  t.deepEqual(
+    v.failures.map((f) => [f.check, f.detail]),
+    [["ak-attributes", "the AK is not a restricted, fixed signing key: restricted clear"]],
+  );
+});
