@@ -57,11 +57,13 @@ test("the bundle's manifest names the sources it was built from, and those each 
   const file = path.join(outdir, "manifest.json");
   t.true(bundleIsFresh(ROOT, file));
   const m = JSON.parse(await readFile(file, "utf8")) as BundleManifest;
-  t.deepEqual(Object.keys(m.groups ?? {}).sort(), ["", "eventlog", "host", "kmip", "tpm"]);
+  t.deepEqual(Object.keys(m.groups ?? {}).sort(), ["", "eventlog", "host", "kmip", "ta", "tpm"]);
   t.deepEqual(m.groups?.[""], ["apps/tactl/src/cli.ts", "apps/tactl/src/command_index.ts", "apps/tactl/src/errors.ts", "apps/tactl/src/main.ts"]);
   t.true(m.groups?.eventlog.includes("libs/eventlog/src/parse_event_log.ts"));
   t.false(m.groups?.eventlog.some((f) => f.startsWith("libs/kmip")));
   t.true(m.groups?.kmip.includes("libs/kmip-client/src/client.ts"));
+  t.true(m.groups?.ta.includes("libs/appraisal/src/appraise.ts"));
+  t.false(m.groups?.ta.some((f) => f.startsWith("libs/kmip") || f.startsWith("libs/boot")));
   for (const files of Object.values(m.groups ?? {})) for (const f of files) t.truthy(m.inputs[f], f);
 });
 
