@@ -22,8 +22,8 @@ export interface CommandSpec {
   summary: string;
   /** Usage line(s) for the options. */
   usage: string;
-  /** Options in node:util parseArgs form. */
-  options: Record<string, { type: "string" | "boolean"; short?: string; default?: string | boolean }>;
+  /** Options in node:util parseArgs form (a `multiple` option's value is a string[]: read it through `unknown`). */
+  options: Record<string, { type: "string" | "boolean"; short?: string; default?: string | boolean; multiple?: boolean }>;
   /** Options that must be given. */
   required?: string[];
   /** Names of positional arguments, all required (e.g. ["ID"]). */

@@ -57,6 +57,8 @@ interface Host {
   /** The binding key certified by the AK, and by the other AK. */
   binding: { public: Uint8Array; certifyInfo: Uint8Array; signature: Uint8Array };
   bindingByOther: { public: Uint8Array; certifyInfo: Uint8Array; signature: Uint8Array };
+  /** The other AK (a signing key) certified by the AK with the nonce as qualifyingData: not a binding key. */
+  signingKeyCertified: { public: Uint8Array; certifyInfo: Uint8Array; signature: Uint8Array };
 }
 
 async function bootAndQuote(manifest: HostImage, variant?: "secure-boot-off"): Promise<Host> {
@@ -83,7 +85,15 @@ async function bootAndQuote(manifest: HostImage, variant?: "secure-boot-off"): P
         const q = await withAk(tpm, ek, ak, (h) => tpm.quote(h.handle, NONCE, sel));
         const o = await withAk(tpm, ek, otherAk, (h) => tpm.quote(h.handle, NONCE, sel));
         const pcrs = await tpm.pcrRead(sel);
+        await tpm.flush(loadedKey.handle);
+        const signingKeyCertified = await withAk(tpm, ek, ak, (h) =>
+          withAk(tpm, ek, otherAk, async (o) => {
+            const c = await tpm.certify(o.handle, h.handle, NONCE);
+            return { public: otherAk.publicBytes, certifyInfo: c.certifyInfo, signature: marshal(TPMT_SIGNATURE, c.signature) };
+          }),
+        );
         return {
+          signingKeyCertified,
           sw,
           log,
           ak,
@@ -93,8 +103,9 @@ async function bootAndQuote(manifest: HostImage, variant?: "secure-boot-off"): P
           binding,
           bindingByOther,
         };
-      } finally {
-        await tpm.flush(loadedKey.handle);
+      } catch (e) {
+        await tpm.flush(loadedKey.handle).catch(() => undefined);
+        throw e;
       }
     });
   } finally {
@@ -201,6 +212,18 @@ test("red: Secure Boot off is secure-boot-off (and its image differs)", (t) => {
 
 test("red: a binding key certified by another AK is binding-key", (t) => {
   t.deepEqual(codes({ ...evidenceOf(host), bindingKey: host.bindingByOther }), ["binding-key"]);
+});
+
+test("red: a signing key certified by the AK (qualifyingData the nonce) is not a binding key: binding-key naming the attributes", (t) => {
+  const v = appraise({ ...evidenceOf(host), bindingKey: host.signingKeyCertified }, policy, NONCE);
+  t.deepEqual(
+    v.failures.map((f) => [f.check, f.detail]),
+    [
+      ["binding-key", "the binding key's scheme is neither null nor OAEP"],
+      ["binding-key", "the binding key is not a fixed decryption key: decrypt clear, sign set, restricted set"],
+    ],
+  );
+  t.deepEqual(codes({ ...evidenceOf(host), bindingKey: host.signingKeyCertified }, policy, new Uint8Array(32)), ["quote-nonce", "binding-key"]);
 });
 
 test("red: an empty policy accepts nothing", (t) => {

@@ -97,3 +97,10 @@ test("bad input is exit 2", async (t) => {
   t.regex(bad.err, /image\.version: missing/);
   t.is((await tactl("ta", "appraise", "--ak", p("ak.pub"))).code, 2);
 });
+
+test("--image repeats: several images are accepted at once, the host matches one of them", async (t) => {
+  const other = fixturePath("eventlogs", "go-attestation_sb_cert_eventlog.bin");
+  const r = await tactl("ta", "appraise", ...EVIDENCE(), "--image", other, "--image", p("windows.image.json"), "--json");
+  t.is(r.code, 0, r.out + r.err);
+  t.deepEqual(JSON.parse(r.out).image, { name: "windows-server", version: "2019" });
+});

@@ -88,7 +88,8 @@ async function runAppraise(v: Values, io: Io): Promise<number> {
     throw new CliError("TACTL_INPUT", `--nonce: "${String(v.nonce)}" is not hex`);
   }
   const images: ImageModel[] = [];
-  for (const file of typeof v.image === "string" ? v.image.split(",").filter((f) => f !== "") : []) images.push(await readImage(file));
+  const imageFiles = (v.image as unknown as string[] | undefined) ?? []; // a `multiple` option
+  for (const file of imageFiles) images.push(await readImage(file));
   const sb = typeof v["secure-boot"] === "string" ? v["secure-boot"] : "required";
   if (sb !== "required" && sb !== "optional") throw new CliError("TACTL_USAGE", `--secure-boot "${sb}" is not required or optional`);
   const bk = ["binding-key", "certify-info", "certify-sig"].filter((k) => typeof v[k] === "string");
@@ -116,9 +117,9 @@ export const TA_COMMANDS: CommandSpec[] = [
     path: ["ta", "appraise"],
     summary: "appraise a host's evidence (AK, quote, log, PCRs, optional binding key) offline; exit 1 listing every failed check",
     usage:
-      "--ak ak.pub --quote quote.msg --sig quote.sig --log eventlog.bin --pcrs pcrs.json [--nonce HEX] [--image F[,F…]] " +
+      "--ak ak.pub --quote quote.msg --sig quote.sig --log eventlog.bin --pcrs pcrs.json [--nonce HEX] [--image F …] " +
       "[--select sha256:0,1,…] [--secure-boot required|optional] [--binding-key key.pub --certify-info F --certify-sig F] [--json]\n" +
-      "  --image: accepted images, each an image JSON, a host image manifest (tactl host boot's format) or a known-good event log\n" +
+      "  --image (repeatable): accepted images, each an image JSON, a host image manifest (tactl host boot's format) or a known-good event log\n" +
       "  --select: the PCRs the quote must cover (default: 0-7 of every bank it quotes)",
     options: {
       ak: { type: "string" },
@@ -127,7 +128,7 @@ export const TA_COMMANDS: CommandSpec[] = [
       log: { type: "string" },
       pcrs: { type: "string" },
       nonce: { type: "string" },
-      image: { type: "string" },
+      image: { type: "string", multiple: true },
       select: { type: "string" },
       "secure-boot": { type: "string" },
       "binding-key": { type: "string" },
