@@ -5,6 +5,7 @@
 import {
   checkEventDigests,
   comparePcrs,
+  EV,
   parseEventLog,
   pcrResetValue,
   replay,
@@ -22,6 +23,7 @@ import {
   pcrDigest,
   selectedPcrs,
   toHex,
+  TPM_ALG,
   TPM_GENERATED_VALUE,
   TPM_ST,
   TPMA_OBJECT,
@@ -64,7 +66,10 @@ function verifiedLog(log: EventLog, verified: Map<number, Set<number>>): EventLo
   const events = log.events
     .filter((e) => [...verified.values()].some((pcrs) => pcrs.has(e.pcr)))
     .map((e) => ({ ...e, digests: new Map([...e.digests].filter(([alg]) => verified.get(alg)?.has(e.pcr))) }));
-  return { ...log, events };
+  // A SHA-1 format log's header is an ordinary measurement: it counts only when its PCR was verified.
+  const headerVerified = log.format === "crypto-agile" || verified.get(TPM_ALG.SHA1)?.has(log.header.pcr) === true;
+  const header = headerVerified ? log.header : { ...log.header, type: EV.NO_ACTION, digests: new Map<number, Uint8Array>(), data: new Uint8Array(0) };
+  return { ...log, header, events };
 }
 
 /**
