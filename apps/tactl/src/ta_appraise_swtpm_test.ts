@@ -52,6 +52,8 @@ interface Host {
   ak: AkBlobs;
   otherAk: AkBlobs;
   quote: { quoted: Uint8Array; signature: Uint8Array; pcrs: PcrBanks };
+  /** A quote of PCRs 0–7 only (not grub's 8 and 9, nor 14), by the AK, with their values. */
+  narrowQuote: { quoted: Uint8Array; signature: Uint8Array; pcrs: PcrBanks };
   /** A quote of the same PCRs by the other AK. */
   otherQuote: { quoted: Uint8Array; signature: Uint8Array };
   /** The binding key certified by the AK, and by the other AK. */
@@ -85,6 +87,9 @@ async function bootAndQuote(manifest: HostImage, variant?: "secure-boot-off"): P
         const q = await withAk(tpm, ek, ak, (h) => tpm.quote(h.handle, NONCE, sel));
         const o = await withAk(tpm, ek, otherAk, (h) => tpm.quote(h.handle, NONCE, sel));
         const pcrs = await tpm.pcrRead(sel);
+        const narrowSel = [pcrSelection(TPM_ALG.SHA256, [0, 1, 2, 3, 4, 5, 6, 7])];
+        const n = await withAk(tpm, ek, ak, (h) => tpm.quote(h.handle, NONCE, narrowSel));
+        const narrowQuote = { quoted: n.quoted, signature: n.signatureBytes, pcrs: await tpm.pcrRead(narrowSel) };
         await tpm.flush(loadedKey.handle);
         const signingKeyCertified = await withAk(tpm, ek, ak, (h) =>
           withAk(tpm, ek, otherAk, async (o) => {
@@ -94,6 +99,7 @@ async function bootAndQuote(manifest: HostImage, variant?: "secure-boot-off"): P
         );
         return {
           signingKeyCertified,
+          narrowQuote,
           sw,
           log,
           ak,
@@ -224,6 +230,16 @@ test("red: a signing key certified by the AK (qualifyingData the nonce) is not a
     ],
   );
   t.deepEqual(codes({ ...evidenceOf(host), bindingKey: host.signingKeyCertified }, policy, new Uint8Array(32)), ["quote-nonce", "binding-key"]);
+});
+
+test("red: log events of PCRs the quote does not cover do not count: the kernel grub measured (PCR 9) is then missing", (t) => {
+  const e = { ...evidenceOf(host), ...host.narrowQuote, quote: host.narrowQuote.quoted };
+  const v = appraise(e, { ...policy, pcrs: { sha256: [0, 1, 2, 3, 4, 5, 6, 7] } }, NONCE);
+  t.deepEqual([...new Set(v.failures.map((f) => f.check))], ["image-unknown"]);
+  t.deepEqual(
+    v.failures.map((f) => f.component),
+    ["kernel", "initrd", "kernelCommandLine", "softwareVersion"],
+  );
 });
 
 test("red: an empty policy accepts nothing", (t) => {
