@@ -16,12 +16,10 @@ import {
   keyMaterial,
   type PcrBanks,
   TPM_ALG,
-  TPM2B_PUBLIC,
-  TPMT_PUBLIC,
   type TpmtPublic,
   toHex,
   TpmDecodeError,
-  unmarshal,
+  unmarshalPublic,
 } from "@tessera/tpm2";
 import { CliError } from "./errors.ts";
 import { readBytes } from "./files.ts";
@@ -52,13 +50,9 @@ export async function readPublicArea(file: string, what: string, pemAs: PemAs): 
     return { ...t, type: TPM_ALG.ECC, unique: { x: m.x, y: m.y }, parameters: { ...(t.parameters as object), curveID: m.curveID } as TpmtPublic["parameters"] };
   }
   try {
-    return unmarshal(TPM2B_PUBLIC, bytes);
+    return unmarshalPublic(bytes);
   } catch (first) {
-    try {
-      return unmarshal(TPMT_PUBLIC, bytes);
-    } catch {
-      throw new CliError("TACTL_INPUT", `${what} ${file}: not a TPM2B_PUBLIC, TPMT_PUBLIC or PEM key: ${(first as TpmDecodeError).message}`, { cause: first });
-    }
+    throw new CliError("TACTL_INPUT", `${what} ${file}: not a TPM2B_PUBLIC, TPMT_PUBLIC or PEM key: ${(first as TpmDecodeError).message}`, { cause: first });
   }
 }
 

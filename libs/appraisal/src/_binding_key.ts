@@ -13,11 +13,12 @@ import {
   TPMS_ATTEST,
   toHex,
   unmarshal,
+  unmarshalPublic,
   type TpmsAttest,
   type TpmsCertifyInfo,
   type TpmtPublic,
 } from "@tessera/tpm2";
-import { decodePublic, message, sameBytes, signatureProblem } from "./_util.ts";
+import { message, sameBytes, signatureProblem } from "./_util.ts";
 import type { AppraisalPolicy, BindingKeyEvidence, Failure } from "./types.ts";
 
 const REQUIRED: [keyof typeof TPMA_OBJECT, boolean][] = [
@@ -40,7 +41,7 @@ export function checkBindingKey(
   const fail = (detail: string, extra: Partial<Failure> = {}) => failures.push({ check: "binding-key", detail, ...extra });
   let key: TpmtPublic | undefined;
   try {
-    key = decodePublic(evidence.public);
+    key = unmarshalPublic(evidence.public);
   } catch (e) {
     fail(`the binding key public area does not decode: ${message(e)}`);
   }

@@ -3,7 +3,7 @@
  * @module
  */
 import { timingSafeEqual } from "node:crypto";
-import { algName, TPM2B_PUBLIC, TPMT_PUBLIC, TPMT_SIGNATURE, unmarshal, verifySignature, type TpmtPublic, type TpmtSignature } from "@tessera/tpm2";
+import { algName, TPMT_SIGNATURE, unmarshal, verifySignature, type TpmtPublic, type TpmtSignature } from "@tessera/tpm2";
 import type { AppraisalPolicy } from "./types.ts";
 
 const DEFAULT_SIGNATURE_ALGS = ["rsassa", "rsapss", "ecdsa"];
@@ -16,19 +16,6 @@ export function message(e: unknown): string {
 /** Constant-time equality of two byte strings (the length is not secret). */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && (a.length === 0 || timingSafeEqual(a, b));
-}
-
-/** A public area from TPM2B_PUBLIC or TPMT_PUBLIC bytes. */
-export function decodePublic(bytes: Uint8Array): TpmtPublic {
-  try {
-    return unmarshal(TPM2B_PUBLIC, bytes);
-  } catch (first) {
-    try {
-      return unmarshal(TPMT_PUBLIC, bytes);
-    } catch {
-      throw first;
-    }
-  }
 }
 
 /** Checks the signature by `ak` over `signed`: decodes, allowed by policy, verifies. Returns a failure detail or undefined. */

@@ -30,13 +30,14 @@ import {
   TPMS_ATTEST,
   TPMT_SIGNATURE,
   unmarshal,
+  unmarshalPublic,
   type PcrBanks,
   type TpmsAttest,
   type TpmsQuoteInfo,
   type TpmtPublic,
 } from "@tessera/tpm2";
 import { checkBindingKey } from "./_binding_key.ts";
-import { decodePublic, message, sameBytes, signatureProblem } from "./_util.ts";
+import { message, sameBytes, signatureProblem } from "./_util.ts";
 import type { AppraisalPolicy, Evidence, Failure, Verdict } from "./types.ts";
 
 const AK_REQUIRED: [keyof typeof TPMA_OBJECT, boolean][] = [
@@ -98,7 +99,7 @@ export function appraise(evidence: Evidence, policy: AppraisalPolicy, nonce: Uin
   // The AK.
   let ak: TpmtPublic | undefined;
   try {
-    ak = evidence.akPublic instanceof Uint8Array ? decodePublic(evidence.akPublic) : evidence.akPublic;
+    ak = evidence.akPublic instanceof Uint8Array ? unmarshalPublic(evidence.akPublic) : evidence.akPublic;
     out.akName = toHex(objectName(ak));
     const bad = attributeFailures(ak, AK_REQUIRED);
     if (bad.length > 0) failures.push({ check: "ak-attributes", detail: `the AK is not a restricted, fixed signing key: ${bad.join(", ")}` });

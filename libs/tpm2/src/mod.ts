@@ -15,6 +15,7 @@ export * from "./kdf.ts";
 export * from "./name.ts";
 export * from "./pcr.ts";
 export * from "./public_key.ts";
+export * from "./unmarshal_public.ts";
 export * from "./verify_signature.ts";
 export * from "./verify_quote.ts";
 export * from "./make_credential.ts";
