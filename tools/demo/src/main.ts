@@ -120,6 +120,16 @@ try {
   );
   tactl(["eventlog", "verify", path.join(work, "boot.log"), "--pcrs", path.join(q, "pcrs.json")]);
 
+  step("The appraisal: quote, nonce, PCRs, log replay, Secure Boot and the accepted host image, all at once");
+  const evidence = ["--ak", path.join(work, "ak", "ak.pub"), "--quote", path.join(q, "quote.msg"), "--sig", path.join(q, "quote.sig")];
+  const rest = ["--log", path.join(work, "boot.log"), "--pcrs", path.join(q, "pcrs.json"), "--nonce", nonce, "--select", "sha256:0,1,2,3,4,5,6,7,8,9,14"];
+  tactl(["ta", "appraise", ...evidence, ...rest, "--image", path.join(work, "host-image.json")]);
+
+  step("The same evidence against an image with another kernel is refused, naming the component");
+  const other = defaultHostImage({ pki, kernelRelease: "6.1.0-99-amd64" });
+  await writeFile(path.join(work, "other-image.json"), JSON.stringify(other, null, 2));
+  tactl(["ta", "appraise", ...evidence, ...rest, "--image", path.join(work, "other-image.json")], 1);
+
   step("A key kept by kmipd, the embedded KMIP server (mutual TLS, SQLite, keys wrapped at rest)");
   const kmipd = await spawnKmipd(["--listen", "127.0.0.1:0", "--data-dir", path.join(work, "kmipd"), "--log-level", "warn"]);
   try {
