@@ -113,6 +113,9 @@ export function defaultCipherSuites(keyType: PkiKeyType): string[] {
  * policy monitor) die with its parent, then runs `kmip.services.server.server:main` (what
  * /usr/bin/pykmip-server runs) with the command-line arguments.
  */
+/** Printed by the launcher after the whole traceback of an exception that ended PyKMIP's main(). */
+const STARTUP_FAILED = "TESSERA-PYKMIP-MAIN-FAILED";
+
 const LAUNCHER = String.raw`
 import ctypes, os, signal, sys
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -129,7 +132,17 @@ def _after_fork_in_child():
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 from kmip.services.server.server import main
 sys.argv[0] = "pykmip-server"
-sys.exit(main())
+try:
+    code = main()
+except BaseException:
+    # The policy monitor (a non-daemon child) would keep a failed server alive, and the
+    # traceback reaches the parent in pieces: print it whole, then a marker, then end.
+    import traceback
+    traceback.print_exc()
+    sys.stderr.write("\n${STARTUP_FAILED}\n")
+    sys.stderr.flush()
+    os._exit(3)
+sys.exit(code)
 `;
 
 const OUTPUT_LIMIT = 1 << 20;
@@ -360,6 +373,8 @@ async function launch(p: LaunchParams): Promise<PykmipServer> {
       resolve();
     });
   });
+  // "close": every holder of the output pipes (the policy monitor too) is gone, all output read.
+  const closePromise = new Promise<void>((resolve) => child.once("close", () => resolve()));
   const spawnError = await new Promise<Error | undefined>((resolve) => {
     child.once("spawn", () => resolve(undefined));
     child.once("error", (e) => resolve(e));
@@ -396,6 +411,7 @@ async function launch(p: LaunchParams): Promise<PykmipServer> {
       killGroup(pid, "SIGKILL");
       await withTimeout(exitPromise, 5000);
       for (let i = 0; i < 50 && groupAlive(pid); i++) await sleep(40);
+      await withTimeout(closePromise, 5000);
       snapshot = readLogs();
       live.delete(pid);
     })();
@@ -415,12 +431,13 @@ async function launch(p: LaunchParams): Promise<PykmipServer> {
   let lastProbeError = "";
   let tlsFailures = 0;
   for (;;) {
-    // A startup exception in PyKMIP's main thread does not end the process: the policy monitor
-    // (a non-daemon multiprocessing child) keeps it alive. So watch for the traceback too.
-    const startupCrash = /Traceback \(most recent call last\)/.test(output);
+    // A startup exception in PyKMIP's main thread does not end the process by itself (the policy
+    // monitor keeps it alive): the launcher prints the whole traceback, then the marker, then exits.
+    // Matching the traceback's first line instead read the output before its last line arrived.
+    const startupCrash = output.includes(STARTUP_FAILED);
     if (exited !== undefined || startupCrash) {
-      const logs = readLogs();
       await terminate();
+      const logs = readLogs();
       const how = exited ?? "raised an exception";
       if (/failed to bind socket handler/i.test(logs)) {
         throw new BindError(`PyKMIP server could not bind ${host}:${port} (${how}). Log:\n${logs}`);
