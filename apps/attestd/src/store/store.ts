@@ -1,0 +1,236 @@
+/**
+ * What attestd keeps, behind one interface with a SQLite (embedded default) and a PostgreSQL
+ * implementation (several nodes, one database). Every method is atomic on its own; methods that
+ * consume something (a nonce, an enrollment) succeed for exactly one caller across all nodes.
+ * Times are epoch milliseconds. Binary values are Uint8Array. Nothing secret is stored in the clear:
+ * signing keys are stored wrapped (the caller wraps with the data directory's master key), passwords
+ * as scrypt hashes, enrollment secrets as SHA-256 hashes.
+ * @module
+ */
+import type { ImageModel } from "@tessera/host-image";
+
+/** A host's bound AK (the result of a completed enrollment). */
+export interface HostRecord {
+  readonly host: string;
+  /** The AK's TPM2B_PUBLIC. */
+  readonly akPublic: Uint8Array;
+  /** The AK's Name (hex). */
+  readonly akName: string;
+  /** The EK's TPM2B_PUBLIC (as sent, or derived from its certificate). */
+  readonly ekPublic: Uint8Array;
+  /** SHA-256 of the EK's SubjectPublicKeyInfo DER (hex). */
+  readonly ekFingerprint: string;
+  /** The EK certificate DER, when the host sent one. */
+  readonly ekCertificate?: Uint8Array;
+  readonly enrolledAt: number;
+}
+
+/** A MakeCredential challenge waiting for its activation. */
+export interface EnrollmentRecord {
+  readonly id: string;
+  readonly host: string;
+  readonly akPublic: Uint8Array;
+  readonly akName: string;
+  readonly ekPublic: Uint8Array;
+  readonly ekFingerprint: string;
+  readonly ekCertificate?: Uint8Array;
+  /** SHA-256 of the credential secret (compared in constant time). */
+  readonly secretHash: Uint8Array;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+/** The outcome of consuming an enrollment or a nonce. */
+export type ConsumeResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly reason: "unknown" | "used" | "expired" | "other-host"; readonly value?: T };
+
+/** A challenge nonce. */
+export interface NonceRecord {
+  /** 32 bytes, hex. */
+  readonly nonce: string;
+  readonly host: string;
+  /** tpm2-tools `-l` syntax, as sent in the challenge. */
+  readonly pcrSelection: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+/** One failed check as PROTOCOL.md returns it. */
+export interface FailureRecord {
+  readonly check: string;
+  readonly detail: string;
+  readonly [field: string]: unknown;
+}
+
+/** One attestation attempt (kept as the host's history). */
+export interface AttestationRecord {
+  readonly id: string;
+  readonly host: string;
+  readonly at: number;
+  readonly status: "affirming" | "contraindicated";
+  readonly failures: readonly FailureRecord[];
+  /** Accepted image `name` and `version` when affirming. */
+  readonly image?: { readonly name: string; readonly version: string };
+  readonly secureBoot?: boolean;
+  /** The token's jti and expiry when one was issued. */
+  readonly tokenId?: string;
+  readonly tokenExpiresAt?: number;
+}
+
+/** A host's current status, derived from its last attempt (stale: last token expired, none newer). */
+export interface HostStatus {
+  readonly host: string;
+  readonly status: "green" | "red" | "stale" | "unknown";
+  readonly message: string;
+  readonly lastAttempt?: AttestationRecord;
+  readonly enrolledAt?: number;
+}
+
+/** A trusted TPM manufacturer CA (root or intermediate). */
+export interface TpmCaRecord {
+  /** SHA-256 of the certificate DER (hex). */
+  readonly id: string;
+  readonly certificate: Uint8Array;
+  readonly subject: string;
+  readonly addedAt: number;
+}
+
+/** A certificate revocation list of a TPM CA. */
+export interface CrlRecord {
+  /** SHA-256 of the CRL DER (hex). */
+  readonly id: string;
+  readonly crl: Uint8Array;
+  readonly issuer: string;
+  readonly addedAt: number;
+}
+
+/** A pinned EK for one host: a certificate, or a bare public key for TPMs without one. */
+export interface EkPinRecord {
+  readonly host: string;
+  readonly certificate?: Uint8Array;
+  /** TPM2B_PUBLIC. */
+  readonly ekPublic?: Uint8Array;
+  readonly ekFingerprint: string;
+  readonly addedAt: number;
+}
+
+/** An accepted image version. */
+export interface ImageRecord {
+  readonly name: string;
+  readonly version: string;
+  readonly image: ImageModel;
+  readonly addedAt: number;
+}
+
+/** A token signing key; `wrappedPrivateJwk` is the private JWK wrapped by the master key. */
+export interface SigningKeyRecord {
+  readonly kid: string;
+  readonly publicJwk: Readonly<Record<string, unknown>>;
+  readonly wrappedPrivateJwk: Uint8Array;
+  readonly createdAt: number;
+  /** When it stopped signing; it stays published until its last token expired. */
+  readonly retiredAt?: number;
+  /** The latest expiry of a token it signed. */
+  readonly lastTokenExpiresAt?: number;
+}
+
+/** A local account. */
+export interface AccountRecord {
+  readonly user: string;
+  /** scrypt hash string of @tessera/service's hashPassword. */
+  readonly passwordHash: string;
+  readonly groups: readonly string[];
+  readonly createdAt: number;
+}
+
+/** One audited change. */
+export interface AuditRecord {
+  readonly id: number;
+  readonly at: number;
+  /** Who: the principal's subject (and issuer for external tokens). */
+  readonly actor: string;
+  /** What: e.g. `tpm-ca.add`, `image.remove`, `settings.update`. */
+  readonly action: string;
+  /** On what: e.g. the image name, the CA id. */
+  readonly target: string;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** The service's settings (one row). */
+export type Settings = Readonly<Record<string, unknown>>;
+
+/** attestd's storage. Implementations: SQLite (one node) and PostgreSQL (several). */
+export interface AttestdStore {
+  // Enrollment
+  putEnrollment(e: EnrollmentRecord): Promise<void>;
+  /** Marks the enrollment used and returns it; exactly one caller across nodes gets ok. */
+  consumeEnrollment(host: string, id: string, now: number): Promise<ConsumeResult<EnrollmentRecord>>;
+  /** Binds the host's AK (replacing an earlier one). */
+  putHost(h: HostRecord): Promise<void>;
+  getHost(host: string): Promise<HostRecord | undefined>;
+  removeHost(host: string): Promise<boolean>;
+
+  // Challenges
+  putNonce(n: NonceRecord): Promise<void>;
+  /** Marks the nonce used; exactly one caller across nodes gets ok. `other-host`: issued to another host (not consumed). */
+  consumeNonce(host: string, nonce: string, now: number): Promise<ConsumeResult<NonceRecord>>;
+  /** Deletes nonces and enrollments that expired before `before`; returns how many. */
+  purgeExpired(before: number): Promise<number>;
+
+  // Attestations and status
+  addAttestation(a: AttestationRecord): Promise<void>;
+  /** Newest first. */
+  listAttestations(host: string, limit: number): Promise<AttestationRecord[]>;
+  /** Every known host (enrolled or attempted) with its status at `now`. */
+  listHostStatus(now: number): Promise<HostStatus[]>;
+  getHostStatus(host: string, now: number): Promise<HostStatus | undefined>;
+
+  // TPM trust
+  addTpmCa(c: TpmCaRecord): Promise<boolean>;
+  listTpmCas(): Promise<TpmCaRecord[]>;
+  removeTpmCa(id: string): Promise<boolean>;
+  addCrl(c: CrlRecord): Promise<boolean>;
+  listCrls(): Promise<CrlRecord[]>;
+  removeCrl(id: string): Promise<boolean>;
+  putEkPin(p: EkPinRecord): Promise<void>;
+  getEkPin(host: string): Promise<EkPinRecord | undefined>;
+  listEkPins(): Promise<EkPinRecord[]>;
+  removeEkPin(host: string): Promise<boolean>;
+
+  // Images
+  /** false when that name and version exist already. */
+  addImage(i: ImageRecord): Promise<boolean>;
+  listImages(): Promise<ImageRecord[]>;
+  /** Every version of `name`, oldest first. */
+  getImage(name: string): Promise<ImageRecord[]>;
+  /** Removes one version, or every version when `version` is undefined; returns how many. */
+  removeImage(name: string, version?: string): Promise<number>;
+
+  // Token signing keys
+  addSigningKey(k: SigningKeyRecord): Promise<void>;
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  retireSigningKey(kid: string, at: number): Promise<void>;
+  /** Raises the key's lastTokenExpiresAt to `expiresAt` if later. */
+  noteTokenIssued(kid: string, expiresAt: number): Promise<void>;
+  /** Deletes retired keys whose last token expired before `before`. */
+  purgeSigningKeys(before: number): Promise<number>;
+
+  // Accounts, audit, settings
+  putAccount(a: AccountRecord): Promise<void>;
+  getAccount(user: string): Promise<AccountRecord | undefined>;
+  listAccounts(): Promise<AccountRecord[]>;
+  removeAccount(user: string): Promise<boolean>;
+  addAudit(a: Omit<AuditRecord, "id">): Promise<void>;
+  /** Newest first. */
+  listAudit(limit: number): Promise<AuditRecord[]>;
+  getSettings(): Promise<Settings | undefined>;
+  putSettings(s: Settings): Promise<void>;
+
+  /**
+   * Runs `fn` holding a cluster-wide named lock (first-start bootstrap: creating the admin account
+   * and the first signing key exactly once across nodes).
+   */
+  withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
