@@ -79,6 +79,8 @@ export default [
       "libs/eventlog/src/**/*.ts",
       "libs/host-image/src/**/*.ts",
       "libs/appraisal/src/**/*.ts",
+      "libs/tokens/src/**/*.ts",
+      "libs/ek-trust/src/**/*.ts",
     ],
     ignores: ["**/*_test.ts", "**/_test_support.ts"],
     rules: {
