@@ -2,15 +2,13 @@
  * Builds kmipd from its configuration: data directory, master key, store, TLS material, listener.
  * @module
  */
-import { ensurePrivateDir } from "./data_dir.ts";
-import { aesGcmKeyring, loadOrCreateMasterKey, loadOrCreateSealedMasterKey } from "./master_key.ts";
+import { aesGcmKeyring, ensureLocalTls, ensurePrivateDir, loadOrCreateMasterKey, loadOrCreateSealedMasterKey, readPem } from "@tessera/service";
 import type { KmipdConfig } from "./config.ts";
 import { type RunningServer, startServer } from "./server.ts";
 import { openStore } from "./store/open.ts";
 import { sqliteShared } from "./store/sqlite_store.ts";
 import type { Store } from "./store/store.ts";
 import { type ServingThread, startServingThreads } from "./threads.ts";
-import { ensureLocalTls, readPem } from "./tls_bootstrap.ts";
 import { migrateOwners } from "./store/migrate_owners.ts";
 import type { AuditEntry } from "./store/store.ts";
 
@@ -58,7 +56,7 @@ export async function startKmipd(
       clientCaPem: await readPem(config.tls.clientCaFile, "client CA"),
     };
   } else {
-    const g = await ensureLocalTls(config.dataDir, config.host);
+    const g = await ensureLocalTls(config.dataDir, { service: "kmipd", hosts: [config.host], client: { commonName: "kmipd-admin" } });
     generatedTls = g;
     tls = {
       certPem: await readPem(g.serverCertFile, "TLS certificate"),

@@ -4,7 +4,7 @@
  * @module
  */
 import type { KmipVersion, Ttlv } from "@tessera/kmip";
-import type { Keyring } from "./master_key.ts";
+import type { Keyring } from "@tessera/service";
 import type { Store } from "./store/store.ts";
 
 /** Per-request context of an operation. */

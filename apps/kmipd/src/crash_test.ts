@@ -5,7 +5,7 @@ import path from "node:path";
 import { item, RESULT_STATUS, struct, text, TTLV_TYPE } from "@tessera/kmip";
 import { type ClientTls, KmipClient, KmipConnection } from "@tessera/kmip-client";
 import { type KmipdProcess, loadConfig, spawnKmipd as spawnKmipdProcess, startKmipd } from "./app.ts";
-import { aesGcmKeyring } from "./master_key.ts";
+import { aesGcmKeyring } from "@tessera/service";
 import { startServer } from "./server.ts";
 import { openSqliteStore } from "./store/sqlite_store.ts";
 import type { Store } from "./store/store.ts";

@@ -24,7 +24,7 @@ import {
 } from "@tessera/kmip";
 import type { Handler, OpContext } from "./context.ts";
 import { OperationError } from "./errors.ts";
-import type { Keyring } from "./master_key.ts";
+import type { Keyring } from "@tessera/service";
 import { addAttribute, adjustAttribute, deleteAttribute, modifyAttribute, setAttribute } from "./ops/attribute_ops.ts";
 import { create, createKeyPair, reKey, register } from "./ops/create.ts";
 import { decrypt, encrypt, getUsageAllocation, hashOp, mac, macVerify, signatureVerify, signOp } from "./ops/crypto_ops.ts";

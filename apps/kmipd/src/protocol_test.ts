@@ -24,7 +24,7 @@ import {
 } from "@tessera/kmip";
 import type { KmipConnection } from "@tessera/kmip-client";
 import { handleMessage } from "./app.ts";
-import { aesGcmKeyring } from "./master_key.ts";
+import { aesGcmKeyring } from "@tessera/service";
 import { openSqliteStore } from "./store/sqlite_store.ts";
 import { exchange, rawRequest, tempDir, V1_2, V1_4, V2_1, kmipdForTests } from "./_test_support.ts";
 

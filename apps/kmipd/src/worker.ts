@@ -5,7 +5,7 @@
  * @module
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { aesGcmKeyring } from "./master_key.ts";
+import { aesGcmKeyring } from "@tessera/service";
 import { startServer } from "./server.ts";
 import type { AuditEntry } from "./store/store.ts";
 import { openStore } from "./store/open.ts";

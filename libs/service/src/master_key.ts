@@ -1,25 +1,31 @@
 /**
  * The master key that wraps every key at rest (AES-256-GCM, the object's id as associated data). By
- * default it lives in `<data-dir>/master.key`, mode 0600, created on first start; it is never logged and
- * never stored beside the objects it protects in the database.
+ * default it lives in a file, mode 0600, created on first start; or it is sealed to a TPM. It is never
+ * logged and never stored beside the objects it protects.
  * @module
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from "node:crypto";
 import { chmod, open, readFile, stat } from "node:fs/promises";
 import { seal, Tpm, unseal } from "@tessera/tss";
-import { randomBytesFromPool } from "./random.ts";
+import { randomBytesFromPool } from "./_random_pool.ts";
+import { ServiceError } from "./errors.ts";
 
-/** Wraps and unwraps key material. */
+/** Wraps and unwraps key material, bound to the id of the object it belongs to. */
 export interface Keyring {
+  /** Encrypts `plaintext` for object `id`. */
   wrap(id: string, plaintext: Uint8Array): Uint8Array;
+  /** Decrypts what {@link Keyring.wrap} made for the same `id`; throws when it was altered or is another object's. */
   unwrap(id: string, wrapped: Uint8Array): Uint8Array;
 }
 
 const VERSION = 1;
 
-/** An AES-256-GCM keyring over a 32-byte master key: output = version(1) || nonce(12) || ciphertext || tag(16). */
+/**
+ * An AES-256-GCM keyring over a 32-byte master key: output = version(1) || nonce(12) || ciphertext || tag(16).
+ * @throws ServiceError SERVICE_MASTER_KEY when the key is not 32 bytes, or (unwrap) the format is unknown.
+ */
 export function aesGcmKeyring(masterKey: Uint8Array): Keyring {
-  if (masterKey.length !== 32) throw new Error("the master key must be 32 bytes");
+  if (masterKey.length !== 32) throw new ServiceError("SERVICE_MASTER_KEY", "the master key must be 32 bytes");
   // One KeyObject for the process: importing the raw key on every wrap/unwrap costs more than the AES-GCM itself.
   const key = createSecretKey(Buffer.from(masterKey));
   return {
@@ -38,7 +44,9 @@ export function aesGcmKeyring(masterKey: Uint8Array): Keyring {
       return out;
     },
     unwrap(id, wrapped) {
-      if (wrapped.length < 29 || wrapped[0] !== VERSION) throw new Error(`wrapped key material of object ${id} has an unknown format`);
+      if (wrapped.length < 29 || wrapped[0] !== VERSION) {
+        throw new ServiceError("SERVICE_MASTER_KEY", `wrapped key material of object ${id} has an unknown format`);
+      }
       const d = createDecipheriv("aes-256-gcm", key, wrapped.subarray(1, 13));
       d.setAAD(Buffer.from(id, "utf8"));
       d.setAuthTag(wrapped.subarray(wrapped.length - 16));
@@ -47,18 +55,24 @@ export function aesGcmKeyring(masterKey: Uint8Array): Keyring {
   };
 }
 
-/** Loads the master key file, creating it (0600, exclusive create) when absent. Refuses a file readable by others. */
+/**
+ * Loads the master key file, creating it (0600, exclusive create) when absent. Refuses a file readable by others.
+ * @throws ServiceError SERVICE_MASTER_KEY for a file open to group or others, or not 32 bytes.
+ */
 export async function loadOrCreateMasterKey(file: string): Promise<{ key: Uint8Array; created: boolean }> {
   try {
     const st = await stat(file);
-    if ((st.mode & 0o077) !== 0) throw new Error(`master key ${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+    if ((st.mode & 0o077) !== 0) {
+      throw new ServiceError("SERVICE_MASTER_KEY", `master key ${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+    }
     const key = new Uint8Array(await readFile(file));
-    if (key.length !== 32) throw new Error(`master key ${file} is ${key.length} bytes, expected 32`);
+    if (key.length !== 32) throw new ServiceError("SERVICE_MASTER_KEY", `master key ${file} is ${key.length} bytes, expected 32`);
     return { key, created: false };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
   const key = new Uint8Array(randomBytes(32));
+  // Exclusive create, not writeSecretFile's rename: two processes starting at once must not both win.
   const fh = await open(file, "wx", 0o600);
   try {
     await fh.writeFile(key);
@@ -73,6 +87,7 @@ export async function loadOrCreateMasterKey(file: string): Promise<{ key: Uint8A
 /**
  * Loads the master key sealed to a TPM (`file` holds the sealed blob, 0600), or creates one and seals it. The
  * key itself never touches the disk; a copy of the data directory is useless without that TPM.
+ * @param tcti the TPM to use, as @tessera/tss `Tpm.open` takes it.
  */
 export async function loadOrCreateSealedMasterKey(file: string, tcti: string): Promise<{ key: Uint8Array; created: boolean }> {
   const tpm = Tpm.open(tcti);
@@ -85,7 +100,7 @@ export async function loadOrCreateSealedMasterKey(file: string, tcti: string): P
     }
     if (blob) {
       const key = await unseal(tpm, blob);
-      if (key.length !== 32) throw new Error(`sealed master key ${file} unsealed to ${key.length} bytes, expected 32`);
+      if (key.length !== 32) throw new ServiceError("SERVICE_MASTER_KEY", `sealed master key ${file} unsealed to ${key.length} bytes, expected 32`);
       return { key, created: false };
     }
     const key = new Uint8Array(randomBytes(32));

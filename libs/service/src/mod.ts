@@ -1,0 +1,18 @@
+/**
+ * @tessera/service: the process plumbing every Tessera service shares.
+ *
+ * - {@link ensurePrivateDir}: the data directory, 0700.
+ * - {@link writeSecretFile} / {@link readPem}: atomic 0600 files whatever the umask; PEM files named in errors.
+ * - {@link ensureLocalTls}: a local CA and server (and client) certificates on first start.
+ * - {@link aesGcmKeyring}, {@link loadOrCreateMasterKey}, {@link loadOrCreateSealedMasterKey}: keys at rest.
+ * - {@link hashPassword}, {@link verifyPassword}, {@link generatePassword}: scrypt passwords.
+ * - {@link ServiceError}: every failure, with a stable `code`.
+ *
+ * @module
+ */
+export { ensurePrivateDir } from "./data_dir.ts";
+export { readPem, writeSecretFile, type WriteSecretFileOptions } from "./secret_file.ts";
+export { ensureLocalTls, type GeneratedTls, type GeneratedTlsWithClient, type LocalTlsOptions } from "./local_tls.ts";
+export { aesGcmKeyring, loadOrCreateMasterKey, loadOrCreateSealedMasterKey, type Keyring } from "./master_key.ts";
+export { generatePassword, hashPassword, verifyPassword } from "./password.ts";
+export { SERVICE_ERROR_CODES, ServiceError, type ServiceErrorCode } from "./errors.ts";
