@@ -1,142 +1,43 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
-import { chmod, chown, copyFile, cp, mkdir, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chmod, copyFile, cp, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { decodeTtlv, encodeTtlv, item, struct } from "@tessera/kmip";
 import { loadAttributes, storedAttributes } from "./attributes.ts";
 import { migrateOwners, UNMAPPED_OWNER_PREFIX } from "./store/migrate_owners.ts";
-import { ensureDebianPackages } from "@tessera/swtpm-testing";
+import { startPostgres, type PostgresCluster } from "@tessera/postgres-testing";
 import { openPostgresStore } from "./store/postgres_store.ts";
 import { ObjectBusyError } from "./store/object_locks.ts";
 import { lockSlotOf, openSqliteStore, releaseObjectLocksOf, sqliteShared } from "./store/sqlite_store.ts";
 import type { AuditEntry, Store, StoredObject } from "./store/store.ts";
-import { freePort, startTestKmipd, tempDir, V1_4, V2_1, waitFor, storedObject } from "./_test_support.ts";
+import { startTestKmipd, tempDir, V1_4, V2_1, waitFor, storedObject } from "./_test_support.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // A throwaway PostgreSQL cluster for this file.
 
-interface Postgres {
-  dir: string;
-  data: string;
-  port: number;
-  bin: string;
-  proc: ChildProcess;
-  log: () => string;
-  asPostgres: boolean;
-}
-
-let postgres: Postgres | undefined;
+let postgres: PostgresCluster | undefined;
 let postgresError: string | undefined;
 const sqliteDirs: string[] = [];
 
-function findPgBin(): string | undefined {
-  const root = "/usr/lib/postgresql";
-  if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root)
-    .filter((v) => existsSync(path.join(root, v, "bin", "initdb")))
-    .sort((a, b) => Number(b) - Number(a));
-  return versions[0] ? path.join(root, versions[0], "bin") : undefined;
-}
-
-function run(cmd: string, args: string[], asPostgres: boolean, timeout = 60_000): { ok: boolean; out: string } {
-  const r = asPostgres
-    ? spawnSync("runuser", ["-u", "postgres", "--", cmd, ...args], { encoding: "utf8", timeout })
-    : spawnSync(cmd, args, { encoding: "utf8", timeout });
-  return { ok: r.status === 0, out: `${r.stdout ?? ""}${r.stderr ?? ""}${r.error ? String(r.error) : ""}` };
-}
-
-async function startPostgres(): Promise<Postgres> {
-  const isRoot = process.getuid?.() === 0;
-  let bin = findPgBin();
-  if (!bin) {
-    // Installs as root, or fails saying what to install.
-    ensureDebianPackages(["postgresql"]);
-    bin = findPgBin();
-    if (!bin) throw new Error("the postgresql package is installed but /usr/lib/postgresql/*/bin/initdb is not there");
-  }
-  const dir = await tempDir("kmipd-pg-");
-  const data = path.join(dir, "data");
-  // initdb refuses to run as root: run the cluster as the postgres user.
-  const asPostgres = isRoot;
-  if (asPostgres) {
-    const id = spawnSync("id", ["-u", "postgres"], { encoding: "utf8" });
-    const gid = spawnSync("id", ["-g", "postgres"], { encoding: "utf8" });
-    if (id.status !== 0) throw new Error("running as root but there is no postgres user to run PostgreSQL as");
-    await chown(dir, Number(id.stdout.trim()), Number(gid.stdout.trim()));
-  }
-  const init = run(path.join(bin, "initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"], asPostgres);
-  if (!init.ok) throw new Error(`initdb failed: ${init.out.slice(-2000)}`);
-  const port = await freePort();
-  const args = ["-D", data, "-k", dir, "-p", String(port), "-h", "127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"];
-  const proc = asPostgres
-    ? spawn("runuser", ["-u", "postgres", "--", path.join(bin, "postgres"), ...args], { stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(path.join(bin, "postgres"), args, { stdio: ["ignore", "pipe", "pipe"] });
-  let log = "";
-  let exited = false;
-  proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => (log += d.toString()));
-  proc.once("exit", () => (exited = true));
-  const pgInfo: Postgres = { dir, data, port, bin, proc, log: () => log, asPostgres };
-  postgres = pgInfo; // so that after.always stops it even if it never accepts
-  await waitFor(
-    async () => {
-      if (exited) throw new Error(`postgres exited: ${log.slice(-2000)}`);
-      const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
-      try {
-        await c.connect();
-        await c.query("SELECT 1");
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    },
-    30_000,
-    `PostgreSQL on port ${port} to accept connections (log: ${log.slice(-500)})`,
-  );
-  return pgInfo;
-}
-
-let dbCounter = 0;
-let dbQueue: Promise<unknown> = Promise.resolve();
-
 /** A fresh database in the test cluster; its URL. */
 function createDatabase(): Promise<string> {
-  const p = dbQueue.then(async () => {
-    if (!postgres) throw new Error(`PostgreSQL is not running: ${postgresError ?? "not started"}`);
-    const name = `kmipd_${process.pid}_${++dbCounter}`;
-    const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${postgres.port}/postgres` });
-    await c.connect();
-    try {
-      await c.query(`CREATE DATABASE ${name}`);
-    } finally {
-      await c.end();
-    }
-    return `postgres://postgres@127.0.0.1:${postgres.port}/${name}`;
-  });
-  dbQueue = p.catch(() => undefined);
-  return p;
+  if (!postgres) return Promise.reject(new Error(`PostgreSQL is not running: ${postgresError ?? "not started"}`));
+  return postgres.createDatabase();
 }
 
 test.before(async () => {
   try {
-    await startPostgres();
+    postgres = await startPostgres();
   } catch (e) {
     postgresError = (e as Error).message;
   }
 });
 
 test.after.always(async () => {
-  if (postgres) {
-    const stop = run(path.join(postgres.bin, "pg_ctl"), ["-D", postgres.data, "stop", "-m", "fast", "-w", "-t", "20"], postgres.asPostgres, 30_000);
-    if (!stop.ok && postgres.proc.exitCode === null) postgres.proc.kill("SIGKILL");
-    await rm(postgres.dir, { recursive: true, force: true });
-  }
+  await postgres?.stop();
   for (const d of sqliteDirs) await rm(d, { recursive: true, force: true });
 });
 
