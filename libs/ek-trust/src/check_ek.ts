@@ -80,9 +80,9 @@ const malformed = (detail: string): EkRefused => ({ ok: false, code: "ek-malform
  * 2. Both sent: they must hold the same key (→ `ek-mismatch`). Only the certificate: the EK public area is the TCG
  *    default low-range EK template (RSA 2048 L-1 / ECC P-256 L-2) with the certificate's key; other keys need
  *    `ekPublic` (→ `ek-malformed`).
- * 3. Pins narrow, in both modes. A pinned bare key: the host's EK must be that key, and then it is trusted by
- *    the pin alone, certificate or not (`via: "pinned-key"`, the pinned public area is returned); another key
- *    → `ek-not-pinned`. A pinned certificate: the host's certificate must be byte for byte that one
+ * 3. Pins narrow, in both modes. A pinned EK key: the host's EK must be that key (another key →
+ *    `ek-not-pinned`); when no certificate is pinned beside it (a bare key, for TPMs without certificates) it is
+ *    trusted by the pin alone, certificate sent or not (`via: "pinned-key"`, the pinned public area is returned). A pinned certificate: the host's certificate must be byte for byte that one
  *    (→ `ek-not-pinned`), and it is then still checked against the CAs below (`via: "pinned-certificate"`).
  *    No certificate and no pinned key → `ek-not-pinned`. Mode "pin" and no pinned certificate → `ek-not-pinned`.
  * 4. The certificate must chain to one of `cas` (→ `ek-untrusted`/`unknown-issuer`). Every CA in `cas` is a
@@ -170,7 +170,8 @@ async function check(presented: EkPresented, trust: EkTrust, now: Date): Promise
     if (!samePublicKey(pinned, publicKeyOf(ekPublic))) {
       return notPinned(`host ${host}: its EK (${fingerprint}) is not the EK key pinned for it (${ekFingerprint(pinned)})`);
     }
-    return trusted(pinned, "pinned-key", undefined);
+    // A bare key pin (no certificate pinned) is the whole trust; with a pinned certificate the checks go on.
+    if (pin.certificate === undefined) return trusted(pinned, "pinned-key", undefined);
   }
   if (certificate === undefined) {
     return notPinned(`host ${host} sent no EK certificate and has no pinned EK key (EK ${fingerprint})`);

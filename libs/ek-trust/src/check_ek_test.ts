@@ -135,7 +135,7 @@ test("mode pin: unpinned host, another host's pinned certificate, pinned + trust
 });
 
 test("bare pinned key: trusted in both modes without certificate; another key is not pinned; no pin and no certificate is not pinned", async (t) => {
-  const { spki } = await setup();
+  const { root, other, spki } = await setup();
   const pinned = ekPublicOf(spki.ecc);
   for (const mode of ["ca", "pin"] as const) {
     const v = await checkEk({ host: "h8", ekPublic: pinned }, { mode, cas: [], crls: [], pin: { ekPublic: pinned } }, NOW);
@@ -146,6 +146,12 @@ test("bare pinned key: trusted in both modes without certificate; another key is
     refused(t, await checkEk({ host: "h8", ekPublic: ekPublicOf(spki.rsa) }, { mode, cas: [], crls: [], pin: { ekPublic: pinned } }, NOW), "ek-not-pinned", "not-pinned", /is not the EK key pinned for it/);
     refused(t, await checkEk({ host: "h8", ekPublic: pinned }, { mode, cas: [], crls: [] }, NOW), "ek-not-pinned", "not-pinned", /sent no EK certificate and has no pinned EK key/);
   }
+  // A key pinned together with a certificate is not a bare pin: the certificate and the CA are still checked.
+  const cert = await issueEkCertificate(other, spki.ecc);
+  const both = { ekPublic: pinned, certificate: cert };
+  refused(t, await checkEk({ host: "h8", ekCertificate: cert }, { mode: "pin", cas: [root.der], crls: [], pin: both }, NOW), "ek-untrusted", "unknown-issuer", /Another TPM Root CA/);
+  const v = await checkEk({ host: "h8", ekCertificate: cert }, { mode: "pin", cas: [other.der], crls: [], pin: both }, NOW);
+  t.true(v.ok && v.via === "pinned-certificate", v.ok ? v.via : v.detail);
   // A bare TPMT_PUBLIC pin and a TPM2B_PUBLIC from the host are the same key.
   const bare = marshal(TPMT_PUBLIC, unmarshalPublic(pinned));
   t.true((await checkEk({ host: "h8", ekPublic: pinned }, { mode: "pin", cas: [], crls: [], pin: { ekPublic: bare } }, NOW)).ok);
