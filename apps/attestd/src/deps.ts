@@ -87,7 +87,7 @@ export const DEFAULT_SETTINGS: AttestdSettings = Object.freeze({
   ekTrustMode: "ca",
   pcrSelection: "sha256:0,1,2,3,4,5,6,7",
   secureBootRequired: true,
-  tokenLifetimeSeconds: 3600,
+  tokenLifetimeSeconds: 600,
   nonceLifetimeSeconds: 60,
   enrollmentLifetimeSeconds: 300,
 });

@@ -1,0 +1,88 @@
+/**
+ * The first start of an attestd node, and every later one: the data directory (0700), its TLS material
+ * (a local CA and a server certificate in D/tls/), the master key (D/master.key, 0600), the store, and, once
+ * across every node of a cluster (under the store's lock), the first token signing key and the `admin`
+ * account of TrustedAdmins whose generated password goes to D/admin.password (0600). A restart reuses all of it.
+ * @module
+ */
+import path from "node:path";
+import { openDatabase } from "@tessera/sql";
+import { aesGcmKeyring, ensureLocalTls, ensurePrivateDir, generatePassword, hashPassword, loadOrCreateMasterKey, readPem, writeSecretFile, type Keyring } from "@tessera/service";
+import type { Logger } from "pino";
+import type { AttestdConfig } from "./config.ts";
+import { newSigningKeyRecord } from "./signing.ts";
+import { openAttestdStore } from "./store/sql_store.ts";
+import type { AttestdStore } from "./store/store.ts";
+
+/** The group whose members may change anything. */
+export const ADMIN_GROUP = "TrustedAdmins";
+
+/** The account the first start creates. */
+export const ADMIN_USER = "admin";
+
+/** What {@link bootstrap} prepared. */
+export interface Bootstrapped {
+  readonly store: AttestdStore;
+  readonly keyring: Keyring;
+  readonly tls: { readonly cert: string; readonly key: string; readonly caCert: string; readonly caCertFile: string };
+  /** The admin password file when this start created the admin account. */
+  readonly adminPasswordFile?: string;
+}
+
+/** The SQLite database's file name in the data directory. */
+export const SQLITE_FILE = "attestd.db";
+
+/**
+ * Prepares the data directory and the store. Idempotent: what exists is reused.
+ * @param print where the admin password file's path is announced (default: stdout)
+ */
+export async function bootstrap(config: AttestdConfig, logger: Logger, print: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<Bootstrapped> {
+  await ensurePrivateDir(config.dataDir, (msg, fields) => logger.warn(fields ?? {}, msg));
+  const hosts = [...new Set([config.listen.host, new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ""), "localhost", "127.0.0.1"])].filter(
+    (h) => h !== "" && h !== "0.0.0.0" && h !== "::",
+  );
+  const tlsFiles = await ensureLocalTls(config.dataDir, { service: "attestd", hosts });
+  const { key: masterKey, created: masterCreated } = await loadOrCreateMasterKey(config.masterKeyFile);
+  if (masterCreated) logger.info({ file: config.masterKeyFile }, "master key created");
+  const keyring = aesGcmKeyring(masterKey);
+  const db = await openDatabase(config.database !== undefined ? { postgres: config.database } : { sqlite: path.join(config.dataDir, SQLITE_FILE) });
+  let store: AttestdStore;
+  try {
+    store = await openAttestdStore(db);
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+  let adminPasswordFile: string | undefined;
+  try {
+    adminPasswordFile = await store.withLock("bootstrap", async () => {
+      const now = Date.now();
+      if ((await store.listSigningKeys()).length === 0) {
+        const k = await newSigningKeyRecord(keyring, now);
+        await store.addSigningKey(k);
+        logger.info({ kid: k.kid }, "first token signing key created");
+      }
+      if ((await store.getAccount(ADMIN_USER)) !== undefined) return undefined;
+      const password = generatePassword();
+      const file = path.join(config.dataDir, "admin.password");
+      // The file first: an account whose password nobody can read would lock the administrator out.
+      await writeSecretFile(file, `${password}\n`);
+      await store.putAccount({ user: ADMIN_USER, passwordHash: await hashPassword(password), groups: [ADMIN_GROUP], createdAt: now });
+      return file;
+    });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  if (adminPasswordFile !== undefined) {
+    logger.info({ user: ADMIN_USER, file: adminPasswordFile }, "admin account created");
+    print(`attestd: created account "${ADMIN_USER}" (${ADMIN_GROUP}); its password is in ${adminPasswordFile}`);
+  }
+  const tls = {
+    cert: await readPem(tlsFiles.serverCertFile, "TLS certificate"),
+    key: await readPem(tlsFiles.serverKeyFile, "TLS private key"),
+    caCert: await readPem(tlsFiles.caCertFile, "TLS CA certificate"),
+    caCertFile: tlsFiles.caCertFile,
+  };
+  return { store, keyring, tls, ...(adminPasswordFile !== undefined ? { adminPasswordFile } : {}) };
+}

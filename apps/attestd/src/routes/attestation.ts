@@ -1,0 +1,169 @@
+/**
+ * PROTOCOL.md §2 and §3: a host asks for a challenge (a single-use nonce and the PCRs to quote), then sends
+ * its quote, PCR values, event log and optionally a binding key certified by its AK. attestd consumes the
+ * nonce (once across every node), appraises the evidence with libs/appraisal against the accepted images and
+ * settings, records the attempt, publishes status changes and, when the evidence holds, issues the EAR token.
+ * @module
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { appraise, type Failure } from "@tessera/appraisal";
+import { ProblemError, readJson, type ServiceEnv } from "@tessera/http";
+import { fromHex, hashAlgByName, HASH_SIZE, type PcrBanks } from "@tessera/tpm2";
+import type { Hono } from "hono";
+import { z } from "zod";
+import { selectionPcrs } from "../context.ts";
+import type { AttestdDeps } from "../deps.ts";
+import type { AttestationRecord, FailureRecord, HostStatus, NonceRecord } from "../store/store.ts";
+import { issueAttestationToken } from "../token.ts";
+import { base64Bytes, base64NonEmpty, hexString, hostParam, rfc3339 } from "../wire.ts";
+
+const NONCE_BYTES = 32;
+
+const AttestationRequest = z.object({
+  nonce: hexString,
+  quote: base64NonEmpty,
+  signature: base64NonEmpty,
+  pcrs: z.record(z.string().regex(/^[a-z0-9_-]{1,16}$/, "is not a bank name"), z.record(z.string().regex(/^(?:[0-9]|1[0-9]|2[0-3])$/, "is not a PCR index 0-23"), hexString)),
+  eventLog: base64Bytes,
+  bindingKey: z.object({ public: base64NonEmpty, certifyInfo: base64NonEmpty, signature: base64NonEmpty }).optional(),
+});
+
+/** `{"sha256": {"0": "<hex>"}}` → PcrBanks. @throws ProblemError 400 naming the bank or PCR whose value is wrong. */
+function pcrBanks(pcrs: Record<string, Record<string, string>>): PcrBanks {
+  const banks: PcrBanks = new Map();
+  for (const [name, values] of Object.entries(pcrs)) {
+    const alg = hashAlgByName(name);
+    const size = alg === undefined ? undefined : HASH_SIZE[alg];
+    if (alg === undefined || size === undefined) throw new ProblemError("bad-request", 400, `bad request body field pcrs.${name}: not a known hash algorithm`);
+    const bank = new Map<number, Uint8Array>();
+    for (const [index, hex] of Object.entries(values)) {
+      const v = fromHex(hex);
+      if (v.length !== size) throw new ProblemError("bad-request", 400, `bad request body field pcrs.${name}.${index}: ${v.length} bytes, a ${name} PCR has ${size}`);
+      bank.set(Number(index), v);
+    }
+    banks.set(alg, bank);
+  }
+  return banks;
+}
+
+
+function failureRecord(f: Failure | FailureRecord): FailureRecord {
+  // Drop undefined fields so the JSON and the stored record say the same thing.
+  return Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)) as unknown as FailureRecord;
+}
+
+function summarize(failures: readonly FailureRecord[]): string {
+  const first = failures[0];
+  if (first === undefined) return "affirming";
+  const more = failures.length > 1 ? ` (and ${failures.length - 1} more)` : "";
+  return `${first.check}: ${first.detail}${more}`;
+}
+
+/** Publishes the host's status when it changed. */
+async function publishChange(deps: AttestdDeps, host: string, before: HostStatus | undefined, now: number): Promise<void> {
+  const after = await deps.store.getHostStatus(host, now);
+  const previous = before?.status ?? "unknown";
+  if (after && after.status !== previous) deps.events.publish({ host, status: after.status, previous, at: now, message: after.message });
+}
+
+/** Mounts `POST /api/v1/hosts/{host}/challenges` and `POST /api/v1/hosts/{host}/attestations`. */
+export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): void {
+  app.post("/api/v1/hosts/:host/challenges", async (c) => {
+    const host = hostParam(c.req.param("host"));
+    const settings = await deps.settings();
+    const now = deps.clock.now();
+    const record: NonceRecord = {
+      nonce: randomBytes(NONCE_BYTES).toString("hex"),
+      host,
+      pcrSelection: settings.pcrSelection,
+      createdAt: now,
+      expiresAt: now + settings.nonceLifetimeSeconds * 1000,
+    };
+    await deps.store.putNonce(record);
+    return c.json({ nonce: record.nonce, pcrSelection: record.pcrSelection, expiresAt: rfc3339(record.expiresAt) }, 201);
+  });
+
+  app.post("/api/v1/hosts/:host/attestations", async (c) => {
+    const host = hostParam(c.req.param("host"));
+    const body = await readJson(c, AttestationRequest);
+    const pcrs = pcrBanks(body.pcrs);
+    const log = c.get("log");
+    const now = deps.clock.now();
+
+    // The nonce first: nothing is appraised (nor recorded) without a live challenge of this host.
+    const consumed = await deps.store.consumeNonce(host, body.nonce, now);
+    if (!consumed.ok) {
+      const check = consumed.reason === "used" ? "nonce-reused" : consumed.reason === "expired" ? "nonce-expired" : "nonce-unknown";
+      const detail =
+        check === "nonce-reused"
+          ? "the nonce was used already: ask for a new challenge"
+          : check === "nonce-expired"
+            ? `the nonce expired at ${consumed.value ? rfc3339(consumed.value.expiresAt) : "an earlier time"}: ask for a new challenge`
+            : `no challenge with this nonce was issued to ${host}`;
+      log.info({ host, check }, "attestation refused");
+      throw new ProblemError("attestation-failed", 403, `${check}: ${detail}`, { failures: [{ check, detail }] });
+    }
+    const enrolled = await deps.store.getHost(host);
+    if (enrolled === undefined) {
+      const failures = [{ check: "ak-not-enrolled", detail: `${host} has no bound AK: enroll first` }];
+      throw new ProblemError("attestation-failed", 403, `ak-not-enrolled: ${failures[0].detail}`, { failures });
+    }
+
+    const policy = { ...(await deps.policy()), pcrs: selectionPcrs(consumed.value.pcrSelection) };
+    const verdict = appraise(
+      {
+        akPublic: enrolled.akPublic,
+        quote: body.quote,
+        signature: body.signature,
+        pcrs,
+        eventLog: body.eventLog,
+        ...(body.bindingKey ? { bindingKey: body.bindingKey } : {}),
+      },
+      policy,
+      fromHex(body.nonce),
+    );
+    const before = await deps.store.getHostStatus(host, now);
+    const id = randomUUID();
+    if (verdict.status !== "affirming") {
+      const failures = verdict.failures.map(failureRecord);
+      await deps.store.addAttestation({
+        id,
+        host,
+        at: now,
+        status: "contraindicated",
+        failures,
+        ...(verdict.image ? { image: verdict.image } : {}),
+        ...(verdict.secureBoot !== undefined ? { secureBoot: verdict.secureBoot } : {}),
+      });
+      await publishChange(deps, host, before, now);
+      log.info({ host, failures: failures.map((f) => f.check) }, "attestation contraindicated");
+      throw new ProblemError("attestation-failed", 403, summarize(failures), { failures });
+    }
+
+    const settings = await deps.settings();
+    const issued = await issueAttestationToken(deps, {
+      host,
+      nonce: body.nonce,
+      enrolled,
+      verdict,
+      bindingKeyPublic: body.bindingKey?.public,
+      lifetimeSeconds: settings.tokenLifetimeSeconds,
+      now,
+    });
+    const record: AttestationRecord = {
+      id,
+      host,
+      at: now,
+      status: "affirming",
+      failures: [],
+      ...(verdict.image ? { image: verdict.image } : {}),
+      ...(verdict.secureBoot !== undefined ? { secureBoot: verdict.secureBoot } : {}),
+      tokenId: issued.jti,
+      tokenExpiresAt: issued.expiresAt,
+    };
+    await deps.store.addAttestation(record);
+    await publishChange(deps, host, before, now);
+    log.info({ host, image: verdict.image, jti: issued.jti }, "attestation affirming");
+    return c.json({ status: "affirming", token: issued.token, expiresAt: rfc3339(issued.expiresAt) }, 200);
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * One running attestd node: bootstrap, the app, HTTPS, the cluster status watcher and the purge of expired
+ * challenges. main.ts runs it for the process; tests start and stop nodes in-process with it.
+ * @module
+ */
+import { serveHttps } from "@tessera/http";
+import type { Logger } from "pino";
+import { createApp } from "./app.ts";
+import { bootstrap } from "./bootstrap.ts";
+import type { AttestdConfig } from "./config.ts";
+import { createDeps } from "./context.ts";
+import type { AttestdDeps } from "./deps.ts";
+import { createStatusEvents, watchClusterStatus } from "./events.ts";
+
+/** How often expired nonces and enrollments are deleted. */
+const PURGE_INTERVAL_MS = 60_000;
+
+/** A running node. */
+export interface RunningAttestd {
+  /** `https://host:port`. */
+  readonly url: string;
+  readonly port: number;
+  readonly deps: AttestdDeps;
+  /** The TLS CA certificate (PEM) clients trust. */
+  readonly caCert: string;
+  readonly caCertFile: string;
+  /** The admin password file when this start created the admin account. */
+  readonly adminPasswordFile?: string;
+  /** Stops serving and closes the store. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link startAttestd}. */
+export interface StartOptions {
+  readonly logger: Logger;
+  /** Where the first start announces the admin password file (default stdout). */
+  readonly print?: (line: string) => void;
+  /** Default Date.now. */
+  readonly clock?: { now(): number };
+}
+
+/** Starts a node on `config`. */
+export async function startAttestd(config: AttestdConfig, options: StartOptions): Promise<RunningAttestd> {
+  const { logger } = options;
+  const b = await bootstrap(config, logger, options.print);
+  const events = createStatusEvents(logger);
+  const deps = createDeps({ store: b.store, keyring: b.keyring, logger, config, events, ...(options.clock ? { clock: options.clock } : {}) });
+  const watcher = watchClusterStatus({ store: b.store, events, clock: deps.clock, logger });
+  const purge = setInterval(() => {
+    b.store.purgeExpired(deps.clock.now()).catch((err: unknown) => logger.warn({ err }, "purging expired challenges failed"));
+  }, PURGE_INTERVAL_MS);
+  purge.unref();
+  let https;
+  try {
+    https = await serveHttps(createApp(deps).fetch, { host: config.listen.host, port: config.listen.port, cert: b.tls.cert, key: b.tls.key });
+  } catch (e) {
+    clearInterval(purge);
+    watcher.stop();
+    await b.store.close();
+    throw e;
+  }
+  logger.info({ url: https.url, publicUrl: config.publicUrl, dataDir: config.dataDir }, "attestd listening");
+  let closed: Promise<void> | undefined;
+  const server = https;
+  return {
+    url: https.url,
+    port: https.port,
+    deps,
+    caCert: b.tls.caCert,
+    caCertFile: b.tls.caCertFile,
+    ...(b.adminPasswordFile !== undefined ? { adminPasswordFile: b.adminPasswordFile } : {}),
+    close() {
+      closed ??= (async () => {
+        clearInterval(purge);
+        watcher.stop();
+        await server.close();
+        await b.store.close();
+      })();
+      return closed;
+    },
+  };
+}

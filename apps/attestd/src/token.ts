@@ -1,0 +1,52 @@
+/**
+ * The attestation token (PROTOCOL.md "The attestation token"): an EAR signed with the cluster's active key,
+ * with the certified binding key as `cnf.jwk`. The key's last-token expiry is raised in the store so that a
+ * later rotation keeps the key published until this token has expired.
+ * @module
+ */
+import type { Verdict } from "@tessera/appraisal";
+import { bindingKeyJwk, issueEar } from "@tessera/tokens";
+import type { AttestdDeps } from "./deps.ts";
+import type { HostRecord } from "./store/store.ts";
+
+/** The build named in `ear.verifier-id`. */
+export const ATTESTD_BUILD = "attestd/0.1.0";
+
+/** What goes into one token. */
+export interface TokenRequest {
+  readonly host: string;
+  /** The challenge nonce (hex). */
+  readonly nonce: string;
+  readonly enrolled: HostRecord;
+  readonly verdict: Verdict;
+  /** The binding key's TPM2B_PUBLIC when the host sent one (the verdict says it was certified). */
+  readonly bindingKeyPublic?: Uint8Array | undefined;
+  readonly lifetimeSeconds: number;
+  readonly now: number;
+}
+
+/** Signs the EAR for an affirming verdict and notes its expiry against the signing key. */
+export async function issueAttestationToken(deps: AttestdDeps, r: TokenRequest): Promise<{ token: string; jti: string; expiresAt: number }> {
+  const key = await deps.signing.active();
+  const cnf = r.bindingKeyPublic !== undefined && r.verdict.bindingKey !== undefined ? await bindingKeyJwk(r.bindingKeyPublic) : undefined;
+  const issued = await issueEar(
+    {
+      issuer: deps.config.publicUrl,
+      subject: r.host,
+      nonce: r.nonce,
+      now: r.now,
+      lifetimeSeconds: r.lifetimeSeconds,
+      verifierBuild: ATTESTD_BUILD,
+      ekFingerprint: r.enrolled.ekFingerprint,
+      akName: r.enrolled.akName,
+      ...(r.verdict.image ? { image: r.verdict.image } : {}),
+      secureBoot: r.verdict.secureBoot ?? false,
+      pcrDigest: r.verdict.quoted?.pcrDigest ?? "",
+      pcrSelection: r.verdict.quoted?.selection ?? "",
+      ...(cnf ? { cnfJwk: cnf } : {}),
+    },
+    key,
+  );
+  await deps.signing.noteIssued(key.kid, issued.expiresAt);
+  return issued;
+}

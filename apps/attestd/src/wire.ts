@@ -1,0 +1,43 @@
+/**
+ * The wire encodings of PROTOCOL.md: base64 (RFC 4648 §4, padded) for binary values, lowercase hex for
+ * nonces, digests and Names, RFC 3339 times, and host names of 1–253 characters of `a-z 0-9 . -`.
+ * @module
+ */
+import { ProblemError } from "@tessera/http";
+import { z } from "zod";
+
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const HOST = /^[a-z0-9.-]{1,253}$/;
+
+/** A padded standard base64 string, decoded to bytes (a zod schema, so a bad value names its field). */
+export const base64Bytes = z
+  .string()
+  .regex(B64, "is not padded base64 (RFC 4648 §4)")
+  .transform((s) => new Uint8Array(Buffer.from(s, "base64")));
+
+/** A non-empty base64 value. */
+export const base64NonEmpty = base64Bytes.refine((b) => b.length > 0, "is empty");
+
+/** Lowercase hex of whole bytes. */
+export const hexString = z.string().regex(/^(?:[0-9a-f]{2})+$/, "is not lowercase hex of whole bytes");
+
+/** Encodes bytes as padded base64. */
+export function toBase64(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
+}
+
+/** An epoch-milliseconds time as RFC 3339 (UTC). */
+export function rfc3339(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/**
+ * The `{host}` path parameter, checked against PROTOCOL.md.
+ * @throws ProblemError 400 `bad-request` naming the value.
+ */
+export function hostParam(value: string | undefined): string {
+  if (value === undefined || !HOST.test(value)) {
+    throw new ProblemError("bad-request", 400, `host "${String(value).slice(0, 300)}" is not 1–253 characters of a-z 0-9 . -`);
+  }
+  return value;
+}
