@@ -1,0 +1,104 @@
+import test from "ava";
+import { rm } from "node:fs/promises";
+import { Agent } from "node:https";
+import { connect, type TLSSocket } from "node:tls";
+import { z } from "zod";
+import { readJson } from "./read_json.ts";
+import { serveHttps, type HttpsService } from "./serve_https.ts";
+import { createService } from "./service.ts";
+import { captureLogger, httpsRequest, testTls } from "./_test_support.ts";
+
+const MiB = 1024 * 1024;
+const jsonOfSize = (n: number) => `{"pad":"${"x".repeat(n - 10)}"}`;
+
+async function start(t: { teardown(fn: () => Promise<void>): void }) {
+  const tls = await testTls();
+  const app = createService({ name: "t", logger: captureLogger().logger });
+  const calls = { handler: 0 };
+  app.get("/hello", (c) => c.json({ hello: "world" }));
+  app.post("/echo", async (c) => {
+    calls.handler++;
+    const b = await readJson(c, z.object({ pad: z.string() }));
+    return c.json({ length: b.pad.length });
+  });
+  const s: HttpsService = await serveHttps(app.fetch, { host: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key });
+  t.teardown(async () => {
+    await s.close();
+    await rm(tls.dir, { recursive: true, force: true });
+  });
+  return { s, tls, calls };
+}
+
+function handshake(port: number, ca: string, opts: { maxVersion?: "TLSv1.2" | "TLSv1.3"; ciphers?: string }): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: "127.0.0.1", port, ca, servername: "localhost", ...opts }, () => resolve(sock));
+    sock.on("error", reject);
+  });
+}
+
+test("serveHttps: a real TLS 1.3 request verified with the CA from ensureLocalTls", async (t) => {
+  const { s, tls } = await start(t);
+  t.regex(s.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+  t.true(s.port > 0);
+  const r = await httpsRequest(`${s.url}/hello`, { ca: tls.ca });
+  t.is(r.status, 200);
+  t.deepEqual(JSON.parse(r.body), { hello: "world" });
+  const sock = await handshake(s.port, tls.ca, {});
+  t.is(sock.getProtocol(), "TLSv1.3");
+  t.true(sock.authorized);
+  sock.destroy();
+  // Without the CA, the client refuses the server.
+  await t.throwsAsync(httpsRequest(`${s.url}/hello`, { ca: "" }));
+});
+
+test("serveHttps: TLS 1.2 with a CBC suite is refused; TLS 1.2 with AES-GCM is accepted", async (t) => {
+  const { s, tls } = await start(t);
+  await t.throwsAsync(handshake(s.port, tls.ca, { maxVersion: "TLSv1.2", ciphers: "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA:ECDHE-ECDSA-AES128-SHA" }), {
+    message: /handshake failure|no shared cipher|alert/i,
+  });
+  const ok = await handshake(s.port, tls.ca, { maxVersion: "TLSv1.2", ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256" });
+  t.is(ok.getProtocol(), "TLSv1.2");
+  t.is(ok.getCipher().name, "ECDHE-ECDSA-AES128-GCM-SHA256");
+  ok.destroy();
+});
+
+test("serveHttps: keep-alive reuses one connection; close() ends it", async (t) => {
+  const { s, tls } = await start(t);
+  let connections = 0;
+  s.server.on("secureConnection", () => connections++);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const a = await httpsRequest(`${s.url}/hello`, { ca: tls.ca, agent });
+  const b = await httpsRequest(`${s.url}/hello`, { ca: tls.ca, agent });
+  t.is(a.status, 200);
+  t.is(b.status, 200);
+  t.is(a.localPort, b.localPort);
+  t.is(connections, 1);
+  const [socket] = Object.values(agent.freeSockets).flat();
+  t.truthy(socket);
+  const closed = new Promise<void>((resolve) => socket!.once("close", () => resolve()));
+  await s.close();
+  await closed;
+  t.true(socket!.destroyed);
+  await t.throwsAsync(httpsRequest(`${s.url}/hello`, { ca: tls.ca }), { code: "ECONNREFUSED" });
+  agent.destroy();
+});
+
+test("serveHttps body limit over TLS: 1 MiB + 1 is 413 before the handler, with Content-Length and chunked; exactly 1 MiB passes both ways", async (t) => {
+  const { s, tls, calls } = await start(t);
+  const headers = { "content-type": "application/json" };
+  const over = jsonOfSize(MiB + 1);
+  const withLength = await httpsRequest(`${s.url}/echo`, { ca: tls.ca, method: "POST", headers, body: over });
+  t.is(withLength.status, 413);
+  t.is(withLength.headers["content-type"], "application/problem+json");
+  t.is((JSON.parse(withLength.body) as { type: string }).type, "urn:tessera:problem:body-too-large");
+  const chunked = await httpsRequest(`${s.url}/echo`, { ca: tls.ca, method: "POST", headers, body: over, chunked: true });
+  t.is(chunked.status, 413);
+  t.is((JSON.parse(chunked.body) as { type: string }).type, "urn:tessera:problem:body-too-large");
+  t.is(calls.handler, 0);
+  const exact = jsonOfSize(MiB);
+  const a = await httpsRequest(`${s.url}/echo`, { ca: tls.ca, method: "POST", headers, body: exact });
+  const b = await httpsRequest(`${s.url}/echo`, { ca: tls.ca, method: "POST", headers, body: exact, chunked: true });
+  t.deepEqual([a.status, b.status], [200, 200]);
+  t.deepEqual(JSON.parse(b.body), { length: MiB - 10 });
+  t.is(calls.handler, 2);
+});

@@ -1,0 +1,119 @@
+/**
+ * The Hono application every Tessera service starts from: request ids, a logger per request, a body
+ * limit enforced before any handler reads the body, and every error answered as an RFC 9457 problem.
+ * @module
+ */
+import { randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { z } from "zod";
+import { describeZodError } from "./_zod.ts";
+import { ProblemError } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import { problemCodeForStatus, problemResponse } from "./problem.ts";
+import type { Principal } from "./auth.ts";
+
+/** The Hono environment of a service: what `c.get(…)` returns. */
+export interface ServiceEnv {
+  Variables: {
+    /** The request's logger (a child of the service's, with `requestId`). */
+    log: Logger;
+    /** The request id (the client's `x-request-id` when well-formed, else a new UUID); echoed in the response. */
+    requestId: string;
+    /** The authenticated caller, set by {@link bearerAuth}. */
+    principal: Principal;
+  };
+}
+
+/** Options of {@link createService}. */
+export interface CreateServiceOptions {
+  /** The service's name (for logs). */
+  readonly name: string;
+  /** The service's logger; each request gets a child. */
+  readonly logger: Logger;
+  /** Largest request body in bytes (default 1 MiB). */
+  readonly bodyLimit?: number;
+}
+
+/** The default request body limit: 1 MiB. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function withHeader(res: Response, name: string, value: string): Response {
+  try {
+    res.headers.set(name, value);
+    return res;
+  } catch {
+    // A Response from fetch() has immutable headers: copy it.
+    const copy = new Response(res.body, res);
+    copy.headers.set(name, value);
+    return copy;
+  }
+}
+
+/**
+ * A Hono app with the service plumbing. Routes are added to it as usual; handlers read bodies with
+ * {@link readJson} and refuse requests by throwing {@link ProblemError}.
+ *
+ * - every response carries `x-request-id`; `c.get("log")` is the request's logger; one `request` line is
+ *   logged per request (method, path, status, ms).
+ * - a body over the limit is refused with 413 `body-too-large` before the handler runs: by Content-Length
+ *   when it is sent, else counted while it streams (chunked), the whole body being read before the handler.
+ * - errors: {@link ProblemError} as it is; a ZodError → 400 `bad-request` naming the field; Hono's
+ *   HTTPException → its status; anything else → 500 `internal` (logged with its stack; the client sees
+ *   only the request id). Unknown routes → 404 `not-found`.
+ *
+ * @example
+ * ```ts
+ * const app = createService({ name: "attestd", logger });
+ * app.post("/api/v1/things", async (c) => c.json(await store.add(await readJson(c, Thing)), 201));
+ * ```
+ */
+export function createService(options: CreateServiceOptions): Hono<ServiceEnv> {
+  const app = new Hono<ServiceEnv>();
+  const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+
+  app.use(async (c, next) => {
+    const given = c.req.header("x-request-id");
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    const log = options.logger.child({ requestId });
+    c.set("requestId", requestId);
+    c.set("log", log);
+    const start = performance.now();
+    await next();
+    c.res = withHeader(c.res, "x-request-id", requestId);
+    log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - start) }, "request");
+  });
+
+  app.use(
+    bodyLimit({
+      maxSize: limit,
+      // The rest of an oversized body is drained (or the connection cut) by @hono/node-server after the answer.
+      onError: () => problemResponse({ code: "body-too-large", status: 413, detail: `the request body exceeds ${limit} bytes` }),
+    }),
+  );
+
+  app.onError((err, c) => {
+    if (err instanceof ProblemError) {
+      return problemResponse({ code: err.code, status: err.status, detail: err.detail, ...(err.extra ? { extra: err.extra } : {}) });
+    }
+    if (err instanceof z.ZodError) {
+      const { detail, errors } = describeZodError(err, "bad");
+      return problemResponse({ code: "bad-request", status: 400, detail, extra: { errors } });
+    }
+    if (err instanceof HTTPException && err.status < 500) {
+      return problemResponse({ code: problemCodeForStatus(err.status), status: err.status, detail: err.message || "refused" });
+    }
+    c.get("log").error({ err }, "unexpected error");
+    return problemResponse({
+      code: "internal",
+      status: 500,
+      detail: `internal error in ${options.name}; the service's log has it under request id ${c.get("requestId")}`,
+    });
+  });
+
+  app.notFound((c) => problemResponse({ code: "not-found", status: 404, detail: `no route for ${c.req.method} ${c.req.path}` }));
+  return app;
+}
