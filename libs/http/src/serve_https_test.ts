@@ -1,6 +1,9 @@
 import test from "ava";
-import { rm } from "node:fs/promises";
-import { Agent } from "node:https";
+import { ensureLocalTls, readPem } from "@tessera/service";
+import { mkdtemp, rm } from "node:fs/promises";
+import { Agent, request } from "node:https";
+import os from "node:os";
+import path from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { z } from "zod";
 import { readJson } from "./read_json.ts";
@@ -101,4 +104,32 @@ test("serveHttps body limit over TLS: 1 MiB + 1 is 413 before the handler, with 
   t.deepEqual([a.status, b.status], [200, 200]);
   t.deepEqual(JSON.parse(b.body), { length: MiB - 10 });
   t.is(calls.handler, 2);
+});
+
+test("serveHttps requestClientCert: a client certificate from the CA is seen as authorized by the handler; none is not", async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "tessera-mtls-"));
+  const g = await ensureLocalTls(dir, { service: "mtls-test", hosts: [], client: { commonName: "host-1" } });
+  const ca = await readPem(g.caCertFile, "CA");
+  const app = createService({ name: "t", logger: captureLogger().logger });
+  app.get("/peer", (c) => {
+    const socket = (c.env as { incoming: { socket: TLSSocket } }).incoming.socket;
+    return c.json({ authorized: socket.authorized, cn: socket.getPeerCertificate().subject?.CN ?? null });
+  });
+  const s = await serveHttps(app.fetch, { host: "127.0.0.1", port: 0, cert: await readPem(g.serverCertFile, "c"), key: await readPem(g.serverKeyFile, "k"), ca, requestClientCert: true });
+  t.teardown(async () => {
+    await s.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const get = (cert?: { cert: string; key: string }) =>
+    new Promise<string>((resolve, reject) => {
+      const req = request(`${s.url}/peer`, { ca, agent: false, ...cert }, (res) => {
+        let b = "";
+        res.on("data", (d: Buffer) => (b += d.toString()));
+        res.on("end", () => resolve(b));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  t.deepEqual(JSON.parse(await get({ cert: await readPem(g.clientCertFile, "c"), key: await readPem(g.clientKeyFile, "k") })), { authorized: true, cn: "host-1" });
+  t.deepEqual(JSON.parse(await get()), { authorized: false, cn: null });
 });

@@ -39,6 +39,8 @@ export interface CreateServiceOptions {
 /** The default request body limit: 1 MiB. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
+const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 function withHeader(res: Response, name: string, value: string): Response {
@@ -63,7 +65,8 @@ function withHeader(res: Response, name: string, value: string): Response {
  *   when it is sent, else counted while it streams (chunked), the whole body being read before the handler.
  * - errors: {@link ProblemError} as it is; a ZodError → 400 `bad-request` naming the field; Hono's
  *   HTTPException → its status; anything else → 500 `internal` (logged with its stack; the client sees
- *   only the request id). Unknown routes → 404 `not-found`.
+ *   only the request id). Unknown routes → 404 `not-found`; a known path with another method → 405
+ *   `method-not-allowed` with `Allow`.
  *
  * @example
  * ```ts
@@ -114,6 +117,19 @@ export function createService(options: CreateServiceOptions): Hono<ServiceEnv> {
     });
   });
 
-  app.notFound((c) => problemResponse({ code: "not-found", status: 404, detail: `no route for ${c.req.method} ${c.req.path}` }));
+  app.notFound((c) => {
+    // A path that has routes for other methods is 405 with Allow, not 404. Middleware (method ALL) do not count.
+    const allow = METHODS.filter((m) => m !== c.req.method && app.router.match(m, c.req.path)[0].some(([[, route]]) => route.method !== "ALL"));
+    if (allow.length > 0) {
+      if (allow.includes("GET")) allow.push("HEAD");
+      return problemResponse({
+        code: "method-not-allowed",
+        status: 405,
+        detail: `${c.req.method} is not allowed on ${c.req.path} (allowed: ${allow.join(", ")})`,
+        headers: { allow: allow.join(", ") },
+      });
+    }
+    return problemResponse({ code: "not-found", status: 404, detail: `no route for ${c.req.method} ${c.req.path}` });
+  });
   return app;
 }

@@ -97,3 +97,16 @@ test("bodyLimit option: a smaller limit is enforced", async (t) => {
   t.is((await app.request("/x", { method: "POST", body: "01234567890", headers: { "content-length": "11" } })).status, 413);
   t.is((await app.request("/x", { method: "POST", body: "0123456789", headers: { "content-length": "10" } })).status, 200);
 });
+
+test("a path routed for other methods is 405 method-not-allowed with Allow; middleware alone do not make a path known", async (t) => {
+  const app = createService({ name: "svc", logger: captureLogger().logger });
+  app.use("/api/*", async (_c, next) => next());
+  app.get("/api/v1/hosts/:host", (c) => c.text("h"));
+  app.delete("/api/v1/hosts/:host", (c) => c.text("d"));
+  const r = await app.request("/api/v1/hosts/h1", { method: "POST" });
+  t.is(r.status, 405);
+  t.is(r.headers.get("allow"), "GET, DELETE, HEAD");
+  t.like(await r.json(), { type: "urn:tessera:problem:method-not-allowed" });
+  t.is((await app.request("/api/v1/nothing", { method: "POST" })).status, 404);
+  t.is((await app.request("/api/v1/hosts/h1", { method: "DELETE" })).status, 200);
+});
