@@ -1,9 +1,10 @@
 import test from "ava";
-import { chmod, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { ServiceError } from "./errors.ts";
-import { aesGcmKeyring, loadOrCreateMasterKey } from "./master_key.ts";
+import { startSwtpm } from "@tessera/swtpm-testing";
+import { aesGcmKeyring, loadOrCreateMasterKey, loadOrCreateSealedMasterKey } from "./master_key.ts";
 
 test("aesGcmKeyring: unwraps what it wrapped for the same id only; altered material fails", (t) => {
   const k = aesGcmKeyring(new Uint8Array(32).fill(7));
@@ -38,6 +39,28 @@ test("loadOrCreateMasterKey: created 0600 once, then loaded; a file open to othe
     t.regex((await t.throwsAsync(loadOrCreateMasterKey(short)))?.message ?? "", /is 1 bytes, expected 32/);
   } finally {
     process.umask(old);
+    await rm(d, { recursive: true, force: true });
+  }
+});
+
+test("loadOrCreateSealedMasterKey (a real swtpm): created and sealed (0600, the key not in the file), unsealed the same later; another TPM cannot", async (t) => {
+  const sw = await startSwtpm();
+  const other = await startSwtpm();
+  const d = await mkdtemp(path.join(os.tmpdir(), "tessera-sealed-"));
+  try {
+    const f = path.join(d, "master.key.tpm");
+    const a = await loadOrCreateSealedMasterKey(f, sw.tcti);
+    t.true(a.created);
+    t.is(a.key.length, 32);
+    t.is((await stat(f)).mode & 0o777, 0o600);
+    t.false(Buffer.from(await readFile(f)).includes(Buffer.from(a.key)), "the sealed blob does not hold the key in the clear");
+    const b = await loadOrCreateSealedMasterKey(f, sw.tcti);
+    t.false(b.created);
+    t.deepEqual(b.key, a.key);
+    await t.throwsAsync(loadOrCreateSealedMasterKey(f, other.tcti));
+  } finally {
+    await sw.stop();
+    await other.stop();
     await rm(d, { recursive: true, force: true });
   }
 });
