@@ -1,0 +1,13 @@
+/**
+ * @tessera/sql: one small database interface over SQLite (node:sqlite, one node) and PostgreSQL (pg, several
+ * nodes), with `$1…$n` placeholders on both, BLOB/BYTEA as Uint8Array, BIGINT as number, transactions that
+ * roll back entirely, and versioned migrations safe to run from several nodes at once.
+ *
+ * @module
+ */
+export { SqlError, type SqlErrorCode } from "./errors.ts";
+export { migrate, type Migration, type MigrateResult } from "./migrate.ts";
+export { openDatabase, type DatabaseConfig } from "./open.ts";
+export { openPostgres, type PostgresOptions } from "./postgres.ts";
+export { openSqlite, type SqliteOptions } from "./sqlite.ts";
+export type { Db, Dialect, Row, SqlValue } from "./types.ts";
