@@ -4,7 +4,7 @@
  * until the last token it signed has expired.
  * @module
  */
-import { generateSigningKey } from "@tessera/tokens";
+import { activeSigningKey, generateSigningKey, publishedJwks, type SigningKeyState } from "@tessera/tokens";
 import type { Keyring } from "@tessera/service";
 import type { ActiveSigningKey, PublicJwk, SigningKeys } from "./deps.ts";
 import type { AttestdStore, SigningKeyRecord } from "./store/store.ts";
@@ -12,9 +12,9 @@ import type { AttestdStore, SigningKeyRecord } from "./store/store.ts";
 /** How long a node reuses what it read of the key set (another node's rotation is seen within this). */
 const CACHE_MS = 2000;
 
-/** The newest key not retired. */
+/** The newest key not retired (libs/tokens' rule, so every node picks the same). */
 function activeRecord(keys: readonly SigningKeyRecord[]): SigningKeyRecord | undefined {
-  return keys.filter((k) => k.retiredAt === undefined).sort((a, b) => b.createdAt - a.createdAt || (a.kid < b.kid ? 1 : -1))[0];
+  return activeSigningKey(keys as readonly (SigningKeyRecord & SigningKeyState)[]);
 }
 
 /** Wraps a new signing key for the store. */
@@ -56,10 +56,7 @@ export function storeSigningKeys(store: AttestdStore, keyring: Keyring, clock: {
     },
     async jwks() {
       const all = await keys();
-      const now = clock.now();
-      const active = activeRecord(all);
-      const published = all.filter((k) => k === active || (k.retiredAt === undefined ? true : (k.lastTokenExpiresAt ?? 0) > now));
-      return { keys: published.sort((a, b) => b.createdAt - a.createdAt).map((k) => ({ ...k.publicJwk, kid: k.kid }) as PublicJwk) };
+      return publishedJwks(all as readonly (SigningKeyRecord & SigningKeyState)[], clock.now()) as { keys: PublicJwk[] };
     },
     async rotate() {
       const now = clock.now();
