@@ -1,0 +1,145 @@
+/**
+ * What EAR and admin tokens share: signing with an ES256 private JWK, and the verification steps that come
+ * before the claims (compact form, canonical base64url, header, key lookup, signature, iss/aud/exp/iat).
+ * @module
+ */
+import { base64url, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload, type ProtectedHeaderParameters } from "jose";
+import { TokenError } from "./errors.ts";
+
+/**
+ * How far (seconds) a verifier's clock may be from the issuer's: a token is accepted until `exp` plus this,
+ * and refused when `iat` is more than this in the future. 30 s absorbs NTP-synchronised skew between
+ * attestd nodes and kmxd while staying small against token lifetimes of minutes to hours.
+ */
+export const CLOCK_TOLERANCE_SECONDS = 30;
+
+/** Tokens longer than this are refused before parsing (an EAR with a binding key is about 2 KiB). */
+export const MAX_TOKEN_LENGTH = 16_384;
+
+/** A JWKS as served at `/.well-known/jwks.json`: public JWKs with `kid`. */
+export interface Jwks {
+  readonly keys: readonly Readonly<Record<string, unknown>>[];
+}
+
+/** A key that can sign: its `kid` and private ES256 JWK. */
+export interface TokenSigner {
+  readonly kid: string;
+  readonly privateJwk: Readonly<Record<string, unknown>>;
+}
+
+const B64U = /^[A-Za-z0-9_-]*$/;
+
+function invalid(rule: string, cause?: unknown): TokenError {
+  return new TokenError("TOKEN_INVALID", `token rejected: ${rule}`, cause === undefined ? undefined : { cause });
+}
+
+/** Signs `claims` with header `{alg: ES256, kid, typ}`. */
+export async function signJwt(claims: JWTPayload, signer: TokenSigner, typ: string): Promise<string> {
+  const jwk = signer.privateJwk;
+  if (jwk.kty !== "EC" || jwk.crv !== "P-256" || typeof jwk.d !== "string")
+    throw new TokenError("TOKEN_INPUT", `signing key ${signer.kid} is not an ES256 private key (kty EC, crv P-256, with d)`);
+  let key: CryptoKey | Uint8Array;
+  try {
+    key = await importJWK({ ...(jwk as JWK), alg: "ES256" }, "ES256");
+  } catch (e) {
+    throw new TokenError("TOKEN_INPUT", `signing key ${signer.kid} cannot be imported: ${(e as Error).message}`, { cause: e });
+  }
+  return new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: signer.kid, typ }).sign(key);
+}
+
+/** Options of {@link verifyJwt}. */
+export interface VerifyJwtOptions {
+  issuer: string;
+  audience?: string;
+  /** epoch ms */
+  now: number;
+  /** Checks the header's `typ` (absent is `undefined`); returns the failed rule, or undefined. */
+  checkTyp(typ: string | undefined): string | undefined;
+  requiredClaims: string[];
+}
+
+/**
+ * Everything up to and including the registered claims; the caller checks its own claims after.
+ * Throws only TokenError.
+ */
+export async function verifyJwt(token: unknown, jwks: Jwks, o: VerifyJwtOptions): Promise<{ payload: JWTPayload; header: ProtectedHeaderParameters }> {
+  if (typeof token !== "string") throw invalid("not a string");
+  if (token.length > MAX_TOKEN_LENGTH) throw invalid(`longer than ${MAX_TOKEN_LENGTH} characters`);
+  const parts = token.split(".");
+  if (parts.length !== 3) throw invalid(`compact JWS has ${parts.length} parts, not 3`);
+  const names = ["header", "payload", "signature"];
+  // Only the canonical base64url of each part is accepted: otherwise a changed last character whose dropped
+  // bits are not zero would decode to the same bytes and still verify.
+  for (let i = 0; i < 3; i++) {
+    const p = parts[i]!;
+    if (!B64U.test(p)) throw invalid(`${names[i]} is not base64url`);
+    let canonical: string;
+    try {
+      canonical = base64url.encode(base64url.decode(p));
+    } catch (e) {
+      throw invalid(`${names[i]} is not base64url`, e);
+    }
+    if (canonical !== p) throw invalid(`${names[i]} is not canonical base64url`);
+  }
+  let header: ProtectedHeaderParameters;
+  try {
+    const h: unknown = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(base64url.decode(parts[0]!)));
+    if (typeof h !== "object" || h === null || Array.isArray(h)) throw new Error("not a JSON object");
+    header = h as ProtectedHeaderParameters;
+  } catch (e) {
+    throw invalid(`header is not a JSON object (${(e as Error).message})`, e);
+  }
+  if (header.alg !== "ES256") throw invalid(`alg must be ES256, not ${JSON.stringify(header.alg)}`);
+  const typRule = o.checkTyp(typeof header.typ === "string" ? header.typ : header.typ === undefined ? undefined : String(header.typ));
+  if (typRule !== undefined) throw invalid(typRule);
+  if (typeof header.kid !== "string" || header.kid === "") throw invalid("kid is missing");
+  const candidates = Array.isArray(jwks?.keys) ? jwks.keys.filter((k) => k !== null && typeof k === "object" && k.kid === header.kid) : [];
+  if (candidates.length === 0) throw invalid(`kid ${JSON.stringify(header.kid)} is not in the JWKS`);
+  if (candidates.length > 1) throw invalid(`kid ${JSON.stringify(header.kid)} names ${candidates.length} keys in the JWKS`);
+  const jwk = candidates[0]!;
+  if (jwk.kty !== "EC" || jwk.crv !== "P-256" || "d" in jwk) throw invalid(`JWKS key ${header.kid} is not a public P-256 key`);
+  if (jwk.alg !== undefined && jwk.alg !== "ES256") throw invalid(`JWKS key ${header.kid} is for ${String(jwk.alg)}, not ES256`);
+  if (jwk.use !== undefined && jwk.use !== "sig") throw invalid(`JWKS key ${header.kid} is not a signing key (use ${String(jwk.use)})`);
+  let key: CryptoKey | Uint8Array;
+  try {
+    key = await importJWK({ kty: "EC", crv: "P-256", x: jwk.x as string, y: jwk.y as string }, "ES256");
+  } catch (e) {
+    throw invalid(`JWKS key ${header.kid} cannot be imported (${(e as Error).message})`, e);
+  }
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(token, key, {
+      algorithms: ["ES256"],
+      issuer: o.issuer,
+      ...(o.audience !== undefined ? { audience: o.audience } : {}),
+      currentDate: new Date(o.now),
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: o.requiredClaims,
+    }));
+  } catch (e) {
+    if (e instanceof joseErrors.JWTExpired) throw new TokenError("TOKEN_EXPIRED", `token rejected: expired (${e.message})`, { cause: e });
+    if (e instanceof joseErrors.JWSSignatureVerificationFailed) throw invalid("signature does not verify", e);
+    if (e instanceof joseErrors.JWTClaimValidationFailed) throw invalid(`claim ${e.claim} failed (${e.message})`, e);
+    throw invalid((e as Error)?.message ?? String(e), e);
+  }
+  const nowS = Math.floor(o.now / 1000);
+  if (!Number.isSafeInteger(payload.iat)) throw invalid("iat must be an integer");
+  if (!Number.isSafeInteger(payload.exp)) throw invalid("exp must be an integer");
+  if (payload.iat! > nowS + CLOCK_TOLERANCE_SECONDS) throw invalid("iat is in the future");
+  if (payload.exp! <= payload.iat!) throw invalid("exp is not after iat");
+  if (typeof payload.jti !== "string" || payload.jti === "") throw invalid("jti must be a non-empty string");
+  if (typeof payload.sub !== "string" || payload.sub === "") throw invalid("sub must be a non-empty string");
+  return { payload, header };
+}
+
+/** Wraps anything unexpected from a verification into TOKEN_INVALID so that callers only ever see TokenError. */
+export async function onlyTokenErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof TokenError) throw e;
+    throw invalid(`unexpected failure (${(e as Error)?.message ?? String(e)})`, e);
+  }
+}
+
+export { invalid as tokenInvalid };
