@@ -105,7 +105,9 @@ export function oidcVerifier(options: OidcVerifierOptions): TokenVerifier {
         }));
       } catch (e) {
         if (e instanceof errors.JWTExpired) throw new BearerTokenError("TOKEN_EXPIRED", "the token has expired", { cause: e });
-        if (e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid || (e instanceof Error && !(e instanceof errors.JOSEError))) {
+        // JWKS fetch failures: a timeout, a bad JWKS, a non-200 answer (jose's generic error) or the fetch itself.
+        const generic = e instanceof errors.JOSEError && e.code === "ERR_JOSE_GENERIC";
+        if (generic || e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid || (e instanceof Error && !(e instanceof errors.JOSEError))) {
           throw new BearerTokenError("JWKS_UNAVAILABLE", `cannot fetch the issuer's keys: ${e.message}`, { cause: e });
         }
         throw new BearerTokenError("TOKEN_INVALID", `the token does not verify: ${(e as Error).message}`, { cause: e });

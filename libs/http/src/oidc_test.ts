@@ -79,11 +79,14 @@ test("oidcVerifier: wrong issuer, wrong audience, expired, unknown kid and a for
   await check(iss.sign({ groups: "TrustedAdmins" }), "TOKEN_INVALID", /groups claim/);
 });
 
-test("oidcVerifier: an issuer whose TLS is not trusted is JWKS_UNAVAILABLE; behind bearerAuth that is 503", async (t) => {
+test("oidcVerifier: an issuer whose TLS is not trusted, or a JWKS address that is not 200, is JWKS_UNAVAILABLE; behind bearerAuth that is 503", async (t) => {
   const iss = await startIssuer(t);
   const v = oidcVerifier({ issuer: iss.issuer, audience: "attestd" });
   const e = await t.throwsAsync(v.verify(await iss.sign({})), { instanceOf: BearerTokenError });
   t.is(e?.code, "JWKS_UNAVAILABLE");
+  const missing = oidcVerifier({ issuer: iss.issuer, audience: "attestd", jwksUrl: `${iss.issuer}/no-such-jwks`, ca: iss.ca });
+  const e2 = await t.throwsAsync(missing.verify(await iss.sign({})), { instanceOf: BearerTokenError });
+  t.is(e2?.code, "JWKS_UNAVAILABLE");
   const app = createService({ name: "t", logger: captureLogger().logger });
   app.use(bearerAuth(v));
   app.get("/x", (c) => c.text("x"));
