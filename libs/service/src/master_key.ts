@@ -7,7 +7,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from "node:crypto";
 import { chmod, open, readFile, stat } from "node:fs/promises";
 import { seal, Tpm, unseal } from "@tessera/tss";
-import { randomBytesFromPool } from "./_random_pool.ts";
+import { randomBytesFromPool } from "./random_bytes_from_pool.ts";
 import { ServiceError } from "./errors.ts";
 
 /** Wraps and unwraps key material, bound to the id of the object it belongs to. */

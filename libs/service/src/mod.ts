@@ -6,6 +6,7 @@
  * - {@link ensureLocalTls}: a local CA and server (and client) certificates on first start.
  * - {@link aesGcmKeyring}, {@link loadOrCreateMasterKey}, {@link loadOrCreateSealedMasterKey}: keys at rest.
  * - {@link hashPassword}, {@link verifyPassword}, {@link generatePassword}: scrypt passwords.
+ * - {@link randomBytesFromPool}: CSPRNG bytes from a pooled buffer (many small nonces, one OpenSSL call).
  * - {@link ServiceError}: every failure, with a stable `code`.
  *
  * @module
@@ -14,5 +15,6 @@ export { ensurePrivateDir } from "./data_dir.ts";
 export { readPem, writeSecretFile, type WriteSecretFileOptions } from "./secret_file.ts";
 export { ensureLocalTls, type GeneratedTls, type GeneratedTlsWithClient, type LocalTlsOptions } from "./local_tls.ts";
 export { aesGcmKeyring, loadOrCreateMasterKey, loadOrCreateSealedMasterKey, type Keyring } from "./master_key.ts";
+export { randomBytesFromPool } from "./random_bytes_from_pool.ts";
 export { generatePassword, hashPassword, verifyPassword } from "./password.ts";
 export { SERVICE_ERROR_CODES, ServiceError, type ServiceErrorCode } from "./errors.ts";

@@ -10,7 +10,8 @@ import { OperationError } from "../errors.ts";
 import { OBJECT_TAG, parseObject } from "../key_block.ts";
 import { unwrapRegistered } from "../key_wrapping.ts";
 import { certificateAttributes } from "../certificate_attributes.ts";
-import { randomBytesFromPool, serverRngAttribute } from "../random.ts";
+import { randomBytesFromPool } from "@tessera/service";
+import { serverRngAttribute } from "../random.ts";
 import {
   attr,
   attrNumber,
