@@ -68,7 +68,7 @@ interface ParsedCrl {
 }
 
 function parseCrl(text: string): ParsedCrl {
-  const der = pemOrBase64(text, ["X509 CRL"], "crl");
+  const der = pemOrBase64(text, ["X509 CRL", "CRL"], "crl");
   try {
     const crl = new x509.X509Crl(der.slice().buffer);
     return { der, issuer: crl.issuer, thisUpdate: crl.thisUpdate, ...(crl.nextUpdate === undefined ? {} : { nextUpdate: crl.nextUpdate }) };
