@@ -1,0 +1,548 @@
+/**
+ * attestd's store over @tessera/sql: one implementation for SQLite (one node) and PostgreSQL (several nodes
+ * on one database). Consuming a nonce or an enrollment is one conditional UPDATE … RETURNING, so exactly one
+ * caller wins whichever node it runs on; the database decides, not the process.
+ * @module
+ */
+import type { ImageModel } from "@tessera/host-image";
+import { migrate, type Db, type Dialect, type Migration } from "@tessera/sql";
+import type {
+  AccountRecord,
+  AttestationRecord,
+  AttestdStore,
+  AuditRecord,
+  ConsumeResult,
+  CrlRecord,
+  EkPinRecord,
+  EnrollmentRecord,
+  FailureRecord,
+  HostRecord,
+  HostStatus,
+  ImageRecord,
+  NonceRecord,
+  Settings,
+  SigningKeyRecord,
+  TpmCaRecord,
+} from "./store.ts";
+
+/** The schema, per dialect where the engines differ (binary type, generated keys). */
+function schemaV1(d: Dialect): string {
+  const B = d === "sqlite" ? "BLOB" : "BYTEA";
+  const SEQ = d === "sqlite" ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
+  return `
+CREATE TABLE attestd_enrollments (
+  id TEXT PRIMARY KEY, host TEXT NOT NULL, ak_public ${B} NOT NULL, ak_name TEXT NOT NULL, ek_public ${B} NOT NULL,
+  ek_fingerprint TEXT NOT NULL, ek_certificate ${B}, secret_hash ${B} NOT NULL, created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL, used_at BIGINT);
+CREATE INDEX attestd_enrollments_expiry ON attestd_enrollments (expires_at);
+CREATE TABLE attestd_hosts (
+  host TEXT PRIMARY KEY, ak_public ${B} NOT NULL, ak_name TEXT NOT NULL, ek_public ${B} NOT NULL,
+  ek_fingerprint TEXT NOT NULL, ek_certificate ${B}, enrolled_at BIGINT NOT NULL);
+CREATE TABLE attestd_nonces (
+  nonce TEXT PRIMARY KEY, host TEXT NOT NULL, pcr_selection TEXT NOT NULL, created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL, used_at BIGINT);
+CREATE INDEX attestd_nonces_expiry ON attestd_nonces (expires_at);
+CREATE TABLE attestd_attestations (
+  seq ${SEQ}, id TEXT NOT NULL UNIQUE, host TEXT NOT NULL, at BIGINT NOT NULL, status TEXT NOT NULL,
+  failures TEXT NOT NULL, image_name TEXT, image_version TEXT, secure_boot INTEGER, token_id TEXT, token_expires_at BIGINT);
+CREATE INDEX attestd_attestations_host ON attestd_attestations (host, at, seq);
+CREATE TABLE attestd_tpm_cas (id TEXT PRIMARY KEY, certificate ${B} NOT NULL, subject TEXT NOT NULL, added_at BIGINT NOT NULL);
+CREATE TABLE attestd_crls (id TEXT PRIMARY KEY, crl ${B} NOT NULL, issuer TEXT NOT NULL, added_at BIGINT NOT NULL);
+CREATE TABLE attestd_ek_pins (
+  host TEXT PRIMARY KEY, certificate ${B}, ek_public ${B}, ek_fingerprint TEXT NOT NULL, added_at BIGINT NOT NULL);
+CREATE TABLE attestd_images (
+  seq ${SEQ}, name TEXT NOT NULL, version TEXT NOT NULL, image TEXT NOT NULL, added_at BIGINT NOT NULL, UNIQUE (name, version));
+CREATE TABLE attestd_signing_keys (
+  kid TEXT PRIMARY KEY, public_jwk TEXT NOT NULL, wrapped_private_jwk ${B} NOT NULL, created_at BIGINT NOT NULL,
+  retired_at BIGINT, last_token_expires_at BIGINT);
+CREATE TABLE attestd_accounts (user_name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, groups_json TEXT NOT NULL, created_at BIGINT NOT NULL);
+CREATE TABLE attestd_audit (
+  id ${SEQ}, at BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, details TEXT);
+CREATE TABLE attestd_settings (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT NOT NULL);
+`;
+}
+
+/** attestd's schema versions (append only: a released version is never edited). */
+export const ATTESTD_MIGRATIONS: readonly Migration[] = [
+  { version: 1, description: "attestd tables", sql: { sqlite: schemaV1("sqlite"), postgres: schemaV1("postgres") } },
+];
+
+type Bytes = Uint8Array;
+
+interface EnrollmentRow {
+  id: string;
+  host: string;
+  ak_public: Bytes;
+  ak_name: string;
+  ek_public: Bytes;
+  ek_fingerprint: string;
+  ek_certificate: Bytes | null;
+  secret_hash: Bytes;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+interface HostRow {
+  host: string;
+  ak_public: Bytes;
+  ak_name: string;
+  ek_public: Bytes;
+  ek_fingerprint: string;
+  ek_certificate: Bytes | null;
+  enrolled_at: number;
+}
+
+interface NonceRow {
+  nonce: string;
+  host: string;
+  pcr_selection: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+interface AttestationRow {
+  id: string;
+  host: string;
+  at: number;
+  status: string;
+  failures: string;
+  image_name: string | null;
+  image_version: string | null;
+  secure_boot: number | null;
+  token_id: string | null;
+  token_expires_at: number | null;
+}
+
+interface SigningKeyRow {
+  kid: string;
+  public_jwk: string;
+  wrapped_private_jwk: Bytes;
+  created_at: number;
+  retired_at: number | null;
+  last_token_expires_at: number | null;
+}
+
+const ENROLLMENT_COLUMNS = "id, host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, secret_hash, created_at, expires_at, used_at";
+const ATTESTATION_COLUMNS = "id, host, at, status, failures, image_name, image_version, secure_boot, token_id, token_expires_at";
+
+function toEnrollment(r: EnrollmentRow): EnrollmentRecord {
+  return {
+    id: r.id,
+    host: r.host,
+    akPublic: r.ak_public,
+    akName: r.ak_name,
+    ekPublic: r.ek_public,
+    ekFingerprint: r.ek_fingerprint,
+    ...(r.ek_certificate === null ? {} : { ekCertificate: r.ek_certificate }),
+    secretHash: r.secret_hash,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+function toHost(r: HostRow): HostRecord {
+  return {
+    host: r.host,
+    akPublic: r.ak_public,
+    akName: r.ak_name,
+    ekPublic: r.ek_public,
+    ekFingerprint: r.ek_fingerprint,
+    ...(r.ek_certificate === null ? {} : { ekCertificate: r.ek_certificate }),
+    enrolledAt: r.enrolled_at,
+  };
+}
+
+function toNonce(r: NonceRow): NonceRecord {
+  return { nonce: r.nonce, host: r.host, pcrSelection: r.pcr_selection, createdAt: r.created_at, expiresAt: r.expires_at };
+}
+
+function toAttestation(r: AttestationRow): AttestationRecord {
+  return {
+    id: r.id,
+    host: r.host,
+    at: r.at,
+    status: r.status === "affirming" ? "affirming" : "contraindicated",
+    failures: JSON.parse(r.failures) as FailureRecord[],
+    ...(r.image_name === null || r.image_version === null ? {} : { image: { name: r.image_name, version: r.image_version } }),
+    ...(r.secure_boot === null ? {} : { secureBoot: r.secure_boot !== 0 }),
+    ...(r.token_id === null ? {} : { tokenId: r.token_id }),
+    ...(r.token_expires_at === null ? {} : { tokenExpiresAt: r.token_expires_at }),
+  };
+}
+
+function toSigningKey(r: SigningKeyRow): SigningKeyRecord {
+  return {
+    kid: r.kid,
+    publicJwk: JSON.parse(r.public_jwk) as Record<string, unknown>,
+    wrappedPrivateJwk: r.wrapped_private_jwk,
+    createdAt: r.created_at,
+    ...(r.retired_at === null ? {} : { retiredAt: r.retired_at }),
+    ...(r.last_token_expires_at === null ? {} : { lastTokenExpiresAt: r.last_token_expires_at }),
+  };
+}
+
+/**
+ * A host's status from its last attempt: green (affirming, token valid at `now`), stale (affirming, token
+ * expired), red (contraindicated: the first failure), unknown (enrolled, never attempted).
+ */
+function deriveStatus(host: string, last: AttestationRecord | undefined, enrolledAt: number | undefined, now: number): HostStatus {
+  const base = { host, ...(last === undefined ? {} : { lastAttempt: last }), ...(enrolledAt === undefined ? {} : { enrolledAt }) };
+  if (last === undefined) return { ...base, status: "unknown", message: "enrolled, not attested yet" };
+  if (last.status === "contraindicated") {
+    const first = last.failures[0];
+    return { ...base, status: "red", message: first === undefined ? "contraindicated" : `${first.check}: ${first.detail}` };
+  }
+  if (last.tokenExpiresAt !== undefined && last.tokenExpiresAt <= now) {
+    return { ...base, status: "stale", message: `token expired at ${new Date(last.tokenExpiresAt).toISOString()}` };
+  }
+  const image = last.image === undefined ? "" : ` with image ${last.image.name} ${last.image.version}`;
+  const until = last.tokenExpiresAt === undefined ? "" : `; token valid until ${new Date(last.tokenExpiresAt).toISOString()}`;
+  return { ...base, status: "green", message: `affirming${image}${until}` };
+}
+
+/**
+ * Migrates `db` to attestd's schema and returns the store over it. `close()` closes `db`.
+ * @throws SqlError when the database cannot be migrated (SQL_MIGRATION: it is newer than this program)
+ */
+export async function openAttestdStore(db: Db): Promise<AttestdStore> {
+  await migrate(db, "attestd", ATTESTD_MIGRATIONS);
+
+  /** The single-use consumption shared by nonces and enrollments. */
+  async function consume<R, T>(
+    table: string,
+    key: string,
+    columns: string,
+    host: string,
+    id: string,
+    now: number,
+    map: (r: R) => T,
+  ): Promise<ConsumeResult<T>> {
+    // One statement decides: under concurrency (any node) exactly one UPDATE finds used_at still NULL.
+    const won = await db.query<R>(
+      `UPDATE ${table} SET used_at = $3 WHERE ${key} = $1 AND host = $2 AND used_at IS NULL AND expires_at > $3 RETURNING ${columns}`,
+      [id, host, now],
+    );
+    if (won.length > 0) return { ok: true, value: map(won[0]) };
+    const [row] = await db.query<R & { host: string; used_at: number | null; expires_at: number }>(`SELECT ${columns} FROM ${table} WHERE ${key} = $1`, [id]);
+    if (row === undefined) return { ok: false, reason: "unknown" };
+    // Another host's challenge: said so, not consumed, and nothing of it handed out.
+    if (row.host !== host) return { ok: false, reason: "other-host" };
+    if (row.used_at !== null) return { ok: false, reason: "used", value: map(row) };
+    return { ok: false, reason: "expired", value: map(row) };
+  }
+
+  async function lastAttempts(host?: string): Promise<Map<string, AttestationRecord>> {
+    const rows = await db.query<AttestationRow>(
+      `SELECT ${ATTESTATION_COLUMNS} FROM (
+         SELECT ${ATTESTATION_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY host ORDER BY at DESC, seq DESC) AS rn
+         FROM attestd_attestations ${host === undefined ? "" : "WHERE host = $1"}) last_attempts
+       WHERE rn = 1`,
+      host === undefined ? [] : [host],
+    );
+    return new Map(rows.map((r) => [r.host, toAttestation(r)]));
+  }
+
+  const store: AttestdStore = {
+    async putEnrollment(e) {
+      await db.run(
+        `INSERT INTO attestd_enrollments (id, host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, secret_hash, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [e.id, e.host, e.akPublic, e.akName, e.ekPublic, e.ekFingerprint, e.ekCertificate ?? null, e.secretHash, e.createdAt, e.expiresAt],
+      );
+    },
+    consumeEnrollment(host, id, now) {
+      return consume<EnrollmentRow, EnrollmentRecord>("attestd_enrollments", "id", ENROLLMENT_COLUMNS, host, id, now, toEnrollment);
+    },
+    async putHost(h) {
+      await db.run(
+        `INSERT INTO attestd_hosts (host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, enrolled_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (host) DO UPDATE SET ak_public = excluded.ak_public, ak_name = excluded.ak_name, ek_public = excluded.ek_public,
+           ek_fingerprint = excluded.ek_fingerprint, ek_certificate = excluded.ek_certificate, enrolled_at = excluded.enrolled_at`,
+        [h.host, h.akPublic, h.akName, h.ekPublic, h.ekFingerprint, h.ekCertificate ?? null, h.enrolledAt],
+      );
+    },
+    async getHost(host) {
+      const [r] = await db.query<HostRow>(
+        "SELECT host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, enrolled_at FROM attestd_hosts WHERE host = $1",
+        [host],
+      );
+      return r === undefined ? undefined : toHost(r);
+    },
+    removeHost(host) {
+      // The host, its history and its pending challenges: a removed host is not listed and must enroll again.
+      return db.transaction(async (tx) => {
+        const removed = (await tx.run("DELETE FROM attestd_hosts WHERE host = $1", [host])).changes;
+        const history = (await tx.run("DELETE FROM attestd_attestations WHERE host = $1", [host])).changes;
+        await tx.run("DELETE FROM attestd_nonces WHERE host = $1", [host]);
+        await tx.run("DELETE FROM attestd_enrollments WHERE host = $1", [host]);
+        return removed + history > 0;
+      });
+    },
+
+    async putNonce(n) {
+      await db.run("INSERT INTO attestd_nonces (nonce, host, pcr_selection, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)", [
+        n.nonce,
+        n.host,
+        n.pcrSelection,
+        n.createdAt,
+        n.expiresAt,
+      ]);
+    },
+    consumeNonce(host, nonce, now) {
+      return consume<NonceRow, NonceRecord>("attestd_nonces", "nonce", "nonce, host, pcr_selection, created_at, expires_at, used_at", host, nonce, now, toNonce);
+    },
+    purgeExpired(before) {
+      return db.transaction(async (tx) => {
+        const nonces = (await tx.run("DELETE FROM attestd_nonces WHERE expires_at < $1", [before])).changes;
+        const enrollments = (await tx.run("DELETE FROM attestd_enrollments WHERE expires_at < $1", [before])).changes;
+        return nonces + enrollments;
+      });
+    },
+
+    async addAttestation(a) {
+      await db.run(
+        `INSERT INTO attestd_attestations (${ATTESTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [
+          a.id,
+          a.host,
+          a.at,
+          a.status,
+          JSON.stringify(a.failures),
+          a.image?.name ?? null,
+          a.image?.version ?? null,
+          a.secureBoot === undefined ? null : a.secureBoot ? 1 : 0,
+          a.tokenId ?? null,
+          a.tokenExpiresAt ?? null,
+        ],
+      );
+    },
+    async listAttestations(host, limit) {
+      const rows = await db.query<AttestationRow>(`SELECT ${ATTESTATION_COLUMNS} FROM attestd_attestations WHERE host = $1 ORDER BY at DESC, seq DESC LIMIT $2`, [
+        host,
+        Math.max(0, Math.floor(limit)),
+      ]);
+      return rows.map(toAttestation);
+    },
+    async listHostStatus(now) {
+      // Two reads, no transaction: a read-only poll (the event watcher's) must not take SQLite's write lock.
+      const hosts = await db.query<{ host: string; enrolled_at: number }>("SELECT host, enrolled_at FROM attestd_hosts");
+      const last = await lastAttempts();
+      const enrolled = new Map(hosts.map((h) => [h.host, h.enrolled_at]));
+      const names = [...new Set([...enrolled.keys(), ...last.keys()])].sort();
+      return names.map((h) => deriveStatus(h, last.get(h), enrolled.get(h), now));
+    },
+    async getHostStatus(host, now) {
+      const enrolled = await db.query<{ enrolled_at: number }>("SELECT enrolled_at FROM attestd_hosts WHERE host = $1", [host]);
+      const last = await lastAttempts(host);
+      const attempt = last.get(host);
+      if (enrolled.length === 0 && attempt === undefined) return undefined;
+      return deriveStatus(host, attempt, enrolled[0]?.enrolled_at, now);
+    },
+
+    async addTpmCa(c) {
+      const r = await db.run("INSERT INTO attestd_tpm_cas (id, certificate, subject, added_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING", [
+        c.id,
+        c.certificate,
+        c.subject,
+        c.addedAt,
+      ]);
+      return r.changes === 1;
+    },
+    async listTpmCas() {
+      const rows = await db.query<{ id: string; certificate: Bytes; subject: string; added_at: number }>(
+        "SELECT id, certificate, subject, added_at FROM attestd_tpm_cas ORDER BY added_at, id",
+      );
+      return rows.map((r): TpmCaRecord => ({ id: r.id, certificate: r.certificate, subject: r.subject, addedAt: r.added_at }));
+    },
+    async removeTpmCa(id) {
+      return (await db.run("DELETE FROM attestd_tpm_cas WHERE id = $1", [id])).changes > 0;
+    },
+    async addCrl(c) {
+      const r = await db.run("INSERT INTO attestd_crls (id, crl, issuer, added_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING", [
+        c.id,
+        c.crl,
+        c.issuer,
+        c.addedAt,
+      ]);
+      return r.changes === 1;
+    },
+    async listCrls() {
+      const rows = await db.query<{ id: string; crl: Bytes; issuer: string; added_at: number }>("SELECT id, crl, issuer, added_at FROM attestd_crls ORDER BY added_at, id");
+      return rows.map((r): CrlRecord => ({ id: r.id, crl: r.crl, issuer: r.issuer, addedAt: r.added_at }));
+    },
+    async removeCrl(id) {
+      return (await db.run("DELETE FROM attestd_crls WHERE id = $1", [id])).changes > 0;
+    },
+    async putEkPin(p) {
+      await db.run(
+        `INSERT INTO attestd_ek_pins (host, certificate, ek_public, ek_fingerprint, added_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (host) DO UPDATE SET certificate = excluded.certificate, ek_public = excluded.ek_public,
+           ek_fingerprint = excluded.ek_fingerprint, added_at = excluded.added_at`,
+        [p.host, p.certificate ?? null, p.ekPublic ?? null, p.ekFingerprint, p.addedAt],
+      );
+    },
+    async getEkPin(host) {
+      return (await listPins("WHERE host = $1", [host]))[0];
+    },
+    listEkPins() {
+      return listPins("", []);
+    },
+    async removeEkPin(host) {
+      return (await db.run("DELETE FROM attestd_ek_pins WHERE host = $1", [host])).changes > 0;
+    },
+
+    async addImage(i) {
+      const r = await db.run("INSERT INTO attestd_images (name, version, image, added_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name, version) DO NOTHING", [
+        i.name,
+        i.version,
+        JSON.stringify(i.image),
+        i.addedAt,
+      ]);
+      return r.changes === 1;
+    },
+    listImages() {
+      return listImageRows("", []);
+    },
+    getImage(name) {
+      return listImageRows("WHERE name = $1", [name]);
+    },
+    async removeImage(name, version) {
+      const r =
+        version === undefined
+          ? await db.run("DELETE FROM attestd_images WHERE name = $1", [name])
+          : await db.run("DELETE FROM attestd_images WHERE name = $1 AND version = $2", [name, version]);
+      return r.changes;
+    },
+
+    async addSigningKey(k) {
+      await db.run(
+        `INSERT INTO attestd_signing_keys (kid, public_jwk, wrapped_private_jwk, created_at, retired_at, last_token_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [k.kid, JSON.stringify(k.publicJwk), k.wrappedPrivateJwk, k.createdAt, k.retiredAt ?? null, k.lastTokenExpiresAt ?? null],
+      );
+    },
+    async listSigningKeys() {
+      const rows = await db.query<SigningKeyRow>(
+        "SELECT kid, public_jwk, wrapped_private_jwk, created_at, retired_at, last_token_expires_at FROM attestd_signing_keys ORDER BY created_at, kid",
+      );
+      return rows.map(toSigningKey);
+    },
+    async retireSigningKey(kid, at) {
+      // The first retirement counts: a second rotation racing on another node does not move it.
+      await db.run("UPDATE attestd_signing_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL", [kid, at]);
+    },
+    async noteTokenIssued(kid, expiresAt) {
+      // Only ever raised, in one statement: concurrent issuers on several nodes cannot lower it.
+      await db.run(
+        "UPDATE attestd_signing_keys SET last_token_expires_at = $2 WHERE kid = $1 AND (last_token_expires_at IS NULL OR last_token_expires_at < $2)",
+        [kid, expiresAt],
+      );
+    },
+    async purgeSigningKeys(before) {
+      const r = await db.run(
+        "DELETE FROM attestd_signing_keys WHERE retired_at IS NOT NULL AND (last_token_expires_at IS NULL OR last_token_expires_at < $1)",
+        [before],
+      );
+      return r.changes;
+    },
+
+    async putAccount(a) {
+      await db.run(
+        `INSERT INTO attestd_accounts (user_name, password_hash, groups_json, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_name) DO UPDATE SET password_hash = excluded.password_hash, groups_json = excluded.groups_json, created_at = excluded.created_at`,
+        [a.user, a.passwordHash, JSON.stringify(a.groups), a.createdAt],
+      );
+    },
+    async getAccount(user) {
+      return (await listAccountRows("WHERE user_name = $1", [user]))[0];
+    },
+    listAccounts() {
+      return listAccountRows("", []);
+    },
+    async removeAccount(user) {
+      return (await db.run("DELETE FROM attestd_accounts WHERE user_name = $1", [user])).changes > 0;
+    },
+    async addAudit(a) {
+      await db.run("INSERT INTO attestd_audit (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)", [
+        a.at,
+        a.actor,
+        a.action,
+        a.target,
+        a.details === undefined ? null : JSON.stringify(a.details),
+      ]);
+    },
+    async listAudit(limit) {
+      const rows = await db.query<{ id: number; at: number; actor: string; action: string; target: string; details: string | null }>(
+        "SELECT id, at, actor, action, target, details FROM attestd_audit ORDER BY id DESC LIMIT $1",
+        [Math.max(0, Math.floor(limit))],
+      );
+      return rows.map(
+        (r): AuditRecord => ({
+          id: r.id,
+          at: r.at,
+          actor: r.actor,
+          action: r.action,
+          target: r.target,
+          ...(r.details === null ? {} : { details: JSON.parse(r.details) as Record<string, unknown> }),
+        }),
+      );
+    },
+    async getSettings() {
+      const [r] = await db.query<{ settings: string }>("SELECT settings FROM attestd_settings WHERE id = 1");
+      return r === undefined ? undefined : (JSON.parse(r.settings) as Settings);
+    },
+    async putSettings(s) {
+      await db.run("INSERT INTO attestd_settings (id, settings) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings", [JSON.stringify(s)]);
+    },
+
+    withLock(name, fn) {
+      // One transaction holding the lock: SQLite's BEGIN IMMEDIATE is the file's write lock (and @tessera/sql's
+      // per-file lock in this process); PostgreSQL takes a transaction advisory lock named after `name`. The
+      // store's calls inside `fn` join the transaction, so its work is also all-or-nothing.
+      return db.transaction(async (tx) => {
+        if (tx.dialect === "postgres") await tx.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`attestd:${name}`]);
+        return fn();
+      });
+    },
+    close() {
+      return db.close();
+    },
+  };
+
+  async function listPins(where: string, params: string[]): Promise<EkPinRecord[]> {
+    const rows = await db.query<{ host: string; certificate: Bytes | null; ek_public: Bytes | null; ek_fingerprint: string; added_at: number }>(
+      `SELECT host, certificate, ek_public, ek_fingerprint, added_at FROM attestd_ek_pins ${where} ORDER BY host`,
+      params,
+    );
+    return rows.map(
+      (r): EkPinRecord => ({
+        host: r.host,
+        ...(r.certificate === null ? {} : { certificate: r.certificate }),
+        ...(r.ek_public === null ? {} : { ekPublic: r.ek_public }),
+        ekFingerprint: r.ek_fingerprint,
+        addedAt: r.added_at,
+      }),
+    );
+  }
+
+  async function listImageRows(where: string, params: string[]): Promise<ImageRecord[]> {
+    const rows = await db.query<{ name: string; version: string; image: string; added_at: number }>(
+      `SELECT name, version, image, added_at FROM attestd_images ${where} ORDER BY name, added_at, seq`,
+      params,
+    );
+    return rows.map((r): ImageRecord => ({ name: r.name, version: r.version, image: JSON.parse(r.image) as ImageModel, addedAt: r.added_at }));
+  }
+
+  async function listAccountRows(where: string, params: string[]): Promise<AccountRecord[]> {
+    const rows = await db.query<{ user_name: string; password_hash: string; groups_json: string; created_at: number }>(
+      `SELECT user_name, password_hash, groups_json, created_at FROM attestd_accounts ${where} ORDER BY user_name`,
+      params,
+    );
+    return rows.map((r): AccountRecord => ({ user: r.user_name, passwordHash: r.password_hash, groups: JSON.parse(r.groups_json) as string[], createdAt: r.created_at }));
+  }
+
+  return store;
+}

@@ -1,0 +1,439 @@
+import test from "ava";
+import type { ExecutionContext } from "ava";
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { ImageModel } from "@tessera/host-image";
+import { startPostgres, type PostgresCluster } from "@tessera/postgres-testing";
+import { openDatabase, type Db } from "@tessera/sql";
+import { openAttestdStore } from "./sql_store.ts";
+import type { AttestationRecord, AttestdStore, EnrollmentRecord, HostRecord, NonceRecord, SigningKeyRecord } from "./store.ts";
+
+let cluster: PostgresCluster | undefined;
+let clusterError: unknown;
+const dirs: string[] = [];
+const toClose: AttestdStore[] = [];
+
+test.before(async () => {
+  try {
+    cluster = await startPostgres();
+  } catch (e) {
+    clusterError = e;
+  }
+});
+
+test.after.always(async () => {
+  for (const s of toClose) await s.close().catch(() => undefined);
+  await cluster?.stop();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+/** One fresh database: `open()` opens a store on it (a new connection / pool each time). */
+interface Backend {
+  name: string;
+  fresh(t: ExecutionContext): Promise<() => Promise<AttestdStore>>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: "SQLite",
+    async fresh() {
+      const dir = await mkdtemp(path.join(tmpdir(), "attestd-store-"));
+      dirs.push(dir);
+      return () => opened(openDatabase({ sqlite: path.join(dir, "attestd.db") }));
+    },
+  },
+  {
+    name: "PostgreSQL",
+    async fresh(t) {
+      if (cluster === undefined) t.fail(`PostgreSQL could not be started: ${String(clusterError)}`);
+      const url = await cluster!.createDatabase();
+      return () => opened(openDatabase({ postgres: url }));
+    },
+  },
+];
+
+async function opened(db: Promise<Db>): Promise<AttestdStore> {
+  const s = await openAttestdStore(await db);
+  toClose.push(s);
+  return s;
+}
+
+function contract(title: string, fn: (t: ExecutionContext, open: () => Promise<AttestdStore>) => Promise<void>): void {
+  for (const b of BACKENDS) test(`${b.name} store: ${title}`, async (t) => fn(t, await b.fresh(t)));
+}
+
+const bytes = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
+
+function enrollment(over: Partial<EnrollmentRecord> = {}): EnrollmentRecord {
+  return {
+    id: randomUUID(),
+    host: "h1.example.test",
+    akPublic: bytes(90),
+    akName: `000b${randomBytes(32).toString("hex")}`,
+    ekPublic: bytes(300),
+    ekFingerprint: randomBytes(32).toString("hex"),
+    ekCertificate: bytes(800),
+    secretHash: bytes(32),
+    createdAt: 1_000,
+    expiresAt: 2_000,
+    ...over,
+  };
+}
+
+function nonce(over: Partial<NonceRecord> = {}): NonceRecord {
+  return { nonce: randomBytes(32).toString("hex"), host: "h1.example.test", pcrSelection: "sha256:0,1,2,3,4,5,6,7", createdAt: 1_000, expiresAt: 2_000, ...over };
+}
+
+function hostRecord(host: string, over: Partial<HostRecord> = {}): HostRecord {
+  return { host, akPublic: bytes(90), akName: "000b" + "aa".repeat(32), ekPublic: bytes(300), ekFingerprint: "ff".repeat(32), enrolledAt: 500, ...over };
+}
+
+function attempt(host: string, at: number, over: Partial<AttestationRecord> = {}): AttestationRecord {
+  return { id: randomUUID(), host, at, status: "affirming", failures: [], ...over };
+}
+
+const image = (name: string, version: string): ImageModel => ({
+  name,
+  version,
+  bootChain: [],
+  kernelCommandLine: "/vmlinuz root=/dev/sda1",
+  secureBoot: { enabled: true, pk: ["aa"], kek: [], db: ["bb"], dbx: [] },
+});
+
+contract("an enrollment is consumed once by its host; used, expired, unknown and other-host are told apart", async (t, open) => {
+  const s = await open();
+  const e = enrollment();
+  await s.putEnrollment(e);
+  const bare = enrollment({ host: "h2.example.test", ekCertificate: undefined });
+  delete (bare as { ekCertificate?: Uint8Array }).ekCertificate;
+  await s.putEnrollment(bare);
+  t.deepEqual(await s.consumeEnrollment("other.example.test", e.id, 1_500), { ok: false, reason: "other-host" });
+  t.deepEqual(await s.consumeEnrollment(e.host, e.id, 1_500), { ok: true, value: e }, "still consumable by its host");
+  t.deepEqual(await s.consumeEnrollment(e.host, e.id, 1_600), { ok: false, reason: "used", value: e });
+  t.deepEqual(await s.consumeEnrollment(bare.host, bare.id, 2_000), { ok: false, reason: "expired", value: bare }, "expired at expiresAt");
+  t.deepEqual(await s.consumeEnrollment(bare.host, bare.id, 1_999), { ok: true, value: bare }, "an expired refusal consumed nothing");
+  t.deepEqual(await s.consumeEnrollment(e.host, randomUUID(), 1_500), { ok: false, reason: "unknown" });
+});
+
+contract("a nonce is consumed once by its host; used, expired, unknown and other-host are told apart", async (t, open) => {
+  const s = await open();
+  const n = nonce();
+  const late = nonce();
+  await s.putNonce(n);
+  await s.putNonce(late);
+  t.deepEqual(await s.consumeNonce("h2.example.test", n.nonce, 1_100), { ok: false, reason: "other-host" });
+  t.deepEqual(await s.consumeNonce(n.host, n.nonce, 1_100), { ok: true, value: n });
+  t.deepEqual(await s.consumeNonce(n.host, n.nonce, 1_100), { ok: false, reason: "used", value: n });
+  t.deepEqual(await s.consumeNonce(late.host, late.nonce, 2_001), { ok: false, reason: "expired", value: late });
+  t.deepEqual(await s.consumeNonce(n.host, "00".repeat(32), 1_100), { ok: false, reason: "unknown" });
+});
+
+contract("purgeExpired deletes expired nonces and enrollments only, and counts them", async (t, open) => {
+  const s = await open();
+  const old = nonce({ expiresAt: 1_500 });
+  const fresh = nonce({ expiresAt: 3_000 });
+  await s.putNonce(old);
+  await s.putNonce(fresh);
+  await s.putEnrollment(enrollment({ expiresAt: 1_200 }));
+  const keep = enrollment({ expiresAt: 5_000 });
+  await s.putEnrollment(keep);
+  t.is(await s.purgeExpired(2_000), 2);
+  t.is(await s.purgeExpired(2_000), 0);
+  t.deepEqual(await s.consumeNonce(old.host, old.nonce, 1_000), { ok: false, reason: "unknown" });
+  t.true((await s.consumeNonce(fresh.host, fresh.nonce, 2_500)).ok);
+  t.true((await s.consumeEnrollment(keep.host, keep.id, 2_500)).ok);
+});
+
+contract("20 concurrent consumeNonce of one nonce on two stores of one database: exactly one ok, the rest used", async (t, open) => {
+  const a = await open();
+  const b = await open();
+  for (let round = 0; round < 5; round++) {
+    const n = nonce();
+    await a.putNonce(n);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).consumeNonce(n.host, n.nonce, 1_500)));
+    t.is(results.filter((r) => r.ok).length, 1, `round ${round}: one winner`);
+    t.is(results.filter((r) => !r.ok && r.reason === "used").length, 19, `round ${round}: the others are told it was used`);
+  }
+  const e = enrollment();
+  await b.putEnrollment(e);
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).consumeEnrollment(e.host, e.id, 1_500)));
+  t.is(results.filter((r) => r.ok).length, 1, "one enrollment activation wins");
+});
+
+contract("hosts: put, replace, get and remove (with their history and pending challenges)", async (t, open) => {
+  const s = await open();
+  const h = hostRecord("h1.example.test", { ekCertificate: bytes(700) });
+  await s.putHost(h);
+  t.deepEqual(await s.getHost(h.host), h);
+  const replaced = hostRecord("h1.example.test", { enrolledAt: 900 });
+  await s.putHost(replaced);
+  t.deepEqual(await s.getHost(h.host), replaced, "the new AK replaces the old one (and the certificate it had is gone)");
+  t.is(await s.getHost("nobody"), undefined);
+  await s.addAttestation(attempt(h.host, 1_000));
+  const n = nonce({ host: h.host });
+  await s.putNonce(n);
+  t.true(await s.removeHost(h.host));
+  t.false(await s.removeHost(h.host));
+  t.is(await s.getHost(h.host), undefined);
+  t.deepEqual(await s.listAttestations(h.host, 10), []);
+  t.is(await s.getHostStatus(h.host, 1_000), undefined);
+  t.deepEqual(await s.consumeNonce(h.host, n.nonce, 1_500), { ok: false, reason: "unknown" });
+});
+
+contract("attestations: newest first, limited, every field kept", async (t, open) => {
+  const s = await open();
+  const a1 = attempt("h1", 1_000, { tokenId: "jti-1", tokenExpiresAt: 5_000, image: { name: "deb", version: "1" }, secureBoot: true });
+  const a2 = attempt("h1", 2_000, {
+    status: "contraindicated",
+    failures: [
+      { check: "pcr-mismatch", detail: "PCR 4 differs", pcr: 4, expected: "aa" },
+      { check: "secure-boot-off", detail: "Secure Boot is off" },
+    ],
+    secureBoot: false,
+  });
+  const a3 = attempt("h1", 2_000);
+  await s.addAttestation(a1);
+  await s.addAttestation(a2);
+  await s.addAttestation(a3);
+  await s.addAttestation(attempt("h2", 3_000));
+  t.deepEqual(await s.listAttestations("h1", 10), [a3, a2, a1], "same time: the later recorded first");
+  t.deepEqual(await s.listAttestations("h1", 1), [a3]);
+  t.deepEqual(await s.listAttestations("nobody", 10), []);
+});
+
+contract("host status: green, stale, red and unknown at chosen times, with messages", async (t, open) => {
+  const s = await open();
+  await s.putHost(hostRecord("a-unknown"));
+  await s.putHost(hostRecord("b-green"));
+  await s.addAttestation(attempt("b-green", 1_000, { tokenExpiresAt: 10_000, tokenId: "t1", image: { name: "deb", version: "2" } }));
+  await s.addAttestation(attempt("c-red", 1_000, { tokenExpiresAt: 10_000 }));
+  await s.addAttestation(
+    attempt("c-red", 2_000, { status: "contraindicated", failures: [{ check: "kernel-unknown", detail: "kernel sha256:ab is in no image" }, { check: "x", detail: "y" }] }),
+  );
+  const back = attempt("d-back", 2_000, { tokenExpiresAt: 20_000 });
+  await s.addAttestation(attempt("d-back", 1_000, { status: "contraindicated", failures: [{ check: "quote-signature", detail: "bad" }] }));
+  await s.addAttestation(back);
+
+  const at5 = await s.listHostStatus(5_000);
+  t.deepEqual(
+    at5.map((h) => [h.host, h.status]),
+    [
+      ["a-unknown", "unknown"],
+      ["b-green", "green"],
+      ["c-red", "red"],
+      ["d-back", "green"],
+    ],
+  );
+  const red = at5.find((h) => h.host === "c-red")!;
+  t.is(red.message, "kernel-unknown: kernel sha256:ab is in no image");
+  t.is(red.lastAttempt?.status, "contraindicated");
+  t.is(red.enrolledAt, undefined, "attempted without an enrolment: listed, no enrolledAt");
+  const unknown = at5.find((h) => h.host === "a-unknown")!;
+  t.is(unknown.enrolledAt, 500);
+  t.is(unknown.lastAttempt, undefined);
+  t.deepEqual(at5.find((h) => h.host === "d-back")?.lastAttempt, back);
+  t.regex(at5.find((h) => h.host === "b-green")!.message, /deb 2/);
+
+  const at10 = await s.listHostStatus(10_000);
+  const stale = at10.find((h) => h.host === "b-green")!;
+  t.is(stale.status, "stale", "the token expired at 10 000: stale from then on");
+  t.is(stale.message, `token expired at ${new Date(10_000).toISOString()}`);
+  t.is(at10.find((h) => h.host === "d-back")?.status, "green");
+  t.is(at10.find((h) => h.host === "c-red")?.status, "red", "red stays red when its earlier token expires");
+
+  t.is((await s.getHostStatus("b-green", 9_999))?.status, "green");
+  t.is((await s.getHostStatus("b-green", 10_000))?.status, "stale");
+  t.deepEqual(await s.getHostStatus("a-unknown", 0), unknown);
+  t.is(await s.getHostStatus("nobody", 0), undefined);
+});
+
+contract("TPM CAs, CRLs and EK pins: add once, list, replace pins, remove", async (t, open) => {
+  const s = await open();
+  const ca1 = { id: "11".repeat(32), certificate: bytes(900), subject: "CN=Root A", addedAt: 1 };
+  const ca2 = { id: "22".repeat(32), certificate: bytes(900), subject: "CN=Intermediate B", addedAt: 2 };
+  t.true(await s.addTpmCa(ca2));
+  t.true(await s.addTpmCa(ca1));
+  t.false(await s.addTpmCa({ ...ca1, subject: "changed", addedAt: 9 }), "an existing CA is not replaced");
+  t.deepEqual(await s.listTpmCas(), [ca1, ca2]);
+  t.true(await s.removeTpmCa(ca1.id));
+  t.false(await s.removeTpmCa(ca1.id));
+  t.deepEqual(await s.listTpmCas(), [ca2]);
+
+  const crl = { id: "33".repeat(32), crl: bytes(400), issuer: "CN=Root A", addedAt: 3 };
+  t.true(await s.addCrl(crl));
+  t.false(await s.addCrl(crl));
+  t.deepEqual(await s.listCrls(), [crl]);
+  t.true(await s.removeCrl(crl.id));
+  t.false(await s.removeCrl(crl.id));
+  t.deepEqual(await s.listCrls(), []);
+
+  const byCert = { host: "b-host", certificate: bytes(800), ekFingerprint: "aa".repeat(32), addedAt: 4 };
+  const byKey = { host: "a-host", ekPublic: bytes(300), ekFingerprint: "bb".repeat(32), addedAt: 5 };
+  await s.putEkPin(byCert);
+  await s.putEkPin(byKey);
+  t.deepEqual(await s.getEkPin("b-host"), byCert);
+  t.deepEqual(await s.listEkPins(), [byKey, byCert]);
+  const both = { host: "b-host", certificate: bytes(800), ekPublic: bytes(300), ekFingerprint: "cc".repeat(32), addedAt: 6 };
+  await s.putEkPin(both);
+  t.deepEqual(await s.getEkPin("b-host"), both);
+  t.true(await s.removeEkPin("b-host"));
+  t.false(await s.removeEkPin("b-host"));
+  t.is(await s.getEkPin("b-host"), undefined);
+});
+
+contract("images: a name and version once, versions oldest first, remove one or all", async (t, open) => {
+  const s = await open();
+  const d1 = { name: "deb", version: "1", image: image("deb", "1"), addedAt: 10 };
+  const d2 = { name: "deb", version: "2", image: image("deb", "2"), addedAt: 20 };
+  const f1 = { name: "fedora", version: "40", image: image("fedora", "40"), addedAt: 5 };
+  t.true(await s.addImage(d2));
+  t.true(await s.addImage(d1));
+  t.true(await s.addImage(f1));
+  t.false(await s.addImage({ ...d1, addedAt: 99 }));
+  t.deepEqual(await s.getImage("deb"), [d1, d2]);
+  t.deepEqual(await s.listImages(), [d1, d2, f1]);
+  t.deepEqual(await s.getImage("nope"), []);
+  t.is(await s.removeImage("deb", "1"), 1);
+  t.is(await s.removeImage("deb", "1"), 0);
+  t.true(await s.addImage({ ...d1, addedAt: 30 }));
+  t.is(await s.removeImage("deb"), 2);
+  t.deepEqual(await s.listImages(), [f1]);
+});
+
+contract("signing keys: retire once, lastTokenExpiresAt only rises, purge removes retired keys whose tokens expired", async (t, open) => {
+  const s = await open();
+  const key = (kid: string, createdAt: number): SigningKeyRecord => ({
+    kid,
+    publicJwk: { kty: "EC", crv: "P-256", x: "x", y: "y" },
+    wrappedPrivateJwk: bytes(120),
+    createdAt,
+  });
+  const k1 = key("k1", 1);
+  const k2 = key("k2", 2);
+  const k3 = key("k3", 3);
+  for (const k of [k2, k1, k3]) await s.addSigningKey(k);
+  await s.noteTokenIssued("k1", 500);
+  await s.noteTokenIssued("k1", 300);
+  await s.noteTokenIssued("k2", 900);
+  await s.retireSigningKey("k1", 100);
+  await s.retireSigningKey("k1", 200);
+  await s.retireSigningKey("k2", 150);
+  t.deepEqual(await s.listSigningKeys(), [
+    { ...k1, retiredAt: 100, lastTokenExpiresAt: 500 },
+    { ...k2, retiredAt: 150, lastTokenExpiresAt: 900 },
+    k3,
+  ]);
+  t.is(await s.purgeSigningKeys(600), 1, "k1's last token expired at 500");
+  t.deepEqual(
+    (await s.listSigningKeys()).map((k) => k.kid),
+    ["k2", "k3"],
+    "k2's token is still valid, k3 is active",
+  );
+});
+
+contract("accounts, audit and settings", async (t, open) => {
+  const s = await open();
+  const admin = { user: "admin", passwordHash: "scrypt$16384$8$1$c2FsdA$aGFzaA", groups: ["TrustedAdmins"], createdAt: 1 };
+  const reader = { user: "bob", passwordHash: "scrypt$x", groups: ["TrustedReaders", "Other"], createdAt: 2 };
+  await s.putAccount(reader);
+  await s.putAccount(admin);
+  t.deepEqual(await s.getAccount("admin"), admin);
+  t.deepEqual(await s.listAccounts(), [admin, reader]);
+  const changed = { ...reader, passwordHash: "scrypt$y", groups: [] };
+  await s.putAccount(changed);
+  t.deepEqual(await s.getAccount("bob"), changed);
+  t.true(await s.removeAccount("bob"));
+  t.false(await s.removeAccount("bob"));
+  t.is(await s.getAccount("bob"), undefined);
+
+  await s.addAudit({ at: 1, actor: "admin", action: "tpm-ca.add", target: "11", details: { subject: "CN=A", count: 2 } });
+  await s.addAudit({ at: 2, actor: "admin", action: "image.remove", target: "deb" });
+  await s.addAudit({ at: 3, actor: "oidc:alice", action: "settings.update", target: "settings", details: { ekTrustMode: "pin" } });
+  const audit = await s.listAudit(2);
+  t.deepEqual(
+    audit.map(({ id: _id, ...rest }) => rest),
+    [
+      { at: 3, actor: "oidc:alice", action: "settings.update", target: "settings", details: { ekTrustMode: "pin" } },
+      { at: 2, actor: "admin", action: "image.remove", target: "deb" },
+    ],
+  );
+  t.true(audit[0].id > audit[1].id);
+  t.is((await s.listAudit(10)).length, 3);
+
+  t.is(await s.getSettings(), undefined);
+  await s.putSettings({ ekTrustMode: "ca", tokenLifetimeSeconds: 3600 });
+  await s.putSettings({ ekTrustMode: "pin", hashAlgorithms: ["sha256"] });
+  t.deepEqual(await s.getSettings(), { ekTrustMode: "pin", hashAlgorithms: ["sha256"] });
+});
+
+contract("withLock: two stores' critical sections never overlap; its work is all or nothing; it returns fn's value", async (t, open) => {
+  const a = await open();
+  const b = await open();
+  await a.putSettings({ n: 0 });
+  let inside = 0;
+  let overlapped = false;
+  const bump = (s: AttestdStore): Promise<number> =>
+    s.withLock("counter", async () => {
+      inside++;
+      if (inside > 1) overlapped = true;
+      const n = (await s.getSettings())!.n as number;
+      await new Promise((r) => setTimeout(r, 2));
+      await s.putSettings({ n: n + 1 });
+      inside--;
+      return n + 1;
+    });
+  const values = await Promise.all(Array.from({ length: 20 }, (_, i) => bump(i % 2 === 0 ? a : b)));
+  t.false(overlapped);
+  t.deepEqual([...values].sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i + 1));
+  t.deepEqual(await b.getSettings(), { n: 20 });
+  await t.throwsAsync(
+    a.withLock("counter", async () => {
+      await a.putSettings({ n: -1 });
+      await a.addAudit({ at: 1, actor: "x", action: "y", target: "z" });
+      throw new Error("fails half-way");
+    }),
+    { message: "fails half-way" },
+  );
+  t.deepEqual(await b.getSettings(), { n: 20 });
+  t.deepEqual(await b.listAudit(10), []);
+});
+
+contract("a restart (close and reopen) keeps everything, and opening a migrated database changes nothing", async (t, open) => {
+  const s = await open();
+  const h = hostRecord("h1");
+  const a = attempt("h1", 1_000, { tokenExpiresAt: 9_000 });
+  const n = nonce();
+  const e = enrollment();
+  const k: SigningKeyRecord = { kid: "k", publicJwk: { kty: "EC" }, wrappedPrivateJwk: bytes(64), createdAt: 1 };
+  await s.putHost(h);
+  await s.addAttestation(a);
+  await s.putNonce(n);
+  await s.putEnrollment(e);
+  await s.addSigningKey(k);
+  await s.addImage({ name: "deb", version: "1", image: image("deb", "1"), addedAt: 1 });
+  await s.addTpmCa({ id: "ab", certificate: bytes(10), subject: "CN=A", addedAt: 1 });
+  await s.putSettings({ x: 1 });
+  await s.putAccount({ user: "admin", passwordHash: "h", groups: ["TrustedAdmins"], createdAt: 1 });
+  t.true((await s.consumeNonce(n.host, n.nonce, 1_500)).ok);
+  await s.close();
+
+  const again = await open();
+  t.deepEqual(await again.getHost("h1"), h);
+  t.deepEqual(await again.listAttestations("h1", 5), [a]);
+  t.is((await again.getHostStatus("h1", 2_000))?.status, "green");
+  t.deepEqual(await again.consumeNonce(n.host, n.nonce, 1_600), { ok: false, reason: "used", value: n }, "a used nonce stays used");
+  t.deepEqual(await again.consumeEnrollment(e.host, e.id, 1_500), { ok: true, value: e });
+  t.deepEqual(await again.listSigningKeys(), [k]);
+  t.is((await again.listImages()).length, 1);
+  t.is((await again.listTpmCas()).length, 1);
+  t.deepEqual(await again.getSettings(), { x: 1 });
+  t.is((await again.getAccount("admin"))?.groups[0], "TrustedAdmins");
+});
+
+contract("two stores opening one new database at once both migrate it without error", async (t, open) => {
+  const [a, b] = await Promise.all([open(), open()]);
+  await a.putSettings({ from: "a" });
+  t.deepEqual(await b.getSettings(), { from: "a" });
+});
