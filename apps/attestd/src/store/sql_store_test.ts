@@ -1,9 +1,11 @@
 import test from "ava";
 import type { ExecutionContext } from "ava";
+import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import type { ImageModel } from "@tessera/host-image";
 import { startPostgres, type PostgresCluster } from "@tessera/postgres-testing";
 import { openDatabase, type Db } from "@tessera/sql";
@@ -436,4 +438,39 @@ contract("two stores opening one new database at once both migrate it without er
   const [a, b] = await Promise.all([open(), open()]);
   await a.putSettings({ from: "a" });
   t.deepEqual(await b.getSettings(), { from: "a" });
+});
+
+test("SQLite store: three processes consuming the same nonces of one file: each nonce has exactly one winner", async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), "attestd-store-"));
+  dirs.push(dir);
+  const file = path.join(dir, "attestd.db");
+  const s = await opened(openDatabase({ sqlite: file }));
+  const nonces = Array.from({ length: 5 }, () => nonce());
+  for (const n of nonces) await s.putNonce(n);
+  const sql = pathToFileURL(path.join(import.meta.dirname, "sql_store.ts")).href;
+  const script = `
+    import { openDatabase } from "@tessera/sql";
+    import { openAttestdStore } from ${JSON.stringify(sql)};
+    const store = await openAttestdStore(await openDatabase({ sqlite: ${JSON.stringify(file)} }));
+    const nonces = ${JSON.stringify(nonces.map((n) => n.nonce))};
+    const results = await Promise.all(nonces.flatMap((n) => Array.from({ length: 4 }, () => store.consumeNonce(${JSON.stringify(nonces[0].host)}, n, 1500))));
+    await store.close();
+    process.stdout.write(JSON.stringify(results.map((r, i) => [nonces[Math.floor(i / 4)], r.ok ? "ok" : r.reason])));
+  `;
+  const child = (): Promise<[string, string][]> =>
+    new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: import.meta.dirname, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      p.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as [string, string][]) : reject(new Error(`child exited ${code}: ${err}`))));
+    });
+  const all = (await Promise.all([child(), child(), child()])).flat();
+  for (const n of nonces) {
+    const mine = all.filter(([x]) => x === n.nonce).map(([, r]) => r);
+    t.is(mine.length, 12);
+    t.is(mine.filter((r) => r === "ok").length, 1, `nonce ${n.nonce.slice(0, 8)}: one winner over three processes`);
+    t.is(mine.filter((r) => r === "used").length, 11);
+  }
 });
