@@ -3,7 +3,8 @@
  * Tessera benchmarks. From the repository root: `npm run bench` (all suites), or
  * `npm run bench -- --suite tpm` / `--suite kmip` / `--suite eventlog` / `--suite startup` (whole-process start-up
  * of tactl and kmipd; `--runs N`, `--npx` to include `npx tactl`, `--tactl-before F` to compare an earlier
- * tactl's src/main.ts). Prints Markdown tables; BENCHMARKS.md records a run.
+ * tactl's src/main.ts) / `--suite attest` (attestd's API against in-process and the crypto floor; `--connections`,
+ * `--seconds`, `--attestd-node-args=--cpu-prof,--cpu-prof-dir=D`). Prints Markdown tables; BENCHMARKS.md records a run.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -11,10 +12,11 @@ import { benchKmip, kmipTable } from "./kmip.ts";
 import { benchTpm } from "./tpm.ts";
 import { benchEventlog } from "./eventlog.ts";
 import { benchStartup } from "./startup.ts";
+import { benchAttest } from "./attest.ts";
 
 const { values } = parseArgs({
   options: {
-    suite: { type: "string", default: "tpm,kmip,eventlog,startup" },
+    suite: { type: "string", default: "tpm,kmip,eventlog,startup,attest" },
     seconds: { type: "string", default: "3" },
     // KMIP suite only: a subset of operations, connection counts and servers, Node options and options for kmipd.
     ops: { type: "string" },
@@ -22,6 +24,8 @@ const { values } = parseArgs({
     servers: { type: "string" },
     "kmipd-node-args": { type: "string" },
     "kmipd-args": { type: "string" },
+    // Attestation suite only: Node options for attestd (e.g. a CPU profile).
+    "attestd-node-args": { type: "string" },
     // Start-up suite only.
     runs: { type: "string", default: "15" },
     npx: { type: "boolean" },
@@ -49,3 +53,7 @@ if (suites.has("kmip"))
 if (suites.has("eventlog")) process.stdout.write(`\n## Event logs\n\n${benchEventlog()}\n`);
 if (suites.has("startup"))
   process.stdout.write(`\n## Start-up\n\n${await benchStartup({ runs: Number(values.runs), npx: values.npx, tactlBefore: values["tactl-before"] })}\n`);
+if (suites.has("attest"))
+  process.stdout.write(
+    `\n## Attestation\n\n${await benchAttest({ durationMs: ms, connections: list(values.connections)?.map(Number), nodeArgs: list(values["attestd-node-args"]) })}\n`,
+  );

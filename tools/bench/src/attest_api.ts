@@ -1,0 +1,250 @@
+/**
+ * Part 1 of the attestation suite: full attestations through attestd's HTTPS API with keep-alive, attestd in
+ * its own process (SQLite in a fresh data directory, its defaults), the load client in this one.
+ *
+ * Set-up through the admin API as an administrator does it: sign in with the generated admin password, accept
+ * the image of the suite's event log, pin each host's EK public key, then enroll each host through the host
+ * protocol (enrollment, credential, activation). Each host is a software TPM model (attest_host.ts) holding an
+ * ECC P-256 AK and a binding key certified by it. Then, per cell, `connections` loops each drive one host for
+ * the cell's duration: POST …/challenges, a quote over the nonce, POST …/attestations with the real-size log;
+ * every answer must be 200 `affirming` with a token. Server CPU is attestd's, from /proc; client CPU is this
+ * process's (quote signing, JSON, TLS).
+ * @module
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import https from "node:https";
+import os from "node:os";
+import path from "node:path";
+import { fromHex, toHex, algName, type PcrBanks } from "@tessera/tpm2";
+import { softActivateCredential, softAk, softBindingKey, softEk, softQuote, type SoftAk, type SoftBindingKey } from "./attest_host.ts";
+import type { AttestFixture } from "./attest_inprocess.ts";
+import { type AttestRow, percentile, processCpuUs } from "./attest_measure.ts";
+
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
+
+/** The attestd entry point of this repository (run on this Node, like apps/attestd/bin/attestd does). */
+const ATTESTD_MAIN = path.resolve(import.meta.dirname, "../../../apps/attestd/src/main.ts");
+
+/** A JSON answer. */
+interface Answer {
+  status: number;
+  text: string;
+}
+
+/** One HTTPS request over `agent` (keep-alive), body already serialized. */
+function call(agent: https.Agent, url: string, method: string, body: string | undefined, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      url,
+      {
+        method,
+        agent,
+        headers: { ...(body === undefined ? {} : { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }), ...headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function expectJson(p: Promise<Answer>, status: number, what: string): Promise<Record<string, unknown>> {
+  const a = await p;
+  if (a.status !== status) throw new Error(`${what}: HTTP ${a.status}, expected ${status}: ${a.text.slice(0, 500)}`);
+  return JSON.parse(a.text) as Record<string, unknown>;
+}
+
+/** A running attestd process. */
+interface AttestdProcess {
+  url: string;
+  pid: number | undefined;
+  ca: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** Starts attestd on a fresh data directory and loopback port; resolves once it says it is listening. */
+async function spawnAttestd(nodeArgs: readonly string[]): Promise<AttestdProcess> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-attestd-"));
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, ATTESTD_MAIN, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    proc.stdout!.on("data", (c: Buffer) => {
+      out += c.toString("utf8");
+      const m = /listening on (https:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    proc.once("exit", (code) => reject(new Error(`attestd exited (${code}) before listening: ${out}`)));
+  });
+  proc.stdout!.resume();
+  const ca = await readFile(path.join(dataDir, "tls", "ca.pem"), "utf8");
+  return {
+    url,
+    pid: proc.pid,
+    ca,
+    dataDir,
+    async stop() {
+      proc.kill("SIGTERM");
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One enrolled benchmark host. */
+interface BenchHost {
+  name: string;
+  ak: SoftAk;
+  binding: SoftBindingKey;
+}
+
+function pcrsJson(banks: PcrBanks): string {
+  const out: Record<string, Record<string, string>> = {};
+  for (const [alg, bank] of banks) out[algName(alg)] = Object.fromEntries([...bank].map(([i, v]) => [String(i), toHex(v)]));
+  return JSON.stringify(out);
+}
+
+/** Options of {@link benchApi}. */
+export interface ApiOptions {
+  /** Concurrent connections (each driving its own host) per cell (default 1, 8, 32). */
+  readonly connections?: readonly number[];
+  /** Duration of each cell, ms (default 3000), after a warm-up of a third of it. */
+  readonly durationMs?: number;
+  /** Node options for the attestd process (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
+}
+
+/** The result of one cell. */
+export interface ApiCell {
+  readonly connections: number;
+  readonly attestations: number;
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly serverCpuUs?: number;
+  readonly clientCpuUs: number;
+  readonly failures: number;
+}
+
+/** Runs part 1; returns one cell per connection count (rows for the table included). */
+export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Promise<{ cells: ApiCell[]; rows: AttestRow[] }> {
+  const levels = options.connections ?? [1, 8, 32];
+  const durationMs = options.durationMs ?? 3000;
+  const attestd = await spawnAttestd(options.nodeArgs ?? []);
+  const maxHosts = Math.max(...levels);
+  const agent = new https.Agent({ keepAlive: true, maxSockets: maxHosts + 1, ca: attestd.ca });
+  try {
+    const password = (await readFile(path.join(attestd.dataDir, "admin.password"), "utf8")).trim();
+    const signIn = await expectJson(call(agent, `${attestd.url}/api/v1/auth/token`, "POST", JSON.stringify({ user: "admin", password })), 200, "sign-in");
+    const admin = { authorization: `Bearer ${String(signIn["token"])}` };
+    await expectJson(
+      call(agent, `${attestd.url}/api/v1/images`, "POST", JSON.stringify({ name: "bench-host", version: "1", eventLog: b64(f.log) }), admin),
+      201,
+      "adding the image",
+    );
+    const hosts: BenchHost[] = [];
+    for (let i = 0; i < maxHosts; i++) {
+      const name = `host-${i}.bench`;
+      const ek = softEk();
+      const ak = softAk("ecc");
+      await expectJson(call(agent, `${attestd.url}/api/v1/ek-pins`, "POST", JSON.stringify({ host: name, ekPublic: b64(ek.publicBytes) }), admin), 201, `pinning ${name}'s EK`);
+      const e = await expectJson(
+        call(agent, `${attestd.url}/api/v1/hosts/${name}/enrollments`, "POST", JSON.stringify({ ekPublic: b64(ek.publicBytes), akPublic: b64(ak.publicBytes) })),
+        201,
+        `enrolling ${name}`,
+      );
+      const secret = softActivateCredential(ek, ak.name, new Uint8Array(Buffer.from(String(e["credential"]), "base64")));
+      await expectJson(
+        call(agent, `${attestd.url}/api/v1/hosts/${name}/enrollments/${String(e["enrollment"])}/activation`, "POST", JSON.stringify({ secret: b64(secret) })),
+        200,
+        `activating ${name}`,
+      );
+      hosts.push({ name, ak, binding: softBindingKey(ak) });
+    }
+
+    const pcrs = pcrsJson(f.quoted.pcrs);
+    const logB64 = JSON.stringify(b64(f.log));
+    const attestOnce = async (h: BenchHost): Promise<boolean> => {
+      const ch = await call(agent, `${attestd.url}/api/v1/hosts/${h.name}/challenges`, "POST", "");
+      if (ch.status !== 201) return false;
+      const { nonce } = JSON.parse(ch.text) as { nonce: string };
+      const q = softQuote(h.ak, fromHex(nonce), f.quoted.selection, f.quoted.pcrs);
+      const body = `{"nonce":"${nonce}","quote":"${b64(q.quote)}","signature":"${b64(q.signature)}","pcrs":${pcrs},"eventLog":${logB64},"bindingKey":{"public":"${b64(h.binding.public)}","certifyInfo":"${b64(h.binding.certifyInfo)}","signature":"${b64(h.binding.signature)}"}}`;
+      const a = await call(agent, `${attestd.url}/api/v1/hosts/${h.name}/attestations`, "POST", body);
+      if (a.status !== 200) {
+        if (firstFailure === undefined) firstFailure = `HTTP ${a.status}: ${a.text.slice(0, 400)}`;
+        return false;
+      }
+      const r = JSON.parse(a.text) as { status?: string; token?: string };
+      return r.status === "affirming" && typeof r.token === "string" && r.token.split(".").length === 3;
+    };
+    let firstFailure: string | undefined;
+    // One attestation of the first host before anything is timed: a wrong set-up fails here, loudly.
+    if (!(await attestOnce(hosts[0]))) throw new Error(`the first attestation was not affirming: ${firstFailure ?? "no token"}`);
+
+    const cells: ApiCell[] = [];
+    for (const n of levels) {
+      const run = async (ms: number) => {
+        const lat: number[] = [];
+        let failures = 0;
+        const end = performance.now() + ms;
+        await Promise.all(
+          hosts.slice(0, n).map(async (h) => {
+            while (performance.now() < end) {
+              const t0 = performance.now();
+              const ok = await attestOnce(h);
+              lat.push(performance.now() - t0);
+              if (!ok) failures++;
+            }
+          }),
+        );
+        return { lat, failures };
+      };
+      await run(durationMs / 3);
+      const server0 = processCpuUs(attestd.pid);
+      const client0 = process.cpuUsage();
+      const start = performance.now();
+      const { lat, failures } = await run(durationMs);
+      const seconds = (performance.now() - start) / 1000;
+      const client = process.cpuUsage(client0);
+      const server1 = processCpuUs(attestd.pid);
+      lat.sort((a, b) => a - b);
+      cells.push({
+        connections: n,
+        attestations: lat.length,
+        opsPerSec: lat.length / seconds,
+        p50Ms: percentile(lat, 50),
+        p99Ms: percentile(lat, 99),
+        ...(server0 !== undefined && server1 !== undefined ? { serverCpuUs: (server1 - server0) / lat.length } : {}),
+        clientCpuUs: (client.user + client.system) / lat.length,
+        failures,
+      });
+    }
+    if (firstFailure !== undefined && cells.some((c) => c.failures > 0)) process.stderr.write(`attest bench: first failure: ${firstFailure}\n`);
+    const rows = cells.map(
+      (c): AttestRow => ({
+        name: `API: challenge + attestation, ${c.connections} connection${c.connections === 1 ? "" : "s"} (HTTPS keep-alive)`,
+        opsPerSec: c.opsPerSec,
+        usPerOp: 1e6 / c.opsPerSec,
+        p50Ms: c.p50Ms,
+        p99Ms: c.p99Ms,
+        ...(c.serverCpuUs !== undefined ? { serverCpuUs: c.serverCpuUs } : {}),
+        clientCpuUs: c.clientCpuUs,
+        note: `${c.attestations} attestations${c.failures > 0 ? `, ${c.failures} NOT affirming` : ", all affirming with a token"}`,
+      }),
+    );
+    return { cells, rows };
+  } finally {
+    agent.destroy();
+    await attestd.stop();
+  }
+}
