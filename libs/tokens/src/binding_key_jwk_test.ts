@@ -3,7 +3,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, base64url } from "j
 import fc from "fast-check";
 import { marshal, TPM2B_PUBLIC, TPMT_PUBLIC, TPM_ALG, TPM_ECC_CURVE, TPMA_OBJECT as A, type TpmtPublic } from "@tessera/tpm2";
 import { bindingKeyJwk } from "./binding_key_jwk.ts";
-import { TokenError } from "./errors.ts";
+import { TokenError, type TokenErrorCode } from "./errors.ts";
 
 let n2048: Uint8Array;
 
@@ -28,7 +28,7 @@ function rsaPublic(over: { n?: Uint8Array; keyBits?: number; exponent?: number; 
   } as TpmtPublic;
 }
 
-async function refused(t: import("ava").ExecutionContext, p: Promise<unknown>, code: string, rule: RegExp): Promise<void> {
+async function refused(t: import("ava").ExecutionContext, p: Promise<unknown>, code: TokenErrorCode, rule: RegExp): Promise<void> {
   const e = await t.throwsAsync(p, { instanceOf: TokenError });
   t.is((e as TokenError).code, code);
   t.regex(e!.message, rule);

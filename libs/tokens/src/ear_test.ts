@@ -3,7 +3,7 @@ import { base64url, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK
 import { CLOCK_TOLERANCE_SECONDS } from "./_jws.ts";
 import { earInput, ISSUER, T0 } from "./_test_support.ts";
 import { AFFIRMING_TRUST_VECTOR, DEFAULT_APPRAISAL_POLICY_ID, EAR_PROFILE } from "./ear_claims.ts";
-import { TokenError } from "./errors.ts";
+import { TokenError, type TokenErrorCode } from "./errors.ts";
 import { issueEar } from "./issue_ear.ts";
 import { generateSigningKey, publishedJwks, type SigningKey } from "./signing_keys.ts";
 import { verifyEar } from "./verify_ear.ts";
@@ -29,7 +29,7 @@ async function forge(claims: JWTPayload, header: Record<string, unknown> = {}): 
   return new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: key.kid, typ: "JWT", ...header }).sign(k);
 }
 
-async function rejects(t: import("ava").ExecutionContext, p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+async function rejects(t: import("ava").ExecutionContext, p: Promise<unknown>, code: TokenErrorCode, message: RegExp): Promise<void> {
   const e = await t.throwsAsync(p, { instanceOf: TokenError });
   t.is((e as TokenError).code, code, e?.message);
   t.regex(e!.message, message);
@@ -179,4 +179,18 @@ test("issueEar: refuses unusable input with TOKEN_INPUT naming the field", async
   ];
   for (const [over, rule] of cases) await rejects(t, issueEar(earInput(over), key), "TOKEN_INPUT", rule);
   await rejects(t, issueEar(earInput(), { kid: "k", privateJwk: key.publicJwk as Record<string, unknown> }), "TOKEN_INPUT", /not an ES256 private key/);
+});
+
+test("verifyEar: a signature whose last character differs only in base64url's unused bits is refused (not canonical)", async (t) => {
+  const { token } = await issueEar(earInput(), key);
+  const A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const last = token.at(-1)!;
+  // 64 signature bytes take 86 characters: the last one carries 2 bits, so 15 other characters decode the same.
+  const twins = [...A].filter((c) => c !== last && A.indexOf(c) >> 4 === A.indexOf(last) >> 4);
+  t.is(twins.length, 15);
+  for (const c of twins) {
+    const changed = token.slice(0, -1) + c;
+    t.deepEqual(Buffer.from(changed.split(".")[2]!, "base64url"), Buffer.from(token.split(".")[2]!, "base64url"), "same bytes");
+    await rejects(t, verifyEar(changed, jwks, { issuer: ISSUER, now: T0 }), "TOKEN_INVALID", /signature is not canonical base64url/);
+  }
 });
