@@ -1,7 +1,7 @@
 /**
  * tactl — the Trust Authority administrator's tool. `run(argv, io)` parses and dispatches; `main.ts` is the
  * process entry. Every command prints JSON on stdout; errors are one line on stderr with the exit codes of
- * `errors.ts` (0 ok, 1 verification failed, 2 usage/input, 3 TPM/transport).
+ * `errors.ts` (0 ok, 1 verification failed or attestd refused, 2 usage/input, 3 TPM/transport).
  * @module
  */
 import { parseArgs } from "node:util";
@@ -12,6 +12,10 @@ import { EXIT } from "./errors.ts";
 export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Whether stdout is a terminal that takes colour (main.ts: a TTY and no NO_COLOR); default no colour. */
+  colour?: boolean;
+  /** The environment commands read ($TESSERA_HOME); default process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** One subcommand: its option spec, usage text and handler. */
@@ -28,6 +32,8 @@ export interface CommandSpec {
   required?: string[];
   /** Names of positional arguments, all required (e.g. ["ID"]). */
   positionals?: string[];
+  /** The last positional may be given more than once (at least once). */
+  variadic?: boolean;
   /** Runs the command; returns the exit code. */
   run(values: Record<string, string | boolean | undefined>, io: Io, positionals: string[]): Promise<number>;
 }
@@ -54,7 +60,7 @@ function help(prefix: string[]): string {
   }
   lines.push(
     "",
-    "Run `tactl <command> --help` for its options. Exit codes: 0 ok, 1 verification failed, 2 usage or input, 3 TPM or transport, 4 the KMIP server refused the operation.",
+    "Run `tactl <command> --help` for its options. Exit codes: 0 ok, 1 verification failed or attestd refused, 2 usage or input, 3 TPM or transport, 4 the KMIP server refused the operation.",
   );
   return lines.join("\n") + "\n";
 }
@@ -90,7 +96,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
     values = parsed.values as Record<string, string | boolean | undefined>;
     positionals = parsed.positionals;
     const want = cmd.positionals ?? [];
-    if (positionals.length !== want.length) {
+    const countOk = cmd.variadic === true ? positionals.length >= want.length : positionals.length === want.length;
+    if (!countOk) {
       throw new Error(want.length === 0 ? `unexpected argument "${positionals[0]}"` : `expected ${want.join(" ")}, got ${positionals.length} argument(s)`);
     }
   } catch (e) {
@@ -109,6 +116,24 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
 }
 
+/** `tactl ta`'s errors about the server, its answer or the session, by class name (see `ta_client.ts`, `ta_session.ts`). */
+function reportTa(err: Error & { code?: string; title?: string; detail?: string }, io: Io): number | undefined {
+  if (err.name === "TaProblemError") {
+    // The server's RFC 9457 problem, as it titled and detailed it.
+    io.stderr(`tactl: ${err.title}${err.detail ? `: ${err.detail}` : ""}\n`);
+    return EXIT.REFUSED;
+  }
+  if (err.name === "TaSessionError") {
+    io.stderr(`tactl: ${err.message}\n`);
+    return EXIT.REFUSED;
+  }
+  if (err.name === "TaTransportError") {
+    io.stderr(`tactl: ${err.message}\n`);
+    return EXIT.TPM;
+  }
+  return undefined;
+}
+
 // Errors are told apart by their class name (each lib's errors carry a stable name and code), so that the CLI
 // core does not load every lib just to report a failure.
 const VERIFY = new Set(["TpmVerifyError"]);
@@ -119,6 +144,8 @@ const TRANSPORT = new Set(["TpmResponseError", "TssError", "KmipTransportError",
 function report(e: unknown, cmd: CommandSpec, io: Io): number {
   const where = `tactl ${cmd.path.join(" ")}`;
   const err: Error & { code?: string; reason?: string } = e instanceof Error ? e : new Error(String(e));
+  const ta = reportTa(err, io);
+  if (ta !== undefined) return ta;
   if (VERIFY.has(err.name)) {
     io.stdout(JSON.stringify({ valid: false, check: err.code, error: err.message }, null, 2) + "\n");
     io.stderr(`${where}: ${err.code}: ${err.message}\n`);

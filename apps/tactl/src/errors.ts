@@ -1,6 +1,7 @@
 /**
- * CLI errors. Exit codes: 0 success, 1 a verification failed, 2 bad usage or input, 3 the TPM or
- * transport failed, 4 the KMIP server answered an operation with a failure.
+ * CLI errors. Exit codes: 0 success, 1 a verification failed (or attestd refused: its problem, or no valid
+ * session), 2 bad usage or input, 3 the TPM or transport failed (attestd unreachable, TLS), 4 the KMIP server
+ * answered an operation with a failure.
  * @module
  */
 
@@ -17,4 +18,4 @@ export class CliError extends Error {
 }
 
 /** Exit codes. */
-export const EXIT = { OK: 0, VERIFY_FAILED: 1, USAGE: 2, TPM: 3, KMIP_FAILED: 4 } as const;
+export const EXIT = { OK: 0, VERIFY_FAILED: 1, REFUSED: 1, USAGE: 2, TPM: 3, KMIP_FAILED: 4 } as const;

@@ -14,5 +14,7 @@ const { run } = await import("./cli.ts");
 const code = await run(process.argv.slice(2), {
   stdout: (s) => process.stdout.write(s),
   stderr: (s) => process.stderr.write(s),
+  // Colour (host status) only on a terminal, and never with NO_COLOR (https://no-color.org).
+  colour: process.stdout.isTTY === true && (process.env.NO_COLOR ?? "") === "",
 });
 process.exitCode = code;

@@ -1,6 +1,6 @@
 /**
  * `tactl ta …`: the Trust Authority's commands. `ta appraise` runs the appraisal (libs/appraisal) on files as
- * tpm2-tools writes them, without a server.
+ * tpm2-tools writes them, without a server; the others (`ta_admin.ts`) are attestd's admin API client.
  * @module
  */
 import path from "node:path";
@@ -11,6 +11,7 @@ import type { CommandSpec, Io } from "../cli.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { readBytes } from "../files.ts";
 import { readPcrValues, readPublicArea } from "../public_file.ts";
+import { TA_ADMIN_COMMANDS } from "./ta_admin.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -139,4 +140,5 @@ export const TA_COMMANDS: CommandSpec[] = [
     required: ["ak", "quote", "sig", "log", "pcrs"],
     run: runAppraise,
   },
+  ...TA_ADMIN_COMMANDS,
 ];
