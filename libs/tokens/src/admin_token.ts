@@ -4,7 +4,8 @@
  * other: an admin token must have `typ` at+jwt and `aud`, and no EAR claims; an EAR has neither.
  * @module
  */
-import { onlyTokenErrors, signJwt, tokenInvalid, verifyJwt, type Jwks, type TokenSigner } from "./_jws.ts";
+import { onlyTokenErrors, signJwt, tokenInvalid, verifyJwt } from "./_jws.ts";
+import type { Jwks, TokenSigner } from "./jwks.ts";
 import { TokenError } from "./errors.ts";
 
 /** `typ` of an admin token's header (RFC 9068 §2.1). */

@@ -1,6 +1,6 @@
 import test from "ava";
 import { base64url, decodeProtectedHeader, importJWK, SignJWT, type JWK } from "jose";
-import { CLOCK_TOLERANCE_SECONDS } from "./_jws.ts";
+import { CLOCK_TOLERANCE_SECONDS } from "./jwks.ts";
 import { earInput, ISSUER, T0 } from "./_test_support.ts";
 import { issueAdminToken, verifyAdminToken } from "./admin_token.ts";
 import { TokenError } from "./errors.ts";

@@ -1,6 +1,6 @@
 import test from "ava";
 import { base64url, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from "jose";
-import { CLOCK_TOLERANCE_SECONDS } from "./_jws.ts";
+import { CLOCK_TOLERANCE_SECONDS } from "./jwks.ts";
 import { earInput, ISSUER, T0 } from "./_test_support.ts";
 import { AFFIRMING_TRUST_VECTOR, DEFAULT_APPRAISAL_POLICY_ID, EAR_PROFILE } from "./ear_claims.ts";
 import { TokenError, type TokenErrorCode } from "./errors.ts";

@@ -3,7 +3,8 @@
  * @module
  */
 import type { JWK } from "jose";
-import { signJwt, type TokenSigner } from "./_jws.ts";
+import { signJwt } from "./_jws.ts";
+import type { TokenSigner } from "./jwks.ts";
 import { checkRsaPublicJwk } from "./_jwk.ts";
 import {
   AFFIRMING_TRUST_VECTOR,
@@ -84,6 +85,7 @@ export async function issueEar(input: EarInput, key: TokenSigner): Promise<{ tok
   const nonce = input.nonce;
   if (typeof nonce !== "string" || !HEX.test(nonce) || nonce.length < 8 || nonce.length > 88) throw bad("nonce", "must be lowercase hex of 8–88 characters");
   if (typeof input.subject !== "string" || !HOST.test(input.subject)) throw bad("subject", "must be a host name of 1–253 characters a-z 0-9 . -");
+  if (typeof input.secureBoot !== "boolean") throw bad("secureBoot", "must be a boolean");
   const tessera: TesseraClaim = {
     ekFingerprint: hex(input.ekFingerprint, "ekFingerprint"),
     akName: hex(input.akName, "akName"),
@@ -91,7 +93,6 @@ export async function issueEar(input: EarInput, key: TokenSigner): Promise<{ tok
     pcrDigest: hex(input.pcrDigest, "pcrDigest"),
     pcrSelection: nonEmpty(input.pcrSelection, "pcrSelection"),
   };
-  if (typeof input.secureBoot !== "boolean") throw bad("secureBoot", "must be a boolean");
   if (input.image !== undefined) tessera.image = { name: nonEmpty(input.image.name, "image.name"), version: nonEmpty(input.image.version, "image.version") };
   if (input.trustedCluster !== undefined) tessera.trustedCluster = nonEmpty(input.trustedCluster, "trustedCluster");
   const iat = Math.floor(now / 1000);

@@ -5,7 +5,7 @@
  * @module
  */
 export * from "./errors.ts";
-export { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_LENGTH, type Jwks, type TokenSigner } from "./_jws.ts";
+export * from "./jwks.ts";
 export * from "./signing_keys.ts";
 export * from "./ear_claims.ts";
 export * from "./issue_ear.ts";

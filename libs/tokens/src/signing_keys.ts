@@ -4,7 +4,7 @@
  * @module
  */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
-import { CLOCK_TOLERANCE_SECONDS } from "./_jws.ts";
+import { CLOCK_TOLERANCE_SECONDS } from "./jwks.ts";
 
 /**
  * A token signing key. Times are epoch milliseconds. `retiredAt` is set when a rotation replaced it;

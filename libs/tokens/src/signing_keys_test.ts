@@ -1,6 +1,6 @@
 import test from "ava";
 import { calculateJwkThumbprint, importJWK, jwtVerify } from "jose";
-import { CLOCK_TOLERANCE_SECONDS } from "./_jws.ts";
+import { CLOCK_TOLERANCE_SECONDS } from "./jwks.ts";
 import { earInput, ISSUER, T0 } from "./_test_support.ts";
 import { issueEar } from "./issue_ear.ts";
 import { activeSigningKey, generateSigningKey, publishedJwks, type SigningKey } from "./signing_keys.ts";

@@ -2,7 +2,8 @@
  * Verifying an attestation token, as kmxd (or any relying party holding the JWKS) does.
  * @module
  */
-import { onlyTokenErrors, tokenInvalid, verifyJwt, type Jwks } from "./_jws.ts";
+import { onlyTokenErrors, tokenInvalid, verifyJwt } from "./_jws.ts";
+import type { Jwks } from "./jwks.ts";
 import { checkRsaPublicJwk } from "./_jwk.ts";
 import { EAR_PROFILE, EAR_SUBMOD, TRUST_TIERS, TRUST_VECTOR_KEYS, type EarClaims } from "./ear_claims.ts";
 
