@@ -21,8 +21,17 @@ export interface SigningKey {
   readonly lastTokenExpiresAt?: number;
 }
 
-/** The fields of a key that {@link activeSigningKey} and {@link publishedJwks} read. */
-export type SigningKeyState = Pick<SigningKey, "kid" | "publicJwk" | "createdAt" | "retiredAt" | "lastTokenExpiresAt">;
+/**
+ * The fields of a key that {@link activeSigningKey} and {@link publishedJwks} read (a stored record with a
+ * wrapped private key fits: the public JWK may be any JSON object).
+ */
+export interface SigningKeyState {
+  readonly kid: string;
+  readonly publicJwk: Readonly<Record<string, unknown>>;
+  readonly createdAt: number;
+  readonly retiredAt?: number | undefined;
+  readonly lastTokenExpiresAt?: number | undefined;
+}
 
 /**
  * Makes a new ES256 signing key; its `kid` is the RFC 7638 SHA-256 thumbprint of the public key, so any
@@ -76,9 +85,9 @@ export function publishedJwks(keys: readonly SigningKeyState[], now: number): { 
 }
 
 /** The public members of an EC or RSA JWK, with `kid` (a private member that slipped in is never published). */
-export function publicOnly(jwk: JWK, kid: string): JWK {
-  const out: JWK = { kty: jwk.kty };
-  for (const m of ["crv", "x", "y", "n", "e", "alg", "use"] as const) if (jwk[m] !== undefined) out[m] = jwk[m];
+export function publicOnly(jwk: Readonly<Record<string, unknown>>, kid: string): JWK {
+  const out: JWK = {};
+  for (const m of ["kty", "crv", "x", "y", "n", "e", "alg", "use"] as const) if (typeof jwk[m] === "string") out[m] = jwk[m] as string;
   out.kid = kid;
   return out;
 }
