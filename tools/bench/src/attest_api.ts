@@ -69,10 +69,10 @@ interface AttestdProcess {
   stop(): Promise<void>;
 }
 
-/** Starts attestd on a fresh data directory and loopback port; resolves once it says it is listening. */
-async function spawnAttestd(nodeArgs: readonly string[]): Promise<AttestdProcess> {
+/** Starts attestd (`main`) on a fresh data directory and loopback port; resolves once it says it is listening. */
+async function spawnAttestd(main: string, nodeArgs: readonly string[]): Promise<AttestdProcess> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-attestd-"));
-  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, ATTESTD_MAIN, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"], {
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, main, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
@@ -121,6 +121,11 @@ export interface ApiOptions {
   readonly durationMs?: number;
   /** Node options for the attestd process (e.g. `--cpu-prof`). */
   readonly nodeArgs?: readonly string[];
+  /**
+   * attestd's src/main.ts (default this repository's): e.g. an exported commit's (`git archive C apps/attestd`
+   * beside a link to node_modules), to measure what is committed while the working tree changes.
+   */
+  readonly attestdMain?: string;
 }
 
 /** The result of one cell. */
@@ -139,7 +144,7 @@ export interface ApiCell {
 export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Promise<{ cells: ApiCell[]; rows: AttestRow[] }> {
   const levels = options.connections ?? [1, 8, 32];
   const durationMs = options.durationMs ?? 3000;
-  const attestd = await spawnAttestd(options.nodeArgs ?? []);
+  const attestd = await spawnAttestd(options.attestdMain ?? ATTESTD_MAIN, options.nodeArgs ?? []);
   const maxHosts = Math.max(...levels);
   const agent = new https.Agent({ keepAlive: true, maxSockets: maxHosts + 1, ca: attestd.ca });
   try {

@@ -4,7 +4,7 @@
  * `npm run bench -- --suite tpm` / `--suite kmip` / `--suite eventlog` / `--suite startup` (whole-process start-up
  * of tactl and kmipd; `--runs N`, `--npx` to include `npx tactl`, `--tactl-before F` to compare an earlier
  * tactl's src/main.ts) / `--suite attest` (attestd's API against in-process and the crypto floor; `--connections`,
- * `--seconds`, `--attestd-node-args=--cpu-prof,--cpu-prof-dir=D`). Prints Markdown tables; BENCHMARKS.md records a run.
+ * `--seconds`, `--attestd-node-args=--cpu-prof,--cpu-prof-dir=D`, `--attestd-main OTHER/apps/attestd/src/main.ts`). Prints Markdown tables; BENCHMARKS.md records a run.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     "kmipd-args": { type: "string" },
     // Attestation suite only: Node options for attestd (e.g. a CPU profile).
     "attestd-node-args": { type: "string" },
+    "attestd-main": { type: "string" },
     // Start-up suite only.
     runs: { type: "string", default: "15" },
     npx: { type: "boolean" },
@@ -55,5 +56,5 @@ if (suites.has("startup"))
   process.stdout.write(`\n## Start-up\n\n${await benchStartup({ runs: Number(values.runs), npx: values.npx, tactlBefore: values["tactl-before"] })}\n`);
 if (suites.has("attest"))
   process.stdout.write(
-    `\n## Attestation\n\n${await benchAttest({ durationMs: ms, connections: list(values.connections)?.map(Number), nodeArgs: list(values["attestd-node-args"]) })}\n`,
+    `\n## Attestation\n\n${await benchAttest({ durationMs: ms, connections: list(values.connections)?.map(Number), nodeArgs: list(values["attestd-node-args"]), attestdMain: values["attestd-main"] })}\n`,
   );
