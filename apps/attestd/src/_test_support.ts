@@ -29,6 +29,7 @@ import {
   type TpmtPublic,
 } from "@tessera/tpm2";
 import { activateAkCredential, createAk, Tpm, withAk, withEk, type AkBlobs } from "@tessera/tss";
+import { createRemoteJWKSet, customFetch, jwtVerify, type JWTPayload } from "jose";
 import pino from "pino";
 import type { AttestdConfig } from "./config.ts";
 import { startAttestd, type RunningAttestd } from "./server.ts";
@@ -56,7 +57,8 @@ export function request(url: string, method: string, body: unknown, ca: string, 
         method,
         ca,
         agent: false,
-        headers: { ...(payload ? { "content-type": "application/json", "content-length": String(payload.length) } : {}), ...headers },
+        // A transfer-encoding header in `headers` sends the body chunked (no Content-Length).
+        headers: { ...(payload ? { "content-type": "application/json", ...(headers["transfer-encoding"] ? {} : { "content-length": String(payload.length) }) } : {}), ...headers },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -75,7 +77,7 @@ export function request(url: string, method: string, body: unknown, ca: string, 
       },
     );
     req.on("error", reject);
-    if (payload) req.write(payload);
+    if (payload) for (let i = 0; i < payload.length; i += 65536) req.write(payload.subarray(i, i + 65536));
     req.end();
   });
 }
@@ -94,6 +96,9 @@ export interface TestNode {
   remove(): Promise<void>;
 }
 
+/** The public URL (token issuer) of the test nodes. */
+export const TEST_ISSUER = "https://attestd.test:7889";
+
 /** A clock the tests move: `skewMs` is added to the real time. */
 export const testClock = { skewMs: 0, now: (): number => Date.now() + testClock.skewMs };
 
@@ -104,7 +109,7 @@ export async function startTestNode(options: { dataDir?: string; database?: stri
     listen: Object.freeze({ host: "127.0.0.1", port: 0 }),
     dataDir,
     ...(options.database ? { database: options.database } : {}),
-    publicUrl: "https://attestd.test:7889",
+    publicUrl: TEST_ISSUER,
     masterKeyFile: path.join(dataDir, "master.key"),
     logLevel: "silent" as const,
   });
@@ -270,4 +275,20 @@ export async function otherAk(h: TssHost): Promise<AkBlobs> {
 export function checks(a: Answer): string[] {
   if (a.status !== 403 || a.json?.type !== "urn:tessera:problem:attestation-failed") return [`${a.status} ${JSON.stringify(a.json)}`];
   return [...new Set((a.json.failures as { check: string }[]).map((f) => f.check))];
+}
+
+/** jose's remote JWKS of a node, fetched over HTTPS trusting the node's CA. */
+export function nodeJwks(url: string, ca: string): ReturnType<typeof createRemoteJWKSet> {
+  return createRemoteJWKSet(new URL(`${url}/.well-known/jwks.json`), {
+    [customFetch]: async (u: string) => {
+      const r = await request(u, "GET", undefined, ca);
+      return new Response(JSON.stringify(r.json), { status: r.status, headers: { "content-type": "application/json" } });
+    },
+  });
+}
+
+/** Verifies an attestation token with jose against a node's JWKS (issuer of the test nodes). */
+export async function verifyWithJwks(token: string, url: string, ca: string): Promise<JWTPayload> {
+  const { payload } = await jwtVerify(token, nodeJwks(url, ca), { issuer: TEST_ISSUER, algorithms: ["ES256"] });
+  return payload;
 }

@@ -6,6 +6,7 @@
 import { createService, type ServiceEnv } from "@tessera/http";
 import type { Hono } from "hono";
 import type { AttestdDeps } from "./deps.ts";
+import { adminRoutes, type AdminRoutesOptions } from "./routes/admin.ts";
 import { attestationRoutes } from "./routes/attestation.ts";
 import { enrollmentRoutes } from "./routes/enrollment.ts";
 import { jwksRoutes } from "./routes/jwks.ts";
@@ -13,11 +14,12 @@ import { jwksRoutes } from "./routes/jwks.ts";
 /** The request body limit of PROTOCOL.md (an event log included). */
 export const BODY_LIMIT = 1024 * 1024;
 
-/** Builds the Hono app over `deps`. */
-export function createApp(deps: AttestdDeps): Hono<ServiceEnv> {
+/** Builds the Hono app over `deps`; `admin` configures the admin API (its TLS CA for the identity export, OIDC). */
+export function createApp(deps: AttestdDeps, admin: AdminRoutesOptions): Hono<ServiceEnv> {
   const app = createService({ name: "attestd", logger: deps.logger, bodyLimit: BODY_LIMIT });
   enrollmentRoutes(app, deps);
   attestationRoutes(app, deps);
   jwksRoutes(app, deps);
+  app.route("/", adminRoutes(deps, admin));
   return app;
 }

@@ -5,8 +5,7 @@
  * tests are serial because they share them (swtpm serves one connection at a time) and the settings.
  */
 import test from "ava";
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from "jose";
-import { Agent } from "node:https";
+import { decodeProtectedHeader, type JWTPayload } from "jose";
 import { defaultHostImage, makeTestSecureBootPki, tamperLog, withKernel, type HostImage } from "@tessera/boot";
 import { ekFingerprint } from "@tessera/ek-trust";
 import { imageFromManifest } from "@tessera/host-image";
@@ -25,6 +24,7 @@ import {
   trustSwtpmCa,
   tssEnroll,
   tssEvidence,
+  verifyWithJwks,
   type BootedHost,
   type TestNode,
   type TssHost,
@@ -59,12 +59,8 @@ test.after.always(async () => {
 });
 
 /** Verifies a token with jose against the node's JWKS, fetched over HTTPS with the node's CA. */
-async function verifyToken(token: string): Promise<JWTPayload> {
-  const jwks = createRemoteJWKSet(new URL(`${node.url}/.well-known/jwks.json`), {
-    agent: new Agent({ ca: node.node.caCert }),
-  } as Parameters<typeof createRemoteJWKSet>[1]);
-  const { payload } = await jwtVerify(token, jwks, { issuer: "https://attestd.test:7889", algorithms: ["ES256"] });
-  return payload;
+function verifyToken(token: string): Promise<JWTPayload> {
+  return verifyWithJwks(token, node.url, node.node.caCert);
 }
 
 async function attest(host: string, body: unknown) {
@@ -259,6 +255,8 @@ test.serial("red: a log that does not replay is log-replay naming the PCR and th
 });
 
 test.serial("red: a kernel in no accepted image is image-unknown naming the closest image; the host turns red and back green", async (t) => {
+  const first = await challenge(node, "rsa.example.test");
+  t.is((await attest("rsa.example.test", await tssEvidence(rsa, first, { bindingKey: false }))).status, 200);
   const events: string[] = [];
   const off = node.node.deps.events.subscribe((e) => events.push(`${e.host} ${e.previous}->${e.status}`));
   await node.store.removeImage("tessera-host");

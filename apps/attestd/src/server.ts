@@ -11,6 +11,7 @@ import type { AttestdConfig } from "./config.ts";
 import { createDeps } from "./context.ts";
 import type { AttestdDeps } from "./deps.ts";
 import { createStatusEvents, watchClusterStatus } from "./events.ts";
+import type { AdminRoutesOptions } from "./routes/admin.ts";
 
 /** How often expired nonces and enrollments are deleted. */
 const PURGE_INTERVAL_MS = 60_000;
@@ -37,6 +38,8 @@ export interface StartOptions {
   readonly print?: (line: string) => void;
   /** Default Date.now. */
   readonly clock?: { now(): number };
+  /** Admin API options beyond the TLS CA (OIDC issuer, cluster name, key provider URL). */
+  readonly admin?: Omit<AdminRoutesOptions, "tlsCaPem">;
 }
 
 /** Starts a node on `config`. */
@@ -52,7 +55,7 @@ export async function startAttestd(config: AttestdConfig, options: StartOptions)
   purge.unref();
   let https;
   try {
-    https = await serveHttps(createApp(deps).fetch, { host: config.listen.host, port: config.listen.port, cert: b.tls.cert, key: b.tls.key });
+    https = await serveHttps(createApp(deps, { tlsCaPem: b.tls.caCert, ...options.admin }).fetch, { host: config.listen.host, port: config.listen.port, cert: b.tls.cert, key: b.tls.key });
   } catch (e) {
     clearInterval(purge);
     watcher.stop();

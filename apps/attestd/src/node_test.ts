@@ -1,0 +1,137 @@
+/**
+ * A node as a whole: the first start (data directory, TLS, master key, admin account printed once), the
+ * process started from bin/attestd, the 1 MiB body limit before parsing, and a restart on the same data
+ * directory that keeps hosts, bindings, images and signing keys (a token issued before verifies after).
+ */
+import test from "ava";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { defaultHostImage, makeTestSecureBootPki } from "@tessera/boot";
+import { Tpm } from "@tessera/tss";
+import {
+  acceptImage,
+  BOOT_SELECTION,
+  bootedHost,
+  challenge,
+  request,
+  startTestNode,
+  trustSwtpmCa,
+  tssEnroll,
+  tssEvidence,
+  verifyWithJwks,
+  type BootedHost,
+} from "./_test_support.ts";
+
+const BIN = fileURLToPath(new URL("../bin/attestd", import.meta.url));
+
+let host: BootedHost;
+let tpm: Tpm;
+let manifest: ReturnType<typeof defaultHostImage>;
+
+test.before(async () => {
+  manifest = defaultHostImage({ pki: await makeTestSecureBootPki() });
+  host = await bootedHost(manifest);
+  tpm = Tpm.open(host.sw.tcti);
+});
+
+test.after.always(async () => {
+  await tpm?.close();
+  await host?.sw.stop();
+});
+
+test.serial("restart on the same data directory keeps hosts, bindings, images and signing keys: a token issued before verifies after", async (t) => {
+  const first = await startTestNode();
+  try {
+    await trustSwtpmCa(first.store, host.sw);
+    await acceptImage(first.store, manifest);
+    await first.store.putSettings({ pcrSelection: BOOT_SELECTION });
+    const h = await tssEnroll(first, "restart.example.test", host, tpm, "rsa2048");
+    const before = await first.call("POST", "/api/v1/hosts/restart.example.test/attestations", await tssEvidence(h, await challenge(first, "restart.example.test")));
+    t.is(before.status, 200, JSON.stringify(before.json));
+    const jwksBefore = (await first.call("GET", "/.well-known/jwks.json")).json;
+    await first.stop();
+
+    const second = await startTestNode({ dataDir: first.dataDir });
+    try {
+      t.is(second.node.adminPasswordFile, undefined, "the admin account is created once");
+      // The token of the first run verifies against the restarted node's JWKS.
+      const claims = await verifyWithJwks(before.json.token as string, second.url, second.node.caCert);
+      t.is(claims.sub, "restart.example.test");
+      t.deepEqual((await second.call("GET", "/.well-known/jwks.json")).json, jwksBefore);
+      // The binding (AK), the image, the trust and the settings survived: the host attests again without enrolling.
+      t.truthy(await second.store.getHost("restart.example.test"));
+      const after = await second.call("POST", "/api/v1/hosts/restart.example.test/attestations", await tssEvidence(h, await challenge(second, "restart.example.test")));
+      t.is(after.status, 200, JSON.stringify(after.json));
+      t.is((await second.store.getHostStatus("restart.example.test", Date.now()))?.status, "green");
+      t.is((await second.store.listAttestations("restart.example.test", 10)).length, 2);
+    } finally {
+      await second.remove();
+    }
+  } finally {
+    await first.remove();
+  }
+});
+
+test.serial("a body over 1 MiB is refused with 413 before it is parsed (declared, and chunked)", async (t) => {
+  const n = await startTestNode();
+  try {
+    const big = new Uint8Array(1024 * 1024 + 1).fill(0x20); // not even JSON: it must never be parsed
+    const declared = await request(`${n.url}/api/v1/hosts/big.example.test/attestations`, "POST", big, n.node.caCert);
+    t.is(declared.status, 413);
+    t.is(declared.json.type, "urn:tessera:problem:body-too-large");
+    const chunked = await request(`${n.url}/api/v1/hosts/big.example.test/enrollments`, "POST", big, n.node.caCert, { "transfer-encoding": "chunked" }).catch(
+      (e: unknown) => ({ status: -1, json: String(e) }),
+    );
+    t.is(chunked.status, 413, JSON.stringify(chunked.json));
+    // Just under the limit the body is read and parsed: a bad request, not a too large one.
+    const under = await request(`${n.url}/api/v1/hosts/big.example.test/enrollments`, "POST", big.subarray(0, 1024 * 1024), n.node.caCert);
+    t.is(under.status, 400);
+  } finally {
+    await n.remove();
+  }
+});
+
+test.serial("first start from bin/attestd: D/ 0700, D/tls/, D/master.key 0600, admin password file 0600 printed once; a bad flag names the field", async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "attestd-bin-"));
+  const data = path.join(dir, "D");
+  try {
+    const startOnce = () =>
+      new Promise<{ out: string }>((resolve, reject) => {
+        const child = spawn(BIN, ["--listen", "127.0.0.1:0", "--data-dir", data, "--log-level", "silent"], { stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        child.stdout.setEncoding("utf8").on("data", (d: string) => {
+          out += d;
+          if (out.includes("listening on")) child.kill("SIGTERM");
+        });
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
+        child.on("error", reject);
+        child.on("close", (code) => (out.includes("listening on") ? resolve({ out }) : reject(new Error(`attestd exited ${code}: ${out}`))));
+      });
+    const first = await startOnce();
+    const passwordFile = path.join(data, "admin.password");
+    t.true(first.out.includes(passwordFile), first.out);
+    t.is((await stat(data)).mode & 0o777, 0o700);
+    t.is((await stat(path.join(data, "master.key"))).mode & 0o777, 0o600);
+    t.is((await stat(passwordFile)).mode & 0o777, 0o600);
+    t.true((await stat(path.join(data, "tls"))).isDirectory());
+    const password = (await readFile(passwordFile, "utf8")).trim();
+    t.true(password.length >= 16);
+    const second = await startOnce();
+    t.false(second.out.includes("admin.password"), second.out);
+    t.is((await readFile(passwordFile, "utf8")).trim(), password);
+
+    const bad = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(BIN, ["--listen", "127.0.0.1:99999", "--data-dir", data], { stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+      child.on("close", (code) => resolve({ code, err }));
+    });
+    t.is(bad.code, 2);
+    t.regex(bad.err, /flags: field listen/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
