@@ -288,7 +288,10 @@ test("SQLite: two connections to one file in one process share the file's lock; 
     });
   await Promise.all(Array.from({ length: 20 }, (_, i) => bump(i % 2 === 0 ? db : other)));
   t.deepEqual(await other.query("SELECT n FROM counter"), [{ n: 20 }]);
-  const e = await t.throwsAsync(db.transaction(async () => other.run("UPDATE counter SET n = 0")), { instanceOf: SqlError });
+  const e = await t.throwsAsync(
+    db.transaction(async () => other.run("UPDATE counter SET n = 0")),
+    { instanceOf: SqlError },
+  );
   t.is(e?.code, "SQL_DEADLOCK");
   t.deepEqual(await db.query("SELECT n FROM counter"), [{ n: 20 }]);
 });

@@ -17,15 +17,7 @@
 
 /** Stable codes of {@link SqlError}. */
 export type SqlErrorCode =
-  | "SQL_CONFIG"
-  | "SQL_QUERY"
-  | "SQL_CONSTRAINT"
-  | "SQL_BUSY"
-  | "SQL_RANGE"
-  | "SQL_CLOSED"
-  | "SQL_TX_DONE"
-  | "SQL_DEADLOCK"
-  | "SQL_MIGRATION";
+  "SQL_CONFIG" | "SQL_QUERY" | "SQL_CONSTRAINT" | "SQL_BUSY" | "SQL_RANGE" | "SQL_CLOSED" | "SQL_TX_DONE" | "SQL_DEADLOCK" | "SQL_MIGRATION";
 
 /** A database error with a stable code. */
 export class SqlError extends Error {

@@ -54,7 +54,12 @@ export async function migrate(db: Db, name: string, migrations: readonly Migrati
     for (const m of migrations) {
       if (done.has(m.version)) continue;
       await tx.exec(typeof m.sql === "string" ? m.sql : m.sql[tx.dialect]);
-      await tx.run("INSERT INTO tessera_migrations (name, version, description, applied_at) VALUES ($1, $2, $3, $4)", [name, m.version, m.description, Date.now()]);
+      await tx.run("INSERT INTO tessera_migrations (name, version, description, applied_at) VALUES ($1, $2, $3, $4)", [
+        name,
+        m.version,
+        m.description,
+        Date.now(),
+      ]);
       applied.push(m.version);
     }
     return { applied, version: Math.max(newest, last) };

@@ -7,7 +7,7 @@
  */
 export { SqlError, type SqlErrorCode } from "./errors.ts";
 export { migrate, type Migration, type MigrateResult } from "./migrate.ts";
-export { openDatabase, type DatabaseConfig } from "./open.ts";
-export { openPostgres, type PostgresOptions } from "./postgres.ts";
-export { openSqlite, type SqliteOptions } from "./sqlite.ts";
+export { openDatabase, type DatabaseConfig } from "./open_database.ts";
+export { openPostgres, type PostgresOptions } from "./open_postgres.ts";
+export { openSqlite, type SqliteOptions } from "./open_sqlite.ts";
 export type { Db, Dialect, Row, SqlValue } from "./types.ts";

@@ -1,6 +1,6 @@
 import test from "ava";
 import fc from "fast-check";
-import { toSqlitePlaceholders } from "./_util.ts";
+import { toSqlitePlaceholders } from "./_placeholders.ts";
 
 test("$n becomes ?n outside literals, quoted identifiers and comments", (t) => {
   t.is(toSqlitePlaceholders("SELECT $1, $10 FROM t WHERE a = $2"), "SELECT ?1, ?10 FROM t WHERE a = ?2");

@@ -117,9 +117,23 @@ interface Server {
 async function startServer(bin: string, dir: string, data: string, asPostgres: boolean, timeoutMs: number): Promise<Server | undefined> {
   const port = await freePort();
   const args = [
-    "-D", data, "-k", dir, "-p", String(port), "-h", "127.0.0.1",
+    "-D",
+    data,
+    "-k",
+    dir,
+    "-p",
+    String(port),
+    "-h",
+    "127.0.0.1",
     // A test cluster: durability is not what is tested, speed is welcome.
-    "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off", "-c", "max_connections=200",
+    "-c",
+    "fsync=off",
+    "-c",
+    "full_page_writes=off",
+    "-c",
+    "synchronous_commit=off",
+    "-c",
+    "max_connections=200",
   ];
   const cmd = path.join(bin, "postgres");
   const proc = asPostgres

@@ -46,6 +46,7 @@ CREATE TABLE attestd_attestations (
   seq ${SEQ}, id TEXT NOT NULL UNIQUE, host TEXT NOT NULL, at BIGINT NOT NULL, status TEXT NOT NULL,
   failures TEXT NOT NULL, image_name TEXT, image_version TEXT, secure_boot INTEGER, token_id TEXT, token_expires_at BIGINT);
 CREATE INDEX attestd_attestations_host ON attestd_attestations (host, at, seq);
+CREATE TABLE attestd_last_attempts (host TEXT PRIMARY KEY, seq BIGINT NOT NULL, at BIGINT NOT NULL);
 CREATE TABLE attestd_tpm_cas (id TEXT PRIMARY KEY, certificate ${B} NOT NULL, subject TEXT NOT NULL, added_at BIGINT NOT NULL);
 CREATE TABLE attestd_crls (id TEXT PRIMARY KEY, crl ${B} NOT NULL, issuer TEXT NOT NULL, added_at BIGINT NOT NULL);
 CREATE TABLE attestd_ek_pins (
@@ -233,12 +234,13 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
     return { ok: false, reason: "expired", value: map(row) };
   }
 
+  /** Each host's last attempt, through attestd_last_attempts: the status poll reads one row per host, not the history. */
   async function lastAttempts(host?: string): Promise<Map<string, AttestationRecord>> {
+    const cols = ATTESTATION_COLUMNS.split(", ")
+      .map((c) => `a.${c}`)
+      .join(", ");
     const rows = await db.query<AttestationRow>(
-      `SELECT ${ATTESTATION_COLUMNS} FROM (
-         SELECT ${ATTESTATION_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY host ORDER BY at DESC, seq DESC) AS rn
-         FROM attestd_attestations ${host === undefined ? "" : "WHERE host = $1"}) last_attempts
-       WHERE rn = 1`,
+      `SELECT ${cols} FROM attestd_last_attempts l JOIN attestd_attestations a ON a.seq = l.seq ${host === undefined ? "" : "WHERE l.host = $1"}`,
       host === undefined ? [] : [host],
     );
     return new Map(rows.map((r) => [r.host, toAttestation(r)]));
@@ -276,6 +278,7 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
       return db.transaction(async (tx) => {
         const removed = (await tx.run("DELETE FROM attestd_hosts WHERE host = $1", [host])).changes;
         const history = (await tx.run("DELETE FROM attestd_attestations WHERE host = $1", [host])).changes;
+        await tx.run("DELETE FROM attestd_last_attempts WHERE host = $1", [host]);
         await tx.run("DELETE FROM attestd_nonces WHERE host = $1", [host]);
         await tx.run("DELETE FROM attestd_enrollments WHERE host = $1", [host]);
         return removed + history > 0;
@@ -292,7 +295,15 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
       ]);
     },
     consumeNonce(host, nonce, now) {
-      return consume<NonceRow, NonceRecord>("attestd_nonces", "nonce", "nonce, host, pcr_selection, created_at, expires_at, used_at", host, nonce, now, toNonce);
+      return consume<NonceRow, NonceRecord>(
+        "attestd_nonces",
+        "nonce",
+        "nonce, host, pcr_selection, created_at, expires_at, used_at",
+        host,
+        nonce,
+        now,
+        toNonce,
+      );
     },
     purgeExpired(before) {
       return db.transaction(async (tx) => {
@@ -303,27 +314,37 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
     },
 
     async addAttestation(a) {
-      await db.run(
-        `INSERT INTO attestd_attestations (${ATTESTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [
-          a.id,
-          a.host,
-          a.at,
-          a.status,
-          JSON.stringify(a.failures),
-          a.image?.name ?? null,
-          a.image?.version ?? null,
-          a.secureBoot === undefined ? null : a.secureBoot ? 1 : 0,
-          a.tokenId ?? null,
-          a.tokenExpiresAt ?? null,
-        ],
-      );
+      await db.transaction(async (tx) => {
+        const [{ seq }] = await tx.query<{ seq: number }>(
+          `INSERT INTO attestd_attestations (${ATTESTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+          [
+            a.id,
+            a.host,
+            a.at,
+            a.status,
+            JSON.stringify(a.failures),
+            a.image?.name ?? null,
+            a.image?.version ?? null,
+            a.secureBoot === undefined ? null : a.secureBoot ? 1 : 0,
+            a.tokenId ?? null,
+            a.tokenExpiresAt ?? null,
+          ],
+        );
+        // Moves the host's pointer only forward (by time, then by insertion): attempts recorded out of order by
+        // several nodes leave the latest one current. The conditional upsert is atomic on both engines.
+        await tx.run(
+          `INSERT INTO attestd_last_attempts (host, seq, at) VALUES ($1, $2, $3)
+           ON CONFLICT (host) DO UPDATE SET seq = excluded.seq, at = excluded.at
+           WHERE excluded.at > attestd_last_attempts.at OR (excluded.at = attestd_last_attempts.at AND excluded.seq > attestd_last_attempts.seq)`,
+          [a.host, seq, a.at],
+        );
+      });
     },
     async listAttestations(host, limit) {
-      const rows = await db.query<AttestationRow>(`SELECT ${ATTESTATION_COLUMNS} FROM attestd_attestations WHERE host = $1 ORDER BY at DESC, seq DESC LIMIT $2`, [
-        host,
-        Math.max(0, Math.floor(limit)),
-      ]);
+      const rows = await db.query<AttestationRow>(
+        `SELECT ${ATTESTATION_COLUMNS} FROM attestd_attestations WHERE host = $1 ORDER BY at DESC, seq DESC LIMIT $2`,
+        [host, Math.max(0, Math.floor(limit))],
+      );
       return rows.map(toAttestation);
     },
     async listHostStatus(now) {
@@ -370,7 +391,9 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
       return r.changes === 1;
     },
     async listCrls() {
-      const rows = await db.query<{ id: string; crl: Bytes; issuer: string; added_at: number }>("SELECT id, crl, issuer, added_at FROM attestd_crls ORDER BY added_at, id");
+      const rows = await db.query<{ id: string; crl: Bytes; issuer: string; added_at: number }>(
+        "SELECT id, crl, issuer, added_at FROM attestd_crls ORDER BY added_at, id",
+      );
       return rows.map((r): CrlRecord => ({ id: r.id, crl: r.crl, issuer: r.issuer, addedAt: r.added_at }));
     },
     async removeCrl(id) {
@@ -479,23 +502,23 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
         "SELECT id, at, actor, action, target, details FROM attestd_audit ORDER BY id DESC LIMIT $1",
         [Math.max(0, Math.floor(limit))],
       );
-      return rows.map(
-        (r): AuditRecord => ({
-          id: r.id,
-          at: r.at,
-          actor: r.actor,
-          action: r.action,
-          target: r.target,
-          ...(r.details === null ? {} : { details: JSON.parse(r.details) as Record<string, unknown> }),
-        }),
-      );
+      return rows.map((r): AuditRecord => ({
+        id: r.id,
+        at: r.at,
+        actor: r.actor,
+        action: r.action,
+        target: r.target,
+        ...(r.details === null ? {} : { details: JSON.parse(r.details) as Record<string, unknown> }),
+      }));
     },
     async getSettings() {
       const [r] = await db.query<{ settings: string }>("SELECT settings FROM attestd_settings WHERE id = 1");
       return r === undefined ? undefined : (JSON.parse(r.settings) as Settings);
     },
     async putSettings(s) {
-      await db.run("INSERT INTO attestd_settings (id, settings) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings", [JSON.stringify(s)]);
+      await db.run("INSERT INTO attestd_settings (id, settings) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings", [
+        JSON.stringify(s),
+      ]);
     },
 
     withLock(name, fn) {
@@ -517,15 +540,13 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
       `SELECT host, certificate, ek_public, ek_fingerprint, added_at FROM attestd_ek_pins ${where} ORDER BY host`,
       params,
     );
-    return rows.map(
-      (r): EkPinRecord => ({
-        host: r.host,
-        ...(r.certificate === null ? {} : { certificate: r.certificate }),
-        ...(r.ek_public === null ? {} : { ekPublic: r.ek_public }),
-        ekFingerprint: r.ek_fingerprint,
-        addedAt: r.added_at,
-      }),
-    );
+    return rows.map((r): EkPinRecord => ({
+      host: r.host,
+      ...(r.certificate === null ? {} : { certificate: r.certificate }),
+      ...(r.ek_public === null ? {} : { ekPublic: r.ek_public }),
+      ekFingerprint: r.ek_fingerprint,
+      addedAt: r.added_at,
+    }));
   }
 
   async function listImageRows(where: string, params: string[]): Promise<ImageRecord[]> {
@@ -541,7 +562,12 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
       `SELECT user_name, password_hash, groups_json, created_at FROM attestd_accounts ${where} ORDER BY user_name`,
       params,
     );
-    return rows.map((r): AccountRecord => ({ user: r.user_name, passwordHash: r.password_hash, groups: JSON.parse(r.groups_json) as string[], createdAt: r.created_at }));
+    return rows.map((r): AccountRecord => ({
+      user: r.user_name,
+      passwordHash: r.password_hash,
+      groups: JSON.parse(r.groups_json) as string[],
+      createdAt: r.created_at,
+    }));
   }
 
   return store;

@@ -85,7 +85,14 @@ function enrollment(over: Partial<EnrollmentRecord> = {}): EnrollmentRecord {
 }
 
 function nonce(over: Partial<NonceRecord> = {}): NonceRecord {
-  return { nonce: randomBytes(32).toString("hex"), host: "h1.example.test", pcrSelection: "sha256:0,1,2,3,4,5,6,7", createdAt: 1_000, expiresAt: 2_000, ...over };
+  return {
+    nonce: randomBytes(32).toString("hex"),
+    host: "h1.example.test",
+    pcrSelection: "sha256:0,1,2,3,4,5,6,7",
+    createdAt: 1_000,
+    expiresAt: 2_000,
+    ...over,
+  };
 }
 
 function hostRecord(host: string, over: Partial<HostRecord> = {}): HostRecord {
@@ -212,11 +219,20 @@ contract("host status: green, stale, red and unknown at chosen times, with messa
   await s.addAttestation(attempt("b-green", 1_000, { tokenExpiresAt: 10_000, tokenId: "t1", image: { name: "deb", version: "2" } }));
   await s.addAttestation(attempt("c-red", 1_000, { tokenExpiresAt: 10_000 }));
   await s.addAttestation(
-    attempt("c-red", 2_000, { status: "contraindicated", failures: [{ check: "kernel-unknown", detail: "kernel sha256:ab is in no image" }, { check: "x", detail: "y" }] }),
+    attempt("c-red", 2_000, {
+      status: "contraindicated",
+      failures: [
+        { check: "kernel-unknown", detail: "kernel sha256:ab is in no image" },
+        { check: "x", detail: "y" },
+      ],
+    }),
   );
   const back = attempt("d-back", 2_000, { tokenExpiresAt: 20_000 });
   await s.addAttestation(attempt("d-back", 1_000, { status: "contraindicated", failures: [{ check: "quote-signature", detail: "bad" }] }));
   await s.addAttestation(back);
+  // An older attempt recorded late (a slow node) does not replace the newer one as the host's last.
+  await s.addAttestation(attempt("e-late", 3_000, { tokenExpiresAt: 20_000 }));
+  await s.addAttestation(attempt("e-late", 2_500, { status: "contraindicated", failures: [{ check: "quote-signature", detail: "bad" }] }));
 
   const at5 = await s.listHostStatus(5_000);
   t.deepEqual(
@@ -226,6 +242,7 @@ contract("host status: green, stale, red and unknown at chosen times, with messa
       ["b-green", "green"],
       ["c-red", "red"],
       ["d-back", "green"],
+      ["e-late", "green"],
     ],
   );
   const red = at5.find((h) => h.host === "c-red")!;
@@ -322,11 +339,7 @@ contract("signing keys: retire once, lastTokenExpiresAt only rises, purge remove
   await s.retireSigningKey("k1", 100);
   await s.retireSigningKey("k1", 200);
   await s.retireSigningKey("k2", 150);
-  t.deepEqual(await s.listSigningKeys(), [
-    { ...k1, retiredAt: 100, lastTokenExpiresAt: 500 },
-    { ...k2, retiredAt: 150, lastTokenExpiresAt: 900 },
-    k3,
-  ]);
+  t.deepEqual(await s.listSigningKeys(), [{ ...k1, retiredAt: 100, lastTokenExpiresAt: 500 }, { ...k2, retiredAt: 150, lastTokenExpiresAt: 900 }, k3]);
   t.is(await s.purgeSigningKeys(600), 1, "k1's last token expired at 500");
   t.deepEqual(
     (await s.listSigningKeys()).map((k) => k.kid),
@@ -388,7 +401,10 @@ contract("withLock: two stores' critical sections never overlap; its work is all
     });
   const values = await Promise.all(Array.from({ length: 20 }, (_, i) => bump(i % 2 === 0 ? a : b)));
   t.false(overlapped);
-  t.deepEqual([...values].sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i + 1));
+  t.deepEqual(
+    [...values].sort((x, y) => x - y),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
   t.deepEqual(await b.getSettings(), { n: 20 });
   await t.throwsAsync(
     a.withLock("counter", async () => {

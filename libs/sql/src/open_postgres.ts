@@ -6,7 +6,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import pg from "pg";
 import { SqlError, statementHead } from "./errors.ts";
 import type { Db, Row, SqlValue } from "./types.ts";
-import { Mutex } from "./_util.ts";
+import { Mutex } from "./_mutex.ts";
 
 /** Options of {@link openPostgres}. */
 export interface PostgresOptions {

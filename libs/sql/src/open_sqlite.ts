@@ -1,6 +1,7 @@
 /**
  * SQLite through node:sqlite: one connection per Db, WAL, a busy timeout for other processes, foreign keys,
- * the file created 0600. Within one process every statement on a file goes through one FIFO lock per file,
+ * the file created 0600. Within one process (one thread: worker threads each have their own lock map, and a
+ * blocked thread does not block another) every statement on a file goes through one FIFO lock per file,
  * held for a whole transaction: node:sqlite is synchronous, so a second connection waiting in SQLite's busy
  * handler would block the event loop and with it the transaction it waits for.
  * @module
@@ -10,11 +11,12 @@ import { chmodSync, closeSync, existsSync, openSync, realpathSync } from "node:f
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { SqlError, statementHead } from "./errors.ts";
 import type { Db, Row, SqlValue } from "./types.ts";
-import { Mutex, toSqlitePlaceholders } from "./_util.ts";
+import { Mutex } from "./_mutex.ts";
+import { toSqlitePlaceholders } from "./_placeholders.ts";
 
 /** Options of {@link openSqlite}. */
 export interface SqliteOptions {
-  /** How long to wait for another process's write lock, ms (default 10 000). */
+  /** How long to wait for another process's write lock, ms (default 10 000); node:sqlite waits synchronously. */
   readonly busyTimeoutMs?: number;
 }
 
@@ -74,7 +76,9 @@ class Connection {
     this.#check();
     try {
       // node:sqlite rows have a null prototype: plain objects compare and print like PostgreSQL's.
-      return this.#prepare(sql).all(...bindable(params)).map((r) => ({ ...r }) as T);
+      return this.#prepare(sql)
+        .all(...bindable(params))
+        .map((r) => ({ ...r }) as T);
     } catch (e) {
       throw sqliteError(e, sql);
     }

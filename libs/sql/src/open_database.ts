@@ -3,14 +3,12 @@
  * @module
  */
 import { SqlError } from "./errors.ts";
-import { openPostgres, type PostgresOptions } from "./postgres.ts";
-import { openSqlite, type SqliteOptions } from "./sqlite.ts";
+import { openPostgres, type PostgresOptions } from "./open_postgres.ts";
+import { openSqlite, type SqliteOptions } from "./open_sqlite.ts";
 import type { Db } from "./types.ts";
 
 /** Where the data is: a SQLite file (one node) or a PostgreSQL URL (several nodes). */
-export type DatabaseConfig =
-  | ({ readonly sqlite: string } & SqliteOptions)
-  | ({ readonly postgres: string } & PostgresOptions);
+export type DatabaseConfig = ({ readonly sqlite: string } & SqliteOptions) | ({ readonly postgres: string } & PostgresOptions);
 
 /**
  * Opens a SQLite file (created 0600, WAL) or a PostgreSQL pool.
