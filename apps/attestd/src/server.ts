@@ -10,7 +10,7 @@ import { bootstrap } from "./bootstrap.ts";
 import type { AttestdConfig } from "./config.ts";
 import { createDeps } from "./context.ts";
 import type { AttestdDeps } from "./deps.ts";
-import { createStatusEvents, watchClusterStatus } from "./events.ts";
+import { createStatusEvents, watchClusterStatus, type ClusterStatusWatcher } from "./events.ts";
 import type { AdminRoutesOptions } from "./routes/admin.ts";
 
 /** How often expired nonces and enrollments are deleted. */
@@ -27,6 +27,8 @@ export interface RunningAttestd {
   readonly caCertFile: string;
   /** The admin password file when this start created the admin account. */
   readonly adminPasswordFile?: string;
+  /** Carries status changes made by other nodes (and expiries) onto this node's event bus. */
+  readonly watcher: ClusterStatusWatcher;
   /** Stops serving and closes the store. */
   close(): Promise<void>;
 }
@@ -71,6 +73,7 @@ export async function startAttestd(config: AttestdConfig, options: StartOptions)
     deps,
     caCert: b.tls.caCert,
     caCertFile: b.tls.caCertFile,
+    watcher,
     ...(b.adminPasswordFile !== undefined ? { adminPasswordFile: b.adminPasswordFile } : {}),
     close() {
       closed ??= (async () => {

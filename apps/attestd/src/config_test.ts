@@ -1,0 +1,72 @@
+/**
+ * loadConfig: defaults, precedence (flags over environment over file), and a bad value failing with the
+ * exact field and where it came from; the listen address parser holds for every host:port.
+ */
+import test from "ava";
+import fc from "fast-check";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { ConfigError } from "@tessera/http";
+import { loadConfig } from "./config.ts";
+
+test("defaults: 127.0.0.1:7889, ./attestd-data, SQLite, https://<listen>, <data-dir>/master.key, info; frozen", (t) => {
+  const c = loadConfig([], {});
+  t.deepEqual(c.listen, { host: "127.0.0.1", port: 7889 });
+  t.is(c.dataDir, path.resolve("attestd-data"));
+  t.is(c.database, undefined);
+  t.is(c.publicUrl, "https://127.0.0.1:7889");
+  t.is(c.masterKeyFile, path.join(path.resolve("attestd-data"), "master.key"));
+  t.is(c.logLevel, "info");
+  t.true(Object.isFrozen(c) && Object.isFrozen(c.listen));
+});
+
+test("flags win over the environment, which wins over the file", async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "attestd-config-"));
+  try {
+    const file = path.join(dir, "attestd.json");
+    await writeFile(file, JSON.stringify({ listen: "0.0.0.0:1000", dataDir: "/from/file", logLevel: "debug", database: "postgres://file/db" }));
+    const c = loadConfig(["--config", file, "--listen", "[::1]:7000"], { ATTESTD_DATA_DIR: "/from/env" });
+    t.deepEqual(c.listen, { host: "::1", port: 7000 });
+    t.is(c.dataDir, "/from/env");
+    t.is(c.logLevel, "debug");
+    t.is(c.database, "postgres://file/db");
+    t.is(c.publicUrl, "https://[::1]:7000");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a bad value names the field and its source", (t) => {
+  const bad = (argv: string[], env: Record<string, string> = {}) => t.throws(() => loadConfig(argv, env), { instanceOf: ConfigError }) as ConfigError;
+  const port = bad(["--listen", "127.0.0.1:70000"]);
+  t.is(port.field, "listen");
+  t.is(port.source, "flags");
+  const db = bad([], { ATTESTD_DATABASE: "mysql://x" });
+  t.is(db.field, "database");
+  t.is(db.source, "environment");
+  t.regex(db.message, /postgres/);
+  t.is(bad(["--public-url", "http://insecure.example"]).field, "publicUrl");
+  t.is(bad(["--log-level", "loud"]).field, "logLevel");
+  t.is(bad(["--nonsense", "1"]).source, "flags");
+});
+
+test("property: every host:port within range parses back to itself; ports beyond 65535 are refused", (t) => {
+  fc.assert(
+    fc.property(fc.domain(), fc.integer({ min: 0, max: 65535 }), (host, port) => {
+      const c = loadConfig(["--listen", `${host}:${port}`], {});
+      return c.listen.host === host && c.listen.port === port;
+    }),
+  );
+  fc.assert(
+    fc.property(fc.integer({ min: 65536, max: 99999 }), (port) => {
+      try {
+        loadConfig(["--listen", `h:${port}`], {});
+        return false;
+      } catch (e) {
+        return e instanceof ConfigError && e.field === "listen";
+      }
+    }),
+  );
+  t.pass();
+});
