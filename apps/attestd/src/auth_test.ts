@@ -1,0 +1,149 @@
+/**
+ * Sign-in and principal resolution: local accounts (scrypt) → admin tokens verified against attestd's JWKS,
+ * expiry, forged and foreign tokens, tokens surviving a key rotation, and an external OIDC issuer served over
+ * real HTTPS whose `groups` claim decides.
+ */
+import { generateKeyPairSync } from "node:crypto";
+import { serveHttps, type HttpsService } from "@tessera/http";
+import { createCa, issueCertificate } from "@tessera/pki";
+import { decodeProtectedHeader, exportJWK, importPKCS8, SignJWT } from "jose";
+import { verifyAdminToken } from "@tessera/tokens";
+import test from "ava";
+import { ADMIN_TOKEN_AUDIENCE } from "./auth.ts";
+import { adminHarness, PUBLIC_URL, type AdminHarness } from "./routes/admin_test_support.ts";
+
+let h: AdminHarness;
+
+test.before(async () => {
+  h = await adminHarness();
+});
+
+test.after.always(async () => {
+  await h?.close();
+});
+
+test.serial("admin signs in: an admin token (TrustedAdmins) that verifies against attestd's JWKS and names the caller", async (t) => {
+  const r = await h.call("POST", "/api/v1/auth/token", { user: "admin", password: h.adminPassword });
+  t.is(r.status, 200, JSON.stringify(r.json));
+  t.is(r.json.subject, "admin");
+  t.deepEqual(r.json.groups, ["TrustedAdmins"]);
+  const claims = await verifyAdminToken(r.json.token, await h.deps.signing.jwks(), { issuer: PUBLIC_URL, audience: ADMIN_TOKEN_AUDIENCE });
+  t.is(claims.subject, "admin");
+  t.is(new Date(r.json.expiresAt).getTime(), claims.expiresAt);
+  t.true(claims.expiresAt > Date.now() + 3_000_000 && claims.expiresAt <= Date.now() + 3_600_000);
+  const me = await h.call("GET", "/api/v1/whoami", undefined, r.json.token);
+  t.deepEqual(me.json, { subject: "admin", groups: ["TrustedAdmins"], issuer: PUBLIC_URL });
+});
+
+test.serial("a wrong password and an unknown user get the same 401; a malformed body 400", async (t) => {
+  const wrong = await h.call("POST", "/api/v1/auth/token", { user: "admin", password: `${h.adminPassword}x` });
+  const unknown = await h.call("POST", "/api/v1/auth/token", { user: "nobody", password: "whatever" });
+  t.is(wrong.status, 401);
+  t.is(unknown.status, 401);
+  t.is(wrong.json.detail, unknown.json.detail);
+  t.is(wrong.json.type, "urn:tessera:problem:unauthorized");
+  const bad = await h.call("POST", "/api/v1/auth/token", { user: "admin" });
+  t.is(bad.status, 400);
+  t.regex(bad.json.detail, /password/);
+});
+
+test.serial("an expired admin token is refused with token-expired", async (t) => {
+  const token = await h.adminToken();
+  h.clock.skewMs = 2 * 3_600_000;
+  try {
+    const r = await h.call("GET", "/api/v1/whoami", undefined, token);
+    t.is(r.status, 401);
+    t.is(r.json.type, "urn:tessera:problem:token-expired");
+  } finally {
+    h.clock.skewMs = 0;
+  }
+  t.is((await h.call("GET", "/api/v1/whoami", undefined, token)).status, 200);
+});
+
+test.serial("another attestd's admin token is not valid here", async (t) => {
+  const other = await adminHarness();
+  try {
+    const foreign = await other.adminToken();
+    const r = await h.call("GET", "/api/v1/whoami", undefined, foreign);
+    t.is(r.status, 401);
+    t.is(r.json.type, "urn:tessera:problem:token-invalid");
+  } finally {
+    await other.close();
+  }
+});
+
+test.serial("a token issued before a key rotation keeps working; new tokens are signed by the new key", async (t) => {
+  const before = await h.adminToken();
+  const oldKid = decodeProtectedHeader(before).kid;
+  const rotated = await h.call("POST", "/api/v1/signing-keys/rotate", undefined, before);
+  t.is(rotated.status, 200);
+  t.is(rotated.json.retired, oldKid);
+  t.is((await h.call("GET", "/api/v1/whoami", undefined, before)).status, 200, "the retired key stays published while its tokens live");
+  const after = await h.adminToken();
+  t.is(decodeProtectedHeader(after).kid, rotated.json.kid);
+});
+
+/** A minimal OIDC issuer over HTTPS: discovery and JWKS, ES256 tokens. */
+async function oidcIssuer(): Promise<{ server: HttpsService; ca: string; issuer: string; sign(claims: Record<string, unknown>, key?: "own" | "other"): Promise<string> }> {
+  const ca = await createCa({ commonName: "OIDC Test CA" });
+  const tls = await issueCertificate(ca, { commonName: "localhost", profile: "server", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
+  const own = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const other = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const jwk = { ...(await exportJWK(own.publicKey)), kid: "idp-1", alg: "ES256", use: "sig" };
+  let issuer = "";
+  const server = await serveHttps(
+    (req: Request) => {
+      const p = new URL(req.url).pathname;
+      if (p === "/.well-known/openid-configuration") return Response.json({ issuer, jwks_uri: `${issuer}/jwks` });
+      if (p === "/jwks") return Response.json({ keys: [jwk] });
+      return new Response("not found", { status: 404 });
+    },
+    { host: "127.0.0.1", port: 0, cert: tls.certificatePem, key: tls.privateKeyPem ?? "" },
+  );
+  issuer = `https://127.0.0.1:${server.port}`;
+  return {
+    server,
+    ca: ca.certificatePem,
+    issuer,
+    async sign(claims, which = "own") {
+      const pem = (which === "own" ? own : other).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+      return new SignJWT(claims)
+        .setProtectedHeader({ alg: "ES256", kid: "idp-1", typ: "JWT" })
+        .setIssuer(issuer)
+        .setAudience("tessera")
+        .setIssuedAt()
+        .setExpirationTime("5m")
+        .sign(await importPKCS8(pem, "ES256"));
+    },
+  };
+}
+
+test.serial("an OIDC issuer's token (over HTTPS): TrustedAdmins in its groups may change; others may not; forgeries are refused", async (t) => {
+  const idp = await oidcIssuer();
+  const node = await adminHarness({ admin: { oidc: { issuer: idp.issuer, audience: "tessera", ca: idp.ca } } });
+  try {
+    const alice = await idp.sign({ sub: "alice", groups: ["TrustedAdmins"] });
+    const me = await node.call("GET", "/api/v1/whoami", undefined, alice);
+    t.is(me.status, 200, JSON.stringify(me.json));
+    t.deepEqual(me.json, { subject: "alice", groups: ["TrustedAdmins"], issuer: idp.issuer });
+    const patch = await node.call("PATCH", "/api/v1/settings", { secureBootRequired: false }, alice);
+    t.is(patch.status, 200, JSON.stringify(patch.json));
+    t.is((await node.store.listAudit(1))[0].actor, `alice (${idp.issuer})`, "an external principal is named with its issuer");
+
+    const bob = await idp.sign({ sub: "bob", groups: ["Developers"] });
+    const refused = await node.call("PATCH", "/api/v1/settings", { secureBootRequired: true }, bob);
+    t.is(refused.status, 403);
+    t.is((await node.call("GET", "/api/v1/hosts", undefined, bob)).status, 403, "not a reader either");
+    const manager = await idp.sign({ sub: "vcenter", groups: ["TrustedReaders"] });
+    t.is((await node.call("GET", "/api/v1/hosts", undefined, manager)).status, 200);
+    t.is((await node.call("PATCH", "/api/v1/settings", { secureBootRequired: true }, manager)).status, 403);
+
+    const forged = await idp.sign({ sub: "mallory", groups: ["TrustedAdmins"] }, "other");
+    t.is((await node.call("PATCH", "/api/v1/settings", { secureBootRequired: true }, forged)).status, 401);
+    t.false((await node.deps.settings()).secureBootRequired, "nothing but alice's change happened");
+    t.is((await node.call("GET", "/api/v1/whoami", undefined, await node.adminToken())).status, 200, "local tokens still work beside OIDC");
+  } finally {
+    await node.close();
+    await idp.server.close();
+  }
+});
