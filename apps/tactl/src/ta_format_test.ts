@@ -36,7 +36,12 @@ test("tables align on visible width, coloured cells included; the last column is
   const lines = text.trimEnd().split("\n");
   t.is(lines.length, 4);
   const plain = lines.map((l) => l.replace(/\x1b\[[0-9;]*m/g, ""));
-  t.deepEqual(plain, ["HOST          STATUS  MESSAGE", "web-1         green   ok", "db-long-name  red     image-unknown: kernel differs", "x             stale"]);
+  t.deepEqual(plain, [
+    "HOST          STATUS  MESSAGE",
+    "web-1         green   ok",
+    "db-long-name  red     image-unknown: kernel differs",
+    "x             stale",
+  ]);
   t.true(lines[1].includes("\x1b[32mgreen\x1b[0m"));
   t.true(lines[2].includes("\x1b[31mred\x1b[0m"));
   fc.assert(

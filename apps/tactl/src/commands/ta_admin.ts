@@ -371,7 +371,7 @@ async function imageShow(v: Values, io: Io, [name]: string[]): Promise<number> {
     if (m.initrd !== undefined) io.stdout(`  initrd       ${plain(obj(m.initrd).path)} ${digest(obj(m.initrd).digests)}\n`);
     if (m.kernelCommandLine !== undefined) io.stdout(`  command line ${plain(m.kernelCommandLine)}\n`);
     const chain = arr(m.bootChain);
-    io.stdout(`  boot chain   ${chain.length === 0 ? "(empty)" : ""}\n`);
+    io.stdout(`  boot chain${chain.length === 0 ? "   (empty)" : ""}\n`);
     for (const b of chain) io.stdout(`    ${plain(b.kind ?? "application").padEnd(12)} ${plain(b.path)} ${digest(b.digests)}\n`);
     const fw = arr(m.firmware);
     if (fw.length > 0) io.stdout(`  firmware     ${fw.map((f) => plain(f.model)).join(", ")}\n`);
@@ -575,6 +575,11 @@ async function settings(v: Values, io: Io): Promise<number> {
   return EXIT.OK;
 }
 
+/** `s` cut to `max` characters with an ellipsis: a table line stays readable (`--json` has everything). */
+function clip(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
 async function audit(v: Values, io: Io): Promise<number> {
   const limit = typeof v.limit === "string" ? v.limit : "50";
   if (!/^\d+$/.test(limit) || Number(limit) < 1) throw new CliError("TACTL_USAGE", `--limit "${limit}" is not a positive number`);
@@ -586,7 +591,13 @@ async function audit(v: Values, io: Io): Promise<number> {
       ? "no audit entry\n"
       : table(
           ["AT", "ACTOR", "ACTION", "TARGET", "DETAILS"],
-          entries.map((e) => [shortTime(e.at), plain(e.actor), plain(e.action), plain(e.target), e.details === undefined ? "" : JSON.stringify(e.details)]),
+          entries.map((e) => [
+            shortTime(e.at),
+            plain(e.actor),
+            plain(e.action),
+            plain(e.target),
+            e.details === undefined ? "" : clip(JSON.stringify(e.details), 100),
+          ]),
         ),
   );
   return EXIT.OK;
