@@ -26,14 +26,16 @@ test.after.always(async () => {
 });
 
 function both(argv: string[]) {
-  const opts = { encoding: "utf8" as const, timeout: 60_000, env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: "1" } };
+  // A Tessera home with no session: `tactl ta` commands answer "not logged in" the same way from both.
+  const env = { ...process.env, NODE_DISABLE_COMPILE_CACHE: "1", TESSERA_HOME: path.join(outdir, "no-tessera-home") };
+  const opts = { encoding: "utf8" as const, timeout: 60_000, env };
   return {
     bundle: spawnSync(process.execPath, [path.join(outdir, "main.js"), ...argv], opts),
     source: spawnSync(process.execPath, [path.join(APP, "src/main.ts"), ...argv], opts),
   };
 }
 
-test("the bundle answers as the sources do: help, eventlog show, a TPM that is not there, a key that is not a key", async (t) => {
+test("the bundle answers as the sources do: help, eventlog show, a TPM that is not there, a key that is not a key, ta without a session or server", async (t) => {
   const notKey = path.join(outdir, "not-a-key.txt");
   await writeFile(notKey, "not a key\n");
   const cases = [
@@ -43,6 +45,10 @@ test("the bundle answers as the sources do: help, eventlog show, a TPM that is n
     ["eventlog", "show", "--json", fixturePath("eventlogs/tpm2-tools_event-uefivar.bin")],
     ["tpm", "info", "--tcti", "swtpm:host=127.0.0.1,port=1"],
     ["kmip", "discover", "--server", "127.0.0.1:1", "--cert", notKey, "--key", notKey, "--ca", notKey],
+    ["ta", "--help"],
+    ["ta", "host", "list"],
+    ["ta", "settings", "--set", "bogus=1"],
+    ["ta", "login", "--server", "https://127.0.0.1:1", "--user", "u", "--password-file", notKey],
   ];
   for (const argv of cases) {
     const { bundle, source } = both(argv);
@@ -51,6 +57,8 @@ test("the bundle answers as the sources do: help, eventlog show, a TPM that is n
     t.is(bundle.stderr, source.stderr, argv.join(" "));
   }
   t.is(both(["tpm", "info", "--tcti", "swtpm:host=127.0.0.1,port=1"]).bundle.status, 3);
+  t.is(both(["ta", "host", "list"]).bundle.status, 1);
+  t.is(both(["ta", "login", "--server", "https://127.0.0.1:1", "--user", "u", "--password-file", notKey]).bundle.status, 3);
 });
 
 test("the bundle's manifest names the sources it was built from, and those each command group loads", async (t) => {
@@ -63,7 +71,8 @@ test("the bundle's manifest names the sources it was built from, and those each 
   t.false(m.groups?.eventlog.some((f) => f.startsWith("libs/kmip")));
   t.true(m.groups?.kmip.includes("libs/kmip-client/src/client.ts"));
   t.true(m.groups?.ta.includes("libs/appraisal/src/appraise.ts"));
-  t.false(m.groups?.ta.some((f) => f.startsWith("libs/kmip") || f.startsWith("libs/boot")));
+  t.false(m.groups?.ta.some((f) => f.startsWith("libs/kmip") || f.startsWith("libs/boot") || f.startsWith("libs/tss")));
+  t.true(m.groups?.ta.includes("apps/tactl/src/ta_client.ts"));
   for (const files of Object.values(m.groups ?? {})) for (const f of files) t.truthy(m.inputs[f], f);
 });
 

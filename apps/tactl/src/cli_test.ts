@@ -71,9 +71,13 @@ test("the command index lists exactly the command modules' commands and summarie
 });
 
 /** The repository files a whole `tactl argv…` process loads (through a module hook), relative to the root. */
-function loadedFiles(argv: string[]): { status: number | null; files: string[] } {
+function loadedFiles(argv: string[], env: Record<string, string> = {}): { status: number | null; files: string[] } {
   const hook = `data:text/javascript,import{registerHooks}from"node:module";registerHooks({load(u,c,n){if(u.startsWith("file:"))process.stderr.write("LOADED "+u+"\\n");return n(u,c)}})`;
-  const r = spawnSync(process.execPath, ["--import", hook, path.join(ROOT, "apps/tactl/src/main.ts"), ...argv], { encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, ["--import", hook, path.join(ROOT, "apps/tactl/src/main.ts"), ...argv], {
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, ...env },
+  });
   const files = [...r.stderr.matchAll(/^LOADED file:\/\/(.*)$/gm)].map((m) => path.relative(ROOT, m[1]));
   return { status: r.status, files };
 }
@@ -94,6 +98,16 @@ test("tactl eventlog show loads neither the TSS nor the KMIP libraries", (t) => 
   const { status, files } = loadedFiles(["eventlog", "show", fixturePath("eventlogs/go-tpm-tools_gdc-host.bin")]);
   t.is(status, 0);
   t.true(files.includes("apps/tactl/src/commands/eventlog.ts"));
+  t.deepEqual(
+    files.filter((f) => /^libs\/(tss|kmip|kmip-client|boot)\/|commands\/(tpm|kmip|host)\.ts/.test(f)),
+    [],
+  );
+});
+
+test("tactl ta host list loads neither the TSS, KMIP nor boot libraries", (t) => {
+  const { status, files } = loadedFiles(["ta", "host", "list"], { TESSERA_HOME: path.join(ROOT, "apps/tactl/no-such-tessera-home") });
+  t.is(status, 1, "not logged in");
+  t.true(files.includes("apps/tactl/src/commands/ta_admin.ts"));
   t.deepEqual(
     files.filter((f) => /^libs\/(tss|kmip|kmip-client|boot)\/|commands\/(tpm|kmip|host)\.ts/.test(f)),
     [],
