@@ -9,10 +9,13 @@
  * goals of issue #10 and the peers' published figures.
  * @module
  */
+import { readdirSync, statSync } from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import { benchApi, type ApiCell, type ApiOptions } from "./attest_api.ts";
 import { ATTEST_PCRS, attestFixture, benchInProcess } from "./attest_inprocess.ts";
 import { type AttestRow, attestTable, type LatencyMeasurement, ratio } from "./attest_measure.ts";
+import { profileTable } from "./attest_profile.ts";
 import { benchSwtpmQuote } from "./attest_tpm.ts";
 
 /** Issue #10's throughput goal on this 2-core machine. */
@@ -33,6 +36,11 @@ export interface AttestSuiteOptions extends ApiOptions {
   readonly noTpm?: boolean;
   /** Batch length of the in-process measurements, ms (default 300). */
   readonly batchMs?: number;
+  /**
+   * Then profile attestd: one more API cell (the most connections) on a fresh attestd run with `--cpu-prof` into
+   * this folder, and print where its main thread's time went (attest_profile.ts).
+   */
+  readonly profileDir?: string;
 }
 
 /** The summary lines: the goals and the peers, from the best API cell and the in-process figure. */
@@ -55,7 +63,9 @@ export function attestSummary(cells: readonly ApiCell[], inProcess: LatencyMeasu
     `- API vs the goal of ${GOAL_PER_SECOND}/s on 2 cores: ${best.opsPerSec.toFixed(0)}/s = ${ratio(best.opsPerSec, GOAL_PER_SECOND)} of it — ${best.opsPerSec >= GOAL_PER_SECOND ? "met" : `NOT met (${ratio(GOAL_PER_SECOND, best.opsPerSec)} short)`}.`,
   );
   for (const p of PEERS)
-    lines.push(`- vs ${p.name} ${p.perSecond}/s${p.cores ? ` (${(p.perSecond / p.cores).toFixed(0)}/s per core)` : ""}: ${ratio(best.opsPerSec, p.perSecond)}.`);
+    lines.push(
+      `- vs ${p.name} ${p.perSecond}/s${p.cores ? ` (${(p.perSecond / p.cores).toFixed(0)}/s per core)` : ""}: ${ratio(best.opsPerSec, p.perSecond)}.`,
+    );
   return lines;
 }
 
@@ -76,5 +86,31 @@ export async function benchAttest(options: AttestSuiteOptions = {}): Promise<str
   if (!options.noTpm) rows.push(await benchSwtpmQuote(ATTEST_PCRS));
   const ecc = inp.inProcess.get("ecc");
   const summary = ecc ? attestSummary(api.cells, ecc, cpus) : [];
-  return [...header, attestTable(rows), "", ...summary].join("\n");
+  const out = [...header, attestTable(rows), "", ...summary];
+  if (options.profileDir !== undefined) {
+    const dir = path.resolve(options.profileDir);
+    const levels = options.connections ?? [1, 8, 32];
+    const durationMs = options.durationMs ?? 3000;
+    const profiled = await benchApi(f, {
+      ...options,
+      connections: [Math.max(...levels)],
+      nodeArgs: [...(options.nodeArgs ?? []), "--cpu-prof", `--cpu-prof-dir=${dir}`],
+    });
+    const newest = readdirSync(dir)
+      .filter((n) => n.endsWith(".cpuprofile"))
+      .map((n) => path.join(dir, n))
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+    const cell = profiled.cells[0];
+    if (newest !== undefined && cell !== undefined) {
+      out.push(
+        "",
+        `Profiled cell (attestd with --cpu-prof, ${newest}):`,
+        "",
+        attestTable(profiled.rows),
+        "",
+        profileTable(newest, durationMs, cell.attestations),
+      );
+    }
+  }
+  return out.join("\n");
 }

@@ -161,9 +161,18 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
       const name = `host-${i}.bench`;
       const ek = softEk();
       const ak = softAk("ecc");
-      await expectJson(call(agent, `${attestd.url}/api/v1/ek-pins`, "POST", JSON.stringify({ host: name, ekPublic: b64(ek.publicBytes) }), admin), 201, `pinning ${name}'s EK`);
+      await expectJson(
+        call(agent, `${attestd.url}/api/v1/ek-pins`, "POST", JSON.stringify({ host: name, ekPublic: b64(ek.publicBytes) }), admin),
+        201,
+        `pinning ${name}'s EK`,
+      );
       const e = await expectJson(
-        call(agent, `${attestd.url}/api/v1/hosts/${name}/enrollments`, "POST", JSON.stringify({ ekPublic: b64(ek.publicBytes), akPublic: b64(ak.publicBytes) })),
+        call(
+          agent,
+          `${attestd.url}/api/v1/hosts/${name}/enrollments`,
+          "POST",
+          JSON.stringify({ ekPublic: b64(ek.publicBytes), akPublic: b64(ak.publicBytes) }),
+        ),
         201,
         `enrolling ${name}`,
       );
@@ -235,18 +244,16 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
       });
     }
     if (firstFailure !== undefined && cells.some((c) => c.failures > 0)) process.stderr.write(`attest bench: first failure: ${firstFailure}\n`);
-    const rows = cells.map(
-      (c): AttestRow => ({
-        name: `API: challenge + attestation, ${c.connections} connection${c.connections === 1 ? "" : "s"} (HTTPS keep-alive)`,
-        opsPerSec: c.opsPerSec,
-        usPerOp: 1e6 / c.opsPerSec,
-        p50Ms: c.p50Ms,
-        p99Ms: c.p99Ms,
-        ...(c.serverCpuUs !== undefined ? { serverCpuUs: c.serverCpuUs } : {}),
-        clientCpuUs: c.clientCpuUs,
-        note: `${c.attestations} attestations${c.failures > 0 ? `, ${c.failures} NOT affirming` : ", all affirming with a token"}`,
-      }),
-    );
+    const rows = cells.map((c): AttestRow => ({
+      name: `API: challenge + attestation, ${c.connections} connection${c.connections === 1 ? "" : "s"} (HTTPS keep-alive)`,
+      opsPerSec: c.opsPerSec,
+      usPerOp: 1e6 / c.opsPerSec,
+      p50Ms: c.p50Ms,
+      p99Ms: c.p99Ms,
+      ...(c.serverCpuUs !== undefined ? { serverCpuUs: c.serverCpuUs } : {}),
+      clientCpuUs: c.clientCpuUs,
+      note: `${c.attestations} attestations${c.failures > 0 ? `, ${c.failures} NOT affirming` : ", all affirming with a token"}`,
+    }));
     return { cells, rows };
   } finally {
     agent.destroy();

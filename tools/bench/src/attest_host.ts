@@ -163,7 +163,12 @@ export function softBindingKey(ak: SoftAk): SoftBindingKey {
     nameAlg: TPM_ALG.SHA256,
     objectAttributes: A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.decrypt,
     authPolicy: new Uint8Array(),
-    parameters: { symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null }, scheme: { scheme: TPM_ALG.NULL, details: null }, keyBits: 2048, exponent: 0 },
+    parameters: {
+      symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null },
+      scheme: { scheme: TPM_ALG.NULL, details: null },
+      keyBits: 2048,
+      exponent: 0,
+    },
     unique: m.n,
   };
   const name = objectName(pub);

@@ -54,13 +54,21 @@ export function attestFixture(logName = ATTEST_LOG): AttestFixture {
 /** One host's evidence for `nonce`: a quote by `ak` and, unless `binding` is null, a binding key certified by it. */
 export function hostEvidence(f: AttestFixture, ak: SoftAk, nonce: Uint8Array, binding: SoftBindingKey | null): Evidence {
   const q = softQuote(ak, nonce, f.quoted.selection, f.quoted.pcrs);
-  return { akPublic: ak.publicBytes, quote: q.quote, signature: q.signature, pcrs: f.quoted.pcrs, eventLog: f.log, ...(binding ? { bindingKey: binding } : {}) };
+  return {
+    akPublic: ak.publicBytes,
+    quote: q.quote,
+    signature: q.signature,
+    pcrs: f.quoted.pcrs,
+    eventLog: f.log,
+    ...(binding ? { bindingKey: binding } : {}),
+  };
 }
 
 /** What attestd does for an affirming attestation, without HTTP and storage: appraise, then sign the token. */
 export async function appraiseAndSign(evidence: Evidence, policy: AppraisalPolicy, nonce: Uint8Array, key: SigningKey): Promise<string> {
   const verdict = appraise(evidence, policy, nonce);
-  if (verdict.status !== "affirming") throw new Error(`the benchmark's evidence is not affirming: ${verdict.failures.map((x) => `${x.check}: ${x.detail}`).join("; ")}`);
+  if (verdict.status !== "affirming")
+    throw new Error(`the benchmark's evidence is not affirming: ${verdict.failures.map((x) => `${x.check}: ${x.detail}`).join("; ")}`);
   const cnf = evidence.bindingKey !== undefined && verdict.bindingKey !== undefined ? await bindingKeyJwk(evidence.bindingKey.public) : undefined;
   const { token } = await issueEar(
     {
@@ -83,7 +91,12 @@ export async function appraiseAndSign(evidence: Evidence, policy: AppraisalPolic
 }
 
 /** The bare operations: quote signature verification with a ready key object, one ES256 signature, the log's SHA-256 hashes. */
-export function cryptoFloor(f: AttestFixture, ak: SoftAk, evidence: Evidence, key: SigningKey): { verify: () => boolean; es256: () => Uint8Array; hashes: () => void } {
+export function cryptoFloor(
+  f: AttestFixture,
+  ak: SoftAk,
+  evidence: Evidence,
+  key: SigningKey,
+): { verify: () => boolean; es256: () => Uint8Array; hashes: () => void } {
   const akKey: KeyObject = publicKeyOf(ak.public);
   const sig = unmarshal(TPMT_SIGNATURE, evidence.signature);
   let verifyQuote: () => boolean;
@@ -122,7 +135,10 @@ export interface InProcessOptions {
 }
 
 /** Measures parts 2 and 3; one group of rows per AK kind. */
-export async function benchInProcess(f: AttestFixture, options: InProcessOptions = {}): Promise<{ rows: AttestRow[]; inProcess: Map<string, LatencyMeasurement> }> {
+export async function benchInProcess(
+  f: AttestFixture,
+  options: InProcessOptions = {},
+): Promise<{ rows: AttestRow[]; inProcess: Map<string, LatencyMeasurement> }> {
   const key = await generateSigningKey();
   const rows: AttestRow[] = [];
   const inProcess = new Map<string, LatencyMeasurement>();
@@ -134,7 +150,11 @@ export async function benchInProcess(f: AttestFixture, options: InProcessOptions
     const nonce = new Uint8Array(32).fill(7);
     const evidence = hostEvidence(f, ak, nonce, binding);
     const label = kind === "rsa" ? "RSA 2048 AK" : "ECC P-256 AK";
-    const full = await measureAsync(`${label}: appraise + binding key JWK + issueEar (in-process)`, () => appraiseAndSign(evidence, f.policy, nonce, key), opts);
+    const full = await measureAsync(
+      `${label}: appraise + binding key JWK + issueEar (in-process)`,
+      () => appraiseAndSign(evidence, f.policy, nonce, key),
+      opts,
+    );
     const { bindingKey: _unused, ...withoutBinding } = evidence;
     const appraiseOnly = measure(`${label}: appraise only, no binding key, no token`, () => appraise(withoutBinding, f.policy, nonce), opts);
     const floor = cryptoFloor(f, ak, evidence, key);
@@ -145,7 +165,14 @@ export async function benchInProcess(f: AttestFixture, options: InProcessOptions
     const floorUs = v.usPerOp + h.usPerOp + s.usPerOp;
     inProcess.set(kind, full);
     rows.push(
-      { name: full.name, opsPerSec: full.opsPerSec, usPerOp: full.usPerOp, p50Ms: full.p50Ms, p99Ms: full.p99Ms, note: `${(full.usPerOp / floorUs).toFixed(1)}× the floor` },
+      {
+        name: full.name,
+        opsPerSec: full.opsPerSec,
+        usPerOp: full.usPerOp,
+        p50Ms: full.p50Ms,
+        p99Ms: full.p99Ms,
+        note: `${(full.usPerOp / floorUs).toFixed(1)}× the floor`,
+      },
       { name: appraiseOnly.name, opsPerSec: appraiseOnly.opsPerSec, usPerOp: appraiseOnly.usPerOp },
       { name: v.name, opsPerSec: v.opsPerSec, usPerOp: v.usPerOp },
       { name: h.name, opsPerSec: h.opsPerSec, usPerOp: h.usPerOp },

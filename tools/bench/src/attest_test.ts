@@ -7,6 +7,7 @@ import { attestSummary } from "./attest.ts";
 import { softActivateCredential, softAk, softBindingKey, softEk, softQuote } from "./attest_host.ts";
 import { attestFixture, hostEvidence } from "./attest_inprocess.ts";
 import { attestTable, measureAsync, parseProcStatCpuUs, percentile, ratio } from "./attest_measure.ts";
+import { type CpuProfile, profileBuckets } from "./attest_profile.ts";
 
 const fixture = attestFixture();
 
@@ -105,7 +106,11 @@ test("softQuote writes a TPMS_ATTEST quote over the nonce with a new clock each 
 
 test("attestSummary says which goals are met, with the peers' figures", (t) => {
   const inProcess = { name: "x", opsPerSec: 1000, usPerOp: 1000, ops: 1, p50Ms: 1, p99Ms: 1 };
-  const slow = attestSummary([{ connections: 8, attestations: 100, opsPerSec: 400, p50Ms: 20, p99Ms: 40, serverCpuUs: 2500, clientCpuUs: 100, failures: 0 }], inProcess, 2);
+  const slow = attestSummary(
+    [{ connections: 8, attestations: 100, opsPerSec: 400, p50Ms: 20, p99Ms: 40, serverCpuUs: 2500, clientCpuUs: 100, failures: 0 }],
+    inProcess,
+    2,
+  );
   t.regex(slow.join("\n"), /= 2\.50×; .* NOT met/);
   t.regex(slow.join("\n"), /3000\/s on 2 cores: 400\/s = 0\.13× of it — NOT met \(7\.50× short\)/);
   t.regex(slow.join("\n"), /Keylime.*1250\/s.*: 0\.32×/);
@@ -120,4 +125,39 @@ test("attestSummary says which goals are met, with the peers' figures", (t) => {
   t.regex(fast[0], /3500 attestations\/s at 8 connection/);
   t.regex(fast.join("\n"), /within 2×\): .* — met/);
   t.regex(fast.join("\n"), /3000\/s on 2 cores: 3500\/s = 1\.17× of it — met/);
+});
+
+test("profileBuckets sums the window's busy samples into the first bucket matching their stack", (t) => {
+  const frame = (id: number, functionName: string, children: number[] = []) => ({
+    id,
+    callFrame: { functionName, url: "file:///x/src/f.ts", lineNumber: 0 },
+    children,
+  });
+  // root → handler → appraise → secureBootState; root → (idle); root → handler → query (the store)
+  const profile: CpuProfile = {
+    nodes: [
+      frame(1, "(root)", [2, 5, 6]),
+      frame(2, "handler", [3, 7]),
+      frame(3, "appraise", [4]),
+      frame(4, "secureBootState"),
+      frame(5, "(idle)"),
+      frame(6, "(garbage collector)"),
+      frame(7, "query"),
+    ],
+    startTime: 0,
+    endTime: 10_000,
+    // Sample times 1000, 2000, … 9000 µs; each stands for 1000 µs (the time to the next sample).
+    samples: [4, 4, 3, 7, 5, 6, 4, 2, 4],
+    timeDeltas: [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000],
+  };
+  const buckets = [
+    { name: "sb", frames: /^secureBootState / },
+    { name: "appraise", frames: /^appraise / },
+    { name: "store", frames: /^query / },
+  ];
+  const all = Object.fromEntries(profileBuckets(profile, buckets, 10, 0).map((r) => [r.name, r.us]));
+  t.deepEqual(all, { sb: 3000, appraise: 1000, store: 1000, other: 2000 });
+  // The last 3 ms only: samples at 7000 (sb), 8000 (handler → other), 9000 (sb, the last one, whose span is unknown: 0).
+  const tail = Object.fromEntries(profileBuckets(profile, buckets, 3, 0).map((r) => [r.name, r.us]));
+  t.deepEqual(tail, { sb: 1000, appraise: 0, store: 0, other: 1000 });
 });

@@ -26,7 +26,10 @@ export async function benchSwtpmQuote(pcrs: readonly number[], kind: "rsa" | "ec
           // The warm-up here, so that swtpm's CPU time is counted over the timed quotes only.
           for (let i = 0; i < 20; i++) await quote();
           const cpu0 = processCpuUs(sw.pid);
-          const m = await measureAsync(`swtpm TPM2_Quote, ${kind === "rsa" ? "RSA 2048" : "ECC P-256"} AK (host side, one TPM)`, quote, { batchMs, warmupMs: 0 });
+          const m = await measureAsync(`swtpm TPM2_Quote, ${kind === "rsa" ? "RSA 2048" : "ECC P-256"} AK (host side, one TPM)`, quote, {
+            batchMs,
+            warmupMs: 0,
+          });
           const cpu1 = processCpuUs(sw.pid);
           return {
             name: m.name,

@@ -4,7 +4,8 @@
  * `npm run bench -- --suite tpm` / `--suite kmip` / `--suite eventlog` / `--suite startup` (whole-process start-up
  * of tactl and kmipd; `--runs N`, `--npx` to include `npx tactl`, `--tactl-before F` to compare an earlier
  * tactl's src/main.ts) / `--suite attest` (attestd's API against in-process and the crypto floor; `--connections`,
- * `--seconds`, `--attestd-node-args=--cpu-prof,--cpu-prof-dir=D`, `--attestd-main OTHER/apps/attestd/src/main.ts`). Prints Markdown tables; BENCHMARKS.md records a run.
+ * `--seconds`, `--attestd-node-args=--cpu-prof,--cpu-prof-dir=D`, `--attestd-main OTHER/apps/attestd/src/main.ts`,
+ * `--attestd-profile DIR` for one more cell under --cpu-prof and where attestd's time went). Prints Markdown tables; BENCHMARKS.md records a run.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     // Attestation suite only: Node options for attestd (e.g. a CPU profile).
     "attestd-node-args": { type: "string" },
     "attestd-main": { type: "string" },
+    "attestd-profile": { type: "string" },
     // Start-up suite only.
     runs: { type: "string", default: "15" },
     npx: { type: "boolean" },
@@ -56,5 +58,5 @@ if (suites.has("startup"))
   process.stdout.write(`\n## Start-up\n\n${await benchStartup({ runs: Number(values.runs), npx: values.npx, tactlBefore: values["tactl-before"] })}\n`);
 if (suites.has("attest"))
   process.stdout.write(
-    `\n## Attestation\n\n${await benchAttest({ durationMs: ms, connections: list(values.connections)?.map(Number), nodeArgs: list(values["attestd-node-args"]), attestdMain: values["attestd-main"] })}\n`,
+    `\n## Attestation\n\n${await benchAttest({ durationMs: ms, connections: list(values.connections)?.map(Number), nodeArgs: list(values["attestd-node-args"]), attestdMain: values["attestd-main"], profileDir: values["attestd-profile"] })}\n`,
   );
