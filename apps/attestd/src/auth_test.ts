@@ -84,7 +84,12 @@ test.serial("a token issued before a key rotation keeps working; new tokens are 
 });
 
 /** A minimal OIDC issuer over HTTPS: discovery and JWKS, ES256 tokens. */
-async function oidcIssuer(): Promise<{ server: HttpsService; ca: string; issuer: string; sign(claims: Record<string, unknown>, key?: "own" | "other"): Promise<string> }> {
+async function oidcIssuer(): Promise<{
+  server: HttpsService;
+  ca: string;
+  issuer: string;
+  sign(claims: Record<string, unknown>, key?: "own" | "other"): Promise<string>;
+}> {
   const ca = await createCa({ commonName: "OIDC Test CA" });
   const tls = await issueCertificate(ca, { commonName: "localhost", profile: "server", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
   const own = generateKeyPairSync("ec", { namedCurve: "P-256" });

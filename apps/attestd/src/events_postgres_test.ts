@@ -36,8 +36,23 @@ test.after.always(async () => {
 });
 
 test("a status change on node B reaches node A's event stream; so does B removing a host through its API", async (t) => {
-  await b.store.putHost({ host: "x1.example", akPublic: new Uint8Array([1]), akName: `000b${"cc".repeat(32)}`, ekPublic: new Uint8Array([2]), ekFingerprint: "dd".repeat(32), enrolledAt: Date.now() });
-  await b.store.addAttestation({ id: "a1", host: "x1.example", at: Date.now(), status: "affirming", failures: [], tokenId: "j1", tokenExpiresAt: Date.now() + 600_000 });
+  await b.store.putHost({
+    host: "x1.example",
+    akPublic: new Uint8Array([1]),
+    akName: `000b${"cc".repeat(32)}`,
+    ekPublic: new Uint8Array([2]),
+    ekFingerprint: "dd".repeat(32),
+    enrolledAt: Date.now(),
+  });
+  await b.store.addAttestation({
+    id: "a1",
+    host: "x1.example",
+    at: Date.now(),
+    status: "affirming",
+    failures: [],
+    tokenId: "j1",
+    tokenExpiresAt: Date.now() + 600_000,
+  });
   await watcherA.poll(); // A's baseline: x1 is green
   const server = await a.serve();
   const readerOfA = await a.readerToken();

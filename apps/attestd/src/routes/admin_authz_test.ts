@@ -74,7 +74,11 @@ const MUTATIONS: readonly Mutation[] = [
   { method: "DELETE", path: () => `/api/v1/tpm-crls/${crlId}` },
   { method: "POST", path: () => "/api/v1/ek-pins", body: async () => ({ host: "new.example", ekCertificate: ekCert }) },
   { method: "DELETE", path: () => "/api/v1/ek-pins/pinned.example" },
-  { method: "POST", path: () => "/api/v1/images", body: async () => ({ name: "base", version: "2", eventLog: (await readFile(EVENT_LOG)).toString("base64") }) },
+  {
+    method: "POST",
+    path: () => "/api/v1/images",
+    body: async () => ({ name: "base", version: "2", eventLog: (await readFile(EVENT_LOG)).toString("base64") }),
+  },
   { method: "DELETE", path: () => "/api/v1/images/base" },
   { method: "DELETE", path: () => "/api/v1/hosts/h1.example" },
   { method: "PATCH", path: () => "/api/v1/settings", body: async () => ({ ekTrustMode: "pin" }) },
@@ -130,7 +134,14 @@ const READS = [
 ];
 
 test.serial("a reader reads every read route; without a token nothing is read", async (t) => {
-  await h.store.putHost({ host: "h1.example", akPublic: new Uint8Array([1]), akName: "000b" + "11".repeat(32), ekPublic: new Uint8Array([2]), ekFingerprint: "22".repeat(32), enrolledAt: Date.now() });
+  await h.store.putHost({
+    host: "h1.example",
+    akPublic: new Uint8Array([1]),
+    akName: "000b" + "11".repeat(32),
+    ekPublic: new Uint8Array([2]),
+    ekFingerprint: "22".repeat(32),
+    enrolledAt: Date.now(),
+  });
   for (const p of READS) {
     const r = await h.call("GET", p, undefined, reader);
     t.is(r.status, 200, `${p}: ${JSON.stringify(r.json)}`);

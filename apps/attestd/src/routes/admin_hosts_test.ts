@@ -23,7 +23,14 @@ function attempt(host: string, status: "affirming" | "contraindicated", at: numb
 }
 
 async function enroll(host: string): Promise<void> {
-  await h.store.putHost({ host, akPublic: new Uint8Array([1]), akName: `000b${"aa".repeat(32)}`, ekPublic: new Uint8Array([2]), ekFingerprint: "ee".repeat(32), enrolledAt: Date.now() - 100_000 });
+  await h.store.putHost({
+    host,
+    akPublic: new Uint8Array([1]),
+    akName: `000b${"aa".repeat(32)}`,
+    ekPublic: new Uint8Array([2]),
+    ekFingerprint: "ee".repeat(32),
+    enrolledAt: Date.now() - 100_000,
+  });
 }
 
 test.before(async () => {

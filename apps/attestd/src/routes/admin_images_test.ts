@@ -37,7 +37,12 @@ test.serial("an image from a known-good host's event log is what imageFromEventL
 });
 
 test.serial("with firmware: true the log's PCRs 0-6 are recorded under the hardware model", async (t) => {
-  const r = await h.call("POST", "/api/v1/images", { name: "ubuntu", version: "21.04-fw", eventLog: log.toString("base64"), firmware: true, firmwareModel: "gce-n2" }, admin);
+  const r = await h.call(
+    "POST",
+    "/api/v1/images",
+    { name: "ubuntu", version: "21.04-fw", eventLog: log.toString("base64"), firmware: true, firmwareModel: "gce-n2" },
+    admin,
+  );
   t.is(r.status, 201, JSON.stringify(r.json));
   t.is(r.json.image.model.firmware[0].model, "gce-n2");
   t.truthy(r.json.image.model.firmware[0].pcrs.sha256["0"]);
@@ -63,10 +68,12 @@ test.serial("an image model itself is validated and stored under the request's n
 
 test.serial("list, show every version, remove one version, then the whole image", async (t) => {
   const list = await h.call("GET", "/api/v1/images", undefined, admin);
-  t.deepEqual(
-    list.json.images.map((i: { name: string; version: string }) => `${i.name}@${i.version}`).sort(),
-    ["tessera-host@1", "tessera-host@2", "ubuntu@21.04-1", "ubuntu@21.04-fw"],
-  );
+  t.deepEqual(list.json.images.map((i: { name: string; version: string }) => `${i.name}@${i.version}`).sort(), [
+    "tessera-host@1",
+    "tessera-host@2",
+    "ubuntu@21.04-1",
+    "ubuntu@21.04-fw",
+  ]);
   const show = await h.call("GET", "/api/v1/images/tessera-host", undefined, admin);
   t.deepEqual(
     show.json.versions.map((v: { version: string }) => v.version),
@@ -98,7 +105,10 @@ test.serial("bad input is a 400 naming the field, and stores nothing", async (t)
     [{ name: "x", version: "1", eventLog: Buffer.from("garbage, not a TCG event log at all").toString("base64") }, /eventLog/],
     [{ name: "x", version: "1", manifest: { ...manifest, initrdSha256: "zz" } }, /manifest\.initrdSha256/],
     [{ name: "x", version: "1", manifest: { ...manifest, bootChain: [] } }, /manifest\.bootChain/],
-    [{ name: "x", version: "1", image: { bootChain: [], secureBoot: { enabled: true, pk: [], kek: [], db: ["nothex"], dbx: [] } } }, /image\.secureBoot\.db\[0\]/],
+    [
+      { name: "x", version: "1", image: { bootChain: [], secureBoot: { enabled: true, pk: [], kek: [], db: ["nothex"], dbx: [] } } },
+      /image\.secureBoot\.db\[0\]/,
+    ],
     [{ name: "x", version: "1" }, /eventLog/],
     [{ name: "x", version: "1", eventLog: log.toString("base64"), manifest }, /only one/],
     [{ name: "bad name!", version: "1", manifest }, /name/],

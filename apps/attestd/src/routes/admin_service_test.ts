@@ -25,10 +25,7 @@ test.serial("accounts: a generated password is returned once and signs in; no ha
   t.deepEqual((await h.call("GET", "/api/v1/whoami", undefined, token)).json.groups, ["TrustedReaders"]);
   t.regex((await h.store.getAccount("manager"))!.passwordHash, /^scrypt\$/);
   const list = await h.call("GET", "/api/v1/accounts", undefined, admin);
-  t.deepEqual(
-    list.json.accounts.map((a: { user: string }) => a.user).sort(),
-    ["admin", "manager"],
-  );
+  t.deepEqual(list.json.accounts.map((a: { user: string }) => a.user).sort(), ["admin", "manager"]);
   t.false(JSON.stringify(list.json).includes("scrypt"), "no password hash leaves the service");
   t.is((await h.call("POST", "/api/v1/accounts", { user: "manager", groups: ["TrustedAdmins"] }, admin)).status, 409);
   t.is((await h.call("POST", "/api/v1/accounts", { user: "x", groups: ["Root"] }, admin)).status, 400);

@@ -130,7 +130,12 @@ export async function adminHarness(options: AdminHarnessOptions = {}): Promise<A
     adminToken: () => login("admin", adminPassword),
     async readerToken() {
       if (reader === undefined) {
-        const r = await call("POST", "/api/v1/accounts", { user: "reader", password: "reader password 1", groups: ["TrustedReaders"] }, await self.adminToken());
+        const r = await call(
+          "POST",
+          "/api/v1/accounts",
+          { user: "reader", password: "reader password 1", groups: ["TrustedReaders"] },
+          await self.adminToken(),
+        );
         if (r.status !== 201) throw new Error(`reader account: ${r.status} ${JSON.stringify(r.json)}`);
         reader = "reader password 1";
       }
@@ -253,9 +258,15 @@ export async function crlPem(ca: CertificateAndKey, serials: readonly string[] =
 }
 
 /** An RSA-2048 "EK": its certificate (issued by `ca`), its TPM2B_PUBLIC (TCG default template) and its fingerprint. */
-export async function testEk(ca: CertificateAndKey): Promise<{ certificatePem: string; certificateDer: Uint8Array; ekPublic: Uint8Array; fingerprint: string }> {
+export async function testEk(
+  ca: CertificateAndKey,
+): Promise<{ certificatePem: string; certificateDer: Uint8Array; ekPublic: Uint8Array; fingerprint: string }> {
   const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const issued = await issueCertificate(ca, { commonName: "tpm-ek", profile: "client", publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString() });
+  const issued = await issueCertificate(ca, {
+    commonName: "tpm-ek",
+    profile: "client",
+    publicKeyPem: publicKey.export({ type: "spki", format: "pem" }).toString(),
+  });
   const m = keyMaterial(publicKey);
   if (m.type !== "rsa") throw new Error("unreachable");
   const template = ekTemplate("rsa2048");

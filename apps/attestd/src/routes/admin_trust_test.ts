@@ -28,7 +28,11 @@ test.serial("the 51 vendor TPM CAs, concatenated, import in one call; again, all
   t.is(r.status, 201, JSON.stringify(r.json).slice(0, 500));
   const ids = new Set<string>(r.json.added.map((a: { id: string }) => a.id));
   // Some vendor files hold the same certificate: each distinct one is added once, the repeats are "existing".
-  const distinct = new Set(bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)!.map((p) => createHash("sha256").update(new X509Certificate(p).raw).digest("hex")));
+  const distinct = new Set(
+    bundle
+      .match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)!
+      .map((p) => createHash("sha256").update(new X509Certificate(p).raw).digest("hex")),
+  );
   t.is(ids.size, distinct.size);
   t.deepEqual(ids, distinct);
   t.is(ids.size + r.json.existing.length, 51);
@@ -129,10 +133,7 @@ test.serial("EK pins: a certificate (PEM or base64 DER), a bare key, or both whe
   t.deepEqual(stored?.ekPublic, ek.ekPublic);
   t.deepEqual(stored?.certificate, ek.certificateDer);
   const list = await h.call("GET", "/api/v1/ek-pins", undefined, admin);
-  t.deepEqual(
-    list.json.pins.map((p: { host: string }) => p.host).sort(),
-    ["a.example", "b.example", "c.example", "d.example"],
-  );
+  t.deepEqual(list.json.pins.map((p: { host: string }) => p.host).sort(), ["a.example", "b.example", "c.example", "d.example"]);
   t.is((await h.call("DELETE", "/api/v1/ek-pins/a.example", undefined, admin)).status, 200);
   t.is(await h.store.getEkPin("a.example"), undefined);
   t.is((await h.call("DELETE", "/api/v1/ek-pins/a.example", undefined, admin)).status, 404);
