@@ -171,6 +171,7 @@ export async function benchInProcess(
         usPerOp: full.usPerOp,
         p50Ms: full.p50Ms,
         p99Ms: full.p99Ms,
+        serverCpuUs: full.cpuUsPerOp,
         note: `${(full.usPerOp / floorUs).toFixed(1)}× the floor`,
       },
       { name: appraiseOnly.name, opsPerSec: appraiseOnly.opsPerSec, usPerOp: appraiseOnly.usPerOp },
