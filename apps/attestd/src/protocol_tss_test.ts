@@ -106,6 +106,14 @@ test.serial("red: an EK certificate from an untrusted CA is ek-untrusted (403)",
   });
 });
 
+test.serial("red: an EK certificate and an EK public area of two different keys are ek-mismatch (400)", async (t) => {
+  const certA = await withEk(tpmA, "rsa2048", async (ek) => ek.certificate ?? new Uint8Array());
+  const pubB = await withEk(tpmB, "rsa2048", async (ek) => ek.publicBytes);
+  const r = await node.call("POST", "/api/v1/hosts/mismatch.example.test/enrollments", { ekCertificate: b64(certA), ekPublic: b64(pubB), akPublic: b64(rsa.ak.publicBytes) });
+  t.is(r.status, 400);
+  t.is(r.json.type, "urn:tessera:problem:ek-mismatch");
+});
+
 test.serial("red: in pin mode an unpinned EK is ek-not-pinned; pinned, the same EK enrolls", async (t) => {
   await node.store.putSettings({ pcrSelection: BOOT_SELECTION, ekTrustMode: "pin" });
   try {
