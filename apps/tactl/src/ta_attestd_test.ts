@@ -20,6 +20,7 @@ import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { algName, decodeCredentialFile, parsePcrSelection, toHex } from "@tessera/tpm2";
 import { activateAkCredential, createAk, Tpm, withAk, withEk } from "@tessera/tss";
 import { type Ran, tactlWith } from "./_test_support.ts";
+import { run } from "./cli.ts";
 import { taRequest, TaProblemError } from "./ta_client.ts";
 import { saveSession, sessionPath, type TaSession } from "./ta_session.ts";
 
@@ -426,6 +427,7 @@ test.serial("a TrustedReaders account reads status and changes nothing: every ch
     ["ta", "ek-pin", "remove", "pinned-by-key"],
     ["ta", "account", "add", "mallory", "--group", "TrustedAdmins"],
     ["ta", "account", "list"],
+    ["ta", "signing-key", "rotate"],
   ];
   for (const argv of changes) {
     const r = await reader(...argv);
@@ -488,26 +490,58 @@ test.serial("TLS failures and refused tokens: a session with the wrong CA (exit 
 });
 
 test.serial("the tactl process (bin/tactl, output to a pipe): plain table, exit codes and the problem line", (t) => {
-  const run = (home: string, ...argv: string[]) =>
+  const runBin = (home: string, ...argv: string[]) =>
     spawnSync(TACTL, argv, { encoding: "utf8", timeout: 60_000, env: { ...process.env, TESSERA_HOME: home, FORCE_COLOR: "1" } });
-  const list = run(adminHome, "ta", "host", "list");
+  const list = runBin(adminHome, "ta", "host", "list");
   t.is(list.status, 0, list.stderr);
   t.false(list.stdout.includes("\x1b["));
   t.regex(list.stdout, /^green-1 {2}green /m);
-  const refused = run(readerHome, "ta", "settings", "--set", "secureBootRequired=false");
+  const refused = runBin(readerHome, "ta", "settings", "--set", "secureBootRequired=false");
   t.is(refused.status, 1);
   t.regex(refused.stderr, /^tactl: Forbidden: /);
-  const usage = run(readerHome, "ta", "host", "show");
+  const usage = runBin(readerHome, "ta", "host", "show");
   t.is(usage.status, 2);
 });
 
-test.serial("host remove forgets a host; logout ends the session", async (t) => {
+test.serial("signing-key rotate: a new active key, the old one still published, the session still good", async (t) => {
+  const before = JSON.parse((await admin("ta", "signing-key", "list", "--json")).out) as { keys: { kid: string; active: boolean }[] };
+  t.is(before.keys.length, 1);
+  const r = await admin("ta", "signing-key", "rotate");
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, new RegExp(`^new token signing key \\S+; ${before.keys[0].kid} retired \\(published until its last token expires\\)\\n$`));
+  const list = await admin("ta", "signing-key", "list");
+  t.is(list.code, 0, list.err);
+  t.regex(list.out, /^KID +STATE +CREATED +RETIRED +LAST TOKEN EXPIRES\n/);
+  t.regex(list.out, new RegExp(`^${before.keys[0].kid} +retired +`, "m"));
+  t.regex(list.out, / active /);
+  const identity = JSON.parse((await admin("ta", "export-identity")).out) as { jwks: { keys: { kid: string }[] } };
+  t.is(identity.jwks.keys.length, 2, "the retired key is published while its tokens (this session's) live");
+  t.is((await admin("ta", "whoami")).code, 0);
+});
+
+test.serial("events follows status changes; host remove forgets a host (and is pushed); logout ends the session", async (t) => {
+  let out = "";
+  let err = "";
+  let ready!: () => void;
+  const following = new Promise<void>((resolve) => (ready = resolve));
+  const watcher = run(["ta", "events", "--count", "1"], {
+    stdout: (x) => (out += x),
+    stderr: (x) => {
+      err += x;
+      if (err.includes("following")) ready();
+    },
+    env: { TESSERA_HOME: readerHome },
+  });
+  await Promise.race([following, watcher]);
+  t.is(err, `following the status changes of ${attestd.url}\n`);
   const r = await admin("ta", "host", "remove", "red-1");
   t.is(r.code, 0, r.err);
   t.is(r.out, "removed host red-1: its enrollment and history are gone; it must enroll again\n");
+  t.is(await watcher, 0, err);
+  t.regex(out, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ {2}red-1 {2}red -> unknown {2}host removed\n$/);
   t.regex((await admin("ta", "host", "list")).out, /^1 host: 1 green, 0 red, 0 stale, 0 unknown\n$/m);
-  const out = await admin("ta", "logout");
-  t.is(out.code, 0);
+  const bye = await admin("ta", "logout");
+  t.is(bye.code, 0);
   const after = await admin("ta", "whoami");
   t.is(after.code, 1);
   t.regex(after.err, /^tactl: not logged in/);

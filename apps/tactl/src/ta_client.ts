@@ -157,3 +157,94 @@ export function taRequest(endpoint: TaEndpoint, method: string, pathAndQuery: st
     req.end();
   });
 }
+
+/** One server-sent event. */
+export interface TaEvent {
+  /** The `event:` field (default "message"). */
+  readonly event: string;
+  /** The `data:` lines, joined by newlines. */
+  readonly data: string;
+  /** The `id:` field, when given. */
+  readonly id?: string;
+}
+
+/**
+ * Parses a server-sent event stream (the WHATWG format): feed it text chunks as they arrive; it calls `onEvent`
+ * for each complete event. Comments (`: keep-alive`) and fields it does not know are skipped.
+ */
+export function sseParser(onEvent: (e: TaEvent) => void): (chunk: string) => void {
+  let buffer = "";
+  let event = "";
+  let data: string[] = [];
+  let id: string | undefined;
+  return (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.search(/\r\n|\r|\n/)) !== -1) {
+      // A "\r" that ends the chunk may be the first half of "\r\n": wait for the next chunk to tell.
+      if (nl === buffer.length - 1 && buffer[nl] === "\r") break;
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + (buffer.startsWith("\r\n", nl) ? 2 : 1));
+      if (line === "") {
+        if (data.length > 0 || event !== "") onEvent({ event: event || "message", data: data.join("\n"), ...(id === undefined ? {} : { id }) });
+        event = "";
+        data = [];
+        continue;
+      }
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon === -1 ? line : line.slice(0, colon);
+      const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") event = value;
+      else if (field === "data") data.push(value);
+      else if (field === "id") id = value;
+    }
+  };
+}
+
+/**
+ * Follows a server-sent event stream of attestd (`GET path`, Bearer token). `onEvent` returns false to stop;
+ * resolves when it did or the server ended the stream; rejects as {@link taRequest} does when the server refuses
+ * or cannot be reached.
+ */
+export function taFollow(endpoint: TaEndpoint, pathAndQuery: string, onEvent: (e: TaEvent) => boolean): Promise<void> {
+  const url = endpoint.server.replace(/\/+$/, "") + pathAndQuery;
+  const headers: Record<string, string> = { accept: "text/event-stream" };
+  if (endpoint.token !== undefined) headers.authorization = `Bearer ${endpoint.token}`;
+  return new Promise<void>((resolve, reject) => {
+    let done = false;
+    const req = https.request(url, { method: "GET", headers, agent: false, ...(endpoint.ca === undefined ? {} : { ca: endpoint.ca }) }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const parsed = parseBody(Buffer.concat(chunks).toString("utf8"));
+          reject(new TaProblemError(status, typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : { title: `HTTP ${status}` }));
+        });
+        return;
+      }
+      res.setEncoding("utf8");
+      const feed = sseParser((e) => {
+        if (done) return;
+        if (!onEvent(e)) {
+          done = true;
+          req.destroy();
+          resolve();
+        }
+      });
+      res.on("data", (chunk: string) => feed(chunk));
+      res.on("end", () => {
+        done = true;
+        resolve();
+      });
+      res.on("error", (e) => {
+        if (!done) reject(transportError(e, endpoint.server, endpoint.ca !== undefined));
+      });
+    });
+    req.on("error", (e) => {
+      if (!done) reject(transportError(e, endpoint.server, endpoint.ca !== undefined));
+    });
+    req.end();
+  });
+}

@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { tactlWith } from "./_test_support.ts";
 import { parseSettings } from "./commands/ta_admin.ts";
+import { sseParser, type TaEvent } from "./ta_client.ts";
 import { failureLines, shortTime, statusWord, table, visibleLength } from "./ta_format.ts";
 
 let dir: string;
@@ -181,4 +182,27 @@ test("login checks --ca and --password-file before connecting", async (t) => {
   const missing = await tactlWith(env(), "ta", "login", "--server", "https://127.0.0.1:1", "--user", "u", "--password-file", path.join(dir, "nope"));
   t.is(missing.code, 2);
   t.regex(missing.err, /cannot read password file .*nope: ENOENT/);
+});
+
+test("the server-sent event parser gives the same events however the stream is cut", (t) => {
+  const stream = ': keep-alive\n\nevent: ready\ndata: {}\n\nevent: status\nid: 1\ndata: {"host":"h1"}\n\r\nevent: status\r\ndata: a\r\ndata: b\r\n\r\n';
+  const want = [
+    { event: "ready", data: "{}" },
+    { event: "status", data: '{"host":"h1"}', id: "1" },
+    { event: "status", data: "a\nb", id: "1" },
+  ];
+  const parse = (chunks: string[]) => {
+    const got: TaEvent[] = [];
+    const feed = sseParser((e) => got.push(e));
+    for (const c of chunks) feed(c);
+    return got;
+  };
+  t.deepEqual(parse([stream]), want);
+  fc.assert(
+    fc.property(fc.array(fc.nat(stream.length), { maxLength: 10 }), (cuts) => {
+      const at = [0, ...[...new Set(cuts)].sort((a, b) => a - b), stream.length];
+      const chunks = at.slice(1).map((end, i) => stream.slice(at[i], end));
+      t.deepEqual(parse(chunks), want);
+    }),
+  );
 });

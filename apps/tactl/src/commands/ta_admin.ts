@@ -14,7 +14,7 @@ import type { CommandSpec, Io } from "../cli.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { readBytes, readText, writeFileAtomic } from "../files.ts";
 import { readPublicArea } from "../public_file.ts";
-import { taRequest, TaProblemError, type TaEndpoint } from "../ta_client.ts";
+import { taFollow, taRequest, TaProblemError, type TaEndpoint } from "../ta_client.ts";
 import { failureLines, plain, shortTime, statusWord, table, type FailureLike } from "../ta_format.ts";
 import { activeSession, removeSession, saveSession, serverUrl, tesseraHome, type TaSession } from "../ta_session.ts";
 
@@ -54,9 +54,16 @@ function obj(v: unknown): Json {
  */
 async function api(io: Io, method: string, pathAndQuery: string, body?: unknown): Promise<unknown> {
   const s = await activeSession(home(io));
-  const endpoint: TaEndpoint = { server: s.server, token: s.token, ...(s.ca === undefined ? {} : { ca: s.ca }) };
+  return withLoginHint(s, async () => (await taRequest(endpointOf(s), method, pathAndQuery, body)).body);
+}
+
+function endpointOf(s: TaSession): TaEndpoint {
+  return { server: s.server, token: s.token, ...(s.ca === undefined ? {} : { ca: s.ca }) };
+}
+
+async function withLoginHint<R>(s: TaSession, fn: () => Promise<R>): Promise<R> {
   try {
-    return (await taRequest(endpoint, method, pathAndQuery, body)).body;
+    return await fn();
   } catch (e) {
     if (e instanceof TaProblemError && e.status === 401) {
       throw new TaProblemError(401, { ...e.problem, detail: `${e.detail}; log in again with \`tactl ta login --server ${s.server} …\`` });
@@ -465,6 +472,37 @@ async function hostRemove(v: Values, io: Io, [host]: string[]): Promise<number> 
   return EXIT.OK;
 }
 
+async function events(v: Values, io: Io): Promise<number> {
+  const count = typeof v.count === "string" ? v.count : undefined;
+  if (count !== undefined && (!/^\d+$/.test(count) || Number(count) < 1)) throw new CliError("TACTL_USAGE", `--count "${count}" is not a positive number`);
+  const s = await activeSession(home(io));
+  const colour = io.colour === true;
+  let seen = 0;
+  await withLoginHint(s, () =>
+    taFollow(endpointOf(s), "/api/v1/events", (e) => {
+      if (e.event === "ready") {
+        io.stderr(`following the status changes of ${s.server}${count === undefined ? " (Ctrl-C to stop)" : ""}\n`);
+        return true;
+      }
+      if (e.event !== "status") return true;
+      let x: Json;
+      try {
+        x = obj(JSON.parse(e.data));
+      } catch {
+        return true;
+      }
+      if (v.json) io.stdout(JSON.stringify(x) + "\n");
+      else
+        io.stdout(
+          `${shortTime(x.at)}  ${plain(x.host)}  ${statusWord(String(x.previous), colour)} -> ${statusWord(String(x.status), colour)}  ${plain(x.message)}\n`,
+        );
+      seen += 1;
+      return count === undefined || seen < Number(count);
+    }),
+  );
+  return EXIT.OK;
+}
+
 // ---------------------------------------------------------------- accounts
 
 async function accountAdd(v: Values, io: Io, [user]: string[]): Promise<number> {
@@ -603,6 +641,33 @@ async function audit(v: Values, io: Io): Promise<number> {
   return EXIT.OK;
 }
 
+async function signingKeyList(v: Values, io: Io): Promise<number> {
+  const r = obj(await api(io, "GET", "/api/v1/signing-keys"));
+  if (v.json) return json(io, r);
+  io.stdout(
+    table(
+      ["KID", "STATE", "CREATED", "RETIRED", "LAST TOKEN EXPIRES"],
+      arr(r.keys).map((k) => [
+        plain(k.kid),
+        k.active === true ? "active" : "retired",
+        shortTime(k.createdAt),
+        shortTime(k.retiredAt),
+        shortTime(k.lastTokenExpiresAt),
+      ]),
+    ),
+  );
+  return EXIT.OK;
+}
+
+async function signingKeyRotate(v: Values, io: Io): Promise<number> {
+  const r = obj(await api(io, "POST", "/api/v1/signing-keys/rotate"));
+  if (v.json) return json(io, r);
+  io.stdout(
+    `new token signing key ${plain(r.kid)}${r.retired === undefined ? "" : `; ${plain(r.retired)} retired (published until its last token expires)`}\n`,
+  );
+  return EXIT.OK;
+}
+
 // ---------------------------------------------------------------- specs
 
 const JSON_OPT = { json: { type: "boolean" as const } };
@@ -690,6 +755,13 @@ export const TA_ADMIN_COMMANDS: CommandSpec[] = [
   ),
   spec(["host", "remove"], "forget a host: enrollment, status and history (it must enroll again)", "HOST [--json]", {}, hostRemove, { positionals: ["HOST"] }),
   spec(
+    ["events"],
+    "follow host status changes as attestd pushes them (server-sent events); one line each, or JSON lines with --json",
+    "[--count N] [--json]\n  --count: stop after N status changes (default: follow until interrupted)",
+    { count: { type: "string" } },
+    events,
+  ),
+  spec(
     ["account", "add"],
     "add a local account of TrustedAdmins or TrustedReaders (a generated password unless --password-file)",
     "USER --group TrustedAdmins|TrustedReaders … [--password-file F | --password-out F] [--json]\n" +
@@ -700,6 +772,14 @@ export const TA_ADMIN_COMMANDS: CommandSpec[] = [
   ),
   spec(["account", "list"], "the local accounts and their groups", "[--json]", {}, accountList),
   spec(["account", "remove"], "remove a local account", "USER [--json]", {}, accountRemove, { positionals: ["USER"] }),
+  spec(["signing-key", "list"], "the token signing keys: the active one and the retired ones still published", "[--json]", {}, signingKeyList),
+  spec(
+    ["signing-key", "rotate"],
+    "make a new token signing key active; the old one stays published until its last token expires",
+    "[--json]",
+    {},
+    signingKeyRotate,
+  ),
   spec(
     ["export-identity"],
     "the Trust Authority cluster's identity (service URLs, TLS CA, token keys) as one JSON file",
