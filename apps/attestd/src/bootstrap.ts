@@ -29,6 +29,25 @@ export interface Bootstrapped {
   readonly adminPasswordFile?: string;
 }
 
+/**
+ * Checks that this node's master key unwraps the cluster's signing keys: the nodes of a cluster share one
+ * database and must share one master key file too. Failing here, at start, names the cause; later it would be
+ * a 500 on the first attestation.
+ * @throws Error naming the master key file
+ */
+async function checkMasterKey(store: AttestdStore, keyring: Keyring, masterKeyFile: string): Promise<void> {
+  for (const k of await store.listSigningKeys()) {
+    try {
+      keyring.unwrap(`signing-key:${k.kid}`, k.wrappedPrivateJwk);
+    } catch (e) {
+      throw new Error(
+        `the master key ${masterKeyFile} does not unwrap token signing key ${k.kid} in the database: every attestd node of a cluster needs the same master key file`,
+        { cause: e },
+      );
+    }
+  }
+}
+
 /** The SQLite database's file name in the data directory. */
 export const SQLITE_FILE = "attestd.db";
 
@@ -70,6 +89,12 @@ export async function bootstrap(config: AttestdConfig, logger: Logger, print: (l
       await store.putAccount({ user: ADMIN_USER, passwordHash: await hashPassword(password), groups: [ADMIN_GROUP], createdAt: now });
       return file;
     });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  try {
+    await checkMasterKey(store, keyring, config.masterKeyFile);
   } catch (e) {
     await store.close();
     throw e;

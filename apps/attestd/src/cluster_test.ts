@@ -88,3 +88,10 @@ test.serial("a nonce issued by node A is accepted once by node B, then refused a
     off();
   }
 });
+
+test.serial("a node whose master key is not the cluster's refuses to start, naming the master key file", async (t) => {
+  const database = pg.url("attestd_cluster");
+  const dataDir = await mkdtemp(path.join(shared, "stranger-"));
+  const err = await t.throwsAsync(startTestNode({ database, dataDir }));
+  t.regex(err?.message ?? "", /master key .*master\.key does not unwrap token signing key .*same master key file/);
+});

@@ -96,6 +96,22 @@ test.serial("green (ECC P-256 EK): enrolled with the ECC EK certificate and an E
   t.is(claims.sub, "ecc.example.test");
 });
 
+test.serial("key rotation: a token signed before verifies after; new tokens carry the new kid; both keys are published", async (t) => {
+  const before = await attest("rsa.example.test", await tssEvidence(rsa, await challenge(node, "rsa.example.test"), { bindingKey: false }));
+  t.is(before.status, 200);
+  const oldKid = decodeProtectedHeader(before.json.token as string).kid;
+  const { kid, retired } = await node.node.deps.signing.rotate();
+  t.is(retired, oldKid);
+  const after = await attest("rsa.example.test", await tssEvidence(rsa, await challenge(node, "rsa.example.test"), { bindingKey: false }));
+  t.is(after.status, 200);
+  t.is(decodeProtectedHeader(after.json.token as string).kid, kid);
+  t.is((await verifyToken(before.json.token as string)).sub, "rsa.example.test");
+  t.is((await verifyToken(after.json.token as string)).sub, "rsa.example.test");
+  const jwks = (await node.call("GET", "/.well-known/jwks.json")).json as { keys: { kid: string; d?: string }[] };
+  t.deepEqual(jwks.keys.map((k) => k.kid), [kid, oldKid]);
+  t.true(jwks.keys.every((k) => k.d === undefined));
+});
+
 test.serial("red: an EK certificate from an untrusted CA is ek-untrusted (403)", async (t) => {
   await withEk(tpmB, "rsa2048", async (ek) => {
     const ak = await createAk(tpmB, ek, "rsa");
