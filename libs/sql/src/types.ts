@@ -16,7 +16,9 @@ export type SqlValue = string | number | bigint | boolean | Uint8Array | null | 
 export type Row = Record<string, unknown>;
 
 /**
- * One database (SQLite file or PostgreSQL pool). SQL is written with `$1…$n` placeholders on both engines.
+ * One database (SQLite file or PostgreSQL pool). SQL is written with `$1…$n` placeholders on both engines, in
+ * the dialect both understand: `CAST(x AS TEXT)` rather than `x::text`, `INSERT … ON CONFLICT … DO NOTHING/UPDATE`,
+ * `UPDATE … RETURNING`; DDL may differ per engine (see {@link Dialect}).
  *
  * Calls made on a Db from inside one of its own transactions (in the async context of `fn`) run inside that
  * transaction, so code written against a Db can be wrapped in a transaction without deadlocking on itself.
