@@ -1,7 +1,8 @@
 /**
  * tactl — the Trust Authority administrator's tool. `run(argv, io)` parses and dispatches; `main.ts` is the
- * process entry. Every command prints JSON on stdout; errors are one line on stderr with the exit codes of
- * `errors.ts` (0 ok, 1 verification failed or attestd refused, 2 usage/input, 3 TPM/transport).
+ * process entry. Commands print JSON, or a table with `--json` for the JSON (the `tactl ta` reads); errors are
+ * one line on stderr with the exit codes of `errors.ts` (0 ok, 1 verification failed or attestd refused,
+ * 2 usage/input, 3 TPM/transport).
  * @module
  */
 import { parseArgs } from "node:util";
