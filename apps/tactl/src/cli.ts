@@ -1,6 +1,6 @@
 /**
  * tactl — the Trust Authority administrator's tool. `run(argv, io)` parses and dispatches; `main.ts` is the
- * process entry. Commands print JSON, or a table with `--json` for the JSON (the `tactl ta` reads); errors are
+ * process entry. Commands print JSON, or (the `tactl ta` reads) a table with `--json` for the JSON; errors are
  * one line on stderr with the exit codes of `errors.ts` (0 ok, 1 verification failed or attestd refused,
  * 2 usage/input, 3 TPM/transport).
  * @module
