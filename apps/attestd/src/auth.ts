@@ -33,6 +33,10 @@ export interface AuthOptions {
   readonly oidc?: OidcIssuerOptions;
   /** Lifetime of the admin tokens `login` issues (default {@link DEFAULT_ADMIN_TOKEN_LIFETIME_SECONDS}). */
   readonly adminTokenLifetimeSeconds?: number;
+  /** Failed sign-ins of one user from one client address before further attempts are refused (default 10). */
+  readonly maxFailedLogins?: number;
+  /** The window in which failed sign-ins are counted, ms (default 15 minutes). */
+  readonly failedLoginWindowMs?: number;
 }
 
 /** A signed-in session: what `POST /api/v1/auth/token` answers. */
@@ -48,8 +52,12 @@ export interface AdminSession {
 export interface Authenticator {
   /** The principal of a bearer token (attestd's own admin token, or the OIDC issuer's). */
   verify(token: string): Promise<Principal>;
-  /** Checks a local account's password and issues an admin token. */
-  login(user: string, password: string): Promise<AdminSession>;
+  /**
+   * Checks a local account's password and issues an admin token. `client` (the caller's address) keys the
+   * throttle: after too many failures of one user from one address in the window, attempts are refused
+   * with 429 `too-many-attempts` — even with the right password — until the oldest failure leaves the window.
+   */
+  login(user: string, password: string, client?: string): Promise<AdminSession>;
 }
 
 /** The unverified `iss` of a JWT, to pick the verifier; the chosen verifier checks everything. */
@@ -62,6 +70,36 @@ function unverifiedIssuer(token: string): string | undefined {
     return typeof iss === "string" ? iss : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Failed sign-ins per user and client address, in memory (per node: a guess costs one scrypt, so this caps guessing). */
+class LoginThrottle {
+  readonly #failures = new Map<string, number[]>();
+  readonly #max: number;
+  readonly #windowMs: number;
+
+  constructor(max: number, windowMs: number) {
+    this.#max = max;
+    this.#windowMs = windowMs;
+  }
+
+  /** Milliseconds until `key` may try again (0: now). */
+  wait(key: string, now: number): number {
+    const recent = (this.#failures.get(key) ?? []).filter((t) => t > now - this.#windowMs);
+    if (recent.length === 0) this.#failures.delete(key);
+    else this.#failures.set(key, recent);
+    return recent.length < this.#max ? 0 : recent[0] + this.#windowMs - now;
+  }
+
+  fail(key: string, now: number): void {
+    // Bounded memory under a spray of names: forget the oldest keys first.
+    if (this.#failures.size >= 10_000 && !this.#failures.has(key)) this.#failures.delete(this.#failures.keys().next().value as string);
+    this.#failures.set(key, [...(this.#failures.get(key) ?? []), now].slice(-this.#max));
+  }
+
+  succeed(key: string): void {
+    this.#failures.delete(key);
   }
 }
 
@@ -84,6 +122,7 @@ export function createAuthenticator(deps: AttestdDeps, options: AuthOptions = {}
   const oidc = options.oidc === undefined ? undefined : { issuer: options.oidc.issuer, verifier: oidcVerifier(options.oidc) };
   // Checked when the user does not exist, so a missing user costs the same scrypt as a wrong password.
   let decoy: Promise<string> | undefined;
+  const throttle = new LoginThrottle(options.maxFailedLogins ?? 10, options.failedLoginWindowMs ?? 15 * 60_000);
 
   return {
     async verify(token: string): Promise<Principal> {
@@ -92,14 +131,27 @@ export function createAuthenticator(deps: AttestdDeps, options: AuthOptions = {}
       return { subject: claims.subject, groups: [...claims.groups], issuer: claims.issuer };
     },
 
-    async login(user: string, password: string): Promise<AdminSession> {
+    async login(user: string, password: string, client = "local"): Promise<AdminSession> {
+      const throttleKey = `${user}\u0000${client}`;
+      const wait = throttle.wait(throttleKey, deps.clock.now());
+      if (wait > 0) {
+        throw new ProblemError("too-many-attempts", 429, `too many failed sign-ins of ${user}; try again in ${Math.ceil(wait / 1000)} s`, {
+          retryAfterSeconds: Math.ceil(wait / 1000),
+        });
+      }
       const account = await deps.store.getAccount(user);
+      let ok: boolean;
       if (account === undefined) {
         decoy ??= hashPassword("decoy password, never valid");
-        await verifyPassword(password, await decoy);
+        ok = await verifyPassword(password, await decoy);
+      } else {
+        ok = await verifyPassword(password, account.passwordHash);
+      }
+      if (!ok || account === undefined) {
+        throttle.fail(throttleKey, deps.clock.now());
         throw unauthorized("wrong user or password");
       }
-      if (!(await verifyPassword(password, account.passwordHash))) throw unauthorized("wrong user or password");
+      throttle.succeed(throttleKey);
       const key = await deps.signing.active();
       const issued = await issueAdminToken(
         { issuer, subject: account.user, groups: [...account.groups], audience: ADMIN_TOKEN_AUDIENCE, lifetimeSeconds, now: deps.clock.now() },

@@ -152,3 +152,22 @@ test.serial("an OIDC issuer's token (over HTTPS): TrustedAdmins in its groups ma
     await idp.server.close();
   }
 });
+
+test.serial("sign-in throttle: after too many failures even the right password waits; the window passing lets it in", async (t) => {
+  const node = await adminHarness({ admin: { maxFailedLogins: 3, failedLoginWindowMs: 60_000 } });
+  try {
+    const attempt = (password: string) => node.call("POST", "/api/v1/auth/token", { user: "admin", password });
+    t.is((await attempt("wrong 1")).status, 401);
+    t.is((await attempt(node.adminPassword)).status, 200, "a success before the limit resets the count");
+    for (const p of ["wrong 2", "wrong 3", "wrong 4"]) t.is((await attempt(p)).status, 401);
+    const refused = await attempt(node.adminPassword);
+    t.is(refused.status, 429);
+    t.is(refused.json.type, "urn:tessera:problem:too-many-attempts");
+    t.true(refused.json.retryAfterSeconds > 0 && refused.json.retryAfterSeconds <= 60);
+    t.is((await node.call("POST", "/api/v1/auth/token", { user: "other", password: "x" })).status, 401, "other users are not held");
+    node.clock.skewMs = 61_000;
+    t.is((await attempt(node.adminPassword)).status, 200);
+  } finally {
+    await node.close();
+  }
+});

@@ -99,7 +99,7 @@ export const ADMIN_ROUTES: readonly DocumentedRoute[] = [
     path: "/api/v1/auth/token",
     summary: "Sign in with a local account: an admin token",
     request: s.LoginRequest,
-    responses: { 200: s.LoginResponse, 401: "not signed in, or wrong credentials" },
+    responses: { 200: s.LoginResponse, 401: "wrong user or password", 429: "too many failed sign-ins of this user from this address" },
   },
   { method: "get", path: "/api/v1/whoami", summary: "The caller", access: "reader", responses: { 200: s.Whoami } },
   { method: "get", path: "/api/v1/accounts", summary: "Local accounts", access: "admin", responses: { 200: z.object({ accounts: z.array(s.AccountView) }) } },

@@ -41,7 +41,9 @@ export function serviceRoutes(app: Hono<ServiceEnv>, ctx: AdminContext): void {
 
   app.post("/api/v1/auth/token", async (c) => {
     const { user, password } = await readJson(c, LoginRequest);
-    const session = await ctx.auth.login(user, password);
+    // The Node adapter puts the socket in env; app.request() has none (one "local" client).
+    const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+    const session = await ctx.auth.login(user, password, env?.incoming?.socket?.remoteAddress ?? "local");
     c.get("log").info({ user }, "signed in");
     return c.json(session);
   });
