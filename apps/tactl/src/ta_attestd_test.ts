@@ -200,6 +200,17 @@ test.serial("tpm-ca add imports the directory of 51 vendor CAs as one bundle; li
   const again = await admin("ta", "tpm-ca", "add", ...files.slice(0, 3).map((f) => path.join(CA_DIR, f)));
   t.is(again.code, 0, again.err);
   t.is(again.out, "added 0 TPM CAs, 3 already trusted\n");
+  // A directory of DER (.der, .cer) files and a PEM bundle (.crt); other files in it are not certificates to read.
+  const mixed = path.join(dir, "mixed-cas");
+  await mkdir(mixed);
+  const pems = await Promise.all(files.slice(0, 4).map((f) => readFile(path.join(CA_DIR, f), "utf8")));
+  await writeFile(path.join(mixed, "a.der"), new X509Certificate(pems[0]).raw);
+  await writeFile(path.join(mixed, "b.CER"), new X509Certificate(pems[1]).raw);
+  await writeFile(path.join(mixed, "bundle.crt"), pems[2] + pems[3]);
+  await writeFile(path.join(mixed, "README.txt"), "not a certificate\n");
+  const der = await admin("ta", "tpm-ca", "add", mixed);
+  t.is(der.code, 0, der.err);
+  t.is(der.out, "added 0 TPM CAs, 4 already trusted\n");
   const sw = await admin("ta", "tpm-ca", "add", path.join(dir, "swtpm-ca.pem"));
   t.is(sw.code, 0, sw.err);
   t.regex(sw.out, /^added \d+ TPM CAs?/);
