@@ -12,6 +12,13 @@ import type { AttestdStore, SigningKeyRecord } from "./store/store.ts";
 /** How long a node reuses what it read of the key set (another node's rotation is seen within this). */
 const CACHE_MS = 2000;
 
+/**
+ * A token's expiry is written to the store only when it passes the last one this node wrote by more than this:
+ * one write a second instead of one per token. The JWKS keeps a retired key until its recorded last expiry plus
+ * libs/tokens' 30 s clock tolerance, so a recorded expiry up to a second short still covers every token.
+ */
+const NOTE_GRANULARITY_MS = 1000;
+
 /** The newest key not retired (libs/tokens' rule, so every node picks the same). */
 function activeRecord(keys: readonly SigningKeyRecord[]): SigningKeyRecord | undefined {
   return activeSigningKey(keys as readonly (SigningKeyRecord & SigningKeyState)[]);
@@ -32,6 +39,7 @@ export async function newSigningKeyRecord(keyring: Keyring, now: number): Promis
 export function storeSigningKeys(store: AttestdStore, keyring: Keyring, clock: { now(): number }): SigningKeys {
   let cached: { at: number; keys: SigningKeyRecord[] } | undefined;
   const unwrapped = new Map<string, ActiveSigningKey>();
+  const noted = new Map<string, number>();
 
   async function keys(): Promise<SigningKeyRecord[]> {
     const now = clock.now();
@@ -71,7 +79,9 @@ export function storeSigningKeys(store: AttestdStore, keyring: Keyring, clock: {
       });
     },
     async noteIssued(kid, expiresAt) {
+      if (expiresAt <= (noted.get(kid) ?? -Infinity) + NOTE_GRANULARITY_MS) return;
       await store.noteTokenIssued(kid, expiresAt);
+      noted.set(kid, Math.max(expiresAt, noted.get(kid) ?? -Infinity));
       // Our cached copy keeps the key published until this token expires, whatever another node does.
       const k = cached?.keys.find((x) => x.kid === kid);
       if (cached && k && (k.lastTokenExpiresAt ?? 0) < expiresAt) {

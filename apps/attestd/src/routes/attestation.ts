@@ -59,11 +59,13 @@ function summarize(failures: readonly FailureRecord[]): string {
   return `${first.check}: ${first.detail}${more}`;
 }
 
-/** Publishes the host's status when it changed. */
-async function publishChange(deps: AttestdDeps, host: string, before: HostStatus | undefined, now: number): Promise<void> {
-  const after = await deps.store.getHostStatus(host, now);
+/**
+ * Publishes the host's new status when it differs from the one before this attempt. The new status follows
+ * from the attempt just recorded (green when affirming, red otherwise), so it is not read back from the store.
+ */
+function publishChange(deps: AttestdDeps, host: string, before: HostStatus | undefined, status: "green" | "red", message: string, now: number): void {
   const previous = before?.status ?? "unknown";
-  if (after && after.status !== previous) deps.events.publish({ host, status: after.status, previous, at: now, message: after.message });
+  if (status !== previous) deps.events.publish({ host, status, previous, at: now, message });
 }
 
 /** Mounts `POST /api/v1/hosts/{host}/challenges` and `POST /api/v1/hosts/{host}/attestations`. */
@@ -109,7 +111,8 @@ export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): voi
       throw new ProblemError("attestation-failed", 403, `ak-not-enrolled: ${failures[0].detail}`, { failures });
     }
 
-    const policy = { ...(await deps.policy()), pcrs: selectionPcrs(consumed.value.pcrSelection) };
+    const [settings, basePolicy] = await Promise.all([deps.settings(), deps.policy()]);
+    const policy = { ...basePolicy, pcrs: selectionPcrs(consumed.value.pcrSelection) };
     const verdict = appraise(
       {
         akPublic: enrolled.akPublic,
@@ -135,12 +138,11 @@ export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): voi
         ...(verdict.image ? { image: verdict.image } : {}),
         ...(verdict.secureBoot !== undefined ? { secureBoot: verdict.secureBoot } : {}),
       });
-      await publishChange(deps, host, before, now);
+      publishChange(deps, host, before, "red", summarize(failures), now);
       log.info({ host, failures: failures.map((f) => f.check) }, "attestation contraindicated");
       throw new ProblemError("attestation-failed", 403, summarize(failures), { failures });
     }
 
-    const settings = await deps.settings();
     const issued = await issueAttestationToken(deps, {
       host,
       nonce: body.nonce,
@@ -162,7 +164,7 @@ export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): voi
       tokenExpiresAt: issued.expiresAt,
     };
     await deps.store.addAttestation(record);
-    await publishChange(deps, host, before, now);
+    publishChange(deps, host, before, "green", `affirming${verdict.image ? ` (${verdict.image.name} ${verdict.image.version})` : ""}`, now);
     log.info({ host, image: verdict.image, jti: issued.jti }, "attestation affirming");
     return c.json({ status: "affirming", token: issued.token, expiresAt: rfc3339(issued.expiresAt) }, 200);
   });
