@@ -51,10 +51,12 @@ export function attestSummary(cells: readonly ApiCell[], inProcess: LatencyMeasu
   lines.push(
     `- Best API cell: ${best.opsPerSec.toFixed(0)} attestations/s at ${best.connections} connection(s), p50 ${best.p50Ms.toFixed(1)} ms, p99 ${best.p99Ms.toFixed(1)} ms; attestd used ${best.serverCpuUs?.toFixed(0) ?? "?"} µs of CPU per attestation, the client ${best.clientCpuUs.toFixed(0)} µs.`,
   );
-  if (capacity !== undefined)
+  if (capacity !== undefined && best.serverCpuUs !== undefined) {
+    const used = (best.serverCpuUs * best.opsPerSec) / 1e6;
     lines.push(
-      `- attestd's ceiling on ${cpus} cores at that CPU cost, were the client elsewhere: ${capacity.toFixed(0)}/s (attestd serves on one thread, so one core's worth, ${(capacity / cpus).toFixed(0)}/s, is its real bound today).`,
+      `- attestd kept ${used.toFixed(2)} of the ${cpus} CPUs busy in that cell; at its CPU cost per attestation all ${cpus} would allow ${capacity.toFixed(0)}/s, were the client elsewhere and attestd able to use them.`,
     );
+  }
   const perAttestUs = best.serverCpuUs ?? 1e6 / best.opsPerSec;
   const cpuRatio = perAttestUs / inProcess.cpuUsPerOp;
   lines.push(

@@ -16,7 +16,7 @@ import { fixturePath } from "@tessera/fixtures";
 import { imageFromEventLog, type ImageModel } from "@tessera/host-image";
 import { bindingKeyJwk, generateSigningKey, issueEar, type SigningKey } from "@tessera/tokens";
 import { publicKeyOf, TPM_ALG, TPMT_SIGNATURE, toHex, unmarshal, type TpmsSignatureEcc, type TpmsSignatureRsa } from "@tessera/tpm2";
-import { pcrsOfLog, softAk, softBindingKey, softEk, softQuote, type LogPcrs, type SoftAk, type SoftBindingKey } from "./attest_host.ts";
+import { pcrsOfLog, softAk, softBindingKey, softQuote, type LogPcrs, type SoftAk, type SoftBindingKey } from "./attest_host.ts";
 import { measure } from "./measure.ts";
 import { type AttestRow, type LatencyMeasurement, measureAsync } from "./attest_measure.ts";
 
@@ -146,7 +146,6 @@ export async function benchInProcess(
   for (const kind of options.akKinds ?? (["ecc", "rsa"] as const)) {
     const ak = softAk(kind);
     const binding = softBindingKey(ak);
-    softEk(); // the EK plays no part in an attestation; made here only so that every host looks alike
     const nonce = new Uint8Array(32).fill(7);
     const evidence = hostEvidence(f, ak, nonce, binding);
     const label = kind === "rsa" ? "RSA 2048 AK" : "ECC P-256 AK";
