@@ -4,6 +4,7 @@ import test from "ava";
 import { appraise } from "@tessera/appraisal";
 import { encodeCredentialFile, makeCredential, objectName, TPMS_ATTEST, TPM_ST, unmarshal, unmarshalPublic, type TpmsAttest } from "@tessera/tpm2";
 import { attestSummary } from "./attest.ts";
+import { benchApi } from "./attest_api.ts";
 import { softActivateCredential, softAk, softBindingKey, softEk, softQuote } from "./attest_host.ts";
 import { attestFixture, hostEvidence } from "./attest_inprocess.ts";
 import { attestTable, measureAsync, parseProcStatCpuUs, percentile, ratio } from "./attest_measure.ts";
@@ -160,4 +161,14 @@ test("profileBuckets sums the window's busy samples into the first bucket matchi
   // The last 3 ms only: samples at 7000 (sb), 8000 (handler → other), 9000 (sb, the last one, whose span is unknown: 0).
   const tail = Object.fromEntries(profileBuckets(profile, buckets, 3, 0).map((r) => [r.name, r.us]));
   t.deepEqual(tail, { sb: 1000, appraise: 0, store: 0, other: 1000 });
+});
+
+test("the API part enrolls hosts through attestd and every attestation of a short cell is affirming with a token", async (t) => {
+  const r = await benchApi(fixture, { connections: [2], durationMs: 300 });
+  t.is(r.cells.length, 1);
+  const cell = r.cells[0];
+  t.true(cell.attestations > 0);
+  t.is(cell.failures, 0);
+  t.not(cell.serverCpuUs, undefined, "attestd's CPU time is read from /proc");
+  t.regex(r.rows[0].note ?? "", /all affirming with a token/);
 });
