@@ -21,6 +21,9 @@ import {
 import { message, sameBytes, signatureProblem } from "./_util.ts";
 import type { AppraisalPolicy, BindingKeyEvidence, Failure } from "./types.ts";
 
+/** The qualifyingData tpm2_certify always sends (tpm2-tools 5.x has no option to change it). */
+const TPM2_TOOLS_CERTIFY_QUALIFIER = new Uint8Array([0x00, 0xff, 0x55, 0xaa]);
+
 const REQUIRED: [keyof typeof TPMA_OBJECT, boolean][] = [
   ["decrypt", true],
   ["sign", false],
@@ -76,8 +79,11 @@ export function checkBindingKey(
       const certified = (attest.attested as TpmsCertifyInfo).name;
       if (!sameBytes(certified, name)) fail("the certified Name is not the binding key's Name", { expected: toHex(name), measured: toHex(certified) });
     }
-    if (attest.extraData.length > 0 && !sameBytes(attest.extraData, nonce)) {
-      fail("the certification's qualifyingData is neither empty nor the nonce", { expected: toHex(nonce), measured: toHex(attest.extraData) });
+    // A key that cannot leave its TPM needs no freshness (PROTOCOL.md): empty, the nonce, or the fixed
+    // 00ff55aa that tpm2_certify (tpm2-tools 5.x) always sends and cannot be told to change.
+    const data = attest.extraData;
+    if (data.length > 0 && !sameBytes(data, nonce) && !sameBytes(data, TPM2_TOOLS_CERTIFY_QUALIFIER)) {
+      fail("the certification's qualifyingData is neither empty, the nonce, nor tpm2_certify's fixed 00ff55aa", { expected: toHex(nonce), measured: toHex(data) });
     }
   }
   return key === undefined ? { failures } : { failures, key };
