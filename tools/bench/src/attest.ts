@@ -13,7 +13,7 @@ import { readdirSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { benchApi, type ApiCell, type ApiOptions } from "./attest_api.ts";
-import { ATTEST_PCRS, attestFixture, benchInProcess } from "./attest_inprocess.ts";
+import { ATTEST_PCRS, attestFixture, benchInProcess, inProcessProbe } from "./attest_inprocess.ts";
 import { type AttestRow, attestTable, type LatencyMeasurement, ratio } from "./attest_measure.ts";
 import { profileTable } from "./attest_profile.ts";
 import { benchSwtpmQuote } from "./attest_tpm.ts";
@@ -58,9 +58,11 @@ export function attestSummary(cells: readonly ApiCell[], inProcess: LatencyMeasu
     );
   }
   const perAttestUs = best.serverCpuUs ?? 1e6 / best.opsPerSec;
-  const cpuRatio = perAttestUs / inProcess.cpuUsPerOp;
+  // The in-process figure of the same minute when there is one (see ApiOptions.afterCell).
+  const inp = best.inProcess ?? inProcess;
+  const cpuRatio = perAttestUs / inp.cpuUsPerOp;
   lines.push(
-    `- API vs in-process (goal: within ${GOAL_API_VS_IN_PROCESS}×), CPU per attestation: attestd ${perAttestUs.toFixed(0)} µs vs ${inProcess.cpuUsPerOp.toFixed(0)} µs in-process = ${ratio(perAttestUs, inProcess.cpuUsPerOp)} — ${cpuRatio <= GOAL_API_VS_IN_PROCESS ? "met" : "NOT met"} (throughput: ${best.opsPerSec.toFixed(0)}/s through the API vs ${inProcess.opsPerSec.toFixed(0)}/s in-process on one thread).`,
+    `- API vs in-process (goal: within ${GOAL_API_VS_IN_PROCESS}×), CPU per attestation: attestd ${perAttestUs.toFixed(0)} µs vs ${inp.cpuUsPerOp.toFixed(0)} µs in-process${best.inProcess ? " (measured right after that cell)" : ""} = ${ratio(perAttestUs, inp.cpuUsPerOp)} — ${cpuRatio <= GOAL_API_VS_IN_PROCESS ? "met" : "NOT met"} (throughput: ${best.opsPerSec.toFixed(0)}/s through the API vs ${inp.opsPerSec.toFixed(0)}/s in-process on one thread).`,
   );
   lines.push(
     `- API vs the goal of ${GOAL_PER_SECOND}/s on 2 cores: ${best.opsPerSec.toFixed(0)}/s = ${ratio(best.opsPerSec, GOAL_PER_SECOND)} of it — ${best.opsPerSec >= GOAL_PER_SECOND ? "met" : `NOT met (${ratio(GOAL_PER_SECOND, best.opsPerSec)} short)`}.`,
@@ -82,7 +84,7 @@ export async function benchAttest(options: AttestSuiteOptions = {}): Promise<str
     "",
   ];
   const rows: AttestRow[] = [];
-  const api = await benchApi(f, options);
+  const api = await benchApi(f, { ...options, afterCell: await inProcessProbe(f) });
   rows.push(...api.rows);
   const inp = await benchInProcess(f, { batchMs: options.batchMs ?? 300 });
   rows.push(...inp.rows);

@@ -19,7 +19,7 @@ import path from "node:path";
 import { fromHex, toHex, algName, type PcrBanks } from "@tessera/tpm2";
 import { softActivateCredential, softAk, softBindingKey, softEk, softQuote, type SoftAk, type SoftBindingKey } from "./attest_host.ts";
 import type { AttestFixture } from "./attest_inprocess.ts";
-import { type AttestRow, percentile, processCpuUs } from "./attest_measure.ts";
+import { type AttestRow, type LatencyMeasurement, percentile, processCpuUs, ratio } from "./attest_measure.ts";
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
 
@@ -126,6 +126,11 @@ export interface ApiOptions {
    * beside a link to node_modules), to measure what is committed while the working tree changes.
    */
   readonly attestdMain?: string;
+  /**
+   * Run right after each cell (attestd idle): the in-process appraisal, so that each cell's API-to-in-process ratio
+   * compares two measurements of the same minute (this machine's speed moves by ±30% between minutes).
+   */
+  readonly afterCell?: () => Promise<LatencyMeasurement>;
 }
 
 /** The result of one cell. */
@@ -138,6 +143,8 @@ export interface ApiCell {
   readonly serverCpuUs?: number;
   readonly clientCpuUs: number;
   readonly failures: number;
+  /** The in-process appraisal measured right after the cell (`afterCell`). */
+  readonly inProcess?: LatencyMeasurement;
 }
 
 /** Runs part 1; returns one cell per connection count (rows for the table included). */
@@ -231,6 +238,7 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
       const seconds = (performance.now() - start) / 1000;
       const client = process.cpuUsage(client0);
       const server1 = processCpuUs(attestd.pid);
+      const inProcess = await options.afterCell?.();
       lat.sort((a, b) => a - b);
       cells.push({
         connections: n,
@@ -241,6 +249,7 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
         ...(server0 !== undefined && server1 !== undefined ? { serverCpuUs: (server1 - server0) / lat.length } : {}),
         clientCpuUs: (client.user + client.system) / lat.length,
         failures,
+        ...(inProcess ? { inProcess } : {}),
       });
     }
     if (firstFailure !== undefined && cells.some((c) => c.failures > 0)) process.stderr.write(`attest bench: first failure: ${firstFailure}\n`);
@@ -252,7 +261,11 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
       p99Ms: c.p99Ms,
       ...(c.serverCpuUs !== undefined ? { serverCpuUs: c.serverCpuUs } : {}),
       clientCpuUs: c.clientCpuUs,
-      note: `${c.attestations} attestations${c.failures > 0 ? `, ${c.failures} NOT affirming` : ", all affirming with a token"}`,
+      note: `${c.attestations} attestations${c.failures > 0 ? `, ${c.failures} NOT affirming` : ", all affirming with a token"}${
+        c.inProcess && c.serverCpuUs !== undefined
+          ? `; CPU ${ratio(c.serverCpuUs, c.inProcess.cpuUsPerOp)} the in-process appraisal's measured right after (${c.inProcess.cpuUsPerOp.toFixed(0)} µs)`
+          : ""
+      }`,
     }));
     return { cells, rows };
   } finally {

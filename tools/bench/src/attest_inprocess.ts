@@ -127,6 +127,22 @@ export function cryptoFloor(
   return { verify: verifyQuote, es256, hashes };
 }
 
+/**
+ * A short in-process measurement of the ECC AK appraisal (appraise + JWK + issueEar), to run beside each API cell
+ * (3 batches of 300 ms after 100 ms of warm-up).
+ */
+export async function inProcessProbe(f: AttestFixture): Promise<() => Promise<LatencyMeasurement>> {
+  const key = await generateSigningKey();
+  const ak = softAk("ecc");
+  const nonce = new Uint8Array(32).fill(7);
+  const evidence = hostEvidence(f, ak, nonce, softBindingKey(ak));
+  return () =>
+    measureAsync("ECC P-256 AK: appraise + binding key JWK + issueEar (in-process)", () => appraiseAndSign(evidence, f.policy, nonce, key), {
+      warmupMs: 100,
+      batches: 3,
+    });
+}
+
 /** Options of {@link benchInProcess}. */
 export interface InProcessOptions {
   /** AK kinds measured (default both). */

@@ -124,6 +124,24 @@ test("attestSummary says which goals are met, with the peers' figures", (t) => {
     2,
   );
   t.regex(fast[0], /3500 attestations\/s at 8 connection/);
+  const paired = attestSummary(
+    [
+      {
+        connections: 8,
+        attestations: 100,
+        opsPerSec: 400,
+        p50Ms: 20,
+        p99Ms: 40,
+        serverCpuUs: 2500,
+        clientCpuUs: 100,
+        failures: 0,
+        inProcess: { ...inProcess, cpuUsPerOp: 5000 },
+      },
+    ],
+    inProcess,
+    2,
+  );
+  t.regex(paired.join("\n"), /attestd 2500 µs vs 5000 µs in-process \(measured right after that cell\) = 0\.50× — met/);
   t.regex(fast.join("\n"), /attestd 550 µs vs 1000 µs in-process = 0\.55× — met/);
   t.regex(fast.join("\n"), /3000\/s on 2 cores: 3500\/s = 1\.17× of it — met/);
 });
