@@ -302,6 +302,61 @@ test.serial("red: a kernel in no accepted image is image-unknown naming the clos
   t.deepEqual(events, ["rsa.example.test green->red", "rsa.example.test red->green"]);
 });
 
+test.serial("a forged attempt (another AK, a corrupted signature, garbage, an old quote) is refused and kept, but a green host stays green; its own red quote turns it red", async (t) => {
+  const host = "rsa.example.test";
+  const first = await attest(host, await tssEvidence(rsa, await challenge(node, host), { bindingKey: false }));
+  t.is(first.status, 200);
+  const old = await tssEvidence(rsa, await challenge(node, host), { bindingKey: false });
+  t.is((await attest(host, old)).status, 200);
+  const events: string[] = [];
+  const off = node.node.deps.events.subscribe((e) => events.push(`${e.host} ${e.previous}->${e.status}`));
+  try {
+    const other = await otherAk(rsa);
+    const forgeries: [string, (ch: { nonce: string; pcrSelection: string }) => Promise<unknown>, string][] = [
+      ["another AK's quote", (ch) => tssEvidence(rsa, ch, { ak: other, bindingKey: false }), "quote-signature"],
+      [
+        "a corrupted signature",
+        async (ch) => {
+          const body = await tssEvidence(rsa, ch, { bindingKey: false });
+          const sig = Buffer.from(body.signature, "base64");
+          sig[sig.length - 1] ^= 1;
+          return { ...body, signature: sig.toString("base64") };
+        },
+        "quote-signature",
+      ],
+      ["garbage", async (ch) => ({ nonce: ch.nonce, quote: b64(new Uint8Array(64).fill(7)), signature: b64(new Uint8Array(8)), pcrs: {}, eventLog: "" }), "quote-signature"],
+      ["an earlier quote of the host's TPM on a new nonce", async (ch) => ({ ...old, nonce: ch.nonce }), "quote-nonce"],
+    ];
+    for (const [what, forge, code] of forgeries) {
+      const r = await attest(host, await forge(await challenge(node, host)));
+      t.is(r.status, 403, what);
+      t.true(checks(r).includes(code), `${what}: ${checks(r).join(", ")}`);
+      t.is((await node.store.getHostStatus(host, Date.now()))?.status, "green", what);
+    }
+    const history = await node.store.listAttestations(host, forgeries.length);
+    t.deepEqual(
+      history.map((a) => [a.status, a.foreign]),
+      forgeries.map(() => ["contraindicated", true]),
+      "every forged attempt is in the history, marked as not the host's",
+    );
+    t.deepEqual(events, [], "no status change was published");
+
+    // The host's own quote, signed by its AK, of a kernel in no accepted image: that one counts.
+    await node.store.removeImage("tessera-host");
+    await node.store.addImage({ name: "next", version: "2", image: imageFromManifest(withKernel(manifest, "5eed".repeat(16)), { name: "next", version: "2" }), addedAt: Date.now() });
+    const red = await attest(host, await tssEvidence(rsa, await challenge(node, host), { bindingKey: false }));
+    t.deepEqual(checks(red), ["image-unknown"]);
+    t.is((await node.store.getHostStatus(host, Date.now()))?.status, "red");
+    t.is((await node.store.listAttestations(host, 1))[0]?.foreign, undefined);
+    t.deepEqual(events, [`${host} green->red`]);
+  } finally {
+    off();
+    await node.store.removeImage("next");
+    await acceptImage(node.store, manifest);
+  }
+  t.is((await attest(host, await tssEvidence(rsa, await challenge(node, host), { bindingKey: false }))).status, 200);
+});
+
 test.serial("red: Secure Boot off is secure-boot-off (host enrolled by its pinned bare EK public key)", async (t) => {
   const sboff = await withEk(tpmB, "rsa2048", async (ek) => {
     await node.store.putEkPin({ host: "sboff.example.test", ekPublic: ek.publicBytes, ekFingerprint: ekFingerprint(ek.publicBytes), addedAt: Date.now() });

@@ -41,6 +41,7 @@ function attemptView(a: AttestationRecord): Record<string, unknown> {
     image: a.image,
     secureBoot: a.secureBoot,
     tokenExpiresAt: isoOpt(a.tokenExpiresAt),
+    foreign: a.foreign,
   });
 }
 

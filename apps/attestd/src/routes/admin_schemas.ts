@@ -118,6 +118,8 @@ export const AttemptView = z.object({
   image: z.object({ name: z.string(), version: z.string() }).optional(),
   secureBoot: z.boolean().optional(),
   tokenExpiresAt: Time.optional(),
+  /** The evidence is not the host's (its quote is not signed by the host's AK): it did not change the host's status. */
+  foreign: z.boolean().optional(),
 });
 /** `GET /api/v1/hosts/{host}`. */
 export const HostDetailView = z.object({

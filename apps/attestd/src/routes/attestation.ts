@@ -47,6 +47,20 @@ function pcrBanks(pcrs: Record<string, Record<string, string>>): PcrBanks {
 }
 
 
+/**
+ * The checks whose failure means the evidence need not be the host's: the quote is not signed by the host's enrolled
+ * AK (`quote-signature`, `ak-attributes`), or it is an older quote of that TPM replayed on a new challenge
+ * (`quote-nonce`). Challenges and attestations need no authentication, so anyone holding a fresh nonce can send such
+ * evidence; it is refused and kept in the history, but it must not turn a green host red (kmxd would withdraw its
+ * keys). Any other failure comes with a fresh quote signed by the host's AK, so it is the host's and sets its status.
+ */
+const NOT_THE_HOSTS: ReadonlySet<string> = new Set(["ak-attributes", "quote-signature", "quote-nonce"]);
+
+/** Whether the failures leave the evidence unattributable to the host (see {@link NOT_THE_HOSTS}). */
+export function isForeignEvidence(failures: readonly { readonly check: string }[]): boolean {
+  return failures.some((f) => NOT_THE_HOSTS.has(f.check));
+}
+
 function failureRecord(f: Failure | FailureRecord): FailureRecord {
   // Drop undefined fields so the JSON and the stored record say the same thing.
   return Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)) as unknown as FailureRecord;
@@ -125,10 +139,11 @@ export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): voi
       policy,
       fromHex(body.nonce),
     );
-    const before = await deps.store.getHostStatus(host, now);
     const id = randomUUID();
     if (verdict.status !== "affirming") {
       const failures = verdict.failures.map(failureRecord);
+      const foreign = isForeignEvidence(failures);
+      const before = foreign ? undefined : await deps.store.getHostStatus(host, now);
       await deps.store.addAttestation({
         id,
         host,
@@ -137,11 +152,13 @@ export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): voi
         failures,
         ...(verdict.image ? { image: verdict.image } : {}),
         ...(verdict.secureBoot !== undefined ? { secureBoot: verdict.secureBoot } : {}),
+        ...(foreign ? { foreign: true } : {}),
       });
-      publishChange(deps, host, before, "red", summarize(failures), now);
-      log.info({ host, failures: failures.map((f) => f.check) }, "attestation contraindicated");
+      if (!foreign) publishChange(deps, host, before, "red", summarize(failures), now);
+      log.info({ host, foreign, failures: failures.map((f) => f.check) }, foreign ? "attestation refused: the evidence is not the host's" : "attestation contraindicated");
       throw new ProblemError("attestation-failed", 403, summarize(failures), { failures });
     }
+    const before = await deps.store.getHostStatus(host, now);
 
     const issued = await issueAttestationToken(deps, {
       host,

@@ -66,6 +66,11 @@ CREATE TABLE attestd_settings (id INTEGER PRIMARY KEY CHECK (id = 1), settings T
 /** attestd's schema versions (append only: a released version is never edited). */
 export const ATTESTD_MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "attestd tables", sql: { sqlite: schemaV1("sqlite"), postgres: schemaV1("postgres") } },
+  {
+    version: 2,
+    description: "attempts whose evidence is not the host's",
+    sql: "ALTER TABLE attestd_attestations ADD COLUMN foreign_evidence INTEGER;",
+  },
 ];
 
 type Bytes = Uint8Array;
@@ -114,6 +119,7 @@ interface AttestationRow {
   secure_boot: number | null;
   token_id: string | null;
   token_expires_at: number | null;
+  foreign_evidence: number | null;
 }
 
 interface SigningKeyRow {
@@ -126,7 +132,7 @@ interface SigningKeyRow {
 }
 
 const ENROLLMENT_COLUMNS = "id, host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, secret_hash, created_at, expires_at, used_at";
-const ATTESTATION_COLUMNS = "id, host, at, status, failures, image_name, image_version, secure_boot, token_id, token_expires_at";
+const ATTESTATION_COLUMNS = "id, host, at, status, failures, image_name, image_version, secure_boot, token_id, token_expires_at, foreign_evidence";
 
 function toEnrollment(r: EnrollmentRow): EnrollmentRecord {
   return {
@@ -170,6 +176,7 @@ function toAttestation(r: AttestationRow): AttestationRecord {
     ...(r.secure_boot === null ? {} : { secureBoot: r.secure_boot !== 0 }),
     ...(r.token_id === null ? {} : { tokenId: r.token_id }),
     ...(r.token_expires_at === null ? {} : { tokenExpiresAt: r.token_expires_at }),
+    ...(r.foreign_evidence === null || r.foreign_evidence === 0 ? {} : { foreign: true }),
   };
 }
 
@@ -316,7 +323,7 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
     async addAttestation(a) {
       await db.transaction(async (tx) => {
         const [{ seq }] = await tx.query<{ seq: number }>(
-          `INSERT INTO attestd_attestations (${ATTESTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+          `INSERT INTO attestd_attestations (${ATTESTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
           [
             a.id,
             a.host,
@@ -328,8 +335,11 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
             a.secureBoot === undefined ? null : a.secureBoot ? 1 : 0,
             a.tokenId ?? null,
             a.tokenExpiresAt ?? null,
+            a.foreign === true ? 1 : null,
           ],
         );
+        // Evidence that is not the host's stays in the history only: it must not decide the host's status.
+        if (a.foreign === true) return;
         // Moves the host's pointer only forward (by time, then by insertion): attempts recorded out of order by
         // several nodes leave the latest one current. The conditional upsert is atomic on both engines.
         await tx.run(

@@ -490,3 +490,22 @@ test("SQLite store: three processes consuming the same nonces of one file: each 
     t.is(mine.filter((r) => r === "used").length, 11);
   }
 });
+
+contract("an attempt whose evidence is not the host's is kept in the history but never decides its status", async (t, open) => {
+  const s = await open();
+  await s.putHost(hostRecord("h1"));
+  const green = attempt("h1", 1_000, { tokenExpiresAt: 10_000, tokenId: "t1" });
+  await s.addAttestation(green);
+  const forged = attempt("h1", 2_000, { status: "contraindicated", failures: [{ check: "quote-signature", detail: "bad" }], foreign: true });
+  await s.addAttestation(forged);
+  t.deepEqual(await s.listAttestations("h1", 10), [forged, green], "the forged attempt is listed, marked");
+  t.is((await s.getHostStatus("h1", 3_000))?.status, "green");
+  t.deepEqual((await s.getHostStatus("h1", 3_000))?.lastAttempt, green);
+  t.deepEqual(
+    (await s.listHostStatus(3_000)).map((h) => [h.host, h.status]),
+    [["h1", "green"]],
+  );
+  // A host that only ever got forged attempts has none of its own.
+  await s.addAttestation(attempt("h2", 2_000, { status: "contraindicated", failures: [{ check: "quote-signature", detail: "bad" }], foreign: true }));
+  t.is(await s.getHostStatus("h2", 3_000), undefined);
+});

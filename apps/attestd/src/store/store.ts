@@ -76,9 +76,15 @@ export interface AttestationRecord {
   /** The token's jti and expiry when one was issued. */
   readonly tokenId?: string;
   readonly tokenExpiresAt?: number;
+  /**
+   * The evidence is not the host's: its quote is not signed by the host's enrolled AK (or is not a fresh quote of
+   * this challenge), so anyone holding a nonce could have sent it. Kept in the history for the administrator, but
+   * it never becomes the host's last attempt: it does not change the host's status.
+   */
+  readonly foreign?: boolean;
 }
 
-/** A host's current status, derived from its last attempt (stale: last token expired, none newer). */
+/** A host's current status, derived from its last attempt that is not {@link AttestationRecord.foreign} (stale: last token expired, none newer). */
 export interface HostStatus {
   readonly host: string;
   readonly status: "green" | "red" | "stale" | "unknown";
