@@ -4,22 +4,30 @@
  * then drives the public interface as an administrator would: a measured boot of the swtpm host (`tactl host
  * boot`, the firmware's part), TPM info, the EK and its certificate (checked against the swtpm CA), an AK
  * bound under the EK, a MakeCredential/ActivateCredential round trip, a quote with a fresh nonce verified by
- * Tessera and by tpm2_checkquote, the boot's event log verified against the quoted PCRs, and finally a key
- * kept by kmipd (the embedded KMIP server) created and used through `tactl kmip`.
- * Exits non-zero if any step fails.
+ * Tessera and by tpm2_checkquote, the boot's event log verified against the quoted PCRs and appraised offline;
+ * then the Trust Authority for real: attestd on its embedded defaults, administered with `tactl ta` (the swtpm's
+ * EK CA trusted, the booted image accepted), the swtpm host attesting through PROTOCOL.md with nothing but
+ * tpm2-tools, curl and jq (apps/attestd's host_protocol.sh), its EAR token checked against the JWKS, the host
+ * green, and the same host refused (red) once its kernel is no longer accepted; and finally a key kept by kmipd
+ * (the embedded KMIP server) created and used through `tactl kmip`.
+ * Exits non-zero if any step does not give the expected result.
  * @module
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes, X509Certificate } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { defaultHostImage, makeTestSecureBootPki } from "@tessera/boot";
 import { spawnKmipd } from "@tessera/kmipd";
 import { startSwtpm } from "@tessera/swtpm-testing";
+import { startAttestd, verifyEarToken } from "./_attestd.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 const TACTL = path.join(ROOT, "apps/tactl/src/main.ts");
+/** A host's whole side of PROTOCOL.md with nothing but tpm2-tools, curl and jq, as a third party would write it. */
+const HOST_SCRIPT = path.join(ROOT, "apps/attestd/src/testdata/host_protocol.sh");
 
 function step(title: string): void {
   process.stdout.write(`\n== ${title}\n`);
@@ -43,6 +51,8 @@ function tool(cmd: string, args: string[]): string {
 }
 
 const work = await mkdtemp(path.join(os.tmpdir(), "tessera-demo-"));
+// tactl keeps its attestd session under TESSERA_HOME: the demo's own, never the user's ~/.config/tessera.
+process.env.TESSERA_HOME = path.join(work, "tactl-home");
 step("Start a fresh swtpm with a manufactured EK and EK certificate");
 const sw = await startSwtpm();
 try {
@@ -130,6 +140,71 @@ try {
   await writeFile(path.join(work, "other-image.json"), JSON.stringify(other, null, 2));
   tactl(["ta", "appraise", ...evidence, ...rest, "--image", path.join(work, "other-image.json")], 1);
 
+  step("The Trust Authority: attestd on its embedded defaults (SQLite, its own TLS CA, a first administrator)");
+  const attestd = await startAttestd(path.join(work, "attestd"), path.join(work, "attestd.log"));
+  try {
+    process.stdout.write(`${attestd.banner}\n`);
+    const host = "swtpm-host.demo.test";
+    /** The host's line in `tactl ta host list`. */
+    const hostLine = (list: string): string => list.split("\n").find((l) => l.startsWith(`${host} `)) ?? "";
+
+    step("The administrator signs in, trusts the swtpm's EK CA, accepts the booted image, and asks for the boot PCRs");
+    tactl(["ta", "login", "--server", attestd.url, "--ca", attestd.caFile, "--user", "admin", "--password-file", attestd.passwordFile]);
+    await writeFile(path.join(work, "swtpm-ek-ca.pem"), sw.caCertsPem.join("\n"));
+    tactl(["ta", "tpm-ca", "add", path.join(work, "swtpm-ek-ca.pem")]);
+    tactl(["ta", "image", "add", "--from-log", path.join(work, "boot.log"), "--name", "demo-host", "--version", "1"]);
+    // attestd quotes PCRs 0-7 by default; the kernel and grub are measured into 8-9 and the version into 14.
+    tactl(["ta", "settings", "--set", "pcrSelection=sha256:0,1,2,3,4,5,6,7,8,9,14"], 0, true);
+
+    /** The host's side (host_protocol.sh against the demo's swtpm): its answer, or the problem attestd sent. */
+    const attestHost = (attempt: string, expectExit: number): Record<string, unknown> => {
+      const dir = path.join(work, `host-${attempt}`);
+      const env = { TPM2TOOLS_TCTI: sw.tcti, URL: attestd.url, CA: attestd.caFile, HOST: host, EK_ALG: "rsa", EK_NV: "0x01c00002" };
+      const more = { AK_ALG: "rsa", AK_SCHEME: "rsassa", EVENT_LOG: path.join(work, "boot.log"), BINDING_KEY: "1" };
+      process.stdout.write(
+        `$ ${Object.entries({ ...env, ...more })
+          .map(([k, v]) => `${k}=${v}`)
+          .join(" ")} \\\n    bash ${path.relative(ROOT, HOST_SCRIPT)}\n`,
+      );
+      mkdirSync(dir, { recursive: true });
+      const r = spawnSync("bash", [HOST_SCRIPT], { cwd: dir, env: { ...process.env, ...env, ...more }, encoding: "utf8" });
+      if (r.status !== expectExit) throw new Error(`host_protocol.sh exited ${r.status}, expected ${expectExit}:\n${r.stderr}${r.stdout}`);
+      // A refusal is printed on stderr after the request that was refused ("POST … refused:").
+      return JSON.parse(expectExit === 0 ? r.stdout : r.stderr.slice(r.stderr.indexOf("{"))) as Record<string, unknown>;
+    };
+
+    step("The swtpm host attests through PROTOCOL.md with only tpm2-tools, curl and jq: enroll, activate, challenge, quote");
+    const answer = attestHost("green", 0) as { status?: string; token?: string };
+    if (answer.status !== "affirming" || typeof answer.token !== "string") throw new Error(`attestd answered ${JSON.stringify(answer)}`);
+    const claims = await verifyEarToken(answer.token, attestd);
+    const tpmClaims = (claims["submods"] as Record<string, Record<string, unknown>> | undefined)?.["tpm"];
+    const t = claims["tessera"] as { image?: { name: string; version: string }; secureBoot?: unknown } | undefined;
+    const cnf = claims["cnf"] as { jwk?: { kid?: string } } | undefined;
+    if (claims.sub !== host || tpmClaims?.["ear.status"] !== "affirming") throw new Error(`unexpected token claims ${JSON.stringify(claims)}`);
+    process.stdout.write(
+      `EAR token verified with jose against ${attestd.url}/.well-known/jwks.json:\n` +
+        `  sub ${claims.sub}; ear.status ${String(tpmClaims["ear.status"])}; image ${t?.image ? `${t.image.name} ${t.image.version}` : "?"}; ` +
+        `secureBoot ${JSON.stringify(t?.secureBoot)}; exp ${new Date((claims.exp ?? 0) * 1000).toISOString()}; cnf.jwk ${cnf?.jwk?.kid ?? "none"}\n`,
+    );
+    if (!/ green /.test(hostLine(tactl(["ta", "host", "list"])))) throw new Error(`${host} is not green`);
+
+    step("Tampered: the administrator accepts only a build with another kernel; the same host is refused and turns red");
+    tactl(["ta", "image", "remove", "demo-host"]);
+    tactl(["ta", "image", "add", "--manifest", path.join(work, "other-image.json"), "--name", "demo-host", "--version", "2"]);
+    const refused = attestHost("red", 1) as { type?: string; status?: number; failures?: { check: string; detail: string }[] };
+    const failures = refused.failures ?? [];
+    process.stdout.write(`attestd refused: ${refused.status} ${String(refused.type).replace("urn:tessera:problem:", "")}\n`);
+    for (const f of failures) process.stdout.write(`  ${f.check}: ${f.detail}\n`);
+    if (refused.type !== "urn:tessera:problem:attestation-failed" || !failures.some((f) => f.check === "image-unknown"))
+      throw new Error(`expected attestation-failed with image-unknown, got ${JSON.stringify(refused)}`);
+    if (!/ red .*image-unknown/.test(hostLine(tactl(["ta", "host", "list"])))) throw new Error(`${host} is not red with image-unknown`);
+  } catch (err) {
+    process.stdout.write(`attestd's log:\n${await readFile(path.join(work, "attestd.log"), "utf8")}`);
+    throw err;
+  } finally {
+    await attestd.stop();
+  }
+
   step("A key kept by kmipd, the embedded KMIP server (mutual TLS, SQLite, keys wrapped at rest)");
   const kmipd = await spawnKmipd(["--listen", "127.0.0.1:0", "--data-dir", path.join(work, "kmipd"), "--log-level", "warn"]);
   try {
@@ -157,7 +232,7 @@ try {
   }
 
   process.stdout.write(
-    "\nDemo complete: host booted and measured, EK certified, AK bound, credential activated, quote and event log verified, key kept and used through KMIP.\n",
+    "\nDemo complete: host booted and measured, EK certified, AK bound, credential activated, quote and event log verified, host attested by attestd (green, then red when tampered), key kept and used through KMIP.\n",
   );
 } finally {
   await sw.stop();

@@ -2,7 +2,7 @@ import test from "ava";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 
-test("the demo runs end to end on a fresh swtpm and verifies its quote", (t) => {
+test("the demo runs end to end on a fresh swtpm: its quote verified, the host green then red at a real attestd", (t) => {
   const r = spawnSync(process.execPath, [path.join(import.meta.dirname, "main.ts")], { encoding: "utf8", timeout: 120_000 });
   t.is(r.status, 0, r.stdout.slice(-2000) + r.stderr);
   t.regex(r.stdout, /"valid": true/);
@@ -11,4 +11,8 @@ test("the demo runs end to end on a fresh swtpm and verifies its quote", (t) => 
   t.regex(r.stdout, /Demo complete/);
   t.regex(r.stdout, /"valid": true,\s*\n\s*"pcrs"/, "the event log verified against the quoted PCRs");
   t.regex(r.stdout, /Secure Boot enabled/);
+  t.regex(r.stdout, /sub swtpm-host\.demo\.test; ear\.status affirming; image demo-host 1; secureBoot true/, "attestd's token verified against its JWKS");
+  t.regex(r.stdout, /^swtpm-host\.demo\.test +green /m, "tactl ta host list shows the host green");
+  t.regex(r.stdout, /attestd refused: 403 attestation-failed\n {2}image-unknown: /, "the tampered attempt is refused naming the check");
+  t.regex(r.stdout, /^swtpm-host\.demo\.test +red .*image-unknown/m, "then tactl ta host list shows it red");
 });
