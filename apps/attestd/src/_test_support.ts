@@ -232,6 +232,8 @@ export interface EvidenceOptions {
   readonly bindingKey?: boolean;
   /** Quote this selection instead of the challenge's (`""`: no PCR at all). */
   readonly selection?: string;
+  /** The binding key certification's qualifyingData (default empty). */
+  readonly qualifyingData?: Uint8Array;
 }
 
 /** Quotes the challenge with the host's AK, reads the PCRs, and certifies a fresh binding key. */
@@ -250,7 +252,7 @@ export async function tssEvidence(h: TssHost, challenge: { nonce: string; pcrSel
     const loaded = await tpm.load(srk.handle, key.privateBlob, key.public);
     await tpm.flush(srk.handle); // swtpm holds 3 transient objects: the EK, an AK and the binding key
     try {
-      const c = await withAk(tpm, ek, o.certifyWith ?? o.ak ?? h.ak, (l) => tpm.certify(loaded.handle, l.handle, new Uint8Array()));
+      const c = await withAk(tpm, ek, o.certifyWith ?? o.ak ?? h.ak, (l) => tpm.certify(loaded.handle, l.handle, o.qualifyingData ?? new Uint8Array()));
       body.bindingKey = { public: b64(marshal(TPM2B_PUBLIC, key.public)), certifyInfo: b64(c.certifyInfo), signature: b64(marshal(TPMT_SIGNATURE, c.signature)) };
     } finally {
       await tpm.flush(loaded.handle);

@@ -5,15 +5,17 @@
  * event log is handed to the script as the kernel would expose it. RSA and ECC P-256 EKs. The tokens verify
  * with jose against the node's JWKS.
  *
- * What PROTOCOL.md leaves to such a host (noted, not a blocker): `pcrSelection` is tpm2-tools `-l` syntax, which
- * `tpm2_quote -l` and `tpm2_pcrread` take as is, but turning `tpm2_pcrread -o`'s concatenated binary values
- * into the `pcrs` JSON means splitting the selection's indexes (a range like `0-7` would need expanding; attestd
- * sends plain lists); and without a resource manager the script must flush transient objects itself
- * (`tpm2_flushcontext -t`), since swtpm holds only three.
+ * What PROTOCOL.md leaves to such a host (noted, not a blocker): `pcrSelection` is tpm2-tools `-l` syntax, but
+ * tpm2-tools 5.4 takes lists only, so the script expands a range like `0-7` (attestd sends plain lists unless an
+ * administrator wrote a range) and splits `tpm2_pcrread -o`'s concatenated binary values by those indexes into the
+ * `pcrs` JSON; without a resource manager the script must flush transient objects itself (`tpm2_flushcontext -t`),
+ * since swtpm holds only three; and `tpm2_certify` 5.4 always qualifies with the fixed bytes 00ff55aa, which
+ * libs/appraisal accepts (a key that cannot leave its TPM needs no freshness).
  */
 import test from "ava";
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createPublicKey } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,11 +65,11 @@ const EKS = {
   ecc: { EK_NV: "0x01c0000a", AK_ALG: "ecc", AK_SCHEME: "ecdsa" },
 } as const;
 
-/** Runs the host script for `hostName` with the EK of `ekAlg`. */
+/** Runs the host script for `hostName` with the EK of `ekAlg`; `dir` is where it left its files. */
 async function runHost(hostName: string, ekAlg: keyof typeof EKS, bindingKey: boolean) {
   const dir = await mkdtemp(path.join(work, `${ekAlg}-`));
   // Asynchronously: the node answering the script runs in this process.
-  return run("bash", [HOST_SCRIPT], {
+  const r = await run("bash", [HOST_SCRIPT], {
     cwd: dir,
     env: {
       ...process.env,
@@ -81,6 +83,7 @@ async function runHost(hostName: string, ekAlg: keyof typeof EKS, bindingKey: bo
       BINDING_KEY: bindingKey ? "1" : "0",
     },
   });
+  return { ...r, dir };
 }
 
 for (const ekAlg of ["rsa", "ecc"] as const) {
@@ -98,13 +101,33 @@ for (const ekAlg of ["rsa", "ecc"] as const) {
   });
 }
 
-// PROTOCOL.md says tpm2-tools 5.4 cannot set TPM2_Certify's qualifyingData and allows it empty or the nonce;
-// in fact tpm2_certify 5.4 always sends the fixed bytes 00 ff 55 aa, which libs/appraisal refuses. So a
-// tpm2-tools-only host cannot present a binding key today: this test records that (and fails, prompting its
-// turn to green, once libs/appraisal and PROTOCOL.md accept tpm2-tools' constant).
-test.serial("gap: tpm2_certify 5.4 qualifies with 00ff55aa, which PROTOCOL.md does not allow: binding-key", async (t) => {
-  const r = await runHost("tools-bk.example.test", "rsa", true);
-  t.is(r.status, 1, r.stdout);
-  const body = JSON.parse(r.stderr.slice(r.stderr.indexOf("{"))) as { failures: { check: string; measured?: string }[] };
-  t.deepEqual(body.failures.map((f) => [f.check, f.measured]), [["binding-key", "00ff55aa"]]);
+test.serial("green with a binding key: tpm2_create's key certified by tpm2_certify (qualifyingData 00ff55aa) is the token's cnf.jwk", async (t) => {
+  const hostName = "tools-bk.example.test";
+  const r = await runHost(hostName, "rsa", true);
+  t.is(r.status, 0, `the host script failed:\n${r.stderr}\n${r.stdout}`);
+  const answer = JSON.parse(r.stdout) as { status: string; token: string };
+  t.is(answer.status, "affirming");
+  // The certification really carries tpm2_certify's constant (TPMS_ATTEST: magic, type, qualifiedSigner, extraData).
+  const info = await readFile(path.join(r.dir, "certify.info"));
+  const signerSize = info.readUInt16BE(6);
+  t.is(info.subarray(8 + signerSize + 2, 8 + signerSize + 2 + info.readUInt16BE(8 + signerSize)).toString("hex"), "00ff55aa");
+  const payload = await verifyWithJwks(answer.token, node.url, node.node.caCert);
+  const cnf = payload["cnf"] as { jwk: { kty: string; n: string; e: string } } | undefined;
+  const fromTpm = createPublicKey(await readFile(path.join(r.dir, "bk.pem"), "utf8")).export({ format: "jwk" });
+  t.is(cnf?.jwk.kty, "RSA");
+  t.is(cnf?.jwk.n, fromTpm.n, "cnf.jwk is the key tpm2_readpublic shows");
+  t.is(cnf?.jwk.e, fromTpm.e);
+});
+
+test.serial("a pcrSelection with ranges (sha256:14,0-9) is expanded by the script and quoted as challenged", async (t) => {
+  await node.store.putSettings({ pcrSelection: "sha256:14,0-9" });
+  try {
+    const hostName = "tools-range.example.test";
+    const r = await runHost(hostName, "ecc", false);
+    t.is(r.status, 0, `the host script failed:\n${r.stderr}\n${r.stdout}`);
+    const payload = await verifyWithJwks((JSON.parse(r.stdout) as { token: string }).token, node.url, node.node.caCert);
+    t.is((payload["tessera"] as { pcrSelection: string }).pcrSelection, "sha256:0,1,2,3,4,5,6,7,8,9,14");
+  } finally {
+    await node.store.putSettings({ pcrSelection: BOOT_SELECTION });
+  }
 });

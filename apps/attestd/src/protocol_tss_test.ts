@@ -5,6 +5,7 @@
  * tests are serial because they share them (swtpm serves one connection at a time) and the settings.
  */
 import test from "ava";
+import { randomBytes } from "node:crypto";
 import { decodeProtectedHeader, type JWTPayload } from "jose";
 import { defaultHostImage, makeTestSecureBootPki, tamperLog, withKernel, type HostImage } from "@tessera/boot";
 import { ekFingerprint } from "@tessera/ek-trust";
@@ -377,6 +378,12 @@ test.serial("red: Secure Boot off is secure-boot-off (host enrolled by its pinne
 test.serial("red: a binding key certified by another AK is binding-key", async (t) => {
   const ch = await challenge(node, "rsa.example.test");
   const body = await tssEvidence(rsa, ch, { certifyWith: await otherAk(rsa) });
+  t.deepEqual(checks(await attest("rsa.example.test", body)), ["binding-key"]);
+});
+
+test.serial("red: a binding key certified with qualifyingData neither empty, the nonce, nor tpm2_certify's 00ff55aa is binding-key", async (t) => {
+  const ch = await challenge(node, "rsa.example.test");
+  const body = await tssEvidence(rsa, ch, { qualifyingData: new Uint8Array(randomBytes(8)) });
   t.deepEqual(checks(await attest("rsa.example.test", body)), ["binding-key"]);
 });
 

@@ -3,7 +3,7 @@
 # protocol_tools_test.ts against a booted swtpm). Inputs (environment): TPM2TOOLS_TCTI, URL (attestd), CA (its
 # TLS CA file), HOST, EK_ALG (rsa|ecc), EK_NV (the EK certificate's NV index), AK_ALG, AK_SCHEME, EVENT_LOG
 # (binary_bios_measurements), BINDING_KEY (1, the default: certify a binding key with tpm2_certify; 0: none).
-# Prints attestd's answer to the attestation.
+# Prints attestd's answer to the attestation; leaves the binding key's public key in bk.pem (tpm2_readpublic).
 set -euo pipefail
 api() { # METHOD PATH OUT-FILE [JSON-FILE]: the answer goes to OUT-FILE; a refusal is printed and ends the script
   local body=()
@@ -35,14 +35,25 @@ api POST "/api/v1/hosts/$HOST/enrollments/$(jq -r .enrollment enrollment.json)/a
 # 2. Challenge.
 api POST "/api/v1/hosts/$HOST/challenges" challenge.json
 NONCE=$(jq -r .nonce challenge.json)
-SEL=$(jq -r .pcrSelection challenge.json)
+# tpm2-tools 5.4 takes PCR lists, not ranges: sha256:0-7,14 becomes sha256:0,1,2,3,4,5,6,7,14 (one bank).
+expand() { # a comma list of indexes and ranges → sorted indexes, one a line
+  local p i
+  IFS=',' read -ra parts <<< "$1"
+  for p in "${parts[@]}"; do
+    if [[ $p == *-* ]]; then for ((i = ${p%-*}; i <= ${p#*-}; i++)); do echo "$i"; done; else echo "$p"; fi
+  done | sort -n -u
+}
+RAW_SEL=$(jq -r .pcrSelection challenge.json)
+BANK=${RAW_SEL%%:*}
+INDEXES=$(expand "${RAW_SEL#*:}")
+SEL="$BANK:$(paste -sd, <<< "$INDEXES")"
 
 # 3. Quote over the challenged PCRs with the nonce; the PCR values; the event log.
 tpm2_quote -c ak.ctx -l "$SEL" -q "$NONCE" -g sha256 -m quote.msg -s quote.sig >/dev/null
 flush
 tpm2_pcrread "$SEL" -o pcrs.bin >/dev/null
-BANK=${SEL%%:*}
-paste -d' ' <(tr ',' '\n' <<< "${SEL#*:}") <(xxd -p -c 32 pcrs.bin) |
+# tpm2_pcrread -o writes the values in ascending PCR order, as INDEXES is sorted.
+paste -d' ' <(echo "$INDEXES") <(xxd -p -c 32 pcrs.bin) |
   jq -R -s --arg b "$BANK" '{($b): (split("\n") | map(select(length > 0) | split(" ") | {(.[0]): .[1]}) | add)}' > pcrs.json
 
 # The binding key (BINDING_KEY=1): an RSA-2048 decryption key in the TPM, certified by the AK.
@@ -53,6 +64,9 @@ if [ "${BINDING_KEY:-1}" = 1 ]; then
   flush
   tpm2_load -C srk.ctx -u bk.pub -r bk.priv -c bk.ctx >/dev/null
   flush
+  tpm2_readpublic -c bk.ctx -f pem -o bk.pem >/dev/null
+  flush
+  # tpm2_certify 5.4 always qualifies the certification with the fixed bytes 00 ff 55 aa (no option changes them).
   tpm2_certify -c bk.ctx -C ak.ctx -g sha256 -o certify.info -s certify.sig >/dev/null
   flush
   jq -n --arg bp "$(base64 -w0 bk.pub)" --arg bc "$(base64 -w0 certify.info)" --arg bs "$(base64 -w0 certify.sig)" \
