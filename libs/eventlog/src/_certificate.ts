@@ -9,6 +9,18 @@
 import { AsnConvert, type IAsnConvertible } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
 import { formatName } from "@tessera/pki/names";
+import { ContentCache } from "./_content_cache.ts";
+
+/**
+ * The certificates a log holds (db entries, the authorities that verified each image) are the same on every host
+ * of an image, and an ASN.1 decode of one costs hundreds of microseconds: both answers are kept by content.
+ */
+const CACHE_SIZE = 512;
+const sizes = new ContentCache<number | undefined>(CACHE_SIZE);
+const subjects = new ContentCache<string | undefined>(CACHE_SIZE);
+
+/** The caches, for tests. */
+export const _caches = { sizes, subjects, max: CACHE_SIZE };
 
 /** The first BER element of the input, as asn1-schema reads it: only its length is kept. */
 class DerElement implements IAsnConvertible {
@@ -30,11 +42,13 @@ class DerElement implements IAsnConvertible {
 
 /** The total size of the DER element at the start of `b` (tag, length and content), or undefined. */
 export function derSize(b: Uint8Array): number | undefined {
-  try {
-    return AsnConvert.parse(b, DerElement).size;
-  } catch {
-    return undefined;
-  }
+  return sizes.get(b, () => {
+    try {
+      return AsnConvert.parse(b, DerElement).size;
+    } catch {
+      return undefined;
+    }
+  });
 }
 
 /**
@@ -42,9 +56,11 @@ export function derSize(b: Uint8Array): number | undefined {
  * values escaped as RFC 4514 says), or undefined when the bytes are not a certificate.
  */
 export function certificateSubject(der: Uint8Array): string | undefined {
-  try {
-    return formatName(AsnConvert.parse(der, Certificate).tbsCertificate.subject);
-  } catch {
-    return undefined;
-  }
+  return subjects.get(der, () => {
+    try {
+      return formatName(AsnConvert.parse(der, Certificate).tbsCertificate.subject);
+    } catch {
+      return undefined;
+    }
+  });
 }
