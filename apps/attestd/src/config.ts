@@ -76,6 +76,21 @@ function fromFile(file: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/** `https://<listen>`, the public URL when none is configured (a wildcard address is reached on loopback). */
+export function defaultPublicUrl(host: string, port: number): string {
+  const h = host.includes(":") ? `[${host}]` : host === "0.0.0.0" || host === "" ? "127.0.0.1" : host;
+  return `https://${h}:${port}`;
+}
+
+/**
+ * The configuration once the server is bound: with `--listen HOST:0` and no `--public-url`, the public URL (the
+ * tokens' `iss`, the exported identity) names the port the system chose, not 0.
+ */
+export function withBoundPort(config: AttestdConfig, port: number): AttestdConfig {
+  if (config.listen.port !== 0 || config.publicUrl !== defaultPublicUrl(config.listen.host, 0)) return config;
+  return Object.freeze({ ...config, publicUrl: defaultPublicUrl(config.listen.host, port) });
+}
+
 /**
  * Reads the configuration from `argv` (without the node and script paths) and `env`.
  * @throws ConfigError naming the field (`listen`, `publicUrl`, …) and its source (`flags`, `environment`, the file).
@@ -119,12 +134,11 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     throw new ConfigError(e.field, source[top] ?? "defaults", problem, { cause: e });
   }
   const dataDir = path.resolve(raw.dataDir);
-  const hostForUrl = raw.listen.host.includes(":") ? `[${raw.listen.host}]` : raw.listen.host === "0.0.0.0" ? "127.0.0.1" : raw.listen.host;
   const config: AttestdConfig = {
     listen: raw.listen,
     dataDir,
     ...(raw.database !== undefined ? { database: raw.database } : {}),
-    publicUrl: (raw.publicUrl ?? `https://${hostForUrl}:${raw.listen.port}`).replace(/\/+$/, ""),
+    publicUrl: (raw.publicUrl ?? defaultPublicUrl(raw.listen.host, raw.listen.port)).replace(/\/+$/, ""),
     masterKeyFile: path.resolve(dataDir, raw.masterKeyFile ?? "master.key"),
     logLevel: raw.logLevel,
   };

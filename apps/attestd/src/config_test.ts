@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "@tessera/http";
-import { loadConfig } from "./config.ts";
+import { loadConfig, withBoundPort } from "./config.ts";
 
 test("defaults: 127.0.0.1:7889, ./attestd-data, SQLite, https://<listen>, <data-dir>/master.key, info; frozen", (t) => {
   const c = loadConfig([], {});
@@ -69,4 +69,12 @@ test("property: every host:port within range parses back to itself; ports beyond
     }),
   );
   t.pass();
+});
+
+test("withBoundPort: port 0 and the default public URL take the bound port; a configured URL or port stays", (t) => {
+  t.is(withBoundPort(loadConfig(["--listen", "127.0.0.1:0"], {}), 41234).publicUrl, "https://127.0.0.1:41234");
+  t.is(withBoundPort(loadConfig(["--listen", "[::1]:0"], {}), 41234).publicUrl, "https://[::1]:41234");
+  t.is(withBoundPort(loadConfig(["--listen", "0.0.0.0:0"], {}), 41234).publicUrl, "https://127.0.0.1:41234");
+  t.is(withBoundPort(loadConfig(["--listen", "127.0.0.1:0", "--public-url", "https://ta.example.com"], {}), 41234).publicUrl, "https://ta.example.com");
+  t.is(withBoundPort(loadConfig(["--listen", "127.0.0.1:7000"], {}), 7000).publicUrl, "https://127.0.0.1:7000");
 });

@@ -11,6 +11,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { defaultHostImage, makeTestSecureBootPki } from "@tessera/boot";
 import { Tpm } from "@tessera/tss";
+import { decodeJwt } from "jose";
+import pino from "pino";
+import { loadConfig } from "./config.ts";
+import { startAttestd } from "./server.ts";
 import {
   acceptImage,
   BOOT_SELECTION,
@@ -132,6 +136,25 @@ test.serial("first start from bin/attestd: D/ 0700, D/tls/, D/master.key 0600, a
     t.is(bad.code, 2);
     t.regex(bad.err, /flags: field listen/);
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test.serial("--listen 127.0.0.1:0 without --public-url: the tokens' iss and the exported identity name the bound port, not 0", async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "attestd-port0-"));
+  const n = await startAttestd(loadConfig(["--listen", "127.0.0.1:0", "--data-dir", dir], {}), { logger: pino({ level: "silent" }), print: () => undefined });
+  try {
+    t.not(n.port, 0);
+    t.is(n.deps.config.publicUrl, `https://127.0.0.1:${n.port}`);
+    const password = (await readFile(path.join(dir, "admin.password"), "utf8")).trim();
+    const login = await request(`${n.url}/api/v1/auth/token`, "POST", { user: "admin", password }, n.caCert);
+    t.is(login.status, 200, JSON.stringify(login.json));
+    t.is(decodeJwt(login.json.token as string).iss, `https://127.0.0.1:${n.port}`);
+    const identity = await request(`${n.url}/api/v1/identity`, "GET", undefined, n.caCert, { authorization: `Bearer ${login.json.token as string}` });
+    t.is(identity.status, 200, JSON.stringify(identity.json));
+    t.is(identity.json.attestationService, `https://127.0.0.1:${n.port}`);
+  } finally {
+    await n.close();
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -7,7 +7,7 @@ import { serveHttps } from "@tessera/http";
 import type { Logger } from "pino";
 import { createApp } from "./app.ts";
 import { bootstrap } from "./bootstrap.ts";
-import type { AttestdConfig } from "./config.ts";
+import { withBoundPort, type AttestdConfig } from "./config.ts";
 import { createDeps } from "./context.ts";
 import type { AttestdDeps } from "./deps.ts";
 import { createStatusEvents, watchClusterStatus, type ClusterStatusWatcher } from "./events.ts";
@@ -45,9 +45,25 @@ export interface StartOptions {
 }
 
 /** Starts a node on `config`. */
-export async function startAttestd(config: AttestdConfig, options: StartOptions): Promise<RunningAttestd> {
+export async function startAttestd(configured: AttestdConfig, options: StartOptions): Promise<RunningAttestd> {
   const { logger } = options;
-  const b = await bootstrap(config, logger, options.print);
+  const b = await bootstrap(configured, logger, options.print);
+  // Bound before the app is built: with port 0 the public URL (tokens' iss, identity) must name the real port.
+  // The node adapter's env (the socket: sign-in throttling keys on the client address) is passed through.
+  let fetch: ((request: Request, env: never) => Response | Promise<Response>) | undefined;
+  let https;
+  try {
+    https = await serveHttps((request: Request, env: never) => fetch?.(request, env) ?? new Response("starting", { status: 503, headers: { "retry-after": "1" } }), {
+      host: configured.listen.host,
+      port: configured.listen.port,
+      cert: b.tls.cert,
+      key: b.tls.key,
+    });
+  } catch (e) {
+    await b.store.close();
+    throw e;
+  }
+  const config = withBoundPort(configured, https.port);
   const events = createStatusEvents(logger);
   const deps = createDeps({ store: b.store, keyring: b.keyring, logger, config, events, ...(options.clock ? { clock: options.clock } : {}) });
   const watcher = watchClusterStatus({ store: b.store, events, clock: deps.clock, logger });
@@ -55,15 +71,8 @@ export async function startAttestd(config: AttestdConfig, options: StartOptions)
     b.store.purgeExpired(deps.clock.now()).catch((err: unknown) => logger.warn({ err }, "purging expired challenges failed"));
   }, PURGE_INTERVAL_MS);
   purge.unref();
-  let https;
-  try {
-    https = await serveHttps(createApp(deps, { tlsCaPem: b.tls.caCert, ...options.admin }).fetch, { host: config.listen.host, port: config.listen.port, cert: b.tls.cert, key: b.tls.key });
-  } catch (e) {
-    clearInterval(purge);
-    watcher.stop();
-    await b.store.close();
-    throw e;
-  }
+  const app = createApp(deps, { tlsCaPem: b.tls.caCert, ...options.admin });
+  fetch = (request, env) => app.fetch(request, env);
   logger.info({ url: https.url, publicUrl: config.publicUrl, dataDir: config.dataDir }, "attestd listening");
   let closed: Promise<void> | undefined;
   const server = https;
