@@ -103,7 +103,16 @@ export const TEST_ISSUER = "https://attestd.test:7889";
 export const testClock = { skewMs: 0, now: (): number => Date.now() + testClock.skewMs };
 
 /** Starts a node on a (new or given) data directory, listening on a free loopback port. */
-export async function startTestNode(options: { dataDir?: string; database?: string; masterKeyFile?: string; clock?: { now(): number } } = {}): Promise<TestNode> {
+export async function startTestNode(
+  options: {
+    dataDir?: string;
+    database?: string;
+    masterKeyFile?: string;
+    clock?: { now(): number };
+    /** More configuration (cluster, key provider URL, OIDC issuer). */
+    config?: Pick<AttestdConfig, "cluster" | "keyProviderUrl" | "oidc">;
+  } = {},
+): Promise<TestNode> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "attestd-test-")));
   const config: AttestdConfig = Object.freeze({
     listen: Object.freeze({ host: "127.0.0.1", port: 0 }),
@@ -112,6 +121,7 @@ export async function startTestNode(options: { dataDir?: string; database?: stri
     publicUrl: TEST_ISSUER,
     masterKeyFile: options.masterKeyFile ?? path.join(dataDir, "master.key"),
     logLevel: "silent" as const,
+    ...options.config,
   });
   const node = await startAttestd(config, { logger: pino({ level: "silent" }), print: () => undefined, ...(options.clock ? { clock: options.clock } : {}) });
   const self: TestNode = {

@@ -10,6 +10,7 @@ import { decodeProtectedHeader, exportJWK, importPKCS8, SignJWT } from "jose";
 import { verifyAdminToken } from "@tessera/tokens";
 import test from "ava";
 import { ADMIN_TOKEN_AUDIENCE } from "./auth.ts";
+import { request, startTestNode } from "./_test_support.ts";
 import { adminHarness, PUBLIC_URL, type AdminHarness } from "./routes/admin_test_support.ts";
 
 let h: AdminHarness;
@@ -115,13 +116,35 @@ async function oidcIssuer(): Promise<{
       return new SignJWT(claims)
         .setProtectedHeader({ alg: "ES256", kid: "idp-1", typ: "JWT" })
         .setIssuer(issuer)
-        .setAudience("tessera")
+        .setAudience(typeof claims["aud"] === "string" ? claims["aud"] : "tessera")
         .setIssuedAt()
         .setExpirationTime("5m")
         .sign(await importPKCS8(pem, "ES256"));
     },
   };
 }
+
+test.serial("an OIDC issuer configured on the node (config.oidc, as --oidc-issuer/--oidc-audience/--oidc-ca give it): its admins are admitted, its audience checked", async (t) => {
+  const idp = await oidcIssuer();
+  const n = await startTestNode({ config: { oidc: { issuer: idp.issuer, audience: "tessera", ca: idp.ca } } });
+  try {
+    const alice = await idp.sign({ sub: "alice", groups: ["TrustedAdmins"] });
+    const me = await request(`${n.url}/api/v1/whoami`, "GET", undefined, n.node.caCert, { authorization: `Bearer ${alice}` });
+    t.is(me.status, 200, JSON.stringify(me.json));
+    t.is(me.json.issuer, idp.issuer);
+    const wrongAudience = await startTestNode({ config: { oidc: { issuer: idp.issuer, audience: "someone-else", ca: idp.ca } } });
+    try {
+      t.is((await request(`${wrongAudience.url}/api/v1/whoami`, "GET", undefined, wrongAudience.node.caCert, { authorization: `Bearer ${alice}` })).status, 401);
+      const own = await idp.sign({ sub: "alice", groups: ["TrustedAdmins"], aud: "someone-else" });
+      t.is((await request(`${wrongAudience.url}/api/v1/whoami`, "GET", undefined, wrongAudience.node.caCert, { authorization: `Bearer ${own}` })).status, 200, "its own audience passes");
+    } finally {
+      await wrongAudience.remove();
+    }
+  } finally {
+    await n.remove();
+    await idp.server.close();
+  }
+});
 
 test.serial("an OIDC issuer's token (over HTTPS): TrustedAdmins in its groups may change; others may not; forgeries are refused", async (t) => {
   const idp = await oidcIssuer();

@@ -24,12 +24,36 @@ export interface AttestdConfig {
   readonly masterKeyFile: string;
   /** pino level. */
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** An external OIDC issuer whose tokens the admin API accepts too (groups from their `groups` claim). */
+  readonly oidc?: {
+    readonly issuer: string;
+    /** The `aud` its tokens must carry. */
+    readonly audience?: string;
+    /** PEM of the CA(s) to trust for the issuer's TLS instead of the system's (read from `--oidc-ca FILE`). */
+    readonly ca?: string;
+  };
+  /**
+   * The Trust Authority cluster's name: the exported identity's `cluster` and the EAR's `tessera.trustedCluster`
+   * (kmxd checks it). Default: the host name of the public URL ({@link clusterName}).
+   */
+  readonly cluster?: string;
+  /** The Key Provider Service's URL, for the exported identity. */
+  readonly keyProviderUrl?: string;
+}
+
+/** The cluster's name: `cluster` when configured, else the host name of the public URL. */
+export function clusterName(config: Pick<AttestdConfig, "cluster" | "publicUrl">): string {
+  return config.cluster ?? new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, "");
 }
 
 /** The command line's usage text. */
-export const USAGE = `usage: attestd [--listen HOST:PORT] [--data-dir D] [--database postgres://…] [--public-url URL] [--master-key-file F] [--log-level info] [--config FILE.json]
-Defaults: --listen 127.0.0.1:7889, --data-dir ./attestd-data, SQLite in the data directory, --public-url https://<listen>, --master-key-file <data-dir>/master.key.
-Environment: ATTESTD_LISTEN, ATTESTD_DATA_DIR, ATTESTD_DATABASE, ATTESTD_PUBLIC_URL, ATTESTD_MASTER_KEY_FILE, ATTESTD_LOG_LEVEL (flags win, then the environment, then the file).`;
+export const USAGE = `usage: attestd [--listen HOST:PORT] [--data-dir D] [--database postgres://…] [--public-url URL] [--master-key-file F] [--log-level info]
+               [--cluster NAME] [--key-provider-url URL] [--oidc-issuer URL [--oidc-audience AUD] [--oidc-ca FILE.pem]] [--config FILE.json]
+Defaults: --listen 127.0.0.1:7889, --data-dir ./attestd-data, SQLite in the data directory, --public-url https://<listen>, --master-key-file <data-dir>/master.key,
+--cluster the public URL's host name, no OIDC issuer (local accounts only).
+Environment: ATTESTD_LISTEN, ATTESTD_DATA_DIR, ATTESTD_DATABASE, ATTESTD_PUBLIC_URL, ATTESTD_MASTER_KEY_FILE, ATTESTD_LOG_LEVEL, ATTESTD_CLUSTER,
+ATTESTD_KEY_PROVIDER_URL, ATTESTD_OIDC_ISSUER, ATTESTD_OIDC_AUDIENCE, ATTESTD_OIDC_CA (flags win, then the environment, then the file, whose keys are the
+camelCase field names: listen, dataDir, database, publicUrl, masterKeyFile, logLevel, cluster, keyProviderUrl, oidcIssuer, oidcAudience, oidcCa).`;
 
 const FIELDS = {
   listen: ["listen", "ATTESTD_LISTEN"],
@@ -38,6 +62,11 @@ const FIELDS = {
   publicUrl: ["public-url", "ATTESTD_PUBLIC_URL"],
   masterKeyFile: ["master-key-file", "ATTESTD_MASTER_KEY_FILE"],
   logLevel: ["log-level", "ATTESTD_LOG_LEVEL"],
+  cluster: ["cluster", "ATTESTD_CLUSTER"],
+  keyProviderUrl: ["key-provider-url", "ATTESTD_KEY_PROVIDER_URL"],
+  oidcIssuer: ["oidc-issuer", "ATTESTD_OIDC_ISSUER"],
+  oidcAudience: ["oidc-audience", "ATTESTD_OIDC_AUDIENCE"],
+  oidcCa: ["oidc-ca", "ATTESTD_OIDC_CA"],
 } as const;
 
 type Field = keyof typeof FIELDS;
@@ -63,6 +92,14 @@ const Raw = z.object({
   publicUrl: z.url({ protocol: /^https$/, error: "is not an https:// URL" }).optional(),
   masterKeyFile: z.string().min(1, "is empty").optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  cluster: z
+    .string()
+    .regex(/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$/, "is not a cluster name (1-63 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit)")
+    .optional(),
+  keyProviderUrl: z.url({ protocol: /^https$/, error: "is not an https:// URL" }).optional(),
+  oidcIssuer: z.url({ protocol: /^https$/, error: "is not an https:// URL" }).optional(),
+  oidcAudience: z.string().min(1, "is empty").optional(),
+  oidcCa: z.string().min(1, "is empty").optional(),
 });
 
 function fromFile(file: string): Record<string, unknown> {
@@ -134,6 +171,18 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     throw new ConfigError(e.field, source[top] ?? "defaults", problem, { cause: e });
   }
   const dataDir = path.resolve(raw.dataDir);
+  for (const field of ["oidcAudience", "oidcCa"] as const) {
+    if (raw[field] !== undefined && raw.oidcIssuer === undefined) throw new ConfigError(field, source[field] ?? "defaults", "is set without oidcIssuer (--oidc-issuer)");
+  }
+  let oidcCa: string | undefined;
+  if (raw.oidcCa !== undefined) {
+    try {
+      oidcCa = readFileSync(path.resolve(raw.oidcCa), "utf8");
+    } catch (e) {
+      throw new ConfigError("oidcCa", source["oidcCa"] ?? "defaults", `cannot read ${raw.oidcCa}: ${(e as Error).message}`, { cause: e });
+    }
+    if (!oidcCa.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError("oidcCa", source["oidcCa"] ?? "defaults", `${raw.oidcCa} holds no PEM certificate`);
+  }
   const config: AttestdConfig = {
     listen: raw.listen,
     dataDir,
@@ -141,6 +190,17 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     publicUrl: (raw.publicUrl ?? defaultPublicUrl(raw.listen.host, raw.listen.port)).replace(/\/+$/, ""),
     masterKeyFile: path.resolve(dataDir, raw.masterKeyFile ?? "master.key"),
     logLevel: raw.logLevel,
+    ...(raw.oidcIssuer !== undefined
+      ? {
+          oidc: Object.freeze({
+            issuer: raw.oidcIssuer.replace(/\/+$/, ""),
+            ...(raw.oidcAudience !== undefined ? { audience: raw.oidcAudience } : {}),
+            ...(oidcCa !== undefined ? { ca: oidcCa } : {}),
+          }),
+        }
+      : {}),
+    ...(raw.cluster !== undefined ? { cluster: raw.cluster } : {}),
+    ...(raw.keyProviderUrl !== undefined ? { keyProviderUrl: raw.keyProviderUrl.replace(/\/+$/, "") } : {}),
   };
   return Object.freeze({ ...config, listen: Object.freeze({ ...config.listen }) });
 }

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "@tessera/http";
-import { loadConfig, withBoundPort } from "./config.ts";
+import { clusterName, loadConfig, withBoundPort } from "./config.ts";
 
 test("defaults: 127.0.0.1:7889, ./attestd-data, SQLite, https://<listen>, <data-dir>/master.key, info; frozen", (t) => {
   const c = loadConfig([], {});
@@ -77,4 +77,47 @@ test("withBoundPort: port 0 and the default public URL take the bound port; a co
   t.is(withBoundPort(loadConfig(["--listen", "0.0.0.0:0"], {}), 41234).publicUrl, "https://127.0.0.1:41234");
   t.is(withBoundPort(loadConfig(["--listen", "127.0.0.1:0", "--public-url", "https://ta.example.com"], {}), 41234).publicUrl, "https://ta.example.com");
   t.is(withBoundPort(loadConfig(["--listen", "127.0.0.1:7000"], {}), 7000).publicUrl, "https://127.0.0.1:7000");
+});
+
+test("cluster, key provider URL and OIDC issuer (audience, CA file) from flags, the environment or the file; the cluster defaults to the public URL's host", async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "attestd-config-"));
+  try {
+    const caFile = path.join(dir, "idp-ca.pem");
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    await writeFile(caFile, pem);
+    const flags = loadConfig(
+      ["--cluster", "ta-east", "--key-provider-url", "https://kmx.example.com:7888/", "--oidc-issuer", "https://idp.example.com/", "--oidc-audience", "tessera", "--oidc-ca", caFile],
+      {},
+    );
+    t.is(flags.cluster, "ta-east");
+    t.is(clusterName(flags), "ta-east");
+    t.is(flags.keyProviderUrl, "https://kmx.example.com:7888");
+    t.deepEqual(flags.oidc, { issuer: "https://idp.example.com", audience: "tessera", ca: pem });
+    const env = loadConfig([], { ATTESTD_CLUSTER: "ta-west", ATTESTD_OIDC_ISSUER: "https://idp.example.com", ATTESTD_KEY_PROVIDER_URL: "https://kmx.example.com" });
+    t.is(env.cluster, "ta-west");
+    t.deepEqual(env.oidc, { issuer: "https://idp.example.com" });
+    const file = path.join(dir, "attestd.json");
+    await writeFile(file, JSON.stringify({ cluster: "ta-file", oidcIssuer: "https://idp.example.com", oidcAudience: "aud" }));
+    const fromFile = loadConfig(["--config", file], {});
+    t.is(fromFile.cluster, "ta-file");
+    t.deepEqual(fromFile.oidc, { issuer: "https://idp.example.com", audience: "aud" });
+    const plain = loadConfig(["--public-url", "https://ta.example.com:7889"], {});
+    t.is(plain.cluster, undefined);
+    t.is(plain.oidc, undefined);
+    t.is(clusterName(plain), "ta.example.com");
+
+    const bad = (argv: string[], env: Record<string, string> = {}) => t.throws(() => loadConfig(argv, env), { instanceOf: ConfigError }) as ConfigError;
+    t.is(bad(["--oidc-audience", "tessera"]).field, "oidcAudience");
+    t.is(bad([], { ATTESTD_OIDC_CA: caFile }).field, "oidcCa");
+    const missing = bad(["--oidc-issuer", "https://idp.example.com", "--oidc-ca", path.join(dir, "nope.pem")]);
+    t.is(missing.field, "oidcCa");
+    t.regex(missing.message, /nope\.pem/);
+    await writeFile(path.join(dir, "empty.pem"), "not a certificate");
+    t.is(bad(["--oidc-issuer", "https://idp.example.com", "--oidc-ca", path.join(dir, "empty.pem")]).field, "oidcCa");
+    t.is(bad(["--oidc-issuer", "http://idp.example.com"]).field, "oidcIssuer");
+    t.is(bad(["--key-provider-url", "kmx.example.com"]).field, "keyProviderUrl");
+    t.is(bad(["--cluster", "no spaces"]).field, "cluster");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -4,6 +4,7 @@
  * @module
  */
 import { z } from "zod";
+import { clusterName } from "./config.ts";
 import type { AttestdDeps, PublicJwk } from "./deps.ts";
 
 /** The identity file's schema (`GET /api/v1/identity`; `tactl ta export-identity` writes it). */
@@ -25,7 +26,7 @@ export type ClusterIdentity = z.infer<typeof ClusterIdentity>;
 
 /** What the identity needs besides the deps. */
 export interface IdentityOptions {
-  /** The cluster's name (default: the host name of the public URL). */
+  /** The cluster's name (default: the configuration's, {@link clusterName}). */
   readonly cluster?: string;
   /** The Key Provider Service's URL. */
   readonly keyProviderService?: string;
@@ -44,7 +45,7 @@ export interface IdentityOptions {
 export async function clusterIdentity(deps: AttestdDeps, options: IdentityOptions): Promise<ClusterIdentity> {
   const jwks = await deps.signing.jwks();
   return {
-    cluster: options.cluster ?? new URL(deps.config.publicUrl).hostname,
+    cluster: options.cluster ?? clusterName(deps.config),
     attestationService: deps.config.publicUrl,
     ...(options.keyProviderService === undefined ? {} : { keyProviderService: options.keyProviderService }),
     tlsCa: options.tlsCaPem,

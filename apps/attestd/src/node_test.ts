@@ -15,6 +15,7 @@ import { decodeJwt } from "jose";
 import pino from "pino";
 import { loadConfig } from "./config.ts";
 import { startAttestd } from "./server.ts";
+import { issueAttestationToken } from "./token.ts";
 import {
   acceptImage,
   BOOT_SELECTION,
@@ -156,5 +157,39 @@ test.serial("--listen 127.0.0.1:0 without --public-url: the tokens' iss and the 
   } finally {
     await n.close();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test.serial("--cluster and --key-provider-url: the EAR carries tessera.trustedCluster, the identity names both; no token without a quoted PCR digest", async (t) => {
+  const n = await startTestNode({ config: { cluster: "ta-east", keyProviderUrl: "https://kmx.example.com:7888" } });
+  try {
+    await trustSwtpmCa(n.store, host.sw);
+    await acceptImage(n.store, manifest);
+    await n.store.putSettings({ pcrSelection: BOOT_SELECTION });
+    const h = await tssEnroll(n, "cluster.example.test", host, tpm, "rsa2048");
+    const r = await n.call("POST", "/api/v1/hosts/cluster.example.test/attestations", await tssEvidence(h, await challenge(n, "cluster.example.test"), { bindingKey: false }));
+    t.is(r.status, 200, JSON.stringify(r.json));
+    const claims = await verifyWithJwks(r.json.token as string, n.url, n.node.caCert);
+    const tessera = claims["tessera"] as { trustedCluster?: string; pcrDigest: string; pcrSelection: string };
+    t.is(tessera.trustedCluster, "ta-east");
+    t.regex(tessera.pcrDigest, /^[0-9a-f]{64}$/);
+    t.is(tessera.pcrSelection, BOOT_SELECTION);
+
+    const password = (await readFile(path.join(n.dataDir, "admin.password"), "utf8")).trim();
+    const login = await n.call("POST", "/api/v1/auth/token", { user: "admin", password });
+    const identity = await request(`${n.url}/api/v1/identity`, "GET", undefined, n.node.caCert, { authorization: `Bearer ${login.json.token as string}` });
+    t.is(identity.status, 200, JSON.stringify(identity.json));
+    t.is(identity.json.cluster, "ta-east");
+    t.is(identity.json.keyProviderService, "https://kmx.example.com:7888");
+
+    const enrolled = await n.store.getHost("cluster.example.test");
+    if (enrolled === undefined) throw new Error("not enrolled");
+    const verdict = { status: "affirming" as const, failures: [], secureBoot: true };
+    await t.throwsAsync(
+      issueAttestationToken(n.node.deps, { host: "cluster.example.test", nonce: "ab".repeat(32), enrolled, verdict, lifetimeSeconds: 60, now: Date.now() }),
+      { message: /quoted PCR selection and digest/ },
+    );
+  } finally {
+    await n.remove();
   }
 });

@@ -7,7 +7,7 @@ import { serveHttps } from "@tessera/http";
 import type { Logger } from "pino";
 import { createApp } from "./app.ts";
 import { bootstrap } from "./bootstrap.ts";
-import { withBoundPort, type AttestdConfig } from "./config.ts";
+import { clusterName, withBoundPort, type AttestdConfig } from "./config.ts";
 import { createDeps } from "./context.ts";
 import type { AttestdDeps } from "./deps.ts";
 import { createStatusEvents, watchClusterStatus, type ClusterStatusWatcher } from "./events.ts";
@@ -44,6 +44,23 @@ export interface StartOptions {
   readonly admin?: Omit<AdminRoutesOptions, "tlsCaPem">;
 }
 
+/** The admin API's options the configuration gives: the OIDC issuer, the cluster's name, the Key Provider URL. */
+export function adminOptions(config: AttestdConfig): Omit<AdminRoutesOptions, "tlsCaPem"> {
+  return {
+    ...(config.oidc
+      ? {
+          oidc: {
+            issuer: config.oidc.issuer,
+            ...(config.oidc.audience !== undefined ? { audience: config.oidc.audience } : {}),
+            ...(config.oidc.ca !== undefined ? { ca: config.oidc.ca } : {}),
+          },
+        }
+      : {}),
+    cluster: clusterName(config),
+    ...(config.keyProviderUrl !== undefined ? { keyProviderService: config.keyProviderUrl } : {}),
+  };
+}
+
 /** Starts a node on `config`. */
 export async function startAttestd(configured: AttestdConfig, options: StartOptions): Promise<RunningAttestd> {
   const { logger } = options;
@@ -71,7 +88,7 @@ export async function startAttestd(configured: AttestdConfig, options: StartOpti
     b.store.purgeExpired(deps.clock.now()).catch((err: unknown) => logger.warn({ err }, "purging expired challenges failed"));
   }, PURGE_INTERVAL_MS);
   purge.unref();
-  const app = createApp(deps, { tlsCaPem: b.tls.caCert, ...options.admin });
+  const app = createApp(deps, { tlsCaPem: b.tls.caCert, ...adminOptions(config), ...options.admin });
   fetch = (request, env) => app.fetch(request, env);
   logger.info({ url: https.url, publicUrl: config.publicUrl, dataDir: config.dataDir }, "attestd listening");
   let closed: Promise<void> | undefined;

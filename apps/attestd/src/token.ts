@@ -6,6 +6,7 @@
  */
 import type { Verdict } from "@tessera/appraisal";
 import { bindingKeyJwk, issueEar } from "@tessera/tokens";
+import { clusterName } from "./config.ts";
 import type { AttestdDeps } from "./deps.ts";
 import type { HostRecord } from "./store/store.ts";
 
@@ -27,6 +28,11 @@ export interface TokenRequest {
 
 /** Signs the EAR for an affirming verdict and notes its expiry against the signing key. */
 export async function issueAttestationToken(deps: AttestdDeps, r: TokenRequest): Promise<{ token: string; jti: string; expiresAt: number }> {
+  const quoted = r.verdict.quoted;
+  // An affirming verdict always says what was quoted; a token that does not is never issued.
+  if (r.verdict.status !== "affirming" || quoted === undefined || quoted.pcrDigest === "" || quoted.selection === "") {
+    throw new Error(`no attestation token for ${r.host}: the verdict is not affirming or names no quoted PCR selection and digest`);
+  }
   const key = await deps.signing.active();
   const cnf = r.bindingKeyPublic !== undefined && r.verdict.bindingKey !== undefined ? await bindingKeyJwk(r.bindingKeyPublic) : undefined;
   const issued = await issueEar(
@@ -41,8 +47,9 @@ export async function issueAttestationToken(deps: AttestdDeps, r: TokenRequest):
       akName: r.enrolled.akName,
       ...(r.verdict.image ? { image: r.verdict.image } : {}),
       secureBoot: r.verdict.secureBoot ?? false,
-      pcrDigest: r.verdict.quoted?.pcrDigest ?? "",
-      pcrSelection: r.verdict.quoted?.selection ?? "",
+      pcrDigest: quoted.pcrDigest,
+      pcrSelection: quoted.selection,
+      trustedCluster: clusterName(deps.config),
       ...(cnf ? { cnfJwk: cnf } : {}),
     },
     key,
