@@ -9,6 +9,18 @@ import type { AppraisalPolicy } from "./types.ts";
 const DEFAULT_SIGNATURE_ALGS = ["rsassa", "rsapss", "ecdsa"];
 export const DEFAULT_HASH_ALGS = ["sha1", "sha256", "sha384", "sha512"];
 
+const ALG_NAMES = new Map<number, string>();
+
+/** @tessera/tpm2's algName, remembered (it searches every TPM_ALG entry per call). */
+export function bankName(alg: number): string {
+  let n = ALG_NAMES.get(alg);
+  if (n === undefined) {
+    n = algName(alg);
+    if (ALG_NAMES.size < 64) ALG_NAMES.set(alg, n);
+  }
+  return n;
+}
+
 export function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -26,10 +38,10 @@ export function signatureProblem(ak: TpmtPublic, signed: Uint8Array, sigBytes: U
   } catch (e) {
     return `the ${what} signature is not a TPMT_SIGNATURE: ${message(e)}`;
   }
-  const scheme = algName(sig.sigAlg);
+  const scheme = bankName(sig.sigAlg);
   const hashAlg = (sig.signature as { hash?: number }).hash;
   if (!(policy.signatureAlgorithms ?? DEFAULT_SIGNATURE_ALGS).includes(scheme)) return `the ${what} signature scheme ${scheme} is not allowed by the policy`;
-  if (hashAlg === undefined || !(policy.hashAlgorithms ?? DEFAULT_HASH_ALGS).includes(algName(hashAlg))) {
+  if (hashAlg === undefined || !(policy.hashAlgorithms ?? DEFAULT_HASH_ALGS).includes(bankName(hashAlg))) {
     return `the ${what} signature hash ${hashAlg === undefined ? "none" : algName(hashAlg)} is not allowed by the policy`;
   }
   try {

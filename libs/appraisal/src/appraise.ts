@@ -37,6 +37,7 @@ import {
   type TpmtPublic,
 } from "@tessera/tpm2";
 import { checkBindingKey } from "./_binding_key.ts";
+import { ContentCache } from "./_content_cache.ts";
 import { message, sameBytes, signatureProblem } from "./_util.ts";
 import type { AppraisalPolicy, Evidence, Failure, Verdict } from "./types.ts";
 
@@ -53,10 +54,26 @@ function attributeFailures(pub: TpmtPublic, required: readonly [keyof typeof TPM
   return required.filter(([bit, set]) => ((pub.objectAttributes & TPMA_OBJECT[bit]) !== 0) !== set).map(([bit, set]) => `${bit} ${set ? "clear" : "set"}`);
 }
 
+const BANK_IDS = new Map<string, number | undefined>();
+
+/** The hash algorithm a policy's bank name means (remembered: hashAlgByName normalizes and searches per call). */
 function bankId(name: string): number | undefined {
-  const id = hashAlgByName(name);
-  return id !== undefined && HASH_SIZE[id] !== undefined ? id : undefined;
+  if (BANK_IDS.has(name)) return BANK_IDS.get(name);
+  const found = hashAlgByName(name);
+  const id = found !== undefined && HASH_SIZE[found] !== undefined ? found : undefined;
+  if (BANK_IDS.size < 64) BANK_IDS.set(name, id);
+  return id;
 }
+
+/**
+ * Decoded AKs by the content of their TPM2B_PUBLIC. A host sends the same AK with every attestation; handing the
+ * signature checks the same decoded object lets @tessera/tpm2 reuse the node:crypto key it made for it. The
+ * object is only read here, never returned.
+ */
+const AKS = new ContentCache<TpmtPublic>(2048);
+
+/** The AKs cache, for tests. */
+export const _akCache = AKS;
 
 function notChecked(check: Failure["check"], why: string): Failure {
   return { check, detail: `not checked: ${why}` };
@@ -64,8 +81,10 @@ function notChecked(check: Failure["check"], why: string): Failure {
 
 /** The log restricted to the verified PCRs, each event keeping only the digests of banks verified for its PCR. */
 function verifiedLog(log: EventLog, verified: Map<number, Set<number>>): EventLog {
+  const anyBank = new Set<number>();
+  for (const pcrs of verified.values()) for (const pcr of pcrs) anyBank.add(pcr);
   const events = log.events
-    .filter((e) => [...verified.values()].some((pcrs) => pcrs.has(e.pcr)))
+    .filter((e) => anyBank.has(e.pcr))
     .map((e) => ({ ...e, digests: new Map([...e.digests].filter(([alg]) => verified.get(alg)?.has(e.pcr))) }));
   // A SHA-1 format log's header is an ordinary measurement: it counts only when its PCR was verified.
   const headerVerified = log.format === "crypto-agile" || verified.get(TPM_ALG.SHA1)?.has(log.header.pcr) === true;
@@ -99,7 +118,8 @@ export function appraise(evidence: Evidence, policy: AppraisalPolicy, nonce: Uin
   // The AK.
   let ak: TpmtPublic | undefined;
   try {
-    ak = evidence.akPublic instanceof Uint8Array ? unmarshalPublic(evidence.akPublic) : evidence.akPublic;
+    const akPublic = evidence.akPublic;
+    ak = akPublic instanceof Uint8Array ? AKS.get(akPublic, () => unmarshalPublic(akPublic)) : akPublic;
     out.akName = toHex(objectName(ak));
     const bad = attributeFailures(ak, AK_REQUIRED);
     if (bad.length > 0) failures.push({ check: "ak-attributes", detail: `the AK is not a restricted, fixed signing key: ${bad.join(", ")}` });
@@ -206,7 +226,8 @@ export function appraise(evidence: Evidence, policy: AppraisalPolicy, nonce: Uin
   else {
     let replayed: LogPcrBanks | undefined;
     try {
-      replayed = replay(log);
+      // Only the quoted banks are compared: the others need not be computed.
+      replayed = replay(log, { banks: [...quoted.keys()] });
     } catch (e) {
       failures.push({ check: "log-malformed", detail: `the event log does not replay: ${message(e)}` });
     }

@@ -211,6 +211,8 @@ function writeRaw(w: Writer, v: Uint8Array): void {
   w.pos += v.length;
 }
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 /** An EFI_GUID (UINT32, UINT16, UINT16 little-endian, then 8 bytes), as its canonical lower-case string. */
 export const guid: Codec<string> = {
   name: "EFI_GUID",
@@ -218,7 +220,7 @@ export const guid: Codec<string> = {
     need(r, 16, "EFI_GUID");
     const b = r.buf;
     const p = r.pos;
-    const h = (i: number) => b[p + i].toString(16).padStart(2, "0");
+    const h = (i: number) => HEX_BYTE[b[p + i]];
     const s = `${h(3)}${h(2)}${h(1)}${h(0)}-${h(5)}${h(4)}-${h(7)}${h(6)}-${h(8)}${h(9)}-${h(10)}${h(11)}${h(12)}${h(13)}${h(14)}${h(15)}`;
     r.pos += 16;
     return s;

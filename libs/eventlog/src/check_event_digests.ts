@@ -2,7 +2,8 @@
  * Integrity of the events whose data is what was measured: their digests must be hashes of their data.
  * @module
  */
-import { algName, hash, HASH_SIZE } from "@tessera/tpm2";
+import { HASH_SIZE } from "@tessera/tpm2";
+import { bankName, digest as hashOf } from "./_digest.ts";
 import { decode } from "./_codec.ts";
 import { UEFI_VARIABLE_DATA } from "./_structures.ts";
 import { EV, eventTypeName } from "./event_type.ts";
@@ -55,6 +56,9 @@ const DATA_MEASURED: ReadonlySet<number> = new Set([
 
 const GRUB_PREFIX = /^(grub_cmd|kernel_cmdline|module_cmdline|grub_kernel_cmdline):? /; // Red Hat's grub omits the colon
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8Encoder = new TextEncoder();
+
 function withoutNul(data: Uint8Array): Uint8Array {
   let end = data.length;
   while (end > 0 && data[end - 1] === 0) end--;
@@ -84,13 +88,13 @@ function candidates(e: LogEvent): Candidate[] | undefined {
     const s = withoutNul(e.data);
     let text: string;
     try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(s);
+      text = strictUtf8.decode(s);
     } catch {
       return undefined;
     }
     const m = GRUB_PREFIX.exec(text);
     if (!m) return undefined;
-    const command = new TextEncoder().encode(m[0]).length;
+    const command = utf8Encoder.encode(m[0]).length;
     return [
       ["event-data", e.data],
       ["string-without-nul", s],
@@ -124,10 +128,10 @@ export function explainEventDigests(log: EventLog): EventDigestCheck[] {
     if (!forms) continue;
     for (const [alg, digest] of e.digests) {
       if (HASH_SIZE[alg] === undefined) continue;
-      const base = { index: e.index, pcr: e.pcr, type: eventTypeName(e.type), bank: algName(alg) };
-      const match = forms.find(([, bytes]) => equal(hash(alg, bytes), digest));
+      const base = { index: e.index, pcr: e.pcr, type: eventTypeName(e.type), bank: bankName(alg) };
+      const match = forms.find(([, bytes]) => equal(hashOf(alg, bytes), digest));
       if (match) out.push({ ...base, ok: true, measured: match[0] });
-      else out.push({ ...base, ok: false, reason: `digest is not the ${algName(alg)} hash of the ${forms.map(([f]) => f).join(" or ")}` });
+      else out.push({ ...base, ok: false, reason: `digest is not the ${bankName(alg)} hash of the ${forms.map(([f]) => f).join(" or ")}` });
     }
   }
   return out;

@@ -2,7 +2,8 @@
  * Replaying a log into PCR values.
  * @module
  */
-import { hash, HASH_SIZE } from "@tessera/tpm2";
+import { HASH_SIZE } from "@tessera/tpm2";
+import { extend } from "./_digest.ts";
 import { STARTUP_LOCALITY } from "./_structures.ts";
 import { logBanks } from "./_log.ts";
 import { LAST_EVENT } from "./_replay_info.ts";
@@ -16,11 +17,18 @@ function startupLocality(e: LogEvent): number | undefined {
   return e.data[16];
 }
 
+/** Options of {@link replay}. */
+export interface ReplayOptions {
+  /** Replay only these banks (TPM_ALG_IDs), e.g. the ones a quote covers; default every bank the log carries. */
+  readonly banks?: readonly number[];
+}
+
 /**
  * Replays the log: for every bank the log carries (and this library can hash) and every PCR an event extends,
  * PCR := H(PCR ‖ digest) from the reset value, in log order. EV_NO_ACTION events are not extended; a
  * StartupLocality event sets PCR 0's reset value to 0…0 ‖ locality (3, or 4 after an H-CRTM) in every bank.
  * The result holds only the PCRs the log touches. In a SHA-1 log the first (header) event is a measurement too.
+ * With `options.banks`, the other banks are not computed (a bank the log lacks stays absent).
  *
  * @example
  * ```ts
@@ -28,8 +36,9 @@ function startupLocality(e: LogEvent): number | undefined {
  * toHex(pcrs.get(TPM_ALG.SHA256)!.get(7)!);
  * ```
  */
-export function replay(log: EventLog): PcrBanks {
-  const banks = logBanks(log).filter((alg) => HASH_SIZE[alg] !== undefined);
+export function replay(log: EventLog, options: ReplayOptions = {}): PcrBanks {
+  const only = options.banks;
+  const banks = logBanks(log).filter((alg) => HASH_SIZE[alg] !== undefined && (only === undefined || only.includes(alg)));
   const out: PcrBanks = new Map(banks.map((alg) => [alg, new Map<number, Uint8Array>()]));
   const last = new Map(banks.map((alg) => [alg, new Map<number, number>()]));
   for (const e of [log.header, ...log.events]) {
@@ -48,7 +57,7 @@ export function replay(log: EventLog): PcrBanks {
     for (const [alg, digest] of e.digests) {
       const pcrs = out.get(alg);
       if (!pcrs) continue;
-      pcrs.set(e.pcr, hash(alg, pcrs.get(e.pcr) ?? new Uint8Array(HASH_SIZE[alg]), digest));
+      pcrs.set(e.pcr, extend(alg, pcrs.get(e.pcr) ?? new Uint8Array(HASH_SIZE[alg]), digest));
       last.get(alg)!.set(e.pcr, e.index);
     }
   }

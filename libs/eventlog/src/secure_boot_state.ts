@@ -2,8 +2,8 @@
  * The Secure Boot state a log records (PCR 7).
  * @module
  */
-import { hash, TPM_ALG, toHex } from "@tessera/tpm2";
 import { certificateSubject, derSize } from "./_certificate.ts";
+import { sha256Hex } from "./_digest.ts";
 import { decodeEvent } from "./decode_event.ts";
 import { EFI_GUID } from "./efi_guid.ts";
 import { EV } from "./event_type.ts";
@@ -62,7 +62,7 @@ export function secureBootState(log: EventLog): SecureBootState {
       const cert = d.signature?.data ?? (isCertificate(d.data) ? d.data : undefined);
       const a: SecureBootState["authorities"][number] = { eventIndex: e.index, variable: d.name, signatureOwner: d.signature?.owner ?? "" };
       if (cert && isCertificate(cert)) {
-        a.certificateSha256 = toHex(hash(TPM_ALG.SHA256, cert));
+        a.certificateSha256 = sha256Hex(cert);
         const subject = certificateSubject(cert);
         if (subject !== undefined) a.subject = subject;
       }
@@ -84,7 +84,7 @@ export function secureBootState(log: EventLog): SecureBootState {
           if (list.typeName !== "x509") continue;
           for (const s of list.signatures) {
             const subject = certificateSubject(s.data);
-            state.dbCertificates.push({ ...(subject !== undefined ? { subject } : {}), sha256: toHex(hash(TPM_ALG.SHA256, s.data)) });
+            state.dbCertificates.push({ ...(subject !== undefined ? { subject } : {}), sha256: sha256Hex(s.data) });
           }
         }
       } else if (d.name === "dbx") state.dbx = present;

@@ -3,7 +3,8 @@
  * @module
  */
 import { decodeEvent, EFI_GUID, EV, parseEventLog, replay, type EventLog, type LogEvent } from "@tessera/eventlog";
-import { algName, hash, TPM_ALG, toHex } from "@tessera/tpm2";
+import { hash } from "node:crypto";
+import { algName } from "@tessera/tpm2";
 import { HostImageError } from "./errors.ts";
 import type { BankDigests, BootComponent, FileComponent, FirmwareModel, ImageModel, SecureBootModel } from "./image.ts";
 import { SOFTWARE_VERSION_PCR, SOFTWARE_VERSION_PREFIX } from "./software_version.ts";
@@ -22,9 +23,33 @@ const FIRMWARE_PCRS = [0, 1, 2, 3, 4, 5, 6];
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 
+/** Lower-case hex of bytes (as @tessera/tpm2's toHex writes it, without building the string a byte at a time). */
+function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+}
+
+/** The lower-case hex SHA-256 of bytes. */
+function sha256Hex(b: Uint8Array): string {
+  return hash("sha256", b, "hex");
+}
+
+const BANK_NAMES = new Map<number, string>();
+
+/** @tessera/tpm2's algName, remembered for the few ids logs use (it searches every TPM_ALG entry per call). */
+function bankName(alg: number): string {
+  let n = BANK_NAMES.get(alg);
+  if (n === undefined) {
+    n = algName(alg);
+    if (BANK_NAMES.size < 64) BANK_NAMES.set(alg, n);
+  }
+  return n;
+}
+
 /** The digests of an event by bank name. */
 function bankDigests(e: LogEvent): BankDigests {
-  return Object.fromEntries([...e.digests].map(([alg, d]) => [algName(alg), toHex(d)]));
+  const out: Record<string, string> = {};
+  for (const [alg, d] of e.digests) out[bankName(alg)] = toHex(d);
+  return out;
 }
 
 /** Event data as text without trailing NULs. */
@@ -40,7 +65,7 @@ function filePart(devicePath: string): string | undefined {
 
 /** Entries of a signature database: SHA-256 of each certificate, the digest itself for hash entries. */
 function databaseEntries(lists: { typeName?: string; signatures: { data: Uint8Array }[] }[]): string[] {
-  return lists.flatMap((l) => l.signatures.map((s) => (l.typeName === "x509" ? toHex(hash(TPM_ALG.SHA256, s.data)) : toHex(s.data))));
+  return lists.flatMap((l) => l.signatures.map((s) => (l.typeName === "x509" ? sha256Hex(s.data) : toHex(s.data))));
 }
 
 function guessKind(path: string | undefined): string | undefined {
@@ -87,7 +112,7 @@ export function imageFromEventLog(log: Uint8Array | EventLog, options: ImageFrom
       if (d.kind !== "efi-variable") continue;
       if (e.type === EV.EFI_VARIABLE_AUTHORITY) {
         const cert = d.signature?.data ?? d.data;
-        authority = toHex(hash(TPM_ALG.SHA256, cert));
+        authority = sha256Hex(cert);
       } else if (d.guid === EFI_GUID.GLOBAL_VARIABLE && d.name === "SecureBoot") {
         sb.enabled = d.data.length > 0 && d.data[0] === 1;
       } else if (d.guid === EFI_GUID.GLOBAL_VARIABLE && (d.name === "PK" || d.name === "KEK")) {
@@ -131,7 +156,7 @@ export function imageFromEventLog(log: Uint8Array | EventLog, options: ImageFrom
     const values = replay(parsed);
     const pcrs: Record<string, Record<string, string>> = {};
     for (const [alg, bank] of values) {
-      pcrs[algName(alg)] = Object.fromEntries(FIRMWARE_PCRS.filter((p) => bank.has(p)).map((p) => [String(p), toHex(bank.get(p) ?? new Uint8Array())]));
+      pcrs[bankName(alg)] = Object.fromEntries(FIRMWARE_PCRS.filter((p) => bank.has(p)).map((p) => [String(p), toHex(bank.get(p) ?? new Uint8Array())]));
     }
     firmware = [{ model: options.firmwareModel, pcrs }];
   }
