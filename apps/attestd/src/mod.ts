@@ -13,3 +13,4 @@ export { createApp, BODY_LIMIT } from "./app.ts";
 export { createDeps, selectionPcrs, type CreateDepsOptions } from "./context.ts";
 export { bootstrap, ADMIN_GROUP, ADMIN_USER, SQLITE_FILE, type Bootstrapped } from "./bootstrap.ts";
 export { startAttestd, type RunningAttestd, type StartOptions } from "./server.ts";
+export { PROBLEM_CODES, PROBLEMS, type ProblemCode } from "./problems.ts";

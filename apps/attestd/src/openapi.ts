@@ -6,6 +6,7 @@
 import { openApiDocument, type ApiRoute, type OpenApiObject } from "@tessera/http";
 import { z } from "zod";
 import { ClusterIdentity } from "./identity.ts";
+import { PROBLEM_CODES } from "./problems.ts";
 import * as s from "./routes/admin_schemas.ts";
 
 /** Who may call a route: anyone, a reader (TrustedAdmins or TrustedReaders), or an administrator. */
@@ -24,9 +25,9 @@ export interface DocumentedRoute {
   readonly access?: RouteAccess;
 }
 
-/** RFC 9457 problem document as every error is answered. */
+/** RFC 9457 problem document as every error is answered (`type` is one of {@link PROBLEM_CODES}). */
 export const Problem = z.looseObject({
-  type: z.string(),
+  type: z.enum(PROBLEM_CODES.map((x) => `urn:tessera:problem:${x.code}`) as [string, ...string[]]),
   title: z.string(),
   status: z.number().int(),
   detail: z.string(),
@@ -265,5 +266,11 @@ export function attestdOpenApi(options: { readonly version: string; readonly hos
     const op = paths[r.path.replace(/:(\w+)/g, "{$1}")]?.[r.method];
     if (op !== undefined) op["x-tessera-groups"] = r.access === "admin" ? ["TrustedAdmins"] : ["TrustedAdmins", "TrustedReaders"];
   }
+  // Every problem code with its status, and the problem document's schema, for clients that switch on `type`.
+  const components = (doc["components"] ?? {}) as Json;
+  const { $schema: _dialect, ...problemSchema } = z.toJSONSchema(Problem, { io: "output" }) as Json;
+  components["schemas"] = { ...((components["schemas"] as Json | undefined) ?? {}), Problem: problemSchema };
+  doc["components"] = components;
+  doc["x-tessera-problems"] = PROBLEM_CODES.map((x) => ({ code: x.code, type: `urn:tessera:problem:${x.code}`, status: x.status, meaning: x.meaning, inProtocol: x.inProtocol }));
   return doc;
 }

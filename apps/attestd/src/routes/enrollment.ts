@@ -56,7 +56,7 @@ function checkAk(bytes: Uint8Array): TpmtPublic {
 }
 
 /** The HTTP status of each EK refusal: untrusted or unpinned EKs are forbidden, inconsistent input is a bad request. */
-function ekProblem(v: EkRefused): ProblemError {
+export function ekProblem(v: EkRefused): ProblemError {
   const status = v.code === "ek-untrusted" || v.code === "ek-not-pinned" ? 403 : 400;
   return new ProblemError(v.code, status, v.detail, { reason: v.reason });
 }
