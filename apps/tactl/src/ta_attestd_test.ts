@@ -501,8 +501,10 @@ test.serial("TLS failures and refused tokens: a session with the wrong CA (exit 
 });
 
 test.serial("the tactl process (bin/tactl, output to a pipe): plain table, exit codes and the problem line", (t) => {
+  // FORCE_COLOR must not colour a pipe. Without NO_COLOR (CI sets it): Node warns on stderr when both are set.
+  const { NO_COLOR: _noColor, ...env } = process.env;
   const runBin = (home: string, ...argv: string[]) =>
-    spawnSync(TACTL, argv, { encoding: "utf8", timeout: 60_000, env: { ...process.env, TESSERA_HOME: home, FORCE_COLOR: "1" } });
+    spawnSync(TACTL, argv, { encoding: "utf8", timeout: 60_000, env: { ...env, TESSERA_HOME: home, FORCE_COLOR: "1" } });
   const list = runBin(adminHome, "ta", "host", "list");
   t.is(list.status, 0, list.stderr);
   t.false(list.stdout.includes("\x1b["));
