@@ -5,8 +5,18 @@ import { formatName } from "@tessera/pki/names";
 import { _caches, certificateSubject, derSize } from "./_certificate.ts";
 import { ContentCache, contentKey } from "./_content_cache.ts";
 import { fixture } from "./_fixtures_test.ts";
+import { createHash } from "node:crypto";
+import { TPM_ALG } from "@tessera/tpm2";
+import { appendEvent } from "./append_event.ts";
 import { decodeEvent } from "./decode_event.ts";
+import { EFI_GUID } from "./efi_guid.ts";
+import { encodeEfiSignatureList } from "./encode_efi_signature_list.ts";
+import { encodeEfiVariableData } from "./encode_efi_variable_data.ts";
+import { EV } from "./event_type.ts";
+import { newCryptoAgileLog } from "./new_crypto_agile_log.ts";
 import { parseEventLog } from "./parse_event_log.ts";
+import { _factsCache, secureBootState } from "./secure_boot_state.ts";
+import { writeEventLog } from "./write_event_log.ts";
 
 /** The first DER element's size, as _certificate.ts reads it without a cache. */
 class Any {
@@ -99,4 +109,71 @@ test("derSize and certificateSubject answer from their caches exactly what the A
   t.true(_caches.subjects.size <= _caches.max);
   t.is(derSize(new Uint8Array([0x04, 0x02, 7, 0])), 4);
   t.is(derSize(new Uint8Array([0x04, 0x05, 7, 0])), undefined, "a length past the end");
+});
+
+test("a content cache also bounds the input bytes it holds results for, and keeps nothing for an input over the bound", (t) => {
+  const cache = new ContentCache<number>(100, 1000);
+  let computed = 0;
+  const f = (size: number, fill: number) =>
+    cache.get(new Uint8Array(size).fill(fill), () => {
+      computed++;
+      return size;
+    });
+  for (let i = 0; i < 5; i++) f(300, i);
+  t.is(cache.size, 3, "three inputs of 300 bytes fit in 1000");
+  t.true(cache.bytes <= 1000);
+  t.is(f(2000, 1), 2000);
+  t.is(f(2000, 1), 2000);
+  t.is(computed, 7, "an input over the bound is computed each time");
+  t.is(cache.size, 3);
+  t.is(f(300, 4), 300);
+  t.is(computed, 7, "the newest 300-byte input is still held");
+  t.is(f(10, 1), 10);
+  t.is(new ContentCache<string>(4).get(new Uint8Array([1]), () => "a", "x"), "a");
+  const tagged = new ContentCache<string>(4);
+  t.is(tagged.get(new Uint8Array([1]), () => "a", "1"), "a");
+  t.is(tagged.get(new Uint8Array([1]), () => "b", "2"), "b", "the same bytes under another tag are another entry");
+  t.is(tagged.get(new Uint8Array([1]), () => "c", "1"), "a");
+});
+
+test("secureBootState from its facts cache: the same state again, another state for another db, copies the caller may change, and at most 256 events kept", (t) => {
+  const certs = (() => {
+    const log = parseEventLog(fixture("go-attestation_sb_cert_eventlog.bin"));
+    const d = log.events.map((e) => decodeEvent(e, log)).find((x) => x.kind === "efi-variable" && x.name === "db");
+    return (d as { signatureLists: { signatures: { data: Uint8Array }[] }[] }).signatureLists.flatMap((l) => l.signatures.map((s) => s.data));
+  })();
+  const stateWith = (db: Uint8Array[], secureBoot: number) => {
+    const log = newCryptoAgileLog([TPM_ALG.SHA256]);
+    appendEvent(log, 7, EV.EFI_VARIABLE_DRIVER_CONFIG, encodeEfiVariableData(EFI_GUID.GLOBAL_VARIABLE, "SecureBoot", new Uint8Array([secureBoot])));
+    appendEvent(log, 7, EV.EFI_VARIABLE_DRIVER_CONFIG, encodeEfiVariableData(EFI_GUID.IMAGE_SECURITY_DATABASE, "db", Buffer.concat(db.map((c) => encodeEfiSignatureList("x509", EFI_GUID.MICROSOFT, [c])))));
+    appendEvent(log, 7, EV.EFI_VARIABLE_AUTHORITY, encodeEfiVariableData(EFI_GUID.IMAGE_SECURITY_DATABASE, "db", new Uint8Array([...new Uint8Array(16), ...db[0]])));
+    return secureBootState(parseEventLog(writeEventLog(log)));
+  };
+  const a = stateWith(certs.slice(0, 2), 1);
+  t.is(a.enabled, true);
+  t.deepEqual(
+    a.dbCertificates.map((c) => c.sha256),
+    certs.slice(0, 2).map((c) => createHash("sha256").update(c).digest("hex")),
+  );
+  t.is(a.authorities[0].certificateSha256, a.dbCertificates[0].sha256);
+  t.deepEqual(stateWith(certs.slice(0, 2), 1), a, "the same log again");
+  const b = stateWith(certs.slice(1, 3), 0);
+  t.is(b.enabled, false, "another SecureBoot value");
+  t.deepEqual(
+    b.dbCertificates.map((c) => c.sha256),
+    certs.slice(1, 3).map((c) => createHash("sha256").update(c).digest("hex")),
+    "another db",
+  );
+  t.not(b.authorities[0].certificateSha256, a.authorities[0].certificateSha256, "another authority");
+  a.dbCertificates[0].sha256 = "changed by the caller";
+  a.authorities[0].subject = "changed by the caller";
+  const again = stateWith(certs.slice(0, 2), 1);
+  t.is(again.dbCertificates[0].sha256, createHash("sha256").update(certs[0]).digest("hex"), "a caller's change does not reach the cache");
+  t.not(again.authorities[0].subject, "changed by the caller");
+  for (let i = 0; i < 300; i++) {
+    const log = newCryptoAgileLog([TPM_ALG.SHA256]);
+    appendEvent(log, 7, EV.EFI_VARIABLE_DRIVER_CONFIG, encodeEfiVariableData(EFI_GUID.GLOBAL_VARIABLE, "SetupMode", new Uint8Array([i & 1, i >> 1])));
+    t.is(secureBootState(log).setupMode, (i & 1) === 1);
+  }
+  t.is(_factsCache.size, 256);
 });
