@@ -67,10 +67,14 @@ function bankId(name: string): number | undefined {
 
 /**
  * Decoded AKs by the content of their TPM2B_PUBLIC. A host sends the same AK with every attestation; handing the
- * signature checks the same decoded object lets @tessera/tpm2 reuse the node:crypto key it made for it. The
- * object is only read here, never returned.
+ * signature checks the same decoded object lets @tessera/tpm2 reuse the node:crypto key it made for it; its Name
+ * is kept beside it. The object is only read here, never returned.
  */
-const AKS = new ContentCache<TpmtPublic>(2048);
+const AKS = new ContentCache<{ readonly ak: TpmtPublic; readonly name: string }>(2048);
+
+function named(ak: TpmtPublic): { ak: TpmtPublic; name: string } {
+  return { ak, name: toHex(objectName(ak)) };
+}
 
 /** The AKs cache, for tests. */
 export const _akCache = AKS;
@@ -119,8 +123,9 @@ export function appraise(evidence: Evidence, policy: AppraisalPolicy, nonce: Uin
   let ak: TpmtPublic | undefined;
   try {
     const akPublic = evidence.akPublic;
-    ak = akPublic instanceof Uint8Array ? AKS.get(akPublic, () => unmarshalPublic(akPublic)) : akPublic;
-    out.akName = toHex(objectName(ak));
+    const decoded = akPublic instanceof Uint8Array ? AKS.get(akPublic, () => named(unmarshalPublic(akPublic))) : named(akPublic);
+    ak = decoded.ak;
+    out.akName = decoded.name;
     const bad = attributeFailures(ak, AK_REQUIRED);
     if (bad.length > 0) failures.push({ check: "ak-attributes", detail: `the AK is not a restricted, fixed signing key: ${bad.join(", ")}` });
   } catch (e) {

@@ -45,12 +45,14 @@ export function tcgPcClientPcrEvent(maxEventSize: number) {
 
 /** TCG_DIGEST2 (TPMT_HA) with digest sizes from the Spec ID event. */
 function tcgDigest2(sizes: ReadonlyMap<number, number>) {
+  // One codec per declared algorithm, made once per log format rather than once per digest read.
+  const digests = new Map([...sizes].map(([alg, size]) => [alg, bytes(`BYTE[${size}]`, size)]));
   return struct("TCG_DIGEST2", {
     hashAlg: u16,
     digest: dependent("digest", (s, fail) => {
-      const size = sizes.get(s.hashAlg as number);
-      if (size === undefined) return fail(`algorithm 0x${(s.hashAlg as number).toString(16).padStart(4, "0")} is not in the Spec ID event`);
-      return bytes(`BYTE[${size}]`, size);
+      const codec = digests.get(s.hashAlg as number);
+      if (codec === undefined) return fail(`algorithm 0x${(s.hashAlg as number).toString(16).padStart(4, "0")} is not in the Spec ID event`);
+      return codec;
     }),
   });
 }
