@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { fixturePath } from "@tessera/fixtures";
 import { imageFromEventLog } from "@tessera/host-image";
 import { TPM_ALG, type PcrBanks } from "@tessera/tpm2";
-import { _akCache, appraise } from "./appraise.ts";
+import { AK_CACHE } from "./_ak_cache.ts";
+import { appraise } from "./appraise.ts";
 import type { AppraisalPolicy, Evidence } from "./types.ts";
 
 const j = JSON.parse(readFileSync(fixturePath("attestations", "go-attestation_windows_gcp_shielded_vm.json"), "utf8")) as {
@@ -50,7 +51,7 @@ test("the same AK, sent again in new arrays, gives the same affirming verdict; a
 
 test("appraise keeps at most 2048 decoded AKs however many it sees, and still decodes an evicted one", (t) => {
   const max = 2048;
-  const before = _akCache.size;
+  const before = AK_CACHE.size;
   let decoded = 0;
   for (let i = 0; i < max + 100; i++) {
     const ak = new Uint8Array(AK);
@@ -60,6 +61,6 @@ test("appraise keeps at most 2048 decoded AKs however many it sees, and still de
   }
   t.is(decoded, max + 100);
   t.true(before < max);
-  t.is(_akCache.size, max);
+  t.is(AK_CACHE.size, max);
   t.is(appraise(evidence, policy, NONCE).status, "affirming", "the first AK, evicted, decodes again");
 });

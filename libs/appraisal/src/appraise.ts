@@ -19,7 +19,6 @@ import {
   formatPcrSelection,
   HASH_SIZE,
   hashAlgByName,
-  objectName,
   pcrDigest,
   selectedPcrs,
   toHex,
@@ -30,14 +29,13 @@ import {
   TPMS_ATTEST,
   TPMT_SIGNATURE,
   unmarshal,
-  unmarshalPublic,
   type PcrBanks,
   type TpmsAttest,
   type TpmsQuoteInfo,
   type TpmtPublic,
 } from "@tessera/tpm2";
 import { checkBindingKey } from "./_binding_key.ts";
-import { ContentCache } from "./_content_cache.ts";
+import { decodedAk } from "./_ak_cache.ts";
 import { message, sameBytes, signatureProblem } from "./_util.ts";
 import type { AppraisalPolicy, Evidence, Failure, Verdict } from "./types.ts";
 
@@ -65,19 +63,6 @@ function bankId(name: string): number | undefined {
   return id;
 }
 
-/**
- * Decoded AKs by the content of their TPM2B_PUBLIC. A host sends the same AK with every attestation; handing the
- * signature checks the same decoded object lets @tessera/tpm2 reuse the node:crypto key it made for it; its Name
- * is kept beside it. The object is only read here, never returned.
- */
-const AKS = new ContentCache<{ readonly ak: TpmtPublic; readonly name: string }>(2048);
-
-function named(ak: TpmtPublic): { ak: TpmtPublic; name: string } {
-  return { ak, name: toHex(objectName(ak)) };
-}
-
-/** The AKs cache, for tests. */
-export const _akCache = AKS;
 
 function notChecked(check: Failure["check"], why: string): Failure {
   return { check, detail: `not checked: ${why}` };
@@ -123,7 +108,7 @@ export function appraise(evidence: Evidence, policy: AppraisalPolicy, nonce: Uin
   let ak: TpmtPublic | undefined;
   try {
     const akPublic = evidence.akPublic;
-    const decoded = akPublic instanceof Uint8Array ? AKS.get(akPublic, () => named(unmarshalPublic(akPublic))) : named(akPublic);
+    const decoded = decodedAk(akPublic);
     ak = decoded.ak;
     out.akName = decoded.name;
     const bad = attributeFailures(ak, AK_REQUIRED);

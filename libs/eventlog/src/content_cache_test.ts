@@ -15,7 +15,8 @@ import { encodeEfiVariableData } from "./encode_efi_variable_data.ts";
 import { EV } from "./event_type.ts";
 import { newCryptoAgileLog } from "./new_crypto_agile_log.ts";
 import { parseEventLog } from "./parse_event_log.ts";
-import { _factsCache, secureBootState } from "./secure_boot_state.ts";
+import { FACTS_CACHE } from "./_variable_facts.ts";
+import { secureBootState } from "./secure_boot_state.ts";
 import { writeEventLog } from "./write_event_log.ts";
 
 /** The first DER element's size, as _certificate.ts reads it without a cache. */
@@ -175,5 +176,5 @@ test("secureBootState from its facts cache: the same state again, another state 
     appendEvent(log, 7, EV.EFI_VARIABLE_DRIVER_CONFIG, encodeEfiVariableData(EFI_GUID.GLOBAL_VARIABLE, "SetupMode", new Uint8Array([i & 1, i >> 1])));
     t.is(secureBootState(log).setupMode, (i & 1) === 1);
   }
-  t.is(_factsCache.size, 256);
+  t.is(FACTS_CACHE.size, 256);
 });

@@ -2,10 +2,9 @@
  * An accepted image made from a known-good host's TCG event log: what the log measured.
  * @module
  */
-import { decodeEvent, EFI_GUID, EV, parseEventLog, replay, type EventLog, type LogEvent } from "@tessera/eventlog";
-import { hash } from "node:crypto";
+import { decodeEvent, EV, parseEventLog, replay, type EventLog, type LogEvent } from "@tessera/eventlog";
 import { algName } from "@tessera/tpm2";
-import { ContentCache } from "./_content_cache.ts";
+import { toHex, variableFact } from "./_variable_facts.ts";
 import { HostImageError } from "./errors.ts";
 import type { BankDigests, BootComponent, FileComponent, FirmwareModel, ImageModel, SecureBootModel } from "./image.ts";
 import { SOFTWARE_VERSION_PCR, SOFTWARE_VERSION_PREFIX } from "./software_version.ts";
@@ -23,16 +22,6 @@ export interface ImageFromEventLogOptions {
 const FIRMWARE_PCRS = [0, 1, 2, 3, 4, 5, 6];
 const latin1 = new TextDecoder("latin1");
 const utf8 = new TextDecoder("utf-8", { fatal: false });
-
-/** Lower-case hex of bytes (as @tessera/tpm2's toHex writes it, without building the string a byte at a time). */
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
-}
-
-/** The lower-case hex SHA-256 of bytes. */
-function sha256Hex(b: Uint8Array): string {
-  return hash("sha256", b, "hex");
-}
 
 const BANK_NAMES = new Map<number, string>();
 
@@ -62,42 +51,6 @@ function eventText(e: LogEvent): string {
 function filePart(devicePath: string): string | undefined {
   const parts = devicePath.split("/").filter((p) => p.startsWith("\\"));
   return parts.length === 0 ? undefined : parts.join("");
-}
-
-/** Entries of a signature database: SHA-256 of each certificate, the digest itself for hash entries. */
-function databaseEntries(lists: { typeName?: string; signatures: { data: Uint8Array }[] }[]): string[] {
-  return lists.flatMap((l) => l.signatures.map((s) => (l.typeName === "x509" ? sha256Hex(s.data) : toHex(s.data))));
-}
-
-/** What one PCR 7 variable event contributes to the image, by its type and data alone. */
-type VariableFact =
-  | { readonly kind: "authority"; readonly sha256: string }
-  | { readonly kind: "secure-boot"; readonly enabled: boolean }
-  | { readonly kind: "database"; readonly database: "pk" | "kek" | "db" | "dbx"; readonly entries: readonly string[] }
-  | { readonly kind: "none" };
-
-/**
- * PCR 7's variable events by content: every host of an image measures the same PK, KEK, db, dbx and authorities,
- * and decoding their signature lists (hundreds of dbx entries) is most of this function's work. The entries are
- * copied into each image, never shared with the caller.
- */
-const VARIABLES = new ContentCache<VariableFact>(256, 8 * 1024 * 1024);
-
-/** The variables cache, for tests. */
-export const _variablesCache = VARIABLES;
-
-function variableFact(e: LogEvent, log: EventLog): VariableFact {
-  const d = decodeEvent(e, log);
-  if (d.kind !== "efi-variable") return { kind: "none" };
-  if (e.type === EV.EFI_VARIABLE_AUTHORITY) return { kind: "authority", sha256: sha256Hex(d.signature?.data ?? d.data) };
-  if (d.guid === EFI_GUID.GLOBAL_VARIABLE && d.name === "SecureBoot") return { kind: "secure-boot", enabled: d.data.length > 0 && d.data[0] === 1 };
-  if (d.guid === EFI_GUID.GLOBAL_VARIABLE && (d.name === "PK" || d.name === "KEK")) {
-    return { kind: "database", database: d.name === "PK" ? "pk" : "kek", entries: databaseEntries(d.signatureLists ?? []) };
-  }
-  if (d.guid === EFI_GUID.IMAGE_SECURITY_DATABASE && (d.name === "db" || d.name === "dbx")) {
-    return { kind: "database", database: d.name, entries: databaseEntries(d.signatureLists ?? []) };
-  }
-  return { kind: "none" };
 }
 
 function guessKind(path: string | undefined): string | undefined {
@@ -140,8 +93,7 @@ export function imageFromEventLog(log: Uint8Array | EventLog, options: ImageFrom
   for (const e of [parsed.header, ...parsed.events]) {
     if (e.type === EV.NO_ACTION) continue;
     if (e.pcr === 7 && (e.type === EV.EFI_VARIABLE_DRIVER_CONFIG || e.type === EV.EFI_VARIABLE_AUTHORITY)) {
-      // A variable event's decoding depends on its type and data only (the log matters for image events).
-      const f = VARIABLES.get(e.data, () => variableFact(e, parsed), String(e.type));
+      const f = variableFact(e, parsed);
       if (f.kind === "authority") authority = f.sha256;
       else if (f.kind === "secure-boot") sb.enabled = f.enabled;
       else if (f.kind === "database") sb[f.database] = [...f.entries];

@@ -4,7 +4,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fixturePath, fixturesRoot } from "@tessera/fixtures";
 import { appendEvent, EFI_GUID, encodeEfiSignatureList, encodeEfiVariableData, EV, newCryptoAgileLog } from "@tessera/eventlog";
 import { TPM_ALG } from "@tessera/tpm2";
-import { _variablesCache, imageFromEventLog } from "./image_from_event_log.ts";
+import { VARIABLES_CACHE } from "./_variable_facts.ts";
+import { imageFromEventLog } from "./image_from_event_log.ts";
 
 const opts = { name: "x", version: "1" };
 
@@ -47,5 +48,5 @@ test("other variable content makes another image, and at most 256 variable event
   t.deepEqual(b.secureBoot.dbx, ["03".repeat(32)]);
   t.deepEqual(imageFromEventLog(log([d(1), d(2)], 1), opts), a);
   for (let i = 0; i < 300; i++) t.deepEqual(imageFromEventLog(log([d(i & 0xff), d(i >> 8)], i & 1), opts).secureBoot.dbx, [d(i & 0xff), d(i >> 8)].map((x) => Buffer.from(x).toString("hex")));
-  t.is(_variablesCache.size, 256);
+  t.is(VARIABLES_CACHE.size, 256);
 });
