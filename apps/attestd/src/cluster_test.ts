@@ -8,7 +8,8 @@ import test from "ava";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { defaultHostImage, makeTestSecureBootPki } from "@tessera/boot";
+import { defaultHostImage, makeTestSecureBootPki, withKernel, type HostImage } from "@tessera/boot";
+import { imageFromManifest } from "@tessera/host-image";
 import { startPostgres, type PostgresCluster } from "@tessera/postgres-testing";
 import { loadOrCreateMasterKey } from "@tessera/service";
 import { Tpm } from "@tessera/tss";
@@ -34,9 +35,10 @@ let tpm: Tpm;
 let shared: string;
 let a: TestNode;
 let b: TestNode;
+let manifest: HostImage;
 
 test.before(async () => {
-  const manifest = defaultHostImage({ pki: await makeTestSecureBootPki() });
+  manifest = defaultHostImage({ pki: await makeTestSecureBootPki() });
   [pg, host] = await Promise.all([startPostgres(), bootedHost(manifest)]);
   tpm = Tpm.open(host.sw.tcti);
   shared = await mkdtemp(path.join(os.tmpdir(), "attestd-cluster-"));
@@ -87,6 +89,34 @@ test.serial("a nonce issued by node A is accepted once by node B, then refused a
   } finally {
     off();
   }
+});
+
+test.serial("node B keeps its parsed policy while nothing changes, and applies node A's image and settings changes at its very next attestation", async (t) => {
+  const h = await tssEnroll(b, "policy.example.test", host, tpm, "rsa2048");
+  const attestOnB = async () => b.call("POST", "/api/v1/hosts/policy.example.test/attestations", await tssEvidence(h, await challenge(b, "policy.example.test"), { bindingKey: false }));
+  t.is((await attestOnB()).status, 200);
+  const first = await b.node.deps.policyFor(BOOT_SELECTION);
+  t.is((await b.node.deps.policyFor(BOOT_SELECTION)).policy, first.policy, "unchanged: the same policy object, nothing rebuilt");
+
+  // A replaces the accepted image with one whose kernel the host did not boot.
+  await a.store.removeImage("tessera-host");
+  await a.store.addImage({ name: "next", version: "2", image: imageFromManifest(withKernel(manifest, "5eed".repeat(16)), { name: "next", version: "2" }), addedAt: Date.now() });
+  try {
+    t.deepEqual(checks(await attestOnB()), ["image-unknown"]);
+  } finally {
+    await a.store.removeImage("next");
+    await acceptImage(a.store, manifest);
+  }
+  t.is((await attestOnB()).status, 200, "A's restored image is accepted on B at once");
+  // A settings change on A (a PCR selection B's challenges must carry) is seen by B's next challenge.
+  await a.store.putSettings({ pcrSelection: "sha256:0,1,2,3,4,5,6,7,8,9,14,15" });
+  try {
+    t.is((await challenge(b, "policy.example.test")).pcrSelection, "sha256:0,1,2,3,4,5,6,7,8,9,14,15");
+  } finally {
+    await a.store.putSettings({ pcrSelection: BOOT_SELECTION });
+  }
+  t.is((await challenge(b, "policy.example.test")).pcrSelection, BOOT_SELECTION);
+  t.not((await b.node.deps.policyFor(BOOT_SELECTION)).policy, first.policy, "rebuilt after the changes");
 });
 
 test.serial("a node whose master key is not the cluster's refuses to start, naming the master key file", async (t) => {

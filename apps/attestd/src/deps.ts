@@ -65,8 +65,12 @@ export interface AttestdDeps {
   readonly events: StatusEvents;
   /** The settings merged with their defaults. */
   settings(): Promise<AttestdSettings>;
-  /** The current appraisal policy: every accepted image and the settings. */
-  policy(): Promise<AppraisalPolicy>;
+  /**
+   * The settings and the current appraisal policy (every accepted image and the settings), with the PCRs of
+   * `selection` (a challenge's, tpm2-tools syntax) when given, else the settings'. While neither the settings nor
+   * the images change (on any node), the same frozen policy object is returned: nothing is re-read or rebuilt.
+   */
+  policyFor(selection?: string): Promise<{ readonly settings: AttestdSettings; readonly policy: AppraisalPolicy }>;
 }
 
 /** The service's settings with defaults applied (PATCH /api/v1/settings changes the stored ones). */

@@ -10,8 +10,8 @@ import { appraise, type Failure } from "@tessera/appraisal";
 import { ProblemError, readJson, type ServiceEnv } from "@tessera/http";
 import { fromHex, hashAlgByName, HASH_SIZE, type PcrBanks } from "@tessera/tpm2";
 import type { Hono } from "hono";
+import type { Logger } from "pino";
 import { z } from "zod";
-import { selectionPcrs } from "../context.ts";
 import type { AttestdDeps } from "../deps.ts";
 import type { AttestationRecord, FailureRecord, HostStatus, NonceRecord } from "../store/store.ts";
 import { issueAttestationToken } from "../token.ts";
@@ -74,12 +74,25 @@ function summarize(failures: readonly FailureRecord[]): string {
 }
 
 /**
- * Publishes the host's new status when it differs from the one before this attempt. The new status follows
- * from the attempt just recorded (green when affirming, red otherwise), so it is not read back from the store.
+ * Publishes the host's new status when it differs from the one before this attempt (which the store returned
+ * while recording it). The new status follows from the attempt just recorded (green when affirming, red
+ * otherwise), so it is not read back from the store.
  */
-function publishChange(deps: AttestdDeps, host: string, before: HostStatus | undefined, status: "green" | "red", message: string, now: number): void {
-  const previous = before?.status ?? "unknown";
+function publishChange(deps: AttestdDeps, host: string, previous: HostStatus["status"], status: "green" | "red", message: string, now: number): void {
   if (status !== previous) deps.events.publish({ host, status, previous, at: now, message });
+}
+
+/** The 403 for a nonce that is not a live challenge of `host` (unknown, another host's, used, expired). */
+function nonceRefused(host: string, r: { readonly reason: "unknown" | "used" | "expired" | "other-host"; readonly value?: NonceRecord }, log: Logger): ProblemError {
+  const check = r.reason === "used" ? "nonce-reused" : r.reason === "expired" ? "nonce-expired" : "nonce-unknown";
+  const detail =
+    check === "nonce-reused"
+      ? "the nonce was used already: ask for a new challenge"
+      : check === "nonce-expired"
+        ? `the nonce expired at ${r.value ? rfc3339(r.value.expiresAt) : "an earlier time"}: ask for a new challenge`
+        : `no challenge with this nonce was issued to ${host}`;
+  log.info({ host, check }, "attestation refused");
+  return new ProblemError("attestation-failed", 403, `${check}: ${detail}`, { failures: [{ check, detail }] });
 }
 
 /** Mounts `POST /api/v1/hosts/{host}/challenges` and `POST /api/v1/hosts/{host}/attestations`. */
@@ -106,27 +119,19 @@ export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): voi
     const log = c.get("log");
     const now = deps.clock.now();
 
-    // The nonce first: nothing is appraised (nor recorded) without a live challenge of this host.
-    const consumed = await deps.store.consumeNonce(host, body.nonce, now);
-    if (!consumed.ok) {
-      const check = consumed.reason === "used" ? "nonce-reused" : consumed.reason === "expired" ? "nonce-expired" : "nonce-unknown";
-      const detail =
-        check === "nonce-reused"
-          ? "the nonce was used already: ask for a new challenge"
-          : check === "nonce-expired"
-            ? `the nonce expired at ${consumed.value ? rfc3339(consumed.value.expiresAt) : "an earlier time"}: ask for a new challenge`
-            : `no challenge with this nonce was issued to ${host}`;
-      log.info({ host, check }, "attestation refused");
-      throw new ProblemError("attestation-failed", 403, `${check}: ${detail}`, { failures: [{ check, detail }] });
-    }
+    // The nonce first: nothing is appraised without a live challenge of this host. It is only read here and spent
+    // in the same transaction that records the attempt (one commit per attestation, not two); a request that
+    // loses the race for it in between records nothing and gets the same refusal.
+    const live = await deps.store.peekNonce(host, body.nonce, now);
+    if (!live.ok) throw nonceRefused(host, live, log);
     const enrolled = await deps.store.getHost(host);
     if (enrolled === undefined) {
+      await deps.store.consumeNonce(host, body.nonce, now);
       const failures = [{ check: "ak-not-enrolled", detail: `${host} has no bound AK: enroll first` }];
       throw new ProblemError("attestation-failed", 403, `ak-not-enrolled: ${failures[0].detail}`, { failures });
     }
 
-    const [settings, basePolicy] = await Promise.all([deps.settings(), deps.policy()]);
-    const policy = { ...basePolicy, pcrs: selectionPcrs(consumed.value.pcrSelection) };
+    const { settings, policy } = await deps.policyFor(live.value.pcrSelection);
     const verdict = appraise(
       {
         akPublic: enrolled.akPublic,
@@ -143,22 +148,24 @@ export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): voi
     if (verdict.status !== "affirming") {
       const failures = verdict.failures.map(failureRecord);
       const foreign = isForeignEvidence(failures);
-      const before = foreign ? undefined : await deps.store.getHostStatus(host, now);
-      await deps.store.addAttestation({
-        id,
-        host,
-        at: now,
-        status: "contraindicated",
-        failures,
-        ...(verdict.image ? { image: verdict.image } : {}),
-        ...(verdict.secureBoot !== undefined ? { secureBoot: verdict.secureBoot } : {}),
-        ...(foreign ? { foreign: true } : {}),
-      });
-      if (!foreign) publishChange(deps, host, before, "red", summarize(failures), now);
+      const recorded = await deps.store.recordAttestation(
+        {
+          id,
+          host,
+          at: now,
+          status: "contraindicated",
+          failures,
+          ...(verdict.image ? { image: verdict.image } : {}),
+          ...(verdict.secureBoot !== undefined ? { secureBoot: verdict.secureBoot } : {}),
+          ...(foreign ? { foreign: true } : {}),
+        },
+        body.nonce,
+      );
+      if (!recorded.ok) throw nonceRefused(host, recorded, log);
+      if (!foreign) publishChange(deps, host, recorded.previous, "red", summarize(failures), now);
       log.info({ host, foreign, failures: failures.map((f) => f.check) }, foreign ? "attestation refused: the evidence is not the host's" : "attestation contraindicated");
       throw new ProblemError("attestation-failed", 403, summarize(failures), { failures });
     }
-    const before = await deps.store.getHostStatus(host, now);
 
     const issued = await issueAttestationToken(deps, {
       host,
@@ -180,8 +187,10 @@ export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): voi
       tokenId: issued.jti,
       tokenExpiresAt: issued.expiresAt,
     };
-    await deps.store.addAttestation(record);
-    publishChange(deps, host, before, "green", `affirming${verdict.image ? ` (${verdict.image.name} ${verdict.image.version})` : ""}`, now);
+    // The token is handed out only if this request spent the nonce.
+    const recorded = await deps.store.recordAttestation(record, body.nonce);
+    if (!recorded.ok) throw nonceRefused(host, recorded, log);
+    publishChange(deps, host, recorded.previous, "green", `affirming${verdict.image ? ` (${verdict.image.name} ${verdict.image.version})` : ""}`, now);
     log.info({ host, image: verdict.image, jti: issued.jti }, "attestation affirming");
     return c.json({ status: "affirming", token: issued.token, expiresAt: rfc3339(issued.expiresAt) }, 200);
   });

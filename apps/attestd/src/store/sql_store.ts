@@ -253,6 +253,55 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
     return new Map(rows.map((r) => [r.host, toAttestation(r)]));
   }
 
+  /** How a nonce stands for `host` at `now`, without spending it. */
+  async function classifyNonce(q: Db, host: string, nonce: string, now: number): Promise<ConsumeResult<NonceRecord>> {
+    const [row] = await q.query<NonceRow>("SELECT nonce, host, pcr_selection, created_at, expires_at, used_at FROM attestd_nonces WHERE nonce = $1", [nonce]);
+    if (row === undefined) return { ok: false, reason: "unknown" };
+    if (row.host !== host) return { ok: false, reason: "other-host" };
+    if (row.used_at !== null) return { ok: false, reason: "used", value: toNonce(row) };
+    if (row.expires_at <= now) return { ok: false, reason: "expired", value: toNonce(row) };
+    return { ok: true, value: toNonce(row) };
+  }
+
+  /** Inserts an attempt and moves the host's last-attempt pointer (inside the caller's transaction). */
+  async function insertAttempt(tx: Db, a: AttestationRecord): Promise<{ previous: HostStatus["status"] }> {
+    const [{ seq }] = await tx.query<{ seq: number }>(
+      `INSERT INTO attestd_attestations (${ATTESTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
+      [
+        a.id,
+        a.host,
+        a.at,
+        a.status,
+        JSON.stringify(a.failures),
+        a.image?.name ?? null,
+        a.image?.version ?? null,
+        a.secureBoot === undefined ? null : a.secureBoot ? 1 : 0,
+        a.tokenId ?? null,
+        a.tokenExpiresAt ?? null,
+        a.foreign === true ? 1 : null,
+      ],
+    );
+    // The host's last attempt before this one (inside the transaction: what the pointer moves from).
+    const cols = ATTESTATION_COLUMNS.split(", ")
+      .map((c) => `a.${c}`)
+      .join(", ");
+    const [prior] = await tx.query<AttestationRow>(`SELECT ${cols} FROM attestd_last_attempts l JOIN attestd_attestations a ON a.seq = l.seq WHERE l.host = $1`, [
+      a.host,
+    ]);
+    const previous = deriveStatus(a.host, prior === undefined ? undefined : toAttestation(prior), undefined, a.at).status;
+    // Evidence that is not the host's stays in the history only: it must not decide the host's status.
+    if (a.foreign === true) return { previous };
+    // Moves the host's pointer only forward (by time, then by insertion): attempts recorded out of order by
+    // several nodes leave the latest one current. The conditional upsert is atomic on both engines.
+    await tx.run(
+      `INSERT INTO attestd_last_attempts (host, seq, at) VALUES ($1, $2, $3)
+       ON CONFLICT (host) DO UPDATE SET seq = excluded.seq, at = excluded.at
+       WHERE excluded.at > attestd_last_attempts.at OR (excluded.at = attestd_last_attempts.at AND excluded.seq > attestd_last_attempts.seq)`,
+      [a.host, seq, a.at],
+    );
+    return { previous };
+  }
+
   const store: AttestdStore = {
     async putEnrollment(e) {
       await db.run(
@@ -320,34 +369,25 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
       });
     },
 
-    async addAttestation(a) {
-      await db.transaction(async (tx) => {
-        const [{ seq }] = await tx.query<{ seq: number }>(
-          `INSERT INTO attestd_attestations (${ATTESTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
-          [
-            a.id,
-            a.host,
-            a.at,
-            a.status,
-            JSON.stringify(a.failures),
-            a.image?.name ?? null,
-            a.image?.version ?? null,
-            a.secureBoot === undefined ? null : a.secureBoot ? 1 : 0,
-            a.tokenId ?? null,
-            a.tokenExpiresAt ?? null,
-            a.foreign === true ? 1 : null,
-          ],
+    addAttestation(a) {
+      return db.transaction((tx) => insertAttempt(tx, a));
+    },
+    async peekNonce(host, nonce, now) {
+      return classifyNonce(db, host, nonce, now);
+    },
+    recordAttestation(a, nonce) {
+      // One commit for both: the nonce is spent and the attempt recorded together, or neither.
+      return db.transaction(async (tx) => {
+        const won = await tx.query<{ nonce: string }>(
+          "UPDATE attestd_nonces SET used_at = $3 WHERE nonce = $1 AND host = $2 AND used_at IS NULL AND expires_at > $3 RETURNING nonce",
+          [nonce, a.host, a.at],
         );
-        // Evidence that is not the host's stays in the history only: it must not decide the host's status.
-        if (a.foreign === true) return;
-        // Moves the host's pointer only forward (by time, then by insertion): attempts recorded out of order by
-        // several nodes leave the latest one current. The conditional upsert is atomic on both engines.
-        await tx.run(
-          `INSERT INTO attestd_last_attempts (host, seq, at) VALUES ($1, $2, $3)
-           ON CONFLICT (host) DO UPDATE SET seq = excluded.seq, at = excluded.at
-           WHERE excluded.at > attestd_last_attempts.at OR (excluded.at = attestd_last_attempts.at AND excluded.seq > attestd_last_attempts.seq)`,
-          [a.host, seq, a.at],
-        );
+        if (won.length === 0) {
+          const r = await classifyNonce(tx, a.host, nonce, a.at);
+          // Lost between the caller's peek and now (another request or node spent it, or it expired).
+          return r.ok ? { ok: false as const, reason: "used" as const } : r;
+        }
+        return { ok: true as const, ...(await insertAttempt(tx, a)) };
       });
     },
     async listAttestations(host, limit) {
@@ -524,6 +564,18 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
     async getSettings() {
       const [r] = await db.query<{ settings: string }>("SELECT settings FROM attestd_settings WHERE id = 1");
       return r === undefined ? undefined : (JSON.parse(r.settings) as Settings);
+    },
+    async getPolicyStamp() {
+      // Image rows are never updated and their seq never reused (AUTOINCREMENT, identity): an add raises the maximum,
+      // a removal alone lowers the count, so (count, maximum) changes with every change of the set.
+      const [r] = await db.query<{ settings: string | null; n: number | string; top: number | string | null }>(
+        `SELECT (SELECT settings FROM attestd_settings WHERE id = 1) AS settings,
+                (SELECT COUNT(*) FROM attestd_images) AS n, (SELECT MAX(seq) FROM attestd_images) AS top`,
+      );
+      return {
+        settings: r?.settings == null ? undefined : (JSON.parse(r.settings) as Settings),
+        images: `${String(r?.n ?? 0)}:${String(r?.top ?? 0)}`,
+      };
     },
     async putSettings(s) {
       await db.run("INSERT INTO attestd_settings (id, settings) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings", [

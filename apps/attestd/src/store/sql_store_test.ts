@@ -509,3 +509,64 @@ contract("an attempt whose evidence is not the host's is kept in the history but
   await s.addAttestation(attempt("h2", 2_000, { status: "contraindicated", failures: [{ check: "quote-signature", detail: "bad" }], foreign: true }));
   t.is(await s.getHostStatus("h2", 3_000), undefined);
 });
+
+contract("addAttestation returns the host's status before it; the policy stamp moves with every image or settings change", async (t, open) => {
+  const s = await open();
+  t.deepEqual(await s.addAttestation(attempt("p1", 1_000, { tokenExpiresAt: 5_000 })), { previous: "unknown" });
+  t.deepEqual(await s.addAttestation(attempt("p1", 2_000, { status: "contraindicated", failures: [{ check: "image-unknown", detail: "x" }] })), { previous: "green" });
+  t.deepEqual(await s.addAttestation(attempt("p1", 3_000, { tokenExpiresAt: 4_000 })), { previous: "red" });
+  t.deepEqual(await s.addAttestation(attempt("p1", 4_500, { tokenExpiresAt: 9_000 })), { previous: "stale" }, "at its own time: the token expired at 4000");
+
+  const stamps: string[] = [];
+  const stamp = async () => {
+    const st = await s.getPolicyStamp();
+    stamps.push(st.images);
+    return st;
+  };
+  t.deepEqual(await stamp(), { settings: undefined, images: stamps[0] });
+  t.is((await stamp()).images, stamps[0], "no change, same stamp");
+  await s.addImage({ name: "a", version: "1", image: image("a", "1"), addedAt: 1 });
+  await s.addImage({ name: "a", version: "2", image: image("a", "2"), addedAt: 2 });
+  await stamp();
+  t.false(await s.addImage({ name: "a", version: "2", image: image("a", "2"), addedAt: 3 }));
+  t.is((await stamp()).images, stamps[2], "a refused duplicate changes nothing");
+  await s.removeImage("a", "1");
+  await stamp();
+  await s.addImage({ name: "a", version: "1", image: image("a", "1"), addedAt: 4 });
+  await stamp();
+  await s.removeImage("a", "1");
+  await stamp();
+  // Each change moves the stamp from the one before; a stamp seen again means the same set of images (seqs are never
+  // reused: the set of {a 1, a 2} made again has a new maximum; {a 2} alone again is 1:2 both times).
+  const moved = (i: number): boolean => stamps[i] !== stamps[i - 1];
+  t.deepEqual([2, 4, 5, 6].map(moved), [true, true, true, true], `every change moved the stamp: ${stamps.join(" ")}`);
+  t.is(stamps[4], stamps[6], "the same set {a 2} gives the same stamp");
+  t.not(stamps[2], stamps[5], "{a 1, a 2} made again is a new stamp");
+  await s.putSettings({ pcrSelection: "sha256:0" });
+  t.deepEqual((await stamp()).settings, { pcrSelection: "sha256:0" });
+});
+
+contract("peekNonce reads without spending; recordAttestation spends the nonce and records in one go: 20 racing on two stores, one recorded", async (t, open) => {
+  const a = await open();
+  const b = await open();
+  const n = nonce({ host: "r1" });
+  await a.putNonce(n);
+  t.deepEqual(await a.peekNonce("r1", n.nonce, 1_500), { ok: true, value: n });
+  t.deepEqual(await b.peekNonce("r1", n.nonce, 1_500), { ok: true, value: n }, "still live: peeking spends nothing");
+  t.deepEqual(await a.peekNonce("r2", n.nonce, 1_500), { ok: false, reason: "other-host" });
+  t.like(await a.peekNonce("r1", n.nonce, 2_000), { ok: false, reason: "expired" });
+  t.deepEqual(await a.peekNonce("r1", "ab".repeat(32), 1_500), { ok: false, reason: "unknown" });
+  t.like(await a.recordAttestation(attempt("r2", 1_500), n.nonce), { ok: false, reason: "other-host" });
+  t.like(await a.recordAttestation(attempt("r1", 2_000), n.nonce), { ok: false, reason: "expired" });
+  t.deepEqual(await a.listAttestations("r1", 10), [], "refused attempts are not recorded");
+
+  const attempts = Array.from({ length: 20 }, (_, i) => attempt("r1", 1_500 + i, { tokenExpiresAt: 10_000 }));
+  const results = await Promise.all(attempts.map((x, i) => (i % 2 === 0 ? a : b).recordAttestation(x, n.nonce)));
+  t.is(results.filter((r) => r.ok).length, 1, "one winner");
+  t.is(results.filter((r) => !r.ok && r.reason === "used").length, 19);
+  const winner = attempts[results.findIndex((r) => r.ok)];
+  t.deepEqual(await b.listAttestations("r1", 10), [winner], "only the winner's attempt is recorded");
+  t.deepEqual(results.find((r) => r.ok), { ok: true, previous: "unknown" });
+  t.like(await a.peekNonce("r1", n.nonce, 1_600), { ok: false, reason: "used" });
+  t.is((await a.getHostStatus("r1", 1_600))?.status, "green");
+});

@@ -181,11 +181,25 @@ export interface AttestdStore {
   putNonce(n: NonceRecord): Promise<void>;
   /** Marks the nonce used; exactly one caller across nodes gets ok. `other-host`: issued to another host (not consumed). */
   consumeNonce(host: string, nonce: string, now: number): Promise<ConsumeResult<NonceRecord>>;
+  /** How the nonce stands for `host` at `now` (ok: issued to it, unused, unexpired), without spending it. */
+  peekNonce(host: string, nonce: string, now: number): Promise<ConsumeResult<NonceRecord>>;
+  /**
+   * Spends the nonce of `a.host` and records `a` in one transaction (one commit per attestation): exactly one caller
+   * across nodes gets ok; any other gets the nonce's reason and records nothing. `a.at` is the time of consumption.
+   */
+  recordAttestation(
+    a: AttestationRecord,
+    nonce: string,
+  ): Promise<{ readonly ok: true; readonly previous: HostStatus["status"] } | { readonly ok: false; readonly reason: "unknown" | "used" | "expired" | "other-host"; readonly value?: NonceRecord }>;
   /** Deletes nonces and enrollments that expired before `before`; returns how many. */
   purgeExpired(before: number): Promise<number>;
 
   // Attestations and status
-  addAttestation(a: AttestationRecord): Promise<void>;
+  /**
+   * Records an attempt; returns the host's status just before it (from its last attempt, at `a.at`), so the caller
+   * can publish a change without reading the status first.
+   */
+  addAttestation(a: AttestationRecord): Promise<{ readonly previous: HostStatus["status"] }>;
   /** Newest first. */
   listAttestations(host: string, limit: number): Promise<AttestationRecord[]>;
   /** Every known host (enrolled or attempted) with its status at `now`. */
@@ -232,6 +246,12 @@ export interface AttestdStore {
   listAudit(limit: number): Promise<AuditRecord[]>;
   getSettings(): Promise<Settings | undefined>;
   putSettings(s: Settings): Promise<void>;
+  /**
+   * What the appraisal policy depends on, in one cheap read: the stored settings and a stamp of the accepted images
+   * that changes whenever an image is added or removed on any node (so a node may keep its parsed images while the
+   * stamp stays).
+   */
+  getPolicyStamp(): Promise<{ readonly settings: Settings | undefined; readonly images: string }>;
 
   /**
    * Runs `fn` holding a cluster-wide named lock (first-start bootstrap: creating the admin account
