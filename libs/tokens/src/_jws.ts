@@ -3,7 +3,7 @@
  * before the claims (compact form, canonical base64url, header, key lookup, signature, iss/aud/exp/iat).
  * @module
  */
-import { base64url, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload, type ProtectedHeaderParameters } from "jose";
+import { base64url, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWTPayload, type ProtectedHeaderParameters } from "jose";
 import { TokenError } from "./errors.ts";
 import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_LENGTH, type Jwks, type TokenSigner } from "./jwks.ts";
 
@@ -13,6 +13,26 @@ function invalid(rule: string, cause?: unknown): TokenError {
   return new TokenError("TOKEN_INVALID", `token rejected: ${rule}`, cause === undefined ? undefined : { cause });
 }
 
+/** Imported P-256 keys by their coordinates (and private scalar): a service signs and verifies with a handful. */
+const importedKeys = new Map<string, Promise<CryptoKey | Uint8Array>>();
+const MAX_IMPORTED_KEYS = 32;
+
+/**
+ * `importJWK` once per key: importing costs more than an ES256 signature. Keyed by the key's own members, so a
+ * lookup can only return the key it was asked for; bounded (oldest out); a failed import is not kept.
+ */
+function importP256(jwk: { x: string; y: string; d?: string }): Promise<CryptoKey | Uint8Array> {
+  const id = `${jwk.x}.${jwk.y}.${jwk.d ?? ""}`;
+  let key = importedKeys.get(id);
+  if (key === undefined) {
+    key = importJWK({ kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y, ...(jwk.d !== undefined ? { d: jwk.d } : {}), alg: "ES256" }, "ES256");
+    key.catch(() => importedKeys.delete(id));
+    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value!);
+    importedKeys.set(id, key);
+  }
+  return key;
+}
+
 /** Signs `claims` with header `{alg: ES256, kid, typ}`. */
 export async function signJwt(claims: JWTPayload, signer: TokenSigner, typ: string): Promise<string> {
   const jwk = signer.privateJwk;
@@ -20,7 +40,7 @@ export async function signJwt(claims: JWTPayload, signer: TokenSigner, typ: stri
     throw new TokenError("TOKEN_INPUT", `signing key ${signer.kid} is not an ES256 private key (kty EC, crv P-256, with d)`);
   let key: CryptoKey | Uint8Array;
   try {
-    key = await importJWK({ ...(jwk as JWK), alg: "ES256" }, "ES256");
+    key = await importP256({ x: String(jwk.x), y: String(jwk.y), d: jwk.d });
   } catch (e) {
     throw new TokenError("TOKEN_INPUT", `signing key ${signer.kid} cannot be imported: ${(e as Error).message}`, { cause: e });
   }
@@ -82,7 +102,7 @@ export async function verifyJwt(token: unknown, jwks: Jwks, o: VerifyJwtOptions)
   if (jwk.use !== undefined && jwk.use !== "sig") throw invalid(`JWKS key ${header.kid} is not a signing key (use ${String(jwk.use)})`);
   let key: CryptoKey | Uint8Array;
   try {
-    key = await importJWK({ kty: "EC", crv: "P-256", x: jwk.x as string, y: jwk.y as string }, "ES256");
+    key = await importP256({ x: String(jwk.x), y: String(jwk.y) });
   } catch (e) {
     throw invalid(`JWKS key ${header.kid} cannot be imported (${(e as Error).message})`, e);
   }
