@@ -3,7 +3,7 @@
  * @module
  */
 import { objectName, toHex, unmarshalPublic, type TpmtPublic } from "@tessera/tpm2";
-import { ContentCache } from "./_content_cache.ts";
+import { ContentCache } from "@tessera/eventlog";
 
 /**
  * Decoded AKs by the content of their TPM2B_PUBLIC. A host sends the same AK with every attestation; handing the

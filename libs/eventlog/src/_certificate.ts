@@ -9,7 +9,7 @@
 import { AsnConvert, type IAsnConvertible } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
 import { formatName } from "@tessera/pki/names";
-import { ContentCache } from "./_content_cache.ts";
+import { ContentCache } from "./content_cache.ts";
 
 /**
  * The certificates a log holds (db entries, the authorities that verified each image) are the same on every host

@@ -3,7 +3,7 @@
  * @module
  */
 import { certificateSubject, derSize } from "./_certificate.ts";
-import { ContentCache } from "./_content_cache.ts";
+import { ContentCache } from "./content_cache.ts";
 import { sha256Hex } from "./_digest.ts";
 import { decodeEvent } from "./decode_event.ts";
 import { EFI_GUID } from "./efi_guid.ts";

@@ -3,7 +3,7 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
 import { formatName } from "@tessera/pki/names";
 import { _caches, certificateSubject, derSize } from "./_certificate.ts";
-import { ContentCache, contentKey } from "./_content_cache.ts";
+import { ContentCache, contentKey } from "./content_cache.ts";
 import { fixture } from "./_fixtures_test.ts";
 import { createHash } from "node:crypto";
 import { TPM_ALG } from "@tessera/tpm2";

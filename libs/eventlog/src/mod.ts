@@ -24,3 +24,4 @@ export * from "./encode_file_path_device_path.ts";
 export * from "./encode_startup_locality.ts";
 export * from "./check_event_digests.ts";
 export * from "./secure_boot_state.ts";
+export { ContentCache } from "./content_cache.ts";

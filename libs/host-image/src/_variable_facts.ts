@@ -4,7 +4,7 @@
  */
 import { hash } from "node:crypto";
 import { decodeEvent, EFI_GUID, EV, type EventLog, type LogEvent } from "@tessera/eventlog";
-import { ContentCache } from "./_content_cache.ts";
+import { ContentCache } from "@tessera/eventlog";
 
 /** Lower-case hex of bytes (as @tessera/tpm2's toHex writes it, without building the string a byte at a time). */
 export function toHex(b: Uint8Array): string {

@@ -1,9 +1,10 @@
 /**
- * A small cache of pure functions of bytes (private; a copy of @tessera/eventlog's). The key is the SHA-256 of the
- * bytes (with a tag naming what was computed from them), so a hit is always the result for the same content, never
- * another input's. It is bounded twice: in entries, and in the bytes of the inputs it holds results for (a result
- * is no bigger than a small multiple of its input), the oldest entry going first; an input larger than the whole
- * byte bound is computed and not kept.
+ * A small cache of pure functions of bytes (eventlog, host-image and appraisal use it). The key is the SHA-256 of the bytes (with a tag naming what
+ * was computed from them), so a hit is always the result for the same content, never another input's. It is
+ * bounded twice: in entries, and in the bytes of the inputs it holds results for (a result is no bigger than a
+ * small multiple of its input), the oldest entry going first; an input larger than the whole byte bound is
+ * computed and not kept. Every host of one image logs the same certificates and signature databases, so decoding
+ * them once serves every appraisal.
  * @module
  */
 import { hash } from "node:crypto";
