@@ -86,10 +86,15 @@ export interface AttestdSettings {
   readonly hashAlgorithms?: readonly string[];
 }
 
-/** The defaults (PROTOCOL.md §2: PCRs 0–7 in SHA-256, nonces for 60 s). */
+/**
+ * The defaults: nonces for 60 s (PROTOCOL.md §2), tokens for 10 minutes, and the SHA-256 PCRs an image's
+ * components are measured into — firmware and boot chain 0–7, and 8, 9 and 14, where grub logs the kernel, initrd
+ * and command line and Tessera's boot its software version. PROTOCOL.md's example selection (0–7) leaves those
+ * unverified, and libs/appraisal counts only quoted PCRs' events: every image with a kernel would be refused.
+ */
 export const DEFAULT_SETTINGS: AttestdSettings = Object.freeze({
   ekTrustMode: "ca",
-  pcrSelection: "sha256:0,1,2,3,4,5,6,7",
+  pcrSelection: "sha256:0,1,2,3,4,5,6,7,8,9,14",
   secureBootRequired: true,
   tokenLifetimeSeconds: 600,
   nonceLifetimeSeconds: 60,

@@ -37,7 +37,7 @@ test.serial("accounts: a generated password is returned once and signs in; no ha
 
 test.serial("settings: defaults, a validated PATCH merged into the stored ones, audited with the changes", async (t) => {
   const defaults = await h.call("GET", "/api/v1/settings", undefined, admin);
-  t.like(defaults.json, { ekTrustMode: "ca", pcrSelection: "sha256:0,1,2,3,4,5,6,7", secureBootRequired: true, tokenLifetimeSeconds: 600 });
+  t.like(defaults.json, { ekTrustMode: "ca", pcrSelection: "sha256:0,1,2,3,4,5,6,7,8,9,14", secureBootRequired: true, tokenLifetimeSeconds: 600 });
   const r = await h.call("PATCH", "/api/v1/settings", { ekTrustMode: "pin", pcrSelection: "sha256:0-7,14", tokenLifetimeSeconds: 300 }, admin);
   t.is(r.status, 200, JSON.stringify(r.json));
   t.like(r.json, { ekTrustMode: "pin", pcrSelection: "sha256:0-7,14", tokenLifetimeSeconds: 300, secureBootRequired: true });
