@@ -80,7 +80,7 @@ export async function benchAttest(options: AttestSuiteOptions = {}): Promise<str
   const cpus = os.cpus().length;
   const header = [
     `Run ${new Date().toISOString()} · Node ${process.version} · ${os.cpus()[0]?.model ?? "cpu"} · ${cpus} CPUs · load average ${os.loadavg()[0].toFixed(2)}`,
-    `Event log: ${f.logName} (${f.log.length} bytes, ${f.events} events), quoted PCRs sha256:0–7, Secure Boot required, one accepted image.`,
+    `Event log: ${f.logName} (${f.log.length} bytes, ${f.events} events), quoted PCRs: what attestd's challenges ask (in-process: sha256:0-9,14, attestd's default), Secure Boot required, one accepted image.`,
     "",
   ];
   const rows: AttestRow[] = [];

@@ -16,7 +16,7 @@
  * @module
  */
 import { constants, createDecipheriv, generateKeyPairSync, privateDecrypt, randomBytes, sign, type KeyObject } from "node:crypto";
-import { parseEventLog, replay } from "@tessera/eventlog";
+import { parseEventLog, pcrResetValue, replay } from "@tessera/eventlog";
 import {
   akTemplate,
   concat,
@@ -182,16 +182,15 @@ export interface LogPcrs {
   readonly pcrs: PcrBanks;
 }
 
-/** The PCR values (SHA-256 bank, `indexes`) that `log` replays to: what the TPM of the machine that wrote it held. */
+/** The PCR values (SHA-256 bank, `indexes`) that `log` replays to (reset values for PCRs it never extends): what the TPM of the machine that wrote it held. */
 export function pcrsOfLog(log: Uint8Array, indexes: readonly number[]): LogPcrs {
   const replayed = replay(parseEventLog(log));
   const bank = replayed.get(TPM_ALG.SHA256);
   if (bank === undefined) throw new Error("the log has no SHA-256 bank");
   const values = new Map<number, Uint8Array>();
   for (const i of indexes) {
-    const v = bank.get(i);
-    if (v === undefined) throw new Error(`the log does not replay PCR sha256:${i}`);
-    values.set(i, v);
+    // A PCR the log never extends holds its reset value, as in the machine's TPM.
+    values.set(i, bank.get(i) ?? pcrResetValue(i, 32));
   }
   return { selection: [pcrSelection(TPM_ALG.SHA256, [...indexes])], pcrs: new Map([[TPM_ALG.SHA256, values]]) };
 }
