@@ -14,19 +14,17 @@ import { bootHost, type HostImage } from "@tessera/boot";
 import { imageFromManifest, type ImageModel } from "@tessera/host-image";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import {
+  bindingKeyTemplate,
   decodeCredentialFile,
   marshal,
   parsePcrSelection,
-  TPM_ALG,
   TPM_RH,
   srkTemplate,
   TPM2B_PUBLIC,
-  TPMA_OBJECT as A,
   TPMT_SIGNATURE,
   algName,
   toHex,
   type PcrBanks,
-  type TpmtPublic,
 } from "@tessera/tpm2";
 import { activateAkCredential, createAk, Tpm, withAk, withEk, type AkBlobs } from "@tessera/tss";
 import { createRemoteJWKSet, customFetch, jwtVerify, type JWTPayload } from "jose";
@@ -58,7 +56,10 @@ export function request(url: string, method: string, body: unknown, ca: string, 
         ca,
         agent: false,
         // A transfer-encoding header in `headers` sends the body chunked (no Content-Length).
-        headers: { ...(payload ? { "content-type": "application/json", ...(headers["transfer-encoding"] ? {} : { "content-length": String(payload.length) }) } : {}), ...headers },
+        headers: {
+          ...(payload ? { "content-type": "application/json", ...(headers["transfer-encoding"] ? {} : { "content-length": String(payload.length) }) } : {}),
+          ...headers,
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -174,22 +175,8 @@ export async function acceptImage(store: AttestdStore, manifest: HostImage, name
   return image;
 }
 
-/** An RSA-2048 decryption key that cannot leave its TPM: what PROTOCOL.md asks of a binding key. */
-export function bindingKeyTemplate(): TpmtPublic {
-  return {
-    type: TPM_ALG.RSA,
-    nameAlg: TPM_ALG.SHA256,
-    objectAttributes: A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.decrypt,
-    authPolicy: new Uint8Array(),
-    parameters: {
-      symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null },
-      scheme: { scheme: TPM_ALG.NULL, details: null },
-      keyBits: 2048,
-      exponent: 0,
-    },
-    unique: new Uint8Array(),
-  };
-}
+/** The binding key template of PROTOCOL.md (libs/tpm2). */
+export { bindingKeyTemplate };
 
 /** PcrBanks as PROTOCOL.md's JSON. */
 export function pcrsJson(banks: PcrBanks): Record<string, Record<string, string>> {
@@ -255,7 +242,13 @@ export async function tssEvidence(h: TssHost, challenge: { nonce: string; pcrSel
     const nonce = new Uint8Array(Buffer.from(challenge.nonce, "hex"));
     const q = await withAk(tpm, ek, o.ak ?? h.ak, (l) => tpm.quote(l.handle, nonce, sel));
     const pcrs: PcrBanks = sel.length === 0 ? new Map() : await tpm.pcrRead(sel);
-    const body: AttestationBody = { nonce: challenge.nonce, quote: b64(q.quoted), signature: b64(q.signatureBytes), pcrs: pcrsJson(pcrs), eventLog: b64(h.log) };
+    const body: AttestationBody = {
+      nonce: challenge.nonce,
+      quote: b64(q.quoted),
+      signature: b64(q.signatureBytes),
+      pcrs: pcrsJson(pcrs),
+      eventLog: b64(h.log),
+    };
     if (o.bindingKey === false) return body;
     const srk = await tpm.createPrimary(TPM_RH.OWNER, srkTemplate());
     const key = await tpm.create(srk.handle, bindingKeyTemplate());
@@ -263,7 +256,11 @@ export async function tssEvidence(h: TssHost, challenge: { nonce: string; pcrSel
     await tpm.flush(srk.handle); // swtpm holds 3 transient objects: the EK, an AK and the binding key
     try {
       const c = await withAk(tpm, ek, o.certifyWith ?? o.ak ?? h.ak, (l) => tpm.certify(loaded.handle, l.handle, o.qualifyingData ?? new Uint8Array()));
-      body.bindingKey = { public: b64(marshal(TPM2B_PUBLIC, key.public)), certifyInfo: b64(c.certifyInfo), signature: b64(marshal(TPMT_SIGNATURE, c.signature)) };
+      body.bindingKey = {
+        public: b64(marshal(TPM2B_PUBLIC, key.public)),
+        certifyInfo: b64(c.certifyInfo),
+        signature: b64(marshal(TPMT_SIGNATURE, c.signature)),
+      };
     } finally {
       await tpm.flush(loaded.handle);
     }

@@ -10,41 +10,12 @@ import { appraise, type AppraisalPolicy, type CheckCode, type Evidence } from "@
 import { bootHost, defaultHostImage, makeTestSecureBootPki, tamperLog, withKernel, type HostImage } from "@tessera/boot";
 import { imageFromManifest } from "@tessera/host-image";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
-import {
-  marshal,
-  pcrSelection,
-  TPM_ALG,
-  TPM_RH,
-  srkTemplate,
-  TPM2B_PUBLIC,
-  TPMA_OBJECT as A,
-  TPMT_SIGNATURE,
-  toHex,
-  type PcrBanks,
-  type TpmtPublic,
-} from "@tessera/tpm2";
+import { bindingKeyTemplate, marshal, pcrSelection, TPM_ALG, TPM_RH, srkTemplate, TPM2B_PUBLIC, TPMT_SIGNATURE, toHex, type PcrBanks } from "@tessera/tpm2";
 import { createAk, Tpm, withAk, withEk, type AkBlobs } from "@tessera/tss";
 import { tactl } from "./_test_support.ts";
 
 const BOOT_PCRS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
 const NONCE = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
-
-/** An RSA-2048 decryption key that cannot leave its TPM: what PROTOCOL.md asks of a binding key. */
-function bindingKeyTemplate(): TpmtPublic {
-  return {
-    type: TPM_ALG.RSA,
-    nameAlg: TPM_ALG.SHA256,
-    objectAttributes: A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.decrypt,
-    authPolicy: new Uint8Array(),
-    parameters: {
-      symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null },
-      scheme: { scheme: TPM_ALG.NULL, details: null },
-      keyBits: 2048,
-      exponent: 0,
-    },
-    unique: new Uint8Array(),
-  };
-}
 
 interface Host {
   sw: SwtpmInstance;

@@ -116,6 +116,28 @@ export function akTemplate(kind: AkKind): TpmtPublic {
 }
 
 /**
+ * A binding key template (PROTOCOL.md §3): an RSA-2048 decryption key that cannot leave its TPM (fixedTPM,
+ * fixedParent, sensitiveDataOrigin, userWithAuth, decrypt; not sign, not restricted), scheme null, so that
+ * whatever is encrypted to it (RSA-OAEP-256, a JWE's content key) only that TPM can read. `unique` holds the
+ * modulus of an existing key (default empty, for TPM2_Create).
+ */
+export function bindingKeyTemplate(modulus: Uint8Array = new Uint8Array()): TpmtPublic {
+  return {
+    type: TPM_ALG.RSA,
+    nameAlg: TPM_ALG.SHA256,
+    objectAttributes: A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.decrypt,
+    authPolicy: new Uint8Array(),
+    parameters: {
+      symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null },
+      scheme: { scheme: TPM_ALG.NULL, details: null },
+      keyBits: 2048,
+      exponent: 0,
+    },
+    unique: modulus,
+  };
+}
+
+/**
  * The TCG storage root key template (TCG TPM v2.0 Provisioning Guidance, ECC P-256 SRK): a restricted
  * decryption key with AES-128-CFB, under which objects such as sealed data are created.
  */

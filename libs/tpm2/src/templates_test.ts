@@ -13,7 +13,7 @@ import { fromHex, toHex } from "./hex.ts";
 import { nvName, objectName } from "./name.ts";
 import { marshal, unmarshal } from "./schema.ts";
 import { TPM2B_PUBLIC, TPMT_PUBLIC, type TpmsEccPoint, type TpmtSymDef } from "./structures.ts";
-import { akTemplate, EK_KINDS, EK_NV, EK_POLICY_A_SHA256, EK_POLICY_B_SHA256, ekTemplate } from "./templates.ts";
+import { akTemplate, bindingKeyTemplate, EK_KINDS, EK_NV, EK_POLICY_A_SHA256, EK_POLICY_B_SHA256, ekTemplate } from "./templates.ts";
 
 // Published values, TCG EK Credential Profile 2.x, Annex B.6 (Tables 33-36).
 const POLICY_A = "837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa";
@@ -251,4 +251,21 @@ test("tpm2_print reads the templates as we wrote them", (t) => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("bindingKeyTemplate: an RSA 2048 decryption key fixed to its TPM, neither signing nor restricted, scheme null", (t) => {
+  const k = bindingKeyTemplate();
+  const A = TPMA_OBJECT;
+  t.is(k.type, TPM_ALG.RSA);
+  t.is(k.objectAttributes & (A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.decrypt), A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.decrypt);
+  t.is(k.objectAttributes & (A.sign | A.restricted), 0);
+  t.deepEqual(k.parameters, {
+    symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null },
+    scheme: { scheme: TPM_ALG.NULL, details: null },
+    keyBits: 2048,
+    exponent: 0,
+  });
+  const n = new Uint8Array(256).fill(0xc1);
+  t.is(bindingKeyTemplate(n).unique, n);
+  t.is((bindingKeyTemplate().unique as Uint8Array).length, 0);
 });

@@ -18,6 +18,7 @@
 import { constants, createDecipheriv, generateKeyPairSync, privateDecrypt, randomBytes, sign, type KeyObject } from "node:crypto";
 import { parseEventLog, pcrResetValue, replay } from "@tessera/eventlog";
 import {
+  bindingKeyTemplate,
   akTemplate,
   concat,
   decodeCredentialFile,
@@ -36,7 +37,6 @@ import {
   TPM_ST,
   TPM2B_DIGEST,
   TPM2B_PUBLIC,
-  TPMA_OBJECT as A,
   TPMS_ATTEST,
   TPMT_SIGNATURE,
   unmarshal,
@@ -158,19 +158,7 @@ export function softBindingKey(ak: SoftAk): SoftBindingKey {
   const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const m = keyMaterial(publicKey);
   if (m.type !== "rsa") throw new Error("unreachable: an RSA key");
-  const pub: TpmtPublic = {
-    type: TPM_ALG.RSA,
-    nameAlg: TPM_ALG.SHA256,
-    objectAttributes: A.fixedTPM | A.fixedParent | A.sensitiveDataOrigin | A.userWithAuth | A.decrypt,
-    authPolicy: new Uint8Array(),
-    parameters: {
-      symmetric: { algorithm: TPM_ALG.NULL, keyBits: null, mode: null },
-      scheme: { scheme: TPM_ALG.NULL, details: null },
-      keyBits: 2048,
-      exponent: 0,
-    },
-    unique: m.n,
-  };
+  const pub: TpmtPublic = bindingKeyTemplate(m.n);
   const name = objectName(pub);
   const certifyInfo = attest(ak, new Uint8Array(), TPM_ST.ATTEST_CERTIFY, { name, qualifiedName: concat(name.subarray(0, 2), randomBytes(32)) });
   return { public: marshal(TPM2B_PUBLIC, pub), certifyInfo, signature: signAsTpm(ak, certifyInfo) };
