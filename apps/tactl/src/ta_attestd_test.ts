@@ -10,7 +10,6 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash, X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { bootHost, defaultHostImage, makeTestSecureBootPki, withKernel, type HostImage } from "@tessera/boot";
@@ -50,20 +49,10 @@ let red: SwtpmInstance;
 let greenLog: Uint8Array;
 let redLog: Uint8Array;
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 /** Starts attestd as an administrator would, and waits for its ready line. */
 async function startAttestd(dataDir: string): Promise<Attestd> {
-  // A port chosen here rather than 0: the public URL (the tokens' issuer, the identity's address) is the listen address.
-  const port = await freePort();
-  const child = spawn(ATTESTD, ["--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
+  // Port 0: attestd binds first and prints (and issues tokens under) the URL with the port it got.
+  const child = spawn(ATTESTD, ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));

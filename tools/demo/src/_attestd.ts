@@ -9,7 +9,6 @@ import { once } from "node:events";
 import { closeSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import https from "node:https";
-import net from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, jwtVerify } from "jose";
@@ -31,16 +30,6 @@ export interface Attestd {
   stop(): Promise<void>;
 }
 
-/** A loopback port free now: attestd's public URL is its listen address, so port 0 will not do. */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, "exit");
@@ -51,14 +40,13 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /**
- * Starts attestd on a free loopback port with `dataDir`, and resolves once it printed its ready line.
+ * Starts attestd on a loopback port the kernel picks (its ready line names it) with `dataDir`, and resolves once it printed its ready line.
  * Its output goes to `logFile` rather than a pipe: the demo runs tactl synchronously, and a pipe nobody reads
  * while it waits could fill and stall attestd.
  */
 export async function startAttestd(dataDir: string, logFile: string): Promise<Attestd> {
-  const port = await freePort();
   const fd = openSync(logFile, "w");
-  const child = spawn(ATTESTD, ["--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, "--log-level", "warn"], { stdio: ["ignore", fd, fd] });
+  const child = spawn(ATTESTD, ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"], { stdio: ["ignore", fd, fd] });
   closeSync(fd);
   const stop = () => stopChild(child);
   try {
