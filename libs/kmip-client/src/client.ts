@@ -445,8 +445,9 @@ function cryptoParams(o: { mode?: string; padding?: string; tagLength?: number }
   return struct("CryptographicParameters", [
     item("BlockCipherMode", mode),
     (o.padding ?? (mode === "CBC" ? "PKCS5" : undefined)) !== undefined && item("PaddingMethod", o.padding ?? "PKCS5"),
-    mode === "GCM" && item("TagLength", o.tagLength ?? 16),
     item("CryptographicAlgorithm", "AES"),
+    // KMIP 1.4 §3.6 field order: Tag Length comes after Cryptographic Algorithm (strict parsers such as PyKMIP's reject it earlier).
+    mode === "GCM" && item("TagLength", o.tagLength ?? 16),
   ]);
 }
 

@@ -5,6 +5,7 @@
  * apps/kmipd/src/kmip_client_test.ts: a lib's tests may not depend on an app.)
  */
 import test from "ava";
+import { createCipheriv } from "node:crypto";
 import { once } from "node:events";
 import { createServer as createTcpServer } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
@@ -245,5 +246,26 @@ test.serial("the pool reuses one connection and replaces one the server closed w
   } finally {
     client.close();
     await proxy.stop();
+  }
+});
+
+test.serial("AES-GCM with AAD through PyKMIP's server (a strict parser: Cryptographic Parameters in the order of KMIP 1.4 §3.6)", async (t) => {
+  const client = new KmipClient({ servers: [{ host: "127.0.0.1", port: py.port }], tls, version: { major: 1, minor: 4 } });
+  try {
+    const id = await client.create({ algorithm: "AES", length: 256, usage: "Encrypt Decrypt" });
+    await client.activate(id);
+    const key = (await client.get(id)).material!;
+    const iv = new Uint8Array(12).fill(7);
+    const aad = new TextEncoder().encode("tessera");
+    const plain = new Uint8Array(32).fill(0x5a);
+    const e = await client.encrypt(id, plain, { iv, aad });
+    const gcm = createCipheriv("aes-256-gcm", key, iv);
+    gcm.setAAD(aad);
+    t.deepEqual(new Uint8Array(Buffer.concat([gcm.update(plain), gcm.final()])), e.data);
+    t.deepEqual(new Uint8Array(gcm.getAuthTag()), e.tag);
+    t.deepEqual(await client.decrypt(id, e.data, { iv, aad, tag: e.tag! }), plain);
+    await t.throwsAsync(client.decrypt(id, e.data, { iv, aad: new TextEncoder().encode("other"), tag: e.tag! }), { instanceOf: KmipResultError });
+  } finally {
+    client.close();
   }
 });
