@@ -84,6 +84,10 @@ test.serial("green (RSA EK): enrolled by libs/tss, affirming with a token that v
   t.is(cnf.jwk.kty, "RSA");
   const tpmClaims = (claims["submods"] as Record<string, Record<string, unknown>>)["tpm"];
   t.is(tpmClaims?.["ear.status"], "affirming");
+  // tessera.ekCa names the trusted TPM CA the EK chained to: the SHA-256 of its DER, which is its id in the store.
+  const ekCa = (claims["tessera"] as { ekCa?: string }).ekCa;
+  t.regex(ekCa ?? "", /^[0-9a-f]{64}$/);
+  t.true((await node.store.listTpmCas()).some((c) => c.id === ekCa), `ekCa ${ekCa} is not a trusted TPM CA`);
   const status = await node.store.getHostStatus("rsa.example.test", Date.now());
   t.is(status?.status, "green");
 });

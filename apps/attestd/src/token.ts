@@ -44,6 +44,7 @@ export async function issueAttestationToken(deps: AttestdDeps, r: TokenRequest):
       lifetimeSeconds: r.lifetimeSeconds,
       verifierBuild: ATTESTD_BUILD,
       ekFingerprint: r.enrolled.ekFingerprint,
+      ...(r.enrolled.ekCa !== undefined ? { ekCa: r.enrolled.ekCa } : {}),
       akName: r.enrolled.akName,
       ...(r.verdict.image ? { image: r.verdict.image } : {}),
       secureBoot: r.verdict.secureBoot ?? false,

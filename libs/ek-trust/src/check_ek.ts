@@ -49,6 +49,11 @@ export interface EkTrusted {
   readonly via: EkTrustedVia;
   /** Subjects of the certificate chain, EK certificate first, trust anchor last (absent for a pinned key). */
   readonly chain?: string[];
+  /**
+   * Lowercase hex SHA-256 of the trust anchor's certificate DER: the CA of `cas` the chain ended at (absent for a
+   * pinned key). kmxd places hosts in trusted clusters by it (`tessera.ekCa` of the token).
+   */
+  readonly anchorFingerprint?: string;
 }
 
 /** A refused EK: `code` for machines (stable), `reason` the kind of refusal, `detail` for people. */
@@ -214,21 +219,25 @@ async function check(presented: EkPresented, trust: EkTrust, now: Date): Promise
   const usage = wrongUsage(certificate.parsed, ekPublic);
   if (usage !== undefined) return untrusted("wrong-usage", `host ${host}: its EK certificate ${usage}`);
 
-  return trusted(
-    ekPublic,
-    pin?.certificate !== undefined ? "pinned-certificate" : "ca",
-    chain.map((c) => c.subject),
-  );
+  const anchor = chain[chain.length - 1] as x509.X509Certificate;
+  return trusted(ekPublic, pin?.certificate !== undefined ? "pinned-certificate" : "ca", {
+    chain: chain.map((c) => c.subject),
+    anchorFingerprint: await sha256Hex(anchor.rawData),
+  });
 }
 
-function trusted(ekPublic: TpmtPublic, via: EkTrustedVia, chain: string[] | undefined): EkTrusted {
+async function sha256Hex(bytes: ArrayBuffer): Promise<string> {
+  return Buffer.from(await crypto.subtle.digest("SHA-256", bytes)).toString("hex");
+}
+
+function trusted(ekPublic: TpmtPublic, via: EkTrustedVia, from?: { chain: string[]; anchorFingerprint: string }): EkTrusted {
   return {
     ok: true,
     ekPublic,
     ekPublicBytes: marshal(TPM2B_PUBLIC, ekPublic),
     fingerprint: ekFingerprint(ekPublic),
     via,
-    ...(chain === undefined ? {} : { chain }),
+    ...(from === undefined ? {} : from),
   };
 }
 

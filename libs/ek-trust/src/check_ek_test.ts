@@ -41,6 +41,8 @@ for (const kind of ["rsa", "ecc"] as const) {
     if (!v.ok) return t.fail(v.detail);
     t.is(v.via, "ca");
     t.deepEqual(v.chain, ["", root.certificate.subject]);
+    // The anchor is named by the SHA-256 of its certificate DER (kmxd's trusted clusters match on it).
+    t.is(v.anchorFingerprint, Buffer.from(await globalThis.crypto.subtle.digest("SHA-256", root.der.slice())).toString("hex"));
     t.deepEqual(v.ekPublicBytes, ekPublicOf(spki[kind]));
     t.is(v.ekPublic.type, kind === "rsa" ? TPM_ALG.RSA : TPM_ALG.ECC);
     t.is(v.fingerprint, ekFingerprint(v.ekPublic));

@@ -74,6 +74,11 @@ export interface EarAppraisal {
 export interface TesseraClaim {
   /** Lowercase hex SHA-256 of the EK public key's SPKI DER. */
   ekFingerprint: string;
+  /**
+   * Lowercase hex SHA-256 of the certificate DER of the trusted TPM CA the EK certificate chained to; absent when
+   * the EK was trusted by a pin alone. kmxd places hosts in trusted clusters by it.
+   */
+  ekCa?: string;
   /** Lowercase hex TPM Name of the enrolled AK. */
   akName: string;
   /** The accepted host image the boot matched. */

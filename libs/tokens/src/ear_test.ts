@@ -80,6 +80,12 @@ test("issueEar → verifyEar round trip returns the claims; without a binding ke
   t.is(c.tessera.image?.version, "8.0.3");
   t.is(c.cnf, undefined);
   t.false("cnf" in payloadOf(token));
+  t.is(c.tessera.ekCa, undefined);
+  const withCa = await issueEar(earInput({ ekCa: "9a".repeat(32) }), key);
+  t.is((await verifyEar(withCa.token, jwks, { issuer: ISSUER, now: T0 })).tessera.ekCa, "9a".repeat(32));
+  await t.throwsAsync(issueEar(earInput({ ekCa: "9A" }), key), { instanceOf: TokenError, message: /ekCa/ });
+  const badCa = await forge({ ...payloadOf(withCa.token), tessera: { ...(payloadOf(withCa.token)["tessera"] as object), ekCa: 7 } });
+  await rejects(t, verifyEar(badCa, jwks, { issuer: ISSUER, now: T0 }), "TOKEN_INVALID", /tessera\.ekCa/);
   const withCnf = await issueEar(earInput({ cnfJwk: rsaJwk }), key);
   t.deepEqual((await verifyEar(withCnf.token, jwks, { issuer: ISSUER, now: T0 })).cnf?.jwk, JSON.parse(JSON.stringify(rsaJwk)));
 });

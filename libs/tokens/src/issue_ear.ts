@@ -37,6 +37,8 @@ export interface EarInput {
   /** `ear.appraisal-policy-id` (default {@link DEFAULT_APPRAISAL_POLICY_ID}). */
   policyId?: string;
   ekFingerprint: string;
+  /** The trusted TPM CA's certificate SHA-256 (hex), when the EK chained to one; becomes `tessera.ekCa`. */
+  ekCa?: string;
   akName: string;
   image?: { name: string; version: string };
   secureBoot: boolean;
@@ -93,6 +95,7 @@ export async function issueEar(input: EarInput, key: TokenSigner): Promise<{ tok
     pcrDigest: hex(input.pcrDigest, "pcrDigest"),
     pcrSelection: nonEmpty(input.pcrSelection, "pcrSelection"),
   };
+  if (input.ekCa !== undefined) tessera.ekCa = hex(input.ekCa, "ekCa");
   if (input.image !== undefined) tessera.image = { name: nonEmpty(input.image.name, "image.name"), version: nonEmpty(input.image.version, "image.version") };
   if (input.trustedCluster !== undefined) tessera.trustedCluster = nonEmpty(input.trustedCluster, "trustedCluster");
   const iat = Math.floor(now / 1000);

@@ -51,6 +51,7 @@ function checkClaims(p: Record<string, unknown>): EarClaims {
   if (!isObject(t)) throw tokenInvalid("tessera claim is missing");
   for (const f of ["ekFingerprint", "akName", "pcrDigest"] as const)
     if (typeof t[f] !== "string" || !HEX.test(t[f] as string)) throw tokenInvalid(`tessera.${f} must be lowercase hex`);
+  if (t.ekCa !== undefined && (typeof t.ekCa !== "string" || !HEX.test(t.ekCa))) throw tokenInvalid("tessera.ekCa must be lowercase hex");
   if (typeof t.pcrSelection !== "string" || t.pcrSelection === "") throw tokenInvalid("tessera.pcrSelection must be a string");
   if (typeof t.secureBoot !== "boolean") throw tokenInvalid("tessera.secureBoot must be a boolean");
   if (t.image !== undefined && (!isObject(t.image) || typeof t.image.name !== "string" || typeof t.image.version !== "string"))

@@ -105,6 +105,7 @@ export function enrollmentRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): void
       ekPublic: verdict.ekPublicBytes,
       ekFingerprint: verdict.fingerprint,
       ...(body.ekCertificate ? { ekCertificate: body.ekCertificate } : {}),
+      ...(verdict.anchorFingerprint !== undefined ? { ekCa: verdict.anchorFingerprint } : {}),
       secretHash: sha256(secret),
       createdAt: now,
       expiresAt,
@@ -139,6 +140,7 @@ export function enrollmentRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): void
       ekPublic: e.ekPublic,
       ekFingerprint: e.ekFingerprint,
       ...(e.ekCertificate ? { ekCertificate: e.ekCertificate } : {}),
+      ...(e.ekCa !== undefined ? { ekCa: e.ekCa } : {}),
       enrolledAt: now,
     });
     const after = await deps.store.getHostStatus(host, now);

@@ -71,6 +71,11 @@ export const ATTESTD_MIGRATIONS: readonly Migration[] = [
     description: "attempts whose evidence is not the host's",
     sql: "ALTER TABLE attestd_attestations ADD COLUMN foreign_evidence INTEGER;",
   },
+  {
+    version: 3,
+    description: "the trusted TPM CA an EK chained to (tokens carry it as tessera.ekCa)",
+    sql: "ALTER TABLE attestd_enrollments ADD COLUMN ek_ca TEXT; ALTER TABLE attestd_hosts ADD COLUMN ek_ca TEXT;",
+  },
 ];
 
 type Bytes = Uint8Array;
@@ -83,6 +88,7 @@ interface EnrollmentRow {
   ek_public: Bytes;
   ek_fingerprint: string;
   ek_certificate: Bytes | null;
+  ek_ca: string | null;
   secret_hash: Bytes;
   created_at: number;
   expires_at: number;
@@ -96,6 +102,7 @@ interface HostRow {
   ek_public: Bytes;
   ek_fingerprint: string;
   ek_certificate: Bytes | null;
+  ek_ca: string | null;
   enrolled_at: number;
 }
 
@@ -131,7 +138,7 @@ interface SigningKeyRow {
   last_token_expires_at: number | null;
 }
 
-const ENROLLMENT_COLUMNS = "id, host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, secret_hash, created_at, expires_at, used_at";
+const ENROLLMENT_COLUMNS = "id, host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, ek_ca, secret_hash, created_at, expires_at, used_at";
 const ATTESTATION_COLUMNS = "id, host, at, status, failures, image_name, image_version, secure_boot, token_id, token_expires_at, foreign_evidence";
 
 function toEnrollment(r: EnrollmentRow): EnrollmentRecord {
@@ -143,6 +150,7 @@ function toEnrollment(r: EnrollmentRow): EnrollmentRecord {
     ekPublic: r.ek_public,
     ekFingerprint: r.ek_fingerprint,
     ...(r.ek_certificate === null ? {} : { ekCertificate: r.ek_certificate }),
+    ...(r.ek_ca === null ? {} : { ekCa: r.ek_ca }),
     secretHash: r.secret_hash,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
@@ -157,6 +165,7 @@ function toHost(r: HostRow): HostRecord {
     ekPublic: r.ek_public,
     ekFingerprint: r.ek_fingerprint,
     ...(r.ek_certificate === null ? {} : { ekCertificate: r.ek_certificate }),
+    ...(r.ek_ca === null ? {} : { ekCa: r.ek_ca }),
     enrolledAt: r.enrolled_at,
   };
 }
@@ -305,9 +314,9 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
   const store: AttestdStore = {
     async putEnrollment(e) {
       await db.run(
-        `INSERT INTO attestd_enrollments (id, host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, secret_hash, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [e.id, e.host, e.akPublic, e.akName, e.ekPublic, e.ekFingerprint, e.ekCertificate ?? null, e.secretHash, e.createdAt, e.expiresAt],
+        `INSERT INTO attestd_enrollments (id, host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, ek_ca, secret_hash, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [e.id, e.host, e.akPublic, e.akName, e.ekPublic, e.ekFingerprint, e.ekCertificate ?? null, e.ekCa ?? null, e.secretHash, e.createdAt, e.expiresAt],
       );
     },
     consumeEnrollment(host, id, now) {
@@ -315,16 +324,16 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
     },
     async putHost(h) {
       await db.run(
-        `INSERT INTO attestd_hosts (host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, enrolled_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        `INSERT INTO attestd_hosts (host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, ek_ca, enrolled_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (host) DO UPDATE SET ak_public = excluded.ak_public, ak_name = excluded.ak_name, ek_public = excluded.ek_public,
-           ek_fingerprint = excluded.ek_fingerprint, ek_certificate = excluded.ek_certificate, enrolled_at = excluded.enrolled_at`,
-        [h.host, h.akPublic, h.akName, h.ekPublic, h.ekFingerprint, h.ekCertificate ?? null, h.enrolledAt],
+           ek_fingerprint = excluded.ek_fingerprint, ek_certificate = excluded.ek_certificate, ek_ca = excluded.ek_ca, enrolled_at = excluded.enrolled_at`,
+        [h.host, h.akPublic, h.akName, h.ekPublic, h.ekFingerprint, h.ekCertificate ?? null, h.ekCa ?? null, h.enrolledAt],
       );
     },
     async getHost(host) {
       const [r] = await db.query<HostRow>(
-        "SELECT host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, enrolled_at FROM attestd_hosts WHERE host = $1",
+        "SELECT host, ak_public, ak_name, ek_public, ek_fingerprint, ek_certificate, ek_ca, enrolled_at FROM attestd_hosts WHERE host = $1",
         [host],
       );
       return r === undefined ? undefined : toHost(r);

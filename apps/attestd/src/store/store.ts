@@ -22,6 +22,8 @@ export interface HostRecord {
   readonly ekFingerprint: string;
   /** The EK certificate DER, when the host sent one. */
   readonly ekCertificate?: Uint8Array;
+  /** SHA-256 (hex) of the trusted TPM CA certificate the EK chained to; absent when a pin alone trusted it. */
+  readonly ekCa?: string;
   readonly enrolledAt: number;
 }
 
@@ -34,6 +36,8 @@ export interface EnrollmentRecord {
   readonly ekPublic: Uint8Array;
   readonly ekFingerprint: string;
   readonly ekCertificate?: Uint8Array;
+  /** As {@link HostRecord.ekCa}. */
+  readonly ekCa?: string;
   /** SHA-256 of the credential secret (compared in constant time). */
   readonly secretHash: Uint8Array;
   readonly createdAt: number;
