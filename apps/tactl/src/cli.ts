@@ -47,6 +47,7 @@ const GROUPS: Record<string, () => Promise<CommandSpec[]>> = {
   eventlog: async () => (await import("./commands/eventlog.ts")).EVENTLOG_COMMANDS,
   host: async () => (await import("./commands/host.ts")).HOST_COMMANDS,
   ta: async () => (await import("./commands/ta.ts")).TA_COMMANDS,
+  kp: async () => (await import("./commands/kp.ts")).KP_COMMANDS,
 };
 
 /** Every command's spec, from all groups (for tests: the index must list exactly these). */

@@ -5,11 +5,12 @@
  * Authority administrator. A token past its expiry is never sent: the user is told to log in again.
  * @module
  */
+import { X509Certificate } from "node:crypto";
 import { chmod, mkdir, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { CliError } from "./errors.ts";
-import { writeFileAtomic } from "./files.ts";
+import { readText, writeFileAtomic } from "./files.ts";
 
 /** A signed-in session as stored. */
 export interface TaSession {
@@ -151,8 +152,11 @@ export async function removeSession(home: string): Promise<TaSession | undefined
   return s;
 }
 
-/** `--server` as a base URL: `https://…` as given (no trailing slash), or `host:port` taken as https. */
-export function serverUrl(raw: string): string {
+/**
+ * `--server` as a base URL: `https://…` as given (no trailing slash), or `host:port` taken as https. `service`
+ * names the server in the error (attestd for `tactl ta`, kmxd for `tactl kp`).
+ */
+export function serverUrl(raw: string, service = "attestd"): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `https://${raw}`;
   let u: URL;
   try {
@@ -160,9 +164,27 @@ export function serverUrl(raw: string): string {
   } catch (e) {
     throw new CliError("TACTL_USAGE", `--server "${raw}" is not a URL (https://host:port)`, { cause: e });
   }
-  if (u.protocol !== "https:") throw new CliError("TACTL_USAGE", `--server "${raw}": attestd speaks HTTPS only (https://host:port)`);
+  if (u.protocol !== "https:") throw new CliError("TACTL_USAGE", `--server "${raw}": ${service} speaks HTTPS only (https://host:port)`);
   if (u.search !== "" || u.hash !== "" || u.username !== "" || u.password !== "") {
     throw new CliError("TACTL_USAGE", `--server "${raw}": give only https://host:port[/path]`);
   }
   return u.toString().replace(/\/+$/, "");
+}
+
+/**
+ * Reads a `--ca` file: PEM certificates, each parsed, so that a wrong file is bad input (exit 2) rather than a TLS
+ * failure. Resolves with the certificates as one PEM bundle. `flag` names the option in the error.
+ */
+export async function readCaPem(file: string, flag = "--ca"): Promise<string> {
+  const text = await readText(file, "CA certificate");
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (pems.length === 0) throw new CliError("TACTL_INPUT", `${flag} ${file} holds no PEM certificate`);
+  for (const p of pems) {
+    try {
+      new X509Certificate(p);
+    } catch (e) {
+      throw new CliError("TACTL_INPUT", `${flag} ${file}: not a certificate: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return pems.join("\n") + "\n";
 }

@@ -6,7 +6,6 @@
  * server's problem as `tactl: <title>: <detail>` and exits 1; an unreachable server or a TLS failure exits 3.
  * @module
  */
-import { X509Certificate } from "node:crypto";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { marshal, TPM2B_PUBLIC } from "@tessera/tpm2";
@@ -16,7 +15,7 @@ import { readBytes, readText, writeFileAtomic } from "../files.ts";
 import { readPublicArea } from "../public_file.ts";
 import { taFollow, taRequest, TaProblemError, type TaEndpoint } from "../ta_client.ts";
 import { failureLines, plain, shortTime, statusWord, table, type FailureLike } from "../ta_format.ts";
-import { activeSession, removeSession, saveSession, serverUrl, tesseraHome, type TaSession } from "../ta_session.ts";
+import { activeSession, readCaPem, removeSession, saveSession, serverUrl, tesseraHome, type TaSession } from "../ta_session.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 type Json = Record<string, unknown>;
@@ -84,25 +83,10 @@ async function readPassword(file: string): Promise<string> {
   return password;
 }
 
-/** Reads `--ca`: PEM certificates, each parsed, so that a wrong file is bad input rather than a TLS failure. */
-async function readCa(file: string): Promise<string> {
-  const text = await readText(file, "CA certificate");
-  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  if (pems.length === 0) throw new CliError("TACTL_INPUT", `--ca ${file} holds no PEM certificate`);
-  for (const p of pems) {
-    try {
-      new X509Certificate(p);
-    } catch (e) {
-      throw new CliError("TACTL_INPUT", `--ca ${file}: not a certificate: ${(e as Error).message}`, { cause: e });
-    }
-  }
-  return pems.join("\n") + "\n";
-}
-
 async function login(v: Values, io: Io): Promise<number> {
   const server = serverUrl(str(v, "server"));
   const caFile = typeof v.ca === "string" ? path.resolve(v.ca) : undefined;
-  const ca = caFile === undefined ? undefined : await readCa(caFile);
+  const ca = caFile === undefined ? undefined : await readCaPem(caFile);
   const user = str(v, "user");
   const password = await readPassword(str(v, "password-file"));
   const answer = obj((await taRequest({ server, ...(ca === undefined ? {} : { ca }) }, "POST", "/api/v1/auth/token", { user, password })).body);
