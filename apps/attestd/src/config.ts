@@ -4,10 +4,8 @@
  * field and where it came from.
  * @module
  */
-import { readFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
-import { ConfigError, parseConfig } from "@tessera/http";
+import { boundPublicUrl, ConfigError, defaultPublicUrl, HttpsUrl, ListenAddress, loadServiceConfig, LogLevel, PostgresUrl, readPemField } from "@tessera/http";
 import { z } from "zod";
 
 /** The validated, frozen configuration. */
@@ -69,63 +67,32 @@ const FIELDS = {
   oidcCa: ["oidc-ca", "ATTESTD_OIDC_CA"],
 } as const;
 
-type Field = keyof typeof FIELDS;
-
-/** `HOST:PORT` or `[V6]:PORT`. */
-const Listen = z.string().transform((s, ctx) => {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) {
-    ctx.addIssue({ code: "custom", message: `"${s}" is not HOST:PORT (port 0-65535)` });
-    return z.NEVER;
-  }
-  return { host: m[1] ?? m[2] ?? "", port };
-});
-
 const Raw = z.object({
-  listen: Listen.default({ host: "127.0.0.1", port: 7889 }),
+  listen: ListenAddress.default({ host: "127.0.0.1", port: 7889 }),
   dataDir: z.string().min(1, "is empty").default("attestd-data"),
-  database: z
-    .string()
-    .regex(/^postgres(?:ql)?:\/\/\S+$/, "is not a postgres:// URL")
-    .optional(),
-  publicUrl: z.url({ protocol: /^https$/, error: "is not an https:// URL" }).optional(),
+  database: PostgresUrl.optional(),
+  publicUrl: HttpsUrl.optional(),
   masterKeyFile: z.string().min(1, "is empty").optional(),
-  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  logLevel: LogLevel.default("info"),
   cluster: z
     .string()
     .regex(/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$/, "is not a cluster name (1-63 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit)")
     .optional(),
-  keyProviderUrl: z.url({ protocol: /^https$/, error: "is not an https:// URL" }).optional(),
-  oidcIssuer: z.url({ protocol: /^https$/, error: "is not an https:// URL" }).optional(),
+  keyProviderUrl: HttpsUrl.optional(),
+  oidcIssuer: HttpsUrl.optional(),
   oidcAudience: z.string().min(1, "is empty").optional(),
   oidcCa: z.string().min(1, "is empty").optional(),
 });
 
-function fromFile(file: string): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new ConfigError("(root)", file, `cannot read it as JSON: ${(e as Error).message}`, { cause: e });
-  }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError("(root)", file, "is not a JSON object");
-  return v as Record<string, unknown>;
-}
-
-/** `https://<listen>`, the public URL when none is configured (a wildcard address is reached on loopback). */
-export function defaultPublicUrl(host: string, port: number): string {
-  const h = host.includes(":") ? `[${host}]` : host === "0.0.0.0" || host === "" ? "127.0.0.1" : host;
-  return `https://${h}:${port}`;
-}
+export { defaultPublicUrl };
 
 /**
  * The configuration once the server is bound: with `--listen HOST:0` and no `--public-url`, the public URL (the
  * tokens' `iss`, the exported identity) names the port the system chose, not 0.
  */
 export function withBoundPort(config: AttestdConfig, port: number): AttestdConfig {
-  if (config.listen.port !== 0 || config.publicUrl !== defaultPublicUrl(config.listen.host, 0)) return config;
-  return Object.freeze({ ...config, publicUrl: defaultPublicUrl(config.listen.host, port) });
+  const publicUrl = boundPublicUrl(config.listen, config.publicUrl, port);
+  return publicUrl === config.publicUrl ? config : Object.freeze({ ...config, publicUrl });
 }
 
 /**
@@ -133,56 +100,12 @@ export function withBoundPort(config: AttestdConfig, port: number): AttestdConfi
  * @throws ConfigError naming the field (`listen`, `publicUrl`, …) and its source (`flags`, `environment`, the file).
  */
 export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): AttestdConfig {
-  let flags: Record<string, string | boolean | undefined>;
-  try {
-    const options = Object.fromEntries(Object.values(FIELDS).map(([flag]) => [flag, { type: "string" as const }]));
-    flags = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { ...options, config: { type: "string" } } }).values as Record<string, string | undefined>;
-  } catch (e) {
-    throw new ConfigError("(flags)", "flags", `${(e as Error).message}\n${USAGE}`, { cause: e });
-  }
-  const file = typeof flags["config"] === "string" ? flags["config"] : env["ATTESTD_CONFIG"];
-  const input: Record<string, unknown> = {};
-  const source: Record<string, string> = {};
-  if (file !== undefined) {
-    for (const [k, v] of Object.entries(fromFile(file))) {
-      input[k] = v;
-      source[k] = file;
-    }
-  }
-  for (const [field, [flag, variable]] of Object.entries(FIELDS) as [Field, readonly [string, string]][]) {
-    const e = env[variable];
-    if (e !== undefined) {
-      input[field] = e;
-      source[field] = "environment";
-    }
-    const f = flags[flag];
-    if (typeof f === "string") {
-      input[field] = f;
-      source[field] = "flags";
-    }
-  }
-  let raw: z.output<typeof Raw>;
-  try {
-    raw = parseConfig(Raw.strict(), input, "configuration") as z.output<typeof Raw>;
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    const top = e.field.split(/[.[]/)[0] ?? e.field;
-    const problem = e.message.replace(/^bad configuration in [^:]*: field [^:]*: /, "");
-    throw new ConfigError(e.field, source[top] ?? "defaults", problem, { cause: e });
-  }
+  const { values: raw, sourceOf } = loadServiceConfig({ argv, env, fields: FIELDS, fileVariable: "ATTESTD_CONFIG", usage: USAGE, schema: Raw });
   const dataDir = path.resolve(raw.dataDir);
   for (const field of ["oidcAudience", "oidcCa"] as const) {
-    if (raw[field] !== undefined && raw.oidcIssuer === undefined) throw new ConfigError(field, source[field] ?? "defaults", "is set without oidcIssuer (--oidc-issuer)");
+    if (raw[field] !== undefined && raw.oidcIssuer === undefined) throw new ConfigError(field, sourceOf(field), "is set without oidcIssuer (--oidc-issuer)");
   }
-  let oidcCa: string | undefined;
-  if (raw.oidcCa !== undefined) {
-    try {
-      oidcCa = readFileSync(path.resolve(raw.oidcCa), "utf8");
-    } catch (e) {
-      throw new ConfigError("oidcCa", source["oidcCa"] ?? "defaults", `cannot read ${raw.oidcCa}: ${(e as Error).message}`, { cause: e });
-    }
-    if (!oidcCa.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError("oidcCa", source["oidcCa"] ?? "defaults", `${raw.oidcCa} holds no PEM certificate`);
-  }
+  const oidcCa = raw.oidcCa === undefined ? undefined : readPemField("oidcCa", raw.oidcCa, sourceOf("oidcCa"));
   const config: AttestdConfig = {
     listen: raw.listen,
     dataDir,

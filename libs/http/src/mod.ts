@@ -5,7 +5,8 @@
  * - {@link serveHttps}: serve it over TLS 1.3/1.2 (AEAD only).
  * - {@link readJson}: request bodies validated by zod; {@link ProblemError} / {@link problemResponse}: RFC 9457.
  * - {@link bearerAuth}, {@link requireGroups}, {@link oidcVerifier}: who is calling, and may they.
- * - {@link createLogger}: pino with secrets redacted; {@link parseConfig}: frozen, validated configuration.
+ * - {@link createLogger}: pino with secrets redacted; {@link parseConfig}: frozen, validated configuration;
+ *   {@link loadServiceConfig}: a service's flags over its environment over its JSON file, with the common field types.
  * - {@link openApiDocument}: OpenAPI 3.1 from the routes' schemas; {@link sseStream}: server-sent events.
  *
  * @module
@@ -20,4 +21,17 @@ export { openApiDocument, type ApiRoute, type OpenApiObject } from "./openapi.ts
 export { bearerAuth, requireGroups, type BearerAuthOptions, type Principal, type TokenVerifier } from "./auth.ts";
 export { oidcVerifier, type OidcVerifierOptions } from "./oidc.ts";
 export { parseConfig, type DeepReadonly } from "./config.ts";
+export {
+  boundPublicUrl,
+  defaultPublicUrl,
+  HttpsUrl,
+  ListenAddress,
+  loadServiceConfig,
+  LogLevel,
+  PostgresUrl,
+  readPemField,
+  type ConfigFields,
+  type LoadedConfig,
+  type LoadServiceConfigOptions,
+} from "./service_config.ts";
 export { sseStream, type SseStreamOptions } from "./sse.ts";

@@ -1,0 +1,158 @@
+/**
+ * The configuration plumbing every Tessera service shares: command-line flags over `<SERVICE>_*` environment
+ * variables over an optional JSON file (`--config F` or `<SERVICE>_CONFIG`), validated once with zod. A bad value
+ * fails the start naming the field and where it came from (`flags`, `environment`, the file, `defaults`).
+ * attestd and kmxd declare their fields and schema; the merging, the errors and the common field types live here.
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { parseConfig } from "./config.ts";
+import { ConfigError } from "./errors.ts";
+
+/** For each configuration field (camelCase, as in the file): its flag (without `--`) and its environment variable. */
+export type ConfigFields = Readonly<Record<string, readonly [flag: string, variable: string]>>;
+
+/** Options of {@link loadServiceConfig}. */
+export interface LoadServiceConfigOptions<S extends z.ZodObject> {
+  /** The command line without the node and script paths. */
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly fields: ConfigFields;
+  /** The environment variable naming the JSON file (the flag is always `--config`). */
+  readonly fileVariable: string;
+  /** The usage text, appended to a flag error. */
+  readonly usage: string;
+  /** The schema of the merged input: its keys are the field names; unknown keys are refused. */
+  readonly schema: S;
+}
+
+/** What {@link loadServiceConfig} returns: the validated values and where each field came from. */
+export interface LoadedConfig<T> {
+  readonly values: T;
+  /** Field → `flags`, `environment` or the file's path (absent: the default). */
+  readonly source: Readonly<Record<string, string>>;
+  /** Field → `flags`, `environment`, the file or `defaults`: for errors the service raises after validation. */
+  sourceOf(field: string): string;
+}
+
+function fromFile(file: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new ConfigError("(root)", file, `cannot read it as JSON: ${(e as Error).message}`, { cause: e });
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError("(root)", file, "is not a JSON object");
+  return v as Record<string, unknown>;
+}
+
+/**
+ * Merges flags over the environment over the file and validates the result with `schema` (strict: an unknown
+ * key in the file is refused).
+ *
+ * @example
+ * ```ts
+ * const { values, sourceOf } = loadServiceConfig({
+ *   argv, env, usage: USAGE, fileVariable: "KMXD_CONFIG", schema: Raw,
+ *   fields: { listen: ["listen", "KMXD_LISTEN"], dataDir: ["data-dir", "KMXD_DATA_DIR"] },
+ * });
+ * ```
+ * @throws ConfigError naming the field (`listen`, `publicUrl`, …) and its source.
+ */
+export function loadServiceConfig<S extends z.ZodObject>(options: LoadServiceConfigOptions<S>): LoadedConfig<z.output<S>> {
+  const { argv, env, fields } = options;
+  let flags: Record<string, string | undefined>;
+  try {
+    const declared = Object.fromEntries(Object.values(fields).map(([flag]) => [flag, { type: "string" as const }]));
+    flags = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { ...declared, config: { type: "string" } } }).values as Record<
+      string,
+      string | undefined
+    >;
+  } catch (e) {
+    throw new ConfigError("(flags)", "flags", `${(e as Error).message}\n${options.usage}`, { cause: e });
+  }
+  const file = flags["config"] ?? env[options.fileVariable];
+  const input: Record<string, unknown> = {};
+  const source: Record<string, string> = {};
+  if (file !== undefined) {
+    for (const [k, v] of Object.entries(fromFile(file))) {
+      input[k] = v;
+      source[k] = file;
+    }
+  }
+  for (const [field, [flag, variable]] of Object.entries(fields)) {
+    const e = env[variable];
+    if (e !== undefined) {
+      input[field] = e;
+      source[field] = "environment";
+    }
+    const f = flags[flag];
+    if (f !== undefined) {
+      input[field] = f;
+      source[field] = "flags";
+    }
+  }
+  const sourceOf = (field: string): string => source[field] ?? "defaults";
+  let values: z.output<S>;
+  try {
+    values = parseConfig(options.schema.strict(), input, "configuration") as z.output<S>;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const top = e.field.split(/[.[]/)[0] ?? e.field;
+    const problem = e.message.replace(/^bad configuration in [^:]*: field [^:]*: /, "");
+    throw new ConfigError(e.field, sourceOf(top), problem, { cause: e });
+  }
+  return { values, source: Object.freeze({ ...source }), sourceOf };
+}
+
+/** `HOST:PORT` or `[V6]:PORT` (port 0–65535; 0: the system chooses) as `{ host, port }`. */
+export const ListenAddress = z.string().transform((s, ctx) => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    ctx.addIssue({ code: "custom", message: `"${s}" is not HOST:PORT (port 0-65535)` });
+    return z.NEVER;
+  }
+  return { host: m[1] ?? m[2] ?? "", port };
+});
+
+/** An `https://` URL. */
+export const HttpsUrl = z.url({ protocol: /^https$/, error: "is not an https:// URL" });
+
+/** A `postgres://` (or `postgresql://`) URL. */
+export const PostgresUrl = z.string().regex(/^postgres(?:ql)?:\/\/\S+$/, "is not a postgres:// URL");
+
+/** pino's levels. */
+export const LogLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+
+/** `https://<listen>`, the public URL when none is configured (a wildcard address is reached on loopback). */
+export function defaultPublicUrl(host: string, port: number): string {
+  const h = host.includes(":") ? `[${host}]` : host === "0.0.0.0" || host === "" ? "127.0.0.1" : host;
+  return `https://${h}:${port}`;
+}
+
+/**
+ * The public URL once the server is bound: with `HOST:0` and no configured public URL, the one naming the port
+ * the system chose (tokens' `iss`, exported identities), else `publicUrl` unchanged.
+ */
+export function boundPublicUrl(listen: { readonly host: string; readonly port: number }, publicUrl: string, boundPort: number): string {
+  return listen.port === 0 && publicUrl === defaultPublicUrl(listen.host, 0) ? defaultPublicUrl(listen.host, boundPort) : publicUrl;
+}
+
+/**
+ * Reads the PEM certificate(s) a configuration field names (a CA file), resolved against the working directory.
+ * @throws ConfigError naming the field and its source when the file cannot be read or holds no certificate.
+ */
+export function readPemField(field: string, file: string, source: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path.resolve(file), "utf8");
+  } catch (e) {
+    throw new ConfigError(field, source, `cannot read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(field, source, `${file} holds no PEM certificate`);
+  return pem;
+}
