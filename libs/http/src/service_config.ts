@@ -101,6 +101,12 @@ export function loadServiceConfig<S extends z.ZodObject>(options: LoadServiceCon
     values = parseConfig(options.schema.strict(), input, "configuration") as z.output<S>;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
+    // An unknown key (a misspelt field in the file) is named, with the file it came from.
+    const unknown = e.cause instanceof z.ZodError ? e.cause.issues.find((i) => i.code === "unrecognized_keys") : undefined;
+    if (unknown !== undefined && unknown.code === "unrecognized_keys" && unknown.keys[0] !== undefined) {
+      const key = unknown.keys[0];
+      throw new ConfigError(key, sourceOf(key), `is not a configuration field (the fields: ${Object.keys(fields).join(", ")})`, { cause: e });
+    }
     const top = e.field.split(/[.[]/)[0] ?? e.field;
     const problem = e.message.replace(/^bad configuration in [^:]*: field [^:]*: /, "");
     throw new ConfigError(e.field, sourceOf(top), problem, { cause: e });

@@ -33,7 +33,10 @@ test("errors name the field and its source: a bad value, an unknown flag, an unk
   t.regex(t.throws(() => load(["--port", "1"]), { instanceOf: ConfigError })?.message ?? "", /usage: svc/);
   const file = path.join(dir, "extra.json");
   writeFileSync(file, JSON.stringify({ listne: "1.2.3.4:5" }));
-  t.is(t.throws(() => load(["--config", file]), { instanceOf: ConfigError })?.source, file);
+  const e2 = t.throws(() => load(["--config", file]), { instanceOf: ConfigError });
+  t.is(e2?.source, file);
+  t.is(e2?.field, "listne");
+  t.regex(e2?.message ?? "", /is not a configuration field \(the fields: listen, dataDir\)/);
   const bad = path.join(dir, "bad.json");
   writeFileSync(bad, "{");
   t.regex(t.throws(() => load(["--config", bad]), { instanceOf: ConfigError })?.message ?? "", /cannot read it as JSON/);
