@@ -12,6 +12,11 @@ function arr(v: unknown): Json[] {
   return Array.isArray(v) ? (v.filter((x) => typeof x === "object" && x !== null) as Json[]) : [];
 }
 
+/** A time as kmxd gives it (RFC 3339, or epoch milliseconds) as `YYYY-MM-DD HH:MM:SSZ`; "-" when absent. */
+export function kpTime(v: unknown): string {
+  return shortTime(typeof v === "number" && Number.isFinite(v) ? new Date(v).toISOString() : v);
+}
+
 function strings(v: unknown): string[] {
   return Array.isArray(v) ? v.map(String) : [];
 }
@@ -65,8 +70,8 @@ export function providerListing(p: Json): string {
     `  clusters      ${grants.length === 0 ? "(none: it serves no host until granted)" : grants.join(", ")}`,
   ];
   if (p.clientCertificateSubject !== undefined) lines.push(`  client cert   ${plain(p.clientCertificateSubject)}`);
-  if (p.clientCertificateNotAfter !== undefined) lines.push(`  cert expires  ${shortTime(p.clientCertificateNotAfter)}`);
-  lines.push(`  created       ${shortTime(p.createdAt)}`, `  updated       ${shortTime(p.updatedAt)}`, "");
+  if (p.clientCertificateNotAfter !== undefined) lines.push(`  cert expires  ${kpTime(p.clientCertificateNotAfter)}`);
+  lines.push(`  created       ${kpTime(p.createdAt)}`, `  updated       ${kpTime(p.updatedAt)}`, "");
   const versions = versionsOf(p);
   if (versions.length === 0) return lines.join("\n") + "\n  no key version\n";
   return (
@@ -74,7 +79,7 @@ export function providerListing(p: Json): string {
     "\n" +
     table(
       ["VERSION", "MODE", "CREATED", "KEY ID"],
-      versions.map((v) => [`${plain(v.version)}${v === cur ? " (current)" : ""}`, plain(v.mode), shortTime(v.createdAt), plain(v.keyId)]),
+      versions.map((v) => [`${plain(v.version)}${v === cur ? " (current)" : ""}`, plain(v.mode), kpTime(v.createdAt), plain(v.keyId)]),
     )
   );
 }
