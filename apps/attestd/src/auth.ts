@@ -10,17 +10,11 @@
  */
 import { oidcVerifier, ProblemError, type OidcVerifierOptions, type Principal } from "@tessera/http";
 import { hashPassword, verifyPassword } from "@tessera/service";
-import { issueAdminToken, verifyAdminToken } from "@tessera/tokens";
+import { ADMIN_TOKEN_AUDIENCE, issueAdminToken, READ_GROUPS, TRUSTED_ADMINS, TRUSTED_READERS, verifyAdminToken } from "@tessera/tokens";
 import type { AttestdDeps } from "./deps.ts";
 
-/** The group whose members may change anything. */
-export const TRUSTED_ADMINS = "TrustedAdmins";
-/** The group whose members may read status (hosts, images, trust settings, events, identity). */
-export const TRUSTED_READERS = "TrustedReaders";
-/** Groups that may read. */
-export const READ_GROUPS: readonly string[] = [TRUSTED_ADMINS, TRUSTED_READERS];
-/** The `aud` of attestd's admin tokens (kmxd checks the same). */
-export const ADMIN_TOKEN_AUDIENCE = "tessera-admin";
+/** The groups and the admin tokens' audience, shared with kmxd through @tessera/tokens. */
+export { ADMIN_TOKEN_AUDIENCE, READ_GROUPS, TRUSTED_ADMINS, TRUSTED_READERS };
 /** Default admin token lifetime: one hour. */
 export const DEFAULT_ADMIN_TOKEN_LIFETIME_SECONDS = 3600;
 

@@ -7,6 +7,7 @@
  */
 import path from "node:path";
 import { openDatabase } from "@tessera/sql";
+import { TRUSTED_ADMINS } from "@tessera/tokens";
 import { aesGcmKeyring, ensureLocalTls, ensurePrivateDir, generatePassword, hashPassword, loadOrCreateMasterKey, readPem, writeSecretFile, type Keyring } from "@tessera/service";
 import type { Logger } from "pino";
 import type { AttestdConfig } from "./config.ts";
@@ -14,8 +15,8 @@ import { newSigningKeyRecord } from "./signing.ts";
 import { openAttestdStore } from "./store/sql_store.ts";
 import type { AttestdStore } from "./store/store.ts";
 
-/** The group whose members may change anything. */
-export const ADMIN_GROUP = "TrustedAdmins";
+/** The group whose members may change anything (the first account's group). */
+export const ADMIN_GROUP = TRUSTED_ADMINS;
 
 /** The account the first start creates. */
 export const ADMIN_USER = "admin";

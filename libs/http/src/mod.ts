@@ -19,7 +19,7 @@ export { readJson } from "./read_json.ts";
 export { serveHttps, TLS12_CIPHERS, type HttpsService, type ServeHttpsOptions } from "./serve_https.ts";
 export { openApiDocument, type ApiRoute, type OpenApiObject } from "./openapi.ts";
 export { bearerAuth, requireGroups, type BearerAuthOptions, type Principal, type TokenVerifier } from "./auth.ts";
-export { oidcVerifier, type OidcVerifierOptions } from "./oidc.ts";
+export { fetchWithCa, oidcVerifier, type OidcVerifierOptions } from "./oidc.ts";
 export { parseConfig, type DeepReadonly } from "./config.ts";
 export {
   boundPublicUrl,

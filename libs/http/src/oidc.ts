@@ -25,8 +25,11 @@ export interface OidcVerifierOptions {
 
 const ALGORITHMS = ["ES256", "ES384", "RS256", "PS256", "EdDSA"];
 
-/** A GET over node:https trusting `ca`, as a web Response (global fetch cannot take a CA). */
-function fetchWithCa(ca: string | readonly string[]) {
+/**
+ * A GET over node:https trusting `ca`, as a web Response (global fetch cannot take a CA); answers over 1 MiB are
+ * refused. For a service reading another's JWKS or JSON (kmxd reading attestd's).
+ */
+export function fetchWithCa(ca: string | readonly string[]): (url: string, init?: { headers?: Headers; signal?: AbortSignal }) => Promise<Response> {
   return (url: string, init?: { headers?: Headers; signal?: AbortSignal }): Promise<Response> =>
     new Promise((resolve, reject) => {
       const headers: Record<string, string> = {};

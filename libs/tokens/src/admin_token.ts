@@ -14,6 +14,18 @@ export const ADMIN_TOKEN_TYP = "at+jwt";
 /** `client_id` of admin tokens (RFC 9068 requires one; there is one client, the admin API). */
 export const ADMIN_CLIENT_ID = "tessera-admin";
 
+/** The `aud` of the admin tokens attestd issues; attestd and kmxd both require it. */
+export const ADMIN_TOKEN_AUDIENCE = "tessera-admin";
+
+/** The group whose members may change anything on attestd and kmxd. */
+export const TRUSTED_ADMINS = "TrustedAdmins";
+
+/** The group whose members may read status (the trusted cluster's manager principal; kmxd's event subscription). */
+export const TRUSTED_READERS = "TrustedReaders";
+
+/** Groups that may read. */
+export const READ_GROUPS: readonly string[] = Object.freeze([TRUSTED_ADMINS, TRUSTED_READERS]);
+
 /** What goes into an admin token. */
 export interface AdminTokenInput {
   issuer: string;
