@@ -1,0 +1,146 @@
+/**
+ * Who is calling a host route, and may they: the host's attestation token (`Authorization: Bearer <EAR>`)
+ * verified against attestd's JWKS (refetched once when the token names a kid kmxd has not seen), its issuer,
+ * expiry and `ear.status` (verifyEar), that attestd has not reported the host non-green since it was issued
+ * (the host status watcher), and then, per provider, that the host's trusted cluster is granted it.
+ *
+ * Refusals are {@link HostRefusal}s, answered as RFC 9457 problems: 401 `token-invalid` / `token-expired`,
+ * 403 `host-untrusted` / `provider-not-allowed` / `binding-key-missing`, 503 `attestd-unreachable` (the keys to
+ * check the token cannot be fetched).
+ * @module
+ */
+import { ProblemError } from "@tessera/http";
+import { clusterOf, mayUse, type TrustedCluster } from "@tessera/key-provider";
+import { type EarClaims, type Jwks, TokenError, verifyEar } from "@tessera/tokens";
+import type { HostStatusWatcher, JwksSource } from "./deps.ts";
+
+/**
+ * A refused host request: a {@link ProblemError} (so any service answers it as a problem) that also carries
+ * response headers (`WWW-Authenticate`, `Retry-After`), which the host routes add.
+ */
+export class HostRefusal extends ProblemError {
+  /** Response headers to send with the problem. */
+  readonly headers?: Record<string, string>;
+  /** @param code stable problem code; @param status HTTP status; @param detail the explanation; @param more headers, extension members, cause. */
+  constructor(code: string, status: number, detail: string, more: { headers?: Record<string, string>; extra?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(code, status, detail, more.extra, more.cause === undefined ? undefined : { cause: more.cause });
+    this.name = "HostRefusal";
+    if (more.headers !== undefined) this.headers = more.headers;
+  }
+}
+
+/** What {@link authenticateHost} needs. */
+export interface HostAuthOptions {
+  readonly jwks: JwksSource;
+  readonly hostStatus: Pick<HostStatusWatcher, "check">;
+  /** The `iss` of attestd's tokens. */
+  readonly issuer: string;
+  /** Epoch ms. */
+  readonly now: number;
+}
+
+/** An authenticated host: its verified token. */
+export interface HostCaller {
+  /** The host's name (the token's `sub`). */
+  readonly host: string;
+  readonly claims: EarClaims;
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i;
+
+function unauthorized(code: "token-invalid" | "token-expired", detail: string, cause?: unknown): HostRefusal {
+  // RFC 6750: an expired token is invalid_token too.
+  return new HostRefusal(code, 401, detail, { headers: { "www-authenticate": 'Bearer error="invalid_token"' }, cause });
+}
+
+/** The `kid` of a compact JWS's header, unverified (only to decide whether to refetch the keys). */
+function headerKid(token: string): unknown {
+  try {
+    const header: unknown = JSON.parse(Buffer.from(token.split(".")[0] ?? "", "base64url").toString("utf8"));
+    return typeof header === "object" && header !== null ? (header as { kid?: unknown }).kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function knows(jwks: Jwks, kid: string): boolean {
+  return jwks.keys.some((k) => k.kid === kid);
+}
+
+async function keysFor(source: JwksSource, refresh: boolean): Promise<Jwks> {
+  try {
+    return refresh ? await source.refresh() : await source.get();
+  } catch (e) {
+    throw new HostRefusal("attestd-unreachable", 503, `attestd's token signing keys cannot be fetched, so no token can be checked: ${(e as Error).message}`, {
+      headers: { "retry-after": "5" },
+      cause: e,
+    });
+  }
+}
+
+/**
+ * Verifies the host's token from the `Authorization` header.
+ * @throws HostRefusal 401 `token-invalid` (no or malformed header, bad signature, unknown key, issuer, claims,
+ *   `ear.status`), 401 `token-expired`, 403 `host-untrusted` (attestd reported the host red, stale or removed
+ *   at or after the token's `iat` − 1 s), 503 `attestd-unreachable`.
+ * @example
+ * ```ts
+ * const caller = await authenticateHost(c.req.header("authorization"), { jwks, hostStatus, issuer, now: Date.now() });
+ * ```
+ */
+export async function authenticateHost(authorization: string | undefined, options: HostAuthOptions): Promise<HostCaller> {
+  if (authorization === undefined || authorization === "") throw unauthorized("token-invalid", "no attestation token: send Authorization: Bearer <token from attestd>");
+  const m = BEARER.exec(authorization.trim());
+  if (m === null) throw unauthorized("token-invalid", "the Authorization header is not Bearer <attestation token>");
+  const token = m[1]!;
+  const kid = headerKid(token);
+  let jwks = await keysFor(options.jwks, false);
+  // A kid kmxd has not seen: attestd may have rotated its key. One refetch (rate-limited by the source).
+  if (typeof kid === "string" && !knows(jwks, kid)) jwks = await keysFor(options.jwks, true);
+  let claims: EarClaims;
+  try {
+    claims = await verifyEar(token, jwks, { issuer: options.issuer, now: options.now });
+  } catch (e) {
+    if (e instanceof TokenError && e.code === "TOKEN_EXPIRED") throw unauthorized("token-expired", `the attestation token has expired: attest again (${e.message})`, e);
+    throw unauthorized("token-invalid", `the attestation token is refused: ${(e as Error).message}`, e);
+  }
+  const verdict = options.hostStatus.check(claims.sub, claims.iat);
+  if (!verdict.ok) {
+    const when = new Date(verdict.at).toISOString();
+    throw new HostRefusal("host-untrusted", 403, `attestd reports host ${claims.sub} ${verdict.status} since ${when}${verdict.message ? ` (${verdict.message})` : ""}, after this token was issued: attest again`, {
+      extra: { host: claims.sub, hostStatus: verdict.status, since: when },
+    });
+  }
+  return { host: claims.sub, claims };
+}
+
+/**
+ * The binding key a secret for `caller` is encrypted to (`cnf.jwk`).
+ * @throws HostRefusal 403 `binding-key-missing` when the token has none.
+ */
+export function bindingKeyOf(caller: HostCaller): NonNullable<EarClaims["cnf"]>["jwk"] {
+  const jwk = caller.claims.cnf?.jwk;
+  if (jwk === undefined) {
+    throw new HostRefusal(
+      "binding-key-missing",
+      403,
+      `the attestation token of ${caller.host} carries no binding key (cnf.jwk): kmxd returns secrets only encrypted to a TPM-resident key; attest with a bindingKey`,
+    );
+  }
+  return jwk;
+}
+
+/**
+ * The trusted cluster of `caller` (the first whose rules match its name or EK, else `default`), checked
+ * against the provider's grants.
+ * @throws HostRefusal 403 `provider-not-allowed`.
+ */
+export function authorizeProvider(caller: HostCaller, provider: string, grants: readonly string[], clusters: readonly TrustedCluster[]): string {
+  const cluster = clusterOf({ sub: caller.host, ekFingerprint: caller.claims.tessera.ekFingerprint }, clusters);
+  if (!mayUse(grants, cluster)) {
+    throw new HostRefusal("provider-not-allowed", 403, `host ${caller.host} is in trusted cluster ${cluster}, which may not use provider ${provider}`, {
+      extra: { cluster, provider },
+    });
+  }
+  return cluster;
+}
