@@ -81,10 +81,10 @@ export function parseWrapMode(raw: string | undefined): WrapModeArg | undefined 
   return mode;
 }
 
-/** A provider or cluster name as kmxd keys it: 1–64 characters, letters, digits, `.`, `_`, `-`, not starting with `.` or `-`. */
+/** A provider or cluster name as kmxd keys it: 1–63 letters, digits, `.`, `_`, `-`, starting with a letter or digit. */
 export function checkName(raw: string, what: string): string {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/.test(raw)) {
-    throw new CliError("TACTL_USAGE", `${what} "${raw}": use 1-64 letters, digits, ".", "_" or "-" (not first: "." or "-")`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(raw)) {
+    throw new CliError("TACTL_USAGE", `${what} "${raw}": use 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit`);
   }
   return raw;
 }

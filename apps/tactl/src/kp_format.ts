@@ -4,12 +4,24 @@
  * they show, and print "-" for one that is absent.
  * @module
  */
+import { X509Certificate } from "node:crypto";
 import { plain, shortTime, table } from "./ta_format.ts";
 
 type Json = Record<string, unknown>;
 
 function arr(v: unknown): Json[] {
   return Array.isArray(v) ? (v.filter((x) => typeof x === "object" && x !== null) as Json[]) : [];
+}
+
+/** kmxd's client certificate (PEM) of a provider: its subject on one line and its expiry; undefined when absent or unreadable. */
+export function certificateSummary(pem: unknown): { subject: string; notAfter: string } | undefined {
+  if (typeof pem !== "string") return undefined;
+  try {
+    const c = new X509Certificate(pem);
+    return { subject: c.subject.split("\n").join(", "), notAfter: new Date(c.validTo).toISOString() };
+  } catch {
+    return undefined;
+  }
 }
 
 /** A time as kmxd gives it (RFC 3339, or epoch milliseconds) as `YYYY-MM-DD HH:MM:SSZ`; "-" when absent. */
@@ -69,8 +81,8 @@ export function providerListing(p: Json): string {
     `  mode          ${modeOf(p)}`,
     `  clusters      ${grants.length === 0 ? "(none: it serves no host until granted)" : grants.join(", ")}`,
   ];
-  if (p.clientCertificateSubject !== undefined) lines.push(`  client cert   ${plain(p.clientCertificateSubject)}`);
-  if (p.clientCertificateNotAfter !== undefined) lines.push(`  cert expires  ${kpTime(p.clientCertificateNotAfter)}`);
+  const cert = certificateSummary(p.clientCertificate);
+  if (cert !== undefined) lines.push(`  client cert   ${cert.subject} (expires ${kpTime(cert.notAfter)})`);
   lines.push(`  created       ${kpTime(p.createdAt)}`, `  updated       ${kpTime(p.updatedAt)}`, "");
   const versions = versionsOf(p);
   if (versions.length === 0) return lines.join("\n") + "\n  no key version\n";
@@ -99,7 +111,7 @@ export function clusterTable(clusters: readonly Json[]): string {
   const rows: string[][] = [];
   for (const c of clusters) {
     const rules = arr(c.rules);
-    if (rules.length === 0) rows.push([plain(c.name), c.name === "default" ? "(every host no other cluster takes)" : "(no rule)"]);
+    if (rules.length === 0) rows.push([plain(c.name), c.name === "default" || c.implicit === true ? "(every host no other cluster claims)" : "(no rule)"]);
     rules.forEach((r, i) => rows.push([i === 0 ? plain(c.name) : "", ruleText(r)]));
   }
   return table(["CLUSTER", "RULES (ANY MATCHES)"], rows);

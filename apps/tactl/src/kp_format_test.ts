@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { createCa, issueCertificate } from "@tessera/pki";
 import { tactlWith } from "./_test_support.ts";
-import { clusterTable, currentVersion, kpTime, modeOf, providerListing, providerTable, ruleText } from "./kp_format.ts";
+import { certificateSummary, clusterTable, currentVersion, kpTime, modeOf, providerListing, providerTable, ruleText } from "./kp_format.ts";
 import { saveSession } from "./ta_session.ts";
 
 const KMS1 = {
@@ -63,15 +63,28 @@ test("providerListing: servers, mode, clusters, times (RFC 3339 or epoch ms), ev
   t.is(kpTime(undefined), "-");
 });
 
+test("providerListing names kmxd's client certificate by subject and expiry (never more of it)", async (t) => {
+  const ca = await createCa({ commonName: "KMS CA" });
+  const c = await issueCertificate(ca, { commonName: "tessera-kmxd-kms1", profile: "client", notAfter: new Date("2027-06-01T00:00:00Z") });
+  t.deepEqual(certificateSummary(c.certificatePem), { subject: "CN=tessera-kmxd-kms1", notAfter: "2027-06-01T00:00:00.000Z" });
+  t.regex(providerListing({ ...KMS1, clientCertificate: c.certificatePem }), /\n {2}client cert {3}CN=tessera-kmxd-kms1 \(expires 2027-06-01 00:00:00Z\)\n/);
+  t.is(certificateSummary("not a certificate"), undefined);
+});
+
 test("clusterTable and ruleText: one line per rule under its cluster", (t) => {
   t.is(clusterTable([]), "no trusted cluster besides default\n");
   t.is(ruleText({ host: "esx-*", ekFingerprint: "ab" }), "host esx-* and ek ab");
   t.is(
     clusterTable([
+      { name: "default", rules: [], implicit: true },
       { name: "empty", rules: [] },
       { name: "prod", rules: [{ host: "esx-*" }, { tpmCa: "cd".repeat(32) }] },
     ]),
-    "CLUSTER  RULES (ANY MATCHES)\n" + "empty    (no rule)\n" + "prod     host esx-*\n" + `         tpm-ca ${"cd".repeat(32)}\n`,
+    "CLUSTER  RULES (ANY MATCHES)\n" +
+      "default  (every host no other cluster claims)\n" +
+      "empty    (no rule)\n" +
+      "prod     host esx-*\n" +
+      `         tpm-ca ${"cd".repeat(32)}\n`,
   );
 });
 
