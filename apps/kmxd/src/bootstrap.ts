@@ -1,0 +1,85 @@
+/**
+ * The first start of a kmxd node, and every later one: the data directory (0700), its TLS material (a local CA
+ * and a server certificate in D/tls/), the master key (D/master.key, 0600) and the store. A restart reuses all of
+ * it. The nodes of one PostgreSQL database must share the master key file: the start checks that this node's key
+ * unwraps the stored providers' client keys.
+ * @module
+ */
+import path from "node:path";
+import { openDatabase } from "@tessera/sql";
+import { aesGcmKeyring, ensureLocalTls, ensurePrivateDir, loadOrCreateMasterKey, readPem, type Keyring } from "@tessera/service";
+import type { Logger } from "pino";
+import type { KmxdConfig } from "./config.ts";
+import { openKmxdStore } from "./store/sql_store.ts";
+import type { KmxdStore } from "./store/store.ts";
+
+/** The SQLite database's file name in the data directory. */
+export const SQLITE_FILE = "kmxd.db";
+
+/** The keyring id a provider's client key is wrapped for. */
+export function providerKeyId(name: string): string {
+  return `provider:${name}`;
+}
+
+/** The keyring id a pending trust set-up's key is wrapped for. */
+export function trustSetupKeyId(name: string): string {
+  return `trust-setup:${name}`;
+}
+
+/** What {@link bootstrap} prepared. */
+export interface Bootstrapped {
+  readonly store: KmxdStore;
+  readonly keyring: Keyring;
+  readonly tls: { readonly cert: string; readonly key: string; readonly caCert: string; readonly caCertFile: string };
+}
+
+/**
+ * Checks that this node's master key unwraps the stored providers' client keys: failing at start names the
+ * cause; later it would be a 500 on the first key operation.
+ * @throws Error naming the master key file and the provider
+ */
+async function checkMasterKey(store: KmxdStore, keyring: Keyring, masterKeyFile: string): Promise<void> {
+  for (const p of await store.listProviders()) {
+    try {
+      keyring.unwrap(providerKeyId(p.name), p.clientKeyWrapped);
+    } catch (e) {
+      throw new Error(
+        `the master key ${masterKeyFile} does not unwrap the client key of provider ${p.name} in the database: every kmxd node of a database needs the same master key file`,
+        { cause: e },
+      );
+    }
+  }
+}
+
+/** Prepares the data directory and the store. Idempotent: what exists is reused. */
+export async function bootstrap(config: KmxdConfig, logger: Logger): Promise<Bootstrapped> {
+  await ensurePrivateDir(config.dataDir, (msg, fields) => logger.warn(fields ?? {}, msg));
+  const hosts = [...new Set([config.listen.host, new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ""), "localhost", "127.0.0.1"])].filter(
+    (h) => h !== "" && h !== "0.0.0.0" && h !== "::",
+  );
+  const tlsFiles = await ensureLocalTls(config.dataDir, { service: "kmxd", hosts });
+  const { key: masterKey, created } = await loadOrCreateMasterKey(config.masterKeyFile);
+  if (created) logger.info({ file: config.masterKeyFile }, "master key created");
+  const keyring = aesGcmKeyring(masterKey);
+  const db = await openDatabase(config.database !== undefined ? { postgres: config.database } : { sqlite: path.join(config.dataDir, SQLITE_FILE) });
+  let store: KmxdStore;
+  try {
+    store = await openKmxdStore(db);
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+  try {
+    await checkMasterKey(store, keyring, config.masterKeyFile);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const tls = {
+    cert: await readPem(tlsFiles.serverCertFile, "TLS certificate"),
+    key: await readPem(tlsFiles.serverKeyFile, "TLS private key"),
+    caCert: await readPem(tlsFiles.caCertFile, "TLS CA certificate"),
+    caCertFile: tlsFiles.caCertFile,
+  };
+  return { store, keyring, tls };
+}
