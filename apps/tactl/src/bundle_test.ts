@@ -65,7 +65,7 @@ test("the bundle's manifest names the sources it was built from, and those each 
   const file = path.join(outdir, "manifest.json");
   t.true(bundleIsFresh(ROOT, file));
   const m = JSON.parse(await readFile(file, "utf8")) as BundleManifest;
-  t.deepEqual(Object.keys(m.groups ?? {}).sort(), ["", "eventlog", "host", "kmip", "ta", "tpm"]);
+  t.deepEqual(Object.keys(m.groups ?? {}).sort(), ["", "eventlog", "host", "kmip", "kp", "ta", "tpm"]);
   t.deepEqual(m.groups?.[""], ["apps/tactl/src/cli.ts", "apps/tactl/src/command_index.ts", "apps/tactl/src/errors.ts", "apps/tactl/src/main.ts"]);
   t.true(m.groups?.eventlog.includes("libs/eventlog/src/parse_event_log.ts"));
   t.false(m.groups?.eventlog.some((f) => f.startsWith("libs/kmip")));
@@ -73,6 +73,8 @@ test("the bundle's manifest names the sources it was built from, and those each 
   t.true(m.groups?.ta.includes("libs/appraisal/src/appraise.ts"));
   t.false(m.groups?.ta.some((f) => f.startsWith("libs/kmip") || f.startsWith("libs/boot") || f.startsWith("libs/tss")));
   t.true(m.groups?.ta.includes("apps/tactl/src/ta_client.ts"));
+  t.true(m.groups?.kp.includes("apps/tactl/src/kp_client.ts") && m.groups?.kp.includes("apps/tactl/src/ta_client.ts"));
+  t.false(m.groups?.kp.some((f) => f.startsWith("libs/")), "tactl kp loads no library");
   for (const files of Object.values(m.groups ?? {})) for (const f of files) t.truthy(m.inputs[f], f);
 });
 
