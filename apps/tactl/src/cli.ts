@@ -1,7 +1,7 @@
 /**
  * tactl — the Trust Authority administrator's tool. `run(argv, io)` parses and dispatches; `main.ts` is the
  * process entry. Commands print JSON, or (the `tactl ta` reads) a table with `--json` for the JSON; errors are
- * one line on stderr with the exit codes of `errors.ts` (0 ok, 1 verification failed or attestd refused,
+ * one line on stderr with the exit codes of `errors.ts` (0 ok, 1 verification failed or attestd/kmxd refused,
  * 2 usage/input, 3 TPM/transport).
  * @module
  */
@@ -62,7 +62,7 @@ function help(prefix: string[]): string {
   }
   lines.push(
     "",
-    "Run `tactl <command> --help` for its options. Exit codes: 0 ok, 1 verification failed or attestd refused, 2 usage or input, 3 TPM or transport, 4 the KMIP server refused the operation.",
+    "Run `tactl <command> --help` for its options. Exit codes: 0 ok, 1 verification failed or attestd/kmxd refused, 2 usage or input, 3 TPM or transport, 4 the KMIP server refused the operation.",
   );
   return lines.join("\n") + "\n";
 }

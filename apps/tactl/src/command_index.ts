@@ -84,4 +84,5 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
   { path: ["kp", "cluster", "set"], summary: "define a trusted cluster (or replace its rules): its hosts by name pattern, EK fingerprint or TPM CA" },
   { path: ["kp", "cluster", "list"], summary: "the trusted clusters and their rules" },
   { path: ["kp", "cluster", "remove"], summary: "remove a trusted cluster (not default): its hosts go back to default, its grants go" },
+  { path: ["kp", "audit"], summary: "kmxd's audit trail: every key operation (host, provider, key version, result) and every change, newest first" },
 ];

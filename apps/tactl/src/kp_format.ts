@@ -116,3 +116,25 @@ export function clusterTable(clusters: readonly Json[]): string {
   }
   return table(["CLUSTER", "RULES (ANY MATCHES)"], rows);
 }
+
+/** `s` cut to `max` characters with an ellipsis: a table line stays readable (`--json` has everything). */
+function clip(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+/** kmxd's audit trail, newest first: when, who (administrator or host), provider and key version, operation, result, details. */
+export function auditTable(entries: readonly Json[]): string {
+  if (entries.length === 0) return "no audit entry\n";
+  return table(
+    ["AT", "WHO", "PROVIDER", "KV", "OPERATION", "RESULT", "DETAILS"],
+    entries.map((e) => [
+      kpTime(e.at),
+      e.host !== undefined ? `host ${plain(e.host)}` : plain(e.actor),
+      plain(e.provider),
+      plain(e.keyVersion),
+      plain(e.operation),
+      plain(e.result),
+      e.detail === undefined ? "" : clip(JSON.stringify(e.detail), 100),
+    ]),
+  );
+}

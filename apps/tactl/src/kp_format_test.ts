@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { createCa, issueCertificate } from "@tessera/pki";
 import { tactlWith } from "./_test_support.ts";
-import { certificateSummary, clusterTable, currentVersion, kpTime, modeOf, providerListing, providerTable, ruleText } from "./kp_format.ts";
+import { auditTable, certificateSummary, clusterTable, currentVersion, kpTime, modeOf, providerListing, providerTable, ruleText } from "./kp_format.ts";
 import { saveSession } from "./ta_session.ts";
 
 const KMS1 = {
@@ -88,6 +88,19 @@ test("clusterTable and ruleText: one line per rule under its cluster", (t) => {
   );
 });
 
+test("auditTable: administrators by name, hosts marked, details clipped", (t) => {
+  t.is(auditTable([]), "no audit entry\n");
+  const out = auditTable([
+    { at: "2026-12-03T08:00:01Z", host: "esx-01", provider: "kms1", keyVersion: 2, operation: "unwrap", result: "ok" },
+    { at: "2026-12-03T08:00:00Z", actor: "admin", provider: "kms1", operation: "provider.rotate", result: "ok", detail: { keyId: "k".repeat(200) } },
+  ]);
+  const lines = out.split("\n");
+  t.regex(lines[0], /^AT +WHO +PROVIDER +KV +OPERATION +RESULT +DETAILS$/);
+  t.regex(lines[1], /^2026-12-03 08:00:01Z +host esx-01 +kms1 +2 +unwrap +ok$/);
+  t.regex(lines[2], /^2026-12-03 08:00:00Z +admin +kms1 +- +provider\.rotate +ok +\{"keyId":"k+…$/);
+  t.is([...lines[2].split("  ").pop()!].length, 100);
+});
+
 let dir: string;
 let home: string;
 test.before(async () => {
@@ -103,7 +116,21 @@ const kp = (...argv: string[]) => tactlWith({ env: { TESSERA_HOME: home } }, "kp
 test.serial("help lists the kp commands and their options", async (t) => {
   const g = await kp("--help");
   t.is(g.code, 0);
-  for (const c of ["create", "list", "show", "remove", "rotate", "rewrap", "trust-setup", "grant", "revoke", "cluster set", "cluster list", "cluster remove"]) {
+  for (const c of [
+    "create",
+    "list",
+    "show",
+    "remove",
+    "rotate",
+    "rewrap",
+    "trust-setup",
+    "grant",
+    "revoke",
+    "cluster set",
+    "cluster list",
+    "cluster remove",
+    "audit",
+  ]) {
     t.true(g.out.includes(`tactl kp ${c} `), c);
   }
   const c = await kp("create", "--help");
@@ -128,6 +155,9 @@ test.serial("usage errors exit 2 before any session or request: missing --server
   const dflt = await kp("cluster", "remove", "default", "--server", "127.0.0.1:1");
   t.is(dflt.code, 2);
   t.regex(dflt.err, /"default" cannot be removed/);
+  const limit = await kp("audit", "--limit", "0", "--server", "127.0.0.1:1");
+  t.is(limit.code, 2);
+  t.regex(limit.err, /--limit "0" is not a number from 1 to 1000/);
   const http = await kp("list", "--server", "http://127.0.0.1:1");
   t.is(http.code, 2);
   t.regex(http.err, /kmxd speaks HTTPS only/);

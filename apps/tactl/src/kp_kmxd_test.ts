@@ -364,10 +364,33 @@ test.serial("trusted clusters: set (host pattern, EK, TPM CA), list, replace, re
   t.is((await kp("cluster", "set", "default", "--host", "x")).code, 2);
 });
 
+test.serial("audit: every change, by whom, newest first; filtered by provider", async (t) => {
+  const r = await kpJson("audit", "--provider", "kms1", "--limit", "1000");
+  const entries = r.entries as { actor?: string; provider?: string; operation: string; result: string; keyVersion?: number }[];
+  t.true(entries.every((e) => e.provider === "kms1"));
+  const ops = entries.map((e) => `${e.operation}:${e.result}`).reverse();
+  t.deepEqual(
+    ops.filter((o) => o.startsWith("provider.create") || o.startsWith("provider.rotate")),
+    ["provider.create:ok", "provider.rotate:ok", "provider.rotate:ok"],
+  );
+  t.true(ops.includes("provider.rewrap:ok") && ops.includes("grant.add:ok") && ops.includes("grant.remove:ok"));
+  t.true(entries.every((e) => e.actor === "admin"));
+  const refused = (await kpJson("audit", "--provider", "inactive")).entries as { operation: string; result: string }[];
+  t.deepEqual(
+    refused.map((e) => `${e.operation}:${e.result}`),
+    ["provider.create:refused"],
+  );
+  const table = await kp("audit", "--limit", "3");
+  t.is(table.code, 0, table.err);
+  t.is(table.out.trimEnd().split("\n").length, 4, "a header and three entries");
+  t.regex(table.out, /^AT +WHO +PROVIDER +KV +OPERATION +RESULT +DETAILS\n/);
+});
+
 test.serial("a reader may list and show, and is refused every change (exit 1); no session at all is exit 1 too", async (t) => {
   const as = (...argv: string[]) => reader("kp", ...argv, "--server", kmxdUrl, "--ca", kmxdCa);
   const l = await as("list", "--json");
   t.is(l.code, 0, l.err);
+  t.is((await as("audit")).code, 0, "the audit trail is a read");
   t.is((await as("show", "kms1")).code, 0);
   for (const argv of [
     ["create", "r1", ...CREATE(), "--key-id", "x"],

@@ -12,7 +12,7 @@ import { CliError, EXIT } from "../errors.ts";
 import { readText, writeFileAtomic } from "../files.ts";
 import { checkName, clusterRules, parseKmipServers, parseWrapMode, parseWrapped, readClientCredentials } from "../kp_args.ts";
 import { kpEndpoint, kpRequest, type KpEndpoint } from "../kp_client.ts";
-import { clusterTable, currentVersion, modeOf, providerListing, providerTable } from "../kp_format.ts";
+import { auditTable, clusterTable, currentVersion, modeOf, providerListing, providerTable } from "../kp_format.ts";
 import { plain } from "../ta_format.ts";
 import { readCaPem } from "../ta_session.ts";
 
@@ -205,6 +205,22 @@ async function clusterRemove(v: Values, io: Io, [name]: string[]): Promise<numbe
   return EXIT.OK;
 }
 
+// ---------------------------------------------------------------- audit
+
+async function audit(v: Values, io: Io): Promise<number> {
+  const limit = opt(v, "limit") ?? "50";
+  if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 1000) throw new CliError("TACTL_USAGE", `--limit "${limit}" is not a number from 1 to 1000`);
+  const q = new URLSearchParams({ limit });
+  const provider = opt(v, "provider");
+  const host = opt(v, "host");
+  if (provider !== undefined) q.set("provider", checkName(provider, "--provider"));
+  if (host !== undefined) q.set("host", host);
+  const r = await kpRequest(await endpoint(v, io), "GET", `/api/v1/audit?${q.toString()}`);
+  if (v.json) return json(io, r);
+  io.stdout(auditTable(arr(obj(r).entries)));
+  return EXIT.OK;
+}
+
 // ---------------------------------------------------------------- specs
 
 const CONNECT = { server: { type: "string" as const }, ca: { type: "string" as const }, json: { type: "boolean" as const } };
@@ -302,4 +318,11 @@ export const KP_COMMANDS: CommandSpec[] = [
   spec(["cluster", "remove"], "remove a trusted cluster (not default): its hosts go back to default, its grants go", "C", {}, clusterRemove, {
     positionals: ["C"],
   }),
+  spec(
+    ["audit"],
+    "kmxd's audit trail: every key operation (host, provider, key version, result) and every change, newest first",
+    "[--provider P] [--host H] [--limit N]\n  --limit: at most N entries (1-1000, default 50)",
+    { provider: { type: "string" }, host: { type: "string" }, limit: { type: "string" } },
+    audit,
+  ),
 ];
