@@ -40,7 +40,9 @@ export async function makeClientCsr(name: string): Promise<ClientCsr> {
   const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = await globalThis.crypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: [{ CN: [`${CLIENT_CN_PREFIX}${name}`] }],
+    // A Name object with a typed value: a plain string in a JSON name is read as DN text (commas and quotes
+    // would split it).
+    name: new x509.Name([{ CN: [{ utf8String: `${CLIENT_CN_PREFIX}${name}` }] }]),
     keys,
     signingAlgorithm: algorithm,
     extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true), new x509.ExtendedKeyUsageExtension([CLIENT_AUTH])],
