@@ -295,7 +295,7 @@ export function createAttestdClient(options: AttestdClientOptions): AttestdClien
         const body = await call("GET", "/.well-known/jwks.json");
         if (!isObject(body) || !Array.isArray(body.keys) || !body.keys.every(isObject)) throw new AttestdError("ATTESTD_MALFORMED", `GET ${base}/.well-known/jwks.json is not a JWKS`);
         const value: Jwks = { keys: body.keys as Record<string, unknown>[] };
-        jwks = { value, at: clock.now() };
+        jwks = { value, at: performance.now() };
         return value;
       } finally {
         inflight = undefined;
@@ -466,7 +466,8 @@ export function createAttestdClient(options: AttestdClientOptions): AttestdClien
 
   return {
     async get(): Promise<Jwks> {
-      if (jwks !== undefined && clock.now() - jwks.at < maxAgeMs) return jwks.value;
+      // Ages on the monotonic clock: a wall clock moved (or a test's) must not freeze or flush the cache.
+      if (jwks !== undefined && performance.now() - jwks.at < maxAgeMs) return jwks.value;
       if (jwks === undefined) return fetchJwks();
       // Past its age: fetch again, but keep serving the old set if attestd cannot be reached.
       try {
@@ -477,7 +478,7 @@ export function createAttestdClient(options: AttestdClientOptions): AttestdClien
       }
     },
     async refresh(): Promise<Jwks> {
-      if (jwks !== undefined && clock.now() - jwks.at < minRefreshMs) return inflight ?? jwks.value;
+      if (jwks !== undefined && performance.now() - jwks.at < minRefreshMs) return inflight ?? jwks.value;
       return fetchJwks();
     },
     watch,

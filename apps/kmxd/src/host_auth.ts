@@ -89,6 +89,16 @@ async function keysFor(source: JwksSource, refresh: boolean): Promise<Jwks> {
  * ```
  */
 export async function authenticateHost(authorization: string | undefined, options: HostAuthOptions): Promise<HostCaller> {
+  const caller = await verifyHostToken(authorization, options);
+  checkHostStatus(caller, options.hostStatus);
+  return caller;
+}
+
+/**
+ * The token alone: signature (JWKS), issuer, expiry and claims, without the host's status.
+ * @throws HostRefusal 401 `token-invalid` / `token-expired`, 503 `attestd-unreachable`.
+ */
+export async function verifyHostToken(authorization: string | undefined, options: Omit<HostAuthOptions, "hostStatus">): Promise<HostCaller> {
   if (authorization === undefined || authorization === "") throw unauthorized("token-invalid", "no attestation token: send Authorization: Bearer <token from attestd>");
   const m = BEARER.exec(authorization.trim());
   if (m === null) throw unauthorized("token-invalid", "the Authorization header is not Bearer <attestation token>");
@@ -104,14 +114,22 @@ export async function authenticateHost(authorization: string | undefined, option
     if (e instanceof TokenError && e.code === "TOKEN_EXPIRED") throw unauthorized("token-expired", `the attestation token has expired: attest again (${e.message})`, e);
     throw unauthorized("token-invalid", `the attestation token is refused: ${(e as Error).message}`, e);
   }
-  const verdict = options.hostStatus.check(claims.sub, claims.iat);
+  return { host: claims.sub, claims };
+}
+
+/**
+ * Whether attestd has reported the host not green since its token was issued.
+ * @throws HostRefusal 403 `host-untrusted` naming the status, since when and attestd's message.
+ */
+export function checkHostStatus(caller: HostCaller, hostStatus: Pick<HostStatusWatcher, "check">): void {
+  const { claims } = caller;
+  const verdict = hostStatus.check(claims.sub, claims.iat);
   if (!verdict.ok) {
     const when = new Date(verdict.at).toISOString();
     throw new HostRefusal("host-untrusted", 403, `attestd reports host ${claims.sub} ${verdict.status} since ${when}${verdict.message ? ` (${verdict.message})` : ""}, after this token was issued: attest again`, {
       extra: { host: claims.sub, hostStatus: verdict.status, since: when },
     });
   }
-  return { host: claims.sub, claims };
 }
 
 /**

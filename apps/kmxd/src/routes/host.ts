@@ -14,7 +14,7 @@ import { encryptToJwk } from "@tessera/tokens";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import type { KmxdDeps, ProviderHandle } from "../deps.ts";
-import { authenticateHost, authorizeProvider, bindingKeyOf, HostRefusal, type HostCaller } from "../host_auth.ts";
+import { authorizeProvider, bindingKeyOf, checkHostStatus, HostRefusal, verifyHostToken, type HostCaller } from "../host_auth.ts";
 
 /** Largest plaintext `…/encrypt` takes (its wrapped form must stay within the 64 KiB the wrapped form allows). */
 export const MAX_PLAINTEXT_BYTES = 32 * 1024;
@@ -136,7 +136,8 @@ export function hostRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
   const providerBucket = tokenBucket({ ratePerSecond: deps.config.providerRate, burst: Math.max(1, Math.ceil(deps.config.providerRate)) });
 
   /**
-   * Runs one host operation: authentication (no audit row: there is no host yet), the host's rate limit, the
+   * Runs one host operation: the token (no audit row when it is refused: there is no host yet), the host's
+   * rate limit, the host's status, the
    * binding key for a secret, the provider and its grant, the provider's rate limit, then `run`. Refusals after
    * authentication are audited with their problem code; a rate-limited request is not (it would let a host fill
    * the audit table at the rate it is refused).
@@ -163,12 +164,7 @@ export function hostRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
       },
     };
     try {
-      caller = await authenticateHost(c.req.header("authorization"), {
-        jwks: deps.attestdJwks,
-        hostStatus: deps.hostStatus,
-        issuer: deps.config.attestd.issuer,
-        now: deps.clock.now(),
-      });
+      caller = await verifyHostToken(c.req.header("authorization"), { jwks: deps.attestdJwks, issuer: deps.config.attestd.issuer, now: deps.clock.now() });
       c.get("log").debug({ host: caller.host, provider, operation: name }, "host authenticated");
       const byHost = hostBucket.take(caller.host, deps.clock.now());
       if (!byHost.ok) {
@@ -176,6 +172,9 @@ export function hostRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
           headers: { "retry-after": retryAfter(byHost.retryAfterSeconds) },
         });
       }
+      // After the token is known good (a red host's attempts are audited under its name) and the host's rate
+      // limit (they cannot fill the audit trail faster than it allows).
+      checkHostStatus(caller, deps.hostStatus);
       if (secret) bindingKeyOf(caller);
       const handle = await providerOf(deps, provider);
       const cluster = authorizeProvider(caller, provider, handle.grants, await deps.providers.clusters());
