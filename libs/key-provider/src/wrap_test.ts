@@ -31,6 +31,7 @@ import {
   type WrapMode,
   WrappedKeyError,
 } from "./mod.ts";
+import { gcmRefusingServer } from "./_test_servers.ts";
 
 let py: PykmipServer;
 let tls: { cert: string; key: string; ca: string };
@@ -272,5 +273,32 @@ test.serial("trust set-up: our CSR, signed by PyKMIP's CA, passes the check and 
     t.deepEqual(await unwrap(own, versionsOf(key), await wrap(own, key, plaintext)), plaintext);
   } finally {
     own.close();
+  }
+});
+
+test.serial("a key server without GCM: auto falls back to CBC-HMAC-SHA256, A256GCM is MODE_UNSUPPORTED with its answer", async (t) => {
+  const front = await gcmRefusingServer(
+    { cert: py.pki.server.certPem, key: py.pki.server.keyPem, ca: py.pki.ca.certPem },
+    { host: "127.0.0.1", port: py.port },
+    tls,
+  );
+  const noGcm = createProviderClient({ servers: [{ host: "127.0.0.1", port: front.port }], tls });
+  try {
+    const keyId = await newKey();
+    t.deepEqual(await probeProvider(noGcm, keyId, "auto"), { mode: "CBC-HMAC-SHA256", keyState: "Active" });
+    t.is(front.refused, 1);
+    const e = await refusedWith(t, probeProvider(noGcm, keyId, "A256GCM"), "MODE_UNSUPPORTED", "GCM asked of a server without it");
+    t.regex(e.message, /A256GCM: .*InvalidField: this server has no AES-GCM/);
+    const key: ProviderKey = { provider: "kms-1", version: 1, keyId, mode: "CBC-HMAC-SHA256" };
+    const plaintext = new Uint8Array(randomBytes(32));
+    const wrapped = await wrap(noGcm, key, plaintext);
+    t.deepEqual(await unwrap(noGcm, versionsOf(key), wrapped), plaintext);
+    // What the full server wrapped with GCM cannot be opened here; the CBC form opens on the full server.
+    t.deepEqual(await unwrap(client, versionsOf(key), wrapped), plaintext);
+    const gcmWrapped = await wrap(client, { ...key, mode: "A256GCM" }, plaintext);
+    await refusedWith(t, unwrap(noGcm, versionsOf(key), gcmWrapped), "UNWRAP_FAILED", "GCM form on a server without GCM");
+  } finally {
+    noGcm.close();
+    await front.stop();
   }
 });
