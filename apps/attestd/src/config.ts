@@ -37,6 +37,8 @@ export interface AttestdConfig {
   readonly cluster?: string;
   /** The Key Provider Service's URL, for the exported identity. */
   readonly keyProviderUrl?: string;
+  /** Serving processes on the one listening socket (workers.ts); absent or 1: this process serves alone. */
+  readonly workers?: number;
 }
 
 /** The cluster's name: `cluster` when configured, else the host name of the public URL. */
@@ -46,12 +48,12 @@ export function clusterName(config: Pick<AttestdConfig, "cluster" | "publicUrl">
 
 /** The command line's usage text. */
 export const USAGE = `usage: attestd [--listen HOST:PORT] [--data-dir D] [--database postgres://…] [--public-url URL] [--master-key-file F] [--log-level info]
-               [--cluster NAME] [--key-provider-url URL] [--oidc-issuer URL [--oidc-audience AUD] [--oidc-ca FILE.pem]] [--config FILE.json]
+               [--cluster NAME] [--key-provider-url URL] [--oidc-issuer URL [--oidc-audience AUD] [--oidc-ca FILE.pem]] [--workers N] [--config FILE.json]
 Defaults: --listen 127.0.0.1:7889, --data-dir ./attestd-data, SQLite in the data directory, --public-url https://<listen>, --master-key-file <data-dir>/master.key,
---cluster the public URL's host name, no OIDC issuer (local accounts only).
+--cluster the public URL's host name, no OIDC issuer (local accounts only), --workers 1 (N: N serving processes on one socket, e.g. one per core).
 Environment: ATTESTD_LISTEN, ATTESTD_DATA_DIR, ATTESTD_DATABASE, ATTESTD_PUBLIC_URL, ATTESTD_MASTER_KEY_FILE, ATTESTD_LOG_LEVEL, ATTESTD_CLUSTER,
-ATTESTD_KEY_PROVIDER_URL, ATTESTD_OIDC_ISSUER, ATTESTD_OIDC_AUDIENCE, ATTESTD_OIDC_CA (flags win, then the environment, then the file, whose keys are the
-camelCase field names: listen, dataDir, database, publicUrl, masterKeyFile, logLevel, cluster, keyProviderUrl, oidcIssuer, oidcAudience, oidcCa).`;
+ATTESTD_KEY_PROVIDER_URL, ATTESTD_OIDC_ISSUER, ATTESTD_OIDC_AUDIENCE, ATTESTD_OIDC_CA, ATTESTD_WORKERS (flags win, then the environment, then the file, whose keys are the
+camelCase field names: listen, dataDir, database, publicUrl, masterKeyFile, logLevel, cluster, keyProviderUrl, oidcIssuer, oidcAudience, oidcCa, workers).`;
 
 const FIELDS = {
   listen: ["listen", "ATTESTD_LISTEN"],
@@ -65,6 +67,7 @@ const FIELDS = {
   oidcIssuer: ["oidc-issuer", "ATTESTD_OIDC_ISSUER"],
   oidcAudience: ["oidc-audience", "ATTESTD_OIDC_AUDIENCE"],
   oidcCa: ["oidc-ca", "ATTESTD_OIDC_CA"],
+  workers: ["workers", "ATTESTD_WORKERS"],
 } as const;
 
 const Raw = z.object({
@@ -82,6 +85,7 @@ const Raw = z.object({
   oidcIssuer: HttpsUrl.optional(),
   oidcAudience: z.string().min(1, "is empty").optional(),
   oidcCa: z.string().min(1, "is empty").optional(),
+  workers: z.coerce.number().int("is not a whole number").min(1, "is less than 1").max(64, "is more than 64").default(1),
 });
 
 export { defaultPublicUrl };
@@ -124,6 +128,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
       : {}),
     ...(raw.cluster !== undefined ? { cluster: raw.cluster } : {}),
     ...(raw.keyProviderUrl !== undefined ? { keyProviderUrl: raw.keyProviderUrl.replace(/\/+$/, "") } : {}),
+    workers: raw.workers,
   };
   return Object.freeze({ ...config, listen: Object.freeze({ ...config.listen }) });
 }

@@ -1,11 +1,13 @@
 /**
- * The attestd process: `attestd --listen 127.0.0.1:7889 --data-dir D [--database postgres://…]`.
+ * The attestd process: `attestd --listen 127.0.0.1:7889 --data-dir D [--database postgres://…] [--workers N]`.
  * Exits 2 on a bad configuration (naming the field), 1 when the start fails; SIGTERM/SIGINT stop it cleanly.
+ * With `--workers N` (N > 1) this process is the primary of N serving processes on one socket (workers.ts).
  * @module
  */
 import { ConfigError, createLogger } from "@tessera/http";
 import { loadConfig, USAGE } from "./config.ts";
 import { startAttestd } from "./server.ts";
+import { isWorker, runPrimary, runWorker } from "./workers.ts";
 
 async function main(argv: string[]): Promise<void> {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -24,8 +26,14 @@ async function main(argv: string[]): Promise<void> {
     throw e;
   }
   const logger = createLogger({ name: "attestd", level: config.logLevel });
-  const node = await startAttestd(config, { logger });
-  process.stdout.write(`attestd: listening on ${node.url} (data ${config.dataDir})\n`);
+  const workers = config.workers ?? 1;
+  let node: { readonly url: string; close(): Promise<void> };
+  if (isWorker()) {
+    node = await runWorker(config, logger.child({ worker: process.pid }));
+  } else {
+    node = workers > 1 ? await runPrimary(config, workers, logger) : await startAttestd(config, { logger });
+    process.stdout.write(`attestd: listening on ${node.url} (data ${config.dataDir}${workers > 1 ? `, ${workers} workers` : ""})\n`);
+  }
   const stop = (signal: string): void => {
     logger.info({ signal }, "stopping");
     node.close().then(

@@ -26,6 +26,21 @@ export interface TokenRequest {
   readonly now: number;
 }
 
+/** Binding keys' JWKs by their TPM2B_PUBLIC (base64): a host sends the same binding key with every attestation. */
+const bindingJwks = new Map<string, Awaited<ReturnType<typeof bindingKeyJwk>>>();
+const MAX_BINDING_JWKS = 4096;
+
+/** bindingKeyJwk, once per binding key (the thumbprint and the checks are a pure function of its bytes). */
+async function cachedBindingKeyJwk(pub: Uint8Array): Promise<Awaited<ReturnType<typeof bindingKeyJwk>>> {
+  const id = Buffer.from(pub.buffer, pub.byteOffset, pub.byteLength).toString("base64");
+  const hit = bindingJwks.get(id);
+  if (hit !== undefined) return hit;
+  const jwk = Object.freeze(await bindingKeyJwk(pub));
+  if (bindingJwks.size >= MAX_BINDING_JWKS) bindingJwks.delete(bindingJwks.keys().next().value!);
+  bindingJwks.set(id, jwk);
+  return jwk;
+}
+
 /** Signs the EAR for an affirming verdict and notes its expiry against the signing key. */
 export async function issueAttestationToken(deps: AttestdDeps, r: TokenRequest): Promise<{ token: string; jti: string; expiresAt: number }> {
   const quoted = r.verdict.quoted;
@@ -34,7 +49,7 @@ export async function issueAttestationToken(deps: AttestdDeps, r: TokenRequest):
     throw new Error(`no attestation token for ${r.host}: the verdict is not affirming or names no quoted PCR selection and digest`);
   }
   const key = await deps.signing.active();
-  const cnf = r.bindingKeyPublic !== undefined && r.verdict.bindingKey !== undefined ? await bindingKeyJwk(r.bindingKeyPublic) : undefined;
+  const cnf = r.bindingKeyPublic !== undefined && r.verdict.bindingKey !== undefined ? await cachedBindingKeyJwk(r.bindingKeyPublic) : undefined;
   const issued = await issueEar(
     {
       issuer: deps.config.publicUrl,

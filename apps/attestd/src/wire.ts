@@ -6,16 +6,26 @@
 import { ProblemError } from "@tessera/http";
 import { z } from "zod";
 
-// The alphabet and at most two trailing "=": with a length that is a multiple of 4 this is exactly padded base64,
-// checked without the grouped repetition that made V8 spend ~190 µs on a 45 KB event log (now ~120 µs).
+// The alphabet and at most two trailing "=": with a length that is a multiple of 4 this is exactly padded base64.
+// It runs only when the fast check below fails (it costs ~120 µs on a 45 KB event log).
 const B64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
 const HOST = /^[a-z0-9.-]{1,253}$/;
+const B64_MESSAGE = "is not padded base64 (RFC 4648 §4)";
 
-/** A padded standard base64 string, decoded to bytes (a zod schema, so a bad value names its field). */
-export const base64Bytes = z
-  .string()
-  .refine((s) => s.length % 4 === 0 && B64_CHARS.test(s), "is not padded base64 (RFC 4648 §4)")
-  .transform((s) => new Uint8Array(Buffer.from(s, "base64")));
+/**
+ * A padded standard base64 string, decoded to bytes (a zod schema, so a bad value names its field). The string is
+ * decoded and encoded again: when that gives the same string it is canonical padded base64 (~25 µs for an event
+ * log, in node's C++). Otherwise the grammar decides, so the accepted set stays exactly RFC 4648 §4's (which also
+ * admits non-zero bits in the last character before the padding: they are decoded as Buffer does).
+ */
+export const base64Bytes = z.string().transform((s, ctx) => {
+  const bytes = Buffer.from(s, "base64");
+  if (bytes.toString("base64") !== s && !(s.length % 4 === 0 && B64_CHARS.test(s))) {
+    ctx.addIssue({ code: "custom", message: B64_MESSAGE });
+    return z.NEVER;
+  }
+  return new Uint8Array(bytes);
+});
 
 /** A non-empty base64 value. */
 export const base64NonEmpty = base64Bytes.refine((b) => b.length > 0, "is empty");

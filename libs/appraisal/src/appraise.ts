@@ -3,17 +3,13 @@
  * @module
  */
 import {
-  checkEventDigests,
   comparePcrs,
   EV,
   parseEventLog,
   pcrResetValue,
-  replay,
-  secureBootState,
   type EventLog,
   type PcrBanks as LogPcrBanks,
 } from "@tessera/eventlog";
-import { imageFromEventLog, matchImages } from "@tessera/host-image";
 import {
   algName,
   formatPcrSelection,
@@ -36,6 +32,7 @@ import {
 } from "@tessera/tpm2";
 import { checkBindingKey } from "./_binding_key.ts";
 import { decodedAk } from "./_ak_cache.ts";
+import { cachedFacts, cachedMatch, cachedReplay, logEntry } from "./_log_cache.ts";
 import { message, sameBytes, signatureProblem } from "./_util.ts";
 import type { AppraisalPolicy, Evidence, Failure, Verdict } from "./types.ts";
 
@@ -203,21 +200,29 @@ export function appraise(evidence: Evidence, policy: AppraisalPolicy, nonce: Uin
     }
   }
 
-  // The log: parse and replay to every quoted PCR value.
-  let log: EventLog | undefined;
-  try {
-    log = parseEventLog(evidence.eventLog);
-  } catch (e) {
-    failures.push({ check: "log-malformed", detail: `the event log does not parse: ${message(e)}` });
+  // The log: parse and replay to every quoted PCR value. What depends only on the log's bytes (and on the banks and
+  // PCRs involved) comes from _log_cache.ts when this log was appraised before; the log is parsed only on a miss.
+  const entry = logEntry(evidence.eventLog);
+  let parsed: EventLog | undefined;
+  const log = (): EventLog => (parsed ??= parseEventLog(evidence.eventLog));
+  let parses = entry.parseError === undefined;
+  if (parses && entry.replays.size === 0 && entry.facts.size === 0) {
+    try {
+      log();
+    } catch (e) {
+      entry.parseError = message(e);
+      parses = false;
+    }
   }
+  if (!parses) failures.push({ check: "log-malformed", detail: `the event log does not parse: ${entry.parseError ?? ""}` });
   const verified = new Map<number, Set<number>>();
-  if (log === undefined) failures.push(notChecked("log-replay", "the event log does not parse"));
+  if (!parses) failures.push(notChecked("log-replay", "the event log does not parse"));
   else if (quote === undefined) failures.push(notChecked("log-replay", "the quote does not decode"));
   else {
     let replayed: LogPcrBanks | undefined;
     try {
       // Only the quoted banks are compared: the others need not be computed.
-      replayed = replay(log, { banks: [...quoted.keys()] });
+      replayed = cachedReplay(entry, [...quoted.keys()], log);
     } catch (e) {
       failures.push({ check: "log-malformed", detail: `the event log does not replay: ${message(e)}` });
     }
@@ -245,11 +250,13 @@ export function appraise(evidence: Evidence, policy: AppraisalPolicy, nonce: Uin
       }
     }
   }
-  const trusted = log === undefined ? undefined : verifiedLog(log, verified);
+  const pcr7 = [...verified.values()].some((s) => s.has(7));
+  // The verified log's facts: its events' digests, Secure Boot, the image it measured.
+  const facts = parses ? cachedFacts(entry, verified, pcr7, () => verifiedLog(log(), verified)) : undefined;
   // Events whose digest is the hash of their data must say what was measured: else the replay proves nothing about
   // the data that Secure Boot and image matching read.
-  if (trusted !== undefined) {
-    for (const c of checkEventDigests(trusted)) {
+  if (facts !== undefined) {
+    for (const c of facts.digestProblems) {
       failures.push({
         check: "log-replay",
         detail: `event ${c.index} (${c.type}) on PCR ${c.pcr}: its data is not what its ${c.bank} digest measured (${c.reason})`,
@@ -261,11 +268,10 @@ export function appraise(evidence: Evidence, policy: AppraisalPolicy, nonce: Uin
   }
 
   // Secure Boot.
-  if (trusted === undefined) {
+  if (facts === undefined) {
     if (policy.secureBootRequired) failures.push(notChecked("secure-boot-off", "the event log does not parse"));
   } else {
-    const pcr7 = [...verified.values()].some((s) => s.has(7));
-    const state = pcr7 ? secureBootState(trusted).enabled : undefined;
+    const state = pcr7 ? facts.secureBoot : undefined;
     if (state !== undefined) out.secureBoot = state;
     if (policy.secureBootRequired && state !== true) {
       failures.push({
@@ -282,10 +288,9 @@ export function appraise(evidence: Evidence, policy: AppraisalPolicy, nonce: Uin
 
   // The image.
   if (policy.images.length === 0) failures.push({ check: "image-unknown", detail: "the policy accepts no image" });
-  else if (trusted === undefined) failures.push(notChecked("image-unknown", "the event log does not parse"));
+  else if (facts === undefined) failures.push(notChecked("image-unknown", "the event log does not parse"));
   else {
-    const measured = imageFromEventLog(trusted, { name: "measured", version: "" });
-    const m = matchImages(measured, policy.images);
+    const m = cachedMatch(facts.measured, policy.images);
     if (m.matched) out.image = { name: m.image.name, version: m.image.version };
     else if (m.closest !== undefined) {
       const image = `${m.closest.image.name} ${m.closest.image.version}`;

@@ -3,7 +3,8 @@
  * before the claims (compact form, canonical base64url, header, key lookup, signature, iss/aud/exp/iat).
  * @module
  */
-import { base64url, errors as joseErrors, importJWK, jwtVerify, SignJWT, type JWTPayload, type ProtectedHeaderParameters } from "jose";
+import { createPrivateKey, sign, type KeyObject } from "node:crypto";
+import { base64url, errors as joseErrors, importJWK, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from "jose";
 import { TokenError } from "./errors.ts";
 import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_LENGTH, type Jwks, type TokenSigner } from "./jwks.ts";
 
@@ -33,18 +34,40 @@ function importP256(jwk: { x: string; y: string; d?: string }): Promise<CryptoKe
   return key;
 }
 
-/** Signs `claims` with header `{alg: ES256, kid, typ}`. */
+/** node:crypto private keys by their members, for signing (see {@link signJwt}); bounded like importedKeys. */
+const signingKeyObjects = new Map<string, KeyObject>();
+
+/** The node:crypto key of an ES256 private JWK, made once per key. Throws what createPrivateKey throws (nothing kept). */
+function signingKeyObject(jwk: { x: string; y: string; d: string }): KeyObject {
+  const id = `${jwk.x}.${jwk.y}.${jwk.d}`;
+  let key = signingKeyObjects.get(id);
+  if (key === undefined) {
+    key = createPrivateKey({ key: { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y, d: jwk.d }, format: "jwk" });
+    if (signingKeyObjects.size >= MAX_IMPORTED_KEYS) signingKeyObjects.delete(signingKeyObjects.keys().next().value!);
+    signingKeyObjects.set(id, key);
+  }
+  return key;
+}
+
+/**
+ * Signs `claims` with header `{alg: ES256, kid, typ}`: the compact JWS jose's SignJWT makes (the same header and
+ * payload serialization), signed by node:crypto in this thread — WebCrypto's asynchronous job cost attestd about
+ * as much as the signature itself on every token.
+ */
 export async function signJwt(claims: JWTPayload, signer: TokenSigner, typ: string): Promise<string> {
   const jwk = signer.privateJwk;
   if (jwk.kty !== "EC" || jwk.crv !== "P-256" || typeof jwk.d !== "string")
     throw new TokenError("TOKEN_INPUT", `signing key ${signer.kid} is not an ES256 private key (kty EC, crv P-256, with d)`);
-  let key: CryptoKey | Uint8Array;
+  let key: KeyObject;
   try {
-    key = await importP256({ x: String(jwk.x), y: String(jwk.y), d: jwk.d });
+    key = signingKeyObject({ x: String(jwk.x), y: String(jwk.y), d: jwk.d });
   } catch (e) {
     throw new TokenError("TOKEN_INPUT", `signing key ${signer.kid} cannot be imported: ${(e as Error).message}`, { cause: e });
   }
-  return new SignJWT(claims).setProtectedHeader({ alg: "ES256", kid: signer.kid, typ }).sign(key);
+  if (typeof claims !== "object" || claims === null || Array.isArray(claims)) throw new TokenError("TOKEN_INPUT", "the claims are not a JSON object");
+  const input = `${Buffer.from(JSON.stringify({ alg: "ES256", kid: signer.kid, typ })).toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
+  const signature = sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" });
+  return `${input}.${signature.toString("base64url")}`;
 }
 
 /** Options of {@link verifyJwt}. */

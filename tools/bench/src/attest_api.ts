@@ -7,8 +7,8 @@
  * protocol (enrollment, credential, activation). Each host is a software TPM model (attest_host.ts) holding an
  * ECC P-256 AK and a binding key certified by it. Then, per cell, `connections` loops each drive one host for
  * the cell's duration: POST …/challenges, a quote over the nonce, POST …/attestations with the real-size log;
- * every answer must be 200 `affirming` with a token. Server CPU is attestd's, from /proc; client CPU is this
- * process's (quote signing, JSON, TLS).
+ * every answer must be 200 `affirming` with a token. Server CPU is attestd's, from /proc (with `--workers N`, the
+ * primary's and every worker's); client CPU is this process's (quote signing, JSON, TLS).
  * @module
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -19,7 +19,7 @@ import path from "node:path";
 import { algName, fromHex, parsePcrSelection, selectedPcrs, TPM_ALG, toHex, type PcrBanks } from "@tessera/tpm2";
 import { pcrsOfLog, softActivateCredential, softAk, softBindingKey, softEk, softQuote, type LogPcrs, type SoftAk, type SoftBindingKey } from "./attest_host.ts";
 import type { AttestFixture } from "./attest_inprocess.ts";
-import { type AttestRow, type LatencyMeasurement, percentile, processCpuUs, ratio } from "./attest_measure.ts";
+import { type AttestRow, type LatencyMeasurement, percentile, processTreeCpuUs, ratio } from "./attest_measure.ts";
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
 
@@ -70,9 +70,10 @@ interface AttestdProcess {
 }
 
 /** Starts attestd (`main`) on a fresh data directory and loopback port; resolves once it says it is listening. */
-async function spawnAttestd(main: string, nodeArgs: readonly string[]): Promise<AttestdProcess> {
+async function spawnAttestd(main: string, nodeArgs: readonly string[], workers: number | undefined): Promise<AttestdProcess> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-attestd-"));
-  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, main, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"], {
+  const args = [...nodeArgs, main, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn", ...(workers !== undefined ? ["--workers", String(workers)] : [])];
+  const proc: ChildProcess = spawn(process.execPath, args, {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
@@ -126,6 +127,8 @@ export interface ApiOptions {
    * beside a link to node_modules), to measure what is committed while the working tree changes.
    */
   readonly attestdMain?: string;
+  /** attestd's `--workers N` (serving processes on one socket); absent: not passed (attestd's default, one). */
+  readonly workers?: number;
   /**
    * Run right after each cell (attestd idle): the in-process appraisal, so that each cell's API-to-in-process ratio
    * compares two measurements of the same minute (this machine's speed moves by ±30% between minutes).
@@ -151,7 +154,7 @@ export interface ApiCell {
 export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Promise<{ cells: ApiCell[]; rows: AttestRow[] }> {
   const levels = options.connections ?? [1, 8, 32];
   const durationMs = options.durationMs ?? 3000;
-  const attestd = await spawnAttestd(options.attestdMain ?? ATTESTD_MAIN, options.nodeArgs ?? []);
+  const attestd = await spawnAttestd(options.attestdMain ?? ATTESTD_MAIN, options.nodeArgs ?? [], options.workers);
   const maxHosts = Math.max(...levels);
   const agent = new https.Agent({ keepAlive: true, maxSockets: maxHosts + 1, ca: attestd.ca });
   try {
@@ -244,13 +247,13 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
         return { lat, failures };
       };
       await run(durationMs / 3);
-      const server0 = processCpuUs(attestd.pid);
+      const server0 = processTreeCpuUs(attestd.pid);
       const client0 = process.cpuUsage();
       const start = performance.now();
       const { lat, failures } = await run(durationMs);
       const seconds = (performance.now() - start) / 1000;
       const client = process.cpuUsage(client0);
-      const server1 = processCpuUs(attestd.pid);
+      const server1 = processTreeCpuUs(attestd.pid);
       const inProcess = await options.afterCell?.();
       lat.sort((a, b) => a - b);
       cells.push({

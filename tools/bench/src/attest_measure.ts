@@ -4,7 +4,7 @@
  * another process from /proc; and the table.
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import type { Measurement } from "./measure.ts";
 
 /** A measurement with latencies (ms) and CPU time. */
@@ -78,6 +78,30 @@ export function processCpuUs(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The ids of `pid`'s children (every thread's), from /proc/<pid>/task/<tid>/children; empty when none or gone. */
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8")
+        .split(" ")
+        .filter((x) => x !== "")
+        .map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * {@link processCpuUs} of `pid` and every live descendant (attestd `--workers N`: the primary and its workers). A
+ * worker that exited in between is missing from the sum, so measure with the same processes alive at both ends.
+ */
+export function processTreeCpuUs(pid: number | undefined): number | undefined {
+  const own = processCpuUs(pid);
+  if (pid === undefined || own === undefined) return own;
+  return childPids(pid).reduce((sum, child) => sum + (processTreeCpuUs(child) ?? 0), own);
 }
 
 /** utime + stime of a /proc/<pid>/stat line, in µs (the command name may hold spaces and parentheses). */

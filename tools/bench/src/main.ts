@@ -5,7 +5,8 @@
  * of tactl and kmipd; `--runs N`, `--npx` to include `npx tactl`, `--tactl-before F` to compare an earlier
  * tactl's src/main.ts) / `--suite attest` (attestd's API against in-process and the crypto floor; `--connections`,
  * `--seconds`, `--attestd-node-args=--cpu-prof,--cpu-prof-dir=D`, `--attestd-main OTHER/apps/attestd/src/main.ts`,
- * `--attestd-profile DIR` for one more cell under --cpu-prof and where attestd's time went). Prints Markdown tables; BENCHMARKS.md records a run.
+ * `--attestd-profile DIR` for one more cell under --cpu-prof and where attestd's time went, `--attestd-workers N` for
+ * attestd's `--workers N`). Prints Markdown tables; BENCHMARKS.md records a run.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     "attestd-node-args": { type: "string" },
     "attestd-main": { type: "string" },
     "attestd-profile": { type: "string" },
+    "attestd-workers": { type: "string" },
     // Start-up suite only.
     runs: { type: "string", default: "15" },
     npx: { type: "boolean" },
@@ -58,5 +60,5 @@ if (suites.has("startup"))
   process.stdout.write(`\n## Start-up\n\n${await benchStartup({ runs: Number(values.runs), npx: values.npx, tactlBefore: values["tactl-before"] })}\n`);
 if (suites.has("attest"))
   process.stdout.write(
-    `\n## Attestation\n\n${await benchAttest({ durationMs: ms, connections: list(values.connections)?.map(Number), nodeArgs: list(values["attestd-node-args"]), attestdMain: values["attestd-main"], profileDir: values["attestd-profile"] })}\n`,
+    `\n## Attestation\n\n${await benchAttest({ durationMs: ms, connections: list(values.connections)?.map(Number), nodeArgs: list(values["attestd-node-args"]), attestdMain: values["attestd-main"], profileDir: values["attestd-profile"], ...(values["attestd-workers"] !== undefined ? { workers: Number(values["attestd-workers"]) } : {}) })}\n`,
   );

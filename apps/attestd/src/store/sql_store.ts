@@ -4,6 +4,7 @@
  * caller wins whichever node it runs on; the database decides, not the process.
  * @module
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { ImageModel } from "@tessera/host-image";
 import { migrate, type Db, type Dialect, type Migration } from "@tessera/sql";
 import type {
@@ -219,12 +220,113 @@ function deriveStatus(host: string, last: AttestationRecord | undefined, enrolle
   return { ...base, status: "green", message: `affirming${image}${until}` };
 }
 
+/** Set inside the store's own transactions (withLock), where a write must join that transaction instead of a group. */
+const inTransaction = new AsyncLocalStorage<boolean>();
+
+/** See {@link groupCommit}. */
+export interface GroupCommit {
+  /** Runs `fn` in the next group's transaction; resolves once that group is committed. */
+  run<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  /** Resolves when no group is queued or running. */
+  drain(): Promise<void>;
+}
+
+/** One write waiting for its group's commit. */
+interface PendingWrite {
+  readonly fn: (tx: Db) => Promise<unknown>;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/**
+ * Group commit for SQLite: the writes of the hot path (challenges, attestation records, token expiries) that arrive in
+ * one turn of the event loop run in one transaction, each in its own savepoint, and share one COMMIT — one fsync
+ * (`synchronous = FULL`) for all of them instead of one each. node:sqlite is synchronous, so every fsync stops the
+ * whole node (about 1 ms here); while it waits, more requests queue up and the next group takes them all. No caller
+ * is answered before its group is committed (what is answered is durable), a write that fails rolls back its own
+ * savepoint only, and a failed COMMIT fails every write of the group.
+ *
+ * PostgreSQL runs each write on its own (`run(fn)` is `db.transaction(fn)`): its commits do not block the event loop,
+ * and one transaction holding several hosts' rows could deadlock against another node's group.
+ */
+export function groupCommit(db: Db): GroupCommit {
+  if (db.dialect !== "sqlite") return { run: (fn) => db.transaction(fn), drain: () => Promise.resolve() };
+  let idle: (() => void)[] = [];
+  let queue: PendingWrite[] = [];
+  let scheduled = false;
+  let running = false;
+
+  function schedule(): void {
+    if (scheduled || running) return;
+    scheduled = true;
+    // setImmediate: after the I/O callbacks of this turn, so every request that reached its write in this turn joins.
+    setImmediate(flush);
+  }
+
+  function flush(): void {
+    scheduled = false;
+    const jobs = queue;
+    queue = [];
+    if (jobs.length === 0) return;
+    running = true;
+    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    const work =
+      jobs.length === 1
+        ? db.transaction(async (tx) => {
+            results.push({ ok: true, value: await (jobs[0] as PendingWrite).fn(tx) });
+          })
+        : db.transaction(async (tx) => {
+            for (const j of jobs) {
+              try {
+                results.push({ ok: true, value: await tx.transaction(j.fn) });
+              } catch (error) {
+                results.push({ ok: false, error });
+              }
+            }
+          });
+    work.then(
+      () => {
+        jobs.forEach((j, i) => {
+          const r = results[i];
+          if (r?.ok === true) j.resolve(r.value);
+          else j.reject(r === undefined ? new Error("group commit: no result") : r.error);
+        });
+      },
+      (error: unknown) => {
+        for (const j of jobs) j.reject(error);
+      },
+    ).finally(() => {
+      running = false;
+      if (queue.length > 0) schedule();
+      else {
+        const waiting = idle;
+        idle = [];
+        for (const w of waiting) w();
+      }
+    });
+  }
+
+  return {
+    run: <T>(fn: (tx: Db) => Promise<T>): Promise<T> => {
+      // Inside a transaction of the caller (withLock): a group would wait for that transaction's lock forever.
+      if (inTransaction.getStore() === true) return fn(db);
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+        schedule();
+      });
+    },
+    drain: () => (queue.length === 0 && !running && !scheduled ? Promise.resolve() : new Promise<void>((resolve) => idle.push(resolve))),
+  };
+}
+
 /**
  * Migrates `db` to attestd's schema and returns the store over it. `close()` closes `db`.
  * @throws SqlError when the database cannot be migrated (SQL_MIGRATION: it is newer than this program)
  */
 export async function openAttestdStore(db: Db): Promise<AttestdStore> {
   await migrate(db, "attestd", ATTESTD_MIGRATIONS);
+  const group = groupCommit(db);
+  const write = group.run;
 
   /** The single-use consumption shared by nonces and enrollments. */
   async function consume<R, T>(
@@ -351,13 +453,13 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
     },
 
     async putNonce(n) {
-      await db.run("INSERT INTO attestd_nonces (nonce, host, pcr_selection, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)", [
+      await write((tx) => tx.run("INSERT INTO attestd_nonces (nonce, host, pcr_selection, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)", [
         n.nonce,
         n.host,
         n.pcrSelection,
         n.createdAt,
         n.expiresAt,
-      ]);
+      ]));
     },
     consumeNonce(host, nonce, now) {
       return consume<NonceRow, NonceRecord>(
@@ -385,8 +487,9 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
       return classifyNonce(db, host, nonce, now);
     },
     recordAttestation(a, nonce) {
-      // One commit for both: the nonce is spent and the attempt recorded together, or neither.
-      return db.transaction(async (tx) => {
+      // One transaction for both: the nonce is spent and the attempt recorded together, or neither (its commit shared
+      // with the other writes of this turn: groupCommit).
+      return write(async (tx) => {
         const won = await tx.query<{ nonce: string }>(
           "UPDATE attestd_nonces SET used_at = $3 WHERE nonce = $1 AND host = $2 AND used_at IS NULL AND expires_at > $3 RETURNING nonce",
           [nonce, a.host, a.at],
@@ -518,10 +621,10 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
     },
     async noteTokenIssued(kid, expiresAt) {
       // Only ever raised, in one statement: concurrent issuers on several nodes cannot lower it.
-      await db.run(
+      await write((tx) => tx.run(
         "UPDATE attestd_signing_keys SET last_token_expires_at = $2 WHERE kid = $1 AND (last_token_expires_at IS NULL OR last_token_expires_at < $2)",
         [kid, expiresAt],
-      );
+      ));
     },
     async purgeSigningKeys(before) {
       const r = await db.run(
@@ -598,10 +701,11 @@ export async function openAttestdStore(db: Db): Promise<AttestdStore> {
       // store's calls inside `fn` join the transaction, so its work is also all-or-nothing.
       return db.transaction(async (tx) => {
         if (tx.dialect === "postgres") await tx.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`attestd:${name}`]);
-        return fn();
+        return inTransaction.run(true, fn);
       });
     },
-    close() {
+    async close() {
+      await group.drain();
       return db.close();
     },
   };
