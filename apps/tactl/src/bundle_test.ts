@@ -74,7 +74,10 @@ test("the bundle's manifest names the sources it was built from, and those each 
   t.false(m.groups?.ta.some((f) => f.startsWith("libs/kmip") || f.startsWith("libs/boot") || f.startsWith("libs/tss")));
   t.true(m.groups?.ta.includes("apps/tactl/src/ta_client.ts"));
   t.true(m.groups?.kp.includes("apps/tactl/src/kp_client.ts") && m.groups?.kp.includes("apps/tactl/src/ta_client.ts"));
-  t.false(m.groups?.kp.some((f) => f.startsWith("libs/")), "tactl kp loads no library");
+  t.false(
+    m.groups?.kp.some((f) => f.startsWith("libs/")),
+    "tactl kp loads no library",
+  );
   for (const files of Object.values(m.groups ?? {})) for (const f of files) t.truthy(m.inputs[f], f);
 });
 

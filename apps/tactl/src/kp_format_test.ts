@@ -136,7 +136,12 @@ test.serial("help lists the kp commands and their options", async (t) => {
   const c = await kp("create", "--help");
   t.is(c.code, 0);
   t.regex(c.out, /--kmip-server HOST:PORT\[,HOST:PORT…\] --key-id ID --server-ca F --cert F \[--key F\]/);
-  t.regex(c.out, /--server https:\/\/KMXD:7888 \[--ca CA\.pem\]/);
+  t.regex(
+    c.out,
+    /^usage: tactl kp create NAME --kmip-server .*\[--wrap-mode auto\|A256GCM\|CBC-HMAC-SHA256\] --server https:\/\/KMXD:7888 \[--ca CA\.pem\] \[--json\]\n/,
+  );
+  const l = await kp("list", "--help");
+  t.regex(l.out, /^usage: tactl kp list --server https:\/\/KMXD:7888 \[--ca CA\.pem\] \[--json\]\n {2}--server, --ca: kmxd's address/);
 });
 
 test.serial("usage errors exit 2 before any session or request: missing --server, a bad server list, a bad wrap mode", async (t) => {

@@ -228,6 +228,14 @@ const CONNECT_USAGE = "--server https://KMXD:7888 [--ca CA.pem] [--json]";
 const CONNECT_HELP =
   "\n  --server, --ca: kmxd's address and the CA of its TLS certificate (kmxd's DATA_DIR/tls/ca.pem); the token is the `tactl ta login` session's";
 
+/** The usage with the connection options at the end of its first line (the lines after it explain options). */
+function withConnect(usage: string): string {
+  const nl = usage.indexOf("\n");
+  const first = nl === -1 ? usage : usage.slice(0, nl);
+  const rest = nl === -1 ? "" : usage.slice(nl);
+  return `${first}${first === "" ? "" : " "}${CONNECT_USAGE}${rest}${CONNECT_HELP}`;
+}
+
 function spec(
   words: string[],
   summary: string,
@@ -239,7 +247,7 @@ function spec(
   return {
     path: ["kp", ...words],
     summary,
-    usage: `${usage}${usage === "" ? "" : " "}${CONNECT_USAGE}${CONNECT_HELP}`,
+    usage: withConnect(usage),
     options: { ...options, ...CONNECT },
     run,
     ...extra,
