@@ -29,7 +29,8 @@ export async function kmipCall<T>(keyId: string, fn: () => Promise<T>, refused?:
   } catch (e) {
     if (e instanceof KmipTransportError) throw new KeyServersUnreachableError(serversTried(e), { cause: e });
     if (e instanceof KmipResultError) {
-      if (e.reason === "ItemNotFound") throw new ProviderKeyError("KEY_NOT_FOUND", `The key server has no key ${JSON.stringify(keyId)}: ${e.message}`, { cause: e });
+      if (e.reason === "ItemNotFound")
+        throw new ProviderKeyError("KEY_NOT_FOUND", `The key server has no key ${JSON.stringify(keyId)}: ${e.message}`, { cause: e });
       if (e.reason === "WrongKeyLifecycleState") {
         throw new ProviderKeyError("KEY_NOT_ACTIVE", `Key ${JSON.stringify(keyId)} is not usable in its state: ${e.message}`, { cause: e });
       }

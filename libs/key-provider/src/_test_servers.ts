@@ -40,16 +40,25 @@ export async function gcmRefusingServer(
       for (let n = ttlvMessageLength(buf); n > 0 && buf.length >= n; n = ttlvMessageLength(buf)) {
         const msg = new Uint8Array(buf.subarray(0, n));
         buf = buf.subarray(n);
-        chain = chain.then(async () => {
-          const refused = refusal(msg);
-          if (refused) front.refused++;
-          socket.write(refused ?? (await (await up).send(msg)));
-        }).catch(() => {
-          socket.destroy();
-        });
+        chain = chain
+          .then(async () => {
+            const refused = refusal(msg);
+            if (refused) front.refused++;
+            socket.write(refused ?? (await (await up).send(msg)));
+          })
+          .catch(() => {
+            socket.destroy();
+          });
       }
     });
-    socket.on("close", () => void up.then((c) => c.close(), () => undefined));
+    socket.on(
+      "close",
+      () =>
+        void up.then(
+          (c) => c.close(),
+          () => undefined,
+        ),
+    );
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");

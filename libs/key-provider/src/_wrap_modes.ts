@@ -67,7 +67,8 @@ async function sealCbc(client: KmipClient, key: KeyRef, aad: Uint8Array, plainte
   const iv = new Uint8Array(randomBytes(16));
   const r = await kmipCall(key.keyId, () => client.encrypt(key.keyId, plaintext, { mode: "CBC", padding: "PKCS5", iv }));
   const expected = (Math.floor(plaintext.length / 16) + 1) * 16;
-  if (r.data.length !== expected) throw unsupported(key, "CBC-HMAC-SHA256", `answered ${r.data.length} bytes of ciphertext for ${plaintext.length} (PKCS#5: ${expected})`);
+  if (r.data.length !== expected)
+    throw unsupported(key, "CBC-HMAC-SHA256", `answered ${r.data.length} bytes of ciphertext for ${plaintext.length} (PKCS#5: ${expected})`);
   const tag = await mac(client, key, concat(aad, iv, r.data));
   return { iv, ct: r.data, tag };
 }

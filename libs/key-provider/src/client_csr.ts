@@ -35,7 +35,10 @@ export interface ClientCsr {
  */
 export async function makeClientCsr(name: string): Promise<ClientCsr> {
   if (typeof name !== "string" || name.length === 0 || name.length > MAX_CLIENT_NAME_LENGTH || CONTROL.test(name) || !name.isWellFormed()) {
-    throw new TrustSetupError("CSR_NAME_INVALID", `A client certificate name must be 1 to ${MAX_CLIENT_NAME_LENGTH} characters without control characters, got ${JSON.stringify(name)}`);
+    throw new TrustSetupError(
+      "CSR_NAME_INVALID",
+      `A client certificate name must be 1 to ${MAX_CLIENT_NAME_LENGTH} characters without control characters, got ${JSON.stringify(name)}`,
+    );
   }
   const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = await globalThis.crypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
@@ -86,15 +89,22 @@ export function checkClientCertificate(certPem: string, privateKeyPem: string, o
   if (Buffer.compare(spki, Buffer.from(cert.publicKey.rawData)) !== 0) {
     throw new TrustSetupError("CERT_KEY_MISMATCH", `The client certificate (${cert.subject}) is not for this private key`);
   }
-  if (now < cert.notBefore) throw new TrustSetupError("CERT_NOT_YET_VALID", `The client certificate (${cert.subject}) is not valid before ${cert.notBefore.toISOString()}`);
+  if (now < cert.notBefore)
+    throw new TrustSetupError("CERT_NOT_YET_VALID", `The client certificate (${cert.subject}) is not valid before ${cert.notBefore.toISOString()}`);
   if (now > cert.notAfter) throw new TrustSetupError("CERT_EXPIRED", `The client certificate (${cert.subject}) expired at ${cert.notAfter.toISOString()}`);
   const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
   if (eku && !eku.usages.some((u) => u === CLIENT_AUTH || u === ANY_EKU)) {
-    throw new TrustSetupError("CERT_NOT_CLIENT_AUTH", `The client certificate (${cert.subject}) does not allow clientAuth: its extendedKeyUsage is ${eku.usages.join(", ")}`);
+    throw new TrustSetupError(
+      "CERT_NOT_CLIENT_AUTH",
+      `The client certificate (${cert.subject}) does not allow clientAuth: its extendedKeyUsage is ${eku.usages.join(", ")}`,
+    );
   }
   const ku = cert.getExtension(x509.KeyUsagesExtension);
   if (ku && (ku.usages & x509.KeyUsageFlags.digitalSignature) === 0) {
-    throw new TrustSetupError("CERT_NOT_CLIENT_AUTH", `The client certificate (${cert.subject}) does not allow digitalSignature, which TLS client authentication needs`);
+    throw new TrustSetupError(
+      "CERT_NOT_CLIENT_AUTH",
+      `The client certificate (${cert.subject}) does not allow digitalSignature, which TLS client authentication needs`,
+    );
   }
   return { subject: cert.subject, issuer: cert.issuer, notBefore: cert.notBefore, notAfter: cert.notAfter };
 }

@@ -64,9 +64,18 @@ test("checkClientCertificate refuses: another key, expired, not yet valid, serve
   const publicKeyPem = new x509.Pkcs10CertificateRequest(csrPem).publicKey.toString("pem");
   const good = await issueCertificate(ca, { commonName: "c", profile: "client", publicKeyPem });
   const other = await makeClientCsr("other");
-  t.is(code(() => checkClientCertificate(good.certificatePem, other.privateKeyPem)), "CERT_KEY_MISMATCH");
-  t.is(code(() => checkClientCertificate(good.certificatePem, privateKeyPem, { now: new Date(Date.now() + 400 * 86_400_000) })), "CERT_EXPIRED");
-  t.is(code(() => checkClientCertificate(good.certificatePem, privateKeyPem, { now: new Date(Date.now() - 86_400_000) })), "CERT_NOT_YET_VALID");
+  t.is(
+    code(() => checkClientCertificate(good.certificatePem, other.privateKeyPem)),
+    "CERT_KEY_MISMATCH",
+  );
+  t.is(
+    code(() => checkClientCertificate(good.certificatePem, privateKeyPem, { now: new Date(Date.now() + 400 * 86_400_000) })),
+    "CERT_EXPIRED",
+  );
+  t.is(
+    code(() => checkClientCertificate(good.certificatePem, privateKeyPem, { now: new Date(Date.now() - 86_400_000) })),
+    "CERT_NOT_YET_VALID",
+  );
   const expired = await issueCertificate(ca, {
     commonName: "c",
     profile: "client",
@@ -74,10 +83,25 @@ test("checkClientCertificate refuses: another key, expired, not yet valid, serve
     notBefore: new Date(Date.now() - 10 * 86_400_000),
     notAfter: new Date(Date.now() - 86_400_000),
   });
-  t.is(code(() => checkClientCertificate(expired.certificatePem, privateKeyPem)), "CERT_EXPIRED");
+  t.is(
+    code(() => checkClientCertificate(expired.certificatePem, privateKeyPem)),
+    "CERT_EXPIRED",
+  );
   const server = await issueCertificate(ca, { commonName: "kms.example", profile: "server", publicKeyPem });
-  t.is(code(() => checkClientCertificate(server.certificatePem, privateKeyPem)), "CERT_NOT_CLIENT_AUTH");
-  t.is(code(() => checkClientCertificate("not a certificate", privateKeyPem)), "CERT_MALFORMED");
-  t.is(code(() => checkClientCertificate(csrPem, privateKeyPem)), "CERT_MALFORMED");
-  t.is(code(() => checkClientCertificate(good.certificatePem, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")), "KEY_MALFORMED");
+  t.is(
+    code(() => checkClientCertificate(server.certificatePem, privateKeyPem)),
+    "CERT_NOT_CLIENT_AUTH",
+  );
+  t.is(
+    code(() => checkClientCertificate("not a certificate", privateKeyPem)),
+    "CERT_MALFORMED",
+  );
+  t.is(
+    code(() => checkClientCertificate(csrPem, privateKeyPem)),
+    "CERT_MALFORMED",
+  );
+  t.is(
+    code(() => checkClientCertificate(good.certificatePem, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")),
+    "KEY_MALFORMED",
+  );
 });

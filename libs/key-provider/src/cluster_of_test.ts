@@ -47,7 +47,13 @@ test("property: globMatch agrees with the equivalent regular expression", (t) =>
   const part = fc.string({ unit: fc.constantFrom("a", "b", ".", "*", "?", "["), maxLength: 8 });
   fc.assert(
     fc.property(part, fc.string({ unit: fc.constantFrom("a", "b", ".", "?", "["), maxLength: 10 }), (p, s) => {
-      const re = new RegExp(`^${p.split("*").map((x) => x.replace(/[.?[\]\\^$+(){}|]/g, "\\$&")).join(".*")}$`, "s");
+      const re = new RegExp(
+        `^${p
+          .split("*")
+          .map((x) => x.replace(/[.?[\]\\^$+(){}|]/g, "\\$&"))
+          .join(".*")}$`,
+        "s",
+      );
       return globMatch(p, s) === re.test(s);
     }),
     { numRuns: 3000 },

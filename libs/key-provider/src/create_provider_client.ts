@@ -32,7 +32,8 @@ export function createProviderClient(options: ProviderClientOptions): KmipClient
   if (!Array.isArray(servers) || servers.length === 0) throw new KeyProviderConfigError("servers", "at least one key server is needed");
   servers.forEach((s, i) => {
     if (typeof s.host !== "string" || s.host.length === 0) throw new KeyProviderConfigError(`servers[${i}].host`, "empty");
-    if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535) throw new KeyProviderConfigError(`servers[${i}].port`, `${String(s.port)} is not a port (1–65535)`);
+    if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535)
+      throw new KeyProviderConfigError(`servers[${i}].port`, `${String(s.port)} is not a port (1–65535)`);
   });
   for (const f of ["cert", "key", "ca"] as const) {
     if (typeof tls?.[f] !== "string" || tls[f].length === 0) throw new KeyProviderConfigError(`tls.${f}`, "a PEM text is needed");

@@ -21,7 +21,16 @@ test("createProviderClient speaks KMIP 1.4 and refuses bad options naming them",
   c.close();
   for (const [o, field] of [
     [{ servers: [], tls }, "servers"],
-    [{ servers: [{ host: "kms", port: 5696 }, { host: "", port: 1 }], tls }, "servers[1].host"],
+    [
+      {
+        servers: [
+          { host: "kms", port: 5696 },
+          { host: "", port: 1 },
+        ],
+        tls,
+      },
+      "servers[1].host",
+    ],
     [{ servers: [{ host: "kms", port: 70000 }], tls }, "servers[0].port"],
     [{ servers: [{ host: "kms", port: 1 }], tls: { ...tls, key: "" } }, "tls.key"],
     [{ servers: [{ host: "kms", port: 1 }], tls, poolSize: 0 }, "poolSize"],

@@ -67,13 +67,7 @@ export class KeyServersUnreachableError extends Error {
 
 /** Codes of {@link TrustSetupError}. */
 export type TrustSetupErrorCode =
-  | "CSR_NAME_INVALID"
-  | "CERT_MALFORMED"
-  | "KEY_MALFORMED"
-  | "CERT_KEY_MISMATCH"
-  | "CERT_EXPIRED"
-  | "CERT_NOT_YET_VALID"
-  | "CERT_NOT_CLIENT_AUTH";
+  "CSR_NAME_INVALID" | "CERT_MALFORMED" | "KEY_MALFORMED" | "CERT_KEY_MISMATCH" | "CERT_EXPIRED" | "CERT_NOT_YET_VALID" | "CERT_NOT_CLIENT_AUTH";
 
 /** A client key, CSR or certificate for a key server that cannot be used. */
 export class TrustSetupError extends Error {

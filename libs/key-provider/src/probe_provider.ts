@@ -59,7 +59,10 @@ export async function probeProvider(client: KmipClient, keyId: string, preferred
     if (answer === undefined) return { mode, keyState };
     answers.push(`${mode}: ${answer}`);
   }
-  throw new ProviderKeyError("MODE_UNSUPPORTED", `Key ${JSON.stringify(keyId)} cannot wrap in ${preferred === "auto" ? "any mode" : preferred}: ${answers.join("; ")}`);
+  throw new ProviderKeyError(
+    "MODE_UNSUPPORTED",
+    `Key ${JSON.stringify(keyId)} cannot wrap in ${preferred === "auto" ? "any mode" : preferred}: ${answers.join("; ")}`,
+  );
 }
 
 function missingUses(mask: number | undefined, mode: WrapMode): string[] {

@@ -55,13 +55,13 @@ export async function unwrap(client: KmipClient, versions: KeyVersions, wrapped:
   const w = decodeWrapped(wrapped);
   const key = versions(w.kv);
   if (key === undefined || key.version !== w.kv) {
-    throw new ProviderKeyError("KEY_VERSION_UNKNOWN", `The wrapped key names key version ${w.kv} of provider ${JSON.stringify(w.provider)}, which is not known here`);
+    throw new ProviderKeyError(
+      "KEY_VERSION_UNKNOWN",
+      `The wrapped key names key version ${w.kv} of provider ${JSON.stringify(w.provider)}, which is not known here`,
+    );
   }
   if (key.provider !== w.provider) {
-    throw new ProviderKeyError(
-      "UNWRAP_FAILED",
-      `The wrapped key belongs to provider ${JSON.stringify(w.provider)}, not ${JSON.stringify(key.provider)}`,
-    );
+    throw new ProviderKeyError("UNWRAP_FAILED", `The wrapped key belongs to provider ${JSON.stringify(w.provider)}, not ${JSON.stringify(key.provider)}`);
   }
   return open(client, ref(key), w.mode, wrapAad(w.provider, w.kv), w);
 }

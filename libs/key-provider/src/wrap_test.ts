@@ -177,7 +177,10 @@ const tampering = test.macro(async (t, mode: WrapMode) => {
   t.regex(e.message, /belongs to provider "kms-1", not "kms-2"/);
   await refusedWith(t, unwrap(client, versionsOf(v1), encodeWrapped({ ...w, kv: 3 })), "KEY_VERSION_UNKNOWN", "unknown version");
   // The mode switched in the form: the other construction fails to authenticate.
-  const otherMode = mode === "A256GCM" ? { mode: "CBC-HMAC-SHA256" as const, iv: new Uint8Array(16), tag: new Uint8Array(32), ct: new Uint8Array(48) } : { mode: "A256GCM" as const, iv: w.iv.slice(0, 12), tag: w.tag.slice(0, 16) };
+  const otherMode =
+    mode === "A256GCM"
+      ? { mode: "CBC-HMAC-SHA256" as const, iv: new Uint8Array(16), tag: new Uint8Array(32), ct: new Uint8Array(48) }
+      : { mode: "A256GCM" as const, iv: w.iv.slice(0, 12), tag: w.tag.slice(0, 16) };
   await refusedWith(t, unwrap(client, versionsOf(v1), encodeWrapped({ ...w, ...otherMode })), "UNWRAP_FAILED", "mode switched");
   const bad = await unwrap(client, versionsOf(v1), `${wrapped.slice(0, -4)}!!!!`).catch((x: unknown) => x);
   t.true(bad instanceof WrappedKeyError);
@@ -187,7 +190,13 @@ test.serial("CBC-HMAC-SHA256: tampered ct/tag/iv, wrong AAD, wrong provider, unk
 
 test.serial("failover: the first key server a closed port, the second PyKMIP — wrap, unwrap and probe work", async (t) => {
   const keyId = await newKey();
-  const failover = createProviderClient({ servers: [{ host: "127.0.0.1", port: await closedPort() }, { host: "127.0.0.1", port: py.port }], tls });
+  const failover = createProviderClient({
+    servers: [
+      { host: "127.0.0.1", port: await closedPort() },
+      { host: "127.0.0.1", port: py.port },
+    ],
+    tls,
+  });
   try {
     const key: ProviderKey = { provider: "kms-1", version: 1, keyId, mode: (await probeProvider(failover, keyId)).mode };
     const plaintext = new Uint8Array(randomBytes(16));
@@ -232,7 +241,13 @@ test.serial("an Encrypt whose answer is lost is KmipOutcomeUnknownError, not ret
   });
   dropper.listen(0, "127.0.0.1");
   await once(dropper, "listening");
-  const c = createProviderClient({ servers: [{ host: "127.0.0.1", port: (dropper.address() as { port: number }).port }, { host: "127.0.0.1", port: py.port }], tls });
+  const c = createProviderClient({
+    servers: [
+      { host: "127.0.0.1", port: (dropper.address() as { port: number }).port },
+      { host: "127.0.0.1", port: py.port },
+    ],
+    tls,
+  });
   try {
     const e = await wrap(c, { provider: "kms-1", version: 1, keyId: await newKey(), mode: "A256GCM" }, new Uint8Array(32)).catch((x: unknown) => x);
     t.true(e instanceof KmipOutcomeUnknownError, String(e));
@@ -264,7 +279,10 @@ test.serial("trust set-up: our CSR, signed by PyKMIP's CA, passes the check and 
     { commonName: "tessera-kmxd-kp-test", profile: "client", publicKeyPem: csr.publicKey.toString("pem") },
   );
   t.like(checkClientCertificate(issued.certificatePem, privateKeyPem), { subject: "CN=tessera-kmxd-kp-test" });
-  const own = createProviderClient({ servers: [{ host: "127.0.0.1", port: py.port }], tls: { cert: issued.certificatePem, key: privateKeyPem, ca: py.pki.ca.certPem } });
+  const own = createProviderClient({
+    servers: [{ host: "127.0.0.1", port: py.port }],
+    tls: { cert: issued.certificatePem, key: privateKeyPem, ca: py.pki.ca.certPem },
+  });
   try {
     const keyId = await own.create({ algorithm: "AES", length: 256, usage: "Encrypt Decrypt MACGenerate" });
     await own.activate(keyId);

@@ -88,7 +88,8 @@ export function decodeWrapped(wrapped: string): WrappedKey {
   if (o.v !== 1) throw new WrappedKeyError("v", `version ${JSON.stringify(o.v)?.slice(0, 40)} is not supported (1 is)`);
   if (typeof o.provider !== "string") throw new WrappedKeyError("provider", "not a string");
   if (typeof o.kv !== "number") throw new WrappedKeyError("kv", "not a number");
-  if (o.mode !== "A256GCM" && o.mode !== "CBC-HMAC-SHA256") throw new WrappedKeyError("mode", `${JSON.stringify(o.mode)?.slice(0, 40)} is not A256GCM or CBC-HMAC-SHA256`);
+  if (o.mode !== "A256GCM" && o.mode !== "CBC-HMAC-SHA256")
+    throw new WrappedKeyError("mode", `${JSON.stringify(o.mode)?.slice(0, 40)} is not A256GCM or CBC-HMAC-SHA256`);
   for (const f of ["iv", "ct", "tag"] as const) if (typeof o[f] !== "string") throw new WrappedKeyError(f, "not a base64 string");
   const w: WrappedKey = {
     v: 1,

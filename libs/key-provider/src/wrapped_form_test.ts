@@ -23,7 +23,12 @@ function fields(w: WrappedKey): Record<string, unknown> {
   return { v: w.v, provider: w.provider, kv: w.kv, mode: w.mode, iv: b64(w.iv), ct: b64(w.ct), tag: b64(w.tag) };
 }
 
-function rejects(t: { true: (v: boolean, m?: string) => void; is: (a: unknown, b: unknown, m?: string) => void }, input: string, field: string, what: string): WrappedKeyError {
+function rejects(
+  t: { true: (v: boolean, m?: string) => void; is: (a: unknown, b: unknown, m?: string) => void },
+  input: string,
+  field: string,
+  what: string,
+): WrappedKeyError {
   let err: unknown;
   try {
     decodeWrapped(input);
@@ -45,7 +50,7 @@ test("vector: the exact JSON text, keys in order, standard padded base64", (t) =
   );
   t.deepEqual(decodeWrapped(s), GCM);
   t.deepEqual(decodeWrapped(encodeWrapped(CBC)), CBC);
-  t.is(decodeWrapped(enc(jsonOf(fields({ ...GCM, provider: "кмс \"1\" \\ ✓" })))).provider, "кмс \"1\" \\ ✓");
+  t.is(decodeWrapped(enc(jsonOf(fields({ ...GCM, provider: 'кмс "1" \\ ✓' })))).provider, 'кмс "1" \\ ✓');
 });
 
 test("AAD: tessera-kmx/v1 NUL provider NUL kv, UTF-8", (t) => {
@@ -117,7 +122,11 @@ test("encodeWrapped refuses what decodeWrapped would, naming the field", (t) => 
 });
 
 const providerArb = fc
-  .string({ unit: fc.oneof(fc.constantFrom("a", "-", ".", "\"", "\\", "é", "✓", "😀"), fc.string({ unit: "binary", minLength: 1, maxLength: 1 })), minLength: 1, maxLength: 40 })
+  .string({
+    unit: fc.oneof(fc.constantFrom("a", "-", ".", '"', "\\", "é", "✓", "😀"), fc.string({ unit: "binary", minLength: 1, maxLength: 1 })),
+    minLength: 1,
+    maxLength: 40,
+  })
   .filter((s) => !/[\u0000-\u001f\u007f]/.test(s) && s.isWellFormed() && s.length <= 256);
 const wrappedArb: fc.Arbitrary<WrappedKey> = fc.oneof(
   fc.record({
@@ -174,7 +183,7 @@ test("property: any string decodes to a WrappedKey that re-encodes to it, or thr
 
 test("fuzz: 20 000 seeded mutations of valid forms (of the JSON text and of the base64) give only WrappedKeyError or the same spelling", (t) => {
   const next = xorshift32(0x4b505746);
-  const seeds = [GCM, CBC, { ...GCM, provider: "✓ \"q\"", ct: b(0) }].map(encodeWrapped);
+  const seeds = [GCM, CBC, { ...GCM, provider: '✓ "q"', ct: b(0) }].map(encodeWrapped);
   const alphabet = '{}[]":,.-+0123456789eE\\u ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz/=ÿ\u0000';
   const outcome = { accepted: 0, rejected: 0 };
   const foreign: string[] = [];
