@@ -14,7 +14,26 @@ import path from "node:path";
 import { bootHost, type HostImage } from "@tessera/boot";
 import { createProviderClient } from "@tessera/key-provider";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
-import { Tpm } from "@tessera/tss";
+import {
+  algName,
+  bindingKeyTemplate,
+  command,
+  decodeCredentialFile,
+  marshal,
+  parsePcrSelection,
+  srkTemplate,
+  toHex,
+  TPM2B_DATA,
+  TPM2B_PUBLIC,
+  TPM2B_PUBLIC_KEY_RSA,
+  TPM_ALG,
+  TPM_CC,
+  TPM_RH,
+  TPMT_RSA_SCHEME,
+  TPMT_SIGNATURE,
+  type TpmtPublic,
+} from "@tessera/tpm2";
+import { activateAkCredential, createAk, Tpm, withAk, withEk } from "@tessera/tss";
 import { base64url } from "jose";
 
 /** The repository's root. */
@@ -280,4 +299,106 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     if (Date.now() > end) throw new Error(`${what}: not within ${limitMs} ms${last ? ` (last error: ${(last as Error).message})` : ""}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * TPM2_RSA_Decrypt (Part 3, 14.3). Declared here because libs/tpm2 and libs/tss do not have it yet; its
+ * `inScheme` (TPMT_RSA_DECRYPT) has TPMT_RSA_SCHEME's wire form for OAEP.
+ */
+const RSA_Decrypt = command(TPM_CC.RSA_Decrypt, {
+  handles: { keyHandle: "auth" },
+  params: { cipherText: TPM2B_PUBLIC_KEY_RSA, inScheme: TPMT_RSA_SCHEME, label: TPM2B_DATA },
+  response: { message: TPM2B_PUBLIC_KEY_RSA },
+});
+
+/** A host attested through libs/tss, with its binding key's blobs (loadable under the SRK again). */
+export interface TssHostRun {
+  token: string;
+  bindingKey: { privateBlob: Uint8Array; public: TpmtPublic };
+}
+
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
+
+/**
+ * The host protocol (PROTOCOL.md §1–3) with libs/tss: enroll an RSA AK under the RSA EK, take a challenge, quote,
+ * create and certify a binding key (RSA-2048 decrypt, under the owner SRK), attest. Throws unless attestd answers 200.
+ */
+export async function attestWithTss(a: Attestd, sw: SwtpmInstance, host: string, log: Uint8Array): Promise<TssHostRun> {
+  const call = async (p: string, body?: unknown): Promise<Record<string, unknown>> => {
+    const r = await a.call("POST", p, body);
+    if (r.status !== 200 && r.status !== 201) throw new Error(`POST ${p}: ${r.status} ${JSON.stringify(r.json)}`);
+    return r.json;
+  };
+  const tpm = Tpm.open(sw.tcti);
+  try {
+    return await withEk(tpm, "rsa2048", async (ek) => {
+      const ak = await createAk(tpm, ek, "rsa");
+      const e = await call(`/api/v1/hosts/${host}/enrollments`, { ekCertificate: b64(ek.certificate!), akPublic: b64(ak.publicBytes) });
+      const cred = decodeCredentialFile(new Uint8Array(Buffer.from(e.credential as string, "base64")));
+      const secret = await withAk(tpm, ek, ak, (l) => activateAkCredential(tpm, ek, l, cred.credentialBlob, cred.secret));
+      await call(`/api/v1/hosts/${host}/enrollments/${e.enrollment as string}/activation`, { secret: b64(secret) });
+      const c = await call(`/api/v1/hosts/${host}/challenges`);
+      const sel = parsePcrSelection(c.pcrSelection as string);
+      const q = await withAk(tpm, ek, ak, (l) => tpm.quote(l.handle, new Uint8Array(Buffer.from(c.nonce as string, "hex")), sel));
+      const pcrs: Record<string, Record<string, string>> = {};
+      for (const [alg, bank] of await tpm.pcrRead(sel)) pcrs[algName(alg)] = Object.fromEntries([...bank].map(([i, v]) => [String(i), toHex(v)]));
+      const srk = await tpm.createPrimary(TPM_RH.OWNER, srkTemplate());
+      const key = await tpm.create(srk.handle, bindingKeyTemplate());
+      const loaded = await tpm.load(srk.handle, key.privateBlob, key.public);
+      // swtpm holds three transient objects: the EK, the AK and the binding key.
+      await tpm.flush(srk.handle);
+      let certified: Awaited<ReturnType<Tpm["certify"]>>;
+      try {
+        certified = await withAk(tpm, ek, ak, (l) => tpm.certify(loaded.handle, l.handle, new Uint8Array()));
+      } finally {
+        await tpm.flush(loaded.handle);
+      }
+      const r = await call(`/api/v1/hosts/${host}/attestations`, {
+        nonce: c.nonce,
+        quote: b64(q.quoted),
+        signature: b64(q.signatureBytes),
+        pcrs,
+        eventLog: b64(log),
+        bindingKey: {
+          public: b64(marshal(TPM2B_PUBLIC, key.public)),
+          certifyInfo: b64(certified.certifyInfo),
+          signature: b64(marshal(TPMT_SIGNATURE, certified.signature)),
+        },
+      });
+      return { token: r.token as string, bindingKey: { privateBlob: key.privateBlob, public: key.public } };
+    });
+  } finally {
+    await tpm.close();
+  }
+}
+
+/**
+ * Opens a compact JWE with the host's binding key through libs/tss: the key loaded under the SRK again,
+ * TPM2_RSA_Decrypt (OAEP, SHA-256, empty label: RSA-OAEP-256) recovers the content key, A256GCM the content.
+ */
+export async function openJweWithTss(sw: SwtpmInstance, bindingKey: TssHostRun["bindingKey"], jwe: string): Promise<Uint8Array> {
+  const [header, encryptedKey, iv, ciphertext, tag] = jwe.split(".");
+  const tpm = Tpm.open(sw.tcti);
+  let cek: Uint8Array;
+  try {
+    const srk = await tpm.createPrimary(TPM_RH.OWNER, srkTemplate());
+    const loaded = await tpm.load(srk.handle, bindingKey.privateBlob, bindingKey.public);
+    await tpm.flush(srk.handle);
+    try {
+      const { response } = await tpm.execute(
+        RSA_Decrypt,
+        { keyHandle: loaded.handle },
+        { cipherText: new Uint8Array(base64url.decode(encryptedKey!)), inScheme: { scheme: TPM_ALG.OAEP, details: { hashAlg: TPM_ALG.SHA256 } }, label: new Uint8Array() },
+      );
+      cek = response.message;
+    } finally {
+      await tpm.flush(loaded.handle);
+    }
+  } finally {
+    await tpm.close();
+  }
+  const key = await crypto.subtle.importKey("raw", new Uint8Array(cek), "AES-GCM", false, ["decrypt"]);
+  const sealed = new Uint8Array([...base64url.decode(ciphertext!), ...base64url.decode(tag!)]);
+  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: new Uint8Array(base64url.decode(iv!)), additionalData: new TextEncoder().encode(header), tagLength: 128 }, key, sealed);
+  return new Uint8Array(plain);
 }

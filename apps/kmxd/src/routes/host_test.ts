@@ -19,10 +19,12 @@ import { base64url, decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT }
 import { pino } from "pino";
 import {
   attestWithTools,
+  attestWithTss,
   bootedSwtpm,
   eventually,
   httpsJson,
   openJweWithTpm,
+  openJweWithTss,
   prepareAttestd,
   startAttestd,
   startKmipd,
@@ -42,6 +44,7 @@ const clock = { skewMs: 0, now: (): number => Date.now() + clock.skewMs };
 const A = "a.example.test";
 const B = "b.example.test";
 const NOBK = "nobk.example.test";
+const TSS = "tss.example.test";
 
 let dir: string;
 let manifest: HostImage;
@@ -370,6 +373,21 @@ test.serial("attestd rotates its signing key: a token under the new kid is accep
   t.not(decodeProtectedHeader(tokenOf(hostA)).kid, oldKid);
   const r = await kmxdCall("POST", "/api/v1/providers/kms-1/data-keys", {}, tokenOf(hostA));
   t.is(r.status, 201, JSON.stringify(r.json));
+});
+
+test.serial("a host driven by libs/tss: the data key and the decrypted plaintext open with TPM2_RSA_Decrypt in its TPM", async (t) => {
+  const h = await attestWithTss(attestd, swB, TSS, logB);
+  const g = await kmxdCall("POST", "/api/v1/providers/kms-1/data-keys", { bytes: 48 }, h.token);
+  t.is(g.status, 201, JSON.stringify(g.json));
+  const key = await openJweWithTss(swB, h.bindingKey, g.json.key as string);
+  t.is(key.length, 48);
+  const u = await kmxdCall("POST", "/api/v1/providers/kms-1/unwrap", { wrapped: g.json.wrapped }, h.token);
+  t.deepEqual(await openJweWithTss(swB, h.bindingKey, u.json.key as string), key);
+  const e = await kmxdCall("POST", "/api/v1/providers/kms-1/encrypt", { plaintext: Buffer.from("vTPM state key").toString("base64") }, h.token);
+  const d = await kmxdCall("POST", "/api/v1/providers/kms-1/decrypt", { ciphertext: e.json.ciphertext }, h.token);
+  t.is(Buffer.from(await openJweWithTss(swB, h.bindingKey, d.json.plaintext as string)).toString(), "vTPM state key");
+  // The other host's TPM cannot.
+  await t.throwsAsync(openJweWithTpm(swA, hostA.dir, g.json.key as string), { message: /tpm2_rsadecrypt failed/ });
 });
 
 test.serial("rate limit per host: 429 rate-limited with Retry-After once the host's bucket is empty", async (t) => {
