@@ -71,8 +71,8 @@ const kpJson = async (...argv: string[]): Promise<Record<string, unknown>> => {
 };
 
 /** A new AES-256 key on kmipd (owned by kmipd-admin), activated unless `active` is false; its id. */
-async function kmipKey(name: string, active = true): Promise<string> {
-  const c = await tactl("kmip", "create", ...kmipConn, "--alg", "AES", "--length", "256", "--name", name, "--json");
+async function kmipKey(name: string, active = true, usage = "Encrypt Decrypt"): Promise<string> {
+  const c = await tactl("kmip", "create", ...kmipConn, "--alg", "AES", "--length", "256", "--name", name, "--usage", usage, "--json");
   if (c.code !== 0) throw new Error(c.err);
   const id = (JSON.parse(c.out) as { id: string }).id;
   if (active) {
@@ -204,6 +204,18 @@ test.serial("create refuses a key the server does not have, and one that is not 
   const gone = await kp("show", "nokey");
   t.is(gone.code, 1, "nothing was created");
   t.regex(gone.err, /^tactl: /);
+});
+
+test.serial("--wrap-mode CBC-HMAC-SHA256 is what kmxd records for a key that may MAC; a key without MAC usage is refused for it", async (t) => {
+  const mac = await kmipKey("kp-e2e-cbc", true, "Encrypt Decrypt MACGenerate MACVerify");
+  const c = await kp("create", "cbc", ...CREATE(), "--key-id", mac, "--wrap-mode", "cbc-hmac-sha256");
+  t.is(c.code, 0, c.err);
+  t.regex(c.out, /\(version 1, mode CBC-HMAC-SHA256\)/);
+  t.is((await showProvider("cbc")).mode, "CBC-HMAC-SHA256");
+  const noMac = await kp("create", "cbc2", ...CREATE(), "--key-id", await kmipKey("kp-e2e-nomac"), "--wrap-mode", "CBC-HMAC-SHA256");
+  t.is(noMac.code, 1, noMac.err);
+  t.regex(noMac.err, /^tactl: Bad Request: provider cbc2, key \S+: .*lacks MAC Generate/);
+  t.is((await kp("remove", "cbc")).code, 0);
 });
 
 test.serial("grant and revoke: the provider's clusters follow", async (t) => {
