@@ -1,0 +1,117 @@
+/**
+ * Who may administer kmxd, with a real attestd process and kmxd process: attestd's admin tokens (also after attestd
+ * rotated its signing key: kmxd refetches the JWKS once for the unknown kid), and an OIDC issuer's tokens (groups
+ * from the `groups` claim, audience checked, its own keys only), with the actor named `subject (issuer)` in the
+ * audit trail.
+ */
+import test from "ava";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { serveHttps, type HttpsService } from "@tessera/http";
+import { createCa, issueCertificate } from "@tessera/pki";
+import { decodeProtectedHeader, exportJWK, importPKCS8, SignJWT } from "jose";
+import { type AttestdProc, call, type KmxdProc, signIn, startAttestdProcess, startKmxdProcess } from "../_admin_test_support.ts";
+
+let dir: string;
+let attestd: AttestdProc;
+let kmxd: KmxdProc;
+let idp: Awaited<ReturnType<typeof oidcIssuer>>;
+
+/** A minimal OIDC issuer over HTTPS: discovery and JWKS, ES256 tokens. */
+async function oidcIssuer(): Promise<{ server: HttpsService; ca: string; issuer: string; sign(claims: Record<string, unknown>, key?: "own" | "other"): Promise<string> }> {
+  const ca = await createCa({ commonName: "OIDC Test CA" });
+  const tls = await issueCertificate(ca, { commonName: "localhost", profile: "server", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
+  const own = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const other = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const jwk = { ...(await exportJWK(own.publicKey)), kid: "idp-1", alg: "ES256", use: "sig" };
+  let issuer = "";
+  const server = await serveHttps(
+    (req: Request) => {
+      const p = new URL(req.url).pathname;
+      if (p === "/.well-known/openid-configuration") return Response.json({ issuer, jwks_uri: `${issuer}/jwks` });
+      if (p === "/jwks") return Response.json({ keys: [jwk] });
+      return new Response("not found", { status: 404 });
+    },
+    { host: "127.0.0.1", port: 0, cert: tls.certificatePem, key: tls.privateKeyPem ?? "" },
+  );
+  issuer = `https://127.0.0.1:${server.port}`;
+  return {
+    server,
+    ca: ca.certificatePem,
+    issuer,
+    async sign(claims, which = "own") {
+      const pem = (which === "own" ? own : other).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+      return new SignJWT(claims)
+        .setProtectedHeader({ alg: "ES256", kid: "idp-1", typ: "JWT" })
+        .setIssuer(issuer)
+        .setAudience(typeof claims["aud"] === "string" ? claims["aud"] : "kmxd")
+        .setIssuedAt()
+        .setExpirationTime("5m")
+        .sign(await importPKCS8(pem, "ES256"));
+    },
+  };
+}
+
+test.before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "kmxd-auth-"));
+  [attestd, idp] = await Promise.all([startAttestdProcess(path.join(dir, "attestd")), oidcIssuer()]);
+  const idpCa = path.join(dir, "idp-ca.pem");
+  await writeFile(idpCa, idp.ca);
+  kmxd = await startKmxdProcess(
+    ["--attestd", attestd.url, "--attestd-ca", attestd.caFile, "--oidc-issuer", idp.issuer, "--oidc-audience", "kmxd", "--oidc-ca", idpCa],
+    path.join(dir, "kmxd"),
+  );
+});
+
+test.after.always(async () => {
+  await kmxd?.stop();
+  await attestd?.stop();
+  await idp?.server.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const put = (token: string, cluster: string) => call(kmxd.url, kmxd.ca, "PUT", `/api/v1/clusters/${cluster}`, { token, body: { rules: [{ host: `${cluster}-*` }] } });
+
+test.serial("attestd rotates its signing key: kmxd accepts admin tokens under the new kid (one JWKS refetch), and the old ones while they live", async (t) => {
+  const before = await signIn(attestd, "admin", attestd.adminPassword);
+  t.is((await put(before, "a")).status, 201);
+  const rotated = await call(attestd.url, attestd.ca, "POST", "/api/v1/signing-keys/rotate", { token: before, body: {} });
+  t.is(rotated.status, 200, JSON.stringify(rotated.body));
+  const after = await signIn(attestd, "admin", attestd.adminPassword);
+  t.is(decodeProtectedHeader(after).kid, rotated.body.kid);
+  t.not(decodeProtectedHeader(after).kid, decodeProtectedHeader(before).kid);
+  // attestd_client.ts refetches the JWKS for an unknown kid at most once per 5 s (jwksMinRefreshMs), counting the
+  // fetch the first token made: past that window the new kid is fetched on first sight, without a restart.
+  await new Promise((r) => setTimeout(r, 5_500));
+  t.is((await put(after, "b")).status, 201, "the new kid is fetched");
+  t.is((await put(before, "c")).status, 201, "the retired key stays published while its tokens live");
+  const who = await call(kmxd.url, kmxd.ca, "GET", "/api/v1/whoami", { token: after });
+  t.deepEqual(who.body, { subject: "admin", groups: ["TrustedAdmins"], issuer: attestd.url });
+});
+
+test.serial("an OIDC issuer's administrators are admitted, named with their issuer in the audit; others are refused", async (t) => {
+  const alice = await idp.sign({ sub: "alice", groups: ["TrustedAdmins"] });
+  const r = await put(alice, "oidc");
+  t.is(r.status, 201, JSON.stringify(r.body));
+  const audit = await call(kmxd.url, kmxd.ca, "GET", "/api/v1/audit?limit=5", { token: alice });
+  t.is(audit.body.entries[0].actor, `alice (${idp.issuer})`);
+  t.is(audit.body.entries[0].operation, "cluster.put");
+
+  const reader = await idp.sign({ sub: "bob", groups: ["TrustedReaders"] });
+  t.is((await call(kmxd.url, kmxd.ca, "GET", "/api/v1/clusters", { token: reader })).status, 200);
+  const denied = await put(reader, "bob");
+  t.is(denied.status, 403);
+  t.is(denied.body.type, "urn:tessera:problem:forbidden");
+  const noGroups = await idp.sign({ sub: "carol" });
+  t.is((await call(kmxd.url, kmxd.ca, "GET", "/api/v1/clusters", { token: noGroups })).status, 403);
+  const wrongAudience = await idp.sign({ sub: "alice", groups: ["TrustedAdmins"], aud: "attestd" });
+  t.is((await put(wrongAudience, "x")).status, 401);
+  const otherKey = await idp.sign({ sub: "alice", groups: ["TrustedAdmins"] }, "other");
+  const forged = await put(otherKey, "y");
+  t.is(forged.status, 401);
+  t.is(forged.body.type, "urn:tessera:problem:token-invalid");
+  const names = (await call(kmxd.url, kmxd.ca, "GET", "/api/v1/clusters", { token: alice })).body.clusters.map((c: { name: string }) => c.name);
+  t.false(names.includes("bob") || names.includes("x") || names.includes("y"), "nothing refused was made");
+});
