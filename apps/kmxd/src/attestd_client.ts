@@ -202,6 +202,7 @@ export class SseParser {
   private event = "";
   private data: string[] = [];
   private size = 0;
+  private skipLf = false;
   private readonly dispatch: (type: string, data: string) => void;
   /** @param dispatch called with each complete event's type (default `message`) and data. */
   constructor(dispatch: (type: string, data: string) => void) {
@@ -210,12 +211,17 @@ export class SseParser {
 
   /** Consumes a chunk. @throws AttestdError ATTESTD_MALFORMED when one event exceeds 1 MiB. */
   push(chunk: string): void {
+    // A \r that ended the previous chunk may have been the first half of \r\n: its \n ends no other line.
+    if (this.skipLf && chunk.length > 0) {
+      if (chunk.startsWith("\n")) chunk = chunk.slice(1);
+      this.skipLf = false;
+    }
     this.buffer += chunk;
     for (;;) {
       const m = /\r\n|\n|\r/.exec(this.buffer);
       if (m === null) break;
-      // A lone \r at the end may be the first half of \r\n: wait for the next chunk.
-      if (m[0] === "\r" && m.index === this.buffer.length - 1) break;
+      // A \r at the very end ends its line now (the event must not wait for the next chunk, seconds away).
+      if (m[0] === "\r" && m.index === this.buffer.length - 1) this.skipLf = true;
       const line = this.buffer.slice(0, m.index);
       this.buffer = this.buffer.slice(m.index + m[0].length);
       this.line(line);
