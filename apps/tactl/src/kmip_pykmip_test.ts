@@ -46,16 +46,20 @@ for (const version of ["1.2", "1.4"]) {
     const g = await tactl("kmip", "get", id, ...conn, ...V);
     t.is(JSON.parse(g.out).material.length, 64);
     await writeFile(path.join(dir, "plain"), "keys for attested hosts");
-    // PyKMIP has no AES-GCM, tactl's default: the refusal says so and names --mode CBC.
-    const gcm = await tactl("kmip", "encrypt", id, ...conn, ...V, "--in", path.join(dir, "plain"), "--out", path.join(dir, "c.bin"));
-    t.is(gcm.code, 4, gcm.err);
-    t.regex(gcm.err, /does not support AES-GCM/);
-    t.regex(gcm.err, /--mode CBC/);
-    const e = await tactl("kmip", "encrypt", id, ...conn, ...V, "--mode", "CBC", "--in", path.join(dir, "plain"), "--out", path.join(dir, "c.bin"));
-    t.is(e.code, 0, e.err);
-    const dd = await tactl("kmip", "decrypt", id, ...conn, ...V, "--in", path.join(dir, "c.bin"), "--out", path.join(dir, "p"));
-    t.is(dd.code, 0, dd.err);
-    t.is(await readFile(path.join(dir, "p"), "utf8"), "keys for attested hosts");
+    // AES-GCM (tactl's default) and AES-CBC both round-trip through PyKMIP's server; GCM only from KMIP 1.4 on,
+    // the first version with fields for its tag and AAD (before, a server encrypts and drops the tag).
+    if (version === "1.2") {
+      const gcm = await tactl("kmip", "encrypt", id, ...conn, ...V, "--in", path.join(dir, "plain"), "--out", path.join(dir, "c.bin"));
+      t.not(gcm.code, 0);
+      t.regex(gcm.err, /AES-GCM and its AAD and tag need KMIP 1\.4 or later/);
+    }
+    for (const mode of version === "1.2" ? [["--mode", "CBC"]] : [[], ["--mode", "CBC"]]) {
+      const e = await tactl("kmip", "encrypt", id, ...conn, ...V, ...mode, "--in", path.join(dir, "plain"), "--out", path.join(dir, "c.bin"));
+      t.is(e.code, 0, e.err);
+      const dd = await tactl("kmip", "decrypt", id, ...conn, ...V, "--in", path.join(dir, "c.bin"), "--out", path.join(dir, "p"));
+      t.is(dd.code, 0, dd.err);
+      t.is(await readFile(path.join(dir, "p"), "utf8"), "keys for attested hosts");
+    }
     await writeFile(path.join(dir, "raw.key"), Buffer.alloc(32, 9));
     const r = await tactl("kmip", "register", ...conn, ...V, "--in", path.join(dir, "raw.key"));
     t.is(r.code, 0, r.err);

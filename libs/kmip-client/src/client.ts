@@ -21,6 +21,7 @@ import {
   enumValue,
   int,
   item,
+  KmipEncodeError,
   KmipResultError,
   KmipTransportError,
   type KmipVersion,
@@ -418,7 +419,7 @@ export class KmipClient {
     data: Uint8Array,
     options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tagLength?: number } & CallOptions = {},
   ): Promise<{ data: Uint8Array; iv?: Uint8Array; tag?: Uint8Array }> {
-    const p = await this.request("Encrypt", cipherPayload(id, data, options), options);
+    const p = await this.request("Encrypt", cipherPayload(this.version, id, data, options), options);
     return { data: bytes(p, "Data") ?? new Uint8Array(), iv: bytes(p, "IVCounterNonce") ?? options.iv, tag: bytes(p, "AuthenticatedEncryptionTag") };
   }
 
@@ -428,7 +429,7 @@ export class KmipClient {
     data: Uint8Array,
     options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tag?: Uint8Array; tagLength?: number } & CallOptions = {},
   ): Promise<Uint8Array> {
-    const p = await this.request("Decrypt", cipherPayload(id, data, options), options);
+    const p = await this.request("Decrypt", cipherPayload(this.version, id, data, options), options);
     return bytes(p, "Data") ?? new Uint8Array();
   }
 
@@ -451,12 +452,22 @@ function cryptoParams(o: { mode?: string; padding?: string; tagLength?: number }
   ]);
 }
 
-/** The request payload of Encrypt and Decrypt: key, parameters, data, IV, AAD and (to decrypt) the tag. */
+/**
+ * The request payload of Encrypt and Decrypt: key, parameters, data, IV, AAD and (to decrypt) the tag.
+ * @throws KmipEncodeError for AES-GCM or AAD under KMIP before 1.4, which has no fields for the tag and the AAD:
+ * a server would encrypt and drop the tag, and nothing could decrypt.
+ */
 function cipherPayload(
+  version: KmipVersion,
   id: string,
   data: Uint8Array,
   options: { mode?: string; padding?: string; iv?: Uint8Array; aad?: Uint8Array; tag?: Uint8Array; tagLength?: number },
 ): Ttlv[] {
+  if ((options.mode ?? "GCM") === "GCM" || options.aad !== undefined || options.tag !== undefined) {
+    if (version.major === 1 && version.minor < 4) {
+      throw new KmipEncodeError("CryptographicParameters", `AES-GCM and its AAD and tag need KMIP 1.4 or later (this client speaks ${version.major}.${version.minor}): choose another mode or version`);
+    }
+  }
   return [
     item("UniqueIdentifier", id),
     cryptoParams(options),

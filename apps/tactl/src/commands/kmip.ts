@@ -98,15 +98,15 @@ function aadArg(v: Values): Uint8Array | undefined {
 }
 
 /**
- * Result reasons with which a server says it cannot take the request's parameters (PyKMIP: InvalidMessage, "Error
- * parsing request message"; KMIP 2.x servers: UnsupportedCryptographicParameters), rather than refusing the key,
+ * Result reasons with which a server says it cannot take the request's parameters (InvalidMessage, "Error parsing
+ * request message", from a strict 1.x parser; KMIP 2.x servers: UnsupportedCryptographicParameters), rather than refusing the key,
  * its state or the client (PermissionDenied, WrongKeyLifecycleState, ItemNotFound, …: no hint then).
  */
 const NOT_UNDERSTOOD = new Set(["InvalidMessage", "FeatureNotSupported", "UnsupportedCryptographicParameters"]);
 
 /**
- * Encrypts with tactl's default mode, AES-GCM, unless `--mode` was given. A server that has no AES-GCM (PyKMIP's,
- * for one, answers "Error parsing request message") is told apart from one refusing the key or the client: the
+ * Encrypts with tactl's default mode, AES-GCM, unless `--mode` was given. A server that has no AES-GCM (one that
+ * answers "Error parsing request message" to it) is told apart from one refusing the key or the client: the
  * failure then says the server does not support AES-GCM and how to choose another mode.
  */
 async function encryptWithHint(c: KmipClient, id: string, data: Uint8Array, mode: string, aad: Uint8Array | undefined, defaulted: boolean) {
