@@ -2,13 +2,21 @@
  * The admin API's request and response schemas (zod): they validate the bodies and give the OpenAPI document.
  * @module
  */
+import { parseKmipServer } from "@tessera/key-provider";
 import { z } from "zod";
 
 /** A provider's, trust set-up's or cluster's name: 1–63 of A-Z a-z 0-9 . _ -, starting with a letter or digit. */
 export const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "is not a name (1-63 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit)");
 
-/** `host:port` or `[v6]:port`. */
-export const KmipServer = z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(?:[1-9]\d{0,4})$/, "is not HOST:PORT").refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port above 65535");
+/** `host:port` or `[v6]:port`, exactly as the key-provider lib reads them. */
+export const KmipServer = z.string().refine((s) => {
+  try {
+    parseKmipServer(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, "is not HOST:PORT (or [IPv6]:PORT, port 1-65535)");
 
 /** The key servers, in the order they are tried. */
 export const KmipServers = z.array(KmipServer).min(1, "names no server").max(16, "names more than 16 servers");
