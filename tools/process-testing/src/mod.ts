@@ -1,0 +1,6 @@
+/**
+ * @tessera/process-testing: start a service as its own process (attestd, kmxd, kmipd, …) and wait for its ready
+ * line, for tests, benchmarks and the demo.
+ * @module
+ */
+export { spawnReady, type ReadyProcess, type SpawnReadyOptions } from "./spawn_ready.ts";
