@@ -238,6 +238,7 @@ export async function openJweWithTpm(sw: SwtpmInstance, hostDir: string, jwe: st
 /** A running kmipd process and the TLS material of its generated client. */
 export interface Kmipd {
   port: number;
+  dataDir: string;
   tls: { cert: string; key: string; ca: string };
   child: ChildProcess;
   /** Creates an Active AES-256 key (Encrypt, Decrypt, MAC Generate/Verify) and returns its id. */
@@ -245,9 +246,9 @@ export interface Kmipd {
   stop(): Promise<void>;
 }
 
-/** Starts kmipd (`apps/kmipd/src/main.ts`, port 0, its generated TLS material) and waits for its ready line. */
-export async function startKmipd(dataDir: string): Promise<Kmipd> {
-  const child = spawn(process.execPath, [KMIPD, "--listen", "127.0.0.1:0", "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
+/** Starts kmipd (`apps/kmipd/src/main.ts`, port 0 by default, its generated TLS material) and waits for its ready line. */
+export async function startKmipd(dataDir: string, listenPort = 0): Promise<Kmipd> {
+  const child = spawn(process.execPath, [KMIPD, "--listen", `127.0.0.1:${listenPort}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     child.stderr!.on("data", (c: Buffer) => {
@@ -265,6 +266,7 @@ export async function startKmipd(dataDir: string): Promise<Kmipd> {
   };
   return {
     port,
+    dataDir,
     tls,
     child,
     async activeKey(name: string) {

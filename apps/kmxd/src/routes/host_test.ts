@@ -390,14 +390,68 @@ test.serial("a host driven by libs/tss: the data key and the decrypted plaintext
   await t.throwsAsync(openJweWithTpm(swA, hostA.dir, g.json.key as string), { message: /tpm2_rsadecrypt failed/ });
 });
 
-test.serial("rate limit per host: 429 rate-limited with Retry-After once the host's bucket is empty", async (t) => {
-  const token = tokenOf(hostB);
-  const answers = await Promise.all(Array.from({ length: 60 }, () => kmxdCall("POST", "/api/v1/providers/nope/unwrap", { wrapped: "x" }, token)));
-  const limited = answers.filter((r) => r.status === 429);
-  t.true(limited.length > 0, `statuses: ${answers.map((r) => r.status).join(",")}`);
-  t.is(problemCode(limited[0]!), "rate-limited");
-  t.regex(String(limited[0]!.headers["retry-after"]), /^[1-9]\d*$/);
-  t.true(answers.some((r) => r.status === 404), "the first ones went through");
+test.serial("the key server down: 503 key-servers-unreachable naming the server tried; back up, kmxd serves again without a restart", async (t) => {
+  const token = tokenOf(hostA);
+  const port = kmipd.port;
+  await kmipd.stop();
+  const r = await kmxdCall("POST", "/api/v1/providers/kms-1/data-keys", {}, token);
+  t.is(r.status, 503, JSON.stringify(r.json));
+  t.is(problemCode(r), "key-servers-unreachable");
+  const servers = r.json.servers as string[];
+  t.is(servers.length, 1);
+  t.true(servers[0]!.startsWith(`127.0.0.1:${port}`), servers[0]);
+  const audit = await admin("GET", `/api/v1/audit?host=${A}&limit=5`);
+  t.is((audit.json.entries as { operation: string; result: string }[])[0]?.result, "key-servers-unreachable", "the failed generation is audited");
+  kmipd = await startKmipd(kmipd.dataDir, port);
+  const ok = await eventually("served again", async () => {
+    const x = await kmxdCall("POST", "/api/v1/providers/kms-1/data-keys", {}, token);
+    return x.status === 201 ? x : undefined;
+  });
+  t.is((await openJweWithTpm(swA, hostA.dir, ok.json.key as string)).length, 32);
+});
+
+test.serial("encrypt takes at most 32 KiB of plaintext", async (t) => {
+  const token = tokenOf(hostA);
+  const max = await kmxdCall("POST", "/api/v1/providers/kms-1/encrypt", { plaintext: randomBytes(32 * 1024).toString("base64") }, token);
+  t.is(max.status, 200, JSON.stringify(max.json));
+  const over = await kmxdCall("POST", "/api/v1/providers/kms-1/encrypt", { plaintext: randomBytes(32 * 1024 + 1).toString("base64") }, token);
+  t.is(over.status, 400);
+  t.is(problemCode(over), "bad-request");
+});
+
+test.serial("rate limits per host and per provider: 429 rate-limited with Retry-After (a node allowing one request per 100 s each)", async (t) => {
+  const config = loadConfig(
+    ["--listen", "127.0.0.1:0", "--data-dir", path.join(dir, "kmxd-slow"), "--attestd", attestd.url, "--attestd-ca", attestd.caFile, "--host-rate", "0.01", "--provider-rate", "0.01", "--log-level", "silent"],
+    {},
+  );
+  const slow = await startKmxd(config, { logger: pino({ level: "silent" }) });
+  try {
+    const call = (provider: string, token: string) => httpsJson(`${slow.url}/api/v1/providers/${provider}/encrypt`, "POST", { ca: slow.caCert, body: { plaintext: "eA==" }, token });
+    const create = await httpsJson(`${slow.url}/api/v1/providers`, "POST", {
+      ca: slow.caCert,
+      token: adminToken,
+      body: { name: "kms-1", kmipServers: [`127.0.0.1:${kmipd.port}`], keyId: await kmipd.activeKey("kmxd-test-slow"), serverCa: kmipd.tls.ca, clientCertificate: kmipd.tls.cert, clientKey: kmipd.tls.key },
+    });
+    t.is(create.status, 201, JSON.stringify(create.json));
+    t.is((await httpsJson(`${slow.url}/api/v1/providers/kms-1/grants`, "POST", { ca: slow.caCert, token: adminToken, body: { cluster: "default" } })).status, 201);
+    const first = await call("kms-1", tokenOf(hostA));
+    t.is(first.status, 200, JSON.stringify(first.json));
+    const byProvider = await call("kms-1", tokenOf(hostNoBk));
+    const byHost = await call("nope", tokenOf(hostA));
+    for (const [r, what] of [
+      [byProvider, /provider kms-1 is over/],
+      [byHost, new RegExp(`host ${A} is over`)],
+    ] as const) {
+      t.is(r.status, 429);
+      t.is(problemCode(r), "rate-limited");
+      t.regex(String(r.json.detail), what);
+      t.true(Number(r.headers["retry-after"]) >= 1, String(r.headers["retry-after"]));
+    }
+    // Without an attestd account the node cannot follow the events: degraded, and it says so.
+    t.like((await httpsJson(`${slow.url}/api/v1/health`, "GET", { ca: slow.caCert })).json, { status: "degraded", attestdEvents: "disconnected" });
+  } finally {
+    await slow.close();
+  }
 });
 
 test.serial("attestd down: health is degraded and tokens are bounded by their expiry only; back up, kmxd reconnects and resyncs", async (t) => {
