@@ -294,15 +294,26 @@ export function createAttestdClient(options: AttestdClientOptions): AttestdClien
   // ---- JWKS ----
   let jwks: { value: Jwks; at: number } | undefined;
   let inflight: Promise<Jwks> | undefined;
+  /** When the last fetch started (monotonic ms), and how it failed: fetches, failed ones too, are rate-limited. */
+  let lastAttempt = -Infinity;
+  let lastError: unknown;
 
   function fetchJwks(): Promise<Jwks> {
-    inflight ??= (async () => {
+    if (inflight !== undefined) return inflight;
+    // A flood of tokens while attestd is away must not become a flood of connection attempts.
+    if (lastError !== undefined && performance.now() - lastAttempt < minRefreshMs) return Promise.reject(lastError as Error);
+    lastAttempt = performance.now();
+    inflight = (async () => {
       try {
         const body = await call("GET", "/.well-known/jwks.json");
         if (!isObject(body) || !Array.isArray(body.keys) || !body.keys.every(isObject)) throw new AttestdError("ATTESTD_MALFORMED", `GET ${base}/.well-known/jwks.json is not a JWKS`);
         const value: Jwks = { keys: body.keys as Record<string, unknown>[] };
         jwks = { value, at: performance.now() };
+        lastError = undefined;
         return value;
+      } catch (e) {
+        lastError = e;
+        throw e;
       } finally {
         inflight = undefined;
       }
@@ -484,7 +495,7 @@ export function createAttestdClient(options: AttestdClientOptions): AttestdClien
       }
     },
     async refresh(): Promise<Jwks> {
-      if (jwks !== undefined && performance.now() - jwks.at < minRefreshMs) return inflight ?? jwks.value;
+      if (jwks !== undefined && performance.now() - lastAttempt < minRefreshMs) return inflight ?? jwks.value;
       return fetchJwks();
     },
     watch,

@@ -54,6 +54,17 @@ test.serial("attestd's TLS is checked against --attestd-ca: another CA is ATTEST
   }
 });
 
+test.serial("an unreachable attestd is not asked again within the interval: the same failure is answered", async (t) => {
+  const client = createAttestdClient({ url: "https://127.0.0.1:1", ca: attestd.ca, jwksMinRefreshMs: 60_000 });
+  const first = await t.throwsAsync(client.get(), { instanceOf: AttestdError });
+  t.is(first.code, "ATTESTD_UNREACHABLE");
+  t.is(await t.throwsAsync(client.refresh()), first, "no second connection attempt");
+  t.is(await t.throwsAsync(client.get()), first);
+  const eager = createAttestdClient({ url: "https://127.0.0.1:1", ca: attestd.ca, jwksMinRefreshMs: 0 });
+  const e1 = await t.throwsAsync(eager.get());
+  t.not(await t.throwsAsync(eager.get()), e1, "past the interval: a new attempt");
+});
+
 test.serial("sign-in: the admin token is reused while it has time left; a wrong password is ATTESTD_REFUSED 401; no account is refused", async (t) => {
   const client = createAttestdClient({ url: attestd.url, ca: attestd.ca, account: { user: "admin", password: attestd.password } });
   const token = await client.adminToken();
