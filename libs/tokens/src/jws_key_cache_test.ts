@@ -33,3 +33,18 @@ test("more keys than the import cache holds still sign and verify correctly", as
     t.is((await verifyAdminToken(token, publishedJwks([k], T0), { issuer: ISSUER, audience: ISSUER, now: T0 })).subject, "admin");
   }
 });
+
+test("ES256 signatures as r || s: 800 tokens (about 6 with an r or s shorter than 32 bytes) all verify, each 64 bytes", async (t) => {
+  const k = await generateSigningKey(T0);
+  const jwks = publishedJwks([k], T0);
+  for (let i = 0; i < 800; i++) {
+    const { token } = await issueAdminToken({ ...input, subject: `admin-${i}` }, k);
+    t.is(Buffer.from(token.split(".")[2]!, "base64url").length, 64);
+    // One failure fails the test (t.is per token would make 800 assertions of noise).
+    const v = await verifyAdminToken(token, jwks, { issuer: ISSUER, audience: ISSUER, now: T0 }).then(
+      (c) => c.subject,
+      (e: unknown) => String(e),
+    );
+    if (v !== `admin-${i}`) t.fail(`token ${i}: ${v}`);
+  }
+});
