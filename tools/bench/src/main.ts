@@ -6,7 +6,8 @@
  * tactl's src/main.ts) / `--suite attest` (attestd's API against in-process and the crypto floor; `--connections`,
  * `--seconds`, `--attestd-node-args=--cpu-prof,--cpu-prof-dir=D`, `--attestd-main OTHER/apps/attestd/src/main.ts`,
  * `--attestd-profile DIR` for one more cell under --cpu-prof and where attestd's time went, `--attestd-workers N` for
- * attestd's `--workers N`). Prints Markdown tables; BENCHMARKS.md records a run.
+ * attestd's `--workers N`) / `--suite kmx` (kmxd's unwrap end to end against KMIP Decrypt alone plus the JWE;
+ * `--concurrency 16`, `--seconds`). Prints Markdown tables; BENCHMARKS.md records a run.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -15,10 +16,11 @@ import { benchTpm } from "./tpm.ts";
 import { benchEventlog } from "./eventlog.ts";
 import { benchStartup } from "./startup.ts";
 import { benchAttest } from "./attest.ts";
+import { benchKmx } from "./kmx.ts";
 
 const { values } = parseArgs({
   options: {
-    suite: { type: "string", default: "tpm,kmip,eventlog,startup,attest" },
+    suite: { type: "string", default: "tpm,kmip,eventlog,startup,attest,kmx" },
     seconds: { type: "string", default: "3" },
     // KMIP suite only: a subset of operations, connection counts and servers, Node options and options for kmipd.
     ops: { type: "string" },
@@ -31,6 +33,8 @@ const { values } = parseArgs({
     "attestd-main": { type: "string" },
     "attestd-profile": { type: "string" },
     "attestd-workers": { type: "string" },
+    // Key-provider suite only: concurrent callers (default 16).
+    concurrency: { type: "string" },
     // Start-up suite only.
     runs: { type: "string", default: "15" },
     npx: { type: "boolean" },
@@ -61,4 +65,8 @@ if (suites.has("startup"))
 if (suites.has("attest"))
   process.stdout.write(
     `\n## Attestation\n\n${await benchAttest({ durationMs: ms, connections: list(values.connections)?.map(Number), nodeArgs: list(values["attestd-node-args"]), attestdMain: values["attestd-main"], profileDir: values["attestd-profile"], ...(values["attestd-workers"] !== undefined ? { workers: Number(values["attestd-workers"]) } : {}) })}\n`,
+  );
+if (suites.has("kmx"))
+  process.stdout.write(
+    `\n## Key provider (kmxd)\n\n${await benchKmx({ durationMs: ms, ...(values.concurrency !== undefined ? { concurrency: Number(values.concurrency) } : {}) })}\n`,
   );
