@@ -14,6 +14,7 @@ import type { KmxdStore, ProviderRecord } from "../store/store.ts";
 import type { AdminGuards } from "./admin_auth.ts";
 import { nameParam } from "./admin_clusters.ts";
 import { problem, setupProblem } from "./admin_problems.ts";
+import { checkServerTls } from "./admin_tls_check.ts";
 import { rewrapCore } from "./host.ts";
 import { CreateProviderRequest, RewrapRequest, RotateRequest, TrustSetupRequest } from "./admin_schemas.ts";
 
@@ -66,6 +67,8 @@ export function providerRoutes(app: Hono<ServiceEnv>, deps: KmxdDeps, guards: Ad
     } catch (e) {
       throw setupProblem(e, `trust set-up ${body.name}`);
     }
+    // The connection test: reported, not enforced (a server may be down now and the CSR still worth making).
+    const servers = await Promise.all(body.kmipServers.map((server) => checkServerTls(server, body.serverCa)));
     const at = deps.clock.now();
     await deps.store.putTrustSetup({
       name: body.name,
@@ -75,8 +78,8 @@ export function providerRoutes(app: Hono<ServiceEnv>, deps: KmxdDeps, guards: Ad
       clientKeyWrapped: deps.keyring.wrap(trustSetupKeyId(body.name), utf8.encode(made.privateKeyPem)),
       createdAt: at,
     });
-    await deps.audit.record({ actor: actor(c.get("principal")), provider: body.name, operation: "trust-setup.create", result: "ok", detail: { kmipServers: body.kmipServers } });
-    return c.json({ name: body.name, csr: made.csrPem, kmipServers: body.kmipServers, createdAt: new Date(at).toISOString() }, 201);
+    await deps.audit.record({ actor: actor(c.get("principal")), provider: body.name, operation: "trust-setup.create", result: "ok", detail: { servers } });
+    return c.json({ name: body.name, csr: made.csrPem, kmipServers: body.kmipServers, servers, createdAt: new Date(at).toISOString() }, 201);
   });
 
   app.post("/api/v1/providers", guards.write, async (c) => {

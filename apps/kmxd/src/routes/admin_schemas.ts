@@ -43,7 +43,14 @@ export const WrapModeRequest = z.enum(["auto", "A256GCM", "CBC-HMAC-SHA256"]);
 export const TrustSetupRequest = z.strictObject({ name: Name, kmipServers: KmipServers, serverCa: CertificatePem });
 
 /** Answer of `POST /api/v1/trust-setups`. */
-export const TrustSetupView = z.object({ name: z.string(), csr: z.string(), kmipServers: z.array(z.string()), createdAt: z.iso.datetime() });
+export const TrustSetupView = z.object({
+  name: z.string(),
+  csr: z.string(),
+  kmipServers: z.array(z.string()),
+  /** The connection test: each server's TLS certificate against serverCa. */
+  servers: z.array(z.object({ server: z.string(), status: z.enum(["trusted", "untrusted", "unreachable"]), detail: z.string().optional() })),
+  createdAt: z.iso.datetime(),
+});
 
 /** `POST /api/v1/providers`. */
 export const CreateProviderRequest = z.strictObject({

@@ -199,8 +199,31 @@ test.serial("trust set-up: kmxd's CSR, signed by kmipd's CA, becomes the provide
   t.is(missing.status, 400);
   t.is(missing.body.type, "urn:tessera:problem:trust-setup-missing");
 
+  const closed = await closedPort();
+  const checked = await admin("POST", "/api/v1/trust-setups", {
+    name: "csr-1",
+    kmipServers: [`127.0.0.1:${kmipd.port}`, `127.0.0.1:${py.port}`, `127.0.0.1:${closed}`],
+    serverCa: kmipd.ca,
+  });
+  t.is(checked.status, 201, JSON.stringify(checked.body));
+  t.deepEqual(
+    checked.body.servers.map((s: { server: string; status: string }) => [s.server, s.status]),
+    [
+      [`127.0.0.1:${kmipd.port}`, "trusted"],
+      [`127.0.0.1:${py.port}`, "untrusted"],
+      [`127.0.0.1:${closed}`, "unreachable"],
+    ],
+    "the connection test: kmipd's certificate chains to its CA, PyKMIP's does not, a closed port answers nothing",
+  );
+  const pyChecked = await admin("POST", "/api/v1/trust-setups", { name: "py-check", kmipServers: [`127.0.0.1:${py.port}`, `localhost:${kmipd.port}`], serverCa: py.pki.ca.certPem });
+  t.deepEqual(
+    pyChecked.body.servers.map((s: { status: string }) => s.status),
+    ["trusted", "untrusted"],
+    "PyKMIP (TLS 1.2) checked against its CA; kmipd (TLS 1.3) against another CA",
+  );
   const setup = await admin("POST", "/api/v1/trust-setups", { name: "csr-1", kmipServers: [`127.0.0.1:${kmipd.port}`], serverCa: kmipd.ca });
   t.is(setup.status, 201, JSON.stringify(setup.body));
+  t.not(setup.body.csr, checked.body.csr, "a second set-up of the name replaces the first (a new key)");
   const csr = new x509.Pkcs10CertificateRequest(setup.body.csr);
   t.is(csr.subject, "CN=tessera-kmxd-csr-1");
   t.true(await csr.verify());
@@ -222,7 +245,7 @@ test.serial("trust set-up: kmxd's CSR, signed by kmipd's CA, becomes the provide
   t.is(used.body.type, "urn:tessera:problem:trust-setup-missing", "the trust set-up of csr-1 was used up; csr-2 has none");
   t.deepEqual(
     (await auditOf("csr-1")).map((a) => a.operation).sort(),
-    ["provider.create", "provider.create", "trust-setup.create"],
+    ["provider.create", "provider.create", "trust-setup.create", "trust-setup.create"],
   );
 });
 
