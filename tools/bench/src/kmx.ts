@@ -47,6 +47,8 @@ export interface KmxOptions {
   readonly concurrency?: number;
   /** Duration of each timed part, ms (default 3000), after a warm-up of a third of it. */
   readonly durationMs?: number;
+  /** Node options for the kmxd process (e.g. `--cpu-prof`, `--cpu-prof-dir=D`). */
+  readonly kmxdNodeArgs?: readonly string[];
 }
 
 interface Answer {
@@ -159,8 +161,10 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
     const kmxdDir = path.join(dir, "kmxd");
     const kmxd = await spawnReady(
       "kmxd",
-      path.join(ROOT, "apps/kmxd/bin/kmxd"),
+      process.execPath,
       [
+        ...(options.kmxdNodeArgs ?? []),
+        path.join(ROOT, "apps/kmxd/src/main.ts"),
         ...["--listen", "127.0.0.1:0", "--data-dir", kmxdDir, "--log-level", "warn", "--host-rate", "1000000", "--provider-rate", "1000000"],
         ...["--attestd", attestdUrl, "--attestd-ca", path.join(attestdDir, "tls", "ca.pem")],
         ...["--attestd-user", "admin", "--attestd-password-file", path.join(attestdDir, "admin.password")],

@@ -7,7 +7,7 @@
  * `--seconds`, `--attestd-node-args=--cpu-prof,--cpu-prof-dir=D`, `--attestd-main OTHER/apps/attestd/src/main.ts`,
  * `--attestd-profile DIR` for one more cell under --cpu-prof and where attestd's time went, `--attestd-workers N` for
  * attestd's `--workers N`) / `--suite kmx` (kmxd's unwrap end to end against KMIP Decrypt alone plus the JWE;
- * `--concurrency 16`, `--seconds`). Prints Markdown tables; BENCHMARKS.md records a run.
+ * `--concurrency 16`, `--seconds`, `--kmxd-node-args=--cpu-prof,--cpu-prof-dir=D`). Prints Markdown tables; BENCHMARKS.md records a run.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -35,6 +35,7 @@ const { values } = parseArgs({
     "attestd-workers": { type: "string" },
     // Key-provider suite only: concurrent callers (default 16).
     concurrency: { type: "string" },
+    "kmxd-node-args": { type: "string" },
     // Start-up suite only.
     runs: { type: "string", default: "15" },
     npx: { type: "boolean" },
@@ -68,5 +69,5 @@ if (suites.has("attest"))
   );
 if (suites.has("kmx"))
   process.stdout.write(
-    `\n## Key provider (kmxd)\n\n${await benchKmx({ durationMs: ms, ...(values.concurrency !== undefined ? { concurrency: Number(values.concurrency) } : {}) })}\n`,
+    `\n## Key provider (kmxd)\n\n${await benchKmx({ durationMs: ms, kmxdNodeArgs: list(values["kmxd-node-args"]), ...(values.concurrency !== undefined ? { concurrency: Number(values.concurrency) } : {}) })}\n`,
   );
