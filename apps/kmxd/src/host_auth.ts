@@ -154,7 +154,8 @@ export function bindingKeyOf(caller: HostCaller): NonNullable<EarClaims["cnf"]>[
  * @throws HostRefusal 403 `provider-not-allowed`.
  */
 export function authorizeProvider(caller: HostCaller, provider: string, grants: readonly string[], clusters: readonly TrustedCluster[]): string {
-  const cluster = clusterOf({ sub: caller.host, ekFingerprint: caller.claims.tessera.ekFingerprint }, clusters);
+  const { ekFingerprint, ekCa } = caller.claims.tessera;
+  const cluster = clusterOf({ sub: caller.host, ekFingerprint, ...(ekCa !== undefined ? { ekCa } : {}) }, clusters);
   if (!mayUse(grants, cluster)) {
     throw new HostRefusal("provider-not-allowed", 403, `host ${caller.host} is in trusted cluster ${cluster}, which may not use provider ${provider}`, {
       extra: { cluster, provider },
