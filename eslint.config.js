@@ -67,7 +67,7 @@ export default [
   },
   {
     // Tests, and the helpers only tests import (_test_support.ts), may use the type:testing libs.
-    files: ["**/*_test.ts", "**/_test_support.ts"],
+    files: ["**/*_test.ts", "**/_*test_support.ts"],
     rules: { "@nx/enforce-module-boundaries": boundaries(true) },
   },
   {
@@ -82,7 +82,7 @@ export default [
       "libs/tokens/src/**/*.ts",
       "libs/ek-trust/src/**/*.ts",
     ],
-    ignores: ["**/*_test.ts", "**/_test_support.ts"],
+    ignores: ["**/*_test.ts", "**/_*test_support.ts"],
     rules: {
       "no-restricted-imports": ["error", { paths: NODE_IO.filter((m) => !m.includes("*")), patterns: ["node:fs/*"] }],
       "no-restricted-globals": ["error", "process", "require"],

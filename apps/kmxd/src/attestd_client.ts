@@ -296,6 +296,8 @@ export function createAttestdClient(options: AttestdClientOptions): AttestdClien
   let inflight: Promise<Jwks> | undefined;
   /** When the last fetch started (monotonic ms), and how it failed: fetches, failed ones too, are rate-limited. */
   let lastAttempt = -Infinity;
+  /** When refresh() last fetched: only refreshes are spaced, so the fetch of the first token never delays a rotation's new kid. */
+  let lastRefresh = -Infinity;
   let lastError: unknown;
 
   function fetchJwks(): Promise<Jwks> {
@@ -495,7 +497,8 @@ export function createAttestdClient(options: AttestdClientOptions): AttestdClien
       }
     },
     async refresh(): Promise<Jwks> {
-      if (jwks !== undefined && performance.now() - lastAttempt < minRefreshMs) return inflight ?? jwks.value;
+      if (jwks !== undefined && performance.now() - lastRefresh < minRefreshMs) return inflight ?? jwks.value;
+      lastRefresh = performance.now();
       return fetchJwks();
     },
     watch,
