@@ -12,7 +12,7 @@ import { aesGcmKeyring, ensureLocalTls, ensurePrivateDir, generatePassword, hash
 import type { Logger } from "pino";
 import type { AttestdConfig } from "./config.ts";
 import { newSigningKeyRecord } from "./signing.ts";
-import { openAttestdStore } from "./store/sql_store.ts";
+import { openAttestdStore, type StoreOptions } from "./store/sql_store.ts";
 import type { AttestdStore } from "./store/store.ts";
 
 /** The group whose members may change anything (the first account's group). */
@@ -55,8 +55,14 @@ export const SQLITE_FILE = "attestd.db";
 /**
  * Prepares the data directory and the store. Idempotent: what exists is reused.
  * @param print where the admin password file's path is announced (default: stdout)
+ * @param storeOptions the store's (a write lock shared by worker processes)
  */
-export async function bootstrap(config: AttestdConfig, logger: Logger, print: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<Bootstrapped> {
+export async function bootstrap(
+  config: AttestdConfig,
+  logger: Logger,
+  print: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+  storeOptions: StoreOptions = {},
+): Promise<Bootstrapped> {
   await ensurePrivateDir(config.dataDir, (msg, fields) => logger.warn(fields ?? {}, msg));
   const hosts = [...new Set([config.listen.host, new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ""), "localhost", "127.0.0.1"])].filter(
     (h) => h !== "" && h !== "0.0.0.0" && h !== "::",
@@ -68,7 +74,7 @@ export async function bootstrap(config: AttestdConfig, logger: Logger, print: (l
   const db = await openDatabase(config.database !== undefined ? { postgres: config.database } : { sqlite: path.join(config.dataDir, SQLITE_FILE) });
   let store: AttestdStore;
   try {
-    store = await openAttestdStore(db);
+    store = await openAttestdStore(db, storeOptions);
   } catch (e) {
     await db.close();
     throw e;

@@ -223,6 +223,16 @@ function deriveStatus(host: string, last: AttestationRecord | undefined, enrolle
 /** Set inside the store's own transactions (withLock), where a write must join that transaction instead of a group. */
 const inTransaction = new AsyncLocalStorage<boolean>();
 
+/** Options of {@link openAttestdStore}. */
+export interface StoreOptions {
+  /**
+   * SQLite only: a lock that the processes writing the same file take around each group commit (attestd --workers:
+   * the primary grants it, workers.ts), resolving to its release. Without it, a process that finds the file locked
+   * waits in SQLite's busy handler, asleep on its event loop for 1–8 ms at a time.
+   */
+  readonly writeLock?: () => Promise<() => void>;
+}
+
 /** See {@link groupCommit}. */
 export interface GroupCommit {
   /** Runs `fn` in the next group's transaction; resolves once that group is committed. */
@@ -249,8 +259,9 @@ interface PendingWrite {
  * PostgreSQL runs each write on its own (`run(fn)` is `db.transaction(fn)`): its commits do not block the event loop,
  * and one transaction holding several hosts' rows could deadlock against another node's group.
  */
-export function groupCommit(db: Db): GroupCommit {
+export function groupCommit(db: Db, options: StoreOptions = {}): GroupCommit {
   if (db.dialect !== "sqlite") return { run: (fn) => db.transaction(fn), drain: () => Promise.resolve() };
+  const writeLock = options.writeLock;
   let idle: (() => void)[] = [];
   let queue: PendingWrite[] = [];
   let scheduled = false;
@@ -270,7 +281,7 @@ export function groupCommit(db: Db): GroupCommit {
     if (jobs.length === 0) return;
     running = true;
     const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-    const work =
+    const transact = (): Promise<void> =>
       jobs.length === 1
         ? db.transaction(async (tx) => {
             results.push({ ok: true, value: await (jobs[0] as PendingWrite).fn(tx) });
@@ -282,6 +293,18 @@ export function groupCommit(db: Db): GroupCommit {
               } catch (error) {
                 results.push({ ok: false, error });
               }
+            }
+          });
+    // With a write lock (attestd --workers), the group waits for it without blocking this process, instead of in
+    // SQLite's busy handler, which sleeps on the event loop while another process commits.
+    const work =
+      writeLock === undefined
+        ? transact()
+        : writeLock().then(async (release) => {
+            try {
+              await transact();
+            } finally {
+              release();
             }
           });
     work.then(
@@ -323,9 +346,9 @@ export function groupCommit(db: Db): GroupCommit {
  * Migrates `db` to attestd's schema and returns the store over it. `close()` closes `db`.
  * @throws SqlError when the database cannot be migrated (SQL_MIGRATION: it is newer than this program)
  */
-export async function openAttestdStore(db: Db): Promise<AttestdStore> {
+export async function openAttestdStore(db: Db, options: StoreOptions = {}): Promise<AttestdStore> {
   await migrate(db, "attestd", ATTESTD_MIGRATIONS);
-  const group = groupCommit(db);
+  const group = groupCommit(db, options);
   const write = group.run;
 
   /** The single-use consumption shared by nonces and enrollments. */
