@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { command, frameCommand, marshalParams, parseResponse, unmarshalResponse } from "./command.ts";
-import { GetCapability, GetRandom, Load, NV_Read, PCR_Extend, PCR_Read, SelfTest, StartAuthSession, Startup } from "./commands.ts";
+import { GetCapability, GetRandom, Load, NV_Read, PCR_Extend, PCR_Read, RSA_Decrypt, RSA_Encrypt, SelfTest, StartAuthSession, Startup } from "./commands.ts";
 import { commandName, TPM_ALG, TPM_CAP, TPM_CC, TPM_PT, TPM_RH, TPM_RS_PW, TPM_SE, TPM_ST, TPM_SU, TPMA_SESSION } from "./constants.ts";
 import { TpmDecodeError, TpmEncodeError, TpmResponseError } from "./errors.ts";
 import { fromHex, toHex } from "./hex.ts";
@@ -97,6 +97,28 @@ test("TPM2_NV_Read with a password session, laid out by hand from Part 3 §31.13
   const byHand = "8002" + "00000026" + "0000014e" + "01500016" + "01500016" + "0000000c" + "40000009" + "0000" + "01" + "0003616263" + "0020" + "0004";
   t.is(toHex(frame), byHand);
   t.is(frame.length, 0x26);
+});
+
+test("TPM2_RSA_Decrypt and TPM2_RSA_Encrypt, laid out by hand from Part 3 §14.2–14.3", (t) => {
+  t.is(RSA_Decrypt.code, 0x159);
+  t.deepEqual(RSA_Decrypt.handles, [{ name: "keyHandle", auth: true }]);
+  t.is(RSA_Encrypt.code, 0x174);
+  t.deepEqual(RSA_Encrypt.handles, [{ name: "keyHandle", auth: false }]);
+  const key = 0x80000001;
+  const oaep = { scheme: TPM_ALG.OAEP, details: { hashAlg: TPM_ALG.SHA256 } };
+  const params = marshalParams(RSA_Decrypt, { cipherText: fromHex("010203"), inScheme: oaep, label: fromHex("6c00") });
+  // cipherText TPM2B_PUBLIC_KEY_RSA, inScheme TPMT_RSA_DECRYPT (OAEP, SHA-256), label TPM2B_DATA.
+  t.is(toHex(params), "0003010203" + "0017000b" + "00026c00");
+  const frame = frameCommand(RSA_Decrypt.code, [key], params, [password()]);
+  t.is(toHex(frame), "8002" + "00000028" + "00000159" + "80000001" + "00000009" + "40000009" + "0000" + "00" + "0000" + toHex(params));
+  const enc = marshalParams(RSA_Encrypt, { message: fromHex("ff"), inScheme: { scheme: TPM_ALG.RSAES, details: null }, label: new Uint8Array() });
+  t.is(toHex(frameCommand(RSA_Encrypt.code, [key], enc)), "8001" + "00000015" + "00000174" + "80000001" + "0001ff" + "0015" + "0000");
+  // TPMT_RSA_DECRYPT admits only OAEP, RSAES and NULL (a signing scheme is not a decryption scheme).
+  t.throws(() => marshalParams(RSA_Decrypt, { cipherText: new Uint8Array(), inScheme: { scheme: TPM_ALG.RSASSA, details: { hashAlg: TPM_ALG.SHA256 } }, label: new Uint8Array() }), {
+    instanceOf: TpmEncodeError,
+  });
+  const reply = fromHex("8002" + "00000017" + "00000000" + "00000004" + "0002abcd" + "0000" + "01" + "0000");
+  t.deepEqual(unmarshalResponse(RSA_Decrypt, parseResponse(RSA_Decrypt, reply).parameters), { message: fromHex("abcd") });
 });
 
 test("frames with two sessions and with handles but no sessions", (t) => {

@@ -21,6 +21,7 @@ import {
   TPM2B_NV_PUBLIC,
   TPM2B_PRIVATE,
   TPM2B_PUBLIC,
+  TPM2B_PUBLIC_KEY_RSA,
   TPM2B_SENSITIVE_CREATE,
   TPM2B_SENSITIVE_DATA,
   TPM2B_TIMEOUT,
@@ -28,6 +29,7 @@ import {
   TPML_DIGEST_VALUES,
   TPML_PCR_SELECTION,
   TPMS_CAPABILITY_DATA,
+  TPMT_RSA_DECRYPT,
   TPMT_SIG_SCHEME,
   TPMT_SIGNATURE,
   TPMT_SYM_DEF,
@@ -149,6 +151,18 @@ export const Sign = command(TPM_CC.Sign, {
   handles: { keyHandle: "auth" },
   params: { digest: TPM2B_DIGEST, inScheme: TPMT_SIG_SCHEME, validation: TPMT_TK },
   response: { signature: TPMT_SIGNATURE },
+});
+/** TPM2_RSA_Decrypt (Part 3, 14.3): `keyHandle` is an unrestricted RSA decryption key; `label` is OAEP's (a NUL-terminated string or empty). */
+export const RSA_Decrypt = command(TPM_CC.RSA_Decrypt, {
+  handles: { keyHandle: "auth" },
+  params: { cipherText: TPM2B_PUBLIC_KEY_RSA, inScheme: TPMT_RSA_DECRYPT, label: TPM2B_DATA },
+  response: { message: TPM2B_PUBLIC_KEY_RSA },
+});
+/** TPM2_RSA_Encrypt (Part 3, 14.2): the public-key operation, no authorization. */
+export const RSA_Encrypt = command(TPM_CC.RSA_Encrypt, {
+  handles: { keyHandle: "noauth" },
+  params: { message: TPM2B_PUBLIC_KEY_RSA, inScheme: TPMT_RSA_DECRYPT, label: TPM2B_DATA },
+  response: { outData: TPM2B_PUBLIC_KEY_RSA },
 });
 /** TPM2_Hash. */
 export const Hash = command(TPM_CC.Hash, {

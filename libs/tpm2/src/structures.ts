@@ -151,6 +151,18 @@ export const TPMT_SIG_SCHEME = struct("TPMT_SIG_SCHEME", {
 });
 /** TPMT_RSA_SCHEME. */
 export const TPMT_RSA_SCHEME = struct("TPMT_RSA_SCHEME", { scheme: u16, details: union("TPMU_ASYM_SCHEME", "scheme", asymSchemeArms) });
+/**
+ * TPMT_RSA_DECRYPT (Part 2, 11.2.4.3): the scheme of TPM2_RSA_Encrypt / TPM2_RSA_Decrypt — OAEP with its hash,
+ * RSAES (PKCS #1 v1.5), or NULL (the key's own scheme). Only those three selectors code; any other is an error.
+ */
+export const TPMT_RSA_DECRYPT = struct("TPMT_RSA_DECRYPT", {
+  scheme: u16,
+  details: union("TPMU_ASYM_SCHEME", "scheme", {
+    [TPM_ALG.OAEP]: TPMS_SCHEME_HASH,
+    [TPM_ALG.RSAES]: empty,
+    [TPM_ALG.NULL]: empty,
+  }),
+});
 /** TPMT_ECC_SCHEME. */
 export const TPMT_ECC_SCHEME = struct("TPMT_ECC_SCHEME", { scheme: u16, details: union("TPMU_ASYM_SCHEME", "scheme", asymSchemeArms) });
 /** TPMT_KDF_SCHEME. */
@@ -351,6 +363,8 @@ export type TpmsSignatureRsa = Infer<typeof TPMS_SIGNATURE_RSA>;
 export type TpmsSignatureEcc = Infer<typeof TPMS_SIGNATURE_ECC>;
 /** TPMT_SIG_SCHEME value. */
 export type TpmtSigScheme = Infer<typeof TPMT_SIG_SCHEME>;
+/** TPMT_RSA_DECRYPT value. */
+export type TpmtRsaDecrypt = Infer<typeof TPMT_RSA_DECRYPT>;
 /** TPMS_NV_PUBLIC value. */
 export type TpmsNvPublic = Infer<typeof TPMS_NV_PUBLIC>;
 /** TPMS_CAPABILITY_DATA value. */

@@ -141,6 +141,8 @@ const asymScheme = fc.oneof(
   scheme([TPM_ALG.ECDAA], schemeEcdaa),
   scheme([TPM_ALG.RSAES, TPM_ALG.NULL], NONE),
 );
+// TPMT_RSA_DECRYPT (Part 2, 11.2.4.3): TPMU_ASYM_SCHEME restricted to OAEP, RSAES and NULL.
+const rsaDecrypt = fc.oneof(scheme([TPM_ALG.OAEP], schemeHash), scheme([TPM_ALG.RSAES, TPM_ALG.NULL], NONE));
 const kdfScheme = fc.oneof(scheme([TPM_ALG.MGF1, TPM_ALG.KDF1_SP800_56A, TPM_ALG.KDF2, TPM_ALG.KDF1_SP800_108], schemeHash), scheme([TPM_ALG.NULL], NONE));
 const keyedHashScheme = fc.oneof(scheme([TPM_ALG.HMAC], schemeHash), scheme([TPM_ALG.XOR], schemeXor), scheme([TPM_ALG.NULL], NONE));
 const symDef: fc.Arbitrary<TpmtSymDef> = fc.oneof(
@@ -276,6 +278,7 @@ const ENTRIES: Record<string, Entry> = {
   TPMS_SCHEME_XOR: entry(S.TPMS_SCHEME_XOR, schemeXor),
   TPMT_SIG_SCHEME: entry(S.TPMT_SIG_SCHEME, sigScheme),
   TPMT_RSA_SCHEME: entry(S.TPMT_RSA_SCHEME, asymScheme),
+  TPMT_RSA_DECRYPT: entry(S.TPMT_RSA_DECRYPT, rsaDecrypt),
   TPMT_ECC_SCHEME: entry(S.TPMT_ECC_SCHEME, asymScheme),
   TPMT_KDF_SCHEME: entry(S.TPMT_KDF_SCHEME, kdfScheme),
   TPMT_KEYEDHASH_SCHEME: entry(S.TPMT_KEYEDHASH_SCHEME, keyedHashScheme),
@@ -515,6 +518,8 @@ test("known encodings of small structures", (t) => {
     [S.TPMS_PCR_SELECTION as Codec<unknown>, { hash: TPM_ALG.SHA256, pcrSelect: fromHex("810000") }, "000b03810000"],
     [S.TPMT_SIG_SCHEME as Codec<unknown>, { scheme: TPM_ALG.RSASSA, details: { hashAlg: TPM_ALG.SHA256 } }, "0014000b"],
     [S.TPMT_SIG_SCHEME as Codec<unknown>, { scheme: TPM_ALG.NULL, details: null }, "0010"],
+    [S.TPMT_RSA_DECRYPT as Codec<unknown>, { scheme: TPM_ALG.OAEP, details: { hashAlg: TPM_ALG.SHA256 } }, "0017000b"],
+    [S.TPMT_RSA_DECRYPT as Codec<unknown>, { scheme: TPM_ALG.RSAES, details: null }, "0015"],
     [S.TPMT_SIG_SCHEME as Codec<unknown>, { scheme: TPM_ALG.ECDAA, details: { hashAlg: TPM_ALG.SHA256, count: 7 } }, "001a000b0007"],
     [S.TPMT_KEYEDHASH_SCHEME as Codec<unknown>, { scheme: TPM_ALG.XOR, details: { hashAlg: TPM_ALG.SHA256, kdf: TPM_ALG.KDF1_SP800_108 } }, "000a000b0022"],
     [
