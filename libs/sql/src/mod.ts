@@ -6,6 +6,7 @@
  * @module
  */
 export { SqlError, type SqlErrorCode } from "./errors.ts";
+export { groupCommit, type GroupCommit, type GroupCommitOptions } from "./group_commit.ts";
 export { migrate, type Migration, type MigrateResult } from "./migrate.ts";
 export { openDatabase, type DatabaseConfig } from "./open_database.ts";
 export { openPostgres, type PostgresOptions } from "./open_postgres.ts";

@@ -245,6 +245,15 @@ class SqliteDb implements Db {
 }
 
 /**
+ * Whether the caller's async context is inside a transaction of `db` (a SQLite Db of this module): statements on
+ * `db` issued there run in that transaction. Internal to @tessera/sql (group_commit.ts), not exported by mod.ts.
+ */
+export function insideSqliteTransaction(db: Db): boolean {
+  const ctx = current.getStore();
+  return ctx !== undefined && !ctx.tx.done && ctx.root === db;
+}
+
+/**
  * Opens (creating it 0600 when missing) a SQLite database file in WAL mode with foreign keys on.
  * @throws SqlError SQL_CONFIG when the file cannot be created or opened
  */
