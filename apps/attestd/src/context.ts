@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import type { AttestdConfig } from "./config.ts";
 import { mergeSettings, type AttestdDeps, type AttestdSettings, type StatusEvents } from "./deps.ts";
 import { storeSigningKeys } from "./signing.ts";
-import type { AttestdStore } from "./store/store.ts";
+import type { AttestdStore, PolicyStamp } from "./store/store.ts";
 
 /** What {@link createDeps} needs. */
 export interface CreateDepsOptions {
@@ -54,8 +54,8 @@ export function createDeps(o: CreateDepsOptions): AttestdDeps {
    * One small read per call (the settings and the images' stamp) instead of the settings and every image: the images
    * are listed and parsed again only when their stamp moved, so a change on any node is seen by the next request.
    */
-  async function current(): Promise<PolicyCache> {
-    const stamp = await o.store.getPolicyStamp();
+  async function current(read?: PolicyStamp): Promise<PolicyCache> {
+    const stamp = read ?? (await o.store.getPolicyStamp());
     const settingsJson = JSON.stringify(stamp.settings ?? null);
     const c = cache;
     if (c !== undefined && c.settingsJson === settingsJson && c.imagesStamp === stamp.images) return c;
@@ -93,8 +93,8 @@ export function createDeps(o: CreateDepsOptions): AttestdDeps {
     async settings() {
       return (await current()).settings;
     },
-    async policyFor(selection) {
-      const c = await current();
+    async policyFor(selection, stamp) {
+      const c = await current(stamp);
       return { settings: c.settings, policy: policyOf(c, selection ?? c.settings.pcrSelection) };
     },
   };

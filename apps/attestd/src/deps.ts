@@ -7,7 +7,7 @@ import type { AppraisalPolicy } from "@tessera/appraisal";
 import type { Keyring } from "@tessera/service";
 import type { Logger } from "pino";
 import type { AttestdConfig } from "./config.ts";
-import type { AttestdStore, Settings } from "./store/store.ts";
+import type { AttestdStore, PolicyStamp, Settings } from "./store/store.ts";
 
 /** A host's status changed (published after an attestation, an enrollment or a removal). */
 export interface StatusEvent {
@@ -69,8 +69,10 @@ export interface AttestdDeps {
    * The settings and the current appraisal policy (every accepted image and the settings), with the PCRs of
    * `selection` (a challenge's, tpm2-tools syntax) when given, else the settings'. While neither the settings nor
    * the images change (on any node), the same frozen policy object is returned: nothing is re-read or rebuilt.
+   * `stamp`: the store's policy stamp when the caller has just read it (AttestdStore.attestationInputs), so it is
+   * not read again.
    */
-  policyFor(selection?: string): Promise<{ readonly settings: AttestdSettings; readonly policy: AppraisalPolicy }>;
+  policyFor(selection?: string, stamp?: PolicyStamp): Promise<{ readonly settings: AttestdSettings; readonly policy: AppraisalPolicy }>;
 }
 
 /** The service's settings with defaults applied (PATCH /api/v1/settings changes the stored ones). */

@@ -122,16 +122,18 @@ export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): voi
     // The nonce first: nothing is appraised without a live challenge of this host. It is only read here and spent
     // in the same transaction that records the attempt (one commit per attestation, not two); a request that
     // loses the race for it in between records nothing and gets the same refusal.
-    const live = await deps.store.peekNonce(host, body.nonce, now);
+    // The nonce, the host's AK and the policy's stamp in one read.
+    const inputs = await deps.store.attestationInputs(host, body.nonce, now);
+    const live = inputs.nonce;
     if (!live.ok) throw nonceRefused(host, live, log);
-    const enrolled = await deps.store.getHost(host);
+    const enrolled = inputs.host;
     if (enrolled === undefined) {
       await deps.store.consumeNonce(host, body.nonce, now);
       const failures = [{ check: "ak-not-enrolled", detail: `${host} has no bound AK: enroll first` }];
       throw new ProblemError("attestation-failed", 403, `ak-not-enrolled: ${failures[0].detail}`, { failures });
     }
 
-    const { settings, policy } = await deps.policyFor(live.value.pcrSelection);
+    const { settings, policy } = await deps.policyFor(live.value.pcrSelection, inputs.stamp);
     const verdict = appraise(
       {
         akPublic: enrolled.akPublic,

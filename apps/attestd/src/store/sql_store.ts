@@ -390,6 +390,11 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
   /** How a nonce stands for `host` at `now`, without spending it. */
   async function classifyNonce(q: Db, host: string, nonce: string, now: number): Promise<ConsumeResult<NonceRecord>> {
     const [row] = await q.query<NonceRow>("SELECT nonce, host, pcr_selection, created_at, expires_at, used_at FROM attestd_nonces WHERE nonce = $1", [nonce]);
+    return classifyNonceRow(row, host, now);
+  }
+
+  /** {@link classifyNonce} of a row read already (undefined: no such nonce). */
+  function classifyNonceRow(row: NonceRow | undefined, host: string, now: number): ConsumeResult<NonceRecord> {
     if (row === undefined) return { ok: false, reason: "unknown" };
     if (row.host !== host) return { ok: false, reason: "other-host" };
     if (row.used_at !== null) return { ok: false, reason: "used", value: toNonce(row) };
@@ -699,6 +704,59 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
     async getSettings() {
       const [r] = await db.query<{ settings: string }>("SELECT settings FROM attestd_settings WHERE id = 1");
       return r === undefined ? undefined : (JSON.parse(r.settings) as Settings);
+    },
+    async attestationInputs(host, nonce, now) {
+      // One row whatever exists: the nonce's and the host's columns are NULL when there is none.
+      const [r] = await db.query<
+        { [K in keyof NonceRow as `n_${K}`]: NonceRow[K] | null } & { [K in keyof HostRow as `h_${K}`]: HostRow[K] | null } & {
+          settings: string | null;
+          n: number | string;
+          top: number | string | null;
+        }
+      >(
+        `SELECT n.nonce AS n_nonce, n.host AS n_host, n.pcr_selection AS n_pcr_selection, n.created_at AS n_created_at,
+                n.expires_at AS n_expires_at, n.used_at AS n_used_at,
+                h.host AS h_host, h.ak_public AS h_ak_public, h.ak_name AS h_ak_name, h.ek_public AS h_ek_public,
+                h.ek_fingerprint AS h_ek_fingerprint, h.ek_certificate AS h_ek_certificate, h.ek_ca AS h_ek_ca, h.enrolled_at AS h_enrolled_at,
+                (SELECT settings FROM attestd_settings WHERE id = 1) AS settings,
+                (SELECT COUNT(*) FROM attestd_images) AS n, (SELECT MAX(seq) FROM attestd_images) AS top
+         FROM (SELECT 1 AS one) AS one
+         LEFT JOIN attestd_nonces n ON n.nonce = $1
+         LEFT JOIN attestd_hosts h ON h.host = $2`,
+        [nonce, host],
+      );
+      const nonceRow: NonceRow | undefined =
+        r?.n_nonce == null
+          ? undefined
+          : {
+              nonce: r.n_nonce,
+              host: r.n_host!,
+              pcr_selection: r.n_pcr_selection!,
+              created_at: Number(r.n_created_at),
+              expires_at: Number(r.n_expires_at),
+              used_at: r.n_used_at == null ? null : Number(r.n_used_at),
+            };
+      const hostRow: HostRow | undefined =
+        r?.h_host == null
+          ? undefined
+          : {
+              host: r.h_host,
+              ak_public: r.h_ak_public!,
+              ak_name: r.h_ak_name!,
+              ek_public: r.h_ek_public!,
+              ek_fingerprint: r.h_ek_fingerprint!,
+              ek_certificate: r.h_ek_certificate ?? null,
+              ek_ca: r.h_ek_ca ?? null,
+              enrolled_at: Number(r.h_enrolled_at),
+            };
+      return {
+        nonce: classifyNonceRow(nonceRow, host, now),
+        host: hostRow === undefined ? undefined : toHost(hostRow),
+        stamp: {
+          settings: r?.settings == null ? undefined : (JSON.parse(r.settings) as Settings),
+          images: `${String(r?.n ?? 0)}:${String(r?.top ?? 0)}`,
+        },
+      };
     },
     async getPolicyStamp() {
       // Image rows are never updated and their seq never reused (AUTOINCREMENT, identity): an add raises the maximum,

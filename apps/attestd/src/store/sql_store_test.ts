@@ -570,3 +570,31 @@ contract("peekNonce reads without spending; recordAttestation spends the nonce a
   t.like(await a.peekNonce("r1", n.nonce, 1_600), { ok: false, reason: "used" });
   t.is((await a.getHostStatus("r1", 1_600))?.status, "green");
 });
+
+contract("attestationInputs reads what peekNonce, getHost and getPolicyStamp read, in one statement", async (t, open) => {
+  const s = await open();
+  const h = hostRecord("h1.example.test");
+  const n = nonce({ host: h.host });
+  const late = nonce({ host: h.host });
+  const compare = async (hostName: string, value: string, now: number): Promise<void> => {
+    const inputs = await s.attestationInputs(hostName, value, now);
+    t.deepEqual(inputs.nonce, await s.peekNonce(hostName, value, now), `nonce ${value.slice(0, 8)} for ${hostName} at ${now}`);
+    t.deepEqual(inputs.host, await s.getHost(hostName));
+    t.deepEqual(inputs.stamp, await s.getPolicyStamp());
+  };
+  // Nothing yet: unknown nonce, no host, no settings, no image.
+  await compare(h.host, n.nonce, 1_100);
+  t.deepEqual((await s.attestationInputs(h.host, n.nonce, 1_100)).nonce, { ok: false, reason: "unknown" });
+  await s.putHost(h);
+  await s.putNonce(n);
+  await s.putNonce(late);
+  await s.putSettings({ pcrSelection: "sha256:0,7" });
+  t.is((await s.attestationInputs(h.host, n.nonce, 1_100)).host?.akName, h.akName);
+  await compare(h.host, n.nonce, 1_100);
+  await compare("h2.example.test", n.nonce, 1_100);
+  await compare(h.host, late.nonce, 2_001);
+  t.deepEqual((await s.attestationInputs(h.host, late.nonce, 2_001)).nonce, { ok: false, reason: "expired", value: late });
+  t.true((await s.consumeNonce(h.host, n.nonce, 1_100)).ok);
+  await compare(h.host, n.nonce, 1_100);
+  t.deepEqual((await s.attestationInputs(h.host, n.nonce, 1_100)).nonce, { ok: false, reason: "used", value: n });
+});

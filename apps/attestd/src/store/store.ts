@@ -170,6 +170,12 @@ export interface AuditRecord {
 /** The service's settings (one row). */
 export type Settings = Readonly<Record<string, unknown>>;
 
+/** {@link AttestdStore.getPolicyStamp}'s answer: the stored settings and the accepted images' stamp. */
+export interface PolicyStamp {
+  readonly settings: Settings | undefined;
+  readonly images: string;
+}
+
 /** attestd's storage. Implementations: SQLite (one node) and PostgreSQL (several). */
 export interface AttestdStore {
   // Enrollment
@@ -255,7 +261,12 @@ export interface AttestdStore {
    * that changes whenever an image is added or removed on any node (so a node may keep its parsed images while the
    * stamp stays).
    */
-  getPolicyStamp(): Promise<{ readonly settings: Settings | undefined; readonly images: string }>;
+  getPolicyStamp(): Promise<PolicyStamp>;
+  /**
+   * What an attestation reads before it appraises, in one statement instead of three: how the nonce stands for
+   * `host` at `now` ({@link peekNonce}), the host's bound AK ({@link getHost}) and {@link getPolicyStamp}.
+   */
+  attestationInputs(host: string, nonce: string, now: number): Promise<{ readonly nonce: ConsumeResult<NonceRecord>; readonly host: HostRecord | undefined; readonly stamp: PolicyStamp }>;
 
   /**
    * Runs `fn` holding a cluster-wide named lock (first-start bootstrap: creating the admin account
