@@ -1,0 +1,114 @@
+/**
+ * The host agent's contract: what the local API (server.ts, routes/) asks of the agent core (agent.ts).
+ * Types only, so that both sides can be written against it at once.
+ * @module
+ */
+
+/** Where the agent stands with attestd. */
+export type AgentState = "starting" | "attested" | "refused" | "unreachable";
+
+/** One failed appraisal check as attestd reports it (PROTOCOL.md §3, `failures`). */
+export interface AttestationFailure {
+  /** The check's stable code, e.g. `log-replay`, `image-unknown`. */
+  check: string;
+  /** Text for people. */
+  detail: string;
+  /** Any further fields attestd gave (pcr, bank, event, expected, measured, image). */
+  [field: string]: unknown;
+}
+
+/** Why the last attempt did not end in a token. */
+export interface AgentFailure {
+  /** attestd's problem code (`attestation-failed`, `ek-untrusted`, …) or the agent's own (`attestd-unreachable`, `tpm-error`, …). */
+  code: string;
+  /** Text for people. */
+  detail: string;
+  /** attestd's failed checks, when it refused an attestation. */
+  failures?: AttestationFailure[];
+}
+
+/** The agent's status, as `GET /api/v1/status` shows it. Times are milliseconds since the epoch. */
+export interface AgentStatus {
+  /** The host name the agent attests as. */
+  host: string;
+  /** Where it stands. */
+  state: AgentState;
+  /** When `state` last changed. */
+  since: number;
+  /** When the current token expires (only while attested). */
+  tokenExpiresAt?: number;
+  /** When the last attestation attempt ended. */
+  lastAttempt?: number;
+  /** Why the last attempt failed (absent after a success). */
+  lastFailure?: AgentFailure;
+  /** When the next scheduled attestation will run. */
+  nextAttemptAt?: number;
+  /** The AK's Name (hex), once known. */
+  akName?: string;
+  /** SHA-256 (hex) of the EK's public key in SPKI DER, as attestd's token names it. */
+  ekFingerprint?: string;
+}
+
+/** The host's TPM identity, for the administrator to import into the Trust Authority. */
+export interface HostIdentity {
+  /** The host name the agent attests as. */
+  host: string;
+  /** The EK certificate (DER) read from its NV index, when the TPM has one. */
+  ekCertificate?: Uint8Array;
+  /** The EK's TPM2B_PUBLIC (as `tpm2_createek -u` writes it). */
+  ekPublic: Uint8Array;
+  /** The EK's public key as SPKI DER. */
+  ekSpki: Uint8Array;
+  /** SHA-256 (hex) of `ekSpki`. */
+  ekFingerprint: string;
+  /** The AK's Name (hex). */
+  akName: string;
+  /** The AK's TPM2B_PUBLIC. */
+  akPublic: Uint8Array;
+  /** The TCG event log as read from the log file (empty when the file is absent). */
+  eventLog: Uint8Array;
+  /** The event log file the agent reads. */
+  eventLogPath: string;
+}
+
+/** The agent core. One per process; it owns the TPM connection. */
+export interface Agent {
+  /** The current status (no I/O). */
+  status(): AgentStatus;
+  /**
+   * A valid attestation token, attesting first when there is none or it is near expiry.
+   * @throws AgentError code `NOT_ATTESTED` (with the last failure) when attestd refuses or cannot be reached.
+   */
+  token(): Promise<{ token: string; expiresAt: number }>;
+  /** Attests now (joining an attempt already running) and returns the resulting status. */
+  attestNow(): Promise<AgentStatus>;
+  /** The host's TPM identity. */
+  identity(): Promise<HostIdentity>;
+  /** RSA-OAEP (SHA-256) decryption with the binding key, inside the TPM (the CEK of a kmxd JWE). */
+  rsaDecrypt(cipherText: Uint8Array): Promise<Uint8Array>;
+  /** Stops the schedule and closes the TPM connection. */
+  close(): Promise<void>;
+}
+
+/** Stable codes of {@link AgentError}. */
+export type AgentErrorCode = "NOT_ATTESTED" | "TPM_ERROR" | "STATE_INVALID" | "CLOSED";
+
+/** An agent operation that cannot be done; `code` is stable, `failure` carries the last attestation failure. */
+export class AgentError extends Error {
+  /** Stable code. */
+  readonly code: AgentErrorCode;
+  /** The last attestation failure, for NOT_ATTESTED. */
+  readonly failure: AgentFailure | undefined;
+
+  /**
+   * @param code stable code
+   * @param message text for people
+   * @param options the last failure and/or the underlying cause
+   */
+  constructor(code: AgentErrorCode, message: string, options: { failure?: AgentFailure; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "AgentError";
+    this.code = code;
+    this.failure = options.failure;
+  }
+}
