@@ -90,8 +90,15 @@ export interface Agent {
   close(): Promise<void>;
 }
 
-/** Stable codes of {@link AgentError}. */
-export type AgentErrorCode = "NOT_ATTESTED" | "TPM_ERROR" | "STATE_INVALID" | "CLOSED";
+/**
+ * Stable codes of {@link AgentError}:
+ * - `NOT_ATTESTED`: no valid token (attestd refused or cannot be reached); `failure` says why.
+ * - `DECRYPT_FAILED`: the TPM refused to decrypt with the binding key (a ciphertext made for another key, or damaged).
+ * - `TPM_ERROR`: the TPM failed otherwise (not reachable, a command error).
+ * - `STATE_INVALID`: the data directory's state.json cannot be read or does not fit.
+ * - `CLOSED`: the agent was closed.
+ */
+export type AgentErrorCode = "NOT_ATTESTED" | "DECRYPT_FAILED" | "TPM_ERROR" | "STATE_INVALID" | "CLOSED";
 
 /** An agent operation that cannot be done; `code` is stable, `failure` carries the last attestation failure. */
 export class AgentError extends Error {
