@@ -16,6 +16,7 @@
  * | `TSS_RESPONSE_HMAC` | a response's session HMAC did not verify: the response may have been tampered with |
  * | `TSS_EK` | the EK recreated from the template does not match the EK certificate, or no EK certificate |
  * | `TSS_CLOSED` | the transport was used after close() |
+ * | `TSS_ARGUMENT` | a helper's argument names no algorithm it knows (e.g. an RSA decryption scheme or hash) |
  * @module
  */
 
@@ -32,7 +33,8 @@ export type TssErrorCode =
   | "TSS_IO"
   | "TSS_RESPONSE_HMAC"
   | "TSS_EK"
-  | "TSS_CLOSED";
+  | "TSS_CLOSED"
+  | "TSS_ARGUMENT";
 
 /** An error of the TSS bridge. */
 export class TssError extends Error {

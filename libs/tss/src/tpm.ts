@@ -31,6 +31,7 @@ import {
   PolicySecret,
   Quote,
   ReadPublic,
+  RSA_Decrypt,
   Unseal,
   SelfTest,
   Shutdown,
@@ -63,6 +64,8 @@ import {
   selectedPcrs,
   pcrSelection,
   HASH_SIZE,
+  hashAlgByName,
+  type TpmtRsaDecrypt,
 } from "@tessera/tpm2";
 import { randomBytes } from "node:crypto";
 import { SessionLocks } from "./_session_locks.ts";
@@ -124,6 +127,27 @@ function isTracked(h: number): boolean {
 }
 
 const hex = (h: number): string => `0x${h.toString(16).padStart(8, "0")}`;
+
+/** The padding of {@link Tpm.rsaDecrypt}: OAEP, RSAES-PKCS1-v1_5, or `null` (the key's own scheme; raw RSA when that is null too). */
+export type RsaDecryptScheme = "oaep" | "rsaes" | "null";
+
+/** Options of {@link Tpm.rsaDecrypt}. */
+export interface RsaDecryptOptions extends ExecuteOptions {
+  /** The padding the ciphertext was made with. */
+  scheme: RsaDecryptScheme;
+  /** OAEP's hash, named as node:crypto or tpm2-tools do (default `sha256`: RSA-OAEP-256). Only for `oaep`. */
+  hash?: string;
+  /**
+   * OAEP's label, exactly as the encrypter used it (default empty). The TPM refuses (TPM_RC_VALUE on
+   * `label`) a non-empty label whose last byte is not 0: tpm2-tools' `-l` adds that NUL, node:crypto's
+   * `oaepLabel` does not, so a label from node:crypto must carry it itself.
+   */
+  label?: Uint8Array;
+  /** The key's authValue (default empty), used by the default password session or an HMAC `session`. */
+  auth?: Uint8Array;
+  /** The session authorizing the key (default: a password session with `auth`). */
+  session?: Session;
+}
 
 /** A loaded object: handle, public area and Name. */
 export interface LoadedObject {
@@ -731,11 +755,46 @@ export class Tpm {
     return { certifyInfo: response.certifyInfo, signature: response.signature };
   }
 
+  // ---- Decryption ----
+
+  /**
+   * TPM2_RSA_Decrypt (Part 3, 14.3) by a loaded unrestricted RSA decryption key, such as a binding key: what
+   * was encrypted to its public key (e.g. a JWE's content key under RSA-OAEP-256) comes back in the clear.
+   * A ciphertext, label or key that does not match fails with the TPM's TpmResponseError (e.g. TPM_RC_VALUE
+   * on `cipherText` for a wrong key or label; TPM_RC_KEY/TPM_RC_ATTRIBUTES for a key that cannot decrypt).
+   * @throws TssError TSS_ARGUMENT for an unknown scheme or hash name.
+   * @example
+   * ```ts
+   * const cek = await tpm.rsaDecrypt(bindingKey.handle, encryptedKey, { scheme: "oaep", hash: "sha256" });
+   * ```
+   */
+  async rsaDecrypt(key: HandleArg, cipherText: Uint8Array, options: RsaDecryptOptions): Promise<Uint8Array> {
+    const inScheme = rsaDecryptScheme(options.scheme, options.hash);
+    const keyHandle: HandleArg =
+      typeof key === "number"
+        ? { handle: key, authValue: options.auth, session: options.session }
+        : { ...key, authValue: options.auth ?? key.authValue, session: options.session ?? key.session };
+    const { response } = await this.execute(RSA_Decrypt, { keyHandle }, { cipherText, inScheme, label: options.label ?? EMPTY }, options);
+    return response.message;
+  }
+
   /** TPM2_Sign of a digest by an unrestricted signing key. */
   async sign(key: HandleArg, digest: Uint8Array, scheme: TpmtSigScheme = NULL_SCHEME, options: ExecuteOptions = {}): Promise<TpmtSignature> {
     const validation = { tag: TPM_ST.HASHCHECK, hierarchy: TPM_RH.NULL, digest: EMPTY };
     return (await this.execute(Sign, { keyHandle: key }, { digest, inScheme: scheme, validation }, options)).response.signature;
   }
+}
+
+function rsaDecryptScheme(scheme: RsaDecryptScheme, hash: string | undefined): TpmtRsaDecrypt {
+  if (scheme === "oaep") {
+    const hashAlg = hashAlgByName(hash ?? "sha256");
+    if (hashAlg === undefined) throw new TssError("TSS_ARGUMENT", `rsaDecrypt: unknown OAEP hash ${JSON.stringify(hash)}`);
+    return { scheme: TPM_ALG.OAEP, details: { hashAlg } };
+  }
+  if (hash !== undefined) throw new TssError("TSS_ARGUMENT", `rsaDecrypt: a hash (${JSON.stringify(hash)}) is only for scheme "oaep", not ${JSON.stringify(scheme)}`);
+  if (scheme === "rsaes") return { scheme: TPM_ALG.RSAES, details: null };
+  if (scheme === "null") return { scheme: TPM_ALG.NULL, details: null };
+  throw new TssError("TSS_ARGUMENT", `rsaDecrypt: unknown scheme ${JSON.stringify(scheme)} (oaep, rsaes or null)`);
 }
 
 /** Parses a TPMT_SIGNATURE from bytes (as `tpm2_quote -s` writes). */
