@@ -13,3 +13,4 @@ export * from "./verify_ear.ts";
 export * from "./admin_token.ts";
 export * from "./binding_key_jwk.ts";
 export * from "./jwe.ts";
+export * from "./decrypt_jwe_with.ts";
