@@ -35,3 +35,4 @@ export {
   type LoadServiceConfigOptions,
 } from "./service_config.ts";
 export { sseStream, type SseStreamOptions } from "./sse.ts";
+export { HttpsJsonError, httpsJson, type HttpsJsonErrorCode, type HttpsJsonOptions, type HttpsJsonResponse } from "./https_json.ts";
