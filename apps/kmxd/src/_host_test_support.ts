@@ -17,22 +17,17 @@ import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import {
   algName,
   bindingKeyTemplate,
-  command,
   decodeCredentialFile,
   marshal,
   parsePcrSelection,
   srkTemplate,
   toHex,
-  TPM2B_DATA,
   TPM2B_PUBLIC,
-  TPM2B_PUBLIC_KEY_RSA,
-  TPM_ALG,
-  TPM_CC,
   TPM_RH,
-  TPMT_RSA_SCHEME,
   TPMT_SIGNATURE,
   type TpmtPublic,
 } from "@tessera/tpm2";
+import { decryptJweWith } from "@tessera/tokens";
 import { activateAkCredential, createAk, Tpm, withAk, withEk } from "@tessera/tss";
 import { base64url } from "jose";
 
@@ -303,16 +298,6 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
   }
 }
 
-/**
- * TPM2_RSA_Decrypt (Part 3, 14.3). Declared here because libs/tpm2 and libs/tss do not have it yet; its
- * `inScheme` (TPMT_RSA_DECRYPT) has TPMT_RSA_SCHEME's wire form for OAEP.
- */
-const RSA_Decrypt = command(TPM_CC.RSA_Decrypt, {
-  handles: { keyHandle: "auth" },
-  params: { cipherText: TPM2B_PUBLIC_KEY_RSA, inScheme: TPMT_RSA_SCHEME, label: TPM2B_DATA },
-  response: { message: TPM2B_PUBLIC_KEY_RSA },
-});
-
 /** A host attested through libs/tss, with its binding key's blobs (loadable under the SRK again). */
 export interface TssHostRun {
   token: string;
@@ -376,31 +361,21 @@ export async function attestWithTss(a: Attestd, sw: SwtpmInstance, host: string,
 
 /**
  * Opens a compact JWE with the host's binding key through libs/tss: the key loaded under the SRK again,
- * TPM2_RSA_Decrypt (OAEP, SHA-256, empty label: RSA-OAEP-256) recovers the content key, A256GCM the content.
+ * `Tpm.rsaDecrypt` (OAEP, SHA-256, empty label: RSA-OAEP-256) recovers the content key inside
+ * libs/tokens' `decryptJweWith`, which opens the A256GCM content.
  */
 export async function openJweWithTss(sw: SwtpmInstance, bindingKey: TssHostRun["bindingKey"], jwe: string): Promise<Uint8Array> {
-  const [header, encryptedKey, iv, ciphertext, tag] = jwe.split(".");
   const tpm = Tpm.open(sw.tcti);
-  let cek: Uint8Array;
   try {
     const srk = await tpm.createPrimary(TPM_RH.OWNER, srkTemplate());
     const loaded = await tpm.load(srk.handle, bindingKey.privateBlob, bindingKey.public);
     await tpm.flush(srk.handle);
     try {
-      const { response } = await tpm.execute(
-        RSA_Decrypt,
-        { keyHandle: loaded.handle },
-        { cipherText: new Uint8Array(base64url.decode(encryptedKey!)), inScheme: { scheme: TPM_ALG.OAEP, details: { hashAlg: TPM_ALG.SHA256 } }, label: new Uint8Array() },
-      );
-      cek = response.message;
+      return await decryptJweWith(jwe, (encryptedKey) => tpm.rsaDecrypt(loaded.handle, encryptedKey, { scheme: "oaep", hash: "sha256" }));
     } finally {
       await tpm.flush(loaded.handle);
     }
   } finally {
     await tpm.close();
   }
-  const key = await crypto.subtle.importKey("raw", new Uint8Array(cek), "AES-GCM", false, ["decrypt"]);
-  const sealed = new Uint8Array([...base64url.decode(ciphertext!), ...base64url.decode(tag!)]);
-  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: new Uint8Array(base64url.decode(iv!)), additionalData: new TextEncoder().encode(header), tagLength: 128 }, key, sealed);
-  return new Uint8Array(plain);
 }
