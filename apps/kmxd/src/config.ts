@@ -39,6 +39,11 @@ export interface KmxdConfig {
   readonly hostRate: number;
   /** Requests per second per provider (token bucket). */
   readonly providerRate: number;
+  /**
+   * KMIP connections each provider keeps open per key server (default 16): as many as the requests it serves at
+   * once, or every request above it pays a TLS handshake to the key server.
+   */
+  readonly kmipPoolSize: number;
   /** An external OIDC issuer whose tokens the admin API accepts too (groups from their `groups` claim). */
   readonly oidc?: { readonly issuer: string; readonly audience?: string; readonly ca?: string };
 }
@@ -46,15 +51,16 @@ export interface KmxdConfig {
 /** The command line's usage text. */
 export const USAGE = `usage: kmxd --attestd URL --attestd-ca FILE.pem [--listen HOST:PORT] [--data-dir D] [--attestd-issuer URL]
             [--attestd-user U --attestd-password-file F] [--database postgres://…] [--master-key-file F] [--public-url URL]
-            [--log-level info] [--host-rate 20] [--provider-rate 500] [--oidc-issuer URL [--oidc-audience AUD] [--oidc-ca FILE.pem]]
+            [--log-level info] [--host-rate 20] [--provider-rate 500] [--kmip-pool 16] [--oidc-issuer URL [--oidc-audience AUD] [--oidc-ca FILE.pem]]
             [--config FILE.json]
 Defaults: --listen 127.0.0.1:7888, --data-dir ./kmxd-data, SQLite in the data directory, --public-url https://<listen>,
---master-key-file <data-dir>/master.key, --attestd-issuer the --attestd URL, 20 requests/s per host, 500 per provider.
+--master-key-file <data-dir>/master.key, --attestd-issuer the --attestd URL, 20 requests/s per host, 500 per provider,
+16 KMIP connections kept per provider and key server.
 Environment: KMXD_LISTEN, KMXD_DATA_DIR, KMXD_DATABASE, KMXD_PUBLIC_URL, KMXD_MASTER_KEY_FILE, KMXD_LOG_LEVEL, KMXD_ATTESTD,
 KMXD_ATTESTD_CA, KMXD_ATTESTD_ISSUER, KMXD_ATTESTD_USER, KMXD_ATTESTD_PASSWORD_FILE, KMXD_HOST_RATE, KMXD_PROVIDER_RATE,
-KMXD_OIDC_ISSUER, KMXD_OIDC_AUDIENCE, KMXD_OIDC_CA (flags win, then the environment, then the file, whose keys are the camelCase
+KMXD_KMIP_POOL, KMXD_OIDC_ISSUER, KMXD_OIDC_AUDIENCE, KMXD_OIDC_CA (flags win, then the environment, then the file, whose keys are the camelCase
 field names: listen, dataDir, database, publicUrl, masterKeyFile, logLevel, attestd, attestdCa, attestdIssuer, attestdUser,
-attestdPasswordFile, hostRate, providerRate, oidcIssuer, oidcAudience, oidcCa).`;
+attestdPasswordFile, hostRate, providerRate, kmipPoolSize, oidcIssuer, oidcAudience, oidcCa).`;
 
 const FIELDS = {
   listen: ["listen", "KMXD_LISTEN"],
@@ -70,6 +76,7 @@ const FIELDS = {
   attestdPasswordFile: ["attestd-password-file", "KMXD_ATTESTD_PASSWORD_FILE"],
   hostRate: ["host-rate", "KMXD_HOST_RATE"],
   providerRate: ["provider-rate", "KMXD_PROVIDER_RATE"],
+  kmipPoolSize: ["kmip-pool", "KMXD_KMIP_POOL"],
   oidcIssuer: ["oidc-issuer", "KMXD_OIDC_ISSUER"],
   oidcAudience: ["oidc-audience", "KMXD_OIDC_AUDIENCE"],
   oidcCa: ["oidc-ca", "KMXD_OIDC_CA"],
@@ -94,6 +101,12 @@ const Raw = z.object({
   attestdPasswordFile: z.string().min(1, "is empty").optional(),
   hostRate: Rate.default(20),
   providerRate: Rate.default(500),
+  kmipPoolSize: z.coerce
+    .number({ error: "is not a number" })
+    .int("is not a whole number")
+    .min(1, "must be at least 1")
+    .max(1024, "must be at most 1024")
+    .default(16),
   oidcIssuer: HttpsUrl.optional(),
   oidcAudience: z.string().min(1, "is empty").optional(),
   oidcCa: z.string().min(1, "is empty").optional(),
@@ -156,6 +169,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     }),
     hostRate: raw.hostRate,
     providerRate: raw.providerRate,
+    kmipPoolSize: raw.kmipPoolSize,
     ...(raw.oidcIssuer !== undefined
       ? {
           oidc: Object.freeze({

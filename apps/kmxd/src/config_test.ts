@@ -44,6 +44,7 @@ test("defaults: port 7888, SQLite in ./kmxd-data, the issuer is attestd's URL, 2
   t.deepEqual(c.attestd, { url: "https://ta.example:7889", ca: CA, issuer: "https://ta.example:7889" });
   t.is(c.hostRate, 20);
   t.is(c.providerRate, 500);
+  t.is(c.kmipPoolSize, 16);
   t.true(Object.isFrozen(c) && Object.isFrozen(c.attestd));
 });
 
@@ -54,6 +55,8 @@ test("flags win over the environment, which wins over the file", async (t) => {
   t.deepEqual(c.listen, { host: "127.0.0.1", port: 0 });
   t.is(c.hostRate, 9);
   t.is(c.providerRate, 7);
+  t.is(loadConfig([...base(), "--kmip-pool", "4"], { KMXD_KMIP_POOL: "8" }).kmipPoolSize, 4);
+  t.is(loadConfig(base(), { KMXD_KMIP_POOL: "8" }).kmipPoolSize, 8);
   t.is(c.attestd.url, "https://file.example");
   t.is(c.attestd.issuer, "https://issuer.example");
   t.is(withBoundPort(c, 4242).publicUrl, "https://127.0.0.1:4242");
@@ -76,6 +79,8 @@ test("bad values are named with their field and source", (t) => {
   refused(t, [...base(), "--listen", "nohost"], {}, "listen", /HOST:PORT/);
   refused(t, base(), { KMXD_HOST_RATE: "0" }, "hostRate", /environment/);
   refused(t, base(), { KMXD_PROVIDER_RATE: "fast" }, "providerRate", /environment/);
+  refused(t, base(), { KMXD_KMIP_POOL: "0" }, "kmipPoolSize", /environment/);
+  refused(t, [...base(), "--kmip-pool", "2.5"], {}, "kmipPoolSize", /flags/);
   refused(t, [...base(), "--database", "mysql://x"], {}, "database", /postgres/);
   refused(t, [...base(), "--oidc-audience", "x"], {}, "oidcAudience", /without oidcIssuer/);
   t.throws(() => loadConfig([...base(), "--no-such-flag"], {}), { instanceOf: ConfigError, message: /usage: kmxd/ });

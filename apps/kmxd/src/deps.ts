@@ -48,6 +48,8 @@ export interface ProviderRegistry {
   get(name: string): Promise<ProviderHandle | undefined>;
   /** Every trusted cluster (by name order, without the implicit `default`), for `clusterOf`. */
   clusters(): Promise<readonly TrustedCluster[]>;
+  /** {@link get} and {@link clusters} from one look at the store (a host request needs both). */
+  lookup(name: string): Promise<{ readonly handle: ProviderHandle | undefined; readonly clusters: readonly TrustedCluster[] }>;
   /** Closes every KMIP client. */
   close(): void;
 }

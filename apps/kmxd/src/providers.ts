@@ -2,7 +2,9 @@
  * The provider registry: one pooled KMIP client per trusted key provider, built from its stored TLS material
  * (the client key unwrapped with the keyring), and its key versions and grants. Every lookup reads the store's
  * revision counter (one small query) and reloads only when it moved, so a provider changed, rotated, granted or
- * removed on any node is seen by every node on its next request.
+ * removed on any node is seen by every node on its next request. Concurrent lookups share that read: one runs at
+ * a time, and the lookups arriving while it runs share the next one (which starts after they arrived, so each
+ * still sees every change committed before it was asked).
  * @module
  */
 import { createProviderClient, parseKmipServer, type ProviderKey, type TrustedCluster } from "@tessera/key-provider";
@@ -60,7 +62,9 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
   const entries = new Map<string, Entry>();
   let clusters: readonly TrustedCluster[] = [];
   let loaded = -1;
-  let syncing: Promise<void> | undefined;
+  /** The revision read (and reload) running now, and the one the lookups arriving meanwhile wait for. */
+  let running: Promise<void> | undefined;
+  let next: Promise<void> | undefined;
   let closed = false;
   const retiring = new Map<ReturnType<typeof setTimeout>, KmipClient>();
 
@@ -127,16 +131,29 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
     loaded = revision;
   }
 
-  /** One reload at a time; callers arriving meanwhile wait for it, then check the revision again. */
+  function start(): Promise<void> {
+    const p = reload().finally(() => {
+      if (running === p) running = undefined;
+    });
+    running = p;
+    return p;
+  }
+
+  /**
+   * One reload at a time. A caller finding one running waits for the next, shared by every caller arriving
+   * before it starts: a read begun before a caller arrived may predate a change that caller must see.
+   */
   async function sync(): Promise<void> {
     if (closed) throw new Error("the provider registry is closed");
-    while (syncing !== undefined) await syncing.catch(() => undefined);
-    syncing = reload();
-    try {
-      await syncing;
-    } finally {
-      syncing = undefined;
-    }
+    if (running === undefined) return start();
+    next ??= running
+      .catch(() => undefined)
+      .then(() => {
+        next = undefined;
+        if (closed) throw new Error("the provider registry is closed");
+        return start();
+      });
+    return next;
   }
 
   return {
@@ -147,6 +164,10 @@ export function createProviderRegistry(options: ProviderRegistryOptions): Provid
     async clusters() {
       await sync();
       return clusters;
+    },
+    async lookup(name) {
+      await sync();
+      return { handle: entries.get(name)?.handle, clusters };
     },
     close() {
       closed = true;

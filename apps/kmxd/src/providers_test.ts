@@ -84,3 +84,57 @@ test("handles follow the store: rotation, grants, clusters and removal made by a
   }
   await t.throwsAsync(registry.get("kms-1"), { message: /closed/ });
 });
+
+test("concurrent lookups share revision reads, yet a lookup made after a change sees it even while an older read is running", async (t) => {
+  const keyring = aesGcmKeyring(randomBytes(32));
+  const [mine, other] = await twoNodes();
+  const ca = await createCa({ commonName: "kms test CA" });
+  await other.createProvider(
+    {
+      name: "kms-1",
+      kmipServers: ["127.0.0.1:5696"],
+      clientCertificate: ca.certificatePem,
+      clientKeyWrapped: keyring.wrap(providerKeyId("kms-1"), new TextEncoder().encode(ca.privateKeyPem)),
+      serverCa: ca.certificatePem,
+      createdAt: 1,
+    },
+    { keyId: "k1", mode: "A256GCM", createdAt: 1 },
+  );
+  // The registry's store counts revision reads, and can hold a read's answer back after the read was made.
+  let reads = 0;
+  let hold: Promise<void> | undefined;
+  const counted: KmxdStore = Object.assign(Object.create(mine) as KmxdStore, {
+    async revision(): Promise<number> {
+      reads++;
+      const r = await mine.revision();
+      await hold;
+      return r;
+    },
+  });
+  const registry = createProviderRegistry({ store: counted, keyring, logger });
+  try {
+    await registry.get("kms-1");
+    reads = 0;
+    const all = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? registry.get("kms-1") : registry.lookup("kms-1"))));
+    t.true(all.every((h) => h !== undefined));
+    t.true(reads <= 2, `20 concurrent lookups made ${reads} revision reads (at most the running one and the next)`);
+
+    let release!: () => void;
+    hold = new Promise((r) => (release = r));
+    const before = registry.lookup("kms-1"); // its read is made now, before the grant, and answered late
+    await new Promise((r) => setImmediate(r));
+    await other.putCluster({ name: "prod", rules: [{ host: "esx-*" }], updatedAt: 2 });
+    await other.grant("kms-1", "prod", 2);
+    const after = registry.lookup("kms-1"); // asked after the grant committed: must see it
+    release();
+    hold = undefined;
+    t.deepEqual((await before).handle?.grants, [], "the older read predates the grant");
+    const seen = await after;
+    t.deepEqual(seen.handle?.grants, ["prod"]);
+    t.deepEqual(seen.clusters, [{ name: "prod", rules: [{ host: "esx-*" }] }]);
+  } finally {
+    registry.close();
+    await mine.close();
+    await other.close();
+  }
+});

@@ -62,7 +62,12 @@ export async function startKmxd(configured: KmxdConfig, options: StartOptions): 
     clock,
   });
   const hostStatus = createHostStatusWatcher({ client: attestd, clock, logger: logger.child({ component: "host-status" }) });
-  const providers = createProviderRegistry({ store: b.store, keyring: b.keyring, logger: logger.child({ component: "providers" }) });
+  const providers = createProviderRegistry({
+    store: b.store,
+    keyring: b.keyring,
+    logger: logger.child({ component: "providers" }),
+    poolSize: config.kmipPoolSize,
+  });
   const deps: KmxdDeps = {
     store: b.store,
     keyring: b.keyring,

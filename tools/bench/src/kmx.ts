@@ -111,6 +111,8 @@ export interface KmxCell {
   readonly p99Ms: number;
   /** CPU µs per operation of the server processes (kmxd + kmipd for end to end, kmipd for Decrypt alone). */
   readonly serverCpuUs?: number;
+  /** The same, per server process (by name). */
+  readonly serverCpuUsBy: Readonly<Record<string, number>>;
   readonly clientCpuUs: number;
   readonly failures: number;
 }
@@ -120,17 +122,26 @@ async function timed(
   durationMs: number,
   concurrency: number,
   op: () => Promise<boolean>,
-  pids: readonly (number | undefined)[],
+  pids: Readonly<Record<string, number | undefined>>,
 ): Promise<KmxCell> {
   await loadFor(durationMs / 3, concurrency, op);
-  const cpu = () => pids.reduce<number | undefined>((sum, pid) => (sum === undefined ? undefined : ((v) => (v === undefined ? undefined : sum + v))(processCpuUs(pid))), 0);
-  const s0 = cpu();
+  const each = (): Map<string, number | undefined> => new Map(Object.entries(pids).map(([name, pid]) => [name, processCpuUs(pid)]));
+  const sum = (m: Map<string, number | undefined>): number | undefined => [...m.values()].reduce<number | undefined>((a, v) => (a === undefined || v === undefined ? undefined : a + v), 0);
+  const e0 = each();
   const c0 = process.cpuUsage();
   const r = await loadFor(durationMs, concurrency, op);
   const c = process.cpuUsage(c0);
-  const s1 = cpu();
+  const e1 = each();
+  const s0 = sum(e0);
+  const s1 = sum(e1);
   const n = r.lat.length;
+  const by: Record<string, number> = {};
+  for (const [name, v1] of e1) {
+    const v0 = e0.get(name);
+    if (v0 !== undefined && v1 !== undefined) by[name] = (v1 - v0) / n;
+  }
   return {
+    serverCpuUsBy: by,
     name,
     opsPerSec: n / r.seconds,
     p50Ms: percentile(r.lat, 50),
@@ -255,14 +266,14 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
       durationMs,
       concurrency,
       async () => (await call(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/unwrap`, "POST", body, bearer)).status === 200,
-      [kmxd.child.pid, kmipd.child.pid],
+      { kmxd: kmxd.child.pid, kmipd: kmipd.child.pid },
     );
     const kmipAlone = await timed(
       "KMIP Decrypt alone (pooled, same ciphertext)",
       durationMs,
       concurrency,
       async () => (await direct.decrypt(keyId, w.ct, { iv: w.iv, aad, tag: w.tag })).length === 32,
-      [kmipd.child.pid],
+      { kmipd: kmipd.child.pid },
     );
     const key32 = new Uint8Array(32).fill(7);
     const jwe = await measureAsync("JWE to the binding key alone (RSA-OAEP-256 + A256GCM, 32 bytes)", () => encryptToJwk(key32, cnf));
@@ -281,7 +292,7 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
       "",
       `- Latency: end-to-end p50 ${e2e.p50Ms.toFixed(2)} ms against KMIP Decrypt p50 + JWE = ${floorP50.toFixed(2)} ms: ${ratio(e2e.p50Ms, floorP50)} (goal ≤ ${GOAL_FACTOR}×: ${e2e.p50Ms <= GOAL_FACTOR * floorP50 ? "met" : "NOT met"}).`,
       `- Cost per unwrap at ${concurrency} callers: end to end ${e2eCostUs.toFixed(0)} µs (1 / throughput) against KMIP Decrypt ${(1e6 / kmipAlone.opsPerSec).toFixed(0)} µs + JWE ${jwe.usPerOp.toFixed(0)} µs = ${floorCostUs.toFixed(0)} µs: ${ratio(e2eCostUs, floorCostUs)} (goal ≤ ${GOAL_FACTOR}×: ${e2eCostUs <= GOAL_FACTOR * floorCostUs ? "met" : "NOT met"}).`,
-      `- Server CPU per end-to-end unwrap (kmxd + kmipd): ${e2e.serverCpuUs?.toFixed(0) ?? "?"} µs; kmipd's alone per Decrypt: ${kmipAlone.serverCpuUs?.toFixed(0) ?? "?"} µs.`,
+      `- Server CPU per end-to-end unwrap: ${e2e.serverCpuUs?.toFixed(0) ?? "?"} µs (kmxd ${e2e.serverCpuUsBy["kmxd"]?.toFixed(0) ?? "?"} + kmipd ${e2e.serverCpuUsBy["kmipd"]?.toFixed(0) ?? "?"}); kmipd's alone per Decrypt: ${kmipAlone.serverCpuUs?.toFixed(0) ?? "?"} µs. ${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(1)} at the end (the machine may be shared).`,
     ];
     if (e2e.failures > 0 || kmipAlone.failures > 0) lines.push(`- FAILURES during the timed parts: ${e2e.failures} end to end, ${kmipAlone.failures} KMIP: the figures are not valid.`);
     return lines.join("\n");

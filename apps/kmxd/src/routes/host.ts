@@ -176,8 +176,10 @@ export function hostRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
       // limit (they cannot fill the audit trail faster than it allows).
       checkHostStatus(caller, deps.hostStatus);
       if (secret) bindingKeyOf(caller);
-      const handle = await providerOf(deps, provider);
-      const cluster = authorizeProvider(caller, provider, handle.grants, await deps.providers.clusters());
+      const found = await deps.providers.lookup(provider);
+      if (found.handle === undefined) throw new ProblemError("provider-unknown", 404, `no trusted key provider ${provider}`);
+      const handle = found.handle;
+      const cluster = authorizeProvider(caller, provider, handle.grants, found.clusters);
       const byProvider = providerBucket.take(provider, deps.clock.now());
       if (!byProvider.ok) {
         throw new HostRefusal("rate-limited", 429, `provider ${provider} is over ${deps.config.providerRate} requests per second`, {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ClusterRule, WrapMode } from "@tessera/key-provider";
-import { migrate, type Db, type Dialect, type Migration } from "@tessera/sql";
+import { groupCommit, migrate, type Db, type Dialect, type Migration } from "@tessera/sql";
 import type { AuditRecord, ClusterRecord, KeyVersionRecord, KmxdStore, ProviderRecord, TrustSetupRecord } from "./store.ts";
 
 /** The schema, per dialect where the engines differ (binary type, generated keys). */
@@ -112,6 +112,9 @@ function toAudit(r: AuditRow): AuditRecord {
  */
 export async function openKmxdStore(db: Db): Promise<KmxdStore> {
   await migrate(db, "kmxd", KMXD_MIGRATIONS);
+  // The audit rows of key operations (one per host request) share a COMMIT per event-loop turn on SQLite; each
+  // caller is answered only once its row is committed.
+  const group = groupCommit(db);
 
   /** Bumps the global revision inside `tx` and returns the new value (the changed provider's revision too). */
   async function bump(tx: Db): Promise<number> {
@@ -290,16 +293,18 @@ export async function openKmxdStore(db: Db): Promise<KmxdStore> {
     },
 
     async addAudit(a) {
-      await db.run("INSERT INTO kmxd_audit (at, actor, host, provider, key_version, operation, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
-        a.at,
-        a.actor ?? null,
-        a.host ?? null,
-        a.provider ?? null,
-        a.keyVersion ?? null,
-        a.operation,
-        a.result,
-        a.detail === undefined ? null : JSON.stringify(a.detail),
-      ]);
+      await group.run((tx) =>
+        tx.run("INSERT INTO kmxd_audit (at, actor, host, provider, key_version, operation, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
+          a.at,
+          a.actor ?? null,
+          a.host ?? null,
+          a.provider ?? null,
+          a.keyVersion ?? null,
+          a.operation,
+          a.result,
+          a.detail === undefined ? null : JSON.stringify(a.detail),
+        ]),
+      );
     },
 
     async listAudit(q) {
@@ -325,7 +330,8 @@ export async function openKmxdStore(db: Db): Promise<KmxdStore> {
       return rows.map(toAudit);
     },
 
-    close() {
+    async close() {
+      await group.drain();
       return db.close();
     },
   };
