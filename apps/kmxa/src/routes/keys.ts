@@ -49,7 +49,7 @@ export function keyProblem(e: unknown): Response {
     case "KMXD_REFUSED":
       return problemResponse({
         code: e.problemCode ?? "kmxd-refused",
-        status: e.status ?? 502,
+        status: e.status !== undefined && e.status >= 400 && e.status <= 599 ? e.status : 502,
         detail: e.message,
         extra: { ...e.extra, source: "kmxd" },
         ...(e.headers !== undefined ? { headers: e.headers } : {}),
