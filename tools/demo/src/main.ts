@@ -14,7 +14,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { randomBytes, X509Certificate } from "node:crypto";
+import { createHash, randomBytes, X509Certificate } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -22,7 +22,8 @@ import path from "node:path";
 import { defaultHostImage, makeTestSecureBootPki } from "@tessera/boot";
 import { spawnKmipd } from "@tessera/kmipd";
 import { startSwtpm } from "@tessera/swtpm-testing";
-import { startAttestd, verifyEarToken } from "./_attestd.ts";
+import { startAttestd, startKmxd, verifyEarToken, type Service } from "./_services.ts";
+import { openJweInTpm } from "./_host_keys.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 const TACTL = path.join(ROOT, "apps/tactl/src/main.ts");
@@ -140,8 +141,26 @@ try {
   await writeFile(path.join(work, "other-image.json"), JSON.stringify(other, null, 2));
   tactl(["ta", "appraise", ...evidence, ...rest, "--image", path.join(work, "other-image.json")], 1);
 
+  step("A key kept by kmipd, the embedded KMIP server (mutual TLS, SQLite, keys wrapped at rest)");
+  const kmipd = await spawnKmipd(["--listen", "127.0.0.1:0", "--data-dir", path.join(work, "kmipd"), "--log-level", "warn"]);
+  const kmipTls = path.join(work, "kmipd", "tls");
+  const K = ["--server", `127.0.0.1:${kmipd.port}`, "--cert", path.join(kmipTls, "client.pem"), "--key", path.join(kmipTls, "client-key.pem"), "--ca", path.join(kmipTls, "ca.pem")];
+  try {
+    const id = JSON.parse(tactl(["kmip", "create", ...K, "--alg", "AES", "--length", "256", "--name", "vtpm-state-key", "--json"])).id as string;
+    tactl(["kmip", "activate", id, ...K]);
+    await writeFile(path.join(work, "secret.txt"), "vTPM state for an attested host");
+    tactl(["kmip", "encrypt", id, ...K, "--in", path.join(work, "secret.txt"), "--out", path.join(work, "secret.enc")]);
+    tactl(["kmip", "decrypt", id, ...K, "--in", path.join(work, "secret.enc"), "--out", path.join(work, "secret.out")]);
+    if ((await readFile(path.join(work, "secret.out"), "utf8")) !== "vTPM state for an attested host")
+      throw new Error("kmip decrypt did not give back the plaintext");
+  } catch (err) {
+    kmipd.proc.kill("SIGTERM");
+    throw err;
+  }
+
   step("The Trust Authority: attestd on its embedded defaults (SQLite, its own TLS CA, a first administrator)");
   const attestd = await startAttestd(path.join(work, "attestd"), path.join(work, "attestd.log"));
+  let kmxd: Service | undefined;
   try {
     process.stdout.write(`${attestd.banner}\n`);
     const host = "swtpm-host.demo.test";
@@ -186,6 +205,38 @@ try {
     );
     if (!/ green /.test(hostLine(tactl(["ta", "host", "list"])))) throw new Error(`${host} is not green`);
 
+    step("The Key Provider Service: kmxd on its embedded defaults; a trusted key provider whose primary key stays in kmipd");
+    tactl(["ta", "account", "add", "kmxd", "--group", "TrustedReaders", "--password-out", path.join(work, "kmxd.password")]);
+    kmxd = await startKmxd(path.join(work, "kmxd"), path.join(work, "kmxd.log"), attestd, "kmxd", path.join(work, "kmxd.password"));
+    process.stdout.write(`${kmxd.banner}\n`);
+    const KP = ["--server", kmxd.url, "--ca", kmxd.caFile];
+    const primary = JSON.parse(tactl(["kmip", "create", ...K, "--alg", "AES", "--length", "256", "--name", "demo-kp-primary", "--json"])).id as string;
+    tactl(["kmip", "activate", primary, ...K]);
+    tactl(["kp", "create", "demo-kp", "--kmip-server", `127.0.0.1:${kmipd.port}`, "--key-id", primary, "--cert", path.join(kmipTls, "client.pem"), "--key", path.join(kmipTls, "client-key.pem"), "--server-ca", path.join(kmipTls, "ca.pem"), ...KP]);
+    tactl(["kp", "grant", "demo-kp", "--cluster", "default", ...KP]);
+
+    step("The host asks kmxd for a data key with its token; the key comes back as a JWE that only its TPM can open");
+    const hostKeys = (op: string, body: unknown, token: string): { status: number; body: Record<string, unknown> } => {
+      const url = `${kmxd!.url}/api/v1/providers/demo-kp/${op}`;
+      process.stdout.write(`$ curl --cacert ${path.relative(work, kmxd!.caFile)} -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '${JSON.stringify(body).slice(0, 60)}${JSON.stringify(body).length > 60 ? "…" : ""}' ${url}\n`);
+      const r = spawnSync("curl", ["-sS", "--cacert", kmxd!.caFile, "-H", `Authorization: Bearer ${token}`, "-H", "Content-Type: application/json", "-w", "\n%{http_code}", "-d", JSON.stringify(body), url], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`curl exited ${r.status}: ${r.stderr}`);
+      const cut = r.stdout.lastIndexOf("\n");
+      return { status: Number(r.stdout.slice(cut + 1)), body: JSON.parse(r.stdout.slice(0, cut)) as Record<string, unknown> };
+    };
+    const created = hostKeys("data-keys", { bytes: 32 }, answer.token);
+    if (created.status !== 201) throw new Error(`kmxd answered ${created.status} ${JSON.stringify(created.body)}`);
+    const jwe = String(created.body["key"]);
+    process.stdout.write(`kmxd: 201, wrapped (by kmipd, names provider and key version) ${String(created.body["wrapped"]).slice(0, 40)}…, key: a JWE of ${jwe.length} characters\n`);
+    const dataKey = await openJweInTpm(jwe, sw.tcti, path.join(work, "host-green", "bk.ctx"), work, (line) => process.stdout.write(line));
+    const fingerprint = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex").slice(0, 16);
+    process.stdout.write(`the host's TPM opened it: a ${dataKey.length}-byte data key (SHA-256 ${fingerprint(dataKey)}…; the key itself is never printed)\n`);
+    const unwrapped = hostKeys("unwrap", { wrapped: created.body["wrapped"] }, answer.token);
+    if (unwrapped.status !== 200) throw new Error(`kmxd answered ${unwrapped.status} ${JSON.stringify(unwrapped.body)}`);
+    const again = await openJweInTpm(String(unwrapped.body["key"]), sw.tcti, path.join(work, "host-green", "bk.ctx"), work, (line) => process.stdout.write(line));
+    if (fingerprint(again) !== fingerprint(dataKey)) throw new Error("the unwrapped key is not the data key");
+    process.stdout.write(`unwrapped later from its wrapped form: the same key (SHA-256 ${fingerprint(again)}…)\n`);
+
     step("Tampered: the administrator accepts only a build with another kernel; the same host is refused and turns red");
     tactl(["ta", "image", "remove", "demo-host"]);
     tactl(["ta", "image", "add", "--manifest", path.join(work, "other-image.json"), "--name", "demo-host", "--version", "2"]);
@@ -196,41 +247,29 @@ try {
     if (refused.type !== "urn:tessera:problem:attestation-failed" || !failures.some((f) => f.check === "image-unknown"))
       throw new Error(`expected attestation-failed with image-unknown, got ${JSON.stringify(refused)}`);
     if (!/ red .*image-unknown/.test(hostLine(tactl(["ta", "host", "list"])))) throw new Error(`${host} is not red with image-unknown`);
+
+    step("kmxd refuses the red host at once, although its earlier token has not expired");
+    let denied = hostKeys("unwrap", { wrapped: created.body["wrapped"] }, answer.token);
+    // attestd pushes the change to kmxd as an event; allow it a moment to arrive.
+    for (let i = 0; i < 50 && denied.status === 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      denied = hostKeys("unwrap", { wrapped: created.body["wrapped"] }, answer.token);
+    }
+    process.stdout.write(`kmxd refused: ${denied.status} ${String(denied.body["type"]).replace("urn:tessera:problem:", "")}: ${String(denied.body["detail"])}\n`);
+    if (denied.status !== 403 || denied.body["type"] !== "urn:tessera:problem:host-untrusted") throw new Error(`expected 403 host-untrusted, got ${denied.status} ${JSON.stringify(denied.body)}`);
+    tactl(["kp", "audit", "--provider", "demo-kp", "--limit", "5", ...KP]);
   } catch (err) {
-    process.stdout.write(`attestd's log:\n${await readFile(path.join(work, "attestd.log"), "utf8")}`);
+    process.stdout.write(`attestd's log:\n${await attestd.log()}`);
+    if (kmxd) process.stdout.write(`kmxd's log:\n${await kmxd.log()}`);
     throw err;
   } finally {
+    await kmxd?.stop();
     await attestd.stop();
-  }
-
-  step("A key kept by kmipd, the embedded KMIP server (mutual TLS, SQLite, keys wrapped at rest)");
-  const kmipd = await spawnKmipd(["--listen", "127.0.0.1:0", "--data-dir", path.join(work, "kmipd"), "--log-level", "warn"]);
-  try {
-    const port = kmipd.port;
-    const tls = path.join(work, "kmipd", "tls");
-    const K = [
-      "--server",
-      `127.0.0.1:${port}`,
-      "--cert",
-      path.join(tls, "client.pem"),
-      "--key",
-      path.join(tls, "client-key.pem"),
-      "--ca",
-      path.join(tls, "ca.pem"),
-    ];
-    const id = JSON.parse(tactl(["kmip", "create", ...K, "--alg", "AES", "--length", "256", "--name", "vtpm-state-key", "--json"])).id as string;
-    tactl(["kmip", "activate", id, ...K]);
-    await writeFile(path.join(work, "secret.txt"), "vTPM state for an attested host");
-    tactl(["kmip", "encrypt", id, ...K, "--in", path.join(work, "secret.txt"), "--out", path.join(work, "secret.enc")]);
-    tactl(["kmip", "decrypt", id, ...K, "--in", path.join(work, "secret.enc"), "--out", path.join(work, "secret.out")]);
-    if ((await readFile(path.join(work, "secret.out"), "utf8")) !== "vTPM state for an attested host")
-      throw new Error("kmip decrypt did not give back the plaintext");
-  } finally {
     kmipd.proc.kill("SIGTERM");
   }
 
   process.stdout.write(
-    "\nDemo complete: host booted and measured, EK certified, AK bound, credential activated, quote and event log verified, host attested by attestd (green, then red when tampered), key kept and used through KMIP.\n",
+    "\nDemo complete: host booted and measured, EK certified, AK bound, credential activated, quote and event log verified, host attested by attestd (green, then red when tampered), key kept and used through KMIP, a data key released by kmxd to the green host and opened in its TPM, refused once it was red.\n",
   );
 } finally {
   await sw.stop();
