@@ -121,7 +121,13 @@ export async function startStack(dir: string): Promise<Stack> {
   };
   try {
     const attestdCaFile = path.join(attestdDir, "tls", "ca.pem");
-    const attestd = { url: a.match[1]!, caFile: attestdCaFile, ca: await readFile(attestdCaFile, "utf8"), passwordFile: path.join(attestdDir, "admin.password"), proc: a };
+    const attestd = {
+      url: a.match[1]!,
+      caFile: attestdCaFile,
+      ca: await readFile(attestdCaFile, "utf8"),
+      passwordFile: path.join(attestdDir, "admin.password"),
+      proc: a,
+    };
     const tlsDir = path.join(kmipDir, "tls");
     const kmipd = {
       port: Number(k.match[1]),

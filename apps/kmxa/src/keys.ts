@@ -45,7 +45,14 @@ export class KeyRequestError extends Error {
   constructor(
     code: KeyRequestErrorCode,
     message: string,
-    options: { status?: number; problemCode?: string; extra?: Record<string, unknown>; failure?: AgentFailure; headers?: Record<string, string>; cause?: unknown } = {},
+    options: {
+      status?: number;
+      problemCode?: string;
+      extra?: Record<string, unknown>;
+      failure?: AgentFailure;
+      headers?: Record<string, string>;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = "KeyRequestError";
@@ -207,7 +214,10 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
       return (await agent.token()).token;
     } catch (e) {
       if (e instanceof AgentError && e.code === "NOT_ATTESTED") {
-        throw new KeyRequestError("NOT_ATTESTED", `the host is not attested: ${e.message}`, { ...(e.failure !== undefined ? { failure: e.failure } : {}), cause: e });
+        throw new KeyRequestError("NOT_ATTESTED", `the host is not attested: ${e.message}`, {
+          ...(e.failure !== undefined ? { failure: e.failure } : {}),
+          cause: e,
+        });
       }
       throw e;
     }

@@ -27,7 +27,9 @@ test("kmxd's refusal keeps kmxd's status, code, members and Retry-After", async 
 });
 
 test("kmxd's members cannot replace the problem's own", async (t) => {
-  const r = keyProblem(new KeyRequestError("KMXD_REFUSED", "x", { status: 403, problemCode: "host-untrusted", extra: { status: 200, type: "urn:x", detail: "y" } }));
+  const r = keyProblem(
+    new KeyRequestError("KMXD_REFUSED", "x", { status: 403, problemCode: "host-untrusted", extra: { status: 200, type: "urn:x", detail: "y" } }),
+  );
   t.like(await doc(r), { type: "urn:tessera:problem:host-untrusted", status: 403, detail: "x" });
 });
 
@@ -42,10 +44,17 @@ test("kmxa's own codes: unreachable, invalid answer, key not opened, and a Probl
   t.like(await doc(keyProblem(new KeyRequestError("KMXD_UNREACHABLE", "down"))), { type: "urn:tessera:problem:kmxd-unreachable", status: 503 });
   t.like(await doc(keyProblem(new KeyRequestError("KMXD_ANSWER_INVALID", "odd"))), { type: "urn:tessera:problem:kmxd-answer-invalid", status: 502 });
   t.like(await doc(keyProblem(new KeyRequestError("KEY_NOT_OPENED", "tpm"))), { type: "urn:tessera:problem:key-not-opened", status: 502 });
-  t.like(await doc(keyProblem(new ProblemError("bad-request", 400, "b", { errors: [] }))), { type: "urn:tessera:problem:bad-request", status: 400, errors: [] });
+  t.like(await doc(keyProblem(new ProblemError("bad-request", 400, "b", { errors: [] }))), {
+    type: "urn:tessera:problem:bad-request",
+    status: 400,
+    errors: [],
+  });
 });
 
 test("anything else is not turned into a problem (it is a 500, logged)", (t) => {
   const e = new Error("bug");
-  t.is(t.throws(() => keyProblem(e)), e);
+  t.is(
+    t.throws(() => keyProblem(e)),
+    e,
+  );
 });

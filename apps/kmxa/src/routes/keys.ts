@@ -35,9 +35,19 @@ const Base64 = z.string().regex(B64, "is not base64 (RFC 4648 §4, padded)");
 const PROVIDER = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 const DataKeyBody = z.strictObject({ bytes: z.number().int().min(16).max(64).optional() });
-const WrappedBody = z.strictObject({ wrapped: z.string().min(1, "is empty").max(64 * 1024, "is over 64 KiB") });
+const WrappedBody = z.strictObject({
+  wrapped: z
+    .string()
+    .min(1, "is empty")
+    .max(64 * 1024, "is over 64 KiB"),
+});
 const PlaintextBody = z.strictObject({ plaintext: Base64.max(Math.ceil(MAX_PLAINTEXT_BYTES / 3) * 4, `is over ${MAX_PLAINTEXT_BYTES} bytes`) });
-const CiphertextBody = z.strictObject({ ciphertext: z.string().min(1, "is empty").max(64 * 1024, "is over 64 KiB") });
+const CiphertextBody = z.strictObject({
+  ciphertext: z
+    .string()
+    .min(1, "is empty")
+    .max(64 * 1024, "is over 64 KiB"),
+});
 
 /** The problem response for an error of a key request (a ProblemError as it is; anything else is rethrown). */
 export function keyProblem(e: unknown): Response {
@@ -73,7 +83,8 @@ export function keyProblem(e: unknown): Response {
 
 function providerOf(c: Context<ServiceEnv>): string {
   const p = c.req.param("provider") ?? "";
-  if (!PROVIDER.test(p)) throw new ProblemError("bad-request", 400, `provider ${JSON.stringify(p.slice(0, 80))} is not a provider name (1-63 characters of A-Z a-z 0-9 . _ -)`);
+  if (!PROVIDER.test(p))
+    throw new ProblemError("bad-request", 400, `provider ${JSON.stringify(p.slice(0, 80))} is not a provider name (1-63 characters of A-Z a-z 0-9 . _ -)`);
   return p;
 }
 
