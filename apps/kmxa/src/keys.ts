@@ -182,6 +182,17 @@ function refusal(op: string, provider: string, a: Answer): KeyRequestError {
   });
 }
 
+/**
+ * Whether kmxd refused the token only for its age: 401 `token-expired`, or 403 `host-untrusted` because attestd
+ * reports the host `stale` (its last token ran out: attestd publishes that before kmxd sees the expiry itself).
+ * Both say "attest again"; a red or removed host is not retried (its refusal is the caller's to see).
+ */
+function outdated(a: Answer): boolean {
+  if (!isRecord(a.json)) return false;
+  if (a.status === 401 && a.json.type === `${PROBLEM_TYPE}token-expired`) return true;
+  return a.status === 403 && a.json.type === `${PROBLEM_TYPE}host-untrusted` && a.json.hostStatus === "stale";
+}
+
 function stringField(op: string, a: Answer, name: string): string {
   const v = isRecord(a.json) ? a.json[name] : undefined;
   if (typeof v !== "string" || v === "") {
@@ -193,9 +204,10 @@ function stringField(op: string, a: Answer, name: string): string {
 /**
  * The key service over kmxd for `agent`.
  *
- * A kmxd answer 401 `token-expired` (the token ran out between the agent's check and kmxd's, or the clocks
- * disagree) makes the agent attest again and the request is sent once more; every other refusal is the caller's
- * to see, with kmxd's status and code.
+ * A kmxd answer that refuses the token for its age only (401 `token-expired`, or 403 `host-untrusted` for a host
+ * attestd reports `stale`: the token ran out between the agent's check and kmxd's, or the clocks disagree) makes
+ * the agent attest again and the request is sent once more; every other refusal is the caller's to see, with
+ * kmxd's status and code.
  *
  * @example
  * ```ts
@@ -233,7 +245,7 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
       }
     };
     let a = await send(await token());
-    if (a.status === 401 && isRecord(a.json) && a.json.type === `${PROBLEM_TYPE}token-expired`) {
+    if (outdated(a)) {
       await agent.attestNow();
       a = await send(await token());
     }
