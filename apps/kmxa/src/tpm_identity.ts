@@ -159,6 +159,8 @@ export async function setUpTpmIdentity(tpm: Tpm, previous: AgentStateFile | unde
   const sameEk = previous !== undefined && previous.ek.kind === ekKind && previous.ek.fingerprint === ek.fingerprint;
   if (previous !== undefined && !sameEk) {
     notes.push(`the EK is not the recorded one (${previous.ek.kind} ${previous.ek.fingerprint.slice(0, 16)}… → ${ekKind} ${ek.fingerprint.slice(0, 16)}…): new AK and binding key`);
+    // Recorded keys still in this TPM (the EK kind changed) are of no use any more; only they are evicted, by Name.
+    for (const old of [previous.ak, previous.bindingKey]) if (old !== undefined) await evictRecorded(tpm, old.handle, old.name);
   }
   state = { version: 1, ek: { kind: ekKind, fingerprint: ek.fingerprint }, ...(sameEk ? pick(state) : {}) };
 
