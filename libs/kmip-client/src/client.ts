@@ -44,7 +44,11 @@ export interface KmipClientOptions {
   tls: ClientTls;
   /** Protocol version to speak (default 1.4). */
   version?: KmipVersion;
-  /** Connections kept per server (default 4). */
+  /**
+   * Connections per server (default 4): at most this many are open to one server at a time, and kept open between
+   * requests. A request finding all of them busy waits for one (first come, first served) instead of opening
+   * another, so a burst of callers never pays a TLS handshake per request above the pool.
+   */
   poolSize?: number;
   /** Per-request timeout in ms (default 30 000). */
   timeoutMs?: number;
@@ -76,6 +80,16 @@ export interface CallOptions {
 export const IDEMPOTENT_OPERATIONS: ReadonlySet<string> = new Set(["Get", "GetAttributes", "GetAttributeList", "Locate", "Query", "DiscoverVersions", "Check"]);
 const IDEMPOTENT = IDEMPOTENT_OPERATIONS;
 
+/** A request waiting for a connection: handed one, a free slot (undefined), or failed. */
+interface Waiter {
+  give(connection: KmipConnection | undefined): void;
+  fail(error: Error): void;
+}
+
+function serverKey(server: ServerAddress): string {
+  return `${server.host}:${server.port}`;
+}
+
 /** One operation of a batch. */
 export interface BatchOperation {
   operation: string;
@@ -87,6 +101,10 @@ export class KmipClient {
   readonly version: KmipVersion;
   readonly #o: Required<Omit<KmipClientOptions, "version">>;
   readonly #idle = new Map<string, KmipConnection[]>();
+  /** Per server: connections open or being opened that are not idle (in use by a request, or reserved for one). */
+  readonly #busy = new Map<string, number>();
+  /** Per server: requests waiting for a connection, first come first served. */
+  readonly #waiting = new Map<string, Waiter[]>();
   #closed = false;
   #opened = 0;
 
@@ -131,6 +149,7 @@ export class KmipClient {
           return res;
         } catch (e) {
           conn.connection.close();
+          this.#dropped(server);
           signal?.throwIfAborted();
           const err = e instanceof Error ? e : new KmipTransportError(String(e));
           // Closed before the request was written: a pooled connection is replaced; a fresh one counts as a
@@ -150,30 +169,117 @@ export class KmipClient {
   }
 
   /**
-   * A connection to `server`: a pooled one that is still open (unless `fresh`), else a new one. Before a pooled
-   * connection is used, pending I/O is let in once, so that a close by the server that has already arrived is
-   * seen and that connection replaced rather than written to.
+   * A connection to `server`: a pooled one that is still open (unless `fresh`), else a new one while fewer than
+   * `poolSize` are busy, else the next one released (or the slot of one that failed), in arrival order. Before a
+   * pooled connection is used, pending I/O is let in once, so that a close by the server that has already arrived
+   * is seen and that connection replaced rather than written to. The connection returned counts as busy until
+   * `#release` or `#dropped`.
    */
   async #connection(server: ServerAddress, signal: AbortSignal | undefined, fresh: boolean): Promise<{ connection: KmipConnection; pooled: boolean }> {
-    const idle = this.#idle.get(`${server.host}:${server.port}`);
-    if (!fresh && idle?.length) {
-      await new Promise((r) => setImmediate(r));
-      signal?.throwIfAborted();
-      for (let c = idle.pop(); c; c = idle.pop()) {
-        if (c.usable) return { connection: c, pooled: true };
-        c.close();
+    const key = serverKey(server);
+    for (;;) {
+      if (this.#closed) throw new KmipTransportError("the KMIP client is closed");
+      const idle = this.#idle.get(key);
+      if (!fresh && idle?.length) {
+        await new Promise((r) => setImmediate(r));
+        signal?.throwIfAborted();
+        let found: KmipConnection | undefined;
+        for (let c = idle.pop(); c; c = idle.pop()) {
+          if (c.usable) {
+            found = c;
+            break;
+          }
+          c.close();
+        }
+        if (found) {
+          this.#busy.set(key, (this.#busy.get(key) ?? 0) + 1);
+          return { connection: found, pooled: true };
+        }
+        continue;
       }
+      if ((this.#busy.get(key) ?? 0) < this.#o.poolSize) {
+        this.#busy.set(key, (this.#busy.get(key) ?? 0) + 1);
+        break;
+      }
+      // Every connection busy: wait for one to be released (handed over, still counted busy) or to fail (its slot).
+      const handed = await this.#wait(key, signal);
+      if (handed === undefined) break;
+      await new Promise((r) => setImmediate(r));
+      if (signal?.aborted) {
+        this.#release(server, handed);
+        signal.throwIfAborted();
+      }
+      if (handed.usable) return { connection: handed, pooled: true };
+      handed.close();
+      this.#dropped(server);
     }
-    const connection = await KmipConnection.open(server, this.#o.tls, { timeoutMs: this.#o.connectTimeoutMs, signal });
-    this.#opened++;
-    return { connection, pooled: false };
+    // A slot is reserved (counted busy): open a connection in it, or give it up.
+    try {
+      const connection = await KmipConnection.open(server, this.#o.tls, { timeoutMs: this.#o.connectTimeoutMs, signal });
+      this.#opened++;
+      return { connection, pooled: false };
+    } catch (e) {
+      this.#dropped(server);
+      throw e;
+    }
   }
 
+  /**
+   * Waits for a busy connection to `key` to be released (resolves with it, still counted busy) or to fail
+   * (resolves undefined with its slot reserved, counted busy). Rejects when `signal` aborts or the client closes.
+   */
+  #wait(key: string, signal: AbortSignal | undefined): Promise<KmipConnection | undefined> {
+    signal?.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        const list = this.#waiting.get(key);
+        const i = list?.indexOf(waiter) ?? -1;
+        if (i >= 0) list?.splice(i, 1);
+        reject(signal?.reason);
+      };
+      const waiter: Waiter = {
+        give: (c) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(c);
+        },
+        fail: (e) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const list = this.#waiting.get(key) ?? [];
+      this.#waiting.set(key, list);
+      list.push(waiter);
+    });
+  }
+
+  /** A busy connection to `server` was closed (failed, or could not be opened): its slot goes to the next waiter. */
+  #dropped(server: ServerAddress): void {
+    const key = serverKey(server);
+    const next = this.#waiting.get(key)?.shift();
+    // The slot passes to the waiter (still counted busy), who opens a connection in it.
+    if (next) next.give(undefined);
+    else this.#busy.set(key, Math.max(0, (this.#busy.get(key) ?? 0) - 1));
+  }
+
+  /** A busy connection to `server` is done with: to the next waiter, else to the idle pool. */
   #release(server: ServerAddress, conn: KmipConnection): void {
-    const key = `${server.host}:${server.port}`;
+    const key = serverKey(server);
+    if (this.#closed || !conn.usable) {
+      conn.close();
+      this.#dropped(server);
+      return;
+    }
+    const next = this.#waiting.get(key)?.shift();
+    if (next) {
+      next.give(conn);
+      return;
+    }
+    this.#busy.set(key, Math.max(0, (this.#busy.get(key) ?? 0) - 1));
     const idle = this.#idle.get(key) ?? [];
     this.#idle.set(key, idle);
-    if (idle.length < this.#o.poolSize && !this.#closed && conn.usable) idle.push(conn);
+    if (idle.length < this.#o.poolSize) idle.push(conn);
     else conn.close();
   }
 
@@ -433,11 +539,13 @@ export class KmipClient {
     return bytes(p, "Data") ?? new Uint8Array();
   }
 
-  /** Closes pooled connections. */
+  /** Closes pooled connections; requests waiting for a connection fail (those in flight finish, then close theirs). */
   close(): void {
     this.#closed = true;
     for (const list of this.#idle.values()) for (const c of list) c.close();
     this.#idle.clear();
+    const closed = new KmipTransportError("the KMIP client is closed");
+    for (const list of this.#waiting.values()) for (const w of list.splice(0)) w.fail(closed);
   }
 }
 

@@ -249,6 +249,51 @@ test.serial("the pool reuses one connection and replaces one the server closed w
   }
 });
 
+test.serial("a burst above the pool waits for its connections instead of opening more: 24 requests over 3 connections", async (t) => {
+  const proxy = await tcpProxy({ host: "127.0.0.1", port: py.port });
+  const client = new KmipClient({ servers: [{ host: "127.0.0.1", port: proxy.port }], tls, version: { major: 1, minor: 2 }, poolSize: 3 });
+  try {
+    const answers = await Promise.all(Array.from({ length: 24 }, () => client.discoverVersions()));
+    t.true(answers.every((a) => a.length > 0));
+    t.is(proxy.connections, 3, "never more than the pool open at once, and none opened and closed per request");
+    t.deepEqual(client.connections, { opened: 3, idle: 3 });
+    // A connection the server closed is replaced for the request waiting on it.
+    await proxy.closeAll();
+    await Promise.all(Array.from({ length: 8 }, () => client.discoverVersions()));
+    t.is(proxy.connections, 6);
+    t.deepEqual(client.connections, { opened: 6, idle: 3 });
+  } finally {
+    client.close();
+    await proxy.stop();
+  }
+});
+
+test.serial("a request waiting for a busy pool: aborting it rejects with the reason without sending; closing the client fails it", async (t) => {
+  const silent = await misbehavingServer(serverTls(), "silent");
+  const client = new KmipClient({ servers: [{ host: "127.0.0.1", port: silent.port }], tls, poolSize: 1, timeoutMs: 60_000 });
+  try {
+    const first = client.get("held");
+    while (silent.requests.length < 1) await new Promise((r) => setTimeout(r, 10));
+    const ac = new AbortController();
+    const waiting = client.get("waiting", { signal: ac.signal });
+    const reason = new Error("not any more");
+    await new Promise((r) => setTimeout(r, 20));
+    ac.abort(reason);
+    await t.throwsAsync(waiting, { is: reason });
+    const second = client.get("after close");
+    await new Promise((r) => setTimeout(r, 20));
+    t.is(silent.connections, 1, "the waiting requests opened nothing");
+    t.deepEqual(silent.requests, [["Get"]]);
+    client.close();
+    const e = await t.throwsAsync(second, { instanceOf: KmipTransportError });
+    t.regex(e!.message, /closed/);
+    first.catch(() => undefined);
+  } finally {
+    client.close();
+    await silent.stop();
+  }
+});
+
 test.serial("AES-GCM with AAD through PyKMIP's server (a strict parser: Cryptographic Parameters in the order of KMIP 1.4 §3.6)", async (t) => {
   const client = new KmipClient({ servers: [{ host: "127.0.0.1", port: py.port }], tls, version: { major: 1, minor: 4 } });
   try {
