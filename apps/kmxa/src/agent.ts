@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import type { Logger } from "@tessera/http";
 import { ensurePrivateDir } from "@tessera/service";
 import { parsePcrSelection, toHex, TpmResponseError } from "@tessera/tpm2";
-import { Tpm } from "@tessera/tss";
+import { Tpm, tpmInfo } from "@tessera/tss";
 import { type Agent, AgentError, type AgentFailure, type AgentState, type AgentStatus, type HostIdentity } from "./agent_types.ts";
 import { AttestdError, type AttestdHostClient, createAttestdHostClient } from "./attestd_host_client.ts";
 import type { KmxaConfig } from "./config.ts";
@@ -38,6 +38,8 @@ export const BACKOFF_CAP_MS = 5 * 60_000;
 export const RENEW_AT = 0.8;
 /** A token with less than this left is not handed out: it could expire on its way to kmxd. */
 export const MIN_REMAINING_MS = 5000;
+/** After a failed attempt, token() waits this long before it attests on demand again (it answers NOT_ATTESTED meanwhile). */
+export const ON_DEMAND_GAP_MS = 5000;
 /** Never schedule the next attestation sooner than this after a success (a token with a very short life). */
 const MIN_RENEW_DELAY_MS = 1000;
 
@@ -97,11 +99,19 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     if (e instanceof AgentError) throw e;
     throw new AgentError("TPM_ERROR", `cannot set up the host's keys in the TPM at ${config.tcti}: ${message(e)}`, { cause: e });
   }
+  let info: HostIdentity["tpm"];
+  try {
+    const i = await tpmInfo(tpm);
+    info = { manufacturer: i.manufacturer, vendorString: i.vendorString, firmwareVersion: i.firmwareVersion };
+  } catch (e) {
+    // Only shown to the administrator: a TPM that does not say is still attested.
+    log.warn({ err: e }, "the TPM's properties cannot be read");
+  }
   log.info(
-    { host: config.host, tcti: config.tcti, ek: identity.ek.kind, ekFingerprint: identity.ek.fingerprint, akName: toHex(identity.ak.name), akHandle: identity.ak.handle, bindingKeyHandle: identity.bindingKey.handle },
+    { host: config.host, tpm: info, tcti: config.tcti, ek: identity.ek.kind, ekFingerprint: identity.ek.fingerprint, akName: toHex(identity.ak.name), akHandle: identity.ak.handle, bindingKeyHandle: identity.bindingKey.handle },
     "TPM identity ready",
   );
-  return new AgentImpl(config, options, clock, random, tpm, identity, state, log);
+  return new AgentImpl(config, options, clock, random, tpm, identity, info, state, log);
 }
 
 interface CurrentToken {
@@ -116,6 +126,7 @@ class AgentImpl implements Agent {
   readonly #random: () => number;
   readonly #tpm: Tpm;
   readonly #identity: TpmIdentity;
+  readonly #info: HostIdentity["tpm"];
   readonly #log: Logger;
   readonly #client: AttestdHostClient;
   readonly #abort = new AbortController();
@@ -139,9 +150,11 @@ class AgentImpl implements Agent {
     random: () => number,
     tpm: Tpm,
     identity: TpmIdentity,
+    info: HostIdentity["tpm"],
     state: AgentStateFile,
     log: Logger,
   ) {
+    this.#info = info;
     this.#config = config;
     this.#clock = clock;
     this.#random = random;
@@ -180,7 +193,11 @@ class AgentImpl implements Agent {
     // Valid, even past its renewal point: the schedule renews it (and backs off while attestd is away); a key
     // request does not wait for attestd while the token it has still works.
     if (before !== undefined) return { token: before.token, expiresAt: before.expiresAt };
-    await this.#attempt();
+    // No token: attest now — unless an attempt failed moments ago, so that a refused or cut-off host's key requests
+    // do not each become an attestation (the schedule, and attestNow, still retry).
+    const last = this.#lastAttempt;
+    const recentFailure = this.#inflight === undefined && this.#lastFailure !== undefined && last !== undefined && this.#clock.now() - last < ON_DEMAND_GAP_MS;
+    if (!recentFailure) await this.#attempt();
     const after = usable();
     if (after !== undefined) return { token: after.token, expiresAt: after.expiresAt };
     const failure = this.#lastFailure ?? { code: "not-attested", detail: "no attestation has succeeded yet" };
@@ -210,6 +227,7 @@ class AgentImpl implements Agent {
       ekFingerprint: id.ek.fingerprint,
       akName: toHex(id.ak.name),
       akPublic: id.ak.publicBytes,
+      ...(this.#info !== undefined ? { tpm: this.#info } : {}),
       eventLog,
       eventLogPath: this.#config.eventLog,
     };

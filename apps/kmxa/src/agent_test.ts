@@ -17,7 +17,7 @@ import { defaultHostImage, makeTestSecureBootPki, withKernel, type HostImage } f
 import { publicKeyDer, TPM2B_PUBLIC, unmarshal } from "@tessera/tpm2";
 import { listPersistent, Tpm } from "@tessera/tss";
 import type { JWK } from "jose";
-import { createAgent } from "./agent.ts";
+import { createAgent, ON_DEMAND_GAP_MS } from "./agent.ts";
 import { type Agent, AgentError } from "./agent_types.ts";
 import { loadConfig, type KmxaConfig } from "./config.ts";
 import { loadState } from "./state.ts";
@@ -58,8 +58,8 @@ function configFor(host: BootedHost, name: string, dataDir: string, a: Attestd =
   );
 }
 
-async function agentFor(config: KmxaConfig, random?: () => number): Promise<Agent> {
-  const agent = await createAgent(config, { logger: silent, ...(random ? { random } : {}) });
+async function agentFor(config: KmxaConfig, random?: () => number, clock?: { now(): number }): Promise<Agent> {
+  const agent = await createAgent(config, { logger: silent, ...(random ? { random } : {}), ...(clock ? { clock } : {}) });
   agents.add(agent);
   return agent;
 }
@@ -115,6 +115,8 @@ test.serial("a green host: attested, its token verifies against attestd's JWKS a
   // cnf.jwk is the binding key: its public key is the persistent binding key's, and the TPM decrypts with it.
   const id = await agent.identity();
   t.is(id.ekFingerprint, s.ekFingerprint!);
+  t.is(id.tpm?.manufacturer, "IBM", "swtpm says it is IBM's");
+  t.regex(id.tpm?.firmwareVersion ?? "", /^\d+\.\d+\.\d+\.\d+$/);
   t.deepEqual(new Uint8Array(id.eventLog), green.log);
   const jwk = (claims["cnf"] as { jwk: JWK }).jwk;
   const state = (await loadState(path.join(dir, "green")))!;
@@ -163,8 +165,12 @@ test.serial("a restart finds the same AK and binding key in the TPM and does not
 });
 
 test.serial("a red host (its kernel in no accepted image) is refused with attestd's failures, and gets no token", async (t) => {
-  const agent = await agentFor(configFor(red, RED, path.join(dir, "red")));
+  // The agent's clock, frozen by the test after the first verdict.
+  let frozen: number | undefined;
+  const clock = { now: (): number => frozen ?? Date.now() };
+  const agent = await agentFor(configFor(red, RED, path.join(dir, "red")), undefined, clock);
   const s = await untilState(agent, "refused");
+  frozen = s.lastAttempt! + ON_DEMAND_GAP_MS - 1;
   t.is(s.lastFailure?.code, "attestation-failed");
   t.true((s.lastFailure?.failures ?? []).length > 0);
   t.true(s.lastFailure!.failures!.every((f) => typeof f.check === "string" && typeof f.detail === "string"));
@@ -174,8 +180,16 @@ test.serial("a red host (its kernel in no accepted image) is refused with attest
   t.is(e.code, "NOT_ATTESTED");
   t.is(e.failure?.code, "attestation-failed");
   t.deepEqual(e.failure?.failures?.map((f) => f.check), s.lastFailure!.failures!.map((f) => f.check));
-  // attestNow runs again and says the same.
-  t.is((await agent.attestNow()).state, "refused");
+  t.is(agent.status().lastAttempt, s.lastAttempt, "moments after a refusal, token() does not attest again");
+  // Later, token() attests again (and is refused again).
+  frozen = s.lastAttempt! + ON_DEMAND_GAP_MS;
+  await t.throwsAsync(agent.token(), { instanceOf: AgentError, message: /attestation-failed/ });
+  t.is(agent.status().lastAttempt, frozen, "a new attempt");
+  // attestNow runs again whenever asked, and says the same.
+  frozen += 1;
+  const now = await agent.attestNow();
+  t.is(now.state, "refused");
+  t.is(now.lastAttempt, frozen);
   await closeAgent(agent);
 });
 

@@ -65,6 +65,15 @@ export interface HostIdentity {
   akName: string;
   /** The AK's TPM2B_PUBLIC. */
   akPublic: Uint8Array;
+  /** What the TPM says about itself (libs/tss tpmInfo), when it answered at start. */
+  tpm?: {
+    /** Manufacturer ID as its ASCII characters (e.g. "IBM", "INTC", "IFX"). */
+    manufacturer: string;
+    /** TPM_PT_VENDOR_STRING_1..4 joined (the model, as vendors use it). */
+    vendorString: string;
+    /** Firmware version, four dot-separated 16-bit fields. */
+    firmwareVersion: string;
+  };
   /** The TCG event log as read from the log file (empty when the file is absent). */
   eventLog: Uint8Array;
   /** The event log file the agent reads. */
