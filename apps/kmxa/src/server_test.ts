@@ -3,9 +3,11 @@
  * booted by libs/boot, and kmxa (startKmxa: the agent core attesting through the TPM, the socket and the TCP port).
  * Proves: a data key fetched over the Unix socket equals the key unwrapped again from its wrapped form (and
  * encrypt/decrypt, rewrap round-trip); the key routes answer 403 `socket-only` on the TCP port; the socket file is
- * 0600; kmxd's refusals (unknown provider, provider not granted, malformed wrapped form, a host attestd no longer
- * trusts) reach the caller with kmxd's status and code; a host attestd refuses gets 503 `not-attested` with
- * attestd's failures; kmxd down is 503 `kmxd-unreachable`; status and identity answer on both channels.
+ * 0600; kmxd's refusals reach the caller with kmxd's status and code — unknown provider, provider not granted,
+ * malformed wrapped form, a host attestd removed (403 host-untrusted) and a host attestd turned red while the agent
+ * still held its token (another TPM enrolled under its name and failed: 403 host-untrusted, hostStatus red); a host
+ * the agent itself finds refused gets 503 `not-attested` with attestd's failures (the agent drops its token then, so
+ * kmxd is not asked); kmxd down is 503 `kmxd-unreachable`; status, attest and identity answer on both channels.
  * Serial: the tests share the Trust Authority and the TPMs.
  */
 import test from "ava";
@@ -260,6 +262,28 @@ test.serial("a host attestd refused gets 503 not-attested with attestd's failure
   t.false("key" in r.json);
 });
 
+test.serial(
+  "a host the agent finds refused (its image withdrawn): 503 not-attested with attestd's failures, no kmxd call; keys again once the image is back",
+  async (t) => {
+    for (const name of ["tessera-host", "from-agent"]) t.is((await stack.attestdAdmin("DELETE", `/api/v1/images/${name}`)).status, 200, name);
+    const refused = await tcp("POST", "/api/v1/attest");
+    t.is(refused.json.state, "refused", JSON.stringify(refused.json));
+    const r = await sock("POST", "/api/v1/providers/kms-1/data-keys", {});
+    t.is(r.status, 503, JSON.stringify(r.json));
+    t.is(problemCode(r), "not-attested");
+    t.true(
+      (r.json.failure as { failures?: { check: string }[] }).failures?.some((f) => f.check === "image-unknown"),
+      JSON.stringify(r.json),
+    );
+    t.false("key" in r.json);
+    await stack.acceptImage("tessera-host", manifest);
+    const again = await tcp("POST", "/api/v1/attest");
+    t.is(again.json.state, "attested", JSON.stringify(again.json));
+    const g = await sock("POST", "/api/v1/providers/kms-1/data-keys", {});
+    t.is(g.status, 201, JSON.stringify(g.json));
+  },
+);
+
 test.serial("a host attestd stopped trusting: kmxd's 403 host-untrusted reaches the caller through the agent", async (t) => {
   // attestd removes the host: kmxd refuses the agent's token at once (the event), before it expires.
   const removed = await stack.attestdAdmin("DELETE", `/api/v1/hosts/${GREEN}`);
@@ -270,6 +294,28 @@ test.serial("a host attestd stopped trusting: kmxd's 403 host-untrusted reaches 
   });
   t.is(r.status, 403, JSON.stringify(r.json));
   t.is(problemCode(r), "host-untrusted");
+  t.is(r.json.source, "kmxd");
+  t.false("key" in r.json);
+});
+
+test.serial("a host attestd turned red behind the agent's back: kmxd's 403 host-untrusted (red) reaches the caller", async (t) => {
+  // Another TPM, booted with the unaccepted kernel, enrolls under the green host's name and attests: attestd turns
+  // the name red (the evidence is signed by the AK now enrolled for it) while the green agent still holds its token.
+  await redKmxa.close();
+  const impostor = await startKmxa(loadConfig(kmxaArgs(stack, red, GREEN, path.join(dir, "kmxa-impostor")), {}), { logger });
+  try {
+    await eventually("the impostor refused", async () => (impostor.agent.status().state === "refused" ? true : undefined), 60_000);
+  } finally {
+    await impostor.close();
+  }
+  t.is(kmxa.agent.status().state, "attested", "the green agent has not noticed");
+  const r = await eventually("kmxd refuses the red host", async () => {
+    const a = await sock("POST", "/api/v1/providers/kms-1/data-keys", {});
+    return a.status === 201 || a.status === 429 ? undefined : a;
+  });
+  t.is(r.status, 403, JSON.stringify(r.json));
+  t.is(problemCode(r), "host-untrusted");
+  t.is(r.json.hostStatus, "red");
   t.is(r.json.source, "kmxd");
   t.false("key" in r.json);
 });
