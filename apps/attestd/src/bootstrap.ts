@@ -12,7 +12,7 @@ import { aesGcmKeyring, ensureLocalTls, ensurePrivateDir, generatePassword, hash
 import type { Logger } from "pino";
 import type { AttestdConfig } from "./config.ts";
 import { newSigningKeyRecord } from "./signing.ts";
-import { openAttestdStore, type StoreOptions } from "./store/sql_store.ts";
+import { openAttestdStore } from "./store/sql_store.ts";
 import type { AttestdStore } from "./store/store.ts";
 
 /** The group whose members may change anything (the first account's group). */
@@ -55,13 +55,11 @@ export const SQLITE_FILE = "attestd.db";
 /**
  * Prepares the data directory and the store. Idempotent: what exists is reused.
  * @param print where the admin password file's path is announced (default: stdout)
- * @param storeOptions the store's (a write lock shared by worker processes)
  */
 export async function bootstrap(
   config: AttestdConfig,
   logger: Logger,
   print: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
-  storeOptions: StoreOptions = {},
 ): Promise<Bootstrapped> {
   await ensurePrivateDir(config.dataDir, (msg, fields) => logger.warn(fields ?? {}, msg));
   const hosts = [...new Set([config.listen.host, new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ""), "localhost", "127.0.0.1"])].filter(
@@ -71,10 +69,12 @@ export async function bootstrap(
   const { key: masterKey, created: masterCreated } = await loadOrCreateMasterKey(config.masterKeyFile);
   if (masterCreated) logger.info({ file: config.masterKeyFile }, "master key created");
   const keyring = aesGcmKeyring(masterKey);
-  const db = await openDatabase(config.database !== undefined ? { postgres: config.database } : { sqlite: path.join(config.dataDir, SQLITE_FILE) });
+  const sqliteFile = path.join(config.dataDir, SQLITE_FILE);
+  const db = await openDatabase(config.database !== undefined ? { postgres: config.database } : { sqlite: sqliteFile });
   let store: AttestdStore;
   try {
-    store = await openAttestdStore(db, storeOptions);
+    // SQLite: the attestation path's commits run on a writer thread (their fsync does not stop the event loop).
+    store = await openAttestdStore(db, config.database === undefined ? { writerFile: sqliteFile } : {});
   } catch (e) {
     await db.close();
     throw e;

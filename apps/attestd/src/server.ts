@@ -12,7 +12,6 @@ import { createDeps } from "./context.ts";
 import type { AttestdDeps } from "./deps.ts";
 import { createStatusEvents, watchClusterStatus, type ClusterStatusWatcher } from "./events.ts";
 import type { AdminRoutesOptions } from "./routes/admin.ts";
-import type { StoreOptions } from "./store/sql_store.ts";
 
 /** How often expired nonces and enrollments are deleted. */
 const PURGE_INTERVAL_MS = 60_000;
@@ -43,8 +42,6 @@ export interface StartOptions {
   readonly clock?: { now(): number };
   /** Admin API options beyond the TLS CA (OIDC issuer, cluster name, key provider URL). */
   readonly admin?: Omit<AdminRoutesOptions, "tlsCaPem">;
-  /** The store's options (workers.ts: the write lock the worker processes share). */
-  readonly store?: StoreOptions;
 }
 
 /** The admin API's options the configuration gives: the OIDC issuer, the cluster's name, the Key Provider URL. */
@@ -67,7 +64,7 @@ export function adminOptions(config: AttestdConfig): Omit<AdminRoutesOptions, "t
 /** Starts a node on `config`. */
 export async function startAttestd(configured: AttestdConfig, options: StartOptions): Promise<RunningAttestd> {
   const { logger } = options;
-  const b = await bootstrap(configured, logger, options.print, options.store);
+  const b = await bootstrap(configured, logger, options.print);
   // Bound before the app is built: with port 0 the public URL (tokens' iss, identity) must name the real port.
   // The node adapter's env (the socket: sign-in throttling keys on the client address) is passed through.
   let fetch: ((request: Request, env: never) => Response | Promise<Response>) | undefined;

@@ -6,8 +6,8 @@
  * PostgreSQL are: nonces are spent by one conditional UPDATE in the database (single-use across workers and nodes),
  * status changes made by one worker reach the others' event streams through the cluster status watcher, signing keys
  * and the policy are read from the store. What stays per process: the sign-in throttle (each worker counts its own
- * attempts). On SQLite the workers take turns at the file's write lock through the primary (an asynchronous wait),
- * instead of sleeping in SQLite's busy handler.
+ * attempts). On SQLite each worker commits on its writer thread (sql_store.ts), so a worker that finds the file locked
+ * by another waits there, not on its event loop.
  * @module
  */
 import cluster, { type Worker } from "node:cluster";
@@ -15,66 +15,6 @@ import type { Logger } from "pino";
 import { bootstrap } from "./bootstrap.ts";
 import type { AttestdConfig } from "./config.ts";
 import { startAttestd, type RunningAttestd } from "./server.ts";
-
-/** A worker asks for the write lock (`lock`) or gives it back (`unlock`); the primary answers `granted`. */
-interface LockMessage {
-  readonly attestd: "lock" | "unlock" | "granted";
-}
-
-function lockMessage(m: unknown): LockMessage["attestd"] | undefined {
-  const v = typeof m === "object" && m !== null ? (m as { attestd?: unknown }).attestd : undefined;
-  return v === "lock" || v === "unlock" || v === "granted" ? v : undefined;
-}
-
-/**
- * The primary's side of the workers' SQLite write lock: one holder at a time, the others queued in order of asking.
- * A worker that exits holding it or waiting for it is dropped. Only the group commits take it (sql_store.ts); the
- * rare other writes (administration) still meet in SQLite's own lock.
- */
-function grantWriteLock(): { attach(w: Worker): void } {
-  const waiting: Worker[] = [];
-  let holder: Worker | undefined;
-  const next = (): void => {
-    holder = undefined;
-    while (waiting.length > 0) {
-      const w = waiting.shift()!;
-      if (w.isDead() || !w.isConnected()) continue;
-      holder = w;
-      w.send({ attestd: "granted" } satisfies LockMessage);
-      return;
-    }
-  };
-  return {
-    attach(w) {
-      w.on("message", (m: unknown) => {
-        const kind = lockMessage(m);
-        if (kind === "lock") {
-          waiting.push(w);
-          if (holder === undefined) next();
-        } else if (kind === "unlock" && holder === w) next();
-      });
-      w.once("exit", () => {
-        const i = waiting.indexOf(w);
-        if (i >= 0) waiting.splice(i, 1);
-        if (holder === w) next();
-      });
-    },
-  };
-}
-
-/** The worker's side: asks the primary for the write lock; resolves to its release once granted. */
-function askWriteLock(): () => Promise<() => void> {
-  const granted: (() => void)[] = [];
-  process.on("message", (m: unknown) => {
-    if (lockMessage(m) === "granted") granted.shift()?.();
-  });
-  return () =>
-    new Promise((resolve) => {
-      // Granted in the order asked: the primary queues this worker's requests in the order they were sent.
-      granted.push(() => resolve(() => void process.send?.({ attestd: "unlock" } satisfies LockMessage)));
-      process.send?.({ attestd: "lock" } satisfies LockMessage);
-    });
-}
 
 /** What a worker tells the primary once it serves. */
 interface ReadyMessage {
@@ -107,7 +47,6 @@ export async function runPrimary(config: AttestdConfig, count: number, logger: L
   // The first start's work (admin password, first signing key) happens once, here, and is announced once.
   const b = await bootstrap(config, logger);
   await b.store.close();
-  const lock = grantWriteLock();
   let stopping = false;
   // Until every worker listens, a worker that exits fails the start instead of being replaced (a bad configuration
   // would otherwise be forked again and again).
@@ -115,7 +54,6 @@ export async function runPrimary(config: AttestdConfig, count: number, logger: L
   const exited = new Set<Worker>();
   const fork = (): Worker => {
     const w = cluster.fork({ ATTESTD_WORKER: "1" });
-    lock.attach(w);
     w.once("exit", (code, signal) => {
       exited.add(w);
       if (stopping || !started) return;
@@ -165,7 +103,7 @@ export async function runPrimary(config: AttestdConfig, count: number, logger: L
 /** A worker: one attestd node on the shared socket; tells the primary its URL once it listens. */
 export async function runWorker(config: AttestdConfig, logger: Logger): Promise<RunningAttestd> {
   // The primary bootstrapped already: nothing is created or announced here.
-  const node = await startAttestd(config, { logger, print: () => undefined, ...(config.database === undefined ? { store: { writeLock: askWriteLock() } } : {}) });
+  const node = await startAttestd(config, { logger, print: () => undefined });
   process.send?.({ attestd: "ready", url: node.url } satisfies ReadyMessage);
   return node;
 }

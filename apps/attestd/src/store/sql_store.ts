@@ -5,6 +5,7 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { writerThread } from "./_writer_client.ts";
 import type { ImageModel } from "@tessera/host-image";
 import { migrate, type Db, type Dialect, type Migration } from "@tessera/sql";
 import type {
@@ -220,17 +221,128 @@ function deriveStatus(host: string, last: AttestationRecord | undefined, enrolle
   return { ...base, status: "green", message: `affirming${image}${until}` };
 }
 
+/** How a nonce stands for `host` at `now`, without spending it. */
+async function classifyNonce(q: Db, host: string, nonce: string, now: number): Promise<ConsumeResult<NonceRecord>> {
+  const [row] = await q.query<NonceRow>("SELECT nonce, host, pcr_selection, created_at, expires_at, used_at FROM attestd_nonces WHERE nonce = $1", [nonce]);
+  return classifyNonceRow(row, host, now);
+}
+
+/** {@link classifyNonce} of a row read already (undefined: no such nonce). */
+function classifyNonceRow(row: NonceRow | undefined, host: string, now: number): ConsumeResult<NonceRecord> {
+  if (row === undefined) return { ok: false, reason: "unknown" };
+  if (row.host !== host) return { ok: false, reason: "other-host" };
+  if (row.used_at !== null) return { ok: false, reason: "used", value: toNonce(row) };
+  if (row.expires_at <= now) return { ok: false, reason: "expired", value: toNonce(row) };
+  return { ok: true, value: toNonce(row) };
+}
+
+/** Inserts an attempt and moves the host's last-attempt pointer (inside the caller's transaction). */
+async function insertAttempt(tx: Db, a: AttestationRecord): Promise<{ previous: HostStatus["status"] }> {
+  const [{ seq }] = await tx.query<{ seq: number }>(
+    `INSERT INTO attestd_attestations (${ATTESTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
+    [
+      a.id,
+      a.host,
+      a.at,
+      a.status,
+      JSON.stringify(a.failures),
+      a.image?.name ?? null,
+      a.image?.version ?? null,
+      a.secureBoot === undefined ? null : a.secureBoot ? 1 : 0,
+      a.tokenId ?? null,
+      a.tokenExpiresAt ?? null,
+      a.foreign === true ? 1 : null,
+    ],
+  );
+  // The host's last attempt before this one (inside the transaction: what the pointer moves from).
+  const cols = ATTESTATION_COLUMNS.split(", ")
+    .map((c) => `a.${c}`)
+    .join(", ");
+  const [prior] = await tx.query<AttestationRow>(`SELECT ${cols} FROM attestd_last_attempts l JOIN attestd_attestations a ON a.seq = l.seq WHERE l.host = $1`, [
+    a.host,
+  ]);
+  const previous = deriveStatus(a.host, prior === undefined ? undefined : toAttestation(prior), undefined, a.at).status;
+  // Evidence that is not the host's stays in the history only: it must not decide the host's status.
+  if (a.foreign === true) return { previous };
+  // Moves the host's pointer only forward (by time, then by insertion): attempts recorded out of order by
+  // several nodes leave the latest one current. The conditional upsert is atomic on both engines.
+  await tx.run(
+    `INSERT INTO attestd_last_attempts (host, seq, at) VALUES ($1, $2, $3)
+     ON CONFLICT (host) DO UPDATE SET seq = excluded.seq, at = excluded.at
+     WHERE excluded.at > attestd_last_attempts.at OR (excluded.at = attestd_last_attempts.at AND excluded.seq > attestd_last_attempts.seq)`,
+    [a.host, seq, a.at],
+  );
+  return { previous };
+}
+
+
+/** A write of the attestation path, as data: it runs in a group commit, on this thread or on the writer thread. */
+export type WriteOp =
+  | { readonly kind: "putNonce"; readonly n: NonceRecord }
+  | { readonly kind: "recordAttestation"; readonly a: AttestationRecord; readonly nonce: string }
+  | { readonly kind: "noteTokenIssued"; readonly kid: string; readonly expiresAt: number };
+
+/** What {@link AttestdStore.recordAttestation} answers. */
+type RecordResult = Awaited<ReturnType<AttestdStore["recordAttestation"]>>;
+
+/** Runs one {@link WriteOp} in `tx` (the group's transaction); its result is the store method's. */
+export async function runWriteOp(tx: Db, op: WriteOp): Promise<unknown> {
+  switch (op.kind) {
+    case "putNonce":
+      await tx.run("INSERT INTO attestd_nonces (nonce, host, pcr_selection, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)", [
+        op.n.nonce,
+        op.n.host,
+        op.n.pcrSelection,
+        op.n.createdAt,
+        op.n.expiresAt,
+      ]);
+      return undefined;
+    case "recordAttestation": {
+      // Both or neither: the nonce is spent and the attempt recorded in one transaction.
+      const { a, nonce } = op;
+      const won = await tx.query<{ nonce: string }>(
+        "UPDATE attestd_nonces SET used_at = $3 WHERE nonce = $1 AND host = $2 AND used_at IS NULL AND expires_at > $3 RETURNING nonce",
+        [nonce, a.host, a.at],
+      );
+      if (won.length === 0) {
+        const r = await classifyNonce(tx, a.host, nonce, a.at);
+        // Lost between the caller's peek and now (another request or node spent it, or it expired).
+        return (r.ok ? { ok: false as const, reason: "used" as const } : r) satisfies RecordResult;
+      }
+      return { ok: true as const, ...(await insertAttempt(tx, a)) } satisfies RecordResult;
+    }
+    case "noteTokenIssued":
+      // Only ever raised, in one statement: concurrent issuers on several nodes cannot lower it.
+      await tx.run(
+        "UPDATE attestd_signing_keys SET last_token_expires_at = $2 WHERE kid = $1 AND (last_token_expires_at IS NULL OR last_token_expires_at < $2)",
+        [op.kid, op.expiresAt],
+      );
+      return undefined;
+  }
+}
+
 /** Set inside the store's own transactions (withLock), where a write must join that transaction instead of a group. */
 const inTransaction = new AsyncLocalStorage<boolean>();
 
 /** Options of {@link openAttestdStore}. */
 export interface StoreOptions {
   /**
-   * SQLite only: a lock that the processes writing the same file take around each group commit (attestd --workers:
-   * the primary grants it, workers.ts), resolving to its release. Without it, a process that finds the file locked
-   * waits in SQLite's busy handler, asleep on its event loop for 1–8 ms at a time.
+   * SQLite only: the database file, to run the group commits on a writer thread with its own connection to it
+   * (_writer_thread.ts), so that the fsync of each commit (1–4 ms here) no longer stops the event loop. Without it,
+   * groups commit on this thread.
    */
-  readonly writeLock?: () => Promise<() => void>;
+  readonly writerFile?: string;
+}
+
+/** Where the attestation path's writes run. */
+interface Writer {
+  run(op: WriteOp): Promise<unknown>;
+  /** Waits for the queued writes, then stops. */
+  close(): Promise<void>;
+}
+
+function inLoopWriter(group: GroupCommit): Writer {
+  return { run: (op) => group.run((tx) => runWriteOp(tx, op)), close: () => group.drain() };
 }
 
 /** See {@link groupCommit}. */
@@ -256,12 +368,14 @@ interface PendingWrite {
  * is answered before its group is committed (what is answered is durable), a write that fails rolls back its own
  * savepoint only, and a failed COMMIT fails every write of the group.
  *
+ * attestd's bootstrap runs the groups on a writer thread instead (StoreOptions.writerFile, _writer_thread.ts): the same
+ * grouping, with the fsync waiting there. This in-loop form serves a store opened on a Db alone.
+ *
  * PostgreSQL runs each write on its own (`run(fn)` is `db.transaction(fn)`): its commits do not block the event loop,
  * and one transaction holding several hosts' rows could deadlock against another node's group.
  */
-export function groupCommit(db: Db, options: StoreOptions = {}): GroupCommit {
+export function groupCommit(db: Db): GroupCommit {
   if (db.dialect !== "sqlite") return { run: (fn) => db.transaction(fn), drain: () => Promise.resolve() };
-  const writeLock = options.writeLock;
   let idle: (() => void)[] = [];
   let queue: PendingWrite[] = [];
   let scheduled = false;
@@ -295,18 +409,7 @@ export function groupCommit(db: Db, options: StoreOptions = {}): GroupCommit {
               }
             }
           });
-    // With a write lock (attestd --workers), the group waits for it without blocking this process, instead of in
-    // SQLite's busy handler, which sleeps on the event loop while another process commits.
-    const work =
-      writeLock === undefined
-        ? transact()
-        : writeLock().then(async (release) => {
-            try {
-              await transact();
-            } finally {
-              release();
-            }
-          });
+    const work = transact();
     work.then(
       () => {
         jobs.forEach((j, i) => {
@@ -331,8 +434,6 @@ export function groupCommit(db: Db, options: StoreOptions = {}): GroupCommit {
 
   return {
     run: <T>(fn: (tx: Db) => Promise<T>): Promise<T> => {
-      // Inside a transaction of the caller (withLock): a group would wait for that transaction's lock forever.
-      if (inTransaction.getStore() === true) return fn(db);
       return new Promise<T>((resolve, reject) => {
         queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
         schedule();
@@ -348,8 +449,11 @@ export function groupCommit(db: Db, options: StoreOptions = {}): GroupCommit {
  */
 export async function openAttestdStore(db: Db, options: StoreOptions = {}): Promise<AttestdStore> {
   await migrate(db, "attestd", ATTESTD_MIGRATIONS);
-  const group = groupCommit(db, options);
-  const write = group.run;
+  const writer: Writer =
+    options.writerFile !== undefined && db.dialect === "sqlite" ? await writerThread(options.writerFile) : inLoopWriter(groupCommit(db));
+  const write = (op: WriteOp): Promise<unknown> =>
+    // Inside a transaction of the caller (withLock): the write joins it (a group would wait for its lock forever).
+    inTransaction.getStore() === true ? runWriteOp(db, op) : writer.run(op);
 
   /** The single-use consumption shared by nonces and enrollments. */
   async function consume<R, T>(
@@ -385,60 +489,6 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
       host === undefined ? [] : [host],
     );
     return new Map(rows.map((r) => [r.host, toAttestation(r)]));
-  }
-
-  /** How a nonce stands for `host` at `now`, without spending it. */
-  async function classifyNonce(q: Db, host: string, nonce: string, now: number): Promise<ConsumeResult<NonceRecord>> {
-    const [row] = await q.query<NonceRow>("SELECT nonce, host, pcr_selection, created_at, expires_at, used_at FROM attestd_nonces WHERE nonce = $1", [nonce]);
-    return classifyNonceRow(row, host, now);
-  }
-
-  /** {@link classifyNonce} of a row read already (undefined: no such nonce). */
-  function classifyNonceRow(row: NonceRow | undefined, host: string, now: number): ConsumeResult<NonceRecord> {
-    if (row === undefined) return { ok: false, reason: "unknown" };
-    if (row.host !== host) return { ok: false, reason: "other-host" };
-    if (row.used_at !== null) return { ok: false, reason: "used", value: toNonce(row) };
-    if (row.expires_at <= now) return { ok: false, reason: "expired", value: toNonce(row) };
-    return { ok: true, value: toNonce(row) };
-  }
-
-  /** Inserts an attempt and moves the host's last-attempt pointer (inside the caller's transaction). */
-  async function insertAttempt(tx: Db, a: AttestationRecord): Promise<{ previous: HostStatus["status"] }> {
-    const [{ seq }] = await tx.query<{ seq: number }>(
-      `INSERT INTO attestd_attestations (${ATTESTATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
-      [
-        a.id,
-        a.host,
-        a.at,
-        a.status,
-        JSON.stringify(a.failures),
-        a.image?.name ?? null,
-        a.image?.version ?? null,
-        a.secureBoot === undefined ? null : a.secureBoot ? 1 : 0,
-        a.tokenId ?? null,
-        a.tokenExpiresAt ?? null,
-        a.foreign === true ? 1 : null,
-      ],
-    );
-    // The host's last attempt before this one (inside the transaction: what the pointer moves from).
-    const cols = ATTESTATION_COLUMNS.split(", ")
-      .map((c) => `a.${c}`)
-      .join(", ");
-    const [prior] = await tx.query<AttestationRow>(`SELECT ${cols} FROM attestd_last_attempts l JOIN attestd_attestations a ON a.seq = l.seq WHERE l.host = $1`, [
-      a.host,
-    ]);
-    const previous = deriveStatus(a.host, prior === undefined ? undefined : toAttestation(prior), undefined, a.at).status;
-    // Evidence that is not the host's stays in the history only: it must not decide the host's status.
-    if (a.foreign === true) return { previous };
-    // Moves the host's pointer only forward (by time, then by insertion): attempts recorded out of order by
-    // several nodes leave the latest one current. The conditional upsert is atomic on both engines.
-    await tx.run(
-      `INSERT INTO attestd_last_attempts (host, seq, at) VALUES ($1, $2, $3)
-       ON CONFLICT (host) DO UPDATE SET seq = excluded.seq, at = excluded.at
-       WHERE excluded.at > attestd_last_attempts.at OR (excluded.at = attestd_last_attempts.at AND excluded.seq > attestd_last_attempts.seq)`,
-      [a.host, seq, a.at],
-    );
-    return { previous };
   }
 
   const store: AttestdStore = {
@@ -481,13 +531,7 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
     },
 
     async putNonce(n) {
-      await write((tx) => tx.run("INSERT INTO attestd_nonces (nonce, host, pcr_selection, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)", [
-        n.nonce,
-        n.host,
-        n.pcrSelection,
-        n.createdAt,
-        n.expiresAt,
-      ]));
+      await write({ kind: "putNonce", n });
     },
     consumeNonce(host, nonce, now) {
       return consume<NonceRow, NonceRecord>(
@@ -516,19 +560,8 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
     },
     recordAttestation(a, nonce) {
       // One transaction for both: the nonce is spent and the attempt recorded together, or neither (its commit shared
-      // with the other writes of this turn: groupCommit).
-      return write(async (tx) => {
-        const won = await tx.query<{ nonce: string }>(
-          "UPDATE attestd_nonces SET used_at = $3 WHERE nonce = $1 AND host = $2 AND used_at IS NULL AND expires_at > $3 RETURNING nonce",
-          [nonce, a.host, a.at],
-        );
-        if (won.length === 0) {
-          const r = await classifyNonce(tx, a.host, nonce, a.at);
-          // Lost between the caller's peek and now (another request or node spent it, or it expired).
-          return r.ok ? { ok: false as const, reason: "used" as const } : r;
-        }
-        return { ok: true as const, ...(await insertAttempt(tx, a)) };
-      });
+      // with the other writes of this turn: groupCommit, or the writer thread's).
+      return write({ kind: "recordAttestation", a, nonce }) as Promise<RecordResult>;
     },
     async listAttestations(host, limit) {
       const rows = await db.query<AttestationRow>(
@@ -648,11 +681,7 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
       await db.run("UPDATE attestd_signing_keys SET retired_at = $2 WHERE kid = $1 AND retired_at IS NULL", [kid, at]);
     },
     async noteTokenIssued(kid, expiresAt) {
-      // Only ever raised, in one statement: concurrent issuers on several nodes cannot lower it.
-      await write((tx) => tx.run(
-        "UPDATE attestd_signing_keys SET last_token_expires_at = $2 WHERE kid = $1 AND (last_token_expires_at IS NULL OR last_token_expires_at < $2)",
-        [kid, expiresAt],
-      ));
+      await write({ kind: "noteTokenIssued", kid, expiresAt });
     },
     async purgeSigningKeys(before) {
       const r = await db.run(
@@ -786,7 +815,7 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
       });
     },
     async close() {
-      await group.drain();
+      await writer.close();
       return db.close();
     },
   };

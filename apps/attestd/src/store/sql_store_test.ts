@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import type { ImageModel } from "@tessera/host-image";
 import { startPostgres, type PostgresCluster } from "@tessera/postgres-testing";
 import { openDatabase, type Db } from "@tessera/sql";
-import { openAttestdStore } from "./sql_store.ts";
+import { openAttestdStore, type StoreOptions } from "./sql_store.ts";
 import type { AttestationRecord, AttestdStore, EnrollmentRecord, HostRecord, NonceRecord, SigningKeyRecord } from "./store.ts";
 
 let cluster: PostgresCluster | undefined;
@@ -47,6 +47,16 @@ const BACKENDS: Backend[] = [
     },
   },
   {
+    // The attestation path's writes (nonces, attempts, token expiries) on attestd's writer thread, as bootstrap opens it.
+    name: "SQLite with its writer thread",
+    async fresh() {
+      const dir = await mkdtemp(path.join(tmpdir(), "attestd-store-"));
+      dirs.push(dir);
+      const file = path.join(dir, "attestd.db");
+      return () => opened(openDatabase({ sqlite: file }), { writerFile: file });
+    },
+  },
+  {
     name: "PostgreSQL",
     async fresh(t) {
       if (cluster === undefined) t.fail(`PostgreSQL could not be started: ${String(clusterError)}`);
@@ -56,8 +66,8 @@ const BACKENDS: Backend[] = [
   },
 ];
 
-async function opened(db: Promise<Db>): Promise<AttestdStore> {
-  const s = await openAttestdStore(await db);
+async function opened(db: Promise<Db>, options: StoreOptions = {}): Promise<AttestdStore> {
+  const s = await openAttestdStore(await db, options);
   toClose.push(s);
   return s;
 }
