@@ -15,6 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { defaultHostImage, makeTestSecureBootPki, withKernel, type HostImage } from "@tessera/boot";
 import { publicKeyDer, TPM2B_PUBLIC, unmarshal } from "@tessera/tpm2";
+import { decryptJweWith, encryptToJwk } from "@tessera/tokens";
 import { listPersistent, Tpm } from "@tessera/tss";
 import type { JWK } from "jose";
 import { createAgent, ON_DEMAND_GAP_MS } from "./agent.ts";
@@ -125,6 +126,9 @@ test.serial("a green host: attested, its token verifies against attestd's JWKS a
   const cek = randomBytes(32);
   const encrypted = publicEncrypt({ key: createPublicKey({ key: jwk as import("node:crypto").JsonWebKey, format: "jwk" }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, cek);
   t.deepEqual(Buffer.from(await agent.rsaDecrypt(new Uint8Array(encrypted))), cek);
+  // What kmxd returns, a JWE to cnf.jwk, opens with the TPM doing the RSA part (as the key service does it).
+  const secret = new Uint8Array(randomBytes(48));
+  t.deepEqual(await decryptJweWith(await encryptToJwk(secret, jwk), (ek) => agent.rsaDecrypt(ek)), secret);
   // A ciphertext made for another key is the TPM's refusal, a typed DECRYPT_FAILED.
   const other = await t.throwsAsync(agent.rsaDecrypt(new Uint8Array(randomBytes(256))), { instanceOf: AgentError });
   t.is(other.code, "DECRYPT_FAILED");
