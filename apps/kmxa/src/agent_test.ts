@@ -10,7 +10,7 @@
  */
 import test from "ava";
 import { constants, createPublicKey, publicEncrypt, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { defaultHostImage, makeTestSecureBootPki, withKernel, type HostImage } from "@tessera/boot";
@@ -237,6 +237,28 @@ test.serial("attestd back with an empty database: attestd says ak-not-enrolled a
   const host = (await attestd.admin("GET", `/api/v1/hosts/${GREEN}`)).body as { enrollment: { akName: string } };
   t.is(host.enrollment.akName, before.ak!.name);
   t.is((await verifyToken(attestd, (await agent.token()).token)).sub, GREEN);
+  await closeAgent(agent);
+});
+
+test.serial("an event log that cannot be read: refused with event-log-unreadable, the token kept, retried with backoff until it is back", async (t) => {
+  const logFile = path.join(dir, "green-log-copy");
+  await copyFile(green.logFile, logFile);
+  const config = { ...configFor(green, GREEN, path.join(dir, "green")), eventLog: logFile };
+  const agent = await agentFor(config, () => 0.5);
+  await untilState(agent, "attested");
+  const held = await agent.token();
+  await rm(logFile);
+  const s = await agent.attestNow();
+  t.is(s.state, "refused");
+  t.is(s.lastFailure?.code, "event-log-unreadable");
+  t.regex(s.lastFailure!.detail, /green-log-copy/);
+  t.is(s.tokenExpiresAt, held.expiresAt, "attestd did not judge the host: its token stands");
+  t.deepEqual(await agent.token(), held);
+  t.true(s.nextAttemptAt! > s.lastAttempt!);
+  t.deepEqual(new Uint8Array((await agent.identity()).eventLog), new Uint8Array(), "identity shows no log");
+  await copyFile(green.logFile, logFile);
+  const back = await untilState(agent, "attested");
+  t.is(back.lastFailure, undefined);
   await closeAgent(agent);
 });
 

@@ -4,7 +4,16 @@
  * @module
  */
 
-/** Where the agent stands with attestd. */
+/**
+ * Where the agent stands with attestd:
+ * - `starting`: the first attestation has not ended yet;
+ * - `attested`: the last attestation gave a token;
+ * - `refused`: the last attestation ended without a token for a reason of the host's — attestd refused it
+ *   (`lastFailure.code` is attestd's problem code, e.g. `attestation-failed`, `ek-untrusted`), or the agent could not
+ *   make its evidence (`tpm-error`, `event-log-unreadable`, `ak-name-mismatch`);
+ * - `unreachable`: attestd could not be reached, was busy or broken (`attestd-unreachable`, `attestd-unavailable`,
+ *   `attestd-answer-invalid`, `rate-limited`); a token obtained earlier is still handed out until it expires.
+ */
 export type AgentState = "starting" | "attested" | "refused" | "unreachable";
 
 /** One failed appraisal check as attestd reports it (PROTOCOL.md §3, `failures`). */

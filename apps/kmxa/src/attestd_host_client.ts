@@ -10,7 +10,10 @@ import { HttpsJsonError, httpsJson } from "@tessera/http";
 import { z } from "zod";
 import type { AgentFailure, AttestationFailure } from "./agent_types.ts";
 
-/** How a call to attestd failed: it `refused` (a 4xx problem), or it was `unreachable` (no answer, 5xx, an answer that does not fit). */
+/**
+ * How a call to attestd failed: it `refused` (a 4xx problem: a verdict on the host or its request), or it was
+ * `unreachable` (no answer, a 5xx, 429 or 408 — attestd busy or broken, not judging —, an answer that does not fit).
+ */
 export type AttestdErrorKind = "refused" | "unreachable";
 
 /** A failed call to attestd. */
@@ -148,6 +151,8 @@ export function createAttestdHostClient(options: AttestdHostClientOptions): Atte
     if (r.status >= 500 || code === undefined) {
       throw new AttestdError({ kind: "unreachable", code: r.status >= 500 ? "attestd-unavailable" : "attestd-answer-invalid", status: r.status, detail: `HTTP ${r.status}: ${detail}`, call });
     }
+    // Too many requests, or too slow: attestd is busy, not judging the host. Retried with backoff under its own code.
+    if (r.status === 429 || r.status === 408) throw new AttestdError({ kind: "unreachable", code, status: r.status, detail, call });
     throw new AttestdError({ kind: "refused", code, status: r.status, detail, ...(problem.failures !== undefined ? { failures: problem.failures as AttestationFailure[] } : {}), call });
   }
 

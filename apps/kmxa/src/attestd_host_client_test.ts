@@ -89,13 +89,14 @@ test("no answer is `unreachable`: a closed port, a certificate another CA issued
   t.is(wrongCa.code, "attestd-unreachable");
 });
 
-test("answers that are not attestd's verdicts are `unreachable`: a 5xx, a body not JSON, a 4xx without a problem code, a 201 of another shape", async (t) => {
+test("answers that are not attestd's verdicts are `unreachable`: a 5xx, a body not JSON, a 4xx without a problem code, a 201 of another shape, a 429", async (t) => {
   const client = createAttestdHostClient({ url: oddUrl, ca: oddCa });
   const cases: [typeof answer, string][] = [
     [{ status: 503, type: "application/problem+json", body: JSON.stringify({ type: "urn:tessera:problem:unavailable", detail: "database down" }) }, "attestd-unavailable"],
     [{ status: 502, type: "text/html", body: "<html>bad gateway</html>" }, "attestd-answer-invalid"],
     [{ status: 404, type: "application/json", body: JSON.stringify({ error: "not found" }) }, "attestd-answer-invalid"],
     [{ status: 201, type: "application/json", body: JSON.stringify({ nonce: "xyz", pcrSelection: "sha256:0", expiresAt: "2030-01-01T00:00:00Z" }) }, "attestd-answer-invalid"],
+    [{ status: 429, type: "application/problem+json", body: JSON.stringify({ type: "urn:tessera:problem:rate-limited", detail: "slow down" }) }, "rate-limited"],
   ];
   for (const [a, code] of cases) {
     answer = a;
