@@ -186,8 +186,21 @@ test.serial("encrypt / decrypt and rewrap round-trip over the socket", async (t)
   t.is(u.json.key, g.json.key);
 });
 
-test.serial("every key route answers 403 socket-only on the TCP port", async (t) => {
+test.serial("concurrent key requests over the socket all get their keys (the TPM taken in turn)", async (t) => {
+  const made = await Promise.all(Array.from({ length: 6 }, () => sock("POST", "/api/v1/providers/kms-1/data-keys", {})));
+  for (const g of made) t.is(g.status, 201, JSON.stringify(g.json));
+  const back = await Promise.all(made.map((g) => sock("POST", "/api/v1/providers/kms-1/unwrap", { wrapped: g.json.wrapped })));
+  t.deepEqual(
+    back.map((u) => u.json.key),
+    made.map((g) => g.json.key),
+  );
+  t.is(new Set(made.map((g) => g.json.key)).size, made.length);
+});
+
+test.serial("every key route answers 403 socket-only on the TCP port, and kmxd is not asked", async (t) => {
   const g = await sock("POST", "/api/v1/providers/kms-1/data-keys", {});
+  const audited = async (): Promise<number> => ((await stack.kmxdAdmin("GET", `/api/v1/audit?host=${GREEN}&limit=1000`)).json.entries as unknown[]).length;
+  const before = await audited();
   const bodies: [string, unknown][] = [
     ["data-keys", {}],
     ["unwrap", { wrapped: g.json.wrapped }],
@@ -202,6 +215,7 @@ test.serial("every key route answers 403 socket-only on the TCP port", async (t)
     t.false("key" in r.json || "plaintext" in r.json || "wrapped" in r.json, op);
   }
   t.is((await tcp("GET", "/api/v1/providers/kms-1/unwrap")).status, 403);
+  t.is(await audited(), before, "no key operation reached kmxd");
 });
 
 test.serial("kmxd's refusals reach the caller with kmxd's status and code", async (t) => {
