@@ -12,7 +12,8 @@
  * 3. the bare JWE: `encryptToJwk` of a 32-byte key to the same binding key, in this process.
  *
  * The goal of issue #11: end to end within 1.5× of (2) plus (3). Compared on latency (p50 of (1) against p50 of
- * (2) plus the mean JWE) and on cost per unwrap (1 / throughput of (1) against 1 / throughput of (2) plus the JWE).
+ * (2) plus the JWE's p50) and on cost per unwrap (1 / throughput of (1) against 1 / throughput of (2) plus the
+ * JWE's p50).
  *
  * Every service runs as its own process on its embedded defaults (SQLite, generated TLS): attestd, kmipd and
  * kmxd (which signs in to attestd and follows its events, as in production). The host is the attestation
@@ -278,8 +279,11 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
     const key32 = new Uint8Array(32).fill(7);
     const jwe = await measureAsync("JWE to the binding key alone (RSA-OAEP-256 + A256GCM, 32 bytes)", () => encryptToJwk(key32, cnf));
 
-    const floorP50 = kmipAlone.p50Ms + jwe.usPerOp / 1000;
-    const floorCostUs = 1e6 / kmipAlone.opsPerSec + jwe.usPerOp;
+    // The JWE's median, not its mean: one caller in a loop on a shared machine, a preemption spike in its part
+    // would inflate the floor (and once printed a false "met"); the median is the smaller, stricter floor.
+    const jweUs = jwe.p50Ms * 1000;
+    const floorP50 = kmipAlone.p50Ms + jweUs / 1000;
+    const floorCostUs = 1e6 / kmipAlone.opsPerSec + jweUs;
     const e2eCostUs = 1e6 / e2e.opsPerSec;
     const row = (c: KmxCell): string =>
       `| ${c.name} | ${concurrency} | ${c.opsPerSec.toFixed(0)} | ${c.p50Ms.toFixed(2)} / ${c.p99Ms.toFixed(2)} | ${c.serverCpuUs?.toFixed(0) ?? "?"} | ${c.clientCpuUs.toFixed(0)} | ${c.failures} |`;
@@ -290,8 +294,8 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
       row(kmipAlone),
       `| ${jwe.name} | 1 | ${jwe.opsPerSec.toFixed(0)} | ${jwe.p50Ms.toFixed(2)} / ${jwe.p99Ms.toFixed(2)} | — | ${jwe.cpuUsPerOp.toFixed(0)} | 0 |`,
       "",
-      `- Latency: end-to-end p50 ${e2e.p50Ms.toFixed(2)} ms against KMIP Decrypt p50 + JWE = ${floorP50.toFixed(2)} ms: ${ratio(e2e.p50Ms, floorP50)} (goal ≤ ${GOAL_FACTOR}×: ${e2e.p50Ms <= GOAL_FACTOR * floorP50 ? "met" : "NOT met"}).`,
-      `- Cost per unwrap at ${concurrency} callers: end to end ${e2eCostUs.toFixed(0)} µs (1 / throughput) against KMIP Decrypt ${(1e6 / kmipAlone.opsPerSec).toFixed(0)} µs + JWE ${jwe.usPerOp.toFixed(0)} µs = ${floorCostUs.toFixed(0)} µs: ${ratio(e2eCostUs, floorCostUs)} (goal ≤ ${GOAL_FACTOR}×: ${e2eCostUs <= GOAL_FACTOR * floorCostUs ? "met" : "NOT met"}).`,
+      `- Latency: end-to-end p50 ${e2e.p50Ms.toFixed(2)} ms against KMIP Decrypt p50 + JWE p50 = ${floorP50.toFixed(2)} ms: ${ratio(e2e.p50Ms, floorP50)} (goal ≤ ${GOAL_FACTOR}×: ${e2e.p50Ms <= GOAL_FACTOR * floorP50 ? "met" : "NOT met"}).`,
+      `- Cost per unwrap at ${concurrency} callers: end to end ${e2eCostUs.toFixed(0)} µs (1 / throughput) against KMIP Decrypt ${(1e6 / kmipAlone.opsPerSec).toFixed(0)} µs + JWE (p50) ${jweUs.toFixed(0)} µs = ${floorCostUs.toFixed(0)} µs: ${ratio(e2eCostUs, floorCostUs)} (goal ≤ ${GOAL_FACTOR}×: ${e2eCostUs <= GOAL_FACTOR * floorCostUs ? "met" : "NOT met"}).`,
       `- Server CPU per end-to-end unwrap: ${e2e.serverCpuUs?.toFixed(0) ?? "?"} µs (kmxd ${e2e.serverCpuUsBy["kmxd"]?.toFixed(0) ?? "?"} + kmipd ${e2e.serverCpuUsBy["kmipd"]?.toFixed(0) ?? "?"}); kmipd's alone per Decrypt: ${kmipAlone.serverCpuUs?.toFixed(0) ?? "?"} µs. ${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(1)} at the end (the machine may be shared).`,
     ];
     if (e2e.failures > 0 || kmipAlone.failures > 0) lines.push(`- FAILURES during the timed parts: ${e2e.failures} end to end, ${kmipAlone.failures} KMIP: the figures are not valid.`);
