@@ -133,7 +133,10 @@ test.serial(
     t.deepEqual(Buffer.from((id.ekPublicKey as string).replace(/-----[^-]+-----|\s/g, ""), "base64"), spki);
     const issuerCn = /CN=([^\n]+)/.exec(cert.issuer)?.[1] ?? "";
     t.true(issuerCn.length > 0 && (id.caChain[0]?.issuer ?? "").includes(issuerCn), `the EK certificate's issuer is named: ${JSON.stringify(id.caChain)}`);
-    t.true((id.tpm.manufacturer ?? "").length > 0, "the TPM's manufacturer is named");
+    // swtpm: IBM's simulator code, its firmware version in four fields.
+    t.is(id.tpm.manufacturer, "IBM");
+    t.regex(id.tpm.firmware ?? "", /^\d+\.\d+\.\d+\.\d+$/);
+    t.is(typeof id.tpm.model, "string");
     t.deepEqual(Buffer.from(id.eventLog as string, "base64"), Buffer.from(await readFile(green.logFile)));
     t.is(id.eventLogPath, green.logFile);
     t.truthy(id.image, String(id.imageError));

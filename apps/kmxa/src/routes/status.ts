@@ -55,11 +55,14 @@ export interface IdentityView {
   /** SHA-256 (hex) of the EK's SPKI DER (the token's EK fingerprint). */
   ekFingerprint: string;
   /**
-   * The chain the EK certificate names, from the EK certificate up: each certificate's subject and issuer (the
-   * administrator trusts the TPM CA that is the last issuer).
+   * The EK certificate's subject and issuer (the TPM CA to trust on attestd is its issuer; `tactl ta` takes its
+   * certificate from the TPM maker). Empty without a certificate: then attestd pins `ekPublicKey`.
    */
   caChain: { subject: string; issuer: string }[];
-  /** The TPM's maker, model and firmware (from the EK certificate's TCG attributes where the TPM says nothing). */
+  /**
+   * The TPM's maker, model (its vendor string) and firmware version as the TPM reports them, else from the EK
+   * certificate's TCG attributes (`id:…` values).
+   */
   tpm: { manufacturer?: string; model?: string; firmware?: string };
   /** The AK's Name (hex) and TPM2B_PUBLIC (base64). */
   akName: string;
@@ -84,7 +87,6 @@ function pem(label: string, der: Uint8Array): string {
 export function identityView(id: HostIdentity, image: { name: string; version: string }): IdentityView {
   const caChain: IdentityView["caChain"] = [];
   const tpm: IdentityView["tpm"] = {};
-  const extra = id as HostIdentity & { ekChain?: Uint8Array[]; tpm?: { manufacturer?: string; vendorString?: string; firmwareVersion?: string } };
   if (id.ekCertificate !== undefined) {
     try {
       const ek = parseEkCertificate(id.ekCertificate);
@@ -96,18 +98,10 @@ export function identityView(id: HostIdentity, image: { name: string; version: s
       // A certificate the agent read but that does not parse is still exported: attestd names what is wrong with it.
     }
   }
-  for (const der of extra.ekChain ?? []) {
-    try {
-      const c = parseEkCertificate(der);
-      caChain.push({ subject: c.subject, issuer: c.issuer });
-    } catch {
-      // Same: shown in the certificate list the administrator imports, judged by attestd.
-    }
-  }
   // What the TPM itself says wins over the certificate's attributes.
-  if (extra.tpm?.manufacturer) tpm.manufacturer = extra.tpm.manufacturer;
-  if (extra.tpm?.vendorString) tpm.model = extra.tpm.vendorString;
-  if (extra.tpm?.firmwareVersion) tpm.firmware = extra.tpm.firmwareVersion;
+  if (id.tpm?.manufacturer) tpm.manufacturer = id.tpm.manufacturer;
+  if (id.tpm?.vendorString) tpm.model = id.tpm.vendorString;
+  if (id.tpm?.firmwareVersion) tpm.firmware = id.tpm.firmwareVersion;
   let made: ImageModel | undefined;
   let imageError: string | undefined;
   if (id.eventLog.length === 0) {
