@@ -84,6 +84,31 @@ test.serial("bin/kmxa: ready line, socket 0600, status on both channels; a secon
   await t.throwsAsync(lstat(socket), { code: "ENOENT" });
 });
 
+test.serial("--socket elsewhere (its directory made): 0600; killed with SIGKILL, the socket file it left is replaced at the next start", async (t) => {
+  const socket = path.join(dir, "run", "kmxa", "agent.sock");
+  const args = [...kmxaArgs(stack, host, HOST, path.join(dir, "kmxa")), "--socket", socket];
+  const first = await spawnReady("kmxa", KMXA, args, READY);
+  kmxa = first;
+  t.is(first.match[2], socket);
+  t.is((await lstat(socket)).mode & 0o777, 0o600);
+  t.is((await lstat(path.dirname(socket))).mode & 0o777, 0o700);
+  await first.stop("SIGKILL");
+  t.true((await lstat(socket)).isSocket(), "a killed agent leaves its socket file");
+  const second = await spawnReady("kmxa", KMXA, args, READY);
+  kmxa = second;
+  t.is((await lstat(socket)).mode & 0o777, 0o600);
+  const s = await eventually(
+    "attested again",
+    async () => {
+      const r = await unixJson(socket, "GET", "/api/v1/status");
+      return r.json.state === "attested" ? r : undefined;
+    },
+    60_000,
+  );
+  t.is(s.json.host, HOST);
+  await second.stop();
+});
+
 test.serial("a file that is not a socket at the socket path is refused, never replaced", async (t) => {
   const notSocket = path.join(dir, "not-a-socket");
   await writeFile(notSocket, "keep me\n");

@@ -6,7 +6,7 @@
  */
 import { createAdaptorServer } from "@hono/node-server";
 import { createServer, type Server } from "node:http";
-import { chmod, lstat, readFile, unlink } from "node:fs/promises";
+import { chmod, lstat, mkdir, readFile, unlink } from "node:fs/promises";
 import { connect } from "node:net";
 import path from "node:path";
 import { serveHttps, type HttpsService } from "@tessera/http";
@@ -87,6 +87,8 @@ async function clearStaleSocket(p: string): Promise<void> {
 
 /** Listens on the Unix socket `p` with mode 0600 from its first moment (umask), checked afterwards. */
 async function listenUnix(server: Server, p: string): Promise<void> {
+  // A --socket outside the data directory (/run/kmxa/kmxa.sock) may name a directory not made yet: the agent's own.
+  await mkdir(path.dirname(p), { recursive: true, mode: 0o700 });
   await clearStaleSocket(p);
   // The socket is created by bind(2) with the process umask: a umask that leaves only the owner's rw makes it
   // 0600 from the start (no window between bind and chmod). listen() binds synchronously for a path.
