@@ -61,6 +61,21 @@ class LocalFailure extends Error {
   }
 }
 
+/** Failure checks that say attestd holds another AK for this host name (another TPM enrolled under it since). */
+const FOREIGN_AK_CHECKS: ReadonlySet<string> = new Set(["quote-signature", "binding-key"]);
+
+/**
+ * Whether a refusal is attestd not holding this host's AK — it lost the enrollment (`ak-not-enrolled`: a new
+ * database), or another AK was enrolled under the name (only `quote-signature`/`binding-key` fail: the evidence is
+ * fine but not signed by the AK attestd has) — which a new enrollment of this AK answers (once per attempt).
+ */
+export function needsEnrollment(e: AttestdError): boolean {
+  if (e.kind !== "refused" || e.code !== "attestation-failed") return false;
+  if (e.hasCheck("ak-not-enrolled")) return true;
+  const f = e.failures ?? [];
+  return f.length > 0 && f.every((x) => FOREIGN_AK_CHECKS.has(x.check));
+}
+
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /**
@@ -116,8 +131,21 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
 
 interface CurrentToken {
   token: string;
+  /** attestd's expiry (its clock), as the token says. */
   expiresAt: number;
-  renewAt: number;
+  /** The same moment on this host's clock: receipt + the token's life. A host clock off by more than a token's life must not make every token look expired (or everlasting). */
+  localExpiresAt: number;
+}
+
+/** The token's life (exp − iat, ms) from its claims; undefined when they are not there. */
+function tokenLifeMs(token: string): number | undefined {
+  try {
+    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { iat?: unknown; exp?: unknown };
+    if (typeof claims.iat === "number" && typeof claims.exp === "number" && claims.exp > claims.iat) return (claims.exp - claims.iat) * 1000;
+  } catch {
+    // Not a JWS we can read: the answer's expiresAt will do.
+  }
+  return undefined;
 }
 
 class AgentImpl implements Agent {
@@ -169,7 +197,7 @@ class AgentImpl implements Agent {
 
   status(): AgentStatus {
     const now = this.#clock.now();
-    const token = this.#token !== undefined && this.#token.expiresAt > now ? this.#token : undefined;
+    const token = this.#token !== undefined && this.#token.localExpiresAt > now ? this.#token : undefined;
     return {
       host: this.#config.host,
       state: this.#agentState,
@@ -187,7 +215,7 @@ class AgentImpl implements Agent {
     this.#checkOpen();
     const usable = (): CurrentToken | undefined => {
       const t = this.#token;
-      return t !== undefined && t.expiresAt - this.#clock.now() >= MIN_REMAINING_MS ? t : undefined;
+      return t !== undefined && t.localExpiresAt - this.#clock.now() >= MIN_REMAINING_MS ? t : undefined;
     };
     const before = usable();
     // Valid, even past its renewal point: the schedule renews it (and backs off while attestd is away); a key
@@ -307,16 +335,15 @@ class AgentImpl implements Agent {
       try {
         answer = await this.#attestation(signal);
       } catch (e) {
-        // attestd lost the enrollment (a new database, another AK enrolled for the name): enroll again, once.
-        if (!(e instanceof AttestdError && e.kind === "refused" && e.hasCheck("ak-not-enrolled")) || enrolledNow) throw e;
-        this.#log.warn({ host: this.#config.host }, "attestd does not know this host's AK: enrolling again");
+        if (!(e instanceof AttestdError && needsEnrollment(e)) || enrolledNow) throw e;
+        this.#log.warn({ host: this.#config.host, failures: e.failures }, "attestd does not hold this host's AK: enrolling again");
         await this.#enroll(signal);
         answer = await this.#attestation(signal);
       }
       const now = this.#clock.now();
-      const life = answer.expiresAt - now;
+      const life = tokenLifeMs(answer.token) ?? answer.expiresAt - now;
       const renewIn = Math.max(MIN_RENEW_DELAY_MS, Math.min(Math.floor(life * RENEW_AT), this.#config.intervalSeconds * 1000));
-      this.#token = { token: answer.token, expiresAt: answer.expiresAt, renewAt: now + renewIn };
+      this.#token = { token: answer.token, expiresAt: answer.expiresAt, localExpiresAt: now + life };
       this.#lastAttempt = now;
       this.#lastFailure = undefined;
       this.#failedInARow = 0;
@@ -346,8 +373,10 @@ class AgentImpl implements Agent {
         failure = e.failure;
         next = "refused";
       } else {
-        failure = { code: "tpm-error", detail: message(e) };
+        // Not the TPM's nor attestd's (those are wrapped above): e.g. state.json cannot be written.
+        failure = { code: "agent-error", detail: message(e) };
         next = "refused";
+        this.#log.error({ err: e }, "attestation attempt failed");
       }
       const delay = backoffDelay(this.#failedInARow++, this.#random);
       this.#lastFailure = failure;

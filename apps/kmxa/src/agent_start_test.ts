@@ -1,13 +1,15 @@
 /**
  * The agent's start refusals, before any attestation: a TPM that cannot be reached is TPM_ERROR naming the TCTI;
- * a state file that does not fit is STATE_INVALID naming the file and field, before the TPM is touched.
+ * a state file that does not fit is STATE_INVALID naming the file and field, before the TPM is touched. And which
+ * of attestd's refusals the agent answers by enrolling again (pure).
  */
 import test from "ava";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { createAgent } from "./agent.ts";
+import { createAgent, needsEnrollment } from "./agent.ts";
+import { AttestdError } from "./attestd_host_client.ts";
 import { AgentError } from "./agent_types.ts";
 import { loadConfig, type KmxaConfig } from "./config.ts";
 import { silent } from "./_agent_test_support.ts";
@@ -53,4 +55,17 @@ test("a state file that does not fit: STATE_INVALID naming the file and field, b
   const e = await t.throwsAsync(createAgent(config(`swtpm:host=127.0.0.1,port=${await closedPort()}`, dataDir), { logger: silent }), { instanceOf: AgentError });
   t.is(e.code, "STATE_INVALID");
   t.regex(e.message, /state\.json: field ek\.fingerprint/);
+});
+
+test("enrolling again answers only the refusals that say attestd does not hold this AK", (t) => {
+  const refusal = (checks: string[], code = "attestation-failed", kind: "refused" | "unreachable" = "refused"): AttestdError =>
+    new AttestdError({ kind, code, detail: "d", failures: checks.map((check) => ({ check, detail: "x" })), call: "POST x" });
+  t.true(needsEnrollment(refusal(["ak-not-enrolled"])));
+  t.true(needsEnrollment(refusal(["quote-signature"])));
+  t.true(needsEnrollment(refusal(["quote-signature", "binding-key"])));
+  t.false(needsEnrollment(refusal(["quote-signature", "image-unknown"])), "the evidence is wrong too: a verdict, not a lost AK");
+  t.false(needsEnrollment(refusal(["log-replay"])));
+  t.false(needsEnrollment(refusal([])));
+  t.false(needsEnrollment(refusal(["ak-not-enrolled"], "ek-untrusted")));
+  t.false(needsEnrollment(refusal(["ak-not-enrolled"], "attestation-failed", "unreachable")));
 });

@@ -240,6 +240,24 @@ test.serial("attestd back with an empty database: attestd says ak-not-enrolled a
   await closeAgent(agent);
 });
 
+test.serial("another TPM enrolled under the host's name: attestd refuses the host's evidence (quote-signature); the agent enrolls again by itself", async (t) => {
+  const dataDir = path.join(dir, "green");
+  const ours = (await loadState(dataDir))!.ak!.name;
+  // The impostor: the red host's TPM (its CA trusted) claims the green host's name.
+  await attestd.admin("POST", "/api/v1/tpm-cas", { certificates: red.sw.caCertsPem.join("\n") }, [200, 201, 409]);
+  const impostor = await agentFor(configFor(red, GREEN, path.join(dir, "impostor")));
+  await untilState(impostor, "refused");
+  const theirs = impostor.status().akName!;
+  await closeAgent(impostor);
+  t.is(((await attestd.admin("GET", `/api/v1/hosts/${GREEN}`)).body as { enrollment: { akName: string } }).enrollment.akName, theirs, "attestd holds the impostor's AK");
+
+  const agent = await agentFor(configFor(green, GREEN, dataDir));
+  const s = await untilState(agent, "attested");
+  t.is(s.akName, ours);
+  t.is(((await attestd.admin("GET", `/api/v1/hosts/${GREEN}`)).body as { enrollment: { akName: string } }).enrollment.akName, ours, "enrolled again");
+  await closeAgent(agent);
+});
+
 test.serial("an event log that cannot be read: refused with event-log-unreadable, the token kept, retried with backoff until it is back", async (t) => {
   const logFile = path.join(dir, "green-log-copy");
   await copyFile(green.logFile, logFile);
@@ -260,6 +278,21 @@ test.serial("an event log that cannot be read: refused with event-log-unreadable
   const back = await untilState(agent, "attested");
   t.is(back.lastFailure, undefined);
   await closeAgent(agent);
+});
+
+test.serial("a host clock an hour off either way: the token is still handed out and renewed within its life", async (t) => {
+  for (const skew of [3_600_000, -3_600_000]) {
+    const clock = { now: (): number => Date.now() + skew };
+    const agent = await agentFor(configFor(green, GREEN, path.join(dir, "green")), undefined, clock);
+    const s = await untilState(agent, "attested");
+    const { token, expiresAt } = await agent.token();
+    const claims = await verifyToken(attestd, token);
+    t.is(expiresAt, claims.exp! * 1000, "the expiry is the token's");
+    t.is(s.tokenExpiresAt, expiresAt);
+    // The renewal is scheduled on the host's clock, within the token's life (attestd's 10 minutes) from receipt.
+    t.true(s.nextAttemptAt! - s.lastAttempt! < (claims.exp! - claims.iat!) * 1000, `skew ${skew}`);
+    await closeAgent(agent);
+  }
 });
 
 test.serial("closed: every call is refused with CLOSED", async (t) => {

@@ -10,7 +10,7 @@
  * - `attested`: the last attestation gave a token;
  * - `refused`: the last attestation ended without a token for a reason of the host's — attestd refused it
  *   (`lastFailure.code` is attestd's problem code, e.g. `attestation-failed`, `ek-untrusted`), or the agent could not
- *   make its evidence (`tpm-error`, `event-log-unreadable`, `ak-name-mismatch`);
+ *   make its evidence (`tpm-error`, `event-log-unreadable`, `ak-name-mismatch`, `agent-error`);
  * - `unreachable`: attestd could not be reached, was busy or broken (`attestd-unreachable`, `attestd-unavailable`,
  *   `attestd-answer-invalid`, `rate-limited`); a token obtained earlier is still handed out until it expires.
  */
@@ -94,7 +94,10 @@ export interface Agent {
   /** The current status (no I/O). */
   status(): AgentStatus;
   /**
-   * A valid attestation token, attesting first when there is none or it is near expiry.
+   * A valid attestation token, attesting first when there is none or it is near expiry (less than 5 s left).
+   * A token stays valid while attestd cannot be reached (`unreachable`) or the host cannot make its evidence, until
+   * it expires; a refusal by attestd drops it at once (the host is not trustworthy now): from then on NOT_ATTESTED.
+   * Within 5 s of a failed attempt it answers NOT_ATTESTED without attesting again (the schedule and attestNow retry).
    * @throws AgentError code `NOT_ATTESTED` (with the last failure) when attestd refuses or cannot be reached.
    */
   token(): Promise<{ token: string; expiresAt: number }>;
