@@ -3,8 +3,8 @@
  * before the claims (compact form, canonical base64url, header, key lookup, signature, iss/aud/exp/iat).
  * @module
  */
-import { createPrivateKey, sign, type KeyObject } from "node:crypto";
-import { base64url, errors as joseErrors, importJWK, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from "jose";
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
+import { base64url, type JWTPayload, type ProtectedHeaderParameters } from "jose";
 import { TokenError } from "./errors.ts";
 import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_LENGTH, type Jwks, type TokenSigner } from "./jwks.ts";
 
@@ -14,22 +14,22 @@ function invalid(rule: string, cause?: unknown): TokenError {
   return new TokenError("TOKEN_INVALID", `token rejected: ${rule}`, cause === undefined ? undefined : { cause });
 }
 
-/** Imported P-256 keys by their coordinates (and private scalar): a service signs and verifies with a handful. */
-const importedKeys = new Map<string, Promise<CryptoKey | Uint8Array>>();
 const MAX_IMPORTED_KEYS = 32;
 
+/** node:crypto public keys by their coordinates, for verifying (see {@link verifyJwt}); bounded, oldest out. */
+const verifyingKeyObjects = new Map<string, KeyObject>();
+
 /**
- * `importJWK` once per key: importing costs more than an ES256 signature. Keyed by the key's own members, so a
- * lookup can only return the key it was asked for; bounded (oldest out); a failed import is not kept.
+ * The node:crypto key of a P-256 public JWK, made once per key: importing costs about as much as a verification.
+ * Keyed by the key's own members, so a lookup can only return the key it was asked for; a failed import is not kept.
  */
-function importP256(jwk: { x: string; y: string; d?: string }): Promise<CryptoKey | Uint8Array> {
-  const id = `${jwk.x}.${jwk.y}.${jwk.d ?? ""}`;
-  let key = importedKeys.get(id);
+function verifyingKeyObject(jwk: { x: string; y: string }): KeyObject {
+  const id = `${jwk.x}.${jwk.y}`;
+  let key = verifyingKeyObjects.get(id);
   if (key === undefined) {
-    key = importJWK({ kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y, ...(jwk.d !== undefined ? { d: jwk.d } : {}), alg: "ES256" }, "ES256");
-    key.catch(() => importedKeys.delete(id));
-    if (importedKeys.size >= MAX_IMPORTED_KEYS) importedKeys.delete(importedKeys.keys().next().value!);
-    importedKeys.set(id, key);
+    key = createPublicKey({ key: { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y }, format: "jwk" });
+    if (verifyingKeyObjects.size >= MAX_IMPORTED_KEYS) verifyingKeyObjects.delete(verifyingKeyObjects.keys().next().value!);
+    verifyingKeyObjects.set(id, key);
   }
   return key;
 }
@@ -141,28 +141,31 @@ export async function verifyJwt(token: unknown, jwks: Jwks, o: VerifyJwtOptions)
   if (jwk.kty !== "EC" || jwk.crv !== "P-256" || "d" in jwk) throw invalid(`JWKS key ${header.kid} is not a public P-256 key`);
   if (jwk.alg !== undefined && jwk.alg !== "ES256") throw invalid(`JWKS key ${header.kid} is for ${String(jwk.alg)}, not ES256`);
   if (jwk.use !== undefined && jwk.use !== "sig") throw invalid(`JWKS key ${header.kid} is not a signing key (use ${String(jwk.use)})`);
-  let key: CryptoKey | Uint8Array;
+  if (header.crit !== undefined) throw invalid("header crit: no extension is understood");
+  let key: KeyObject;
   try {
-    key = await importP256({ x: String(jwk.x), y: String(jwk.y) });
+    key = verifyingKeyObject({ x: String(jwk.x), y: String(jwk.y) });
   } catch (e) {
     throw invalid(`JWKS key ${header.kid} cannot be imported (${(e as Error).message})`, e);
   }
+  // node:crypto in this thread (what jose's jwtVerify did through WebCrypto, whose asynchronous job cost a relying
+  // party about as much again as the verification), then the registered claims as jwtVerify checked them.
+  let good: boolean;
+  try {
+    good = verify("sha256", Buffer.from(`${parts[0]!}.${parts[1]!}`, "ascii"), { key, dsaEncoding: "ieee-p1363" }, Buffer.from(parts[2]!, "base64url"));
+  } catch (e) {
+    throw invalid("signature does not verify", e);
+  }
+  if (!good) throw invalid("signature does not verify");
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(token, key, {
-      algorithms: ["ES256"],
-      issuer: o.issuer,
-      ...(o.audience !== undefined ? { audience: o.audience } : {}),
-      currentDate: new Date(o.now),
-      clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      requiredClaims: o.requiredClaims,
-    }));
+    const p: unknown = JSON.parse(new TextDecoder().decode(Buffer.from(parts[1]!, "base64url")));
+    if (typeof p !== "object" || p === null || Array.isArray(p)) throw new Error("not an object");
+    payload = p as JWTPayload;
   } catch (e) {
-    if (e instanceof joseErrors.JWTExpired) throw new TokenError("TOKEN_EXPIRED", `token rejected: expired (${e.message})`, { cause: e });
-    if (e instanceof joseErrors.JWSSignatureVerificationFailed) throw invalid("signature does not verify", e);
-    if (e instanceof joseErrors.JWTClaimValidationFailed) throw invalid(`claim ${e.claim} failed (${e.message})`, e);
-    throw invalid((e as Error)?.message ?? String(e), e);
+    throw invalid("JWT Claims Set must be a top-level JSON object", e);
   }
+  checkRegisteredClaims(payload, o);
   const nowS = Math.floor(o.now / 1000);
   if (!Number.isSafeInteger(payload.iat)) throw invalid("iat must be an integer");
   if (!Number.isSafeInteger(payload.exp)) throw invalid("exp must be an integer");
@@ -171,6 +174,41 @@ export async function verifyJwt(token: unknown, jwks: Jwks, o: VerifyJwtOptions)
   if (typeof payload.jti !== "string" || payload.jti === "") throw invalid("jti must be a non-empty string");
   if (typeof payload.sub !== "string" || payload.sub === "") throw invalid("sub must be a non-empty string");
   return { payload, header };
+}
+
+function claimFailed(claim: string, message: string): TokenError {
+  return invalid(`claim ${claim} failed (${message})`);
+}
+
+/** A NumericDate claim, when present, is a number (as jose's jwtVerify required). */
+function numericDate(payload: JWTPayload, claim: "iat" | "nbf" | "exp"): number | undefined {
+  const v = payload[claim];
+  if (v === undefined) return undefined;
+  if (typeof v !== "number") throw claimFailed(claim, `"${claim}" claim must be a number`);
+  return v;
+}
+
+/**
+ * What jose's jwtVerify checked of the registered claims, in its order: presence of the required ones (and iss,
+ * aud when expected), iss and aud, then nbf and exp within {@link CLOCK_TOLERANCE_SECONDS}.
+ */
+function checkRegisteredClaims(payload: JWTPayload, o: VerifyJwtOptions): void {
+  const presence = [...o.requiredClaims];
+  if (o.audience !== undefined) presence.push("aud");
+  presence.push("iss");
+  for (const claim of new Set(presence.reverse())) if (!Object.hasOwn(payload, claim)) throw claimFailed(claim, `missing required "${claim}" claim`);
+  if (payload.iss !== o.issuer) throw claimFailed("iss", 'unexpected "iss" claim value');
+  if (o.audience !== undefined) {
+    const aud = payload.aud;
+    if (!(aud === o.audience || (Array.isArray(aud) && aud.includes(o.audience)))) throw claimFailed("aud", 'unexpected "aud" claim value');
+  }
+  const now = Math.floor(o.now / 1000);
+  numericDate(payload, "iat");
+  const nbf = numericDate(payload, "nbf");
+  if (nbf !== undefined && nbf > now + CLOCK_TOLERANCE_SECONDS) throw claimFailed("nbf", '"nbf" claim timestamp check failed');
+  const exp = numericDate(payload, "exp");
+  if (exp !== undefined && exp <= now - CLOCK_TOLERANCE_SECONDS)
+    throw new TokenError("TOKEN_EXPIRED", 'token rejected: expired ("exp" claim timestamp check failed)');
 }
 
 /** Wraps anything unexpected from a verification into TOKEN_INVALID so that callers only ever see TokenError. */

@@ -66,3 +66,20 @@ test("encryptToJwk: refuses recipients that are not RSA ≥ 2048 public keys for
   t.is(await code(encryptToJwk(new Uint8Array(1), { ...pub, use: "sig" })), "JWE_INVALID");
   t.is(await code(encryptToJwk(new Uint8Array(1), { kty: "EC", crv: "P-256", x: "a", y: "b" })), "JWE_INVALID");
 });
+
+test("encryptToJwk: kept recipient keys are per key, never across keys: A, B, A again each open only with their own", async (t) => {
+  const other = await generateKeyPair("RSA-OAEP-256", { modulusLength: 2048, extractable: true });
+  const otherPub: JWK = { ...(await exportJWK(other.publicKey)), kid: "k1" };
+  for (const [to, own, wrong] of [
+    [pub, priv, other.privateKey],
+    [otherPub, other.privateKey, priv],
+    [pub, priv, other.privateKey],
+  ] as const) {
+    const jwe = await encryptToJwk(new Uint8Array([9, 8, 7]), to);
+    t.deepEqual(await decryptJwe(jwe, own), new Uint8Array([9, 8, 7]));
+    t.is(await code(decryptJwe(jwe, wrong)), "JWE_INVALID");
+  }
+  // The kid is the JWK's of each call, not the kept key's.
+  t.deepEqual(decodeProtectedHeader(await encryptToJwk(new Uint8Array(1), { ...pub, kid: "k2" })), { alg: "RSA-OAEP-256", enc: "A256GCM", kid: "k2" });
+  t.deepEqual(decodeProtectedHeader(await encryptToJwk(new Uint8Array(1), { kty: "RSA", n: pub.n!, e: pub.e! })), { alg: "RSA-OAEP-256", enc: "A256GCM" });
+});
