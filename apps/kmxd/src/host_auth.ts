@@ -9,9 +9,10 @@
  * check the token cannot be fetched).
  * @module
  */
+import { createHash } from "node:crypto";
 import { ProblemError } from "@tessera/http";
 import { clusterOf, mayUse, type TrustedCluster } from "@tessera/key-provider";
-import { type EarClaims, type Jwks, TokenError, verifyEar } from "@tessera/tokens";
+import { CLOCK_TOLERANCE_SECONDS, type EarClaims, type Jwks, TokenError, verifyEar } from "@tessera/tokens";
 import type { HostStatusWatcher, JwksSource } from "./deps.ts";
 
 /**
@@ -37,6 +38,60 @@ export interface HostAuthOptions {
   readonly issuer: string;
   /** Epoch ms. */
   readonly now: number;
+}
+
+/**
+ * Tokens already verified, so that a host presenting the same token again is not verified again (the ES256
+ * signature and the claims: the most expensive step of a host request after the key operation itself).
+ *
+ * Keyed by the SHA-256 of the token string; an entry holds the claims and the JWKS object they were verified
+ * against, and is used only while that same JWKS is current (a fetched or rotated JWKS drops it) and the token
+ * is not past its expiry (with the clock tolerance: past it, the token is verified again, which refuses it with
+ * `token-expired`). Everything else about a request (host status, cluster, grant, rate limits) is checked on
+ * every request by the caller. Bounded: oldest entries out, expired ones swept when full.
+ */
+export class VerifiedTokens {
+  readonly #max: number;
+  readonly #entries = new Map<string, { readonly claims: EarClaims; readonly jwks: Jwks; readonly issuer: string; readonly from: number; readonly until: number }>();
+
+  /** @param max entries kept at most (default 4096). */
+  constructor(max = 4096) {
+    this.#max = max;
+  }
+
+  /** Entries held (for tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The claims of `token` verified earlier against this same `jwks` and `issuer`, when still before expiry at `now` (epoch ms). */
+  get(token: string, jwks: Jwks, issuer: string, now: number): EarClaims | undefined {
+    const id = VerifiedTokens.#id(token);
+    const e = this.#entries.get(id);
+    if (e === undefined) return undefined;
+    const nowS = Math.floor(now / 1000);
+    // A clock that went back past the first check is checked again (iat in the future).
+    if (e.jwks !== jwks || e.issuer !== issuer || nowS >= e.until || nowS < e.from) {
+      this.#entries.delete(id);
+      return undefined;
+    }
+    return e.claims;
+  }
+
+  /** Keeps the claims of a token that verified against `jwks` and `issuer`. */
+  set(token: string, jwks: Jwks, issuer: string, claims: EarClaims, now: number): void {
+    if (this.#entries.size >= this.#max) {
+      const nowS = Math.floor(now / 1000);
+      for (const [k, v] of this.#entries) if (nowS >= v.until || v.jwks !== jwks) this.#entries.delete(k);
+      if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    }
+    // verifyEar refuses a token as expired from exp − tolerance on (exp <= now − tolerance): the entry ends there.
+    this.#entries.set(VerifiedTokens.#id(token), { claims, jwks, issuer, from: Math.floor(now / 1000), until: claims.exp + CLOCK_TOLERANCE_SECONDS });
+  }
+
+  static #id(token: string): string {
+    return createHash("sha256").update(token).digest("base64");
+  }
 }
 
 /** An authenticated host: its verified token. */
@@ -98,13 +153,18 @@ export async function authenticateHost(authorization: string | undefined, option
  * The token alone: signature (JWKS), issuer, expiry and claims, without the host's status.
  * @throws HostRefusal 401 `token-invalid` / `token-expired`, 503 `attestd-unreachable`.
  */
-export async function verifyHostToken(authorization: string | undefined, options: Omit<HostAuthOptions, "hostStatus">): Promise<HostCaller> {
+export async function verifyHostToken(
+  authorization: string | undefined,
+  options: Omit<HostAuthOptions, "hostStatus"> & { readonly verified?: VerifiedTokens },
+): Promise<HostCaller> {
   if (authorization === undefined || authorization === "") throw unauthorized("token-invalid", "no attestation token: send Authorization: Bearer <token from attestd>");
   const m = BEARER.exec(authorization.trim());
   if (m === null) throw unauthorized("token-invalid", "the Authorization header is not Bearer <attestation token>");
   const token = m[1]!;
-  const kid = headerKid(token);
   let jwks = await keysFor(options.jwks, false);
+  const known = options.verified?.get(token, jwks, options.issuer, options.now);
+  if (known !== undefined) return { host: known.sub, claims: known };
+  const kid = headerKid(token);
   // A kid kmxd has not seen: attestd may have rotated its key. One refetch (rate-limited by the source).
   if (typeof kid === "string" && !knows(jwks, kid)) jwks = await keysFor(options.jwks, true);
   let claims: EarClaims;
@@ -114,6 +174,7 @@ export async function verifyHostToken(authorization: string | undefined, options
     if (e instanceof TokenError && e.code === "TOKEN_EXPIRED") throw unauthorized("token-expired", `the attestation token has expired: attest again (${e.message})`, e);
     throw unauthorized("token-invalid", `the attestation token is refused: ${(e as Error).message}`, e);
   }
+  options.verified?.set(token, jwks, options.issuer, claims, options.now);
   return { host: claims.sub, claims };
 }
 

@@ -14,7 +14,7 @@ import { encryptToJwk } from "@tessera/tokens";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import type { KmxdDeps, ProviderHandle } from "../deps.ts";
-import { authorizeProvider, bindingKeyOf, checkHostStatus, HostRefusal, verifyHostToken, type HostCaller } from "../host_auth.ts";
+import { authorizeProvider, bindingKeyOf, checkHostStatus, HostRefusal, verifyHostToken, VerifiedTokens, type HostCaller } from "../host_auth.ts";
 
 /** Largest plaintext `…/encrypt` takes (its wrapped form must stay within the 64 KiB the wrapped form allows). */
 export const MAX_PLAINTEXT_BYTES = 32 * 1024;
@@ -134,6 +134,8 @@ export function hostRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
   const app = new Hono<ServiceEnv>();
   const hostBucket = tokenBucket({ ratePerSecond: deps.config.hostRate, burst: Math.max(1, Math.ceil(deps.config.hostRate)) });
   const providerBucket = tokenBucket({ ratePerSecond: deps.config.providerRate, burst: Math.max(1, Math.ceil(deps.config.providerRate)) });
+  // A host presents the same token for its whole lifetime: its signature and claims are checked once.
+  const verified = new VerifiedTokens();
 
   /**
    * Runs one host operation: the token (no audit row when it is refused: there is no host yet), the host's
@@ -164,7 +166,12 @@ export function hostRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
       },
     };
     try {
-      caller = await verifyHostToken(c.req.header("authorization"), { jwks: deps.attestdJwks, issuer: deps.config.attestd.issuer, now: deps.clock.now() });
+      caller = await verifyHostToken(c.req.header("authorization"), {
+        jwks: deps.attestdJwks,
+        issuer: deps.config.attestd.issuer,
+        now: deps.clock.now(),
+        verified,
+      });
       c.get("log").debug({ host: caller.host, provider, operation: name }, "host authenticated");
       const byHost = hostBucket.take(caller.host, deps.clock.now());
       if (!byHost.ok) {
