@@ -61,10 +61,11 @@ export async function bootstrap(config: KmxdConfig, logger: Logger): Promise<Boo
   const { key: masterKey, created } = await loadOrCreateMasterKey(config.masterKeyFile);
   if (created) logger.info({ file: config.masterKeyFile }, "master key created");
   const keyring = aesGcmKeyring(masterKey);
-  const db = await openDatabase(config.database !== undefined ? { postgres: config.database } : { sqlite: path.join(config.dataDir, SQLITE_FILE) });
+  const sqliteFile = config.database !== undefined ? undefined : path.join(config.dataDir, SQLITE_FILE);
+  const db = await openDatabase(sqliteFile === undefined ? { postgres: config.database! } : { sqlite: sqliteFile });
   let store: KmxdStore;
   try {
-    store = await openKmxdStore(db);
+    store = await openKmxdStore(db, sqliteFile === undefined ? {} : { sqliteFile });
   } catch (e) {
     await db.close();
     throw e;

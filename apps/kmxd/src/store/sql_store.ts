@@ -6,6 +6,7 @@
  */
 import type { ClusterRule, WrapMode } from "@tessera/key-provider";
 import { groupCommit, migrate, type Db, type Dialect, type Migration } from "@tessera/sql";
+import { auditWriter } from "./_audit_writer.ts";
 import type { AuditRecord, ClusterRecord, KeyVersionRecord, KmxdStore, ProviderRecord, TrustSetupRecord } from "./store.ts";
 
 /** The schema, per dialect where the engines differ (binary type, generated keys). */
@@ -106,15 +107,39 @@ function toAudit(r: AuditRow): AuditRecord {
   });
 }
 
+/** Inserts one audit row in `tx` (the store's addAudit, on the event loop or on the audit writer thread). */
+export async function insertAudit(tx: Db, a: Omit<AuditRecord, "id">): Promise<void> {
+  await tx.run("INSERT INTO kmxd_audit (at, actor, host, provider, key_version, operation, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
+    a.at,
+    a.actor ?? null,
+    a.host ?? null,
+    a.provider ?? null,
+    a.keyVersion ?? null,
+    a.operation,
+    a.result,
+    a.detail === undefined ? null : JSON.stringify(a.detail),
+  ]);
+}
+
+/** Options of {@link openKmxdStore}. */
+export interface OpenKmxdStoreOptions {
+  /**
+   * The SQLite file `db` is open on: the audit rows of key operations are then committed by a thread with its own
+   * connection to it (their fsync off the event loop). Ignored for PostgreSQL.
+   */
+  readonly sqliteFile?: string;
+}
+
 /**
  * Migrates `db` to kmxd's schema and returns the store over it. `close()` closes `db`.
  * @throws SqlError when the database cannot be migrated (SQL_MIGRATION: it is newer than this program)
  */
-export async function openKmxdStore(db: Db): Promise<KmxdStore> {
+export async function openKmxdStore(db: Db, options: OpenKmxdStoreOptions = {}): Promise<KmxdStore> {
   await migrate(db, "kmxd", KMXD_MIGRATIONS);
-  // The audit rows of key operations (one per host request) share a COMMIT per event-loop turn on SQLite; each
-  // caller is answered only once its row is committed.
+  // The audit rows of key operations (one per host request) share a COMMIT: on the writer thread when there is one
+  // (SQLite file), else per event-loop turn; each caller is answered only once its row is committed.
   const group = groupCommit(db);
+  const writer = options.sqliteFile !== undefined && db.dialect === "sqlite" ? await auditWriter(options.sqliteFile) : undefined;
 
   /** Bumps the global revision inside `tx` and returns the new value (the changed provider's revision too). */
   async function bump(tx: Db): Promise<number> {
@@ -293,18 +318,8 @@ export async function openKmxdStore(db: Db): Promise<KmxdStore> {
     },
 
     async addAudit(a) {
-      await group.run((tx) =>
-        tx.run("INSERT INTO kmxd_audit (at, actor, host, provider, key_version, operation, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
-          a.at,
-          a.actor ?? null,
-          a.host ?? null,
-          a.provider ?? null,
-          a.keyVersion ?? null,
-          a.operation,
-          a.result,
-          a.detail === undefined ? null : JSON.stringify(a.detail),
-        ]),
-      );
+      if (writer !== undefined) await writer.add(a);
+      else await group.run((tx) => insertAudit(tx, a));
     },
 
     async listAudit(q) {
@@ -332,6 +347,7 @@ export async function openKmxdStore(db: Db): Promise<KmxdStore> {
 
     async close() {
       await group.drain();
+      await writer?.close();
       return db.close();
     },
   };

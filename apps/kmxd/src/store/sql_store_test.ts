@@ -57,6 +57,16 @@ const BACKENDS: Backend[] = [
     },
   },
   {
+    // As kmxd runs on SQLite: the audit rows committed by the writer thread on its own connection.
+    name: "SQLite (audit writer thread)",
+    async fresh() {
+      const dir = await mkdtemp(path.join(tmpdir(), "kmxd-store-"));
+      dirs.push(dir);
+      const file = path.join(dir, "kmxd.db");
+      return () => track(openDatabase({ sqlite: file }).then((db) => openKmxdStore(db, { sqliteFile: file })));
+    },
+  },
+  {
     name: "PostgreSQL",
     async fresh(t) {
       if (cluster === undefined) t.fail(`PostgreSQL could not be started: ${String(clusterError)}`);
@@ -218,25 +228,37 @@ for (const b of BACKENDS) {
 for (const b of BACKENDS) {
   test(`${b.name}: concurrent audit rows (one commit per group on SQLite) are each stored once, in the order written`, async (t) => {
     const s = await (await b.fresh(t))();
-    await Promise.all(Array.from({ length: 50 }, (_, i) => s.addAudit({ at: i, host: `h${i}`, provider: "kms-1", keyVersion: 1, operation: "unwrap", result: "ok" })));
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => s.addAudit({ at: i, host: `h${i}`, provider: "kms-1", keyVersion: 1, operation: "unwrap", result: "ok" })),
+    );
     const rows = await s.listAudit({ limit: 100 });
     t.is(new Set(rows.map((r) => r.id)).size, 50);
-    if (b.name === "SQLite") t.deepEqual(rows.map((r) => r.at), Array.from({ length: 50 }, (_, i) => 49 - i), "the group keeps the callers' order");
-    else t.deepEqual(rows.map((r) => r.at).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i));
+    if (b.name === "SQLite")
+      t.deepEqual(
+        rows.map((r) => r.at),
+        Array.from({ length: 50 }, (_, i) => 49 - i),
+        "the group keeps the callers' order",
+      );
+    else
+      t.deepEqual(
+        rows.map((r) => r.at).sort((x, y) => x - y),
+        Array.from({ length: 50 }, (_, i) => i),
+      );
   });
 }
 
-test("SQLite: an audit row whose write was answered survives kill -9 of the process (group commit answers after COMMIT)", async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), "kmxd-store-"));
-  dirs.push(dir);
-  const file = path.join(dir, "kmxd.db");
-  const sql = pathToFileURL(path.join(ROOT, "libs/sql/src/mod.ts")).href;
-  const store = pathToFileURL(path.join(import.meta.dirname, "sql_store.ts")).href;
-  // 16 writers, each writing its next row as soon as the previous one is answered, printing each answered row.
-  const script = `
+for (const thread of [false, true])
+  test(`SQLite${thread ? " (audit writer thread)" : ""}: an audit row whose write was answered survives kill -9 of the process (answered after COMMIT)`, async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), "kmxd-store-"));
+    dirs.push(dir);
+    const file = path.join(dir, "kmxd.db");
+    const sql = pathToFileURL(path.join(ROOT, "libs/sql/src/mod.ts")).href;
+    const store = pathToFileURL(path.join(import.meta.dirname, "sql_store.ts")).href;
+    // 16 writers, each writing its next row as soon as the previous one is answered, printing each answered row.
+    const script = `
     import { openDatabase } from ${JSON.stringify(sql)};
     import { openKmxdStore } from ${JSON.stringify(store)};
-    const s = await openKmxdStore(await openDatabase({ sqlite: ${JSON.stringify(file)} }));
+    const s = await openKmxdStore(await openDatabase({ sqlite: ${JSON.stringify(file)} }), ${thread ? `{ sqliteFile: ${JSON.stringify(file)} }` : "{}"});
     let at = 0;
     for (let w = 0; w < 16; w++) (async () => {
       for (;;) {
@@ -246,34 +268,31 @@ test("SQLite: an audit row whose write was answered survives kill -9 of the proc
       }
     })();
   `;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      // Killed mid-stream, with groups still being written: what was printed was answered.
-      if (out.split("\n").length > 400) resolve();
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        // Killed mid-stream, with groups still being written: what was printed was answered.
+        if (out.split("\n").length > 400) resolve();
+      });
+      child.once("exit", (code) => reject(new Error(`the writer exited (${String(code)}) before it was killed: ${err}`)));
     });
-    child.once("exit", (code) => reject(new Error(`the writer exited (${String(code)}) before it was killed: ${err}`)));
+    child.kill("SIGKILL");
+    await exited;
+    const answered = out.split("\n").slice(0, -1).map(Number);
+    const s = await track(openDatabase({ sqlite: file }).then(openKmxdStore));
+    const stored = new Set((await s.listAudit({ limit: 1_000_000 })).map((r) => r.at));
+    t.true(answered.length >= 400);
+    t.deepEqual(
+      answered.filter((a) => !stored.has(a)),
+      [],
+      "every answered row is in the database",
+    );
   });
-  child.kill("SIGKILL");
-  await exited;
-  const answered = out
-    .split("\n")
-    .slice(0, -1)
-    .map(Number);
-  const s = await track(openDatabase({ sqlite: file }).then(openKmxdStore));
-  const stored = new Set((await s.listAudit({ limit: 1_000_000 })).map((r) => r.at));
-  t.true(answered.length >= 400);
-  t.deepEqual(
-    answered.filter((a) => !stored.has(a)),
-    [],
-    "every answered row is in the database",
-  );
-});
 
 test("PostgreSQL: two nodes racing — one create wins, concurrent rotations get distinct versions", async (t) => {
   const open = await BACKENDS[1]!.fresh(t);
@@ -282,11 +301,7 @@ test("PostgreSQL: two nodes racing — one create wins, concurrent rotations get
     a.createProvider(provider("race"), { keyId: "a", mode: "A256GCM", createdAt: 1 }),
     b.createProvider(provider("race"), { keyId: "b", mode: "A256GCM", createdAt: 1 }),
   ]);
-  t.deepEqual(
-    created.filter(Boolean).length,
-    1,
-    "exactly one node created it",
-  );
+  t.deepEqual(created.filter(Boolean).length, 1, "exactly one node created it");
   const versions = await Promise.all(
     Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).addKeyVersion("race", { keyId: `k${i}`, mode: "A256GCM", createdAt: 10 + i })),
   );
