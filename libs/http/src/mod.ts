@@ -35,4 +35,5 @@ export {
   type LoadServiceConfigOptions,
 } from "./service_config.ts";
 export { sseStream, type SseStreamOptions } from "./sse.ts";
+export { runService, type LogLevelName, type RunServiceOptions, type StartedService } from "./run_service.ts";
 export { HttpsJsonError, httpsJson, type HttpsJsonErrorCode, type HttpsJsonOptions, type HttpsJsonResponse } from "./https_json.ts";
