@@ -4,44 +4,18 @@
  * configuration (naming the field), 1 when the start fails; SIGTERM/SIGINT stop it cleanly (the socket file removed).
  * @module
  */
-import { ConfigError, createLogger } from "@tessera/http";
+import { runService } from "@tessera/http";
 import { loadConfig, USAGE } from "./config.ts";
 import { startKmxa } from "./server.ts";
 
-async function main(argv: string[]): Promise<void> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  let config;
-  try {
-    config = loadConfig(argv, process.env);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`kmxa: ${e.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    throw e;
-  }
-  const logger = createLogger({ name: "kmxa", level: config.logLevel });
-  const agent = await startKmxa(config, { logger });
-  process.stdout.write(`kmxa: listening on ${agent.url} and ${agent.socketPath}\n`);
-  const stop = (signal: string): void => {
-    logger.info({ signal }, "stopping");
-    agent.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, "stopping failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
-}
-
-main(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`kmxa: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+await runService({
+  name: "kmxa",
+  usage: USAGE,
+  argv: process.argv.slice(2),
+  env: process.env,
+  loadConfig: (argv, env) => loadConfig(argv, env),
+  async start(config, logger) {
+    const agent = await startKmxa(config, { logger });
+    return { ready: `kmxa: listening on ${agent.url} and ${agent.socketPath}`, close: () => agent.close() };
+  },
 });
