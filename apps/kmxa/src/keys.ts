@@ -5,7 +5,8 @@
  * the buffers handed to the caller, who zeroes them once used.
  * @module
  */
-import { Agent as HttpsAgent, request } from "node:https";
+import { Agent as HttpsAgent } from "node:https";
+import { httpsJson } from "@tessera/http";
 import { decryptJweWith } from "@tessera/tokens";
 import { AgentError, type Agent, type AgentFailure } from "./agent_types.ts";
 
@@ -109,55 +110,8 @@ const MAX_ANSWER_BYTES = 1024 * 1024;
 
 interface Answer {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Headers;
   json: unknown;
-}
-
-/** One JSON request to kmxd over HTTPS trusting `ca`, on a keep-alive agent. */
-function postJson(agent: HttpsAgent, url: URL, body: unknown, token: string, timeoutMs: number): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const text = JSON.stringify(body);
-    const req = request(
-      url,
-      {
-        method: "POST",
-        agent,
-        headers: {
-          accept: "application/json",
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(text),
-          authorization: `Bearer ${token}`,
-        },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (d: Buffer) => {
-          size += d.length;
-          if (size > MAX_ANSWER_BYTES) {
-            res.destroy(new Error(`kmxd's answer is over ${MAX_ANSWER_BYTES} bytes`));
-            return;
-          }
-          chunks.push(d);
-        });
-        res.on("error", reject);
-        res.on("end", () => {
-          const raw = Buffer.concat(chunks).toString("utf8");
-          let json: unknown;
-          try {
-            json = raw === "" ? undefined : JSON.parse(raw);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, json });
-        });
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end(text);
-  });
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -173,7 +127,7 @@ function refusal(op: string, provider: string, a: Answer): KeyRequestError {
   const problemCode = type.startsWith(PROBLEM_TYPE) ? type.slice(PROBLEM_TYPE.length) : `http-${a.status}`;
   const detail = typeof doc.detail === "string" ? doc.detail : `HTTP ${a.status}`;
   const extra = Object.fromEntries(Object.entries(doc).filter(([k]) => !["type", "title", "status", "detail"].includes(k)));
-  const retryAfter = a.headers["retry-after"];
+  const retryAfter = a.headers.get("retry-after") ?? undefined;
   return new KeyRequestError("KMXD_REFUSED", `kmxd refused ${op} of provider ${provider}: ${detail}`, {
     status: a.status,
     problemCode,
@@ -239,7 +193,13 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
     const url = new URL(`api/v1/providers/${encodeURIComponent(provider)}/${op}`, base.href.endsWith("/") ? base : `${base.href}/`);
     const send = async (t: string): Promise<Answer> => {
       try {
-        return await postJson(https, url, body, t, timeoutMs);
+        const r = await httpsJson("POST", url.href, body, {
+          agent: https,
+          headers: { accept: "application/json", authorization: `Bearer ${t}` },
+          timeoutMs,
+          maxResponseBytes: MAX_ANSWER_BYTES,
+        });
+        return { status: r.status, headers: r.headers, json: r.body };
       } catch (e) {
         throw new KeyRequestError("KMXD_UNREACHABLE", `kmxd at ${base.origin} cannot be reached: ${(e as Error).message}`, { cause: e });
       }

@@ -5,7 +5,7 @@
  * Only a request that got no usable answer throws, with an {@link HttpsJsonError} naming the URL and why.
  * @module
  */
-import { request } from "node:https";
+import { type Agent, request } from "node:https";
 
 /** Stable codes of {@link HttpsJsonError}. */
 export type HttpsJsonErrorCode =
@@ -58,6 +58,8 @@ export interface HttpsJsonOptions {
   readonly timeoutMs?: number;
   /** The longest answer body accepted (default 4 MiB). */
   readonly maxResponseBytes?: number;
+  /** A keep-alive agent to reuse connections (its own `ca` then applies; `ca` here is ignored). */
+  readonly agent?: Agent;
 }
 
 /** An answer of {@link httpsJson}, whatever its status. */
@@ -115,7 +117,7 @@ export function httpsJson(method: string, url: string, body: unknown, options: H
         reject(outcome.error);
       }
     };
-    const req = request(target, { method, headers, ...(ca !== undefined ? { ca } : {}) }, (res) => {
+    const req = request(target, { method, headers, ...(options.agent !== undefined ? { agent: options.agent } : ca !== undefined ? { ca } : {}) }, (res) => {
       const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];
       let size = 0;
