@@ -48,6 +48,7 @@ const GROUPS: Record<string, () => Promise<CommandSpec[]>> = {
   host: async () => (await import("./commands/host.ts")).HOST_COMMANDS,
   ta: async () => (await import("./commands/ta.ts")).TA_COMMANDS,
   kp: async () => (await import("./commands/kp.ts")).KP_COMMANDS,
+  dev: async () => (await import("./commands/dev.ts")).DEV_COMMANDS,
 };
 
 /** Every command's spec, from all groups (for tests: the index must list exactly these). */

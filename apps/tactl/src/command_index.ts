@@ -85,4 +85,7 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
   { path: ["kp", "cluster", "list"], summary: "the trusted clusters and their rules" },
   { path: ["kp", "cluster", "remove"], summary: "remove a trusted cluster (not default): its hosts go back to default, its grants go" },
   { path: ["kp", "audit"], summary: "kmxd's audit trail: every key operation (host, provider, key version, result) and every change, newest first" },
+  { path: ["dev", "up"], summary: "start a swtpm dev environment on loopback (kmipd, attestd, kmxd, N measured-booted swtpm hosts with kmxa), set it up, wait until green" },
+  { path: ["dev", "status"], summary: "a dev environment's fleet (attestd's host statuses) and its processes; exit 1 when a process stopped or a host is not green" },
+  { path: ["dev", "down"], summary: "stop every process `tactl dev up` started (by pid: SIGTERM, then SIGKILL) and wait until none is left" },
 ];
