@@ -7,7 +7,7 @@
 import test from "ava";
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -24,8 +24,13 @@ interface Ran {
 
 /** Runs `apps/tactl/bin/tactl argv…` (from the sources) as a process of its own. */
 function tactlProcess(...argv: string[]): Promise<Ran> {
+  return tactlProcessWith({}, ...argv);
+}
+
+/** {@link tactlProcess} with more environment variables. */
+function tactlProcessWith(env: NodeJS.ProcessEnv, ...argv: string[]): Promise<Ran> {
   return new Promise((resolve) => {
-    execFile(TACTL, argv, { env: { ...process.env, TACTL_FROM_SOURCE: "1" }, timeout: 150_000 }, (err, out, errText) => {
+    execFile(TACTL, argv, { env: { ...process.env, TACTL_FROM_SOURCE: "1", ...env }, timeout: 150_000 }, (err, out, errText) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1;
       resolve({ code, out, err: errText });
     });
@@ -70,6 +75,7 @@ test.before(async () => {
 test.after.always(async () => {
   // Whatever happened, nothing is left running.
   await tactlProcess("dev", "down", "--dir", path.join(dir, "env"));
+  await tactlProcess("dev", "down", "--dir", path.join(dir, "failed"));
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -149,4 +155,19 @@ test.serial("dev up with 2 hosts: green, a data key through each agent's socket;
   const again = await tactlProcess("dev", "down", "--dir", d);
   t.is(again.code, 0);
   t.regex(again.out, /stopped 0 processes; 7 had ended already/);
+});
+
+test.serial("a dev up that fails half-way (swtpm_setup fails) names the step and leaves no process running", async (t) => {
+  // A swtpm_setup that fails, found first on PATH: kmipd and attestd are being started meanwhile.
+  const bin = path.join(dir, "fake-bin");
+  await mkdir(bin);
+  await writeFile(path.join(bin, "swtpm_setup"), "#!/bin/sh\necho 'swtpm_setup: simulated manufacturing failure' >&2\nexit 1\n", { mode: 0o755 });
+  const d = path.join(dir, "failed");
+  const up = await tactlProcessWith({ PATH: `${bin}:${process.env.PATH ?? ""}` }, "dev", "up", "--dir", d, "--hosts", "1");
+  t.is(up.code, 3, up.out);
+  t.regex(up.err, /DEV_SWTPM_SETUP.*\n?.*simulated manufacturing failure/s);
+  const pids = JSON.parse(await readFile(path.join(d, "pids.json"), "utf8")) as DevPids;
+  t.true(pids.processes.length >= 1, JSON.stringify(pids));
+  for (const p of pids.processes) t.false(running(p.pid, p.startTime), `${p.name} (pid ${p.pid}) still runs`);
+  await t.throwsAsync(readFile(path.join(d, "env.json"), "utf8"));
 });

@@ -67,6 +67,17 @@ async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Like Promise.all, but on a failure waits for the others to settle before rejecting with the first failure: a
+ * start still under way must have recorded its process before the clean-up stops them all.
+ */
+async function allSettledOrThrow<T extends readonly unknown[]>(ps: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const rs = await Promise.allSettled(ps);
+  const failed = rs.find((r) => r.status === "rejected");
+  if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  return rs.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
 /** Fails unless `dir` may hold a new environment: nothing of a previous one running, no previous one there. */
 async function checkDir(l: DevLayout): Promise<void> {
   const running = (await readPids(l)).processes.filter(isAlive);
@@ -112,7 +123,7 @@ export async function devUp(o: DevUpOptions): Promise<DevEnv> {
   const bin = (app: string) => path.join(root, "apps", app, "bin", app);
   try {
     o.progress(`starting kmipd and attestd; making ${o.hosts} swtpm host${o.hosts === 1 ? "" : "s"} (swtpm_setup, EK certificates)`);
-    const [kmipPort, attestdUrl, hostsReady] = await Promise.all([
+    const [kmipPort, attestdUrl, hostsReady] = await allSettledOrThrow<[number, string, PreparedHosts]>([
       (async () => {
         const p = await start("kmipd", bin("kmipd"), ["--listen", "127.0.0.1:0", "--data-dir", l.kmipd, "--log-level", "warn"]);
         return Number((await waitForLogLine(p, /kmipd: listening on \S+:(\d+)/, START_TIMEOUT_MS))[1]);
@@ -166,7 +177,7 @@ export async function devUp(o: DevUpOptions): Promise<DevEnv> {
 
     // Steps 5–7: each agent is started with the Trust Authority's addresses and CA and asks for keys of provider `dev`.
     o.progress("step 5-7: each host's agent (kmxa) with the Trust Authority's identity");
-    const hosts: DevHost[] = await Promise.all(
+    const hosts: DevHost[] = await allSettledOrThrow<DevHost[]>(
       hostsReady.hosts.map(async (h) => {
         const hl = l.host(h.name);
         const p = await start(`kmxa ${h.name}`, bin("kmxa"), [
@@ -212,7 +223,7 @@ async function prepareHosts(l: DevLayout, n: number, start: (name: string, comma
   const names = Array.from({ length: n }, (_, i) => hostName(i + 1));
   for (const name of names) await manufactureTpm(l.host(name).state, ca);
   const swtpm = findProgram("swtpm");
-  const hosts = await Promise.all(
+  const hosts = await allSettledOrThrow<{ name: string; tcti: string }[]>(
     names.map(async (name) => {
       const hl = l.host(name);
       const p = await start(`swtpm ${name}`, swtpm, swtpmSocketArgs(hl.state, hl.socket));

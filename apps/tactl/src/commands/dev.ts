@@ -2,6 +2,7 @@
  * `tactl dev up|status|down`: a swtpm-backed development environment on loopback (see dev_up.ts, dev_down.ts).
  * @module
  */
+import path from "node:path";
 import type { CommandSpec, Io } from "../cli.ts";
 import { devDown, devStatus } from "../dev_down.ts";
 import { DevError } from "../dev_errors.ts";
@@ -47,6 +48,7 @@ async function up(v: Values, io: Io): Promise<number> {
         `CA       ${env.ca}`,
         `admin    user admin, password in ${env.adminPasswordFile}`,
         `provider ${env.keyProvider}`,
+        `logs     ${path.join(path.dirname(env.ca), "logs")}`,
         ...env.hosts.map((h) => `${h.name.padEnd(8)} ${h.tcti}  agent ${h.agentSocket} and ${h.agentUrl}`),
         `sign in: tactl ta login --server ${env.attestd} --ca ${env.ca} --user admin --password-file ${env.adminPasswordFile}`,
         `stop:    tactl dev down --dir ${dirOf(v)}`,
