@@ -8,6 +8,7 @@
 export { SqlError, type SqlErrorCode } from "./errors.ts";
 export { groupCommit, type GroupCommit, type GroupCommitOptions } from "./group_commit.ts";
 export { migrate, type Migration, type MigrateResult } from "./migrate.ts";
+export { inLoopWriter, sqliteWriterThread, type GroupWriter, type WriteHandler } from "./writer_thread.ts";
 export { openDatabase, type DatabaseConfig } from "./open_database.ts";
 export { openPostgres, type PostgresOptions } from "./open_postgres.ts";
 export { openSqlite, type SqliteOptions } from "./open_sqlite.ts";

@@ -5,9 +5,8 @@
  * @module
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { writerThread } from "./_writer_client.ts";
 import type { ImageModel } from "@tessera/host-image";
-import { migrate, type Db, type Dialect, type Migration } from "@tessera/sql";
+import { inLoopWriter, migrate, sqliteWriterThread, type Db, type Dialect, type GroupWriter, type Migration } from "@tessera/sql";
 import type {
   AccountRecord,
   AttestationRecord,
@@ -328,119 +327,10 @@ const inTransaction = new AsyncLocalStorage<boolean>();
 export interface StoreOptions {
   /**
    * SQLite only: the database file, to run the group commits on a writer thread with its own connection to it
-   * (_writer_thread.ts), so that the fsync of each commit (1–4 ms here) no longer stops the event loop. Without it,
+   * (libs/sql's sqliteWriterThread), so that the fsync of each commit (1–4 ms here) no longer stops the event loop. Without it,
    * groups commit on this thread.
    */
   readonly writerFile?: string;
-}
-
-/** Where the attestation path's writes run. */
-interface Writer {
-  run(op: WriteOp): Promise<unknown>;
-  /** Waits for the queued writes, then stops. */
-  close(): Promise<void>;
-}
-
-function inLoopWriter(group: GroupCommit): Writer {
-  return { run: (op) => group.run((tx) => runWriteOp(tx, op)), close: () => group.drain() };
-}
-
-/** See {@link groupCommit}. */
-export interface GroupCommit {
-  /** Runs `fn` in the next group's transaction; resolves once that group is committed. */
-  run<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
-  /** Resolves when no group is queued or running. */
-  drain(): Promise<void>;
-}
-
-/** One write waiting for its group's commit. */
-interface PendingWrite {
-  readonly fn: (tx: Db) => Promise<unknown>;
-  readonly resolve: (v: unknown) => void;
-  readonly reject: (e: unknown) => void;
-}
-
-/**
- * Group commit for SQLite: the writes of the hot path (challenges, attestation records, token expiries) that arrive in
- * one turn of the event loop run in one transaction, each in its own savepoint, and share one COMMIT — one fsync
- * (`synchronous = FULL`) for all of them instead of one each. node:sqlite is synchronous, so every fsync stops the
- * whole node (about 1 ms here); while it waits, more requests queue up and the next group takes them all. No caller
- * is answered before its group is committed (what is answered is durable), a write that fails rolls back its own
- * savepoint only, and a failed COMMIT fails every write of the group.
- *
- * attestd's bootstrap runs the groups on a writer thread instead (StoreOptions.writerFile, _writer_thread.ts): the same
- * grouping, with the fsync waiting there. This in-loop form serves a store opened on a Db alone.
- *
- * PostgreSQL runs each write on its own (`run(fn)` is `db.transaction(fn)`): its commits do not block the event loop,
- * and one transaction holding several hosts' rows could deadlock against another node's group.
- */
-export function groupCommit(db: Db): GroupCommit {
-  if (db.dialect !== "sqlite") return { run: (fn) => db.transaction(fn), drain: () => Promise.resolve() };
-  let idle: (() => void)[] = [];
-  let queue: PendingWrite[] = [];
-  let scheduled = false;
-  let running = false;
-
-  function schedule(): void {
-    if (scheduled || running) return;
-    scheduled = true;
-    // setImmediate: after the I/O callbacks of this turn, so every request that reached its write in this turn joins.
-    setImmediate(flush);
-  }
-
-  function flush(): void {
-    scheduled = false;
-    const jobs = queue;
-    queue = [];
-    if (jobs.length === 0) return;
-    running = true;
-    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
-    const transact = (): Promise<void> =>
-      jobs.length === 1
-        ? db.transaction(async (tx) => {
-            results.push({ ok: true, value: await (jobs[0] as PendingWrite).fn(tx) });
-          })
-        : db.transaction(async (tx) => {
-            for (const j of jobs) {
-              try {
-                results.push({ ok: true, value: await tx.transaction(j.fn) });
-              } catch (error) {
-                results.push({ ok: false, error });
-              }
-            }
-          });
-    const work = transact();
-    work.then(
-      () => {
-        jobs.forEach((j, i) => {
-          const r = results[i];
-          if (r?.ok === true) j.resolve(r.value);
-          else j.reject(r === undefined ? new Error("group commit: no result") : r.error);
-        });
-      },
-      (error: unknown) => {
-        for (const j of jobs) j.reject(error);
-      },
-    ).finally(() => {
-      running = false;
-      if (queue.length > 0) schedule();
-      else {
-        const waiting = idle;
-        idle = [];
-        for (const w of waiting) w();
-      }
-    });
-  }
-
-  return {
-    run: <T>(fn: (tx: Db) => Promise<T>): Promise<T> => {
-      return new Promise<T>((resolve, reject) => {
-        queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-        schedule();
-      });
-    },
-    drain: () => (queue.length === 0 && !running && !scheduled ? Promise.resolve() : new Promise<void>((resolve) => idle.push(resolve))),
-  };
 }
 
 /**
@@ -449,8 +339,10 @@ export function groupCommit(db: Db): GroupCommit {
  */
 export async function openAttestdStore(db: Db, options: StoreOptions = {}): Promise<AttestdStore> {
   await migrate(db, "attestd", ATTESTD_MIGRATIONS);
-  const writer: Writer =
-    options.writerFile !== undefined && db.dialect === "sqlite" ? await writerThread(options.writerFile) : inLoopWriter(groupCommit(db));
+  const writer: GroupWriter<WriteOp> =
+    options.writerFile !== undefined && db.dialect === "sqlite"
+      ? await sqliteWriterThread<WriteOp>(options.writerFile, new URL(import.meta.url), "runWriteOp")
+      : inLoopWriter(db, runWriteOp);
   const write = (op: WriteOp): Promise<unknown> =>
     // Inside a transaction of the caller (withLock): the write joins it (a group would wait for its lock forever).
     inTransaction.getStore() === true ? runWriteOp(db, op) : writer.run(op);

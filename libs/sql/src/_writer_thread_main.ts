@@ -1,17 +1,16 @@
 /**
- * The writer thread (started by _writer_client.ts): its own connection to attestd's SQLite file; each time it wakes,
- * it takes every write queued for it and runs them in one transaction, each in its own savepoint, with one COMMIT —
- * the group commit of sql_store.ts, whose fsync now waits here instead of on the event loop. A write that fails rolls
- * back its savepoint only; a failed COMMIT fails the whole group.
+ * The writer thread of {@link sqliteWriterThread} (writer_thread.ts): its own connection to the SQLite file; each
+ * time it wakes, it takes every write queued for it and runs them with the handler in one transaction, each in its
+ * own savepoint, with one COMMIT. A write that fails rolls back its savepoint only; a failed COMMIT fails the group.
  * @module
  */
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
-import { openDatabase, type Db } from "@tessera/sql";
-import type { WriterMessage, WriterRequest, WriterResult } from "./_writer_client.ts";
-import { runWriteOp } from "./sql_store.ts";
+import { openDatabase } from "./open_database.ts";
+import type { Db } from "./types.ts";
+import type { WriteHandler, WriterMessage, WriterRequest, WriterResult, WriterThreadData } from "./writer_thread.ts";
 
 const port = parentPort!;
-const file = (workerData as { file: string }).file;
+const data = workerData as WriterThreadData;
 
 function errorOf(e: unknown): { name: string; message: string; code?: string } {
   const err = e instanceof Error ? e : new Error(String(e));
@@ -19,14 +18,14 @@ function errorOf(e: unknown): { name: string; message: string; code?: string } {
   return { name: err.name, message: err.message, ...(typeof code === "string" ? { code } : {}) };
 }
 
-async function group(db: Db, batch: readonly WriterRequest[]): Promise<WriterResult[]> {
+async function group(db: Db, handler: WriteHandler<unknown>, batch: readonly WriterRequest[]): Promise<WriterResult[]> {
   const results: WriterResult[] = [];
   try {
     await db.transaction(async (tx) => {
       for (const { id, op } of batch) {
         try {
           // One write alone needs no savepoint: its failure rolls the transaction back, and there is nothing else in it.
-          const value = batch.length === 1 ? await runWriteOp(tx, op) : await tx.transaction((sp) => runWriteOp(sp, op));
+          const value = batch.length === 1 ? await handler(tx, op) : await tx.transaction((sp) => handler(sp, op));
           results.push({ id, ok: true, value });
         } catch (e) {
           if (batch.length === 1) throw e;
@@ -42,8 +41,13 @@ async function group(db: Db, batch: readonly WriterRequest[]): Promise<WriterRes
 }
 
 let db: Db;
+let handler: WriteHandler<unknown>;
 try {
-  db = await openDatabase({ sqlite: file });
+  const loaded = (await import(data.module)) as Record<string, unknown>;
+  const h = loaded[data.handler];
+  if (typeof h !== "function") throw new Error(`${data.module} exports no function ${data.handler}`);
+  handler = h as WriteHandler<unknown>;
+  db = await openDatabase({ sqlite: data.file });
 } catch (e) {
   port.postMessage({ failed: errorOf(e).message } satisfies WriterMessage);
   process.exit(1);
@@ -58,7 +62,7 @@ port.on("message", (first: WriterRequest | { close: true }) => {
       if ("close" in (m as object)) closing = true;
       else batch.push(m as WriterRequest);
     }
-    if (batch.length > 0) port.postMessage({ results: await group(db, batch) } satisfies WriterMessage);
+    if (batch.length > 0) port.postMessage({ results: await group(db, handler, batch) } satisfies WriterMessage);
     if (closing) {
       await db.close();
       port.close();
