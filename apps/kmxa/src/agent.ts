@@ -11,14 +11,17 @@ import type { Logger } from "@tessera/http";
 import { ensurePrivateDir } from "@tessera/service";
 import { parsePcrSelection, toHex, TpmResponseError } from "@tessera/tpm2";
 import { Tpm, tpmInfo } from "@tessera/tss";
-import { type Agent, AgentError, type AgentFailure, type AgentState, type AgentStatus, type HostIdentity } from "./agent_types.ts";
+import { type Agent, AgentError, type AgentFailure, type AgentSettings, type AgentState, type AgentStatus, type HostIdentity, type TrustAuthority } from "./agent_types.ts";
 import { AttestdError, type AttestdHostClient, createAttestdHostClient } from "./attestd_host_client.ts";
 import type { KmxaConfig } from "./config.ts";
 import { type AgentStateFile, loadState, saveState } from "./state.ts";
 import { activateCredential, bindingKeyDecrypt, quote, setUpTpmIdentity, type TpmIdentity } from "./tpm_identity.ts";
 
 /** What the agent core needs of the configuration. */
-export type AgentConfig = Pick<KmxaConfig, "tcti" | "host" | "attestd" | "eventLog" | "dataDir" | "intervalSeconds" | "ek" | "ak">;
+export type AgentConfig = Pick<KmxaConfig, "tcti" | "host" | "attestd" | "eventLog" | "dataDir" | "intervalSeconds" | "ek" | "ak"> & Partial<Pick<KmxaConfig, "kmxd">>;
+
+/** The agent core with the settings of its local API (an imported Trust Authority, a default key provider). */
+export type ConfigurableAgent = Agent & AgentSettings;
 
 /** Options of {@link createAgent}. */
 export interface CreateAgentOptions {
@@ -89,7 +92,7 @@ const message = (e: unknown): string => (e instanceof Error ? e.message : String
  * ```
  * @throws AgentError STATE_INVALID (state.json does not fit), TPM_ERROR (the TPM cannot be reached or refused the set-up).
  */
-export async function createAgent(config: AgentConfig, options: CreateAgentOptions): Promise<Agent> {
+export async function createAgent(config: AgentConfig, options: CreateAgentOptions): Promise<ConfigurableAgent> {
   const log = options.logger;
   const clock = options.clock ?? { now: () => Date.now() };
   const random = options.random ?? Math.random;
@@ -101,10 +104,15 @@ export async function createAgent(config: AgentConfig, options: CreateAgentOptio
     const set = await setUpTpmIdentity(tpm, state, { ek: config.ek, ak: config.ak });
     for (const note of set.notes) log.warn({ tcti: config.tcti }, note);
     identity = set.identity;
-    state = set.state;
+    // The imported Trust Authority and the default provider are the host's settings, not the TPM's: kept whatever
+    // the TPM set-up found (it rebuilds the state of its keys).
+    const settings = { ...(state?.trustAuthority !== undefined ? { trustAuthority: state.trustAuthority } : {}), ...(state?.keyProvider !== undefined ? { keyProvider: state.keyProvider } : {}) };
+    state = { ...set.state, ...settings };
     const e = state.enrollment;
     // An enrollment is of one AK, for one host name, at one attestd.
-    if (e !== undefined && (e.akName !== toHex(identity.ak.name) || e.host !== config.host || e.attestd !== config.attestd.url)) {
+    // An imported Trust Authority (state.trustAuthority) wins over the configuration's.
+    const attestdUrl = state.trustAuthority?.attestd.url ?? config.attestd.url;
+    if (e !== undefined && (e.akName !== toHex(identity.ak.name) || e.host !== config.host || e.attestd !== attestdUrl)) {
       const { enrollment: _old, ...rest } = state;
       state = rest;
     }
@@ -148,7 +156,7 @@ function tokenLifeMs(token: string): number | undefined {
   return undefined;
 }
 
-class AgentImpl implements Agent {
+class AgentImpl implements ConfigurableAgent {
   readonly #config: AgentConfig;
   readonly #clock: { now(): number };
   readonly #random: () => number;
@@ -156,7 +164,10 @@ class AgentImpl implements Agent {
   readonly #identity: TpmIdentity;
   readonly #info: HostIdentity["tpm"];
   readonly #log: Logger;
-  readonly #client: AttestdHostClient;
+  #client: AttestdHostClient;
+  readonly #attestdTimeoutMs: number | undefined;
+  #ta: TrustAuthority;
+  readonly #taListeners: ((ta: TrustAuthority) => void)[] = [];
   readonly #abort = new AbortController();
   #state: AgentStateFile;
   #agentState: AgentState = "starting";
@@ -191,7 +202,13 @@ class AgentImpl implements Agent {
     this.#state = state;
     this.#log = log;
     this.#since = clock.now();
-    this.#client = createAttestdHostClient({ url: config.attestd.url, ca: config.attestd.ca, ...(options.attestdTimeoutMs !== undefined ? { timeoutMs: options.attestdTimeoutMs } : {}) });
+    this.#attestdTimeoutMs = options.attestdTimeoutMs;
+    const imported = state.trustAuthority;
+    this.#ta =
+      imported !== undefined
+        ? { attestd: imported.attestd, kmxd: imported.kmxd, ...(imported.cluster !== undefined ? { cluster: imported.cluster } : {}), importedAt: Date.parse(imported.importedAt) }
+        : { attestd: { url: config.attestd.url, ca: config.attestd.ca }, ...(config.kmxd !== undefined ? { kmxd: { url: config.kmxd.url, ca: config.kmxd.ca } } : {}) };
+    this.#client = this.#makeClient();
     this.#schedule(0);
   }
 
@@ -282,6 +299,65 @@ class AgentImpl implements Agent {
     this.#abort.abort(new AgentError("CLOSED", "the agent was closed"));
     await this.#inflight?.catch(() => undefined);
     await this.#tpm.close().catch(() => undefined);
+  }
+
+  #makeClient(): AttestdHostClient {
+    const t = this.#attestdTimeoutMs;
+    return createAttestdHostClient({ url: this.#ta.attestd.url, ca: this.#ta.attestd.ca, ...(t !== undefined ? { timeoutMs: t } : {}) });
+  }
+
+  trustAuthority(): TrustAuthority {
+    return structuredClone(this.#ta);
+  }
+
+  async setTrustAuthority(ta: { attestd: { url: string; ca: string }; kmxd: { url: string; ca: string }; cluster?: string }): Promise<AgentStatus> {
+    this.#checkOpen();
+    // An attempt under way finishes against the previous Trust Authority; its token is dropped below.
+    await this.#inflight?.catch(() => undefined);
+    const importedAt = this.#clock.now();
+    const next: TrustAuthority = {
+      attestd: { url: ta.attestd.url.replace(/\/+$/, ""), ca: ta.attestd.ca },
+      kmxd: { url: ta.kmxd.url.replace(/\/+$/, ""), ca: ta.kmxd.ca },
+      ...(ta.cluster !== undefined ? { cluster: ta.cluster } : {}),
+      importedAt,
+    };
+    const { enrollment, ...rest } = this.#state;
+    // An enrollment is at one attestd: another one must enroll the AK itself.
+    const keep = enrollment !== undefined && enrollment.attestd === next.attestd.url ? { enrollment } : {};
+    this.#state = {
+      ...rest,
+      ...keep,
+      trustAuthority: { attestd: next.attestd, kmxd: next.kmxd!, ...(next.cluster !== undefined ? { cluster: next.cluster } : {}), importedAt: new Date(importedAt).toISOString() },
+    };
+    // Switched before the file is written: a scheduled attempt starting meanwhile already uses the new one.
+    this.#ta = next;
+    this.#client = this.#makeClient();
+    // The previous Trust Authority's token means nothing to this one's kmxd.
+    this.#token = undefined;
+    this.#lastFailure = undefined;
+    this.#failedInARow = 0;
+    this.#setState("starting");
+    await saveState(this.#config.dataDir, this.#state);
+    this.#log.info({ attestd: next.attestd.url, kmxd: next.kmxd?.url, cluster: next.cluster }, "Trust Authority identity imported: attesting with it");
+    for (const l of this.#taListeners) l(this.trustAuthority());
+    return this.#attempt();
+  }
+
+  onTrustAuthorityChange(listener: (ta: TrustAuthority) => void): void {
+    this.#taListeners.push(listener);
+  }
+
+  keyProvider(): string | undefined {
+    return this.#state.keyProvider?.name;
+  }
+
+  async setKeyProvider(name: string | undefined): Promise<void> {
+    this.#checkOpen();
+    const { keyProvider: _old, ...rest } = this.#state;
+    const next: AgentStateFile = name === undefined ? rest : { ...rest, keyProvider: { name, setAt: new Date(this.#clock.now()).toISOString() } };
+    await saveState(this.#config.dataDir, next);
+    this.#state = next;
+    this.#log.info({ keyProvider: name ?? null }, "default key provider set");
   }
 
   #checkOpen(): void {
@@ -400,7 +476,7 @@ class AgentImpl implements Agent {
     const a = await this.#client.activate(host, e.enrollment, secret, signal);
     const akName = toHex(ak.name);
     if (a.akName !== akName) throw new LocalFailure("ak-name-mismatch", `attestd bound the AK ${a.akName}, not this host's ${akName}`, undefined);
-    this.#state = { ...this.#state, enrollment: { host, attestd: this.#config.attestd.url, akName, enrolledAt: new Date(this.#clock.now()).toISOString() } };
+    this.#state = { ...this.#state, enrollment: { host, attestd: this.#ta.attestd.url, akName, enrolledAt: new Date(this.#clock.now()).toISOString() } };
     await saveState(this.#config.dataDir, this.#state);
     this.#log.info({ host, akName, enrollment: e.enrollment }, "AK enrolled with attestd");
   }

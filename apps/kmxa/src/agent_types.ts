@@ -140,3 +140,35 @@ export class AgentError extends Error {
     this.failure = options.failure;
   }
 }
+
+/**
+ * The Trust Authority the agent works with: attestd and kmxd, each with the CA of its TLS certificate (PEM).
+ * From the configuration (`--attestd`, `--kmxd`, …) until an identity is imported (`PUT /api/v1/ta-identity`,
+ * workflow step 6); the imported one is kept in state.json and wins over the configuration from then on.
+ */
+export interface TrustAuthority {
+  attestd: { url: string; ca: string };
+  /** kmxd (absent only for an agent core started without one: the core's own tests). */
+  kmxd?: { url: string; ca: string };
+  /** The Trust Authority cluster's name, when the identity named it. */
+  cluster?: string;
+  /** When it was imported (ms since the epoch); absent: the configuration's. */
+  importedAt?: number;
+}
+
+/** The agent's settings made through its local API (workflow steps 6 and 7). */
+export interface AgentSettings {
+  /** The Trust Authority in use. */
+  trustAuthority(): TrustAuthority;
+  /**
+   * Uses `ta` from now on (kept in state.json): the token of the previous one is dropped, the AK is enrolled again
+   * when attestd's URL changed, and the host attests at once. Resolves with the status that attestation ended in.
+   */
+  setTrustAuthority(ta: { attestd: { url: string; ca: string }; kmxd: { url: string; ca: string }; cluster?: string }): Promise<AgentStatus>;
+  /** Listeners told after each change of the Trust Authority (the key service follows kmxd's URL). */
+  onTrustAuthorityChange(listener: (ta: TrustAuthority) => void): void;
+  /** The default key provider (workflow step 7), used by the key routes without a provider. */
+  keyProvider(): string | undefined;
+  /** Sets (or, with undefined, clears) the default key provider; kept in state.json. */
+  setKeyProvider(name: string | undefined): Promise<void>;
+}

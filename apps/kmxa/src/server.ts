@@ -17,6 +17,7 @@ import type { Agent } from "./agent_types.ts";
 import { createApp } from "./app.ts";
 import type { KmxaConfig } from "./config.ts";
 import { createKeyService } from "./keys.ts";
+import { followingKeyService } from "./routes/config_routes.ts";
 
 /** A running agent. */
 export interface RunningKmxa {
@@ -121,8 +122,9 @@ export async function startKmxa(config: KmxaConfig, options: StartOptions): Prom
   // Refuse a live or foreign socket path before the agent takes the TPM (a second agent must not touch it).
   await clearStaleSocket(socketPath);
   const agent = await createAgent(config, { logger: logger.child({ component: "agent" }), ...(options.clock ? { clock: options.clock } : {}) });
-  const keys = createKeyService({ kmxdUrl: config.kmxd.url, kmxdCa: config.kmxd.ca, agent });
-  const deps = { agent, keys, logger };
+  // kmxd as the agent's Trust Authority says (an imported identity wins over --kmxd), followed when it changes.
+  const keys = followingKeyService(agent, (kmxd) => createKeyService({ kmxdUrl: kmxd.url, kmxdCa: kmxd.ca, agent }));
+  const deps = { agent, keys, logger, settings: agent };
   const socketApp = createApp(deps, "socket");
   const tcpApp = createApp(deps, "tcp");
   const unix = createAdaptorServer({ fetch: socketApp.fetch, createServer }) as Server;

@@ -51,6 +51,19 @@ const StateSchema = z.strictObject({
       signature: B64,
     })
     .optional(),
+  /** The Trust Authority imported through the local API (PUT /api/v1/ta-identity): it wins over the configuration. */
+  trustAuthority: z
+    .strictObject({
+      attestd: z.strictObject({ url: z.url(), ca: z.string().includes("-----BEGIN CERTIFICATE-----") }),
+      kmxd: z.strictObject({ url: z.url(), ca: z.string().includes("-----BEGIN CERTIFICATE-----") }),
+      cluster: z.string().min(1).max(253).optional(),
+      importedAt: Time,
+    })
+    .optional(),
+  /** The default key provider (PUT /api/v1/key-provider). */
+  keyProvider: z
+    .strictObject({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/), setAt: Time })
+    .optional(),
   enrollment: z
     .strictObject({
       /** The host name, attestd URL and AK that enrollment was for: any change needs a new one. */
