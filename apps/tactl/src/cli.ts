@@ -45,9 +45,11 @@ const GROUPS: Record<string, () => Promise<CommandSpec[]>> = {
   tpm: async () => (await import("./commands/tpm.ts")).TPM_COMMANDS,
   kmip: async () => (await import("./commands/kmip.ts")).KMIP_COMMANDS,
   eventlog: async () => (await import("./commands/eventlog.ts")).EVENTLOG_COMMANDS,
-  host: async () => (await import("./commands/host.ts")).HOST_COMMANDS,
-  ta: async () => (await import("./commands/ta.ts")).TA_COMMANDS,
+  host: async () => [...(await import("./commands/host.ts")).HOST_COMMANDS, ...(await import("./commands/workflow.ts")).WF_HOST_COMMANDS],
+  ta: async () => [...(await import("./commands/ta.ts")).TA_COMMANDS, ...(await import("./commands/workflow.ts")).WF_TA_COMMANDS],
   kp: async () => (await import("./commands/kp.ts")).KP_COMMANDS,
+  cluster: async () => (await import("./commands/workflow.ts")).WF_CLUSTER_COMMANDS,
+  status: async () => (await import("./commands/workflow.ts")).WF_STATUS_COMMANDS,
   dev: async () => (await import("./commands/dev.ts")).DEV_COMMANDS,
 };
 
