@@ -7,6 +7,8 @@
  * the dead nodes (seen in its access log). Also: the routing of the paths both services serve.
  */
 import test from "ava";
+import { spawn } from "node:child_process";
+import { request as httpsRequest } from "node:https";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -35,6 +37,7 @@ const ATTESTD = path.join(ROOT, "apps/attestd/bin/attestd");
 const KMXD = path.join(ROOT, "apps/kmxd/bin/kmxd");
 const KMXA = path.join(ROOT, "apps/kmxa/bin/kmxa");
 const KMIPD = path.join(ROOT, "apps/kmipd/src/main.ts");
+const TACTL = path.join(ROOT, "apps/tactl/bin/tactl");
 const HOST = "web-1.infra.example.test";
 const PROVIDER = "vm-keys";
 
@@ -49,6 +52,7 @@ let kmxd: ReadyProcess[] = [];
 let kmxa: ReadyProcess;
 let socket: string;
 let adminPassword: string;
+let adminPasswordFile: string;
 
 /** `127.0.0.1:<port>` of a node from its ready line's URL. */
 const addr = (p: ReadyProcess): string => new URL(p.match[1]!).host;
@@ -118,6 +122,7 @@ test.before(async () => {
   );
   if (passwordFile === undefined) throw new Error(failed("neither attestd node said it created the admin account"));
   adminPassword = (await readFile(passwordFile, "utf8")).trim();
+  adminPasswordFile = passwordFile;
   // kmxd follows attestd through nginx too (its JWKS, events and host list): it survives an attestd node's death.
   kmxd = await Promise.all(
     ["kmxd-1", "kmxd-2"].map((name) =>
@@ -256,7 +261,53 @@ test.serial("nginx routes PROTOCOL.md's paths at the root, and each service whol
   const unknown = await httpsJson(`${nginx!.url}/api/v1/providers/nope/data-keys`, "POST", ca.caPem, { body: { bytes: 32 }, token: "x.y.z" });
   t.is(unknown.status, 401);
   t.regex(String(unknown.json.type), /^urn:tessera:problem:token-/);
+
+  // attestd's event stream under the prefix too (the root one is what kmxd follows).
+  const stream = await new Promise<{ status: number; type: string; first: string }>((resolve, reject) => {
+    const req = httpsRequest(`${nginx!.url}/attestd/api/v1/events`, { ca: ca.caPem, agent: false, headers: { authorization: `Bearer ${token}`, accept: "text/event-stream" } }, (res) => {
+      res.setEncoding("utf8");
+      res.once("data", (d: string) => {
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]), first: d });
+        req.destroy();
+      });
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error("no event in 30 s")));
+    req.on("error", reject);
+    req.end();
+  });
+  t.is(stream.status, 200);
+  t.regex(stream.type, /^text\/event-stream/);
+
+  // What the administrator uses: tactl with the prefixed base URLs (`tactl ta` → /attestd, `tactl kp` → /kmxd).
+  const env = { ...process.env, TESSERA_HOME: path.join(dir, "tactl-home") };
+  const tactl = (args: string[]): Promise<{ code: number | null; out: string }> => runWith(TACTL, args, env);
+  const mark = (await nginx!.accessLog()).length;
+  const login = await tactl(["ta", "login", "--server", `${nginx!.url}/attestd`, "--ca", ca.caFile, "--user", "admin", "--password-file", adminPasswordFile]);
+  t.is(login.code, 0, login.out);
+  const whoami = await tactl(["ta", "whoami", "--json"]);
+  t.is(whoami.code, 0, whoami.out);
+  t.regex(whoami.out, /TrustedAdmins/);
+  const providers = await tactl(["kp", "list", "--server", `${nginx!.url}/kmxd`, "--ca", ca.caFile, "--json"]);
+  t.is(providers.code, 0, providers.out);
+  t.regex(providers.out, new RegExp(PROVIDER));
+  const audit = await tactl(["kp", "audit", "--server", `${nginx!.url}/kmxd`, "--ca", ca.caFile, "--json"]);
+  t.is(audit.code, 0, audit.out);
+  const viaTactl = await logLines(mark);
+  t.true(viaTactl.some((l) => l.uri === "/attestd/api/v1/whoami" && l.upstreams.every((u) => attestdNodes.has(u))));
+  t.true(viaTactl.some((l) => l.uri === "/kmxd/api/v1/audit" && l.status === 200 && l.upstreams.every((u) => kmxdNodes.has(u))), viaTactl.map((l) => l.uri).join(" "));
 });
+
+/** Runs a command to its end with `env`. */
+function runWith(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, out }));
+  });
+}
 
 test.serial("a host attests and gets keys through nginx; with one attestd and one kmxd node SIGKILLed it still does, through the others", async (t) => {
   const first = await eventually(
