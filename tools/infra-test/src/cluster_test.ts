@@ -123,6 +123,16 @@ test.before(async () => {
   if (passwordFile === undefined) throw new Error(failed("neither attestd node said it created the admin account"));
   adminPassword = (await readFile(passwordFile, "utf8")).trim();
   adminPasswordFile = passwordFile;
+  // kmxd's own attestd account, a reader (infra/README.md step 4), made on the first node directly (nginx is not up yet).
+  const first = attestd[0]!.match[1]!;
+  const signIn = await httpsJson(`${first}/api/v1/auth/token`, "POST", ca.caPem, { body: { user: "admin", password: adminPassword } });
+  const account = await httpsJson(`${first}/api/v1/accounts`, "POST", ca.caPem, {
+    token: signIn.json.token as string,
+    body: { user: "kmxd", groups: ["TrustedReaders"] },
+  });
+  if (account.status !== 201) throw new Error(`account kmxd: ${account.status} ${JSON.stringify(account.json)}`);
+  const kmxdPasswordFile = path.join(dir, "kmxd-attestd.password");
+  await writeFile(kmxdPasswordFile, `${account.json.password as string}\n`, { mode: 0o600 });
   // kmxd follows attestd through nginx too (its JWKS, events and host list): it survives an attestd node's death.
   kmxd = await Promise.all(
     ["kmxd-1", "kmxd-2"].map((name) =>
@@ -131,7 +141,7 @@ test.before(async () => {
         KMXD,
         [
           ...["--listen", "127.0.0.1:0", "--data-dir", path.join(dir, name), "--database", kmxdDb, "--master-key-file", kmxdKey, "--public-url", publicUrl],
-          ...["--attestd", publicUrl, "--attestd-ca", ca.caFile, "--attestd-user", "admin", "--attestd-password-file", passwordFile, "--log-level", "warn"],
+          ...["--attestd", publicUrl, "--attestd-ca", ca.caFile, "--attestd-user", "kmxd", "--attestd-password-file", kmxdPasswordFile, "--log-level", "warn"],
         ],
         /^kmxd: listening on (https:\/\/\S+)/m,
       ),
