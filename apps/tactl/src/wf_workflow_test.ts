@@ -213,7 +213,10 @@ test.serial("steps 4-7: a provider, the TA identity imported into the agent (att
   const unknown = await tactl("cluster", "set-key-provider", "no-such", "--agent", socket, "--check");
   t.is(unknown.code, 1, "kmxd's refusal through the agent");
   t.regex(unknown.err, /^tactl: Not Found: /);
-  ok(await tactl("cluster", "set-key-provider", "wf-kms", "--agent", socket), "set back");
+  const kept = JSON.parse(await readFile(path.join(dir, "kmxa", "state.json"), "utf8")) as { keyProvider?: { name: string } };
+  t.is(kept.keyProvider?.name, "wf-kms", "the refused provider was not left as the default");
+  const j = JSON.parse((await tactl("cluster", "set-key-provider", "wf-kms", "--agent", socket, "--json")).out) as { name: string };
+  t.is(j.name, "wf-kms");
 
   const st = await admin("status");
   t.is(st.code, 0, st.err);

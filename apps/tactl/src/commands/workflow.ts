@@ -240,11 +240,19 @@ async function importTaIdentity(v: Values, io: Io, [file]: string[]): Promise<nu
 
 async function setKeyProvider(v: Values, io: Io, [name]: string[]): Promise<number> {
   const socket = str(v, "agent");
+  const previous = obj(await agentRequest(socket, "GET", "/api/v1/key-provider")).name ?? null;
   const r = obj(await agentRequest(socket, "PUT", "/api/v1/key-provider", { name }));
   let check: Json | undefined;
   if (v.check === true) {
     // One data key through the agent proves the whole path (token, grant, key server, TPM); the key is dropped.
-    const dk = obj(await agentRequest(socket, "POST", "/api/v1/data-keys", {}));
+    let dk: Json;
+    try {
+      dk = obj(await agentRequest(socket, "POST", "/api/v1/data-keys", {}));
+    } catch (e) {
+      // A provider that does not serve this host is not left as its default.
+      await agentRequest(socket, "PUT", "/api/v1/key-provider", { name: previous }).catch(() => undefined);
+      throw e;
+    }
     check = { dataKey: typeof dk.key === "string" ? Buffer.from(dk.key, "base64").length : 0, wrapped: typeof dk.wrapped === "string" };
     if (typeof dk.key === "string") dk.key = "";
   }
@@ -354,7 +362,10 @@ export const WF_CLUSTER_COMMANDS: CommandSpec[] = [
   {
     path: ["cluster", "set-key-provider"],
     summary: "make a trusted key provider the default of a host's agent (its keys without naming a provider)",
-    usage: "KP --agent SOCKET [--check] [--json]\n  --check: then fetch one data key through the agent (discarded) to prove the provider serves this host" + AGENT_HELP,
+    usage:
+      "KP --agent SOCKET [--check] [--json]\n  --check: then fetch one data key through the agent (discarded) to prove the provider serves this host;\n" +
+      "  when it does not, the previous default is put back and the refusal shown (exit 1)" +
+      AGENT_HELP,
     options: { ...AGENT, check: { type: "boolean" }, ...JSON_OPT },
     required: ["agent"],
     positionals: ["KP"],
