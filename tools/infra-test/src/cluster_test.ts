@@ -366,6 +366,9 @@ test.serial("a host attests and gets keys through nginx; with one attestd and on
   for (const k of before) t.is(await unwrap(k.wrapped), k.key);
   const status = await unixJson(socket, "GET", "/api/v1/status");
   t.is(status.json.state, "attested");
+  // The cluster's view, from the surviving attestd node: the host is green.
+  const view = await admin("GET", `/api/v1/hosts/${HOST}`);
+  t.is(view.json.status, "green", JSON.stringify(view.json));
 
   // nginx passed over the dead nodes: every host request after the kill was answered by a live node, and some
   // were first tried on a dead one (the access log's upstream list names both).
