@@ -20,6 +20,9 @@ const ROOT = path.resolve(APP, "../..");
 // modules; an ES module has no require of its own.
 const BANNER = 'import { createRequire as __tactlCreateRequire } from "node:module"; const require = __tactlCreateRequire(import.meta.url);';
 
+/** Command modules that are not one group's but serve several (the first words of their commands), as cli.ts loads them. */
+const SHARED_MODULES: Record<string, string[]> = { workflow: ["host", "ta", "cluster", "status"] };
+
 /**
  * For each command group, the source files of the chunks that running one of its commands loads: the entry, the
  * CLI core, the group's module and everything they import statically; under "" those of the core alone (help,
@@ -44,6 +47,13 @@ function groupInputs(metafile: Metafile): Record<string, string[]> {
     const chunks = new Set(core);
     closure(byEntry(o.entryPoint!), chunks);
     groups[m[1]] = files(chunks);
+  }
+  // A module whose commands several groups load (cli.ts GROUPS): its files count for each of them.
+  for (const [module, words] of Object.entries(SHARED_MODULES)) {
+    const own = groups[module];
+    if (own === undefined) continue;
+    delete groups[module];
+    for (const w of words) groups[w] = [...new Set([...(groups[w] ?? []), ...own])].sort();
   }
   return groups;
 }

@@ -65,7 +65,7 @@ test("the bundle's manifest names the sources it was built from, and those each 
   const file = path.join(outdir, "manifest.json");
   t.true(bundleIsFresh(ROOT, file));
   const m = JSON.parse(await readFile(file, "utf8")) as BundleManifest;
-  t.deepEqual(Object.keys(m.groups ?? {}).sort(), ["", "dev", "eventlog", "host", "kmip", "kp", "ta", "tpm"]);
+  t.deepEqual(Object.keys(m.groups ?? {}).sort(), ["", "cluster", "dev", "eventlog", "host", "kmip", "kp", "status", "ta", "tpm"]);
   t.deepEqual(m.groups?.[""], ["apps/tactl/src/cli.ts", "apps/tactl/src/command_index.ts", "apps/tactl/src/errors.ts", "apps/tactl/src/main.ts"]);
   t.true(m.groups?.eventlog.includes("libs/eventlog/src/parse_event_log.ts"));
   t.false(m.groups?.eventlog.some((f) => f.startsWith("libs/kmip")));
@@ -73,6 +73,7 @@ test("the bundle's manifest names the sources it was built from, and those each 
   t.true(m.groups?.ta.includes("libs/appraisal/src/appraise.ts"));
   t.false(m.groups?.ta.some((f) => f.startsWith("libs/kmip") || f.startsWith("libs/boot") || f.startsWith("libs/tss")));
   t.true(m.groups?.ta.includes("apps/tactl/src/ta_client.ts"));
+  for (const g of ["host", "ta", "cluster", "status"]) t.true(m.groups?.[g].includes("apps/tactl/src/commands/workflow.ts"), `${g} loads workflow.ts`);
   t.true(m.groups?.kp.includes("apps/tactl/src/kp_client.ts") && m.groups?.kp.includes("apps/tactl/src/ta_client.ts"));
   t.false(
     m.groups?.kp.some((f) => f.startsWith("libs/")),
