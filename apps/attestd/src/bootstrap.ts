@@ -8,7 +8,7 @@
 import path from "node:path";
 import { openDatabase } from "@tessera/sql";
 import { TRUSTED_ADMINS } from "@tessera/tokens";
-import { aesGcmKeyring, ensureLocalTls, ensurePrivateDir, generatePassword, hashPassword, loadOrCreateMasterKey, readPem, writeSecretFile, type Keyring } from "@tessera/service";
+import { generatePassword, hashPassword, prepareServiceHome, writeSecretFile, type Keyring } from "@tessera/service";
 import type { Logger } from "pino";
 import type { AttestdConfig } from "./config.ts";
 import { newSigningKeyRecord } from "./signing.ts";
@@ -61,14 +61,14 @@ export async function bootstrap(
   logger: Logger,
   print: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
 ): Promise<Bootstrapped> {
-  await ensurePrivateDir(config.dataDir, (msg, fields) => logger.warn(fields ?? {}, msg));
-  const hosts = [...new Set([config.listen.host, new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ""), "localhost", "127.0.0.1"])].filter(
-    (h) => h !== "" && h !== "0.0.0.0" && h !== "::",
-  );
-  const tlsFiles = await ensureLocalTls(config.dataDir, { service: "attestd", hosts });
-  const { key: masterKey, created: masterCreated } = await loadOrCreateMasterKey(config.masterKeyFile);
-  if (masterCreated) logger.info({ file: config.masterKeyFile }, "master key created");
-  const keyring = aesGcmKeyring(masterKey);
+  const { keyring, tls } = await prepareServiceHome({
+    service: "attestd",
+    dataDir: config.dataDir,
+    listenHost: config.listen.host,
+    publicUrl: config.publicUrl,
+    masterKeyFile: config.masterKeyFile,
+    log: logger,
+  });
   const sqliteFile = path.join(config.dataDir, SQLITE_FILE);
   const db = await openDatabase(config.database !== undefined ? { postgres: config.database } : { sqlite: sqliteFile });
   let store: AttestdStore;
@@ -110,11 +110,5 @@ export async function bootstrap(
     logger.info({ user: ADMIN_USER, file: adminPasswordFile }, "admin account created");
     print(`attestd: created account "${ADMIN_USER}" (${ADMIN_GROUP}); its password is in ${adminPasswordFile}`);
   }
-  const tls = {
-    cert: await readPem(tlsFiles.serverCertFile, "TLS certificate"),
-    key: await readPem(tlsFiles.serverKeyFile, "TLS private key"),
-    caCert: await readPem(tlsFiles.caCertFile, "TLS CA certificate"),
-    caCertFile: tlsFiles.caCertFile,
-  };
   return { store, keyring, tls, ...(adminPasswordFile !== undefined ? { adminPasswordFile } : {}) };
 }
