@@ -7,9 +7,9 @@
  * clusters, the refusals kmxd names (unknown or inactive key), and a reader who may read but change nothing.
  */
 import test from "ava";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { type ReadyProcess, spawnReady as startProcess } from "@tessera/process-testing";
 import { createHash, X509Certificate } from "node:crypto";
-import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -26,7 +26,7 @@ const KMIPD = path.join(ROOT, "apps/kmipd/src/main.ts");
 let dir: string;
 let adminHome: string;
 let readerHome: string;
-const children: ChildProcess[] = [];
+const children: ReadyProcess[] = [];
 let attestdUrl: string;
 let attestdCa: string;
 let kmxdUrl: string;
@@ -36,28 +36,11 @@ let kmipPort: number;
 let kmipTls: string;
 let kmipConn: string[];
 
-/** Spawns `argv`, resolves with the first match of `ready` on stdout or stderr; rejects if it exits first. */
-function spawnReady(what: string, cmd: string, args: string[], ready: RegExp): Promise<RegExpExecArray> {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within 60 s:\n${out}`)), 60_000);
-    const feed = (d: Buffer) => {
-      out += d.toString();
-      const m = ready.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    };
-    child.stdout!.on("data", feed);
-    child.stderr!.on("data", feed);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited with ${code} before it was ready:\n${out}`));
-    });
-  });
+/** Starts a service (its own process) and resolves with its ready line's match; kept to be stopped after the tests. */
+async function spawnReady(what: string, cmd: string, args: string[], ready: RegExp): Promise<RegExpExecArray> {
+  const p = await startProcess(what, cmd, args, ready);
+  children.push(p);
+  return p.match;
 }
 
 const admin = (...argv: string[]): Promise<Ran> => tactlWith({ env: { TESSERA_HOME: adminHome } }, ...argv);
@@ -149,12 +132,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  for (const c of children.reverse()) {
-    if (c.exitCode === null && c.signalCode === null) {
-      c.kill("SIGTERM");
-      await once(c, "exit");
-    }
-  }
+  for (const c of children.reverse()) await c.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
