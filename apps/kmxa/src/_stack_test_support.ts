@@ -11,7 +11,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { bootHost, type HostImage } from "@tessera/boot";
 import { createProviderClient } from "@tessera/key-provider";
-import { spawnReady, type ReadyProcess } from "@tessera/process-testing";
+import { eventually, spawnReady, type ReadyProcess } from "@tessera/process-testing";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { Tpm } from "@tessera/tss";
 
@@ -235,18 +235,4 @@ export function kmxaArgs(stack: Stack, host: BootedHost, name: string, dataDir: 
   ];
 }
 
-/** Polls `check` until it returns a value other than undefined (or throws after `limitMs`, naming `what`). */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, limitMs = 30_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${limitMs} ms${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export { eventually };

@@ -3,4 +3,5 @@
  * line, for tests, benchmarks and the demo.
  * @module
  */
+export { eventually } from "./eventually.ts";
 export { spawnReady, type ReadyProcess, type SpawnReadyOptions } from "./spawn_ready.ts";
