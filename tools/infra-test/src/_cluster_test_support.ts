@@ -5,6 +5,7 @@
  * generated around infra/nginx/tessera-locations.conf, and JSON over HTTPS or a Unix socket.
  * @module
  */
+import { eventually } from "@tessera/process-testing";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
@@ -76,21 +77,7 @@ export function unixJson(socketPath: string, method: string, p: string, body?: u
   });
 }
 
-/** Polls `check` until it returns a value other than undefined (or throws after `limitMs`, naming `what`). */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, limitMs = 30_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${limitMs} ms${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+export { eventually };
 
 /** A free loopback TCP port (bound and released: the caller binds it next). */
 export function freePort(): Promise<number> {
