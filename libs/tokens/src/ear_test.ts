@@ -135,7 +135,7 @@ test("verifyEar: each rule of the header and registered claims, named in the mes
   await rejects(t, verifyEar(await forge({ ...good, aud: "x" }), jwks, at), "TOKEN_INVALID", /no aud/);
   await rejects(t, verifyEar(await forge({ ...good, nbf: T0 / 1000 + CLOCK_TOLERANCE_SECONDS + 1 }), jwks, at), "TOKEN_INVALID", /claim nbf/);
   await t.notThrowsAsync(verifyEar(await forge({ ...good, nbf: T0 / 1000 + CLOCK_TOLERANCE_SECONDS }), jwks, at));
-  await rejects(t, verifyEar(await forge({ ...good, exp: String(good.exp) }), jwks, at), "TOKEN_INVALID", /"exp" claim must be a number/);
+  await rejects(t, verifyEar(await forge({ ...good, exp: String(good.exp) } as unknown as JWTPayload), jwks, at), "TOKEN_INVALID", /"exp" claim must be a number/);
   await rejects(t, verifyEar(await forge({ ...good, iss: undefined }), jwks, at), "TOKEN_INVALID", /missing required "iss"/);
   await rejects(t, verifyEar(await forge(good, { crit: ["b64"], b64: true }), jwks, at), "TOKEN_INVALID", /header crit/);
 });
