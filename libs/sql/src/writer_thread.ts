@@ -71,7 +71,9 @@ export function inLoopWriter<Op>(db: Db, handler: WriteHandler<Op>): GroupWriter
  */
 export async function sqliteWriterThread<Op>(file: string, module: URL, handler: string): Promise<GroupWriter<Op>> {
   const workerData: WriterThreadData = { file, module: module.href, handler };
-  const worker = new Worker(new URL("./_writer_thread_main.ts", import.meta.url), { workerData });
+  // The process's options minus --input-type (a process started with -e has it, and the thread's file would be refused).
+  const execArgv = process.execArgv.filter((a) => !a.startsWith("--input-type"));
+  const worker = new Worker(new URL("./_writer_thread_main.ts", import.meta.url), { workerData, execArgv });
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   let nextId = 1;
   let gone: Error | undefined;

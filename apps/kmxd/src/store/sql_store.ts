@@ -5,8 +5,7 @@
  * @module
  */
 import type { ClusterRule, WrapMode } from "@tessera/key-provider";
-import { groupCommit, migrate, type Db, type Dialect, type Migration } from "@tessera/sql";
-import { auditWriter } from "./_audit_writer.ts";
+import { inLoopWriter, migrate, sqliteWriterThread, type Db, type Dialect, type GroupWriter, type Migration } from "@tessera/sql";
 import type { AuditRecord, ClusterRecord, KeyVersionRecord, KmxdStore, ProviderRecord, TrustSetupRecord } from "./store.ts";
 
 /** The schema, per dialect where the engines differ (binary type, generated keys). */
@@ -138,8 +137,10 @@ export async function openKmxdStore(db: Db, options: OpenKmxdStoreOptions = {}):
   await migrate(db, "kmxd", KMXD_MIGRATIONS);
   // The audit rows of key operations (one per host request) share a COMMIT: on the writer thread when there is one
   // (SQLite file), else per event-loop turn; each caller is answered only once its row is committed.
-  const group = groupCommit(db);
-  const writer = options.sqliteFile !== undefined && db.dialect === "sqlite" ? await auditWriter(options.sqliteFile) : undefined;
+  const writer: GroupWriter<Omit<AuditRecord, "id">> =
+    options.sqliteFile !== undefined && db.dialect === "sqlite"
+      ? await sqliteWriterThread<Omit<AuditRecord, "id">>(options.sqliteFile, new URL(import.meta.url), "insertAudit")
+      : inLoopWriter(db, insertAudit);
 
   /** Bumps the global revision inside `tx` and returns the new value (the changed provider's revision too). */
   async function bump(tx: Db): Promise<number> {
@@ -318,8 +319,7 @@ export async function openKmxdStore(db: Db, options: OpenKmxdStoreOptions = {}):
     },
 
     async addAudit(a) {
-      if (writer !== undefined) await writer.add(a);
-      else await group.run((tx) => insertAudit(tx, a));
+      await writer.run(a);
     },
 
     async listAudit(q) {
@@ -346,8 +346,7 @@ export async function openKmxdStore(db: Db, options: OpenKmxdStoreOptions = {}):
     },
 
     async close() {
-      await group.drain();
-      await writer?.close();
+      await writer.close();
       return db.close();
     },
   };
