@@ -7,7 +7,7 @@
  */
 import path from "node:path";
 import { openDatabase } from "@tessera/sql";
-import { aesGcmKeyring, ensureLocalTls, ensurePrivateDir, loadOrCreateMasterKey, readPem, type Keyring } from "@tessera/service";
+import { prepareServiceHome, type Keyring } from "@tessera/service";
 import type { Logger } from "pino";
 import type { KmxdConfig } from "./config.ts";
 import { openKmxdStore } from "./store/sql_store.ts";
@@ -53,14 +53,14 @@ async function checkMasterKey(store: KmxdStore, keyring: Keyring, masterKeyFile:
 
 /** Prepares the data directory and the store. Idempotent: what exists is reused. */
 export async function bootstrap(config: KmxdConfig, logger: Logger): Promise<Bootstrapped> {
-  await ensurePrivateDir(config.dataDir, (msg, fields) => logger.warn(fields ?? {}, msg));
-  const hosts = [...new Set([config.listen.host, new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, ""), "localhost", "127.0.0.1"])].filter(
-    (h) => h !== "" && h !== "0.0.0.0" && h !== "::",
-  );
-  const tlsFiles = await ensureLocalTls(config.dataDir, { service: "kmxd", hosts });
-  const { key: masterKey, created } = await loadOrCreateMasterKey(config.masterKeyFile);
-  if (created) logger.info({ file: config.masterKeyFile }, "master key created");
-  const keyring = aesGcmKeyring(masterKey);
+  const { keyring, tls } = await prepareServiceHome({
+    service: "kmxd",
+    dataDir: config.dataDir,
+    listenHost: config.listen.host,
+    publicUrl: config.publicUrl,
+    masterKeyFile: config.masterKeyFile,
+    log: logger,
+  });
   const sqliteFile = config.database !== undefined ? undefined : path.join(config.dataDir, SQLITE_FILE);
   const db = await openDatabase(sqliteFile === undefined ? { postgres: config.database! } : { sqlite: sqliteFile });
   let store: KmxdStore;
@@ -76,11 +76,5 @@ export async function bootstrap(config: KmxdConfig, logger: Logger): Promise<Boo
     await store.close();
     throw e;
   }
-  const tls = {
-    cert: await readPem(tlsFiles.serverCertFile, "TLS certificate"),
-    key: await readPem(tlsFiles.serverKeyFile, "TLS private key"),
-    caCert: await readPem(tlsFiles.caCertFile, "TLS CA certificate"),
-    caCertFile: tlsFiles.caCertFile,
-  };
   return { store, keyring, tls };
 }
