@@ -3,7 +3,7 @@
  * challenges. main.ts runs it for the process; tests start and stop nodes in-process with it.
  * @module
  */
-import { serveHttps } from "@tessera/http";
+import { serveHttpsFirst } from "@tessera/http";
 import type { Logger } from "pino";
 import { createApp } from "./app.ts";
 import { bootstrap } from "./bootstrap.ts";
@@ -67,15 +67,9 @@ export async function startAttestd(configured: AttestdConfig, options: StartOpti
   const b = await bootstrap(configured, logger, options.print);
   // Bound before the app is built: with port 0 the public URL (tokens' iss, identity) must name the real port.
   // The node adapter's env (the socket: sign-in throttling keys on the client address) is passed through.
-  let fetch: ((request: Request, env: never) => Response | Promise<Response>) | undefined;
   let https;
   try {
-    https = await serveHttps((request: Request, env: never) => fetch?.(request, env) ?? new Response("starting", { status: 503, headers: { "retry-after": "1" } }), {
-      host: configured.listen.host,
-      port: configured.listen.port,
-      cert: b.tls.cert,
-      key: b.tls.key,
-    });
+    https = await serveHttpsFirst({ host: configured.listen.host, port: configured.listen.port, cert: b.tls.cert, key: b.tls.key });
   } catch (e) {
     await b.store.close();
     throw e;
@@ -89,7 +83,7 @@ export async function startAttestd(configured: AttestdConfig, options: StartOpti
   }, PURGE_INTERVAL_MS);
   purge.unref();
   const app = createApp(deps, { tlsCaPem: b.tls.caCert, ...adminOptions(config), ...options.admin });
-  fetch = (request, env) => app.fetch(request, env);
+  https.route((request, env) => app.fetch(request, env));
   logger.info({ url: https.url, publicUrl: config.publicUrl, dataDir: config.dataDir }, "attestd listening");
   let closed: Promise<void> | undefined;
   const server = https;

@@ -3,7 +3,7 @@
  * provider registry, the app and HTTPS. main.ts runs it for the process; tests start nodes as processes.
  * @module
  */
-import { serveHttps } from "@tessera/http";
+import { serveHttpsFirst } from "@tessera/http";
 import type { Logger } from "pino";
 import { createApp } from "./app.ts";
 import { createAttestdClient } from "./attestd_client.ts";
@@ -40,15 +40,9 @@ export async function startKmxd(configured: KmxdConfig, options: StartOptions): 
   const clock = options.clock ?? { now: () => Date.now() };
   const b = await bootstrap(configured, logger);
   // Bound before the app is built: with port 0 the public URL must name the real port.
-  let fetch: ((request: Request, env: never) => Response | Promise<Response>) | undefined;
   let https;
   try {
-    https = await serveHttps((request: Request, env: never) => fetch?.(request, env) ?? new Response("starting", { status: 503, headers: { "retry-after": "1" } }), {
-      host: configured.listen.host,
-      port: configured.listen.port,
-      cert: b.tls.cert,
-      key: b.tls.key,
-    });
+    https = await serveHttpsFirst({ host: configured.listen.host, port: configured.listen.port, cert: b.tls.cert, key: b.tls.key });
   } catch (e) {
     await b.store.close();
     throw e;
@@ -80,7 +74,7 @@ export async function startKmxd(configured: KmxdConfig, options: StartOptions): 
     audit: createAuditor({ store: b.store, clock, logger }),
   };
   const app = createApp(deps);
-  fetch = (request, env) => app.fetch(request, env);
+  https.route((request, env) => app.fetch(request, env));
   logger.info({ url: https.url, publicUrl: config.publicUrl, dataDir: config.dataDir, attestd: config.attestd.url }, "kmxd listening");
   let closed: Promise<void> | undefined;
   const server = https;

@@ -16,7 +16,7 @@ export { PROBLEM_CONTENT_TYPE, problemCodeForStatus, problemResponse, type Probl
 export { createLogger, REDACTED_FIELDS, type CreateLoggerOptions, type Logger } from "./logger.ts";
 export { createService, DEFAULT_BODY_LIMIT, type CreateServiceOptions, type ServiceEnv } from "./service.ts";
 export { readJson } from "./read_json.ts";
-export { serveHttps, TLS12_CIPHERS, type HttpsService, type ServeHttpsOptions } from "./serve_https.ts";
+export { serveHttps, serveHttpsFirst, TLS12_CIPHERS, type DeferredHttpsService, type HttpsService, type ServeHttpsOptions } from "./serve_https.ts";
 export { openApiDocument, type ApiRoute, type OpenApiObject } from "./openapi.ts";
 export { bearerAuth, requireGroups, type BearerAuthOptions, type Principal, type TokenVerifier } from "./auth.ts";
 export { fetchWithCa, oidcVerifier, type OidcVerifierOptions } from "./oidc.ts";

@@ -111,3 +111,33 @@ export async function serveHttps(fetch: (request: Request, env: never) => Respon
     },
   };
 }
+
+/** A server bound before its application exists: see {@link serveHttpsFirst}. */
+export interface DeferredHttpsService extends HttpsService {
+  /** Hands every request from now on to `fetch` (the application built once the port is known). */
+  route(fetch: (request: Request, env: never) => Response | Promise<Response>): void;
+}
+
+/**
+ * Binds first and routes later: a service whose public URL names its port (`--listen HOST:0`) must know the port
+ * before it builds its application (tokens' `iss`, exported identities). Until {@link DeferredHttpsService.route} is
+ * called every request is answered 503 with `Retry-After: 1`. The node adapter's env (the socket) is passed through.
+ * @example
+ * ```ts
+ * const https = await serveHttpsFirst({ host, port: 0, cert, key });
+ * const app = createApp({ ...deps, publicUrl: `https://127.0.0.1:${https.port}` });
+ * https.route((req, env) => app.fetch(req, env));
+ * ```
+ */
+export async function serveHttpsFirst(options: ServeHttpsOptions): Promise<DeferredHttpsService> {
+  let routed: ((request: Request, env: never) => Response | Promise<Response>) | undefined;
+  const https = await serveHttps(
+    (request: Request, env: never) => routed?.(request, env) ?? new Response("starting", { status: 503, headers: { "retry-after": "1" } }),
+    options,
+  );
+  return Object.assign(https, {
+    route(fetch: (request: Request, env: never) => Response | Promise<Response>): void {
+      routed = fetch;
+    },
+  });
+}

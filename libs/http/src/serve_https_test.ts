@@ -7,7 +7,7 @@ import path from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { z } from "zod";
 import { readJson } from "./read_json.ts";
-import { serveHttps, type HttpsService } from "./serve_https.ts";
+import { serveHttps, serveHttpsFirst, type HttpsService } from "./serve_https.ts";
 import { createService } from "./service.ts";
 import { captureLogger, httpsRequest, testTls } from "./_test_support.ts";
 
@@ -132,4 +132,21 @@ test("serveHttps requestClientCert: a client certificate from the CA is seen as 
     });
   t.deepEqual(JSON.parse(await get({ cert: await readPem(g.clientCertFile, "c"), key: await readPem(g.clientKeyFile, "k") })), { authorized: true, cn: "host-1" });
   t.deepEqual(JSON.parse(await get()), { authorized: false, cn: null });
+});
+
+test("serveHttpsFirst: bound before the app exists — 503 with Retry-After until routed, then the app answers", async (t) => {
+  const tls = await testTls();
+  t.teardown(() => rm(tls.dir, { recursive: true, force: true }));
+  const s = await serveHttpsFirst({ host: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key });
+  t.teardown(() => s.close());
+  t.true(s.port > 0);
+  const before = await httpsRequest(`${s.url}/x`, { ca: tls.ca });
+  t.is(before.status, 503);
+  t.is(before.headers["retry-after"], "1");
+  const app = createService({ name: "t", logger: captureLogger().logger });
+  app.get("/x", (c) => c.json({ port: s.port }));
+  s.route((request, env) => app.fetch(request, env));
+  const after = await httpsRequest(`${s.url}/x`, { ca: tls.ca });
+  t.is(after.status, 200);
+  t.deepEqual(JSON.parse(after.body), { port: s.port });
 });
