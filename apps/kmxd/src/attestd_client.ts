@@ -8,8 +8,9 @@
  * privately; a shared export there would remove this copy).
  * @module
  */
-import { request, type RequestOptions } from "node:https";
+import { request } from "node:https";
 import type { IncomingMessage } from "node:http";
+import { HttpsJsonError, httpsJson, type HttpsJsonResponse } from "@tessera/http";
 import type { Jwks } from "@tessera/tokens";
 import type { Logger } from "pino";
 import type { AttestdClient as DepsAttestdClient } from "./deps.ts";
@@ -109,36 +110,6 @@ export interface AttestdClient extends DepsAttestdClient {
   watch(subscriber: AttestdEventSubscriber): () => void;
   /** An admin token of the configured account (signed in again when it has less than a minute left). */
   adminToken(): Promise<string>;
-}
-
-interface Answer {
-  status: number;
-  body: Buffer;
-}
-
-/** One HTTPS request to attestd, its whole answer buffered (bounded). */
-function httpsCall(url: URL, method: string, options: { ca: string | readonly string[]; headers?: Record<string, string>; body?: string; timeoutMs: number }): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method,
-      ca: typeof options.ca === "string" ? options.ca : [...options.ca],
-      headers: { accept: "application/json", ...(options.body !== undefined ? { "content-type": "application/json" } : {}), ...options.headers },
-      timeout: options.timeoutMs,
-    } satisfies RequestOptions, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on("data", (d: Buffer) => {
-        size += d.length;
-        if (size > MAX_BODY_BYTES) req.destroy(new Error(`the answer exceeds ${MAX_BODY_BYTES} bytes`));
-        else chunks.push(d);
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end(options.body);
-  });
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -275,20 +246,21 @@ export function createAttestdClient(options: AttestdClientOptions): AttestdClien
 
   async function call(method: string, path: string, headers?: Record<string, string>, body?: unknown): Promise<unknown> {
     const where = `${method} ${base}${path}`;
-    let answer: Answer;
+    let answer: HttpsJsonResponse;
     try {
-      answer = await httpsCall(new URL(base + path), method, { ca: options.ca, ...(headers ? { headers } : {}), ...(body !== undefined ? { body: JSON.stringify(body) } : {}), timeoutMs });
+      answer = await httpsJson(method, base + path, body, { ca: options.ca, ...(headers ? { headers } : {}), timeoutMs, maxResponseBytes: MAX_BODY_BYTES });
     } catch (e) {
+      if (e instanceof HttpsJsonError && e.code === "HTTP_RESPONSE_INVALID") {
+        // A refusal in another format (a proxy's HTML page) is still a refusal; a success that is not JSON is malformed.
+        if (e.status !== undefined && e.status !== 200 && e.status !== 201) throw new AttestdError("ATTESTD_REFUSED", `${where} answered ${e.status}`, { status: e.status, cause: e });
+        throw new AttestdError("ATTESTD_MALFORMED", `${where} did not answer JSON`, { cause: e });
+      }
       throw new AttestdError("ATTESTD_UNREACHABLE", `${where}: ${(e as Error).message}`, { cause: e });
     }
     if (answer.status !== 200 && answer.status !== 201) {
-      throw new AttestdError("ATTESTD_REFUSED", `${where} answered ${answer.status}: ${answer.body.toString("utf8").slice(0, 300)}`, { status: answer.status });
+      throw new AttestdError("ATTESTD_REFUSED", `${where} answered ${answer.status}: ${JSON.stringify(answer.body ?? null).slice(0, 300)}`, { status: answer.status });
     }
-    try {
-      return JSON.parse(answer.body.toString("utf8")) as unknown;
-    } catch (e) {
-      throw new AttestdError("ATTESTD_MALFORMED", `${where} did not answer JSON`, { cause: e });
-    }
+    return answer.body;
   }
 
   // ---- JWKS ----
