@@ -11,6 +11,7 @@ import { once } from "node:events";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import path from "node:path";
+import { eventually } from "@tessera/process-testing";
 import { bootHost, type HostImage } from "@tessera/boot";
 import { createProviderClient } from "@tessera/key-provider";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
@@ -282,21 +283,7 @@ export async function startKmipd(dataDir: string, listenPort = 0): Promise<Kmipd
   };
 }
 
-/** Polls `check` until it returns a value other than undefined (or throws after `limitMs`, naming `what`). */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, limitMs = 20_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`${what}: not within ${limitMs} ms${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { eventually };
 
 /** A host attested through libs/tss, with its binding key's blobs (loadable under the SRK again). */
 export interface TssHostRun {
