@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Tessera needs on a fresh Debian machine: the Debian packages (swtpm, swtpm-tools,
-# tpm2-tools, socat, openssl; python3-pykmip and postgresql for the KMIP interop and multi-node tests)
+# tpm2-tools, socat, openssl; curl, jq and xxd for the tpm2-tools host script; python3-pykmip and postgresql for the
+# KMIP interop and multi-node tests; the deployment test installs nginx itself)
 # when missing, then the npm packages (which bring Node 24).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 need=()
-for pair in swtpm:/usr/bin/swtpm swtpm-tools:/usr/bin/swtpm_setup tpm2-tools:/usr/bin/tpm2_checkquote socat:/usr/bin/socat openssl:/usr/bin/openssl python3-pykmip:/usr/bin/pykmip-server; do
+for pair in swtpm:/usr/bin/swtpm swtpm-tools:/usr/bin/swtpm_setup tpm2-tools:/usr/bin/tpm2_checkquote socat:/usr/bin/socat openssl:/usr/bin/openssl python3-pykmip:/usr/bin/pykmip-server curl:/usr/bin/curl jq:/usr/bin/jq xxd:/usr/bin/xxd; do
   [ -x "${pair#*:}" ] || need+=("${pair%%:*}")
 done
 ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || need+=(postgresql)
