@@ -3,10 +3,8 @@
  * expiry, forged and foreign tokens, tokens surviving a key rotation, and an external OIDC issuer served over
  * real HTTPS whose `groups` claim decides.
  */
-import { generateKeyPairSync } from "node:crypto";
-import { serveHttps, type HttpsService } from "@tessera/http";
-import { createCa, issueCertificate } from "@tessera/pki";
-import { decodeProtectedHeader, exportJWK, importPKCS8, SignJWT } from "jose";
+import { startOidcIssuer } from "@tessera/process-testing";
+import { decodeProtectedHeader } from "jose";
 import { verifyAdminToken } from "@tessera/tokens";
 import test from "ava";
 import { ADMIN_TOKEN_AUDIENCE } from "./auth.ts";
@@ -84,48 +82,9 @@ test.serial("a token issued before a key rotation keeps working; new tokens are 
   t.is(decodeProtectedHeader(after).kid, rotated.json.kid);
 });
 
-/** A minimal OIDC issuer over HTTPS: discovery and JWKS, ES256 tokens. */
-async function oidcIssuer(): Promise<{
-  server: HttpsService;
-  ca: string;
-  issuer: string;
-  sign(claims: Record<string, unknown>, key?: "own" | "other"): Promise<string>;
-}> {
-  const ca = await createCa({ commonName: "OIDC Test CA" });
-  const tls = await issueCertificate(ca, { commonName: "localhost", profile: "server", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
-  const own = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const other = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const jwk = { ...(await exportJWK(own.publicKey)), kid: "idp-1", alg: "ES256", use: "sig" };
-  let issuer = "";
-  const server = await serveHttps(
-    (req: Request) => {
-      const p = new URL(req.url).pathname;
-      if (p === "/.well-known/openid-configuration") return Response.json({ issuer, jwks_uri: `${issuer}/jwks` });
-      if (p === "/jwks") return Response.json({ keys: [jwk] });
-      return new Response("not found", { status: 404 });
-    },
-    { host: "127.0.0.1", port: 0, cert: tls.certificatePem, key: tls.privateKeyPem ?? "" },
-  );
-  issuer = `https://127.0.0.1:${server.port}`;
-  return {
-    server,
-    ca: ca.certificatePem,
-    issuer,
-    async sign(claims, which = "own") {
-      const pem = (which === "own" ? own : other).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-      return new SignJWT(claims)
-        .setProtectedHeader({ alg: "ES256", kid: "idp-1", typ: "JWT" })
-        .setIssuer(issuer)
-        .setAudience(typeof claims["aud"] === "string" ? claims["aud"] : "tessera")
-        .setIssuedAt()
-        .setExpirationTime("5m")
-        .sign(await importPKCS8(pem, "ES256"));
-    },
-  };
-}
 
 test.serial("an OIDC issuer configured on the node (config.oidc, as --oidc-issuer/--oidc-audience/--oidc-ca give it): its admins are admitted, its audience checked", async (t) => {
-  const idp = await oidcIssuer();
+  const idp = await startOidcIssuer("tessera");
   const n = await startTestNode({ config: { oidc: { issuer: idp.issuer, audience: "tessera", ca: idp.ca } } });
   try {
     const alice = await idp.sign({ sub: "alice", groups: ["TrustedAdmins"] });
@@ -147,7 +106,7 @@ test.serial("an OIDC issuer configured on the node (config.oidc, as --oidc-issue
 });
 
 test.serial("an OIDC issuer's token (over HTTPS): TrustedAdmins in its groups may change; others may not; forgeries are refused", async (t) => {
-  const idp = await oidcIssuer();
+  const idp = await startOidcIssuer("tessera");
   const node = await adminHarness({ admin: { oidc: { issuer: idp.issuer, audience: "tessera", ca: idp.ca } } });
   try {
     const alice = await idp.sign({ sub: "alice", groups: ["TrustedAdmins"] });

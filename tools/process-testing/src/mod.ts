@@ -4,4 +4,5 @@
  * @module
  */
 export { eventually } from "./eventually.ts";
+export { startOidcIssuer, type TestOidcIssuer } from "./oidc_issuer.ts";
 export { spawnReady, type ReadyProcess, type SpawnReadyOptions } from "./spawn_ready.ts";

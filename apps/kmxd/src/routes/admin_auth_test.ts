@@ -5,58 +5,22 @@
  * audit trail.
  */
 import test from "ava";
-import { generateKeyPairSync } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { serveHttps, type HttpsService } from "@tessera/http";
-import { createCa, issueCertificate } from "@tessera/pki";
-import { decodeProtectedHeader, exportJWK, importPKCS8, SignJWT } from "jose";
+import { startOidcIssuer, type TestOidcIssuer } from "@tessera/process-testing";
+import { decodeProtectedHeader } from "jose";
 import { type AttestdProc, call, type KmxdProc, signIn, startAttestdProcess, startKmxdProcess } from "../_admin_test_support.ts";
 
 let dir: string;
 let attestd: AttestdProc;
 let kmxd: KmxdProc;
-let idp: Awaited<ReturnType<typeof oidcIssuer>>;
+let idp: TestOidcIssuer;
 
-/** A minimal OIDC issuer over HTTPS: discovery and JWKS, ES256 tokens. */
-async function oidcIssuer(): Promise<{ server: HttpsService; ca: string; issuer: string; sign(claims: Record<string, unknown>, key?: "own" | "other"): Promise<string> }> {
-  const ca = await createCa({ commonName: "OIDC Test CA" });
-  const tls = await issueCertificate(ca, { commonName: "localhost", profile: "server", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] });
-  const own = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const other = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const jwk = { ...(await exportJWK(own.publicKey)), kid: "idp-1", alg: "ES256", use: "sig" };
-  let issuer = "";
-  const server = await serveHttps(
-    (req: Request) => {
-      const p = new URL(req.url).pathname;
-      if (p === "/.well-known/openid-configuration") return Response.json({ issuer, jwks_uri: `${issuer}/jwks` });
-      if (p === "/jwks") return Response.json({ keys: [jwk] });
-      return new Response("not found", { status: 404 });
-    },
-    { host: "127.0.0.1", port: 0, cert: tls.certificatePem, key: tls.privateKeyPem ?? "" },
-  );
-  issuer = `https://127.0.0.1:${server.port}`;
-  return {
-    server,
-    ca: ca.certificatePem,
-    issuer,
-    async sign(claims, which = "own") {
-      const pem = (which === "own" ? own : other).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-      return new SignJWT(claims)
-        .setProtectedHeader({ alg: "ES256", kid: "idp-1", typ: "JWT" })
-        .setIssuer(issuer)
-        .setAudience(typeof claims["aud"] === "string" ? claims["aud"] : "kmxd")
-        .setIssuedAt()
-        .setExpirationTime("5m")
-        .sign(await importPKCS8(pem, "ES256"));
-    },
-  };
-}
 
 test.before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "kmxd-auth-"));
-  [attestd, idp] = await Promise.all([startAttestdProcess(path.join(dir, "attestd")), oidcIssuer()]);
+  [attestd, idp] = await Promise.all([startAttestdProcess(path.join(dir, "attestd")), startOidcIssuer("kmxd")]);
   const idpCa = path.join(dir, "idp-ca.pem");
   await writeFile(idpCa, idp.ca);
   kmxd = await startKmxdProcess(
