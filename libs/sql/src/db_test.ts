@@ -5,27 +5,18 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { startPostgres, type PostgresCluster } from "@tessera/postgres-testing";
+import { postgresForTests } from "@tessera/postgres-testing";
 import { migrate, openDatabase, SqlError, type Db, type Migration } from "./mod.ts";
 
-let cluster: PostgresCluster | undefined;
-let clusterError: unknown;
 const dirs: string[] = [];
 const opened: Db[] = [];
 
-test.before(async () => {
-  try {
-    cluster = await startPostgres();
-  } catch (e) {
-    clusterError = e;
-  }
-});
-
 test.after.always(async () => {
   for (const db of opened) await db.close().catch(() => undefined);
-  await cluster?.stop();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
+// After the hook above: the connections close before the server stops.
+const pg = postgresForTests(test);
 
 async function tempFile(): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), "tessera-sql-"));
@@ -39,7 +30,7 @@ interface Fresh {
   again(): Promise<Db>;
 }
 
-const ENGINES: { name: string; fresh(t: ExecutionContext): Promise<Fresh> }[] = [
+const ENGINES: { name: string; fresh(): Promise<Fresh> }[] = [
   {
     name: "SQLite",
     async fresh() {
@@ -54,9 +45,8 @@ const ENGINES: { name: string; fresh(t: ExecutionContext): Promise<Fresh> }[] = 
   },
   {
     name: "PostgreSQL",
-    async fresh(t) {
-      if (cluster === undefined) t.fail(`PostgreSQL could not be started: ${String(clusterError)}`);
-      const url = await cluster!.createDatabase();
+    async fresh() {
+      const url = await pg.createDatabase();
       const open = async (): Promise<Db> => {
         const db = await openDatabase({ postgres: url });
         opened.push(db);
@@ -68,7 +58,7 @@ const ENGINES: { name: string; fresh(t: ExecutionContext): Promise<Fresh> }[] = 
 ];
 
 function contract(title: string, fn: (t: ExecutionContext, f: Fresh) => Promise<void>): void {
-  for (const e of ENGINES) test(`${e.name}: ${title}`, async (t) => fn(t, await e.fresh(t)));
+  for (const e of ENGINES) test(`${e.name}: ${title}`, async (t) => fn(t, await e.fresh()));
 }
 
 const blob = (db: Db): string => (db.dialect === "sqlite" ? "BLOB" : "BYTEA");
@@ -211,7 +201,7 @@ contract("two Dbs (connections / pools) migrating one database at once apply eac
 });
 
 test("PostgreSQL: racing read-modify-write transactions with FOR UPDATE all count (one connection per transaction)", async (t) => {
-  const { db, again } = await ENGINES[1].fresh(t);
+  const { db, again } = await ENGINES[1].fresh();
   const other = await again();
   await db.exec("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO counter VALUES (1, 0)");
   const bump = (d: Db): Promise<void> =>
@@ -253,7 +243,7 @@ test("SQLite: the file is created 0600 whatever the umask, in WAL mode with fore
 });
 
 test("SQLite: concurrent transactions do not interleave, and statements outside wait for them", async (t) => {
-  const { db } = await ENGINES[0].fresh(t);
+  const { db } = await ENGINES[0].fresh();
   await db.exec("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO counter VALUES (1, 0)");
   const events: string[] = [];
   const txs = Array.from({ length: 20 }, (_, i) =>
@@ -277,7 +267,7 @@ test("SQLite: concurrent transactions do not interleave, and statements outside 
 });
 
 test("SQLite: two connections to one file in one process share the file's lock; using the second inside the first's transaction is SQL_DEADLOCK", async (t) => {
-  const { db, again } = await ENGINES[0].fresh(t);
+  const { db, again } = await ENGINES[0].fresh();
   const other = await again();
   await db.exec("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL); INSERT INTO counter VALUES (1, 0)");
   const bump = (d: Db): Promise<void> =>

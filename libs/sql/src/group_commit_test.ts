@@ -1,29 +1,19 @@
 import test from "ava";
-import type { ExecutionContext } from "ava";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startPostgres, type PostgresCluster } from "@tessera/postgres-testing";
+import { postgresForTests } from "@tessera/postgres-testing";
 import { groupCommit, openDatabase, SqlError, type Db } from "./mod.ts";
 
-let cluster: PostgresCluster | undefined;
-let clusterError: unknown;
 const dirs: string[] = [];
 const opened: Db[] = [];
 
-test.before(async () => {
-  try {
-    cluster = await startPostgres();
-  } catch (e) {
-    clusterError = e;
-  }
-});
-
 test.after.always(async () => {
   for (const db of opened) await db.close().catch(() => undefined);
-  await cluster?.stop();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
+// After the hook above: the connections close before the server stops.
+const pg = postgresForTests(test);
 
 /** A fresh SQLite file; `again()` opens a second connection to it. */
 async function sqlite(): Promise<{ db: Db; again(): Promise<Db> }> {
@@ -40,9 +30,8 @@ async function sqlite(): Promise<{ db: Db; again(): Promise<Db> }> {
   return { db, again: open };
 }
 
-async function postgres(t: ExecutionContext): Promise<Db> {
-  if (cluster === undefined) t.fail(`PostgreSQL could not be started: ${String(clusterError)}`);
-  const db = await openDatabase({ postgres: await cluster!.createDatabase() });
+async function postgres(): Promise<Db> {
+  const db = await openDatabase({ postgres: await pg.createDatabase() });
   opened.push(db);
   await db.exec("CREATE TABLE w (id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
   return db;
@@ -233,7 +222,7 @@ test("SQLite: drain resolves once every queued write is committed", async (t) =>
 });
 
 test("PostgreSQL: each write is a transaction of its own; a failure rejects that write only; joining nests in the caller's transaction", async (t) => {
-  const db = await postgres(t);
+  const db = await postgres();
   const c = counting(db);
   const group = groupCommit(c.db);
   const results = await Promise.allSettled([group.run(insert(1)), group.run(insert(1)), group.run(insert(2))]);

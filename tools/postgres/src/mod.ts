@@ -10,3 +10,4 @@
  */
 export { PostgresTestingError, type PostgresTestingErrorCode } from "./errors.ts";
 export { startPostgres, findPostgresBin, type PostgresCluster, type StartPostgresOptions } from "./start_postgres.ts";
+export { postgresForTests, type PostgresForTests, type TestHooks } from "./postgres_for_tests.ts";

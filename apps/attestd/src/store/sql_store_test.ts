@@ -7,34 +7,25 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ImageModel } from "@tessera/host-image";
-import { startPostgres, type PostgresCluster } from "@tessera/postgres-testing";
+import { postgresForTests } from "@tessera/postgres-testing";
 import { openDatabase, type Db } from "@tessera/sql";
 import { openAttestdStore, type StoreOptions } from "./sql_store.ts";
 import type { AttestationRecord, AttestdStore, EnrollmentRecord, HostRecord, NonceRecord, SigningKeyRecord } from "./store.ts";
 
-let cluster: PostgresCluster | undefined;
-let clusterError: unknown;
 const dirs: string[] = [];
 const toClose: AttestdStore[] = [];
 
-test.before(async () => {
-  try {
-    cluster = await startPostgres();
-  } catch (e) {
-    clusterError = e;
-  }
-});
-
 test.after.always(async () => {
   for (const s of toClose) await s.close().catch(() => undefined);
-  await cluster?.stop();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
+// After the hook above: the connections close before the server stops.
+const pg = postgresForTests(test);
 
 /** One fresh database: `open()` opens a store on it (a new connection / pool each time). */
 interface Backend {
   name: string;
-  fresh(t: ExecutionContext): Promise<() => Promise<AttestdStore>>;
+  fresh(): Promise<() => Promise<AttestdStore>>;
 }
 
 const BACKENDS: Backend[] = [
@@ -58,9 +49,8 @@ const BACKENDS: Backend[] = [
   },
   {
     name: "PostgreSQL",
-    async fresh(t) {
-      if (cluster === undefined) t.fail(`PostgreSQL could not be started: ${String(clusterError)}`);
-      const url = await cluster!.createDatabase();
+    async fresh() {
+      const url = await pg.createDatabase();
       return () => opened(openDatabase({ postgres: url }));
     },
   },
@@ -73,7 +63,7 @@ async function opened(db: Promise<Db>, options: StoreOptions = {}): Promise<Atte
 }
 
 function contract(title: string, fn: (t: ExecutionContext, open: () => Promise<AttestdStore>) => Promise<void>): void {
-  for (const b of BACKENDS) test(`${b.name} store: ${title}`, async (t) => fn(t, await b.fresh(t)));
+  for (const b of BACKENDS) test(`${b.name} store: ${title}`, async (t) => fn(t, await b.fresh()));
 }
 
 const bytes = (n: number): Uint8Array => new Uint8Array(randomBytes(n));

@@ -4,41 +4,31 @@
  * on PostgreSQL two stores (two nodes) racing: one provider created once, rotations numbered without gaps.
  */
 import test from "ava";
-import type { ExecutionContext } from "ava";
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { startPostgres, type PostgresCluster } from "@tessera/postgres-testing";
+import { postgresForTests } from "@tessera/postgres-testing";
 import { openDatabase } from "@tessera/sql";
 import { openKmxdStore } from "./sql_store.ts";
 import type { KmxdStore, ProviderRecord } from "./store.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../../..");
-let cluster: PostgresCluster | undefined;
-let clusterError: unknown;
 const dirs: string[] = [];
 const toClose: KmxdStore[] = [];
 
-test.before(async () => {
-  try {
-    cluster = await startPostgres();
-  } catch (e) {
-    clusterError = e;
-  }
-});
-
 test.after.always(async () => {
   for (const s of toClose) await s.close().catch(() => undefined);
-  await cluster?.stop();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
+// After the hook above: the connections close before the server stops.
+const pg = postgresForTests(test);
 
 interface Backend {
   name: string;
   /** A fresh database; `open()` opens another store (connection) on it. */
-  fresh(t: ExecutionContext): Promise<() => Promise<KmxdStore>>;
+  fresh(): Promise<() => Promise<KmxdStore>>;
 }
 
 async function track(s: Promise<KmxdStore>): Promise<KmxdStore> {
@@ -68,9 +58,8 @@ const BACKENDS: Backend[] = [
   },
   {
     name: "PostgreSQL",
-    async fresh(t) {
-      if (cluster === undefined) t.fail(`PostgreSQL could not be started: ${String(clusterError)}`);
-      const url = await cluster!.createDatabase();
+    async fresh() {
+      const url = await pg.createDatabase();
       return () => track(openDatabase({ postgres: url }).then(openKmxdStore));
     },
   },
@@ -89,7 +78,7 @@ function provider(name: string, at = 1000): Omit<ProviderRecord, "currentVersion
 
 for (const b of BACKENDS) {
   test(`${b.name}: a provider with its versions, grants and the revision each change moves`, async (t) => {
-    const s = await (await b.fresh(t))();
+    const s = await (await b.fresh())();
     const r0 = await s.revision();
     t.true(await s.createProvider(provider("kms-1"), { keyId: "k1", mode: "A256GCM", createdAt: 1000 }));
     t.false(await s.createProvider(provider("kms-1"), { keyId: "other", mode: "A256GCM", createdAt: 1001 }), "a second create of the name is refused");
@@ -145,7 +134,7 @@ for (const b of BACKENDS) {
   });
 
   test(`${b.name}: trust set-ups, consumed by the provider made from them`, async (t) => {
-    const s = await (await b.fresh(t))();
+    const s = await (await b.fresh())();
     const setup = { name: "kms-2", kmipServers: ["h:1"], serverCa: "CA", csr: "CSR1", clientKeyWrapped: new Uint8Array([9]), createdAt: 10 };
     await s.putTrustSetup(setup);
     await s.putTrustSetup({ ...setup, csr: "CSR2", clientKeyWrapped: new Uint8Array([8]) });
@@ -158,7 +147,7 @@ for (const b of BACKENDS) {
   });
 
   test(`${b.name}: clusters; removing one drops its grants and moves the providers' revision`, async (t) => {
-    const s = await (await b.fresh(t))();
+    const s = await (await b.fresh())();
     t.true(await s.createProvider(provider("kms-1"), { keyId: "k", mode: "A256GCM", createdAt: 1 }));
     t.true(await s.putCluster({ name: "prod", rules: [{ host: "esx-*" }], updatedAt: 5 }));
     t.false(await s.putCluster({ name: "prod", rules: [{ ekFingerprint: "ab".repeat(32) }, { host: "x" }], updatedAt: 6 }));
@@ -180,7 +169,7 @@ for (const b of BACKENDS) {
   });
 
   test(`${b.name}: the audit trail, newest first, filtered by provider and host, paged`, async (t) => {
-    const s = await (await b.fresh(t))();
+    const s = await (await b.fresh())();
     await s.addAudit({ at: 1, actor: "admin", provider: "kms-1", operation: "provider.create", result: "ok", detail: { keyId: "k" } });
     await s.addAudit({ at: 2, host: "esx-1", provider: "kms-1", keyVersion: 1, operation: "unwrap", result: "ok" });
     await s.addAudit({ at: 3, host: "esx-2", provider: "kms-2", keyVersion: 3, operation: "data-key.generate", result: "provider-not-allowed" });
@@ -210,7 +199,7 @@ for (const b of BACKENDS) {
   });
 
   test(`${b.name}: a second store on the same database (a second node) sees everything; a restart keeps it`, async (t) => {
-    const open = await b.fresh(t);
+    const open = await b.fresh();
     const a = await open();
     t.true(await a.createProvider(provider("kms-1"), { keyId: "k1", mode: "A256GCM", createdAt: 1 }));
     const b2 = await open();
@@ -227,7 +216,7 @@ for (const b of BACKENDS) {
 
 for (const b of BACKENDS) {
   test(`${b.name}: concurrent audit rows (one commit per group on SQLite) are each stored once, in the order written`, async (t) => {
-    const s = await (await b.fresh(t))();
+    const s = await (await b.fresh())();
     await Promise.all(
       Array.from({ length: 50 }, (_, i) => s.addAudit({ at: i, host: `h${i}`, provider: "kms-1", keyVersion: 1, operation: "unwrap", result: "ok" })),
     );
@@ -295,7 +284,7 @@ for (const thread of [false, true])
   });
 
 test("PostgreSQL: two nodes racing — one create wins, concurrent rotations get distinct versions", async (t) => {
-  const open = await BACKENDS[1]!.fresh(t);
+  const open = await BACKENDS[1]!.fresh();
   const [a, b] = [await open(), await open()];
   const created = await Promise.all([
     a.createProvider(provider("race"), { keyId: "a", mode: "A256GCM", createdAt: 1 }),
