@@ -21,19 +21,20 @@ import { pcrsOfLog, softActivateCredential, softAk, softBindingKey, softEk, soft
 import type { AttestFixture } from "./attest_inprocess.ts";
 import { type AttestRow, type LatencyMeasurement, percentile, processTreeCpuUs, ratio } from "./attest_measure.ts";
 
-const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
+export const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
 
 /** The attestd entry point of this repository (run on this Node, like apps/attestd/bin/attestd does). */
 const ATTESTD_MAIN = path.resolve(import.meta.dirname, "../../../apps/attestd/src/main.ts");
 
 /** A JSON answer. */
-interface Answer {
+/** An HTTP answer: status and body text. */
+export interface Answer {
   status: number;
   text: string;
 }
 
 /** One HTTPS request over `agent` (keep-alive), body already serialized. */
-function call(agent: https.Agent, url: string, method: string, body: string | undefined, headers: Record<string, string> = {}): Promise<Answer> {
+export function call(agent: https.Agent, url: string, method: string, body: string | undefined, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       url,
@@ -54,7 +55,7 @@ function call(agent: https.Agent, url: string, method: string, body: string | un
   });
 }
 
-async function expectJson(p: Promise<Answer>, status: number, what: string): Promise<Record<string, unknown>> {
+export async function expectJson(p: Promise<Answer>, status: number, what: string): Promise<Record<string, unknown>> {
   const a = await p;
   if (a.status !== status) throw new Error(`${what}: HTTP ${a.status}, expected ${status}: ${a.text.slice(0, 500)}`);
   return JSON.parse(a.text) as Record<string, unknown>;

@@ -33,6 +33,7 @@ import { spawnReady, type ReadyProcess } from "@tessera/process-testing";
 import { fromHex, parsePcrSelection, selectedPcrs, TPM_ALG, toHex } from "@tessera/tpm2";
 import { encryptToJwk } from "@tessera/tokens";
 import { pcrsOfLog, softActivateCredential, softAk, softBindingKey, softEk, softQuote } from "./attest_host.ts";
+import { type Answer, b64, call, expectJson } from "./attest_api.ts";
 import { attestFixture } from "./attest_inprocess.ts";
 import { measureAsync, percentile, processCpuUs, ratio } from "./attest_measure.ts";
 
@@ -40,7 +41,6 @@ import { measureAsync, percentile, processCpuUs, ratio } from "./attest_measure.
 export const GOAL_FACTOR = 1.5;
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
-const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
 
 /** Options of {@link benchKmx}. */
 export interface KmxOptions {
@@ -52,37 +52,9 @@ export interface KmxOptions {
   readonly kmxdNodeArgs?: readonly string[];
 }
 
-interface Answer {
-  readonly status: number;
-  readonly text: string;
-}
-
-function call(agent: https.Agent, url: string, method: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      url,
-      {
-        method,
-        agent,
-        headers: { ...(payload === undefined ? {} : { "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) }), ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
-
-async function json(p: Promise<Answer>, status: number, what: string): Promise<Record<string, unknown>> {
-  const a = await p;
-  if (a.status !== status) throw new Error(`${what}: HTTP ${a.status}, expected ${status}: ${a.text.slice(0, 500)}`);
-  return a.text === "" ? {} : (JSON.parse(a.text) as Record<string, unknown>);
+/** `call` with a JSON body serialized here (none when undefined). */
+function callJson(agent: https.Agent, url: string, method: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
+  return call(agent, url, method, body === undefined ? undefined : JSON.stringify(body), headers);
 }
 
 /** `concurrency` loops calling `op` for `ms`; every latency and the failures. */
@@ -190,7 +162,7 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
 
     // The administrator: sign in to attestd; its token is also kmxd's admin token.
     const password = (await readFile(path.join(attestdDir, "admin.password"), "utf8")).trim();
-    const signIn = await json(call(attestdAgent, `${attestdUrl}/api/v1/auth/token`, "POST", { user: "admin", password }), 200, "signing in to attestd");
+    const signIn = await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/auth/token`, "POST", { user: "admin", password }), 200, "signing in to attestd");
     const admin = { authorization: `Bearer ${String(signIn["token"])}` };
 
     // The provider's primary key on kmipd, and the provider on kmxd with kmipd's issued client certificate.
@@ -203,8 +175,8 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
     clients.push(direct);
     const keyId = await direct.create({ algorithm: "AES", length: 256, usage: "Encrypt Decrypt", name: "bench-kmx-primary" });
     await direct.activate(keyId);
-    await json(
-      call(
+    await expectJson(
+      callJson(
         kmxdAgent,
         `${kmxdUrl}/api/v1/providers`,
         "POST",
@@ -214,27 +186,27 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
       201,
       "creating the provider",
     );
-    await json(call(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/grants`, "POST", { cluster: "default" }, admin), 201, "granting the default cluster");
+    await expectJson(callJson(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/grants`, "POST", { cluster: "default" }, admin), 201, "granting the default cluster");
 
     // One attested host with a binding key: the accepted image, its pinned EK, enrollment, one attestation.
     const f = attestFixture();
-    await json(call(attestdAgent, `${attestdUrl}/api/v1/images`, "POST", { name: "bench-host", version: "1", eventLog: b64(f.log) }, admin), 201, "adding the image");
+    await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/images`, "POST", { name: "bench-host", version: "1", eventLog: b64(f.log) }, admin), 201, "adding the image");
     const host = "kmx-host.bench";
     const ek = softEk();
     const ak = softAk("ecc");
-    await json(call(attestdAgent, `${attestdUrl}/api/v1/ek-pins`, "POST", { host, ekPublic: b64(ek.publicBytes) }, admin), 201, "pinning the host's EK");
-    const e = await json(call(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/enrollments`, "POST", { ekPublic: b64(ek.publicBytes), akPublic: b64(ak.publicBytes) }), 201, "enrolling");
+    await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/ek-pins`, "POST", { host, ekPublic: b64(ek.publicBytes) }, admin), 201, "pinning the host's EK");
+    const e = await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/enrollments`, "POST", { ekPublic: b64(ek.publicBytes), akPublic: b64(ak.publicBytes) }), 201, "enrolling");
     const secret = softActivateCredential(ek, ak.name, new Uint8Array(Buffer.from(String(e["credential"]), "base64")));
-    await json(call(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/enrollments/${String(e["enrollment"])}/activation`, "POST", { secret: b64(secret) }), 200, "activating");
-    const ch = await json(call(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/challenges`, "POST", undefined), 201, "the challenge");
+    await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/enrollments/${String(e["enrollment"])}/activation`, "POST", { secret: b64(secret) }), 200, "activating");
+    const ch = await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/challenges`, "POST", undefined), 201, "the challenge");
     const sha256 = parsePcrSelection(String(ch["pcrSelection"])).filter((s) => s.hash === TPM_ALG.SHA256);
     if (sha256.length !== 1) throw new Error(`the bench quotes the SHA-256 bank only; the challenge asks for ${String(ch["pcrSelection"])}`);
     const q = pcrsOfLog(f.log, selectedPcrs(sha256[0]!));
     const quote = softQuote(ak, fromHex(String(ch["nonce"])), q.selection, q.pcrs);
     const binding = softBindingKey(ak);
     const pcrs = { sha256: Object.fromEntries([...q.pcrs.get(TPM_ALG.SHA256)!].map(([i, v]) => [String(i), toHex(v)])) };
-    const attested = await json(
-      call(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/attestations`, "POST", {
+    const attested = await expectJson(
+      callJson(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/attestations`, "POST", {
         nonce: ch["nonce"],
         quote: b64(quote.quote),
         signature: b64(quote.signature),
@@ -251,10 +223,10 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
     const bearer = { authorization: `Bearer ${token}` };
 
     // One data key, checked once before anything is timed.
-    const dk = await json(call(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/data-keys`, "POST", { bytes: 32 }, bearer), 201, "generating a data key");
+    const dk = await expectJson(callJson(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/data-keys`, "POST", { bytes: 32 }, bearer), 201, "generating a data key");
     const wrapped = String(dk["wrapped"]);
-    const body = { wrapped };
-    const first = await json(call(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/unwrap`, "POST", body, bearer), 200, "the first unwrap");
+    const body = JSON.stringify({ wrapped });
+    const first = await expectJson(call(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/unwrap`, "POST", body, bearer), 200, "the first unwrap");
     const header = decodeProtectedHeader(String(first["key"]));
     if (header.alg !== "RSA-OAEP-256" || header.enc !== "A256GCM") throw new Error(`the unwrap's JWE is ${header.alg}/${header.enc}`);
 
