@@ -4,32 +4,20 @@
  * field and where it came from.
  * @module
  */
-import path from "node:path";
-import { boundPublicUrl, ConfigError, defaultPublicUrl, HttpsUrl, ListenAddress, loadServiceConfig, LogLevel, PostgresUrl, readPemField } from "@tessera/http";
+import {
+  defaultPublicUrl,
+  HttpsUrl,
+  loadServiceConfig,
+  resolveServiceConfig,
+  serviceConfigFields,
+  serviceConfigSchema,
+  withBoundPort as withPort,
+  type ServiceConfig,
+} from "@tessera/http";
 import { z } from "zod";
 
 /** The validated, frozen configuration. */
-export interface AttestdConfig {
-  /** Where to listen for HTTPS. */
-  readonly listen: { readonly host: string; readonly port: number };
-  /** The data directory (TLS, master key, SQLite database, admin password). */
-  readonly dataDir: string;
-  /** A PostgreSQL URL for several nodes; absent: SQLite in the data directory. */
-  readonly database?: string;
-  /** The cluster's public URL: the tokens' `iss`. Default `https://<listen>`. */
-  readonly publicUrl: string;
-  /** The master key file (default `<dataDir>/master.key`). */
-  readonly masterKeyFile: string;
-  /** pino level. */
-  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-  /** An external OIDC issuer whose tokens the admin API accepts too (groups from their `groups` claim). */
-  readonly oidc?: {
-    readonly issuer: string;
-    /** The `aud` its tokens must carry. */
-    readonly audience?: string;
-    /** PEM of the CA(s) to trust for the issuer's TLS instead of the system's (read from `--oidc-ca FILE`). */
-    readonly ca?: string;
-  };
+export interface AttestdConfig extends ServiceConfig {
   /**
    * The Trust Authority cluster's name: the exported identity's `cluster` and the EAR's `tessera.trustedCluster`
    * (kmxd checks it). Default: the host name of the public URL ({@link clusterName}).
@@ -56,35 +44,19 @@ ATTESTD_KEY_PROVIDER_URL, ATTESTD_OIDC_ISSUER, ATTESTD_OIDC_AUDIENCE, ATTESTD_OI
 camelCase field names: listen, dataDir, database, publicUrl, masterKeyFile, logLevel, cluster, keyProviderUrl, oidcIssuer, oidcAudience, oidcCa, workers).`;
 
 const FIELDS = {
-  listen: ["listen", "ATTESTD_LISTEN"],
-  dataDir: ["data-dir", "ATTESTD_DATA_DIR"],
-  database: ["database", "ATTESTD_DATABASE"],
-  publicUrl: ["public-url", "ATTESTD_PUBLIC_URL"],
-  masterKeyFile: ["master-key-file", "ATTESTD_MASTER_KEY_FILE"],
-  logLevel: ["log-level", "ATTESTD_LOG_LEVEL"],
+  ...serviceConfigFields("ATTESTD"),
   cluster: ["cluster", "ATTESTD_CLUSTER"],
   keyProviderUrl: ["key-provider-url", "ATTESTD_KEY_PROVIDER_URL"],
-  oidcIssuer: ["oidc-issuer", "ATTESTD_OIDC_ISSUER"],
-  oidcAudience: ["oidc-audience", "ATTESTD_OIDC_AUDIENCE"],
-  oidcCa: ["oidc-ca", "ATTESTD_OIDC_CA"],
   workers: ["workers", "ATTESTD_WORKERS"],
 } as const;
 
 const Raw = z.object({
-  listen: ListenAddress.default({ host: "127.0.0.1", port: 7889 }),
-  dataDir: z.string().min(1, "is empty").default("attestd-data"),
-  database: PostgresUrl.optional(),
-  publicUrl: HttpsUrl.optional(),
-  masterKeyFile: z.string().min(1, "is empty").optional(),
-  logLevel: LogLevel.default("info"),
+  ...serviceConfigSchema({ port: 7889, dataDir: "attestd-data" }),
   cluster: z
     .string()
     .regex(/^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$/, "is not a cluster name (1-63 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit)")
     .optional(),
   keyProviderUrl: HttpsUrl.optional(),
-  oidcIssuer: HttpsUrl.optional(),
-  oidcAudience: z.string().min(1, "is empty").optional(),
-  oidcCa: z.string().min(1, "is empty").optional(),
   workers: z.coerce.number().int("is not a whole number").min(1, "is less than 1").max(64, "is more than 64").default(1),
 });
 
@@ -94,10 +66,7 @@ export { defaultPublicUrl };
  * The configuration once the server is bound: with `--listen HOST:0` and no `--public-url`, the public URL (the
  * tokens' `iss`, the exported identity) names the port the system chose, not 0.
  */
-export function withBoundPort(config: AttestdConfig, port: number): AttestdConfig {
-  const publicUrl = boundPublicUrl(config.listen, config.publicUrl, port);
-  return publicUrl === config.publicUrl ? config : Object.freeze({ ...config, publicUrl });
-}
+export const withBoundPort: (config: AttestdConfig, port: number) => AttestdConfig = withPort;
 
 /**
  * Reads the configuration from `argv` (without the node and script paths) and `env`.
@@ -105,30 +74,11 @@ export function withBoundPort(config: AttestdConfig, port: number): AttestdConfi
  */
 export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): AttestdConfig {
   const { values: raw, sourceOf } = loadServiceConfig({ argv, env, fields: FIELDS, fileVariable: "ATTESTD_CONFIG", usage: USAGE, schema: Raw });
-  const dataDir = path.resolve(raw.dataDir);
-  for (const field of ["oidcAudience", "oidcCa"] as const) {
-    if (raw[field] !== undefined && raw.oidcIssuer === undefined) throw new ConfigError(field, sourceOf(field), "is set without oidcIssuer (--oidc-issuer)");
-  }
-  const oidcCa = raw.oidcCa === undefined ? undefined : readPemField("oidcCa", raw.oidcCa, sourceOf("oidcCa"));
   const config: AttestdConfig = {
-    listen: raw.listen,
-    dataDir,
-    ...(raw.database !== undefined ? { database: raw.database } : {}),
-    publicUrl: (raw.publicUrl ?? defaultPublicUrl(raw.listen.host, raw.listen.port)).replace(/\/+$/, ""),
-    masterKeyFile: path.resolve(dataDir, raw.masterKeyFile ?? "master.key"),
-    logLevel: raw.logLevel,
-    ...(raw.oidcIssuer !== undefined
-      ? {
-          oidc: Object.freeze({
-            issuer: raw.oidcIssuer.replace(/\/+$/, ""),
-            ...(raw.oidcAudience !== undefined ? { audience: raw.oidcAudience } : {}),
-            ...(oidcCa !== undefined ? { ca: oidcCa } : {}),
-          }),
-        }
-      : {}),
+    ...resolveServiceConfig(raw, sourceOf),
     ...(raw.cluster !== undefined ? { cluster: raw.cluster } : {}),
     ...(raw.keyProviderUrl !== undefined ? { keyProviderUrl: raw.keyProviderUrl.replace(/\/+$/, "") } : {}),
     workers: raw.workers,
   };
-  return Object.freeze({ ...config, listen: Object.freeze({ ...config.listen }) });
+  return Object.freeze(config);
 }

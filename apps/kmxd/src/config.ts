@@ -6,23 +6,22 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { boundPublicUrl, ConfigError, defaultPublicUrl, HttpsUrl, ListenAddress, loadServiceConfig, LogLevel, PostgresUrl, readPemField } from "@tessera/http";
+import {
+  ConfigError,
+  defaultPublicUrl,
+  HttpsUrl,
+  loadServiceConfig,
+  readPemField,
+  resolveServiceConfig,
+  serviceConfigFields,
+  serviceConfigSchema,
+  withBoundPort as withPort,
+  type ServiceConfig,
+} from "@tessera/http";
 import { z } from "zod";
 
 /** The validated, frozen configuration. */
-export interface KmxdConfig {
-  /** Where to listen for HTTPS. */
-  readonly listen: { readonly host: string; readonly port: number };
-  /** The data directory (TLS, master key, SQLite database). */
-  readonly dataDir: string;
-  /** A PostgreSQL URL for several nodes; absent: SQLite in the data directory. */
-  readonly database?: string;
-  /** kmxd's public URL. Default `https://<listen>`. */
-  readonly publicUrl: string;
-  /** The master key file (default `<dataDir>/master.key`). */
-  readonly masterKeyFile: string;
-  /** pino level. */
-  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+export interface KmxdConfig extends ServiceConfig {
   /** attestd: its URL, the CA of its TLS (PEM, read from `--attestd-ca`), the tokens' issuer and kmxd's account. */
   readonly attestd: {
     readonly url: string;
@@ -44,8 +43,6 @@ export interface KmxdConfig {
    * once, or every request above it pays a TLS handshake to the key server.
    */
   readonly kmipPoolSize: number;
-  /** An external OIDC issuer whose tokens the admin API accepts too (groups from their `groups` claim). */
-  readonly oidc?: { readonly issuer: string; readonly audience?: string; readonly ca?: string };
 }
 
 /** The command line's usage text. */
@@ -63,12 +60,7 @@ field names: listen, dataDir, database, publicUrl, masterKeyFile, logLevel, atte
 attestdPasswordFile, hostRate, providerRate, kmipPoolSize, oidcIssuer, oidcAudience, oidcCa).`;
 
 const FIELDS = {
-  listen: ["listen", "KMXD_LISTEN"],
-  dataDir: ["data-dir", "KMXD_DATA_DIR"],
-  database: ["database", "KMXD_DATABASE"],
-  publicUrl: ["public-url", "KMXD_PUBLIC_URL"],
-  masterKeyFile: ["master-key-file", "KMXD_MASTER_KEY_FILE"],
-  logLevel: ["log-level", "KMXD_LOG_LEVEL"],
+  ...serviceConfigFields("KMXD"),
   attestd: ["attestd", "KMXD_ATTESTD"],
   attestdCa: ["attestd-ca", "KMXD_ATTESTD_CA"],
   attestdIssuer: ["attestd-issuer", "KMXD_ATTESTD_ISSUER"],
@@ -77,9 +69,6 @@ const FIELDS = {
   hostRate: ["host-rate", "KMXD_HOST_RATE"],
   providerRate: ["provider-rate", "KMXD_PROVIDER_RATE"],
   kmipPoolSize: ["kmip-pool", "KMXD_KMIP_POOL"],
-  oidcIssuer: ["oidc-issuer", "KMXD_OIDC_ISSUER"],
-  oidcAudience: ["oidc-audience", "KMXD_OIDC_AUDIENCE"],
-  oidcCa: ["oidc-ca", "KMXD_OIDC_CA"],
 } as const;
 
 type Field = keyof typeof FIELDS;
@@ -88,12 +77,7 @@ type Field = keyof typeof FIELDS;
 const Rate = z.coerce.number({ error: "is not a number" }).positive("must be above 0").max(1_000_000, "must be at most 1000000");
 
 const Raw = z.object({
-  listen: ListenAddress.default({ host: "127.0.0.1", port: 7888 }),
-  dataDir: z.string().min(1, "is empty").default("kmxd-data"),
-  database: PostgresUrl.optional(),
-  publicUrl: HttpsUrl.optional(),
-  masterKeyFile: z.string().min(1, "is empty").optional(),
-  logLevel: LogLevel.default("info"),
+  ...serviceConfigSchema({ port: 7888, dataDir: "kmxd-data" }),
   attestd: HttpsUrl,
   attestdCa: z.string().min(1, "is empty"),
   attestdIssuer: z.url({ error: "is not a URL" }).optional(),
@@ -107,18 +91,12 @@ const Raw = z.object({
     .min(1, "must be at least 1")
     .max(1024, "must be at most 1024")
     .default(16),
-  oidcIssuer: HttpsUrl.optional(),
-  oidcAudience: z.string().min(1, "is empty").optional(),
-  oidcCa: z.string().min(1, "is empty").optional(),
 });
 
 export { defaultPublicUrl };
 
 /** The configuration once the server is bound: with `--listen HOST:0` and no `--public-url`, the public URL names the real port. */
-export function withBoundPort(config: KmxdConfig, port: number): KmxdConfig {
-  const publicUrl = boundPublicUrl(config.listen, config.publicUrl, port);
-  return publicUrl === config.publicUrl ? config : Object.freeze({ ...config, publicUrl });
-}
+export const withBoundPort: (config: KmxdConfig, port: number) => KmxdConfig = withPort;
 
 /** Reads a file the configuration names, or fails naming the field. */
 function readNamed(field: Field, file: string, source: string, what: string, check: (text: string) => boolean): string {
@@ -138,28 +116,19 @@ function readNamed(field: Field, file: string, source: string, what: string, che
  */
 export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): KmxdConfig {
   const { values: raw, sourceOf: src } = loadServiceConfig({ argv, env, fields: FIELDS, fileVariable: "KMXD_CONFIG", usage: USAGE, schema: Raw });
-  for (const field of ["oidcAudience", "oidcCa"] as const) {
-    if (raw[field] !== undefined && raw.oidcIssuer === undefined) throw new ConfigError(field, src(field), "is set without oidcIssuer (--oidc-issuer)");
-  }
+  const core = resolveServiceConfig(raw, src);
   if ((raw.attestdUser === undefined) !== (raw.attestdPasswordFile === undefined)) {
     const field = raw.attestdUser === undefined ? "attestdPasswordFile" : "attestdUser";
     throw new ConfigError(field, src(field), "attestdUser and attestdPasswordFile go together (--attestd-user U --attestd-password-file F)");
   }
-  const dataDir = path.resolve(raw.dataDir);
   const attestdCa = readPemField("attestdCa", raw.attestdCa, src("attestdCa"));
   const password =
     raw.attestdPasswordFile === undefined
       ? undefined
       : readNamed("attestdPasswordFile", raw.attestdPasswordFile, src("attestdPasswordFile"), "password", (t) => t.trim() !== "").trim();
-  const oidcCa = raw.oidcCa === undefined ? undefined : readPemField("oidcCa", raw.oidcCa, src("oidcCa"));
   const attestdUrl = raw.attestd.replace(/\/+$/, "");
   const config: KmxdConfig = {
-    listen: Object.freeze(raw.listen),
-    dataDir,
-    ...(raw.database !== undefined ? { database: raw.database } : {}),
-    publicUrl: (raw.publicUrl ?? defaultPublicUrl(raw.listen.host, raw.listen.port)).replace(/\/+$/, ""),
-    masterKeyFile: path.resolve(dataDir, raw.masterKeyFile ?? "master.key"),
-    logLevel: raw.logLevel,
+    ...core,
     attestd: Object.freeze({
       url: attestdUrl,
       ca: attestdCa,
@@ -170,15 +139,6 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     hostRate: raw.hostRate,
     providerRate: raw.providerRate,
     kmipPoolSize: raw.kmipPoolSize,
-    ...(raw.oidcIssuer !== undefined
-      ? {
-          oidc: Object.freeze({
-            issuer: raw.oidcIssuer.replace(/\/+$/, ""),
-            ...(raw.oidcAudience !== undefined ? { audience: raw.oidcAudience } : {}),
-            ...(oidcCa !== undefined ? { ca: oidcCa } : {}),
-          }),
-        }
-      : {}),
   };
   return Object.freeze(config);
 }

@@ -30,7 +30,13 @@ export {
   LogLevel,
   PostgresUrl,
   readPemField,
+  resolveServiceConfig,
+  serviceConfigFields,
+  serviceConfigSchema,
+  withBoundPort,
   type ConfigFields,
+  type RawServiceConfig,
+  type ServiceConfig,
   type LoadedConfig,
   type LoadServiceConfigOptions,
 } from "./service_config.ts";

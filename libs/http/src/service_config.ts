@@ -162,3 +162,106 @@ export function readPemField(field: string, file: string, source: string): strin
   if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(field, source, `${file} holds no PEM certificate`);
   return pem;
 }
+
+/** The configuration every Tessera service with a data directory, a store and an admin API shares (attestd, kmxd). */
+export interface ServiceConfig {
+  /** Where to listen for HTTPS. */
+  readonly listen: { readonly host: string; readonly port: number };
+  /** The data directory (TLS, master key, SQLite database). */
+  readonly dataDir: string;
+  /** A PostgreSQL URL for several nodes; absent: SQLite in the data directory. */
+  readonly database?: string;
+  /** The service's public URL (for attestd the tokens' `iss`). Default `https://<listen>`. */
+  readonly publicUrl: string;
+  /** The master key file (default `<dataDir>/master.key`). */
+  readonly masterKeyFile: string;
+  /** pino level. */
+  readonly logLevel: z.output<typeof LogLevel>;
+  /** An external OIDC issuer whose tokens the admin API accepts too (groups from their `groups` claim). */
+  readonly oidc?: {
+    readonly issuer: string;
+    /** The `aud` its tokens must carry. */
+    readonly audience?: string;
+    /** PEM of the CA(s) to trust for the issuer's TLS instead of the system's (read from `--oidc-ca FILE`). */
+    readonly ca?: string;
+  };
+}
+
+const CORE_FIELDS = {
+  listen: "listen",
+  dataDir: "data-dir",
+  database: "database",
+  publicUrl: "public-url",
+  masterKeyFile: "master-key-file",
+  logLevel: "log-level",
+  oidcIssuer: "oidc-issuer",
+  oidcAudience: "oidc-audience",
+  oidcCa: "oidc-ca",
+} as const;
+
+/**
+ * The flags and `<PREFIX>_*` variables of {@link ServiceConfig}'s fields: `--data-dir` / `KMXD_DATA_DIR`, …
+ * (spread into a service's {@link ConfigFields}).
+ */
+export function serviceConfigFields(prefix: string): { readonly [K in keyof typeof CORE_FIELDS]: readonly [string, string] } {
+  return Object.fromEntries(
+    Object.entries(CORE_FIELDS).map(([field, flag]) => [field, [flag, `${prefix}_${flag.toUpperCase().replaceAll("-", "_")}`] as const]),
+  ) as { readonly [K in keyof typeof CORE_FIELDS]: readonly [string, string] };
+}
+
+/** The zod fields of {@link ServiceConfig} (spread into a service's schema), with the service's default port and data directory. */
+export function serviceConfigSchema(defaults: { readonly port: number; readonly dataDir: string }) {
+  return {
+    listen: ListenAddress.default({ host: "127.0.0.1", port: defaults.port }),
+    dataDir: z.string().min(1, "is empty").default(defaults.dataDir),
+    database: PostgresUrl.optional(),
+    publicUrl: HttpsUrl.optional(),
+    masterKeyFile: z.string().min(1, "is empty").optional(),
+    logLevel: LogLevel.default("info"),
+    oidcIssuer: HttpsUrl.optional(),
+    oidcAudience: z.string().min(1, "is empty").optional(),
+    oidcCa: z.string().min(1, "is empty").optional(),
+  };
+}
+
+/** The raw values {@link resolveServiceConfig} reads (what {@link serviceConfigSchema} parses to). */
+export type RawServiceConfig = z.output<z.ZodObject<ReturnType<typeof serviceConfigSchema>>>;
+
+/**
+ * {@link ServiceConfig} from the validated raw values: paths resolved, the public URL defaulted, the OIDC CA file
+ * read, trailing slashes dropped.
+ * @throws ConfigError for `oidcAudience`/`oidcCa` without `oidcIssuer`, or an OIDC CA file that holds no certificate
+ */
+export function resolveServiceConfig(raw: RawServiceConfig, sourceOf: (field: string) => string): ServiceConfig {
+  for (const field of ["oidcAudience", "oidcCa"] as const) {
+    if (raw[field] !== undefined && raw.oidcIssuer === undefined) throw new ConfigError(field, sourceOf(field), "is set without oidcIssuer (--oidc-issuer)");
+  }
+  const oidcCa = raw.oidcCa === undefined ? undefined : readPemField("oidcCa", raw.oidcCa, sourceOf("oidcCa"));
+  const dataDir = path.resolve(raw.dataDir);
+  return {
+    listen: Object.freeze({ ...raw.listen }),
+    dataDir,
+    ...(raw.database !== undefined ? { database: raw.database } : {}),
+    publicUrl: (raw.publicUrl ?? defaultPublicUrl(raw.listen.host, raw.listen.port)).replace(/\/+$/, ""),
+    masterKeyFile: path.resolve(dataDir, raw.masterKeyFile ?? "master.key"),
+    logLevel: raw.logLevel,
+    ...(raw.oidcIssuer !== undefined
+      ? {
+          oidc: Object.freeze({
+            issuer: raw.oidcIssuer.replace(/\/+$/, ""),
+            ...(raw.oidcAudience !== undefined ? { audience: raw.oidcAudience } : {}),
+            ...(oidcCa !== undefined ? { ca: oidcCa } : {}),
+          }),
+        }
+      : {}),
+  };
+}
+
+/**
+ * The configuration once the server is bound: with `--listen HOST:0` and no configured public URL, the public URL
+ * names the port the system chose, not 0 (see {@link boundPublicUrl}).
+ */
+export function withBoundPort<C extends ServiceConfig>(config: C, port: number): C {
+  const publicUrl = boundPublicUrl(config.listen, config.publicUrl, port);
+  return publicUrl === config.publicUrl ? config : Object.freeze({ ...config, publicUrl });
+}

@@ -4,7 +4,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
-import { boundPublicUrl, defaultPublicUrl, ListenAddress, loadServiceConfig, readPemField } from "./service_config.ts";
+import {
+  boundPublicUrl,
+  defaultPublicUrl,
+  ListenAddress,
+  loadServiceConfig,
+  readPemField,
+  resolveServiceConfig,
+  serviceConfigFields,
+  serviceConfigSchema,
+  withBoundPort,
+} from "./service_config.ts";
 
 const fields = { listen: ["listen", "SVC_LISTEN"], dataDir: ["data-dir", "SVC_DATA_DIR"] } as const;
 const schema = z.object({ listen: ListenAddress.default({ host: "127.0.0.1", port: 7000 }), dataDir: z.string().min(1, "is empty").default("d") });
@@ -59,4 +69,26 @@ test("readPemField: reads a certificate file; a missing file or one without a ce
   const notPem = path.join(dir, "x.pem");
   writeFileSync(notPem, "hello");
   t.regex(t.throws(() => readPemField("ca", notPem, "environment"), { instanceOf: ConfigError })?.message ?? "", /holds no PEM certificate/);
+});
+
+test("the service core: flags and variables per prefix, defaults resolved, OIDC options only with an issuer", (t) => {
+  t.deepEqual(serviceConfigFields("KMXD").dataDir, ["data-dir", "KMXD_DATA_DIR"]);
+  t.deepEqual(serviceConfigFields("ATTESTD").oidcCa, ["oidc-ca", "ATTESTD_OIDC_CA"]);
+  const core = z.object(serviceConfigSchema({ port: 7000, dataDir: "svc-data" }));
+  const fields = serviceConfigFields("SVC");
+  const load = (argv: string[]) => {
+    const { values, sourceOf } = loadServiceConfig({ argv, env: {}, fields, fileVariable: "SVC_CONFIG", usage: "u", schema: core });
+    return resolveServiceConfig(values, sourceOf);
+  };
+  const c = load([]);
+  t.is(c.dataDir, path.resolve("svc-data"));
+  t.is(c.masterKeyFile, path.join(path.resolve("svc-data"), "master.key"));
+  t.is(c.publicUrl, "https://127.0.0.1:7000");
+  t.is(c.oidc, undefined);
+  t.is(load(["--oidc-issuer", "https://idp.example/"]).oidc?.issuer, "https://idp.example");
+  const e = t.throws(() => load(["--oidc-audience", "a"]), { instanceOf: ConfigError });
+  t.is(e?.field, "oidcAudience");
+  t.is(e?.source, "flags");
+  const bound = withBoundPort(load(["--listen", "127.0.0.1:0"]), 4321);
+  t.is(bound.publicUrl, "https://127.0.0.1:4321");
 });
