@@ -19,7 +19,8 @@ import {
 const fields = { listen: ["listen", "SVC_LISTEN"], dataDir: ["data-dir", "SVC_DATA_DIR"] } as const;
 const schema = z.object({ listen: ListenAddress.default({ host: "127.0.0.1", port: 7000 }), dataDir: z.string().min(1, "is empty").default("d") });
 const dir = mkdtempSync(path.join(tmpdir(), "svc-config-"));
-const load = (argv: string[], env: Record<string, string> = {}) => loadServiceConfig({ argv, env, fields, fileVariable: "SVC_CONFIG", usage: "usage: svc", schema });
+const load = (argv: string[], env: Record<string, string> = {}) =>
+  loadServiceConfig({ argv, env, fields, fileVariable: "SVC_CONFIG", usage: "usage: svc", schema });
 
 test("flags win over the environment, which wins over the file; each field says where it came from", (t) => {
   const file = path.join(dir, "c.json");
