@@ -4,7 +4,6 @@
  * @module
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import test, { type ExecutionContext } from "ava";
@@ -26,6 +25,7 @@ import { type ClientTls, KmipClient, KmipConnection } from "@tessera/kmip-client
 import { type Kmipd, loadConfig, startKmipd } from "./app.ts";
 import { randomBytes, randomUUID } from "node:crypto";
 import type { AuditEntry, StoredObject } from "./store/store.ts";
+import { freePort } from "@tessera/process-testing";
 
 export const V1_2: KmipVersion = { major: 1, minor: 2 };
 export const V1_4: KmipVersion = { major: 1, minor: 4 };
@@ -36,18 +36,7 @@ export async function tempDir(prefix = "kmipd-test-"): Promise<string> {
   return mkdtemp(path.join(tmpdir(), prefix));
 }
 
-/** A TCP port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** One line of kmipd's log. */
 export interface LogLine {

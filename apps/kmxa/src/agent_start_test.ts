@@ -5,7 +5,6 @@
  */
 import test from "ava";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createAgent, needsEnrollment } from "./agent.ts";
@@ -13,6 +12,7 @@ import { AttestdError } from "./attestd_host_client.ts";
 import { AgentError } from "./agent_types.ts";
 import { loadConfig, type KmxaConfig } from "./config.ts";
 import { silent } from "./_agent_test_support.ts";
+import { freePort } from "@tessera/process-testing";
 
 let dir: string;
 let caFile: string;
@@ -27,21 +27,13 @@ test.after.always(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** A TCP port nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function config(tcti: string, dataDir: string): KmxaConfig {
   return loadConfig(["--tcti", tcti, "--host", "s.example.test", "--data-dir", dataDir, "--attestd", "https://127.0.0.1:1", "--attestd-ca", caFile, "--kmxd", "https://127.0.0.1:2", "--kmxd-ca", caFile], {});
 }
 
 test("a TPM that cannot be reached: TPM_ERROR naming the TCTI", async (t) => {
-  const tcti = `swtpm:host=127.0.0.1,port=${await closedPort()}`;
+  const tcti = `swtpm:host=127.0.0.1,port=${await freePort()}`;
   const e = await t.throwsAsync(createAgent(config(tcti, path.join(dir, "no-tpm")), { logger: silent }), { instanceOf: AgentError });
   t.is(e.code, "TPM_ERROR");
   t.true(e.message.includes(tcti), e.message);
@@ -52,7 +44,7 @@ test("a state file that does not fit: STATE_INVALID naming the file and field, b
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await writeFile(path.join(dataDir, "state.json"), JSON.stringify({ version: 1, ek: { kind: "rsa2048", fingerprint: "zz" } }));
   // The TCTI is a closed port: were the TPM opened first, this would be TPM_ERROR.
-  const e = await t.throwsAsync(createAgent(config(`swtpm:host=127.0.0.1,port=${await closedPort()}`, dataDir), { logger: silent }), { instanceOf: AgentError });
+  const e = await t.throwsAsync(createAgent(config(`swtpm:host=127.0.0.1,port=${await freePort()}`, dataDir), { logger: silent }), { instanceOf: AgentError });
   t.is(e.code, "STATE_INVALID");
   t.regex(e.message, /state\.json: field ek\.fingerprint/);
 });

@@ -7,8 +7,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
-import { createServer } from "node:net";
 import path from "node:path";
+import { freePort } from "@tessera/process-testing";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 const ATTESTD = path.join(ROOT, "apps/attestd/bin/attestd");
@@ -166,12 +166,4 @@ export async function signIn(attestd: AttestdProc, user: string, password: strin
   return r.body.token as string;
 }
 
-/** A loopback port nothing listens on (bound, then closed). */
-export async function closedPort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freePort };

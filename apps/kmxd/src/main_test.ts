@@ -9,7 +9,7 @@ import { readFile, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createCa } from "@tessera/pki";
-import { call, closedPort, startKmxdProcess } from "./_admin_test_support.ts";
+import { call, freePort, startKmxdProcess } from "./_admin_test_support.ts";
 
 const KMXD = path.resolve(import.meta.dirname, "../bin/kmxd");
 let dir: string;
@@ -33,7 +33,7 @@ test("a bad configuration exits 2 naming the field; --help prints the usage", (t
 
 test("first start: D/tls/ and D/master.key (0600), ready line with the bound port; up while attestd is down; a restart reuses them", async (t) => {
   // Any certificate will do as attestd's CA: attestd is not running at all.
-  const first = await startKmxdProcess(["--attestd", `https://127.0.0.1:${await closedPort()}`, "--attestd-ca", await someCa()], path.join(dir, "d"));
+  const first = await startKmxdProcess(["--attestd", `https://127.0.0.1:${await freePort()}`, "--attestd-ca", await someCa()], path.join(dir, "d"));
   try {
     t.regex(first.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     t.not(first.url, "https://127.0.0.1:0");
@@ -50,7 +50,7 @@ test("first start: D/tls/ and D/master.key (0600), ready line with the bound por
   }
   const masterBefore = await readFile(path.join(dir, "d", "master.key"));
   const caBefore = await readFile(path.join(dir, "d", "tls", "ca.pem"), "utf8");
-  const second = await startKmxdProcess(["--attestd", `https://127.0.0.1:${await closedPort()}`, "--attestd-ca", await someCa()], path.join(dir, "d"));
+  const second = await startKmxdProcess(["--attestd", `https://127.0.0.1:${await freePort()}`, "--attestd-ca", await someCa()], path.join(dir, "d"));
   await second.stop();
   t.deepEqual(await readFile(path.join(dir, "d", "master.key")), masterBefore);
   t.is(await readFile(path.join(dir, "d", "tls", "ca.pem"), "utf8"), caBefore);

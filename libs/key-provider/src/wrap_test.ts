@@ -7,7 +7,6 @@
 import test from "ava";
 import { createDecipheriv, createHmac, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { createServer as createTcpServer } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 // @tessera/pki first: it sets @peculiar/x509 up before that loads.
 import { issueCertificate } from "@tessera/pki";
@@ -32,6 +31,7 @@ import {
   WrappedKeyError,
 } from "./mod.ts";
 import { gcmRefusingServer } from "./_test_servers.ts";
+import { freePort } from "@tessera/process-testing";
 
 let py: PykmipServer;
 let tls: { cert: string; key: string; ca: string };
@@ -55,14 +55,6 @@ async function newKey(usage = "Encrypt Decrypt MACGenerate", activate = true): P
   return id;
 }
 
-async function closedPort(): Promise<number> {
-  const s = createTcpServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function versionsOf(...keys: ProviderKey[]): (kv: number) => ProviderKey | undefined {
   return (kv) => keys.find((k) => k.version === kv);
@@ -192,7 +184,7 @@ test.serial("failover: the first key server a closed port, the second PyKMIP —
   const keyId = await newKey();
   const failover = createProviderClient({
     servers: [
-      { host: "127.0.0.1", port: await closedPort() },
+      { host: "127.0.0.1", port: await freePort() },
       { host: "127.0.0.1", port: py.port },
     ],
     tls,
@@ -207,7 +199,7 @@ test.serial("failover: the first key server a closed port, the second PyKMIP —
 });
 
 test.serial("every key server down: KeyServersUnreachableError naming each server tried, from wrap, unwrap and probe", async (t) => {
-  const ports = [await closedPort(), await closedPort()];
+  const ports = [await freePort(), await freePort()];
   const down = createProviderClient({ servers: ports.map((port) => ({ host: "127.0.0.1", port })), tls });
   try {
     const key: ProviderKey = { provider: "kms-1", version: 1, keyId: "1", mode: "A256GCM" };
@@ -259,7 +251,7 @@ test.serial("an Encrypt whose answer is lost is KmipOutcomeUnknownError, not ret
 });
 
 test.serial("wrap refuses a provider name the form cannot carry before any KMIP request", async (t) => {
-  const down = createProviderClient({ servers: [{ host: "127.0.0.1", port: await closedPort() }], tls });
+  const down = createProviderClient({ servers: [{ host: "127.0.0.1", port: await freePort() }], tls });
   try {
     const e = await wrap(down, { provider: "bad\u0000name", version: 1, keyId: "1", mode: "A256GCM" }, new Uint8Array(8)).catch((x: unknown) => x);
     t.true(e instanceof WrappedKeyError);

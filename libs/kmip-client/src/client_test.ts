@@ -7,13 +7,13 @@
 import test from "ava";
 import { createCipheriv } from "node:crypto";
 import { once } from "node:events";
-import { createServer as createTcpServer } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { item, KmipResultError, KmipTransportError } from "@tessera/kmip";
 import { type PykmipServer, startPykmipServer } from "@tessera/pykmip-testing";
 import { KmipClient } from "./client.ts";
 import { KmipOutcomeUnknownError } from "./errors.ts";
 import { misbehavingServer, tcpProxy } from "./_test_servers.ts";
+import { freePort } from "@tessera/process-testing";
 
 let py: PykmipServer;
 let tls: { cert: string; key: string; ca: string };
@@ -27,19 +27,11 @@ test.after.always(async () => {
   await py?.stop();
 });
 
-async function closedPort(): Promise<number> {
-  const s = createTcpServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test.serial("fails over to the next server when the first cannot be reached, and reuses pooled connections", async (t) => {
   const client = new KmipClient({
     servers: [
-      { host: "127.0.0.1", port: await closedPort() },
+      { host: "127.0.0.1", port: await freePort() },
       { host: "127.0.0.1", port: py.port },
     ],
     tls,
@@ -72,8 +64,8 @@ test.serial("a batch returns each item's payload or its KmipResultError, in orde
 });
 
 test.serial("no server answering is a KmipTransportError naming every attempt", async (t) => {
-  const a = await closedPort();
-  const b = await closedPort();
+  const a = await freePort();
+  const b = await freePort();
   const client = new KmipClient({
     servers: [
       { host: "127.0.0.1", port: a },
@@ -132,7 +124,7 @@ test.serial("a Create whose connection drops after it was written is outcome-unk
 
 test.serial("outcome-unknown keeps each server's failure: the unreachable first one and the one that dropped the Register", async (t) => {
   const dropper = await misbehavingServer(serverTls(), "drop");
-  const closed = await closedPort();
+  const closed = await freePort();
   const client = new KmipClient({
     servers: [
       { host: "127.0.0.1", port: closed },

@@ -14,6 +14,7 @@ import { SwtpmTransport } from "./socket_transport.ts";
 import { openTcti, parseTcti } from "./tcti.ts";
 import { Tpm } from "./tpm.ts";
 import { rejectsTss, swtpmForTests } from "./_test_support.ts";
+import { freePort } from "@tessera/process-testing";
 
 const sim = swtpmForTests({ open: false });
 
@@ -77,16 +78,6 @@ async function fakeTpm(onCommand: (s: Socket, connection: number) => void): Prom
   };
 }
 
-/** A loopback TCP port nobody listens on (bound once, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no TCP address");
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
 
 /** Asserts that parseTcti(tcti) throws TSS_TCTI_CONFIG with a message mentioning `part`. */
 function badTcti(t: ExecutionContext, tcti: string, part: string): void {
@@ -193,7 +184,7 @@ test.serial("openTcti(swtpm tcti) talks to swtpm; a closed transport rejects wit
 
 test.serial("openTcti against a closed TCP port → TSS_TPM_ABSENT", async (t) => {
   t.timeout(10_000);
-  const port = await closedPort();
+  const port = await freePort();
   const tpm = new Tpm(openTcti(`swtpm:host=127.0.0.1,port=${port}`));
   const e = await rejectsTss(t, tpm.getRandom(8), "TSS_TPM_ABSENT");
   t.true(e.message.includes(String(port)), e.message);

@@ -5,7 +5,7 @@
  * generated around infra/nginx/tessera-locations.conf, and JSON over HTTPS or a Unix socket.
  * @module
  */
-import { eventually } from "@tessera/process-testing";
+import { eventually, freePort } from "@tessera/process-testing";
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
@@ -13,7 +13,6 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { createServer } from "node:net";
 import path from "node:path";
 import { createCa, issueCertificate, type IssuingCa } from "@tessera/pki";
 import { ensureDebianPackages } from "@tessera/swtpm-testing";
@@ -79,18 +78,7 @@ export function unixJson(socketPath: string, method: string, p: string, body?: u
 
 export { eventually };
 
-/** A free loopback TCP port (bound and released: the caller binds it next). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** The Trust Authority cluster's one CA, as infra/nginx/tessera.conf describes it. */
 export interface ClusterCa {

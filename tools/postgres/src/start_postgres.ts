@@ -6,12 +6,12 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { chown, mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { ensureDebianPackages } from "@tessera/swtpm-testing";
 import { PostgresTestingError } from "./errors.ts";
+import { freePort } from "@tessera/process-testing";
 
 /** A running throw-away cluster. Trust authentication for the superuser `postgres`, loopback only. */
 export interface PostgresCluster {
@@ -48,18 +48,6 @@ export function findPostgresBin(): string | undefined {
     .filter((v) => existsSync(path.join(root, v, "bin", "initdb")) && existsSync(path.join(root, v, "bin", "postgres")))
     .sort((a, b) => Number(b) - Number(a));
   return versions[0] === undefined ? undefined : path.join(root, versions[0], "bin");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Runs a short-lived tool, as `postgres` when `asPostgres`; resolves with its exit status and output. */

@@ -27,7 +27,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
@@ -144,6 +143,7 @@ except BaseException:
     os._exit(3)
 sys.exit(code)
 `;
+import { freePort } from "@tessera/process-testing";
 
 const OUTPUT_LIMIT = 1 << 20;
 const live = new Map<number, { dir: string | undefined }>();
@@ -208,20 +208,6 @@ function groupAlive(pgid: number): boolean {
     if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true;
   }
   return false;
-}
-
-async function freePort(host: string): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      srv.close(() => {
-        if (addr !== null && typeof addr === "object") resolve(addr.port);
-        else reject(new Error("could not determine a free port"));
-      });
-    });
-  });
 }
 
 function iniValue(v: string): string {

@@ -22,7 +22,7 @@ import { startPykmipServer, type PykmipServer } from "@tessera/pykmip-testing";
 import {
   type AttestdProc,
   call,
-  closedPort,
+  freePort,
   type KmipdProc,
   type KmxdProc,
   signIn,
@@ -142,7 +142,7 @@ test.serial("an unknown key, an inactive key and unreachable servers are refused
   t.is(r.status, 400, JSON.stringify(r.body));
   t.is(r.body.type, "urn:tessera:problem:kmip-key-inactive");
 
-  const [p1, p2] = [await closedPort(), await closedPort()];
+  const [p1, p2] = [await freePort(), await freePort()];
   const down = await admin("POST", "/api/v1/providers", kmipdProvider("bad-3", "1", { kmipServers: [`127.0.0.1:${p1}`, `127.0.0.1:${p2}`] }));
   t.is(down.status, 502, JSON.stringify(down.body));
   t.is(down.body.type, "urn:tessera:problem:kmip-connection-failed");
@@ -199,7 +199,7 @@ test.serial("trust set-up: kmxd's CSR, signed by kmipd's CA, becomes the provide
   t.is(missing.status, 400);
   t.is(missing.body.type, "urn:tessera:problem:trust-setup-missing");
 
-  const closed = await closedPort();
+  const closed = await freePort();
   const checked = await admin("POST", "/api/v1/trust-setups", {
     name: "csr-1",
     kmipServers: [`127.0.0.1:${kmipd.port}`, `127.0.0.1:${py.port}`, `127.0.0.1:${closed}`],
