@@ -3,59 +3,18 @@
  * waiting for their ready lines), and a small HTTPS JSON client trusting a given CA.
  * @module
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
 import path from "node:path";
-import { freePort } from "@tessera/process-testing";
+import { freePort, spawnReady, type ReadyProcess } from "@tessera/process-testing";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 const ATTESTD = path.join(ROOT, "apps/attestd/bin/attestd");
 const KMIPD = path.join(ROOT, "apps/kmipd/src/main.ts");
 const KMXD = path.join(ROOT, "apps/kmxd/bin/kmxd");
 
-/** A process started by these helpers. */
-export interface Proc {
-  readonly child: ChildProcess;
-  /** What it wrote so far (stdout and stderr). */
-  output(): string;
-  /** SIGTERM, then waits for the exit (SIGKILL after 10 s). */
-  stop(): Promise<void>;
-}
-
-function started(child: ChildProcess, ready: RegExp, what: string, timeoutMs = 60_000): Promise<{ proc: Proc; match: RegExpExecArray }> {
-  let out = "";
-  const proc: Proc = {
-    child,
-    output: () => out,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, "exit");
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      const m = ready.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, match: m });
-      }
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${code ?? signal}) before it was ready:\n${out}`));
-    });
-  });
-}
+/** A process started by these helpers (@tessera/process-testing's). */
+export type Proc = ReadyProcess;
 
 /** A running attestd: its URL, TLS CA file and the generated admin password. */
 export interface AttestdProc extends Proc {
@@ -67,10 +26,9 @@ export interface AttestdProc extends Proc {
 
 /** Starts `apps/attestd/bin/attestd --listen 127.0.0.1:0 --data-dir dataDir`. */
 export async function startAttestdProcess(dataDir: string): Promise<AttestdProc> {
-  const child = spawn(ATTESTD, ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
-  const { proc, match } = await started(child, /^attestd: listening on (https:\/\/\S+)/m, "attestd");
+  const proc = await spawnReady("attestd", ATTESTD, ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"], /^attestd: listening on (https:\/\/\S+)/m);
   const caFile = path.join(dataDir, "tls", "ca.pem");
-  return { ...proc, url: match[1]!, caFile, ca: await readFile(caFile, "utf8"), adminPassword: (await readFile(path.join(dataDir, "admin.password"), "utf8")).trim() };
+  return { ...proc, url: proc.match[1]!, caFile, ca: await readFile(caFile, "utf8"), adminPassword: (await readFile(path.join(dataDir, "admin.password"), "utf8")).trim() };
 }
 
 /** A running kmipd with the TLS material it generated (its client certificate is the one the tests use). */
@@ -85,13 +43,12 @@ export interface KmipdProc extends Proc {
 
 /** Starts `apps/kmipd/src/main.ts --listen 127.0.0.1:0 --data-dir dataDir`. */
 export async function startKmipdProcess(dataDir: string): Promise<KmipdProc> {
-  const child = spawn(process.execPath, [KMIPD, "--listen", "127.0.0.1:0", "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
-  const { proc, match } = await started(child, /kmipd: listening on [^\s]+:(\d+)/, "kmipd");
+  const proc = await spawnReady("kmipd", process.execPath, [KMIPD, "--listen", "127.0.0.1:0", "--data-dir", dataDir], /kmipd: listening on [^\s]+:(\d+)/);
   const tlsDir = path.join(dataDir, "tls");
   const read = (f: string) => readFile(path.join(tlsDir, f), "utf8");
   return {
     ...proc,
-    port: Number(match[1]),
+    port: Number(proc.match[1]),
     tlsDir,
     ca: await read("ca.pem"),
     caKey: await read("ca-key.pem"),
@@ -109,9 +66,8 @@ export interface KmxdProc extends Proc {
 /** Starts `apps/kmxd/bin/kmxd` with `args` (it adds `--listen 127.0.0.1:0` unless given). */
 export async function startKmxdProcess(args: readonly string[], dataDir: string): Promise<KmxdProc> {
   const argv = [...(args.includes("--listen") ? [] : ["--listen", "127.0.0.1:0"]), "--data-dir", dataDir, "--log-level", "warn", ...args];
-  const child = spawn(KMXD, argv, { stdio: ["ignore", "pipe", "pipe"] });
-  const { proc, match } = await started(child, /^kmxd: listening on (https:\/\/\S+)/m, "kmxd");
-  return { ...proc, url: match[1]!, ca: await readFile(path.join(dataDir, "tls", "ca.pem"), "utf8") };
+  const proc = await spawnReady("kmxd", KMXD, argv, /^kmxd: listening on (https:\/\/\S+)/m);
+  return { ...proc, url: proc.match[1]!, ca: await readFile(path.join(dataDir, "tls", "ca.pem"), "utf8") };
 }
 
 /** An HTTP answer with its JSON body (or text when it is not JSON). */

@@ -7,11 +7,10 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import path from "node:path";
-import { eventually } from "@tessera/process-testing";
+import { eventually, spawnReady } from "@tessera/process-testing";
 import { bootHost, type HostImage } from "@tessera/boot";
 import { createProviderClient } from "@tessera/key-provider";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
@@ -102,18 +101,8 @@ export interface Attestd {
 
 /** Starts attestd as an administrator would (`--listen 127.0.0.1:<port>`, 0 by default) and waits for its ready line. */
 export async function startAttestd(dataDir: string, port = 0): Promise<Attestd> {
-  const child = spawn(ATTESTD, ["--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /^attestd: listening on (https:\/\/\S+)/m.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once("exit", (code) => reject(new Error(`attestd exited with ${code} before it listened:\n${out}\n${err}`)));
-  });
+  const proc = await spawnReady("attestd", ATTESTD, ["--listen", `127.0.0.1:${port}`, "--data-dir", dataDir, "--log-level", "warn"], /^attestd: listening on (https:\/\/\S+)/m);
+  const url = proc.match[1]!;
   const caFile = path.join(dataDir, "tls", "ca.pem");
   const ca = await readFile(caFile, "utf8");
   const password = (await readFile(path.join(dataDir, "admin.password"), "utf8")).trim();
@@ -126,18 +115,14 @@ export async function startAttestd(dataDir: string, port = 0): Promise<Attestd> 
     caFile,
     ca,
     password,
-    child,
+    child: proc.child,
     call,
     async adminToken() {
       const r = await call("POST", "/api/v1/auth/token", { user: "admin", password });
       if (r.status !== 200) throw new Error(`attestd sign-in: ${r.status} ${JSON.stringify(r.json)}`);
       return r.json.token as string;
     },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
+    stop: () => proc.stop(),
   };
 }
 
@@ -244,16 +229,8 @@ export interface Kmipd {
 
 /** Starts kmipd (`apps/kmipd/src/main.ts`, port 0 by default, its generated TLS material) and waits for its ready line. */
 export async function startKmipd(dataDir: string, listenPort = 0): Promise<Kmipd> {
-  const child = spawn(process.execPath, [KMIPD, "--listen", `127.0.0.1:${listenPort}`, "--data-dir", dataDir], { stdio: ["ignore", "pipe", "pipe"] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = "";
-    child.stderr!.on("data", (c: Buffer) => {
-      out += c.toString();
-      const m = /kmipd: listening on [^\s]+:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once("exit", (code) => reject(new Error(`kmipd exited ${code}: ${out}`)));
-  });
+  const proc = await spawnReady("kmipd", process.execPath, [KMIPD, "--listen", `127.0.0.1:${listenPort}`, "--data-dir", dataDir], /kmipd: listening on [^\s]+:(\d+)/);
+  const port = Number(proc.match[1]);
   const dir = path.join(dataDir, "tls");
   const tls = {
     cert: await readFile(path.join(dir, "client.pem"), "utf8"),
@@ -264,7 +241,7 @@ export async function startKmipd(dataDir: string, listenPort = 0): Promise<Kmipd
     port,
     dataDir,
     tls,
-    child,
+    child: proc.child,
     async activeKey(name: string) {
       const client = createProviderClient({ servers: [{ host: "127.0.0.1", port }], tls });
       try {
@@ -275,11 +252,7 @@ export async function startKmipd(dataDir: string, listenPort = 0): Promise<Kmipd
         client.close();
       }
     },
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
+    stop: () => proc.stop(),
   };
 }
 
