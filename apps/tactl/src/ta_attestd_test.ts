@@ -6,14 +6,14 @@
  * may read and change nothing, and the failures (problems, TLS, refused tokens) as the CLI reports them.
  */
 import test from "ava";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash, X509Certificate } from "node:crypto";
-import { once } from "node:events";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { bootHost, defaultHostImage, makeTestSecureBootPki, withKernel, type HostImage } from "@tessera/boot";
 import { fixturePath } from "@tessera/fixtures";
+import { spawnReady, type ReadyProcess } from "@tessera/process-testing";
 import { createCa } from "@tessera/pki";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { algName, decodeCredentialFile, parsePcrSelection, toHex } from "@tessera/tpm2";
@@ -36,7 +36,7 @@ interface Attestd {
   dataDir: string;
   caFile: string;
   passwordFile: string;
-  child: ChildProcess;
+  proc: ReadyProcess;
 }
 
 let dir: string;
@@ -52,19 +52,9 @@ let redLog: Uint8Array;
 /** Starts attestd as an administrator would, and waits for its ready line. */
 async function startAttestd(dataDir: string): Promise<Attestd> {
   // Port 0: attestd binds first and prints (and issues tokens under) the URL with the port it got.
-  const child = spawn(ATTESTD, ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /^attestd: listening on (https:\/\/\S+)/m.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.once("exit", (code) => reject(new Error(`attestd exited with ${code} before it listened:\n${out}\n${err}`)));
-  });
-  return { url, dataDir, caFile: path.join(dataDir, "tls", "ca.pem"), passwordFile: path.join(dataDir, "admin.password"), child };
+  const proc = await spawnReady("attestd", ATTESTD, ["--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"], /^attestd: listening on (https:\/\/\S+)/m);
+  const url = proc.match[1]!;
+  return { url, dataDir, caFile: path.join(dataDir, "tls", "ca.pem"), passwordFile: path.join(dataDir, "admin.password"), proc };
 }
 
 const admin = (...argv: string[]): Promise<Ran> => tactlWith({ env: { TESSERA_HOME: adminHome } }, ...argv);
@@ -134,10 +124,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  if (attestd) {
-    attestd.child.kill("SIGTERM");
-    if (attestd.child.exitCode === null) await once(attestd.child, "exit");
-  }
+  await attestd?.proc.stop();
   await green?.stop();
   await red?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
