@@ -6,12 +6,8 @@
  */
 import { X509Certificate } from "node:crypto";
 import { plain, shortTime, table } from "./ta_format.ts";
+import { arr, type Json } from "./values.ts";
 
-type Json = Record<string, unknown>;
-
-function arr(v: unknown): Json[] {
-  return Array.isArray(v) ? (v.filter((x) => typeof x === "object" && x !== null) as Json[]) : [];
-}
 
 /** kmxd's client certificate (PEM) of a provider: its subject on one line and its expiry; undefined when absent or unreadable. */
 export function certificateSummary(pem: unknown): { subject: string; notAfter: string } | undefined {

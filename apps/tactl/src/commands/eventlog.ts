@@ -18,14 +18,8 @@ import type { CommandSpec, Io } from "../cli.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { readBytes } from "../files.ts";
 import { pcrsToJson, readPcrValues } from "../public_file.ts";
+import { str, type Values } from "../values.ts";
 
-type Values = Record<string, string | boolean | undefined>;
-
-function str(v: Values, k: string): string {
-  const s = v[k];
-  if (typeof s !== "string") throw new CliError("TACTL_USAGE", `--${k} is required`);
-  return s;
-}
 
 async function readLog(file: string): Promise<EventLog> {
   const bytes = await readBytes(file, "event log");

@@ -8,14 +8,8 @@ import { Tpm } from "@tessera/tss";
 import type { CommandSpec, Io } from "../cli.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { readText, writeFileAtomic } from "../files.ts";
+import { str, type Values } from "../values.ts";
 
-type Values = Record<string, string | boolean | undefined>;
-
-function str(v: Values, k: string): string {
-  const s = v[k];
-  if (typeof s !== "string") throw new CliError("TACTL_USAGE", `--${k} is required`);
-  return s;
-}
 
 async function boot(v: Values, io: Io): Promise<number> {
   let manifest;

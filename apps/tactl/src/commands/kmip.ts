@@ -11,8 +11,8 @@ import { KmipClient } from "@tessera/kmip-client";
 import type { CommandSpec, Io } from "../cli.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { readBytes, readText, writeFileAtomic } from "../files.ts";
+import { str, type Values } from "../values.ts";
 
-type Values = Record<string, string | boolean | undefined>;
 
 const CONNECTION = {
   server: { type: "string" as const },
@@ -24,12 +24,6 @@ const CONNECTION = {
 };
 const CONNECTION_USAGE = "--server HOST:PORT[,HOST:PORT…] --cert F --key F --ca F [--kmip-version 1.4|2.1] [--json]";
 const REQUIRED = ["server", "cert", "key", "ca"];
-
-function str(v: Values, k: string): string {
-  const s = v[k];
-  if (typeof s !== "string") throw new CliError("TACTL_USAGE", `--${k} is required`);
-  return s;
-}
 
 function version(v: Values): KmipVersion {
   const m = /^(\d+)\.(\d+)$/.exec(str(v, "kmip-version"));

@@ -15,37 +15,8 @@ import { kpEndpoint, kpRequest, type KpEndpoint } from "../kp_client.ts";
 import { auditTable, clusterTable, currentVersion, modeOf, providerListing, providerTable } from "../kp_format.ts";
 import { plain } from "../ta_format.ts";
 import { readCaPem } from "../ta_session.ts";
+import { arr, json, type Json, many, obj, opt, str, type Values } from "../values.ts";
 
-type Values = Record<string, string | boolean | undefined>;
-type Json = Record<string, unknown>;
-
-function str(v: Values, k: string): string {
-  const s = v[k];
-  if (typeof s !== "string") throw new CliError("TACTL_USAGE", `--${k} is required`);
-  return s;
-}
-
-function opt(v: Values, k: string): string | undefined {
-  const s = v[k];
-  return typeof s === "string" ? s : undefined;
-}
-
-function many(v: Values, k: string): string[] {
-  return (v[k] as unknown as string[] | undefined) ?? []; // a `multiple` option
-}
-
-function obj(v: unknown): Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : {};
-}
-
-function arr(v: unknown): Json[] {
-  return Array.isArray(v) ? (v.filter((x) => typeof x === "object" && x !== null) as Json[]) : [];
-}
-
-function json(io: Io, value: unknown): number {
-  io.stdout(JSON.stringify(value, null, 2) + "\n");
-  return EXIT.OK;
-}
 
 const enc = encodeURIComponent;
 

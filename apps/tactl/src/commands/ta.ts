@@ -12,14 +12,8 @@ import { CliError, EXIT } from "../errors.ts";
 import { readBytes } from "../files.ts";
 import { readPcrValues, readPublicArea } from "../public_file.ts";
 import { TA_ADMIN_COMMANDS } from "./ta_admin.ts";
+import { str, type Values } from "../values.ts";
 
-type Values = Record<string, string | boolean | undefined>;
-
-function str(v: Values, k: string): string {
-  const s = v[k];
-  if (typeof s !== "string") throw new CliError("TACTL_USAGE", `--${k} is required`);
-  return s;
-}
 
 /** An accepted image from a file: an image (JSON with `name`), a libs/boot manifest (JSON), or an event log. */
 async function readImage(file: string): Promise<ImageModel> {

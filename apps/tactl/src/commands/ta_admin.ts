@@ -16,35 +16,11 @@ import { readPublicArea } from "../public_file.ts";
 import { taFollow, taRequest, TaProblemError, type TaEndpoint } from "../ta_client.ts";
 import { failureLines, plain, shortTime, statusWord, table, type FailureLike } from "../ta_format.ts";
 import { activeSession, readCaPem, removeSession, saveSession, serverUrl, tesseraHome, type TaSession } from "../ta_session.ts";
+import { arr, json, type Json, many, obj, str, type Values } from "../values.ts";
 
-type Values = Record<string, string | boolean | undefined>;
-type Json = Record<string, unknown>;
-
-function str(v: Values, k: string): string {
-  const s = v[k];
-  if (typeof s !== "string") throw new CliError("TACTL_USAGE", `--${k} is required`);
-  return s;
-}
-
-function many(v: Values, k: string): string[] {
-  return (v[k] as unknown as string[] | undefined) ?? []; // a `multiple` option
-}
 
 function home(io: Io): string {
   return tesseraHome(io.env ?? process.env);
-}
-
-function json(io: Io, value: unknown): number {
-  io.stdout(JSON.stringify(value, null, 2) + "\n");
-  return EXIT.OK;
-}
-
-function arr(v: unknown): Json[] {
-  return Array.isArray(v) ? (v.filter((x) => typeof x === "object" && x !== null) as Json[]) : [];
-}
-
-function obj(v: unknown): Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : {};
 }
 
 /**

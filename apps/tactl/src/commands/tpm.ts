@@ -23,25 +23,14 @@ import {
   TPMT_SIGNATURE,
 } from "@tessera/tpm2";
 import { activateAkCredential, type AkBlobs, createAk, parseAkBlobs, Tpm, tpmInfo, withAk, withEk } from "@tessera/tss";
-import type { CommandSpec, Io } from "../cli.ts";
+import type { CommandSpec } from "../cli.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { readBytes, readText, writeFileAtomic } from "../files.ts";
 import { pcrsToJson, readPcrValues, readPublicArea } from "../public_file.ts";
+import { json, str, type Values } from "../values.ts";
 
-type Values = Record<string, string | boolean | undefined>;
 
 const TCTI = { type: "string" as const };
-
-function str(v: Values, k: string): string {
-  const s = v[k];
-  if (typeof s !== "string") throw new CliError("TACTL_USAGE", `--${k} is required`);
-  return s;
-}
-
-function json(io: Io, value: unknown): number {
-  io.stdout(JSON.stringify(value, null, 2) + "\n");
-  return EXIT.OK;
-}
 
 function hexArg(v: Values, k: string): Uint8Array {
   try {

@@ -20,33 +20,8 @@ import { plain, shortTime, statusWord, table } from "../ta_format.ts";
 import { activeSession, readCaPem, tesseraHome, type TaSession } from "../ta_session.ts";
 import { agentRequest } from "../wf_agent_client.ts";
 import { HOST_IDENTITY_FORMAT, parseHostIdentity, parseTaIdentity } from "../wf_identity.ts";
+import { arr, json, type Json, obj, opt, str, type Values } from "../values.ts";
 
-type Values = Record<string, string | boolean | undefined>;
-type Json = Record<string, unknown>;
-
-function str(v: Values, k: string): string {
-  const s = v[k];
-  if (typeof s !== "string" || s === "") throw new CliError("TACTL_USAGE", `--${k} is required`);
-  return s;
-}
-
-function opt(v: Values, k: string): string | undefined {
-  const s = v[k];
-  return typeof s === "string" ? s : undefined;
-}
-
-function obj(v: unknown): Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : {};
-}
-
-function arr(v: unknown): Json[] {
-  return Array.isArray(v) ? (v.filter((x) => typeof x === "object" && x !== null) as Json[]) : [];
-}
-
-function json(io: Io, value: unknown): number {
-  io.stdout(JSON.stringify(value, null, 2) + "\n");
-  return EXIT.OK;
-}
 
 function endpointOf(s: TaSession): TaEndpoint {
   return { server: s.server, token: s.token, ...(s.ca === undefined ? {} : { ca: s.ca }) };
