@@ -8,7 +8,7 @@
 import path from "node:path";
 import { openDatabase } from "@tessera/sql";
 import { TRUSTED_ADMINS } from "@tessera/tokens";
-import { generatePassword, hashPassword, prepareServiceHome, writeSecretFile, type Keyring } from "@tessera/service";
+import { assertMasterKeyUnwraps, generatePassword, hashPassword, prepareServiceHome, writeSecretFile, type Keyring } from "@tessera/service";
 import type { Logger } from "pino";
 import type { AttestdConfig } from "./config.ts";
 import { newSigningKeyRecord } from "./signing.ts";
@@ -30,24 +30,6 @@ export interface Bootstrapped {
   readonly adminPasswordFile?: string;
 }
 
-/**
- * Checks that this node's master key unwraps the cluster's signing keys: the nodes of a cluster share one
- * database and must share one master key file too. Failing here, at start, names the cause; later it would be
- * a 500 on the first attestation.
- * @throws Error naming the master key file
- */
-async function checkMasterKey(store: AttestdStore, keyring: Keyring, masterKeyFile: string): Promise<void> {
-  for (const k of await store.listSigningKeys()) {
-    try {
-      keyring.unwrap(`signing-key:${k.kid}`, k.wrappedPrivateJwk);
-    } catch (e) {
-      throw new Error(
-        `the master key ${masterKeyFile} does not unwrap token signing key ${k.kid} in the database: every attestd node of a cluster needs the same master key file`,
-        { cause: e },
-      );
-    }
-  }
-}
 
 /** The SQLite database's file name in the data directory. */
 export const SQLITE_FILE = "attestd.db";
@@ -101,7 +83,12 @@ export async function bootstrap(
     throw e;
   }
   try {
-    await checkMasterKey(store, keyring, config.masterKeyFile);
+    assertMasterKeyUnwraps(
+      keyring,
+      config.masterKeyFile,
+      "attestd",
+      (await store.listSigningKeys()).map((k) => ({ id: `signing-key:${k.kid}`, wrapped: k.wrappedPrivateJwk, what: `token signing key ${k.kid}` })),
+    );
   } catch (e) {
     await store.close();
     throw e;

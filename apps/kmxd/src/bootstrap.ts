@@ -7,7 +7,7 @@
  */
 import path from "node:path";
 import { openDatabase } from "@tessera/sql";
-import { prepareServiceHome, type Keyring } from "@tessera/service";
+import { assertMasterKeyUnwraps, prepareServiceHome, type Keyring } from "@tessera/service";
 import type { Logger } from "pino";
 import type { KmxdConfig } from "./config.ts";
 import { openKmxdStore } from "./store/sql_store.ts";
@@ -33,23 +33,6 @@ export interface Bootstrapped {
   readonly tls: { readonly cert: string; readonly key: string; readonly caCert: string; readonly caCertFile: string };
 }
 
-/**
- * Checks that this node's master key unwraps the stored providers' client keys: failing at start names the
- * cause; later it would be a 500 on the first key operation.
- * @throws Error naming the master key file and the provider
- */
-async function checkMasterKey(store: KmxdStore, keyring: Keyring, masterKeyFile: string): Promise<void> {
-  for (const p of await store.listProviders()) {
-    try {
-      keyring.unwrap(providerKeyId(p.name), p.clientKeyWrapped);
-    } catch (e) {
-      throw new Error(
-        `the master key ${masterKeyFile} does not unwrap the client key of provider ${p.name} in the database: every kmxd node of a database needs the same master key file`,
-        { cause: e },
-      );
-    }
-  }
-}
 
 /** Prepares the data directory and the store. Idempotent: what exists is reused. */
 export async function bootstrap(config: KmxdConfig, logger: Logger): Promise<Bootstrapped> {
@@ -71,7 +54,12 @@ export async function bootstrap(config: KmxdConfig, logger: Logger): Promise<Boo
     throw e;
   }
   try {
-    await checkMasterKey(store, keyring, config.masterKeyFile);
+    assertMasterKeyUnwraps(
+      keyring,
+      config.masterKeyFile,
+      "kmxd",
+      (await store.listProviders()).map((p) => ({ id: providerKeyId(p.name), wrapped: p.clientKeyWrapped, what: `the client key of provider ${p.name}` })),
+    );
   } catch (e) {
     await store.close();
     throw e;

@@ -118,3 +118,31 @@ export async function loadOrCreateSealedMasterKey(file: string, tcti: string): P
     await tpm.close();
   }
 }
+
+/** Something wrapped by a node's master key and kept in the shared store. */
+export interface WrappedAtRest {
+  /** The keyring id it was wrapped under. */
+  readonly id: string;
+  readonly wrapped: Uint8Array;
+  /** What it is, for the message (`token signing key K`, `the client key of provider P`). */
+  readonly what: string;
+}
+
+/**
+ * Checks at start that this node's master key unwraps what the store holds: the nodes of one database must share
+ * one master key file, and failing here names the cause (later it would be a 500 on the first request using it).
+ * @throws ServiceError SERVICE_MASTER_KEY naming the file, the item and the service
+ */
+export function assertMasterKeyUnwraps(keyring: Keyring, masterKeyFile: string, service: string, items: Iterable<WrappedAtRest>): void {
+  for (const item of items) {
+    try {
+      keyring.unwrap(item.id, item.wrapped);
+    } catch (e) {
+      throw new ServiceError(
+        "SERVICE_MASTER_KEY",
+        `the master key ${masterKeyFile} does not unwrap ${item.what} in the database: every ${service} node of a database needs the same master key file`,
+        { cause: e },
+      );
+    }
+  }
+}

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { ServiceError } from "./errors.ts";
 import { startSwtpm } from "@tessera/swtpm-testing";
-import { aesGcmKeyring, loadOrCreateMasterKey, loadOrCreateSealedMasterKey } from "./master_key.ts";
+import { aesGcmKeyring, assertMasterKeyUnwraps, loadOrCreateMasterKey, loadOrCreateSealedMasterKey } from "./master_key.ts";
 
 test("aesGcmKeyring: unwraps what it wrapped for the same id only; altered material fails", (t) => {
   const k = aesGcmKeyring(new Uint8Array(32).fill(7));
@@ -63,4 +63,14 @@ test("loadOrCreateSealedMasterKey (a real swtpm): created and sealed (0600, the 
     await other.stop();
     await rm(d, { recursive: true, force: true });
   }
+});
+
+test("assertMasterKeyUnwraps: what this node's key wrapped passes; another node's key is named with the item", (t) => {
+  const mine = aesGcmKeyring(new Uint8Array(32).fill(1));
+  const theirs = aesGcmKeyring(new Uint8Array(32).fill(2));
+  const item = { id: "signing-key:k1", wrapped: mine.wrap("signing-key:k1", new Uint8Array([9])), what: "token signing key k1" };
+  t.notThrows(() => assertMasterKeyUnwraps(mine, "/d/master.key", "attestd", [item]));
+  const e = t.throws(() => assertMasterKeyUnwraps(theirs, "/d/master.key", "attestd", [item]), { instanceOf: ServiceError });
+  t.is(e?.code, "SERVICE_MASTER_KEY");
+  t.regex(e?.message ?? "", /the master key \/d\/master\.key does not unwrap token signing key k1 in the database: every attestd node/);
 });

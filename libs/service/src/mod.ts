@@ -16,7 +16,7 @@ export { ensurePrivateDir } from "./data_dir.ts";
 export { readPem, writeSecretFile, type WriteSecretFileOptions } from "./secret_file.ts";
 export { prepareServiceHome, type ServiceHomeOptions, type ServiceTls } from "./service_home.ts";
 export { ensureLocalTls, type GeneratedTls, type GeneratedTlsWithClient, type LocalTlsOptions } from "./local_tls.ts";
-export { aesGcmKeyring, loadOrCreateMasterKey, loadOrCreateSealedMasterKey, type Keyring } from "./master_key.ts";
+export { aesGcmKeyring, assertMasterKeyUnwraps, loadOrCreateMasterKey, loadOrCreateSealedMasterKey, type Keyring, type WrappedAtRest } from "./master_key.ts";
 export { randomBytesFromPool } from "./random_bytes_from_pool.ts";
 export { generatePassword, hashPassword, verifyPassword } from "./password.ts";
 export { SERVICE_ERROR_CODES, ServiceError, type ServiceErrorCode } from "./errors.ts";
