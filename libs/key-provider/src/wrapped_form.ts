@@ -34,6 +34,12 @@ export interface WrappedKey {
 /** Longest wrapped form accepted, in characters; longer ones are refused before any parsing. */
 export const MAX_WRAPPED_LENGTH = 64 * 1024;
 
+/**
+ * The largest plaintext a provider encrypts (`…/encrypt` of kmxd and kmxa): its wrapped form (base64 of JSON holding
+ * the base64 ciphertext, about 16/9 of it plus the header) stays within {@link MAX_WRAPPED_LENGTH}.
+ */
+export const MAX_PLAINTEXT_LENGTH = 32 * 1024;
+
 /** Longest provider name in a wrapped form, in UTF-16 code units. */
 export const MAX_PROVIDER_LENGTH = 256;
 

@@ -15,9 +15,8 @@ import { problemResponse, ProblemError, readJson, type ServiceEnv } from "@tesse
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import { KeyRequestError, type KeyService } from "../keys.ts";
+import { MAX_PLAINTEXT_LENGTH } from "@tessera/key-provider";
 
-/** Largest plaintext `…/encrypt` takes (kmxd's own bound). */
-export const MAX_PLAINTEXT_BYTES = 32 * 1024;
 
 /** The problem codes the key routes answer with besides kmxd's own (which pass through with kmxd's status). */
 export const KEY_PROBLEMS = {
@@ -41,7 +40,7 @@ const WrappedBody = z.strictObject({
     .min(1, "is empty")
     .max(64 * 1024, "is over 64 KiB"),
 });
-const PlaintextBody = z.strictObject({ plaintext: Base64.max(Math.ceil(MAX_PLAINTEXT_BYTES / 3) * 4, `is over ${MAX_PLAINTEXT_BYTES} bytes`) });
+const PlaintextBody = z.strictObject({ plaintext: Base64.max(Math.ceil(MAX_PLAINTEXT_LENGTH / 3) * 4, `is over ${MAX_PLAINTEXT_LENGTH} bytes`) });
 const CiphertextBody = z.strictObject({
   ciphertext: z
     .string()
@@ -138,7 +137,7 @@ export function keyRoutes(keys: KeyService): Hono<ServiceEnv> {
     keyOperation(c, "encrypt", async (provider) => {
       const { plaintext } = await readJson(c, PlaintextBody);
       const bytes = new Uint8Array(Buffer.from(plaintext, "base64"));
-      if (bytes.length > MAX_PLAINTEXT_BYTES) throw new ProblemError("bad-request", 400, `plaintext is over ${MAX_PLAINTEXT_BYTES} bytes`);
+      if (bytes.length > MAX_PLAINTEXT_LENGTH) throw new ProblemError("bad-request", 400, `plaintext is over ${MAX_PLAINTEXT_LENGTH} bytes`);
       try {
         return c.json({ ciphertext: await keys.encrypt(provider, bytes) });
       } finally {

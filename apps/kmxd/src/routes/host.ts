@@ -9,15 +9,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { problemResponse, ProblemError, readJson, type ServiceEnv } from "@tessera/http";
-import { rewrap, tokenBucket, unwrap, wrap, type ProviderKey } from "@tessera/key-provider";
+import { MAX_PLAINTEXT_LENGTH, rewrap, tokenBucket, unwrap, wrap, type ProviderKey } from "@tessera/key-provider";
 import { encryptToJwk } from "@tessera/tokens";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import type { KmxdDeps, ProviderHandle } from "../deps.ts";
 import { authorizeProvider, bindingKeyOf, checkHostStatus, HostRefusal, verifyHostToken, VerifiedTokens, type HostCaller } from "../host_auth.ts";
 
-/** Largest plaintext `…/encrypt` takes (its wrapped form must stay within the 64 KiB the wrapped form allows). */
-export const MAX_PLAINTEXT_BYTES = 32 * 1024;
 
 /** Problem codes the host API answers with, and their status (PROTOCOL.md plus kmxd's). */
 export const HOST_PROBLEMS = {
@@ -44,7 +42,7 @@ const Base64 = z.string().regex(B64, "is not base64 (RFC 4648 §4, padded)");
 
 const DataKeyBody = z.strictObject({ bytes: z.number().int().min(16).max(64).optional() });
 const WrappedBody = z.strictObject({ wrapped: z.string().min(1, "is empty") });
-const PlaintextBody = z.strictObject({ plaintext: Base64.max(Math.ceil(MAX_PLAINTEXT_BYTES / 3) * 4, `is over ${MAX_PLAINTEXT_BYTES} bytes`) });
+const PlaintextBody = z.strictObject({ plaintext: Base64.max(Math.ceil(MAX_PLAINTEXT_LENGTH / 3) * 4, `is over ${MAX_PLAINTEXT_LENGTH} bytes`) });
 const CiphertextBody = z.strictObject({ ciphertext: z.string().min(1, "is empty") });
 
 function codeOf(e: unknown): string | undefined {
@@ -275,7 +273,7 @@ export function hostRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
     operation(c, "encrypt", false, async (a, op) => {
       const { plaintext } = await readJson(c, PlaintextBody);
       const bytes = new Uint8Array(Buffer.from(plaintext, "base64"));
-      if (bytes.length > MAX_PLAINTEXT_BYTES) throw new ProblemError("bad-request", 400, `plaintext is over ${MAX_PLAINTEXT_BYTES} bytes`);
+      if (bytes.length > MAX_PLAINTEXT_LENGTH) throw new ProblemError("bad-request", 400, `plaintext is over ${MAX_PLAINTEXT_LENGTH} bytes`);
       let ciphertext: string;
       try {
         ciphertext = await wrap(a.handle.client, a.handle.current, bytes);
