@@ -3,7 +3,7 @@
  * expiry, forged and foreign tokens, tokens surviving a key rotation, and an external OIDC issuer served over
  * real HTTPS whose `groups` claim decides.
  */
-import { startOidcIssuer } from "@tessera/process-testing";
+import { startOidcIssuer } from "@tessera/oidc-testing";
 import { decodeProtectedHeader } from "jose";
 import { verifyAdminToken } from "@tessera/tokens";
 import test from "ava";

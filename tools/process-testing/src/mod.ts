@@ -5,5 +5,4 @@
  */
 export { eventually } from "./eventually.ts";
 export { freePort } from "./free_port.ts";
-export { startOidcIssuer, type TestOidcIssuer } from "./oidc_issuer.ts";
 export { spawnReady, type ReadyProcess, type SpawnReadyOptions } from "./spawn_ready.ts";

@@ -8,7 +8,7 @@ import test from "ava";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startOidcIssuer, type TestOidcIssuer } from "@tessera/process-testing";
+import { startOidcIssuer, type TestOidcIssuer } from "@tessera/oidc-testing";
 import { decodeProtectedHeader } from "jose";
 import { type AttestdProc, call, type KmxdProc, signIn, startAttestdProcess, startKmxdProcess } from "../_admin_test_support.ts";
 
