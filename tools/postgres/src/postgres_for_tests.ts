@@ -23,7 +23,7 @@ export interface PostgresForTests {
 }
 
 /**
- * Registers the hooks that start and stop the file's cluster. Call it after the file's own `after.always` hooks
+ * Registers the hooks that start (with `start`, {@link startPostgres} unless given) and stop the file's cluster. Call it after the file's own `after.always` hooks
  * that close connections: ava runs them in the order registered, so those connections close before the server stops.
  * @example
  * ```ts
@@ -32,10 +32,14 @@ export interface PostgresForTests {
  * test("…", async () => { const db = await openDatabase({ postgres: await pg.createDatabase() }); … });
  * ```
  */
-export function postgresForTests(hooks: TestHooks, options: StartPostgresOptions = {}): PostgresForTests {
+export function postgresForTests(
+  hooks: TestHooks,
+  options: StartPostgresOptions = {},
+  start: (options: StartPostgresOptions) => Promise<PostgresCluster> = startPostgres,
+): PostgresForTests {
   let started: Promise<PostgresCluster> | undefined;
   hooks.before(async () => {
-    started = startPostgres(options);
+    started = start(options);
     // The failure is each test's to report (through createDatabase), not the hook's.
     started.catch(() => undefined);
   });

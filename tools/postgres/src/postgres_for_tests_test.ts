@@ -1,5 +1,6 @@
 import test from "ava";
 import pg from "pg";
+import { PostgresTestingError } from "./errors.ts";
 import { postgresForTests } from "./postgres_for_tests.ts";
 
 const db = postgresForTests(test);
@@ -20,10 +21,11 @@ test("each test gets a database of its own on one cluster, which answers queries
 
 test("a cluster that cannot start fails each test that asks for a database with the start's own error", async (t) => {
   const hooks: { before?: () => Promise<void>; after?: () => Promise<void> } = {};
-  const broken = postgresForTests({ before: (fn) => (hooks.before = fn), after: { always: (fn) => (hooks.after = fn) } }, { startTimeoutMs: 1 });
+  const failure = new PostgresTestingError("PG_START", "postgres did not accept connections (a start that fails, given here)");
+  const broken = postgresForTests({ before: (fn) => (hooks.before = fn), after: { always: (fn) => (hooks.after = fn) } }, {}, () => Promise.reject(failure));
   await t.throwsAsync(broken.createDatabase(), { message: /before the before hook ran/ });
   await hooks.before?.();
-  const e = await t.throwsAsync(broken.createDatabase());
-  t.is((e as { code?: string } | undefined)?.code, "PG_START", e?.message);
+  t.is(await t.throwsAsync(broken.createDatabase()), failure);
+  t.is(await t.throwsAsync(broken.cluster()), failure);
   await hooks.after?.();
 });
