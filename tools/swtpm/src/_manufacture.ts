@@ -54,12 +54,12 @@ export interface Layout {
   readonly ekCertDir: string;
 }
 
-/** The file names inside an instance folder. */
-export function layoutOf(dir: string): Layout {
+/** The file names inside an instance folder; `localcaDir` elsewhere when the CA is shared between instances. */
+export function layoutOf(dir: string, localcaDir: string = path.join(dir, "localca")): Layout {
   return {
     dir,
     stateDir: path.join(dir, "state"),
-    localcaDir: path.join(dir, "localca"),
+    localcaDir,
     setupConf: path.join(dir, "swtpm_setup.conf"),
     localcaConf: path.join(dir, "swtpm-localca.conf"),
     localcaOptions: path.join(dir, "swtpm-localca.options"),
@@ -68,7 +68,7 @@ export function layoutOf(dir: string): Layout {
 }
 
 async function writeConfigs(l: Layout, pcrBanks: readonly string[]): Promise<void> {
-  await Promise.all([mkdir(l.stateDir), mkdir(l.localcaDir), mkdir(l.ekCertDir)]);
+  await Promise.all([mkdir(l.stateDir), mkdir(l.localcaDir, { recursive: true, mode: 0o700 }), mkdir(l.ekCertDir)]);
   await writeFile(
     l.setupConf,
     [

@@ -51,6 +51,14 @@ export interface SwtpmOptions {
   readonly createSpk?: "rsa" | "ecc";
   /** How long to wait for swtpm to accept connections (default 10000 ms). */
   readonly readyTimeoutMs?: number;
+  /**
+   * A folder for swtpm_localca's CA, shared by every instance given the same folder (made on the first
+   * manufacture): their EK certificates then chain to one CA, as one TPM maker's do. Default: a CA of the
+   * instance's own, in its temp folder. The folder is not removed by stop(). Manufacturing into one folder is
+   * serialized within this process (swtpm_localca's serial-number file is not safe against concurrent use);
+   * do not share a folder between processes at the same time.
+   */
+  readonly localCaDir?: string;
 }
 
 /** A running software TPM. Connection fields can change after {@link SwtpmInstance.restart} if the old ports were taken. */
@@ -98,6 +106,22 @@ export interface SwtpmInstance extends AsyncDisposable {
   powerOn(): Promise<void>;
   /** Same as {@link stop}. */
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The manufactures under way per CA folder: the next one for a folder waits for the one before. */
+const manufacturing = new Map<string, Promise<unknown>>();
+
+/** Runs `fn` once every earlier call for the same CA folder has settled. */
+async function oneAtATime<T>(caDir: string, fn: () => Promise<T>): Promise<T> {
+  const before = manufacturing.get(caDir) ?? Promise.resolve();
+  const mine = before.catch(() => undefined).then(fn);
+  const settled = mine.catch(() => undefined);
+  manufacturing.set(caDir, settled);
+  try {
+    return await mine;
+  } finally {
+    if (manufacturing.get(caDir) === settled) manufacturing.delete(caDir);
+  }
 }
 
 /** TPM2_Shutdown(CLEAR), unless another client holds swtpm's single data connection or the TPM was never started. */
@@ -267,13 +291,15 @@ export async function startSwtpm(options: SwtpmOptions = {}): Promise<SwtpmInsta
   const readyTimeoutMs = options.readyTimeoutMs ?? 10000;
   const dir = await makeTrackedTempDir("tessera-swtpm-");
   try {
-    const l = layoutOf(dir);
+    const l = options.localCaDir === undefined ? layoutOf(dir) : layoutOf(dir, path.resolve(options.localCaDir));
     if (transport === "unix" && path.join(dir, "swtpm.sock.ctrl").length > 100) {
       throw new SwtpmError("SWTPM_SOCKET_PATH", `Temp folder path ${dir} is too long for AF_UNIX socket paths; set TMPDIR to a shorter folder`);
     }
-    const made = await manufacture(l, { pcrBanks: options.pcrBanks ?? ["sha256"], rsaKeySize: options.rsaKeySize ?? 2048, createSpk: options.createSpk });
-    const ekCerts = made.ekCerts;
-    if (options.eccP256Ek !== false) ekCerts.push(await provisionP256EkCert(l, made.identity, readyTimeoutMs));
+    const ekCerts = await oneAtATime(l.localcaDir, async () => {
+      const made = await manufacture(l, { pcrBanks: options.pcrBanks ?? ["sha256"], rsaKeySize: options.rsaKeySize ?? 2048, createSpk: options.createSpk });
+      if (options.eccP256Ek !== false) made.ekCerts.push(await provisionP256EkCert(l, made.identity, readyTimeoutMs));
+      return made.ekCerts;
+    });
     ekCerts.sort((a, b) => a.nvIndex - b.nvIndex);
     const ca = await readCaCerts(l);
     let launched: { endpoint: Endpoint; managed: ManagedChild };

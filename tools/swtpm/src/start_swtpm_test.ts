@@ -1,7 +1,8 @@
 import test from "ava";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { X509Certificate } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -262,4 +263,26 @@ test("package check finds installed packages and names missing ones", (t) => {
   t.is(missing.length, 1);
   t.is(missing[0].name, "tessera-no-such-package");
   t.regex(missing[0].reason, /not installed/);
+});
+
+test("localCaDir: TPMs manufactured at once with one CA folder have EK certificates from that one CA, which outlives them", async (t) => {
+  const caDir = await mkdtemp(path.join(os.tmpdir(), "tessera-swtpm-ca-"));
+  t.teardown(() => rm(caDir, { recursive: true, force: true }));
+  const tpms = await Promise.all([1, 2, 3].map(() => startSwtpm({ localCaDir: caDir, eccP256Ek: true })));
+  t.teardown(() => Promise.all(tpms.map((x) => x.stop())));
+  const [a, b, c] = tpms as [SwtpmInstance, SwtpmInstance, SwtpmInstance];
+  t.is(a.caCertPem, b.caCertPem);
+  t.is(a.caCertPem, c.caCertPem);
+  const issuer = new X509Certificate(a.caCertPem);
+  const serials = new Set<string>();
+  for (const x of tpms) {
+    for (const ek of x.ekCerts) {
+      const cert = new X509Certificate(ek.der);
+      t.true(cert.checkIssued(issuer) && cert.verify(issuer.publicKey), `${ek.kind} of ${x.tcti} is not issued by the shared CA`);
+      serials.add(cert.serialNumber);
+    }
+  }
+  t.is(serials.size, tpms.reduce((n, x) => n + x.ekCerts.length, 0), "serial numbers are never reused (manufactures were serialized)");
+  await a.stop();
+  t.true(existsSync(path.join(caDir, "issuercert.pem")), "stop() leaves the shared CA");
 });
