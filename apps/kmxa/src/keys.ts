@@ -180,7 +180,7 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
       return (await agent.token()).token;
     } catch (e) {
       if (e instanceof AgentError && e.code === "NOT_ATTESTED") {
-        throw new KeyRequestError("NOT_ATTESTED", `the host is not attested: ${e.message}`, {
+        throw new KeyRequestError("NOT_ATTESTED", e.message, {
           ...(e.failure !== undefined ? { failure: e.failure } : {}),
           cause: e,
         });

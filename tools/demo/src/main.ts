@@ -24,32 +24,11 @@ import { spawnKmipd } from "@tessera/kmipd";
 import { startSwtpm } from "@tessera/swtpm-testing";
 import { startAttestd, startKmxd, verifyEarToken, type Service } from "./_services.ts";
 import { openJweInTpm } from "./_host_keys.ts";
+import { ROOT, step, tactl, tool } from "./_cli.ts";
+import { runFleetDemo } from "./fleet.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "../../..");
-const TACTL = path.join(ROOT, "apps/tactl/src/main.ts");
 /** A host's whole side of PROTOCOL.md with nothing but tpm2-tools, curl and jq, as a third party would write it. */
 const HOST_SCRIPT = path.join(ROOT, "apps/attestd/src/testdata/host_protocol.sh");
-
-function step(title: string): void {
-  process.stdout.write(`\n== ${title}\n`);
-}
-
-function tactl(args: string[], expectExit = 0, quiet = false): string {
-  process.stdout.write(`$ tactl ${args.join(" ")}\n`);
-  const r = spawnSync(process.execPath, [TACTL, ...args], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-  if (!quiet) process.stdout.write(r.stdout);
-  if (r.stderr) process.stdout.write(r.stderr);
-  if (r.status !== expectExit) throw new Error(`tactl ${args[0]} ${args[1]} exited ${r.status}, expected ${expectExit}`);
-  return r.stdout;
-}
-
-function tool(cmd: string, args: string[]): string {
-  process.stdout.write(`$ ${cmd} ${args.join(" ")}\n`);
-  const r = spawnSync(cmd, args, { encoding: "utf8" });
-  process.stdout.write(r.stdout + r.stderr);
-  if (r.status !== 0) throw new Error(`${cmd} exited ${r.status}`);
-  return r.stdout;
-}
 
 const work = await mkdtemp(path.join(os.tmpdir(), "tessera-demo-"));
 // tactl keeps its attestd session under TESSERA_HOME: the demo's own, never the user's ~/.config/tessera.
@@ -144,7 +123,16 @@ try {
   step("A key kept by kmipd, the embedded KMIP server (mutual TLS, SQLite, keys wrapped at rest)");
   const kmipd = await spawnKmipd(["--listen", "127.0.0.1:0", "--data-dir", path.join(work, "kmipd"), "--log-level", "warn"]);
   const kmipTls = path.join(work, "kmipd", "tls");
-  const K = ["--server", `127.0.0.1:${kmipd.port}`, "--cert", path.join(kmipTls, "client.pem"), "--key", path.join(kmipTls, "client-key.pem"), "--ca", path.join(kmipTls, "ca.pem")];
+  const K = [
+    "--server",
+    `127.0.0.1:${kmipd.port}`,
+    "--cert",
+    path.join(kmipTls, "client.pem"),
+    "--key",
+    path.join(kmipTls, "client-key.pem"),
+    "--ca",
+    path.join(kmipTls, "ca.pem"),
+  ];
   try {
     const id = JSON.parse(tactl(["kmip", "create", ...K, "--alg", "AES", "--length", "256", "--name", "vtpm-state-key", "--json"])).id as string;
     tactl(["kmip", "activate", id, ...K]);
@@ -212,14 +200,48 @@ try {
     const KP = ["--server", kmxd.url, "--ca", kmxd.caFile];
     const primary = JSON.parse(tactl(["kmip", "create", ...K, "--alg", "AES", "--length", "256", "--name", "demo-kp-primary", "--json"])).id as string;
     tactl(["kmip", "activate", primary, ...K]);
-    tactl(["kp", "create", "demo-kp", "--kmip-server", `127.0.0.1:${kmipd.port}`, "--key-id", primary, "--cert", path.join(kmipTls, "client.pem"), "--key", path.join(kmipTls, "client-key.pem"), "--server-ca", path.join(kmipTls, "ca.pem"), ...KP]);
+    tactl([
+      "kp",
+      "create",
+      "demo-kp",
+      "--kmip-server",
+      `127.0.0.1:${kmipd.port}`,
+      "--key-id",
+      primary,
+      "--cert",
+      path.join(kmipTls, "client.pem"),
+      "--key",
+      path.join(kmipTls, "client-key.pem"),
+      "--server-ca",
+      path.join(kmipTls, "ca.pem"),
+      ...KP,
+    ]);
     tactl(["kp", "grant", "demo-kp", "--cluster", "default", ...KP]);
 
     step("The host asks kmxd for a data key with its token; the key comes back as a JWE that only its TPM can open");
     const hostKeys = (op: string, body: unknown, token: string): { status: number; body: Record<string, unknown> } => {
       const url = `${kmxd!.url}/api/v1/providers/demo-kp/${op}`;
-      process.stdout.write(`$ curl --cacert ${path.relative(work, kmxd!.caFile)} -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '${JSON.stringify(body).slice(0, 60)}${JSON.stringify(body).length > 60 ? "…" : ""}' ${url}\n`);
-      const r = spawnSync("curl", ["-sS", "--cacert", kmxd!.caFile, "-H", `Authorization: Bearer ${token}`, "-H", "Content-Type: application/json", "-w", "\n%{http_code}", "-d", JSON.stringify(body), url], { encoding: "utf8" });
+      process.stdout.write(
+        `$ curl --cacert ${path.relative(work, kmxd!.caFile)} -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '${JSON.stringify(body).slice(0, 60)}${JSON.stringify(body).length > 60 ? "…" : ""}' ${url}\n`,
+      );
+      const r = spawnSync(
+        "curl",
+        [
+          "-sS",
+          "--cacert",
+          kmxd!.caFile,
+          "-H",
+          `Authorization: Bearer ${token}`,
+          "-H",
+          "Content-Type: application/json",
+          "-w",
+          "\n%{http_code}",
+          "-d",
+          JSON.stringify(body),
+          url,
+        ],
+        { encoding: "utf8" },
+      );
       if (r.status !== 0) throw new Error(`curl exited ${r.status}: ${r.stderr}`);
       const cut = r.stdout.lastIndexOf("\n");
       return { status: Number(r.stdout.slice(cut + 1)), body: JSON.parse(r.stdout.slice(0, cut)) as Record<string, unknown> };
@@ -227,13 +249,17 @@ try {
     const created = hostKeys("data-keys", { bytes: 32 }, answer.token);
     if (created.status !== 201) throw new Error(`kmxd answered ${created.status} ${JSON.stringify(created.body)}`);
     const jwe = String(created.body["key"]);
-    process.stdout.write(`kmxd: 201, wrapped (by kmipd, names provider and key version) ${String(created.body["wrapped"]).slice(0, 40)}…, key: a JWE of ${jwe.length} characters\n`);
+    process.stdout.write(
+      `kmxd: 201, wrapped (by kmipd, names provider and key version) ${String(created.body["wrapped"]).slice(0, 40)}…, key: a JWE of ${jwe.length} characters\n`,
+    );
     const dataKey = await openJweInTpm(jwe, sw.tcti, path.join(work, "host-green", "bk.ctx"), work, (line) => process.stdout.write(line));
     const fingerprint = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex").slice(0, 16);
     process.stdout.write(`the host's TPM opened it: a ${dataKey.length}-byte data key (SHA-256 ${fingerprint(dataKey)}…; the key itself is never printed)\n`);
     const unwrapped = hostKeys("unwrap", { wrapped: created.body["wrapped"] }, answer.token);
     if (unwrapped.status !== 200) throw new Error(`kmxd answered ${unwrapped.status} ${JSON.stringify(unwrapped.body)}`);
-    const again = await openJweInTpm(String(unwrapped.body["key"]), sw.tcti, path.join(work, "host-green", "bk.ctx"), work, (line) => process.stdout.write(line));
+    const again = await openJweInTpm(String(unwrapped.body["key"]), sw.tcti, path.join(work, "host-green", "bk.ctx"), work, (line) =>
+      process.stdout.write(line),
+    );
     if (fingerprint(again) !== fingerprint(dataKey)) throw new Error("the unwrapped key is not the data key");
     process.stdout.write(`unwrapped later from its wrapped form: the same key (SHA-256 ${fingerprint(again)}…)\n`);
 
@@ -255,8 +281,11 @@ try {
       await new Promise((r) => setTimeout(r, 100));
       denied = hostKeys("unwrap", { wrapped: created.body["wrapped"] }, answer.token);
     }
-    process.stdout.write(`kmxd refused: ${denied.status} ${String(denied.body["type"]).replace("urn:tessera:problem:", "")}: ${String(denied.body["detail"])}\n`);
-    if (denied.status !== 403 || denied.body["type"] !== "urn:tessera:problem:host-untrusted") throw new Error(`expected 403 host-untrusted, got ${denied.status} ${JSON.stringify(denied.body)}`);
+    process.stdout.write(
+      `kmxd refused: ${denied.status} ${String(denied.body["type"]).replace("urn:tessera:problem:", "")}: ${String(denied.body["detail"])}\n`,
+    );
+    if (denied.status !== 403 || denied.body["type"] !== "urn:tessera:problem:host-untrusted")
+      throw new Error(`expected 403 host-untrusted, got ${denied.status} ${JSON.stringify(denied.body)}`);
     tactl(["kp", "audit", "--provider", "demo-kp", "--limit", "5", ...KP]);
   } catch (err) {
     process.stdout.write(`attestd's log:\n${await attestd.log()}`);
@@ -268,8 +297,10 @@ try {
     kmipd.proc.kill("SIGTERM");
   }
 
+  await runFleetDemo(work);
+
   process.stdout.write(
-    "\nDemo complete: host booted and measured, EK certified, AK bound, credential activated, quote and event log verified, host attested by attestd (green, then red when tampered), key kept and used through KMIP, a data key released by kmxd to the green host and opened in its TPM, refused once it was red.\n",
+    "\nDemo complete: host booted and measured, EK certified, AK bound, credential activated, quote and event log verified, host attested by attestd (green, then red when tampered), key kept and used through KMIP, a data key released by kmxd to the green host and opened in its TPM, refused once it was red; then a fleet of three hosts set up with the seven steps: two green with their keys, one red with the reason and no key until it rebooted with the accepted image.\n",
   );
 } finally {
   await sw.stop();

@@ -282,7 +282,11 @@ test("localCaDir: TPMs manufactured at once with one CA folder have EK certifica
       serials.add(cert.serialNumber);
     }
   }
-  t.is(serials.size, tpms.reduce((n, x) => n + x.ekCerts.length, 0), "serial numbers are never reused (manufactures were serialized)");
+  t.is(
+    serials.size,
+    tpms.reduce((n, x) => n + x.ekCerts.length, 0),
+    "serial numbers are never reused (manufactures were serialized)",
+  );
   await a.stop();
   t.true(existsSync(path.join(caDir, "issuercert.pem")), "stop() leaves the shared CA");
 });

@@ -22,7 +22,6 @@ import { agentRequest } from "../wf_agent_client.ts";
 import { HOST_IDENTITY_FORMAT, parseHostIdentity, parseTaIdentity } from "../wf_identity.ts";
 import { arr, json, type Json, obj, opt, str, type Values } from "../values.ts";
 
-
 function endpointOf(s: TaSession): TaEndpoint {
   return { server: s.server, token: s.token, ...(s.ca === undefined ? {} : { ca: s.ca }) };
 }
@@ -116,7 +115,8 @@ async function enable(v: Values, io: Io): Promise<number> {
     `         takes this attestd's tokens (issuer ${plain(kmxdMe.issuer)}); ${providers?.length ?? 0} key provider${providers?.length === 1 ? "" : "s"}\n` +
       `enabled: hosts attest with ${s.server} and get keys from ${kx.server}\n`,
   );
-  if (named === undefined) io.stderr(`note: attestd's exported identity names no kmxd (attestd --key-provider-url ${kx.server}); hosts importing it need --kmxd ${kx.server}\n`);
+  if (named === undefined)
+    io.stderr(`note: attestd's exported identity names no kmxd (attestd --key-provider-url ${kx.server}); hosts importing it need --kmxd ${kx.server}\n`);
   else if (named !== kx.server) io.stderr(`note: attestd's exported identity names kmxd ${named}, not ${kx.server}\n`);
   if (health.status !== "ok") io.stderr(`note: kmxd is ${plain(health.status)}: it does not follow attestd's host status events now\n`);
   return EXIT.OK;
@@ -137,7 +137,9 @@ async function importHostIdentity(v: Values, io: Io, [file]: string[]): Promise<
     const p = obj(r.pin);
     report.ek = { trust: "pinned", by: id.ekCertificate === undefined ? "public key" : "certificate", ekFingerprint: p.ekFingerprint ?? id.ekFingerprint };
     const why = v.pin === true ? "--pin" : pinMode ? "attestd is in pin mode" : "the TPM has no EK certificate";
-    lines.push(`pinned the EK of ${id.host} by its ${id.ekCertificate === undefined ? "public key" : "certificate"} (${why}): ${plain(p.ekFingerprint ?? id.ekFingerprint)}`);
+    lines.push(
+      `pinned the EK of ${id.host} by its ${id.ekCertificate === undefined ? "public key" : "certificate"} (${why}): ${plain(p.ekFingerprint ?? id.ekFingerprint)}`,
+    );
   } else {
     const issuer = id.caChain[0]?.issuer;
     const cas = arr(obj(await attestd(io, "GET", "/api/v1/tpm-cas")).cas);
@@ -156,7 +158,10 @@ async function importHostIdentity(v: Values, io: Io, [file]: string[]): Promise<
   if (v["no-image"] === true) {
     report.image = null;
   } else if (id.eventLog === "") {
-    throw new CliError("TACTL_INPUT", `${file}: the host's identity holds no event log, so no image can be made of it: give --no-image, or export it again on a booted host`);
+    throw new CliError(
+      "TACTL_INPUT",
+      `${file}: the host's identity holds no event log, so no image can be made of it: give --no-image, or export it again on a booted host`,
+    );
   } else {
     const name = opt(v, "image-name") ?? id.image?.name ?? id.host;
     const version = opt(v, "image-version") ?? id.image?.version ?? "measured";
@@ -184,9 +189,8 @@ function agentStatusLine(st: Json, colour: boolean): string {
   // The agent's words, in the fleet's colours: attested is green, refused red.
   const word = colour && state === "attested" ? `\x1b[32m${state}\x1b[0m` : colour && state === "refused" ? `\x1b[31m${state}\x1b[0m` : state;
   const f = obj(st.lastFailure);
-  const failures = arr(f.failures)
-    .map((x) => plain(x.check))
-    .join(", ");
+  // Each check once: an image mismatch is one failure per differing component, all `image-unknown`.
+  const failures = [...new Set(arr(f.failures).map((x) => plain(x.check)))].join(", ");
   return `${plain(st.host)}: ${word}${st.lastFailure === undefined ? "" : ` (${plain(f.code)}: ${plain(f.detail)}${failures === "" ? "" : `; checks: ${failures}`})`}${
     st.tokenExpiresAt === undefined ? "" : `, token until ${shortTime(st.tokenExpiresAt)}`
   }`;
@@ -208,7 +212,8 @@ async function importTaIdentity(v: Values, io: Io, [file]: string[]): Promise<nu
   const st = obj(r.status);
   if (v.json) return json(io, r);
   io.stdout(
-    `the agent at ${socket} now uses Trust Authority ${ta.cluster}: attestd ${ta.attestationService}, kmxd ${kmxdUrl}\n` + `${agentStatusLine(st, io.colour === true)}\n`,
+    `the agent at ${socket} now uses Trust Authority ${ta.cluster}: attestd ${ta.attestationService}, kmxd ${kmxdUrl}\n` +
+      `${agentStatusLine(st, io.colour === true)}\n`,
   );
   return EXIT.OK;
 }
@@ -283,7 +288,7 @@ export const WF_HOST_COMMANDS: CommandSpec[] = [
     usage:
       "--agent SOCKET [-o FILE] [--image-name N] [--image-version V]\n" +
       "  -o: write the identity there (default stdout); --image-name/--image-version: how the image of its boot is named\n" +
-      "  (default: the host's name and \"measured\")" +
+      '  (default: the host\'s name and "measured")' +
       AGENT_HELP,
     options: { ...AGENT, out: { type: "string", short: "o" }, "image-name": { type: "string" }, "image-version": { type: "string" } },
     required: ["agent"],
