@@ -7,7 +7,8 @@
  * `--seconds`, `--attestd-node-args=--cpu-prof,--cpu-prof-dir=D`, `--attestd-main OTHER/apps/attestd/src/main.ts`,
  * `--attestd-profile DIR` for one more cell under --cpu-prof and where attestd's time went, `--attestd-workers N` for
  * attestd's `--workers N`) / `--suite kmx` (kmxd's unwrap end to end against KMIP Decrypt alone plus the JWE;
- * `--concurrency 16`, `--seconds`, `--kmxd-node-args=--cpu-prof,--cpu-prof-dir=D`). Prints Markdown tables; BENCHMARKS.md records a run.
+ * `--concurrency 16`, `--seconds`, `--kmxd-node-args=--cpu-prof,--cpu-prof-dir=D`) / `--suite fleet` (`--hosts N` swtpm hosts with
+ * their kmxa, fleet.ts) / `--suite fleet-sim` (`--hosts`, `--interval`, `--duration`, `--rates`, fleet_sim.ts). Prints Markdown tables; BENCHMARKS.md records a run.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -17,6 +18,8 @@ import { benchEventlog } from "./eventlog.ts";
 import { benchStartup } from "./startup.ts";
 import { benchAttest } from "./attest.ts";
 import { benchKmx } from "./kmx.ts";
+import { benchFleet } from "./fleet.ts";
+import { benchFleetSim } from "./fleet_sim.ts";
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +43,12 @@ const { values } = parseArgs({
     runs: { type: "string", default: "15" },
     npx: { type: "boolean" },
     "tactl-before": { type: "string" },
+    // Fleet suites only (`--suite fleet` / `--suite fleet-sim`, not in the default set): hosts, and for fleet-sim the
+    // re-attestation interval, the steady state's duration and the capacity search's rates (comma-separated).
+    hosts: { type: "string" },
+    interval: { type: "string" },
+    duration: { type: "string" },
+    rates: { type: "string" },
   },
 });
 const list = (v: string | undefined) => (v ? v.split(",").filter(Boolean) : undefined);
@@ -70,4 +79,19 @@ if (suites.has("attest"))
 if (suites.has("kmx"))
   process.stdout.write(
     `\n## Key provider (kmxd)\n\n${await benchKmx({ durationMs: ms, kmxdNodeArgs: list(values["kmxd-node-args"]), ...(values.concurrency !== undefined ? { concurrency: Number(values.concurrency) } : {}) })}\n`,
+  );
+if (suites.has("fleet"))
+  process.stdout.write(`\n## The fleet on this machine\n\n${(await benchFleet({ ...(values.hosts !== undefined ? { hosts: Number(values.hosts) } : {}) })).markdown}\n`);
+if (suites.has("fleet-sim"))
+  process.stdout.write(
+    `\n## Past one machine, by simulation\n\n${
+      (
+        await benchFleetSim({
+          ...(values.hosts !== undefined ? { hosts: Number(values.hosts) } : {}),
+          ...(values.interval !== undefined ? { intervalSeconds: Number(values.interval) } : {}),
+          ...(values.duration !== undefined ? { durationSeconds: Number(values.duration) } : {}),
+          ...(values.rates !== undefined ? { rates: list(values.rates)!.map(Number) } : {}),
+        })
+      ).markdown
+    }\n`,
   );
