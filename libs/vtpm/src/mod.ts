@@ -1,0 +1,13 @@
+/**
+ * @tessera/vtpm — vTPM state encryption, pure (no I/O).
+ *
+ * - {@link sealEnvelope} / {@link openEnvelope}: the one envelope of the codebase: a versioned header (provider
+ *   name and kind, key id and version, the wrapped data key, algorithm, nonces) and the content, AES-256-GCM, every
+ *   header byte authenticated.
+ * - {@link rewrapEnvelope}: a new data key, or the same one under a new primary key, without touching the content.
+ * - {@link readEnvelopeHeader}: what an envelope says about its key, without the key.
+ * - {@link EnvelopeError}: every failure, with a stable `code`, the field and the byte offset.
+ * @module
+ */
+export * from "./errors.ts";
+export * from "./envelope.ts";
