@@ -42,7 +42,7 @@ test.serial("fleet, 2 real swtpm hosts with kmxa: both turn green, each through 
   const r = await benchFleet({ hosts: 2, noPeers: true, progress: quiet });
   t.deepEqual(
     r.hosts.map((h) => h.name),
-    ["host-1", "host-2"],
+    ["fleet-1", "fleet-2"],
   );
   for (const h of r.hosts) {
     t.true(h.affirming >= 1, `${h.name} affirmed`);
@@ -50,5 +50,5 @@ test.serial("fleet, 2 real swtpm hosts with kmxa: both turn green, each through 
     t.true(h.kmxaRssKiB > 0 && h.swtpmRssKiB > 0, `${h.name}'s processes were alive when measured`);
   }
   t.true(r.attestdCpuUsPerHost > 0);
-  t.regex(r.markdown, /\| all 2 green, from the first agent's start \|/);
+  t.regex(r.markdown, /\| all 2 green, from the agents' start \|/);
 });
