@@ -30,3 +30,21 @@ export class EnvelopeError extends Error {
     this.offset = options?.offset;
   }
 }
+
+/** Codes of {@link VmConfigError}. */
+export type VmConfigErrorCode = "VM_CONFIG_INVALID" | "VTPM_NOT_ALLOWED";
+
+/** A VM's configuration that cannot be read (`field` names the part), or a VM that may not have a vTPM (and why). */
+export class VmConfigError extends Error {
+  /** Stable code. */
+  readonly code: VmConfigErrorCode;
+  /** The field at fault (`firmware`, `hwVersion`, `vtpm.provider.name`, …). */
+  readonly field: string;
+  /** @param code stable code @param field the field at fault @param message what is wrong @param options cause */
+  constructor(code: VmConfigErrorCode, field: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "VmConfigError";
+    this.code = code;
+    this.field = field;
+  }
+}

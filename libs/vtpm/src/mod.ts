@@ -7,7 +7,9 @@
  * - {@link rewrapEnvelope}: a new data key, or the same one under a new primary key, without touching the content.
  * - {@link readEnvelopeHeader}: what an envelope says about its key, without the key.
  * - {@link EnvelopeError}: every failure, with a stable `code`, the field and the byte offset.
+ * - {@link parseVmConfig}, {@link newVmConfig}, {@link vtpmRefusal}: a VM's vm.json and who may have a vTPM.
  * @module
  */
 export * from "./errors.ts";
 export * from "./envelope.ts";
+export * from "./vm_config.ts";
