@@ -1,5 +1,7 @@
 /**
  * tactl kmip against kmipd, started as its own process on the embedded defaults (generated TLS material).
+ * `encrypt` writes the envelope (@tessera/vtpm, the data key wrapped by the KMIP server); `decrypt` reads it and,
+ * still, the older TKE1 files (made here byte for byte as the code before the envelope wrote them).
  */
 import test from "ava";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -7,20 +9,23 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { KmipClient } from "@tessera/kmip-client";
 import { issueCertificate } from "@tessera/pki";
+import { isEnvelope, readEnvelopeHeader } from "@tessera/vtpm";
 import { tactl } from "./_test_support.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 let proc: ChildProcess;
 let dir: string;
 let conn: string[];
+let port: number;
 
 test.before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "tactl-kmip-"));
   proc = spawn(process.execPath, [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", path.join(dir, "data")], {
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  port = await new Promise<number>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`kmipd did not start: ${out}`)), 20_000);
     proc.stderr!.on("data", (c: Buffer) => {
@@ -84,6 +89,13 @@ for (const version of ["1.4", "2.1"]) {
         path.join(dir, `c-${mode}.bin`),
       );
       t.is(e.code, 0, e.err);
+      const file = new Uint8Array(await readFile(path.join(dir, `c-${mode}.bin`)));
+      t.true(isEnvelope(file), "an envelope, not TKE1");
+      const h = readEnvelopeHeader(file);
+      t.like(h, { provider: { name: "kmip", kind: "standard" }, key: { id, version: 1 }, contentLength: "attested hosts only".length });
+      t.is(Buffer.from(h.wrappedDataKey.subarray(0, 4)).toString(), "TKE1", "the wrapped data key keeps the TKE1 layout");
+      t.is(Buffer.from(h.wrappedDataKey.subarray(5, 5 + mode.length)).toString(), mode);
+      t.false(Buffer.from(file).includes(Buffer.from("attested hosts only")));
       const dd = await tactl("kmip", "decrypt", id, ...conn, ...V, "--in", path.join(dir, `c-${mode}.bin`), "--out", path.join(dir, `p-${mode}.txt`));
       t.is(dd.code, 0, dd.err);
       t.is(await readFile(path.join(dir, `p-${mode}.txt`), "utf8"), "attested hosts only");
@@ -178,3 +190,112 @@ for (const version of ["1.4", "2.1"]) {
     t.is(again.code, 4, "ungranting twice names the missing grant");
   });
 }
+
+/** A client of this kmipd as tactl's --cert/--key/--ca give it, for what tactl itself no longer does. */
+async function client(): Promise<KmipClient> {
+  const tls = path.join(dir, "data", "tls");
+  return new KmipClient({
+    servers: [{ host: "127.0.0.1", port }],
+    tls: {
+      cert: await readFile(path.join(tls, "client.pem"), "utf8"),
+      key: await readFile(path.join(tls, "client-key.pem"), "utf8"),
+      ca: await readFile(path.join(tls, "ca.pem"), "utf8"),
+    },
+    poolSize: 1,
+  });
+}
+
+/** An active AES-256 key made through tactl. */
+async function activeKey(): Promise<string> {
+  const c = await tactl("kmip", "create", ...conn, "--json");
+  const id = JSON.parse(c.out).id as string;
+  if ((await tactl("kmip", "activate", id, ...conn)).code !== 0) throw new Error("activate failed");
+  return id;
+}
+
+test.serial("an older TKE1 file (the server encrypted the whole file) still decrypts: GCM with --aad, and CBC", async (t) => {
+  const id = await activeKey();
+  const plain = new TextEncoder().encode("written before the envelope");
+  const aad = new Uint8Array([0xa5, 0x01]);
+  const c = await client();
+  try {
+    for (const [mode, withAad] of [
+      ["GCM", true],
+      ["CBC", false],
+    ] as const) {
+      const r = await c.encrypt(id, plain, { mode, aad: withAad ? aad : undefined });
+      // The TKE1 layout of the code before the envelope: "TKE1", mode, IV and tag each size-prefixed, the ciphertext.
+      const m = Buffer.from(mode);
+      const iv = r.iv ?? new Uint8Array();
+      const tag = r.tag ?? new Uint8Array();
+      const old = Buffer.concat([Buffer.from("TKE1"), Buffer.from([m.length]), m, Buffer.from([iv.length]), iv, Buffer.from([tag.length]), tag, r.data]);
+      const f = path.join(dir, `old-${mode}.tke1`);
+      await writeFile(f, old);
+      const aadArgs = withAad ? ["--aad", Buffer.from(aad).toString("hex")] : [];
+      const d = await tactl("kmip", "decrypt", id, ...conn, ...aadArgs, "--in", f, "--out", path.join(dir, `old-${mode}.txt`));
+      t.is(d.code, 0, d.err);
+      t.is(await readFile(path.join(dir, `old-${mode}.txt`), "utf8"), "written before the envelope");
+      if (withAad) {
+        // The AAD still binds an old file: without it the server refuses (exit 4).
+        t.is((await tactl("kmip", "decrypt", id, ...conn, "--in", f, "--out", path.join(dir, "old-noaad.txt"))).code, 4);
+      }
+    }
+  } finally {
+    c.close();
+  }
+});
+
+test.serial("--aad binds the envelope's data key: decrypt needs the same AAD", async (t) => {
+  const id = await activeKey();
+  const inFile = path.join(dir, "aad-env.txt");
+  await writeFile(inFile, "bound to its AAD");
+  const enc = path.join(dir, "aad-env.bin");
+  t.is((await tactl("kmip", "encrypt", id, ...conn, "--aad", "c0ffee", "--in", inFile, "--out", enc)).code, 0);
+  const ok = await tactl("kmip", "decrypt", id, ...conn, "--aad", "c0ffee", "--in", enc, "--out", path.join(dir, "aad-env.out"));
+  t.is(ok.code, 0, ok.err);
+  t.is(await readFile(path.join(dir, "aad-env.out"), "utf8"), "bound to its AAD");
+  const other = await tactl("kmip", "decrypt", id, ...conn, "--aad", "c0ffef", "--in", enc, "--out", path.join(dir, "aad-env2.out"));
+  t.is(other.code, 4, other.err);
+});
+
+test.serial("a tampered, cut or foreign envelope is refused as bad input (exit 2) naming the file, and nothing is written", async (t) => {
+  const id = await activeKey();
+  const inFile = path.join(dir, "tamper.txt");
+  await writeFile(inFile, "do not change me");
+  const enc = path.join(dir, "tamper.bin");
+  t.is((await tactl("kmip", "encrypt", id, ...conn, "--in", inFile, "--out", enc)).code, 0);
+  const good = new Uint8Array(await readFile(enc));
+  const cases: [string, Uint8Array, RegExp][] = [];
+  const lastByte = new Uint8Array(good);
+  lastByte[lastByte.length - 1]! ^= 1;
+  cases.push(["the content's tag changed", lastByte, /envelope content .*fails authentication/]);
+  const contentByte = new Uint8Array(good);
+  contentByte[contentByte.length - 20]! ^= 0x80;
+  cases.push(["a content byte changed", contentByte, /envelope content .*fails authentication/]);
+  const versionByte = new Uint8Array(good);
+  versionByte[5] = 9;
+  cases.push(["an unknown version", versionByte, /version 9 is unknown/]);
+  cases.push(["cut short", good.subarray(0, 40), /envelope .*byte/]);
+  const otherKey = new Uint8Array(good);
+  // The key id is the header's; another id of the same length: refused before the server is asked.
+  const at = Buffer.from(good).indexOf(Buffer.from(id));
+  otherKey[at]! = otherKey[at] === 0x30 ? 0x31 : 0x30;
+  cases.push(["the key id changed", otherKey, /was encrypted with KMIP key .*, not /]);
+  cases.push(["not a tactl file at all", new TextEncoder().encode("plain text"), /is not a tactl kmip encrypt output/]);
+  for (const [what, bytes, message] of cases) {
+    const f = path.join(dir, "tampered.bin");
+    const outFile = path.join(dir, "tampered.out");
+    await writeFile(f, bytes);
+    await rm(outFile, { force: true });
+    const r = await tactl("kmip", "decrypt", id, ...conn, "--in", f, "--out", outFile);
+    t.is(r.code, 2, `${what}: ${r.err}`);
+    t.regex(r.err, message, what);
+    t.true(r.err.includes(f), `${what}: names the file: ${r.err}`);
+    await t.throwsAsync(stat(outFile), { code: "ENOENT" }, `${what}: no output`);
+  }
+  // Decrypting with another key: the header names the key it needs.
+  const other = await activeKey();
+  const wrong = await tactl("kmip", "decrypt", other, ...conn, "--in", enc, "--out", path.join(dir, "wrong.out"));
+  t.is(wrong.code, 2, wrong.err);
+  t.true(wrong.err.includes(`was encrypted with KMIP key ${id}, not ${other}`), wrong.err);
+});

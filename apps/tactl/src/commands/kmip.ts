@@ -2,17 +2,19 @@
  * `tactl kmip …`: a KMIP client for kmipd or any KMIP server (PyKMIP, vendors'), over mutually
  * authenticated TLS. Every command takes `--server host:port --cert F --key F --ca F` (several `--server`
  * separated by commas are tried in order) and `--kmip-version 1.4|2.1`; `--json` prints JSON.
+ * `encrypt` writes the codebase's one envelope (@tessera/vtpm): the server encrypts only a random data key, which
+ * encrypts the file here; `decrypt` reads it, and still the older `TKE1` files (the server encrypted the whole file).
  * @module
  */
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createPrivateKey, randomBytes, X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
 import { enumText, type KmipVersion, type Ttlv, TTLV_TYPE, tagName } from "@tessera/kmip";
 import { KmipClient } from "@tessera/kmip-client";
+import { EnvelopeError, isEnvelope, openEnvelope, readEnvelopeHeader, sealEnvelope, type EnvelopeHeader } from "@tessera/vtpm";
 import type { CommandSpec, Io } from "../cli.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { readBytes, readText, writeFileAtomic } from "../files.ts";
 import { str, type Values } from "../values.ts";
-
 
 const CONNECTION = {
   server: { type: "string" as const },
@@ -148,30 +150,71 @@ function show(t: Ttlv): unknown {
   }
 }
 
-/** Envelope of `tactl kmip encrypt` output: "TKE1", mode, IV and tag (if any), then the ciphertext. */
-function envelope(mode: string, iv: Uint8Array | undefined, tag: Uint8Array | undefined, data: Uint8Array): Uint8Array {
-  const m = Buffer.from(mode, "utf8");
-  const i = iv ?? new Uint8Array();
-  const t = tag ?? new Uint8Array();
-  return new Uint8Array(Buffer.concat([Buffer.from("TKE1"), Buffer.from([m.length]), m, Buffer.from([i.length]), i, Buffer.from([t.length]), t, data]));
+/** A KMIP server's Encrypt answer as bytes (the `TKE1` layout): "TKE1", mode, IV and tag (each size-prefixed), ciphertext. */
+interface KmipSealed {
+  mode: string;
+  iv?: Uint8Array;
+  tag?: Uint8Array;
+  data: Uint8Array;
 }
 
-function openEnvelope(b: Uint8Array, file: string): { mode: string; iv?: Uint8Array; tag?: Uint8Array; data: Uint8Array } {
-  const bad = () => new CliError("TACTL_INPUT", `${file} is not a tactl kmip encrypt output (TKE1 envelope)`);
-  if (b.length < 7 || Buffer.from(b.subarray(0, 4)).toString() !== "TKE1") throw bad();
+const TKE1 = "TKE1";
+
+/**
+ * The `TKE1` layout: "TKE1", then mode, IV and tag each as one size byte and its bytes, then the ciphertext. It was
+ * the whole file of `tactl kmip encrypt` before the envelope; it is now the envelope's wrapped data key (what the KMIP
+ * server made of the data key: self-describing, so decrypt knows the mode, IV and tag to send back).
+ */
+function encodeTke1(s: KmipSealed): Uint8Array {
+  const m = Buffer.from(s.mode, "utf8");
+  const i = s.iv ?? new Uint8Array();
+  const t = s.tag ?? new Uint8Array();
+  return new Uint8Array(Buffer.concat([Buffer.from(TKE1), Buffer.from([m.length]), m, Buffer.from([i.length]), i, Buffer.from([t.length]), t, s.data]));
+}
+
+/** Reads the `TKE1` layout; `what` names it in the error (a file, or a file's wrapped data key). */
+function decodeTke1(b: Uint8Array, what: string): KmipSealed {
+  const bad = (why: string) => new CliError("TACTL_INPUT", `${what} is not a TKE1 structure (mode, IV, tag, ciphertext): ${why}`);
+  if (b.length < 7 || Buffer.from(b.subarray(0, 4)).toString() !== TKE1) throw bad("it does not start with TKE1");
   let p = 4;
-  const take = () => {
-    if (p >= b.length) throw bad();
+  const take = (field: string) => {
+    if (p >= b.length) throw bad(`cut short before its ${field} (byte ${p})`);
     const n = b[p++];
-    if (p + n > b.length) throw bad();
+    if (p + n > b.length) throw bad(`its ${field} of ${n} bytes at byte ${p} runs past the end`);
     const x = b.subarray(p, p + n);
     p += n;
     return x;
   };
-  const mode = Buffer.from(take()).toString("utf8");
-  const iv = take();
-  const tag = take();
+  const mode = Buffer.from(take("mode")).toString("utf8");
+  const iv = take("IV");
+  const tag = take("tag");
   return { mode, iv: iv.length ? iv : undefined, tag: tag.length ? tag : undefined, data: b.subarray(p) };
+}
+
+/** The envelope's provider for a KMIP server used directly with the client's own credentials. */
+const KMIP_PROVIDER = { name: "kmip", kind: "standard" } as const;
+
+/** An envelope that cannot be read or opened, as bad input (exit 2) naming the file. */
+function envelopeInput(file: string, e: unknown): unknown {
+  return e instanceof EnvelopeError ? new CliError("TACTL_INPUT", `${file}: ${e.message}`, { cause: e }) : e;
+}
+
+/** The header of an envelope `tactl kmip encrypt` wrote with key `id`, checked before asking the server anything. */
+function kmipHeader(bytes: Uint8Array, file: string, id: string): EnvelopeHeader {
+  let h: EnvelopeHeader;
+  try {
+    h = readEnvelopeHeader(bytes);
+  } catch (e) {
+    throw envelopeInput(file, e);
+  }
+  if (h.provider.name !== KMIP_PROVIDER.name || h.provider.kind !== KMIP_PROVIDER.kind) {
+    throw new CliError(
+      "TACTL_INPUT",
+      `${file} is an envelope of key provider "${h.provider.name}" (${h.provider.kind}), not of a KMIP server through tactl kmip encrypt`,
+    );
+  }
+  if (h.key.id !== id) throw new CliError("TACTL_INPUT", `${file} was encrypted with KMIP key ${h.key.id}, not ${id}`);
+  return h;
 }
 
 function cmd(path: string[], summary: string, usage: string, extra: CommandSpec["options"], run: CommandSpec["run"], positionals: string[] = []): CommandSpec {
@@ -368,7 +411,7 @@ export const KMIP_COMMANDS: CommandSpec[] = [
   ),
   cmd(
     ["encrypt"],
-    "encrypt a file with a managed key (AES-GCM by default); writes a TKE1 envelope (mode, IV, tag, ciphertext)",
+    "encrypt a file into an envelope: a random data key encrypts it here, the KMIP server encrypts that key with a managed key (AES-GCM by default)",
     "--in F --out F [--mode GCM|CBC] [--aad HEX]",
     {
       in: { type: "string" },
@@ -381,16 +424,28 @@ export const KMIP_COMMANDS: CommandSpec[] = [
       return withClient(v, async (c) => {
         const data = await readBytes(str(v, "in"), "input");
         const mode = v.mode === undefined ? "GCM" : str(v, "mode");
-        const r = await encryptWithHint(c, id, data, mode, aad, v.mode === undefined);
-        await writeFileAtomic(str(v, "out"), envelope(mode, r.iv, r.tag, r.data));
-        return out(io, v, { id, mode, bytes: r.data.length, out: v.out }, `encrypted ${data.length} bytes to ${v.out}`);
+        // Only the 32-byte data key goes to the server: a file of any size costs one small Encrypt, and the file's
+        // content never leaves this machine.
+        const dataKey = new Uint8Array(randomBytes(32));
+        try {
+          const r = await encryptWithHint(c, id, dataKey, mode, aad, v.mode === undefined);
+          const env = sealEnvelope(data, dataKey, {
+            provider: KMIP_PROVIDER,
+            key: { id, version: 1 },
+            wrappedDataKey: encodeTke1({ mode, iv: r.iv, tag: r.tag, data: r.data }),
+          });
+          await writeFileAtomic(str(v, "out"), env);
+          return out(io, v, { id, mode, bytes: env.length, out: v.out }, `encrypted ${data.length} bytes to ${v.out}`);
+        } finally {
+          dataKey.fill(0);
+        }
       });
     },
     ["ID"],
   ),
   cmd(
     ["decrypt"],
-    "decrypt a TKE1 envelope written by `tactl kmip encrypt`",
+    "decrypt a `tactl kmip encrypt` file (an envelope, or an older TKE1 file): the KMIP server decrypts its data key",
     "--in F --out F [--aad HEX]",
     {
       in: { type: "string" },
@@ -399,9 +454,36 @@ export const KMIP_COMMANDS: CommandSpec[] = [
     },
     async (v, io, [id]) => {
       const aad = aadArg(v);
+      const file = str(v, "in");
+      const bytes = await readBytes(file, "input");
+      // Everything that can be checked without the server is checked first: a wrong file is bad input (exit 2).
+      const header = isEnvelope(bytes) ? kmipHeader(bytes, file, id) : undefined;
+      const sealed = header ? decodeTke1(header.wrappedDataKey, `${file}'s wrapped data key`) : undefined;
+      if (!header && Buffer.from(bytes.subarray(0, 4)).toString() !== TKE1) {
+        throw new CliError("TACTL_INPUT", `${file} is not a tactl kmip encrypt output (neither an envelope, TENV, nor an older TKE1 file)`);
+      }
       return withClient(v, async (c) => {
-        const e = openEnvelope(await readBytes(str(v, "in"), "input"), str(v, "in"));
-        const plain = await c.decrypt(id, e.data, { mode: e.mode, iv: e.iv, tag: e.tag, aad });
+        let plain: Uint8Array;
+        if (sealed) {
+          const dataKey = await c.decrypt(id, sealed.data, { mode: sealed.mode, iv: sealed.iv, tag: sealed.tag, aad });
+          try {
+            if (dataKey.length !== 32) {
+              throw new CliError(
+                "TACTL_INPUT",
+                `${file}: the KMIP server decrypted its data key to ${dataKey.length} bytes, not 32 (another key, or another --aad?)`,
+              );
+            }
+            plain = openEnvelope(bytes, dataKey).plaintext;
+          } catch (e) {
+            throw envelopeInput(file, e);
+          } finally {
+            dataKey.fill(0);
+          }
+        } else {
+          // A file of the format before the envelope: the server decrypts the whole content.
+          const e = decodeTke1(bytes, file);
+          plain = await c.decrypt(id, e.data, { mode: e.mode, iv: e.iv, tag: e.tag, aad });
+        }
         await writeFileAtomic(str(v, "out"), plain, 0o600);
         return out(io, v, { id, bytes: plain.length, out: v.out }, `decrypted ${plain.length} bytes to ${v.out}`);
       });
