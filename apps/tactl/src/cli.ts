@@ -51,6 +51,7 @@ const GROUPS: Record<string, () => Promise<CommandSpec[]>> = {
   cluster: async () => (await import("./commands/workflow.ts")).WF_CLUSTER_COMMANDS,
   status: async () => (await import("./commands/workflow.ts")).WF_STATUS_COMMANDS,
   dev: async () => (await import("./commands/dev.ts")).DEV_COMMANDS,
+  vm: async () => (await import("./commands/vm.ts")).VM_COMMANDS,
 };
 
 /** Every command's spec, from all groups (for tests: the index must list exactly these). */

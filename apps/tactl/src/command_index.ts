@@ -103,4 +103,15 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
   { path: ["dev", "up"], summary: "start a swtpm dev environment on loopback (kmipd, attestd, kmxd, N measured-booted swtpm hosts with kmxa), set it up, wait until green" },
   { path: ["dev", "status"], summary: "a dev environment's fleet (attestd's host statuses) and its processes; exit 1 when a process stopped or a host is not green" },
   { path: ["dev", "down"], summary: "stop every process `tactl dev up` started (by pid: SIGTERM, then SIGKILL) and wait until none is left" },
+  { path: ["vm", "create"], summary: "a new VM directory (vm.json): name, firmware, virtual hardware version" },
+  {
+    path: ["vm", "add-vtpm"],
+    summary: "give a VM a vTPM: its own EK and EK certificate (signed by the vTPM CA), its state encrypted in vm.nvram under a key provider's data key",
+  },
+  {
+    path: ["vm", "start"],
+    summary: "start a VM's vTPM: the data key from its provider, the state opened into RAM (tmpfs), swtpm on D/run/tpm.sock; prints the guest's TCTI",
+  },
+  { path: ["vm", "stop"], summary: "stop a VM's vTPM and save its state into vm.nvram, encrypted, atomically (the last good state survives a crash)" },
+  { path: ["vm", "describe"], summary: "what of a VM is encrypted, with which key provider (name, trusted or standard) and key id; never the key" },
 ];

@@ -51,8 +51,21 @@ export function tpmCaLayout(dir: string): TpmCaLayout {
   };
 }
 
-/** Writes the swtpm_setup and swtpm_localca configuration (the CA itself is made by the first swtpm_setup). */
-export async function writeTpmCaConfig(l: TpmCaLayout): Promise<void> {
+/** An existing CA that signs the EK certificates instead of one swtpm_localca makes (a vTPM CA). */
+export interface ImportedCa {
+  /** Its certificate (PEM file). */
+  readonly certificate: string;
+  /** Its private key (PEM file). */
+  readonly key: string;
+  /** The platform model written into the certificates (default `swtpm`). */
+  readonly model?: string;
+}
+
+/**
+ * Writes the swtpm_setup and swtpm_localca configuration. Without `imported`, the CA itself is made by the first
+ * swtpm_setup in `l.dir`; with it, that CA signs and `l.dir` keeps only swtpm_localca's serial number.
+ */
+export async function writeTpmCaConfig(l: TpmCaLayout, imported?: ImportedCa): Promise<void> {
   await mkdir(l.dir, { recursive: true, mode: 0o700 });
   const localca = findProgram("swtpm_localca");
   await writeFile(
@@ -63,13 +76,13 @@ export async function writeTpmCaConfig(l: TpmCaLayout): Promise<void> {
     l.localcaConf,
     [
       `statedir = ${l.dir}`,
-      `signingkey = ${path.join(l.dir, "signkey.pem")}`,
-      `issuercert = ${path.join(l.dir, "issuercert.pem")}`,
+      `signingkey = ${imported?.key ?? path.join(l.dir, "signkey.pem")}`,
+      `issuercert = ${imported?.certificate ?? path.join(l.dir, "issuercert.pem")}`,
       `certserial = ${path.join(l.dir, "certserial")}`,
       "",
     ].join("\n"),
   );
-  await writeFile(l.localcaOptions, ["--platform-manufacturer Tessera", "--platform-version 2.1", "--platform-model swtpm", ""].join("\n"));
+  await writeFile(l.localcaOptions, ["--platform-manufacturer Tessera", "--platform-version 2.1", `--platform-model ${imported?.model ?? "swtpm"}`, ""].join("\n"));
 }
 
 function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; output: string }> {

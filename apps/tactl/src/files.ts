@@ -23,6 +23,13 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string, m
   }
   await fh.close();
   await rename(tmp, file);
+  // The rename itself is durable only once the folder is synced: a crash right after could otherwise bring back the old file.
+  const dir = await open(path.dirname(file), "r");
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
 }
 
 /** Reads a whole file; a missing or unreadable file is a CliError naming it. */

@@ -1,0 +1,195 @@
+/**
+ * `tactl vm …`: the vTPM manager on a host, beside its agent (vm_manager.ts). A VM is a directory; its vTPM's state
+ * is vm.nvram, an envelope whose data key comes from a trusted key provider through the agent (`--agent SOCKET`,
+ * default kmxa's standard socket) or from a standard one (a KMIP server with the host's own credentials).
+ * Exit codes: 0 ok, 1 refused (the key withheld, a state that fails authentication), 2 usage or input (incl. a VM
+ * that may not have a vTPM, no key provider), 3 swtpm or the agent failed.
+ * @module
+ */
+import path from "node:path";
+import type { CommandSpec, Io } from "../cli.ts";
+import { EXIT } from "../errors.ts";
+import { readText } from "../files.ts";
+import { VmError, vmExit } from "../vm_errors.ts";
+import { addVtpm, createVm, describeVm, startVtpm, stopVtpm, type AddVtpmOptions } from "../vm_manager.ts";
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** kmxa's socket when it runs as the packaged service (infra/: `/run/kmxa/kmxa.sock`). */
+export const DEFAULT_AGENT_SOCKET = "/run/kmxa/kmxa.sock";
+
+const AGENT = { agent: { type: "string" as const } };
+const DIR = { dir: { type: "string" as const }, json: { type: "boolean" as const } };
+
+/** Runs `fn`, reporting a VmError as one line `tactl vm <cmd>: <code>: <message>` with its exit code. */
+async function reported(cmd: string, io: Io, fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!(e instanceof VmError)) throw e;
+    io.stderr(`tactl vm ${cmd}: ${e.code}: ${e.message}\n`);
+    return vmExit(e);
+  }
+}
+
+const agentOf = (v: Values): string => (typeof v.agent === "string" ? v.agent : DEFAULT_AGENT_SOCKET);
+
+async function create(v: Values, io: Io): Promise<number> {
+  return reported("create", io, async () => {
+    const firmware = v.firmware === undefined ? undefined : String(v.firmware);
+    if (firmware !== undefined && firmware !== "efi" && firmware !== "bios") throw new VmError("VM_INPUT", `--firmware "${firmware}": efi or bios`);
+    const hw = v["hw-version"] === undefined ? undefined : String(v["hw-version"]);
+    if (hw !== undefined && !/^\d{1,2}$/.test(hw)) throw new VmError("VM_INPUT", `--hw-version "${hw}" is not a number (1-99)`);
+    const c = await createVm(String(v.dir), {
+      name: String(v.name),
+      ...(firmware ? { firmware } : {}),
+      ...(hw ? { hwVersion: Number(hw) } : {}),
+      encryptDisks: v["encrypt-disks"] === true,
+    });
+    if (v.json) io.stdout(JSON.stringify(c, null, 2) + "\n");
+    else io.stdout(`created VM ${c.name} (${c.uuid}) in ${String(v.dir)}: ${c.firmware.toUpperCase()} firmware, hardware version ${c.hwVersion}\n`);
+    return EXIT.OK;
+  });
+}
+
+/** A standard provider's file: {name, kmipServers, keyId, clientCertificate, clientKey, serverCa}. */
+async function standardFile(file: string): Promise<AddVtpmOptions["standard"]> {
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(await readText(file, "standard key provider")) as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new VmError("VM_INPUT", `${file} is not JSON: ${e.message}`);
+    throw e;
+  }
+  const s = (k: string): string => {
+    if (typeof doc[k] !== "string" || doc[k] === "") throw new VmError("VM_INPUT", `${file}: field ${k} must be a non-empty string`);
+    return doc[k];
+  };
+  const servers = doc.kmipServers;
+  if (!Array.isArray(servers) || servers.length === 0 || !servers.every((x) => typeof x === "string"))
+    throw new VmError("VM_INPUT", `${file}: field kmipServers must list host:port strings`);
+  // Paths as absolute: vm.json keeps them, and later commands may run from another folder.
+  const file_ = (k: string): string => path.resolve(path.dirname(file), s(k));
+  return {
+    name: s("name"),
+    kmipServers: servers,
+    keyId: s("keyId"),
+    clientCertificate: file_("clientCertificate"),
+    clientKey: file_("clientKey"),
+    serverCa: file_("serverCa"),
+  };
+}
+
+async function addVtpmCmd(v: Values, io: Io): Promise<number> {
+  return reported("add-vtpm", io, async () => {
+    if (v["key-provider"] !== undefined && v["standard-provider"] !== undefined)
+      throw new VmError("VM_INPUT", "give --key-provider or --standard-provider, not both");
+    const c = await addVtpm(String(v.dir), {
+      agent: agentOf(v),
+      ...(typeof v["key-provider"] === "string" ? { keyProvider: v["key-provider"] } : {}),
+      ...(typeof v["standard-provider"] === "string" ? { standard: await standardFile(v["standard-provider"]) } : {}),
+      vtpmCa: { certificate: String(v["vtpm-ca"]), key: String(v["vtpm-ca-key"]) },
+    });
+    const t = c.vtpm!;
+    if (v.json) io.stdout(JSON.stringify(t, null, 2) + "\n");
+    else
+      io.stdout(
+        `VM ${c.name} has a new vTPM: EK certificate issued by ${t.ekIssuer}; its state is in vm.nvram, encrypted with a data key of ${t.provider.kind} key provider ${t.provider.name}\n`,
+      );
+    return EXIT.OK;
+  });
+}
+
+async function start(v: Values, io: Io): Promise<number> {
+  return reported("start", io, async () => {
+    const s = await startVtpm(String(v.dir), { agent: agentOf(v), startup: v["no-startup"] !== true });
+    if (v.json) io.stdout(JSON.stringify({ tcti: s.tcti, socket: s.socket, pid: s.pid, ms: Math.round(s.ms) }) + "\n");
+    else io.stdout(`vTPM started (swtpm pid ${s.pid}, ${Math.round(s.ms)} ms): TCTI ${s.tcti}\n`);
+    return EXIT.OK;
+  });
+}
+
+async function stop(v: Values, io: Io): Promise<number> {
+  return reported("stop", io, async () => {
+    const r = await stopVtpm(String(v.dir), { agent: agentOf(v) });
+    if (v.json) io.stdout(JSON.stringify(r) + "\n");
+    else io.stdout(`vTPM stopped; its state saved in vm.nvram (${r.saved} bytes, encrypted)\n`);
+    return EXIT.OK;
+  });
+}
+
+async function describe(v: Values, io: Io): Promise<number> {
+  return reported("describe", io, async () => {
+    const d = await describeVm(String(v.dir));
+    if (v.json) {
+      io.stdout(JSON.stringify(d, null, 2) + "\n");
+      return EXIT.OK;
+    }
+    const lines = [`VM ${d.name} (${d.uuid}): ${d.firmware.toUpperCase()} firmware, hardware version ${d.hwVersion}`];
+    if (d.vtpm === null) lines.push("no vTPM; nothing encrypted" + (d.encrypted.disks ? " (disks: to be encrypted once a key provider is set)" : ""));
+    else {
+      lines.push(
+        `vTPM: EK certificate issued by ${d.vtpm.ekIssuer}, made ${d.vtpm.created}; ${d.vtpm.running ? `running (swtpm pid ${d.vtpm.running.pid}, ${d.vtpm.running.tcti})` : "stopped"}`,
+      );
+      lines.push(`encrypted: home files (vm.nvram, ${d.vtpm.nvramBytes} bytes)${d.encrypted.disks ? " and disks" : "; disks not encrypted"}`);
+      lines.push(`key provider: ${d.vtpm.provider.name} (${d.vtpm.provider.kind}), key ${d.vtpm.key.id} version ${d.vtpm.key.version}`);
+    }
+    io.stdout(lines.join("\n") + "\n");
+    return EXIT.OK;
+  });
+}
+
+/** The `tactl vm` commands. */
+export const VM_COMMANDS: CommandSpec[] = [
+  {
+    path: ["vm", "create"],
+    summary: "a new VM directory (vm.json): name, firmware, virtual hardware version",
+    usage: "--dir D --name N [--firmware efi|bios] [--hw-version N] [--encrypt-disks] [--json]",
+    options: { ...DIR, name: { type: "string" }, firmware: { type: "string" }, "hw-version": { type: "string" }, "encrypt-disks": { type: "boolean" } },
+    required: ["dir", "name"],
+    run: create,
+  },
+  {
+    path: ["vm", "add-vtpm"],
+    summary: "give a VM a vTPM: its own EK and EK certificate (signed by the vTPM CA), its state encrypted in vm.nvram under a key provider's data key",
+    usage:
+      "--dir D --vtpm-ca CERT.pem --vtpm-ca-key KEY.pem [--key-provider KP | --standard-provider FILE] [--agent SOCKET] [--json]\n" +
+      "  --key-provider: a trusted key provider, through the host's agent (default: the agent's default provider)\n" +
+      "  --standard-provider: a JSON file {name, kmipServers, keyId, clientCertificate, clientKey, serverCa} (files on this host)\n" +
+      `  --agent: the host agent's socket (default ${DEFAULT_AGENT_SOCKET})`,
+    options: {
+      ...DIR,
+      ...AGENT,
+      "key-provider": { type: "string" },
+      "standard-provider": { type: "string" },
+      "vtpm-ca": { type: "string" },
+      "vtpm-ca-key": { type: "string" },
+    },
+    required: ["dir", "vtpm-ca", "vtpm-ca-key"],
+    run: addVtpmCmd,
+  },
+  {
+    path: ["vm", "start"],
+    summary: "start a VM's vTPM: the data key from its provider, the state opened into RAM (tmpfs), swtpm on D/run/tpm.sock; prints the guest's TCTI",
+    usage: "--dir D [--agent SOCKET] [--no-startup] [--json]\n  --no-startup: leave TPM2_Startup to the guest's firmware",
+    options: { ...DIR, ...AGENT, "no-startup": { type: "boolean" } },
+    required: ["dir"],
+    run: start,
+  },
+  {
+    path: ["vm", "stop"],
+    summary: "stop a VM's vTPM and save its state into vm.nvram, encrypted, atomically (the last good state survives a crash)",
+    usage: "--dir D [--agent SOCKET] [--json]",
+    options: { ...DIR, ...AGENT },
+    required: ["dir"],
+    run: stop,
+  },
+  {
+    path: ["vm", "describe"],
+    summary: "what of a VM is encrypted, with which key provider (name, trusted or standard) and key id; never the key",
+    usage: "--dir D [--json]",
+    options: DIR,
+    required: ["dir"],
+    run: describe,
+  },
+];

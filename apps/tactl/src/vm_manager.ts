@@ -1,0 +1,433 @@
+/**
+ * The vTPM manager: a VM is a directory D with `vm.json` (@tessera/vtpm's schema, no secret in it) and, once it has
+ * a vTPM, `vm.nvram`: the vTPM's state (swtpm's files) in an envelope whose data key a key provider wraps. While the
+ * vTPM runs, its state lives in a private tmpfs folder (`/dev/shm/tessera-vtpm-*`, 0700, files 0600) and nowhere
+ * else in the clear; swtpm serves it on `D/run/tpm.sock`. Stopping saves it back: the data key is fetched first (if
+ * the provider refuses, the vTPM keeps running and nothing changes), then swtpm is shut down, and `vm.nvram` is
+ * replaced atomically (write, fsync, rename, fsync of the folder): a crash leaves the last good state.
+ *
+ * Why a tmpfs and not swtpm's own state encryption (`--key fd=…`): the state on disk stays one envelope (the
+ * codebase's one format, rewrap and describe included) and swtpm's key would be one more key to fetch and pass.
+ * @module
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { certificateIssuer } from "@tessera/pki";
+import {
+  EnvelopeError,
+  newVmConfig,
+  nvramContext,
+  openEnvelope,
+  parseVmConfig,
+  readEnvelopeHeader,
+  sealEnvelope,
+  VmConfigError,
+  vtpmRefusal,
+  type EnvelopeHeader,
+  type StandardProviderConfig,
+  type VmConfig,
+  type VtpmProvider,
+} from "@tessera/vtpm";
+import { isAlive, spawnDetached, stopProcesses, type DevProcess } from "./dev_process.ts";
+import { findProgram, manufactureTpm, MAX_SOCKET_PATH, tpmCaLayout, waitForSwtpm, writeTpmCaConfig } from "./dev_swtpm.ts";
+import { DevError } from "./dev_errors.ts";
+import { writeFileAtomic } from "./files.ts";
+import { agentRequest } from "./wf_agent_client.ts";
+import { VmError } from "./vm_errors.ts";
+import { probeStandard, sourceOf } from "./vm_keys.ts";
+
+const run = promisify(execFile);
+
+/** Where a vTPM's state lives while it runs: a tmpfs (RAM), never the VM's folder or /tmp. */
+export const VTPM_RUNTIME_ROOT = "/dev/shm";
+/** The content format inside vm.nvram's envelope: swtpm's state files by name. */
+const STATE_FORMAT = "tessera-vtpm-state/v1";
+const STATE_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** The files of a VM directory. */
+export interface VmLayout {
+  readonly dir: string;
+  readonly config: string;
+  readonly nvram: string;
+  readonly run: string;
+  readonly socket: string;
+  readonly runState: string;
+  readonly log: string;
+}
+
+/** The files of the VM in `dir`. */
+export function vmLayout(dir: string): VmLayout {
+  const d = path.resolve(dir);
+  const runDir = path.join(d, "run");
+  return {
+    dir: d,
+    config: path.join(d, "vm.json"),
+    nvram: path.join(d, "vm.nvram"),
+    run: runDir,
+    socket: path.join(runDir, "tpm.sock"),
+    runState: path.join(runDir, "vtpm.json"),
+    log: path.join(runDir, "swtpm.log"),
+  };
+}
+
+/** What `D/run/vtpm.json` records of a running vTPM (no secret). */
+interface RunState {
+  readonly pid: number;
+  readonly startTime: number;
+  readonly stateDir: string;
+  readonly tcti: string;
+}
+
+/** The VM's configuration. @throws VmError VM_NOT_FOUND, VM_INPUT (naming the field) */
+export async function readVm(dir: string): Promise<VmConfig> {
+  const l = vmLayout(dir);
+  let text: string;
+  try {
+    text = await readFile(l.config, "utf8");
+  } catch (e) {
+    throw new VmError("VM_NOT_FOUND", `${l.config}: no VM here (tactl vm create --dir ${dir} --name N): ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    return parseVmConfig(text, l.config);
+  } catch (e) {
+    if (e instanceof VmConfigError) throw new VmError("VM_INPUT", e.message, { cause: e });
+    throw e;
+  }
+}
+
+async function writeVm(dir: string, config: VmConfig): Promise<void> {
+  await writeFileAtomic(vmLayout(dir).config, JSON.stringify(config, null, 2) + "\n", 0o600);
+}
+
+/**
+ * A new VM in `dir` (created; it must not hold a VM).
+ * @throws VmError VM_EXISTS, VM_INPUT
+ */
+export async function createVm(dir: string, o: { name: string; firmware?: "efi" | "bios"; hwVersion?: number; encryptDisks?: boolean }): Promise<VmConfig> {
+  const l = vmLayout(dir);
+  if (existsSync(l.config)) throw new VmError("VM_EXISTS", `${l.config} exists: ${dir} holds a VM already`);
+  let config: VmConfig;
+  try {
+    config = newVmConfig({
+      name: o.name,
+      uuid: randomUUID(),
+      ...(o.firmware ? { firmware: o.firmware } : {}),
+      ...(o.hwVersion ? { hwVersion: o.hwVersion } : {}),
+      encryptDisks: o.encryptDisks === true,
+    });
+  } catch (e) {
+    if (e instanceof VmConfigError) throw new VmError("VM_INPUT", e.message, { cause: e });
+    throw e;
+  }
+  await mkdir(l.dir, { recursive: true, mode: 0o700 });
+  await writeVm(dir, config);
+  return config;
+}
+
+/** swtpm's state files of `stateDir`, as the envelope's content. */
+async function packState(stateDir: string): Promise<Uint8Array> {
+  const files: Record<string, string> = {};
+  for (const name of (await readdir(stateDir)).sort()) {
+    if (name === ".lock") continue;
+    files[name] = (await readFile(path.join(stateDir, name))).toString("base64");
+  }
+  if (!("tpm2-00.permall" in files)) throw new VmError("VM_SWTPM", `swtpm left no tpm2-00.permall in ${stateDir}`);
+  return new TextEncoder().encode(JSON.stringify({ format: STATE_FORMAT, files }));
+}
+
+/** Writes the state files of an opened envelope into `stateDir` (0600 each). */
+async function unpackState(content: Uint8Array, stateDir: string, where: string): Promise<void> {
+  let doc: { format?: unknown; files?: unknown };
+  try {
+    doc = JSON.parse(new TextDecoder().decode(content)) as typeof doc;
+  } catch (e) {
+    throw new VmError("VM_STATE_REFUSED", `${where}: the opened state is not ${STATE_FORMAT}`, { cause: e });
+  }
+  if (doc.format !== STATE_FORMAT || typeof doc.files !== "object" || doc.files === null)
+    throw new VmError("VM_STATE_REFUSED", `${where}: the opened state is not ${STATE_FORMAT}`);
+  for (const [name, b64] of Object.entries(doc.files as Record<string, unknown>)) {
+    if (!STATE_FILE.test(name) || typeof b64 !== "string") throw new VmError("VM_STATE_REFUSED", `${where}: the opened state names a file "${name}"`);
+    await writeFile(path.join(stateDir, name), Buffer.from(b64, "base64"), { mode: 0o600 });
+  }
+}
+
+/** A private folder in RAM for a vTPM's state (0700). */
+async function runtimeDir(): Promise<{ root: string; state: string }> {
+  const root = await mkdtemp(path.join(VTPM_RUNTIME_ROOT, "tessera-vtpm-"));
+  await chmod(root, 0o700);
+  const state = path.join(root, "state");
+  await mkdir(state, { mode: 0o700 });
+  return { root, state };
+}
+
+/** Removes a runtime folder, its files overwritten with zeros first (tmpfs pages go back to the kernel as they are). */
+async function wipe(root: string): Promise<void> {
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const f = path.join(d, e.name);
+      if (e.isDirectory()) await walk(f);
+      else if (e.isFile()) {
+        const size = (await readFile(f).catch(() => Buffer.alloc(0))).length;
+        await writeFile(f, Buffer.alloc(size)).catch(() => undefined);
+      }
+    }
+  };
+  await walk(root);
+  await rm(root, { recursive: true, force: true });
+}
+
+/** Options of {@link addVtpm}. */
+export interface AddVtpmOptions {
+  /** The host agent's socket (trusted providers; the default provider). */
+  readonly agent: string;
+  /** A trusted key provider's name; default: the agent's default provider. */
+  readonly keyProvider?: string;
+  /** A standard key provider instead (its mode is probed). */
+  readonly standard?: Omit<StandardProviderConfig, "mode" | "kind">;
+  /** The vTPM CA that signs the EK certificate: its certificate and key (PEM files). */
+  readonly vtpmCa: { readonly certificate: string; readonly key: string };
+}
+
+/** The agent's default trusted key provider, or undefined. */
+async function agentDefaultProvider(agent: string): Promise<string | undefined> {
+  try {
+    const r = (await agentRequest(agent, "GET", "/api/v1/key-provider")) as { name?: unknown } | undefined;
+    return typeof r?.name === "string" ? r.name : undefined;
+  } catch (e) {
+    throw new VmError("VM_AGENT_UNREACHABLE", `no --key-provider given, and the agent's default cannot be asked: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Gives the VM in `dir` a new vTPM: its own EK and an EK certificate signed by the vTPM CA (in its NV, as a physical
+ * TPM has it), its state sealed in vm.nvram under a new data key of the provider. Nothing of it is written in the
+ * clear outside the tmpfs, which is wiped.
+ * @throws VmError VM_NOT_ALLOWED (BIOS, hardware version, a vTPM already), VM_NO_PROVIDER, VM_KEY_REFUSED, VM_SWTPM
+ */
+export async function addVtpm(dir: string, o: AddVtpmOptions): Promise<VmConfig> {
+  const config = await readVm(dir);
+  const refusal = vtpmRefusal(config);
+  if (refusal !== undefined) throw new VmError("VM_NOT_ALLOWED", refusal.message, { cause: refusal });
+  let provider: VtpmProvider;
+  if (o.standard !== undefined) {
+    provider = await probeStandard({ kind: "standard", ...o.standard });
+  } else {
+    const name = o.keyProvider ?? (await agentDefaultProvider(o.agent));
+    if (name === undefined) {
+      throw new VmError(
+        "VM_NO_PROVIDER",
+        `VM ${config.name}: no key provider is configured: give --key-provider KP (a trusted provider, through the agent at ${o.agent}), --standard-provider FILE, or set the agent's default (tactl cluster set-key-provider)`,
+      );
+    }
+    provider = { kind: "trusted", name };
+  }
+  const { dataKey, key } = await sourceOf(provider, o.agent).newDataKey();
+  const rt = await runtimeDir();
+  try {
+    const ca = tpmCaLayout(path.join(rt.root, "ca"));
+    await writeTpmCaConfig(ca, { certificate: path.resolve(o.vtpmCa.certificate), key: path.resolve(o.vtpmCa.key), model: "Tessera vTPM" });
+    try {
+      await manufactureTpm(rt.state, ca);
+    } catch (e) {
+      if (e instanceof DevError) throw new VmError("VM_SWTPM", `the vTPM of ${config.name}: ${e.message}`, { cause: e });
+      throw e;
+    }
+    const der = new Uint8Array(await readFile(path.join(rt.root, "ek-certs", "ek-rsa2048.crt")));
+    const ekCertificate = `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END CERTIFICATE-----\n`;
+    const nvram = sealEnvelope(await packState(rt.state), dataKey, key, { context: nvramContext(config) });
+    const l = vmLayout(dir);
+    await writeFileAtomic(l.nvram, nvram, 0o600);
+    const next: VmConfig = { ...config, vtpm: { provider, ekCertificate, ekIssuer: certificateIssuer(der).readable, created: new Date().toISOString() } };
+    await writeVm(dir, next);
+    return next;
+  } finally {
+    dataKey.fill(0);
+    await wipe(rt.root);
+  }
+}
+
+async function readRunState(l: VmLayout): Promise<RunState | undefined> {
+  try {
+    return JSON.parse(await readFile(l.runState, "utf8")) as RunState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The running vTPM of the VM, if its swtpm still runs. */
+async function running(l: VmLayout): Promise<RunState | undefined> {
+  const r = await readRunState(l);
+  return r !== undefined && isAlive(r) ? r : undefined;
+}
+
+/** The envelope of vm.nvram, its header checked against the VM. */
+async function nvramOf(l: VmLayout, config: VmConfig): Promise<{ bytes: Uint8Array; header: EnvelopeHeader }> {
+  if (config.vtpm === undefined) throw new VmError("VM_NO_VTPM", `VM ${config.name} has no vTPM (tactl vm add-vtpm --dir ${l.dir})`);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(l.nvram));
+  } catch (e) {
+    throw new VmError("VM_STATE_REFUSED", `${l.nvram}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    const header = readEnvelopeHeader(bytes);
+    if (header.context !== nvramContext(config))
+      throw new VmError("VM_STATE_REFUSED", `${l.nvram} is the state of another VM (${header.context}), not of ${config.name}`);
+    return { bytes, header };
+  } catch (e) {
+    if (e instanceof EnvelopeError) throw new VmError("VM_STATE_REFUSED", `${l.nvram} is refused: ${e.message}; nothing was changed`, { cause: e });
+    throw e;
+  }
+}
+
+/** What {@link startVtpm} started. */
+export interface StartedVtpm {
+  /** The guest's TCTI (tpm2-tools, @tessera/tss). */
+  readonly tcti: string;
+  readonly socket: string;
+  readonly pid: number;
+  /** Time from the call to the first command answered, ms. */
+  readonly ms: number;
+}
+
+/**
+ * Starts the VM's vTPM: the data key from its provider, vm.nvram opened into a tmpfs, swtpm serving it on D/run/tpm.sock.
+ * @param o.startup TPM2_Startup done by swtpm (default true; false for a firmware that sends it, as QEMU's OVMF does)
+ * @throws VmError VM_RUNNING, VM_NO_VTPM, VM_KEY_REFUSED (not attested, red), VM_STATE_REFUSED (tampered, cut, another VM's), VM_SWTPM
+ */
+export async function startVtpm(dir: string, o: { agent: string; startup?: boolean }): Promise<StartedVtpm> {
+  const t0 = performance.now();
+  const l = vmLayout(dir);
+  const config = await readVm(dir);
+  const already = await running(l);
+  if (already !== undefined) throw new VmError("VM_RUNNING", `the vTPM of ${config.name} runs already (swtpm pid ${already.pid}, ${already.tcti})`);
+  if (`${l.socket}.ctrl`.length > MAX_SOCKET_PATH)
+    throw new VmError("VM_INPUT", `${l.socket}.ctrl is too long for a Unix socket: move the VM to a shorter path`);
+  const { bytes, header } = await nvramOf(l, config);
+  const dataKey = await sourceOf(config.vtpm!.provider, o.agent).dataKeyOf(header);
+  let content: Uint8Array;
+  try {
+    content = openEnvelope(bytes, dataKey).plaintext;
+  } catch (e) {
+    if (e instanceof EnvelopeError)
+      throw new VmError("VM_STATE_REFUSED", `${l.nvram} does not open: ${e.message}; nothing was changed, the last good state is kept`, { cause: e });
+    throw e;
+  } finally {
+    dataKey.fill(0);
+  }
+  const rt = await runtimeDir();
+  let proc: DevProcess | undefined;
+  try {
+    await unpackState(content, rt.state, l.nvram);
+    content.fill(0);
+    await mkdir(l.run, { recursive: true, mode: 0o700 });
+    await rm(l.socket, { force: true });
+    await rm(`${l.socket}.ctrl`, { force: true });
+    const flags = o.startup === false ? "not-need-init" : "not-need-init,startup-clear";
+    proc = await spawnDetached({
+      name: `vTPM of ${config.name}`,
+      command: findProgram("swtpm"),
+      args: [
+        "socket",
+        "--tpm2",
+        "--tpmstate",
+        `dir=${rt.state},mode=0600`,
+        "--server",
+        `type=unixio,path=${l.socket},mode=0600`,
+        "--ctrl",
+        `type=unixio,path=${l.socket}.ctrl,mode=0600`,
+        "--flags",
+        flags,
+      ],
+      log: l.log,
+    });
+    const p = proc;
+    await waitForSwtpm(l.socket, () => isAlive(p), 30_000);
+    const tcti = `swtpm:path=${l.socket}`;
+    await writeFileAtomic(l.runState, JSON.stringify({ pid: proc.pid, startTime: proc.startTime, stateDir: rt.state, tcti } satisfies RunState) + "\n", 0o600);
+    return { tcti, socket: l.socket, pid: proc.pid, ms: performance.now() - t0 };
+  } catch (e) {
+    if (proc !== undefined) await stopProcesses([proc]);
+    await wipe(rt.root);
+    if (e instanceof DevError) throw new VmError("VM_SWTPM", `the vTPM of ${config.name}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+/**
+ * Stops the VM's vTPM and saves its state into vm.nvram (fresh content key and nonces, the same data key). The
+ * data key is fetched before anything stops: when the provider refuses, the vTPM keeps running and nothing changes.
+ * @throws VmError VM_NOT_RUNNING, VM_KEY_REFUSED, VM_SWTPM
+ */
+export async function stopVtpm(dir: string, o: { agent: string }): Promise<{ saved: number }> {
+  const l = vmLayout(dir);
+  const config = await readVm(dir);
+  const r = await running(l);
+  if (r === undefined) throw new VmError("VM_NOT_RUNNING", `the vTPM of ${config.name} is not running`);
+  const { header } = await nvramOf(l, config);
+  const dataKey = await sourceOf(config.vtpm!.provider, o.agent).dataKeyOf(header);
+  try {
+    // CMD_SHUTDOWN: swtpm writes its permanent state and exits.
+    await run(findProgram("swtpm_ioctl"), ["--unix", `${l.socket}.ctrl`, "-s"], { timeout: 10_000 }).catch(() => undefined);
+    const proc: DevProcess = { name: "swtpm", pid: r.pid, startTime: r.startTime, log: l.log };
+    const left = await stopProcesses([proc], 5_000);
+    if (left.length > 0) throw new VmError("VM_SWTPM", `swtpm pid ${r.pid} did not stop; the last good state is kept in ${l.nvram}`);
+    const content = await packState(r.stateDir);
+    const nvram = sealEnvelope(
+      content,
+      dataKey,
+      { provider: header.provider, key: header.key, wrappedDataKey: header.wrappedDataKey },
+      { context: nvramContext(config) },
+    );
+    content.fill(0);
+    await writeFileAtomic(l.nvram, nvram, 0o600);
+    await wipe(path.dirname(r.stateDir));
+    await rm(l.runState, { force: true });
+    return { saved: nvram.length };
+  } finally {
+    dataKey.fill(0);
+  }
+}
+
+/** What `tactl vm describe` shows: the VM, and what is encrypted with which provider and key — never the key. */
+export interface VmDescription {
+  readonly name: string;
+  readonly uuid: string;
+  readonly firmware: string;
+  readonly hwVersion: number;
+  readonly encrypted: { readonly homeFiles: boolean; readonly disks: boolean };
+  readonly vtpm: {
+    readonly provider: { readonly name: string; readonly kind: string };
+    readonly key: { readonly id: string; readonly version: number };
+    readonly ekIssuer: string;
+    readonly created: string;
+    readonly nvramBytes: number;
+    readonly running: { readonly tcti: string; readonly pid: number } | null;
+  } | null;
+}
+
+/** Describes the VM in `dir`. */
+export async function describeVm(dir: string): Promise<VmDescription> {
+  const l = vmLayout(dir);
+  const config = await readVm(dir);
+  const base = { name: config.name, uuid: config.uuid, firmware: config.firmware, hwVersion: config.hwVersion };
+  if (config.vtpm === undefined) return { ...base, encrypted: { homeFiles: false, disks: config.encryption.disks }, vtpm: null };
+  const { bytes, header } = await nvramOf(l, config);
+  const r = await running(l);
+  return {
+    ...base,
+    encrypted: { homeFiles: true, disks: config.encryption.disks },
+    vtpm: {
+      provider: header.provider,
+      key: header.key,
+      ekIssuer: config.vtpm.ekIssuer,
+      created: config.vtpm.created,
+      nvramBytes: bytes.length,
+      running: r === undefined ? null : { tcti: r.tcti, pid: r.pid },
+    },
+  };
+}
