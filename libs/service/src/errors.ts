@@ -5,7 +5,7 @@
  * | --- | --- |
  * | `SERVICE_DIR` | a data directory is not a directory, or is open to others and cannot be made private |
  * | `SERVICE_FILE` | a file cannot be read or written (names the file and what it holds) |
- * | `SERVICE_MASTER_KEY` | a master key file is readable by others, has the wrong size, or wrapped material is unknown |
+ * | `SERVICE_MASTER_KEY` | a master key file is readable by others, has the wrong size or does not open; wrapped material is of an unknown format, altered, another master key's or another object's |
  * | `SERVICE_PASSWORD_HASH` | a stored password hash is not a well-formed `scrypt$N$r$p$salt$hash` string |
  *
  * @module
