@@ -5,7 +5,7 @@
  * @module
  */
 import { execFile, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import https from "node:https";
 import os from "node:os";
@@ -95,22 +95,63 @@ export function postmasterPid(dir: string): number | undefined {
 }
 
 /** Connections of database `database` by state (`active`, `idle`, …), from pg_stat_activity, through psql. */
-export function pgConnections(serverUrl: string, database: string): Promise<Map<string, number>> {
+export async function pgConnections(serverUrl: string, database: string): Promise<Map<string, number>> {
+  const rows = await psql(
+    serverUrl,
+    `SELECT coalesce(state, 'none'), count(*) FROM pg_stat_activity WHERE datname = '${database.replace(/'/g, "''")}' GROUP BY 1`,
+  );
+  return new Map(rows.map(([state, count]) => [state, Number(count)]));
+}
+
+/** utime, stime, cutime, cstime of a /proc/<pid>/stat line, µs (cutime/cstime: its children waited for). */
+function statCpuUs(pid: number, withChildren: boolean): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14–17 of proc(5); `f` starts at field 3.
+    const ticks = Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0);
+    return (ticks * 1e6) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * PostgreSQL's CPU time, µs: the postmaster's, its live children's (backends, background workers), and the children
+ * it has reaped (cutime/cstime) — a backend that exits between two readings still counts.
+ */
+export function postgresCpuUs(postmaster: number | undefined): number | undefined {
+  if (postmaster === undefined) return undefined;
+  let sum = statCpuUs(postmaster, true);
+  try {
+    for (const tid of readdirSync(`/proc/${postmaster}/task`)) {
+      for (const c of readFileSync(`/proc/${postmaster}/task/${tid}/children`, "utf8").split(" ").filter(Boolean)) sum += statCpuUs(Number(c), true);
+    }
+  } catch {
+    return undefined;
+  }
+  return sum;
+}
+
+/** Runs one SQL statement through psql; the rows, tab-separated fields. */
+export function psql(serverUrl: string, sql: string): Promise<string[][]> {
   const bin = findPostgresBin();
   if (bin === undefined) return Promise.reject(new Error("psql: PostgreSQL's binaries are not installed"));
-  const sql = `SELECT coalesce(state, 'none'), count(*) FROM pg_stat_activity WHERE datname = '${database.replace(/'/g, "''")}' GROUP BY 1`;
   return new Promise((resolve, reject) => {
-    execFile(path.join(bin, "psql"), [serverUrl, "-AtF", "\t", "-c", sql], { encoding: "utf8", timeout: 10_000 }, (error, stdout, stderr) => {
-      if (error) {
-        reject(new Error(`psql: ${stderr || error.message}`));
-        return;
-      }
-      const m = new Map<string, number>();
-      for (const line of stdout.split("\n").filter(Boolean)) {
-        const [state, count] = line.split("\t");
-        m.set(state, Number(count));
-      }
-      resolve(m);
+    execFile(path.join(bin, "psql"), [serverUrl, "-AtF", "\t", "-c", sql], { encoding: "utf8", timeout: 30_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`psql: ${stderr || error.message}`));
+      else resolve(stdout.split("\n").filter(Boolean).map((l) => l.split("\t")));
     });
   });
+}
+
+/** Rows and total size (bytes, indexes and TOAST included) of each of `tables`. */
+export async function tableSizes(databaseUrl: string, tables: readonly string[]): Promise<{ table: string; rows: number; bytes: number }[]> {
+  const out: { table: string; rows: number; bytes: number }[] = [];
+  for (const t of tables) {
+    if (!/^[a-z_]+$/.test(t)) throw new Error(`not a table name: ${t}`);
+    const [[rows, bytes]] = await psql(databaseUrl, `SELECT count(*), pg_total_relation_size('${t}') FROM ${t}`);
+    out.push({ table: t, rows: Number(rows), bytes: Number(bytes) });
+  }
+  return out;
 }

@@ -31,9 +31,9 @@ import { startPostgres } from "@tessera/postgres-testing";
 import { algName, fromHex, parsePcrSelection, selectedPcrs, TPM_ALG, toHex, type PcrBanks } from "@tessera/tpm2";
 import { b64, call, expectJson } from "./attest_api.ts";
 import { pcrsOfLog, softQuote, type LogPcrs } from "./attest_host.ts";
-import { attestFixture } from "./attest_inprocess.ts";
-import { percentile, processTreeCpuUs } from "./attest_measure.ts";
-import { adminPassword, pgConnections, postmasterPid, startAttestdNode, type AttestdNode } from "./_fleet_attestd.ts";
+import { attestFixture, inProcessProbe } from "./attest_inprocess.ts";
+import { percentile, processTreeCpuUs, ratio } from "./attest_measure.ts";
+import { adminPassword, pgConnections, postgresCpuUs, postmasterPid, startAttestdNode, tableSizes, type AttestdNode } from "./_fleet_attestd.ts";
 import { bindingModuli, simHost, softActivateCredentialEcc, type SimHost } from "./_fleet_sim_host.ts";
 
 /** Options of {@link benchFleetSim}. */
@@ -54,8 +54,10 @@ export interface FleetSimOptions {
   readonly rates?: readonly number[];
   /** Seconds per search step (default 20). */
   readonly stepSeconds?: number;
-  /** Search refinements (halvings of the gap between held and not held) after the doubling (default 2). */
+  /** Search refinements (halvings of the gap between held and not held) after the doubling (default 3). */
   readonly refinements?: number;
+  /** Skip the in-process peer (the test's tiny run). */
+  readonly noPeer?: boolean;
   /** Progress lines (stderr by default). */
   readonly progress?: (line: string) => void;
 }
@@ -107,6 +109,12 @@ export interface FleetSimResult {
   readonly capacityPerSec?: number;
   /** Statuses in attestd's host list after the steady phase. */
   readonly statuses: Readonly<Record<string, number>>;
+  /** attestd's tables at the end: rows and bytes (indexes included). */
+  readonly tables: readonly { table: string; rows: number; bytes: number }[];
+  /** Attestations made in the whole run (enrolment not included). */
+  readonly attestationsTotal: number;
+  /** The peer, measured in the same run after the load: the in-process appraisal + token, CPU µs per attestation. */
+  readonly inProcessCpuUs?: number;
   readonly markdown: string;
 }
 
@@ -276,7 +284,7 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
         }
       })();
       const cpu0 = nodes.map((n) => processTreeCpuUs(n.pid) ?? 0);
-      const pg0 = processTreeCpuUs(pgPid);
+      const pg0 = postgresCpuUs(pgPid);
       const client0 = process.cpuUsage();
       const inflight = new Set<Promise<void>>();
       const t0 = performance.now() + 20;
@@ -304,7 +312,7 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
       cursor = (cursor + count) % H;
       const client = process.cpuUsage(client0);
       const cpu = nodes.map((n, j) => (processTreeCpuUs(n.pid) ?? 0) - cpu0[j]);
-      const pg1 = processTreeCpuUs(pgPid);
+      const pg1 = postgresCpuUs(pgPid);
       sampling = false;
       await sampler;
       lat.sort((a, b) => a - b);
@@ -359,7 +367,7 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
         if (p.held) lo = r;
         else hi = r;
       }
-      for (let j = 0; j < (options.refinements ?? 2) && lo !== undefined && hi !== undefined; j++) {
+      for (let j = 0; j < (options.refinements ?? 3) && lo !== undefined && hi !== undefined; j++) {
         const r = Math.round((lo + hi) / 2);
         const p = await phase(label(r), r, stepSeconds);
         search.push(p);
@@ -367,6 +375,10 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
         else hi = r;
       }
     }
+    const tables = await tableSizes(database, ["attestd_attestations", "attestd_last_attempts", "attestd_nonces", "attestd_hosts", "attestd_enrollments", "attestd_ek_pins", "attestd_audit"]);
+    const attestationsTotal = [steady, ...search].reduce((a, p) => a + p.attestations, 0);
+    for (const n of nodes.splice(0).reverse()) await n.stop();
+    const inProcessCpuUs = options.noPeer ? undefined : (await (await inProcessProbe(f))()).cpuUsPerOp;
     const heldRates = [steady, ...search].filter((p) => p.held).map((p) => p.offeredPerSec);
     const capacityPerSec = heldRates.length > 0 ? Math.max(...heldRates) : undefined;
     const result = {
@@ -382,6 +394,9 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
       search,
       ...(capacityPerSec !== undefined ? { capacityPerSec } : {}),
       statuses,
+      tables,
+      attestationsTotal,
+      ...(inProcessCpuUs !== undefined ? { inProcessCpuUs } : {}),
     };
     return { ...result, markdown: fleetSimMarkdown(result) };
   } finally {
@@ -413,6 +428,17 @@ export function fleetSimMarkdown(r: Omit<FleetSimResult, "markdown">): string {
     );
   }
   lines.push("");
+  if (r.inProcessCpuUs !== undefined) {
+    const best = [r.steady, ...r.search].filter((p) => p.held).reduce<FleetSimPhase | undefined>((a, p) => (a === undefined || p.offeredPerSec > a.offeredPerSec ? p : a), undefined);
+    if (best !== undefined) {
+      lines.push(
+        `- Peer in the same run: the in-process appraisal + token costs ${f0(r.inProcessCpuUs)} µs of CPU per attestation; attestd on PostgreSQL at the best held rate ${f0(best.attestdCpuUsTotal)} µs (${ratio(best.attestdCpuUsTotal, r.inProcessCpuUs)}), plus PostgreSQL's ${best.postgresCpuUs === undefined ? "?" : f0(best.postgresCpuUs)} µs and the client's ${f0(best.clientCpuUs)} µs on the same CPUs.`,
+      );
+    }
+  }
+  lines.push(
+    `- attestd's tables after ${r.attestationsTotal} attestations of ${r.hosts} hosts: ${r.tables.map((t) => `${t.table.replace("attestd_", "")} ${t.rows} rows ${(t.bytes / 2 ** 20).toFixed(1)} MiB`).join(", ")}.`,
+  );
   if (r.capacityPerSec !== undefined) {
     lines.push(
       `- Largest fleet held: ${f0(r.capacityPerSec)} attestations/s × ${r.intervalSeconds} s = ${f0(r.capacityPerSec * r.intervalSeconds)} hosts re-attesting every ${r.intervalSeconds} s (the best rate held in the compressed search: same hosts, shorter interval; held = all affirming, ≥ 97% of the schedule done, p99 from due ≤ ${HELD_P99_FROM_DUE_MS} ms — no host falls behind, so none goes stale). Client, attestd and PostgreSQL share these ${os.cpus().length} CPUs.`,

@@ -21,7 +21,7 @@ test("softActivateCredentialEcc recovers what MakeCredential protected to an ECC
 });
 
 test.serial("fleet-sim, 50 hosts on two nodes: all enrolled, every attestation affirmed, the table has every phase", async (t) => {
-  const r = await benchFleetSim({ hosts: 50, intervalSeconds: 10, durationSeconds: 3, rates: [20], stepSeconds: 2, progress: quiet });
+  const r = await benchFleetSim({ hosts: 50, intervalSeconds: 10, durationSeconds: 3, rates: [20], stepSeconds: 2, noPeer: true, progress: quiet });
   t.is(r.hosts, 50);
   t.is(r.nodes, 2);
   t.is(r.steady.attestations, 15);
@@ -34,6 +34,10 @@ test.serial("fleet-sim, 50 hosts on two nodes: all enrolled, every attestation a
   }
   // The steady phase attested hosts 0–14 once each: green; the others are enrolled and not attested yet.
   t.deepEqual(r.statuses, { green: 15, unknown: 35 });
+  // Every attestation is a row of attestd's history; every host has its EK pin.
+  t.is(r.attestationsTotal, 55);
+  t.is(r.tables.find((x) => x.table === "attestd_attestations")?.rows, 55);
+  t.is(r.tables.find((x) => x.table === "attestd_ek_pins")?.rows, 50);
   const rows = r.markdown.split("\n").filter((l) => /^\| (steady|search)/.test(l));
   t.is(rows.length, 2);
 });
