@@ -6,6 +6,7 @@ import { chmod, copyFile, cp, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { decodeTtlv, encodeTtlv, item, struct } from "@tessera/kmip";
+import { isEnvelope, readEnvelopeHeader } from "@tessera/vtpm";
 import { loadAttributes, storedAttributes } from "./attributes.ts";
 import { migrateOwners, UNMAPPED_OWNER_PREFIX } from "./store/migrate_owners.ts";
 import { startPostgres, type PostgresCluster } from "@tessera/postgres-testing";
@@ -412,13 +413,16 @@ test("kmipd with --database postgres://… : Create / Register / Get / Locate ro
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const objects = await c.query<{ owner: string; material: Buffer }>("SELECT owner, material FROM kmip_objects");
+    const objects = await c.query<{ id: string; owner: string; material: Buffer }>("SELECT id, owner, material FROM kmip_objects");
     t.is(objects.rows.length, 4);
     t.true(objects.rows.every((r) => r.owner === "CN=kmipd-admin"));
-    t.true(
-      objects.rows.every((r) => r.material.length === 1 + 12 + 16 + 16 || r.material.length === 1 + 12 + 32 + 16),
-      "material is wrapped (version, nonce, ciphertext, tag)",
-    );
+    for (const r of objects.rows) {
+      // Wrapped by the master key in the envelope, bound to the object's id.
+      t.true(isEnvelope(r.material), `object ${r.id}: material is an envelope`);
+      const h = readEnvelopeHeader(r.material);
+      t.like(h, { context: r.id, provider: { name: "master-key", kind: "local" } });
+      t.true(h.contentLength === 16 || h.contentLength === 32, `object ${r.id}: ${h.contentLength} bytes of key material`);
+    }
     const audit = await c.query<{ operation: string; result: string }>("SELECT operation, result FROM kmip_audit ORDER BY seq");
     t.deepEqual(
       audit.rows.map((r) => r.operation),
