@@ -100,8 +100,14 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
   },
   { path: ["cluster", "set-key-provider"], summary: "make a trusted key provider the default of a host's agent (its keys without naming a provider)" },
   { path: ["status"], summary: "the fleet: each host's status (green, red, stale), image version, last attestation and message" },
-  { path: ["dev", "up"], summary: "start a swtpm dev environment on loopback (kmipd, attestd, kmxd, N measured-booted swtpm hosts with kmxa), set it up, wait until green" },
-  { path: ["dev", "status"], summary: "a dev environment's fleet (attestd's host statuses) and its processes; exit 1 when a process stopped or a host is not green" },
+  {
+    path: ["dev", "up"],
+    summary: "start a swtpm dev environment on loopback (kmipd, attestd, kmxd, N measured-booted swtpm hosts with kmxa), set it up, wait until green",
+  },
+  {
+    path: ["dev", "status"],
+    summary: "a dev environment's fleet (attestd's host statuses) and its processes; exit 1 when a process stopped or a host is not green",
+  },
   { path: ["dev", "down"], summary: "stop every process `tactl dev up` started (by pid: SIGTERM, then SIGKILL) and wait until none is left" },
   { path: ["vm", "create"], summary: "a new VM directory (vm.json): name, firmware, virtual hardware version" },
   {
@@ -114,4 +120,18 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
   },
   { path: ["vm", "stop"], summary: "stop a VM's vTPM and save its state into vm.nvram, encrypted, atomically (the last good state survives a crash)" },
   { path: ["vm", "describe"], summary: "what of a VM is encrypted, with which key provider (name, trusted or standard) and key id; never the key" },
+  { path: ["vm", "rekey"], summary: "a new data key for a VM's vTPM state (optionally another key provider); the guest's secrets are not touched" },
+  {
+    path: ["vm", "clone"],
+    summary: "clone a stopped VM: --vtpm copy keeps the vTPM's identity and secrets (a new data key), replace gives the clone a new blank vTPM",
+  },
+  { path: ["vm", "backup"], summary: "back up a stopped VM into one file (0600): every VM file, vm.nvram as it is (encrypted)" },
+  {
+    path: ["vm", "restore"],
+    summary: "restore a VM backup into a new directory, once this host is seen to reach its vTPM's key (else refused, nothing written)",
+  },
+  {
+    path: ["vm", "migrate-check"],
+    summary: "may a VM move to HOST: a trusted-provider VM only to a host green at the same Trust Authority (asked with the tactl ta session); exit 1 if not",
+  },
 ];

@@ -12,7 +12,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -24,6 +24,7 @@ import {
   openEnvelope,
   parseVmConfig,
   readEnvelopeHeader,
+  rewrapEnvelope,
   sealEnvelope,
   VmConfigError,
   vtpmRefusal,
@@ -264,9 +265,28 @@ async function running(l: VmLayout): Promise<RunState | undefined> {
   return r !== undefined && isAlive(r) ? r : undefined;
 }
 
+/**
+ * A rekey interrupted after writing `vm.nvram.next`: when vm.json already names the provider the new state is sealed
+ * for, the new state goes in place; otherwise (vm.json not yet written) it is dropped and the old pair stays.
+ */
+async function finishPendingRekey(l: VmLayout, config: VmConfig): Promise<void> {
+  const pending = `${l.nvram}.next`;
+  if (!existsSync(pending)) return;
+  let header: EnvelopeHeader | undefined;
+  try {
+    header = readEnvelopeHeader(new Uint8Array(await readFile(pending)));
+  } catch {
+    header = undefined;
+  }
+  const p = config.vtpm?.provider;
+  if (header !== undefined && p !== undefined && header.provider.name === p.name && header.provider.kind === p.kind) await rename(pending, l.nvram);
+  else await rm(pending, { force: true });
+}
+
 /** The envelope of vm.nvram, its header checked against the VM. */
 async function nvramOf(l: VmLayout, config: VmConfig): Promise<{ bytes: Uint8Array; header: EnvelopeHeader }> {
   if (config.vtpm === undefined) throw new VmError("VM_NO_VTPM", `VM ${config.name} has no vTPM (tactl vm add-vtpm --dir ${l.dir})`);
+  await finishPendingRekey(l, config);
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(l.nvram));
@@ -430,4 +450,223 @@ export async function describeVm(dir: string): Promise<VmDescription> {
       running: r === undefined ? null : { tcti: r.tcti, pid: r.pid },
     },
   };
+}
+
+/** The provider asked for on the command line (`--key-provider` or `--standard-provider`), or the VM's own. */
+export interface ProviderChoice {
+  readonly keyProvider?: string;
+  readonly standard?: Omit<StandardProviderConfig, "mode" | "kind">;
+}
+
+async function chosenProvider(choice: ProviderChoice, current: VtpmProvider | undefined, agent: string, vmName: string): Promise<VtpmProvider> {
+  if (choice.standard !== undefined) return probeStandard({ kind: "standard", ...choice.standard });
+  if (choice.keyProvider !== undefined) return { kind: "trusted", name: choice.keyProvider };
+  if (current !== undefined) return current;
+  const name = await agentDefaultProvider(agent);
+  if (name === undefined) {
+    throw new VmError(
+      "VM_NO_PROVIDER",
+      `VM ${vmName}: no key provider is configured: give --key-provider KP (a trusted provider, through the agent at ${agent}), --standard-provider FILE, or set the agent's default (tactl cluster set-key-provider)`,
+    );
+  }
+  return { kind: "trusted", name };
+}
+
+async function mustBeStopped(l: VmLayout, config: VmConfig, what: string): Promise<void> {
+  const r = await running(l);
+  if (r !== undefined)
+    throw new VmError("VM_RUNNING", `the vTPM of ${config.name} runs (swtpm pid ${r.pid}): stop it before ${what} (tactl vm stop --dir ${l.dir})`);
+}
+
+/** The plaintext of vm.nvram: its data key from the provider, the envelope opened. */
+async function openNvram(l: VmLayout, config: VmConfig, agent: string): Promise<{ bytes: Uint8Array; header: EnvelopeHeader; dataKey: Uint8Array }> {
+  const { bytes, header } = await nvramOf(l, config);
+  const dataKey = await sourceOf(config.vtpm!.provider, agent).dataKeyOf(header);
+  try {
+    openEnvelope(bytes, dataKey).plaintext.fill(0);
+  } catch (e) {
+    dataKey.fill(0);
+    if (e instanceof EnvelopeError) throw new VmError("VM_STATE_REFUSED", `${l.nvram} does not open: ${e.message}; nothing was changed`, { cause: e });
+    throw e;
+  }
+  return { bytes, header, dataKey };
+}
+
+/**
+ * A new data key for the VM's vTPM (and, when asked, another provider): its content key is wrapped again under the
+ * new data key; the vTPM's state (the guest's secrets) is not touched. The vTPM must be stopped.
+ * @throws VmError VM_RUNNING, VM_NO_VTPM, VM_KEY_REFUSED, VM_STATE_REFUSED
+ */
+export async function rekeyVm(dir: string, o: { agent: string } & ProviderChoice): Promise<VmConfig> {
+  const l = vmLayout(dir);
+  const config = await readVm(dir);
+  if (config.vtpm === undefined) throw new VmError("VM_NO_VTPM", `VM ${config.name} has no vTPM: nothing to rekey`);
+  await mustBeStopped(l, config, "a rekey");
+  const provider = await chosenProvider(o, config.vtpm.provider, o.agent, config.name);
+  const { bytes, dataKey } = await openNvram(l, config, o.agent);
+  const next = await sourceOf(provider, o.agent).newDataKey();
+  try {
+    const nvram = rewrapEnvelope(bytes, dataKey, next.key, next.dataKey);
+    const updated: VmConfig = { ...config, vtpm: { ...config.vtpm, provider } };
+    // Three steps, so that a crash leaves a pair that opens: the new state beside the old, then vm.json naming the new
+    // provider, then the new state in place. nvramOf finishes (or drops) a `.next` a crash left behind.
+    await writeFileAtomic(`${l.nvram}.next`, nvram, 0o600);
+    await writeVm(dir, updated);
+    await rename(`${l.nvram}.next`, l.nvram);
+    return updated;
+  } finally {
+    dataKey.fill(0);
+    next.dataKey.fill(0);
+  }
+}
+
+/** Options of {@link cloneVm}. */
+export interface CloneOptions {
+  readonly agent: string;
+  /** `copy`: the clone's vTPM keeps the identity (EK) and secrets; `replace`: a new, blank vTPM with its own EK. */
+  readonly vtpm: "copy" | "replace";
+  /** The clone's name (default `<name>-clone`). */
+  readonly name?: string;
+  /** The vTPM CA for `replace`. */
+  readonly vtpmCa?: { readonly certificate: string; readonly key: string };
+}
+
+/**
+ * Clones the (stopped) VM in `dir` to `to`: a new UUID; with `copy` the vTPM's state is sealed again for the clone
+ * under a new data key of the same provider (same EK, same secrets); with `replace` the clone gets a new vTPM.
+ * @throws VmError VM_EXISTS, VM_RUNNING, VM_KEY_REFUSED, VM_STATE_REFUSED, VM_INPUT (replace without a vTPM CA)
+ */
+export async function cloneVm(dir: string, to: string, o: CloneOptions): Promise<VmConfig> {
+  const l = vmLayout(dir);
+  const t = vmLayout(to);
+  const config = await readVm(dir);
+  if (existsSync(t.config)) throw new VmError("VM_EXISTS", `${t.config} exists: ${to} holds a VM already`);
+  await mustBeStopped(l, config, "cloning");
+  const { vtpm, ...rest } = config;
+  let base: VmConfig;
+  try {
+    base = parseVmConfig(JSON.stringify({ ...rest, name: o.name ?? `${config.name}-clone`, uuid: randomUUID() }), "the clone");
+  } catch (e) {
+    if (e instanceof VmConfigError) throw new VmError("VM_INPUT", e.message, { cause: e });
+    throw e;
+  }
+  if (vtpm === undefined) {
+    await mkdir(t.dir, { recursive: true, mode: 0o700 });
+    await writeVm(to, base);
+    return base;
+  }
+  if (o.vtpm === "replace") {
+    if (o.vtpmCa === undefined) throw new VmError("VM_INPUT", "a replaced vTPM needs the vTPM CA: give --vtpm-ca and --vtpm-ca-key");
+    await mkdir(t.dir, { recursive: true, mode: 0o700 });
+    await writeVm(to, base);
+    const p = vtpm.provider;
+    return addVtpm(to, {
+      agent: o.agent,
+      ...(p.kind === "trusted"
+        ? { keyProvider: p.name }
+        : {
+            standard: {
+              name: p.name,
+              kmipServers: p.kmipServers,
+              keyId: p.keyId,
+              clientCertificate: p.clientCertificate,
+              clientKey: p.clientKey,
+              serverCa: p.serverCa,
+            },
+          }),
+      vtpmCa: o.vtpmCa,
+    });
+  }
+  const { bytes, dataKey } = await openNvram(l, config, o.agent);
+  const next = await sourceOf(vtpm.provider, o.agent).newDataKey();
+  try {
+    const content = openEnvelope(bytes, dataKey).plaintext;
+    const nvram = sealEnvelope(content, next.dataKey, next.key, { context: nvramContext(base) });
+    content.fill(0);
+    const clone: VmConfig = { ...base, vtpm };
+    await mkdir(t.dir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(t.nvram, nvram, 0o600);
+    await writeVm(to, clone);
+    return clone;
+  } finally {
+    dataKey.fill(0);
+    next.dataKey.fill(0);
+  }
+}
+
+/** The `format` of a VM backup file. */
+export const VM_BACKUP_FORMAT = "tessera-vm-backup/v1";
+
+/**
+ * Writes a backup of the (stopped) VM in `dir` to `out` (0600): every VM file, vm.nvram as it is (encrypted).
+ * @throws VmError VM_RUNNING (its latest state is in RAM), VM_NOT_FOUND
+ */
+export async function backupVm(dir: string, out: string): Promise<{ files: string[]; bytes: number }> {
+  const l = vmLayout(dir);
+  const config = await readVm(dir);
+  await mustBeStopped(l, config, "a backup");
+  const files: Record<string, string> = { "vm.json": (await readFile(l.config)).toString("base64") };
+  // nvramOf checks it is this VM's envelope (and finishes an interrupted rekey) before it is copied.
+  if (config.vtpm !== undefined) files["vm.nvram"] = Buffer.from((await nvramOf(l, config)).bytes).toString("base64");
+  const text = JSON.stringify({ format: VM_BACKUP_FORMAT, vm: config.name, uuid: config.uuid, made: new Date().toISOString(), files }) + "\n";
+  await writeFileAtomic(out, text, 0o600);
+  return { files: Object.keys(files), bytes: text.length };
+}
+
+/**
+ * Restores a backup into `dir` (which must not hold a VM) after checking that this host can reach the vTPM's key
+ * (the data key fetched and the state opened): when it cannot, nothing is written and the error says why.
+ * @throws VmError VM_INPUT (not a backup), VM_EXISTS, VM_KEY_REFUSED, VM_STATE_REFUSED, VM_AGENT_UNREACHABLE
+ */
+export async function restoreVm(from: string, dir: string, o: { agent: string }): Promise<VmConfig> {
+  const l = vmLayout(dir);
+  if (existsSync(l.config)) throw new VmError("VM_EXISTS", `${l.config} exists: ${dir} holds a VM already`);
+  let doc: { format?: unknown; files?: Record<string, unknown> };
+  try {
+    doc = JSON.parse(await readFile(from, "utf8")) as typeof doc;
+  } catch (e) {
+    throw new VmError("VM_INPUT", `${from} is not a VM backup: ${(e as Error).message}`, { cause: e });
+  }
+  if (doc.format !== VM_BACKUP_FORMAT || typeof doc.files !== "object" || doc.files === null || typeof doc.files["vm.json"] !== "string") {
+    throw new VmError("VM_INPUT", `${from} is not a VM backup (${VM_BACKUP_FORMAT})`);
+  }
+  const configText = Buffer.from(doc.files["vm.json"], "base64").toString("utf8");
+  let config: VmConfig;
+  try {
+    config = parseVmConfig(configText, `${from}: vm.json`);
+  } catch (e) {
+    if (e instanceof VmConfigError) throw new VmError("VM_INPUT", e.message, { cause: e });
+    throw e;
+  }
+  const nvramB64 = doc.files["vm.nvram"];
+  let nvram: Uint8Array | undefined;
+  if (config.vtpm !== undefined) {
+    if (typeof nvramB64 !== "string") throw new VmError("VM_INPUT", `${from}: VM ${config.name} has a vTPM but the backup holds no vm.nvram`);
+    nvram = new Uint8Array(Buffer.from(nvramB64, "base64"));
+    let header: EnvelopeHeader;
+    try {
+      header = readEnvelopeHeader(nvram);
+    } catch (e) {
+      throw new VmError("VM_STATE_REFUSED", `${from}: its vm.nvram is refused: ${(e as Error).message}`, { cause: e });
+    }
+    let dataKey: Uint8Array;
+    try {
+      dataKey = await sourceOf(config.vtpm.provider, o.agent).dataKeyOf(header);
+    } catch (e) {
+      if (e instanceof VmError)
+        throw new VmError(e.code, `restore refused, nothing written: this host cannot reach the key of VM ${config.name}'s vTPM: ${e.message}`, { cause: e });
+      throw e;
+    }
+    try {
+      openEnvelope(nvram, dataKey).plaintext.fill(0);
+    } catch (e) {
+      throw new VmError("VM_STATE_REFUSED", `restore refused, nothing written: ${from}: its vm.nvram does not open: ${(e as Error).message}`, { cause: e });
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+  await mkdir(l.dir, { recursive: true, mode: 0o700 });
+  if (nvram !== undefined) await writeFileAtomic(l.nvram, nvram, 0o600);
+  await writeVm(dir, config);
+  return config;
 }

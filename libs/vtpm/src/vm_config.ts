@@ -130,3 +130,49 @@ export function vtpmRefusal(config: VmConfig): VmConfigError | undefined {
 export function nvramContext(config: Pick<VmConfig, "uuid">): string {
   return `tessera-vm:${config.uuid}:nvram`;
 }
+
+/** Where a VM would move, as its Trust Authority sees the target host. */
+export interface MigrationTarget {
+  /** The target host's name. */
+  readonly host: string;
+  /** Its status at the Trust Authority cluster of the VM's trusted provider; undefined: that cluster does not know it. */
+  readonly status?: "green" | "red" | "stale";
+  /** The status's message (a red host's failures). */
+  readonly message?: string;
+}
+
+/** Whether a VM may move, and why. */
+export interface MigrationVerdict {
+  readonly allowed: boolean;
+  readonly reason: string;
+}
+
+/**
+ * May a VM whose vTPM is `vtpm` move to `target`? A trusted-provider VM moves only to a host attested (green) against
+ * the same Trust Authority cluster: its key reaches attested hosts of that cluster only. A standard-provider VM moves
+ * to any host that can reach its KMIP servers with its own credentials (which only that host can check). A VM
+ * without a vTPM has nothing bound to a key and moves anywhere.
+ */
+export function migrationVerdict(vtpm: VtpmConfig | undefined, target: MigrationTarget): MigrationVerdict {
+  if (vtpm === undefined) return { allowed: true, reason: "the VM has no vTPM: nothing of it is bound to a key provider" };
+  const p = vtpm.provider;
+  if (p.kind === "standard") {
+    return {
+      allowed: true,
+      reason: `standard key provider ${p.name}: ${target.host} must reach ${p.kmipServers.join(", ")} with its own KMIP credentials (key ${p.keyId})`,
+    };
+  }
+  if (target.status === undefined) {
+    return {
+      allowed: false,
+      reason: `trusted key provider ${p.name}: ${target.host} is not attested by this Trust Authority cluster (it does not know the host): its keys would not reach it`,
+    };
+  }
+  if (target.status !== "green") {
+    return {
+      allowed: false,
+      reason: `trusted key provider ${p.name}: ${target.host} is ${target.status} at this Trust Authority cluster${target.message ? ` (${target.message})` : ""}: its keys would not reach it`,
+    };
+  }
+  return { allowed: true, reason: `trusted key provider ${p.name}: ${target.host} is attested (green) by the same Trust Authority cluster` };
+}

@@ -60,3 +60,31 @@ test("a vTPM needs EFI and hardware version 14 or later, and a VM has one at mos
   };
   t.like(vtpmRefusal(has), { code: "VTPM_NOT_ALLOWED", field: "vtpm" });
 });
+
+test("migration: a trusted-provider VM only to a host green at the same Trust Authority cluster; a standard one anywhere its provider is reachable", async (t) => {
+  const { migrationVerdict } = await import("./vm_config.ts");
+  const trusted = { provider: { kind: "trusted" as const, name: "kp" }, ekCertificate: "-----BEGIN CERTIFICATE-----x", ekIssuer: "CN=ca", created: "" };
+  t.like(migrationVerdict(trusted, { host: "h2", status: "green" }), { allowed: true });
+  const red = migrationVerdict(trusted, { host: "h2", status: "red", message: "image-unknown: kernel" });
+  t.false(red.allowed);
+  t.regex(red.reason, /h2 is red at this Trust Authority cluster \(image-unknown: kernel\)/);
+  t.like(migrationVerdict(trusted, { host: "h2", status: "stale" }), { allowed: false });
+  t.regex(migrationVerdict(trusted, { host: "other", status: undefined }).reason, /not attested by this Trust Authority cluster/);
+  const standard = {
+    ...trusted,
+    provider: {
+      kind: "standard" as const,
+      name: "kms",
+      kmipServers: ["kms:5696"],
+      keyId: "7",
+      mode: "A256GCM" as const,
+      clientCertificate: "c",
+      clientKey: "k",
+      serverCa: "a",
+    },
+  };
+  const s = migrationVerdict(standard, { host: "anywhere" });
+  t.true(s.allowed);
+  t.regex(s.reason, /must reach kms:5696 with its own KMIP credentials/);
+  t.true(migrationVerdict(undefined, { host: "x" }).allowed);
+});

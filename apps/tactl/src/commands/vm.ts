@@ -11,7 +11,23 @@ import type { CommandSpec, Io } from "../cli.ts";
 import { EXIT } from "../errors.ts";
 import { readText } from "../files.ts";
 import { VmError, vmExit } from "../vm_errors.ts";
-import { addVtpm, createVm, describeVm, startVtpm, stopVtpm, type AddVtpmOptions } from "../vm_manager.ts";
+import { migrationVerdict, type MigrationTarget } from "@tessera/vtpm";
+import { taRequest, TaProblemError } from "../ta_client.ts";
+import { activeSession, tesseraHome } from "../ta_session.ts";
+import {
+  addVtpm,
+  backupVm,
+  cloneVm,
+  createVm,
+  describeVm,
+  readVm,
+  rekeyVm,
+  restoreVm,
+  startVtpm,
+  stopVtpm,
+  type AddVtpmOptions,
+  type ProviderChoice,
+} from "../vm_manager.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -139,6 +155,95 @@ async function describe(v: Values, io: Io): Promise<number> {
   });
 }
 
+async function providerChoice(v: Values): Promise<ProviderChoice> {
+  if (v["key-provider"] !== undefined && v["standard-provider"] !== undefined)
+    throw new VmError("VM_INPUT", "give --key-provider or --standard-provider, not both");
+  return {
+    ...(typeof v["key-provider"] === "string" ? { keyProvider: v["key-provider"] } : {}),
+    ...(typeof v["standard-provider"] === "string" ? { standard: await standardFile(v["standard-provider"]) } : {}),
+  };
+}
+
+async function rekey(v: Values, io: Io): Promise<number> {
+  return reported("rekey", io, async () => {
+    const c = await rekeyVm(String(v.dir), { agent: agentOf(v), ...(await providerChoice(v)) });
+    const p = c.vtpm!.provider;
+    if (v.json) io.stdout(JSON.stringify({ provider: p }, null, 2) + "\n");
+    else io.stdout(`VM ${c.name}: vm.nvram now under a new data key of ${p.kind} key provider ${p.name}; the vTPM's state was not touched\n`);
+    return EXIT.OK;
+  });
+}
+
+async function clone(v: Values, io: Io): Promise<number> {
+  return reported("clone", io, async () => {
+    const mode = String(v.vtpm ?? "copy");
+    if (mode !== "copy" && mode !== "replace") throw new VmError("VM_INPUT", `--vtpm "${mode}": copy or replace`);
+    const c = await cloneVm(String(v.dir), String(v.to), {
+      agent: agentOf(v),
+      vtpm: mode,
+      ...(typeof v.name === "string" ? { name: v.name } : {}),
+      ...(typeof v["vtpm-ca"] === "string" && typeof v["vtpm-ca-key"] === "string" ? { vtpmCa: { certificate: v["vtpm-ca"], key: v["vtpm-ca-key"] } } : {}),
+    });
+    if (v.json) io.stdout(JSON.stringify(c, null, 2) + "\n");
+    else
+      io.stdout(
+        `cloned to ${String(v.to)}: VM ${c.name} (${c.uuid})${c.vtpm === undefined ? ", no vTPM" : mode === "copy" ? ", its vTPM a copy (same EK and secrets, a new data key)" : ", a new blank vTPM with its own EK"}\n`,
+      );
+    return EXIT.OK;
+  });
+}
+
+async function backup(v: Values, io: Io): Promise<number> {
+  return reported("backup", io, async () => {
+    const r = await backupVm(String(v.dir), String(v.out));
+    if (v.json) io.stdout(JSON.stringify(r) + "\n");
+    else io.stdout(`backed up ${r.files.join(" and ")} to ${String(v.out)} (0600; vm.nvram stays encrypted)\n`);
+    return EXIT.OK;
+  });
+}
+
+async function restore(v: Values, io: Io): Promise<number> {
+  return reported("restore", io, async () => {
+    const c = await restoreVm(String(v.from), String(v.dir), { agent: agentOf(v) });
+    if (v.json) io.stdout(JSON.stringify(c, null, 2) + "\n");
+    else
+      io.stdout(
+        `restored VM ${c.name} into ${String(v.dir)}${c.vtpm ? `; its vTPM's key is reachable from this host (${c.vtpm.provider.kind} key provider ${c.vtpm.provider.name})` : ""}\n`,
+      );
+    return EXIT.OK;
+  });
+}
+
+/** The target host as the Trust Authority of the VM's trusted provider sees it (attestd, with the tactl ta session). */
+async function targetAtAttestd(io: Io, host: string): Promise<MigrationTarget> {
+  const s = await activeSession(tesseraHome(io.env ?? process.env));
+  try {
+    const r = await taRequest(
+      { server: s.server, token: s.token, ...(s.ca === undefined ? {} : { ca: s.ca }) },
+      "GET",
+      `/api/v1/hosts/${encodeURIComponent(host)}`,
+    );
+    const b = r.body as { status?: unknown; message?: unknown };
+    const status = b.status === "green" || b.status === "red" || b.status === "stale" ? b.status : undefined;
+    return { host, ...(status ? { status } : {}), ...(typeof b.message === "string" ? { message: b.message } : {}) };
+  } catch (e) {
+    if (e instanceof TaProblemError && e.status === 404) return { host };
+    throw e;
+  }
+}
+
+async function migrateCheck(v: Values, io: Io): Promise<number> {
+  return reported("migrate-check", io, async () => {
+    const config = await readVm(String(v.dir));
+    const host = String(v.to);
+    const target = config.vtpm?.provider.kind === "trusted" ? await targetAtAttestd(io, host) : { host };
+    const verdict = migrationVerdict(config.vtpm, target);
+    if (v.json) io.stdout(JSON.stringify({ vm: config.name, to: host, ...verdict }) + "\n");
+    else io.stdout(`${verdict.allowed ? "allowed" : "refused"}: VM ${config.name} to ${host}: ${verdict.reason}\n`);
+    return verdict.allowed ? EXIT.OK : EXIT.REFUSED;
+  });
+}
+
 /** The `tactl vm` commands. */
 export const VM_COMMANDS: CommandSpec[] = [
   {
@@ -191,5 +296,53 @@ export const VM_COMMANDS: CommandSpec[] = [
     options: DIR,
     required: ["dir"],
     run: describe,
+  },
+  {
+    path: ["vm", "rekey"],
+    summary: "a new data key for a VM's vTPM state (optionally another key provider); the guest's secrets are not touched",
+    usage: "--dir D [--key-provider KP | --standard-provider FILE] [--agent SOCKET] [--json]",
+    options: { ...DIR, ...AGENT, "key-provider": { type: "string" }, "standard-provider": { type: "string" } },
+    required: ["dir"],
+    run: rekey,
+  },
+  {
+    path: ["vm", "clone"],
+    summary: "clone a stopped VM: --vtpm copy keeps the vTPM's identity and secrets (a new data key), replace gives the clone a new blank vTPM",
+    usage: "--dir D --to D2 [--vtpm copy|replace] [--name N] [--vtpm-ca CERT.pem --vtpm-ca-key KEY.pem] [--agent SOCKET] [--json]",
+    options: {
+      ...DIR,
+      ...AGENT,
+      to: { type: "string" },
+      vtpm: { type: "string" },
+      name: { type: "string" },
+      "vtpm-ca": { type: "string" },
+      "vtpm-ca-key": { type: "string" },
+    },
+    required: ["dir", "to"],
+    run: clone,
+  },
+  {
+    path: ["vm", "backup"],
+    summary: "back up a stopped VM into one file (0600): every VM file, vm.nvram as it is (encrypted)",
+    usage: "--dir D --out FILE [--json]",
+    options: { ...DIR, out: { type: "string" } },
+    required: ["dir", "out"],
+    run: backup,
+  },
+  {
+    path: ["vm", "restore"],
+    summary: "restore a VM backup into a new directory, once this host is seen to reach its vTPM's key (else refused, nothing written)",
+    usage: "--from FILE --dir D [--agent SOCKET] [--json]",
+    options: { ...DIR, ...AGENT, from: { type: "string" } },
+    required: ["from", "dir"],
+    run: restore,
+  },
+  {
+    path: ["vm", "migrate-check"],
+    summary: "may a VM move to HOST: a trusted-provider VM only to a host green at the same Trust Authority (asked with the tactl ta session); exit 1 if not",
+    usage: "--dir D --to HOST [--json]",
+    options: { ...DIR, to: { type: "string" } },
+    required: ["dir", "to"],
+    run: migrateCheck,
   },
 ];
