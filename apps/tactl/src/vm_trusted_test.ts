@@ -1,0 +1,164 @@
+/**
+ * `tactl vm` with a trusted key provider, on a real Trust Authority: `tactl dev up` (kmipd, attestd, kmxd, one swtpm
+ * host measured-booted with its kmxa). Proves: without --key-provider and no default at the agent, add-vtpm says no
+ * key provider is configured; through the agent (kmxd → JWE → the host's TPM) the vTPM is made, started and its
+ * guest's secret survives a stop; migrate-check allows the green host and refuses one the Trust Authority does not
+ * know; once the host is red, its vTPM cannot start, a running one cannot be saved (it keeps running, vm.nvram
+ * unchanged), a restore is refused with nothing written, and migrate-check refuses it; green again, all works.
+ * Serial: one Trust Authority through these states.
+ */
+import test from "ava";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { createCa } from "@tessera/pki";
+import { eventually } from "@tessera/process-testing";
+import { devDown } from "./dev_down.ts";
+import type { DevEnv } from "./dev_env.ts";
+import { devUp } from "./dev_up.ts";
+import { type Ran, tactlWith } from "./_test_support.ts";
+import { agentRequest } from "./wf_agent_client.ts";
+
+const SECRET = "trusted-guest-secret-41c9";
+const NV = "0x1500020";
+
+let dir: string;
+let env: DevEnv;
+let agent: string;
+let vm: string;
+let ca: string[];
+
+const tactl = (...argv: string[]): Promise<Ran> => tactlWith({ env: { ...process.env, TESSERA_HOME: path.join(dir, "home") } }, ...argv);
+const ok = (r: Ran, what: string): Ran => {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${r.err}${r.out}`);
+  return r;
+};
+
+/** Attests the host again now and waits until the agent is in `state`. */
+async function attestUntil(state: "attested" | "refused"): Promise<void> {
+  await agentRequest(agent, "POST", "/api/v1/attest").catch(() => undefined);
+  await eventually(
+    `the agent ${state}`,
+    async () => (((await agentRequest(agent, "GET", "/api/v1/status")) as { state?: string }).state === state ? true : undefined),
+    60_000,
+    200,
+  );
+}
+
+test.before(async () => {
+  // A short folder: the swtpm and agent sockets live inside it.
+  dir = await mkdtemp(path.join(os.tmpdir(), "vmt-"));
+  env = await devUp({ dir: path.join(dir, "dev"), hosts: 1, progress: () => undefined });
+  agent = env.hosts[0]!.agentSocket;
+  const vtpmCa = await createCa({ commonName: "Tessera vTPM CA (trusted test)", keyAlgorithm: "rsa-2048" });
+  await writeFile(path.join(dir, "vtpm-ca.pem"), vtpmCa.certificatePem);
+  await writeFile(path.join(dir, "vtpm-ca-key.pem"), vtpmCa.privateKeyPem, { mode: 0o600 });
+  ca = ["--vtpm-ca", path.join(dir, "vtpm-ca.pem"), "--vtpm-ca-key", path.join(dir, "vtpm-ca-key.pem")];
+  vm = path.join(dir, "vm");
+  ok(await tactl("ta", "login", "--server", env.attestd, "--ca", env.ca, "--user", "admin", "--password-file", env.adminPasswordFile), "ta login");
+});
+
+test.after.always(async () => {
+  if (vm && existsSync(path.join(vm, "run", "vtpm.json"))) {
+    const { pid } = JSON.parse(await readFile(path.join(vm, "run", "vtpm.json"), "utf8")) as { pid: number };
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  if (dir) {
+    await devDown(path.join(dir, "dev")).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test.serial("no key provider configured: add-vtpm says which ways there are; with one, a vTPM through the agent", async (t) => {
+  ok(await tactl("vm", "create", "--dir", vm, "--name", "db-01"), "create");
+  const defaultProvider = (await agentRequest(agent, "GET", "/api/v1/key-provider")) as { name: string | null };
+  t.is(defaultProvider.name, null, "dev up leaves the agent without a default provider");
+  const none = await tactl("vm", "add-vtpm", "--dir", vm, "--agent", agent, ...ca);
+  t.is(none.code, 2, none.err);
+  t.regex(
+    none.err,
+    /^tactl vm add-vtpm: VM_NO_PROVIDER: VM db-01: no key provider is configured: give --key-provider KP .*--standard-provider FILE, or set the agent's default \(tactl cluster set-key-provider\)\n$/,
+  );
+  const r = await tactl("vm", "add-vtpm", "--dir", vm, "--agent", agent, "--key-provider", env.keyProvider, ...ca);
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, new RegExp(`encrypted with a data key of trusted key provider ${env.keyProvider}\\n$`));
+  const d = JSON.parse(ok(await tactl("vm", "describe", "--dir", vm, "--json"), "describe").out) as {
+    vtpm: { provider: unknown; key: { id: string; version: number } };
+  };
+  t.deepEqual(d.vtpm.provider, { name: env.keyProvider, kind: "trusted" });
+  t.deepEqual(d.vtpm.key, { id: env.keyProvider, version: 1 }, "the primary-key version from kmxd's wrapped form");
+});
+
+test.serial("green: start, a guest secret written with tpm2-tools, stop, start: it is there; migrate-check allows the green host only", async (t) => {
+  const s = JSON.parse(ok(await tactl("vm", "start", "--dir", vm, "--agent", agent, "--json"), "start").out) as { tcti: string };
+  const tools = { ...process.env, TPM2TOOLS_TCTI: s.tcti };
+  execFileSync("tpm2_nvdefine", [NV, "-C", "o", "-s", String(SECRET.length), "-a", "ownerread|ownerwrite"], { env: tools });
+  execFileSync("tpm2_nvwrite", [NV, "-C", "o", "-i", "-"], { env: tools, input: SECRET });
+  ok(await tactl("vm", "stop", "--dir", vm, "--agent", agent), "stop");
+  ok(await tactl("vm", "start", "--dir", vm, "--agent", agent), "start again");
+  t.is(execFileSync("tpm2_nvread", [NV, "-C", "o", "-s", String(SECRET.length)], { env: tools }).toString(), SECRET);
+  const host = env.hosts[0]!.name;
+  const allowed = await tactl("vm", "migrate-check", "--dir", vm, "--to", host);
+  t.is(allowed.code, 0, allowed.err);
+  t.regex(
+    allowed.out,
+    new RegExp(
+      `^allowed: VM db-01 to ${host}: trusted key provider ${env.keyProvider}: ${host} is attested \\(green\\) by the same Trust Authority cluster\\n$`,
+    ),
+  );
+  const elsewhere = await tactl("vm", "migrate-check", "--dir", vm, "--to", "host-of-another-ta.example.test");
+  t.is(elsewhere.code, 1);
+  t.regex(elsewhere.out, /^refused: .*is not attested by this Trust Authority cluster/);
+  const running = await tactl("vm", "backup", "--dir", vm, "--out", path.join(dir, "db-01.backup"));
+  t.is(running.code, 2, "no backup while the latest state is in RAM");
+  t.regex(running.err, /VM_RUNNING: .*stop it before a backup/);
+});
+
+test.serial("red: a running vTPM cannot be saved (it keeps running), none starts, restore and migrate-check are refused; green again, all works", async (t) => {
+  const host = env.hosts[0]!.name;
+  ok(await tactl("ta", "image", "remove", "dev-host"), "image remove");
+  await attestUntil("refused");
+  const nvramBefore = await readFile(path.join(vm, "vm.nvram"));
+  const stop = await tactl("vm", "stop", "--dir", vm, "--agent", agent);
+  t.is(stop.code, 1, stop.err);
+  t.regex(stop.err, /^tactl vm stop: VM_KEY_REFUSED: the data key of trusted key provider dev: the host is not attested \(or is red\)/);
+  const d = JSON.parse(ok(await tactl("vm", "describe", "--dir", vm, "--json"), "describe").out) as { vtpm: { running: unknown } };
+  t.truthy(d.vtpm.running, "the vTPM keeps running");
+  t.deepEqual(await readFile(path.join(vm, "vm.nvram")), nvramBefore, "vm.nvram unchanged");
+  const migrate = await tactl("vm", "migrate-check", "--dir", vm, "--to", host);
+  t.is(migrate.code, 1);
+  t.regex(migrate.out, new RegExp(`^refused: .*${host} is red at this Trust Authority cluster`));
+
+  // Green again: the vTPM is saved; then red once more, stopped: it cannot start, nor be restored.
+  ok(await tactl("ta", "image", "add", "--manifest", path.join(dir, "dev", "image.json"), "--name", "dev-host", "--version", "1"), "image add");
+  await attestUntil("attested");
+  ok(await tactl("vm", "stop", "--dir", vm, "--agent", agent), "stop when green");
+  const backup = path.join(dir, "db-01.backup");
+  ok(await tactl("vm", "backup", "--dir", vm, "--out", backup), "backup");
+  ok(await tactl("ta", "image", "remove", "dev-host"), "image remove");
+  await attestUntil("refused");
+  const start = await tactl("vm", "start", "--dir", vm, "--agent", agent);
+  t.is(start.code, 1, start.err);
+  t.regex(
+    start.err,
+    /^tactl vm start: VM_KEY_REFUSED: the data key of trusted key provider dev: the host is not attested \(or is red\): a trusted key provider's keys reach attested hosts only/,
+  );
+  t.false(existsSync(path.join(vm, "run", "vtpm.json")), "nothing started");
+  const restore = await tactl("vm", "restore", "--from", backup, "--dir", path.join(dir, "restored"), "--agent", agent);
+  t.is(restore.code, 1, restore.err);
+  t.regex(restore.err, /^tactl vm restore: VM_KEY_REFUSED: restore refused, nothing written: this host cannot reach the key of VM db-01's vTPM: /);
+  t.false(existsSync(path.join(dir, "restored")));
+
+  ok(await tactl("ta", "image", "add", "--manifest", path.join(dir, "dev", "image.json"), "--name", "dev-host", "--version", "1"), "image add");
+  await attestUntil("attested");
+  const s = JSON.parse(ok(await tactl("vm", "start", "--dir", vm, "--agent", agent, "--json"), "start when green").out) as { tcti: string };
+  t.is(execFileSync("tpm2_nvread", [NV, "-C", "o", "-s", String(SECRET.length)], { env: { ...process.env, TPM2TOOLS_TCTI: s.tcti } }).toString(), SECRET);
+  ok(await tactl("vm", "stop", "--dir", vm, "--agent", agent), "stop");
+  ok(await tactl("vm", "restore", "--from", backup, "--dir", path.join(dir, "restored"), "--agent", agent), "restore when green");
+});
