@@ -39,6 +39,7 @@ import { call, expectJson } from "./attest_api.ts";
 import { ATTEST_PCRS, attestFixture, inProcessProbe } from "./attest_inprocess.ts";
 import { processCpuUs, processTreeCpuUs, ratio } from "./attest_measure.ts";
 import { benchSwtpmQuote } from "./attest_tpm.ts";
+import { busyFraction, machineCpu } from "./_fleet_machine.ts";
 
 const TACTL = path.resolve(import.meta.dirname, "../../../apps/tactl/bin/tactl");
 const KMXA = path.resolve(import.meta.dirname, "../../../apps/kmxa/bin/kmxa");
@@ -63,6 +64,8 @@ export interface FleetHost {
   readonly affirming: number;
   readonly swtpmCpuUs: number;
   readonly kmxaCpuUs: number;
+  /** Times the agent backed off before it was green (its log's `retryInMs` lines: attestd or the TPM not answering in time). */
+  readonly retries: number;
   readonly swtpmRssKiB: number;
   readonly kmxaRssKiB: number;
 }
@@ -77,6 +80,8 @@ export interface FleetResult {
   /** attestd CPU in the window, µs: per host brought to green, and per attestation (every attempt in the window). */
   readonly attestdCpuUsPerHost: number;
   readonly attestdCpuUsPerAttestation: number;
+  /** How busy the whole machine was in the window (0–1, /proc/stat), whoever's processes. */
+  readonly machineBusy: number;
   /** kmxd's CPU in the window per host, µs. */
   readonly kmxdCpuUsPerHost: number;
   readonly attestdRssKiB: number;
@@ -230,6 +235,7 @@ export async function benchFleet(options: FleetOptions = {}): Promise<FleetResul
     let allGreenMs: number;
     let attestdCpu: number;
     let kmxdCpu: number;
+    let machineBusy: number;
     try {
       const password = (await readFile(env.adminPasswordFile, "utf8")).trim();
       const signIn = await expectJson(call(agent, `${env.attestd}/api/v1/auth/token`, "POST", JSON.stringify({ user: "admin", password })), 200, "sign-in");
@@ -246,6 +252,7 @@ export async function benchFleet(options: FleetOptions = {}): Promise<FleetResul
       const attestdCpu0 = processTreeCpuUs(attestdPid) ?? 0;
       const kmxdCpu0 = processTreeCpuUs(kmxdPid) ?? 0;
       const swtpmCpu0 = hostsUp.map((h) => processCpuUs(h.sw.pid) ?? 0);
+      const machine0 = machineCpu();
       const started = Date.now();
       for (const h of hostsUp) {
         const log = createWriteStream(path.join(dir, "logs", `bench-kmxa-${h.name}.log`));
@@ -280,11 +287,13 @@ export async function benchFleet(options: FleetOptions = {}): Promise<FleetResul
         }
         await sleep(100);
       }
+      machineBusy = busyFraction(machine0, machineCpu());
       attestdCpu = (processTreeCpuUs(attestdPid) ?? 0) - attestdCpu0;
       kmxdCpu = (processTreeCpuUs(kmxdPid) ?? 0) - kmxdCpu0;
       const swtpmCpu1 = hostsUp.map((h) => processCpuUs(h.sw.pid) ?? 0);
 
       for (const [i, h] of hostsUp.entries()) {
+        const logText = await readFile(path.join(dir, "logs", `bench-kmxa-${h.name}.log`), "utf8").catch(() => "");
         const r = await expectJson(call(agent, `${env.attestd}/api/v1/hosts/${h.name}`, "GET", undefined, admin), 200, `host ${h.name}`);
         const history = (r["history"] as { status: string; at: string }[] | undefined) ?? [];
         const affirming = history.filter((a) => a.status === "affirming").map((a) => Date.parse(a.at));
@@ -296,6 +305,7 @@ export async function benchFleet(options: FleetOptions = {}): Promise<FleetResul
           affirming: affirming.length,
           swtpmCpuUs: swtpmCpu1[i] - swtpmCpu0[i],
           kmxaCpuUs: processCpuUs(h.agent?.pid) ?? 0,
+          retries: logText.split("\n").filter((line) => line.includes('"retryInMs"')).length,
           swtpmRssKiB: h.sw.pid !== undefined ? rssKiB(h.sw.pid) : 0,
           kmxaRssKiB: h.agent?.pid !== undefined ? rssKiB(h.agent.pid) : 0,
         });
@@ -328,6 +338,7 @@ export async function benchFleet(options: FleetOptions = {}): Promise<FleetResul
       attestdCpuUsPerHost: attestdCpu / hosts.length,
       attestdCpuUsPerAttestation: attestdCpu / attempts,
       kmxdCpuUsPerHost: kmxdCpu / hosts.length,
+      machineBusy,
       attestdRssKiB,
       kmxdRssKiB,
       ...(peers ? { peers } : {}),
@@ -365,8 +376,10 @@ export function fleetMarkdown(r: Omit<FleetResult, "markdown">): string {
     `| attestd CPU per host brought to green (enrolment + attestation + kmxd's reads) | ${(r.attestdCpuUsPerHost / 1000).toFixed(1)} ms | in-process appraisal + token: ${r.peers ? `${(r.peers.inProcessCpuUs / 1000).toFixed(2)} ms` : "–"} | ${r.peers ? ratio(r.attestdCpuUsPerHost, r.peers.inProcessCpuUs) : "–"} |`,
     `| attestd CPU per attestation attempt (${r.hosts.reduce((s, h) => s + h.attempts, 0)} attempts, ${r.hosts.reduce((s, h) => s + h.affirming, 0)} affirming) | ${(r.attestdCpuUsPerAttestation / 1000).toFixed(1)} ms | tpm2_checkquote per quote (process): ${r.peers ? `${(r.peers.checkquoteCpuUs / 1000).toFixed(2)} ms` : "–"} | ${r.peers ? ratio(r.attestdCpuUsPerAttestation, r.peers.checkquoteCpuUs) : "–"} |`,
     `| swtpm CPU per host, agent start → green (median; AK + binding key creation, quote) | ${(swtpm / 1000).toFixed(1)} ms | swtpm per TPM2_Quote, RSA AK: ${r.peers ? `${(r.peers.swtpmQuoteCpuUs / 1000).toFixed(2)} ms (${r.peers.swtpmQuoteMs.toFixed(1)} ms wall)` : "–"} | ${r.peers ? ratio(swtpm, r.peers.swtpmQuoteCpuUs) : "–"} |`,
+    `| agents' back-offs before green (attestd or the TPM not answering in time) | ${r.hosts.reduce((s, h) => s + h.retries, 0)} over ${n} hosts | – | – |`,
     `| kmxd CPU per host in the window (status stream, host checks) | ${(r.kmxdCpuUsPerHost / 1000).toFixed(1)} ms | – | – |`,
     `| kmxa CPU per host, start → green (median; Node start-up included) | ${(med(r.hosts.map((h) => h.kmxaCpuUs)) / 1000).toFixed(0)} ms | – | – |`,
+    `| CPU used in the window by attestd, kmxd, every swtpm and kmxa together | ${((r.attestdCpuUsPerHost + r.kmxdCpuUsPerHost) * n / 1e6 + r.hosts.reduce((s, h) => s + h.swtpmCpuUs + h.kmxaCpuUs, 0) / 1e6).toFixed(1)} CPU-s over ${(r.allGreenMs / 1000).toFixed(1)} s × ${os.cpus().length} CPUs = ${((100 * ((r.attestdCpuUsPerHost + r.kmxdCpuUsPerHost) * n + r.hosts.reduce((s, h) => s + h.swtpmCpuUs + h.kmxaCpuUs, 0))) / 1000 / (r.allGreenMs * os.cpus().length)).toFixed(0)}% of the machine; the machine was ${(100 * r.machineBusy).toFixed(0)}% busy (the difference: other processes) | – | – |`,
     `| memory: kmxa / swtpm per host (median VmRSS), attestd, kmxd | ${(med(r.hosts.map((h) => h.kmxaRssKiB)) / 1024).toFixed(0)} / ${(med(r.hosts.map((h) => h.swtpmRssKiB)) / 1024).toFixed(1)} MiB, ${(r.attestdRssKiB / 1024).toFixed(0)} MiB, ${(r.kmxdRssKiB / 1024).toFixed(0)} MiB | – | – |`,
   ];
   return lines.join("\n");

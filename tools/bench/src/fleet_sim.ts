@@ -34,6 +34,7 @@ import { pcrsOfLog, softQuote, type LogPcrs } from "./attest_host.ts";
 import { attestFixture, inProcessProbe } from "./attest_inprocess.ts";
 import { percentile, processTreeCpuUs, ratio } from "./attest_measure.ts";
 import { adminPassword, pgConnections, postgresCpuUs, postmasterPid, startAttestdNode, tableSizes, type AttestdNode } from "./_fleet_attestd.ts";
+import { busyFraction, machineCpu } from "./_fleet_machine.ts";
 import { bindingModuli, simHost, softActivateCredentialEcc, type SimHost } from "./_fleet_sim_host.ts";
 
 /** Options of {@link benchFleetSim}. */
@@ -83,6 +84,8 @@ export interface FleetSimPhase {
   readonly attestdCpuUsTotal: number;
   readonly postgresCpuUs?: number;
   readonly clientCpuUs: number;
+  /** How busy the whole machine was (0–1, /proc/stat), whoever's processes: attestd, PostgreSQL, this client, and others'. */
+  readonly machineBusy: number;
   /** Connections of the database, the most seen while sampling, and the most of them `active` at once. */
   readonly dbConnectionsMax: number;
   readonly dbActiveMax: number;
@@ -286,6 +289,7 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
       const cpu0 = nodes.map((n) => processTreeCpuUs(n.pid) ?? 0);
       const pg0 = postgresCpuUs(pgPid);
       const client0 = process.cpuUsage();
+      const machine0 = machineCpu();
       const inflight = new Set<Promise<void>>();
       const t0 = performance.now() + 20;
       let lastDone = t0;
@@ -311,6 +315,7 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
       await Promise.all(inflight);
       cursor = (cursor + count) % H;
       const client = process.cpuUsage(client0);
+      const machineBusy = busyFraction(machine0, machineCpu());
       const cpu = nodes.map((n, j) => (processTreeCpuUs(n.pid) ?? 0) - cpu0[j]);
       const pg1 = postgresCpuUs(pgPid);
       sampling = false;
@@ -334,6 +339,7 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
         attestdCpuUsTotal: cpu.reduce((a, b) => a + b, 0) / count,
         ...(pg0 !== undefined && pg1 !== undefined ? { postgresCpuUs: (pg1 - pg0) / count } : {}),
         clientCpuUs: (client.user + client.system) / count,
+        machineBusy,
         dbConnectionsMax: dbMax,
         dbActiveMax: activeMax,
         held,
@@ -419,12 +425,12 @@ export function fleetSimMarkdown(r: Omit<FleetSimResult, "markdown">): string {
     `- Idle with the fleet enrolled: attestd ${r.idleCpuPercent.map((p) => `${p.toFixed(1)}%`).join(" / ")} of a CPU per node (the cluster watcher's status poll every 2 s).`,
     `- Host list after the steady phase: ${Object.entries(r.statuses).map(([s, n]) => `${n} ${s}`).join(", ")} (unknown: enrolled, first attestation not yet due in the ${r.steady.attestations} attestations of the phase).`,
     "",
-    "| phase | offered /s | done /s | p50 / p99 ms | p99 from due ms | attestd CPU µs/attestation per node (all) | PostgreSQL µs | client µs | DB connections (max / active max) | held |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    "| phase | offered /s | done /s | p50 / p99 ms | p99 from due ms | attestd CPU µs/attestation per node (all) | PostgreSQL µs | client µs | DB connections (max / active max) | machine busy | held |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   ];
   for (const p of [r.steady, ...r.search]) {
     lines.push(
-      `| ${p.name} | ${f1(p.offeredPerSec)} | ${f1(p.achievedPerSec)} | ${f1(p.p50Ms)} / ${f1(p.p99Ms)} | ${f0(p.p99FromDueMs)} | ${p.attestdCpuUs.map(f0).join(" / ")} (${f0(p.attestdCpuUsTotal)}) | ${p.postgresCpuUs === undefined ? "–" : f0(p.postgresCpuUs)} | ${f0(p.clientCpuUs)} | ${p.dbConnectionsMax} / ${p.dbActiveMax} | ${p.held ? "yes" : `NO${p.failures > 0 ? ` (${p.failures} failed)` : ""}`} |`,
+      `| ${p.name} | ${f1(p.offeredPerSec)} | ${f1(p.achievedPerSec)} | ${f1(p.p50Ms)} / ${f1(p.p99Ms)} | ${f0(p.p99FromDueMs)} | ${p.attestdCpuUs.map(f0).join(" / ")} (${f0(p.attestdCpuUsTotal)}) | ${p.postgresCpuUs === undefined ? "–" : f0(p.postgresCpuUs)} | ${f0(p.clientCpuUs)} | ${p.dbConnectionsMax} / ${p.dbActiveMax} | ${(100 * p.machineBusy).toFixed(0)}% | ${p.held ? "yes" : `NO${p.failures > 0 ? ` (${p.failures} failed)` : ""}`} |`,
     );
   }
   lines.push("");

@@ -6,6 +6,7 @@ import { encodeCredentialFile, makeCredential } from "@tessera/tpm2";
 import { softAk } from "./attest_host.ts";
 import { benchFleet } from "./fleet.ts";
 import { benchFleetSim } from "./fleet_sim.ts";
+import { busyFraction, machineCpu } from "./_fleet_machine.ts";
 import { softActivateCredentialEcc, softEccEk } from "./_fleet_sim_host.ts";
 
 const quiet = () => undefined;
@@ -18,6 +19,14 @@ test("softActivateCredentialEcc recovers what MakeCredential protected to an ECC
   t.deepEqual(softActivateCredentialEcc(ek, ak.name, file), secret);
   t.throws(() => softActivateCredentialEcc(ek, softAk("ecc").name, file), { message: "integrity check failed" });
   t.throws(() => softActivateCredentialEcc(softEccEk(), ak.name, file));
+});
+
+test("machineCpu counts user, nice, system, irq, softirq and steal as busy; idle and iowait as not", (t) => {
+  const a = machineCpu("cpu  100 10 50 1000 40 5 5 0 0 0\ncpu0 1 2 3 4\n");
+  t.deepEqual(a, { busy: 170, total: 1210 });
+  const b = machineCpu("cpu  200 10 100 1100 40 5 5 0 0 0\n");
+  t.is(busyFraction(a, b), 150 / 250);
+  t.throws(() => machineCpu("intr 1 2 3\n"), { message: /no cpu line/ });
 });
 
 test.serial("fleet-sim, 50 hosts on two nodes: all enrolled, every attestation affirmed, the table has every phase", async (t) => {
