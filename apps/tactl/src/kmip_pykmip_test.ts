@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { type PykmipServer, startPykmipServer } from "@tessera/pykmip-testing";
+import { isEnvelope, readEnvelopeHeader } from "@tessera/vtpm";
 import { tactl } from "./_test_support.ts";
 
 let py: PykmipServer;
@@ -56,6 +57,12 @@ for (const version of ["1.2", "1.4"]) {
     for (const mode of version === "1.2" ? [["--mode", "CBC"]] : [[], ["--mode", "CBC"]]) {
       const e = await tactl("kmip", "encrypt", id, ...conn, ...V, ...mode, "--in", path.join(dir, "plain"), "--out", path.join(dir, "c.bin"));
       t.is(e.code, 0, e.err);
+      // The envelope, its data key as PyKMIP encrypted it (TKE1 layout: the mode after the magic and its size).
+      const file = new Uint8Array(await readFile(path.join(dir, "c.bin")));
+      t.true(isEnvelope(file));
+      const h = readEnvelopeHeader(file);
+      t.like(h, { provider: { name: "kmip", kind: "standard" }, key: { id } });
+      t.is(Buffer.from(h.wrappedDataKey.subarray(5, 8)).toString(), mode.length ? "CBC" : "GCM");
       const dd = await tactl("kmip", "decrypt", id, ...conn, ...V, "--in", path.join(dir, "c.bin"), "--out", path.join(dir, "p"));
       t.is(dd.code, 0, dd.err);
       t.is(await readFile(path.join(dir, "p"), "utf8"), "keys for attested hosts");
