@@ -1,4 +1,5 @@
 import test from "ava";
+import fc from "fast-check";
 import { createCipheriv, randomBytes } from "node:crypto";
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -62,6 +63,30 @@ test("aesGcmKeyring: material wrapped before the envelope (version byte 1) still
   masterKeyError(t, () => aesGcmKeyring(new Uint8Array(32).fill(8)).unwrap("obj-1", old));
   // Re-wrapping old material moves it to the envelope.
   t.true(isEnvelope(k.wrap("obj-1", k.unwrap("obj-1", old))));
+});
+
+test("aesGcmKeyring: any bytes — junk, envelope-like, version-1-like, or a wrapped value cut or spliced — only ever give a SERVICE_MASTER_KEY error (property)", (t) => {
+  const k = aesGcmKeyring(new Uint8Array(32).fill(7));
+  const env = k.wrap("obj-1", new Uint8Array(32).fill(1));
+  const old = legacyWrap(new Uint8Array(32).fill(7), "obj-1", new Uint8Array(32).fill(1));
+  const prefixed = (prefix: number[]) => fc.uint8Array({ maxLength: 200 }).map((b) => new Uint8Array([...prefix, ...b]));
+  const spliced = (base: Uint8Array) =>
+    fc.tuple(fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 4 }), fc.boolean()).map(([at, ins, cut]) => {
+      const i = at % base.length;
+      return cut ? base.subarray(0, i) : new Uint8Array([...base.subarray(0, i), ...ins, ...base.subarray(i)]);
+    });
+  fc.assert(
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), prefixed([0x54, 0x45, 0x4e, 0x56]), prefixed([1]), spliced(env), spliced(old)), (bytes) => {
+      try {
+        k.unwrap("obj-1", bytes);
+        return false;
+      } catch (e) {
+        return e instanceof ServiceError && e.code === "SERVICE_MASTER_KEY";
+      }
+    }),
+    { numRuns: 3000 },
+  );
+  t.pass();
 });
 
 test("loadOrCreateMasterKey: created 0600 once, then loaded; a file open to others is refused", async (t) => {
