@@ -8,7 +8,8 @@
  * `--attestd-profile DIR` for one more cell under --cpu-prof and where attestd's time went, `--attestd-workers N` for
  * attestd's `--workers N`) / `--suite kmx` (kmxd's unwrap end to end against KMIP Decrypt alone plus the JWE;
  * `--concurrency 16`, `--seconds`, `--kmxd-node-args=--cpu-prof,--cpu-prof-dir=D`) / `--suite fleet` (`--hosts N` swtpm hosts with
- * their kmxa, fleet.ts) / `--suite fleet-sim` (`--hosts`, `--interval`, `--duration`, `--rates`, fleet_sim.ts). Prints Markdown tables; BENCHMARKS.md records a run.
+ * their kmxa, fleet.ts) / `--suite fleet-sim` (`--hosts`, `--interval`, `--duration`, `--rates`, `--attestd-profile DIR`, fleet_sim.ts) / `--suite vtpm` (the envelope against
+ * bare AES-256-GCM and vTPM start/stop with a warm agent, `--cycles N`, vtpm.ts). Prints Markdown tables; BENCHMARKS.md records a run.
  * @module
  */
 import { parseArgs } from "node:util";
@@ -20,6 +21,7 @@ import { benchAttest } from "./attest.ts";
 import { benchKmx } from "./kmx.ts";
 import { benchFleet } from "./fleet.ts";
 import { benchFleetSim } from "./fleet_sim.ts";
+import { benchVtpm } from "./vtpm.ts";
 
 const { values } = parseArgs({
   options: {
@@ -49,6 +51,8 @@ const { values } = parseArgs({
     interval: { type: "string" },
     duration: { type: "string" },
     rates: { type: "string" },
+    // vTPM suite only (`--suite vtpm`, not in the default set): start/stop cycles per key provider (default 20).
+    cycles: { type: "string" },
   },
 });
 const list = (v: string | undefined) => (v ? v.split(",").filter(Boolean) : undefined);
@@ -91,7 +95,12 @@ if (suites.has("fleet-sim"))
           ...(values.interval !== undefined ? { intervalSeconds: Number(values.interval) } : {}),
           ...(values.duration !== undefined ? { durationSeconds: Number(values.duration) } : {}),
           ...(values.rates !== undefined ? { rates: list(values.rates)!.map(Number) } : {}),
+          ...(values["attestd-profile"] !== undefined ? { profileDir: values["attestd-profile"] } : {}),
         })
       ).markdown
     }\n`,
+  );
+if (suites.has("vtpm"))
+  process.stdout.write(
+    `\n## vTPM: envelope and start/stop\n\n${(await benchVtpm({ ...(values.cycles !== undefined ? { cycles: Number(values.cycles) } : {}) })).markdown}\n`,
   );

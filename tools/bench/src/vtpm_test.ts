@@ -1,0 +1,53 @@
+/**
+ * The vtpm suite, tiny but whole and real: `tactl dev up` with one host and its kmxa, kmipd as a standard provider,
+ * two cycles each, small envelope sizes. Checks the shape of what it reports (every phase a positive figure, the
+ * tables' rows, the goals' sentences) — not how fast anything is — so that the suite cannot rot; and the openssl
+ * speed parser on the line openssl prints.
+ */
+import test from "ava";
+import { parseOpensslSpeed } from "./_vtpm_envelope.ts";
+import { benchVtpm } from "./vtpm.ts";
+
+test("openssl speed's AES-256-GCM line is read as MB/s; other output is not", (t) => {
+  const out = "The 'numbers' are in 1000s of bytes per second processed.\ntype        1048576 bytes\nAES-256-GCM    3131976.18k\n";
+  t.is(parseOpensslSpeed(out), 3131.97618);
+  t.is(parseOpensslSpeed("type 1048576 bytes\naes-256-cbc   1000.00k\n"), undefined);
+  t.is(parseOpensslSpeed(""), undefined);
+});
+
+test("the suite, tiny: envelope rows at each size, both providers' cycles with every phase, the goals said", async (t) => {
+  const lines: string[] = [];
+  const r = await benchVtpm({ cycles: 2, envelope: { sizes: [1024, 8192], rounds: 2, batchMs: 5 }, opensslBytes: 8192, progress: (l) => lines.push(l) });
+  t.deepEqual(
+    r.envelope.map((e) => e.bytes),
+    [1024, 8192],
+  );
+  for (const e of r.envelope)
+    for (const c of [e.seal, e.open, e.bareEncrypt, e.bareDecrypt]) {
+      t.true(c.mbPerS > 0 && Number.isFinite(c.mbPerS), `${e.bytes}: ${JSON.stringify(c)}`);
+      t.true(c.mbPerCpuS > 0 && Number.isFinite(c.mbPerCpuS));
+      t.true(c.calls >= 2);
+    }
+  t.true(r.openssl?.mbPerS !== undefined && r.openssl.mbPerS > 0, `openssl speed: ${r.openssl?.why}`);
+  t.deepEqual(
+    r.cycles.map((c) => [c.provider, c.samples.length]),
+    [
+      ["trusted", 2],
+      ["standard", 2],
+    ],
+  );
+  for (const c of r.cycles)
+    for (const s of c.samples) {
+      for (const [k, v] of Object.entries(s)) t.true(typeof v === "number" && v > 0 && Number.isFinite(v), `${c.provider} ${k} = ${v}`);
+      // The whole start includes the key fetch and the decrypt this suite also times on their own.
+      t.true(s.startMs > s.decryptMs);
+      t.true(s.nvramBytes > 1000, "vm.nvram holds swtpm's state");
+    }
+  t.is(typeof r.startGoalMet, "boolean");
+  t.regex(r.markdown, /\| 1 KiB \| [\d.]+ \| [\d.]+ \| [\d.]+× \|/);
+  t.regex(r.markdown, /\| 8 KiB: `openssl speed -evp aes-256-gcm` \(OpenSSL [^)]*\), encrypt only \|/);
+  t.regex(r.markdown, /\| \*\*start\*\*: call → first TPM2_GetRandom answered \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
+  t.regex(r.markdown, /Goal ≥ 0\.8× the bare cipher: (met|not met) \(lowest wall-clock ratio [\d.]+×\)\./);
+  t.regex(r.markdown, /Start goal < 300 ms at p50 with a warm agent \(trusted\): (met|not met) \([\d.]+ ms\)\./);
+  t.true(lines.some((l) => l.startsWith("tactl dev up")));
+});
