@@ -31,6 +31,8 @@ export interface AttestdNodeOptions {
   readonly database?: string;
   /** `--master-key-file` (absent: attestd's default, in the data directory). */
   readonly masterKeyFile?: string;
+  /** Node options for the node (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
   /** The agent's most sockets (default 64). */
   readonly maxSockets?: number;
 }
@@ -38,7 +40,7 @@ export interface AttestdNodeOptions {
 /** Starts one attestd node on a fresh data directory and a loopback port; resolves once it says it is listening. */
 export async function startAttestdNode(o: AttestdNodeOptions = {}): Promise<AttestdNode> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-fleet-attestd-"));
-  const args = [ATTESTD_MAIN, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"];
+  const args = [...(o.nodeArgs ?? []), ATTESTD_MAIN, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"];
   if (o.database !== undefined) args.push("--database", o.database);
   if (o.masterKeyFile !== undefined) args.push("--master-key-file", o.masterKeyFile);
   const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -154,4 +156,13 @@ export async function tableSizes(databaseUrl: string, tables: readonly string[])
     out.push({ table: t, rows: Number(rows), bytes: Number(bytes) });
   }
   return out;
+}
+
+/** pg_stat_database's counters of `database`: committed transactions and rows written (inserted + updated + deleted) and read. */
+export async function pgDatabaseStats(serverUrl: string, database: string): Promise<{ commits: number; rowsWritten: number; rowsRead: number }> {
+  const [[commits, written, read]] = await psql(
+    serverUrl,
+    `SELECT xact_commit, tup_inserted + tup_updated + tup_deleted, tup_returned + tup_fetched FROM pg_stat_database WHERE datname = '${database.replace(/'/g, "''")}'`,
+  );
+  return { commits: Number(commits), rowsWritten: Number(written), rowsRead: Number(read) };
 }

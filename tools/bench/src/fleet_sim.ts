@@ -23,6 +23,7 @@
  * database (pg_stat_activity, sampled every 2 s).
  * @module
  */
+import { readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -33,7 +34,8 @@ import { b64, call, expectJson } from "./attest_api.ts";
 import { pcrsOfLog, softQuote, type LogPcrs } from "./attest_host.ts";
 import { attestFixture, inProcessProbe } from "./attest_inprocess.ts";
 import { percentile, processTreeCpuUs, ratio } from "./attest_measure.ts";
-import { adminPassword, pgConnections, postgresCpuUs, postmasterPid, startAttestdNode, tableSizes, type AttestdNode } from "./_fleet_attestd.ts";
+import { ATTESTD_BUCKETS, type Bucket, profileTable } from "./attest_profile.ts";
+import { adminPassword, pgConnections, pgDatabaseStats, postgresCpuUs, postmasterPid, startAttestdNode, tableSizes, type AttestdNode } from "./_fleet_attestd.ts";
 import { busyFraction, machineCpu } from "./_fleet_machine.ts";
 import { bindingModuli, simHost, softActivateCredentialEcc, type SimHost } from "./_fleet_sim_host.ts";
 
@@ -57,6 +59,11 @@ export interface FleetSimOptions {
   readonly stepSeconds?: number;
   /** Search refinements (halvings of the gap between held and not held) after the doubling (default 3). */
   readonly refinements?: number;
+  /**
+   * Run node 0 under `--cpu-prof` into this folder and print where its time went in the last phase (the frames are
+   * attest_profile.ts's buckets, with the PostgreSQL client and the cluster watcher before them).
+   */
+  readonly profileDir?: string;
   /** Skip the in-process peer (the test's tiny run). */
   readonly noPeer?: boolean;
   /** Progress lines (stderr by default). */
@@ -86,6 +93,9 @@ export interface FleetSimPhase {
   readonly clientCpuUs: number;
   /** How busy the whole machine was (0–1, /proc/stat), whoever's processes: attestd, PostgreSQL, this client, and others'. */
   readonly machineBusy: number;
+  /** Per attestation (challenge + attestation): attestd's committed transactions in its database (pg_stat_database; psql reads from another database) and rows written. */
+  readonly dbCommits: number;
+  readonly dbRowsWritten: number;
   /** Connections of the database, the most seen while sampling, and the most of them `active` at once. */
   readonly dbConnectionsMax: number;
   readonly dbActiveMax: number;
@@ -118,8 +128,20 @@ export interface FleetSimResult {
   readonly attestationsTotal: number;
   /** The peer, measured in the same run after the load: the in-process appraisal + token, CPU µs per attestation. */
   readonly inProcessCpuUs?: number;
+  /** Where node 0's main thread spent the last phase (with `profileDir`), Markdown. */
+  readonly profile?: string;
   readonly markdown: string;
 }
+
+/** attest_profile.ts's buckets, with the PostgreSQL client (pg, pg-protocol, libs/sql) and the cluster watcher first. */
+export const FLEET_BUCKETS: readonly Bucket[] = [
+  { name: "cluster watcher (events.ts: listHostStatus of every host every 2 s)", frames: /^(poll|watchClusterStatus|listHostStatus) .*(events|sql_store)\.ts/ },
+  {
+    name: "PostgreSQL client: pg, pg-protocol, libs/sql open_postgres.ts",
+    frames: /(lib\/(client|query|result|connection|utils|type-overrides)\.js|dist\/(parser|serializer|buffer-reader|buffer-writer|messages)\.js|open_postgres\.ts|pg-types|postgres-array)/,
+  },
+  ...ATTESTD_BUCKETS,
+];
 
 /** A held rate: all affirmed, completions ≥ 97% of the schedule, p99 from due to done under this. */
 export const HELD_P99_FROM_DUE_MS = 2000;
@@ -160,7 +182,8 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
     const database = await pg.createDatabase(dbName);
     const masterKeyFile = path.join(shared, "master.key");
     // The first node makes the master key, the admin account and the signing key; the others find them.
-    nodes.push(await startAttestdNode({ database, masterKeyFile, maxSockets: 128 }));
+    const profileDir = options.profileDir === undefined ? undefined : path.resolve(options.profileDir);
+    nodes.push(await startAttestdNode({ database, masterKeyFile, maxSockets: 128, ...(profileDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}) }));
     for (let i = 1; i < N; i++) nodes.push(await startAttestdNode({ database, masterKeyFile, maxSockets: 128 }));
     const pgPid = postmasterPid(pg.dir);
     say(`PostgreSQL on port ${pg.port}; attestd nodes ${nodes.map((n) => n.url).join(", ")}`);
@@ -286,6 +309,7 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
           await sleep(2000);
         }
       })();
+      const stats0 = await pgDatabaseStats(pg.url(), dbName);
       const cpu0 = nodes.map((n) => processTreeCpuUs(n.pid) ?? 0);
       const pg0 = postgresCpuUs(pgPid);
       const client0 = process.cpuUsage();
@@ -320,6 +344,9 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
       const pg1 = postgresCpuUs(pgPid);
       sampling = false;
       await sampler;
+      // PostgreSQL's statistics reach pg_stat_database within a second of a transaction's end.
+      await sleep(1500);
+      const stats1 = await pgDatabaseStats(pg.url(), dbName);
       lat.sort((a, b) => a - b);
       fromDue.sort((a, b) => a - b);
       const achieved = (count * 1000) / (lastDone - t0);
@@ -340,6 +367,8 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
         ...(pg0 !== undefined && pg1 !== undefined ? { postgresCpuUs: (pg1 - pg0) / count } : {}),
         clientCpuUs: (client.user + client.system) / count,
         machineBusy,
+        dbCommits: (stats1.commits - stats0.commits) / count,
+        dbRowsWritten: (stats1.rowsWritten - stats0.rowsWritten) / count,
         dbConnectionsMax: dbMax,
         dbActiveMax: activeMax,
         held,
@@ -381,9 +410,22 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
         else hi = r;
       }
     }
+    // Stopped right after the last phase, so that node 0's profile ends with it.
+    for (const n of nodes.splice(0).reverse()) await n.stop();
+    let profile: string | undefined;
+    const last = search.at(-1) ?? steady;
+    if (profileDir !== undefined) {
+      const newest = readdirSync(profileDir)
+        .filter((x) => x.endsWith(".cpuprofile"))
+        .map((x) => path.join(profileDir, x))
+        .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+      if (newest !== undefined) {
+        const servedOn0 = Math.ceil(last.attestations / N);
+        profile = `Node 0 under --cpu-prof (${newest}), the last phase (${last.name}, ${servedOn0} attestations on node 0, its length before the nodes stopped):\n\n${profileTable(newest, Math.round(last.attestations / last.offeredPerSec) * 1000, servedOn0, FLEET_BUCKETS)}`;
+      }
+    }
     const tables = await tableSizes(database, ["attestd_attestations", "attestd_last_attempts", "attestd_nonces", "attestd_hosts", "attestd_enrollments", "attestd_ek_pins", "attestd_audit"]);
     const attestationsTotal = [steady, ...search].reduce((a, p) => a + p.attestations, 0);
-    for (const n of nodes.splice(0).reverse()) await n.stop();
     const inProcessCpuUs = options.noPeer ? undefined : (await (await inProcessProbe(f))()).cpuUsPerOp;
     const heldRates = [steady, ...search].filter((p) => p.held).map((p) => p.offeredPerSec);
     const capacityPerSec = heldRates.length > 0 ? Math.max(...heldRates) : undefined;
@@ -403,6 +445,7 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
       tables,
       attestationsTotal,
       ...(inProcessCpuUs !== undefined ? { inProcessCpuUs } : {}),
+      ...(profile !== undefined ? { profile } : {}),
     };
     return { ...result, markdown: fleetSimMarkdown(result) };
   } finally {
@@ -425,12 +468,12 @@ export function fleetSimMarkdown(r: Omit<FleetSimResult, "markdown">): string {
     `- Idle with the fleet enrolled: attestd ${r.idleCpuPercent.map((p) => `${p.toFixed(1)}%`).join(" / ")} of a CPU per node (the cluster watcher's status poll every 2 s).`,
     `- Host list after the steady phase: ${Object.entries(r.statuses).map(([s, n]) => `${n} ${s}`).join(", ")} (unknown: enrolled, first attestation not yet due in the ${r.steady.attestations} attestations of the phase).`,
     "",
-    "| phase | offered /s | done /s | p50 / p99 ms | p99 from due ms | attestd CPU µs/attestation per node (all) | PostgreSQL µs | client µs | DB connections (max / active max) | machine busy | held |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    "| phase | offered /s | done /s | p50 / p99 ms | p99 from due ms | attestd CPU µs/attestation per node (all) | PostgreSQL µs | client µs | DB connections (max / active max) | DB commits / rows written per attestation | machine busy | held |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
   ];
   for (const p of [r.steady, ...r.search]) {
     lines.push(
-      `| ${p.name} | ${f1(p.offeredPerSec)} | ${f1(p.achievedPerSec)} | ${f1(p.p50Ms)} / ${f1(p.p99Ms)} | ${f0(p.p99FromDueMs)} | ${p.attestdCpuUs.map(f0).join(" / ")} (${f0(p.attestdCpuUsTotal)}) | ${p.postgresCpuUs === undefined ? "–" : f0(p.postgresCpuUs)} | ${f0(p.clientCpuUs)} | ${p.dbConnectionsMax} / ${p.dbActiveMax} | ${(100 * p.machineBusy).toFixed(0)}% | ${p.held ? "yes" : `NO${p.failures > 0 ? ` (${p.failures} failed)` : ""}`} |`,
+      `| ${p.name} | ${f1(p.offeredPerSec)} | ${f1(p.achievedPerSec)} | ${f1(p.p50Ms)} / ${f1(p.p99Ms)} | ${f0(p.p99FromDueMs)} | ${p.attestdCpuUs.map(f0).join(" / ")} (${f0(p.attestdCpuUsTotal)}) | ${p.postgresCpuUs === undefined ? "–" : f0(p.postgresCpuUs)} | ${f0(p.clientCpuUs)} | ${p.dbConnectionsMax} / ${p.dbActiveMax} | ${p.dbCommits.toFixed(1)} / ${p.dbRowsWritten.toFixed(1)} | ${(100 * p.machineBusy).toFixed(0)}% | ${p.held ? "yes" : `NO${p.failures > 0 ? ` (${p.failures} failed)` : ""}`} |`,
     );
   }
   lines.push("");
@@ -450,5 +493,6 @@ export function fleetSimMarkdown(r: Omit<FleetSimResult, "markdown">): string {
       `- Largest fleet held: ${f0(r.capacityPerSec)} attestations/s × ${r.intervalSeconds} s = ${f0(r.capacityPerSec * r.intervalSeconds)} hosts re-attesting every ${r.intervalSeconds} s (the best rate held in the compressed search: same hosts, shorter interval; held = all affirming, ≥ 97% of the schedule done, p99 from due ≤ ${HELD_P99_FROM_DUE_MS} ms — no host falls behind, so none goes stale). Client, attestd and PostgreSQL share these ${os.cpus().length} CPUs.`,
     );
   } else lines.push("- No rate was held.");
+  if (r.profile !== undefined) lines.push("", r.profile);
   return lines.join("\n");
 }

@@ -40,6 +40,7 @@ test.serial("fleet-sim, 50 hosts on two nodes: all enrolled, every attestation a
     t.is(p.failures, 0, p.firstFailure);
     t.is(p.attestdCpuUs.length, 2);
     t.true(p.dbConnectionsMax > 0, "attestd's connections are seen in pg_stat_activity");
+    t.true(p.dbCommits > 0 && p.dbRowsWritten > 0, "attestd's transactions are seen in pg_stat_database");
   }
   // The steady phase attested hosts 0–14 once each: green; the others are enrolled and not attested yet.
   t.deepEqual(r.statuses, { green: 15, unknown: 35 });
