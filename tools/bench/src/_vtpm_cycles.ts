@@ -18,18 +18,21 @@
  *   the whole stop less its key fetch, seal and write.
  * @module
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { connect } from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
 import { createProviderClient, parseKmipServer, unwrap, type ProviderKey } from "@tessera/key-provider";
 import { run as tactlRun } from "@tessera/tactl";
 import { Tpm } from "@tessera/tss";
 import { openEnvelope, readEnvelopeHeader, sealEnvelope, type EnvelopeHeader, type StandardProviderConfig } from "@tessera/vtpm";
 import { percentile } from "./attest_measure.ts";
+
+const run = promisify(execFile);
 
 /** Runs tactl in this process; its stdout, or an error with its stderr on a non-zero exit. */
 export async function tactl(...argv: string[]): Promise<string> {
@@ -98,6 +101,8 @@ export interface CycleSample {
   readonly keyFetchMs: number;
   readonly decryptMs: number;
   readonly swtpmFirstCommandMs: number;
+  /** `swtpm_ioctl -s` → swtpm exited. */
+  readonly swtpmShutdownMs: number;
   readonly sealMs: number;
   readonly writeMs: number;
   /** The call to startVtpm (via `tactl vm start`) to TPM2_GetRandom answered on its socket. */
@@ -139,8 +144,12 @@ async function unpack(content: Uint8Array, dir: string): Promise<void> {
   for (const [name, b64] of Object.entries(doc.files)) await writeFile(path.join(dir, name), Buffer.from(b64, "base64"), { mode: 0o600 });
 }
 
-/** swtpm on an opened state with startVtpm's flags: from the spawn to TPM2_GetRandom answered, ms; then shut down. */
-async function swtpmFirstCommand(content: Uint8Array, socketDir: string): Promise<number> {
+/**
+ * swtpm on an opened state with startVtpm's flags: from the spawn to TPM2_GetRandom answered, ms; then its shutdown
+ * as stopVtpm asks for it (`swtpm_ioctl -s` on the control socket: swtpm writes its state and exits), from the
+ * call to the process's exit, ms.
+ */
+async function swtpmStartStop(content: Uint8Array, socketDir: string): Promise<{ firstCommandMs: number; shutdownMs: number }> {
   const root = await mkdtemp("/dev/shm/tessera-vtpm-bench-");
   const state = path.join(root, "state");
   await mkdir(state, { mode: 0o700 });
@@ -161,10 +170,13 @@ async function swtpmFirstCommand(content: Uint8Array, socketDir: string): Promis
       await sleep(1);
     }
     await firstCommand(`swtpm:path=${socket}`);
-    return performance.now() - t0;
+    const firstCommandMs = performance.now() - t0;
+    const t1 = performance.now();
+    await run("swtpm_ioctl", ["--unix", `${socket}.ctrl`, "-s"], { timeout: 10_000 });
+    await Promise.race([gone, sleep(10_000)]);
+    if (!exited) throw new Error("swtpm did not exit within 10 s of swtpm_ioctl -s");
+    return { firstCommandMs, shutdownMs: performance.now() - t1 };
   } finally {
-    p.kill("SIGTERM");
-    await Promise.race([gone, sleep(5_000)]);
     if (!exited) p.kill("SIGKILL");
     await rm(root, { recursive: true, force: true });
   }
@@ -204,7 +216,7 @@ export async function vtpmCycles(vm: string, agent: string, fetchKey: KeyFetch, 
     t = performance.now();
     const content = openEnvelope(nvram, dataKey).plaintext;
     const decryptMs = performance.now() - t;
-    const swtpmMs = await swtpmFirstCommand(content, path.join(vm, "run"));
+    const swtpm = await swtpmStartStop(content, path.join(vm, "run"));
     t = performance.now();
     const resealed = sealEnvelope(
       content,
@@ -232,7 +244,8 @@ export async function vtpmCycles(vm: string, agent: string, fetchKey: KeyFetch, 
       out.push({
         keyFetchMs,
         decryptMs,
-        swtpmFirstCommandMs: swtpmMs,
+        swtpmFirstCommandMs: swtpm.firstCommandMs,
+        swtpmShutdownMs: swtpm.shutdownMs,
         sealMs,
         writeMs,
         startMs,

@@ -110,9 +110,14 @@ const PHASES: readonly { label: string; of: (s: CycleSample) => number }[] = [
   { label: "**stop**: call → returned (key fetch, shutdown, pack, seal, atomic write, wipe)", of: (s) => s.stopMs },
   { label: "stop's seal (sealEnvelope of the state)", of: (s) => s.sealMs },
   { label: "stop's atomic write (write, fsync, rename, fsync folder)", of: (s) => s.writeMs },
+  { label: "stop's swtpm shutdown: `swtpm_ioctl -s` → swtpm exited (own swtpm)", of: (s) => s.swtpmShutdownMs },
   {
-    label: "stop's rest, derived: stop − key fetch − seal − write (swtpm_ioctl shutdown, exit, pack, wipe)",
-    of: (s) => s.stopMs - s.keyFetchMs - s.sealMs - s.writeMs,
+    label: "stop's rest, derived: stop − key fetch − shutdown − seal − write (readVm, pack, wipe, stopProcesses' 50 ms polling)",
+    of: (s) => s.stopMs - s.keyFetchMs - s.swtpmShutdownMs - s.sealMs - s.writeMs,
+  },
+  {
+    label: "start's rest, derived: start − key fetch − decrypt − swtpm spawn→first command (unpack, spawn set-up, 50 ms polling, run state)",
+    of: (s) => s.startMs - s.keyFetchMs - s.decryptMs - s.swtpmFirstCommandMs,
   },
 ];
 
