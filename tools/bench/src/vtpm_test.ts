@@ -23,7 +23,7 @@ test("the suite, tiny: envelope rows at each size, both providers' cycles with e
     [1024, 8192],
   );
   for (const e of r.envelope)
-    for (const c of [e.seal, e.open, e.bareEncrypt, e.bareDecrypt]) {
+    for (const c of [e.seal, e.open, e.bareEncrypt, e.bareDecrypt, e.floorSeal, e.floorOpen]) {
       t.true(c.mbPerS > 0 && Number.isFinite(c.mbPerS), `${e.bytes}: ${JSON.stringify(c)}`);
       t.true(c.mbPerCpuS > 0 && Number.isFinite(c.mbPerCpuS));
       t.true(c.calls >= 2);
@@ -45,6 +45,10 @@ test("the suite, tiny: envelope rows at each size, both providers' cycles with e
     }
   t.is(typeof r.startGoalMet, "boolean");
   t.regex(r.markdown, /\| 1 KiB \| [\d.]+ \| [\d.]+ \| [\d.]+× \|/);
+  t.regex(
+    r.markdown,
+    /\| content \| openEnvelope MB\/s \| bare decrypt MB\/s \|.*\n.*\n\| 1 KiB \| [\d.]+ \| [\d.]+ \| [\d.]+× \| [\d.]+× \| [\d.]+ \| [\d.]+× \|\n\| 8 KiB \|/,
+  );
   t.regex(r.markdown, /\| 8 KiB: `openssl speed -evp aes-256-gcm` \(OpenSSL [^)]*\), encrypt only \|/);
   t.regex(r.markdown, /\| \*\*start\*\*: call → first TPM2_GetRandom answered \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
   t.regex(r.markdown, /Goal ≥ 0\.8× the bare cipher: (met|not met) \(lowest wall-clock ratio [\d.]+×\)\./);
