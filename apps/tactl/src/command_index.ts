@@ -32,8 +32,11 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
   { path: ["kmip", "destroy"], summary: "destroy the key material" },
   { path: ["kmip", "grant"], summary: "share an object with another client (kmipd): it may then get and use it, not change it" },
   { path: ["kmip", "ungrant"], summary: "stop sharing an object with a client (kmipd)" },
-  { path: ["kmip", "encrypt"], summary: "encrypt a file with a managed key (AES-GCM by default); writes a TKE1 envelope (mode, IV, tag, ciphertext)" },
-  { path: ["kmip", "decrypt"], summary: "decrypt a TKE1 envelope written by `tactl kmip encrypt`" },
+  {
+    path: ["kmip", "encrypt"],
+    summary: "encrypt a file into an envelope: a random data key encrypts it here, the KMIP server encrypts that key with a managed key (AES-GCM by default)",
+  },
+  { path: ["kmip", "decrypt"], summary: "decrypt a `tactl kmip encrypt` file (an envelope, or an older TKE1 file): the KMIP server decrypts its data key" },
   { path: ["eventlog", "show"], summary: "the events of a TCG event log, replayed PCRs and Secure Boot state (table, or --json)" },
   { path: ["eventlog", "verify"], summary: "replay a TCG event log and compare with PCR values; exit 1 naming the first differing PCR" },
   { path: ["host", "boot"], summary: "measured boot for a swtpm host: extend its PCRs as firmware would and write the event log" },
