@@ -121,7 +121,11 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
     path: ["vm", "start"],
     summary: "start a VM's vTPM: the data key from its provider, the state opened into RAM (tmpfs), swtpm on D/run/tpm.sock; prints the guest's TCTI",
   },
-  { path: ["vm", "stop"], summary: "stop a VM's vTPM and save its state into vm.nvram, encrypted, atomically (the last good state survives a crash)" },
+  {
+    path: ["vm", "stop"],
+    summary:
+      "stop a VM (QEMU, if it runs it) and its vTPM, and save the vTPM's state into vm.nvram, encrypted, atomically (the last good state survives a crash)",
+  },
   { path: ["vm", "describe"], summary: "what of a VM is encrypted, with which key provider (name, trusted or standard) and key id; never the key" },
   { path: ["vm", "rekey"], summary: "a new data key for a VM's vTPM state (optionally another key provider); the guest's secrets are not touched" },
   {

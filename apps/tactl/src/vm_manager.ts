@@ -58,6 +58,9 @@ export interface VmLayout {
   readonly socket: string;
   readonly runState: string;
   readonly log: string;
+  /** The guest's serial console, when QEMU runs it. */
+  readonly serial: string;
+  readonly qemuLog: string;
 }
 
 /** The files of the VM in `dir`. */
@@ -72,6 +75,8 @@ export function vmLayout(dir: string): VmLayout {
     socket: path.join(runDir, "tpm.sock"),
     runState: path.join(runDir, "vtpm.json"),
     log: path.join(runDir, "swtpm.log"),
+    serial: path.join(runDir, "serial.log"),
+    qemuLog: path.join(runDir, "qemu.log"),
   };
 }
 
@@ -81,6 +86,8 @@ interface RunState {
   readonly startTime: number;
   readonly stateDir: string;
   readonly tcti: string;
+  /** QEMU running the VM against the vTPM (`--qemu`). */
+  readonly qemu?: { readonly pid: number; readonly startTime: number };
 }
 
 /** The VM's configuration. @throws VmError VM_NOT_FOUND, VM_INPUT (naming the field) */
@@ -133,7 +140,8 @@ export async function createVm(dir: string, o: { name: string; firmware?: "efi" 
 async function packState(stateDir: string): Promise<Uint8Array> {
   const files: Record<string, string> = {};
   for (const name of (await readdir(stateDir)).sort()) {
-    if (name === ".lock") continue;
+    // The volatile state (PCRs, sessions) is not kept: a VM's next start is a fresh boot, its PCRs measured anew.
+    if (name === ".lock" || name === "tpm2-00.volatilestate") continue;
     files[name] = (await readFile(path.join(stateDir, name))).toString("base64");
   }
   if (!("tpm2-00.permall" in files)) throw new VmError("VM_SWTPM", `swtpm left no tpm2-00.permall in ${stateDir}`);
@@ -312,6 +320,37 @@ export interface StartedVtpm {
   readonly pid: number;
   /** Time from the call to the first command answered, ms. */
   readonly ms: number;
+  /** QEMU's pid, with `qemu`. */
+  readonly qemuPid?: number;
+  /** The guest's serial console log, with `qemu`. */
+  readonly serial?: string;
+}
+
+/** QEMU and OVMF's files (Debian's qemu-system-x86 and ovmf). @throws VmError VM_INPUT naming what is missing */
+function qemuFirmware(): { qemu: string; code: string; vars: string } {
+  let qemu: string;
+  try {
+    qemu = findProgram("qemu-system-x86_64");
+  } catch {
+    throw new VmError("VM_INPUT", "--qemu: qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86 ovmf)");
+  }
+  const code = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+  const vars = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+  for (const f of [code, vars]) if (!existsSync(f)) throw new VmError("VM_INPUT", `--qemu: ${f} is missing (Debian: apt-get install ovmf)`);
+  return { qemu, code, vars };
+}
+
+/**
+ * QEMU's command line: a q35 machine under TCG (no KVM needed), OVMF, the vTPM as a TPM CRB device through swtpm's
+ * control channel (QEMU hands swtpm the data channel), the serial console to D/run/serial.log, no display.
+ */
+function qemuArgs(config: VmConfig, l: VmLayout, code: string, vars: string): string[] {
+  return [
+    ...["-name", config.name, "-uuid", config.uuid, "-machine", "q35", "-accel", "tcg", "-m", "256", "-display", "none", "-nodefaults", "-no-reboot"],
+    ...["-serial", `file:${l.serial}`],
+    ...["-drive", `if=pflash,format=raw,unit=0,file=${code},readonly=on`, "-drive", `if=pflash,format=raw,unit=1,file=${vars}`],
+    ...["-chardev", `socket,id=chrtpm,path=${l.socket}.ctrl`, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0"],
+  ];
 }
 
 /**
@@ -319,12 +358,20 @@ export interface StartedVtpm {
  * @param o.startup TPM2_Startup done by swtpm (default true; false for a firmware that sends it, as QEMU's OVMF does)
  * @throws VmError VM_RUNNING, VM_NO_VTPM, VM_KEY_REFUSED (not attested, red), VM_STATE_REFUSED (tampered, cut, another VM's), VM_SWTPM
  */
-export async function startVtpm(dir: string, o: { agent: string; startup?: boolean }): Promise<StartedVtpm> {
+export async function startVtpm(dir: string, o: { agent: string; startup?: boolean; qemu?: boolean }): Promise<StartedVtpm> {
   const t0 = performance.now();
   const l = vmLayout(dir);
   const config = await readVm(dir);
   const already = await running(l);
   if (already !== undefined) throw new VmError("VM_RUNNING", `the vTPM of ${config.name} runs already (swtpm pid ${already.pid}, ${already.tcti})`);
+  const left = await readRunState(l);
+  if (left !== undefined && existsSync(left.stateDir)) {
+    throw new VmError(
+      "VM_RUNNING",
+      `the vTPM of ${config.name} stopped without being saved (its state is in ${left.stateDir}): tactl vm stop --dir ${l.dir} saves it`,
+    );
+  }
+  const firmware = o.qemu === true ? qemuFirmware() : undefined;
   if (`${l.socket}.ctrl`.length > MAX_SOCKET_PATH)
     throw new VmError("VM_INPUT", `${l.socket}.ctrl is too long for a Unix socket: move the VM to a shorter path`);
   const { bytes, header } = await nvramOf(l, config);
@@ -341,13 +388,15 @@ export async function startVtpm(dir: string, o: { agent: string; startup?: boole
   }
   const rt = await runtimeDir();
   let proc: DevProcess | undefined;
+  let qemuStarted: DevProcess | undefined;
   try {
     await unpackState(content, rt.state, l.nvram);
     content.fill(0);
     await mkdir(l.run, { recursive: true, mode: 0o700 });
     await rm(l.socket, { force: true });
     await rm(`${l.socket}.ctrl`, { force: true });
-    const flags = o.startup === false ? "not-need-init" : "not-need-init,startup-clear";
+    // QEMU's firmware powers the TPM on and sends TPM2_Startup itself.
+    const flags = o.startup === false || firmware !== undefined ? "not-need-init" : "not-need-init,startup-clear";
     proc = await spawnDetached({
       name: `vTPM of ${config.name}`,
       command: findProgram("swtpm"),
@@ -368,9 +417,28 @@ export async function startVtpm(dir: string, o: { agent: string; startup?: boole
     const p = proc;
     await waitForSwtpm(l.socket, () => isAlive(p), 30_000);
     const tcti = `swtpm:path=${l.socket}`;
-    await writeFileAtomic(l.runState, JSON.stringify({ pid: proc.pid, startTime: proc.startTime, stateDir: rt.state, tcti } satisfies RunState) + "\n", 0o600);
-    return { tcti, socket: l.socket, pid: proc.pid, ms: performance.now() - t0 };
+    let qemu: DevProcess | undefined;
+    if (firmware !== undefined) {
+      // The firmware's variables start from OVMF's template at each start, in the tmpfs beside the vTPM's state.
+      const vars = path.join(rt.root, "OVMF_VARS.fd");
+      await writeFile(vars, await readFile(firmware.vars), { mode: 0o600 });
+      qemu = await spawnDetached({ name: `QEMU of ${config.name}`, command: firmware.qemu, args: qemuArgs(config, l, firmware.code, vars), log: l.qemuLog });
+      qemuStarted = qemu;
+    }
+    await writeFileAtomic(
+      l.runState,
+      JSON.stringify({
+        pid: proc.pid,
+        startTime: proc.startTime,
+        stateDir: rt.state,
+        tcti,
+        ...(qemu ? { qemu: { pid: qemu.pid, startTime: qemu.startTime } } : {}),
+      } satisfies RunState) + "\n",
+      0o600,
+    );
+    return { tcti, socket: l.socket, pid: proc.pid, ms: performance.now() - t0, ...(qemu ? { qemuPid: qemu.pid, serial: l.serial } : {}) };
   } catch (e) {
+    if (qemuStarted !== undefined) await stopProcesses([qemuStarted]);
     if (proc !== undefined) await stopProcesses([proc]);
     await wipe(rt.root);
     if (e instanceof DevError) throw new VmError("VM_SWTPM", `the vTPM of ${config.name}: ${e.message}`, { cause: e });
@@ -386,14 +454,17 @@ export async function startVtpm(dir: string, o: { agent: string; startup?: boole
 export async function stopVtpm(dir: string, o: { agent: string }): Promise<{ saved: number }> {
   const l = vmLayout(dir);
   const config = await readVm(dir);
-  const r = await running(l);
-  if (r === undefined) throw new VmError("VM_NOT_RUNNING", `the vTPM of ${config.name} is not running`);
+  // Also a vTPM whose swtpm ended by itself (QEMU shut it down): its state is still in the tmpfs, to be saved.
+  const r = await readRunState(l);
+  if (r === undefined || !existsSync(r.stateDir)) throw new VmError("VM_NOT_RUNNING", `the vTPM of ${config.name} is not running`);
   const { header } = await nvramOf(l, config);
   const dataKey = await sourceOf(config.vtpm!.provider, o.agent).dataKeyOf(header);
   try {
-    // CMD_SHUTDOWN: swtpm writes its permanent state and exits.
-    await run(findProgram("swtpm_ioctl"), ["--unix", `${l.socket}.ctrl`, "-s"], { timeout: 10_000 }).catch(() => undefined);
+    // The guest first: QEMU quits on SIGTERM.
+    if (r.qemu !== undefined) await stopProcesses([{ name: "qemu", pid: r.qemu.pid, startTime: r.qemu.startTime, log: l.qemuLog }], 10_000);
     const proc: DevProcess = { name: "swtpm", pid: r.pid, startTime: r.startTime, log: l.log };
+    // CMD_SHUTDOWN: swtpm writes its permanent state and exits.
+    if (isAlive(proc)) await run(findProgram("swtpm_ioctl"), ["--unix", `${l.socket}.ctrl`, "-s"], { timeout: 10_000 }).catch(() => undefined);
     const left = await stopProcesses([proc], 5_000);
     if (left.length > 0) throw new VmError("VM_SWTPM", `swtpm pid ${r.pid} did not stop; the last good state is kept in ${l.nvram}`);
     const content = await packState(r.stateDir);
@@ -407,6 +478,8 @@ export async function stopVtpm(dir: string, o: { agent: string }): Promise<{ sav
     await writeFileAtomic(l.nvram, nvram, 0o600);
     await wipe(path.dirname(r.stateDir));
     await rm(l.runState, { force: true });
+    await rm(l.socket, { force: true });
+    await rm(`${l.socket}.ctrl`, { force: true });
     return { saved: nvram.length };
   } finally {
     dataKey.fill(0);

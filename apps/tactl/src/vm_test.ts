@@ -14,14 +14,12 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { createCa } from "@tessera/pki";
-import { spawnReady, type ReadyProcess } from "@tessera/process-testing";
+import type { ReadyProcess } from "@tessera/process-testing";
 import { srkTemplate, TPM_ALG, TPM_RH, TPMA_NV } from "@tessera/tpm2";
 import { createEk, Tpm } from "@tessera/tss";
-import { type Ran, tactl } from "./_test_support.ts";
+import { tactl } from "./_test_support.ts";
+import { ok, vmTestSetup } from "./_vm_test_support.ts";
 
-const ROOT = path.resolve(import.meta.dirname, "../../..");
-const KMIPD = path.join(ROOT, "apps/kmipd/src/main.ts");
 const SECRET = "guest-secret-5b1e0c7a93d2";
 /** libtpms's magic at the start of its permanent state (PERSISTENT_ALL_MAGIC). */
 const STATE_MAGIC = Buffer.from("ab364723", "hex");
@@ -33,13 +31,7 @@ let kmipd: ReadyProcess;
 let vm: string;
 let std: string;
 let ca: string[];
-let kmipConn: string[];
 let marker: string;
-
-const ok = (r: Ran, what: string): Ran => {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}: ${r.err}${r.out}`);
-  return r;
-};
 
 /** Every regular file under `root` written since the marker file was (find(1): quick on a temp folder of many files). */
 function filesUnder(root: string, marker: string): string[] {
@@ -62,49 +54,10 @@ test.before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "tactl-vm-"));
   marker = path.join(dir, "started");
   await writeFile(marker, "");
-  kmipd = await spawnReady(
-    "kmipd",
-    process.execPath,
-    [KMIPD, "--listen", "127.0.0.1:0", "--data-dir", path.join(dir, "kmipd"), "--log-level", "warn"],
-    /kmipd: listening on \S+:(\d+)/,
-  );
-  const port = Number(kmipd.match[1]);
-  const tls = path.join(dir, "kmipd", "tls");
-  kmipConn = [
-    "--server",
-    `127.0.0.1:${port}`,
-    "--cert",
-    path.join(tls, "client.pem"),
-    "--key",
-    path.join(tls, "client-key.pem"),
-    "--ca",
-    path.join(tls, "ca.pem"),
-  ];
-  const keyId = (
-    JSON.parse(
-      ok(
-        await tactl("kmip", "create", ...kmipConn, "--alg", "AES", "--length", "256", "--name", "vm-kek", "--usage", "Encrypt Decrypt", "--json"),
-        "kmip create",
-      ).out,
-    ) as { id: string }
-  ).id;
-  ok(await tactl("kmip", "activate", keyId, ...kmipConn), "kmip activate");
-  std = path.join(dir, "standard-provider.json");
-  await writeFile(
-    std,
-    JSON.stringify({
-      name: "kms-std",
-      kmipServers: [`127.0.0.1:${port}`],
-      keyId,
-      clientCertificate: path.join(tls, "client.pem"),
-      clientKey: path.join(tls, "client-key.pem"),
-      serverCa: path.join(tls, "ca.pem"),
-    }),
-  );
-  const vtpmCa = await createCa({ commonName: "Tessera vTPM CA (test)", keyAlgorithm: "rsa-2048" });
-  await writeFile(path.join(dir, "vtpm-ca.pem"), vtpmCa.certificatePem);
-  await writeFile(path.join(dir, "vtpm-ca-key.pem"), vtpmCa.privateKeyPem, { mode: 0o600 });
-  ca = ["--vtpm-ca", path.join(dir, "vtpm-ca.pem"), "--vtpm-ca-key", path.join(dir, "vtpm-ca-key.pem")];
+  const setup = await vmTestSetup(dir);
+  kmipd = setup.kmipd;
+  std = setup.standardProvider;
+  ca = setup.vtpmCaArgs;
   vm = path.join(dir, "vm1");
 });
 

@@ -118,9 +118,18 @@ async function addVtpmCmd(v: Values, io: Io): Promise<number> {
 
 async function start(v: Values, io: Io): Promise<number> {
   return reported("start", io, async () => {
-    const s = await startVtpm(String(v.dir), { agent: agentOf(v), startup: v["no-startup"] !== true });
-    if (v.json) io.stdout(JSON.stringify({ tcti: s.tcti, socket: s.socket, pid: s.pid, ms: Math.round(s.ms) }) + "\n");
-    else io.stdout(`vTPM started (swtpm pid ${s.pid}, ${Math.round(s.ms)} ms): TCTI ${s.tcti}\n`);
+    const s = await startVtpm(String(v.dir), { agent: agentOf(v), startup: v["no-startup"] !== true, qemu: v.qemu === true });
+    if (v.json)
+      io.stdout(
+        JSON.stringify({ tcti: s.tcti, socket: s.socket, pid: s.pid, ms: Math.round(s.ms), ...(s.qemuPid ? { qemuPid: s.qemuPid, serial: s.serial } : {}) }) +
+          "\n",
+      );
+    else
+      io.stdout(
+        s.qemuPid
+          ? `vTPM started (swtpm pid ${s.pid}) and the VM in QEMU (pid ${s.qemuPid}, OVMF, the vTPM as its TPM); serial console in ${s.serial}\n`
+          : `vTPM started (swtpm pid ${s.pid}, ${Math.round(s.ms)} ms): TCTI ${s.tcti}\n`,
+      );
     return EXIT.OK;
   });
 }
@@ -276,14 +285,17 @@ export const VM_COMMANDS: CommandSpec[] = [
   {
     path: ["vm", "start"],
     summary: "start a VM's vTPM: the data key from its provider, the state opened into RAM (tmpfs), swtpm on D/run/tpm.sock; prints the guest's TCTI",
-    usage: "--dir D [--agent SOCKET] [--no-startup] [--json]\n  --no-startup: leave TPM2_Startup to the guest's firmware",
-    options: { ...DIR, ...AGENT, "no-startup": { type: "boolean" } },
+    usage:
+      "--dir D [--agent SOCKET] [--no-startup] [--qemu] [--json]\n  --no-startup: leave TPM2_Startup to the guest's firmware\n" +
+      "  --qemu: also run the VM in QEMU (qemu-system-x86_64, q35, TCG: no KVM needed; OVMF; the vTPM as its TPM; serial console in D/run/serial.log)",
+    options: { ...DIR, ...AGENT, "no-startup": { type: "boolean" }, qemu: { type: "boolean" } },
     required: ["dir"],
     run: start,
   },
   {
     path: ["vm", "stop"],
-    summary: "stop a VM's vTPM and save its state into vm.nvram, encrypted, atomically (the last good state survives a crash)",
+    summary:
+      "stop a VM (QEMU, if it runs it) and its vTPM, and save the vTPM's state into vm.nvram, encrypted, atomically (the last good state survives a crash)",
     usage: "--dir D [--agent SOCKET] [--json]",
     options: { ...DIR, ...AGENT },
     required: ["dir"],
