@@ -4,7 +4,7 @@
  * same process; and the design's floor — both GCM passes of a two-level envelope (content key under the data key,
  * content under the content key, the header as AAD) with one output buffer — to tell the cost of the design from
  * that of the code. The six operations run in interleaved batches (the order turned each round) so that a change of machine speed — other processes, frequency — hits all of them alike;
- * each one's rate is its median batch's. Beside the wall-clock rate, the rate per CPU second of this process
+ * each one's rate is its median batch's, a ratio the median of the rounds' ratios ({@link pairedRatio}). Beside the wall-clock rate, the rate per CPU second of this process
  * (process.cpuUsage over the batch), which other processes' load on the machine moves less.
  *
  * A second peer, optional: `openssl speed -evp aes-256-gcm -bytes N -seconds 1` (OpenSSL's own loop, encrypt only),
@@ -26,6 +26,16 @@ export interface ThroughputCell {
   readonly mbPerCpuS: number;
   /** Calls timed in all. */
   readonly calls: number;
+  /** Each round's batch rate (wall MB/s, then MB per CPU second), in round order: for {@link pairedRatio}. */
+  readonly rounds: readonly { readonly mbPerS: number; readonly mbPerCpuS: number }[];
+}
+
+/**
+ * The median over rounds of a's rate ÷ b's rate in the same round: batches of one round ran within a second of each
+ * other, so a slow spell of the machine (other processes) divides out instead of landing on one side.
+ */
+export function pairedRatio(a: ThroughputCell, b: ThroughputCell, by: "mbPerS" | "mbPerCpuS" = "mbPerS"): number {
+  return median(a.rounds.map((r, i) => r[by] / b.rounds[i][by]));
 }
 
 /** The four operations at one content size. */
@@ -45,9 +55,9 @@ export interface EnvelopeRow {
 export interface EnvelopeOptions {
   /** Content sizes in bytes (default 8 KiB, 1 MiB, 32 MiB). */
   readonly sizes?: readonly number[];
-  /** Timed rounds (default 9); one more untimed first. */
+  /** Timed rounds (default 15); one more untimed first. */
   readonly rounds?: number;
-  /** A batch's length, ms (default 100; at least one call). */
+  /** A batch's length, ms (default 60; at least three calls, so that a 32 MiB batch is not one call's luck). */
   readonly batchMs?: number;
 }
 
@@ -74,7 +84,7 @@ function batch(fn: () => void, size: number, batchMs: number): Batch {
     fn();
     calls++;
     t = performance.now();
-  } while (t - t0 < batchMs);
+  } while (t - t0 < batchMs || calls < 3);
   const c = process.cpuUsage(c0);
   return { bytes: size * calls, wallMs: t - t0, cpuUs: c.user + c.system, calls };
 }
@@ -86,10 +96,12 @@ const median = (xs: readonly number[]): number => {
 };
 
 function cell(batches: readonly Batch[]): ThroughputCell {
+  const rounds = batches.map((b) => ({ mbPerS: b.bytes / 1e6 / (b.wallMs / 1000), mbPerCpuS: b.bytes / 1e6 / (Math.max(b.cpuUs, 1) / 1e6) }));
   return {
-    mbPerS: median(batches.map((b) => b.bytes / 1e6 / (b.wallMs / 1000))),
-    mbPerCpuS: median(batches.map((b) => b.bytes / 1e6 / (Math.max(b.cpuUs, 1) / 1e6))),
+    mbPerS: median(rounds.map((r) => r.mbPerS)),
+    mbPerCpuS: median(rounds.map((r) => r.mbPerCpuS)),
     calls: batches.reduce((n, b) => n + b.calls, 0),
+    rounds,
   };
 }
 
@@ -99,8 +111,8 @@ function cell(batches: readonly Batch[]): ThroughputCell {
  */
 export function benchEnvelope(o: EnvelopeOptions = {}): EnvelopeRow[] {
   const sizes = o.sizes ?? [8 * 1024, 1024 * 1024, 32 * 1024 * 1024];
-  const rounds = o.rounds ?? 9;
-  const batchMs = o.batchMs ?? 100;
+  const rounds = o.rounds ?? 15;
+  const batchMs = o.batchMs ?? 60;
   const rows: EnvelopeRow[] = [];
   for (const size of sizes) {
     const plaintext = new Uint8Array(randomBytes(size));
