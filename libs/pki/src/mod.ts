@@ -5,6 +5,7 @@
  * - {@link issueCertificate}: TLS server/client certificates and intermediate CAs.
  * - {@link verifyChain}: path building and validation to trusted roots.
  * - {@link parseEkCertificate}: TPM EK certificates (TCG EK Credential Profile).
+ * - {@link issueEkCertificate}: EK certificates for vTPMs, issued by a vTPM CA (same profile).
  * - {@link formatName}: an X.509 Name as text, as every subject and issuer here is written.
  * - {@link distinguishedName} and its kin: the unambiguous RFC 4514 string naming a certificate's holder.
  *   Both name forms are also the entry `@tessera/pki/names`, which loads only the ASN.1 packages (not
@@ -22,4 +23,5 @@ export { createCa, type CertificateAndKey, type CreateCaOptions, type KeyAlgorit
 export { issueCertificate, type CertificateProfile, type IssueCertificateOptions, type IssuedCertificate, type IssuingCa } from "./issue_certificate.ts";
 export { verifyChain, type CertificateInput, type VerifiedChain, type VerifyChainOptions } from "./verify_chain.ts";
 export { KEY_USAGE_NAMES, TCG_OID, parseEkCertificate, type EkCertificate, type KeyUsageName, type TpmSpecification } from "./ek_certificate.ts";
+export { issueEkCertificate, type IssueEkCertificateOptions, type IssuedEkCertificate } from "./issue_ek_certificate.ts";
 export type { X509Certificate } from "@peculiar/x509";
