@@ -101,6 +101,11 @@ export interface KeyService {
   decrypt(provider: string, ciphertext: string): Promise<Uint8Array>;
   /** A wrapped form rewrapped under the provider's current key version (no secret comes back). */
   rewrap(provider: string, wrapped: string): Promise<string>;
+  /**
+   * An EK certificate for a vTPM of this host from the Trust Authority's vTPM CA (kmxd; the host's token shows it is
+   * attested), and that CA's certificate.
+   */
+  vtpmEkCertificate(ekPublicKey: string, vm: { readonly name: string; readonly uuid: string }): Promise<{ certificate: string; ca: string }>;
   /** Closes kmxd's keep-alive connections. */
   close(): void;
 }
@@ -121,14 +126,14 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 const PROBLEM_TYPE = "urn:tessera:problem:";
 
 /** kmxd's problem document as a {@link KeyRequestError}. */
-function refusal(op: string, provider: string, a: Answer): KeyRequestError {
+function refusal(op: string, what: string, a: Answer): KeyRequestError {
   const doc = isRecord(a.json) ? a.json : {};
   const type = typeof doc.type === "string" ? doc.type : "";
   const problemCode = type.startsWith(PROBLEM_TYPE) ? type.slice(PROBLEM_TYPE.length) : `http-${a.status}`;
   const detail = typeof doc.detail === "string" ? doc.detail : `HTTP ${a.status}`;
   const extra = Object.fromEntries(Object.entries(doc).filter(([k]) => !["type", "title", "status", "detail"].includes(k)));
   const retryAfter = a.headers.get("retry-after") ?? undefined;
-  return new KeyRequestError("KMXD_REFUSED", `kmxd refused ${op} of provider ${provider}: ${detail}`, {
+  return new KeyRequestError("KMXD_REFUSED", `kmxd refused ${op} of ${what}: ${detail}`, {
     status: a.status,
     problemCode,
     extra,
@@ -189,8 +194,13 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
     }
   }
 
-  async function call(op: string, provider: string, body: unknown, ok: number): Promise<Answer> {
-    const url = new URL(`api/v1/providers/${encodeURIComponent(provider)}/${op}`, base.href.endsWith("/") ? base : `${base.href}/`);
+  function call(op: string, provider: string, body: unknown, ok: number): Promise<Answer> {
+    return callAt(op, `api/v1/providers/${encodeURIComponent(provider)}/${op}`, `provider ${provider}`, body, ok);
+  }
+
+  /** One host request to kmxd at `relPath` with the agent's token (attested again once if kmxd finds it outdated). */
+  async function callAt(op: string, relPath: string, what: string, body: unknown, ok: number): Promise<Answer> {
+    const url = new URL(relPath, base.href.endsWith("/") ? base : `${base.href}/`);
     const send = async (t: string): Promise<Answer> => {
       try {
         const r = await httpsJson("POST", url.href, body, {
@@ -211,7 +221,7 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
     }
     if (a.status !== ok) {
       if (a.status >= 200 && a.status < 300) throw new KeyRequestError("KMXD_ANSWER_INVALID", `kmxd answered ${op} with HTTP ${a.status}, not ${ok}`);
-      throw refusal(op, provider, a);
+      throw refusal(op, what, a);
     }
     return a;
   }
@@ -245,6 +255,10 @@ export function createKeyService(options: KeyServiceOptions): KeyService {
     async rewrap(provider, wrapped) {
       const a = await call("rewrap", provider, { wrapped }, 200);
       return stringField("rewrap", a, "wrapped");
+    },
+    async vtpmEkCertificate(ekPublicKey, vm) {
+      const a = await callAt("vtpm-ek-certificate", "api/v1/vtpm/ek-certificates", "the Trust Authority's vTPM CA", { ekPublicKey, vm }, 201);
+      return { certificate: stringField("vtpm-ek-certificate", a, "certificate"), ca: stringField("vtpm-ek-certificate", a, "ca") };
     },
     close() {
       https.destroy();

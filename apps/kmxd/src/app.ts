@@ -9,6 +9,7 @@ import type { KmxdDeps } from "./deps.ts";
 import { adminRoutes, type AdminRoutesOptions } from "./routes/admin.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { hostRoutes } from "./routes/host.ts";
+import { vtpmRoutes } from "./routes/vtpm.ts";
 
 /** The request body limit: wrapped keys and plaintexts are small; certificates and rules the largest bodies. */
 export const BODY_LIMIT = 256 * 1024;
@@ -18,6 +19,7 @@ export function createApp(deps: KmxdDeps, options: AdminRoutesOptions = {}): Hon
   const app = createService({ name: "kmxd", logger: deps.logger, bodyLimit: BODY_LIMIT });
   app.route("/", healthRoutes(deps));
   app.route("/", hostRoutes(deps));
+  app.route("/", vtpmRoutes(deps));
   app.route("/", adminRoutes(deps, options));
   return app;
 }

@@ -70,7 +70,13 @@ export async function writeTpmCaConfig(l: TpmCaLayout, imported?: ImportedCa): P
   const localca = findProgram("swtpm_localca");
   await writeFile(
     l.setupConf,
-    [`create_certs_tool = ${localca}`, `create_certs_tool_config = ${l.localcaConf}`, `create_certs_tool_options = ${l.localcaOptions}`, "active_pcr_banks = sha256", ""].join("\n"),
+    [
+      `create_certs_tool = ${localca}`,
+      `create_certs_tool_config = ${l.localcaConf}`,
+      `create_certs_tool_options = ${l.localcaOptions}`,
+      "active_pcr_banks = sha256",
+      "",
+    ].join("\n"),
   );
   await writeFile(
     l.localcaConf,
@@ -82,13 +88,16 @@ export async function writeTpmCaConfig(l: TpmCaLayout, imported?: ImportedCa): P
       "",
     ].join("\n"),
   );
-  await writeFile(l.localcaOptions, ["--platform-manufacturer Tessera", "--platform-version 2.1", `--platform-model ${imported?.model ?? "swtpm"}`, ""].join("\n"));
+  await writeFile(
+    l.localcaOptions,
+    ["--platform-manufacturer Tessera", "--platform-version 2.1", `--platform-model ${imported?.model ?? "swtpm"}`, ""].join("\n"),
+  );
 }
 
 function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
     execFile(file, args, { env, timeout: timeoutMs, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : -1;
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1;
       resolve({ code, output: `${stdout}${stderr}${err && code === -1 ? err.message : ""}` });
     });
   });
@@ -96,20 +105,30 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: nu
 
 /**
  * Manufactures a TPM 2.0 in `stateDir` with swtpm_setup: SHA-256 PCR bank, an RSA 2048 EK and its certificate
- * (and swtpm_setup's ECC P-384 one) and a platform certificate, issued by the shared CA `ca`. Run one at a time
+ * (and swtpm_setup's ECC P-384 one) and a platform certificate, issued by the shared CA `ca` (none with
+ * `ekCertificate: false`: the caller certifies the EK some other way). Run one at a time
  * per CA: swtpm_localca makes the CA on first use and counts serial numbers in a file.
  * @throws DevError DEV_SWTPM_SETUP with swtpm_setup's output when it fails or writes no RSA EK certificate
  */
-export async function manufactureTpm(stateDir: string, ca: TpmCaLayout): Promise<void> {
+export async function manufactureTpm(stateDir: string, ca: TpmCaLayout, o: { readonly ekCertificate?: boolean } = {}): Promise<void> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const certDir = path.join(stateDir, "..", "ek-certs");
   await mkdir(certDir, { recursive: true });
-  const args = ["--tpm2", "--tpmstate", stateDir, "--create-ek-cert", "--create-platform-cert", "--config", ca.setupConf, "--overwrite"];
+  const withCerts = o.ekCertificate !== false;
+  const args = [
+    "--tpm2",
+    "--tpmstate",
+    stateDir,
+    ...(withCerts ? ["--create-ek-cert", "--create-platform-cert"] : []),
+    "--config",
+    ca.setupConf,
+    "--overwrite",
+  ];
   args.push("--rsa-keysize", "2048", "--write-ek-cert-files", certDir);
   // XDG_CONFIG_HOME: swtpm_setup and swtpm_localca look for their default configuration there; keep them inside the environment.
   const r = await run(findProgram("swtpm_setup"), args, { ...process.env, XDG_CONFIG_HOME: path.dirname(ca.dir) }, 60_000);
   if (r.code !== 0) throw new DevError("DEV_SWTPM_SETUP", `swtpm_setup for ${stateDir} failed (exit ${r.code}):\n${r.output.slice(-2000)}`);
-  if (!(await readdir(certDir)).includes("ek-rsa2048.crt")) {
+  if (withCerts && !(await readdir(certDir)).includes("ek-rsa2048.crt")) {
     throw new DevError("DEV_SWTPM_SETUP", `swtpm_setup wrote no RSA EK certificate into ${certDir}:\n${r.output.slice(-2000)}`);
   }
 }

@@ -10,13 +10,16 @@
  * codebase's one format, rewrap and describe included) and swtpm's key would be one more key to fetch and pass.
  * @module
  */
-import { randomUUID } from "node:crypto";
+import { randomUUID, X509Certificate } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { certificateIssuer } from "@tessera/pki";
+import { publicKeyPem, TPM_ALG, TPM_RH, TPMA_NV } from "@tessera/tpm2";
+import { createEk, Tpm } from "@tessera/tss";
+import { TaProblemError } from "./ta_client.ts";
 import {
   EnvelopeError,
   newVmConfig,
@@ -197,8 +200,11 @@ export interface AddVtpmOptions {
   readonly keyProvider?: string;
   /** A standard key provider instead (its mode is probed). */
   readonly standard?: Omit<StandardProviderConfig, "mode" | "kind">;
-  /** The vTPM CA that signs the EK certificate: its certificate and key (PEM files). */
-  readonly vtpmCa: { readonly certificate: string; readonly key: string };
+  /**
+   * An imported vTPM CA that signs the EK certificate: its certificate and key (PEM files). Default: the Trust
+   * Authority cluster's vTPM CA (kmxd's), asked through the agent for this attested host.
+   */
+  readonly vtpmCa?: { readonly certificate: string; readonly key: string };
 }
 
 /** The agent's default trusted key provider, or undefined. */
@@ -238,14 +244,19 @@ export async function addVtpm(dir: string, o: AddVtpmOptions): Promise<VmConfig>
   const rt = await runtimeDir();
   try {
     const ca = tpmCaLayout(path.join(rt.root, "ca"));
-    await writeTpmCaConfig(ca, { certificate: path.resolve(o.vtpmCa.certificate), key: path.resolve(o.vtpmCa.key), model: "Tessera vTPM" });
+    const imported =
+      o.vtpmCa === undefined ? undefined : { certificate: path.resolve(o.vtpmCa.certificate), key: path.resolve(o.vtpmCa.key), model: "Tessera vTPM" };
+    await writeTpmCaConfig(ca, imported);
     try {
-      await manufactureTpm(rt.state, ca);
+      await manufactureTpm(rt.state, ca, { ekCertificate: imported !== undefined });
     } catch (e) {
       if (e instanceof DevError) throw new VmError("VM_SWTPM", `the vTPM of ${config.name}: ${e.message}`, { cause: e });
       throw e;
     }
-    const der = new Uint8Array(await readFile(path.join(rt.root, "ek-certs", "ek-rsa2048.crt")));
+    const der =
+      imported !== undefined
+        ? new Uint8Array(await readFile(path.join(rt.root, "ek-certs", "ek-rsa2048.crt")))
+        : await certifyByTrustAuthority(rt, config, o.agent);
     const ekCertificate = `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END CERTIFICATE-----\n`;
     const nvram = sealEnvelope(await packState(rt.state), dataKey, key, { context: nvramContext(config) });
     const l = vmLayout(dir);
@@ -256,6 +267,77 @@ export async function addVtpm(dir: string, o: AddVtpmOptions): Promise<VmConfig>
   } finally {
     dataKey.fill(0);
     await wipe(rt.root);
+  }
+}
+
+/** The NV index of the RSA 2048 EK certificate (TCG EK Credential Profile). */
+const EK_CERT_NV_INDEX = 0x01c00002;
+
+/**
+ * The vTPM's EK certified by the Trust Authority's vTPM CA: a swtpm on the new state (in the tmpfs) recreates the
+ * EK from the TCG template, the agent asks kmxd for its certificate (the host must be attested), and the
+ * certificate is written to the EK certificate's NV index under the platform hierarchy, as a TPM maker does.
+ * @returns the certificate (DER)
+ */
+async function certifyByTrustAuthority(rt: { root: string; state: string }, config: VmConfig, agent: string): Promise<Uint8Array> {
+  const socket = path.join(rt.root, "setup.sock");
+  const proc = await spawnDetached({
+    name: `vTPM set-up of ${config.name}`,
+    command: findProgram("swtpm"),
+    args: [
+      "socket",
+      "--tpm2",
+      "--tpmstate",
+      `dir=${rt.state},mode=0600`,
+      "--server",
+      `type=unixio,path=${socket}`,
+      "--ctrl",
+      `type=unixio,path=${socket}.ctrl`,
+      "--flags",
+      "not-need-init,startup-clear",
+    ],
+    log: path.join(rt.root, "setup.log"),
+  });
+  try {
+    await waitForSwtpm(socket, () => isAlive(proc), 30_000);
+    const tpm = Tpm.open(`swtpm:path=${socket}`);
+    try {
+      const ek = await createEk(tpm, "rsa2048");
+      await tpm.flush(ek.handle);
+      let answer: { certificate?: unknown };
+      try {
+        answer = (await agentRequest(agent, "POST", "/api/v1/vtpm/ek-certificates", {
+          ekPublicKey: publicKeyPem(ek.public),
+          vm: { name: config.name, uuid: config.uuid },
+        })) as typeof answer;
+      } catch (e) {
+        throw new VmError(
+          e instanceof TaProblemError ? "VM_KEY_REFUSED" : "VM_AGENT_UNREACHABLE",
+          `the Trust Authority's vTPM CA (through the agent at ${agent}) did not certify the vTPM's EK: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      if (typeof answer?.certificate !== "string") throw new VmError("VM_AGENT_ANSWER", "the agent's answer holds no EK certificate");
+      const der = new Uint8Array(new X509Certificate(answer.certificate).raw);
+      await tpm.nvDefine(
+        {
+          nvIndex: EK_CERT_NV_INDEX,
+          nameAlg: TPM_ALG.SHA256,
+          attributes: TPMA_NV.PPWRITE | TPMA_NV.WRITEDEFINE | TPMA_NV.PPREAD | TPMA_NV.OWNERREAD | TPMA_NV.AUTHREAD | TPMA_NV.NO_DA | TPMA_NV.PLATFORMCREATE,
+          authPolicy: new Uint8Array(),
+          dataSize: der.length,
+        },
+        { authHandle: TPM_RH.PLATFORM },
+      );
+      await tpm.nvWrite(EK_CERT_NV_INDEX, der, { authHandle: TPM_RH.PLATFORM });
+      await tpm.shutdown();
+      return der;
+    } finally {
+      await tpm.close();
+    }
+  } finally {
+    await run(findProgram("swtpm_ioctl"), ["--unix", `${socket}.ctrl`, "-s"], { timeout: 10_000 }).catch(() => undefined);
+    await stopProcesses([proc], 5_000);
   }
 }
 

@@ -10,16 +10,19 @@
 import test from "ava";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { createCa } from "@tessera/pki";
+import { createCa, parseEkCertificate } from "@tessera/pki";
+import { createEk, Tpm } from "@tessera/tss";
 import { eventually } from "@tessera/process-testing";
 import { devDown } from "./dev_down.ts";
 import type { DevEnv } from "./dev_env.ts";
 import { devUp } from "./dev_up.ts";
 import { type Ran, tactlWith } from "./_test_support.ts";
 import { agentRequest } from "./wf_agent_client.ts";
+import { taRequest } from "./ta_client.ts";
 
 const SECRET = "trusted-guest-secret-41c9";
 const NV = "0x1500020";
@@ -162,3 +165,45 @@ test.serial("red: a running vTPM cannot be saved (it keeps running), none starts
   ok(await tactl("vm", "stop", "--dir", vm, "--agent", agent), "stop");
   ok(await tactl("vm", "restore", "--from", backup, "--dir", path.join(dir, "restored"), "--agent", agent), "restore when green");
 });
+
+test.serial(
+  "the Trust Authority's vTPM CA: without --vtpm-ca the EK is certified by kmxd for the attested host, the certificate in the vTPM's NV",
+  async (t) => {
+    const ta = path.join(dir, "vm-ta");
+    ok(await tactl("vm", "create", "--dir", ta, "--name", "app-01"), "create");
+    const r = await tactl("vm", "add-vtpm", "--dir", ta, "--agent", agent, "--key-provider", env.keyProvider);
+    t.is(r.code, 0, r.err);
+    t.regex(r.out, /^VM app-01 has a new vTPM: EK certificate issued by O=Tessera Trust Authority, CN=Tessera vTPM CA; /);
+    const caPem = ((await taRequest({ server: env.kmxd, ca: await readFile(env.ca, "utf8") }, "GET", "/api/v1/vtpm/ca")).body as { certificate: string })
+      .certificate;
+    const s = JSON.parse(ok(await tactl("vm", "start", "--dir", ta, "--agent", agent, "--json"), "start").out) as { tcti: string };
+    const tpm = Tpm.open(s.tcti);
+    try {
+      const ek = await createEk(tpm, "rsa2048");
+      await tpm.flush(ek.handle);
+      t.truthy(ek.certificate, "the certificate is in the EK certificate's NV index, and its key is this EK (createEk checks)");
+      const cert = new X509Certificate(Buffer.from(ek.certificate!));
+      const ca = new X509Certificate(caPem);
+      t.true(cert.checkIssued(ca) && cert.verify(ca.publicKey), "issued by kmxd's vTPM CA");
+      const parsed = parseEkCertificate(ek.certificate!);
+      t.true(parsed.isEk);
+      t.like(parsed, { tpmManufacturer: "id:54455353", tpmModel: "Tessera vTPM" });
+    } finally {
+      await tpm.close();
+    }
+    ok(await tactl("vm", "stop", "--dir", ta, "--agent", agent), "stop");
+    // A red host gets no vTPM: its data key is refused before a certificate is asked for (kmxd checks the status for both).
+    ok(await tactl("ta", "image", "remove", "dev-host"), "image remove");
+    await attestUntil("refused");
+    const red = path.join(dir, "vm-red");
+    ok(await tactl("vm", "create", "--dir", red, "--name", "app-02"), "create");
+    const refused = await tactl("vm", "add-vtpm", "--dir", red, "--agent", agent, "--standard-provider", path.join(dir, "none.json"));
+    t.is(refused.code, 2, "a missing provider file is input");
+    const noCert = await tactl("vm", "add-vtpm", "--dir", red, "--agent", agent, "--key-provider", env.keyProvider);
+    t.is(noCert.code, 1, noCert.err);
+    t.regex(noCert.err, /VM_KEY_REFUSED: .*not attested/);
+    t.false(existsSync(path.join(red, "vm.nvram")), "nothing written");
+    ok(await tactl("ta", "image", "add", "--manifest", path.join(dir, "dev", "image.json"), "--name", "dev-host", "--version", "1"), "image add");
+    await attestUntil("attested");
+  },
+);

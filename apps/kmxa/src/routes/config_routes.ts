@@ -140,7 +140,10 @@ export function configRoutes(settings: AgentSettings, channel: "socket" | "tcp")
  * A key service that follows the agent's Trust Authority: `make(kmxd)` builds one for a kmxd, and a new one is made
  * (the old one closed once its requests have ended) each time an identity is imported.
  */
-export function followingKeyService(settings: Pick<AgentSettings, "trustAuthority" | "onTrustAuthorityChange">, make: (kmxd: { url: string; ca: string }) => KeyService): KeyService {
+export function followingKeyService(
+  settings: Pick<AgentSettings, "trustAuthority" | "onTrustAuthorityChange">,
+  make: (kmxd: { url: string; ca: string }) => KeyService,
+): KeyService {
   const first = settings.trustAuthority().kmxd;
   if (first === undefined) throw new Error("followingKeyService: the agent has no kmxd");
   let current = make(first);
@@ -176,6 +179,7 @@ export function followingKeyService(settings: Pick<AgentSettings, "trustAuthorit
     encrypt: (p, x) => use((s) => s.encrypt(p, x)),
     decrypt: (p, x) => use((s) => s.decrypt(p, x)),
     rewrap: (p, w) => use((s) => s.rewrap(p, w)),
+    vtpmEkCertificate: (k, vm) => use((s) => s.vtpmEkCertificate(k, vm)),
     close() {
       current.close();
       for (const s of retired) s.close();

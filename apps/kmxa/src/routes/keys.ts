@@ -17,7 +17,6 @@ import { z } from "zod";
 import { KeyRequestError, type KeyService } from "../keys.ts";
 import { MAX_PLAINTEXT_LENGTH } from "@tessera/key-provider";
 
-
 /** The problem codes the key routes answer with besides kmxd's own (which pass through with kmxd's status). */
 export const KEY_PROBLEMS = {
   "bad-request": 400,
@@ -33,6 +32,10 @@ const Base64 = z.string().regex(B64, "is not base64 (RFC 4648 §4, padded)");
 /** kmxd's provider names: 1–63 of A-Z a-z 0-9 . _ -, starting with a letter or digit. */
 const PROVIDER = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
+const EkCertificateBody = z.strictObject({
+  ekPublicKey: z.string().startsWith("-----BEGIN PUBLIC KEY-----", "is not a SubjectPublicKeyInfo PEM").max(8192, "is over 8 KiB"),
+  vm: z.strictObject({ name: z.string().min(1).max(63), uuid: z.string().uuid("is not a UUID") }),
+});
 const DataKeyBody = z.strictObject({ bytes: z.number().int().min(16).max(64).optional() });
 const WrappedBody = z.strictObject({
   wrapped: z
@@ -108,6 +111,21 @@ async function keyOperation(c: Context<ServiceEnv>, name: string, run: (provider
 /** The key routes over `keys`, to be mounted on the socket's app. */
 export function keyRoutes(keys: KeyService): Hono<ServiceEnv> {
   const app = new Hono<ServiceEnv>();
+
+  // A vTPM's EK certificate from the Trust Authority's vTPM CA (kmxd), for the vTPM manager on this host.
+  app.post("/api/v1/vtpm/ek-certificates", async (c) => {
+    try {
+      const body = await readJson(c, EkCertificateBody);
+      return c.json(await keys.vtpmEkCertificate(body.ekPublicKey, body.vm), 201);
+    } catch (e) {
+      const res = keyProblem(e);
+      c.get("log").info(
+        { operation: "vtpm-ek-certificate", status: res.status, err: e instanceof Error ? e.message : String(e) },
+        "vTPM certificate request refused",
+      );
+      return res;
+    }
+  });
 
   app.post("/api/v1/providers/:provider/data-keys", (c) =>
     keyOperation(c, "data-keys", async (provider) => {

@@ -35,9 +35,16 @@ CREATE INDEX kmxd_audit_host ON kmxd_audit (host, id);
 `;
 }
 
+/** Version 2: the Trust Authority's vTPM CA (one row; its key wrapped by the master key). */
+function schemaV2(d: Dialect): string {
+  const B = d === "sqlite" ? "BLOB" : "BYTEA";
+  return `CREATE TABLE kmxd_vtpm_ca (id INTEGER PRIMARY KEY CHECK (id = 1), certificate TEXT NOT NULL, key_wrapped ${B} NOT NULL, created_at BIGINT NOT NULL);`;
+}
+
 /** kmxd's schema versions (append only: a released version is never edited). */
 export const KMXD_MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "kmxd tables", sql: { sqlite: schemaV1("sqlite"), postgres: schemaV1("postgres") } },
+  { version: 2, description: "the vTPM CA", sql: { sqlite: schemaV2("sqlite"), postgres: schemaV2("postgres") } },
 ];
 
 interface ProviderRow {
@@ -163,28 +170,30 @@ export async function openKmxdStore(db: Db, options: OpenKmxdStoreOptions = {}):
     },
 
     createProvider(p, first, options = {}) {
-      return db.transaction(async (tx) => {
-        const [exists] = await tx.query("SELECT name FROM kmxd_providers WHERE name = $1", [p.name]);
-        if (exists !== undefined) return false;
-        const rev = await bump(tx);
-        const inserted = await tx.run(
-          `INSERT INTO kmxd_providers (${PROVIDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7) ON CONFLICT (name) DO NOTHING`,
-          [p.name, JSON.stringify(p.kmipServers), p.clientCertificate, p.clientKeyWrapped, p.serverCa, rev, p.createdAt],
-        );
-        // Another node created it between the SELECT and the INSERT (PostgreSQL, READ COMMITTED).
-        if (inserted.changes === 0) throw new ProviderExistsRace(p.name);
-        await tx.run("INSERT INTO kmxd_key_versions (provider, version, key_id, mode, created_at) VALUES ($1, 1, $2, $3, $4)", [
-          p.name,
-          first.keyId,
-          first.mode,
-          first.createdAt,
-        ]);
-        if (options.fromTrustSetup === true) await tx.run("DELETE FROM kmxd_trust_setups WHERE name = $1", [p.name]);
-        return true;
-      }).catch((e: unknown) => {
-        if (e instanceof ProviderExistsRace) return false;
-        throw e;
-      });
+      return db
+        .transaction(async (tx) => {
+          const [exists] = await tx.query("SELECT name FROM kmxd_providers WHERE name = $1", [p.name]);
+          if (exists !== undefined) return false;
+          const rev = await bump(tx);
+          const inserted = await tx.run(
+            `INSERT INTO kmxd_providers (${PROVIDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $7) ON CONFLICT (name) DO NOTHING`,
+            [p.name, JSON.stringify(p.kmipServers), p.clientCertificate, p.clientKeyWrapped, p.serverCa, rev, p.createdAt],
+          );
+          // Another node created it between the SELECT and the INSERT (PostgreSQL, READ COMMITTED).
+          if (inserted.changes === 0) throw new ProviderExistsRace(p.name);
+          await tx.run("INSERT INTO kmxd_key_versions (provider, version, key_id, mode, created_at) VALUES ($1, 1, $2, $3, $4)", [
+            p.name,
+            first.keyId,
+            first.mode,
+            first.createdAt,
+          ]);
+          if (options.fromTrustSetup === true) await tx.run("DELETE FROM kmxd_trust_setups WHERE name = $1", [p.name]);
+          return true;
+        })
+        .catch((e: unknown) => {
+          if (e instanceof ProviderExistsRace) return false;
+          throw e;
+        });
     },
 
     async getProvider(name) {
@@ -230,7 +239,9 @@ export async function openKmxdStore(db: Db, options: OpenKmxdStoreOptions = {}):
 
     async listKeyVersions(provider) {
       return (
-        await db.query<KeyVersionRow>("SELECT provider, version, key_id, mode, created_at FROM kmxd_key_versions WHERE provider = $1 ORDER BY version", [provider])
+        await db.query<KeyVersionRow>("SELECT provider, version, key_id, mode, created_at FROM kmxd_key_versions WHERE provider = $1 ORDER BY version", [
+          provider,
+        ])
       ).map(toKeyVersion);
     },
 
@@ -259,6 +270,26 @@ export async function openKmxdStore(db: Db, options: OpenKmxdStoreOptions = {}):
 
     async listGrants(provider) {
       return (await db.query<{ cluster: string }>("SELECT cluster FROM kmxd_grants WHERE provider = $1 ORDER BY cluster", [provider])).map((r) => r.cluster);
+    },
+
+    async getVtpmCa() {
+      const [r] = await db.query<{ certificate: string; key_wrapped: Uint8Array; created_at: number }>(
+        "SELECT certificate, key_wrapped, created_at FROM kmxd_vtpm_ca WHERE id = 1",
+      );
+      return r === undefined ? undefined : Object.freeze({ certificate: r.certificate, keyWrapped: r.key_wrapped, createdAt: r.created_at });
+    },
+
+    async putVtpmCaIfAbsent(ca) {
+      // Two nodes making the CA at once: the first row stays, and both read it back.
+      await db.run("INSERT INTO kmxd_vtpm_ca (id, certificate, key_wrapped, created_at) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING", [
+        ca.certificate,
+        ca.keyWrapped,
+        ca.createdAt,
+      ]);
+      const [r] = await db.query<{ certificate: string; key_wrapped: Uint8Array; created_at: number }>(
+        "SELECT certificate, key_wrapped, created_at FROM kmxd_vtpm_ca WHERE id = 1",
+      );
+      return Object.freeze({ certificate: r!.certificate, keyWrapped: r!.key_wrapped, createdAt: r!.created_at });
     },
 
     async putTrustSetup(t) {

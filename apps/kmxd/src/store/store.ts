@@ -77,6 +77,15 @@ export interface AuditQuery {
   readonly before?: number;
 }
 
+/** The vTPM CA that certifies vTPMs' EKs for hosts of this Trust Authority. */
+export interface VtpmCaRecord {
+  /** Its certificate (PEM). */
+  readonly certificate: string;
+  /** Its private key (PKCS#8 PEM), wrapped by the master key (keyring id `vtpm-ca`). */
+  readonly keyWrapped: Uint8Array;
+  readonly createdAt: number;
+}
+
 /** The store. */
 export interface KmxdStore {
   /**
@@ -108,6 +117,11 @@ export interface KmxdStore {
   revoke(provider: string, cluster: string, at: number): Promise<boolean>;
   /** The clusters granted `provider` (sorted). */
   listGrants(provider: string): Promise<readonly string[]>;
+
+  /** The Trust Authority's vTPM CA, once made. */
+  getVtpmCa(): Promise<VtpmCaRecord | undefined>;
+  /** Keeps `ca` unless a CA is there already (another node made one first); resolves with the one kept. */
+  putVtpmCaIfAbsent(ca: VtpmCaRecord): Promise<VtpmCaRecord>;
 
   /** Creates or replaces a trust set-up. */
   putTrustSetup(t: TrustSetupRecord): Promise<void>;

@@ -96,6 +96,16 @@ async function standardFile(file: string): Promise<AddVtpmOptions["standard"]> {
   };
 }
 
+/** `--vtpm-ca F --vtpm-ca-key F` (both or neither: without them the Trust Authority's vTPM CA certifies). */
+function vtpmCaOf(v: Values): { certificate: string; key: string } | undefined {
+  const cert = v["vtpm-ca"];
+  const key = v["vtpm-ca-key"];
+  if (cert === undefined && key === undefined) return undefined;
+  if (typeof cert !== "string" || typeof key !== "string")
+    throw new VmError("VM_INPUT", "give --vtpm-ca and --vtpm-ca-key together (an imported vTPM CA), or neither (the Trust Authority's)");
+  return { certificate: cert, key };
+}
+
 async function addVtpmCmd(v: Values, io: Io): Promise<number> {
   return reported("add-vtpm", io, async () => {
     if (v["key-provider"] !== undefined && v["standard-provider"] !== undefined)
@@ -104,7 +114,7 @@ async function addVtpmCmd(v: Values, io: Io): Promise<number> {
       agent: agentOf(v),
       ...(typeof v["key-provider"] === "string" ? { keyProvider: v["key-provider"] } : {}),
       ...(typeof v["standard-provider"] === "string" ? { standard: await standardFile(v["standard-provider"]) } : {}),
-      vtpmCa: { certificate: String(v["vtpm-ca"]), key: String(v["vtpm-ca-key"]) },
+      ...(vtpmCaOf(v) ? { vtpmCa: vtpmCaOf(v)! } : {}),
     });
     const t = c.vtpm!;
     if (v.json) io.stdout(JSON.stringify(t, null, 2) + "\n");
@@ -191,7 +201,7 @@ async function clone(v: Values, io: Io): Promise<number> {
       agent: agentOf(v),
       vtpm: mode,
       ...(typeof v.name === "string" ? { name: v.name } : {}),
-      ...(typeof v["vtpm-ca"] === "string" && typeof v["vtpm-ca-key"] === "string" ? { vtpmCa: { certificate: v["vtpm-ca"], key: v["vtpm-ca-key"] } } : {}),
+      ...(vtpmCaOf(v) ? { vtpmCa: vtpmCaOf(v)! } : {}),
     });
     if (v.json) io.stdout(JSON.stringify(c, null, 2) + "\n");
     else
@@ -267,7 +277,8 @@ export const VM_COMMANDS: CommandSpec[] = [
     path: ["vm", "add-vtpm"],
     summary: "give a VM a vTPM: its own EK and EK certificate (signed by the vTPM CA), its state encrypted in vm.nvram under a key provider's data key",
     usage:
-      "--dir D --vtpm-ca CERT.pem --vtpm-ca-key KEY.pem [--key-provider KP | --standard-provider FILE] [--agent SOCKET] [--json]\n" +
+      "--dir D [--vtpm-ca CERT.pem --vtpm-ca-key KEY.pem] [--key-provider KP | --standard-provider FILE] [--agent SOCKET] [--json]\n" +
+      "  --vtpm-ca, --vtpm-ca-key: an imported vTPM CA signs the EK certificate (default: the Trust Authority's, through the agent)\n" +
       "  --key-provider: a trusted key provider, through the host's agent (default: the agent's default provider)\n" +
       "  --standard-provider: a JSON file {name, kmipServers, keyId, clientCertificate, clientKey, serverCa} (files on this host)\n" +
       `  --agent: the host agent's socket (default ${DEFAULT_AGENT_SOCKET})`,
@@ -279,7 +290,7 @@ export const VM_COMMANDS: CommandSpec[] = [
       "vtpm-ca": { type: "string" },
       "vtpm-ca-key": { type: "string" },
     },
-    required: ["dir", "vtpm-ca", "vtpm-ca-key"],
+    required: ["dir"],
     run: addVtpmCmd,
   },
   {
