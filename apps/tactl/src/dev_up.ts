@@ -18,6 +18,8 @@ import { isAlive, spawnDetached, stopProcesses, waitForLogLine, type DevProcess 
 import { manufactureTpm, MAX_SOCKET_PATH, readTpmCaCertificates, swtpmSocketArgs, tpmCaLayout, waitForSwtpm, writeTpmCaConfig, findProgram } from "./dev_swtpm.ts";
 import { writeFileAtomic } from "./files.ts";
 import { taRequest, TaProblemError, type TaEndpoint } from "./ta_client.ts";
+import { agentRequest } from "./wf_agent_client.ts";
+import { parseTaIdentity } from "./wf_identity.ts";
 
 /** The key provider `tactl dev up` creates (and grants to the `default` cluster). */
 export const DEV_KEY_PROVIDER = "dev";
@@ -175,8 +177,9 @@ export async function devUp(o: DevUpOptions): Promise<DevEnv> {
     o.progress(`step 2+4: kmxd takes attestd's admin token; key provider ${DEV_KEY_PROVIDER} on kmipd with a new AES-256 key, granted to cluster default`);
     await step("create the key provider", () => createProvider(l, kmipPort, kmxd));
 
-    // Steps 5–7: each agent is started with the Trust Authority's addresses and CA and asks for keys of provider `dev`.
-    o.progress("step 5-7: each host's agent (kmxa) with the Trust Authority's identity");
+    // Each agent starts with the Trust Authority's addresses on its command line (as a packaged host's configuration
+    // would have them); steps 5-7 below then go through the agents' own API.
+    o.progress("each host's agent (kmxa)");
     const hosts: DevHost[] = await allSettledOrThrow<DevHost[]>(
       hostsReady.hosts.map(async (h) => {
         const hl = l.host(h.name);
@@ -186,6 +189,21 @@ export async function devUp(o: DevUpOptions): Promise<DevEnv> {
         ]);
         const m = await waitForLogLine(p, /^kmxa: listening on (https:\/\/\S+) and (\S+)/m, START_TIMEOUT_MS);
         return { name: h.name, tcti: h.tcti, agentSocket: m[2], agentUrl: m[1] };
+      }),
+    );
+
+    // Step 5: the Trust Authority's identity as `tactl ta export-identity` gets it; steps 6 and 7 through each agent's
+    // socket as `tactl cluster import-ta-identity` and `tactl cluster set-key-provider` do (parseTaIdentity checks it).
+    o.progress(`step 5-7: the Trust Authority's identity exported and imported into each agent; ${DEV_KEY_PROVIDER} made each agent's default key provider`);
+    const ta = await step("export the Trust Authority's identity (GET /api/v1/identity)", async () =>
+      parseTaIdentity(JSON.stringify((await taRequest(attestd, "GET", "/api/v1/identity")).body), "attestd's identity"),
+    );
+    await allSettledOrThrow(
+      hosts.map(async (h) => {
+        await step(`import the Trust Authority's identity into ${h.name}'s agent`, () =>
+          agentRequest(h.agentSocket, "PUT", "/api/v1/ta-identity", { attestd: { url: ta.attestationService, ca: ta.tlsCa }, kmxd: { url: kmxdUrl, ca }, cluster: ta.cluster }),
+        );
+        await step(`make ${DEV_KEY_PROVIDER} ${h.name}'s default key provider`, () => agentRequest(h.agentSocket, "PUT", "/api/v1/key-provider", { name: DEV_KEY_PROVIDER }));
       }),
     );
 

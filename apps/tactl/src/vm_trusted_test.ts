@@ -81,14 +81,17 @@ test.after.always(async () => {
 test.serial("no key provider configured: add-vtpm says which ways there are; with one, a vTPM through the agent", async (t) => {
   ok(await tactl("vm", "create", "--dir", vm, "--name", "db-01"), "create");
   const defaultProvider = (await agentRequest(agent, "GET", "/api/v1/key-provider")) as { name: string | null };
-  t.is(defaultProvider.name, null, "dev up leaves the agent without a default provider");
+  t.is(defaultProvider.name, env.keyProvider, "dev up made its provider the agent's default (step 7)");
+  await agentRequest(agent, "PUT", "/api/v1/key-provider", { name: null });
   const none = await tactl("vm", "add-vtpm", "--dir", vm, "--agent", agent, ...ca);
   t.is(none.code, 2, none.err);
   t.regex(
     none.err,
     /^tactl vm add-vtpm: VM_NO_PROVIDER: VM db-01: no key provider is configured: give --key-provider KP .*--standard-provider FILE, or set the agent's default \(tactl cluster set-key-provider\)\n$/,
   );
-  const r = await tactl("vm", "add-vtpm", "--dir", vm, "--agent", agent, "--key-provider", env.keyProvider, ...ca);
+  await agentRequest(agent, "PUT", "/api/v1/key-provider", { name: env.keyProvider });
+  // Without --key-provider: the agent's default.
+  const r = await tactl("vm", "add-vtpm", "--dir", vm, "--agent", agent, ...ca);
   t.is(r.code, 0, r.err);
   t.regex(r.out, new RegExp(`encrypted with a data key of trusted key provider ${env.keyProvider}\\n$`));
   const d = JSON.parse(ok(await tactl("vm", "describe", "--dir", vm, "--json"), "describe").out) as {
