@@ -26,6 +26,7 @@ import { startAttestd, startKmxd, verifyEarToken, type Service } from "./_servic
 import { openJweInTpm } from "./_host_keys.ts";
 import { ROOT, step, tactl, tool } from "./_cli.ts";
 import { runFleetDemo } from "./fleet.ts";
+import { runDevVmDemo } from "./dev_vm.ts";
 
 /** A host's whole side of PROTOCOL.md with nothing but tpm2-tools, curl and jq, as a third party would write it. */
 const HOST_SCRIPT = path.join(ROOT, "apps/attestd/src/testdata/host_protocol.sh");
@@ -298,9 +299,10 @@ try {
   }
 
   await runFleetDemo(work);
+  await runDevVmDemo(work);
 
   process.stdout.write(
-    "\nDemo complete: host booted and measured, EK certified, AK bound, credential activated, quote and event log verified, host attested by attestd (green, then red when tampered), key kept and used through KMIP, a data key released by kmxd to the green host and opened in its TPM, refused once it was red; then a fleet of three hosts set up with the seven steps: two green with their keys, one red with the reason and no key until it rebooted with the accepted image.\n",
+    "\nDemo complete: host booted and measured, EK certified, AK bound, credential activated, quote and event log verified, host attested by attestd (green, then red when tampered), key kept and used through KMIP, a data key released by kmxd to the green host and opened in its TPM, refused once it was red; then a fleet of three hosts set up with the seven steps: two green with their keys, one red with the reason and no key until it rebooted with the accepted image; and a developer's Trust Authority from tactl dev up with a VM whose vTPM state, encrypted under a trusted provider's key, keeps the guest's secret.\n",
   );
 } finally {
   await sw.stop();

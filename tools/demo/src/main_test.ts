@@ -60,4 +60,13 @@ test("the demo runs end to end: one swtpm host through tpm2-tools (quote, attest
   t.regex(after, /^host-3\.fleet\.test +green +fleet-host 1 /m, "rebooted with the accepted image, host-3 is green");
   t.regex(after, /^3 hosts: 3 green, 0 red, 0 stale, 0 unknown$/m);
   t.regex(after, /^host-3\.fleet\.test: 201, a 32-byte data key .* opened in its TPM/m, "and gets its key");
+
+  // The developer's Trust Authority (tactl dev up) and a VM's vTPM on its host.
+  const devPart = r.stdout.slice(r.stdout.indexOf("== A developer's Trust Authority"));
+  t.regex(devPart, /^host-1 +green /m, "tactl dev status: the dev host green");
+  t.regex(devPart, /^dev: step 5-7: /m, "dev up runs the workflow's last steps through the agents");
+  t.regex(devPart, /^VM demo-vm has a new vTPM: EK certificate issued by O=Tessera Trust Authority, CN=Tessera vTPM CA; .* trusted key provider dev$/m);
+  t.regex(devPart, /^vm\.nvram: \d+ bytes, an envelope \(TENV\); the secret is not in it$/m);
+  t.regex(devPart, /^key provider: dev \(trusted\), key dev version 1$/m);
+  t.regex(devPart, /^the guest reads its secret back: demo-guest-secret-9d41$/m);
 });
