@@ -131,7 +131,7 @@ async function waitGone(ps: readonly DevProcess[], ms: number): Promise<DevProce
   const deadline = Date.now() + ms;
   let left = ps.filter(isAlive);
   while (left.length > 0 && Date.now() < deadline) {
-    await sleep(50);
+    await sleep(10);
     left = left.filter(isAlive);
   }
   return left;

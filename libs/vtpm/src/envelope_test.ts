@@ -243,3 +243,13 @@ test("fuzz: 20,000 seeded mutations (flips, cuts, splices) of an envelope are ea
   }
   t.true((codes.get("ENVELOPE_AUTH") ?? 0) > 0 && (codes.get("ENVELOPE_MALFORMED") ?? 0) > 0, JSON.stringify([...codes]));
 });
+
+test("a sealed envelope owns its memory: its .buffer holds it and nothing else (never a slice of Node's shared pool)", (t) => {
+  for (const size of [0, 100, 5000, 2 * 1024 * 1024]) {
+    const env = sealEnvelope(new Uint8Array(size).fill(7), key(1), TRUSTED);
+    t.is(env.byteOffset, 0, `size ${size}`);
+    t.is(env.buffer.byteLength, env.length, `size ${size}`);
+    const moved = rewrapEnvelope(env, key(1), TRUSTED, key(2));
+    t.is(moved.buffer.byteLength, moved.length, `rewrap, size ${size}`);
+  }
+});
