@@ -10,8 +10,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { ProblemError } from "@tessera/http";
-import { clusterOf, mayUse, type TrustedCluster } from "@tessera/key-provider";
+import { ProblemError, problemResponse } from "@tessera/http";
+import { clusterOf, mayUse, type TokenBucket, type TrustedCluster } from "@tessera/key-provider";
 import { CLOCK_TOLERANCE_SECONDS, type EarClaims, type Jwks, TokenError, verifyEar } from "@tessera/tokens";
 import type { HostStatusWatcher, JwksSource } from "./deps.ts";
 
@@ -52,7 +52,10 @@ export interface HostAuthOptions {
  */
 export class VerifiedTokens {
   readonly #max: number;
-  readonly #entries = new Map<string, { readonly claims: EarClaims; readonly jwks: Jwks; readonly issuer: string; readonly from: number; readonly until: number }>();
+  readonly #entries = new Map<
+    string,
+    { readonly claims: EarClaims; readonly jwks: Jwks; readonly issuer: string; readonly from: number; readonly until: number }
+  >();
 
   /** @param max entries kept at most (default 4096). */
   constructor(max = 4096) {
@@ -157,7 +160,8 @@ export async function verifyHostToken(
   authorization: string | undefined,
   options: Omit<HostAuthOptions, "hostStatus"> & { readonly verified?: VerifiedTokens },
 ): Promise<HostCaller> {
-  if (authorization === undefined || authorization === "") throw unauthorized("token-invalid", "no attestation token: send Authorization: Bearer <token from attestd>");
+  if (authorization === undefined || authorization === "")
+    throw unauthorized("token-invalid", "no attestation token: send Authorization: Bearer <token from attestd>");
   const m = BEARER.exec(authorization.trim());
   if (m === null) throw unauthorized("token-invalid", "the Authorization header is not Bearer <attestation token>");
   const token = m[1]!;
@@ -171,7 +175,8 @@ export async function verifyHostToken(
   try {
     claims = await verifyEar(token, jwks, { issuer: options.issuer, now: options.now });
   } catch (e) {
-    if (e instanceof TokenError && e.code === "TOKEN_EXPIRED") throw unauthorized("token-expired", `the attestation token has expired: attest again (${e.message})`, e);
+    if (e instanceof TokenError && e.code === "TOKEN_EXPIRED")
+      throw unauthorized("token-expired", `the attestation token has expired: attest again (${e.message})`, e);
     throw unauthorized("token-invalid", `the attestation token is refused: ${(e as Error).message}`, e);
   }
   options.verified?.set(token, jwks, options.issuer, claims, options.now);
@@ -187,9 +192,14 @@ export function checkHostStatus(caller: HostCaller, hostStatus: Pick<HostStatusW
   const verdict = hostStatus.check(claims.sub, claims.iat);
   if (!verdict.ok) {
     const when = new Date(verdict.at).toISOString();
-    throw new HostRefusal("host-untrusted", 403, `attestd reports host ${claims.sub} ${verdict.status} since ${when}${verdict.message ? ` (${verdict.message})` : ""}, after this token was issued: attest again`, {
-      extra: { host: claims.sub, hostStatus: verdict.status, since: when },
-    });
+    throw new HostRefusal(
+      "host-untrusted",
+      403,
+      `attestd reports host ${claims.sub} ${verdict.status} since ${when}${verdict.message ? ` (${verdict.message})` : ""}, after this token was issued: attest again`,
+      {
+        extra: { host: claims.sub, hostStatus: verdict.status, since: when },
+      },
+    );
   }
 }
 
@@ -223,4 +233,28 @@ export function authorizeProvider(caller: HostCaller, provider: string, grants: 
     });
   }
   return cluster;
+}
+
+/**
+ * One request of `host` against its rate limit (`rate` per second).
+ * @throws HostRefusal 429 `rate-limited` with Retry-After (whole seconds, at least 1)
+ */
+export function takeHostRate(bucket: TokenBucket, host: string, rate: number, now: number): void {
+  const r = bucket.take(host, now);
+  if (!r.ok) {
+    throw new HostRefusal("rate-limited", 429, `host ${host} is over ${rate} requests per second`, {
+      headers: { "retry-after": String(Math.max(1, Math.ceil(r.retryAfterSeconds))) },
+    });
+  }
+}
+
+/** The RFC 9457 answer of a host route's refusal, with a HostRefusal's headers. */
+export function hostProblemResponse(problem: ProblemError): Response {
+  return problemResponse({
+    code: problem.code,
+    status: problem.status,
+    detail: problem.detail,
+    ...(problem.extra ? { extra: problem.extra } : {}),
+    ...(problem instanceof HostRefusal && problem.headers ? { headers: problem.headers } : {}),
+  });
 }

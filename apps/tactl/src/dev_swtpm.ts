@@ -149,13 +149,15 @@ export async function readTpmCaCertificates(ca: TpmCaLayout): Promise<string[]> 
 
 /**
  * `swtpm socket`'s arguments: the TPM in `stateDir`, served on the Unix socket `socket` with its control channel
- * on `<socket>.ctrl` (the name the swtpm TCTI `swtpm:path=…` derives), powered on with TPM2_Startup done.
+ * on `<socket>.ctrl` (the name the swtpm TCTI `swtpm:path=…` derives), powered on and — unless `startup: false`
+ * (a firmware that sends it) — with TPM2_Startup done. `private`: state files and sockets 0600 (a vTPM's).
  */
-export function swtpmSocketArgs(stateDir: string, socket: string): string[] {
+export function swtpmSocketArgs(stateDir: string, socket: string, o: { readonly startup?: boolean; readonly private?: boolean } = {}): string[] {
+  const mode = o.private === true ? ",mode=0600" : "";
   return [
-    ...["socket", "--tpm2", "--tpmstate", `dir=${stateDir}`],
-    ...["--server", `type=unixio,path=${socket}`, "--ctrl", `type=unixio,path=${socket}.ctrl`],
-    ...["--flags", "not-need-init,startup-clear"],
+    ...["socket", "--tpm2", "--tpmstate", `dir=${stateDir}${mode}`],
+    ...["--server", `type=unixio,path=${socket}${mode}`, "--ctrl", `type=unixio,path=${socket}.ctrl${mode}`],
+    ...["--flags", o.startup === false ? "not-need-init" : "not-need-init,startup-clear"],
   ];
 }
 

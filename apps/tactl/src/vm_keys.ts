@@ -6,6 +6,7 @@
  * @module
  */
 import { readFile } from "node:fs/promises";
+import type { KmipClient } from "@tessera/kmip-client";
 import { createProviderClient, decodeWrapped, parseKmipServer, probeProvider, unwrap, wrap, WrappedKeyError, type ProviderKey } from "@tessera/key-provider";
 import type { EnvelopeHeader, EnvelopeKey, StandardProviderConfig, VtpmProvider } from "@tessera/vtpm";
 import { TaProblemError, TaTransportError } from "./ta_client.ts";
@@ -98,16 +99,21 @@ async function readPem(file: string, what: string): Promise<string> {
   }
 }
 
+/** A KMIP client of a standard provider, with the host's own credentials (files on this host). */
+async function clientOf(p: Omit<StandardProviderConfig, "mode">): Promise<KmipClient> {
+  const tls = {
+    cert: await readPem(p.clientCertificate, "client certificate"),
+    key: await readPem(p.clientKey, "client key"),
+    ca: await readPem(p.serverCa, "server CA"),
+  };
+  return createProviderClient({ servers: p.kmipServers.map((s) => parseKmipServer(s)), tls });
+}
+
 /** A standard key provider: the host's own KMIP credentials; one connection per call. */
 export function standardSource(p: StandardProviderConfig): DataKeySource {
   const providerKey: ProviderKey = { provider: p.name, version: 1, keyId: p.keyId, mode: p.mode };
-  async function withClient<T>(fn: (c: ReturnType<typeof createProviderClient>) => Promise<T>): Promise<T> {
-    const tls = {
-      cert: await readPem(p.clientCertificate, "client certificate"),
-      key: await readPem(p.clientKey, "client key"),
-      ca: await readPem(p.serverCa, "server CA"),
-    };
-    const client = createProviderClient({ servers: p.kmipServers.map((s) => parseKmipServer(s)), tls });
+  async function withClient<T>(fn: (c: KmipClient) => Promise<T>): Promise<T> {
+    const client = await clientOf(p);
     try {
       return await fn(client);
     } catch (e) {
@@ -135,12 +141,7 @@ export function standardSource(p: StandardProviderConfig): DataKeySource {
  * the server wraps in.
  */
 export async function probeStandard(p: Omit<StandardProviderConfig, "mode">): Promise<StandardProviderConfig> {
-  const tls = {
-    cert: await readPem(p.clientCertificate, "client certificate"),
-    key: await readPem(p.clientKey, "client key"),
-    ca: await readPem(p.serverCa, "server CA"),
-  };
-  const client = createProviderClient({ servers: p.kmipServers.map((s) => parseKmipServer(s)), tls });
+  const client = await clientOf(p);
   try {
     const r = await probeProvider(client, p.keyId);
     return { ...p, mode: r.mode };

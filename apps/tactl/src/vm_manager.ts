@@ -37,7 +37,7 @@ import {
   type VtpmProvider,
 } from "@tessera/vtpm";
 import { isAlive, spawnDetached, stopProcesses, type DevProcess } from "./dev_process.ts";
-import { findProgram, manufactureTpm, MAX_SOCKET_PATH, tpmCaLayout, waitForSwtpm, writeTpmCaConfig } from "./dev_swtpm.ts";
+import { findProgram, manufactureTpm, MAX_SOCKET_PATH, swtpmSocketArgs, tpmCaLayout, waitForSwtpm, writeTpmCaConfig } from "./dev_swtpm.ts";
 import { DevError } from "./dev_errors.ts";
 import { writeFileAtomic } from "./files.ts";
 import { agentRequest } from "./wf_agent_client.ts";
@@ -284,18 +284,7 @@ async function certifyByTrustAuthority(rt: { root: string; state: string }, conf
   const proc = await spawnDetached({
     name: `vTPM set-up of ${config.name}`,
     command: findProgram("swtpm"),
-    args: [
-      "socket",
-      "--tpm2",
-      "--tpmstate",
-      `dir=${rt.state},mode=0600`,
-      "--server",
-      `type=unixio,path=${socket}`,
-      "--ctrl",
-      `type=unixio,path=${socket}.ctrl`,
-      "--flags",
-      "not-need-init,startup-clear",
-    ],
+    args: swtpmSocketArgs(rt.state, socket, { private: true }),
     log: path.join(rt.root, "setup.log"),
   });
   try {
@@ -477,23 +466,11 @@ export async function startVtpm(dir: string, o: { agent: string; startup?: boole
     await mkdir(l.run, { recursive: true, mode: 0o700 });
     await rm(l.socket, { force: true });
     await rm(`${l.socket}.ctrl`, { force: true });
-    // QEMU's firmware powers the TPM on and sends TPM2_Startup itself.
-    const flags = o.startup === false || firmware !== undefined ? "not-need-init" : "not-need-init,startup-clear";
     proc = await spawnDetached({
       name: `vTPM of ${config.name}`,
       command: findProgram("swtpm"),
-      args: [
-        "socket",
-        "--tpm2",
-        "--tpmstate",
-        `dir=${rt.state},mode=0600`,
-        "--server",
-        `type=unixio,path=${l.socket},mode=0600`,
-        "--ctrl",
-        `type=unixio,path=${l.socket}.ctrl,mode=0600`,
-        "--flags",
-        flags,
-      ],
+      // QEMU's firmware powers the TPM on and sends TPM2_Startup itself.
+      args: swtpmSocketArgs(rt.state, l.socket, { private: true, startup: !(o.startup === false || firmware !== undefined) }),
       log: l.log,
     });
     const p = proc;

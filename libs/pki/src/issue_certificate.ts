@@ -133,7 +133,8 @@ export async function issueCertificate(ca: IssuingCa, options: IssueCertificateO
   return keys === undefined ? result : { ...result, privateKeyPem: await exportPrivateKeyPem(keys.privateKey) };
 }
 
-function checkIssuer(caCertificate: x509.X509Certificate): void {
+/** The issuer must be a CA allowed to sign certificates (also for issue_ek_certificate.ts). @throws PkiError PKI_PROFILE. */
+export function checkIssuer(caCertificate: x509.X509Certificate): void {
   const subject = caCertificate.subject;
   const basic = caCertificate.getExtension(x509.BasicConstraintsExtension);
   if (basic === null || !basic.ca) {

@@ -22,7 +22,7 @@ import { certificatePem, parseCertificate, pemBlocks, randomSerialHex, validityW
 import { importSigningKey } from "./_keys.ts";
 import { TCG_OID } from "./ek_certificate.ts";
 import { PkiError } from "./errors.ts";
-import type { IssuingCa } from "./issue_certificate.ts";
+import { checkIssuer, type IssuingCa } from "./issue_certificate.ts";
 import { x509 } from "./_x509.ts";
 
 /** Options of {@link issueEkCertificate}. */
@@ -167,19 +167,6 @@ function tpmSubjectAltName(manufacturer: string, model: string, version: string)
     new RelativeDistinguishedName([new AttributeTypeAndValue({ type, value: new AttributeValue({ utf8String: value }) })]);
   const directoryName = new Name([rdn(TCG_OID.tpmManufacturer, manufacturer), rdn(TCG_OID.tpmModel, model), rdn(TCG_OID.tpmVersion, version)]);
   return AsnConvert.serialize(new SubjectAlternativeName([new GeneralName({ directoryName })]));
-}
-
-/** The issuer must be a CA allowed to sign certificates. @throws PkiError PKI_PROFILE. */
-function checkIssuer(caCertificate: x509.X509Certificate): void {
-  const subject = caCertificate.subject;
-  const basic = caCertificate.getExtension(x509.BasicConstraintsExtension);
-  if (basic === null || !basic.ca) {
-    throw new PkiError("PKI_PROFILE", `Issuer "${subject}" is not a CA: basicConstraints cA is ${basic === null ? "absent" : "false"}`, { subject });
-  }
-  const usage = caCertificate.getExtension(x509.KeyUsagesExtension);
-  if (usage !== null && (usage.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
-    throw new PkiError("PKI_PROFILE", `Issuer "${subject}" may not sign certificates: keyUsage lacks keyCertSign`, { subject });
-  }
 }
 
 /** The authorityKeyIdentifier: the CA's subjectKeyIdentifier, or one computed from its key. */

@@ -8,14 +8,23 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { problemResponse, ProblemError, readJson, type ServiceEnv } from "@tessera/http";
+import { ProblemError, readJson, type ServiceEnv } from "@tessera/http";
 import { MAX_PLAINTEXT_LENGTH, rewrap, tokenBucket, unwrap, wrap, type ProviderKey } from "@tessera/key-provider";
 import { encryptToJwk } from "@tessera/tokens";
 import { Hono, type Context } from "hono";
 import { z } from "zod";
 import type { KmxdDeps, ProviderHandle } from "../deps.ts";
-import { authorizeProvider, bindingKeyOf, checkHostStatus, HostRefusal, verifyHostToken, VerifiedTokens, type HostCaller } from "../host_auth.ts";
-
+import {
+  authorizeProvider,
+  bindingKeyOf,
+  checkHostStatus,
+  HostRefusal,
+  hostProblemResponse,
+  takeHostRate,
+  verifyHostToken,
+  VerifiedTokens,
+  type HostCaller,
+} from "../host_auth.ts";
 
 /** Problem codes the host API answers with, and their status (PROTOCOL.md plus kmxd's). */
 export const HOST_PROBLEMS = {
@@ -142,12 +151,7 @@ export function hostRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
    * authentication are audited with their problem code; a rate-limited request is not (it would let a host fill
    * the audit table at the rate it is refused).
    */
-  async function operation(
-    c: Context<ServiceEnv>,
-    name: string,
-    secret: boolean,
-    run: (a: Admitted, op: Audited) => Promise<Response>,
-  ): Promise<Response> {
+  async function operation(c: Context<ServiceEnv>, name: string, secret: boolean, run: (a: Admitted, op: Audited) => Promise<Response>): Promise<Response> {
     const provider = c.req.param("provider") ?? "";
     let caller: HostCaller | undefined;
     const op: Audited = {
@@ -171,12 +175,7 @@ export function hostRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
         verified,
       });
       c.get("log").debug({ host: caller.host, provider, operation: name }, "host authenticated");
-      const byHost = hostBucket.take(caller.host, deps.clock.now());
-      if (!byHost.ok) {
-        throw new HostRefusal("rate-limited", 429, `host ${caller.host} is over ${deps.config.hostRate} requests per second`, {
-          headers: { "retry-after": retryAfter(byHost.retryAfterSeconds) },
-        });
-      }
+      takeHostRate(hostBucket, caller.host, deps.config.hostRate, deps.clock.now());
       // After the token is known good (a red host's attempts are audited under its name) and the host's rate
       // limit (they cannot fill the audit trail faster than it allows).
       checkHostStatus(caller, deps.hostStatus);
@@ -203,13 +202,7 @@ export function hostRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
           }
         }
         if (problem.status === 401) c.get("log").info({ provider, operation: name, code: problem.code, detail: problem.detail }, "host token refused");
-        return problemResponse({
-          code: problem.code,
-          status: problem.status,
-          detail: problem.detail,
-          ...(problem.extra ? { extra: problem.extra } : {}),
-          ...(problem instanceof HostRefusal && problem.headers ? { headers: problem.headers } : {}),
-        });
+        return hostProblemResponse(problem);
       }
       throw problem;
     }

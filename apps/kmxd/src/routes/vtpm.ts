@@ -13,12 +13,12 @@
  * @module
  */
 import { createCa, issueEkCertificate, PkiError, type IssuingCa } from "@tessera/pki";
-import { problemResponse, ProblemError, readJson, type ServiceEnv } from "@tessera/http";
+import { ProblemError, readJson, type ServiceEnv } from "@tessera/http";
 import { tokenBucket } from "@tessera/key-provider";
 import { Hono } from "hono";
 import { z } from "zod";
 import type { KmxdDeps } from "../deps.ts";
-import { checkHostStatus, HostRefusal, verifyHostToken, VerifiedTokens, type HostCaller } from "../host_auth.ts";
+import { checkHostStatus, hostProblemResponse, takeHostRate, verifyHostToken, VerifiedTokens, type HostCaller } from "../host_auth.ts";
 
 /** The TCG vendor id written into the vTPMs' EK certificates: "TESS". */
 export const VTPM_MANUFACTURER = "id:54455353";
@@ -83,12 +83,7 @@ export function vtpmRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
         now: deps.clock.now(),
         verified,
       });
-      const byHost = hostBucket.take(caller.host, deps.clock.now());
-      if (!byHost.ok) {
-        throw new HostRefusal("rate-limited", 429, `host ${caller.host} is over ${deps.config.hostRate} requests per second`, {
-          headers: { "retry-after": String(Math.max(1, Math.ceil(byHost.retryAfterSeconds))) },
-        });
-      }
+      takeHostRate(hostBucket, caller.host, deps.config.hostRate, deps.clock.now());
       checkHostStatus(caller, deps.hostStatus);
       const body = await readJson(c, EkBody);
       let issued;
@@ -113,13 +108,7 @@ export function vtpmRoutes(deps: KmxdDeps): Hono<ServiceEnv> {
       if (!(e instanceof ProblemError)) throw e;
       if (caller !== undefined && e.code !== "rate-limited")
         await audit(e.code).catch((err: unknown) => c.get("log").error({ err }, "the audit row of a refused vTPM certificate could not be written"));
-      return problemResponse({
-        code: e.code,
-        status: e.status,
-        detail: e.detail,
-        ...(e.extra ? { extra: e.extra } : {}),
-        ...(e instanceof HostRefusal && e.headers ? { headers: e.headers } : {}),
-      });
+      return hostProblemResponse(e);
     }
   });
   return app;
