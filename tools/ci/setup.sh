@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Tessera needs on a fresh Debian machine: the Debian packages (swtpm, swtpm-tools,
 # tpm2-tools, socat, openssl; curl, jq and xxd for the tpm2-tools host script; python3-pykmip and postgresql for the
-# KMIP interop and multi-node tests; qemu-system-x86 and ovmf for a VM booted against a vTPM; the deployment test
+# KMIP interop and multi-node tests; qemu-system-x86, qemu-utils and ovmf for a VM booted against a vTPM and its disks;
+# the deployment test
 # installs nginx itself)
 # when missing, then the npm packages (which bring Node 24).
 set -euo pipefail
@@ -20,12 +21,12 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
 fi
 # QEMU without its recommends (no desktop and audio stacks): about 20 s.
-if [ ! -x /usr/bin/qemu-system-x86_64 ] || [ ! -f /usr/share/OVMF/OVMF_CODE_4M.fd ]; then
-  echo "setup: installing Debian packages: qemu-system-x86 ovmf"
+if [ ! -x /usr/bin/qemu-system-x86_64 ] || [ ! -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || [ ! -x /usr/bin/qemu-img ]; then
+  echo "setup: installing Debian packages: qemu-system-x86 qemu-utils ovmf"
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends qemu-system-x86 ovmf
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends qemu-system-x86 qemu-utils ovmf
 fi
 
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -118,6 +118,11 @@ export const COMMAND_INDEX: readonly CommandIndexEntry[] = [
     summary: "give a VM a vTPM: its own EK and EK certificate (signed by the vTPM CA), its state encrypted in vm.nvram under a key provider's data key",
   },
   {
+    path: ["vm", "add-disk"],
+    summary:
+      "add a disk (qcow2) to a stopped VM, LUKS-encrypted when asked (or when the VM was created with --encrypt-disks), its passphrase under the vTPM's key provider",
+  },
+  {
     path: ["vm", "start"],
     summary: "start a VM's vTPM: the data key from its provider, the state opened into RAM (tmpfs), swtpm on D/run/tpm.sock; prints the guest's TCTI",
   },

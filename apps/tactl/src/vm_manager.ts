@@ -10,9 +10,9 @@
  * codebase's one format, rewrap and describe included) and swtpm's key would be one more key to fetch and pass.
  * @module
  */
-import { randomUUID, X509Certificate } from "node:crypto";
+import { randomBytes, randomUUID, X509Certificate } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -34,7 +34,9 @@ import {
   type EnvelopeHeader,
   type StandardProviderConfig,
   type VmConfig,
+  type VmDisk,
   type VtpmProvider,
+  diskKeyContext,
 } from "@tessera/vtpm";
 import { isAlive, spawnDetached, stopProcesses, type DevProcess } from "./dev_process.ts";
 import { findProgram, manufactureTpm, MAX_SOCKET_PATH, swtpmSocketArgs, tpmCaLayout, waitForSwtpm, writeTpmCaConfig } from "./dev_swtpm.ts";
@@ -415,13 +417,126 @@ function qemuFirmware(): { qemu: string; code: string; vars: string } {
  * QEMU's command line: a q35 machine under TCG (no KVM needed), OVMF, the vTPM as a TPM CRB device through swtpm's
  * control channel (QEMU hands swtpm the data channel), the serial console to D/run/serial.log, no display.
  */
-function qemuArgs(config: VmConfig, l: VmLayout, code: string, vars: string): string[] {
+function qemuArgs(config: VmConfig, l: VmLayout, code: string, vars: string, secrets: ReadonlyMap<string, string>): string[] {
+  const disks = (config.disks ?? []).flatMap((d) => {
+    const image = path.join(l.dir, `${d.name}.qcow2`);
+    if (!d.encrypted) return ["-drive", `if=virtio,format=qcow2,file=${image}`];
+    // The LUKS passphrase from its file in the tmpfs (QEMU reads it when it starts).
+    return [
+      "-object",
+      `secret,id=sec-${d.name},file=${secrets.get(d.name)!},format=raw`,
+      "-drive",
+      `if=virtio,format=qcow2,file=${image},encrypt.key-secret=sec-${d.name}`,
+    ];
+  });
   return [
     ...["-name", config.name, "-uuid", config.uuid, "-machine", "q35", "-accel", "tcg", "-m", "256", "-display", "none", "-nodefaults", "-no-reboot"],
     ...["-serial", `file:${l.serial}`],
     ...["-drive", `if=pflash,format=raw,unit=0,file=${code},readonly=on`, "-drive", `if=pflash,format=raw,unit=1,file=${vars}`],
     ...["-chardev", `socket,id=chrtpm,path=${l.socket}.ctrl`, "-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0"],
+    ...disks,
   ];
+}
+
+/** `qemu-img` (Debian's qemu-utils). @throws VmError VM_INPUT when missing */
+function qemuImg(): string {
+  try {
+    return findProgram("qemu-img");
+  } catch {
+    throw new VmError("VM_INPUT", "qemu-img is not installed (Debian: apt-get install qemu-utils)");
+  }
+}
+
+/**
+ * The passphrase of an encrypted disk: `<name>.key` opened with its data key from the vTPM's provider.
+ * @throws VmError VM_STATE_REFUSED (a key file changed, cut, or another disk's), VM_KEY_REFUSED
+ */
+async function diskPassphrase(l: VmLayout, config: VmConfig, disk: VmDisk, agent: string): Promise<Uint8Array> {
+  const file = path.join(l.dir, `${disk.name}.key`);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(file));
+  } catch (e) {
+    throw new VmError("VM_STATE_REFUSED", `${file}: ${(e as Error).message}`, { cause: e });
+  }
+  if (config.vtpm === undefined) throw new VmError("VM_NO_VTPM", `VM ${config.name} has no vTPM, so no key provider for disk ${disk.name}'s passphrase`);
+  try {
+    const header = readEnvelopeHeader(bytes);
+    if (header.context !== diskKeyContext(disk)) throw new VmError("VM_STATE_REFUSED", `${file} is the passphrase of another disk (${header.context})`);
+    const dataKey = await sourceOf(config.vtpm.provider, agent).dataKeyOf(header);
+    try {
+      return openEnvelope(bytes, dataKey).plaintext;
+    } finally {
+      dataKey.fill(0);
+    }
+  } catch (e) {
+    if (e instanceof EnvelopeError) throw new VmError("VM_STATE_REFUSED", `${file} does not open: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+/**
+ * Adds a disk to the (stopped) VM: `<name>.qcow2`, LUKS-encrypted when asked (default: the VM's `encryption.disks`),
+ * its passphrase random and kept in `<name>.key`, an envelope under a new data key of the vTPM's provider; the
+ * passphrase is never written elsewhere than the tmpfs while qemu-img (or QEMU) reads it.
+ * @throws VmError VM_EXISTS, VM_RUNNING, VM_NO_PROVIDER (encrypted without a vTPM), VM_KEY_REFUSED, VM_INPUT
+ */
+export async function addDisk(dir: string, o: { name: string; sizeMiB: number; agent: string; encrypt?: boolean }): Promise<VmDisk> {
+  const l = vmLayout(dir);
+  const config = await readVm(dir);
+  await mustBeStopped(l, config, "adding a disk");
+  const disk = { name: o.name, sizeMiB: o.sizeMiB, encrypted: o.encrypt ?? config.encryption.disks };
+  let next: VmConfig;
+  try {
+    next = parseVmConfig(JSON.stringify({ ...config, disks: [...(config.disks ?? []), disk] }), `VM ${config.name}'s disks`);
+  } catch (e) {
+    if (e instanceof VmConfigError) throw new VmError("VM_INPUT", e.message, { cause: e });
+    throw e;
+  }
+  const image = path.join(l.dir, `${disk.name}.qcow2`);
+  if ((config.disks ?? []).some((d) => d.name === disk.name) || existsSync(image))
+    throw new VmError("VM_EXISTS", `VM ${config.name} has a disk ${disk.name} already`);
+  const size = `${disk.sizeMiB}M`;
+  if (!disk.encrypted) {
+    await run(qemuImg(), ["create", "-q", "-f", "qcow2", image, size]).catch((e: unknown) => {
+      throw new VmError("VM_INPUT", `qemu-img create ${image}: ${(e as Error).message}`, { cause: e });
+    });
+  } else {
+    if (config.vtpm === undefined) {
+      throw new VmError(
+        "VM_NO_PROVIDER",
+        `VM ${config.name}: an encrypted disk's passphrase is kept under the vTPM's key provider: add a vTPM first (tactl vm add-vtpm)`,
+      );
+    }
+    const { dataKey, key } = await sourceOf(config.vtpm.provider, o.agent).newDataKey();
+    const passphrase = new TextEncoder().encode(randomBytes(32).toString("base64"));
+    const rt = await runtimeDir();
+    try {
+      const secret = path.join(rt.root, "passphrase");
+      await writeFile(secret, passphrase, { mode: 0o600 });
+      await run(qemuImg(), [
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "--object",
+        `secret,id=sec0,file=${secret},format=raw`,
+        "-o",
+        "encrypt.format=luks,encrypt.key-secret=sec0",
+        image,
+        size,
+      ]).catch((e: unknown) => {
+        throw new VmError("VM_INPUT", `qemu-img create ${image}: ${(e as Error).message}`, { cause: e });
+      });
+      await writeFileAtomic(path.join(l.dir, `${disk.name}.key`), sealEnvelope(passphrase, dataKey, key, { context: diskKeyContext(disk) }), 0o600);
+    } finally {
+      passphrase.fill(0);
+      dataKey.fill(0);
+      await wipe(rt.root);
+    }
+  }
+  await writeVm(dir, next);
+  return disk;
 }
 
 /**
@@ -481,7 +596,21 @@ export async function startVtpm(dir: string, o: { agent: string; startup?: boole
       // The firmware's variables start from OVMF's template at each start, in the tmpfs beside the vTPM's state.
       const vars = path.join(rt.root, "OVMF_VARS.fd");
       await writeFile(vars, await readFile(firmware.vars), { mode: 0o600 });
-      qemu = await spawnDetached({ name: `QEMU of ${config.name}`, command: firmware.qemu, args: qemuArgs(config, l, firmware.code, vars), log: l.qemuLog });
+      const secrets = new Map<string, string>();
+      for (const d of config.disks ?? []) {
+        if (!d.encrypted) continue;
+        const passphrase = await diskPassphrase(l, config, d, o.agent);
+        const file = path.join(rt.root, `${d.name}.passphrase`);
+        await writeFile(file, passphrase, { mode: 0o600 });
+        passphrase.fill(0);
+        secrets.set(d.name, file);
+      }
+      qemu = await spawnDetached({
+        name: `QEMU of ${config.name}`,
+        command: firmware.qemu,
+        args: qemuArgs(config, l, firmware.code, vars, secrets),
+        log: l.qemuLog,
+      });
       qemuStarted = qemu;
     }
     await writeFileAtomic(
@@ -551,7 +680,10 @@ export interface VmDescription {
   readonly uuid: string;
   readonly firmware: string;
   readonly hwVersion: number;
+  /** Home files (vm.nvram) encrypted; `disks`: the VM's setting for new disks. */
   readonly encrypted: { readonly homeFiles: boolean; readonly disks: boolean };
+  /** Each disk: its size, and whether its image is LUKS-encrypted (the passphrase under the vTPM's provider). */
+  readonly disks: readonly { readonly name: string; readonly sizeMiB: number; readonly encrypted: boolean }[];
   readonly vtpm: {
     readonly provider: { readonly name: string; readonly kind: string };
     readonly key: { readonly id: string; readonly version: number };
@@ -566,7 +698,13 @@ export interface VmDescription {
 export async function describeVm(dir: string): Promise<VmDescription> {
   const l = vmLayout(dir);
   const config = await readVm(dir);
-  const base = { name: config.name, uuid: config.uuid, firmware: config.firmware, hwVersion: config.hwVersion };
+  const base = {
+    name: config.name,
+    uuid: config.uuid,
+    firmware: config.firmware,
+    hwVersion: config.hwVersion,
+    disks: (config.disks ?? []).map((d) => ({ ...d })),
+  };
   if (config.vtpm === undefined) return { ...base, encrypted: { homeFiles: false, disks: config.encryption.disks }, vtpm: null };
   const { bytes, header } = await nvramOf(l, config);
   const r = await running(l);
@@ -684,12 +822,16 @@ export async function cloneVm(dir: string, to: string, o: CloneOptions): Promise
   }
   if (vtpm === undefined) {
     await mkdir(t.dir, { recursive: true, mode: 0o700 });
+    // The disks as they are (an encrypted one with its passphrase file, not bound to the VM: it opens for the clone).
+    for (const f of diskFiles(config)) await copyFile(path.join(l.dir, f), path.join(t.dir, f));
     await writeVm(to, base);
     return base;
   }
   if (o.vtpm === "replace") {
     if (o.vtpmCa === undefined) throw new VmError("VM_INPUT", "a replaced vTPM needs the vTPM CA: give --vtpm-ca and --vtpm-ca-key");
     await mkdir(t.dir, { recursive: true, mode: 0o700 });
+    // The disks as they are (an encrypted one with its passphrase file, not bound to the VM: it opens for the clone).
+    for (const f of diskFiles(config)) await copyFile(path.join(l.dir, f), path.join(t.dir, f));
     await writeVm(to, base);
     const p = vtpm.provider;
     return addVtpm(to, {
@@ -717,6 +859,8 @@ export async function cloneVm(dir: string, to: string, o: CloneOptions): Promise
     content.fill(0);
     const clone: VmConfig = { ...base, vtpm };
     await mkdir(t.dir, { recursive: true, mode: 0o700 });
+    // The disks as they are (an encrypted one with its passphrase file, not bound to the VM: it opens for the clone).
+    for (const f of diskFiles(config)) await copyFile(path.join(l.dir, f), path.join(t.dir, f));
     await writeFileAtomic(t.nvram, nvram, 0o600);
     await writeVm(to, clone);
     return clone;
@@ -738,6 +882,8 @@ export async function backupVm(dir: string, out: string): Promise<{ files: strin
   const config = await readVm(dir);
   await mustBeStopped(l, config, "a backup");
   const files: Record<string, string> = { "vm.json": (await readFile(l.config)).toString("base64") };
+  // The disks as they are: an encrypted image stays encrypted, its passphrase file is an envelope.
+  for (const f of diskFiles(config)) files[f] = (await readFile(path.join(l.dir, f))).toString("base64");
   // nvramOf checks it is this VM's envelope (and finishes an interrupted rekey) before it is copied.
   if (config.vtpm !== undefined) files["vm.nvram"] = Buffer.from((await nvramOf(l, config)).bytes).toString("base64");
   const text = JSON.stringify({ format: VM_BACKUP_FORMAT, vm: config.name, uuid: config.uuid, made: new Date().toISOString(), files }) + "\n";
@@ -797,8 +943,19 @@ export async function restoreVm(from: string, dir: string, o: { agent: string })
       dataKey.fill(0);
     }
   }
+  const extra = diskFiles(config).map((f) => {
+    const b64 = doc.files![f];
+    if (typeof b64 !== "string") throw new VmError("VM_INPUT", `${from}: VM ${config.name}'s backup holds no ${f}`);
+    return { f, bytes: new Uint8Array(Buffer.from(b64, "base64")) };
+  });
   await mkdir(l.dir, { recursive: true, mode: 0o700 });
+  for (const { f, bytes } of extra) await writeFileAtomic(path.join(l.dir, f), bytes, 0o600);
   if (nvram !== undefined) await writeFileAtomic(l.nvram, nvram, 0o600);
   await writeVm(dir, config);
   return config;
+}
+
+/** The disk files of a VM: each image, and each encrypted one's passphrase file. */
+function diskFiles(config: VmConfig): string[] {
+  return (config.disks ?? []).flatMap((d) => [`${d.name}.qcow2`, ...(d.encrypted ? [`${d.name}.key`] : [])]);
 }

@@ -116,7 +116,7 @@ test.serial("add-vtpm with a standard provider: EK certificate in NV from the vT
   t.is(d.vtpm.running, null);
   const text = ok(await tactl("vm", "describe", "--dir", vm), "describe").out;
   t.regex(text, /\nkey provider: kms-std \(standard\), key \S+ version 1\n/);
-  t.regex(text, /\nencrypted: home files \(vm\.nvram, \d+ bytes\); disks not encrypted\n/);
+  t.regex(text, /\nencrypted: home files \(vm\.nvram, \d+ bytes\); new disks not encrypted unless asked\n/);
 });
 
 test.serial("the guest's secrets survive stop and start; the EK is the same; nothing in the clear on disk, before or while it runs", async (t) => {

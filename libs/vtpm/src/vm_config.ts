@@ -46,6 +46,19 @@ const Vtpm = z.strictObject({
   created: z.string(),
 });
 
+const Disk = z.strictObject({
+  /** The disk's name: its image is `<name>.qcow2` in the VM's folder. */
+  name: z.string().regex(NAME, "is not a disk name (1-63 of A-Z a-z 0-9 . _ -)"),
+  /** Virtual size in MiB. */
+  sizeMiB: z
+    .number()
+    .int()
+    .min(1)
+    .max(16 * 1024 * 1024),
+  /** LUKS-encrypted (qcow2 `encrypt.format=luks`), its passphrase in `<name>.key`, an envelope under the vTPM's provider. */
+  encrypted: z.boolean(),
+});
+
 const VmConfigSchema = z.strictObject({
   format: z.literal(VM_CONFIG_FORMAT),
   name: z.string().regex(NAME, "is not a VM name (1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit)"),
@@ -55,6 +68,8 @@ const VmConfigSchema = z.strictObject({
   /** What is encrypted besides the home files (config secrets, vm.nvram), which always are when there is a vTPM. */
   encryption: z.strictObject({ disks: z.boolean() }),
   vtpm: Vtpm.optional(),
+  /** The VM's disks, in the order QEMU attaches them. */
+  disks: z.array(Disk).max(16, "has over 16 disks").optional(),
 });
 
 /** vm.json. */
@@ -63,6 +78,8 @@ export type VmConfig = z.infer<typeof VmConfigSchema>;
 export type VtpmConfig = z.infer<typeof Vtpm>;
 /** A key provider of a vTPM. */
 export type VtpmProvider = VtpmConfig["provider"];
+/** A disk of vm.json. */
+export type VmDisk = z.infer<typeof Disk>;
 /** A standard key provider (a KMIP server used with the host's own credentials). */
 export type StandardProviderConfig = z.infer<typeof StandardProvider>;
 
@@ -175,4 +192,9 @@ export function migrationVerdict(vtpm: VtpmConfig | undefined, target: Migration
     };
   }
   return { allowed: true, reason: `trusted key provider ${p.name}: ${target.host} is attested (green) by the same Trust Authority cluster` };
+}
+
+/** The envelope context of a disk's passphrase file (`<name>.key`). Not bound to the VM's UUID: a copied clone keeps its disks. */
+export function diskKeyContext(disk: Pick<VmDisk, "name">): string {
+  return `tessera-vm-disk:${disk.name}:passphrase`;
 }

@@ -15,6 +15,7 @@ import { migrationVerdict, type MigrationTarget } from "@tessera/vtpm";
 import { taRequest, TaProblemError } from "../ta_client.ts";
 import { activeSession, tesseraHome } from "../ta_session.ts";
 import {
+  addDisk,
   addVtpm,
   backupVm,
   cloneVm,
@@ -166,9 +167,11 @@ async function describe(v: Values, io: Io): Promise<number> {
       lines.push(
         `vTPM: EK certificate issued by ${d.vtpm.ekIssuer}, made ${d.vtpm.created}; ${d.vtpm.running ? `running (swtpm pid ${d.vtpm.running.pid}, ${d.vtpm.running.tcti})` : "stopped"}`,
       );
-      lines.push(`encrypted: home files (vm.nvram, ${d.vtpm.nvramBytes} bytes)${d.encrypted.disks ? " and disks" : "; disks not encrypted"}`);
+      lines.push(`encrypted: home files (vm.nvram, ${d.vtpm.nvramBytes} bytes); new disks ${d.encrypted.disks ? "encrypted" : "not encrypted"} unless asked`);
       lines.push(`key provider: ${d.vtpm.provider.name} (${d.vtpm.provider.kind}), key ${d.vtpm.key.id} version ${d.vtpm.key.version}`);
     }
+    for (const disk of d.disks)
+      lines.push(`disk ${disk.name}: ${disk.sizeMiB} MiB, ${disk.encrypted ? "LUKS-encrypted (passphrase under the vTPM's key provider)" : "not encrypted"}`);
     io.stdout(lines.join("\n") + "\n");
     return EXIT.OK;
   });
@@ -216,7 +219,10 @@ async function backup(v: Values, io: Io): Promise<number> {
   return reported("backup", io, async () => {
     const r = await backupVm(String(v.dir), String(v.out));
     if (v.json) io.stdout(JSON.stringify(r) + "\n");
-    else io.stdout(`backed up ${r.files.join(" and ")} to ${String(v.out)} (0600; vm.nvram stays encrypted)\n`);
+    else
+      io.stdout(
+        `backed up ${[r.files.slice(0, -1).join(", "), r.files.at(-1)].filter(Boolean).join(" and ")} to ${String(v.out)} (0600; vm.nvram stays encrypted)\n`,
+      );
     return EXIT.OK;
   });
 }
@@ -263,6 +269,24 @@ async function migrateCheck(v: Values, io: Io): Promise<number> {
   });
 }
 
+async function addDiskCmd(v: Values, io: Io): Promise<number> {
+  return reported("add-disk", io, async () => {
+    const size = String(v.size);
+    const m = /^(\d{1,8})([MG])$/.exec(size);
+    if (m === null) throw new VmError("VM_INPUT", `--size "${size}": give MiB or GiB, e.g. 64M or 2G`);
+    const sizeMiB = Number(m[1]) * (m[2] === "G" ? 1024 : 1);
+    if (v.encrypt === true && v["no-encrypt"] === true) throw new VmError("VM_INPUT", "give --encrypt or --no-encrypt, not both");
+    const encrypt = v.encrypt === true ? true : v["no-encrypt"] === true ? false : undefined;
+    const d = await addDisk(String(v.dir), { name: String(v.name), sizeMiB, agent: agentOf(v), ...(encrypt !== undefined ? { encrypt } : {}) });
+    if (v.json) io.stdout(JSON.stringify(d) + "\n");
+    else
+      io.stdout(
+        `added disk ${d.name} (${d.sizeMiB} MiB, ${d.name}.qcow2)${d.encrypted ? ": LUKS-encrypted, its passphrase in " + d.name + ".key under the vTPM's key provider" : ", not encrypted"}\n`,
+      );
+    return EXIT.OK;
+  });
+}
+
 /** The `tactl vm` commands. */
 export const VM_COMMANDS: CommandSpec[] = [
   {
@@ -292,6 +316,15 @@ export const VM_COMMANDS: CommandSpec[] = [
     },
     required: ["dir"],
     run: addVtpmCmd,
+  },
+  {
+    path: ["vm", "add-disk"],
+    summary:
+      "add a disk (qcow2) to a stopped VM, LUKS-encrypted when asked (or when the VM was created with --encrypt-disks), its passphrase under the vTPM's key provider",
+    usage: "--dir D --name N --size 64M|2G [--encrypt | --no-encrypt] [--agent SOCKET] [--json]",
+    options: { ...DIR, ...AGENT, name: { type: "string" }, size: { type: "string" }, encrypt: { type: "boolean" }, "no-encrypt": { type: "boolean" } },
+    required: ["dir", "name", "size"],
+    run: addDiskCmd,
   },
   {
     path: ["vm", "start"],
