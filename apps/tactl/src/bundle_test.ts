@@ -65,7 +65,8 @@ test("the bundle's manifest names the sources it was built from, and those each 
   const file = path.join(outdir, "manifest.json");
   t.true(bundleIsFresh(ROOT, file));
   const m = JSON.parse(await readFile(file, "utf8")) as BundleManifest;
-  t.deepEqual(Object.keys(m.groups ?? {}).sort(), ["", "cluster", "dev", "eventlog", "host", "kmip", "kp", "status", "ta", "tpm"]);
+  t.deepEqual(Object.keys(m.groups ?? {}).sort(), ["", "cluster", "dev", "eventlog", "host", "kmip", "kp", "status", "ta", "tpm", "vm"]);
+  t.true(m.groups?.vm.includes("libs/vtpm/src/envelope.ts"), "tactl vm loads the envelope");
   t.deepEqual(m.groups?.[""], ["apps/tactl/src/cli.ts", "apps/tactl/src/command_index.ts", "apps/tactl/src/errors.ts", "apps/tactl/src/main.ts"]);
   t.true(m.groups?.eventlog.includes("libs/eventlog/src/parse_event_log.ts"));
   t.false(m.groups?.eventlog.some((f) => f.startsWith("libs/kmip")));
