@@ -1,11 +1,13 @@
 /**
  * The `fleet-sim` suite ("past one machine, by simulation"): N simulated hosts (default 10,000; software TPMs of
- * _fleet_sim_host.ts: ECC EKs pinned by the administrator, ECC AKs, binding keys certified by the AKs, the
+ * _fleet_sim_host.ts: ECC EKs with EK certificates from a test CA that attestd trusts (libs/pki issueEkCertificate),
+ * ECC AKs, binding keys certified by the AKs, the
  * real-size event log of the attestation suite) against two attestd nodes on one PostgreSQL database
  * (@tessera/postgres-testing), hosts spread over the nodes (host i → node i mod nodes, for enrolment and every
  * attestation).
  *
- * 1. Enrolment of every host (EK pin, enrolment, activation), `enrolConcurrency` hosts at a time per node.
+ * 1. Enrolment of every host (enrolment with its EK certificate, checked against the trusted CA; activation),
+ *    `enrolConcurrency` hosts at a time per node.
  * 2. Idle: attestd's CPU with the fleet enrolled and nobody attesting (the cluster watcher's status poll).
  * 3. Steady state: each host re-attests every `intervalSeconds`, its first attestation spread evenly over the
  *    interval, for `durationSeconds` (open loop: attestation k is due at k × interval / hosts; a late
@@ -23,11 +25,13 @@
  * database (pg_stat_activity, sampled every 2 s).
  * @module
  */
+import { createPublicKey } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { createCa, issueEkCertificate } from "@tessera/pki";
 import { startPostgres } from "@tessera/postgres-testing";
 import { algName, fromHex, parsePcrSelection, selectedPcrs, TPM_ALG, toHex, type PcrBanks } from "@tessera/tpm2";
 import { b64, call, expectJson } from "./attest_api.ts";
@@ -35,7 +39,16 @@ import { pcrsOfLog, softQuote, type LogPcrs } from "./attest_host.ts";
 import { attestFixture, inProcessProbe } from "./attest_inprocess.ts";
 import { percentile, processTreeCpuUs, ratio } from "./attest_measure.ts";
 import { ATTESTD_BUCKETS, type Bucket, profileTable } from "./attest_profile.ts";
-import { adminPassword, pgConnections, pgDatabaseStats, postgresCpuUs, postmasterPid, startAttestdNode, tableSizes, type AttestdNode } from "./_fleet_attestd.ts";
+import {
+  adminPassword,
+  pgConnections,
+  pgDatabaseStats,
+  postgresCpuUs,
+  postmasterPid,
+  startAttestdNode,
+  tableSizes,
+  type AttestdNode,
+} from "./_fleet_attestd.ts";
 import { busyFraction, machineCpu } from "./_fleet_machine.ts";
 import { bindingModuli, simHost, softActivateCredentialEcc, type SimHost } from "./_fleet_sim_host.ts";
 
@@ -138,7 +151,8 @@ export const FLEET_BUCKETS: readonly Bucket[] = [
   { name: "cluster watcher (events.ts: listHostStatus of every host every 2 s)", frames: /^(poll|watchClusterStatus|listHostStatus) .*(events|sql_store)\.ts/ },
   {
     name: "PostgreSQL client: pg, pg-protocol, libs/sql open_postgres.ts",
-    frames: /(lib\/(client|query|result|connection|utils|type-overrides)\.js|dist\/(parser|serializer|buffer-reader|buffer-writer|messages)\.js|open_postgres\.ts|pg-types|postgres-array)/,
+    frames:
+      /(lib\/(client|query|result|connection|utils|type-overrides)\.js|dist\/(parser|serializer|buffer-reader|buffer-writer|messages)\.js|open_postgres\.ts|pg-types|postgres-array)/,
   },
   ...ATTESTD_BUCKETS,
 ];
@@ -183,7 +197,9 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
     const masterKeyFile = path.join(shared, "master.key");
     // The first node makes the master key, the admin account and the signing key; the others find them.
     const profileDir = options.profileDir === undefined ? undefined : path.resolve(options.profileDir);
-    nodes.push(await startAttestdNode({ database, masterKeyFile, maxSockets: 128, ...(profileDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}) }));
+    nodes.push(
+      await startAttestdNode({ database, masterKeyFile, maxSockets: 128, ...(profileDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}) }),
+    );
     for (let i = 1; i < N; i++) nodes.push(await startAttestdNode({ database, masterKeyFile, maxSockets: 128 }));
     const pgPid = postmasterPid(pg.dir);
     say(`PostgreSQL on port ${pg.port}; attestd nodes ${nodes.map((n) => n.url).join(", ")}`);
@@ -201,11 +217,24 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
       "adding the image",
     );
 
-    say(`making ${H} hosts' keys`);
+    say(`making ${H} hosts' keys and EK certificates`);
     const k0 = performance.now();
     const moduli = bindingModuli(8);
     const hosts: SimHost[] = Array.from({ length: H }, (_, i) => simHost(`h${i}.fleet.bench`, moduli, i));
+    // The hosts' TPM maker: a test CA that certifies each EK, as a real maker's CA does; attestd trusts it.
+    const ekCa = await createCa({ commonName: "Tessera bench TPM maker CA", keyAlgorithm: "ecdsa-p256" });
+    const ekCerts = await Promise.all(
+      hosts.map(async (h) => {
+        const ekPublicKeyPem = createPublicKey(h.ek.privateKey).export({ type: "spki", format: "pem" }) as string;
+        return (await issueEkCertificate(ekCa, { ekPublicKeyPem, manufacturer: "id:54455354", model: "bench soft TPM", version: "id:00010000" })).der;
+      }),
+    );
     const hostKeysSeconds = (performance.now() - k0) / 1000;
+    await expectJson(
+      call(nodes[0].agent, `${nodes[0].url}/api/v1/tpm-cas`, "POST", JSON.stringify({ certificates: ekCa.certificatePem }), admins[0]),
+      201,
+      "trusting the test EK CA",
+    );
 
     // 1. Enrolment.
     say(`enrolling ${H} hosts over ${N} nodes`);
@@ -214,10 +243,13 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
     const e0 = performance.now();
     await pool(hosts, (options.enrolConcurrency ?? 16) * N, async (h, i) => {
       const n = nodeOf(i);
-      const admin = admins[i % N];
-      await expectJson(call(n.agent, `${n.url}/api/v1/ek-pins`, "POST", JSON.stringify({ host: h.name, ekPublic: b64(h.ek.publicBytes) }), admin), 201, `pinning ${h.name}'s EK`);
       const e = await expectJson(
-        call(n.agent, `${n.url}/api/v1/hosts/${h.name}/enrollments`, "POST", JSON.stringify({ ekPublic: b64(h.ek.publicBytes), akPublic: b64(h.ak.publicBytes) })),
+        call(
+          n.agent,
+          `${n.url}/api/v1/hosts/${h.name}/enrollments`,
+          "POST",
+          JSON.stringify({ ekCertificate: b64(ekCerts[i]!), ekPublic: b64(h.ek.publicBytes), akPublic: b64(h.ak.publicBytes) }),
+        ),
         201,
         `enrolling ${h.name}`,
       );
@@ -301,7 +333,10 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
         while (sampling) {
           try {
             const c = await pgConnections(pg.url(), dbName);
-            dbMax = Math.max(dbMax, [...c.values()].reduce((a, b) => a + b, 0));
+            dbMax = Math.max(
+              dbMax,
+              [...c.values()].reduce((a, b) => a + b, 0),
+            );
             activeMax = Math.max(activeMax, c.get("active") ?? 0);
           } catch (e) {
             firstFailure ??= `pg_stat_activity: ${(e as Error).message}`;
@@ -424,7 +459,15 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
         profile = `Node 0 under --cpu-prof (${newest}), the last phase (${last.name}, ${servedOn0} attestations on node 0, its length before the nodes stopped):\n\n${profileTable(newest, Math.round(last.attestations / last.offeredPerSec) * 1000, servedOn0, FLEET_BUCKETS)}`;
       }
     }
-    const tables = await tableSizes(database, ["attestd_attestations", "attestd_last_attempts", "attestd_nonces", "attestd_hosts", "attestd_enrollments", "attestd_ek_pins", "attestd_audit"]);
+    const tables = await tableSizes(database, [
+      "attestd_attestations",
+      "attestd_last_attempts",
+      "attestd_nonces",
+      "attestd_hosts",
+      "attestd_enrollments",
+      "attestd_ek_pins",
+      "attestd_audit",
+    ]);
     const attestationsTotal = [steady, ...search].reduce((a, p) => a + p.attestations, 0);
     const inProcessCpuUs = options.noPeer ? undefined : (await (await inProcessProbe(f))()).cpuUsPerOp;
     const heldRates = [steady, ...search].filter((p) => p.held).map((p) => p.offeredPerSec);
@@ -461,12 +504,17 @@ const f1 = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 /** The result as Markdown: the set-up, one row per phase, the capacity and how it was derived. */
 export function fleetSimMarkdown(r: Omit<FleetSimResult, "markdown">): string {
   const lines = [
-    `Run ${new Date().toISOString()} · Node ${process.version} · ${os.cpus().length} CPUs · load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`,
-    `${r.hosts} simulated hosts (ECC EKs pinned, ECC AKs, the attestation suite's real-size log) on ${r.nodes} attestd nodes on one PostgreSQL; host i → node i mod ${r.nodes}.`,
+    `Run ${new Date().toISOString()} · Node ${process.version} · ${os.cpus().length} CPUs · load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")}`,
+    `${r.hosts} simulated hosts (ECC EKs certified by a test CA attestd trusts, ECC AKs, the attestation suite's real-size log) on ${r.nodes} attestd nodes on one PostgreSQL; host i → node i mod ${r.nodes}.`,
     "",
-    `- Enrolment (EK pin + enrolment + activation per host): ${r.enrolSeconds.toFixed(1)} s for ${r.hosts} hosts = ${f1(r.enrolPerSec)} hosts/s, attestd ${f0(r.enrolCpuUs)} µs CPU per host (all nodes); making the hosts' keys in the client took ${r.hostKeysSeconds.toFixed(1)} s more.`,
+    `- Enrolment (enrolment with the EK certificate, checked against the trusted CA, + activation per host): ${r.enrolSeconds.toFixed(1)} s for ${r.hosts} hosts = ${f1(r.enrolPerSec)} hosts/s, attestd ${f0(r.enrolCpuUs)} µs CPU per host (all nodes); making the hosts' keys and EK certificates in the client took ${r.hostKeysSeconds.toFixed(1)} s more.`,
     `- Idle with the fleet enrolled: attestd ${r.idleCpuPercent.map((p) => `${p.toFixed(1)}%`).join(" / ")} of a CPU per node (the cluster watcher's status poll every 2 s).`,
-    `- Host list after the steady phase: ${Object.entries(r.statuses).map(([s, n]) => `${n} ${s}`).join(", ")} (unknown: enrolled, first attestation not yet due in the ${r.steady.attestations} attestations of the phase).`,
+    `- Host list after the steady phase: ${Object.entries(r.statuses)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(", ")} (unknown: enrolled, first attestation not yet due in the ${r.steady.attestations} attestations of the phase).`,
     "",
     "| phase | offered /s | done /s | p50 / p99 ms | p99 from due ms | attestd CPU µs/attestation per node (all) | PostgreSQL µs | client µs | DB connections (max / active max) | DB commits / rows written per attestation | machine busy | held |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -478,7 +526,9 @@ export function fleetSimMarkdown(r: Omit<FleetSimResult, "markdown">): string {
   }
   lines.push("");
   if (r.inProcessCpuUs !== undefined) {
-    const best = [r.steady, ...r.search].filter((p) => p.held).reduce<FleetSimPhase | undefined>((a, p) => (a === undefined || p.offeredPerSec > a.offeredPerSec ? p : a), undefined);
+    const best = [r.steady, ...r.search]
+      .filter((p) => p.held)
+      .reduce<FleetSimPhase | undefined>((a, p) => (a === undefined || p.offeredPerSec > a.offeredPerSec ? p : a), undefined);
     if (best !== undefined) {
       lines.push(
         `- Peer in the same run: the in-process appraisal + token costs ${f0(r.inProcessCpuUs)} µs of CPU per attestation; attestd on PostgreSQL at the best held rate ${f0(best.attestdCpuUsTotal)} µs (${ratio(best.attestdCpuUsTotal, r.inProcessCpuUs)}), plus PostgreSQL's ${best.postgresCpuUs === undefined ? "?" : f0(best.postgresCpuUs)} µs and the client's ${f0(best.clientCpuUs)} µs on the same CPUs.`,

@@ -44,10 +44,11 @@ test.serial("fleet-sim, 50 hosts on two nodes: all enrolled, every attestation a
   }
   // The steady phase attested hosts 0–14 once each: green; the others are enrolled and not attested yet.
   t.deepEqual(r.statuses, { green: 15, unknown: 35 });
-  // Every attestation is a row of attestd's history; every host has its EK pin.
+  // Every attestation is a row of attestd's history; every EK was trusted by its certificate, none pinned.
   t.is(r.attestationsTotal, 55);
   t.is(r.tables.find((x) => x.table === "attestd_attestations")?.rows, 55);
-  t.is(r.tables.find((x) => x.table === "attestd_ek_pins")?.rows, 50);
+  t.is(r.tables.find((x) => x.table === "attestd_ek_pins")?.rows, 0);
+  t.is(r.tables.find((x) => x.table === "attestd_enrollments")?.rows, 50, "each host enrolled with its EK certificate");
   const rows = r.markdown.split("\n").filter((l) => /^\| (steady|search)/.test(l));
   t.is(rows.length, 2);
 });
