@@ -33,8 +33,23 @@ export interface Answer {
   text: string;
 }
 
-/** One HTTPS request over `agent` (keep-alive), body already serialized. */
-export function call(agent: https.Agent, url: string, method: string, body: string | undefined, headers: Record<string, string> = {}): Promise<Answer> {
+/**
+ * One HTTPS request over `agent` (keep-alive), body already serialized. A request that met a reused keep-alive
+ * connection the server had closed meanwhile (ECONNRESET before any answer: it was not processed) is sent once more
+ * on a new connection — a suite that keeps the event loop busy for longer than attestd's 30 s idle timeout meets it.
+ */
+export async function call(agent: https.Agent, url: string, method: string, body: string | undefined, headers: Record<string, string> = {}): Promise<Answer> {
+  try {
+    return await callOnce(agent, url, method, body, headers);
+  } catch (e) {
+    if ((e as { code?: unknown; reusedSocket?: unknown }).code === "ECONNRESET" && (e as { reusedSocket?: unknown }).reusedSocket === true) {
+      return callOnce(agent, url, method, body, headers);
+    }
+    throw e;
+  }
+}
+
+function callOnce(agent: https.Agent, url: string, method: string, body: string | undefined, headers: Record<string, string>): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = https.request(
       url,
@@ -50,7 +65,7 @@ export function call(agent: https.Agent, url: string, method: string, body: stri
         res.on("error", reject);
       },
     );
-    req.on("error", reject);
+    req.on("error", (e) => reject(Object.assign(e, { reusedSocket: req.reusedSocket })));
     req.end(body);
   });
 }
@@ -73,7 +88,17 @@ interface AttestdProcess {
 /** Starts attestd (`main`) on a fresh data directory and loopback port; resolves once it says it is listening. */
 async function spawnAttestd(main: string, nodeArgs: readonly string[], workers: number | undefined): Promise<AttestdProcess> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "bench-attestd-"));
-  const args = [...nodeArgs, main, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn", ...(workers !== undefined ? ["--workers", String(workers)] : [])];
+  const args = [
+    ...nodeArgs,
+    main,
+    "--listen",
+    "127.0.0.1:0",
+    "--data-dir",
+    dataDir,
+    "--log-level",
+    "warn",
+    ...(workers !== undefined ? ["--workers", String(workers)] : []),
+  ];
   const proc: ChildProcess = spawn(process.execPath, args, {
     stdio: ["ignore", "pipe", "inherit"],
   });
