@@ -140,6 +140,25 @@ function pcrsJson(banks: PcrBanks): string {
   return JSON.stringify(out);
 }
 
+/**
+ * The PCR values `log` replays to for a challenge's selection (the SHA-256 bank only), with their JSON as the
+ * attestation body carries them, kept by selection. Shared by the attest and fleet-sim suites.
+ */
+export function quotedPcrs(log: Uint8Array): (selection: string) => { q: LogPcrs; json: string } {
+  const quoted = new Map<string, { q: LogPcrs; json: string }>();
+  return (selection) => {
+    let e = quoted.get(selection);
+    if (e === undefined) {
+      const sha256 = parsePcrSelection(selection).filter((s) => s.hash === TPM_ALG.SHA256);
+      if (sha256.length !== 1) throw new Error(`the benchmark quotes the SHA-256 bank only, the challenge asks for ${selection}`);
+      const q = pcrsOfLog(log, selectedPcrs(sha256[0]));
+      e = { q, json: pcrsJson(q.pcrs) };
+      quoted.set(selection, e);
+    }
+    return e;
+  };
+}
+
 /** Options of {@link benchApi}. */
 export interface ApiOptions {
   /** Concurrent connections (each driving its own host) per cell (default 1, 8, 32). */
@@ -222,18 +241,7 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
     }
 
     // What each challenge asks to be quoted (attestd's settings), with the values the log replays to, by selection.
-    const quoted = new Map<string, { q: LogPcrs; json: string }>();
-    const quotedFor = (selection: string) => {
-      let e = quoted.get(selection);
-      if (e === undefined) {
-        const sha256 = parsePcrSelection(selection).filter((s) => s.hash === TPM_ALG.SHA256);
-        if (sha256.length !== 1) throw new Error(`the benchmark quotes the SHA-256 bank only, the challenge asks for ${selection}`);
-        const q = pcrsOfLog(f.log, selectedPcrs(sha256[0]));
-        e = { q, json: pcrsJson(q.pcrs) };
-        quoted.set(selection, e);
-      }
-      return e;
-    };
+    const quotedFor = quotedPcrs(f.log);
     const logB64 = JSON.stringify(b64(f.log));
     const attestOnce = async (h: BenchHost): Promise<boolean> => {
       const ch = await call(agent, `${attestd.url}/api/v1/hosts/${h.name}/challenges`, "POST", "");

@@ -33,9 +33,9 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createCa, issueEkCertificate } from "@tessera/pki";
 import { startPostgres } from "@tessera/postgres-testing";
-import { algName, fromHex, parsePcrSelection, selectedPcrs, TPM_ALG, toHex, type PcrBanks } from "@tessera/tpm2";
-import { b64, call, expectJson } from "./attest_api.ts";
-import { pcrsOfLog, softQuote, type LogPcrs } from "./attest_host.ts";
+import { fromHex } from "@tessera/tpm2";
+import { b64, call, expectJson, quotedPcrs } from "./attest_api.ts";
+import { softQuote } from "./attest_host.ts";
 import { attestFixture, inProcessProbe } from "./attest_inprocess.ts";
 import { percentile, processTreeCpuUs, ratio } from "./attest_measure.ts";
 import { ATTESTD_BUCKETS, type Bucket, profileTable } from "./attest_profile.ts";
@@ -160,12 +160,6 @@ export const FLEET_BUCKETS: readonly Bucket[] = [
 /** A held rate: all affirmed, completions ≥ 97% of the schedule, p99 from due to done under this. */
 export const HELD_P99_FROM_DUE_MS = 2000;
 
-function pcrsJson(banks: PcrBanks): string {
-  const out: Record<string, Record<string, string>> = {};
-  for (const [alg, bank] of banks) out[algName(alg)] = Object.fromEntries([...bank].map(([i, v]) => [String(i), toHex(v)]));
-  return JSON.stringify(out);
-}
-
 /** Runs `fn` over `items` with at most `n` at a time. */
 async function pool<T>(items: readonly T[], n: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -273,18 +267,7 @@ export async function benchFleetSim(options: FleetSimOptions = {}): Promise<Flee
     const idleCpuPercent = nodes.map((n, j) => ((processTreeCpuUs(n.pid) ?? 0) - idle0[j]) / (idleSeconds * 1e4));
 
     // The attestation of one host.
-    const quoted = new Map<string, { q: LogPcrs; json: string }>();
-    const quotedFor = (selection: string) => {
-      let e = quoted.get(selection);
-      if (e === undefined) {
-        const sha256 = parsePcrSelection(selection).filter((s) => s.hash === TPM_ALG.SHA256);
-        if (sha256.length !== 1) throw new Error(`the benchmark quotes the SHA-256 bank only, the challenge asks for ${selection}`);
-        const q = pcrsOfLog(f.log, selectedPcrs(sha256[0]));
-        e = { q, json: pcrsJson(q.pcrs) };
-        quoted.set(selection, e);
-      }
-      return e;
-    };
+    const quotedFor = quotedPcrs(f.log);
     const logB64 = JSON.stringify(b64(f.log));
     const bindingJson = hosts.map(
       (h) => `{"public":"${b64(h.binding.public)}","certifyInfo":"${b64(h.binding.certifyInfo)}","signature":"${b64(h.binding.signature)}"}`,
