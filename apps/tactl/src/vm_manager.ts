@@ -29,6 +29,7 @@ import {
   readEnvelopeHeader,
   rewrapEnvelope,
   sealEnvelope,
+  sealEnvelopeParts,
   VmConfigError,
   vtpmRefusal,
   type EnvelopeHeader,
@@ -635,7 +636,7 @@ export async function startVtpm(dir: string, o: { agent: string; startup?: boole
 }
 
 /**
- * Stops the VM's vTPM and saves its state into vm.nvram (fresh content key and nonces, the same data key). The
+ * Stops the VM's vTPM and saves its state into vm.nvram (a fresh nonce, the same data key). The
  * data key is fetched before anything stops: when the provider refuses, the vTPM keeps running and nothing changes.
  * @throws VmError VM_NOT_RUNNING, VM_KEY_REFUSED, VM_SWTPM
  */
@@ -656,7 +657,8 @@ export async function stopVtpm(dir: string, o: { agent: string }): Promise<{ sav
     const left = await stopProcesses([proc], 5_000);
     if (left.length > 0) throw new VmError("VM_SWTPM", `swtpm pid ${r.pid} did not stop; the last good state is kept in ${l.nvram}`);
     const content = await packState(r.stateDir);
-    const nvram = sealEnvelope(
+    // The envelope's pieces go to the file as they are (writev): no copy of the state joins them.
+    const nvram = sealEnvelopeParts(
       content,
       dataKey,
       { provider: header.provider, key: header.key, wrappedDataKey: header.wrappedDataKey },
@@ -763,8 +765,9 @@ async function openNvram(l: VmLayout, config: VmConfig, agent: string): Promise<
 }
 
 /**
- * A new data key for the VM's vTPM (and, when asked, another provider): its content key is wrapped again under the
- * new data key; the vTPM's state (the guest's secrets) is not touched. The vTPM must be stopped.
+ * A new data key for the VM's vTPM (and, when asked, another provider): a rewrap — the key the state is encrypted
+ * under is wrapped by the new data key, the ciphertext kept byte for byte (its tag recomputed for the new header);
+ * the vTPM's state (the guest's secrets) is not re-encrypted. The vTPM must be stopped.
  * @throws VmError VM_RUNNING, VM_NO_VTPM, VM_KEY_REFUSED, VM_STATE_REFUSED
  */
 export async function rekeyVm(dir: string, o: { agent: string } & ProviderChoice): Promise<VmConfig> {

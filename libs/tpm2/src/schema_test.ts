@@ -151,6 +151,22 @@ test("fixed codes exactly its length both ways", (t) => {
   t.deepEqual(unmarshal(fixed("F0", 0), new Uint8Array()), new Uint8Array());
 });
 
+test("byte fields read as copies by default, as views of the input with { view: true } (same bytes, same checks)", (t) => {
+  const input = fromHex("0003aabbcc01020304");
+  for (const view of [false, true]) {
+    const S = struct("S", { d: sized("D", 8, { view }), f: fixed("F", 4, { view }) });
+    const v = unmarshal(S, input);
+    t.is(toHex(v.d), "aabbcc");
+    t.is(toHex(v.f), "01020304");
+    t.is(v.d.buffer === input.buffer, view, `sized, view ${view}`);
+    t.is(v.f.buffer === input.buffer, view, `fixed, view ${view}`);
+    t.is(Object.getPrototypeOf(v.d), Uint8Array.prototype, "a plain Uint8Array either way");
+    t.is(decodeError(() => unmarshal(sized("D", 2, { view }), fromHex("0003aabbcc"))).message, "Cannot decode D at byte 0: size 3 exceeds the maximum of 2");
+    t.is(decodeError(() => unmarshal(fixed("F", 4, { view }), fromHex("0102"))).message, "Cannot decode F at byte 0: F needs 4 bytes, 2 remaining");
+    t.is(toHex(unmarshal(sized8("E", 4, { view }), fromHex("02eeff"))), "eeff");
+  }
+});
+
 test("sized (TPM2B) is a UINT16 size then the bytes, both ways", (t) => {
   t.is(toHex(marshal(TPM2B_DIGEST, fromHex("aabbcc"))), "0003aabbcc");
   t.is(toHex(marshal(TPM2B_DIGEST, new Uint8Array())), "0000");

@@ -1,14 +1,15 @@
 /**
- * The envelope: its layout byte for byte, round trips, the header without a key, rewrap leaving the content's bytes
- * alone, and every way to spoil it (each byte changed, each cut, another key, an unknown version or algorithm)
- * refused with a typed error and no plaintext; fast-check properties and a seeded fuzz run of mutations.
+ * The envelope: its layout byte for byte, round trips, the header without a key, rewrap leaving the ciphertext's
+ * bytes alone (a new tag for the new header), version 1 files still read, and every way to spoil it (each byte
+ * changed, each cut, another key, an unknown version or algorithm) refused with a typed error and no plaintext;
+ * fast-check properties and a seeded fuzz run of mutations.
  */
 import test from "ava";
 import fc from "fast-check";
 import { randomBytes } from "node:crypto";
 import { xorshift32 } from "@tessera/fixtures";
 import { EnvelopeError, type EnvelopeErrorCode } from "./errors.ts";
-import { isEnvelope, openEnvelope, readEnvelopeHeader, rewrapEnvelope, sealEnvelope, type EnvelopeKey } from "./envelope.ts";
+import { isEnvelope, openEnvelope, readEnvelopeHeader, rewrapEnvelope, sealEnvelope, sealEnvelopeParts, type EnvelopeKey } from "./envelope.ts";
 
 const key = (fill: number) => new Uint8Array(32).fill(fill);
 const TRUSTED: EnvelopeKey = {
@@ -17,6 +18,13 @@ const TRUSTED: EnvelopeKey = {
   wrappedDataKey: new TextEncoder().encode("eyJ2IjoxfQ"),
 };
 const SECRET = new TextEncoder().encode("the guest's sealed disk key: 6d1e…");
+/** A version 1 envelope of SECRET under key(1), TRUSTED, context "vm:web-01", as the code before version 2 sealed it (commit 1a9399a). */
+const V1 = Uint8Array.from(
+  Buffer.from(
+    "54454e56000100010009766d3a7765622d3031f7fdf688323f00a7c94129380100056b6d732d31000c306331662d7072696d61727900000003000a65794a32496a6f786651285a3430783bc96e4b89cc283c2c20e95e20c2e3cc8696562a04a1c9c2003ecca88469f2d1eee13113110a6e9aac22e75e884ebd1c9e442289183791f4cd3e3f455eac1f4461f5f94cf1c8b0659faec9e573b09774b8a310308c26e894ef819bb609a861519f69954232d8ff0da057b0",
+    "hex",
+  ),
+);
 
 function refusal(t: { true: (v: boolean, m?: string) => void }, fn: () => unknown, what: string): EnvelopeError {
   let err: unknown;
@@ -43,17 +51,31 @@ function refused(
   return e;
 }
 
-test("layout: magic TENV, version 1, algorithm 1, then the context, nonces, the key part and the content; its length adds up", (t) => {
+test("layout: magic TENV, version 2, algorithm 1, then the context, the key part, the nonce and the content; its length adds up", (t) => {
   const env = sealEnvelope(SECRET, key(1), TRUSTED, { context: "vm:web-01" });
   const hex = Buffer.from(env).toString("hex");
-  t.is(hex.slice(0, 16), "54454e5600010001", "TENV, version 0001, algorithm 0001");
+  t.is(hex.slice(0, 16), "54454e5600020001", "TENV, version 0002, algorithm 0001");
   t.is(hex.slice(16, 20), "0009", "the context's size");
   t.is(Buffer.from(env.subarray(10, 19)).toString(), "vm:web-01");
-  // 8 + (2+9) + 12 nonce + 1 kind + (2+5) + (2+12) + 4 + (2+10) + 12 nonce + 48 + content + 16
-  t.is(env.length, 8 + 11 + 12 + 1 + 7 + 14 + 4 + 12 + 12 + 48 + SECRET.length + 16);
-  t.is(env[8 + 11 + 12], 1, "provider kind 1: trusted");
+  // 8 + (2+9) + 1 kind + (2+5) + (2+12) + 4 + (2+10) + 12 nonce + content + 16
+  t.is(env.length, 8 + 11 + 1 + 7 + 14 + 4 + 12 + 12 + SECRET.length + 16);
+  t.is(env[8 + 11], 1, "provider kind 1: trusted");
   t.true(isEnvelope(env));
   t.false(isEnvelope(new TextEncoder().encode("TKE1…")));
+  // The pieces are the same layout, not joined.
+  const [header, body, tag] = sealEnvelopeParts(SECRET, key(1), TRUSTED, { context: "vm:web-01" });
+  t.is(header.length, env.length - SECRET.length - 16);
+  t.is(body.length, SECRET.length);
+  t.is(tag.length, 16);
+  t.deepEqual(openEnvelope(new Uint8Array([...header, ...body, ...tag]), key(1)).plaintext, SECRET);
+});
+
+test("a rewrap to a new data key: algorithm 2, the content key part after the nonce, every field before it its associated data", (t) => {
+  const env = sealEnvelope(SECRET, key(1), TRUSTED, { context: "vm:web-01" });
+  const moved = rewrapEnvelope(env, key(1), TRUSTED, key(2));
+  t.is(Buffer.from(moved).toString("hex").slice(0, 16), "54454e5600020002", "TENV, version 0002, algorithm 0002");
+  t.is(moved.length, env.length + 12 + 48);
+  t.like(readEnvelopeHeader(moved), { version: 2, algorithm: "A256GCM+CK", contentLength: SECRET.length });
 });
 
 test("round trip: the plaintext back, the header as sealed; empty and 1 MiB contents; the header readable without a key", (t) => {
@@ -64,7 +86,7 @@ test("round trip: the plaintext back, the header as sealed; empty and 1 MiB cont
     const h = readEnvelopeHeader(env);
     t.deepEqual(h, opened.header);
     t.like(h, {
-      version: 1,
+      version: 2,
       algorithm: "A256GCM",
       context: "vm:α",
       provider: { name: "kms-1", kind: "trusted" },
@@ -79,69 +101,118 @@ test("round trip: the plaintext back, the header as sealed; empty and 1 MiB cont
     wrappedDataKey: new Uint8Array(),
   });
   t.like(readEnvelopeHeader(local), { context: "", provider: { kind: "local" }, key: { version: 0 } });
-  t.notDeepEqual(sealEnvelope(SECRET, key(7), TRUSTED), sealEnvelope(SECRET, key(7), TRUSTED), "fresh nonces and content key each time");
+  t.notDeepEqual(sealEnvelope(SECRET, key(7), TRUSTED), sealEnvelope(SECRET, key(7), TRUSTED), "a fresh nonce each time");
 });
 
 test("another data key is ENVELOPE_AUTH naming the provider's key, and gives no plaintext", (t) => {
   const env = sealEnvelope(SECRET, key(1), TRUSTED);
-  const e = refused(t, () => openEnvelope(env, key(2)), "ENVELOPE_AUTH", "wrappedContentKey", "another key");
+  const e = refused(t, () => openEnvelope(env, key(2)), "ENVELOPE_AUTH", "content", "another key");
   t.regex(e.message, /kms-1's key 0c1f-primary version 3/);
+  const moved = rewrapEnvelope(env, key(1), TRUSTED, key(3));
+  const m = refused(t, () => openEnvelope(moved, key(1)), "ENVELOPE_AUTH", "wrappedContentKey", "another key, algorithm 2");
+  t.regex(m.message, /kms-1's key 0c1f-primary version 3/);
   refused(t, () => openEnvelope(env, new Uint8Array(31)), "ENVELOPE_INPUT", "dataKey", "a 31-byte key");
 });
 
-test("every byte changed (each bit position once) is refused; so is every cut; nothing opens", (t) => {
-  const env = sealEnvelope(SECRET, key(1), TRUSTED, { context: "vm:1" });
-  for (let i = 0; i < env.length; i++) {
-    for (const bit of [0x01, 0x80]) {
-      const m = new Uint8Array(env);
-      m[i]! ^= bit;
-      refusal(t, () => openEnvelope(m, key(1)), `byte ${i} ^ ${bit}`);
+test("every byte changed (each bit position once) is refused; so is every cut; nothing opens (algorithm 1, 2 and version 1)", (t) => {
+  const direct = sealEnvelope(SECRET, key(1), TRUSTED, { context: "vm:1" });
+  const cases: [string, Uint8Array, Uint8Array][] = [
+    ["algorithm 1", direct, key(1)],
+    ["algorithm 2", rewrapEnvelope(direct, key(1), TRUSTED, key(4)), key(4)],
+    ["version 1", V1, key(1)],
+  ];
+  for (const [what, env, dk] of cases) {
+    t.deepEqual(openEnvelope(env, dk).plaintext, SECRET, what);
+    for (let i = 0; i < env.length; i++) {
+      for (const bit of [0x01, 0x80]) {
+        const m = new Uint8Array(env);
+        m[i]! ^= bit;
+        refusal(t, () => openEnvelope(m, dk), `${what}: byte ${i} ^ ${bit}`);
+      }
     }
+    for (let n = 0; n < env.length; n++) refusal(t, () => openEnvelope(env.subarray(0, n), dk), `${what}: cut to ${n} bytes`);
+    refused(t, () => openEnvelope(new Uint8Array([...env, 0]), dk), "ENVELOPE_AUTH", "content", `${what}: a byte appended`);
   }
-  for (let n = 0; n < env.length; n++) refusal(t, () => openEnvelope(env.subarray(0, n), key(1)), `cut to ${n} bytes`);
-  refused(t, () => openEnvelope(new Uint8Array([...env, 0]), key(1)), "ENVELOPE_AUTH", "content", "a byte appended");
+});
+
+test("version 1 files still read: the header, the plaintext; a rewrap makes version 2 with the same ciphertext", (t) => {
+  t.like(readEnvelopeHeader(V1), {
+    version: 1,
+    algorithm: "A256GCM+CK",
+    context: "vm:web-01",
+    provider: { name: "kms-1", kind: "trusted" },
+    key: { id: "0c1f-primary", version: 3 },
+    contentLength: SECRET.length,
+  });
+  t.deepEqual(openEnvelope(V1, key(1)).plaintext, SECRET);
+  refused(t, () => openEnvelope(V1, key(2)), "ENVELOPE_AUTH", "wrappedContentKey", "version 1, another key");
+  for (const nextKey of [key(1), key(6)]) {
+    const moved = rewrapEnvelope(V1, key(1), { ...TRUSTED, key: { id: "0c1f-primary", version: 4 } }, nextKey);
+    t.like(readEnvelopeHeader(moved), { version: 2, algorithm: "A256GCM+CK", context: "vm:web-01", key: { version: 4 } });
+    t.deepEqual(moved.subarray(moved.length - 16 - SECRET.length, moved.length - 16), V1.subarray(V1.length - 16 - SECRET.length, V1.length - 16));
+    t.deepEqual(openEnvelope(moved, nextKey).plaintext, SECRET);
+  }
 });
 
 test("malformed and unknown: the field and byte are named", (t) => {
   const env = sealEnvelope(SECRET, key(1), TRUSTED);
   const magic = refused(t, () => readEnvelopeHeader(new TextEncoder().encode("TKE1\x03GCM")), "ENVELOPE_MALFORMED", "magic", "another format");
   t.regex(magic.message, /^envelope magic \(byte 0\): is not an envelope \(it starts 544b4531, not TENV\)/);
-  const v2 = new Uint8Array(env);
-  v2[5] = 2;
-  const ver = refused(t, () => readEnvelopeHeader(v2), "ENVELOPE_VERSION", "version", "version 2");
-  t.regex(ver.message, /version 2 is unknown here/);
+  const v3 = new Uint8Array(env);
+  v3[5] = 3;
+  const ver = refused(t, () => readEnvelopeHeader(v3), "ENVELOPE_VERSION", "version", "version 3");
+  t.regex(ver.message, /version 3 is unknown here \(this code reads versions 1 and 2\)/);
   const alg = new Uint8Array(env);
   alg[7] = 9;
   refused(t, () => readEnvelopeHeader(alg), "ENVELOPE_VERSION", "algorithm", "algorithm 9");
   const kind = new Uint8Array(env);
-  kind[8 + 2 + 12] = 4;
+  kind[8 + 2] = 4;
   const k = refused(t, () => readEnvelopeHeader(kind), "ENVELOPE_MALFORMED", "providerKind", "kind 4");
-  t.is(k.offset, 22);
-  const short = refused(t, () => readEnvelopeHeader(env.subarray(0, 27)), "ENVELOPE_MALFORMED", "providerName", "cut inside the provider name");
-  t.regex(short.message, /byte 23/);
+  t.is(k.offset, 10);
+  const short = refused(t, () => readEnvelopeHeader(env.subarray(0, 15)), "ENVELOPE_MALFORMED", "providerName", "cut inside the provider name");
+  t.regex(short.message, /byte 11/);
   refused(t, () => readEnvelopeHeader(env.subarray(0, env.length - 1 - SECRET.length)), "ENVELOPE_MALFORMED", "content", "no room for the tag");
+  refused(t, () => readEnvelopeHeader(env.subarray(0, env.length - 17 - SECRET.length)), "ENVELOPE_MALFORMED", "contentNonce", "cut inside the nonce");
+  const moved = rewrapEnvelope(env, key(1), TRUSTED, key(2));
   refused(
     t,
-    () => readEnvelopeHeader(env.subarray(0, env.length - 17 - SECRET.length)),
+    () => readEnvelopeHeader(moved.subarray(0, moved.length - 17 - SECRET.length)),
     "ENVELOPE_MALFORMED",
     "wrappedContentKey",
     "cut inside the content key",
   );
+  const v1alg = new Uint8Array(V1);
+  v1alg[7] = 2;
+  refused(t, () => readEnvelopeHeader(v1alg), "ENVELOPE_VERSION", "algorithm", "version 1, algorithm 2");
 });
 
-test("rewrap to a new data key (another provider): the content's bytes are the same, the old key no longer opens it", (t) => {
+test("rewrap to a new data key (another provider): the ciphertext's bytes are the same, the old key no longer opens it", (t) => {
   const env = sealEnvelope(SECRET, key(1), TRUSTED, { context: "vm:1" });
   const next: EnvelopeKey = { provider: { name: "kms-2", kind: "standard" }, key: { id: "k2", version: 1 }, wrappedDataKey: new Uint8Array([9, 9]) };
   const moved = rewrapEnvelope(env, key(1), next, key(5));
-  t.deepEqual(moved.subarray(moved.length - SECRET.length - 16), env.subarray(env.length - SECRET.length - 16), "content untouched");
+  const ciphertext = (e: Uint8Array) => e.subarray(e.length - SECRET.length - 16, e.length - 16);
+  t.deepEqual(ciphertext(moved), ciphertext(env), "ciphertext untouched");
   t.like(readEnvelopeHeader(moved), { context: "vm:1", provider: { name: "kms-2", kind: "standard" }, key: { id: "k2", version: 1 } });
   t.deepEqual(openEnvelope(moved, key(5)).plaintext, SECRET);
   refused(t, () => openEnvelope(moved, key(1)), "ENVELOPE_AUTH", "wrappedContentKey", "the old data key");
-  // The same data key, as a rotated primary key wrapped it: only the key part changes.
+  // The same data key, as a rotated primary key wrapped it: only the key part changes, the content stays under the data key.
   const rotated = rewrapEnvelope(env, key(1), { ...TRUSTED, key: { id: "0c1f-primary", version: 4 }, wrappedDataKey: new Uint8Array([4]) }, key(1));
-  t.like(readEnvelopeHeader(rotated), { key: { version: 4 } });
+  t.like(readEnvelopeHeader(rotated), { algorithm: "A256GCM", key: { version: 4 } });
+  t.is(rotated.length, env.length - 10 + 1, "the wrapped data key is shorter by 9 bytes, nothing else is added");
+  t.deepEqual(ciphertext(rotated), ciphertext(env), "ciphertext untouched");
   t.deepEqual(openEnvelope(rotated, key(1)).plaintext, SECRET);
-  refused(t, () => rewrapEnvelope(env, key(2), next, key(5)), "ENVELOPE_AUTH", "wrappedContentKey", "rewrap with the wrong current key");
+  // And on again: from algorithm 2 back under its own content key, to a third key; each time the old header no longer opens.
+  const third = rewrapEnvelope(moved, key(5), TRUSTED, key(6));
+  t.deepEqual(ciphertext(third), ciphertext(env));
+  t.deepEqual(openEnvelope(third, key(6)).plaintext, SECRET);
+  refused(t, () => openEnvelope(third, key(5)), "ENVELOPE_AUTH", "wrappedContentKey", "the previous data key");
+  refused(t, () => rewrapEnvelope(env, key(2), next, key(5)), "ENVELOPE_AUTH", "content", "rewrap with the wrong current key (algorithm 1)");
+  refused(t, () => rewrapEnvelope(moved, key(2), next, key(5)), "ENVELOPE_AUTH", "wrappedContentKey", "rewrap with the wrong current key (algorithm 2)");
+  // A changed ciphertext is not made good by a rewrap of its (unchanged) header.
+  const spoilt = new Uint8Array(moved);
+  spoilt[spoilt.length - 20]! ^= 1;
+  const respoilt = rewrapEnvelope(spoilt, key(5), TRUSTED, key(7));
+  refused(t, () => openEnvelope(respoilt, key(7)), "ENVELOPE_AUTH", "content", "a changed ciphertext, rewrapped");
   refused(t, () => rewrapEnvelope(env, key(1), next, new Uint8Array(16)), "ENVELOPE_INPUT", "nextDataKey", "a 16-byte next key");
 });
 
@@ -186,7 +257,15 @@ test("property: seal then open gives back the plaintext and the header; rewrap t
         )
           return false;
         const moved = rewrapEnvelope(env, dk, next, key(3));
-        return Buffer.compare(openEnvelope(moved, key(3)).plaintext, plaintext) === 0 && readEnvelopeHeader(moved).provider.name === next.provider.name;
+        const same = rewrapEnvelope(env, dk, next, dk);
+        const back = rewrapEnvelope(moved, key(3), k, dk);
+        return (
+          Buffer.compare(openEnvelope(moved, key(3)).plaintext, plaintext) === 0 &&
+          readEnvelopeHeader(moved).provider.name === next.provider.name &&
+          Buffer.compare(openEnvelope(same, dk).plaintext, plaintext) === 0 &&
+          readEnvelopeHeader(same).algorithm === "A256GCM" &&
+          Buffer.compare(openEnvelope(back, dk).plaintext, plaintext) === 0
+        );
       },
     ),
     { numRuns: 300 },
