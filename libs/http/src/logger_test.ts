@@ -33,3 +33,25 @@ test("a service's request log and error log do not carry the Authorization heade
   t.regex(text(), /handler saw/);
   t.false(text().includes("sekret"));
 });
+
+test("redaction copies instead of changing the caller's objects, walks arrays and Errors' own fields, and stops three levels down", (t) => {
+  const { logger, lines } = captureLogger();
+  const body = { user: "u", nested: { token: "tok-1", keep: 1 } };
+  const err = Object.assign(new Error("refused"), { token: "tok-2", code: "E1" });
+  logger.info({ body, list: [{ password: "pw-1" }, "plain"], err, deep: { a: { b: { c: { secret: "too deep" } } } } }, "line");
+  t.deepEqual(body, { user: "u", nested: { token: "tok-1", keep: 1 } }, "the caller's object is left as it was");
+  t.is(err.token, "tok-2");
+  const l = lines[0] as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  t.deepEqual(l.body, { user: "u", nested: { token: "[redacted]", keep: 1 } });
+  t.deepEqual(l.list, [{ password: "[redacted]" }, "plain"]);
+  t.is(l.err.message, "refused");
+  t.is(l.err.token, "[redacted]");
+  t.is(l.err.code, "E1");
+  t.regex(l.err.stack, /refused/);
+  // Four levels down is past the walk, as with the wildcard paths before (`*.*.*.secret`).
+  t.is(l.deep.a.b.c.secret, "too deep");
+  const child = logger.child({ requestId: "r-1", token: "tok-3" });
+  child.info({ ok: true }, "child line");
+  t.is((lines[1] as Record<string, unknown>).requestId, "r-1");
+  t.is((lines[1] as Record<string, unknown>).token, "[redacted]");
+});
