@@ -106,6 +106,32 @@ test("serveHttps body limit over TLS: 1 MiB + 1 is 413 before the handler, with 
   t.is(calls.handler, 2);
 });
 
+test("serveHttps bodies on one keep-alive connection: each read straight from the socket, one left unread by its handler, bad JSON, then the next ones still answered", async (t) => {
+  const { s, tls, calls } = await start(t);
+  let connections = 0;
+  s.server.on("secureConnection", () => connections++);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const headers = { "content-type": "application/json" };
+  const post = (body: string, path = "/echo") => httpsRequest(`${s.url}${path}`, { ca: tls.ca, method: "POST", headers, body, agent });
+  const first = await post(jsonOfSize(100));
+  t.deepEqual([first.status, JSON.parse(first.body)], [200, { length: 90 }]);
+  // /hello is GET only: 405, its body never read; the connection must still frame the next request right.
+  const unread = await post(jsonOfSize(50_000), "/hello");
+  t.is(unread.status, 405);
+  const bad = await post("{not json");
+  t.is(bad.status, 400);
+  t.regex(bad.body, /not valid JSON/);
+  const big = await post(jsonOfSize(300_000));
+  t.deepEqual([big.status, JSON.parse(big.body)], [200, { length: 300_000 - 10 }]);
+  const chunked = await httpsRequest(`${s.url}/echo`, { ca: tls.ca, method: "POST", headers, body: jsonOfSize(70_000), chunked: true, agent });
+  t.deepEqual([chunked.status, JSON.parse(chunked.body)], [200, { length: 70_000 - 10 }]);
+  const last = await post(jsonOfSize(20));
+  t.is(last.status, 200);
+  t.is(calls.handler, 5);
+  t.true(connections <= 2, `${connections} connections (the one left with an unread body may be closed by the server)`);
+  agent.destroy();
+});
+
 test("serveHttps requestClientCert: a client certificate from the CA is seen as authorized by the handler; none is not", async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "tessera-mtls-"));
   const g = await ensureLocalTls(dir, { service: "mtls-test", hosts: [], client: { commonName: "host-1" } });
