@@ -4,7 +4,7 @@
  * content with the protected header as additional data.
  * @module
  */
-import { constants, createCipheriv, createPublicKey, publicEncrypt, randomBytes, type KeyObject } from "node:crypto";
+import { constants, createCipheriv, createPublicKey, createSecretKey, publicEncrypt, randomBytes, type KeyObject } from "node:crypto";
 import { compactDecrypt, importJWK, type JWK } from "jose";
 import { checkRsaPublicJwk } from "./_jwk.ts";
 import { TokenError } from "./errors.ts";
@@ -35,14 +35,17 @@ export async function encryptToJwk(plaintext: Uint8Array, jwk: JWK): Promise<str
   // node:crypto in this thread: jose through WebCrypto (key import, then two asynchronous jobs) cost kmxd
   // ~500 µs per secret against ~70 µs here.
   const header = Buffer.from(JSON.stringify({ alg: "RSA-OAEP-256", enc: "A256GCM", ...(typeof jwk.kid === "string" ? { kid: jwk.kid } : {}) })).toString("base64url");
-  const cek = randomBytes(32);
-  const iv = randomBytes(12);
+  // One draw of randomness for the CEK and IV (randomBytes costs ~4 µs a call whatever its size); the CEK given to
+  // the cipher as a KeyObject (node:crypto takes raw key bytes ~15 µs slower per cipher).
+  const random = randomBytes(44);
+  const cek = random.subarray(0, 32);
+  const iv = random.subarray(32);
   const encryptedKey = publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, cek);
-  const cipher = createCipheriv("aes-256-gcm", cek, iv);
+  const cipher = createCipheriv("aes-256-gcm", createSecretKey(cek), iv);
   cipher.setAAD(Buffer.from(header, "ascii"));
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   const tag = cipher.getAuthTag();
-  cek.fill(0);
+  random.fill(0, 0, 32);
   return `${header}.${encryptedKey.toString("base64url")}.${iv.toString("base64url")}.${ciphertext.toString("base64url")}.${tag.toString("base64url")}`;
 }
 
