@@ -86,7 +86,11 @@ export function createService(options: CreateServiceOptions): Hono<ServiceEnv> {
     c.set("log", log);
     const start = performance.now();
     await next();
-    c.res = withHeader(c.res, "x-request-id", requestId);
+    // Assigned only when it is another Response: Hono's setter copies even the same one (through its body), which
+    // turned @hono/node-server's cached response (status, string body, headers written at once) into a web Response
+    // written through its stream.
+    const res = withHeader(c.res, "x-request-id", requestId);
+    if (res !== c.res) c.res = res;
     log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - start) }, "request");
   });
 
