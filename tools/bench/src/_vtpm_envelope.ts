@@ -17,6 +17,8 @@
 import { execFile } from "node:child_process";
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from "node:crypto";
 import { promisify } from "node:util";
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
 import { openEnvelope, rewrapEnvelope, sealEnvelope, sealEnvelopeParts, type EnvelopeKey } from "@tessera/vtpm";
 
 const run = promisify(execFile);
@@ -93,6 +95,35 @@ function batch(fn: () => void, size: number, batchMs: number): Batch {
   return { bytes: size * calls, wallMs: t - t0, cpuUs: c.user + c.system, calls };
 }
 
+/** A seeded xorshift32: the same shuffles in every run. */
+function xorshift(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+/** A Fisher–Yates shuffle of a copy. */
+function shuffled<T>(xs: readonly T[], next: () => number): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = next() % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** A full garbage collection, through V8's gc() made reachable at run time (no command-line flag needed). */
+const collectGarbage: () => void = (() => {
+  v8.setFlagsFromString("--expose-gc");
+  return runInNewContext("gc") as () => void;
+})();
+
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -158,10 +189,13 @@ export function benchEnvelope(o: EnvelopeOptions = {}): EnvelopeRow[] {
       { name: "rewrap", fn: () => void rewrapEnvelope(envelope, dataKey, KEY, nextKey) },
     ];
     const got = new Map<string, Batch[]>(ops.map((op) => [op.name, []]));
+    const next = xorshift(0x5eed + size);
     for (let r = -1; r < rounds; r++) {
-      // Turn the order each round: no operation always runs right after the same other one.
-      const order = ops.map((_, i) => ops[(i + Math.max(r, 0)) % ops.length]);
-      for (const op of order) {
+      // A new order each round (a seeded shuffle): a rotation would keep each operation right after the same other one,
+      // and so bill it for that one's garbage (a 32 MiB rewrap's before every seal). And the heap collected before
+      // each batch: every batch starts without the garbage of the one before.
+      for (const op of shuffled(ops, next)) {
+        collectGarbage();
         const b = batch(op.fn, size, batchMs);
         if (r >= 0) got.get(op.name)!.push(b);
       }
