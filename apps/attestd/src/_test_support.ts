@@ -110,8 +110,10 @@ export async function startTestNode(
     database?: string;
     masterKeyFile?: string;
     clock?: { now(): number };
-    /** More configuration (cluster, key provider URL, OIDC issuer). */
-    config?: Pick<AttestdConfig, "cluster" | "keyProviderUrl" | "oidc">;
+    /** More configuration (cluster, key provider URL, OIDC issuer, history days). */
+    config?: Pick<AttestdConfig, "cluster" | "keyProviderUrl" | "oidc" | "historyDays">;
+    /** How often the node purges and prunes (default a minute). */
+    purgeIntervalMs?: number;
   } = {},
 ): Promise<TestNode> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "attestd-test-")));
@@ -124,7 +126,12 @@ export async function startTestNode(
     logLevel: "silent" as const,
     ...options.config,
   });
-  const node = await startAttestd(config, { logger: pino({ level: "silent" }), print: () => undefined, ...(options.clock ? { clock: options.clock } : {}) });
+  const node = await startAttestd(config, {
+    logger: pino({ level: "silent" }),
+    print: () => undefined,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.purgeIntervalMs !== undefined ? { purgeIntervalMs: options.purgeIntervalMs } : {}),
+  });
   const self: TestNode = {
     node,
     dataDir,

@@ -27,6 +27,11 @@ export interface AttestdConfig extends ServiceConfig {
   readonly keyProviderUrl?: string;
   /** Serving processes on the one listening socket (workers.ts); absent or 1: this process serves alone. */
   readonly workers?: number;
+  /**
+   * Days of attestation history kept (default 30): older attempts are pruned, each host's last one never (its
+   * status). A host re-attesting every 10 minutes adds 144 rows a day.
+   */
+  readonly historyDays?: number;
 }
 
 /** The cluster's name: `cluster` when configured, else the host name of the public URL. */
@@ -36,18 +41,20 @@ export function clusterName(config: Pick<AttestdConfig, "cluster" | "publicUrl">
 
 /** The command line's usage text. */
 export const USAGE = `usage: attestd [--listen HOST:PORT] [--data-dir D] [--database postgres://…] [--public-url URL] [--master-key-file F] [--log-level info]
-               [--cluster NAME] [--key-provider-url URL] [--oidc-issuer URL [--oidc-audience AUD] [--oidc-ca FILE.pem]] [--workers N] [--config FILE.json]
+               [--cluster NAME] [--key-provider-url URL] [--oidc-issuer URL [--oidc-audience AUD] [--oidc-ca FILE.pem]] [--workers N] [--history-days N] [--config FILE.json]
 Defaults: --listen 127.0.0.1:7889, --data-dir ./attestd-data, SQLite in the data directory, --public-url https://<listen>, --master-key-file <data-dir>/master.key,
---cluster the public URL's host name, no OIDC issuer (local accounts only), --workers 1 (N: N serving processes on one socket, e.g. one per core).
+--cluster the public URL's host name, no OIDC issuer (local accounts only), --workers 1 (N: N serving processes on one socket, e.g. one per core),
+--history-days 30 (attestation history older than that is pruned; each host's last attempt is always kept).
 Environment: ATTESTD_LISTEN, ATTESTD_DATA_DIR, ATTESTD_DATABASE, ATTESTD_PUBLIC_URL, ATTESTD_MASTER_KEY_FILE, ATTESTD_LOG_LEVEL, ATTESTD_CLUSTER,
-ATTESTD_KEY_PROVIDER_URL, ATTESTD_OIDC_ISSUER, ATTESTD_OIDC_AUDIENCE, ATTESTD_OIDC_CA, ATTESTD_WORKERS (flags win, then the environment, then the file, whose keys are the
-camelCase field names: listen, dataDir, database, publicUrl, masterKeyFile, logLevel, cluster, keyProviderUrl, oidcIssuer, oidcAudience, oidcCa, workers).`;
+ATTESTD_KEY_PROVIDER_URL, ATTESTD_OIDC_ISSUER, ATTESTD_OIDC_AUDIENCE, ATTESTD_OIDC_CA, ATTESTD_WORKERS, ATTESTD_HISTORY_DAYS (flags win, then the environment, then the file, whose keys are the
+camelCase field names: listen, dataDir, database, publicUrl, masterKeyFile, logLevel, cluster, keyProviderUrl, oidcIssuer, oidcAudience, oidcCa, workers, historyDays).`;
 
 const FIELDS = {
   ...serviceConfigFields("ATTESTD"),
   cluster: ["cluster", "ATTESTD_CLUSTER"],
   keyProviderUrl: ["key-provider-url", "ATTESTD_KEY_PROVIDER_URL"],
   workers: ["workers", "ATTESTD_WORKERS"],
+  historyDays: ["history-days", "ATTESTD_HISTORY_DAYS"],
 } as const;
 
 const Raw = z.object({
@@ -58,6 +65,7 @@ const Raw = z.object({
     .optional(),
   keyProviderUrl: HttpsUrl.optional(),
   workers: z.coerce.number().int("is not a whole number").min(1, "is less than 1").max(64, "is more than 64").default(1),
+  historyDays: z.coerce.number().int("is not a whole number").min(1, "is less than 1").max(3650, "is more than 3650").default(30),
 });
 
 export { defaultPublicUrl };
@@ -79,6 +87,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     ...(raw.cluster !== undefined ? { cluster: raw.cluster } : {}),
     ...(raw.keyProviderUrl !== undefined ? { keyProviderUrl: raw.keyProviderUrl.replace(/\/+$/, "") } : {}),
     workers: raw.workers,
+    historyDays: raw.historyDays,
   };
   return Object.freeze(config);
 }

@@ -18,7 +18,17 @@ test("defaults: 127.0.0.1:7889, ./attestd-data, SQLite, https://<listen>, <data-
   t.is(c.publicUrl, "https://127.0.0.1:7889");
   t.is(c.masterKeyFile, path.join(path.resolve("attestd-data"), "master.key"));
   t.is(c.logLevel, "info");
+  t.is(c.historyDays, 30);
   t.true(Object.isFrozen(c) && Object.isFrozen(c.listen));
+});
+
+test("history days: from a flag or the environment; 0, a fraction or over ten years is refused naming the field", (t) => {
+  t.is(loadConfig(["--history-days", "7"], {}).historyDays, 7);
+  t.is(loadConfig([], { ATTESTD_HISTORY_DAYS: "400" }).historyDays, 400);
+  for (const v of ["0", "1.5", "3651", "a week"]) {
+    const e = t.throws(() => loadConfig(["--history-days", v], {}), { instanceOf: ConfigError }) as ConfigError;
+    t.is(e.field, "historyDays", v);
+  }
 });
 
 test("flags win over the environment, which wins over the file", async (t) => {

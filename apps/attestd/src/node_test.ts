@@ -80,6 +80,25 @@ test.serial("restart on the same data directory keeps hosts, bindings, images an
   }
 });
 
+test.serial("the node prunes attestation history older than --history-days by itself, keeping each host's last attempt", async (t) => {
+  const now = Date.now();
+  const day = 86_400_000;
+  const n = await startTestNode({ config: { historyDays: 2 }, purgeIntervalMs: 50 });
+  try {
+    const at = (ms: number, id: string) => ({ id, host: "old.example.test", at: ms, status: "affirming" as const, failures: [] });
+    await n.store.addAttestation(at(now - 5 * day, "a-5d"));
+    await n.store.addAttestation(at(now - 3 * day, "a-3d"));
+    await n.store.addAttestation(at(now - 1 * day, "a-1d"));
+    await n.store.addAttestation({ ...at(now - 4 * day, "b-4d"), host: "quiet.example.test" });
+    const ids = async (host: string) => (await n.store.listAttestations(host, 10)).map((a) => a.id);
+    for (let i = 0; i < 200 && (await ids("old.example.test")).length > 1; i++) await new Promise((r) => setTimeout(r, 25));
+    t.deepEqual(await ids("old.example.test"), ["a-1d"], "older than two days: pruned");
+    t.deepEqual(await ids("quiet.example.test"), ["b-4d"], "a host's last attempt stays, however old");
+  } finally {
+    await n.remove();
+  }
+});
+
 test.serial("a body over 1 MiB is refused with 413 before it is parsed (declared, and chunked)", async (t) => {
   const n = await startTestNode();
   try {

@@ -15,6 +15,9 @@ import type { AdminRoutesOptions } from "./routes/admin.ts";
 
 /** How often expired nonces and enrollments are deleted. */
 const PURGE_INTERVAL_MS = 60_000;
+const DAY_MS = 86_400_000;
+/** Days of attestation history kept when the configuration does not say (config.ts's default too). */
+const DEFAULT_HISTORY_DAYS = 30;
 
 /** A running node. */
 export interface RunningAttestd {
@@ -42,6 +45,8 @@ export interface StartOptions {
   readonly clock?: { now(): number };
   /** Admin API options beyond the TLS CA (OIDC issuer, cluster name, key provider URL). */
   readonly admin?: Omit<AdminRoutesOptions, "tlsCaPem">;
+  /** How often expired challenges are purged and the history pruned (default a minute; tests shorten it). */
+  readonly purgeIntervalMs?: number;
 }
 
 /** The admin API's options the configuration gives: the OIDC issuer, the cluster's name, the Key Provider URL. */
@@ -78,9 +83,17 @@ export async function startAttestd(configured: AttestdConfig, options: StartOpti
   const events = createStatusEvents(logger);
   const deps = createDeps({ store: b.store, keyring: b.keyring, logger, config, events, ...(options.clock ? { clock: options.clock } : {}) });
   const watcher = watchClusterStatus({ store: b.store, events, clock: deps.clock, logger });
+  const historyDays = config.historyDays ?? DEFAULT_HISTORY_DAYS;
   const purge = setInterval(() => {
-    b.store.purgeExpired(deps.clock.now()).catch((err: unknown) => logger.warn({ err }, "purging expired challenges failed"));
-  }, PURGE_INTERVAL_MS);
+    const now = deps.clock.now();
+    b.store.purgeExpired(now).catch((err: unknown) => logger.warn({ err }, "purging expired challenges failed"));
+    b.store
+      .pruneAttestations(now - historyDays * DAY_MS)
+      .then((n) => {
+        if (n > 0) logger.info({ pruned: n, historyDays }, "attestation history pruned");
+      })
+      .catch((err: unknown) => logger.warn({ err }, "pruning the attestation history failed"));
+  }, options.purgeIntervalMs ?? PURGE_INTERVAL_MS);
   purge.unref();
   const app = createApp(deps, { tlsCaPem: b.tls.caCert, ...adminOptions(config), ...options.admin });
   https.route((request, env) => app.fetch(request, env));

@@ -77,7 +77,15 @@ export const ATTESTD_MIGRATIONS: readonly Migration[] = [
     description: "the trusted TPM CA an EK chained to (tokens carry it as tessera.ekCa)",
     sql: "ALTER TABLE attestd_enrollments ADD COLUMN ek_ca TEXT; ALTER TABLE attestd_hosts ADD COLUMN ek_ca TEXT;",
   },
+  {
+    version: 4,
+    description: "attempts by time, for pruning the history past its retention",
+    sql: "CREATE INDEX attestd_attestations_at ON attestd_attestations (at);",
+  },
 ];
+
+/** Attempts deleted per transaction by pruneAttestations: short transactions, so that attestations are not held up. */
+const PRUNE_BATCH = 2_000;
 
 type Bytes = Uint8Array;
 
@@ -446,6 +454,24 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
 
     addAttestation(a) {
       return db.transaction((tx) => insertAttempt(tx, a));
+    },
+    async pruneAttestations(before) {
+      // In batches, each its own short transaction; a host's last attempt (its status) is never deleted. Several nodes
+      // may prune at once: a row is deleted once, and the others find fewer.
+      let total = 0;
+      for (;;) {
+        const n = (
+          await db.run(
+            `DELETE FROM attestd_attestations WHERE seq IN (
+               SELECT seq FROM attestd_attestations a
+               WHERE a.at < $1 AND NOT EXISTS (SELECT 1 FROM attestd_last_attempts l WHERE l.seq = a.seq)
+               LIMIT ${PRUNE_BATCH})`,
+            [before],
+          )
+        ).changes;
+        total += n;
+        if (n < PRUNE_BATCH) return total;
+      }
     },
     async peekNonce(host, nonce, now) {
       return classifyNonce(db, host, nonce, now);

@@ -212,6 +212,24 @@ contract("attestations: newest first, limited, every field kept", async (t, open
   t.deepEqual(await s.listAttestations("nobody", 10), []);
 });
 
+contract("pruneAttestations deletes attempts before the cut-off except each host's last one, in batches, and counts them", async (t, open) => {
+  const s = await open();
+  // h1: 4,500 old attempts (more than one batch) and one recent; h2: only old ones, its last must stay (its status).
+  for (let i = 0; i < 4_500; i++) await s.addAttestation(attempt("h1", 1_000 + i));
+  const recent = attempt("h1", 50_000);
+  await s.addAttestation(recent);
+  const h2 = [attempt("h2", 2_000), attempt("h2", 3_000, { status: "contraindicated", failures: [{ check: "pcr-mismatch", detail: "PCR 4" }] })];
+  for (const a of h2) await s.addAttestation(a);
+  const before = await s.getHostStatus("h2", 4_000);
+  t.is(await s.pruneAttestations(10_000), 4_500 + 1);
+  t.deepEqual(await s.listAttestations("h1", 10), [recent]);
+  t.deepEqual(await s.listAttestations("h2", 10), [h2[1]], "h2's last attempt is kept although it is old");
+  t.deepEqual(await s.getHostStatus("h2", 4_000), before, "h2's status is what it was");
+  t.is(await s.pruneAttestations(10_000), 0, "nothing more to prune");
+  // The next attempt still records (the last-attempt pointer moved from the kept row).
+  t.like(await s.addAttestation(attempt("h2", 60_000)), { previous: "red" });
+});
+
 contract("host status: green, stale, red and unknown at chosen times, with messages", async (t, open) => {
   const s = await open();
   await s.putHost(hostRecord("a-unknown"));

@@ -210,6 +210,11 @@ export interface AttestdStore {
    * can publish a change without reading the status first.
    */
   addAttestation(a: AttestationRecord): Promise<{ readonly previous: HostStatus["status"] }>;
+  /**
+   * Deletes attempts made before `before`, except each host's last attempt (what its status is derived from);
+   * returns how many.
+   */
+  pruneAttestations(before: number): Promise<number>;
   /** Newest first. */
   listAttestations(host: string, limit: number): Promise<AttestationRecord[]>;
   /** Every known host (enrolled or attempted) with its status at `now`. */
