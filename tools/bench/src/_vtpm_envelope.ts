@@ -19,6 +19,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from "
 import { promisify } from "node:util";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
+import { xorshift32 } from "@tessera/fixtures";
 import { openEnvelope, rewrapEnvelope, sealEnvelope, sealEnvelopeParts, type EnvelopeKey } from "@tessera/vtpm";
 
 const run = promisify(execFile);
@@ -93,19 +94,6 @@ function batch(fn: () => void, size: number, batchMs: number): Batch {
   } while (t - t0 < batchMs || calls < 3);
   const c = process.cpuUsage(c0);
   return { bytes: size * calls, wallMs: t - t0, cpuUs: c.user + c.system, calls };
-}
-
-/** A seeded xorshift32: the same shuffles in every run. */
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 /** A Fisher–Yates shuffle of a copy. */
@@ -189,7 +177,7 @@ export function benchEnvelope(o: EnvelopeOptions = {}): EnvelopeRow[] {
       { name: "rewrap", fn: () => void rewrapEnvelope(envelope, dataKey, KEY, nextKey) },
     ];
     const got = new Map<string, Batch[]>(ops.map((op) => [op.name, []]));
-    const next = xorshift(0x5eed + size);
+    const next = xorshift32(0x5eed + size); // the same shuffles in every run
     for (let r = -1; r < rounds; r++) {
       // A new order each round (a seeded shuffle): a rotation would keep each operation right after the same other one,
       // and so bill it for that one's garbage (a 32 MiB rewrap's before every seal). And the heap collected before
