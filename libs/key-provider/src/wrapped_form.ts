@@ -62,6 +62,9 @@ export function encodeWrapped(w: WrappedKey): string {
   return Buffer.from(json, "utf8").toString("base64");
 }
 
+/** A wrapped form's text: UTF-8 or refused (a decoder made once: making one costs more than decoding a form). */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 /**
  * Decodes a wrapped form. Refuses (before parsing) one longer than {@link MAX_WRAPPED_LENGTH}; then anything that
  * is not the exact form {@link encodeWrapped} writes: standard padded base64, UTF-8, JSON with exactly the seven
@@ -75,7 +78,7 @@ export function decodeWrapped(wrapped: string): WrappedKey {
   const bytes = unbase64(wrapped, "wrapped");
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    text = STRICT_UTF8.decode(bytes);
   } catch (e) {
     throw new WrappedKeyError("wrapped", "not UTF-8 once base64-decoded", { cause: e });
   }
