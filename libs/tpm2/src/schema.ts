@@ -356,6 +356,8 @@ export function struct<F extends Record<string, AnyField>>(name: string, fields:
   // for every TPM response and envelope, and this is about twice as fast as a try per field over Object.entries.
   const keys = entries.map(([key]) => key);
   const codecs = entries.map(([, f]) => f);
+  // Which fields are unions, decided once (asking each codec object for `kind` on every read is a megamorphic lookup).
+  const unions = codecs.map((f) => isUnion(f));
   return {
     name,
     read(r) {
@@ -364,13 +366,14 @@ export function struct<F extends Record<string, AnyField>>(name: string, fields:
       try {
         for (; i < codecs.length; i++) {
           const f = codecs[i]!;
-          if (isUnion(f)) {
-            const sel = out[f.selector] as number;
-            const arm = f.arms[sel];
-            if (!arm) fault(r, `selector ${f.selector}=${hex16(sel)} is not valid for ${f.name}`);
+          if (unions[i]) {
+            const u = f as UnionField<unknown>;
+            const sel = out[u.selector] as number;
+            const arm = u.arms[sel];
+            if (!arm) fault(r, `selector ${u.selector}=${hex16(sel)} is not valid for ${u.name}`);
             out[keys[i]!] = arm.read(r);
           } else {
-            out[keys[i]!] = f.read(r);
+            out[keys[i]!] = (f as AnyCodec).read(r);
           }
         }
       } catch (e) {
@@ -386,13 +389,14 @@ export function struct<F extends Record<string, AnyField>>(name: string, fields:
       try {
         for (; i < codecs.length; i++) {
           const f = codecs[i]!;
-          if (isUnion(f)) {
-            const sel = obj[f.selector] as number;
-            const arm = f.arms[sel];
-            if (!arm) throw new TpmEncodeError(f.name, `selector ${f.selector}=${hex16(sel)} is not valid for ${f.name}`);
+          if (unions[i]) {
+            const u = f as UnionField<unknown>;
+            const sel = obj[u.selector] as number;
+            const arm = u.arms[sel];
+            if (!arm) throw new TpmEncodeError(u.name, `selector ${u.selector}=${hex16(sel)} is not valid for ${u.name}`);
             arm.write(w, obj[keys[i]!]);
           } else {
-            f.write(w, obj[keys[i]!]);
+            (f as AnyCodec).write(w, obj[keys[i]!]);
           }
         }
       } catch (e) {
