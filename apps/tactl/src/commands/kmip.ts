@@ -10,7 +10,7 @@ import { createPrivateKey, randomBytes, X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
 import { enumText, type KmipVersion, type Ttlv, TTLV_TYPE, tagName } from "@tessera/kmip";
 import { KmipClient } from "@tessera/kmip-client";
-import { EnvelopeError, isEnvelope, openEnvelope, readEnvelopeHeader, sealEnvelope, type EnvelopeHeader } from "@tessera/vtpm";
+import { EnvelopeError, isEnvelope, openEnvelope, readEnvelopeHeader, sealEnvelopeParts, type EnvelopeHeader } from "@tessera/vtpm";
 import type { CommandSpec, Io } from "../cli.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { readBytes, readText, writeFileAtomic } from "../files.ts";
@@ -429,13 +429,15 @@ export const KMIP_COMMANDS: CommandSpec[] = [
         const dataKey = new Uint8Array(randomBytes(32));
         try {
           const r = await encryptWithHint(c, id, dataKey, mode, aad, v.mode === undefined);
-          const env = sealEnvelope(data, dataKey, {
+          // The envelope's pieces go to the file as they are (writev): a large file is not copied once more to join them.
+          const env = sealEnvelopeParts(data, dataKey, {
             provider: KMIP_PROVIDER,
             key: { id, version: 1 },
             wrappedDataKey: encodeTke1({ mode, iv: r.iv, tag: r.tag, data: r.data }),
           });
           await writeFileAtomic(str(v, "out"), env);
-          return out(io, v, { id, mode, bytes: env.length, out: v.out }, `encrypted ${data.length} bytes to ${v.out}`);
+          const bytes = env.reduce((n, p) => n + p.length, 0);
+          return out(io, v, { id, mode, bytes, out: v.out }, `encrypted ${data.length} bytes to ${v.out}`);
         } finally {
           dataKey.fill(0);
         }
