@@ -13,7 +13,7 @@ import { migrateOwners } from "./store/migrate_owners.ts";
 import type { AuditEntry } from "./store/store.ts";
 
 export { handleMessage } from "./dispatch.ts";
-export { type KmipdProcess, spawnKmipd } from "./spawn.ts";
+export { kmipdClientArgs, type KmipdProcess, spawnKmipd } from "./spawn.ts";
 export { loadConfig, type KmipdConfig } from "./config.ts";
 export { CLAIMED_PROFILES, profileName } from "./ops/discover.ts";
 

@@ -59,3 +59,12 @@ export async function spawnKmipd(args: string[], options: { nodeArgs?: string[];
   });
   return { proc, port, stdout: () => out, stderr: () => err, exited, running: () => alive };
 }
+
+/**
+ * `tactl kmip`'s connection options for a kmipd on this machine as its own client: `--server 127.0.0.1:PORT` and the
+ * client certificate, key and CA that its first start wrote to `DATA_DIR/tls/`.
+ */
+export function kmipdClientArgs(dataDir: string, port: number): string[] {
+  const tls = path.join(dataDir, "tls");
+  return ["--server", `127.0.0.1:${port}`, "--cert", path.join(tls, "client.pem"), "--key", path.join(tls, "client-key.pem"), "--ca", path.join(tls, "ca.pem")];
+}

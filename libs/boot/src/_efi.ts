@@ -3,6 +3,7 @@
  * EFI_LOAD_OPTION, UEFI_PLATFORM_FIRMWARE_BLOB2, EFI_SIGNATURE_DATA.
  * @module
  */
+import { concat } from "@tessera/tpm2";
 
 const ASCII = new TextEncoder();
 
@@ -33,20 +34,9 @@ export function guidBytes(guid: string): Uint8Array {
   return out;
 }
 
-/** Concatenation of byte arrays. */
-export function cat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** EFI_SIGNATURE_DATA: SignatureOwner GUID, then the signature (here a DER certificate). */
 export function signatureData(owner: string, der: Uint8Array): Uint8Array {
-  return cat(guidBytes(owner), der);
+  return concat(guidBytes(owner), der);
 }
 
 /** UEFI_PLATFORM_FIRMWARE_BLOB2: UINT8 description size, description, UINT64 base, UINT64 length. */

@@ -3,7 +3,7 @@
  * Platform Firmware Profile 1.06, and the grub/shim conventions seen in real logs).
  * @module
  */
-import { fromHex, hash, hashSize, TPM_ALG } from "@tessera/tpm2";
+import { concat, fromHex, hash, hashSize, TPM_ALG } from "@tessera/tpm2";
 import {
   EFI_GUID,
   EV,
@@ -15,7 +15,7 @@ import {
 } from "@tessera/eventlog";
 import { parseCertificatePem, certificateMatches, type ParsedCertificate } from "./_certs.ts";
 import { SOFTWARE_VERSION_PCR, SOFTWARE_VERSION_PREFIX } from "@tessera/host-image";
-import { cat, firmwareBlob2, loadOption, signatureData, u16le, ucs2z, utf8 } from "./_efi.ts";
+import { firmwareBlob2, loadOption, signatureData, u16le, ucs2z, utf8 } from "./_efi.ts";
 import type { BootImage, HostImage } from "./host_image.ts";
 
 /** One measurement: the PCR, the event type, the logged data and what its digest is of. */
@@ -80,7 +80,7 @@ function driverConfig(guid: string, name: string, value: Uint8Array): BootEvent 
 
 /** One EFI_SIGNATURE_LIST per certificate: entries of one list must have one size. */
 function x509Lists(certs: readonly ParsedCertificate[]): Uint8Array {
-  return cat(...certs.map((c) => encodeEfiSignatureList("x509", OWNER_GUID, [c.der])));
+  return concat(...certs.map((c) => encodeEfiSignatureList("x509", OWNER_GUID, [c.der])));
 }
 
 /** grub's measurement of a command: data `grub_cmd: <cmd>\0`, digest of `<cmd>`. */

@@ -32,7 +32,7 @@
  * @module
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomFillSync, timingSafeEqual, type KeyObject } from "node:crypto";
-import { fixed, sized, struct, TpmDecodeError, TpmEncodeError, u16, u32, u8, unmarshalAt, type Codec, type Writer } from "@tessera/tpm2";
+import { concat, fixed, sized, struct, TpmDecodeError, TpmEncodeError, u16, u32, u8, unmarshalAt, type Codec, type Writer } from "@tessera/tpm2";
 import { EnvelopeError } from "./errors.ts";
 import { gcmRetag } from "./gcm_retag.ts";
 
@@ -421,18 +421,8 @@ export function sealEnvelopeParts(
  * @throws EnvelopeError as {@link sealEnvelopeParts}
  */
 export function sealEnvelope(plaintext: Uint8Array, dataKey: Uint8Array, key: EnvelopeKey, options: { readonly context?: string } = {}): Uint8Array {
-  return join(sealEnvelopeParts(plaintext, dataKey, key, options));
-}
-
-/** Pieces joined into one array of its own (never a slice of Node's shared pool). */
-function join(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  // One array of its own (never a slice of Node's shared pool).
+  return concat(...sealEnvelopeParts(plaintext, dataKey, key, options));
 }
 
 /**
@@ -475,13 +465,13 @@ export function rewrapEnvelope(bytes: Uint8Array, dataKey: Uint8Array, next: Env
     } else {
       const head = v2Head(ALG_CONTENT_KEY, context, fields, p.contentNonce);
       const keyNonce = random(12);
-      const aad = join([head, keyNonce]);
+      const aad = concat(head, keyNonce);
       const [wck, wckTag] = gcmSeal(createSecretKey(nextDataKey), keyNonce, aad, contentKey);
-      header = join([aad, wck, wckTag]);
+      header = concat(aad, wck, wckTag);
     }
     const ciphertext = bytes.subarray(p.contentStart, bytes.length - TAG);
     const tag = gcmRetag(createSecretKey(contentKey), bytes.subarray(bytes.length - TAG), p.contentAad, header, ciphertext.length);
-    return join([header, ciphertext, tag]);
+    return concat(header, ciphertext, tag);
   } finally {
     if (contentKey !== dataKey) contentKey.fill(0);
   }

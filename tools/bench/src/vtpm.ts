@@ -14,11 +14,12 @@
  * @module
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { spawnReady, type ReadyProcess } from "@tessera/process-testing";
+import type { ReadyProcess } from "@tessera/process-testing";
 import { createCa } from "@tessera/pki";
+import { vmTestSetup } from "@tessera/tactl/vm-test-support";
 import type { StandardProviderConfig } from "@tessera/vtpm";
 import { ratio } from "./attest_measure.ts";
 import { agentKeyFetch, type CycleSample, kmipKeyFetch, p50p99, tactl, vtpmCycles } from "./_vtpm_cycles.ts";
@@ -26,7 +27,6 @@ import { benchEnvelope, type EnvelopeOptions, type EnvelopeRow, opensslSpeed, pa
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 const TACTL = path.join(ROOT, "apps/tactl/bin/tactl");
-const KMIPD = path.join(ROOT, "apps/kmipd/src/main.ts");
 /** The start goal of issue #13, ms at p50, with a warm agent. */
 export const START_GOAL_MS = 300;
 /** The envelope goal of issue #13: this fraction of the bare cipher's rate. */
@@ -148,45 +148,15 @@ function cyclesTable(cycles: readonly ProviderCycles[]): string {
   return [head, sep, ...rows, "", `${bytes}.${n < 100 ? ` With ${n} cycles p99 is the largest.` : ""}`].join("\n");
 }
 
-/** A standard provider on a kmipd of its own; its file for `vm add-vtpm --standard-provider`. */
+/**
+ * A standard provider on a kmipd of its own (an Active AES key, the host's client certificate), set up as the
+ * `tactl vm` tests set it up; its file for `vm add-vtpm --standard-provider`.
+ */
 async function standardProvider(dir: string): Promise<{ kmipd: ReadyProcess; file: string }> {
-  const kmipd = await spawnReady(
-    "kmipd",
-    process.execPath,
-    [KMIPD, "--listen", "127.0.0.1:0", "--data-dir", path.join(dir, "kmipd"), "--log-level", "warn"],
-    /kmipd: listening on \S+:(\d+)/,
-  );
-  const port = Number(kmipd.match[1]);
-  const tls = path.join(dir, "kmipd", "tls");
-  const conn = [
-    "--server",
-    `127.0.0.1:${port}`,
-    "--cert",
-    path.join(tls, "client.pem"),
-    "--key",
-    path.join(tls, "client-key.pem"),
-    "--ca",
-    path.join(tls, "ca.pem"),
-  ];
-  const keyId = (
-    JSON.parse(await tactl("kmip", "create", ...conn, "--alg", "AES", "--length", "256", "--name", "vm-kek", "--usage", "Encrypt Decrypt", "--json")) as {
-      id: string;
-    }
-  ).id;
-  await tactl("kmip", "activate", keyId, ...conn);
-  const file = path.join(dir, "standard-provider.json");
-  await writeFile(
-    file,
-    JSON.stringify({
-      name: "kms-std",
-      kmipServers: [`127.0.0.1:${port}`],
-      keyId,
-      clientCertificate: path.join(tls, "client.pem"),
-      clientKey: path.join(tls, "client-key.pem"),
-      serverCa: path.join(tls, "ca.pem"),
-    }),
-  );
-  return { kmipd, file };
+  const own = path.join(dir, "standard");
+  await mkdir(own);
+  const setup = await vmTestSetup(own);
+  return { kmipd: setup.kmipd, file: setup.standardProvider };
 }
 
 /** Stops a VM's swtpm left running by a failed cycle (by the pid it recorded). */

@@ -12,7 +12,7 @@ import { createHash, X509Certificate } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { defaultHostImage, makeTestSecureBootPki } from "@tessera/boot";
-import { spawnKmipd } from "@tessera/kmipd";
+import { kmipdClientArgs, spawnKmipd } from "@tessera/kmipd";
 import { eventually, spawnReady, type ReadyProcess } from "@tessera/process-testing";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
 import { ROOT, say, step, tactl } from "./_cli.ts";
@@ -184,16 +184,7 @@ export async function runFleetDemo(work: string): Promise<void> {
 
     step("Step 4: a trusted key provider whose primary key stays in kmipd");
     const kmipTls = path.join(dir, "kmipd", "tls");
-    const K = [
-      "--server",
-      `127.0.0.1:${kmipd.port}`,
-      "--cert",
-      path.join(kmipTls, "client.pem"),
-      "--key",
-      path.join(kmipTls, "client-key.pem"),
-      "--ca",
-      path.join(kmipTls, "ca.pem"),
-    ];
+    const K = kmipdClientArgs(path.join(dir, "kmipd"), kmipd.port);
     const primary = (JSON.parse(tactl(["kmip", "create", ...K, "--alg", "AES", "--length", "256", "--name", "fleet-kp-primary", "--json"])) as { id: string })
       .id;
     tactl(["kmip", "activate", primary, ...K]);

@@ -20,7 +20,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { defaultHostImage, makeTestSecureBootPki } from "@tessera/boot";
-import { spawnKmipd } from "@tessera/kmipd";
+import { kmipdClientArgs, spawnKmipd } from "@tessera/kmipd";
 import { startSwtpm } from "@tessera/swtpm-testing";
 import { startAttestd, startKmxd, verifyEarToken, type Service } from "./_services.ts";
 import { openJweInTpm } from "./_host_keys.ts";
@@ -124,16 +124,7 @@ try {
   step("A key kept by kmipd, the embedded KMIP server (mutual TLS, SQLite, keys wrapped at rest)");
   const kmipd = await spawnKmipd(["--listen", "127.0.0.1:0", "--data-dir", path.join(work, "kmipd"), "--log-level", "warn"]);
   const kmipTls = path.join(work, "kmipd", "tls");
-  const K = [
-    "--server",
-    `127.0.0.1:${kmipd.port}`,
-    "--cert",
-    path.join(kmipTls, "client.pem"),
-    "--key",
-    path.join(kmipTls, "client-key.pem"),
-    "--ca",
-    path.join(kmipTls, "ca.pem"),
-  ];
+  const K = kmipdClientArgs(path.join(work, "kmipd"), kmipd.port);
   try {
     const id = JSON.parse(tactl(["kmip", "create", ...K, "--alg", "AES", "--length", "256", "--name", "vtpm-state-key", "--json"])).id as string;
     tactl(["kmip", "activate", id, ...K]);
