@@ -248,6 +248,57 @@ export function sized8(name: string, max: number, options: BytesOptions = {}): C
   return sizedBytesWith(name, max, u8, 1, options);
 }
 
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const UTF8 = new TextEncoder();
+
+/**
+ * A string as UINT16 size then that many bytes of UTF-8, at most `max` bytes (not a TPM type: Tessera's own formats
+ * built on this codec, such as the envelope, carry names). Reading refuses bytes that are not UTF-8 (a decode fault
+ * at the size field); a byte-order mark is kept as a character. Writing encodes straight into the output (ASCII
+ * byte by byte, anything else through TextEncoder; a lone surrogate becomes U+FFFD, as TextEncoder does).
+ */
+export function sizedUtf8(name: string, max: number): Codec<string> {
+  return {
+    name,
+    read(r) {
+      need(r, 2, `${name} size`);
+      const start = r.pos;
+      const size = r.view.getUint16(start);
+      if (size > max) fault(r, `size ${size} exceeds the maximum of ${max}`);
+      if (size > r.end - start - 2) fault(r, `size ${size} exceeds ${r.end - start - 2} remaining`);
+      let s: string;
+      try {
+        s = size === 0 ? "" : STRICT_UTF8.decode(r.buf.subarray(start + 2, start + 2 + size));
+      } catch {
+        fault(r, "is not UTF-8");
+      }
+      r.pos = start + 2 + size;
+      return s;
+    },
+    write(w, v) {
+      if (typeof v !== "string") throw new TpmEncodeError(name, "value is not a string");
+      // ASCII is one byte a code unit (room for exactly that: a writer of the exact size is not grown); anything
+      // else at most 3 bytes a UTF-16 code unit.
+      ensure(w, 2 + v.length);
+      const at = w.pos + 2;
+      let n = 0;
+      for (; n < v.length; n++) {
+        const c = v.charCodeAt(n);
+        if (c > 0x7f) break;
+        w.buf[at + n] = c;
+      }
+      if (n < v.length) {
+        // Growing copies only what is before w.pos: the whole string is encoded again after it.
+        ensure(w, 2 + n + 3 * (v.length - n));
+        n = UTF8.encodeInto(v, w.buf.subarray(at)).written;
+      }
+      if (n > max) throw new TpmEncodeError(name, `${n} bytes of UTF-8 exceed the maximum of ${max}`);
+      w.view.setUint16(w.pos, n);
+      w.pos = at + n;
+    },
+  };
+}
+
 /**
  * A TPM2B that wraps a structure (TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPM2B_ECC_POINT, TPM2B_NV_PUBLIC):
  * UINT16 size, then the structure, which must fill exactly that size.

@@ -20,6 +20,7 @@ import {
   reader,
   sized,
   sized8,
+  sizedUtf8,
   sizedStruct,
   struct,
   u16,
@@ -30,6 +31,7 @@ import {
   unmarshal,
   unmarshalAt,
   writer,
+  type Writer,
   written,
 } from "./schema.ts";
 import {
@@ -220,6 +222,56 @@ test("sized8 is a UINT8 size then the bytes", (t) => {
   t.is(decodeError(() => unmarshal(S8, fromHex("05" + "00".repeat(5)))).message, "Cannot decode S8 at byte 0: size 5 exceeds the maximum of 4");
   t.is(decodeError(() => unmarshal(S8, fromHex("0300"))).message, "Cannot decode S8 at byte 0: size 3 exceeds 1 remaining");
   t.is(encodeError(() => marshal(S8, new Uint8Array(5))).message, "Cannot encode S8: 5 bytes exceed the maximum of 4");
+});
+
+test("sizedUtf8 is a UINT16 size then UTF-8, both ways; not UTF-8, too long or cut short is refused at its size field", (t) => {
+  const S = sizedUtf8("NAME", 8);
+  t.is(toHex(marshal(S, "ab")), "00026162");
+  t.is(toHex(marshal(S, "")), "0000");
+  t.is(toHex(marshal(S, "é€")), "0005c3a9e282ac");
+  t.is(unmarshal(S, fromHex("0005c3a9e282ac")), "é€");
+  t.is(unmarshal(S, fromHex("0000")), "");
+  t.is(unmarshal(S, fromHex("0003efbbbf")), "\ufeff", "a byte-order mark is a character, not dropped");
+  // The limit is in bytes, not characters: four 3-byte characters are 12 bytes.
+  t.is(encodeError(() => marshal(S, "€€€€")).message, "Cannot encode NAME: 12 bytes of UTF-8 exceed the maximum of 8");
+  t.is(encodeError(() => marshal(S, 7 as unknown as string)).message, "Cannot encode NAME: value is not a string");
+  const inStruct = struct("S", { a: u8, name: S });
+  t.is(decodeError(() => unmarshal(inStruct, fromHex("01" + "0002c328"))).message, "Cannot decode S.name at byte 1: is not UTF-8");
+  t.is(decodeError(() => unmarshal(inStruct, fromHex("01" + "0009" + "61".repeat(9)))).message, "Cannot decode S.name at byte 1: size 9 exceeds the maximum of 8");
+  t.is(decodeError(() => unmarshal(inStruct, fromHex("01" + "0003" + "6161"))).message, "Cannot decode S.name at byte 1: size 3 exceeds 2 remaining");
+  t.is(decodeError(() => unmarshal(inStruct, fromHex("01" + "00"))).message, "Cannot decode S.name at byte 1: NAME size needs 2 bytes, 1 remaining");
+  // A writer of the exact size is not grown for ASCII; for anything else it grows as needed.
+  const w: Writer = { buf: new Uint8Array(5), view: new DataView(new ArrayBuffer(5)), pos: 0 };
+  w.view = new DataView(w.buf.buffer);
+  const exact = w.buf;
+  S.write(w, "abc");
+  t.is(w.buf, exact);
+  t.is(toHex(w.buf), "0003616263");
+  const small = writer(1);
+  S.write(small, "aé");
+  t.is(toHex(written(small)), "000361c3a9");
+  fc.assert(
+    fc.property(fc.string({ unit: "grapheme", maxLength: 40 }), (s) => {
+      const L = sizedUtf8("L", 1024);
+      const enc = marshal(L, s);
+      assert.deepEqual(enc.subarray(2), new TextEncoder().encode(s));
+      assert.equal(unmarshal(L, enc), s);
+    }),
+  );
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 40 }), (b) => {
+      const L = sizedUtf8("L", 1024);
+      const bytes = new Uint8Array([0, b.length, ...b]);
+      let expected: string | undefined;
+      try {
+        expected = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(b);
+      } catch {
+        expected = undefined;
+      }
+      if (expected === undefined) assert.equal(decodeError(() => unmarshal(L, bytes)).reason, "is not UTF-8");
+      else assert.equal(unmarshal(L, bytes), expected);
+    }),
+  );
 });
 
 test("decoded byte fields are copies, not views of the input", (t) => {

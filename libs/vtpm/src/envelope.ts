@@ -32,7 +32,7 @@
  * @module
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomFillSync, timingSafeEqual, type KeyObject } from "node:crypto";
-import { concat, fixed, sized, struct, TpmDecodeError, TpmEncodeError, u16, u32, u8, unmarshalAt, type Codec, type Writer } from "@tessera/tpm2";
+import { concat, decoding, fixed, reader, sized, sizedUtf8, struct, TpmDecodeError, TpmEncodeError, u16, u32, u8, type Reader, type Writer } from "@tessera/tpm2";
 import { EnvelopeError } from "./errors.ts";
 import { gcmRetag } from "./gcm_retag.ts";
 
@@ -86,20 +86,21 @@ export interface EnvelopeHeader extends EnvelopeKey {
 }
 
 // Byte fields are read as views of the envelope (no copies: a copy of more than 64 bytes is a backing store of its
-// own, which an 8 KiB open paid for in garbage collection); the header's wrappedDataKey is such a view too.
+// own, which an 8 KiB open paid for in garbage collection); the header's wrappedDataKey is such a view too. Names
+// are read and written as strings (sizedUtf8: UTF-8 checked as it is read, encoded straight into the header).
 const VIEW = { view: true } as const;
 const PREFIX = struct("TESSERA_ENVELOPE", { magic: fixed("magic", 4, VIEW), version: u16 });
 const KEY_FIELDS = {
   providerKind: u8,
-  providerName: sized("providerName", MAX_PROVIDER_NAME_BYTES, VIEW),
-  keyId: sized("keyId", MAX_ID_BYTES, VIEW),
+  providerName: sizedUtf8("providerName", MAX_PROVIDER_NAME_BYTES),
+  keyId: sizedUtf8("keyId", MAX_ID_BYTES),
   keyVersion: u32,
   wrappedDataKey: sized("wrappedDataKey", MAX_WRAPPED_DATA_KEY, VIEW),
 };
 /** Version 2: everything after the prefix up to the content (algorithm 2 adds {@link CONTENT_KEY_PART}). */
 const V2_HEAD = struct("TESSERA_ENVELOPE", {
   algorithm: u16,
-  context: sized("context", MAX_ID_BYTES, VIEW),
+  context: sizedUtf8("context", MAX_ID_BYTES),
   ...KEY_FIELDS,
   contentNonce: fixed("contentNonce", 12, VIEW),
 });
@@ -107,36 +108,40 @@ const CONTENT_KEY_PART = struct("TESSERA_ENVELOPE", { keyNonce: fixed("keyNonce"
 /** Version 1's parts. */
 const V1_CONTENT_PART = struct("TESSERA_ENVELOPE", {
   algorithm: u16,
-  context: sized("context", MAX_ID_BYTES, VIEW),
+  context: sizedUtf8("context", MAX_ID_BYTES),
   contentNonce: fixed("contentNonce", 12, VIEW),
 });
 const V1_KEY_PART = struct("TESSERA_ENVELOPE", { ...KEY_FIELDS, keyNonce: fixed("keyNonce", 12, VIEW) });
 const WRAPPED_CONTENT_KEY = struct("TESSERA_ENVELOPE", { wrappedContentKey: fixed("wrappedContentKey", 48, VIEW) });
 const TAG = 16;
 
-/** UTF-8 bytes of a string (Buffer's encoder: a third of TextEncoder's cost on short strings). */
-const utf8 = (s: string): Uint8Array => {
-  const b = Buffer.from(s, "utf8");
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
-};
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+/** Bytes of a string's UTF-8. */
+const utf8Length = (s: string): number => Buffer.byteLength(s, "utf8");
 
 /**
  * Nonces and content keys come from one buffer of randomness filled 4 KiB at a time: node:crypto's randomBytes costs
  * about 4 µs a call whatever its size, as much as a third of a whole 8 KiB seal. Each byte is handed out once and
- * zeroed in the buffer as it goes.
+ * zeroed in the buffer once used.
  */
-const RANDOM_POOL = Buffer.alloc(4096);
+const RANDOM_POOL = new Uint8Array(4096);
 let randomAt = RANDOM_POOL.length;
 
-function random(n: number): Uint8Array {
+/** `n` random bytes as a view of the pool, to be used at once and then wiped by the caller (`fill(0)`). */
+function randomView(n: number): Uint8Array {
   if (randomAt + n > RANDOM_POOL.length) {
     randomFillSync(RANDOM_POOL);
     randomAt = 0;
   }
-  const out = new Uint8Array(RANDOM_POOL.subarray(randomAt, randomAt + n));
-  RANDOM_POOL.fill(0, randomAt, randomAt + n);
+  const out = RANDOM_POOL.subarray(randomAt, randomAt + n);
   randomAt += n;
+  return out;
+}
+
+/** `n` random bytes of their own. */
+function random(n: number): Uint8Array {
+  const v = randomView(n);
+  const out = v.slice();
+  v.fill(0);
   return out;
 }
 
@@ -160,28 +165,10 @@ interface Parsed {
   contentStart: number;
 }
 
-/** Reads `codec` at `offset`, a decode failure becoming ENVELOPE_MALFORMED naming the field and byte. */
-function at<T>(codec: Codec<T>, bytes: Uint8Array, offset: number): { value: T; offset: number } {
-  try {
-    return unmarshalAt(codec, bytes, offset);
-  } catch (e) {
-    if (e instanceof TpmDecodeError) throw new EnvelopeError("ENVELOPE_MALFORMED", e.field || "envelope", e.reason, { cause: e, offset: e.offset });
-    throw e;
-  }
-}
-
-function text(b: Uint8Array, field: string, offset: number): string {
-  try {
-    return strictUtf8.decode(b);
-  } catch (e) {
-    throw new EnvelopeError("ENVELOPE_MALFORMED", field, "is not UTF-8", { cause: e, offset });
-  }
-}
-
 interface KeyFieldsValue {
   providerKind: number;
-  providerName: Uint8Array;
-  keyId: Uint8Array;
+  providerName: string;
+  keyId: string;
   keyVersion: number;
   wrappedDataKey: Uint8Array;
 }
@@ -192,12 +179,9 @@ function keyOf(v: KeyFieldsValue, offset: number): EnvelopeKey {
   if (kind === undefined) {
     throw new EnvelopeError("ENVELOPE_MALFORMED", "providerKind", `${v.providerKind} is not a provider kind (1 trusted, 2 standard, 3 local)`, { offset });
   }
-  const providerName = text(v.providerName, "providerName", offset + 1);
-  if (providerName === "") throw new EnvelopeError("ENVELOPE_MALFORMED", "providerName", "is empty", { offset: offset + 1 });
-  const keyIdOffset = offset + 3 + v.providerName.length;
-  const keyId = text(v.keyId, "keyId", keyIdOffset);
-  if (keyId === "") throw new EnvelopeError("ENVELOPE_MALFORMED", "keyId", "is empty", { offset: keyIdOffset });
-  return { provider: { name: providerName, kind }, key: { id: keyId, version: v.keyVersion }, wrappedDataKey: v.wrappedDataKey };
+  if (v.providerName === "") throw new EnvelopeError("ENVELOPE_MALFORMED", "providerName", "is empty", { offset: offset + 1 });
+  if (v.keyId === "") throw new EnvelopeError("ENVELOPE_MALFORMED", "keyId", "is empty", { offset: offset + 3 + utf8Length(v.providerName) });
+  return { provider: { name: v.providerName, kind }, key: { id: v.keyId, version: v.keyVersion }, wrappedDataKey: v.wrappedDataKey };
 }
 
 function contentLengthOf(bytes: Uint8Array, start: number): number {
@@ -210,68 +194,92 @@ function contentLengthOf(bytes: Uint8Array, start: number): number {
   return n;
 }
 
+/**
+ * The envelope's parts, read with one reader; a decode failure becomes ENVELOPE_MALFORMED naming the field and byte
+ * (the field's own offset: a size field for a name).
+ */
 function parse(bytes: Uint8Array): Parsed {
   if (!(bytes instanceof Uint8Array)) throw new EnvelopeError("ENVELOPE_MALFORMED", "envelope", "is not bytes");
-  const prefix = at(PREFIX, bytes, 0);
+  try {
+    return decoding("TESSERA_ENVELOPE", () => parseWith(bytes, reader(bytes)));
+  } catch (e) {
+    if (e instanceof TpmDecodeError) throw new EnvelopeError("ENVELOPE_MALFORMED", e.field || "envelope", e.reason, { cause: e, offset: e.offset });
+    throw e;
+  }
+}
+
+function parseWith(bytes: Uint8Array, r: Reader): Parsed {
+  const prefix = PREFIX.read(r);
   if (!isEnvelope(bytes)) {
-    throw new EnvelopeError("ENVELOPE_MALFORMED", "magic", `is not an envelope (it starts ${Buffer.from(prefix.value.magic).toString("hex")}, not TENV)`, {
+    throw new EnvelopeError("ENVELOPE_MALFORMED", "magic", `is not an envelope (it starts ${Buffer.from(prefix.magic).toString("hex")}, not TENV)`, {
       offset: 0,
     });
   }
-  const version = prefix.value.version;
-  if (version === 1) return parseV1(bytes, prefix.offset);
+  const version = prefix.version;
+  if (version === 1) return parseV1(bytes, r);
   if (version !== 2) {
     throw new EnvelopeError("ENVELOPE_VERSION", "version", `version ${version} is unknown here (this code reads versions ${ENVELOPE_VERSIONS_READ.join(" and ")})`, {
       offset: 4,
     });
   }
-  const head = at(V2_HEAD, bytes, prefix.offset);
-  const alg = head.value.algorithm;
+  const headStart = r.pos;
+  const head = V2_HEAD.read(r);
+  const alg = head.algorithm;
   if (alg !== ALG_DIRECT && alg !== ALG_CONTENT_KEY) {
     throw new EnvelopeError("ENVELOPE_VERSION", "algorithm", `algorithm ${alg} is unknown (version 2 has 1, AES-256-GCM, and 2, AES-256-GCM under a wrapped content key)`, {
-      offset: prefix.offset,
+      offset: headStart,
     });
   }
-  const contextOffset = prefix.offset + 2;
-  const keyOffset = contextOffset + 2 + head.value.context.length;
-  const context = text(head.value.context, "context", contextOffset);
-  const key = keyOf(head.value, keyOffset);
+  const key = keyOf(head, headStart + 4 + utf8Length(head.context));
   let contentKey: ContentKeyPart | undefined;
-  let contentStart = head.offset;
+  const aadEnd = r.pos;
   if (alg === ALG_CONTENT_KEY) {
-    const ck = at(CONTENT_KEY_PART, bytes, head.offset);
-    contentKey = { keyNonce: ck.value.keyNonce, wrappedContentKey: ck.value.wrappedContentKey, aadEnd: head.offset + 12 };
-    contentStart = ck.offset;
+    const ck = CONTENT_KEY_PART.read(r);
+    contentKey = { keyNonce: ck.keyNonce, wrappedContentKey: ck.wrappedContentKey, aadEnd: aadEnd + 12 };
   }
+  const contentStart = r.pos;
   return {
-    header: { version, algorithm: alg === ALG_DIRECT ? "A256GCM" : "A256GCM+CK", context, ...key, contentLength: contentLengthOf(bytes, contentStart) },
-    contentNonce: head.value.contentNonce,
+    header: {
+      version,
+      algorithm: alg === ALG_DIRECT ? "A256GCM" : "A256GCM+CK",
+      context: head.context,
+      provider: key.provider,
+      key: key.key,
+      wrappedDataKey: key.wrappedDataKey,
+      contentLength: contentLengthOf(bytes, contentStart),
+    },
+    contentNonce: head.contentNonce,
     contentAad: bytes.subarray(0, contentStart),
     contentKey,
     contentStart,
   };
 }
 
-function parseV1(bytes: Uint8Array, offset: number): Parsed {
-  const content = at(V1_CONTENT_PART, bytes, offset);
-  if (content.value.algorithm !== 1) {
-    throw new EnvelopeError("ENVELOPE_VERSION", "algorithm", `algorithm ${content.value.algorithm} is unknown (version 1 has 1, AES-256-GCM)`, { offset });
+function parseV1(bytes: Uint8Array, r: Reader): Parsed {
+  const contentPartStart = r.pos;
+  const content = V1_CONTENT_PART.read(r);
+  if (content.algorithm !== 1) {
+    throw new EnvelopeError("ENVELOPE_VERSION", "algorithm", `algorithm ${content.algorithm} is unknown (version 1 has 1, AES-256-GCM)`, { offset: contentPartStart });
   }
-  const keyPart = at(V1_KEY_PART, bytes, content.offset);
-  const key = keyOf(keyPart.value, content.offset);
-  const wck = at(WRAPPED_CONTENT_KEY, bytes, keyPart.offset);
+  const contentAadEnd = r.pos;
+  const keyPart = V1_KEY_PART.read(r);
+  const key = keyOf(keyPart, contentAadEnd);
+  const keyAadEnd = r.pos;
+  const wck = WRAPPED_CONTENT_KEY.read(r);
   return {
     header: {
       version: 1,
       algorithm: "A256GCM+CK",
-      context: text(content.value.context, "context", offset + 2),
-      ...key,
-      contentLength: contentLengthOf(bytes, wck.offset),
+      context: content.context,
+      provider: key.provider,
+      key: key.key,
+      wrappedDataKey: key.wrappedDataKey,
+      contentLength: contentLengthOf(bytes, r.pos),
     },
-    contentNonce: content.value.contentNonce,
-    contentAad: bytes.subarray(0, content.offset),
-    contentKey: { keyNonce: keyPart.value.keyNonce, wrappedContentKey: wck.value.wrappedContentKey, aadEnd: keyPart.offset },
-    contentStart: wck.offset,
+    contentNonce: content.contentNonce,
+    contentAad: bytes.subarray(0, contentAadEnd),
+    contentKey: { keyNonce: keyPart.keyNonce, wrappedContentKey: wck.wrappedContentKey, aadEnd: keyAadEnd },
+    contentStart: r.pos,
   };
 }
 
@@ -294,41 +302,59 @@ function checkDataKey(dataKey: Uint8Array, what: string): void {
   }
 }
 
-/** The key fields of a header, checked. */
-function keyFields(k: EnvelopeKey): KeyFieldsValue {
-  const name = utf8(k.provider?.name ?? "");
-  const id = utf8(k.key?.id ?? "");
-  if (name.length === 0 || name.length > MAX_PROVIDER_NAME_BYTES)
-    throw new EnvelopeError("ENVELOPE_INPUT", "providerName", `must be 1 to ${MAX_PROVIDER_NAME_BYTES} UTF-8 bytes, got ${name.length}`);
-  if (id.length === 0 || id.length > MAX_ID_BYTES)
-    throw new EnvelopeError("ENVELOPE_INPUT", "keyId", `must be 1 to ${MAX_ID_BYTES} UTF-8 bytes, got ${id.length}`);
+/** UTF-8 bytes of a name the caller gave, or an ENVELOPE_INPUT for one that is not a string. */
+function inputLength(s: unknown, field: string): number {
+  if (typeof s !== "string") throw new EnvelopeError("ENVELOPE_INPUT", field, `must be a string, got ${typeof s}`);
+  return utf8Length(s);
+}
+
+/** The key fields of a header, checked, and their size in bytes. */
+function keyFields(k: EnvelopeKey): KeyFieldsValue & { size: number } {
+  const name = k.provider?.name ?? "";
+  const id = k.key?.id ?? "";
+  const nameLength = inputLength(name, "providerName");
+  const idLength = inputLength(id, "keyId");
+  if (nameLength === 0 || nameLength > MAX_PROVIDER_NAME_BYTES)
+    throw new EnvelopeError("ENVELOPE_INPUT", "providerName", `must be 1 to ${MAX_PROVIDER_NAME_BYTES} UTF-8 bytes, got ${nameLength}`);
+  if (idLength === 0 || idLength > MAX_ID_BYTES) throw new EnvelopeError("ENVELOPE_INPUT", "keyId", `must be 1 to ${MAX_ID_BYTES} UTF-8 bytes, got ${idLength}`);
   const kind = KIND_CODES[k.provider.kind];
   if (kind === undefined) throw new EnvelopeError("ENVELOPE_INPUT", "providerKind", `"${String(k.provider.kind)}" is not trusted, standard or local`);
   const version = k.key.version;
   if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) throw new EnvelopeError("ENVELOPE_INPUT", "keyVersion", `${version} is not a UINT32`);
-  if (!(k.wrappedDataKey instanceof Uint8Array) || k.wrappedDataKey.length > MAX_WRAPPED_DATA_KEY) {
+  const wrapped = k.wrappedDataKey;
+  if (!(wrapped instanceof Uint8Array) || wrapped.length > MAX_WRAPPED_DATA_KEY) {
     throw new EnvelopeError("ENVELOPE_INPUT", "wrappedDataKey", `must be bytes, at most ${MAX_WRAPPED_DATA_KEY}`);
   }
-  return { providerKind: kind, providerName: name, keyId: id, keyVersion: version, wrappedDataKey: k.wrappedDataKey };
+  return { providerKind: kind, providerName: name, keyId: id, keyVersion: version, wrappedDataKey: wrapped, size: 1 + 2 + nameLength + 2 + idLength + 4 + 2 + wrapped.length };
 }
 
-function contextBytes(context: string | undefined): Uint8Array {
-  const bytes = utf8(context ?? "");
-  if (bytes.length > MAX_ID_BYTES) throw new EnvelopeError("ENVELOPE_INPUT", "context", `is ${bytes.length} UTF-8 bytes, over ${MAX_ID_BYTES}`);
-  return bytes;
+/** The context's UTF-8 size, checked. */
+function contextLength(context: string): number {
+  const n = inputLength(context, "context");
+  if (n > MAX_ID_BYTES) throw new EnvelopeError("ENVELOPE_INPUT", "context", `is ${n} UTF-8 bytes, over ${MAX_ID_BYTES}`);
+  return n;
 }
 
 /** A version 2 header up to the content (algorithm 1) or up to the content key part (algorithm 2). */
-function v2Head(algorithm: number, context: Uint8Array, k: KeyFieldsValue, contentNonce: Uint8Array): Uint8Array {
+function v2Head(algorithm: number, context: string, k: KeyFieldsValue & { size: number }, contentNonce: Uint8Array): Uint8Array {
   // Written into one buffer of the exact size (no copy afterwards), taken from Node's pool of small buffers: a
   // Uint8Array of its own over 64 bytes is a backing store of its own, allocated and freed for every seal.
-  const size = 6 + 2 + 2 + context.length + 1 + 2 + k.providerName.length + 2 + k.keyId.length + 4 + 2 + k.wrappedDataKey.length + 12;
+  const size = 6 + 2 + 2 + contextLength(context) + k.size + 12;
   const pooled = Buffer.allocUnsafe(size);
   const buf = new Uint8Array(pooled.buffer, pooled.byteOffset, size);
   const w: Writer = { buf, view: new DataView(buf.buffer, buf.byteOffset, size), pos: 0 };
   try {
     PREFIX.write(w, { magic: ENVELOPE_MAGIC, version: ENVELOPE_VERSION });
-    V2_HEAD.write(w, { algorithm, context, ...k, contentNonce });
+    V2_HEAD.write(w, {
+      algorithm,
+      context,
+      providerKind: k.providerKind,
+      providerName: k.providerName,
+      keyId: k.keyId,
+      keyVersion: k.keyVersion,
+      wrappedDataKey: k.wrappedDataKey,
+      contentNonce,
+    });
   } catch (e) {
     // The values are checked before: this is a field this code let through.
     if (e instanceof TpmEncodeError) throw new EnvelopeError("ENVELOPE_INPUT", "header", e.message, { cause: e });
@@ -411,7 +437,13 @@ export function sealEnvelopeParts(
 ): readonly [header: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array] {
   checkDataKey(dataKey, "dataKey");
   if (!(plaintext instanceof Uint8Array)) throw new EnvelopeError("ENVELOPE_INPUT", "content", "must be bytes");
-  const header = v2Head(ALG_DIRECT, contextBytes(options.context), keyFields(key), random(12));
+  const nonce = randomView(12);
+  let header: Uint8Array;
+  try {
+    header = v2Head(ALG_DIRECT, options.context ?? "", keyFields(key), nonce);
+  } finally {
+    nonce.fill(0);
+  }
   const [body, tag] = gcmSeal(createSecretKey(dataKey), header.subarray(header.length - 12), header, plaintext);
   return [header, body, tag];
 }
@@ -457,7 +489,7 @@ export function rewrapEnvelope(bytes: Uint8Array, dataKey: Uint8Array, next: Env
   const contentKey = contentKeyOf(bytes, p, dataKey);
   try {
     if (p.contentKey === undefined) openContent(bytes, p, contentKey).fill(0);
-    const context = utf8(p.header.context);
+    const context = p.header.context;
     const sameKey = timingSafeEqual(contentKey, nextDataKey);
     let header: Uint8Array;
     if (sameKey) {
