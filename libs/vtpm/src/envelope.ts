@@ -90,6 +90,7 @@ export interface EnvelopeHeader extends EnvelopeKey {
 // are read and written as strings (sizedUtf8: UTF-8 checked as it is read, encoded straight into the header).
 const VIEW = { view: true } as const;
 const PREFIX = struct("TESSERA_ENVELOPE", { magic: fixed("magic", 4, VIEW), version: u16 });
+const PREFIX_VALUE = Object.freeze({ magic: ENVELOPE_MAGIC, version: ENVELOPE_VERSION });
 const KEY_FIELDS = {
   providerKind: u8,
   providerName: sizedUtf8("providerName", MAX_PROVIDER_NAME_BYTES),
@@ -173,15 +174,36 @@ interface KeyFieldsValue {
   wrappedDataKey: Uint8Array;
 }
 
-/** The key fields read at `offset`, checked. */
-function keyOf(v: KeyFieldsValue, offset: number): EnvelopeKey {
+/**
+ * The header of the key fields (checked) and the rest. The key fields start at `base` plus the UTF-8 length of
+ * `before` (worked out only to name the byte of a fault).
+ */
+function headerOf(
+  version: number,
+  algorithm: EnvelopeAlgorithm,
+  context: string,
+  v: KeyFieldsValue,
+  base: number,
+  before: string,
+  contentLength: number,
+): EnvelopeHeader {
   const kind = KINDS[v.providerKind];
   if (kind === undefined) {
-    throw new EnvelopeError("ENVELOPE_MALFORMED", "providerKind", `${v.providerKind} is not a provider kind (1 trusted, 2 standard, 3 local)`, { offset });
+    throw new EnvelopeError("ENVELOPE_MALFORMED", "providerKind", `${v.providerKind} is not a provider kind (1 trusted, 2 standard, 3 local)`, {
+      offset: base + utf8Length(before),
+    });
   }
-  if (v.providerName === "") throw new EnvelopeError("ENVELOPE_MALFORMED", "providerName", "is empty", { offset: offset + 1 });
-  if (v.keyId === "") throw new EnvelopeError("ENVELOPE_MALFORMED", "keyId", "is empty", { offset: offset + 3 + utf8Length(v.providerName) });
-  return { provider: { name: v.providerName, kind }, key: { id: v.keyId, version: v.keyVersion }, wrappedDataKey: v.wrappedDataKey };
+  if (v.providerName === "") throw new EnvelopeError("ENVELOPE_MALFORMED", "providerName", "is empty", { offset: base + utf8Length(before) + 1 });
+  if (v.keyId === "") throw new EnvelopeError("ENVELOPE_MALFORMED", "keyId", "is empty", { offset: base + utf8Length(before) + 3 + utf8Length(v.providerName) });
+  return {
+    version,
+    algorithm,
+    context,
+    provider: { name: v.providerName, kind },
+    key: { id: v.keyId, version: v.keyVersion },
+    wrappedDataKey: v.wrappedDataKey,
+    contentLength,
+  };
 }
 
 function contentLengthOf(bytes: Uint8Array, start: number): number {
@@ -209,45 +231,37 @@ function parse(bytes: Uint8Array): Parsed {
 }
 
 function parseWith(bytes: Uint8Array, r: Reader): Parsed {
-  const prefix = PREFIX.read(r);
-  if (!isEnvelope(bytes)) {
+  if (bytes.length < 6 || !isEnvelope(bytes)) {
+    const prefix = PREFIX.read(r); // names what is missing of a prefix cut short
     throw new EnvelopeError("ENVELOPE_MALFORMED", "magic", `is not an envelope (it starts ${Buffer.from(prefix.magic).toString("hex")}, not TENV)`, {
       offset: 0,
     });
   }
-  const version = prefix.version;
+  r.pos = 4;
+  const version = u16.read(r);
   if (version === 1) return parseV1(bytes, r);
   if (version !== 2) {
     throw new EnvelopeError("ENVELOPE_VERSION", "version", `version ${version} is unknown here (this code reads versions ${ENVELOPE_VERSIONS_READ.join(" and ")})`, {
       offset: 4,
     });
   }
-  const headStart = r.pos;
   const head = V2_HEAD.read(r);
   const alg = head.algorithm;
   if (alg !== ALG_DIRECT && alg !== ALG_CONTENT_KEY) {
     throw new EnvelopeError("ENVELOPE_VERSION", "algorithm", `algorithm ${alg} is unknown (version 2 has 1, AES-256-GCM, and 2, AES-256-GCM under a wrapped content key)`, {
-      offset: headStart,
+      offset: 6,
     });
   }
-  const key = keyOf(head, headStart + 4 + utf8Length(head.context));
   let contentKey: ContentKeyPart | undefined;
-  const aadEnd = r.pos;
   if (alg === ALG_CONTENT_KEY) {
+    const aadEnd = r.pos + 12;
     const ck = CONTENT_KEY_PART.read(r);
-    contentKey = { keyNonce: ck.keyNonce, wrappedContentKey: ck.wrappedContentKey, aadEnd: aadEnd + 12 };
+    contentKey = { keyNonce: ck.keyNonce, wrappedContentKey: ck.wrappedContentKey, aadEnd };
   }
   const contentStart = r.pos;
+  const contentLength = contentLengthOf(bytes, contentStart);
   return {
-    header: {
-      version,
-      algorithm: alg === ALG_DIRECT ? "A256GCM" : "A256GCM+CK",
-      context: head.context,
-      provider: key.provider,
-      key: key.key,
-      wrappedDataKey: key.wrappedDataKey,
-      contentLength: contentLengthOf(bytes, contentStart),
-    },
+    header: headerOf(version, alg === ALG_DIRECT ? "A256GCM" : "A256GCM+CK", head.context, head, 10, head.context, contentLength),
     contentNonce: head.contentNonce,
     contentAad: bytes.subarray(0, contentStart),
     contentKey,
@@ -263,19 +277,10 @@ function parseV1(bytes: Uint8Array, r: Reader): Parsed {
   }
   const contentAadEnd = r.pos;
   const keyPart = V1_KEY_PART.read(r);
-  const key = keyOf(keyPart, contentAadEnd);
   const keyAadEnd = r.pos;
   const wck = WRAPPED_CONTENT_KEY.read(r);
   return {
-    header: {
-      version: 1,
-      algorithm: "A256GCM+CK",
-      context: content.context,
-      provider: key.provider,
-      key: key.key,
-      wrappedDataKey: key.wrappedDataKey,
-      contentLength: contentLengthOf(bytes, r.pos),
-    },
+    header: headerOf(1, "A256GCM+CK", content.context, keyPart, contentAadEnd, "", contentLengthOf(bytes, r.pos)),
     contentNonce: content.contentNonce,
     contentAad: bytes.subarray(0, contentAadEnd),
     contentKey: { keyNonce: keyPart.keyNonce, wrappedContentKey: wck.wrappedContentKey, aadEnd: keyAadEnd },
@@ -344,7 +349,7 @@ function v2Head(algorithm: number, context: string, k: KeyFieldsValue & { size: 
   const buf = new Uint8Array(pooled.buffer, pooled.byteOffset, size);
   const w: Writer = { buf, view: new DataView(buf.buffer, buf.byteOffset, size), pos: 0 };
   try {
-    PREFIX.write(w, { magic: ENVELOPE_MAGIC, version: ENVELOPE_VERSION });
+    PREFIX.write(w, PREFIX_VALUE);
     V2_HEAD.write(w, {
       algorithm,
       context,
@@ -375,23 +380,32 @@ function gcmSeal(key: KeyObject, nonce: Uint8Array, aad: Uint8Array, plaintext: 
   return [rest.length === 0 ? bytesOf(body) : new Uint8Array(Buffer.concat([body, rest])), bytesOf(c.getAuthTag())];
 }
 
-/** Opens a GCM box (ciphertext ‖ tag) or throws ENVELOPE_AUTH; what update() produced is wiped and never returned on failure. */
-function gcmOpen(key: KeyObject, nonce: Uint8Array, aad: Uint8Array, box: Uint8Array, field: string, offset: number, why: () => string): Uint8Array {
+/**
+ * Opens the GCM box (ciphertext ‖ tag) at `bytes[start, end)` or throws ENVELOPE_AUTH (`field`, `start`, why: {@link
+ * authFailure}); what update() produced is wiped and never returned on failure.
+ */
+function gcmOpen(key: KeyObject, nonce: Uint8Array, aad: Uint8Array, bytes: Uint8Array, start: number, end: number, field: "content" | "wrappedContentKey", p: Parsed): Uint8Array {
   const d = createDecipheriv("aes-256-gcm", key, nonce);
   d.setAAD(aad);
-  d.setAuthTag(box.subarray(box.length - TAG));
-  const body = d.update(box.subarray(0, box.length - TAG));
+  d.setAuthTag(bytes.subarray(end - TAG, end));
+  const body = d.update(bytes.subarray(start, end - TAG));
   try {
     d.final();
   } catch (e) {
     body.fill(0);
-    throw new EnvelopeError("ENVELOPE_AUTH", field, why(), { cause: e, offset });
+    throw new EnvelopeError("ENVELOPE_AUTH", field, authFailure(field, p), { cause: e, offset: start });
   }
   return bytesOf(body);
 }
 
-function wrongKey(h: EnvelopeHeader): string {
-  return `does not open with this data key: the data key is not ${h.provider.name}'s key ${h.key.id} version ${h.key.version} of this envelope, or its header was changed`;
+function authFailure(field: "content" | "wrappedContentKey", p: Parsed): string {
+  const h = p.header;
+  if (field === "wrappedContentKey") {
+    return `does not open with this data key: the data key is not ${h.provider.name}'s key ${h.key.id} version ${h.key.version} of this envelope, or its header was changed`;
+  }
+  return p.contentKey === undefined
+    ? `fails authentication: the data key is not ${h.provider.name}'s key ${h.key.id} version ${h.key.version} of this envelope, or a byte of it was changed`
+    : "fails authentication: the content or the header was changed";
 }
 
 /**
@@ -402,24 +416,11 @@ function contentKeyOf(bytes: Uint8Array, p: Parsed, dataKey: Uint8Array): Uint8A
   checkDataKey(dataKey, "dataKey");
   if (p.contentKey === undefined) return dataKey;
   const ck = p.contentKey;
-  return gcmOpen(createSecretKey(dataKey), ck.keyNonce, bytes.subarray(0, ck.aadEnd), ck.wrappedContentKey, "wrappedContentKey", ck.aadEnd, () =>
-    wrongKey(p.header),
-  );
+  return gcmOpen(createSecretKey(dataKey), ck.keyNonce, bytes.subarray(0, ck.aadEnd), bytes, ck.aadEnd, ck.aadEnd + 48, "wrappedContentKey", p);
 }
 
 function openContent(bytes: Uint8Array, p: Parsed, contentKey: Uint8Array): Uint8Array {
-  return gcmOpen(
-    createSecretKey(contentKey),
-    p.contentNonce,
-    p.contentAad,
-    bytes.subarray(p.contentStart),
-    "content",
-    p.contentStart,
-    () =>
-      p.contentKey === undefined
-        ? `fails authentication: the data key is not ${p.header.provider.name}'s key ${p.header.key.id} version ${p.header.key.version} of this envelope, or a byte of it was changed`
-        : "fails authentication: the content or the header was changed",
-  );
+  return gcmOpen(createSecretKey(contentKey), p.contentNonce, p.contentAad, bytes, p.contentStart, bytes.length, "content", p);
 }
 
 /**
