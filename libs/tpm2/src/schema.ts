@@ -255,9 +255,13 @@ const UTF8 = new TextEncoder();
  * A string as UINT16 size then that many bytes of UTF-8, at most `max` bytes (not a TPM type: Tessera's own formats
  * built on this codec, such as the envelope, carry names). Reading refuses bytes that are not UTF-8 (a decode fault
  * at the size field); a byte-order mark is kept as a character. Writing encodes straight into the output (ASCII
- * byte by byte, anything else through TextEncoder; a lone surrogate becomes U+FFFD, as TextEncoder does).
+ * byte by byte, anything else through TextEncoder; a lone surrogate becomes U+FFFD, as TextEncoder does). The last
+ * short string each field decoded is kept with its bytes: the same bytes again (a provider's name in every envelope
+ * it wraps) give the same string without decoding them.
  */
 export function sizedUtf8(name: string, max: number): Codec<string> {
+  let lastBytes = new Uint8Array(0);
+  let lastString = "";
   return {
     name,
     read(r) {
@@ -266,13 +270,25 @@ export function sizedUtf8(name: string, max: number): Codec<string> {
       const size = r.view.getUint16(start);
       if (size > max) fault(r, `size ${size} exceeds the maximum of ${max}`);
       if (size > r.end - start - 2) fault(r, `size ${size} exceeds ${r.end - start - 2} remaining`);
+      const from = start + 2;
+      r.pos = from + size;
+      if (size === lastBytes.length) {
+        const buf = r.buf;
+        let i = 0;
+        while (i < size && buf[from + i] === lastBytes[i]) i++;
+        if (i === size) return lastString;
+      }
       let s: string;
       try {
-        s = size === 0 ? "" : STRICT_UTF8.decode(r.buf.subarray(start + 2, start + 2 + size));
+        s = size === 0 ? "" : STRICT_UTF8.decode(r.buf.subarray(from, from + size));
       } catch {
+        r.pos = start;
         fault(r, "is not UTF-8");
       }
-      r.pos = start + 2 + size;
+      if (size <= 64) {
+        lastBytes = copy(r.buf, from, from + size); // a copy: the input may be changed after
+        lastString = s;
+      }
       return s;
     },
     write(w, v) {

@@ -250,6 +250,21 @@ test("sizedUtf8 is a UINT16 size then UTF-8, both ways; not UTF-8, too long or c
   const small = writer(1);
   S.write(small, "aé");
   t.is(toHex(written(small)), "000361c3a9");
+  // The last short string kept with its bytes: changed input bytes (a Buffer, whose slice would be a view) and
+  // alternating strings are each decoded anew.
+  const K = sizedUtf8("K", 64);
+  const input = Buffer.from("0003616263", "hex");
+  t.is(unmarshal(K, input), "abc");
+  input[4] = 0x64;
+  t.is(unmarshal(K, input), "abd");
+  t.is(unmarshal(K, fromHex("0003616263")), "abc");
+  t.is(unmarshal(K, fromHex("0003616264")), "abd");
+  t.is(unmarshal(K, fromHex("0000")), "");
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom("a", "b", "é", "", "ab", "ba"), { maxLength: 20 }), (xs) => {
+      for (const x of xs) assert.equal(unmarshal(K, marshal(K, x)), x);
+    }),
+  );
   fc.assert(
     fc.property(fc.string({ unit: "grapheme", maxLength: 40 }), (s) => {
       const L = sizedUtf8("L", 1024);

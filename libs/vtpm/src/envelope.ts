@@ -313,12 +313,22 @@ function inputLength(s: unknown, field: string): number {
   return utf8Length(s);
 }
 
-/** The key fields of a header, checked, and their size in bytes. */
-function keyFields(k: EnvelopeKey): KeyFieldsValue & { size: number } {
+/** What {@link V2_HEAD} writes, and the header's size up to where it ends. */
+interface V2HeadValue extends KeyFieldsValue {
+  algorithm: number;
+  context: string;
+  contentNonce: Uint8Array;
+  size: number;
+}
+
+/** A version 2 header's fields from the caller's key and context, checked, with the header's size. */
+function v2HeadValue(algorithm: number, context: string, k: EnvelopeKey, contentNonce: Uint8Array): V2HeadValue {
   const name = k.provider?.name ?? "";
   const id = k.key?.id ?? "";
+  const contextLength = inputLength(context, "context");
   const nameLength = inputLength(name, "providerName");
   const idLength = inputLength(id, "keyId");
+  if (contextLength > MAX_ID_BYTES) throw new EnvelopeError("ENVELOPE_INPUT", "context", `is ${contextLength} UTF-8 bytes, over ${MAX_ID_BYTES}`);
   if (nameLength === 0 || nameLength > MAX_PROVIDER_NAME_BYTES)
     throw new EnvelopeError("ENVELOPE_INPUT", "providerName", `must be 1 to ${MAX_PROVIDER_NAME_BYTES} UTF-8 bytes, got ${nameLength}`);
   if (idLength === 0 || idLength > MAX_ID_BYTES) throw new EnvelopeError("ENVELOPE_INPUT", "keyId", `must be 1 to ${MAX_ID_BYTES} UTF-8 bytes, got ${idLength}`);
@@ -330,36 +340,30 @@ function keyFields(k: EnvelopeKey): KeyFieldsValue & { size: number } {
   if (!(wrapped instanceof Uint8Array) || wrapped.length > MAX_WRAPPED_DATA_KEY) {
     throw new EnvelopeError("ENVELOPE_INPUT", "wrappedDataKey", `must be bytes, at most ${MAX_WRAPPED_DATA_KEY}`);
   }
-  return { providerKind: kind, providerName: name, keyId: id, keyVersion: version, wrappedDataKey: wrapped, size: 1 + 2 + nameLength + 2 + idLength + 4 + 2 + wrapped.length };
-}
-
-/** The context's UTF-8 size, checked. */
-function contextLength(context: string): number {
-  const n = inputLength(context, "context");
-  if (n > MAX_ID_BYTES) throw new EnvelopeError("ENVELOPE_INPUT", "context", `is ${n} UTF-8 bytes, over ${MAX_ID_BYTES}`);
-  return n;
+  return {
+    algorithm,
+    context,
+    providerKind: kind,
+    providerName: name,
+    keyId: id,
+    keyVersion: version,
+    wrappedDataKey: wrapped,
+    contentNonce,
+    size: 6 + 2 + 2 + contextLength + 1 + 2 + nameLength + 2 + idLength + 4 + 2 + wrapped.length + 12,
+  };
 }
 
 /** A version 2 header up to the content (algorithm 1) or up to the content key part (algorithm 2). */
-function v2Head(algorithm: number, context: string, k: KeyFieldsValue & { size: number }, contentNonce: Uint8Array): Uint8Array {
+function v2Head(h: V2HeadValue): Uint8Array {
   // Written into one buffer of the exact size (no copy afterwards), taken from Node's pool of small buffers: a
   // Uint8Array of its own over 64 bytes is a backing store of its own, allocated and freed for every seal.
-  const size = 6 + 2 + 2 + contextLength(context) + k.size + 12;
+  const size = h.size;
   const pooled = Buffer.allocUnsafe(size);
   const buf = new Uint8Array(pooled.buffer, pooled.byteOffset, size);
   const w: Writer = { buf, view: new DataView(buf.buffer, buf.byteOffset, size), pos: 0 };
   try {
     PREFIX.write(w, PREFIX_VALUE);
-    V2_HEAD.write(w, {
-      algorithm,
-      context,
-      providerKind: k.providerKind,
-      providerName: k.providerName,
-      keyId: k.keyId,
-      keyVersion: k.keyVersion,
-      wrappedDataKey: k.wrappedDataKey,
-      contentNonce,
-    });
+    V2_HEAD.write(w, h);
   } catch (e) {
     // The values are checked before: this is a field this code let through.
     if (e instanceof TpmEncodeError) throw new EnvelopeError("ENVELOPE_INPUT", "header", e.message, { cause: e });
@@ -441,12 +445,15 @@ export function sealEnvelopeParts(
   const nonce = randomView(12);
   let header: Uint8Array;
   try {
-    header = v2Head(ALG_DIRECT, options.context ?? "", keyFields(key), nonce);
+    header = v2Head(v2HeadValue(ALG_DIRECT, options.context ?? "", key, nonce));
   } finally {
     nonce.fill(0);
   }
-  const [body, tag] = gcmSeal(createSecretKey(dataKey), header.subarray(header.length - 12), header, plaintext);
-  return [header, body, tag];
+  const c = createCipheriv("aes-256-gcm", createSecretKey(dataKey), header.subarray(header.length - 12));
+  c.setAAD(header);
+  const body = c.update(plaintext);
+  const rest = c.final(); // GCM writes everything in update()
+  return [header, rest.length === 0 ? bytesOf(body) : concat(body, rest), bytesOf(c.getAuthTag())];
 }
 
 /**
@@ -486,17 +493,17 @@ export function openEnvelope(bytes: Uint8Array, dataKey: Uint8Array): { header: 
 export function rewrapEnvelope(bytes: Uint8Array, dataKey: Uint8Array, next: EnvelopeKey, nextDataKey: Uint8Array): Uint8Array {
   const p = parse(bytes);
   checkDataKey(nextDataKey, "nextDataKey");
-  const fields = keyFields(next);
+  const fields = v2HeadValue(ALG_DIRECT, p.header.context, next, p.contentNonce);
   const contentKey = contentKeyOf(bytes, p, dataKey);
   try {
     if (p.contentKey === undefined) openContent(bytes, p, contentKey).fill(0);
-    const context = p.header.context;
     const sameKey = timingSafeEqual(contentKey, nextDataKey);
     let header: Uint8Array;
     if (sameKey) {
-      header = v2Head(ALG_DIRECT, context, fields, p.contentNonce);
+      header = v2Head(fields);
     } else {
-      const head = v2Head(ALG_CONTENT_KEY, context, fields, p.contentNonce);
+      fields.algorithm = ALG_CONTENT_KEY;
+      const head = v2Head(fields);
       const keyNonce = random(12);
       const aad = concat(head, keyNonce);
       const [wck, wckTag] = gcmSeal(createSecretKey(nextDataKey), keyNonce, aad, contentKey);
