@@ -260,7 +260,7 @@ const UTF8 = new TextEncoder();
  * it wraps) give the same string without decoding them.
  */
 export function sizedUtf8(name: string, max: number): Codec<string> {
-  let lastBytes = new Uint8Array(0);
+  let lastBytes: Uint8Array = new Uint8Array(0);
   let lastString = "";
   return {
     name,

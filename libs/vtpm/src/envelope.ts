@@ -353,23 +353,50 @@ function v2HeadValue(algorithm: number, context: string, k: EnvelopeKey, content
   };
 }
 
+/**
+ * Headers are written into one scratch buffer kept for it (no writer, DataView or buffer made per header), then copied
+ * into the header's own bytes. The largest header (names, a context and a wrapped key at their maxima) is under 19 KB.
+ */
+const SCRATCH = Buffer.alloc(32 * 1024);
+const scratch: Writer = { buf: SCRATCH, view: new DataView(SCRATCH.buffer, SCRATCH.byteOffset, SCRATCH.length), pos: 0 };
+
+/** The scratch writer back on its own buffer (the codec replaces a writer's buffer when it grows one). */
+function resetScratch(): void {
+  scratch.pos = 0;
+  if (scratch.buf !== SCRATCH) {
+    scratch.buf = SCRATCH;
+    scratch.view = new DataView(SCRATCH.buffer, SCRATCH.byteOffset, SCRATCH.length);
+  }
+}
+
 /** A version 2 header up to the content (algorithm 1) or up to the content key part (algorithm 2). */
 function v2Head(h: V2HeadValue): Uint8Array {
-  // Written into one buffer of the exact size (no copy afterwards), taken from Node's pool of small buffers: a
-  // Uint8Array of its own over 64 bytes is a backing store of its own, allocated and freed for every seal.
-  const size = h.size;
-  const pooled = Buffer.allocUnsafe(size);
-  const buf = new Uint8Array(pooled.buffer, pooled.byteOffset, size);
-  const w: Writer = { buf, view: new DataView(buf.buffer, buf.byteOffset, size), pos: 0 };
+  resetScratch();
   try {
-    PREFIX.write(w, PREFIX_VALUE);
-    V2_HEAD.write(w, h);
+    PREFIX.write(scratch, PREFIX_VALUE);
+    V2_HEAD.write(scratch, h);
   } catch (e) {
+    resetScratch();
     // The values are checked before: this is a field this code let through.
     if (e instanceof TpmEncodeError) throw new EnvelopeError("ENVELOPE_INPUT", "header", e.message, { cause: e });
     throw e;
   }
-  return w.pos === w.buf.length ? w.buf : w.buf.subarray(0, w.pos);
+  const size = scratch.pos;
+  if (size !== h.size) {
+    resetScratch();
+    throw new EnvelopeError("ENVELOPE_INPUT", "header", `was written as ${size} bytes, not the ${h.size} its fields add up to`);
+  }
+  if (scratch.buf !== SCRATCH) {
+    // Grown past the scratch buffer (not possible within the maxima): its bytes are the header's.
+    const grown = scratch.buf.slice(0, size);
+    resetScratch();
+    return grown;
+  }
+  // Its own bytes from Node's pool of small buffers: a Uint8Array of its own over 64 bytes is a backing store of its
+  // own, allocated and freed for every seal.
+  const pooled = Buffer.allocUnsafe(size);
+  SCRATCH.copy(pooled, 0, 0, size);
+  return new Uint8Array(pooled.buffer, pooled.byteOffset, size);
 }
 
 /** A plain Uint8Array over a Buffer's bytes (the same memory). */
