@@ -116,18 +116,21 @@ const V1_KEY_PART = struct("TESSERA_ENVELOPE", { ...KEY_FIELDS, keyNonce: fixed(
 const WRAPPED_CONTENT_KEY = struct("TESSERA_ENVELOPE", { wrappedContentKey: fixed("wrappedContentKey", 48, VIEW) });
 const TAG = 16;
 
-/** Bytes of a string's UTF-8. */
-const utf8Length = (s: string): number => Buffer.byteLength(s, "utf8");
+/** Bytes of a string's UTF-8 (counted here for ASCII, the usual case, without a call into Node). */
+function utf8Length(s: string): number {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s, "utf8");
+  return s.length;
+}
 
 /**
- * Nonces and content keys come from one buffer of randomness filled 4 KiB at a time: node:crypto's randomBytes costs
- * about 4 µs a call whatever its size, as much as a third of a whole 8 KiB seal. Each byte is handed out once and
- * zeroed in the buffer once used.
+ * Nonces come from one buffer of randomness filled 4 KiB at a time: node:crypto's randomBytes costs about 4 µs a call
+ * whatever its size, as much as a third of a whole 8 KiB seal. Each byte is handed out once. Only nonces (public: they
+ * are written in the header) are taken from it, never key material, so what is handed out is not wiped.
  */
 const RANDOM_POOL = new Uint8Array(4096);
 let randomAt = RANDOM_POOL.length;
 
-/** `n` random bytes as a view of the pool, to be used at once and then wiped by the caller (`fill(0)`). */
+/** `n` random bytes as a view of the pool (for a nonce), to be used at once. */
 function randomView(n: number): Uint8Array {
   if (randomAt + n > RANDOM_POOL.length) {
     randomFillSync(RANDOM_POOL);
@@ -138,12 +141,9 @@ function randomView(n: number): Uint8Array {
   return out;
 }
 
-/** `n` random bytes of their own. */
+/** `n` random bytes of their own (for a nonce). */
 function random(n: number): Uint8Array {
-  const v = randomView(n);
-  const out = v.slice();
-  v.fill(0);
-  return out;
+  return randomView(n).slice();
 }
 
 /** The wrapped content key of an algorithm-2 (or version 1) envelope, and what its tag covers. */
@@ -470,13 +470,8 @@ export function sealEnvelopeParts(
   checkDataKey(dataKey, "dataKey");
   if (!(plaintext instanceof Uint8Array)) throw new EnvelopeError("ENVELOPE_INPUT", "content", "must be bytes");
   const nonce = randomView(12);
-  let header: Uint8Array;
-  try {
-    header = v2Head(v2HeadValue(ALG_DIRECT, options.context ?? "", key, nonce));
-  } finally {
-    nonce.fill(0);
-  }
-  const c = createCipheriv("aes-256-gcm", createSecretKey(dataKey), header.subarray(header.length - 12));
+  const header = v2Head(v2HeadValue(ALG_DIRECT, options.context ?? "", key, nonce));
+  const c = createCipheriv("aes-256-gcm", createSecretKey(dataKey), nonce);
   c.setAAD(header);
   const body = c.update(plaintext);
   const rest = c.final(); // GCM writes everything in update()
