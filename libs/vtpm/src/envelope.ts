@@ -105,7 +105,12 @@ const V2_HEAD = struct("TESSERA_ENVELOPE", {
   ...KEY_FIELDS,
   contentNonce: fixed("contentNonce", 12, VIEW),
 });
-const CONTENT_KEY_PART = struct("TESSERA_ENVELOPE", { keyNonce: fixed("keyNonce", 12, VIEW), wrappedContentKey: fixed("wrappedContentKey", 48, VIEW) });
+/** A wrapped content key: 32 bytes and their tag. */
+const WRAPPED_CONTENT_KEY_BYTES = 48;
+const CONTENT_KEY_PART = struct("TESSERA_ENVELOPE", {
+  keyNonce: fixed("keyNonce", 12, VIEW),
+  wrappedContentKey: fixed("wrappedContentKey", WRAPPED_CONTENT_KEY_BYTES, VIEW),
+});
 /** Version 1's parts. */
 const V1_CONTENT_PART = struct("TESSERA_ENVELOPE", {
   algorithm: u16,
@@ -113,7 +118,7 @@ const V1_CONTENT_PART = struct("TESSERA_ENVELOPE", {
   contentNonce: fixed("contentNonce", 12, VIEW),
 });
 const V1_KEY_PART = struct("TESSERA_ENVELOPE", { ...KEY_FIELDS, keyNonce: fixed("keyNonce", 12, VIEW) });
-const WRAPPED_CONTENT_KEY = struct("TESSERA_ENVELOPE", { wrappedContentKey: fixed("wrappedContentKey", 48, VIEW) });
+const WRAPPED_CONTENT_KEY = struct("TESSERA_ENVELOPE", { wrappedContentKey: fixed("wrappedContentKey", WRAPPED_CONTENT_KEY_BYTES, VIEW) });
 const TAG = 16;
 
 /** Bytes of a string's UTF-8 (counted here for ASCII, the usual case, without a call into Node). */
@@ -149,7 +154,6 @@ function random(n: number): Uint8Array {
 /** The wrapped content key of an algorithm-2 (or version 1) envelope, and what its tag covers. */
 interface ContentKeyPart {
   keyNonce: Uint8Array;
-  wrappedContentKey: Uint8Array;
   /** End of the fields the content key's tag covers (= where wrappedContentKey starts). */
   aadEnd: number;
 }
@@ -256,7 +260,7 @@ function parseWith(bytes: Uint8Array, r: Reader): Parsed {
   if (alg === ALG_CONTENT_KEY) {
     const aadEnd = r.pos + 12;
     const ck = CONTENT_KEY_PART.read(r);
-    contentKey = { keyNonce: ck.keyNonce, wrappedContentKey: ck.wrappedContentKey, aadEnd };
+    contentKey = { keyNonce: ck.keyNonce, aadEnd };
   }
   const contentStart = r.pos;
   const contentLength = contentLengthOf(bytes, contentStart);
@@ -278,12 +282,12 @@ function parseV1(bytes: Uint8Array, r: Reader): Parsed {
   const contentAadEnd = r.pos;
   const keyPart = V1_KEY_PART.read(r);
   const keyAadEnd = r.pos;
-  const wck = WRAPPED_CONTENT_KEY.read(r);
+  WRAPPED_CONTENT_KEY.read(r); // present and whole (opened in place by contentKeyOf)
   return {
     header: headerOf(1, "A256GCM+CK", content.context, keyPart, contentAadEnd, "", contentLengthOf(bytes, r.pos)),
     contentNonce: content.contentNonce,
     contentAad: bytes.subarray(0, contentAadEnd),
-    contentKey: { keyNonce: keyPart.keyNonce, wrappedContentKey: wck.wrappedContentKey, aadEnd: keyAadEnd },
+    contentKey: { keyNonce: keyPart.keyNonce, aadEnd: keyAadEnd },
     contentStart: r.pos,
   };
 }
@@ -447,7 +451,7 @@ function contentKeyOf(bytes: Uint8Array, p: Parsed, dataKey: Uint8Array): Uint8A
   checkDataKey(dataKey, "dataKey");
   if (p.contentKey === undefined) return dataKey;
   const ck = p.contentKey;
-  return gcmOpen(createSecretKey(dataKey), ck.keyNonce, bytes.subarray(0, ck.aadEnd), bytes, ck.aadEnd, ck.aadEnd + 48, "wrappedContentKey", p);
+  return gcmOpen(createSecretKey(dataKey), ck.keyNonce, bytes.subarray(0, ck.aadEnd), bytes, ck.aadEnd, ck.aadEnd + WRAPPED_CONTENT_KEY_BYTES, "wrappedContentKey", p);
 }
 
 function openContent(bytes: Uint8Array, p: Parsed, contentKey: Uint8Array): Uint8Array {
