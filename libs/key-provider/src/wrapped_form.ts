@@ -58,8 +58,12 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  */
 export function encodeWrapped(w: WrappedKey): string {
   check(w);
-  const json = `{"v":1,"provider":${JSON.stringify(w.provider)},"kv":${w.kv},"mode":"${w.mode}","iv":"${b64(w.iv)}","ct":"${b64(w.ct)}","tag":"${b64(w.tag)}"}`;
-  return Buffer.from(json, "utf8").toString("base64");
+  return Buffer.from(canonicalJson(w), "utf8").toString("base64");
+}
+
+/** The one JSON text of a (checked) wrapped form. */
+function canonicalJson(w: WrappedKey): string {
+  return `{"v":1,"provider":${JSON.stringify(w.provider)},"kv":${w.kv},"mode":"${w.mode}","iv":"${b64(w.iv)}","ct":"${b64(w.ct)}","tag":"${b64(w.tag)}"}`;
 }
 
 /** A wrapped form's text: UTF-8 or refused (a decoder made once: making one costs more than decoding a form). */
@@ -112,7 +116,7 @@ export function decodeWrapped(wrapped: string): WrappedKey {
   check(w);
   // Only the canonical text is accepted (key order, no spaces, no escapes JSON.stringify would not write), so
   // that a wrapped key has exactly one spelling.
-  if (keys.join() !== KEYS.join() || Buffer.from(encodeWrapped(w), "base64").toString("utf8") !== text) {
+  if (keys.join() !== KEYS.join() || canonicalJson(w) !== text) {
     throw new WrappedKeyError("json", "not in the canonical form (key order, spacing or escapes differ)");
   }
   return w;
@@ -143,11 +147,18 @@ function b64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
 }
 
-/** Strict standard base64 with padding; Buffer alone would skip bad characters silently. */
+/**
+ * Strict standard base64 with padding; Buffer alone would skip bad characters silently. The bytes encoded again
+ * must give back the same text: that holds for canonical padded standard base64 only (Buffer skips characters
+ * outside the alphabet, takes base64url's too, and ignores missing padding and unused bits, all of which the
+ * encoding would not write). The grammar is asked only to say which of two refusals it is.
+ */
 function unbase64(s: string, field: string): Uint8Array {
-  if (s.length % 4 !== 0 || !BASE64.test(s)) throw new WrappedKeyError(field, "not standard padded base64");
   const out = new Uint8Array(Buffer.from(s, "base64"));
-  // Non-zero bits in the last character's unused part: a second spelling of the same bytes.
-  if (b64(out) !== s) throw new WrappedKeyError(field, "not canonical base64 (unused bits set)");
+  if (b64(out) !== s) {
+    if (s.length % 4 !== 0 || !BASE64.test(s)) throw new WrappedKeyError(field, "not standard padded base64");
+    // Non-zero bits in the last character's unused part: a second spelling of the same bytes.
+    throw new WrappedKeyError(field, "not canonical base64 (unused bits set)");
+  }
   return out;
 }
