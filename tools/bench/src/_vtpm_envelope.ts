@@ -63,7 +63,8 @@ export interface EnvelopeOptions {
   /** Content sizes in bytes (default 8 KiB, 1 MiB, 32 MiB). */
   readonly sizes?: readonly number[];
   /**
-   * Timed rounds (default 60); one more untimed first. Many short rounds rather than a few long ones: this machine's
+   * Timed rounds (default 60), after untimed ones for at least a second (the process's compiler threads settle: the
+   * suite runs first, right after the bench's modules were loaded). Many short rounds rather than a few long ones: this machine's
    * speed moves within a second, and a round's batches are compared with each other ({@link pairedRatio}) — with 15
    * rounds of 60 ms the same code's 8 KiB open ratio ranged 0.66–0.87 between runs, with 90 of 10 ms 0.69–0.78.
    */
@@ -182,15 +183,19 @@ export function benchEnvelope(o: EnvelopeOptions = {}): EnvelopeRow[] {
     ];
     const got = new Map<string, Batch[]>(ops.map((op) => [op.name, []]));
     const next = xorshift32(0x5eed + size); // the same shuffles in every run
-    for (let r = -1; r < rounds; r++) {
+    // Untimed rounds until a second has passed (at least one), then `rounds` timed ones.
+    const warmUntil = performance.now() + 1000;
+    for (let timed = 0; timed < rounds; ) {
+      const warming = performance.now() < warmUntil;
       // A new order each round (a seeded shuffle): a rotation would keep each operation right after the same other one,
       // and so bill it for that one's garbage (a 32 MiB rewrap's before every seal). And the heap collected before
       // each batch: every batch starts without the garbage of the one before.
       for (const op of shuffled(ops, next)) {
         collectGarbage();
         const b = batch(op.fn, size, batchMs);
-        if (r >= 0) got.get(op.name)!.push(b);
+        if (!warming) got.get(op.name)!.push(b);
       }
+      if (!warming) timed++;
     }
     const cellOf = (name: keyof Omit<EnvelopeRow, "bytes">): ThroughputCell => cell(got.get(name)!);
     rows.push({
