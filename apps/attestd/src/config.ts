@@ -34,6 +34,9 @@ export interface AttestdConfig extends ServiceConfig {
   readonly historyDays?: number;
 }
 
+/** Days of attestation history kept when nothing says otherwise. */
+export const DEFAULT_HISTORY_DAYS = 30;
+
 /** The cluster's name: `cluster` when configured, else the host name of the public URL. */
 export function clusterName(config: Pick<AttestdConfig, "cluster" | "publicUrl">): string {
   return config.cluster ?? new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, "");
@@ -65,7 +68,7 @@ const Raw = z.object({
     .optional(),
   keyProviderUrl: HttpsUrl.optional(),
   workers: z.coerce.number().int("is not a whole number").min(1, "is less than 1").max(64, "is more than 64").default(1),
-  historyDays: z.coerce.number().int("is not a whole number").min(1, "is less than 1").max(3650, "is more than 3650").default(30),
+  historyDays: z.coerce.number().int("is not a whole number").min(1, "is less than 1").max(3650, "is more than 3650").default(DEFAULT_HISTORY_DAYS),
 });
 
 export { defaultPublicUrl };

@@ -7,7 +7,7 @@ import { serveHttpsFirst } from "@tessera/http";
 import type { Logger } from "pino";
 import { createApp } from "./app.ts";
 import { bootstrap } from "./bootstrap.ts";
-import { clusterName, withBoundPort, type AttestdConfig } from "./config.ts";
+import { clusterName, DEFAULT_HISTORY_DAYS, withBoundPort, type AttestdConfig } from "./config.ts";
 import { createDeps } from "./context.ts";
 import type { AttestdDeps } from "./deps.ts";
 import { createStatusEvents, watchClusterStatus, type ClusterStatusWatcher } from "./events.ts";
@@ -16,8 +16,6 @@ import type { AdminRoutesOptions } from "./routes/admin.ts";
 /** How often expired nonces and enrollments are deleted. */
 const PURGE_INTERVAL_MS = 60_000;
 const DAY_MS = 86_400_000;
-/** Days of attestation history kept when the configuration does not say (config.ts's default too). */
-const DEFAULT_HISTORY_DAYS = 30;
 
 /** A running node. */
 export interface RunningAttestd {

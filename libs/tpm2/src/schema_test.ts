@@ -241,9 +241,8 @@ test("sizedUtf8 is a UINT16 size then UTF-8, both ways; not UTF-8, too long or c
   t.is(decodeError(() => unmarshal(inStruct, fromHex("01" + "0003" + "6161"))).message, "Cannot decode S.name at byte 1: size 3 exceeds 2 remaining");
   t.is(decodeError(() => unmarshal(inStruct, fromHex("01" + "00"))).message, "Cannot decode S.name at byte 1: NAME size needs 2 bytes, 1 remaining");
   // A writer of the exact size is not grown for ASCII; for anything else it grows as needed.
-  const w: Writer = { buf: new Uint8Array(5), view: new DataView(new ArrayBuffer(5)), pos: 0 };
-  w.view = new DataView(w.buf.buffer);
-  const exact = w.buf;
+  const exact = new Uint8Array(5);
+  const w: Writer = { buf: exact, view: new DataView(exact.buffer), pos: 0 };
   S.write(w, "abc");
   t.is(w.buf, exact);
   t.is(toHex(w.buf), "0003616263");
