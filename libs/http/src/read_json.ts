@@ -26,7 +26,10 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
   if (!JSON_TYPE.test(type)) {
     throw new ProblemError("unsupported-media-type", 415, `the request body must be application/json, not ${type ? `"${type}"` : "untyped"}`);
   }
-  const text = await c.req.text();
+  // From the request itself, not through Hono's c.req.text(): that keeps the text in the context's body cache for as
+  // long as the request lives, which for an attestation is a 45 KB string through every await of its handler (copied
+  // by each young-generation GC meanwhile). Nothing else reads a body; readJson reads it once.
+  const text = await c.req.raw.text();
   let value: unknown;
   try {
     value = JSON.parse(text);
