@@ -179,6 +179,8 @@ export interface ApiOptions {
    * compares two measurements of the same minute (this machine's speed moves by ±30% between minutes).
    */
   readonly afterCell?: () => Promise<LatencyMeasurement>;
+  /** Skip the HTTPS floor after the cells ({@link HttpFloor}): a profiled run's last seconds must be its cell's. */
+  readonly noFloor?: boolean;
 }
 
 /** The result of one cell. */
@@ -195,8 +197,66 @@ export interface ApiCell {
   readonly inProcess?: LatencyMeasurement;
 }
 
-/** Runs part 1; returns one cell per connection count (rows for the table included). */
-export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Promise<{ cells: ApiCell[]; rows: AttestRow[] }> {
+/**
+ * attestd's HTTPS floor: what one request costs it when the handler does next to nothing (`GET
+ * /.well-known/jwks.json`, a cached answer), on the same connections right after the cells. An attestation is two
+ * requests (challenge, attestation), so twice this is what TLS, HTTP and the service's middleware cost attestd per
+ * attestation before any of its own work.
+ */
+export interface HttpFloor {
+  readonly connections: number;
+  readonly requests: number;
+  readonly perSec: number;
+  /** attestd's CPU per request, µs (absent where /proc cannot be read). */
+  readonly serverCpuUs?: number;
+  readonly clientCpuUs: number;
+  /** Answers other than 200. */
+  readonly failures: number;
+}
+
+/** {@link HttpFloor}: `connections` callers on `agent` for `durationMs`, after a warm-up of a third of it. */
+async function httpFloor(
+  agent: https.Agent,
+  attestd: { readonly url: string; readonly pid: number | undefined },
+  connections: number,
+  durationMs: number,
+): Promise<HttpFloor> {
+  const jwks = `${attestd.url}/.well-known/jwks.json`;
+  const load = async (ms: number) => {
+    let requests = 0;
+    let failures = 0;
+    const end = performance.now() + ms;
+    await Promise.all(
+      Array.from({ length: connections }, async () => {
+        while (performance.now() < end) {
+          const a = await call(agent, jwks, "GET", undefined);
+          requests++;
+          if (a.status !== 200) failures++;
+        }
+      }),
+    );
+    return { requests, failures };
+  };
+  await load(durationMs / 3);
+  const server0 = processTreeCpuUs(attestd.pid);
+  const client0 = process.cpuUsage();
+  const start = performance.now();
+  const { requests, failures } = await load(durationMs);
+  const seconds = (performance.now() - start) / 1000;
+  const client = process.cpuUsage(client0);
+  const server1 = processTreeCpuUs(attestd.pid);
+  return {
+    connections,
+    requests,
+    perSec: requests / seconds,
+    ...(server0 !== undefined && server1 !== undefined ? { serverCpuUs: (server1 - server0) / requests } : {}),
+    clientCpuUs: (client.user + client.system) / requests,
+    failures,
+  };
+}
+
+/** Runs part 1; returns one cell per connection count (rows for the table included) and attestd's HTTPS floor. */
+export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Promise<{ cells: ApiCell[]; rows: AttestRow[]; floor?: HttpFloor }> {
   const levels = options.connections ?? [1, 8, 32];
   const durationMs = options.durationMs ?? 3000;
   const attestd = await spawnAttestd(options.attestdMain ?? ATTESTD_MAIN, options.nodeArgs ?? [], options.workers);
@@ -303,6 +363,8 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
       });
     }
     if (firstFailure !== undefined && cells.some((c) => c.failures > 0)) process.stderr.write(`attest bench: first failure: ${firstFailure}\n`);
+
+    const floor = options.noFloor ? undefined : await httpFloor(agent, attestd, hosts.length, durationMs);
     const rows = cells.map((c): AttestRow => ({
       name: `API: challenge + attestation, ${c.connections} connection${c.connections === 1 ? "" : "s"} (HTTPS keep-alive)`,
       opsPerSec: c.opsPerSec,
@@ -317,7 +379,16 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
           : ""
       }`,
     }));
-    return { cells, rows };
+    if (floor)
+      rows.push({
+        name: `attestd's HTTPS floor: GET /.well-known/jwks.json, ${floor.connections} connection${floor.connections === 1 ? "" : "s"} (keep-alive)`,
+        opsPerSec: floor.perSec,
+        usPerOp: 1e6 / floor.perSec,
+        ...(floor.serverCpuUs !== undefined ? { serverCpuUs: floor.serverCpuUs } : {}),
+        clientCpuUs: floor.clientCpuUs,
+        note: `${floor.requests} requests${floor.failures > 0 ? `, ${floor.failures} NOT 200` : ", all 200"}; per request (an attestation makes two)`,
+      });
+    return { cells, rows, ...(floor ? { floor } : {}) };
   } finally {
     agent.destroy();
     await attestd.stop();

@@ -144,6 +144,17 @@ test("attestSummary says which goals are met, with the peers' figures", (t) => {
   t.regex(paired.join("\n"), /attestd 2500 µs vs 5000 µs in-process \(measured right after that cell\) = 0\.50× — met/);
   t.regex(fast.join("\n"), /attestd 550 µs vs 1000 µs in-process = 0\.55× — met/);
   t.regex(fast.join("\n"), /3000\/s on 2 cores: 3500\/s = 1\.17× of it — met/);
+  t.notRegex(slow.join("\n"), /HTTPS floor/, "no floor line without a floor");
+  const floored = attestSummary(
+    [{ connections: 8, attestations: 100, opsPerSec: 400, p50Ms: 20, p99Ms: 40, serverCpuUs: 2500, clientCpuUs: 100, failures: 0 }],
+    inProcess,
+    2,
+    { connections: 8, requests: 1000, perSec: 5000, serverCpuUs: 250, clientCpuUs: 90, failures: 0 },
+  );
+  t.regex(
+    floored.join("\n"),
+    /HTTPS floor \(GET \/\.well-known\/jwks\.json, 8 connections\): 250 µs of CPU per request; an attestation's two requests: 500 µs of its 2500 µs \(20%\)\. The rest, 2000 µs .* is 2\.00× the in-process appraisal/,
+  );
 });
 
 test("profileBuckets sums the window's busy samples into the first bucket matching their stack", (t) => {
@@ -189,4 +200,11 @@ test("the API part enrolls hosts through attestd and every attestation of a shor
   t.is(cell.failures, 0);
   t.not(cell.serverCpuUs, undefined, "attestd's CPU time is read from /proc");
   t.regex(r.rows[0].note ?? "", /all affirming with a token/);
+  const floor = r.floor;
+  if (floor === undefined) return t.fail("no HTTPS floor measured");
+  t.is(floor.connections, 2);
+  t.true(floor.requests > 0);
+  t.is(floor.failures, 0, "every GET /.well-known/jwks.json answered 200");
+  t.not(floor.serverCpuUs, undefined);
+  t.regex(r.rows.at(-1)?.name ?? "", /HTTPS floor: GET \/\.well-known\/jwks\.json, 2 connections/);
 });
