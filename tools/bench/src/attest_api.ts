@@ -237,22 +237,36 @@ async function httpFloor(
     );
     return { requests, failures };
   };
-  await load(durationMs / 3);
-  const server0 = processTreeCpuUs(attestd.pid);
-  const client0 = process.cpuUsage();
-  const start = performance.now();
-  const { requests, failures } = await load(durationMs);
-  const seconds = (performance.now() - start) / 1000;
-  const client = process.cpuUsage(client0);
-  const server1 = processTreeCpuUs(attestd.pid);
+  const { result, seconds, serverUs, clientUs } = await timed(attestd.pid, durationMs, load);
+  const { requests, failures } = result;
   return {
     connections,
     requests,
     perSec: requests / seconds,
-    ...(server0 !== undefined && server1 !== undefined ? { serverCpuUs: (server1 - server0) / requests } : {}),
-    clientCpuUs: (client.user + client.system) / requests,
+    ...(serverUs !== undefined ? { serverCpuUs: serverUs / requests } : {}),
+    clientCpuUs: clientUs / requests,
     failures,
   };
+}
+
+/**
+ * Runs `load` for a third of `ms` untimed (warm-up), then for `ms` timed: its result, the timed run's seconds, and the
+ * CPU µs over it of the server process `pid` with its children (absent where /proc cannot be read) and of this process.
+ */
+async function timed<T>(
+  pid: number | undefined,
+  ms: number,
+  load: (ms: number) => Promise<T>,
+): Promise<{ result: T; seconds: number; serverUs?: number; clientUs: number }> {
+  await load(ms / 3);
+  const server0 = processTreeCpuUs(pid);
+  const client0 = process.cpuUsage();
+  const start = performance.now();
+  const result = await load(ms);
+  const seconds = (performance.now() - start) / 1000;
+  const client = process.cpuUsage(client0);
+  const server1 = processTreeCpuUs(pid);
+  return { result, seconds, clientUs: client.user + client.system, ...(server0 !== undefined && server1 !== undefined ? { serverUs: server1 - server0 } : {}) };
 }
 
 /** Runs part 1; returns one cell per connection count (rows for the table included) and attestd's HTTPS floor. */
@@ -340,14 +354,8 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
         );
         return { lat, failures };
       };
-      await run(durationMs / 3);
-      const server0 = processTreeCpuUs(attestd.pid);
-      const client0 = process.cpuUsage();
-      const start = performance.now();
-      const { lat, failures } = await run(durationMs);
-      const seconds = (performance.now() - start) / 1000;
-      const client = process.cpuUsage(client0);
-      const server1 = processTreeCpuUs(attestd.pid);
+      const { result, seconds, serverUs, clientUs } = await timed(attestd.pid, durationMs, run);
+      const { lat, failures } = result;
       const inProcess = await options.afterCell?.();
       lat.sort((a, b) => a - b);
       cells.push({
@@ -356,8 +364,8 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
         opsPerSec: lat.length / seconds,
         p50Ms: percentile(lat, 50),
         p99Ms: percentile(lat, 99),
-        ...(server0 !== undefined && server1 !== undefined ? { serverCpuUs: (server1 - server0) / lat.length } : {}),
-        clientCpuUs: (client.user + client.system) / lat.length,
+        ...(serverUs !== undefined ? { serverCpuUs: serverUs / lat.length } : {}),
+        clientCpuUs: clientUs / lat.length,
         failures,
         ...(inProcess ? { inProcess } : {}),
       });
