@@ -4,6 +4,7 @@
  * 1. full attestations through attestd's HTTPS API with keep-alive (attest_api.ts), server and client CPU apart;
  * 2. the same appraisal in-process: appraise + issueEar, no HTTP (attest_inprocess.ts);
  * 3. the bare crypto floor: one quote signature verification, the log's replay hashes, one ES256 signature;
+ * 4. attestd's HTTPS floor: its CPU per bare request (`GET /.well-known/jwks.json`) on the cells' connections;
  *
  * and, apart, the host's side: one swtpm quote (attest_tpm.ts). Prints the table and the ratios against the
  * goals of issue #10 and the peers' published figures.
