@@ -32,7 +32,7 @@ export async function spawnKmipd(args: string[], options: { nodeArgs?: string[];
   let out = "";
   let err = "";
   let alive = true;
-  proc.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  proc.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.once("exit", (code, signal) => {
       alive = false;
@@ -44,10 +44,14 @@ export async function spawnKmipd(args: string[], options: { nodeArgs?: string[];
       proc.kill("SIGKILL");
       reject(new Error(`kmipd did not listen within ${options.timeoutMs ?? 20_000} ms:\n${err}\n${out}`));
     }, options.timeoutMs ?? 20_000);
-    proc.stderr!.on("data", (d: Buffer) => {
-      err += d.toString();
+    let listening = false;
+    proc.stderr!.setEncoding("utf8").on("data", (d: string) => {
+      err += d;
+      // Matched only until it listens: matching the whole log again on every chunk is quadratic in a long run.
+      if (listening) return;
       const m = /kmipd: listening on [^\s]+:(\d+)/.exec(err);
       if (m) {
+        listening = true;
         clearTimeout(timer);
         resolve(Number(m[1]));
       }

@@ -137,7 +137,7 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
     const kmipDir = path.join(dir, "kmipd");
     const [attestd, kmipd] = await Promise.all([
       spawnReady("attestd", path.join(ROOT, "apps/attestd/bin/attestd"), ["--listen", "127.0.0.1:0", "--data-dir", attestdDir, "--log-level", "warn"], /^attestd: listening on (https:\/\/\S+)/m),
-      spawnReady("kmipd", process.execPath, [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", kmipDir], /kmipd: listening on \S+:(\d+)/),
+      spawnReady("kmipd", process.execPath, [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", kmipDir, "--log-level", "warn"], /kmipd: listening on \S+:(\d+)/),
     ]);
     procs.push(attestd, kmipd);
     const attestdUrl = attestd.match[1]!;
