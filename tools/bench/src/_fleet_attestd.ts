@@ -49,10 +49,16 @@ export async function startAttestdNode(o: AttestdNodeOptions = {}): Promise<Atte
   try {
     url = await new Promise<string>((resolve, reject) => {
       let out = "";
-      proc.stdout.on("data", (c: Buffer) => {
-        out += c.toString("utf8");
+      let listening = false;
+      proc.stdout.setEncoding("utf8").on("data", (c: string) => {
+        // Kept and matched only until attestd listens (matching all of it on every chunk is quadratic in a long run).
+        if (listening) return;
+        out += c;
         const m = /listening on (https:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]);
+        if (m) {
+          listening = true;
+          resolve(m[1]);
+        }
       });
       proc.once("exit", (code) => reject(new Error(`attestd exited (${code}) before listening: ${out}`)));
     });
