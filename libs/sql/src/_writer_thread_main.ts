@@ -7,7 +7,7 @@
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { openDatabase } from "./open_database.ts";
 import type { Db } from "./types.ts";
-import type { WriteHandler, WriterMessage, WriterRequest, WriterResult, WriterThreadData } from "./writer_thread.ts";
+import type { WriteHandler, WriterMessage, WriterPost, WriterRequest, WriterResult, WriterThreadData } from "./writer_thread.ts";
 
 const port = parentPort!;
 const data = workerData as WriterThreadData;
@@ -53,14 +53,14 @@ try {
   process.exit(1);
 }
 let chain = Promise.resolve();
-port.on("message", (first: WriterRequest | { close: true }) => {
+port.on("message", (first: WriterPost) => {
   chain = chain.then(async () => {
     // Everything queued meanwhile joins this group (read synchronously off the port).
     const batch: WriterRequest[] = [];
     let closing = false;
-    for (let m: unknown = first; m !== undefined; m = receiveMessageOnPort(port)?.message) {
-      if ("close" in (m as object)) closing = true;
-      else batch.push(m as WriterRequest);
+    for (let m: WriterPost | undefined = first; m !== undefined; m = receiveMessageOnPort(port)?.message as WriterPost | undefined) {
+      if ("close" in m) closing = true;
+      else batch.push(...m.writes);
     }
     if (batch.length > 0) port.postMessage({ results: await group(db, handler, batch) } satisfies WriterMessage);
     if (closing) {

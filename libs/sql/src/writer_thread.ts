@@ -27,6 +27,9 @@ export interface WriterRequest {
   readonly op: unknown;
 }
 
+/** What the thread is sent: the writes of one event-loop turn, or the order to close. */
+export type WriterPost = { readonly writes: readonly WriterRequest[] } | { readonly close: true };
+
 /** Its answer. */
 export type WriterResult =
   | { readonly id: number; readonly ok: true; readonly value: unknown }
@@ -113,6 +116,15 @@ export async function sqliteWriterThread<Op>(file: string, module: URL, handler:
   });
   // The thread never keeps the process alive by itself; close() stops it.
   worker.unref();
+  // The writes of one event-loop turn go to the thread in one message, posted once the turn's I/O callbacks have
+  // run (setImmediate): a postMessage (a structured clone and a wake-up of the thread) for each write cost a busy
+  // attestd ~5% of its serving thread. The thread commits whatever has arrived as one group anyway.
+  let outbox: WriterRequest[] = [];
+  const post = (): void => {
+    const writes = outbox;
+    outbox = [];
+    if (gone === undefined) worker.postMessage({ writes } satisfies WriterPost);
+  };
   return {
     run(op) {
       if (gone !== undefined) return Promise.reject(gone);
@@ -121,14 +133,14 @@ export async function sqliteWriterThread<Op>(file: string, module: URL, handler:
         // Referenced while a write is under way, so the process waits for its answer.
         if (pending.size === 0) worker.ref();
         pending.set(id, { resolve, reject });
-        worker.postMessage({ id, op } satisfies WriterRequest);
+        if (outbox.push({ id, op }) === 1) setImmediate(post);
       });
     },
     async close() {
       if (pending.size > 0 && gone === undefined) await new Promise<void>((resolve) => (idle = resolve));
       // Referenced again: an unreferenced thread's exit would not keep this process waiting for it.
       worker.ref();
-      if (gone === undefined) worker.postMessage({ close: true });
+      if (gone === undefined) worker.postMessage({ close: true } satisfies WriterPost);
       gone ??= new Error("the writer is closed");
       await exited;
     },
