@@ -21,6 +21,7 @@ import type {
   HostStatus,
   ImageRecord,
   NonceRecord,
+  PolicyStamp,
   Settings,
   SigningKeyRecord,
   TpmCaRecord,
@@ -283,11 +284,88 @@ async function insertAttempt(tx: Db, a: AttestationRecord): Promise<{ previous: 
 }
 
 
-/** A write of the attestation path, as data: it runs in a group commit, on this thread or on the writer thread. */
+/** {@link AttestdStore.attestationInputs} on `db`. */
+async function readAttestationInputs(db: Db, host: string, nonce: string, now: number): ReturnType<AttestdStore["attestationInputs"]> {
+  // One row whatever exists: the nonce's and the host's columns are NULL when there is none.
+  const [r] = await db.query<
+    { [K in keyof NonceRow as `n_${K}`]: NonceRow[K] | null } & { [K in keyof HostRow as `h_${K}`]: HostRow[K] | null } & {
+      settings: string | null;
+      n: number | string;
+      top: number | string | null;
+    }
+  >(
+    `SELECT n.nonce AS n_nonce, n.host AS n_host, n.pcr_selection AS n_pcr_selection, n.created_at AS n_created_at,
+            n.expires_at AS n_expires_at, n.used_at AS n_used_at,
+            h.host AS h_host, h.ak_public AS h_ak_public, h.ak_name AS h_ak_name, h.ek_public AS h_ek_public,
+            h.ek_fingerprint AS h_ek_fingerprint, h.ek_certificate AS h_ek_certificate, h.ek_ca AS h_ek_ca, h.enrolled_at AS h_enrolled_at,
+            (SELECT settings FROM attestd_settings WHERE id = 1) AS settings,
+            (SELECT COUNT(*) FROM attestd_images) AS n, (SELECT MAX(seq) FROM attestd_images) AS top
+     FROM (SELECT 1 AS one) AS one
+     LEFT JOIN attestd_nonces n ON n.nonce = $1
+     LEFT JOIN attestd_hosts h ON h.host = $2`,
+    [nonce, host],
+  );
+  const nonceRow: NonceRow | undefined =
+    r?.n_nonce == null
+      ? undefined
+      : {
+          nonce: r.n_nonce,
+          host: r.n_host!,
+          pcr_selection: r.n_pcr_selection!,
+          created_at: Number(r.n_created_at),
+          expires_at: Number(r.n_expires_at),
+          used_at: r.n_used_at == null ? null : Number(r.n_used_at),
+        };
+  const hostRow: HostRow | undefined =
+    r?.h_host == null
+      ? undefined
+      : {
+          host: r.h_host,
+          ak_public: r.h_ak_public!,
+          ak_name: r.h_ak_name!,
+          ek_public: r.h_ek_public!,
+          ek_fingerprint: r.h_ek_fingerprint!,
+          ek_certificate: r.h_ek_certificate ?? null,
+          ek_ca: r.h_ek_ca ?? null,
+          enrolled_at: Number(r.h_enrolled_at),
+        };
+  return {
+    nonce: classifyNonceRow(nonceRow, host, now),
+    host: hostRow === undefined ? undefined : toHost(hostRow),
+    stamp: {
+      settings: r?.settings == null ? undefined : (JSON.parse(r.settings) as Settings),
+      images: `${String(r?.n ?? 0)}:${String(r?.top ?? 0)}`,
+    },
+  };
+}
+
+/** {@link AttestdStore.getPolicyStamp} on `db`. */
+async function readPolicyStamp(db: Db): Promise<PolicyStamp> {
+  // Image rows are never updated and their seq never reused (AUTOINCREMENT, identity): an add raises the maximum,
+  // a removal alone lowers the count, so (count, maximum) changes with every change of the set.
+  const [r] = await db.query<{ settings: string | null; n: number | string; top: number | string | null }>(
+    `SELECT (SELECT settings FROM attestd_settings WHERE id = 1) AS settings,
+            (SELECT COUNT(*) FROM attestd_images) AS n, (SELECT MAX(seq) FROM attestd_images) AS top`,
+  );
+  return {
+    settings: r?.settings == null ? undefined : (JSON.parse(r.settings) as Settings),
+    images: `${String(r?.n ?? 0)}:${String(r?.top ?? 0)}`,
+  };
+}
+
+/**
+ * A write of the attestation path, as data: it runs in a group commit, on this thread or on the writer thread. And
+ * the path's two reads (`attestationInputs`, `policyStamp`), sent to the writer thread when there is one: its
+ * connection commits every write, so its page cache stays valid, where this thread's connection had to read every
+ * page again after each of the thread's commits (SQLite drops a connection's cache when another one changed the
+ * file): 70–120 µs per read, twice per attestation, on the serving thread.
+ */
 export type WriteOp =
   | { readonly kind: "putNonce"; readonly n: NonceRecord }
   | { readonly kind: "recordAttestation"; readonly a: AttestationRecord; readonly nonce: string }
-  | { readonly kind: "noteTokenIssued"; readonly kid: string; readonly expiresAt: number };
+  | { readonly kind: "noteTokenIssued"; readonly kid: string; readonly expiresAt: number }
+  | { readonly kind: "attestationInputs"; readonly host: string; readonly nonce: string; readonly now: number }
+  | { readonly kind: "policyStamp" };
 
 /** What {@link AttestdStore.recordAttestation} answers. */
 type RecordResult = Awaited<ReturnType<AttestdStore["recordAttestation"]>>;
@@ -318,6 +396,10 @@ export async function runWriteOp(tx: Db, op: WriteOp): Promise<unknown> {
       }
       return { ok: true as const, ...(await insertAttempt(tx, a)) } satisfies RecordResult;
     }
+    case "attestationInputs":
+      return readAttestationInputs(tx, op.host, op.nonce, op.now);
+    case "policyStamp":
+      return readPolicyStamp(tx);
     case "noteTokenIssued":
       // Only ever raised, in one statement: concurrent issuers on several nodes cannot lower it.
       await tx.run(
@@ -354,6 +436,10 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
   const write = (op: WriteOp): Promise<unknown> =>
     // Inside a transaction of the caller (withLock): the write joins it (a group would wait for its lock forever).
     inTransaction.getStore() === true ? runWriteOp(db, op) : writer.run(op);
+  const threaded = options.writerFile !== undefined && db.dialect === "sqlite";
+  /** A hot read: on the writer thread's connection when there is one (see {@link WriteOp}), else on `db`. */
+  const hotRead = <T>(op: WriteOp, direct: () => Promise<T>): Promise<T> =>
+    threaded && inTransaction.getStore() !== true ? (writer.run(op) as Promise<T>) : direct();
 
   /** The single-use consumption shared by nonces and enrollments. */
   async function consume<R, T>(
@@ -652,70 +738,11 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
       const [r] = await db.query<{ settings: string }>("SELECT settings FROM attestd_settings WHERE id = 1");
       return r === undefined ? undefined : (JSON.parse(r.settings) as Settings);
     },
-    async attestationInputs(host, nonce, now) {
-      // One row whatever exists: the nonce's and the host's columns are NULL when there is none.
-      const [r] = await db.query<
-        { [K in keyof NonceRow as `n_${K}`]: NonceRow[K] | null } & { [K in keyof HostRow as `h_${K}`]: HostRow[K] | null } & {
-          settings: string | null;
-          n: number | string;
-          top: number | string | null;
-        }
-      >(
-        `SELECT n.nonce AS n_nonce, n.host AS n_host, n.pcr_selection AS n_pcr_selection, n.created_at AS n_created_at,
-                n.expires_at AS n_expires_at, n.used_at AS n_used_at,
-                h.host AS h_host, h.ak_public AS h_ak_public, h.ak_name AS h_ak_name, h.ek_public AS h_ek_public,
-                h.ek_fingerprint AS h_ek_fingerprint, h.ek_certificate AS h_ek_certificate, h.ek_ca AS h_ek_ca, h.enrolled_at AS h_enrolled_at,
-                (SELECT settings FROM attestd_settings WHERE id = 1) AS settings,
-                (SELECT COUNT(*) FROM attestd_images) AS n, (SELECT MAX(seq) FROM attestd_images) AS top
-         FROM (SELECT 1 AS one) AS one
-         LEFT JOIN attestd_nonces n ON n.nonce = $1
-         LEFT JOIN attestd_hosts h ON h.host = $2`,
-        [nonce, host],
-      );
-      const nonceRow: NonceRow | undefined =
-        r?.n_nonce == null
-          ? undefined
-          : {
-              nonce: r.n_nonce,
-              host: r.n_host!,
-              pcr_selection: r.n_pcr_selection!,
-              created_at: Number(r.n_created_at),
-              expires_at: Number(r.n_expires_at),
-              used_at: r.n_used_at == null ? null : Number(r.n_used_at),
-            };
-      const hostRow: HostRow | undefined =
-        r?.h_host == null
-          ? undefined
-          : {
-              host: r.h_host,
-              ak_public: r.h_ak_public!,
-              ak_name: r.h_ak_name!,
-              ek_public: r.h_ek_public!,
-              ek_fingerprint: r.h_ek_fingerprint!,
-              ek_certificate: r.h_ek_certificate ?? null,
-              ek_ca: r.h_ek_ca ?? null,
-              enrolled_at: Number(r.h_enrolled_at),
-            };
-      return {
-        nonce: classifyNonceRow(nonceRow, host, now),
-        host: hostRow === undefined ? undefined : toHost(hostRow),
-        stamp: {
-          settings: r?.settings == null ? undefined : (JSON.parse(r.settings) as Settings),
-          images: `${String(r?.n ?? 0)}:${String(r?.top ?? 0)}`,
-        },
-      };
+    attestationInputs(host, nonce, now) {
+      return hotRead({ kind: "attestationInputs", host, nonce, now }, () => readAttestationInputs(db, host, nonce, now));
     },
-    async getPolicyStamp() {
-      // Image rows are never updated and their seq never reused (AUTOINCREMENT, identity): an add raises the maximum,
-      // a removal alone lowers the count, so (count, maximum) changes with every change of the set.
-      const [r] = await db.query<{ settings: string | null; n: number | string; top: number | string | null }>(
-        `SELECT (SELECT settings FROM attestd_settings WHERE id = 1) AS settings,
-                (SELECT COUNT(*) FROM attestd_images) AS n, (SELECT MAX(seq) FROM attestd_images) AS top`,
-      );
-      return {
-        settings: r?.settings == null ? undefined : (JSON.parse(r.settings) as Settings),
-        images: `${String(r?.n ?? 0)}:${String(r?.top ?? 0)}`,
-      };
+    getPolicyStamp() {
+      return hotRead({ kind: "policyStamp" }, () => readPolicyStamp(db));
     },
     async putSettings(s) {
       await db.run("INSERT INTO attestd_settings (id, settings) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET settings = excluded.settings", [
