@@ -24,7 +24,10 @@ export const base64Bytes = z.string().transform((s, ctx) => {
     ctx.addIssue({ code: "custom", message: B64_MESSAGE });
     return z.NEVER;
   }
-  return new Uint8Array(bytes);
+  // A plain Uint8Array over the decoded bytes, not a copy of them (an event log's 34 KB were copied once more). A
+  // value decoded from more than 4 KB of base64 has a backing store of its own; a smaller one may be a slice of
+  // Node's pool, which the view keeps alive but cannot reach past.
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
 });
 
 /** A non-empty base64 value. */
