@@ -93,6 +93,10 @@ export function createDeps(o: CreateDepsOptions): AttestdDeps {
     async settings() {
       return (await current()).settings;
     },
+    async challengeSettings(stamp) {
+      const c = stamp === undefined && cache !== undefined ? cache : await current(stamp);
+      return { settings: c.settings, settingsJson: c.settingsJson };
+    },
     async policyFor(selection, stamp) {
       const c = await current(stamp);
       return { settings: c.settings, policy: policyOf(c, selection ?? c.settings.pcrSelection) };

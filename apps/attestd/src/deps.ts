@@ -66,6 +66,12 @@ export interface AttestdDeps {
   /** The settings merged with their defaults. */
   settings(): Promise<AttestdSettings>;
   /**
+   * The settings a challenge is built from, with `settingsJson` (the stored settings as {@link
+   * AttestdStore.putNonceIf} compares them): those of the last read without reading again (the store checks them
+   * when it stores the nonce), else read now; `stamp`: what putNonceIf returned when they were stale.
+   */
+  challengeSettings(stamp?: PolicyStamp): Promise<{ readonly settings: AttestdSettings; readonly settingsJson: string }>;
+  /**
    * The settings and the current appraisal policy (every accepted image and the settings), with the PCRs of
    * `selection` (a challenge's, tpm2-tools syntax) when given, else the settings'. While neither the settings nor
    * the images change (on any node), the same frozen policy object is returned: nothing is re-read or rebuilt.

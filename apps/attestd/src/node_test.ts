@@ -212,3 +212,38 @@ test.serial("--cluster and --key-provider-url: the EAR carries tessera.trustedCl
     await n.remove();
   }
 });
+
+test.serial("a challenge is built from the settings last read and stored only while they are current: a change made behind the node's back applies to the next challenge; settings that keep changing give 503", async (t) => {
+  const n = await startTestNode();
+  try {
+    await n.store.putSettings({ pcrSelection: BOOT_SELECTION });
+    t.is((await challenge(n, "settings.example.test")).pcrSelection, BOOT_SELECTION, "read and cached by this challenge");
+    // Another node of the database (here: the store itself) changes them; this node's cache is stale.
+    await n.store.putSettings({ pcrSelection: "sha256:0,1,2,3,4,5,6,7,14" });
+    const c = await challenge(n, "settings.example.test");
+    t.is(c.pcrSelection, "sha256:0,1,2,3,4,5,6,7,14", "the store refused the stale build; the node built it again");
+    t.true((await n.store.peekNonce("settings.example.test", c.nonce, Date.now())).ok, "and stored it once");
+
+    // A store whose settings change at every attempt: the node gives up after a few, with 503 and nothing stored.
+    const store = n.node.deps.store as { putNonceIf: typeof n.store.putNonceIf };
+    const real = store.putNonceIf;
+    let attempts = 0;
+    store.putNonceIf = async () => {
+      attempts++;
+      await n.store.putSettings({ pcrSelection: `sha256:0,1,2,3,4,5,6,7,${attempts % 2 === 0 ? 14 : 15}` });
+      return { ok: false, stamp: await n.store.getPolicyStamp() };
+    };
+    try {
+      const r = await n.call("POST", "/api/v1/hosts/settings.example.test/challenges");
+      t.is(r.status, 503);
+      t.is((r.json as { type: string }).type, "urn:tessera:problem:settings-changing");
+      t.is((r.json as { retryAfterSeconds: number }).retryAfterSeconds, 1);
+      t.is(attempts, 5);
+    } finally {
+      store.putNonceIf = real;
+    }
+    t.is((await n.call("POST", "/api/v1/hosts/settings.example.test/challenges")).status, 201);
+  } finally {
+    await n.remove();
+  }
+});

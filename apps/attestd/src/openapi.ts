@@ -63,7 +63,7 @@ export const HOST_PROTOCOL_ROUTES: readonly DocumentedRoute[] = [
     method: "post",
     path: "/api/v1/hosts/:host/challenges",
     summary: "Challenge: a single-use nonce and the PCR selection to quote",
-    responses: { 201: z.object({ nonce: Hex, pcrSelection: z.string(), expiresAt: Time }) },
+    responses: { 201: z.object({ nonce: Hex, pcrSelection: z.string(), expiresAt: Time }), 503: "the settings kept changing meanwhile: ask again" },
   },
   {
     method: "post",

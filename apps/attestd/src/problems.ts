@@ -35,6 +35,7 @@ export const PROBLEM_CODES: readonly ProblemCode[] = Object.freeze([
   p("body-too-large", 413, "the request body is over 1 MiB (refused before it is parsed)", true),
   p("unsupported-media-type", 415, "the request body is not application/json"),
   p("bad-request", 400, "a field of the request (body, path or query) is missing or wrong; the detail names it"),
+  p("settings-changing", 503, "the settings changed again and again while a challenge was made (by other requests or nodes): ask again"),
   // Admin API.
   p("unauthorized", 401, "no bearer token, or a wrong user or password at sign-in"),
   p("token-invalid", 401, "the bearer token is not valid here (signature, issuer, audience, type)"),

@@ -18,6 +18,8 @@ import { issueAttestationToken } from "../token.ts";
 import { base64Bytes, base64NonEmpty, hexString, hostParam, rfc3339 } from "../wire.ts";
 
 const NONCE_BYTES = 32;
+/** How often a challenge is built again when the settings changed meanwhile (each time, on another node or request). */
+const MAX_CHALLENGE_ATTEMPTS = 5;
 
 const AttestationRequest = z.object({
   nonce: hexString,
@@ -99,17 +101,27 @@ function nonceRefused(host: string, r: { readonly reason: "unknown" | "used" | "
 export function attestationRoutes(app: Hono<ServiceEnv>, deps: AttestdDeps): void {
   app.post("/api/v1/hosts/:host/challenges", async (c) => {
     const host = hostParam(c.req.param("host"));
-    const settings = await deps.settings();
-    const now = deps.clock.now();
-    const record: NonceRecord = {
-      nonce: randomBytes(NONCE_BYTES).toString("hex"),
-      host,
-      pcrSelection: settings.pcrSelection,
-      createdAt: now,
-      expiresAt: now + settings.nonceLifetimeSeconds * 1000,
-    };
-    await deps.store.putNonce(record);
-    return c.json({ nonce: record.nonce, pcrSelection: record.pcrSelection, expiresAt: rfc3339(record.expiresAt) }, 201);
+    const nonce = randomBytes(NONCE_BYTES).toString("hex");
+    // Built from the settings of the last read; the store keeps the nonce only if they are still the stored ones
+    // (checked in the transaction that stores it), else answers the current ones and the record is built again.
+    // So a change of the settings on any node applies to the next challenge, without a read of its own per challenge.
+    let s = await deps.challengeSettings();
+    for (let attempt = 1; ; attempt++) {
+      const now = deps.clock.now();
+      const record: NonceRecord = {
+        nonce,
+        host,
+        pcrSelection: s.settings.pcrSelection,
+        createdAt: now,
+        expiresAt: now + s.settings.nonceLifetimeSeconds * 1000,
+      };
+      const stored = await deps.store.putNonceIf(record, s.settingsJson);
+      if (stored.ok) return c.json({ nonce: record.nonce, pcrSelection: record.pcrSelection, expiresAt: rfc3339(record.expiresAt) }, 201);
+      if (attempt === MAX_CHALLENGE_ATTEMPTS) {
+        throw new ProblemError("settings-changing", 503, `the settings changed ${attempt} times while this challenge was made: ask again`, { retryAfterSeconds: 1 });
+      }
+      s = await deps.challengeSettings(stored.stamp);
+    }
   });
 
   app.post("/api/v1/hosts/:host/attestations", async (c) => {

@@ -362,6 +362,7 @@ async function readPolicyStamp(db: Db): Promise<PolicyStamp> {
  */
 export type WriteOp =
   | { readonly kind: "putNonce"; readonly n: NonceRecord }
+  | { readonly kind: "putNonceIf"; readonly n: NonceRecord; readonly settingsJson: string }
   | { readonly kind: "recordAttestation"; readonly a: AttestationRecord; readonly nonce: string }
   | { readonly kind: "noteTokenIssued"; readonly kid: string; readonly expiresAt: number }
   | { readonly kind: "attestationInputs"; readonly host: string; readonly nonce: string; readonly now: number }
@@ -373,6 +374,13 @@ type RecordResult = Awaited<ReturnType<AttestdStore["recordAttestation"]>>;
 /** Runs one {@link WriteOp} in `tx` (the group's transaction); its result is the store method's. */
 export async function runWriteOp(tx: Db, op: WriteOp): Promise<unknown> {
   switch (op.kind) {
+    case "putNonceIf": {
+      // The challenge was built from settings the caller had cached; stored only while they are the current ones.
+      const stamp = await readPolicyStamp(tx);
+      if (JSON.stringify(stamp.settings ?? null) !== op.settingsJson) return { ok: false, stamp };
+      await runWriteOp(tx, { kind: "putNonce", n: op.n });
+      return { ok: true };
+    }
     case "putNonce":
       await tx.run("INSERT INTO attestd_nonces (nonce, host, pcr_selection, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)", [
         op.n.nonce,
@@ -518,6 +526,9 @@ export async function openAttestdStore(db: Db, options: StoreOptions = {}): Prom
 
     async putNonce(n) {
       await write({ kind: "putNonce", n });
+    },
+    putNonceIf(n, settingsJson) {
+      return write({ kind: "putNonceIf", n, settingsJson }) as ReturnType<AttestdStore["putNonceIf"]>;
     },
     consumeNonce(host, nonce, now) {
       return consume<NonceRow, NonceRecord>(

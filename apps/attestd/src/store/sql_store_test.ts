@@ -139,6 +139,23 @@ contract("a nonce is consumed once by its host; used, expired, unknown and other
   t.deepEqual(await s.consumeNonce(n.host, "00".repeat(32), 1_100), { ok: false, reason: "unknown" });
 });
 
+contract("putNonceIf stores the nonce only while the stored settings are those it was built from; else the current stamp, nothing stored", async (t, open) => {
+  const a = await open();
+  const b = await open(); // another node of the same database
+  const first = nonce();
+  t.deepEqual(await a.putNonceIf(first, "null"), { ok: true }, "no settings stored: built from none");
+  t.true((await a.consumeNonce(first.host, first.nonce, 1_100)).ok);
+  await b.putSettings({ pcrSelection: "sha256:0,1,2" });
+  const stale = nonce();
+  const refused = await a.putNonceIf(stale, "null");
+  t.false(refused.ok);
+  t.deepEqual(refused.ok ? undefined : refused.stamp, await a.getPolicyStamp(), "the current stamp, to build the record again");
+  t.deepEqual(await a.consumeNonce(stale.host, stale.nonce, 1_100), { ok: false, reason: "unknown" }, "nothing stored");
+  const again = nonce({ pcrSelection: "sha256:0,1,2" });
+  t.deepEqual(await a.putNonceIf(again, JSON.stringify({ pcrSelection: "sha256:0,1,2" })), { ok: true });
+  t.deepEqual(await b.consumeNonce(again.host, again.nonce, 1_100), { ok: true, value: again });
+});
+
 contract("purgeExpired deletes expired nonces and enrollments only, and counts them", async (t, open) => {
   const s = await open();
   const old = nonce({ expiresAt: 1_500 });

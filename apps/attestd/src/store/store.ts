@@ -189,6 +189,12 @@ export interface AttestdStore {
 
   // Challenges
   putNonce(n: NonceRecord): Promise<void>;
+  /**
+   * Stores a challenge's nonce only if the stored settings are still those `n` was built from (`settingsJson`:
+   * `JSON.stringify` of the stored settings, `"null"` when none are stored), checked in the transaction that stores
+   * it; otherwise stores nothing and returns the current policy stamp, for the caller to build the record again.
+   */
+  putNonceIf(n: NonceRecord, settingsJson: string): Promise<{ readonly ok: true } | { readonly ok: false; readonly stamp: PolicyStamp }>;
   /** Marks the nonce used; exactly one caller across nodes gets ok. `other-host`: issued to another host (not consumed). */
   consumeNonce(host: string, nonce: string, now: number): Promise<ConsumeResult<NonceRecord>>;
   /** How the nonce stands for `host` at `now` (ok: issued to it, unused, unexpired), without spending it. */
