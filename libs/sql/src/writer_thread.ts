@@ -117,8 +117,9 @@ export async function sqliteWriterThread<Op>(file: string, module: URL, handler:
   // The thread never keeps the process alive by itself; close() stops it.
   worker.unref();
   // The writes of one event-loop turn go to the thread in one message, posted once the turn's I/O callbacks have
-  // run (setImmediate): a postMessage (a structured clone and a wake-up of the thread) for each write cost a busy
-  // attestd ~5% of its serving thread. The thread commits whatever has arrived as one group anyway.
+  // run (setImmediate), instead of a postMessage (a structured clone and a wake-up of the thread) for each write:
+  // in paired runs a busy attestd spent 7–13% less CPU per attestation. The thread commits whatever has arrived as
+  // one group anyway.
   let outbox: WriterRequest[] = [];
   const post = (): void => {
     const writes = outbox;
