@@ -62,8 +62,19 @@ function describe(missing: readonly MissingDebianPackage[]): string {
   return missing.map((m) => `${m.name} (${m.reason})`).join("; ");
 }
 
+/**
+ * Test files run in parallel processes, and two of them may install the same missing package at once (CI's first
+ * run on a fresh machine: nginx for two infra tests). apt-get does not wait for another apt-get's lock by default:
+ * the second one failed at once (exit 100) and saw the package half installed. So every apt-get of this module runs
+ * under one exclusive file lock (util-linux's flock, Essential in Debian), and waits for dpkg's own lock too.
+ */
+const APT_LOCK = "/run/lock/tessera-apt-get.lock";
+const WAIT_SECONDS = "900";
+
 function runApt(args: readonly string[]): string | undefined {
-  const r = spawnSync("apt-get", args, {
+  const aptArgs = ["-o", `DPkg::Lock::Timeout=${WAIT_SECONDS}`, ...args];
+  const locked = existsSync("/usr/bin/flock");
+  const r = spawnSync(locked ? "/usr/bin/flock" : "apt-get", locked ? ["-w", WAIT_SECONDS, APT_LOCK, "apt-get", ...aptArgs] : aptArgs, {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
   });
