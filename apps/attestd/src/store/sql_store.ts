@@ -355,10 +355,11 @@ async function readPolicyStamp(db: Db): Promise<PolicyStamp> {
 
 /**
  * A write of the attestation path, as data: it runs in a group commit, on this thread or on the writer thread. And
- * the path's two reads (`attestationInputs`, `policyStamp`), sent to the writer thread when there is one: its
- * connection commits every write, so its page cache stays valid, where this thread's connection had to read every
- * page again after each of the thread's commits (SQLite drops a connection's cache when another one changed the
- * file): 70–120 µs per read, twice per attestation, on the serving thread.
+ * the hot reads (`attestationInputs` once per attestation, `policyStamp` for the settings), sent to the writer thread
+ * when there is one: its connection commits every write, so its page cache stays valid, where this thread's
+ * connection had to read every page again after each of the thread's commits (SQLite drops a connection's cache when
+ * another one changed the file): 70–120 µs per read on the serving thread. A challenge reads nothing of its own: its
+ * settings are checked where its nonce is stored (`putNonceIf`).
  */
 export type WriteOp =
   | { readonly kind: "putNonce"; readonly n: NonceRecord }
