@@ -133,3 +133,42 @@ test.serial(
     t.regex(refused.err, /VM_STATE_REFUSED: .*data\.key does not open: envelope content .*fails authentication/);
   },
 );
+
+test.serial("qemu-img's PBKDF calibration failing ('Unable to get accurate CPU usage') is tried again; another failure is not, and leaves no image behind", async (t) => {
+  // A qemu-img first on PATH that fails the way QEMU's calibration does (after creating a partial file), then
+  // hands over to the real one; or fails otherwise when asked to.
+  const bin = path.join(dir, "fake-bin");
+  const calls = path.join(dir, "fake-calls");
+  await rm(bin, { recursive: true, force: true });
+  await import("node:fs/promises").then((fs) => fs.mkdir(bin));
+  const script = `#!/bin/sh
+echo x >> ${calls}
+n=$(wc -l < ${calls})
+for last; do :; done
+if [ "$1" = create ] && [ "$FAKE_MODE" = other ]; then image=$(eval echo \\\${$(($#-1))}); : > "$image"; echo "qemu-img: $image: Permission denied" >&2; exit 1; fi
+if [ "$1" = create ] && [ "$n" -eq 1 ]; then image=$(eval echo \\\${$(($#-1))}); : > "$image"; echo "qemu-img: $image: Unable to get accurate CPU usage" >&2; exit 1; fi
+exec /usr/bin/qemu-img "$@"
+`;
+  await writeFile(path.join(bin, "qemu-img"), script, { mode: 0o755 });
+  const savedPath = process.env.PATH;
+  process.env.PATH = `${bin}:${savedPath ?? ""}`;
+  try {
+    await rm(calls, { force: true });
+    const added = await tactl("vm", "add-disk", "--dir", vm, "--name", "retried", "--size", "16M");
+    t.is(added.code, 0, added.err);
+    // The fake's failure, then the real qemu-img (whose own calibration may have failed once more on a loaded VM).
+    t.true((await readFile(calls, "utf8")).split("\n").filter(Boolean).length >= 2, "tried again after the failed calibration");
+    t.regex((await run("/usr/bin/qemu-img", ["info", path.join(vm, "retried.qcow2")])).stdout, /^encrypted: yes$/m);
+
+    await rm(calls, { force: true });
+    process.env.FAKE_MODE = "other";
+    const refused = await tactl("vm", "add-disk", "--dir", vm, "--name", "refused", "--size", "16M");
+    t.is(refused.code, 2, refused.err); // VM_INPUT
+    t.regex(refused.err, /VM_INPUT: qemu-img create .*refused\.qcow2: [^]*Permission denied/);
+    t.is((await readFile(calls, "utf8")).split("\n").filter(Boolean).length, 1, "not tried again");
+    await t.throwsAsync(readFile(path.join(vm, "refused.qcow2")), { code: "ENOENT" }, "no partial image left");
+  } finally {
+    process.env.PATH = savedPath;
+    delete process.env.FAKE_MODE;
+  }
+});

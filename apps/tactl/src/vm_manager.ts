@@ -448,6 +448,29 @@ function qemuImg(): string {
   }
 }
 
+/** What QEMU's PBKDF calibration says when the thread's CPU time it reads did not move during its first round. */
+const CALIBRATION_FLAKE = /Unable to get accurate CPU usage/;
+
+/**
+ * `qemu-img create args…` of a new `image`. A LUKS header's PBKDF iterations are calibrated by timing a round
+ * against the thread's CPU time; on a loaded VM that time may not have moved yet, and qemu-img fails with "Unable to
+ * get accurate CPU usage" (seen in CI). That failure is tried again, twice; a failed attempt's partial image (the
+ * file did not exist before: the caller checked) is removed, so that a later `add-disk` is not refused as existing.
+ * @throws VmError VM_INPUT with qemu-img's message
+ */
+async function qemuImgCreate(image: string, args: readonly string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run(qemuImg(), ["create", ...args]);
+      return;
+    } catch (e) {
+      await rm(image, { force: true });
+      if (attempt < 3 && CALIBRATION_FLAKE.test((e as Error).message)) continue;
+      throw new VmError("VM_INPUT", `qemu-img create ${image}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+}
+
 /**
  * The passphrase of an encrypted disk: `<name>.key` opened with its data key from the vTPM's provider.
  * @throws VmError VM_STATE_REFUSED (a key file changed, cut, or another disk's), VM_KEY_REFUSED
@@ -499,9 +522,7 @@ export async function addDisk(dir: string, o: { name: string; sizeMiB: number; a
     throw new VmError("VM_EXISTS", `VM ${config.name} has a disk ${disk.name} already`);
   const size = `${disk.sizeMiB}M`;
   if (!disk.encrypted) {
-    await run(qemuImg(), ["create", "-q", "-f", "qcow2", image, size]).catch((e: unknown) => {
-      throw new VmError("VM_INPUT", `qemu-img create ${image}: ${(e as Error).message}`, { cause: e });
-    });
+    await qemuImgCreate(image, ["-q", "-f", "qcow2", image, size]);
   } else {
     if (config.vtpm === undefined) {
       throw new VmError(
@@ -515,20 +536,7 @@ export async function addDisk(dir: string, o: { name: string; sizeMiB: number; a
     try {
       const secret = path.join(rt.root, "passphrase");
       await writeFile(secret, passphrase, { mode: 0o600 });
-      await run(qemuImg(), [
-        "create",
-        "-q",
-        "-f",
-        "qcow2",
-        "--object",
-        `secret,id=sec0,file=${secret},format=raw`,
-        "-o",
-        "encrypt.format=luks,encrypt.key-secret=sec0",
-        image,
-        size,
-      ]).catch((e: unknown) => {
-        throw new VmError("VM_INPUT", `qemu-img create ${image}: ${(e as Error).message}`, { cause: e });
-      });
+      await qemuImgCreate(image, ["-q", "-f", "qcow2", "--object", `secret,id=sec0,file=${secret},format=raw`, "-o", "encrypt.format=luks,encrypt.key-secret=sec0", image, size]);
       await writeFileAtomic(path.join(l.dir, `${disk.name}.key`), sealEnvelope(passphrase, dataKey, key, { context: diskKeyContext(disk) }), 0o600);
     } finally {
       passphrase.fill(0);
