@@ -10,7 +10,7 @@ import { appraise, type AppraisalPolicy, type CheckCode, type Evidence } from "@
 import { bootHost, defaultHostImage, makeTestSecureBootPki, tamperLog, withKernel, type HostImage } from "@tessera/boot";
 import { imageFromManifest } from "@tessera/host-image";
 import { startSwtpm, type SwtpmInstance } from "@tessera/swtpm-testing";
-import { bindingKeyTemplate, marshal, pcrSelection, TPM_ALG, TPM_RH, srkTemplate, TPM2B_PUBLIC, TPMT_SIGNATURE, toHex, type PcrBanks } from "@tessera/tpm2";
+import { bindingKeyTemplate, marshal, pcrSelection, TPM_ALG, TPM_RH, srkTemplate, TPM2B_PUBLIC, TPMT_SIGNATURE, toHex, unmarshalPublic, type PcrBanks } from "@tessera/tpm2";
 import { createAk, Tpm, withAk, withEk, type AkBlobs } from "@tessera/tss";
 import { tactl } from "./_test_support.ts";
 
@@ -189,6 +189,28 @@ test("red: Secure Boot off is secure-boot-off (and its image differs)", (t) => {
 
 test("red: a binding key certified by another AK is binding-key", (t) => {
   t.deepEqual(codes({ ...evidenceOf(host), bindingKey: host.bindingByOther }), ["binding-key"]);
+});
+
+test("a certification that verified is remembered per AK, and only for the same bytes: the same certification under the other AK, or with one bit of it changed, still fails", (t) => {
+  const good = evidenceOf(host);
+  t.deepEqual(codes(good), []);
+  t.deepEqual(codes({ ...good, akPublic: new Uint8Array(host.ak.publicBytes) }), [], "the same AK in new bytes: the remembered certification");
+  // The other AK with its own quote: the only failure left is that the host's certification is not by it.
+  const byOther: Evidence = { ...good, akPublic: host.otherAk.publicBytes, quote: host.otherQuote.quoted, signature: host.otherQuote.signature };
+  t.deepEqual(codes(byOther), ["binding-key"]);
+  t.deepEqual(codes({ ...byOther, bindingKey: host.bindingByOther }), [], "the other AK's own certification of the key");
+  t.deepEqual(codes(byOther), ["binding-key"], "still, once the other AK has verified a certification of its own");
+  const signature = new Uint8Array(host.binding.signature);
+  signature[signature.length - 1] ^= 1;
+  t.deepEqual(codes({ ...good, bindingKey: { ...host.binding, signature } }), ["binding-key"]);
+  const certifyInfo = new Uint8Array(host.binding.certifyInfo);
+  certifyInfo[certifyInfo.length - 1] ^= 1;
+  t.deepEqual(codes({ ...good, bindingKey: { ...host.binding, certifyInfo } }), ["binding-key"]);
+  // The AK given decoded (a caller's object, which it may change): checked afresh, with the same verdicts.
+  const decoded = { ...good, akPublic: unmarshalPublic(host.ak.publicBytes) };
+  t.deepEqual(codes(decoded), []);
+  t.deepEqual(codes({ ...decoded, bindingKey: { ...host.binding, signature } }), ["binding-key"]);
+  t.deepEqual(codes(good), []);
 });
 
 test("red: a signing key certified by the AK (qualifyingData the nonce) is not a binding key: binding-key naming the attributes", (t) => {

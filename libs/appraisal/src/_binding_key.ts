@@ -33,12 +33,16 @@ const REQUIRED: [keyof typeof TPMA_OBJECT, boolean][] = [
   ["sensitiveDataOrigin", true],
 ];
 
-/** Every `binding-key` failure of the evidence, and the decoded key. */
+/**
+ * Every `binding-key` failure of the evidence, and the decoded key. `akKept`: `ak` is the object _ak_cache.ts keeps
+ * for the AK's bytes (no caller holds it), so a certification that verified with it need not be verified again.
+ */
 export function checkBindingKey(
   evidence: BindingKeyEvidence,
   ak: TpmtPublic | undefined,
   nonce: Uint8Array,
   policy: AppraisalPolicy,
+  akKept = false,
 ): { failures: Failure[]; key?: TpmtPublic } {
   const failures: Failure[] = [];
   const fail = (detail: string, extra: Partial<Failure> = {}) => failures.push({ check: "binding-key", detail, ...extra });
@@ -62,7 +66,7 @@ export function checkBindingKey(
   }
   if (ak === undefined) fail("not checked: the certification's signature needs the AK, which does not decode");
   else {
-    const problem = signatureProblem(ak, evidence.certifyInfo, evidence.signature, policy, "certification");
+    const problem = signatureProblem(ak, evidence.certifyInfo, evidence.signature, policy, "certification", akKept);
     if (problem !== undefined) fail(problem);
   }
   let attest: TpmsAttest | undefined;

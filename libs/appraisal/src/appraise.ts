@@ -310,7 +310,7 @@ export function appraise(evidence: Evidence, policy: AppraisalPolicy, nonce: Uin
 
   // The binding key.
   if (evidence.bindingKey !== undefined) {
-    const r = checkBindingKey(evidence.bindingKey, ak, nonce, policy);
+    const r = checkBindingKey(evidence.bindingKey, ak, nonce, policy, evidence.akPublic instanceof Uint8Array);
     failures.push(...r.failures);
     if (r.key !== undefined && r.failures.length === 0) out.bindingKey = r.key;
   }
