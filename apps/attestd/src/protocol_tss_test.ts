@@ -69,9 +69,13 @@ async function attest(host: string, body: unknown) {
 }
 
 test.serial("green (RSA EK): enrolled by libs/tss, affirming with a token that verifies against the JWKS, cnf.jwk the binding key", async (t) => {
+  const asked = testClock.now();
   const ch = await challenge(node, "rsa.example.test");
   t.is(ch.pcrSelection, BOOT_SELECTION);
   t.regex(ch.nonce, /^[0-9a-f]{64}$/);
+  // Time-ordered: the challenge's time in ms in the first 6 bytes, 26 random bytes after it.
+  const nonceMs = Number.parseInt(ch.nonce.slice(0, 12), 16);
+  t.true(nonceMs >= asked && nonceMs <= testClock.now(), `nonce time ${nonceMs} is not the challenge's`);
   const r = await attest("rsa.example.test", await tssEvidence(rsa, ch));
   t.is(r.status, 200, JSON.stringify(r.json));
   t.is(r.json.status, "affirming");
@@ -90,6 +94,10 @@ test.serial("green (RSA EK): enrolled by libs/tss, affirming with a token that v
   t.true((await node.store.listTpmCas()).some((c) => c.id === ekCa), `ekCa ${ekCa} is not a trusted TPM CA`);
   const status = await node.store.getHostStatus("rsa.example.test", Date.now());
   t.is(status?.status, "green");
+  // The attempt's id is a UUIDv7 of the attempt's time (ids sort like the rows they key).
+  const [attempt] = await node.store.listAttestations("rsa.example.test", 1);
+  t.regex(attempt.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  t.is(Number.parseInt(attempt.id.replaceAll("-", "").slice(0, 12), 16), attempt.at);
 });
 
 test.serial("green (ECC P-256 EK): enrolled with the ECC EK certificate and an ECC AK, affirming", async (t) => {

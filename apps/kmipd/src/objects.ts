@@ -9,7 +9,7 @@ import { type Attr, loadAttributes, storedAttributes } from "./attributes.ts";
 import type { OpContext } from "./context.ts";
 import { OperationError } from "./errors.ts";
 import { parseDistinguishedName } from "@tessera/pki";
-import { uuidV7 } from "./random.ts";
+import { uuidV7 } from "@tessera/service";
 import type { StoredObject } from "./store/store.ts";
 
 /** State values (KMIP State enumeration). */
