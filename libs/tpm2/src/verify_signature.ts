@@ -57,8 +57,12 @@ function derUint(v: Uint8Array): Uint8Array {
   return out;
 }
 
-/** ECDSA-Sig-Value (RFC 3279): SEQUENCE { r INTEGER, s INTEGER }; r and s at most 67 bytes (P-521), so short lengths suffice but for the sequence. */
-function ecdsaDer(r: Uint8Array, s: Uint8Array): Uint8Array {
+/**
+ * ECDSA-Sig-Value (RFC 3279): SEQUENCE { r INTEGER, s INTEGER } of a TPMS_SIGNATURE_ECDSA's r and s (unsigned
+ * big-endian), as node:crypto verifies by default; r and s at most 67 bytes (P-521), so short lengths suffice but
+ * for the sequence.
+ */
+export function ecdsaDer(r: Uint8Array, s: Uint8Array): Uint8Array {
   const R = derUint(r);
   const S = derUint(s);
   const body = 2 + R.length + 2 + S.length;
