@@ -1,4 +1,5 @@
 import test from "ava";
+import { createPrivateKey, sign, type JsonWebKey as NodeJwk } from "node:crypto";
 import { base64url, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTPayload } from "jose";
 import { CLOCK_TOLERANCE_SECONDS } from "./jwks.ts";
 import { earInput, ISSUER, T0 } from "./_test_support.ts";
@@ -124,6 +125,13 @@ test("verifyEar: each rule of the header and registered claims, named in the mes
   const other = await generateSigningKey(T0);
   const stolen = await new SignJWT(good).setProtectedHeader({ alg: "ES256", kid: key.kid }).sign(await importJWK(other.privateJwk, "ES256"));
   await rejects(t, verifyEar(stolen, jwks, at), "TOKEN_INVALID", /signature does not verify/);
+  // ES256's signature is r ‖ s, 64 bytes: one byte short or long, or the DER a plain OpenSSL signer writes, is refused.
+  const [h0, p0, s0] = (await forge(good)).split(".");
+  const rs = base64url.decode(s0!);
+  const der = sign("sha256", Buffer.from(`${h0}.${p0}`), createPrivateKey({ key: key.privateJwk as NodeJwk, format: "jwk" }));
+  for (const sig of [rs.subarray(0, 63), Uint8Array.of(...rs, 0), new Uint8Array(der)]) {
+    await rejects(t, verifyEar(`${h0}.${p0}.${base64url.encode(sig)}`, jwks, at), "TOKEN_INVALID", new RegExp(`signature is ${sig.length} bytes, not ES256's 64`));
+  }
   await rejects(t, verifyEar(await forge(good), { keys: [...jwks.keys, ...jwks.keys] }, at), "TOKEN_INVALID", /names 2 keys/);
   await rejects(t, verifyEar(await forge(good), { keys: [{ ...key.privateJwk, kid: key.kid }] }, at), "TOKEN_INVALID", /not a public P-256 key/);
   await rejects(t, verifyEar("a.b", jwks, at), "TOKEN_INVALID", /2 parts/);
@@ -190,6 +198,20 @@ test("issueEar: refuses unusable input with TOKEN_INPUT naming the field", async
   ];
   for (const [over, rule] of cases) await rejects(t, issueEar(earInput(over), key), "TOKEN_INPUT", rule);
   await rejects(t, issueEar(earInput(), { kid: "k", privateJwk: key.publicJwk as Record<string, unknown> }), "TOKEN_INPUT", /not an ES256 private key/);
+});
+
+test("verifyEar: jose's signatures verify, also those whose r or s starts with a zero byte (a shorter DER INTEGER)", async (t) => {
+  const good = payloadOf((await issueEar(earInput(), key)).token) as JWTPayload;
+  const seen = { r: 0, s: 0, plain: 0 };
+  for (let i = 0; i < 6000 && (seen.r === 0 || seen.s === 0 || seen.plain === 0); i++) {
+    const token = await forge({ ...good, jti: `z${i}` });
+    const sig = base64url.decode(token.split(".")[2]!);
+    const kind = sig[0] === 0 ? "r" : sig[32] === 0 ? "s" : "plain";
+    if (kind === "plain" && seen.plain > 0) continue;
+    seen[kind]++;
+    await t.notThrowsAsync(verifyEar(token, jwks, { issuer: ISSUER, now: T0 }), `${kind}: ${token}`);
+  }
+  t.true(seen.r > 0 && seen.s > 0, `signatures with a leading zero in r and in s were made and checked (${JSON.stringify(seen)})`);
 });
 
 test("verifyEar: a signature whose last character differs only in base64url's unused bits is refused (not canonical)", async (t) => {
