@@ -4,7 +4,7 @@
  * @module
  */
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
-import { ecdsaDer } from "@tessera/tpm2";
+import { ecdsaDer, ecdsaRsFromDer } from "@tessera/tpm2";
 import { base64url, type JWTPayload, type ProtectedHeaderParameters } from "jose";
 import { TokenError } from "./errors.ts";
 import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_LENGTH, type Jwks, type TokenSigner } from "./jwks.ts";
@@ -50,23 +50,6 @@ function signingKeyObject(jwk: { x: string; y: string; d: string }): KeyObject {
   return key;
 }
 
-/** r || s, each left-padded to `size` bytes, from an ECDSA-Sig-Value (DER) as node:crypto signs by default. */
-function p1363FromDer(der: Buffer, size: number): Buffer {
-  // SEQUENCE (short or 0x81 length), INTEGER r, INTEGER s: what OpenSSL writes.
-  let o = der[1]! === 0x81 ? 3 : 2;
-  const out = Buffer.alloc(2 * size);
-  for (let k = 0; k < 2; k++) {
-    if (der[o] !== 0x02) throw new TokenError("TOKEN_INPUT", "node:crypto returned an ECDSA signature that is not DER");
-    const len = der[o + 1]!;
-    let v = der.subarray(o + 2, o + 2 + len);
-    while (v.length > size && v[0] === 0) v = v.subarray(1);
-    if (v.length > size) throw new TokenError("TOKEN_INPUT", "node:crypto returned an ECDSA signature value longer than the curve");
-    v.copy(out, (k + 1) * size - v.length);
-    o += 2 + len;
-  }
-  return out;
-}
-
 /**
  * Signs `claims` with header `{alg: ES256, kid, typ}`: the compact JWS jose's SignJWT makes (the same header and
  * payload serialization), signed by node:crypto in this thread — WebCrypto's asynchronous job cost attestd about
@@ -85,8 +68,13 @@ export async function signJwt(claims: JWTPayload, signer: TokenSigner, typ: stri
   if (typeof claims !== "object" || claims === null || Array.isArray(claims)) throw new TokenError("TOKEN_INPUT", "the claims are not a JSON object");
   const input = `${Buffer.from(JSON.stringify({ alg: "ES256", kid: signer.kid, typ })).toString("base64url")}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
   // The key object bare (DER out): node:crypto takes an options object ~40 µs slower; JWS wants r || s.
-  const signature = p1363FromDer(sign("sha256", Buffer.from(input), key), 32);
-  return `${input}.${signature.toString("base64url")}`;
+  let signature: Uint8Array;
+  try {
+    signature = ecdsaRsFromDer(sign("sha256", Buffer.from(input), key), 32);
+  } catch (e) {
+    throw new TokenError("TOKEN_INPUT", `node:crypto returned an ECDSA signature that is not a P-256 ECDSA-Sig-Value: ${(e as Error).message}`, { cause: e });
+  }
+  return `${input}.${Buffer.from(signature.buffer, signature.byteOffset, signature.length).toString("base64url")}`;
 }
 
 /** Options of {@link verifyJwt}. */

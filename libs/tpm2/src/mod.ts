@@ -17,6 +17,7 @@ export * from "./pcr.ts";
 export * from "./public_key.ts";
 export * from "./unmarshal_public.ts";
 export * from "./verify_signature.ts";
+export * from "./ecdsa_sig.ts";
 export * from "./verify_quote.ts";
 export * from "./make_credential.ts";
 export * from "./templates.ts";

@@ -6,6 +6,7 @@
 import { constants, verify } from "node:crypto";
 import { algName, TPM_ALG } from "./constants.ts";
 import { hashName } from "./digest.ts";
+import { ecdsaDer } from "./ecdsa_sig.ts";
 import { TpmVerifyError } from "./errors.ts";
 import { eccCurve, eccParms, publicKeyOf, rsaParms } from "./public_key.ts";
 import type { TpmsSignatureEcc, TpmsSignatureRsa, TpmtPublic, TpmtSignature } from "./structures.ts";
@@ -43,41 +44,6 @@ export function verifySignature(pub: TpmtPublic, message: Uint8Array, signature:
     throw new TpmVerifyError("TPM2_VERIFY_SCHEME", `signature algorithm ${algName(alg)} cannot be verified with a public key`);
   }
   if (!ok) throw new TpmVerifyError("TPM2_VERIFY_SIGNATURE", `${algName(alg)} signature does not verify with the key`);
-}
-
-/** A DER INTEGER's content for the unsigned big-endian `v`: no leading zeros, a zero byte before a set top bit. */
-function derUint(v: Uint8Array): Uint8Array {
-  let i = 0;
-  while (i < v.length - 1 && v[i] === 0) i++;
-  const t = v.subarray(i);
-  if (t.length === 0) return Uint8Array.of(0);
-  if ((t[0]! & 0x80) === 0) return t;
-  const out = new Uint8Array(t.length + 1);
-  out.set(t, 1);
-  return out;
-}
-
-/**
- * ECDSA-Sig-Value (RFC 3279): SEQUENCE { r INTEGER, s INTEGER } of a TPMS_SIGNATURE_ECDSA's r and s (unsigned
- * big-endian), as node:crypto verifies by default; r and s at most 67 bytes (P-521), so short lengths suffice but
- * for the sequence.
- */
-export function ecdsaDer(r: Uint8Array, s: Uint8Array): Uint8Array {
-  const R = derUint(r);
-  const S = derUint(s);
-  const body = 2 + R.length + 2 + S.length;
-  const head = body < 0x80 ? [0x30, body] : [0x30, 0x81, body];
-  const out = new Uint8Array(head.length + body);
-  out.set(head, 0);
-  let o = head.length;
-  out[o++] = 0x02;
-  out[o++] = R.length;
-  out.set(R, o);
-  o += R.length;
-  out[o++] = 0x02;
-  out[o++] = S.length;
-  out.set(S, o);
-  return out;
 }
 
 function strip(b: Uint8Array, size: number): Uint8Array {

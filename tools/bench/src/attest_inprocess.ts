@@ -105,7 +105,7 @@ export function cryptoFloor(
     // The key object bare (PKCS#1 v1.5 is RSA's default), as libs/tpm2 verifies: an options object costs more.
     verifyQuote = () => verify("sha256", evidence.quote, akKey, s);
   } else {
-    // DER, as libs/appraisal verifies: node:crypto's `dsaEncoding: "ieee-p1363"` costs ~20 µs more per call (Node 24,
+    // DER, as libs/tpm2's verifySignature does: node:crypto's `dsaEncoding: "ieee-p1363"` costs ~20 µs more per call (Node 24,
     // OpenSSL 3.5), so a floor measured with it would be that much too high.
     const e = sig.signature as TpmsSignatureEcc;
     const der = ecdsaDer(e.signatureR, e.signatureS);
