@@ -61,6 +61,27 @@ export function inLoopWriter<Op>(db: Db, handler: WriteHandler<Op>): GroupWriter
 }
 
 /**
+ * A worker thread with this process's node options. A Worker inherits them as they are, V8 flags included
+ * (`--max-old-space-size`, `--max-semi-space-size`, `--single-threaded-gc`: an operator's tuning), which Node refuses
+ * in an explicit `execArgv` (ERR_WORKER_INVALID_EXEC_ARGV: the service would not start). Only a process started with
+ * `--input-type` (`node -e`) needs a list of its own, without that option (the thread's file would be refused); the
+ * flags Node refuses there are left out of it, as the error names them — they are the process's, and apply to every
+ * thread of it anyway.
+ */
+function startWorker(url: URL, workerData: WriterThreadData): Worker {
+  if (!process.execArgv.some((a) => a.startsWith("--input-type"))) return new Worker(url, { workerData });
+  const execArgv = process.execArgv.filter((a) => !a.startsWith("--input-type"));
+  try {
+    return new Worker(url, { workerData, execArgv });
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e;
+    // "Initiated Worker with invalid execArgv flags: --a, --b=1"
+    const refused = new Set((e as Error).message.replace(/^[^:]*:\s*/, "").split(/,\s*/));
+    return new Worker(url, { workerData, execArgv: execArgv.filter((a) => !refused.has(a)) });
+  }
+}
+
+/**
  * Starts the writer thread on the SQLite `file` (already migrated) and resolves once its connection is open. The
  * thread imports `module` and writes with its export `handler` (a {@link WriteHandler}); every write queued while a
  * group commits joins the next group, each in its own savepoint (a write that fails rolls back only itself; a failed
@@ -74,9 +95,7 @@ export function inLoopWriter<Op>(db: Db, handler: WriteHandler<Op>): GroupWriter
  */
 export async function sqliteWriterThread<Op>(file: string, module: URL, handler: string): Promise<GroupWriter<Op>> {
   const workerData: WriterThreadData = { file, module: module.href, handler };
-  // The process's options minus --input-type (a process started with -e has it, and the thread's file would be refused).
-  const execArgv = process.execArgv.filter((a) => !a.startsWith("--input-type"));
-  const worker = new Worker(new URL("./_writer_thread_main.ts", import.meta.url), { workerData, execArgv });
+  const worker = startWorker(new URL("./_writer_thread_main.ts", import.meta.url), workerData);
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
   let nextId = 1;
   let gone: Error | undefined;

@@ -1,5 +1,6 @@
 import test from "ava";
-import { mkdtemp, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { openSqlite } from "./open_sqlite.ts";
@@ -52,5 +53,37 @@ test("inLoopWriter: the same results through the group commit on this thread", a
   await t.throwsAsync(writer.run({ name: "bad", n: 0 }), { instanceOf: SqlError });
   await writer.close();
   t.is((await db.query<{ c: number }>("SELECT count(*) AS c FROM t"))[0]?.c, 2);
+  await db.close();
+});
+
+/** Runs `node ...args` (this Node) with `env` added, resolving with its stdout; rejects with its stderr on a non-zero exit. */
+function node(args: readonly string[], env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    p.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`node exited ${code}: ${err}`))));
+  });
+}
+
+test("the writer thread starts under an operator's V8 flags (which Node refuses in a Worker's explicit execArgv), from a file and from node -e", async (t) => {
+  const file = await database(t);
+  const script = `
+    import { sqliteWriterThread } from ${JSON.stringify(new URL("./writer_thread.ts", import.meta.url).href)};
+    const writer = await sqliteWriterThread(process.env.DB, new URL(${JSON.stringify(HANDLER.href)}), "insertRow");
+    process.stdout.write(String(await writer.run({ name: process.env.ROW, n: 21 })));
+    await writer.close();
+  `;
+  const scriptFile = path.join(path.dirname(file), "start.mjs");
+  await writeFile(scriptFile, script);
+  const v8Flags = ["--max-old-space-size=256", "--max-semi-space-size=8", "--single-threaded-gc"];
+  const run = (row: string, args: readonly string[]) => node(args, { DB: file, ROW: row });
+  t.is(await run("from-file", [...v8Flags, scriptFile]), "42");
+  t.is(await run("from-eval", [...v8Flags, "--input-type=module", "-e", script]), "42");
+  t.is(await run("plain-eval", ["--input-type=module", "-e", script]), "42");
+  const db = await openSqlite(file);
+  t.deepEqual(await db.query("SELECT name FROM t ORDER BY name"), [{ name: "from-eval" }, { name: "from-file" }, { name: "plain-eval" }]);
   await db.close();
 });
