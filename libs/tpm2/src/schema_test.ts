@@ -564,6 +564,34 @@ test("property: a struct with identifier field names (read and written by genera
   t.is(encodeError(() => marshal(plain, null as never)).message, encodeError(() => marshal(other, null as never)).message);
 });
 
+test("marshal: each result is bytes of its own, also from a marshal() inside a codec's write, after a failed one and past the kept writer's size", (t) => {
+  const a = marshal(TPMS_CLOCK_INFO, { clock: 1n, resetCount: 2, restartCount: 3, safe: 1 });
+  const b = marshal(TPMS_CLOCK_INFO, { clock: 9n, resetCount: 8, restartCount: 7, safe: 0 });
+  t.is(toHex(a), "0000000000000001" + "00000002" + "00000003" + "01");
+  t.is(toHex(b), "0000000000000009" + "00000008" + "00000007" + "00");
+  t.not(a.buffer, b.buffer);
+  // A codec whose write marshals another value (re-entrant): both writers stay apart.
+  const inner: Codec<number> = {
+    name: "INNER",
+    read: (r) => u16.read(r),
+    write: (w, v) => {
+      const nested = marshal(u32, v * 2);
+      u16.write(w, v);
+      fixed("nested", 4).write(w, nested);
+    },
+  };
+  const outer = struct("OUTER", { x: u8, y: inner, z: u8 });
+  t.is(toHex(marshal(outer, { x: 1, y: 3, z: 2 })), "01" + "0003" + "00000006" + "02");
+  // A write that fails half-way leaves nothing behind for the next one.
+  encodeError(() => marshal(TPMS_CLOCK_INFO, { clock: 1n, resetCount: 2, restartCount: -1, safe: 1 }));
+  t.is(toHex(marshal(u16, 0xabcd)), "abcd");
+  // Larger than the writer kept between calls (64 KiB): grown for it, then let go; later results are still right.
+  const big = new Uint8Array(100_000).fill(0x5a);
+  const bigCodec = fixed("big", big.length);
+  t.deepEqual(marshal(bigCodec, big), big);
+  t.is(toHex(marshal(u8, 7)), "07");
+});
+
 test("struct refuses a union whose selector is not a field", (t) => {
   t.throws(() => struct("BAD", { data: union("TPMU_X", "kind", { 1: u8 }) }), { message: "BAD.data: selector kind is not a field" });
 });
