@@ -453,10 +453,22 @@ function generatedReader(keys: readonly string[], codecs: readonly AnyField[], u
     throw e;
   }
 };`;
-  const params = codecs.map((_, i) => `c${i}`);
   // Code made from this module's own template and the schema's field names (checked above), never from input.
-  const make = new Function(...params, "keys", "fault", "hex16", "DecodeFault", source) as (...args: unknown[]) => (r: Reader) => unknown;
-  return make(...codecs, keys, fault, hex16, DecodeFault);
+  const make = compiled(codecs.length, ["keys", "fault", "hex16", "DecodeFault"], source);
+  return make?.(...codecs, keys, fault, hex16, DecodeFault) as ((r: Reader) => unknown) | undefined;
+}
+
+/**
+ * `source` as the body of a function of the codecs (`c0` … `c{n-1}`) and `names`, or undefined where this process
+ * forbids code from strings (`node --disallow-code-generation-from-strings`): the loops are used then.
+ */
+function compiled(n: number, names: readonly string[], source: string): ((...args: unknown[]) => unknown) | undefined {
+  try {
+    return new Function(...Array.from({ length: n }, (_, i) => `c${i}`), ...names, source) as (...args: unknown[]) => unknown;
+  } catch (e) {
+    if (e instanceof EvalError) return undefined;
+    throw e;
+  }
 }
 
 /** A struct's reader as a loop over its fields (any field names). */
@@ -516,10 +528,9 @@ function generatedWriter(
     throw e;
   }
 };`;
-  const params = codecs.map((_, i) => `c${i}`);
   // As in generatedReader: this module's template and checked field names only.
-  const make = new Function(...params, "name", "keys", "hex16", "TpmEncodeError", source) as (...args: unknown[]) => (w: Writer, v: unknown) => void;
-  return make(...codecs, name, keys, hex16, TpmEncodeError);
+  const make = compiled(codecs.length, ["name", "keys", "hex16", "TpmEncodeError"], source);
+  return make?.(...codecs, name, keys, hex16, TpmEncodeError) as ((w: Writer, v: unknown) => void) | undefined;
 }
 
 /** A struct's writer as a loop over its fields (any field names). */
@@ -582,6 +593,11 @@ export function written(w: Writer): Uint8Array {
   return w.buf.slice(0, w.pos);
 }
 
+/** The writer {@link marshal} reuses (undefined while one is in use), its first size and the largest kept. */
+let spare: Writer | undefined;
+const SPARE_BYTES = 1024;
+const SPARE_MAX_BYTES = 64 * 1024;
+
 /** Marshals `value` with `codec` into new bytes. Throws {@link TpmEncodeError}. */
 export function marshal<T>(codec: Codec<T>, value: T): Uint8Array {
   // One writer kept between calls: a new one is a Uint8Array of 256 bytes, which V8 keeps off its heap (over 64
@@ -601,10 +617,6 @@ export function marshal<T>(codec: Codec<T>, value: T): Uint8Array {
   }
 }
 
-/** The writer {@link marshal} reuses (undefined while one is in use), its first size and the largest kept. */
-let spare: Writer | undefined;
-const SPARE_BYTES = 1024;
-const SPARE_MAX_BYTES = 64 * 1024;
 
 /** A reader over `bytes` from `offset` (default 0) to the end. */
 export function reader(bytes: Uint8Array, offset = 0): Reader {

@@ -4,6 +4,7 @@
 import test from "ava";
 import fc from "fast-check";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { TPM_ALG, TPM_ST } from "./constants.ts";
 import { TpmDecodeError, TpmEncodeError } from "./errors.ts";
 import { fromHex, toHex } from "./hex.ts";
@@ -562,6 +563,33 @@ test("property: a struct with identifier field names (read and written by genera
     { numRuns: 5_000 },
   );
   t.is(encodeError(() => marshal(plain, null as never)).message, encodeError(() => marshal(other, null as never)).message);
+});
+
+test("under node --disallow-code-generation-from-strings the structs are read and written by the loops, with the same bytes and errors", async (t) => {
+  const script = `
+    const m = await import(${JSON.stringify(new URL("./mod.ts", import.meta.url).href)});
+    const bytes = m.marshal(m.TPMT_PUBLIC, m.akTemplate("rsa"));
+    let error = "";
+    try { m.unmarshal(m.TPMT_PUBLIC, bytes.subarray(0, 11)); } catch (e) { error = e.message; }
+    let generated = true;
+    try { new Function(""); } catch { generated = false; }
+    process.stdout.write(JSON.stringify({ hex: m.toHex(bytes), back: m.toHex(m.marshal(m.TPMT_PUBLIC, m.unmarshal(m.TPMT_PUBLIC, bytes))), error, generated }));
+  `;
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn(process.execPath, ["--disallow-code-generation-from-strings", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+    let o = "";
+    let err = "";
+    p.stdout.on("data", (d: Buffer) => (o += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    p.once("exit", (code) => (code === 0 ? resolve(o) : reject(new Error(`node exited ${code}: ${err}`))));
+  });
+  let here = "";
+  try {
+    unmarshal(TPMT_PUBLIC, RSA_AK_BYTES.subarray(0, 11));
+  } catch (e) {
+    here = (e as Error).message;
+  }
+  t.deepEqual(JSON.parse(out), { hex: toHex(RSA_AK_BYTES), back: toHex(RSA_AK_BYTES), error: here, generated: false });
 });
 
 test("marshal: each result is bytes of its own, also from a marshal() inside a codec's write, after a failed one and past the kept writer's size", (t) => {
