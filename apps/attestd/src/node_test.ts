@@ -118,6 +118,46 @@ test.serial("a body over 1 MiB is refused with 413 before it is parsed (declared
   }
 });
 
+test.serial("attestd serves under an operator's hardening and tuning flags: --disallow-code-generation-from-strings and V8 heap flags", async (t) => {
+  // Node refuses V8 flags in a Worker's explicit execArgv (the SQLite writer thread once had one), and the codec
+  // generates code only where the process allows it: neither may stop attestd from starting or answering.
+  const dir = await mkdtemp(path.join(os.tmpdir(), "attestd-flags-"));
+  const data = path.join(dir, "D");
+  const main = fileURLToPath(new URL("./main.ts", import.meta.url));
+  const flags = ["--disallow-code-generation-from-strings", "--max-old-space-size=512", "--max-semi-space-size=8", "--single-threaded-gc"];
+  const child = spawn(process.execPath, [...flags, main, "--listen", "127.0.0.1:0", "--data-dir", data, "--log-level", "silent"], { stdio: ["ignore", "pipe", "pipe"] });
+  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      const seen = (d: string) => {
+        out += d;
+        const m = /listening on (https:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      };
+      child.stdout.setEncoding("utf8").on("data", seen);
+      child.stderr.setEncoding("utf8").on("data", seen);
+      child.once("close", (code) => reject(new Error(`attestd exited ${code}: ${out}`)));
+    });
+    const ca = await readFile(path.join(data, "tls", "ca.pem"), "utf8");
+    const jwks = await request(`${url}/.well-known/jwks.json`, "GET", undefined, ca);
+    t.is(jwks.status, 200);
+    t.is((jwks.json as { keys: unknown[] }).keys.length, 1);
+    const password = (await readFile(path.join(data, "admin.password"), "utf8")).trim();
+    t.is((await request(`${url}/api/v1/auth/token`, "POST", { user: "admin", password: `${password}x` }, ca)).status, 401);
+    const signIn = await request(`${url}/api/v1/auth/token`, "POST", { user: "admin", password }, ca);
+    t.is(signIn.status, 200, JSON.stringify(signIn.json));
+    // A write through the writer thread: a challenge's nonce is stored before it is answered.
+    const challenged = await request(`${url}/api/v1/hosts/flags.example.test/challenges`, "POST", undefined, ca);
+    t.is(challenged.status, 201, JSON.stringify(challenged.json));
+    t.regex((challenged.json as { nonce: string }).nonce, /^[0-9a-f]{64}$/);
+  } finally {
+    child.kill("SIGTERM");
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test.serial("first start from bin/attestd: D/ 0700, D/tls/, D/master.key 0600, admin password file 0600 printed once; a bad flag names the field", async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), "attestd-bin-"));
   const data = path.join(dir, "D");
