@@ -358,49 +358,62 @@ function v2HeadValue(algorithm: number, context: string, k: EnvelopeKey, content
 }
 
 /**
- * Headers are written into one scratch buffer kept for it (no writer, DataView or buffer made per header), then copied
- * into the header's own bytes. The largest header (names, a context and a wrapped key at their maxima) is under 19 KB.
+ * Headers are written straight into an arena: one 32 KiB buffer with its DataView, made once and filled from its start
+ * to its end, each header a view of its own part of it — no copy, and no Buffer, writer or DataView per header (at
+ * 8 KiB of content that copy and allocation were ~0.4 µs of a ~10 µs seal). A full arena is replaced by a new one;
+ * an old one lives as long as a header over it does (as Node's pool of small Buffers does). A header over a quarter
+ * of an arena (long names, a large wrapped key) is written into bytes of its own. Every byte of an arena is zero or
+ * a header's: the memory a header is a view of holds nothing but other headers, which are public.
  */
-const SCRATCH = Buffer.alloc(32 * 1024);
-const scratch: Writer = { buf: SCRATCH, view: new DataView(SCRATCH.buffer, SCRATCH.byteOffset, SCRATCH.length), pos: 0 };
+const ARENA_BYTES = 32 * 1024;
+const arena: Writer = newArena(ARENA_BYTES);
 
-/** The scratch writer back on its own buffer (the codec replaces a writer's buffer when it grows one). */
-function resetScratch(): void {
-  scratch.pos = 0;
-  if (scratch.buf !== SCRATCH) {
-    scratch.buf = SCRATCH;
-    scratch.view = new DataView(SCRATCH.buffer, SCRATCH.byteOffset, SCRATCH.length);
-  }
+function newArena(bytes: number): Writer {
+  const buf = new Uint8Array(bytes);
+  return { buf, view: new DataView(buf.buffer), pos: 0 };
 }
 
-/** A version 2 header up to the content (algorithm 1) or up to the content key part (algorithm 2). */
+/** A version 2 header up to the content (algorithm 1) or up to the content key part (algorithm 2), in bytes of its own. */
 function v2Head(h: V2HeadValue): Uint8Array {
-  resetScratch();
+  const size = h.size;
+  let w = arena;
+  if (size > ARENA_BYTES >> 2) {
+    w = newArena(size);
+  } else if (arena.pos + size > ARENA_BYTES) {
+    const fresh = newArena(ARENA_BYTES);
+    arena.buf = fresh.buf;
+    arena.view = fresh.view;
+    arena.pos = 0;
+  }
+  const buf = w.buf;
+  const at = w.pos;
   try {
-    PREFIX.write(scratch, PREFIX_VALUE);
-    V2_HEAD.write(scratch, h);
+    PREFIX.write(w, PREFIX_VALUE);
+    V2_HEAD.write(w, h);
   } catch (e) {
-    resetScratch();
+    restore(w, buf, at);
     // The values are checked before: this is a field this code let through.
     if (e instanceof TpmEncodeError) throw new EnvelopeError("ENVELOPE_INPUT", "header", e.message, { cause: e });
     throw e;
   }
-  const size = scratch.pos;
-  if (size !== h.size) {
-    resetScratch();
-    throw new EnvelopeError("ENVELOPE_INPUT", "header", `was written as ${size} bytes, not the ${h.size} its fields add up to`);
+  const written = w.pos - at;
+  if (written !== size || w.buf !== buf) {
+    restore(w, buf, at);
+    throw new EnvelopeError("ENVELOPE_INPUT", "header", `was written as ${written} bytes, not the ${size} its fields add up to`);
   }
-  if (scratch.buf !== SCRATCH) {
-    // Grown past the scratch buffer (not possible within the maxima): its bytes are the header's.
-    const grown = scratch.buf.slice(0, size);
-    resetScratch();
-    return grown;
-  }
-  // Its own bytes from Node's pool of small buffers: a Uint8Array of its own over 64 bytes is a backing store of its
-  // own, allocated and freed for every seal.
-  const pooled = Buffer.allocUnsafe(size);
-  SCRATCH.copy(pooled, 0, 0, size);
-  return new Uint8Array(pooled.buffer, pooled.byteOffset, size);
+  w.pos = (at + size + 7) & ~7; // the next header on an 8-byte boundary
+  return new Uint8Array(buf.buffer, at, size);
+}
+
+/**
+ * The writer back on `buf` at `at` after a header that failed (the codec replaces a writer's buffer when it grows
+ * it); the bytes written since are zeroed, so that an arena holds only zeros and headers.
+ */
+function restore(w: Writer, buf: Uint8Array, at: number): void {
+  buf.fill(0, at, Math.min(w.buf === buf ? w.pos : buf.length, buf.length));
+  w.buf = buf;
+  w.view = new DataView(buf.buffer);
+  w.pos = at;
 }
 
 /** A plain Uint8Array over a Buffer's bytes (the same memory). */

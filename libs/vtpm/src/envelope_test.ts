@@ -332,3 +332,26 @@ test("a sealed envelope owns its memory: its .buffer holds it and nothing else (
     t.is(moved.buffer.byteLength, moved.length, `rewrap, size ${size}`);
   }
 });
+
+test("the headers sealEnvelopeParts hands out share an arena: none is changed by later seals, across arena refills and headers too large for one", (t) => {
+  // 600 headers of ~100–1,200 bytes fill several 32 KiB arenas; some over a quarter of one (a 9,000-byte wrapped key)
+  // are written into bytes of their own. Each is kept with a copy of its bytes and must still equal it, and open, after
+  // all the seals that followed it.
+  const next = xorshift32(0xa7e4a);
+  const kept: { parts: readonly Uint8Array[]; header: Buffer; content: Uint8Array; context: string }[] = [];
+  for (let i = 0; i < 600; i++) {
+    const context = `vm:${i}:${"x".repeat(next() % 900)}`;
+    const wrapped = new Uint8Array(i % 97 === 0 ? 9000 : next() % 200).fill(i & 0xff);
+    const content = new Uint8Array(next() % 64).fill(i & 0x7f);
+    const parts = sealEnvelopeParts(content, key(1), { ...TRUSTED, wrappedDataKey: wrapped }, { context });
+    kept.push({ parts, header: Buffer.from(parts[0]), content, context });
+  }
+  t.true(kept.some((k) => k.parts[0].buffer.byteLength === k.parts[0].length), "a large header has bytes of its own");
+  t.true(kept.some((k) => k.parts[0].buffer.byteLength > k.parts[0].length), "small headers share an arena");
+  for (const [i, k] of kept.entries()) {
+    t.true(Buffer.from(k.parts[0]).equals(k.header), `header ${i} unchanged`);
+    const opened = openEnvelope(Buffer.concat(k.parts), key(1));
+    t.deepEqual(opened.plaintext, k.content, `envelope ${i} opens`);
+    t.is(opened.header.context, k.context);
+  }
+});
