@@ -80,7 +80,9 @@ function need(r: Reader, n: number, what: string): void {
 
 function ensure(w: Writer, n: number): void {
   if (w.pos + n <= w.buf.length) return;
-  let size = w.buf.length * 2;
+  // At least 64 bytes: doubling alone never grows an empty buffer (a writer over new Uint8Array(0), or one whose
+  // memory was transferred away, looped here for ever).
+  let size = Math.max(w.buf.length * 2, 64);
   while (size < w.pos + n) size *= 2;
   const buf = new Uint8Array(size);
   buf.set(w.buf.subarray(0, w.pos));

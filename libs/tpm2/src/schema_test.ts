@@ -716,3 +716,17 @@ test("a custom codec built from the combinators round-trips (property)", (t) => 
   );
   t.pass();
 });
+
+test("a writer over no bytes grows (it looped for ever: doubling 0); one whose memory was transferred away throws, it does not hang", (t) => {
+  const bytes = marshal(TPMT_PUBLIC, akTemplate("ecc"));
+  for (const w of [writer(0), writer(1)]) {
+    TPMT_PUBLIC.write(w, akTemplate("ecc"));
+    t.deepEqual(written(w), bytes);
+  }
+  const s = writer(0);
+  sizedUtf8("name", 300).write(s, "x".repeat(200));
+  t.is(written(s).length, 202);
+  const gone = writer(512);
+  structuredClone(gone.buf.buffer, { transfer: [gone.buf.buffer] }); // detached: its length reads 0
+  t.throws(() => TPMT_PUBLIC.write(gone, akTemplate("ecc")), { instanceOf: TypeError });
+});

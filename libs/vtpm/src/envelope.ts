@@ -379,7 +379,8 @@ function v2Head(h: V2HeadValue): Uint8Array {
   let w = arena;
   if (size > ARENA_BYTES >> 2) {
     w = newArena(size);
-  } else if (arena.pos + size > ARENA_BYTES) {
+  } else if (arena.pos + size > arena.buf.length) {
+    // Full, or its memory transferred to another thread (a detached buffer's length is 0).
     const fresh = newArena(ARENA_BYTES);
     arena.buf = fresh.buf;
     arena.view = fresh.view;
@@ -474,7 +475,9 @@ function openContent(bytes: Uint8Array, p: Parsed, contentKey: Uint8Array): Uint
 /**
  * Encrypts `plaintext` into a new envelope, as its pieces: the header, the ciphertext and the tag, to be written one
  * after another (a file handle's writev) without joining them. One AES-256-GCM pass under `dataKey` (32 bytes, from
- * `key`'s provider, which also gave `key.wrappedDataKey`), the header as associated data.
+ * `key`'s provider, which also gave `key.wrappedDataKey`), the header as associated data. The header is a view of
+ * memory shared with other headers (as a small Buffer is a view of Node's pool): its bytes are its own, its `.buffer`
+ * is not — copy it before transferring that to another thread (a transferred arena is replaced at the next seal).
  * @param options.context what the content belongs to, bound to it (opening does not need it; it is shown)
  * @throws EnvelopeError ENVELOPE_INPUT for a data key that is not 32 bytes, an empty or too long name or id
  */

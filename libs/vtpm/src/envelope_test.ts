@@ -355,3 +355,13 @@ test("the headers sealEnvelopeParts hands out share an arena: none is changed by
     t.is(opened.header.context, k.context);
   }
 });
+
+test("a header's arena transferred away (detached) is replaced: the next seals still work", (t) => {
+  const [header] = sealEnvelopeParts(SECRET, key(1), TRUSTED);
+  structuredClone(header.buffer, { transfer: [header.buffer] }); // detaches the arena under the header
+  t.is(header.length, 0);
+  for (let i = 0; i < 3; i++) {
+    const env = sealEnvelope(SECRET, key(1), TRUSTED, { context: `after ${i}` });
+    t.deepEqual(openEnvelope(env, key(1)).plaintext, SECRET);
+  }
+});
