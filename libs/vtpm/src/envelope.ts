@@ -311,110 +311,86 @@ function checkDataKey(dataKey: Uint8Array, what: string): void {
   }
 }
 
-/** UTF-8 bytes of a name the caller gave, or an ENVELOPE_INPUT for one that is not a string. */
-function inputLength(s: unknown, field: string): number {
-  if (typeof s !== "string") throw new EnvelopeError("ENVELOPE_INPUT", field, `must be a string, got ${typeof s}`);
-  return utf8Length(s);
-}
-
-/** What {@link V2_HEAD} writes, and the header's size up to where it ends. */
+/** What {@link V2_HEAD} writes. */
 interface V2HeadValue extends KeyFieldsValue {
   algorithm: number;
   context: string;
   contentNonce: Uint8Array;
-  size: number;
 }
 
-/** A version 2 header's fields from the caller's key and context, checked, with the header's size. */
+/**
+ * A version 2 header's fields from the caller's key and context. What the codec checks as it writes them (types,
+ * sizes, ranges) is not checked here: its errors name the field ({@link v2Head}).
+ */
 function v2HeadValue(algorithm: number, context: string, k: EnvelopeKey, contentNonce: Uint8Array): V2HeadValue {
-  const name = k.provider?.name ?? "";
-  const id = k.key?.id ?? "";
-  const contextLength = inputLength(context, "context");
-  const nameLength = inputLength(name, "providerName");
-  const idLength = inputLength(id, "keyId");
-  if (contextLength > MAX_ID_BYTES) throw new EnvelopeError("ENVELOPE_INPUT", "context", `is ${contextLength} UTF-8 bytes, over ${MAX_ID_BYTES}`);
-  if (nameLength === 0 || nameLength > MAX_PROVIDER_NAME_BYTES)
-    throw new EnvelopeError("ENVELOPE_INPUT", "providerName", `must be 1 to ${MAX_PROVIDER_NAME_BYTES} UTF-8 bytes, got ${nameLength}`);
-  if (idLength === 0 || idLength > MAX_ID_BYTES) throw new EnvelopeError("ENVELOPE_INPUT", "keyId", `must be 1 to ${MAX_ID_BYTES} UTF-8 bytes, got ${idLength}`);
-  const kind = KIND_CODES[k.provider.kind];
-  if (kind === undefined) throw new EnvelopeError("ENVELOPE_INPUT", "providerKind", `"${String(k.provider.kind)}" is not trusted, standard or local`);
-  const version = k.key.version;
-  if (!Number.isInteger(version) || version < 0 || version > 0xffffffff) throw new EnvelopeError("ENVELOPE_INPUT", "keyVersion", `${version} is not a UINT32`);
-  const wrapped = k.wrappedDataKey;
-  if (!(wrapped instanceof Uint8Array) || wrapped.length > MAX_WRAPPED_DATA_KEY) {
-    throw new EnvelopeError("ENVELOPE_INPUT", "wrappedDataKey", `must be bytes, at most ${MAX_WRAPPED_DATA_KEY}`);
-  }
-  return {
-    algorithm,
-    context,
-    providerKind: kind,
-    providerName: name,
-    keyId: id,
-    keyVersion: version,
-    wrappedDataKey: wrapped,
-    contentNonce,
-    size: 6 + 2 + 2 + contextLength + 1 + 2 + nameLength + 2 + idLength + 4 + 2 + wrapped.length + 12,
-  };
+  const provider = k.provider;
+  const name = provider?.name;
+  const id = k.key?.id;
+  if (name === "" || name === undefined) throw new EnvelopeError("ENVELOPE_INPUT", "providerName", `must be 1 to ${MAX_PROVIDER_NAME_BYTES} UTF-8 bytes, got none`);
+  if (id === "" || id === undefined) throw new EnvelopeError("ENVELOPE_INPUT", "keyId", `must be 1 to ${MAX_ID_BYTES} UTF-8 bytes, got none`);
+  const kind = Object.hasOwn(KIND_CODES, provider.kind) ? KIND_CODES[provider.kind] : undefined;
+  if (kind === undefined) throw new EnvelopeError("ENVELOPE_INPUT", "providerKind", `"${String(provider.kind)}" is not trusted, standard or local`);
+  return { algorithm, context, providerKind: kind, providerName: name, keyId: id, keyVersion: k.key.version, wrappedDataKey: k.wrappedDataKey, contentNonce };
 }
 
 /**
  * Headers are written straight into an arena: one 32 KiB buffer with its DataView, made once and filled from its start
- * to its end, each header a view of its own part of it — no copy, and no Buffer, writer or DataView per header (at
- * 8 KiB of content that copy and allocation were ~0.4 µs of a ~10 µs seal). A full arena is replaced by a new one;
- * an old one lives as long as a header over it does (as Node's pool of small Buffers does). A header over a quarter
- * of an arena (long names, a large wrapped key) is written into bytes of its own. Every byte of an arena is zero or
- * a header's: the memory a header is a view of holds nothing but other headers, which are public.
+ * to its end, each header a view of its own part of it — no copy, and no Buffer, writer or DataView per header. A
+ * full arena is replaced by a new one; an old one lives as long as a header over it does (as Node's pool of small
+ * Buffers does). A header that does not fit (the codec grows the writer's buffer for it) is copied into bytes of its
+ * own, and the arena replaced. Every byte of an arena is zero or a header's: the memory a header is a view of holds
+ * nothing but other headers, which are public.
  */
 const ARENA_BYTES = 32 * 1024;
-const arena: Writer = newArena(ARENA_BYTES);
+const arena: Writer = newArena();
 
-function newArena(bytes: number): Writer {
-  const buf = new Uint8Array(bytes);
+function newArena(): Writer {
+  const buf = new Uint8Array(ARENA_BYTES);
   return { buf, view: new DataView(buf.buffer), pos: 0 };
+}
+
+function renewArena(): void {
+  const fresh = newArena();
+  arena.buf = fresh.buf;
+  arena.view = fresh.view;
+  arena.pos = 0;
 }
 
 /** A version 2 header up to the content (algorithm 1) or up to the content key part (algorithm 2), in bytes of its own. */
 function v2Head(h: V2HeadValue): Uint8Array {
-  const size = h.size;
-  let w = arena;
-  if (size > ARENA_BYTES >> 2) {
-    w = newArena(size);
-  } else if (arena.pos + size > arena.buf.length) {
-    // Full, or its memory transferred to another thread (a detached buffer's length is 0).
-    const fresh = newArena(ARENA_BYTES);
-    arena.buf = fresh.buf;
-    arena.view = fresh.view;
-    arena.pos = 0;
-  }
-  const buf = w.buf;
-  const at = w.pos;
+  // Its memory transferred to another thread (a detached buffer's length is 0), or nearly full.
+  if (arena.buf.length - arena.pos < 512) renewArena();
+  const buf = arena.buf;
+  const at = arena.pos;
   try {
-    PREFIX.write(w, PREFIX_VALUE);
-    V2_HEAD.write(w, h);
+    PREFIX.write(arena, PREFIX_VALUE);
+    V2_HEAD.write(arena, h);
   } catch (e) {
-    restore(w, buf, at);
-    // The values are checked before: this is a field this code let through.
-    if (e instanceof TpmEncodeError) throw new EnvelopeError("ENVELOPE_INPUT", "header", e.message, { cause: e });
+    zeroFrom(buf, at);
+    // A field the codec refused: named by it (its type, size or range).
+    if (e instanceof TpmEncodeError) throw new EnvelopeError("ENVELOPE_INPUT", e.fields[0] ?? "header", e.reason, { cause: e });
     throw e;
   }
-  const written = w.pos - at;
-  if (written !== size || w.buf !== buf) {
-    restore(w, buf, at);
-    throw new EnvelopeError("ENVELOPE_INPUT", "header", `was written as ${written} bytes, not the ${size} its fields add up to`);
+  const end = arena.pos;
+  if (arena.buf !== buf) {
+    // Grown past the arena by the codec: the header's bytes are copied out of the grown buffer, and the arena is new.
+    const own = arena.buf.slice(at, end);
+    zeroFrom(buf, at);
+    renewArena();
+    return own;
   }
-  w.pos = (at + size + 7) & ~7; // the next header on an 8-byte boundary
-  return new Uint8Array(buf.buffer, at, size);
+  arena.pos = (end + 7) & ~7; // the next header on an 8-byte boundary
+  return new Uint8Array(buf.buffer, at, end - at);
 }
 
-/**
- * The writer back on `buf` at `at` after a header that failed (the codec replaces a writer's buffer when it grows
- * it); the bytes written since are zeroed, so that an arena holds only zeros and headers.
- */
-function restore(w: Writer, buf: Uint8Array, at: number): void {
-  buf.fill(0, at, Math.min(w.buf === buf ? w.pos : buf.length, buf.length));
-  w.buf = buf;
-  w.view = new DataView(buf.buffer);
-  w.pos = at;
+/** An arena's bytes from `at` to its end back to zero (what a header that failed, or did not fit, wrote there). */
+function zeroFrom(buf: Uint8Array, at: number): void {
+  if (arena.buf !== buf) {
+    arena.buf = buf;
+    arena.view = new DataView(buf.buffer);
+  }
+  arena.pos = at;
+  if (buf.length > at) buf.fill(0, at);
 }
 
 /** A plain Uint8Array over a Buffer's bytes (the same memory). */

@@ -228,6 +228,11 @@ test("seal refuses bad input, naming it", (t) => {
     "unknown kind",
   );
   refused(t, () => sealEnvelope(SECRET, key(1), TRUSTED, { context: "c".repeat(1025) }), "ENVELOPE_INPUT", "context", "long context");
+  refused(t, () => sealEnvelope(SECRET, key(1), TRUSTED, { context: 5 as unknown as string }), "ENVELOPE_INPUT", "context", "a context that is not a string");
+  refused(t, () => sealEnvelope(SECRET, key(1), { ...TRUSTED, provider: { name: "p", kind: "toString" as "local" } }), "ENVELOPE_INPUT", "providerKind", "an Object.prototype name as kind");
+  refused(t, () => sealEnvelope(SECRET, key(1), { ...TRUSTED, provider: { name: "n".repeat(256), kind: "trusted" } }), "ENVELOPE_INPUT", "providerName", "long name");
+  refused(t, () => sealEnvelope(SECRET, key(1), { ...TRUSTED, wrappedDataKey: new Uint8Array(16 * 1024 + 1) }), "ENVELOPE_INPUT", "wrappedDataKey", "a wrapped key over 16 KiB");
+  refused(t, () => sealEnvelope(SECRET, key(1), { ...TRUSTED, wrappedDataKey: "eyJ2IjoxfQ" as unknown as Uint8Array }), "ENVELOPE_INPUT", "wrappedDataKey", "a wrapped key that is not bytes");
   refused(t, () => sealEnvelope(SECRET, new Uint8Array(16), TRUSTED), "ENVELOPE_INPUT", "dataKey", "AES-128 key");
 });
 
@@ -333,9 +338,9 @@ test("a sealed envelope owns its memory: its .buffer holds it and nothing else (
   }
 });
 
-test("the headers sealEnvelopeParts hands out share an arena: none is changed by later seals, across arena refills and headers too large for one", (t) => {
-  // 600 headers of ~100–1,200 bytes fill several 32 KiB arenas; some over a quarter of one (a 9,000-byte wrapped key)
-  // are written into bytes of their own. Each is kept with a copy of its bytes and must still equal it, and open, after
+test("the headers sealEnvelopeParts hands out share an arena: none is changed by later seals, across arena refills and headers that do not fit", (t) => {
+  // 600 headers of ~100–1,200 bytes fill several 32 KiB arenas; a header that does not fit in what is left of one (some
+  // carry a 9,000-byte wrapped key) is copied into bytes of its own. Each is kept with a copy of its bytes and must still equal it, and open, after
   // all the seals that followed it.
   const next = xorshift32(0xa7e4a);
   const kept: { parts: readonly Uint8Array[]; header: Buffer; content: Uint8Array; context: string }[] = [];
