@@ -454,6 +454,7 @@ function openContent(bytes: Uint8Array, p: Parsed, contentKey: Uint8Array): Uint
  * `key`'s provider, which also gave `key.wrappedDataKey`), the header as associated data. The header is a view of
  * memory shared with other headers (as a small Buffer is a view of Node's pool): its bytes are its own, its `.buffer`
  * is not — copy it before transferring that to another thread (a transferred arena is replaced at the next seal).
+ * The ciphertext and tag are node:crypto's Buffers (Uint8Arrays; a Buffer's `slice` is a view, not a copy).
  * @param options.context what the content belongs to, bound to it (opening does not need it; it is shown)
  * @throws EnvelopeError ENVELOPE_INPUT for a data key that is not 32 bytes, an empty or too long name or id
  */
@@ -471,7 +472,9 @@ export function sealEnvelopeParts(
   c.setAAD(header);
   const body = c.update(plaintext);
   const rest = c.final(); // GCM writes everything in update()
-  return [header, rest.length === 0 ? bytesOf(body) : concat(body, rest), bytesOf(c.getAuthTag())];
+  // The ciphertext and tag as node:crypto made them (Buffers, which are Uint8Arrays): a plain Uint8Array made over each
+  // cost ~0.4 µs of a ~10 µs seal of 8 KiB, for pieces that are written out and dropped.
+  return [header, rest.length === 0 ? body : concat(body, rest), c.getAuthTag()];
 }
 
 /**
