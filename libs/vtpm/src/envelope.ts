@@ -396,13 +396,17 @@ function zeroFrom(buf: Uint8Array, at: number): void {
 /** A plain Uint8Array over a Buffer's bytes (the same memory). */
 const bytesOf = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.length);
 
-/** One AES-256-GCM pass: the ciphertext and its tag, as pieces. */
+/**
+ * One AES-256-GCM pass: the ciphertext and its tag, as pieces, as node:crypto made them (Buffers, which are
+ * Uint8Arrays): a plain Uint8Array made over each cost ~0.4 µs of a ~10 µs seal of 8 KiB, for pieces that are
+ * written out or joined, then dropped.
+ */
 function gcmSeal(key: KeyObject, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): [Uint8Array, Uint8Array] {
   const c = createCipheriv("aes-256-gcm", key, nonce);
   c.setAAD(aad);
   const body = c.update(plaintext);
-  const rest = c.final();
-  return [rest.length === 0 ? bytesOf(body) : new Uint8Array(Buffer.concat([body, rest])), bytesOf(c.getAuthTag())];
+  const rest = c.final(); // GCM writes everything in update()
+  return [rest.length === 0 ? body : concat(body, rest), c.getAuthTag()];
 }
 
 /**
@@ -468,13 +472,8 @@ export function sealEnvelopeParts(
   if (!(plaintext instanceof Uint8Array)) throw new EnvelopeError("ENVELOPE_INPUT", "content", "must be bytes");
   const nonce = randomView(12);
   const header = v2Head(v2HeadValue(ALG_DIRECT, options.context ?? "", key, nonce));
-  const c = createCipheriv("aes-256-gcm", createSecretKey(dataKey), nonce);
-  c.setAAD(header);
-  const body = c.update(plaintext);
-  const rest = c.final(); // GCM writes everything in update()
-  // The ciphertext and tag as node:crypto made them (Buffers, which are Uint8Arrays): a plain Uint8Array made over each
-  // cost ~0.4 µs of a ~10 µs seal of 8 KiB, for pieces that are written out and dropped.
-  return [header, rest.length === 0 ? body : concat(body, rest), c.getAuthTag()];
+  const [ciphertext, tag] = gcmSeal(createSecretKey(dataKey), nonce, header, plaintext);
+  return [header, ciphertext, tag];
 }
 
 /**
