@@ -69,6 +69,11 @@ export interface SoftBindingKey {
   readonly signature: Uint8Array;
 }
 
+/** A {@link SoftBindingKey} with its private part, which a TPM would keep: the kmx bench opens the JWEs sent to it. */
+export interface SoftBindingKeyPair extends SoftBindingKey {
+  readonly privateKey: KeyObject;
+}
+
 /** Makes an RSA 2048 EK with the default EK template's attributes and policy. */
 export function softEk(): SoftEk {
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -156,14 +161,14 @@ export function softQuote(ak: SoftAk, nonce: Uint8Array, selection: readonly Tpm
 }
 
 /** An RSA 2048 binding key (decrypt, fixedTPM, fixedParent, sensitiveDataOrigin) certified by the AK (empty qualifyingData, as tpm2-tools 5.4 makes it). */
-export function softBindingKey(ak: SoftAk): SoftBindingKey {
-  const { publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+export function softBindingKey(ak: SoftAk): SoftBindingKeyPair {
+  const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   const m = keyMaterial(publicKey);
   if (m.type !== "rsa") throw new Error("unreachable: an RSA key");
   const pub: TpmtPublic = bindingKeyTemplate(m.n);
   const name = objectName(pub);
   const certifyInfo = attest(ak, new Uint8Array(), TPM_ST.ATTEST_CERTIFY, { name, qualifiedName: concat(name.subarray(0, 2), randomBytes(32)) });
-  return { public: marshal(TPM2B_PUBLIC, pub), certifyInfo, signature: signAsTpm(ak, certifyInfo) };
+  return { public: marshal(TPM2B_PUBLIC, pub), certifyInfo, signature: signAsTpm(ak, certifyInfo), privateKey };
 }
 
 /** What the host quotes: the selection and the SHA-256 PCR values its event log replays to. */

@@ -9,7 +9,10 @@
  *    binding key (RSA-OAEP-256 + A256GCM);
  * 2. KMIP Decrypt alone: the same ciphertext, IV, AAD and tag sent to the same kmipd by a pooled KmipClient from
  *    this process, with the same concurrency;
- * 3. the bare JWE: `encryptToJwk` of a 32-byte key to the same binding key, in this process.
+ * 3. the bare JWE: `encryptToJwk` of a 32-byte key to the same binding key, in this process;
+ * 4. the bound: kmx_bound_server.ts, an HTTPS server in its own process that does for each unwrap only what (2) and
+ *    (3) do (the body read, the KMIP Decrypt on a pool like kmxd's, the JWE) and nothing else, driven like (1). No
+ *    kmxd can beat it on this machine, so its ratios say how far the goal is reachable here at all.
  *
  * The goal of issue #11: end to end within 1.5× of (2) plus (3). Compared on latency (p50 of (1) against p50 of
  * (2) plus the JWE's p50) and on cost per unwrap (1 / throughput of (1) against 1 / throughput of (2) plus the
@@ -22,6 +25,7 @@
  * is measured.
  * @module
  */
+import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import https from "node:https";
 import os from "node:os";
@@ -31,11 +35,12 @@ import { createProviderClient, decodeWrapped, wrapAad } from "@tessera/key-provi
 import { KmipClient } from "@tessera/kmip-client";
 import { spawnReady, type ReadyProcess } from "@tessera/process-testing";
 import { fromHex, parsePcrSelection, selectedPcrs, TPM_ALG, toHex } from "@tessera/tpm2";
-import { encryptToJwk } from "@tessera/tokens";
+import { decryptJwe, encryptToJwk } from "@tessera/tokens";
 import { pcrsOfLog, softActivateCredential, softAk, softBindingKey, softEk, softQuote } from "./attest_host.ts";
 import { type Answer, b64, call, expectJson } from "./attest_api.ts";
 import { attestFixture } from "./attest_inprocess.ts";
 import { measureAsync, percentile, processCpuUs, ratio } from "./attest_measure.ts";
+import type { Setup as BoundSetup } from "./kmx_bound_server.ts";
 
 /** Issue #11's goal: end to end within this factor of KMIP Decrypt alone plus the JWE. */
 export const GOAL_FACTOR = 1.5;
@@ -125,6 +130,25 @@ async function timed(
   };
 }
 
+/** Starts kmx_bound_server.ts (see the module's doc, part 4) and waits for its port. */
+async function startBound(setup: BoundSetup): Promise<{ port: number; pid: number | undefined; stop: () => Promise<void> }> {
+  const proc = spawn(process.execPath, [path.join(import.meta.dirname, "kmx_bound_server.ts")], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once("message", (m: { port: number }) => resolve(m.port));
+    proc.once("exit", (code) => reject(new Error(`the bound server exited (${code})`)));
+    proc.send(setup);
+  });
+  return {
+    port,
+    pid: proc.pid,
+    stop: async () => {
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.disconnect();
+      await exited;
+    },
+  };
+}
+
 /** Runs the suite; returns the markdown section (table, ratios, verdict). */
 export async function benchKmx(options: KmxOptions = {}): Promise<string> {
   const concurrency = options.concurrency ?? 16;
@@ -132,6 +156,7 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "bench-kmx-"));
   const procs: ReadyProcess[] = [];
   const clients: KmipClient[] = [];
+  const stops: (() => Promise<void>)[] = [];
   try {
     const attestdDir = path.join(dir, "attestd");
     const kmipDir = path.join(dir, "kmipd");
@@ -229,6 +254,13 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
     const first = await expectJson(call(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/unwrap`, "POST", body, bearer), 200, "the first unwrap");
     const header = decodeProtectedHeader(String(first["key"]));
     if (header.alg !== "RSA-OAEP-256" || header.enc !== "A256GCM") throw new Error(`the unwrap's JWE is ${header.alg}/${header.enc}`);
+    // What the host's TPM would read: the generated key, and the same key from the unwrap.
+    const bindingJwk = binding.privateKey.export({ format: "jwk" }) as JWK;
+    const dataKey = await decryptJwe(String(dk["key"]), bindingJwk);
+    const opens = async (jwe: unknown, what: string): Promise<void> => {
+      if (!Buffer.from(await decryptJwe(String(jwe), bindingJwk)).equals(dataKey)) throw new Error(`${what} does not open to the generated data key`);
+    };
+    await opens(first["key"], "kmxd's unwrap");
 
     const w = decodeWrapped(wrapped);
     if (w.mode !== "A256GCM") throw new Error(`kmipd's provider wrapped in ${w.mode}, expected A256GCM`);
@@ -248,6 +280,26 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
       async () => (await direct.decrypt(keyId, w.ct, { iv: w.iv, aad, tag: w.tag })).length === 32,
       { kmipd: kmipd.child.pid },
     );
+    const bound = await startBound({
+      cert: await readFile(path.join(kmxdDir, "tls", "server.pem"), "utf8"),
+      key: await readFile(path.join(kmxdDir, "tls", "server-key.pem"), "utf8"),
+      kmip: { host: "127.0.0.1", port: kmipPort, ...kmipTls },
+      keyId,
+      poolSize: concurrency,
+      bindingKey: cnf,
+    });
+    stops.push(bound.stop);
+    const boundUrl = `https://127.0.0.1:${bound.port}/api/v1/providers/bench/unwrap`;
+    const boundAgent = new https.Agent({ keepAlive: true, maxSockets: concurrency, ca: await readFile(path.join(kmxdDir, "tls", "ca.pem"), "utf8") });
+    await opens((await expectJson(call(boundAgent, boundUrl, "POST", body), 200, "the bound server's first unwrap"))["key"], "the bound server's unwrap");
+    const boundCell = await timed(
+      "bound: HTTPS server doing only the body read, KMIP Decrypt and JWE",
+      durationMs,
+      concurrency,
+      async () => (await call(boundAgent, boundUrl, "POST", body)).status === 200,
+      { bound: bound.pid, kmipd: kmipd.child.pid },
+    );
+    boundAgent.destroy();
     const key32 = new Uint8Array(32).fill(7);
     const jwe = await measureAsync("JWE to the binding key alone (RSA-OAEP-256 + A256GCM, 32 bytes)", () => encryptToJwk(key32, cnf));
 
@@ -264,16 +316,23 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
       `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
       row(e2e),
       row(kmipAlone),
+      row(boundCell),
       `| ${jwe.name} | 1 | ${jwe.opsPerSec.toFixed(0)} | ${jwe.p50Ms.toFixed(2)} / ${jwe.p99Ms.toFixed(2)} | — | ${jwe.cpuUsPerOp.toFixed(0)} | 0 |`,
       "",
       `- Latency: end-to-end p50 ${e2e.p50Ms.toFixed(2)} ms against KMIP Decrypt p50 + JWE p50 = ${floorP50.toFixed(2)} ms: ${ratio(e2e.p50Ms, floorP50)} (goal ≤ ${GOAL_FACTOR}×: ${e2e.p50Ms <= GOAL_FACTOR * floorP50 ? "met" : "NOT met"}).`,
       `- Cost per unwrap at ${concurrency} callers: end to end ${e2eCostUs.toFixed(0)} µs (1 / throughput) against KMIP Decrypt ${(1e6 / kmipAlone.opsPerSec).toFixed(0)} µs + JWE (p50) ${jweUs.toFixed(0)} µs = ${floorCostUs.toFixed(0)} µs: ${ratio(e2eCostUs, floorCostUs)} (goal ≤ ${GOAL_FACTOR}×: ${e2eCostUs <= GOAL_FACTOR * floorCostUs ? "met" : "NOT met"}).`,
       `- Server CPU per end-to-end unwrap: ${e2e.serverCpuUs?.toFixed(0) ?? "?"} µs (kmxd ${e2e.serverCpuUsBy["kmxd"]?.toFixed(0) ?? "?"} + kmipd ${e2e.serverCpuUsBy["kmipd"]?.toFixed(0) ?? "?"}); kmipd's alone per Decrypt: ${kmipAlone.serverCpuUs?.toFixed(0) ?? "?"} µs. ${os.cpus().length} CPUs, load average ${os.loadavg()[0]!.toFixed(1)} at the end (the machine may be shared).`,
     ];
-    if (e2e.failures > 0 || kmipAlone.failures > 0) lines.push(`- FAILURES during the timed parts: ${e2e.failures} end to end, ${kmipAlone.failures} KMIP: the figures are not valid.`);
+    const boundCostUs = 1e6 / boundCell.opsPerSec;
+    lines.push(
+      `- The bound (no kmxd can do less per unwrap; its own process, kmxd's TLS settings): p50 ${boundCell.p50Ms.toFixed(2)} ms, ${ratio(boundCell.p50Ms, floorP50)} the floor's latency; cost ${boundCostUs.toFixed(0)} µs, ${ratio(boundCostUs, floorCostUs)} the floor's; CPU per unwrap ${boundCell.serverCpuUs?.toFixed(0) ?? "?"} µs (server ${boundCell.serverCpuUsBy["bound"]?.toFixed(0) ?? "?"} + kmipd ${boundCell.serverCpuUsBy["kmipd"]?.toFixed(0) ?? "?"}) and the client ${boundCell.clientCpuUs.toFixed(0)}. kmxd against the bound: latency ${ratio(e2e.p50Ms, boundCell.p50Ms)}, cost ${ratio(e2eCostUs, boundCostUs)}.`,
+    );
+    if (e2e.failures > 0 || kmipAlone.failures > 0 || boundCell.failures > 0)
+      lines.push(`- FAILURES during the timed parts: ${e2e.failures} end to end, ${kmipAlone.failures} KMIP, ${boundCell.failures} bound: the figures are not valid.`);
     return lines.join("\n");
   } finally {
     for (const c of clients) c.close();
+    for (const stop of stops) await stop();
     for (const p of procs.reverse()) await p.stop();
     await rm(dir, { recursive: true, force: true });
   }
