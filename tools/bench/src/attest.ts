@@ -48,7 +48,7 @@ export interface AttestSuiteOptions extends ApiOptions {
  * The summary lines: the goals and the peers, from the best API cell and the in-process figure; with attestd's HTTPS
  * floor, how much of an attestation's CPU two bare requests already take, and the rest against in-process.
  */
-export function attestSummary(cells: readonly ApiCell[], inProcess: LatencyMeasurement, cpus: number, floor?: HttpFloor): string[] {
+export function attestSummary(cells: readonly ApiCell[], inProcess: LatencyMeasurement, cpus: number, floor?: HttpFloor, bound?: ApiCell): string[] {
   const best = cells.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
   const lines: string[] = [];
   const capacity = best.serverCpuUs === undefined ? undefined : (cpus * 1e6) / best.serverCpuUs;
@@ -73,6 +73,12 @@ export function attestSummary(cells: readonly ApiCell[], inProcess: LatencyMeasu
     const rest = perAttestUs - two;
     lines.push(
       `- attestd's HTTPS floor (GET /.well-known/jwks.json, ${floor.connections} connections): ${floor.serverCpuUs.toFixed(0)} µs of CPU per request; an attestation's two requests: ${two.toFixed(0)} µs of its ${perAttestUs.toFixed(0)} µs (${((two / perAttestUs) * 100).toFixed(0)}%). The rest, ${rest.toFixed(0)} µs (body, storage, the appraisal, the token), is ${ratio(rest, inp.cpuUsPerOp)} the in-process appraisal.`,
+    );
+  }
+  if (bound?.serverCpuUs !== undefined) {
+    const bInp = bound.inProcess ?? inProcess;
+    lines.push(
+      `- The bound (attest_bound_server.ts: the same requests answered with only a nonce in memory, the appraisal and the token; no server can do less): ${bound.opsPerSec.toFixed(0)}/s at ${bound.connections} connections, ${bound.serverCpuUs.toFixed(0)} µs of CPU per attestation = ${ratio(bound.serverCpuUs, bInp.cpuUsPerOp)} the in-process appraisal measured right after it (${bInp.cpuUsPerOp.toFixed(0)} µs), the client ${bound.clientCpuUs.toFixed(0)} µs; ${ratio(bound.opsPerSec, GOAL_PER_SECOND)} of ${GOAL_PER_SECOND}/s. attestd against the bound: CPU ${ratio(perAttestUs, bound.serverCpuUs)}, rate ${ratio(best.opsPerSec, bound.opsPerSec)}.`,
     );
   }
   lines.push(
@@ -101,7 +107,7 @@ export async function benchAttest(options: AttestSuiteOptions = {}): Promise<str
   rows.push(...inp.rows);
   if (!options.noTpm) rows.push(await benchSwtpmQuote(ATTEST_PCRS));
   const ecc = inp.inProcess.get("ecc");
-  const summary = ecc ? attestSummary(api.cells, ecc, cpus, api.floor) : [];
+  const summary = ecc ? attestSummary(api.cells, ecc, cpus, api.floor, api.bound) : [];
   const out = [...header, attestTable(rows), "", ...summary];
   if (options.profileDir !== undefined) {
     const dir = path.resolve(options.profileDir);
@@ -111,6 +117,7 @@ export async function benchAttest(options: AttestSuiteOptions = {}): Promise<str
       ...options,
       connections: [Math.max(...levels)],
       noFloor: true,
+      noBound: true,
       nodeArgs: [...(options.nodeArgs ?? []), "--cpu-prof", `--cpu-prof-dir=${dir}`],
     });
     const newest = readdirSync(dir)

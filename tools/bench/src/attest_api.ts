@@ -8,7 +8,8 @@
  * ECC P-256 AK and a binding key certified by it. Then, per cell, `connections` loops each drive one host for
  * the cell's duration: POST …/challenges, a quote over the nonce, POST …/attestations with the real-size log;
  * every answer must be 200 `affirming` with a token. Server CPU is attestd's, from /proc (with `--workers N`, the
- * primary's and every worker's); client CPU is this process's (quote signing, JSON, TLS).
+ * primary's and every worker's); client CPU is this process's (quote signing, JSON, TLS). Last, one cell at the most
+ * connections against attest_bound_server.ts instead (the least a server can do for the same requests: a bound).
  * @module
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -18,6 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { algName, fromHex, parsePcrSelection, selectedPcrs, TPM_ALG, toHex, type PcrBanks } from "@tessera/tpm2";
 import { pcrsOfLog, softActivateCredential, softAk, softBindingKey, softEk, softQuote, type LogPcrs, type SoftAk, type SoftBindingKey } from "./attest_host.ts";
+import type { Setup as BoundSetup } from "./attest_bound_server.ts";
 import type { AttestFixture } from "./attest_inprocess.ts";
 import { type AttestRow, type LatencyMeasurement, percentile, processTreeCpuUs, ratio } from "./attest_measure.ts";
 
@@ -187,6 +189,8 @@ export interface ApiOptions {
   readonly afterCell?: () => Promise<LatencyMeasurement>;
   /** Skip the HTTPS floor after the cells ({@link HttpFloor}): a profiled run's last seconds must be its cell's. */
   readonly noFloor?: boolean;
+  /** Skip the bound server's cell (attest_bound_server.ts; by default one cell at the most connections, last). */
+  readonly noBound?: boolean;
 }
 
 /** The result of one cell. */
@@ -275,8 +279,27 @@ async function timed<T>(
   return { result, seconds, clientUs: client.user + client.system, ...(server0 !== undefined && server1 !== undefined ? { serverUs: server1 - server0 } : {}) };
 }
 
+/** Starts attest_bound_server.ts and waits for its port. */
+async function startBound(setup: BoundSetup): Promise<{ port: number; pid: number | undefined; stop: () => Promise<void> }> {
+  const proc = spawn(process.execPath, [path.join(import.meta.dirname, "attest_bound_server.ts")], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once("message", (m: { port: number }) => resolve(m.port));
+    proc.once("exit", (code) => reject(new Error(`the bound server exited (${code})`)));
+    proc.send(setup);
+  });
+  return {
+    port,
+    pid: proc.pid,
+    stop: async () => {
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.disconnect();
+      await exited;
+    },
+  };
+}
+
 /** Runs part 1; returns one cell per connection count (rows for the table included) and attestd's HTTPS floor. */
-export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Promise<{ cells: ApiCell[]; rows: AttestRow[]; floor?: HttpFloor }> {
+export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Promise<{ cells: ApiCell[]; rows: AttestRow[]; floor?: HttpFloor; bound?: ApiCell }> {
   const levels = options.connections ?? [1, 8, 32];
   const durationMs = options.durationMs ?? 3000;
   const attestd = await spawnAttestd(options.attestdMain ?? ATTESTD_MAIN, options.nodeArgs ?? [], options.workers);
@@ -323,14 +346,14 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
     // What each challenge asks to be quoted (attestd's settings), with the values the log replays to, by selection.
     const quotedFor = quotedPcrs(f.log);
     const logB64 = JSON.stringify(b64(f.log));
-    const attestOnce = async (h: BenchHost): Promise<boolean> => {
-      const ch = await call(agent, `${attestd.url}/api/v1/hosts/${h.name}/challenges`, "POST", "");
+    const attestOnce = async (h: BenchHost, base = attestd.url): Promise<boolean> => {
+      const ch = await call(agent, `${base}/api/v1/hosts/${h.name}/challenges`, "POST", "");
       if (ch.status !== 201) return false;
       const { nonce, pcrSelection } = JSON.parse(ch.text) as { nonce: string; pcrSelection: string };
       const sel = quotedFor(pcrSelection);
       const q = softQuote(h.ak, fromHex(nonce), sel.q.selection, sel.q.pcrs);
       const body = `{"nonce":"${nonce}","quote":"${b64(q.quote)}","signature":"${b64(q.signature)}","pcrs":${sel.json},"eventLog":${logB64},"bindingKey":{"public":"${b64(h.binding.public)}","certifyInfo":"${b64(h.binding.certifyInfo)}","signature":"${b64(h.binding.signature)}"}}`;
-      const a = await call(agent, `${attestd.url}/api/v1/hosts/${h.name}/attestations`, "POST", body);
+      const a = await call(agent, `${base}/api/v1/hosts/${h.name}/attestations`, "POST", body);
       if (a.status !== 200) {
         if (firstFailure === undefined) firstFailure = `HTTP ${a.status}: ${a.text.slice(0, 400)}`;
         return false;
@@ -342,8 +365,8 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
     // One attestation of the first host before anything is timed: a wrong set-up fails here, loudly.
     if (!(await attestOnce(hosts[0]))) throw new Error(`the first attestation was not affirming: ${firstFailure ?? "no token"}`);
 
-    const cells: ApiCell[] = [];
-    for (const n of levels) {
+    /** One cell: `n` hosts attesting against `base` in a loop, the CPU of the server process `pid`. */
+    const cell = async (n: number, base: string, pid: number | undefined): Promise<ApiCell> => {
       const run = async (ms: number) => {
         const lat: number[] = [];
         let failures = 0;
@@ -352,7 +375,7 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
           hosts.slice(0, n).map(async (h) => {
             while (performance.now() < end) {
               const t0 = performance.now();
-              const ok = await attestOnce(h);
+              const ok = await attestOnce(h, base);
               lat.push(performance.now() - t0);
               if (!ok) failures++;
             }
@@ -360,11 +383,11 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
         );
         return { lat, failures };
       };
-      const { result, seconds, serverUs, clientUs } = await timed(attestd.pid, durationMs, run);
+      const { result, seconds, serverUs, clientUs } = await timed(pid, durationMs, run);
       const { lat, failures } = result;
       const inProcess = await options.afterCell?.();
       lat.sort((a, b) => a - b);
-      cells.push({
+      return {
         connections: n,
         attestations: lat.length,
         opsPerSec: lat.length / seconds,
@@ -374,11 +397,28 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
         clientCpuUs: clientUs / lat.length,
         failures,
         ...(inProcess ? { inProcess } : {}),
-      });
-    }
+      };
+    };
+    const cells: ApiCell[] = [];
+    for (const n of levels) cells.push(await cell(n, attestd.url, attestd.pid));
     if (firstFailure !== undefined && cells.some((c) => c.failures > 0)) process.stderr.write(`attest bench: first failure: ${firstFailure}\n`);
 
     const floor = options.noFloor ? undefined : await httpFloor(agent, attestd, hosts.length, durationMs);
+    let bound: ApiCell | undefined;
+    if (!options.noBound) {
+      const server = await startBound({
+        cert: await readFile(path.join(attestd.dataDir, "tls", "server.pem"), "utf8"),
+        key: await readFile(path.join(attestd.dataDir, "tls", "server-key.pem"), "utf8"),
+        hosts: hosts.map((h) => [h.name, b64(h.ak.publicBytes)] as const),
+      });
+      try {
+        const base = `https://127.0.0.1:${server.port}`;
+        if (!(await attestOnce(hosts[0], base))) throw new Error(`the bound server's first attestation was not affirming: ${firstFailure ?? "no token"}`);
+        bound = await cell(maxHosts, base, server.pid);
+      } finally {
+        await server.stop();
+      }
+    }
     const rows = cells.map((c): AttestRow => ({
       name: `API: challenge + attestation, ${c.connections} connection${c.connections === 1 ? "" : "s"} (HTTPS keep-alive)`,
       opsPerSec: c.opsPerSec,
@@ -402,7 +442,22 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
         clientCpuUs: floor.clientCpuUs,
         note: `${floor.requests} requests${floor.failures > 0 ? `, ${floor.failures} NOT 200` : ", all 200"}; per request (an attestation makes two)`,
       });
-    return { cells, rows, ...(floor ? { floor } : {}) };
+    if (bound)
+      rows.push({
+        name: `bound: HTTPS server doing only a nonce in memory, the appraisal and the token, ${bound.connections} connections (keep-alive)`,
+        opsPerSec: bound.opsPerSec,
+        usPerOp: 1e6 / bound.opsPerSec,
+        p50Ms: bound.p50Ms,
+        p99Ms: bound.p99Ms,
+        ...(bound.serverCpuUs !== undefined ? { serverCpuUs: bound.serverCpuUs } : {}),
+        clientCpuUs: bound.clientCpuUs,
+        note: `${bound.attestations} attestations${bound.failures > 0 ? `, ${bound.failures} NOT affirming` : ", all affirming with a token"}${
+          bound.inProcess && bound.serverCpuUs !== undefined
+            ? `; CPU ${ratio(bound.serverCpuUs, bound.inProcess.cpuUsPerOp)} the in-process appraisal's measured right after (${bound.inProcess.cpuUsPerOp.toFixed(0)} µs)`
+            : ""
+        }`,
+      });
+    return { cells, rows, ...(floor ? { floor } : {}), ...(bound ? { bound } : {}) };
   } finally {
     agent.destroy();
     await attestd.stop();

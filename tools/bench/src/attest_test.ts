@@ -154,6 +154,17 @@ test("attestSummary says which goals are met, with the peers' figures", (t) => {
   t.regex(
     floored.join("\n"),
     /HTTPS floor \(GET \/\.well-known\/jwks\.json, 8 connections\): 250 µs of CPU per request; an attestation's two requests: 500 µs of its 2500 µs \(20%\)\. The rest, 2000 µs .* is 2\.00× the in-process appraisal/,
+  );  t.notRegex(floored.join("\n"), /The bound/, "no bound line without a bound cell");
+  const bounded = attestSummary(
+    [{ connections: 8, attestations: 100, opsPerSec: 400, p50Ms: 20, p99Ms: 40, serverCpuUs: 2500, clientCpuUs: 100, failures: 0 }],
+    inProcess,
+    2,
+    undefined,
+    { connections: 8, attestations: 300, opsPerSec: 1200, p50Ms: 7, p99Ms: 20, serverCpuUs: 1250, clientCpuUs: 400, failures: 0 },
+  );
+  t.regex(
+    bounded.join("\n"),
+    /The bound .*: 1200\/s at 8 connections, 1250 µs of CPU per attestation = 1\.25× the in-process appraisal measured right after it \(1000 µs\), the client 400 µs; 0\.40× of 3000\/s\. attestd against the bound: CPU 2\.00×, rate 0\.33×\./,
   );
 });
 
@@ -206,5 +217,14 @@ test("the API part enrolls hosts through attestd and every attestation of a shor
   t.true(floor.requests > 0);
   t.is(floor.failures, 0, "every GET /.well-known/jwks.json answered 200");
   t.not(floor.serverCpuUs, undefined);
-  t.regex(r.rows.at(-1)?.name ?? "", /HTTPS floor: GET \/\.well-known\/jwks\.json, 2 connections/);
+  t.regex(r.rows.at(-2)?.name ?? "", /HTTPS floor: GET \/\.well-known\/jwks\.json, 2 connections/);
+  // The bound server answers the same hosts' requests: every attestation affirming, with its own process's CPU.
+  const bound = r.bound;
+  if (bound === undefined) return t.fail("no bound cell measured");
+  t.is(bound.connections, 2);
+  t.true(bound.attestations > 0);
+  t.is(bound.failures, 0);
+  t.not(bound.serverCpuUs, undefined, "the bound server's CPU time is read from /proc");
+  t.regex(r.rows.at(-1)?.name ?? "", /^bound: .*, 2 connections/);
+  t.regex(r.rows.at(-1)?.note ?? "", /all affirming with a token/);
 });
