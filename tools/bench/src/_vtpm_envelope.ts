@@ -44,6 +44,39 @@ export function pairedRatio(a: ThroughputCell, b: ThroughputCell, by: "mbPerS" |
   return median(a.rounds.map((r, i) => r[by] / b.rounds[i][by]));
 }
 
+/** A paired ratio with a 95% bootstrap interval of it: {@link pairedRatioInterval}. */
+export interface RatioInterval {
+  /** {@link pairedRatio}: the median over rounds of the two batches' ratio in the same round. */
+  readonly ratio: number;
+  /** The 2.5th and 97.5th percentiles of that median over resamples of the rounds. */
+  readonly low: number;
+  readonly high: number;
+}
+
+/**
+ * {@link pairedRatio} and how far this run's noise leaves it: the rounds' ratios are resampled with replacement
+ * (`resamples` times, from a fixed seed, so a run's interval is reproducible from its rounds), and the median of each
+ * resample taken; the interval holds the middle 95% of those medians. On this machine a single round's ratio at 8 KiB
+ * ranges from about 0.5 to 1.5 (a batch of 15 ms is moved by the machine by up to 2×), so a median over 60 rounds moves
+ * by about ±0.05 between runs of the same code: the interval says so in the run itself.
+ */
+export function pairedRatioInterval(a: ThroughputCell, b: ThroughputCell, by: "mbPerS" | "mbPerCpuS" = "mbPerS", resamples = 2000): RatioInterval {
+  const ratios = a.rounds.map((r, i) => r[by] / b.rounds[i][by]);
+  const n = ratios.length;
+  const next = xorshift32(0xb007 + n);
+  const medians = new Float64Array(resamples);
+  const sample = new Float64Array(n);
+  for (let k = 0; k < resamples; k++) {
+    for (let i = 0; i < n; i++) sample[i] = ratios[next() % n];
+    sample.sort();
+    const m = n >> 1;
+    medians[k] = n % 2 ? sample[m] : (sample[m - 1] + sample[m]) / 2;
+  }
+  medians.sort();
+  const at = (q: number): number => medians[Math.min(resamples - 1, Math.floor(q * resamples))];
+  return { ratio: median(ratios), low: at(0.025), high: at(0.975) };
+}
+
 /** The operations at one content size. */
 export interface EnvelopeRow {
   readonly bytes: number;
@@ -63,10 +96,12 @@ export interface EnvelopeOptions {
   /** Content sizes in bytes (default 8 KiB, 1 MiB, 32 MiB). */
   readonly sizes?: readonly number[];
   /**
-   * Timed rounds (default 60), after untimed ones for at least a second (the process's compiler threads settle: the
+   * Timed rounds (default 240 for contents up to 64 KiB, 60 above), after untimed ones for at least a second (the process's compiler threads settle: the
    * suite runs first, right after the bench's modules were loaded). Many short rounds rather than a few long ones: this machine's
    * speed moves within a second, and a round's batches are compared with each other ({@link pairedRatio}) — with 15
    * rounds of 60 ms the same code's 8 KiB open ratio ranged 0.66–0.87 between runs, with 90 of 10 ms 0.69–0.78.
+   * A single round's ratio at 8 KiB ranges from about 0.5 to 1.5, so small contents get four times the rounds (half
+   * the median's noise, {@link pairedRatioInterval}); their batches are short, so that costs some 20 s.
    */
   readonly rounds?: number;
   /** A batch's length, ms (default 15; at least three calls, so that a 32 MiB batch is not one call's luck). */
@@ -139,10 +174,10 @@ function cell(batches: readonly Batch[]): ThroughputCell {
  */
 export function benchEnvelope(o: EnvelopeOptions = {}): EnvelopeRow[] {
   const sizes = o.sizes ?? [8 * 1024, 1024 * 1024, 32 * 1024 * 1024];
-  const rounds = o.rounds ?? 60;
   const batchMs = o.batchMs ?? 15;
   const rows: EnvelopeRow[] = [];
   for (const size of sizes) {
+    const rounds = o.rounds ?? (size <= 64 * 1024 ? 240 : 60);
     const plaintext = new Uint8Array(randomBytes(size));
     const dataKey = new Uint8Array(randomBytes(32));
     const key = randomBytes(32);

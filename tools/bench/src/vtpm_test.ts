@@ -5,7 +5,7 @@
  * speed parser on the line openssl prints.
  */
 import test from "ava";
-import { pairedRatio, parseOpensslSpeed, type ThroughputCell } from "./_vtpm_envelope.ts";
+import { pairedRatio, pairedRatioInterval, parseOpensslSpeed, type ThroughputCell } from "./_vtpm_envelope.ts";
 import { benchVtpm } from "./vtpm.ts";
 
 test("openssl speed's AES-256-GCM line is read as MB/s; other output is not", (t) => {
@@ -74,4 +74,22 @@ test("the suite, tiny: envelope rows at each size, both providers' cycles with e
   );
   t.regex(r.markdown, /Start goal < 300 ms at p50 with a warm agent \(trusted\): (met|not met) \([\d.]+ ms\)\./);
   t.true(lines.some((l) => l.startsWith("tactl dev up")));
+});
+
+test("a ratio's interval holds its median, is reproducible, and narrows with more rounds of the same spread", (t) => {
+  const c = (rates: number[]): ThroughputCell => ({ mbPerS: 0, mbPerCpuS: 0, calls: rates.length, rounds: rates.map((r) => ({ mbPerS: r, mbPerCpuS: r })) });
+  const ones = (n: number): ThroughputCell => c(Array.from({ length: n }, () => 1));
+  // Rounds whose ratios are 0.5, 0.6, …, 1.4 over and over: median 0.95.
+  const spread = (n: number): ThroughputCell => c(Array.from({ length: n }, (_, i) => 0.5 + (i % 10) / 10));
+  const i60 = pairedRatioInterval(spread(60), ones(60));
+  const i240 = pairedRatioInterval(spread(240), ones(240));
+  for (const i of [i60, i240]) {
+    t.is(Math.round(i.ratio * 100), 95);
+    t.true(i.low <= i.ratio && i.ratio <= i.high, JSON.stringify(i));
+  }
+  t.true(i240.high - i240.low < i60.high - i60.low, `${JSON.stringify(i240)} narrower than ${JSON.stringify(i60)}`);
+  t.true(i60.low < 0.9 && i60.high > 1.0, "60 rounds of this spread leave the median ±0.05 or more");
+  t.deepEqual(pairedRatioInterval(spread(60), ones(60)), i60, "the same rounds, the same interval");
+  // Without spread, no interval.
+  t.deepEqual(pairedRatioInterval(c([8, 8, 8]), c([10, 10, 10])), { ratio: 0.8, low: 0.8, high: 0.8 });
 });
