@@ -96,12 +96,13 @@ export interface EnvelopeOptions {
   /** Content sizes in bytes (default 8 KiB, 1 MiB, 32 MiB). */
   readonly sizes?: readonly number[];
   /**
-   * Timed rounds (default 240 for contents up to 64 KiB, 60 above), after untimed ones for at least a second (the process's compiler threads settle: the
+   * Timed rounds (default 240 for contents up to 1 MiB, 60 above), after untimed ones for at least a second (the process's compiler threads settle: the
    * suite runs first, right after the bench's modules were loaded). Many short rounds rather than a few long ones: this machine's
    * speed moves within a second, and a round's batches are compared with each other ({@link pairedRatio}) — with 15
    * rounds of 60 ms the same code's 8 KiB open ratio ranged 0.66–0.87 between runs, with 90 of 10 ms 0.69–0.78.
-   * A single round's ratio at 8 KiB ranges from about 0.5 to 1.5, so small contents get four times the rounds (half
-   * the median's noise, {@link pairedRatioInterval}); their batches are short, so that costs some 20 s.
+   * A single round's ratio at 8 KiB ranges from about 0.5 to 1.5, and at 1 MiB (~10 calls a batch) its middle 80% from
+   * about 0.65 to 1.5: contents up to 1 MiB get four times the rounds (half the median's noise, {@link
+   * pairedRatioInterval}), some 30 s more for each size.
    */
   readonly rounds?: number;
   /** A batch's length, ms (default 15; at least three calls, so that a 32 MiB batch is not one call's luck). */
@@ -177,7 +178,7 @@ export function benchEnvelope(o: EnvelopeOptions = {}): EnvelopeRow[] {
   const batchMs = o.batchMs ?? 15;
   const rows: EnvelopeRow[] = [];
   for (const size of sizes) {
-    const rounds = o.rounds ?? (size <= 64 * 1024 ? 240 : 60);
+    const rounds = o.rounds ?? (size <= 1024 * 1024 ? 240 : 60);
     const plaintext = new Uint8Array(randomBytes(size));
     const dataKey = new Uint8Array(randomBytes(32));
     const key = randomBytes(32);
