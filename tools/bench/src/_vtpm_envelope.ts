@@ -221,7 +221,7 @@ export function benchEnvelope(o: EnvelopeOptions = {}): EnvelopeRow[] {
     const next = xorshift32(0x5eed + size); // the same shuffles in every run
     // Untimed rounds until a second has passed (at least one), then `rounds` timed ones.
     const warmUntil = performance.now() + 1000;
-    for (let timed = 0; timed < rounds; ) {
+    for (let timed = 0; timed < rounds;) {
       const warming = performance.now() < warmUntil;
       // A new order each round (a seeded shuffle): a rotation would keep each operation right after the same other one,
       // and so bill it for that one's garbage (a 32 MiB rewrap's before every seal). And the heap collected before

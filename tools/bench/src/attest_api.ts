@@ -19,6 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { algName, fromHex, parsePcrSelection, selectedPcrs, TPM_ALG, toHex, type PcrBanks } from "@tessera/tpm2";
 import { pcrsOfLog, softActivateCredential, softAk, softBindingKey, softEk, softQuote, type LogPcrs, type SoftAk, type SoftBindingKey } from "./attest_host.ts";
+import { startChildServer } from "./_child_server.ts";
 import type { Setup as BoundSetup } from "./attest_bound_server.ts";
 import type { AttestFixture } from "./attest_inprocess.ts";
 import { type AttestRow, type LatencyMeasurement, percentile, processTreeCpuUs, ratio } from "./attest_measure.ts";
@@ -279,27 +280,11 @@ async function timed<T>(
   return { result, seconds, clientUs: client.user + client.system, ...(server0 !== undefined && server1 !== undefined ? { serverUs: server1 - server0 } : {}) };
 }
 
-/** Starts attest_bound_server.ts and waits for its port. */
-async function startBound(setup: BoundSetup): Promise<{ port: number; pid: number | undefined; stop: () => Promise<void> }> {
-  const proc = spawn(process.execPath, [path.join(import.meta.dirname, "attest_bound_server.ts")], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.once("message", (m: { port: number }) => resolve(m.port));
-    proc.once("exit", (code) => reject(new Error(`the bound server exited (${code})`)));
-    proc.send(setup);
-  });
-  return {
-    port,
-    pid: proc.pid,
-    stop: async () => {
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.disconnect();
-      await exited;
-    },
-  };
-}
-
 /** Runs part 1; returns one cell per connection count (rows for the table included) and attestd's HTTPS floor. */
-export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Promise<{ cells: ApiCell[]; rows: AttestRow[]; floor?: HttpFloor; bound?: ApiCell }> {
+export async function benchApi(
+  f: AttestFixture,
+  options: ApiOptions = {},
+): Promise<{ cells: ApiCell[]; rows: AttestRow[]; floor?: HttpFloor; bound?: ApiCell }> {
   const levels = options.connections ?? [1, 8, 32];
   const durationMs = options.durationMs ?? 3000;
   const attestd = await spawnAttestd(options.attestdMain ?? ATTESTD_MAIN, options.nodeArgs ?? [], options.workers);
@@ -406,11 +391,15 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
     const floor = options.noFloor ? undefined : await httpFloor(agent, attestd, hosts.length, durationMs);
     let bound: ApiCell | undefined;
     if (!options.noBound) {
-      const server = await startBound({
-        cert: await readFile(path.join(attestd.dataDir, "tls", "server.pem"), "utf8"),
-        key: await readFile(path.join(attestd.dataDir, "tls", "server-key.pem"), "utf8"),
-        hosts: hosts.map((h) => [h.name, b64(h.ak.publicBytes)] as const),
-      });
+      const server = await startChildServer(
+        path.join(import.meta.dirname, "attest_bound_server.ts"),
+        {
+          cert: await readFile(path.join(attestd.dataDir, "tls", "server.pem"), "utf8"),
+          key: await readFile(path.join(attestd.dataDir, "tls", "server-key.pem"), "utf8"),
+          hosts: hosts.map((h) => [h.name, b64(h.ak.publicBytes)] as const),
+        } satisfies BoundSetup,
+        "the bound server",
+      );
       try {
         const base = `https://127.0.0.1:${server.port}`;
         if (!(await attestOnce(hosts[0], base))) throw new Error(`the bound server's first attestation was not affirming: ${firstFailure ?? "no token"}`);
@@ -419,8 +408,10 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
         await server.stop();
       }
     }
-    const rows = cells.map((c): AttestRow => ({
-      name: `API: challenge + attestation, ${c.connections} connection${c.connections === 1 ? "" : "s"} (HTTPS keep-alive)`,
+    const connections = (n: number): string => `${n} connection${n === 1 ? "" : "s"}`;
+    /** A cell's row: its figures, and the note with its CPU against the in-process appraisal taken right after it. */
+    const cellRow = (name: string, c: ApiCell): AttestRow => ({
+      name,
       opsPerSec: c.opsPerSec,
       usPerOp: 1e6 / c.opsPerSec,
       p50Ms: c.p50Ms,
@@ -432,10 +423,11 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
           ? `; CPU ${ratio(c.serverCpuUs, c.inProcess.cpuUsPerOp)} the in-process appraisal's measured right after (${c.inProcess.cpuUsPerOp.toFixed(0)} µs)`
           : ""
       }`,
-    }));
+    });
+    const rows = cells.map((c) => cellRow(`API: challenge + attestation, ${connections(c.connections)} (HTTPS keep-alive)`, c));
     if (floor)
       rows.push({
-        name: `attestd's HTTPS floor: GET /.well-known/jwks.json, ${floor.connections} connection${floor.connections === 1 ? "" : "s"} (keep-alive)`,
+        name: `attestd's HTTPS floor: GET /.well-known/jwks.json, ${connections(floor.connections)} (keep-alive)`,
         opsPerSec: floor.perSec,
         usPerOp: 1e6 / floor.perSec,
         ...(floor.serverCpuUs !== undefined ? { serverCpuUs: floor.serverCpuUs } : {}),
@@ -443,20 +435,9 @@ export async function benchApi(f: AttestFixture, options: ApiOptions = {}): Prom
         note: `${floor.requests} requests${floor.failures > 0 ? `, ${floor.failures} NOT 200` : ", all 200"}; per request (an attestation makes two)`,
       });
     if (bound)
-      rows.push({
-        name: `bound: HTTPS server doing only a nonce in memory, the appraisal and the token, ${bound.connections} connections (keep-alive)`,
-        opsPerSec: bound.opsPerSec,
-        usPerOp: 1e6 / bound.opsPerSec,
-        p50Ms: bound.p50Ms,
-        p99Ms: bound.p99Ms,
-        ...(bound.serverCpuUs !== undefined ? { serverCpuUs: bound.serverCpuUs } : {}),
-        clientCpuUs: bound.clientCpuUs,
-        note: `${bound.attestations} attestations${bound.failures > 0 ? `, ${bound.failures} NOT affirming` : ", all affirming with a token"}${
-          bound.inProcess && bound.serverCpuUs !== undefined
-            ? `; CPU ${ratio(bound.serverCpuUs, bound.inProcess.cpuUsPerOp)} the in-process appraisal's measured right after (${bound.inProcess.cpuUsPerOp.toFixed(0)} µs)`
-            : ""
-        }`,
-      });
+      rows.push(
+        cellRow(`bound: HTTPS server doing only a nonce in memory, the appraisal and the token, ${connections(bound.connections)} (keep-alive)`, bound),
+      );
     return { cells, rows, ...(floor ? { floor } : {}), ...(bound ? { bound } : {}) };
   } finally {
     agent.destroy();

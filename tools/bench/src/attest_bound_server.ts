@@ -14,12 +14,9 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
-import { TLS12_CIPHERS } from "@tessera/http";
 import { generateSigningKey } from "@tessera/tokens";
 import { fromHex, hashAlgByName, type PcrBanks } from "@tessera/tpm2";
+import { answerJson, readText, serveBound } from "./_bound_https.ts";
 import { appraiseAndSign, ATTEST_PCRS, attestFixture } from "./attest_inprocess.ts";
 
 /** What attest_api.ts sends: the server's TLS and each host's name with its AK's TPM2B_PUBLIC in base64. */
@@ -43,17 +40,6 @@ const NONCE_LIFETIME_MS = 60_000;
 const ROUTE = /^\/api\/v1\/hosts\/([^/]+)\/(challenges|attestations)$/;
 const bytes = (b64: string): Uint8Array => new Uint8Array(Buffer.from(b64, "base64"));
 
-function answer(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-  res.end(body);
-}
-
-async function text(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 function banks(pcrs: AttestationBody["pcrs"]): PcrBanks {
   const out: PcrBanks = new Map();
   for (const [name, values] of Object.entries(pcrs)) {
@@ -71,21 +57,21 @@ process.once("message", (setup: Setup) => {
   const selection = `sha256:${ATTEST_PCRS.join(",")}`;
   const signing = generateSigningKey();
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  serveBound(setup, async (req, res) => {
     const m = req.method === "POST" ? ROUTE.exec(req.url ?? "") : null;
-    if (m === null) return answer(res, 404, "{}");
+    if (m === null) return answerJson(res, 404, "{}");
     const host = m[1]!;
-    const body = await text(req);
+    const body = await readText(req);
     const now = Date.now();
     if (m[2] === "challenges") {
       const nonce = randomBytes(32).toString("hex");
       nonces.set(nonce, { host, expiresAt: now + NONCE_LIFETIME_MS });
-      return answer(res, 201, JSON.stringify({ nonce, pcrSelection: selection, expiresAt: new Date(now + NONCE_LIFETIME_MS).toISOString() }));
+      return answerJson(res, 201, JSON.stringify({ nonce, pcrSelection: selection, expiresAt: new Date(now + NONCE_LIFETIME_MS).toISOString() }));
     }
     const a = JSON.parse(body) as AttestationBody;
     const live = nonces.get(a.nonce);
     const akPublic = aks.get(host);
-    if (live === undefined || live.host !== host || live.expiresAt < now || akPublic === undefined) return answer(res, 403, `{"check":"nonce-unknown"}`);
+    if (live === undefined || live.host !== host || live.expiresAt < now || akPublic === undefined) return answerJson(res, 403, `{"check":"nonce-unknown"}`);
     nonces.delete(a.nonce);
     const token = await appraiseAndSign(
       {
@@ -100,16 +86,6 @@ process.once("message", (setup: Setup) => {
       fromHex(a.nonce),
       await signing,
     );
-    answer(res, 200, JSON.stringify({ status: "affirming", token, expiresAt: new Date(now + 600_000).toISOString() }));
-  };
-
-  const server = createServer({ cert: setup.cert, key: setup.key, minVersion: "TLSv1.2", ciphers: TLS12_CIPHERS, honorCipherOrder: true, keepAlive: true }, (req, res) => {
-    handle(req, res).catch((e: unknown) => answer(res, 500, JSON.stringify({ detail: String(e) })));
-  });
-  server.keepAliveTimeout = 30_000;
-  server.listen(0, "127.0.0.1", () => process.send!({ port: (server.address() as AddressInfo).port }));
-  process.once("disconnect", () => {
-    server.closeAllConnections();
-    server.close();
+    answerJson(res, 200, JSON.stringify({ status: "affirming", token, expiresAt: new Date(now + 600_000).toISOString() }));
   });
 });

@@ -154,7 +154,8 @@ test("attestSummary says which goals are met, with the peers' figures", (t) => {
   t.regex(
     floored.join("\n"),
     /HTTPS floor \(GET \/\.well-known\/jwks\.json, 8 connections\): 250 µs of CPU per request; an attestation's two requests: 500 µs of its 2500 µs \(20%\)\. The rest, 2000 µs .* is 2\.00× the in-process appraisal/,
-  );  t.notRegex(floored.join("\n"), /The bound/, "no bound line without a bound cell");
+  );
+  t.notRegex(floored.join("\n"), /The bound/, "no bound line without a bound cell");
   const bounded = attestSummary(
     [{ connections: 8, attestations: 100, opsPerSec: 400, p50Ms: 20, p99Ms: 40, serverCpuUs: 2500, clientCpuUs: 100, failures: 0 }],
     inProcess,

@@ -4,7 +4,6 @@
  * machine in the same run, with the same TLS material, the same pre-encoded requests and the same client.
  * @module
  */
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -14,6 +13,7 @@ import { decodeResponse, decodeTtlv, encodeRequest, encodeTtlv, enumValue, item,
 import { type ClientTls, KmipClient, KmipConnection } from "@tessera/kmip-client";
 import { spawnKmipd } from "@tessera/kmipd";
 import { startPykmipServer } from "@tessera/pykmip-testing";
+import { type ChildServer, startChildServer } from "./_child_server.ts";
 
 /** One measured cell. */
 export interface KmipResult {
@@ -108,7 +108,7 @@ async function startCannedServer(
   tls: ClientTls,
   reqs: (() => Uint8Array)[],
   pki: { server: { certPem: string; keyPem: string }; ca: { certPem: string } },
-): Promise<{ port: number; pid: number | undefined; stop: () => Promise<void> }> {
+): Promise<ChildServer> {
   const conn = await KmipConnection.open(server, tls);
   const table: [string, string][] = [];
   for (const req of reqs) {
@@ -116,21 +116,11 @@ async function startCannedServer(
     table.push([Buffer.from(bytes).toString("hex"), Buffer.from(await conn.send(bytes)).toString("hex")]);
   }
   conn.close();
-  const proc = spawn(process.execPath, [path.join(import.meta.dirname, "canned_server.ts")], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.once("message", (m: { port: number }) => resolve(m.port));
-    proc.once("exit", (code) => reject(new Error(`the canned-response server exited (${code})`)));
-    proc.send({ cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, table });
-  });
-  return {
-    port,
-    pid: proc.pid,
-    stop: async () => {
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.disconnect();
-      await exited;
-    },
-  };
+  return startChildServer(
+    path.join(import.meta.dirname, "canned_server.ts"),
+    { cert: pki.server.certPem, key: pki.server.keyPem, ca: pki.ca.certPem, table },
+    "the canned-response server",
+  );
 }
 
 /** Runs the KMIP benchmark; `quick` shortens every cell (for tests). */

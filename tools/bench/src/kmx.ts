@@ -25,7 +25,6 @@
  * is measured.
  * @module
  */
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import https from "node:https";
 import os from "node:os";
@@ -40,6 +39,7 @@ import { pcrsOfLog, softActivateCredential, softAk, softBindingKey, softEk, soft
 import { type Answer, b64, call, expectJson } from "./attest_api.ts";
 import { attestFixture } from "./attest_inprocess.ts";
 import { measureAsync, percentile, processCpuUs, ratio } from "./attest_measure.ts";
+import { startChildServer } from "./_child_server.ts";
 import type { Setup as BoundSetup } from "./kmx_bound_server.ts";
 
 /** Issue #11's goal: end to end within this factor of KMIP Decrypt alone plus the JWE. */
@@ -104,7 +104,8 @@ async function timed(
 ): Promise<KmxCell> {
   await loadFor(durationMs / 3, concurrency, op);
   const each = (): Map<string, number | undefined> => new Map(Object.entries(pids).map(([name, pid]) => [name, processCpuUs(pid)]));
-  const sum = (m: Map<string, number | undefined>): number | undefined => [...m.values()].reduce<number | undefined>((a, v) => (a === undefined || v === undefined ? undefined : a + v), 0);
+  const sum = (m: Map<string, number | undefined>): number | undefined =>
+    [...m.values()].reduce<number | undefined>((a, v) => (a === undefined || v === undefined ? undefined : a + v), 0);
   const e0 = each();
   const c0 = process.cpuUsage();
   const r = await loadFor(durationMs, concurrency, op);
@@ -130,25 +131,6 @@ async function timed(
   };
 }
 
-/** Starts kmx_bound_server.ts (see the module's doc, part 4) and waits for its port. */
-async function startBound(setup: BoundSetup): Promise<{ port: number; pid: number | undefined; stop: () => Promise<void> }> {
-  const proc = spawn(process.execPath, [path.join(import.meta.dirname, "kmx_bound_server.ts")], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.once("message", (m: { port: number }) => resolve(m.port));
-    proc.once("exit", (code) => reject(new Error(`the bound server exited (${code})`)));
-    proc.send(setup);
-  });
-  return {
-    port,
-    pid: proc.pid,
-    stop: async () => {
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.disconnect();
-      await exited;
-    },
-  };
-}
-
 /** Runs the suite; returns the markdown section (table, ratios, verdict). */
 export async function benchKmx(options: KmxOptions = {}): Promise<string> {
   const concurrency = options.concurrency ?? 16;
@@ -161,8 +143,18 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
     const attestdDir = path.join(dir, "attestd");
     const kmipDir = path.join(dir, "kmipd");
     const [attestd, kmipd] = await Promise.all([
-      spawnReady("attestd", path.join(ROOT, "apps/attestd/bin/attestd"), ["--listen", "127.0.0.1:0", "--data-dir", attestdDir, "--log-level", "warn"], /^attestd: listening on (https:\/\/\S+)/m),
-      spawnReady("kmipd", process.execPath, [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", kmipDir, "--log-level", "warn"], /kmipd: listening on \S+:(\d+)/),
+      spawnReady(
+        "attestd",
+        path.join(ROOT, "apps/attestd/bin/attestd"),
+        ["--listen", "127.0.0.1:0", "--data-dir", attestdDir, "--log-level", "warn"],
+        /^attestd: listening on (https:\/\/\S+)/m,
+      ),
+      spawnReady(
+        "kmipd",
+        process.execPath,
+        [path.join(ROOT, "apps/kmipd/src/main.ts"), "--listen", "127.0.0.1:0", "--data-dir", kmipDir, "--log-level", "warn"],
+        /kmipd: listening on \S+:(\d+)/,
+      ),
     ]);
     procs.push(attestd, kmipd);
     const attestdUrl = attestd.match[1]!;
@@ -187,7 +179,11 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
 
     // The administrator: sign in to attestd; its token is also kmxd's admin token.
     const password = (await readFile(path.join(attestdDir, "admin.password"), "utf8")).trim();
-    const signIn = await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/auth/token`, "POST", { user: "admin", password }), 200, "signing in to attestd");
+    const signIn = await expectJson(
+      callJson(attestdAgent, `${attestdUrl}/api/v1/auth/token`, "POST", { user: "admin", password }),
+      200,
+      "signing in to attestd",
+    );
     const admin = { authorization: `Bearer ${String(signIn["token"])}` };
 
     // The provider's primary key on kmipd, and the provider on kmxd with kmipd's issued client certificate.
@@ -211,18 +207,38 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
       201,
       "creating the provider",
     );
-    await expectJson(callJson(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/grants`, "POST", { cluster: "default" }, admin), 201, "granting the default cluster");
+    await expectJson(
+      callJson(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/grants`, "POST", { cluster: "default" }, admin),
+      201,
+      "granting the default cluster",
+    );
 
     // One attested host with a binding key: the accepted image, its pinned EK, enrollment, one attestation.
     const f = attestFixture();
-    await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/images`, "POST", { name: "bench-host", version: "1", eventLog: b64(f.log) }, admin), 201, "adding the image");
+    await expectJson(
+      callJson(attestdAgent, `${attestdUrl}/api/v1/images`, "POST", { name: "bench-host", version: "1", eventLog: b64(f.log) }, admin),
+      201,
+      "adding the image",
+    );
     const host = "kmx-host.bench";
     const ek = softEk();
     const ak = softAk("ecc");
-    await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/ek-pins`, "POST", { host, ekPublic: b64(ek.publicBytes) }, admin), 201, "pinning the host's EK");
-    const e = await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/enrollments`, "POST", { ekPublic: b64(ek.publicBytes), akPublic: b64(ak.publicBytes) }), 201, "enrolling");
+    await expectJson(
+      callJson(attestdAgent, `${attestdUrl}/api/v1/ek-pins`, "POST", { host, ekPublic: b64(ek.publicBytes) }, admin),
+      201,
+      "pinning the host's EK",
+    );
+    const e = await expectJson(
+      callJson(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/enrollments`, "POST", { ekPublic: b64(ek.publicBytes), akPublic: b64(ak.publicBytes) }),
+      201,
+      "enrolling",
+    );
     const secret = softActivateCredential(ek, ak.name, new Uint8Array(Buffer.from(String(e["credential"]), "base64")));
-    await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/enrollments/${String(e["enrollment"])}/activation`, "POST", { secret: b64(secret) }), 200, "activating");
+    await expectJson(
+      callJson(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/enrollments/${String(e["enrollment"])}/activation`, "POST", { secret: b64(secret) }),
+      200,
+      "activating",
+    );
     const ch = await expectJson(callJson(attestdAgent, `${attestdUrl}/api/v1/hosts/${host}/challenges`, "POST", undefined), 201, "the challenge");
     const sha256 = parsePcrSelection(String(ch["pcrSelection"])).filter((s) => s.hash === TPM_ALG.SHA256);
     if (sha256.length !== 1) throw new Error(`the bench quotes the SHA-256 bank only; the challenge asks for ${String(ch["pcrSelection"])}`);
@@ -248,7 +264,11 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
     const bearer = { authorization: `Bearer ${token}` };
 
     // One data key, checked once before anything is timed.
-    const dk = await expectJson(callJson(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/data-keys`, "POST", { bytes: 32 }, bearer), 201, "generating a data key");
+    const dk = await expectJson(
+      callJson(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/data-keys`, "POST", { bytes: 32 }, bearer),
+      201,
+      "generating a data key",
+    );
     const wrapped = String(dk["wrapped"]);
     const body = JSON.stringify({ wrapped });
     const first = await expectJson(call(kmxdAgent, `${kmxdUrl}/api/v1/providers/bench/unwrap`, "POST", body, bearer), 200, "the first unwrap");
@@ -280,14 +300,18 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
       async () => (await direct.decrypt(keyId, w.ct, { iv: w.iv, aad, tag: w.tag })).length === 32,
       { kmipd: kmipd.child.pid },
     );
-    const bound = await startBound({
-      cert: await readFile(path.join(kmxdDir, "tls", "server.pem"), "utf8"),
-      key: await readFile(path.join(kmxdDir, "tls", "server-key.pem"), "utf8"),
-      kmip: { host: "127.0.0.1", port: kmipPort, ...kmipTls },
-      keyId,
-      poolSize: concurrency,
-      bindingKey: cnf,
-    });
+    const bound = await startChildServer(
+      path.join(import.meta.dirname, "kmx_bound_server.ts"),
+      {
+        cert: await readFile(path.join(kmxdDir, "tls", "server.pem"), "utf8"),
+        key: await readFile(path.join(kmxdDir, "tls", "server-key.pem"), "utf8"),
+        kmip: { host: "127.0.0.1", port: kmipPort, ...kmipTls },
+        keyId,
+        poolSize: concurrency,
+        bindingKey: cnf,
+      } satisfies BoundSetup,
+      "the bound server",
+    );
     stops.push(bound.stop);
     const boundUrl = `https://127.0.0.1:${bound.port}/api/v1/providers/bench/unwrap`;
     const boundAgent = new https.Agent({ keepAlive: true, maxSockets: concurrency, ca: await readFile(path.join(kmxdDir, "tls", "ca.pem"), "utf8") });
@@ -328,7 +352,9 @@ export async function benchKmx(options: KmxOptions = {}): Promise<string> {
       `- The bound (no kmxd can do less per unwrap; its own process, kmxd's TLS settings): p50 ${boundCell.p50Ms.toFixed(2)} ms, ${ratio(boundCell.p50Ms, floorP50)} the floor's latency; cost ${boundCostUs.toFixed(0)} µs, ${ratio(boundCostUs, floorCostUs)} the floor's; CPU per unwrap ${boundCell.serverCpuUs?.toFixed(0) ?? "?"} µs (server ${boundCell.serverCpuUsBy["bound"]?.toFixed(0) ?? "?"} + kmipd ${boundCell.serverCpuUsBy["kmipd"]?.toFixed(0) ?? "?"}) and the client ${boundCell.clientCpuUs.toFixed(0)}. kmxd against the bound: latency ${ratio(e2e.p50Ms, boundCell.p50Ms)}, cost ${ratio(e2eCostUs, boundCostUs)}.`,
     );
     if (e2e.failures > 0 || kmipAlone.failures > 0 || boundCell.failures > 0)
-      lines.push(`- FAILURES during the timed parts: ${e2e.failures} end to end, ${kmipAlone.failures} KMIP, ${boundCell.failures} bound: the figures are not valid.`);
+      lines.push(
+        `- FAILURES during the timed parts: ${e2e.failures} end to end, ${kmipAlone.failures} KMIP, ${boundCell.failures} bound: the figures are not valid.`,
+      );
     return lines.join("\n");
   } finally {
     for (const c of clients) c.close();

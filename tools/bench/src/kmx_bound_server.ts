@@ -11,13 +11,10 @@
  * choosing and sends back `{ port }`; it exits when the channel closes.
  * @module
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import type { JWK } from "jose";
-import { TLS12_CIPHERS } from "@tessera/http";
 import { createProviderClient, decodeWrapped, wrapAad } from "@tessera/key-provider";
 import { encryptToJwk } from "@tessera/tokens";
+import { answerJson, readText, serveBound } from "./_bound_https.ts";
 
 /** What kmx.ts sends: the server's TLS, the key server and its client TLS, the primary key, the binding key. */
 export interface Setup {
@@ -29,36 +26,20 @@ export interface Setup {
   readonly bindingKey: JWK;
 }
 
-function answer(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-  res.end(body);
-}
-
 process.once("message", (setup: Setup) => {
   const kmip = createProviderClient({
     servers: [{ host: setup.kmip.host, port: setup.kmip.port }],
     tls: { cert: setup.kmip.cert, key: setup.kmip.key, ca: setup.kmip.ca },
     poolSize: setup.poolSize,
   });
-  const unwrap = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const { wrapped } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { wrapped: string };
-    const w = decodeWrapped(wrapped);
-    const key = await kmip.decrypt(setup.keyId, w.ct, { iv: w.iv, aad: wrapAad(w.provider, w.kv), tag: w.tag });
-    answer(res, 200, JSON.stringify({ key: await encryptToJwk(key, setup.bindingKey) }));
-  };
-  const server = createServer(
-    { cert: setup.cert, key: setup.key, minVersion: "TLSv1.2", ciphers: TLS12_CIPHERS, honorCipherOrder: true, keepAlive: true },
-    (req, res) => {
-      unwrap(req, res).catch((e: unknown) => answer(res, 500, JSON.stringify({ detail: String(e) })));
+  serveBound(
+    setup,
+    async (req, res) => {
+      const { wrapped } = JSON.parse(await readText(req)) as { wrapped: string };
+      const w = decodeWrapped(wrapped);
+      const key = await kmip.decrypt(setup.keyId, w.ct, { iv: w.iv, aad: wrapAad(w.provider, w.kv), tag: w.tag });
+      answerJson(res, 200, JSON.stringify({ key: await encryptToJwk(key, setup.bindingKey) }));
     },
+    () => kmip.close(),
   );
-  server.keepAliveTimeout = 30_000;
-  server.listen(0, "127.0.0.1", () => process.send!({ port: (server.address() as AddressInfo).port }));
-  process.once("disconnect", () => {
-    kmip.close();
-    server.closeAllConnections();
-    server.close();
-  });
 });

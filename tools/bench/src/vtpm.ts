@@ -23,7 +23,16 @@ import { vmTestSetup } from "@tessera/tactl/vm-test-support";
 import type { StandardProviderConfig } from "@tessera/vtpm";
 import { ratio } from "./attest_measure.ts";
 import { agentKeyFetch, type CycleSample, kmipKeyFetch, p50p99, tactl, vtpmCycles } from "./_vtpm_cycles.ts";
-import { benchEnvelope, type EnvelopeOptions, type EnvelopeRow, opensslSpeed, pairedRatio, pairedRatioInterval, type RatioInterval, type ThroughputCell } from "./_vtpm_envelope.ts";
+import {
+  benchEnvelope,
+  type EnvelopeOptions,
+  type EnvelopeRow,
+  opensslSpeed,
+  pairedRatio,
+  pairedRatioInterval,
+  type RatioInterval,
+  type ThroughputCell,
+} from "./_vtpm_envelope.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 const TACTL = path.join(ROOT, "apps/tactl/bin/tactl");
