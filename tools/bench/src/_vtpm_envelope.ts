@@ -56,9 +56,9 @@ export interface RatioInterval {
 /**
  * {@link pairedRatio} and how far this run's noise leaves it: the rounds' ratios are resampled with replacement
  * (`resamples` times, from a fixed seed, so a run's interval is reproducible from its rounds), and the median of each
- * resample taken; the interval holds the middle 95% of those medians. On this machine a single round's ratio at 8 KiB
- * ranges from about 0.5 to 1.5 (a batch of 15 ms is moved by the machine by up to 2×), so a median over 60 rounds moves
- * by about ±0.05 between runs of the same code: the interval says so in the run itself.
+ * resample taken; the interval holds the middle 95% of those medians. On this machine the middle 80% of the rounds'
+ * ratios at 8 KiB spans about 0.45–0.55 to 1.1–2.1 (a batch of 15 ms is moved by the machine by up to 2×), so a median
+ * over 60 rounds moves by about ±0.05 between runs of the same code: the interval says so in the run itself.
  */
 export function pairedRatioInterval(a: ThroughputCell, b: ThroughputCell, by: "mbPerS" | "mbPerCpuS" = "mbPerS", resamples = 2000): RatioInterval {
   const ratios = a.rounds.map((r, i) => r[by] / b.rounds[i][by]);
@@ -100,8 +100,8 @@ export interface EnvelopeOptions {
    * suite runs first, right after the bench's modules were loaded). Many short rounds rather than a few long ones: this machine's
    * speed moves within a second, and a round's batches are compared with each other ({@link pairedRatio}) — with 15
    * rounds of 60 ms the same code's 8 KiB open ratio ranged 0.66–0.87 between runs, with 90 of 10 ms 0.69–0.78.
-   * A single round's ratio at 8 KiB ranges from about 0.5 to 1.5, and at 1 MiB (~10 calls a batch) its middle 80% from
-   * about 0.65 to 1.5: contents up to 1 MiB get four times the rounds (half the median's noise, {@link
+   * The middle 80% of the rounds' ratios spans about 0.45–0.55 to 1.1–2.1 at 8 KiB and 0.65 to 1.5 at 1 MiB (~10 calls
+   * a batch): contents up to 1 MiB get four times the rounds (half the median's noise, {@link
    * pairedRatioInterval}), some 30 s more for each size.
    */
   readonly rounds?: number;

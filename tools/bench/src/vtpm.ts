@@ -4,7 +4,8 @@
  *
  * 1. Envelope (_vtpm_envelope.ts): sealEnvelope/openEnvelope against one node:crypto AES-256-GCM pass over the
  *    same bytes, interleaved batches in this process, at 8 KiB (a vm.nvram is about that), 1 MiB and 32 MiB; and
- *    `openssl speed -evp aes-256-gcm` as a second peer. Goal: the envelope at least 0.8× the bare cipher.
+ *    `openssl speed -evp aes-256-gcm` as a second peer. Goal: the envelope at least 0.8× the bare cipher,
+ *    said met when the low end of each ratio's 95% interval clears it.
  * 2. vTPM cycles (_vtpm_cycles.ts): a trusted key provider on a real Trust Authority — `tactl dev up --hosts 1`
  *    (kmipd, attestd, kmxd, one measured-booted swtpm host with its kmxa, attested: the agent is warm) — and a VM
  *    made by `tactl vm create` / `vm add-vtpm --key-provider` with a vTPM CA of @tessera/pki; then a standard
