@@ -38,7 +38,11 @@ interface AttestationBody {
 
 const NONCE_LIFETIME_MS = 60_000;
 const ROUTE = /^\/api\/v1\/hosts\/([^/]+)\/(challenges|attestations)$/;
-const bytes = (b64: string): Uint8Array => new Uint8Array(Buffer.from(b64, "base64"));
+/** The decoded bytes, as a view (attestd's base64 fields are views too: no copy of the 34 KB log). */
+const bytes = (b64: string): Uint8Array => {
+  const b = Buffer.from(b64, "base64");
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+};
 
 function banks(pcrs: AttestationBody["pcrs"]): PcrBanks {
   const out: PcrBanks = new Map();
