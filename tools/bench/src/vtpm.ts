@@ -24,16 +24,7 @@ import { vmTestSetup } from "@tessera/tactl/vm-test-support";
 import type { StandardProviderConfig } from "@tessera/vtpm";
 import { ratio } from "./attest_measure.ts";
 import { agentKeyFetch, type CycleSample, kmipKeyFetch, p50p99, tactl, vtpmCycles } from "./_vtpm_cycles.ts";
-import {
-  benchEnvelope,
-  type EnvelopeOptions,
-  type EnvelopeRow,
-  opensslSpeed,
-  pairedRatio,
-  pairedRatioInterval,
-  type RatioInterval,
-  type ThroughputCell,
-} from "./_vtpm_envelope.ts";
+import { benchEnvelope, type EnvelopeOptions, type EnvelopeRow, opensslSpeed, pairedRatio, pairedRatioInterval, type RatioInterval } from "./_vtpm_envelope.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
 const TACTL = path.join(ROOT, "apps/tactl/bin/tactl");
@@ -89,23 +80,29 @@ function tactlProcess(args: readonly string[]): Promise<string> {
 
 /** A paired ratio with its 95% interval: `0.87× (0.84–0.90)`. */
 const withInterval = (i: RatioInterval): string => `${ratio(i.ratio, 1)} (${i.low.toFixed(2)}–${i.high.toFixed(2)})`;
-const interval = (a: ThroughputCell, b: ThroughputCell): RatioInterval => pairedRatioInterval(a, b);
+/** A size's envelope figures with its two wall-clock ratios and their intervals, each resampled once. */
+interface JudgedRow {
+  readonly r: EnvelopeRow;
+  readonly seal: RatioInterval;
+  readonly open: RatioInterval;
+}
+const judge = (r: EnvelopeRow): JudgedRow => ({ r, seal: pairedRatioInterval(r.seal, r.bareEncrypt), open: pairedRatioInterval(r.open, r.bareDecrypt) });
 
 const size = (b: number): string => (b >= 1 << 20 ? `${b / (1 << 20)} MiB` : `${b / 1024} KiB`);
 const f0 = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
-function envelopeTable(rows: readonly EnvelopeRow[], openssl: VtpmResult["openssl"]): string {
+function envelopeTable(judged: readonly JudgedRow[], openssl: VtpmResult["openssl"]): string {
   const lines = [
     "| content | seal MB/s (pieces, as vm.nvram is written) | bare encrypt MB/s | seal ÷ bare (wall; 95% interval) | seal ÷ bare (CPU) | seal as one array MB/s | one array ÷ bare (wall) | rewrap to a new data key, µs |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
-  for (const r of rows) {
+  for (const { r, seal } of judged) {
     lines.push(
-      `| ${size(r.bytes)} | ${f0(r.seal.mbPerS)} | ${f0(r.bareEncrypt.mbPerS)} | ${withInterval(interval(r.seal, r.bareEncrypt))} | ${ratio(pairedRatio(r.seal, r.bareEncrypt, "mbPerCpuS"), 1)} | ${f0(r.sealJoined.mbPerS)} | ${ratio(pairedRatio(r.sealJoined, r.bareEncrypt), 1)} | ${f0(r.bytes / r.rewrap.mbPerS)} |`,
+      `| ${size(r.bytes)} | ${f0(r.seal.mbPerS)} | ${f0(r.bareEncrypt.mbPerS)} | ${withInterval(seal)} | ${ratio(pairedRatio(r.seal, r.bareEncrypt, "mbPerCpuS"), 1)} | ${f0(r.sealJoined.mbPerS)} | ${ratio(pairedRatio(r.sealJoined, r.bareEncrypt), 1)} | ${f0(r.bytes / r.rewrap.mbPerS)} |`,
     );
   }
   if (openssl !== undefined) {
-    const at = rows.find((r) => r.bytes === openssl.bytes);
+    const at = judged.find((j) => j.r.bytes === openssl.bytes)?.r;
     lines.push(
       openssl.mbPerS === undefined
         ? `| ${size(openssl.bytes)}: \`openssl speed -evp aes-256-gcm\` | – | not measured: ${openssl.why} | | | | | |`
@@ -117,9 +114,9 @@ function envelopeTable(rows: readonly EnvelopeRow[], openssl: VtpmResult["openss
     "| content | openEnvelope MB/s | bare decrypt MB/s | open ÷ bare (wall; 95% interval) | open ÷ bare (CPU) |",
     "| --- | ---: | ---: | ---: | ---: |",
   );
-  for (const r of rows) {
+  for (const { r, open } of judged) {
     lines.push(
-      `| ${size(r.bytes)} | ${f0(r.open.mbPerS)} | ${f0(r.bareDecrypt.mbPerS)} | ${withInterval(interval(r.open, r.bareDecrypt))} | ${ratio(pairedRatio(r.open, r.bareDecrypt, "mbPerCpuS"), 1)} |`,
+      `| ${size(r.bytes)} | ${f0(r.open.mbPerS)} | ${f0(r.bareDecrypt.mbPerS)} | ${withInterval(open)} | ${ratio(pairedRatio(r.open, r.bareDecrypt, "mbPerCpuS"), 1)} |`,
     );
   }
   return lines.join("\n");
@@ -239,7 +236,8 @@ export async function benchVtpm(o: VtpmOptions = {}): Promise<VtpmResult> {
   const startGoalMet = startP50 === undefined ? undefined : startP50 < START_GOAL_MS;
   // Met when, at every size, seal and open are at least the goal beyond this run's noise: the low end of each ratio's
   // 95% interval. A median above the goal with an interval reaching below it is said as such, not as met.
-  const intervals = envelope.flatMap((r) => [interval(r.seal, r.bareEncrypt), interval(r.open, r.bareDecrypt)]);
+  const judged = envelope.map(judge);
+  const intervals = judged.flatMap((j) => [j.seal, j.open]);
   const worst = intervals.reduce((m, i) => (i.ratio < m.ratio ? i : m));
   const lowest = Math.min(...intervals.map((i) => i.low));
   const envelopeGoalMet = lowest >= ENVELOPE_GOAL;
@@ -248,12 +246,12 @@ export async function benchVtpm(o: VtpmOptions = {}): Promise<VtpmResult> {
     "",
     "MB = 10^6 bytes of plaintext per second; median of interleaved batches in one process; a ratio is the median over rounds of the two batches' ratio in the same round (240 rounds up to 1 MiB, 60 above), in brackets the 95% bootstrap interval of that median (the rounds resampled 2,000 times); (CPU) = per CPU second of the process. Bare: one createCipheriv/createDecipheriv pass with the key given as bytes (through createSecretKey, node:crypto's fastest way), its output as node:crypto's pieces. Seal: sealEnvelopeParts, the header, ciphertext and tag that vm.nvram is written from (writev); as one array: sealEnvelope, one copy of the content more. Rewrap: a version 2 envelope to a new data key (the content checked once under the old key, the ciphertext kept, its tag recomputed for the new header).",
     "",
-    envelopeTable(envelope, openssl),
+    envelopeTable(judged, openssl),
     "",
-    `Goal ≥ ${ENVELOPE_GOAL}× the bare cipher: ${envelopeGoalMet ? "met" : worst.ratio >= ENVELOPE_GOAL ? "not met beyond this run's noise" : "not met"} (lowest wall-clock ratio ${withInterval(worst)}; lowest end of any interval ${lowest.toFixed(2)}). ${envelope
-      .map((r) => {
+    `Goal ≥ ${ENVELOPE_GOAL}× the bare cipher: ${envelopeGoalMet ? "met" : worst.ratio >= ENVELOPE_GOAL ? "not met beyond this run's noise" : "not met"} (lowest wall-clock ratio ${withInterval(worst)}; lowest end of any interval ${lowest.toFixed(2)}). ${judged
+      .map(({ r, seal, open }) => {
         const ok = (i: RatioInterval): string => (i.low >= ENVELOPE_GOAL ? "met" : i.ratio >= ENVELOPE_GOAL ? "met by the median only" : "not met");
-        return `${size(r.bytes)}: seal ${ok(interval(r.seal, r.bareEncrypt))}, open ${ok(interval(r.open, r.bareDecrypt))}`;
+        return `${size(r.bytes)}: seal ${ok(seal)}, open ${ok(open)}`;
       })
       .join("; ")}.`,
     "",
